@@ -1,0 +1,31 @@
+"""Data layer: the observation schema, validation, region tables, loaders, aggregation, simulator."""
+
+from .io import read_csv_strict, read_observations, write_csv_atomic
+from .regions import RegionTable, load_regions, regions_from_frame
+from .schema import (
+    COLUMNS,
+    KNOWN_SERIES,
+    DataError,
+    Problem,
+    check_observations,
+    observation_frequency,
+    to_panel,
+    validate_observations,
+)
+
+__all__ = [
+    "COLUMNS",
+    "KNOWN_SERIES",
+    "DataError",
+    "Problem",
+    "RegionTable",
+    "check_observations",
+    "load_regions",
+    "observation_frequency",
+    "read_csv_strict",
+    "read_observations",
+    "regions_from_frame",
+    "to_panel",
+    "validate_observations",
+    "write_csv_atomic",
+]

@@ -1,0 +1,162 @@
+"""Reading and writing files safely: strict CSV reading with located errors, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from .schema import DataError, Problem, check_observations
+
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def read_text(path: str | Path) -> str:
+    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(Problem(str(p), None, None, "file not found"))
+    if p.is_dir():
+        raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(
+            Problem(str(p), line, None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8")
+        ) from None
+    if not text.strip():
+        raise DataError(Problem(str(p), None, None, "file is empty; expected a header line and data rows"))
+    return text
+
+
+def read_csv_strict(
+    path: str | Path,
+    *,
+    header_rows: int = 1,
+    formula_columns: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV as strings, checking the things pandas lets slip.
+
+    Every problem is reported with file and line: rows with more fields than the header, no data
+    rows, and cells that start with a spreadsheet formula character (``=``; ``+ - @`` too when
+    the cell is not a number) in ``formula_columns`` (all columns when None). Returns a frame of
+    strings whose ``attrs['first_line']`` is the line number of the first data row.
+    """
+    text = read_text(path)
+    name = str(path)
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    if len(rows) < header_rows:
+        raise DataError(Problem(name, None, None, "file has no header line"))
+    header = [h.strip() for h in rows[0]]
+    data = rows[header_rows:]
+    problems: list[Problem] = []
+    if not data:
+        raise DataError(Problem(name, None, None, "file has only a header; expected data rows"))
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        problems.append(Problem(name, 1, dup[0], "column name appears more than once in the header"))
+    width = len(header)
+    check_cols = set(header if formula_columns is None else formula_columns)
+    check_idx = [i for i, h in enumerate(header) if h in check_cols]
+    for k, row in enumerate(data):
+        line = k + header_rows + 1
+        if len(row) > width:
+            problems.append(Problem(name, line, None, f"row has {len(row)} fields but the header has {width}"))
+            continue
+        for i in check_idx:
+            if i < len(row) and _is_formula(row[i]):
+                problems.append(
+                    Problem(name, line, header[i],
+                            f"cell {row[i][:20]!r} starts with {row[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
+                )
+    if problems:
+        raise DataError(problems)
+    data = [r + [""] * (width - len(r)) for r in data]
+    df = pd.DataFrame(data, columns=header, dtype=object).replace({"": None})
+    df.attrs["first_line"] = header_rows + 1
+    df.attrs["file"] = name
+    if header_rows > 1:
+        df.attrs["extra_header"] = rows[1:header_rows]
+    return df
+
+
+def _is_formula(cell: str) -> bool:
+    s = cell.strip()
+    if not s or s[0] not in FORMULA_PREFIXES:
+        return False
+    if s[0] == "=":
+        return True
+    try:  # '-3' or '+1.5' are numbers, not formulas
+        float(s)
+        return False
+    except ValueError:
+        return len(s) > 1
+
+
+def read_observations(
+    path: str | Path,
+    *,
+    region_codes: Iterable[str] | None = None,
+    freq: str | None = None,
+) -> pd.DataFrame:
+    """Read a tidy observation CSV (``date, region, series, value[, source]``) and validate it.
+
+    Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
+    """
+    raw = read_csv_strict(path, formula_columns=["date", "region", "series", "value"])
+    return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
+                              row_offset=raw.attrs["first_line"])
+
+
+def escape_formula(value: object) -> object:
+    """Prefix text cells that a spreadsheet would run as a formula with a quote."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and _is_formula(value):
+        return "'" + value
+    return value
+
+
+def escape_text_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` with text cells escaped against formula injection (numbers untouched)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(escape_formula)
+    return out
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | Path, **kwargs) -> Path:
+    """Write a CSV (text cells escaped) via a temp file and rename, so no half file is left."""
+    with atomic_path(path) as tmp:
+        escape_text_columns(df).to_csv(tmp, index=False, **kwargs)
+    return Path(path)
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,129 @@
+"""Region table: code, name, parent, population (the population at risk of displacement)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import read_csv_strict
+from .schema import DataError, Problem
+
+REGION_COLUMNS = ("code", "name", "parent", "population")
+
+
+def normalise_name(name: str) -> str:
+    """Fold case, accents, punctuation and spacing so 'Shabeellaha Hoose' == 'shabeellaha-hoose'."""
+    s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", s.lower()).strip()
+
+
+@dataclass(frozen=True)
+class RegionTable:
+    """Regions in a fixed order. ``frame`` has columns code, name, parent, population[, aliases]."""
+
+    frame: pd.DataFrame
+
+    @property
+    def codes(self) -> list[str]:
+        return self.frame["code"].tolist()
+
+    @property
+    def population(self) -> np.ndarray:
+        return self.frame["population"].to_numpy(dtype=float)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def subset(self, codes: Iterable[str]) -> RegionTable:
+        codes = list(codes)
+        f = self.frame.set_index("code").loc[codes].reset_index()
+        return RegionTable(f)
+
+    def name_map(self) -> dict[str, str]:
+        """Normalised name/alias/code -> code, for matching names found in other files."""
+        out: dict[str, str] = {}
+        for row in self.frame.itertuples(index=False):
+            keys = [row.code, row.name]
+            aliases = getattr(row, "aliases", None)
+            if isinstance(aliases, str) and aliases:
+                keys += aliases.split("|")
+            for k in keys:
+                out[normalise_name(k)] = row.code
+        return out
+
+    def match(self, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+        """Map names to codes; return (matched name -> code, sorted unmatched names)."""
+        lookup = self.name_map()
+        matched, unmatched = {}, set()
+        for n in set(names):
+            if n is None or (isinstance(n, float) and np.isnan(n)):
+                continue
+            code = lookup.get(normalise_name(n))
+            if code is None:
+                unmatched.add(n)
+            else:
+                matched[n] = code
+        return matched, sorted(unmatched)
+
+    def resolve(self, items: Iterable[str], *, context: str = "regions") -> list[str]:
+        """Codes for a list naming region codes, names or parents (a parent expands to its children)."""
+        lookup = self.name_map()
+        parents = {normalise_name(p): p for p in self.frame["parent"].dropna().unique()}
+        out: list[str] = []
+        for item in items:
+            key = normalise_name(item)
+            if item == "ALL":
+                out += self.codes
+            elif key in lookup:
+                out.append(lookup[key])
+            elif key in parents:
+                out += self.frame.loc[self.frame["parent"] == parents[key], "code"].tolist()
+            else:
+                raise DataError(Problem(context, None, None,
+                                        f"unknown region {item!r}; expected a code, name or parent from the region table"))
+        return list(dict.fromkeys(out))
+
+
+def load_regions(path: str | Path) -> RegionTable:
+    """Read a region table CSV with columns ``code, name, parent, population`` (+ ``aliases``).
+
+    ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
+    """
+    raw = read_csv_strict(path)
+    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["first_line"])
+
+
+def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int = 2) -> RegionTable:
+    """Validate a region frame and return a :class:`RegionTable`; all problems at once."""
+    problems: list[Problem] = []
+    missing = [c for c in ("code", "name", "population") if c not in raw.columns]
+    if missing:
+        raise DataError([Problem(file, 1, c, "required column is missing in the region table") for c in missing])
+    f = raw.copy()
+    if "parent" not in f.columns:
+        f["parent"] = None
+    pop = pd.to_numeric(f["population"], errors="coerce")
+    for i in range(len(f)):
+        line = i + row_offset
+        code = f["code"].iloc[i]
+        if code is None or str(code).strip() == "":
+            problems.append(Problem(file, line, "code", "empty region code"))
+        if pd.isna(pop.iloc[i]) or pop.iloc[i] <= 0:
+            problems.append(Problem(file, line, "population",
+                                    f"{f['population'].iloc[i]!r} is not a positive number; expected people at risk"))
+    dup = f["code"].duplicated(keep="first")
+    for i in np.flatnonzero(dup.to_numpy()):
+        problems.append(Problem(file, int(i + row_offset), "code", f"duplicate region code {f['code'].iloc[i]!r}"))
+    if problems:
+        raise DataError(problems)
+    f["code"] = f["code"].astype(str).str.strip()
+    f["name"] = f["name"].astype(str).str.strip()
+    f["population"] = pop.astype(float)
+    cols = [c for c in (*REGION_COLUMNS, "aliases") if c in f.columns]
+    return RegionTable(f[cols].reset_index(drop=True))
