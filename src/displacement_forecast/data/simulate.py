@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..distributions import draw_nb
 from .regions import RegionTable, regions_from_frame
 
 # code, name, zone (parent), population (synthetic, rounded)
@@ -104,16 +105,6 @@ def displacement_mean(
     xf = np.log1p(flights) @ w
     haz = np.exp(alpha + truth.beta_strikes * xs + truth.beta_flights * xf)
     return at_risk * np.minimum(haz, 0.5)
-
-
-def draw_nb(rng: np.random.Generator, mean: np.ndarray, nb_alpha: float) -> np.ndarray:
-    """NB2 draws (var = mean + nb_alpha*mean^2) via the gamma-Poisson mixture."""
-    mean = np.asarray(mean, dtype=float)
-    if nb_alpha <= 0:
-        return rng.poisson(mean).astype(float)
-    shape = 1.0 / nb_alpha
-    lam = rng.gamma(shape, mean / shape)
-    return rng.poisson(lam).astype(float)
 
 
 def simulate_nw_syria(

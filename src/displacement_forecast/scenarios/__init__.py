@@ -1,0 +1,253 @@
+"""Scenarios: plain TOML definitions that turn baseline driver paths into scenario driver paths.
+
+A scenario file holds one or more ``[[scenario]]`` tables::
+
+    [[scenario]]
+    id = "baseline"                      # strikes/flights as forecast by the driver model
+
+    [[scenario]]
+    id = "intensify-south"
+    description = "Air strikes in southern Idlib double for four weeks"
+      [[scenario.change]]
+      regions = ["South Idlib"]          # codes, names or parents from the region table, or "ALL"
+      series = ["strikes", "flights"]    # driver series changed (default: all drivers)
+      start = 1                          # first forecast period (1 = the period after the data) or a date
+      periods = 4                        # how many periods (default: to the end of the horizon)
+      multiply = 2.0                     # k >= 0; 0 = ceasefire
+
+    [[scenario]]
+    id = "custom-strikes"
+      [[scenario.change]]
+      regions = ["NWS01"]
+      series = ["strikes"]
+      values = [40, 40, 30, 20]          # a given series, one value per period from `start`
+
+``baseline`` modifies nothing. ``intensify`` and ``de-escalation`` are ``multiply`` changes (k > 1
+and k < 1), ``ceasefire`` is ``multiply = 0`` and ``custom`` sets ``values``. Changes to the same
+series, region and period may not overlap.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.io import read_text
+from ..data.regions import RegionTable
+from ..data.schema import DataError, Problem
+
+_SCENARIO_KEYS = {"id", "description", "change"}
+_CHANGE_KEYS = {"regions", "series", "start", "periods", "weeks", "months", "multiply", "values"}
+DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One modification of driver paths: multiply by ``multiply`` or replace by ``values``."""
+
+    regions: tuple[str, ...] = ("ALL",)
+    series: tuple[str, ...] | None = None
+    start: int | str = 1
+    periods: int | None = None
+    multiply: float | None = None
+    values: tuple[float, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"regions": list(self.regions), "start": self.start}
+        if self.series is not None:
+            d["series"] = list(self.series)
+        if self.periods is not None:
+            d["periods"] = self.periods
+        if self.multiply is not None:
+            d["multiply"] = self.multiply
+        if self.values is not None:
+            d["values"] = list(self.values)
+        return d
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of changes to the baseline driver paths."""
+
+    id: str
+    description: str = ""
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def baseline(cls) -> Scenario:
+        return cls("baseline", "conflict continues as forecast from its own recent history")
+
+    @classmethod
+    def intensify(cls, regions: list[str], k: float = 2.0, periods: int | None = None, start: int = 1,
+                  id: str = "intensify") -> Scenario:
+        return cls(id, f"strikes and flights x{k:g} in {', '.join(regions)}",
+                   (Change(tuple(regions), None, start, periods, float(k)),))
+
+    @classmethod
+    def ceasefire(cls, regions: list[str] | None = None, start: int = 1, id: str = "ceasefire") -> Scenario:
+        return cls(id, "no strikes or flights", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
+
+    # -- application ----------------------------------------------------------------------
+    def apply(self, drivers: dict[str, np.ndarray], regions: RegionTable,
+              dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+        """Return modified copies of ``drivers`` (``series -> draw x region x horizon``)."""
+        out = {k: v.copy() for k, v in drivers.items()}
+        codes = regions.codes
+        for n, ch in enumerate(self.changes):
+            where = f"scenario '{self.id}' change {n + 1}"
+            idx = [codes.index(c) for c in regions.resolve(ch.regions, context=where)]
+            h0 = _start_index(ch.start, dates, where)
+            h1 = len(dates) if ch.periods is None else min(len(dates), h0 + ch.periods)
+            series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
+            for s in series:
+                if s not in out:
+                    raise DataError(Problem(where, None, "series",
+                                            f"series {s!r} is not a driver of this model (drivers: {', '.join(out) or 'none'})"))
+                if h0 >= len(dates):
+                    continue
+                if ch.multiply is not None:
+                    out[s][:, idx, h0:h1] *= ch.multiply
+                else:
+                    vals = np.asarray(ch.values, dtype=float)[: h1 - h0]
+                    out[s][:, idx, h0 : h0 + len(vals)] = vals
+        return out
+
+
+def _start_index(start: int | str, dates: pd.DatetimeIndex, where: str) -> int:
+    if isinstance(start, int):
+        return start - 1
+    ts = pd.Timestamp(start)
+    pos = int(np.searchsorted(dates, ts))
+    if pos == 0 and ts < dates[0]:
+        return 0
+    return pos
+
+
+# -- loading -------------------------------------------------------------------------------
+def load_scenarios(path: str | Path, regions: RegionTable | None = None) -> list[Scenario]:
+    """Read scenarios from a TOML file; every problem is reported with the key that causes it."""
+    text = read_text(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(Problem(str(path), None, None, f"not valid TOML: {e}")) from None
+    return scenarios_from_dict(doc, regions, file=str(path))
+
+
+def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>") -> list[Scenario]:
+    problems: list[Problem] = []
+    extra = set(doc) - {"scenario"}
+    for k in sorted(extra):
+        problems.append(Problem(file, None, k, "unknown top-level key; expected [[scenario]] tables"))
+    items = doc.get("scenario", [])
+    if not isinstance(items, list) or not items:
+        problems.append(Problem(file, None, "scenario", "no [[scenario]] tables found"))
+        raise DataError(problems)
+    out: list[Scenario] = []
+    seen: set[str] = set()
+    for i, sc in enumerate(items):
+        key = f"scenario[{i}]"
+        for k in sorted(set(sc) - _SCENARIO_KEYS):
+            problems.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_SCENARIO_KEYS))}"))
+        sid = sc.get("id")
+        if not isinstance(sid, str) or not sid.strip():
+            problems.append(Problem(file, None, f"{key}.id", "missing or empty scenario id"))
+            continue
+        key = f"scenario '{sid}'"
+        if sid in seen:
+            problems.append(Problem(file, None, f"{key}.id", "duplicate scenario id"))
+        seen.add(sid)
+        changes = []
+        for j, ch in enumerate(sc.get("change", [])):
+            c, probs = _parse_change(ch, f"{key}.change[{j}]", file, regions)
+            problems += probs
+            if c is not None:
+                changes.append(c)
+        problems += _overlaps(changes, key, file, regions)
+        out.append(Scenario(sid, str(sc.get("description", "")), tuple(changes)))
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) -> tuple[Change | None, list[Problem]]:
+    probs: list[Problem] = []
+    if not isinstance(ch, dict):
+        return None, [Problem(file, None, key, "expected a table")]
+    for k in sorted(set(ch) - _CHANGE_KEYS):
+        probs.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_CHANGE_KEYS))}"))
+    regs = ch.get("regions", ["ALL"])
+    if isinstance(regs, str):
+        regs = [regs]
+    if regions is not None:
+        try:
+            regions.resolve(regs, context=f"{file}: {key}.regions")
+        except DataError as e:
+            probs.append(Problem(file, None, f"{key}.regions", e.problems[0].message))
+    series = ch.get("series")
+    if isinstance(series, str):
+        series = [series]
+    start = ch.get("start", 1)
+    if isinstance(start, bool) or not isinstance(start, int | str) and not hasattr(start, "isoformat"):
+        probs.append(Problem(file, None, f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
+    elif isinstance(start, int) and start < 1:
+        probs.append(Problem(file, None, f"{key}.start", f"{start} is before the first forecast period; expected >= 1"))
+    elif not isinstance(start, int):
+        try:
+            start = str(pd.Timestamp(str(start)).date())
+        except ValueError:
+            probs.append(Problem(file, None, f"{key}.start", f"cannot read {start!r} as a date"))
+    periods = ch.get("periods", ch.get("weeks", ch.get("months")))
+    if periods is not None and (not isinstance(periods, int) or isinstance(periods, bool) or periods < 1):
+        probs.append(Problem(file, None, f"{key}.periods", f"{periods!r} is not a positive whole number of periods"))
+    mult, vals = ch.get("multiply"), ch.get("values")
+    if (mult is None) == (vals is None):
+        probs.append(Problem(file, None, key, "give exactly one of 'multiply' or 'values'"))
+    if mult is not None and (isinstance(mult, bool) or not isinstance(mult, int | float) or mult < 0 or not np.isfinite(mult)):
+        probs.append(Problem(file, None, f"{key}.multiply", f"{mult!r} is not a non-negative number (0 = ceasefire)"))
+    if vals is not None:
+        if not isinstance(vals, list) or not vals or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in vals):
+            probs.append(Problem(file, None, f"{key}.values", "expected a non-empty list of non-negative numbers"))
+        elif periods is None:
+            periods = len(vals)
+    if probs:
+        return None, probs
+    return Change(tuple(regs), tuple(series) if series else None, start, periods,
+                  None if mult is None else float(mult), None if vals is None else tuple(float(v) for v in vals)), probs
+
+
+def _overlaps(changes: list[Change], key: str, file: str, regions: RegionTable | None) -> list[Problem]:
+    """Two changes may not touch the same series, region and period (integer starts only)."""
+    probs = []
+    for a in range(len(changes)):
+        for b in range(a + 1, len(changes)):
+            ca, cb = changes[a], changes[b]
+            sa = set(ca.series or DEFAULT_DRIVER_SERIES)
+            sb = set(cb.series or DEFAULT_DRIVER_SERIES)
+            if not sa & sb:
+                continue
+            if regions is not None:
+                ra, rb = set(regions.resolve(ca.regions)), set(regions.resolve(cb.regions))
+            else:
+                ra, rb = set(ca.regions), set(cb.regions)
+                if "ALL" in ra or "ALL" in rb:
+                    ra = rb = {"ALL"}
+            if not ra & rb:
+                continue
+            if isinstance(ca.start, int) and isinstance(cb.start, int):
+                ea = ca.start + (ca.periods or 10**6)
+                eb = cb.start + (cb.periods or 10**6)
+                if ca.start < eb and cb.start < ea:
+                    probs.append(Problem(file, None, f"{key}.change[{b}]",
+                                         f"overlaps change[{a}] (same series, region and period); merge them into one change"))
+            elif ca.start == cb.start:
+                probs.append(Problem(file, None, f"{key}.change[{b}]", f"overlaps change[{a}]"))
+    return probs
