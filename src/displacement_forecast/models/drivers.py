@@ -1,0 +1,111 @@
+"""Strike/flight projections: future conflict is not known, so it is forecast and sampled.
+
+Each driver series gets a pooled negative-binomial autoregression across regions::
+
+    log E[y[r,t]] = a[r] + phi1 * log1p(y[r,t-1]) + phi2 * log1p(mean(y[r,t-2..t-4]))
+
+fitted by maximum likelihood (statsmodels ``NegativeBinomial``). Sample paths draw the
+coefficients from their estimated covariance once per path, then NB noise period by period, so
+uncertainty about the conflict itself reaches the displacement forecast. Scenarios modify these
+baseline paths (see :mod:`displacement_forecast.scenarios`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from ..distributions import draw_nb
+from .base import Panel
+
+N_AR = 4  # periods of history the autoregression looks at
+
+
+def _ffill_rows(x: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along time (axis 1); leading NaN become 0."""
+    df = pd.DataFrame(x.T).ffill().fillna(0.0)
+    return df.to_numpy().T
+
+
+def _ar_features(y: np.ndarray) -> np.ndarray:
+    """``(..., 2)`` features from a window whose last axis holds the last N_AR periods, newest last."""
+    return np.stack([np.log1p(y[..., -1]), np.log1p(y[..., :-1].mean(axis=-1))], axis=-1)
+
+
+class SeriesAR:
+    """NB autoregression for one driver series, pooled across regions with region intercepts."""
+
+    def fit(self, y: np.ndarray) -> SeriesAR:
+        R, T = y.shape
+        self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
+        self.history_ = _ffill_rows(y)[:, -N_AR:]
+        rows, X, Y = [], [], []
+        idx = np.flatnonzero(self.active_)
+        for k, r in enumerate(idx):
+            for t in range(N_AR, T):
+                win = y[r, t - N_AR : t]
+                if np.isnan(win).any() or np.isnan(y[r, t]):
+                    continue
+                dummies = np.zeros(len(idx))
+                dummies[k] = 1.0
+                X.append(np.concatenate([dummies, _ar_features(win)]))
+                Y.append(y[r, t])
+                rows.append(r)
+        self.n_regions_ = R
+        self.idx_ = idx
+        if len(Y) < len(idx) + 3:
+            # Too little history to fit: fall back to a region-mean Poisson with no dynamics.
+            self.params_ = None
+            self.mean_ = np.nan_to_num(np.nanmean(y, axis=1))
+            return self
+        X, Y = np.asarray(X), np.asarray(Y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = sm.GLM(Y, X, family=sm.families.Poisson()).fit()
+            res = sm.NegativeBinomial(Y, X, loglike_method="nb2").fit(
+                start_params=np.append(start.params, 0.5), disp=0, maxiter=200, method="bfgs")
+        cov = np.asarray(res.cov_params())
+        if not np.all(np.isfinite(cov)):
+            cov = np.diag(np.full(len(res.params), 1e-6))
+        self.params_ = np.asarray(res.params)
+        self.cov_ = (cov + cov.T) / 2
+        return self
+
+    def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        R = self.n_regions_
+        out = np.zeros((n_draws, R, horizon))
+        if self.params_ is None:
+            out[:] = rng.poisson(np.broadcast_to(self.mean_[None, :, None], out.shape))
+            return out
+        theta = rng.multivariate_normal(self.params_, self.cov_, size=n_draws, method="eigh")
+        a = np.zeros((n_draws, R))
+        a[:, self.idx_] = theta[:, : len(self.idx_)]
+        phi = theta[:, len(self.idx_) : len(self.idx_) + 2]
+        alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
+        win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
+        for h in range(horizon):
+            eta = a + np.einsum("drk,dk->dr", _ar_features(win), phi)
+            mean = np.exp(np.clip(eta, -20, 12))
+            y = draw_nb(rng, mean, alpha)
+            y[:, ~self.active_] = 0.0
+            out[:, :, h] = y
+            win = np.concatenate([win[:, :, 1:], y[:, :, None]], axis=2)
+        return out
+
+
+class DriverForecaster:
+    """Forecasts each driver series with its own :class:`SeriesAR` and samples joint paths."""
+
+    def __init__(self, series: tuple[str, ...] = ("strikes", "flights")):
+        self.series = tuple(series)
+
+    def fit(self, panel: Panel) -> DriverForecaster:
+        self.models_ = {s: SeriesAR().fit(panel.series[s]) for s in self.series}
+        return self
+
+    def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``series -> (draw, region, horizon)`` baseline driver paths."""
+        return {s: m.sample(horizon, n_draws, rng) for s, m in self.models_.items()}
