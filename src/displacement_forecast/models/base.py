@@ -221,3 +221,8 @@ class ForecastModel(ABC):
         if not hasattr(self, "panel_"):
             raise RuntimeError(f"model {self.name!r} is not fitted; call fit() first")
 
+
+def ffill_time(x: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """Carry the last seen value forward along time (axis -1); leading gaps become ``fill``."""
+    out = pd.DataFrame(np.asarray(x, dtype=float).T).ffill().to_numpy().T
+    return np.where(np.isnan(out), fill, out)

@@ -15,19 +15,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 
 from ..distributions import draw_nb
-from .base import Panel
+from .base import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
-
-
-def _ffill_rows(x: np.ndarray) -> np.ndarray:
-    """Forward-fill NaN along time (axis 1); leading NaN become 0."""
-    df = pd.DataFrame(x.T).ffill().fillna(0.0)
-    return df.to_numpy().T
 
 
 def _ar_features(y: np.ndarray) -> np.ndarray:
@@ -41,7 +34,7 @@ class SeriesAR:
     def fit(self, y: np.ndarray) -> SeriesAR:
         R, T = y.shape
         self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
-        self.history_ = _ffill_rows(y)[:, -N_AR:]
+        self.history_ = ffill_time(y, fill=0.0)[:, -N_AR:]
         rows, X, Y = [], [], []
         idx = np.flatnonzero(self.active_)
         for k, r in enumerate(idx):

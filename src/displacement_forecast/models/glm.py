@@ -24,8 +24,7 @@ import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import draw_nb
-from .base import ForecastModel, Panel
-from .drivers import _ffill_rows
+from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 
@@ -84,7 +83,7 @@ class NBDistributedLag(ForecastModel):
         self.cov_ = (cov + cov.T) / 2
         self.n_active_ = len(act)
         # Keep only the history the forecast needs.
-        self.history_ = {s: _ffill_rows(panel.series[s])[:, -(L - 1):] if L > 1 else np.zeros((R, 0))
+        self.history_ = {s: ffill_time(panel.series[s], fill=0.0)[:, -(L - 1):] if L > 1 else np.zeros((R, 0))
                          for s in self.drivers}
         self.at_risk_end_ = panel.at_risk_end()
         self.info_.diagnostics = {

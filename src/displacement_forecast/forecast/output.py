@@ -1,0 +1,121 @@
+"""The forecast CSV aid agencies consume, and its JSON sidecar of provenance.
+
+Files (written atomically: a temp file, then rename, so a crash never leaves half a file)::
+
+    forecast.csv        long, hubverse-style: origin_date, scenario, region, target, horizon,
+                        target_date, output_type, output_type_id, value
+    forecast.json       sidecar: model and version, data vintage, seed, scenarios, diagnostics,
+                        what the intervals include, backtest coverage when known
+
+The schema is documented in README.md ("For data consumers") and in :data:`SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..data.io import write_csv_atomic, write_text_atomic
+from .summaries import HUB_COLUMNS, TARGETS
+
+FORMAT_VERSION = 1
+
+SCHEMA: dict[str, str] = {
+    "origin_date": "start date (YYYY-MM-DD) of the last observed period; forecasts start the period after",
+    "scenario": "scenario id from the scenario file ('baseline' = conflict continues as forecast)",
+    "region": "region code from the region table; 'ALL' = sum over all regions, draw by draw",
+    "target": "; ".join(f"{k}: {v}" for k, v in TARGETS.items()),
+    "horizon": "periods ahead of origin_date (1 = the next period)",
+    "target_date": "start date (YYYY-MM-DD) of the period the value is for",
+    "output_type": "mean | quantile | cdf",
+    "output_type_id": "quantile: the level (0.5 = median); cdf: the threshold in people; mean: empty",
+    "value": "people (mean, quantile) or probability P(target <= threshold) (cdf)",
+}
+
+
+def data_vintage(panel) -> dict[str, str]:
+    """Last period with an observed (non-NaN) value, per series."""
+    out = {}
+    for s, arr in panel.series.items():
+        seen = np.flatnonzero(np.isfinite(arr).any(axis=0))
+        out[s] = str(panel.dates[seen[-1]].date()) if len(seen) else None
+    return out
+
+
+def build_sidecar(
+    model,
+    scenarios: Sequence,
+    *,
+    seed: int,
+    n_draws: int,
+    horizon: int,
+    quantile_levels: Sequence[float],
+    thresholds: Sequence[float],
+    data_files: Sequence[str] = (),
+    backtest: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Provenance and diagnostics for one forecast run."""
+    info = model.info_
+    panel = model.panel_
+    uncert = ["process (negative-binomial noise each period)"]
+    if getattr(model, "parameter_uncertainty", True) and model.name not in ("last-value", "climatology"):
+        uncert.insert(0, "parameters (drawn from their estimated distribution once per path)")
+    if model.uses_drivers:
+        uncert.append("future conflict (strike/flight paths forecast by the driver model, then changed by the scenario)")
+    else:
+        uncert.append("NOT scenario: this model ignores strikes/flights, so every scenario gives the same forecast")
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "software": {"package": "displacement-forecast", "version": __version__,
+                     "python": platform.python_version()},
+        "model": {"name": model.name, "config": info.config, "uses_drivers": model.uses_drivers},
+        "reliable": bool(info.reliable),
+        "warnings": list(info.warnings),
+        "diagnostics": _jsonable(info.diagnostics),
+        "data": {"files": list(data_files), "vintage": data_vintage(panel), "frequency": panel.freq,
+                 "first_period": str(panel.dates[0].date()), "last_period": str(panel.origin.date()),
+                 "regions": panel.regions.codes},
+        "forecast": {"origin_date": str(panel.origin.date()), "horizon": horizon, "n_draws": n_draws,
+                     "seed": seed, "quantile_levels": list(quantile_levels),
+                     "cdf_thresholds": list(thresholds),
+                     "common_random_numbers": "all scenarios share the same random streams"},
+        "uncertainty_included": uncert,
+        "scenarios": [s.to_dict() for s in scenarios],
+        "backtest": backtest or {"status": "not run for this forecast; see `displacement-forecast backtest`"},
+        "schema": SCHEMA,
+    }
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def write_forecast(frame: pd.DataFrame, sidecar: dict[str, Any], out_dir: str | Path,
+                   name: str = "forecast") -> tuple[Path, Path]:
+    """Write ``<name>.csv`` and ``<name>.json`` atomically; text cells escaped against formulas."""
+    missing = [c for c in HUB_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"forecast frame lacks columns {missing}")
+    out = Path(out_dir)
+    csv_path = write_csv_atomic(frame[list(HUB_COLUMNS)], out / f"{name}.csv")
+    json_path = write_text_atomic(json.dumps(_jsonable(sidecar), indent=2) + "\n", out / f"{name}.json")
+    return csv_path, json_path

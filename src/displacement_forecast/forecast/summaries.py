@@ -1,0 +1,165 @@
+"""Everything users read is computed from sample paths (draw x region x horizon).
+
+Because quantiles, intervals, cumulative totals, exceedance probabilities and the all-region
+total ``ALL`` are all derived from the same paths, they are coherent: ``ALL`` is the sum of the
+regions draw by draw, and cumulative totals are sums over periods draw by draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+#: 23 quantile levels, as used by the US COVID-19 and hubverse forecast hubs.
+QUANTILE_LEVELS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
+    0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99,
+)
+DEFAULT_THRESHOLDS: tuple[float, ...] = (10_000, 50_000, 100_000, 250_000, 500_000)
+TOTAL = "ALL"
+TARGETS = {
+    "new_displaced": "people newly displaced in the period",
+    "cum_new_displaced": "people newly displaced from the first forecast period to this one, inclusive",
+}
+HUB_COLUMNS = ("origin_date", "scenario", "region", "target", "horizon", "target_date",
+               "output_type", "output_type_id", "value")
+
+
+def validate_levels(levels: Iterable[float]) -> list[float]:
+    """Interval levels in percent, each strictly inside (0, 100)."""
+    out = []
+    for lv in levels:
+        lv = float(lv)
+        if not 0 < lv < 100:
+            raise ValueError(f"interval level {lv:g} is not strictly between 0 and 100 (e.g. 80 for an 80% interval)")
+        out.append(lv)
+    return sorted(set(out))
+
+
+def validate_quantiles(qs: Iterable[float]) -> list[float]:
+    out = sorted({float(q) for q in qs})
+    bad = [q for q in out if not 0 < q < 1]
+    if bad:
+        raise ValueError(f"quantile levels must be strictly between 0 and 1, got {bad}")
+    return out
+
+
+def with_total(paths: xr.DataArray) -> xr.DataArray:
+    """Append region ``ALL`` = sum over regions, draw by draw."""
+    total = paths.sum("region").expand_dims(region=[TOTAL]).transpose(*paths.dims)
+    return xr.concat([paths, total], dim="region")
+
+
+def cumulative(paths: xr.DataArray) -> xr.DataArray:
+    """Cumulative new displacement from the first forecast period, draw by draw."""
+    return paths.cumsum("horizon")
+
+
+def quantiles(paths: xr.DataArray, levels: Sequence[float] = QUANTILE_LEVELS) -> xr.DataArray:
+    """Quantiles over draws, made monotone in the level (``quantile x region x horizon``)."""
+    levels = validate_quantiles(levels)
+    q = np.quantile(paths.values, levels, axis=0, method="linear")
+    q = np.maximum.accumulate(q, axis=0)
+    dims = ("quantile",) + tuple(d for d in paths.dims if d != "draw")
+    coords = {k: v for k, v in paths.coords.items() if "draw" not in v.dims}
+    return xr.DataArray(q, dims=dims, coords={**coords, "quantile": levels})
+
+
+def exceedance(paths: xr.DataArray, thresholds: Sequence[float]) -> xr.DataArray:
+    """P(value > threshold) over draws (``threshold x region x horizon``)."""
+    th = np.asarray(sorted(float(t) for t in thresholds))
+    p = (paths.values[None] > th[:, None, None, None]).mean(axis=1)
+    dims = ("threshold",) + tuple(d for d in paths.dims if d != "draw")
+    coords = {k: v for k, v in paths.coords.items() if "draw" not in v.dims}
+    return xr.DataArray(p, dims=dims, coords={**coords, "threshold": th})
+
+
+def intervals(paths: xr.DataArray, levels: Sequence[float] = (50, 80, 95), name: str = "") -> pd.DataFrame:
+    """Wide central intervals, statsforecast-style columns ``{name}-lo-80``, ``{name}-hi-80``."""
+    levels = validate_levels(levels)
+    prefix = f"{name}-" if name else ""
+    qs = sorted({0.5} | {(1 - lv / 100) / 2 for lv in levels} | {1 - (1 - lv / 100) / 2 for lv in levels})
+    q = quantiles(paths, qs)
+    df = q.to_dataframe(name="v").reset_index().pivot_table(
+        index=["region", "horizon"], columns="quantile", values="v").reset_index()
+    out = df[["region", "horizon"]].copy()
+    out[f"{prefix}median"] = df[0.5]
+    for lv in levels:
+        lo = (1 - lv / 100) / 2
+        out[f"{prefix}lo-{lv:g}"] = df[lo]
+        out[f"{prefix}hi-{lv:g}"] = df[1 - lo]
+    return out
+
+
+def prob_exceed_total(paths: xr.DataArray, threshold: float, within: int | None = None) -> float:
+    """P(cumulative new displacement over all regions within ``within`` periods > threshold)."""
+    h = paths.sizes["horizon"] if within is None else within
+    tot = paths.isel(horizon=slice(0, h)).sum(("region", "horizon")).values
+    return float((tot > threshold).mean())
+
+
+def hub_frame(
+    paths_by_scenario: dict[str, xr.DataArray],
+    *,
+    quantile_levels: Sequence[float] = QUANTILE_LEVELS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    targets: Sequence[str] = ("new_displaced", "cum_new_displaced"),
+) -> pd.DataFrame:
+    """The long, hubverse-style forecast table for several scenarios.
+
+    Columns :data:`HUB_COLUMNS`. ``output_type`` is ``mean``, ``quantile`` (``output_type_id`` =
+    level) or ``cdf`` (``output_type_id`` = threshold, ``value`` = P(X <= threshold), so
+    P(more than the threshold) = 1 - value). Region ``ALL`` is the sum of regions draw by draw.
+    """
+    levels = validate_quantiles(quantile_levels)
+    frames = []
+    for scen, paths in paths_by_scenario.items():
+        p = with_total(paths)
+        for target in targets:
+            if target not in TARGETS:
+                raise ValueError(f"unknown target {target!r}; expected one of {list(TARGETS)}")
+            x = p if target == "new_displaced" else cumulative(p)
+            base = dict(origin_date=paths.attrs.get("origin_date"), scenario=scen, target=target)
+            mean = x.mean("draw")
+            frames.append(_long(mean, "mean", None, base))
+            q = quantiles(x, levels)
+            for i, lv in enumerate(levels):
+                frames.append(_long(q.isel(quantile=i), "quantile", lv, base))
+            if thresholds:
+                ex = exceedance(x, thresholds)
+                for i, th in enumerate(ex["threshold"].values):
+                    cdf = 1.0 - ex.isel(threshold=i)
+                    frames.append(_long(cdf, "cdf", th, base))
+    df = pd.concat(frames, ignore_index=True)
+    return df[list(HUB_COLUMNS)]
+
+
+def _long(a: xr.DataArray, output_type: str, type_id: float | None, base: dict) -> pd.DataFrame:
+    regions = a["region"].values
+    hz = a["horizon"].values
+    dates = pd.DatetimeIndex(a["target_date"].values)
+    vals = a.transpose("region", "horizon").values
+    R, H = vals.shape
+    return pd.DataFrame({
+        "origin_date": base["origin_date"],
+        "scenario": base["scenario"],
+        "region": np.repeat(regions, H),
+        "target": base["target"],
+        "horizon": np.tile(hz, R),
+        "target_date": np.tile(dates.strftime("%Y-%m-%d"), R),
+        "output_type": output_type,
+        "output_type_id": _type_id(output_type, type_id),
+        # people to 0.1, probabilities to 1e-4: beyond that the digits are Monte Carlo noise
+        "value": np.round(vals.reshape(-1), 4 if output_type == "cdf" else 1),
+    })
+
+
+def _type_id(output_type: str, type_id: float | None) -> str:
+    if type_id is None:
+        return ""
+    if output_type == "quantile":
+        return f"{type_id:g}"
+    return f"{type_id:.0f}"

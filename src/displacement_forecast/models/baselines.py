@@ -1,0 +1,93 @@
+"""Baselines: the bar every other model must beat. They ignore strikes, so scenarios cannot move them.
+
+``last-value``
+    Next periods ~ NB(mean = last observed count). The dispersion is estimated separately for each
+    horizon h from the history's own h-step naive errors (y[t+h] given y[t]), so intervals widen
+    with the horizon as much as the past says they should.
+``climatology``
+    Block bootstrap of recent periods: each future period is a past period (from the last
+    ``window``) drawn at random, all regions together, keeping their co-movement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special
+
+from ..distributions import draw_nb
+from .base import ForecastModel, Panel, ffill_time
+
+
+def _nb_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
+    """MLE of the NB2 dispersion for counts ``y`` with known means ``mu`` (pooled)."""
+    ok = np.isfinite(y) & np.isfinite(mu) & (mu > 0)
+    y, mu = y[ok], mu[ok]
+    if len(y) < 3:
+        return 1.0
+
+    def nll(log_a: float) -> float:
+        a = np.exp(log_a)
+        r = 1.0 / a
+        ll = (special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1)
+              + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu)))
+        return -ll.sum()
+
+    res = optimize.minimize_scalar(nll, bounds=(np.log(1e-4), np.log(50.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+class LastValue(ForecastModel):
+    """Naive NB: the last observed count, with horizon-specific dispersion from naive errors."""
+
+    name = "last-value"
+
+    def __init__(self, max_horizon: int = 52):
+        self.max_horizon = max_horizon
+
+    def get_config(self) -> dict[str, Any]:
+        return {"max_horizon": self.max_horizon}
+
+    def _fit(self, panel: Panel) -> None:
+        y = panel.target()
+        filled = ffill_time(y)
+        self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
+        T = y.shape[1]
+        self.alpha_ = []
+        for h in range(1, min(self.max_horizon, T - 1) + 1):
+            self.alpha_.append(_nb_alpha_mle(y[:, h:].ravel(), np.maximum(filled[:, :-h], 0.5).ravel()))
+        self.alpha_ = np.asarray(self.alpha_ or [1.0])
+        self.info_.diagnostics = {"alpha_h1": round(float(self.alpha_[0]), 4),
+                                  f"alpha_h{len(self.alpha_)}": round(float(self.alpha_[-1]), 4)}
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        R = len(self.last_)
+        a = self.alpha_[np.minimum(np.arange(horizon), len(self.alpha_) - 1)]
+        mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
+        return draw_nb(rng, mean, np.broadcast_to(a, (n_draws, R, horizon)))
+
+
+class Climatology(ForecastModel):
+    """Block bootstrap of the last ``window`` periods (all regions drawn together)."""
+
+    name = "climatology"
+
+    def __init__(self, window: int = 52):
+        self.window = window
+
+    def get_config(self) -> dict[str, Any]:
+        return {"window": self.window}
+
+    def _fit(self, panel: Panel) -> None:
+        y = panel.target()[:, -self.window :]
+        keep = np.isfinite(y).all(axis=0)
+        if not keep.any():
+            keep = np.ones(y.shape[1], bool)
+        self.pool_ = np.nan_to_num(y[:, keep])
+        self.info_.diagnostics = {"periods_in_pool": int(keep.sum())}
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        pick = rng.integers(0, self.pool_.shape[1], size=(n_draws, horizon))
+        return np.transpose(self.pool_[:, pick], (1, 0, 2))
+
