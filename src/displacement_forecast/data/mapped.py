@@ -1,0 +1,358 @@
+"""The generic loader: any CSV or Excel table described by a TOML column mapping.
+
+One-off agency layouts (UNHCR PRMN wide tables, UNHCR "February 24, 2022" date strings, OCHA
+governorate tables) are supported through configuration instead of one function per file.
+Example configs for real files are shipped in ``data/configs/``.
+
+Configuration keys
+------------------
+Top level (all optional)::
+
+    series = "displaced"     # constant series name (or [columns] series = "<column>")
+    region = "UKR"           # constant region code, for national series with no region column
+    freq = "M"               # sum to D / W / M; default: keep, dates must already be one frequency
+    source = "UNHCR PRMN"    # text for the source column
+    description = "..."      # free text, ignored
+
+``[file]``: ``sheet`` (Excel sheet name; default the first), ``skip_rows`` (lines/rows before
+the header, default 0), ``nrows`` (data rows to read; default all), ``thousands`` (separator to
+remove from numbers, e.g. ",").
+
+``[columns]`` (long layout): ``date``, ``region``, ``value``, ``series`` - header names.
+
+``[dates]``: ``format`` (strptime format of dates, or of the wide headers; detected when
+absent), ``year`` (added to dates that carry no year, e.g. wide headers "Jan".."Dec").
+
+``[wide]`` (one column per period or per region, melted to long): ``melt = "date"`` (headers
+are dates; ``[columns] region`` names the region column) or ``melt = "region"`` (headers are
+region names; ``[columns] date`` names the date column); ``columns`` (headers to melt; default
+all others), ``exclude`` (headers to ignore, e.g. an admin-code column), ``total`` (a row-total
+column: checked to equal the sum of the melted cells, then dropped).
+
+Unknown keys are errors naming the key. Empty cells are missing (NaN), never 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+import warnings
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import aggregate
+from .io import _is_formula, read_text
+from .loaders import DataWarning, _finish, _parse_dates, map_region_names
+from .regions import RegionTable
+from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem
+
+ALLOWED_KEYS: dict[str | None, dict[str, type | tuple[type, ...]]] = {
+    None: {"series": str, "region": str, "freq": str, "source": str, "description": str,
+           "file": dict, "columns": dict, "dates": dict, "wide": dict},
+    "file": {"sheet": str, "skip_rows": int, "nrows": int, "thousands": str},
+    "columns": {"date": str, "region": str, "value": str, "series": str},
+    "dates": {"format": str, "year": int},
+    "wide": {"melt": str, "columns": list, "exclude": list, "total": str},
+}
+
+
+def read_config(config: str | Path | Mapping) -> tuple[dict, str]:
+    """Load a TOML mapping (path) or take a dict; return ``(config, name for messages)``."""
+    if isinstance(config, Mapping):
+        return dict(config), "<config>"
+    p = Path(config)
+    text = read_text(p)
+    try:
+        return tomllib.loads(text), str(p)
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(Problem(str(p), getattr(e, "lineno", None), None, f"not valid TOML: {e}")) from None
+
+
+def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
+    """All problems with a mapping config: unknown keys, wrong types, missing or clashing keys."""
+    problems: list[Problem] = []
+    for section, allowed in ALLOWED_KEYS.items():
+        block = cfg if section is None else cfg.get(section, {})
+        where = "top level" if section is None else f"[{section}]"
+        if not isinstance(block, Mapping):
+            problems.append(Problem(name, None, section, f"{where} must be a table"))
+            continue
+        for key, val in block.items():
+            if key not in allowed:
+                problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
+            elif not isinstance(val, allowed[key]) or (allowed[key] is int and isinstance(val, bool)):
+                problems.append(Problem(name, None, key, f"{where} {key} = {val!r} has the wrong type; expected {allowed[key].__name__}"))
+    if problems:
+        return problems
+    cols, wide = cfg.get("columns", {}), cfg.get("wide")
+    if "freq" in cfg and cfg["freq"] not in FREQUENCIES:
+        problems.append(Problem(name, None, "freq", f"freq = {cfg['freq']!r}; expected D, W or M"))
+    if "series" in cfg and "series" in cols:
+        problems.append(Problem(name, None, "series", "give either a constant series or [columns] series, not both"))
+    if "series" not in cfg and "series" not in cols:
+        problems.append(Problem(name, None, "series", f"missing: set series = one of {', '.join(KNOWN_SERIES)}, or [columns] series"))
+    elif "series" in cfg and cfg["series"] not in KNOWN_SERIES:
+        problems.append(Problem(name, None, "series", f"unknown series {cfg['series']!r}; expected one of {', '.join(KNOWN_SERIES)}"))
+    if "region" in cfg and "region" in cols:
+        problems.append(Problem(name, None, "region", "give either a constant region or [columns] region, not both"))
+    if wide is None:
+        for key in ("date", "value"):
+            if key not in cols:
+                problems.append(Problem(name, None, key, f"missing [columns] {key} (or a [wide] section for a wide table)"))
+        if "region" not in cols and "region" not in cfg:
+            problems.append(Problem(name, None, "region", "missing [columns] region (or a constant region = \"CODE\")"))
+    else:
+        melt = wide.get("melt")
+        if melt not in ("date", "region"):
+            problems.append(Problem(name, None, "melt", f"[wide] melt = {melt!r}; expected \"date\" (headers are dates) or \"region\" (headers are regions)"))
+        if "value" in cols:
+            problems.append(Problem(name, None, "value", "[columns] value cannot be used with [wide]: the melted cells are the values"))
+        if melt == "date":
+            if "date" in cols:
+                problems.append(Problem(name, None, "date", "[wide] melt = \"date\" takes dates from the headers; remove [columns] date"))
+            if "region" not in cols and "region" not in cfg:
+                problems.append(Problem(name, None, "region", "missing [columns] region (or a constant region) for [wide] melt = \"date\""))
+        if melt == "region":
+            if "date" not in cols:
+                problems.append(Problem(name, None, "date", "missing [columns] date for [wide] melt = \"region\""))
+            if "region" in cols or "region" in cfg:
+                problems.append(Problem(name, None, "region", "[wide] melt = \"region\" takes regions from the headers; remove region"))
+    return problems
+
+
+def _cell_str(v: object) -> object:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return v
+
+
+def read_table(path: Path, cfg: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read the table of a mapped file as objects; return ``(frame, line of each row)``.
+
+    CSV is read strictly (UTF-8, no row longer than the header, no formula-like cells); Excel
+    via openpyxl with cached values (a formula without a cached value reads as missing).
+    """
+    fcfg = cfg.get("file", {})
+    skip, nrows = int(fcfg.get("skip_rows", 0)), fcfg.get("nrows")
+    file = str(path)
+    if not path.exists():
+        raise DataError(Problem(file, None, None, "file not found"))
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        rows, lines = _read_excel(path, fcfg.get("sheet"), skip)
+    else:
+        if "sheet" in fcfg:
+            raise DataError(Problem(file, None, "sheet", "[file] sheet is only for Excel files"))
+        text = read_text(path)
+        reader = csv.reader(io.StringIO(text))
+        rows, lines, start = [], [], 1
+        for row in reader:
+            rows.append(row)
+            lines.append(start)
+            start = reader.line_num + 1
+        rows, lines = rows[skip:], lines[skip:]
+    while rows and not any(_cell_str(c) is not None for c in rows[-1]):
+        rows.pop()
+        lines.pop()
+    if not rows:
+        raise DataError(Problem(file, None, None, f"no header line after skipping {skip} rows"))
+    header = [str(_cell_str(h)) if _cell_str(h) is not None else "" for h in rows[0]]
+    # Excel headers that are dates stay as their ISO text so [wide] can parse them.
+    header = [h[:10] if isinstance(rows[0][i], datetime | date) else h for i, h in enumerate(header)]
+    data, data_lines = rows[1:], lines[1:]
+    if nrows is not None:
+        data, data_lines = data[:nrows], data_lines[:nrows]
+    if not data:
+        raise DataError(Problem(file, None, None, "file has only a header; expected data rows"))
+    problems = []
+    width = len(header)
+    while width and header[width - 1] == "" and all(len(r) < width or _cell_str(r[width - 1]) is None for r in data):
+        width -= 1
+    header = header[:width]
+    dups = sorted({h for h in header if h and header.count(h) > 1})
+    if dups:
+        problems.append(Problem(file, lines[0], dups[0], "column name appears more than once in the header"))
+    for r, ln in zip(data, data_lines, strict=True):
+        if len(r) > width and any(_cell_str(c) is not None for c in r[width:]):
+            problems.append(Problem(file, ln, None, f"row has {len(r)} fields but the header has {width}"))
+            continue
+        for i, c in enumerate(r[:width]):
+            if isinstance(c, str) and _is_formula(c):
+                problems.append(Problem(file, ln, header[i] or f"#{i + 1}",
+                                        f"cell {c.strip()[:20]!r} starts with {c.strip()[0]!r}, like a spreadsheet formula; expected a plain value"))
+    if problems:
+        raise DataError(problems)
+    norm = [[_cell_str(c) for c in r[:width]] + [None] * (width - len(r)) for r in data]
+    df = pd.DataFrame(norm, columns=header, dtype=object)
+    return df, np.asarray(data_lines)
+
+
+def _read_excel(path: Path, sheet: str | None, skip: int) -> tuple[list[list], list[int]]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # zip/xml errors: not an Excel file
+        raise DataError(Problem(str(path), None, None, f"cannot open as Excel (.xlsx): {e}")) from None
+    try:
+        if sheet is None:
+            ws = wb.worksheets[0]
+        elif sheet in wb.sheetnames:
+            ws = wb[sheet]
+        else:
+            raise DataError(Problem(str(path), None, "sheet", f"no sheet {sheet!r}; sheets: {', '.join(wb.sheetnames)}"))
+        rows, lines = [], []
+        for k, r in enumerate(ws.iter_rows(values_only=True), start=1):
+            if k <= skip:
+                continue
+            rows.append(list(r))
+            lines.append(k)
+    finally:
+        wb.close()
+    return rows, lines
+
+
+def _col(df: pd.DataFrame, name: str, file: str, cfg_key: str) -> pd.Series:
+    if name not in df.columns:
+        raise DataError(Problem(file, None, name, f"column named by {cfg_key} not found; columns: {', '.join(map(str, df.columns))}"))
+    return df[name]
+
+
+def _numbers(raw: pd.Series, thousands: str | None) -> pd.Series:
+    s = raw
+    if thousands:
+        s = s.map(lambda v: v.replace(thousands, "") if isinstance(v, str) else v)
+    return pd.to_numeric(s, errors="coerce")
+
+
+def _dates_from(raw: pd.Series, dcfg: Mapping, *, file: str, column: str, lines) -> pd.Series:
+    if raw.map(lambda v: isinstance(v, datetime | date)).all():
+        return pd.to_datetime(raw).astype("datetime64[ns]")
+    s = raw.map(lambda v: v.isoformat()[:10] if isinstance(v, datetime | date) else (None if v is None else str(v)))
+    fmt = dcfg.get("format")
+    if "year" in dcfg:
+        s = s.map(lambda v: None if v is None else f"{dcfg['year']} {v}")
+        fmt = f"%Y {fmt}" if fmt else None
+        cands = tuple(f"%Y {f}" for f in ("%b", "%B", "%m", "%b %d", "%d %b", "%B %d", "%d %B"))
+        return _parse_dates(s, file=file, column=column, lines=lines, date_format=fmt, candidates=cands)
+    return _parse_dates(s, file=file, column=column, lines=lines, date_format=fmt)
+
+
+def load_mapped(
+    path: str | Path,
+    config: str | Path | Mapping,
+    regions: RegionTable | None = None,
+    *,
+    strict: bool = False,
+) -> pd.DataFrame:
+    """Read a CSV/Excel table described by a TOML mapping (see module docs) into observations.
+
+    Parameters
+    ----------
+    path
+        The data file (``.csv``, ``.xlsx``).
+    config
+        Path to a TOML file, or the same content as a dict.
+    regions
+        Region table to match names against (names, codes, aliases); ``None`` keeps names.
+    strict
+        Raise instead of warning when a region name does not match the table.
+    """
+    path = Path(path)
+    file = str(path)
+    cfg, cfg_name = read_config(config)
+    problems = check_config(cfg, cfg_name)
+    if problems:
+        raise DataError(problems)
+    df, row_lines = read_table(path, cfg)
+    cols, dcfg, wide = cfg.get("columns", {}), cfg.get("dates", {}), cfg.get("wide")
+    thousands = cfg.get("file", {}).get("thousands")
+
+    class _L:
+        def __getitem__(self, i):
+            return int(row_lines[int(i)])
+
+    lines = _L()
+    problems = []
+    if wide is None:
+        date_col, value_col = cols["date"], cols["value"]
+        raw_vals = _col(df, value_col, file, "[columns] value")
+        dates = _dates_from(_col(df, date_col, file, "[columns] date"), dcfg, file=file, column=date_col, lines=lines)
+        if "region" in cols:
+            regs = map_region_names(_col(df, cols["region"], file, "[columns] region"), regions, file=file,
+                                    column=cols["region"], lines=lines, strict=strict)
+        else:
+            regs = pd.Series(cfg["region"], index=df.index, dtype=object)
+        vals = _numbers(raw_vals, thousands)
+        bad = np.flatnonzero((vals.isna() & raw_vals.notna()).to_numpy())
+        problems += [Problem(file, lines[i], value_col, f"{raw_vals.iloc[i]!r} is not a number; expected a count (empty for missing)") for i in bad]
+        series = df[cols["series"]] if "series" in cols else pd.Series(cfg["series"], index=df.index)
+        long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals})
+    else:
+        melt = wide["melt"]
+        id_cols = [c for c in (cols.get("region"), cols.get("date"), cols.get("series")) if c]
+        for c in id_cols:
+            _col(df, c, file, "[columns]")
+        exclude = set(wide.get("exclude", []))
+        total = wide.get("total")
+        for c in [*exclude, *([total] if total else [])]:
+            if c not in df.columns:
+                problems.append(Problem(file, int(row_lines[0]) - 1, c, f"column named in [wide] not found; columns: {', '.join(df.columns)}"))
+        value_cols = list(wide.get("columns") or [c for c in df.columns if c and c not in exclude and c != total and c not in id_cols])
+        for c in value_cols:
+            if c not in df.columns:
+                problems.append(Problem(file, int(row_lines[0]) - 1, c, "column listed in [wide] columns not found"))
+        if problems:
+            raise DataError(problems)
+        header_line = int(row_lines[0]) - 1  # header precedes the first data row
+        vals = pd.DataFrame({c: _numbers(df[c], thousands) for c in value_cols})
+        for c in value_cols:
+            bad = np.flatnonzero((vals[c].isna() & df[c].notna()).to_numpy())
+            problems += [Problem(file, lines[i], c, f"{df[c].iloc[i]!r} is not a number; expected a count (empty for missing)") for i in bad]
+        if total:
+            tot = _numbers(df[total], thousands)
+            diff = (vals.sum(axis=1, min_count=1) - tot).abs() > 0.5
+            for i in np.flatnonzero(diff.fillna(False).to_numpy()):
+                problems.append(Problem(file, lines[i], total,
+                                        f"row total {tot.iloc[i]:g} differs from the sum of the {len(value_cols)} melted columns ({vals.iloc[i].sum():g})"))
+        if problems:
+            raise DataError(problems)
+        n, k = len(df), len(value_cols)
+        rows_idx = np.repeat(np.arange(n), k)
+        hl = type("H", (), {"__getitem__": lambda self, i: header_line})()
+        if melt == "date":
+            hdates = _dates_from(pd.Series(value_cols, dtype=object), dcfg, file=file, column="(header)", lines=hl)
+            dates = pd.Series(np.tile(hdates.to_numpy(), n))
+            if "region" in cols:
+                r = map_region_names(df[cols["region"]], regions, file=file, column=cols["region"], lines=lines, strict=strict)
+                regs = pd.Series(r.to_numpy()[rows_idx])
+            else:
+                regs = pd.Series(cfg["region"], index=range(n * k), dtype=object)
+        else:
+            d = _dates_from(df[cols["date"]], dcfg, file=file, column=cols["date"], lines=lines)
+            dates = pd.Series(d.to_numpy()[rows_idx])
+            r = map_region_names(pd.Series(value_cols, dtype=object), regions, file=file, column="(header)", lines=hl, strict=strict)
+            regs = pd.Series(np.tile(r.to_numpy(), n))
+        series = (pd.Series(df[cols["series"]].to_numpy()[rows_idx]) if "series" in cols
+                  else pd.Series(cfg["series"], index=range(n * k)))
+        long = pd.DataFrame({"date": dates, "region": regs, "series": series,
+                             "value": vals.to_numpy(dtype=float).reshape(-1)})
+    if problems:
+        raise DataError(problems)
+    long = long[long["region"].notna()]
+    if long["value"].isna().all():
+        warnings.warn(f"{file}: every value is missing", DataWarning, stacklevel=2)
+    src = cfg.get("source", f"{path.name} via {Path(cfg_name).name}")
+    freq = cfg.get("freq")
+    if freq is not None:
+        out = aggregate(long, freq, fill_zeros=False, source=src)
+    else:
+        out = long.assign(source=src)
+    return _finish(out, file=file, regions=regions, freq=freq)
