@@ -251,14 +251,12 @@ def _read_columns(
     for c in use:
         if c in numeric:
             continue
-        s = df[c]
-        first = s.str[:1]
-        cand = first.isin(["=", "+", "-", "@"]).to_numpy()
-        if cand.any():
-            idx = np.flatnonzero(cand)
-            flagged = [i for i in idx if _is_formula(s.iloc[i])]
+        codes, uniq = pd.factorize(df[c])
+        flagged_u = [k for k, v in enumerate(uniq) if isinstance(v, str) and v[:1] in "=+-@" and _is_formula(v)]
+        if flagged_u:
+            flagged = np.flatnonzero(np.isin(codes, flagged_u))
             problems += _limit(
-                [Problem(file, lines[i], c, f"cell {s.iloc[i][:20]!r} starts with {s.iloc[i][0]!r}, like a spreadsheet formula; expected a plain value")
+                [Problem(file, lines[i], c, f"cell {df[c].iloc[i][:20]!r} starts with {df[c].iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
                  for i in flagged[:MAX_PROBLEMS_PER_KIND]], file, c, len(flagged))
     for c in numeric:
         if c not in df.columns:
@@ -283,7 +281,7 @@ def _long_records(path: Path, width: int, chunk: int = 1 << 25) -> tuple[list[in
     Vectorised with numpy over the raw bytes (quote parity marks commas and newlines inside
     quoted fields), because pandas' C parser ignores extra fields when ``usecols`` is used.
     """
-    inside, open_commas, bad_starts, prev_end = 0, 0, [], None
+    inside, open_commas, bad_starts, last = 0, 0, [], b""
     all_nl = out_nl = 0
     with open(path, "rb") as fh:
         fh.readline()  # header
@@ -294,27 +292,28 @@ def _long_records(path: Path, width: int, chunk: int = 1 << 25) -> tuple[list[in
             if not data:
                 break
             b = np.frombuffer(data, dtype=np.uint8)
-            parity = (np.cumsum(b == 34, dtype=np.int64) + inside) & 1
-            outside = parity == 0
-            commas = np.cumsum((b == 44) & outside, dtype=np.int64)
-            nl = (b == 10)
-            all_nl += int(np.count_nonzero(nl))
-            nlpos = np.flatnonzero(nl & outside)
-            out_nl += len(nlpos)
-            if len(nlpos):
-                at = commas[nlpos]
+            qpos = np.flatnonzero(b == 34)
+            cpos = np.flatnonzero(b == 44)
+            npos = np.flatnonzero(b == 10)
+            all_nl += len(npos)
+            # A comma/newline is outside quotes when an even number of quotes precede it.
+            cpos = cpos[((np.searchsorted(qpos, cpos) + inside) & 1) == 0]
+            npos = npos[((np.searchsorted(qpos, npos) + inside) & 1) == 0]
+            out_nl += len(npos)
+            if len(npos):
+                at = np.searchsorted(cpos, npos)  # commas before each record end
                 per = np.diff(at, prepend=0)
                 per[0] += open_commas
-                starts = np.concatenate([[rec_start], offset + nlpos[:-1] + 1])
+                starts = np.concatenate([[rec_start], offset + npos[:-1] + 1])
                 bad_starts += starts[per > width - 1].tolist()
-                open_commas = int(commas[-1] - at[-1])
-                rec_start = offset + int(nlpos[-1]) + 1
+                open_commas = int(len(cpos) - at[-1])
+                rec_start = offset + int(npos[-1]) + 1
             else:
-                open_commas += int(commas[-1])
-            inside = int(parity[-1])
+                open_commas += len(cpos)
+            inside = (inside + len(qpos)) & 1
             offset += len(data)
-            prev_end = data[-1:]
-    if open_commas > width - 1 and prev_end not in (b"\n", None):
+            last = data[-1:]
+    if open_commas > width - 1 and last not in (b"\n", b""):
         bad_starts.append(rec_start)
     lines: list[int] = []
     if bad_starts:
@@ -354,38 +353,44 @@ def _parse_dates(
     candidates: Sequence[str] = DATE_FORMATS,
 ) -> pd.Series:
     """Parse a date column with one format per file (given or detected); all problems listed."""
-    s = raw.astype("string").str.strip()
+    codes, uniq = pd.factorize(raw, use_na_sentinel=True)
+    ustr = pd.Series(uniq, dtype=object).astype(str).str.strip()
     problems: list[Problem] = []
-    empty = np.flatnonzero(s.isna().to_numpy() | (s == "").fillna(True).to_numpy())
+    empty_u = (ustr == "").to_numpy()
+    empty = np.flatnonzero((codes < 0) | np.isin(codes, np.flatnonzero(empty_u)))
     if len(empty):
         problems += _limit([Problem(file, lines[i], column, "empty date; expected a date") for i in empty[:MAX_PROBLEMS_PER_KIND]],
                            file, column, len(empty))
+    vals = ustr[~empty_u]
     fmt = date_format
     if fmt is None:
-        fmt, ambiguous = detect_date_format(s.dropna(), candidates)
+        fmt, ambiguous = detect_date_format(vals, candidates)
         if ambiguous:
-            ex = s.dropna().iloc[0]
+            ex = vals.iloc[0]
             raise DataError(Problem(file, None, column,
                                     f"dates such as {ex!r} can be read as {' or '.join(ambiguous)} with different results; "
                                     f"pass date_format= to say which"))
         if fmt is None:
             # Use the format that reads most values so the report lists the odd ones out.
-            u = pd.Series(pd.unique(s.dropna()))
-            best = max(candidates, key=lambda f: pd.to_datetime(u, format=f, errors="coerce").notna().sum())
-            if pd.to_datetime(u, format=best, errors="coerce").notna().sum() == 0:
-                ex = ", ".join(repr(x) for x in u.iloc[:3])
+            best = max(candidates, key=lambda f: pd.to_datetime(vals, format=f, errors="coerce").notna().sum())
+            if pd.to_datetime(vals, format=best, errors="coerce").notna().sum() == 0:
+                ex = ", ".join(repr(x) for x in vals.iloc[:3])
                 raise DataError(Problem(file, None, column,
                                         f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, "
                                         f"'15 February 2022', 'February 15, 2022' (or pass date_format=)"))
             fmt = best
-    dates = pd.to_datetime(s, format=fmt, errors="coerce")
-    bad = np.flatnonzero((dates.isna() & s.notna() & (s != "")).to_numpy(dtype=bool))
-    problems += _limit([Problem(file, lines[i], column, f"cannot read {s.iloc[i]!r} as a date in format {fmt!r}")
+    udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    bad_u = np.flatnonzero(udates.isna().to_numpy() & ~empty_u)
+    bad = np.flatnonzero(np.isin(codes, bad_u))
+    problems += _limit([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
                         for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
     today = pd.Timestamp.today().normalize()
-    oor = np.flatnonzero(((dates < EARLIEST_DATE) | (dates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
-    problems += _limit([Problem(file, lines[i], column, f"date {dates.iloc[i].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
+    oor_u = np.flatnonzero(((udates < EARLIEST_DATE) | (udates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
+    oor = np.flatnonzero(np.isin(codes, oor_u))
+    problems += _limit([Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
                         for i in oor[:MAX_PROBLEMS_PER_KIND]], file, column, len(oor))
+    udates = pd.concat([udates, pd.Series([pd.NaT])], ignore_index=True).astype("datetime64[ns]")
+    dates = pd.Series(udates.to_numpy()[codes], index=raw.index)  # code -1 -> the trailing NaT
     if problems:
         raise DataError(problems)
     return dates.astype("datetime64[ns]")
@@ -417,8 +422,11 @@ def map_region_names(
     :class:`DataError` when ``strict``. Blank names are always a warning (ACLED lists events at
     sea with no admin1).
     """
-    s = names.astype("string").str.strip()
-    blank = (s.isna() | (s == "")).to_numpy(dtype=bool)
+    ncodes, nuniq = pd.factorize(names)
+    ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
+    s = pd.Series(pd.Categorical.from_codes(ncodes, categories=pd.Index(ustrip).unique()) if not ustrip.duplicated().any()
+                  else ustrip.to_numpy()[ncodes], index=names.index).astype(object).where(ncodes >= 0)
+    blank = ((ncodes < 0) | ((ncodes >= 0) & (ustrip.to_numpy()[np.maximum(ncodes, 0)] == ""))).astype(bool)
     if blank.any():
         first = lines[int(np.flatnonzero(blank)[0])]
         warnings.warn(f"{file}: {int(blank.sum()):,} row(s) with no {column!r} (first on line {first}) left out",
