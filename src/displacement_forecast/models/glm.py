@@ -23,7 +23,7 @@ import numpy as np
 import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..distributions import draw_nb
+from ..distributions import CommonNoiseNB
 from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
@@ -126,11 +126,11 @@ class NBDistributedLag(ForecastModel):
             b = theta[:, k + i * L : k + (i + 1) * L]  # window order: oldest .. newest (lag 0)
             eta = eta + np.einsum("drhl,dl->drh", win, b)
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        alpha = np.clip(theta[:, -1], 1e-4, None)[:, None]
+        noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None], (n_draws, R, horizon))
         at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
         out = np.zeros((n_draws, R, horizon))
         for h in range(horizon):
-            d = np.minimum(draw_nb(rng, at_risk * hazard[:, :, h], alpha), at_risk)
+            d = np.minimum(noise.draw(h, at_risk * hazard[:, :, h]), at_risk)
             out[:, :, h] = d
             at_risk -= d
         return out

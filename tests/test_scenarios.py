@@ -1,0 +1,116 @@
+"""Scenario files and scenario effects: errors name the key; effects go the right way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from displacement_forecast.data.schema import DataError
+from displacement_forecast.scenarios import Scenario, load_scenarios, scenarios_from_dict
+
+
+def _err(tmp_path, text, regions):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    with pytest.raises(DataError) as e:
+        load_scenarios(p, regions)
+    return str(e.value)
+
+
+def test_shipped_scenarios_load(sim):
+    from pathlib import Path
+
+    sc = load_scenarios(Path(__file__).parents[1] / "experiments" / "scenarios" / "idlib.toml", sim.regions)
+    assert [s.id for s in sc] == ["baseline", "intensify-south", "de-escalation", "ceasefire"]
+
+
+@pytest.mark.parametrize("body,key,msg", [
+    ('regions=["Atlantis"]\nmultiply=2', "regions", "unknown region 'Atlantis'"),
+    ('multiply=-1', "multiply", "not a non-negative number"),
+    ('multiply=2\nintensity=3', "intensity", "unknown key"),
+    ('values=[1, -2]', "values", "non-negative"),
+    ('multiply=2\nvalues=[1]', "change[0]", "exactly one"),
+    ('multiply=2\nstart=0', "start", "before the first forecast period"),
+    ('multiply=2\nweeks=0', "periods", "positive whole number"),
+])
+def test_bad_change_names_the_key(tmp_path, sim, body, key, msg):
+    text = f'[[scenario]]\nid="x"\n  [[scenario.change]]\n  {body}\n'
+    err = _err(tmp_path, text, sim.regions)
+    assert key in err and msg in err
+    assert "\n" not in err.strip() or all(line.startswith(str(tmp_path)) for line in err.splitlines())
+
+
+def test_overlapping_changes_rejected(tmp_path, sim):
+    text = """[[scenario]]
+id = "x"
+  [[scenario.change]]
+  regions = ["South Idlib"]
+  multiply = 2
+  start = 1
+  weeks = 4
+  [[scenario.change]]
+  regions = ["NWS01"]
+  multiply = 3
+  start = 3
+"""
+    assert "overlaps change[0]" in _err(tmp_path, text, sim.regions)
+
+
+def test_non_overlapping_changes_accepted(sim):
+    doc = {"scenario": [{"id": "x", "change": [
+        {"regions": ["NWS01"], "multiply": 2, "start": 1, "weeks": 2},
+        {"regions": ["NWS01"], "multiply": 3, "start": 3, "weeks": 2},
+        {"regions": ["NWS02"], "series": ["strikes"], "values": [5, 5]}]}]}
+    (s,) = scenarios_from_dict(doc, sim.regions)
+    assert len(s.changes) == 3
+
+
+def test_unknown_top_key_and_duplicate_ids(sim):
+    with pytest.raises(DataError, match="unknown top-level key"):
+        scenarios_from_dict({"scenarios": [], "scenario": [{"id": "a"}]}, sim.regions)
+    with pytest.raises(DataError, match="duplicate scenario id"):
+        scenarios_from_dict({"scenario": [{"id": "a"}, {"id": "a"}]}, sim.regions)
+
+
+def test_invalid_toml_is_one_clear_error(tmp_path, sim):
+    assert "not valid TOML" in _err(tmp_path, "[[scenario]\nid=", sim.regions)
+
+
+def test_effects_intensify_ceasefire_and_coherence(fitted_nbdl, sim):
+    south = sim.regions.resolve(["South Idlib"])
+    others = [c for c in sim.regions.codes if c not in south]
+    res = fitted_nbdl.sample_scenarios(
+        12, [Scenario.baseline(), Scenario.intensify(["South Idlib"], 2.0), Scenario.ceasefire()],
+        n_draws=1000, seed=5)
+    b, i, c = (res[k] for k in ("baseline", "intensify", "ceasefire"))
+    mb, mi, mc = (x.median("draw") for x in (b, i, c))
+    assert (mi >= mb).all()
+    assert (mi.sel(region=south) > mb.sel(region=south)).all()
+    # Common random numbers: regions the scenario does not touch get identical paths.
+    np.testing.assert_array_equal(i.sel(region=others).values, b.sel(region=others).values)
+    assert (mc <= mb).all() and float(mc.sum()) < float(mb.sum())
+
+
+def test_time_limited_intensify_raises_cumulative_totals(fitted_nbdl):
+    """After a 4-week escalation, weekly counts may dip below baseline (those at risk have fled),
+    but cumulative totals stay above it."""
+    res = fitted_nbdl.sample_scenarios(12, [Scenario.baseline(), Scenario.intensify(["South Idlib"], 2.0, 4)],
+                                       n_draws=1000, seed=9)
+    cb, ci = (res[k].cumsum("horizon").median("draw") for k in ("baseline", "intensify"))
+    assert (ci >= cb).all()
+    wk_b, wk_i = (res[k].median("draw") for k in ("baseline", "intensify"))
+    assert (wk_i.isel(horizon=slice(0, 4)) >= wk_b.isel(horizon=slice(0, 4))).all()
+
+
+def test_custom_values_and_date_start(fitted_nbdl, sim):
+    doc = {"scenario": [{"id": "c", "change": [
+        {"regions": ["NWS01"], "series": ["strikes"], "values": [0, 0, 100]},
+        {"regions": ["NWS02"], "series": ["strikes"], "start": "2020-02-10", "multiply": 0}]}]}
+    (s,) = scenarios_from_dict(doc, sim.regions)
+    dates = fitted_nbdl.panel_.future_dates(6)
+    base = fitted_nbdl.driver_model_.sample(6, 50, np.random.default_rng(0))
+    out = s.apply(base, sim.regions, dates)
+    np.testing.assert_array_equal(out["strikes"][:, 0, :3], np.tile([0, 0, 100], (50, 1)))
+    np.testing.assert_array_equal(out["strikes"][:, 0, 3:], base["strikes"][:, 0, 3:])
+    assert (out["strikes"][:, 1, 2:] == 0).all() and (out["strikes"][:, 1, :2] == base["strikes"][:, 1, :2]).all()
+    np.testing.assert_array_equal(out["flights"], base["flights"])
