@@ -1,0 +1,241 @@
+"""Loaders per format, on small realistic fixtures (and bad variants of them)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.aggregate import aggregate, spread_ranges
+from displacement_forecast.data.loaders import (
+    DataWarning,
+    detect_date_format,
+    load_acled,
+    load_hxl,
+    load_mapped,
+    load_ucdp_ged,
+)
+from displacement_forecast.data.regions import load_regions
+from displacement_forecast.data.schema import DataError
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def value(obs, date, region, series):
+    sel = obs[(obs["date"] == pd.Timestamp(date)) & (obs["region"] == region) & (obs["series"] == series)]
+    assert len(sel) == 1, (date, region, series)
+    return float(sel["value"].iloc[0])
+
+
+# ------------------------------------------------------------------ ACLED
+
+def test_acled_weekly_counts_zero_fill_and_blank_admin1():
+    with pytest.warns(DataWarning, match="no 'admin1'"):
+        obs = load_acled(FIX / "acled_small.csv", freq="W")
+    # Coverage is 14/12/2021 (the sea event) .. 31/01/2022: weeks with no event are zeros.
+    assert value(obs, "2022-01-03", "Lower Shabelle", "strikes") == 1
+    assert value(obs, "2022-01-03", "Lower Shabelle", "events") == 2
+    assert value(obs, "2022-01-10", "Banadir", "shelling") == 1
+    assert value(obs, "2022-01-10", "Lower Shabelle", "strikes") == 0
+    assert value(obs, "2022-01-31", "Lower Shabelle", "fatalities") == 5
+    assert obs["date"].min() == pd.Timestamp("2021-12-13")
+    assert set(obs["series"]) == {"strikes", "shelling", "events", "fatalities"}
+
+
+def test_acled_regions_aliases_unmatched_and_strict(tmp_path):
+    regions = load_regions(FIX / "regions_som_small.csv")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        obs = load_acled(FIX / "acled_small.csv", regions, freq="M")
+    assert set(obs["region"]) == set(regions.codes)
+    assert value(obs, "2022-01-01", "SO19", "events") == 1  # 'Galguduud' via alias
+    assert value(obs, "2022-01-01", "SO24", "events") == 0  # no events in Bay: a real zero
+    assert not any("not in the region table" in str(x.message) for x in w)
+    small = load_regions(FIX / "regions_som_small.csv").subset(["SO22", "SO24"])
+    with pytest.warns(DataWarning, match="Lower Shabelle"):
+        load_acled(FIX / "acled_small.csv", small, freq="M")
+    with pytest.raises(DataError, match="Lower Shabelle"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            load_acled(FIX / "acled_small.csv", small, freq="M", strict=True)
+
+
+def test_acled_custom_series_map():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        obs = load_acled(FIX / "acled_small.csv", freq="M", series_map={"Explosions/Remote violence": "strikes"},
+                         totals=())
+    assert set(obs["series"]) == {"strikes"}
+    assert obs.loc[obs["region"] == "Lower Shabelle", "value"].sum() == 2
+    assert obs.loc[obs["region"] == "Banadir", "value"].sum() == 1
+
+
+def _rewrite(tmp_path, name, transform):
+    text = (FIX / "acled_small.csv").read_text()
+    p = tmp_path / name
+    p.write_text(transform(text))
+    return p
+
+
+def test_acled_date_formats(tmp_path):
+    iso = _rewrite(tmp_path, "iso.csv", lambda t: t.replace("03/01/2022", "2022-01-03").replace("04/01/2022", "2022-01-04")
+                   .replace("12/01/2022", "2022-01-12").replace("25/01/2022", "2022-01-25").replace("31/01/2022", "2022-01-31")
+                   .replace("14/12/2021", "2021-12-14"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        a = load_acled(FIX / "acled_small.csv", freq="D")
+        b = load_acled(iso, freq="D")
+    pd.testing.assert_frame_equal(a.drop(columns="source"), b.drop(columns="source"))
+    assert detect_date_format(["15 February 2022", "1 March 2022"]) == ("%d %B %Y", [])
+    fmt, amb = detect_date_format(["05/01/2022", "06/01/2022"])
+    assert fmt is None and {"%d/%m/%Y", "%m/%d/%Y"} <= set(amb)
+
+
+def test_acled_ambiguous_and_bad_dates(tmp_path):
+    amb = tmp_path / "amb.csv"
+    lines = (FIX / "acled_small.csv").read_text().splitlines(keepends=True)
+    amb.write_text(lines[0] + lines[1] + lines[2])  # 03/01 and 04/01 only: day or month first?
+    with pytest.raises(DataError, match="pass date_format"):
+        load_acled(amb, freq="W")
+    obs = load_acled(amb, freq="D", date_format="%d/%m/%Y")
+    assert obs["date"].min() == pd.Timestamp("2022-01-03")
+    bad = _rewrite(tmp_path, "bad.csv", lambda t: t.replace("25/01/2022", "25/13/2022"))
+    with pytest.raises(DataError) as e:
+        load_acled(bad, freq="W")
+    (p,) = e.value.problems
+    assert p.column == "event_date" and p.row == 6 and "25/13/2022" in p.message
+
+
+def test_acled_bad_input_lines(tmp_path):
+    bad = _rewrite(tmp_path, "bad.csv", lambda t: t.replace(",2,,1704766941", ",two,,1704766941", 1)
+                   .replace("Gunmen killed a civilian.\",1,,", "Gunmen killed a civilian.\",1,,,extra,")
+                   .replace("Banadir,Mogadishu", "=HYPERLINK(1),Mogadishu"))
+    with pytest.raises(DataError) as e:
+        load_acled(bad, freq="W")
+    got = {(p.row, p.column) for p in e.value.problems}
+    # The shelling record spans lines 4-5 (quoted newline), so the next record starts on line 6.
+    assert got == {(2, "fatalities"), (6, None), (4, "admin1")}
+    with pytest.raises(DataError, match="required column is missing"):
+        load_acled(FIX / "ucdp_small.csv")
+
+
+# ------------------------------------------------------------------ UCDP
+
+def test_ucdp_spread_and_start():
+    regions = load_regions(FIX / "regions_syria_small.csv")
+    spread = load_ucdp_ged(FIX / "ucdp_small.csv", regions, freq="W")
+    start = load_ucdp_ged(FIX / "ucdp_small.csv", regions, freq="W", date_range="start")
+    # Event 2 spans 3-12 Dec (10 days): 6 days fall in the week of 2 Dec, 4 in the week of 9 Dec.
+    assert value(spread, "2019-12-02", "SY07", "events") == pytest.approx(1 + 0.6)
+    assert value(spread, "2019-12-09", "SY07", "events") == pytest.approx(0.4)
+    assert value(spread, "2019-12-09", "SY07", "fatalities") == pytest.approx(4.0)
+    assert value(start, "2019-12-02", "SY07", "events") == 2
+    for obs in (spread, start):
+        assert obs.loc[obs["series"] == "fatalities", "value"].sum() == pytest.approx(16)
+    only_civ = load_ucdp_ged(FIX / "ucdp_small.csv", regions, freq="M", violence_types=[3])
+    assert only_civ.loc[only_civ["series"] == "events", "value"].sum() == 1
+
+
+def test_spread_ranges_vectorised():
+    rows, days, share = spread_ranges(pd.Series(pd.to_datetime(["2020-01-01", "2020-01-05"])),
+                                      pd.Series(pd.to_datetime(["2020-01-03", "2020-01-05"])))
+    assert rows.tolist() == [0, 0, 0, 1] and share.sum() == pytest.approx(2)
+    assert pd.Timestamp(days[2]) == pd.Timestamp("2020-01-03")
+
+
+# ------------------------------------------------------------------ HXL
+
+def test_hxl_by_tag_not_header():
+    obs = load_hxl(FIX / "hxl_small.csv")
+    # #affected+idps (stock) is ignored; #affected+new+idps (attribute order differs) is 'displaced'.
+    assert set(obs["series"]) == {"displaced"}
+    assert set(obs["region"]) == {"SY07", "SY02"}  # #adm1+code preferred over #adm1+name
+    assert np.isnan(value(obs, "2020-01-13", "SY07", "displaced"))  # empty cell stays missing
+    assert value(obs, "2020-01-13", "SY02", "displaced") == 4000
+    stock = load_hxl(FIX / "hxl_small.csv", tag_map={"#date": "date", "#adm1+name": "region", "#affected+idps": "displaced"},
+                     regions=load_regions(FIX / "regions_syria_small.csv"))
+    assert value(stock, "2020-01-06", "SY07", "displaced") == 900000
+
+
+def test_hxl_errors(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("Date,Region,IDPs\n#date,#adm1+name,#affected+idps\n2020-01-06,Idlib,5\n")
+    with pytest.raises(DataError, match="is a stock"):
+        load_hxl(p)
+    p.write_text("Date,Region,New\n#date,#adm1+name,#affected+idps+new\n2020-01-06,Idlib,many\n")
+    with pytest.raises(DataError) as e:
+        load_hxl(p)
+    assert e.value.problems[0].row == 3 and e.value.problems[0].column == "New"
+
+
+# ------------------------------------------------------------------ mapped
+
+def test_mapped_wide_with_total_and_aliases():
+    regions = load_regions(FIX / "regions_som_small.csv")
+    obs = load_mapped(FIX / "prmn_wide_small.csv", FIX / "prmn_wide_small.toml", regions)
+    assert value(obs, "2022-01-01", "SO19", "displaced") == 117914
+    assert np.isnan(value(obs, "2022-02-01", "SO19", "displaced"))  # empty cell: missing, not 0
+    assert obs["value"].sum() == 139596 + 119589 + 3087
+
+
+def test_mapped_long_with_month_names(tmp_path):
+    cfg = {"series": "refugees", "region": "UKR", "columns": {"date": "data_date", "value": "daily_individuals"},
+           "dates": {"format": "%B %d, %Y"}}
+    obs = load_mapped(FIX / "unhcr_dates_small.csv", cfg)
+    assert obs["date"].tolist() == list(pd.date_range("2022-02-24", periods=3))
+    weekly = load_mapped(FIX / "unhcr_dates_small.csv", {**cfg, "freq": "W"})
+    assert weekly["value"].tolist() == [79982 + 100968 + 143109]
+
+
+def test_mapped_excel(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "flows"
+    ws.append(["IDP movements, monthly"])
+    ws.append(["Governorate", "2019-01", "2019-02"])
+    ws.append(["Idlib", 32057, 1000])
+    ws.append(["Aleppo", 5000, None])
+    p = tmp_path / "flows.xlsx"
+    wb.save(p)
+    cfg = {"series": "arrivals", "file": {"sheet": "flows", "skip_rows": 1}, "columns": {"region": "Governorate"},
+           "dates": {"format": "%Y-%m"}, "wide": {"melt": "date"}}
+    obs = load_mapped(p, cfg, load_regions(FIX / "regions_syria_small.csv"))
+    assert value(obs, "2019-01-01", "SY07", "arrivals") == 32057
+    with pytest.raises(DataError, match="no sheet 'nope'"):
+        load_mapped(p, {**cfg, "file": {"sheet": "nope"}})
+
+
+def test_mapped_config_errors(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('series = "displaced"\ncolour = "red"\n[columns]\nregion = "PreviousRegion"\nvalu = "x"\n'
+                   '[wide]\nmelt = "date"\n')
+    with pytest.raises(DataError) as e:
+        load_mapped(FIX / "prmn_wide_small.csv", cfg)
+    assert {p.column for p in e.value.problems} == {"colour", "valu"}
+    assert all(p.file == str(cfg) for p in e.value.problems)
+    bad_total = tmp_path / "t.csv"
+    bad_total.write_text((FIX / "prmn_wide_small.csv").read_text().replace("139596", "139597"))
+    with pytest.raises(DataError) as e:
+        load_mapped(bad_total, FIX / "prmn_wide_small.toml")
+    assert e.value.problems[0].row == 2 and e.value.problems[0].column == "total_origin"
+
+
+# ------------------------------------------------------------------ aggregation
+
+def test_aggregate_periods_zero_fill_and_missing():
+    ev = pd.DataFrame({"date": pd.to_datetime(["2022-01-03", "2022-01-09", "2022-01-31", "2022-02-01"]),
+                       "region": ["A", "A", "B", "A"], "series": "events", "value": [1.0, 2.0, 1.0, np.nan]})
+    w = aggregate(ev, "W", fill_zeros=True)
+    assert w["date"].dt.weekday.eq(0).all()
+    assert value(w, "2022-01-03", "A", "events") == 3 and value(w, "2022-01-10", "B", "events") == 0
+    m = aggregate(ev, "M")
+    assert np.isnan(value(m, "2022-02-01", "A", "events"))  # all-missing stays missing
+    assert value(m, "2022-01-01", "A", "events") == 3
+    d = aggregate(ev, "D", fill_zeros=True, regions=["A", "B", "C"], start="2022-01-01", end="2022-01-05")
+    assert d["date"].min() == pd.Timestamp("2022-01-01") and d["date"].max() == pd.Timestamp("2022-01-05")
+    assert set(d["region"]) == {"A", "B", "C"}

@@ -1,0 +1,89 @@
+"""Observation schema validation: every rule reports file, line, column and expectation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.regions import load_regions, normalise_name, regions_from_frame
+from displacement_forecast.data.schema import DataError, check_observations, validate_observations
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["date", "region", "series", "value"], dtype=object)
+
+
+GOOD = [("2020-01-06", "A", "strikes", "3"), ("2020-01-13", "A", "strikes", "0")]
+
+
+def only(problems, column):
+    return [p for p in problems if p.column == column]
+
+
+def test_good_frame_has_no_problems():
+    assert validate_observations(frame(GOOD), file="f.csv", freq="W") == []
+
+
+@pytest.mark.parametrize("bad_date, what", [("2020-13-01", "cannot read"), ("not a date", "cannot read"),
+                                            ("1900-01-01", "out of range"), ("2199-01-06", "out of range")])
+def test_bad_dates(bad_date, what):
+    probs = validate_observations(frame([*GOOD, (bad_date, "B", "strikes", "1")]), file="f.csv")
+    dates = only(probs, "date")
+    assert dates and what in dates[0].message and dates[0].row == 4 and dates[0].file == "f.csv"
+
+
+@pytest.mark.parametrize("value, what", [("-1", "negative"), ("abc", "not a number"), ("inf", "infinite")])
+def test_bad_values(value, what):
+    probs = only(validate_observations(frame([*GOOD, ("2020-01-20", "A", "strikes", value)])), "value")
+    assert len(probs) == 1 and what in probs[0].message and probs[0].row == 4
+
+
+def test_missing_value_is_allowed_and_stays_nan():
+    obs = check_observations(frame([*GOOD, ("2020-01-20", "A", "strikes", None)]))
+    assert obs["value"].isna().sum() == 1
+
+
+def test_unknown_series_and_region():
+    probs = validate_observations(frame([*GOOD, ("2020-01-20", "Z", "drones", "1")]), region_codes=["A"])
+    assert {p.column for p in probs} == {"series", "region"}
+    assert all(p.row == 4 for p in probs)
+
+
+def test_duplicate_keys_point_to_first_line():
+    probs = validate_observations(frame([*GOOD, ("2020-01-06", "A", "strikes", "5")]))
+    assert len(probs) == 1 and "duplicate" in probs[0].message and "line 2" in probs[0].message
+
+
+def test_mixed_and_wrong_frequency():
+    mixed = frame([("2020-01-06", "A", "strikes", "1"), ("2020-01-08", "A", "strikes", "1"),
+                   ("2020-01-07 12:00", "A", "strikes", "1")])
+    assert any("frequenc" in p.message for p in validate_observations(mixed))
+    weekly = frame(GOOD)
+    assert any("periods were expected" in p.message for p in validate_observations(weekly, freq="M"))
+
+
+def test_all_problems_reported_at_once():
+    bad = frame([("x", "A", "strikes", "1"), ("2020-01-06", "A", "foo", "-2")])
+    with pytest.raises(DataError) as e:
+        check_observations(bad, file="f.csv")
+    assert len(e.value.problems) >= 3
+    assert all(line.startswith("f.csv:") for line in str(e.value).splitlines())
+
+
+def test_region_table(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("code,name,parent,population,aliases\nSO19,Galgaduud,Central,569434,Galguduud|Galgudud\n"
+                 "SO22,Banadir,South,1650227,Banaadir\n")
+    r = load_regions(p)
+    assert r.codes == ["SO19", "SO22"] and r.population.sum() == 569434 + 1650227
+    matched, unmatched = r.match(["galguduud", "BANAADIR", "Hiraan"])
+    assert matched == {"galguduud": "SO19", "BANAADIR": "SO22"} and unmatched == ["Hiraan"]
+    assert r.resolve(["South"]) == ["SO22"]
+    assert normalise_name("Shabeellaha-Hoose ") == normalise_name("shabeellaha hoose")
+
+
+def test_region_table_errors():
+    with pytest.raises(DataError) as e:
+        regions_from_frame(pd.DataFrame({"code": ["A", "A"], "name": ["a", "b"], "population": ["10", "-1"]}), file="r.csv")
+    msgs = str(e.value)
+    assert "duplicate region code" in msgs and "not a positive number" in msgs
