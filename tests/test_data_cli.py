@@ -1,0 +1,81 @@
+"""``validate`` / ``describe``: every bad input is one clear line per problem, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from displacement_forecast.cli import main
+
+FIX = Path(__file__).parent / "fixtures"
+HEADER = "date,region,series,value\n"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def files_in(d: Path) -> set[str]:
+    return {p.name for p in d.iterdir()}
+
+
+@pytest.mark.parametrize("name, content, where, what", [
+    ("empty.csv", b"", ":", "file is empty"),
+    ("header_only.csv", HEADER.encode(), ":", "only a header"),
+    ("latin1.csv", (HEADER + "2020-01-06,Ma\xe2rrat,strikes,1\n").encode("latin-1"), ":2:", "not UTF-8"),
+    ("too_many.csv", (HEADER + "2020-01-06,A,strikes,1\n2020-01-13,A,strikes,2,3\n").encode(), ":3:", "fields but the header has 4"),
+    ("formula.csv", (HEADER + "2020-01-06,A,strikes,=SUM(A1:A3)\n").encode(), ":2: column 'value'", "spreadsheet formula"),
+    ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),
+    ("negative.csv", (HEADER + "2020-01-06,A,strikes,-4\n").encode(), ":2: column 'value'", "negative"),
+])
+def test_validate_bad_files(tmp_path, capsys, name, content, where, what):
+    p = tmp_path / name
+    p.write_bytes(content)
+    before = files_in(tmp_path)
+    code, out, err = run(capsys, "validate", str(p))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: {p}{where}") and what in lines[0]
+    assert "Traceback" not in err and out == ""
+    assert files_in(tmp_path) == before
+
+
+def test_validate_lists_every_problem_and_checks_regions(tmp_path, capsys):
+    p = tmp_path / "obs.csv"
+    p.write_text(HEADER + "2020-01-06,SY07,strikes,1\n2020-01-13,XX,strikes,1\n2020-01-20,SY07,drones,-1\n")
+    code, _, err = run(capsys, "validate", str(p), "--regions", str(FIX / "regions_syria_small.csv"))
+    assert code == 2
+    cols = sorted(line.split("column '")[1].split("'")[0] for line in err.strip().splitlines())
+    assert cols == ["region", "series", "value"]
+
+
+def test_validate_ok_and_freq(tmp_path, capsys):
+    p = tmp_path / "obs.csv"
+    p.write_text(HEADER + "2020-01-06,A,strikes,1\n2020-01-13,A,strikes,\n")
+    code, out, err = run(capsys, "validate", str(p), str(p), "--freq", "W")
+    assert code == 0 and out.count("ok: ") == 2 and err == ""
+    code, _, err = run(capsys, "validate", str(p), "--freq", "M")
+    assert code == 2 and "periods were expected" in err
+
+
+def test_describe_table(tmp_path, capsys):
+    p = tmp_path / "obs.csv"
+    p.write_text(HEADER + "2020-01-06,A,strikes,1\n2020-01-20,A,strikes,4\n2020-01-06,B,strikes,2\n"
+                 "2020-01-13,B,strikes,\n2020-01-20,B,strikes,3\n")
+    code, out, _ = run(capsys, "describe", str(p))
+    assert code == 0
+    rows = {line.split()[1]: line.split() for line in out.splitlines()[2:]}
+    assert rows["A"][-2:] == ["5", "33%"] and rows["B"][-2:] == ["5", "33%"]
+    assert rows["A"][4] == "W"
+
+
+def test_describe_raw_formats(capsys):
+    code, out, err = run(capsys, "describe", str(FIX / "prmn_wide_small.csv"), "--format", "mapped",
+                         "--config", str(FIX / "prmn_wide_small.toml"), "--regions", str(FIX / "regions_som_small.csv"))
+    assert code == 0 and "SO19" in out and "119,589" in out
+    code, out, err = run(capsys, "validate", str(FIX / "acled_small.csv"), "--format", "acled", "--freq", "M")
+    assert code == 0 and "warning:" in err and "no 'admin1'" in err
