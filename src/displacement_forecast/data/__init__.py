@@ -1,6 +1,8 @@
 """Data layer: the observation schema, validation, region tables, loaders, aggregation, simulator."""
 
+from .aggregate import aggregate
 from .io import read_csv_strict, read_observations, write_csv_atomic
+from .loaders import DataWarning, load_acled, load_hxl, load_mapped, load_ucdp_ged
 from .regions import RegionTable, load_regions, regions_from_frame
 from .schema import (
     COLUMNS,
@@ -17,6 +19,12 @@ __all__ = [
     "COLUMNS",
     "KNOWN_SERIES",
     "DataError",
+    "DataWarning",
+    "aggregate",
+    "load_acled",
+    "load_hxl",
+    "load_mapped",
+    "load_ucdp_ged",
     "Problem",
     "RegionTable",
     "check_observations",
