@@ -40,7 +40,13 @@ class CommonNoiseNB:
         a = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), (D, R))
         k = np.broadcast_to((1.0 / a)[:, :, None], shape)
         self._mult = rng.standard_gamma(k) / k  # mean-one gamma multipliers
-        self._streams = [np.random.default_rng(s) for s in rng.integers(0, 2**63 - 1, size=R)]
+        self._seeds = rng.integers(0, 2**63 - 1, size=R)
+        self.reset()
+
+    def reset(self) -> CommonNoiseNB:
+        """Rewind the Poisson streams, so the next scenario sees exactly the same noise."""
+        self._streams = [np.random.default_rng(s) for s in self._seeds]
+        return self
 
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""

@@ -177,6 +177,9 @@ class ForecastModel(ABC):
         self._check_fitted()
         if horizon < 1 or n_draws < 1:
             raise ValueError("horizon and n_draws must be >= 1")
+        # Randomness that does not depend on the scenario (parameter draws, noise) may be kept here
+        # by _simulate for the next scenario; it must come only from the rng _simulate is given.
+        self._call_cache: dict[str, Any] = {}
         driver_seed, response_seed = np.random.SeedSequence(seed).spawn(2)
         dates = self.panel_.future_dates(horizon)
         base = None

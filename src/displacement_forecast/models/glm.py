@@ -112,21 +112,31 @@ class NBDistributedLag(ForecastModel):
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
         return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
 
+    def _randomness(self, horizon: int, n_draws: int, rng: np.random.Generator):
+        """Parameter draws and NB noise: the same for every scenario of one call (common random numbers)."""
+        cache = getattr(self, "_call_cache", {})
+        if "glm" not in cache:
+            theta = self._draw_params(n_draws, rng)
+            noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None],
+                                  (n_draws, len(self.active_), horizon))
+            cache["glm"] = (theta, noise)
+        theta, noise = cache["glm"]
+        return theta, noise.reset()
+
     def _simulate(self, future, horizon, n_draws, rng):
         L, k = self.n_lags_, self.n_active_
         R = len(self.active_)
-        theta = self._draw_params(n_draws, rng)
-        a = np.full((n_draws, R), -np.inf)
+        theta, noise = self._randomness(horizon, n_draws, rng)
+        a = np.where(self.active_[None, :], 0.0, -50.0) + 0.0 * theta[:, :1]
         a[:, self.active_] = theta[:, :k]
-        eta = np.where(np.isfinite(a), a, -50.0)[:, :, None]
+        eta = np.repeat(a[:, :, None], horizon, axis=2)
         for i, s in enumerate(self.drivers):
-            hist = np.broadcast_to(self.history_[s], (n_draws, R, L - 1))
-            full = np.concatenate([hist, future[s]], axis=2)  # (D, R, L-1+H)
-            win = lag_windows(full, L)  # (D, R, H, L) newest last
+            hist = np.broadcast_to(np.log1p(self.history_[s]), (n_draws, R, L - 1))
+            full = np.concatenate([hist, np.log1p(future[s])], axis=2)  # (D, R, L-1+H), oldest first
             b = theta[:, k + i * L : k + (i + 1) * L]  # window order: oldest .. newest (lag 0)
-            eta = eta + np.einsum("drhl,dl->drh", win, b)
+            for j in range(L):  # one contiguous multiply-add per lag
+                eta += b[:, j, None, None] * full[:, :, j : j + horizon]
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None], (n_draws, R, horizon))
         at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
         out = np.zeros((n_draws, R, horizon))
         for h in range(horizon):

@@ -1,0 +1,140 @@
+"""Forecast table and files: coherent summaries from paths, the CSV schema, sidecar, atomic writes, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from displacement_forecast.cli import main
+from displacement_forecast.forecast.output import write_forecast
+from displacement_forecast.forecast.run import run_forecast, write_run
+from displacement_forecast.forecast.summaries import (
+    HUB_COLUMNS,
+    QUANTILE_LEVELS,
+    hub_frame,
+    intervals,
+    quantiles,
+    validate_levels,
+    with_total,
+)
+from displacement_forecast.scenarios import Scenario
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "synthetic_nw_syria" / "observations.csv"
+
+
+@pytest.fixture(scope="module")
+def run(fitted_nbdl):
+    return run_forecast(model=fitted_nbdl, scenarios=[Scenario.baseline(), Scenario.intensify(["South Idlib"], 2)],
+                        horizon=6, n_draws=500, seed=3, thresholds=[50_000, 250_000])
+
+
+def test_quantile_levels_cover_the_issue():
+    assert len(QUANTILE_LEVELS) >= 23
+    assert {0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975} <= set(QUANTILE_LEVELS)
+
+
+def test_frame_schema_and_contents(run):
+    f = run.frame
+    assert tuple(f.columns) == HUB_COLUMNS
+    assert set(f["target"]) == {"new_displaced", "cum_new_displaced"}
+    assert set(f["output_type"]) == {"mean", "quantile", "cdf"}
+    assert set(f["scenario"]) == {"baseline", "intensify"}
+    assert "ALL" in set(f["region"])
+    n_units = 2 * 2 * 14 * 6  # scenarios x targets x (13 regions + ALL) x horizons
+    assert len(f) == n_units * (1 + len(QUANTILE_LEVELS) + 2)
+    assert not f["value"].isna().any() and (f["value"] >= 0).all()
+
+
+def test_quantiles_monotone_and_cdf_in_unit_interval(run):
+    q = run.frame[run.frame.output_type == "quantile"].copy()
+    q["lvl"] = q["output_type_id"].astype(float)
+    for _, g in q.groupby(["scenario", "region", "target", "horizon"]):
+        assert g.sort_values("lvl")["value"].is_monotonic_increasing
+    cdf = run.frame[run.frame.output_type == "cdf"]
+    assert cdf["value"].between(0, 1).all()
+
+
+def test_all_region_is_sum_of_regions_draw_by_draw(run):
+    p = with_total(run.paths["baseline"])
+    np.testing.assert_allclose(p.sel(region="ALL").values, run.paths["baseline"].sum("region").values)
+    m = run.frame[(run.frame.output_type == "mean") & (run.frame.scenario == "baseline")]
+    for (_t, _h), g in m.groupby(["target", "horizon"]):
+        assert g[g.region == "ALL"]["value"].iloc[0] == pytest.approx(g[g.region != "ALL"]["value"].sum(), abs=1.0)
+
+
+def test_cumulative_cdf_matches_exceedance_from_paths(run):
+    """P(cum > 250k) from the CSV's cdf row equals the share of paths above it."""
+    row = run.frame.query("scenario=='intensify' and region=='ALL' and target=='cum_new_displaced' "
+                          "and horizon==6 and output_type=='cdf' and output_type_id=='250000'")
+    assert len(row) == 1
+    assert 1 - row["value"].iloc[0] == pytest.approx(run.prob_exceed(250_000, 6)["intensify"], abs=1e-4)
+
+
+def test_levels_validated():
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        validate_levels([80, 100])
+    paths = xr.DataArray(np.random.default_rng(0).poisson(5, (100, 2, 3)).astype(float), dims=("draw", "region", "horizon"),
+                         coords={"region": ["a", "b"], "horizon": [1, 2, 3], "target_date": ("horizon", pd.date_range("2020-01-06", periods=3, freq="W-MON"))})
+    w = intervals(paths, [80, 50], name="nb-dl")
+    assert list(w.columns) == ["region", "horizon", "nb-dl-median", "nb-dl-lo-50", "nb-dl-hi-50", "nb-dl-lo-80", "nb-dl-hi-80"]
+    assert (w["nb-dl-lo-80"] <= w["nb-dl-lo-50"]).all()
+    with pytest.raises(ValueError):
+        quantiles(paths, [0.0, 0.5])
+
+
+def test_sidecar_records_provenance(run):
+    s = run.sidecar
+    assert s["model"]["name"] == "nb-dl" and s["forecast"]["seed"] == 3
+    assert s["data"]["vintage"]["displaced"] == "2020-01-20"
+    assert [x["id"] for x in s["scenarios"]] == ["baseline", "intensify"]
+    assert any("future conflict" in u for u in s["uncertainty_included"])
+    json.dumps(s)
+
+
+def test_write_is_atomic_and_escapes_formulas(tmp_path, run):
+    f = run.frame.copy()
+    f.loc[0, "scenario"] = "=HYPERLINK(\"http://x\")"
+    csv, side = write_forecast(f, run.sidecar, tmp_path)
+    text = csv.read_text()
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+    # A failing write leaves neither a partial file nor a temp file behind.
+    bad = run.frame.drop(columns=["value"])
+    with pytest.raises(ValueError):
+        write_forecast(bad, run.sidecar, tmp_path / "x")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_write_run_makes_plots(tmp_path, run):
+    files = write_run(run, tmp_path)
+    names = {p.name for p in files}
+    assert {"forecast.csv", "forecast.json", "fan_baseline.png", "fan_intensify.png", "exceedance.png"} <= names
+    assert all(p.stat().st_size > 1000 for p in files)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_forecast_end_to_end(tmp_path, capsys):
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="baseline"\n[[scenario]]\nid="south-x3"\n  [[scenario.change]]\n'
+                    '  regions=["South Idlib"]\n  multiply=3\n  weeks=4\n')
+    rc = main(["forecast", str(DATA), "--scenarios", str(toml), "--horizon", "4", "--draws", "200",
+               "--out", str(tmp_path / "out"), "--no-plots", "--thresholds", "250000"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "P(more than 250,000 newly displaced within 4 periods)" in out
+    df = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert set(df["scenario"]) == {"baseline", "south-x3"}
+
+
+def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="x"\n  [[scenario.change]]\n  regions=["Atlantis"]\n  multiply=-2\n')
+    rc = main(["forecast", str(DATA), "--scenarios", str(toml), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "Atlantis" in err and "multiply" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
