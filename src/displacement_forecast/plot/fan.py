@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 from ..forecast.summaries import TOTAL, quantiles, with_total  # noqa: E402
 
@@ -32,6 +32,12 @@ def _people(v: float, _pos=None) -> str:
 
 
 people = FuncFormatter(_people)
+
+
+def period_unit(paths: xr.DataArray | None) -> str:
+    """``week``, ``day`` or ``month`` from the paths' ``freq`` attribute (``period`` if unknown)."""
+    freq = (paths.attrs.get("freq") if paths is not None else None) or ""
+    return {"W": "week", "D": "day", "M": "month"}.get(str(freq)[:1], "period")
 
 
 def _caption(fig: plt.Figure, text: str) -> None:
@@ -80,7 +86,8 @@ def fan_chart(
     ax0 = fig.add_subplot(gs[0, :])
     fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None)
     ax0.set_title(f"{title} - all regions" if title else "All regions", loc="left", fontsize=11)
-    ax0.set_ylabel("people newly displaced\nper period")
+    unit = period_unit(paths)
+    ax0.set_ylabel(f"people newly displaced\nper {unit}")
     ax0.yaxis.set_major_formatter(people)
     ax0.legend(loc="upper left", fontsize=8, ncol=5, frameon=False)
     names = region_names or {}
@@ -92,6 +99,8 @@ def fan_chart(
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=4))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.tick_params(labelsize=7)
+        if i % ncol == 0:
+            ax.set_ylabel(f"people per {unit}", fontsize=8)
     if caption:
         fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
         _caption(fig, caption)
@@ -116,10 +125,12 @@ def exceedance_curve(
     for m in marks:
         ax.axvline(m, color="#555", ls="--", lw=0.9)
         ax.text(m, 0.97, f" {m:,.0f}", ha="left", va="top", fontsize=8, transform=ax.get_xaxis_transform())
-    ax.set_xlabel(f"people newly displaced, all regions, first {h} periods")
+    unit = period_unit(next(iter(paths_by_scenario.values()), None))
+    ax.set_xlabel(f"people newly displaced, all regions, over the first {h} {unit}s of the forecast")
     ax.set_ylabel("probability of more than x")
     ax.xaxis.set_major_formatter(people)
     ax.set_ylim(0, 1.0)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     if title:
@@ -128,6 +139,166 @@ def exceedance_curve(
         fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
         _caption(fig, caption)
     return fig
+
+
+def observed_chart(
+    displaced: pd.DataFrame,
+    drivers: dict[str, pd.DataFrame] | None = None,
+    *,
+    groups: dict[str, str] | None = None,
+    unit: str = "week",
+    title: str = "",
+    caption: str = "",
+    n_history: int = 26,
+) -> plt.Figure:
+    """What happened: observed new displacement (stacked by group) and conflict drivers.
+
+    Parameters
+    ----------
+    displaced : pandas.DataFrame
+        ``date x region`` observed new displacement per period.
+    drivers : dict of str to pandas.DataFrame, optional
+        ``series -> date x region`` driver counts (e.g. strikes, flights), one panel each.
+    groups : dict of str to str, optional
+        Region code -> group (e.g. zone) to stack by; default one band per region.
+    unit : str
+        Period unit for axis labels (``week``, ``day``, ``month``).
+    title, caption : str
+        Figure title and caption (source, vintage).
+    n_history : int
+        Number of most recent periods drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel for displacement plus one per driver, sharing the date axis.
+    """
+    drivers = drivers or {}
+    groups = groups or {c: c for c in displaced.columns}
+    order = list(dict.fromkeys(groups[c] for c in displaced.columns))
+    n = 1 + len(drivers)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 3.1 * n + 0.8), sharex=True, constrained_layout=True,
+                             gridspec_kw={"height_ratios": [2] + [1] * len(drivers)})
+    axes = np.atleast_1d(axes)
+    for ax, (name, frame) in zip(axes, [("displaced", displaced), *drivers.items()], strict=True):
+        f = frame.iloc[-n_history:]
+        by = f.T.groupby(pd.Series(groups)).sum(min_count=1).T.reindex(columns=order)
+        if len(by) > 1:  # repeat the last period so steps drawn "post" show its full width
+            by.loc[by.index[-1] + (by.index[-1] - by.index[-2])] = by.iloc[-1]
+        if name == "displaced":
+            ax.stackplot(by.index, *[by[g].fillna(0).to_numpy() for g in order], labels=order,
+                         colors=[_COLOURS[i % len(_COLOURS)] for i in range(len(order))], alpha=0.85, step="post")
+            ax.set_ylabel(f"people newly displaced\nper {unit}")
+            ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(order), 4))
+            ax.set_title(title or f"Observed new displacement per {unit}", loc="left", fontsize=11)
+        else:
+            for i, g in enumerate(order):
+                ax.step(by.index, by[g], where="post", color=_COLOURS[i % len(_COLOURS)], lw=1.4, label=g)
+            ax.set_ylabel(f"{name} per {unit}")
+            ax.set_title(f"Observed {name}", loc="left", fontsize=10)
+        ax.yaxis.set_major_formatter(people)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel(f"{unit} starting")
+    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes[-1].xaxis.get_major_locator()))
+    if caption:
+        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+        _caption(fig, caption)
+    return fig
+
+
+def scenario_fans(
+    paths_by_scenario: dict[str, xr.DataArray],
+    history: pd.DataFrame | None = None,
+    *,
+    cumulative: bool = False,
+    regions: Sequence[str] | None = None,
+    marks: Sequence[float] = (),
+    title: str = "",
+    caption: str = "",
+    n_history: int = 13,
+) -> plt.Figure:
+    """One fan per scenario, side by side on the same y-axis, for the total of ``regions``.
+
+    Parameters
+    ----------
+    paths_by_scenario : dict of str to xarray.DataArray
+        Scenario -> ``draw x region x horizon`` sample paths.
+    history : pandas.DataFrame, optional
+        ``date x region`` observed new displacement (drawn before the fan when not cumulative).
+    cumulative : bool
+        Plot people newly displaced from the first forecast period up to each period (the
+        quantity the 250,000 question is about) instead of per period.
+    regions : sequence of str, optional
+        Region codes to add up (default all).
+    marks : sequence of float
+        Horizontal reference lines (e.g. 250,000).
+    title, caption : str
+        Figure title and caption.
+    n_history : int
+        Observed periods shown before the forecast (per-period charts only).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    n = len(paths_by_scenario)
+    ncol = min(n, 4)
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 3.4 * nrow + 0.9), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    unit = period_unit(next(iter(paths_by_scenario.values()), None))
+    for i, (sid, p) in enumerate(paths_by_scenario.items()):
+        ax = axes[i // ncol, i % ncol]
+        sub = p if regions is None else p.sel(region=list(regions))
+        tot = sub.sum("region")
+        if cumulative:
+            tot = tot.cumsum("horizon")
+        hist = None
+        if history is not None and not cumulative:
+            cols = list(sub["region"].values)
+            hist = history[cols].iloc[-n_history:].sum(axis=1, min_count=1)
+        fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
+        for m in marks:
+            ax.axhline(m, color="#555", ls="--", lw=0.9)
+            ax.text(ax.get_xlim()[0], m, f" {m:,.0f}", va="bottom", ha="left", fontsize=7, color="#333")
+        ax.set_title(sid, loc="left", fontsize=10)
+        ax.yaxis.set_major_formatter(people)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=5))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.grid(alpha=0.3)
+        if i % ncol == 0:
+            ax.set_ylabel(f"people newly displaced\n{'since the forecast start' if cumulative else f'per {unit}'}")
+        if i == 0:
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+    for j in range(n, nrow * ncol):
+        axes[j // ncol, j % ncol].set_visible(False)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    if caption:
+        fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+        _caption(fig, caption)
+    return fig
+
+
+def show(fig: plt.Figure, dpi: int = 110) -> None:
+    """Display a figure as an embedded PNG in a notebook (any matplotlib backend) and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    dpi : int
+        Resolution of the embedded image.
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))
 
 
 def save_figure(fig: plt.Figure, path) -> None:

@@ -1,0 +1,303 @@
+"""Numbers and sentences for planners, computed from sample paths (never typed by hand).
+
+The notebooks and analyst scripts use these helpers so that every figure quoted in prose comes
+from the forecast it describes: totals over the first ``within`` periods with central intervals,
+exceedance probabilities as a scenario x window table, a plain-language paragraph, what the
+bands include and leave out, and what drives the numbers (model coefficients).
+
+Rounding for prose: people to two significant figures ("about 140,000"), probabilities to whole
+percent, and probabilities that no (or every) sample path reached written as "less than 1 in
+``n_draws``" rather than 0% (or 100%), since that is all ``n_draws`` paths can tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+#: What no band in this toolkit includes, whatever the model (stated next to every forecast).
+NOT_INCLUDED: tuple[str, ...] = (
+    "errors in the reported displacement counts themselves (under-counting, double counting, late reports)",
+    "conflict that departs from the scenario in ways the scenario does not describe",
+    "people returning home, and movements that are not new displacement",
+    "the chance that the model's form is wrong (it is checked only by backtests)",
+)
+
+
+def round_sig(x: float, sig: int = 2) -> float:
+    """Round to ``sig`` significant figures (0 stays 0).
+
+    Parameters
+    ----------
+    x : float
+        The value.
+    sig : int
+        Significant figures kept.
+
+    Returns
+    -------
+    float
+        The rounded value.
+    """
+    if x == 0 or not np.isfinite(x):
+        return float(x)
+    return float(round(x, sig - 1 - int(np.floor(np.log10(abs(x))))))
+
+
+def fmt_people(x: float, sig: int = 2) -> str:
+    """People for prose: two significant figures with thousands separators (``140,000``).
+
+    Parameters
+    ----------
+    x : float
+        Number of people.
+    sig : int
+        Significant figures kept.
+
+    Returns
+    -------
+    str
+        The formatted number.
+    """
+    return f"{round_sig(float(x), sig):,.0f}"
+
+
+def fmt_prob(p: float, n_draws: int | None = None) -> str:
+    """A probability for prose: whole percent, honest about the Monte Carlo floor.
+
+    Parameters
+    ----------
+    p : float
+        Probability estimated from sample paths.
+    n_draws : int, optional
+        Number of paths; when given, 0 and 1 are written as "less than 1 in n" / "more than".
+
+    Returns
+    -------
+    str
+        E.g. ``"8%"``, ``"less than 1%"``, ``"less than 1 in 1,000"``.
+    """
+    if n_draws and p <= 0:
+        return f"less than 1 in {n_draws:,}"
+    if n_draws and p >= 1:
+        return f"more than {n_draws - 1:,} in {n_draws:,}"
+    if 0 < p < 0.005:
+        return "less than 1%"
+    if 0.995 < p < 1:
+        return "more than 99%"
+    return f"{p:.0%}"
+
+
+def _total(paths: xr.DataArray, within: int | None, regions: Sequence[str] | None = None) -> np.ndarray:
+    h = paths.sizes["horizon"] if within is None else within
+    if h > paths.sizes["horizon"]:
+        raise ValueError(f"within={h} is longer than the forecast horizon ({paths.sizes['horizon']} periods)")
+    sub = paths if regions is None else paths.sel(region=list(regions))
+    return sub.isel(horizon=slice(0, h)).sum(("region", "horizon")).values
+
+
+def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | None = None, *,
+                  level: float = 90, regions: Sequence[str] | None = None) -> pd.DataFrame:
+    """Median, mean and central interval of people newly displaced over the first ``within`` periods.
+
+    Parameters
+    ----------
+    paths_by_scenario : mapping of str to xarray.DataArray
+        Scenario -> ``draw x region x horizon`` sample paths.
+    within : int, optional
+        Number of forecast periods added up (default: the whole horizon).
+    level : float
+        Central interval level in percent.
+    regions : sequence of str, optional
+        Region codes added up (default all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index scenario; columns ``median``, ``mean``, ``lo``, ``hi`` (people) with
+        ``attrs['level']`` and ``attrs['within']``.
+    """
+    if not 0 < level < 100:
+        raise ValueError(f"level {level} is not strictly between 0 and 100")
+    a = (100 - level) / 2
+    rows = {}
+    for sid, p in paths_by_scenario.items():
+        t = _total(p, within, regions)
+        lo, med, hi = np.percentile(t, [a, 50, 100 - a])
+        rows[sid] = {"median": med, "mean": t.mean(), "lo": lo, "hi": hi}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "scenario"
+    out.attrs.update(level=level, within=within)
+    return out
+
+
+def exceedance_table(paths_by_scenario: Mapping[str, xr.DataArray], threshold: float,
+                     withins: Sequence[int], *, regions: Sequence[str] | None = None,
+                     unit: str = "week") -> pd.DataFrame:
+    """P(people newly displaced over the first ``w`` periods > threshold), scenario x window.
+
+    Parameters
+    ----------
+    paths_by_scenario : mapping of str to xarray.DataArray
+        Scenario -> ``draw x region x horizon`` sample paths.
+    threshold : float
+        People.
+    withins : sequence of int
+        Windows in periods from the forecast start.
+    regions : sequence of str, optional
+        Region codes added up (default all).
+    unit : str
+        Period name used in the column labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Probabilities; index scenario, columns ``"within {w} {unit}s"``.
+    """
+    data = {f"within {w} {unit}s": {sid: float((_total(p, w, regions) > threshold).mean())
+                                     for sid, p in paths_by_scenario.items()} for w in withins}
+    out = pd.DataFrame(data)
+    out.index.name = "scenario"
+    out.attrs.update(threshold=threshold, withins=list(withins))
+    return out
+
+
+def scenario_paragraph(
+    paths_by_scenario: Mapping[str, xr.DataArray],
+    *,
+    threshold: float,
+    within: int,
+    descriptions: Mapping[str, str] | None = None,
+    baseline: str = "baseline",
+    level: float = 90,
+    unit: str = "week",
+) -> str:
+    """A plain-language paragraph about the forecast, every number computed from the paths.
+
+    Parameters
+    ----------
+    paths_by_scenario : mapping of str to xarray.DataArray
+        Scenario -> ``draw x region x horizon`` sample paths (all from one origin).
+    threshold : float
+        The planning threshold in people (e.g. 250,000).
+    within : int
+        Forecast periods added up.
+    descriptions : mapping of str to str, optional
+        Scenario -> description (from the scenario file).
+    baseline : str
+        Scenario the others are compared with.
+    level : float
+        Central interval level in percent.
+    unit : str
+        Period name (``week``).
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    descriptions = descriptions or {}
+    first = next(iter(paths_by_scenario.values()))
+    n = first.sizes["draw"]
+    dates = pd.DatetimeIndex(first["target_date"].values)
+    end = dates[within - 1] + (dates[1] - dates[0] if len(dates) > 1 else pd.Timedelta(0)) - pd.Timedelta(days=1)
+    span = f"the next {within} {unit}s, {dates[0]:%d %B %Y} to {end:%d %B %Y}"
+    tab = total_summary(paths_by_scenario, within, level=level)
+    ex = {sid: float((_total(p, within) > threshold).mean()) for sid, p in paths_by_scenario.items()}
+    base = baseline if baseline in tab.index else tab.index[0]
+    b = tab.loc[base]
+    parts = [
+        f"Under the **{base}** scenario ({descriptions.get(base, '').rstrip('.').lower() or 'no change'}), "
+        f"we expect about **{fmt_people(b['median'])}** people to be newly displaced over {span} "
+        f"({level:g}% interval: {fmt_people(b['lo'])} to {fmt_people(b['hi'])} people). "
+        f"The chance that more than {threshold:,.0f} people are newly displaced in that time is "
+        f"**{fmt_prob(ex[base], n)}**."
+    ]
+    for sid in tab.index:
+        if sid == base:
+            continue
+        r = tab.loc[sid]
+        ratio = r["median"] / b["median"] if b["median"] > 0 else np.nan
+        if np.isfinite(ratio) and ratio >= 1.05:
+            rel = f"about {ratio:.1f} times the {base}"
+        elif np.isfinite(ratio) and ratio <= 0.95:
+            rel = f"{1 - ratio:.0%} fewer people than under the {base}"
+        else:
+            rel = f"about the same as the {base}"
+        desc = descriptions.get(sid, "").rstrip(".")
+        parts.append(
+            f"If **{sid}** ({desc[:1].lower() + desc[1:] if desc else 'see the scenario file'}), the median is "
+            f"about {fmt_people(r['median'])} ({rel}; {level:g}% interval {fmt_people(r['lo'])} to "
+            f"{fmt_people(r['hi'])}) and the chance of more than {threshold:,.0f} is **{fmt_prob(ex[sid], n)}**."
+        )
+    parts.append(
+        f"These figures come from {n:,} simulated futures per scenario; scenarios share the same random "
+        f"draws, so their differences are due to the scenario, not to chance."
+    )
+    return " ".join(parts)
+
+
+def bands_statement(sidecar: Mapping[str, Any]) -> str:
+    """What the forecast bands include (from the run's sidecar) and what they leave out.
+
+    Parameters
+    ----------
+    sidecar : mapping
+        ``ForecastRun.sidecar``.
+
+    Returns
+    -------
+    str
+        Markdown with two bullet lists.
+    """
+    inc = "\n".join(f"- {u}" for u in sidecar.get("uncertainty_included", [])) or "- (the model reports none)"
+    exc = "\n".join(f"- {u}" for u in NOT_INCLUDED)
+    n = sidecar.get("forecast", {}).get("n_draws")
+    model = sidecar.get("model", {}).get("name", "?")
+    warn = ""
+    if not sidecar.get("reliable", True):
+        warn = "\n\n**Warning: the fit is flagged unreliable:** " + "; ".join(sidecar.get("warnings", []))
+    return (f"The shaded bands (50%, 80% and 95% central intervals, from {n:,} sample paths of model "
+            f"`{model}`) **include**:\n\n{inc}\n\nThey **do not include**:\n\n{exc}{warn}")
+
+
+def driver_effects(model: Any) -> pd.DataFrame | None:
+    """Lag coefficients of a distributed-lag model and what doubling each driver does.
+
+    Parameters
+    ----------
+    model : ForecastModel
+        A fitted model. Models with a ``coefficients()`` method returning per-driver lag arrays
+        (lag 0 first), such as ``nb-dl``, are described; others give ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index driver; columns ``lag 0 .. lag L-1`` (coefficients on log1p counts), ``sum``
+        and ``x if doubled`` = 2 ** sum: the factor on the weekly displacement rate when the driver
+        doubles in every lagged week (exact for large counts, where log1p(2x) - log1p(x) -> log 2).
+    """
+    coef = getattr(model, "coefficients", None)
+    if coef is None:
+        return None
+    c = coef()
+    drivers = [d for d in getattr(model, "drivers", ()) if d in c]
+    if not drivers:
+        return None
+    rows = {}
+    for d in drivers:
+        b = np.asarray(c[d], dtype=float).ravel()
+        rows[d] = {**{f"lag {i}": v for i, v in enumerate(b)}, "sum": b.sum(), "x if doubled": 2.0 ** b.sum()}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "driver"
+    return out
+
+
+def peak_lag(effects: pd.DataFrame, driver: str) -> int:
+    """Lag (in periods) with the largest coefficient for ``driver`` in :func:`driver_effects` output."""
+    lags = effects.loc[driver, [c for c in effects.columns if c.startswith("lag ")]]
+    return int(str(lags.astype(float).idxmax()).split()[1])
