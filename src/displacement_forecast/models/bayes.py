@@ -51,8 +51,8 @@ from .. import __version__
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..distributions import draw_nb
-from .base import FitInfo, ForecastModel, Panel
-from .drivers import DriverForecaster, SeriesAR, _ffill_rows
+from .base import FitInfo, ForecastModel, Panel, ffill_time
+from .drivers import DriverForecaster, SeriesAR
 
 MODEL_ID = "bayes-hierarchical"
 FORMAT_VERSION = 1
@@ -83,7 +83,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "target_accept": 0.9,
     "sampler": "nutpie",  # "nutpie" (falls back to "pymc" when nutpie is not installed) or "pymc"
     "seed": 0,
-    "parametrisation": "noncentred",  # or "centred"
+    "parametrisation": "auto",  # "auto" (non-centred where data are weak), "noncentred", "centred"
+    "gradient": "numba",  # nutpie only: "numba" = hand-written cached log-density, "pytensor" = PyMC graph
     "center_drivers": True,
     "likelihood": "fast",  # "fast": hand-written NB2 log-density; "pymc": pm.NegativeBinomial
     "progress": None,  # None: show a progress bar when stderr is a terminal
@@ -108,8 +109,10 @@ def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
     cfg.update(config)
     cfg["priors"] = {**DEFAULT_PRIORS, **priors}
     cfg["drivers"] = list(cfg["drivers"])
-    if cfg["parametrisation"] not in ("noncentred", "centred"):
-        raise ValueError("parametrisation must be 'noncentred' or 'centred'")
+    if cfg["parametrisation"] not in ("auto", "noncentred", "centred"):
+        raise ValueError("parametrisation must be 'auto', 'noncentred' or 'centred'")
+    if cfg["gradient"] not in ("numba", "pytensor"):
+        raise ValueError("gradient must be 'numba' or 'pytensor'")
     if cfg["likelihood"] not in ("fast", "pymc"):
         raise ValueError("likelihood must be 'fast' or 'pymc'")
     if cfg["sampler"] not in ("nutpie", "pymc"):
@@ -163,6 +166,24 @@ class Design:
         return len(self.y)
 
 
+def noncentred_regions(design: Design, parametrisation: str, threshold: float = 25.0) -> np.ndarray:
+    """``(R,)`` 1 where a region's intercept is sampled non-centred, 0 where centred.
+
+    ``"auto"`` non-centres only regions whose data say little about their own intercept: the
+    approximate Fisher information ``sum_t y/(1 + 0.1 y)`` of the region's log-hazard (NB2 with
+    dispersion 0.1) is below ``threshold`` (posterior sd of the intercept above ~0.2, the scale
+    of the spread between regions). Regions with many counts are centred, which samples better
+    when the likelihood dominates (measured in experiments/benchmarks/bench_bayes.py).
+    """
+    R = design.n_regions
+    if parametrisation == "noncentred":
+        return np.ones(R, dtype=np.int64)
+    if parametrisation == "centred":
+        return np.zeros(R, dtype=np.int64)
+    info = np.bincount(design.region, weights=design.y / (1.0 + 0.1 * design.y), minlength=R)
+    return (info < threshold).astype(np.int64)
+
+
 def build_model(design: Design, region_codes: list[str], config: dict[str, Any]):
     """The PyMC model for a :class:`Design` (see module docstring); returns ``pm.Model``."""
     import pymc as pm
@@ -176,11 +197,15 @@ def build_model(design: Design, region_codes: list[str], config: dict[str, Any])
     with pm.Model(coords=coords) as model:
         mu_alpha_c = pm.Normal("mu_alpha_c", pr["mu_alpha_mu"], pr["mu_alpha_sigma"])
         sigma_alpha = pm.HalfNormal("sigma_alpha", pr["sigma_alpha"])
-        if config["parametrisation"] == "noncentred":
-            z = pm.Normal("z", 0.0, 1.0, dims="region")
-            alpha_c = mu_alpha_c + sigma_alpha * z
-        else:
-            alpha_c = pm.Normal("alpha_c", mu_alpha_c, sigma_alpha, dims="region")
+        nc = noncentred_regions(design, config["parametrisation"])
+        alpha_c = pt.zeros(design.n_regions)
+        i_nc, i_c = np.flatnonzero(nc == 1), np.flatnonzero(nc == 0)
+        if len(i_nc):  # weak data: alpha_c = mu + sigma * z
+            z = pm.Normal("z", 0.0, 1.0, shape=len(i_nc))
+            alpha_c = pt.set_subtensor(alpha_c[i_nc], mu_alpha_c + sigma_alpha * z)
+        if len(i_c):  # strong data: alpha_c ~ Normal(mu, sigma) directly
+            a_c = pm.Normal("alpha_c", mu_alpha_c, sigma_alpha, shape=len(i_c))
+            alpha_c = pt.set_subtensor(alpha_c[i_c], a_c)
         beta = pm.Normal("beta", pr["beta_mu"], pr["beta_sigma"], dims="driver")
         decay = pm.Beta("decay", pr["decay_a"], pr["decay_b"])
         sqrt_nb = pm.HalfNormal("sqrt_nb_alpha", pr["sqrt_nb_alpha"])
@@ -215,7 +240,12 @@ def _show_progress(config: dict[str, Any]) -> bool:
 
 
 def sample_model(model, config: dict[str, Any]):
-    """Sample ``model`` with nutpie (in-process chains) or PyMC's NUTS; returns ``(idata, sampler)``."""
+    """Sample with nutpie (in-process chains) or PyMC's NUTS; returns ``(idata, sampler)``.
+
+    ``model`` is a ``pm.Model`` or a ``(Design, region_codes)`` pair, which nutpie samples with
+    the hand-written numba log-density of :mod:`._bayes_fast` (PyMC builds the graph if nutpie
+    is missing).
+    """
     sampler = config["sampler"]
     if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
         warnings.warn("nutpie is not installed; falling back to PyMC's NUTS sampler (slower)", stacklevel=3)
@@ -223,10 +253,20 @@ def sample_model(model, config: dict[str, Any]):
     chains = int(config["chains"])
     cores = config["cores"] or min(chains, _n_cpus())
     progress = _show_progress(config)
+    if isinstance(model, tuple) and sampler != "nutpie":
+        model = build_model(model[0], model[1], config)
     if sampler == "nutpie":
         import nutpie
 
-        compiled = nutpie.compile_pymc_model(model)
+        if isinstance(model, tuple):  # (design, region codes): hand-written log-density
+            from ._bayes_fast import make_nutpie_model
+
+            design, codes = model
+            wmean = design.windows.mean(axis=0) if config["center_drivers"] else np.zeros(design.windows.shape[1:])
+            compiled = make_nutpie_model(design, wmean, noncentred_regions(design, config["parametrisation"]),
+                                         config["priors"], codes)
+        else:
+            compiled = nutpie.compile_pymc_model(model)
         idata = nutpie.sample(compiled, draws=int(config["draws"]), tune=int(config["tune"]),
                               chains=chains, cores=int(cores), seed=int(config["seed"]),
                               target_accept=float(config["target_accept"]), progress_bar=progress,
@@ -350,7 +390,10 @@ class BayesHierarchical(ForecastModel):
         self.info_.config = {**self.get_config(), "n_lags_used": L}
         design = Design(panel, list(self.drivers), L)
         t0 = time.perf_counter()
-        model = build_model(design, panel.regions.codes, cfg)
+        if cfg["sampler"] == "nutpie" and cfg["gradient"] == "numba":
+            model = (design, panel.regions.codes)  # built lazily; PyMC graph only on fallback
+        else:
+            model = build_model(design, panel.regions.codes, cfg)
         idata, sampler = sample_model(model, cfg)
         elapsed = time.perf_counter() - t0
         keep = ["mu_alpha", "sigma_alpha", "alpha", "beta", "decay", "nb_alpha"]
@@ -372,7 +415,7 @@ class BayesHierarchical(ForecastModel):
     def _set_state(self, panel: Panel) -> None:
         L = self.n_lags_
         R = len(panel.regions)
-        self.history_ = {s: _ffill_rows(panel.series[s])[:, -(L - 1):] if L > 1 else np.zeros((R, 0))
+        self.history_ = {s: ffill_time(panel.series[s], fill=0.0)[:, -(L - 1):] if L > 1 else np.zeros((R, 0))
                          for s in self.drivers}
         self.at_risk_end_ = panel.at_risk_end()
         post = self.idata_.posterior.stack(sample=("chain", "draw"))
