@@ -224,6 +224,8 @@ def scenario_paragraph(
         ratio = r["median"] / b["median"] if b["median"] > 0 else np.nan
         if np.isfinite(ratio) and ratio >= 1.05:
             rel = f"about {ratio:.1f} times the {base}"
+        elif np.isfinite(ratio) and ratio < 0.005:
+            rel = f"almost none compared with the {base}"
         elif np.isfinite(ratio) and ratio <= 0.95:
             rel = f"{1 - ratio:.0%} fewer people than under the {base}"
         else:

@@ -1,0 +1,213 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Bring your own data: from an ACLED export and a displacement report to a forecast
+#
+# This notebook walks through the steps an analyst takes with real files: read a conflict-event
+# export from ACLED, read a displacement report in whatever layout the agency sent, match both to
+# a region table, check everything, fit a model and forecast under scenarios.
+#
+# **The example files are synthetic** (`data/examples/`, made by `experiments/make_examples.py`
+# from the toolkit's simulator): they have the *layout* of an ACLED export and of a weekly IDP
+# report, but every event and figure in them is made up. Replace the three paths below with your
+# own files; nothing else needs to change.
+
+# %%
+import tempfile
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from displacement_forecast.brief import (
+    bands_statement,
+    exceedance_table,
+    fmt_prob,
+    scenario_paragraph,
+)
+from displacement_forecast.data import DataError, check_observations, load_regions
+from displacement_forecast.data.loaders import DataWarning, load_acled, load_mapped
+from displacement_forecast.forecast.run import caption, run_forecast
+from displacement_forecast.models import get_model
+from displacement_forecast.plot.fan import exceedance_curve, scenario_fans, show
+from displacement_forecast.scenarios import Scenario
+
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "data" / "examples").is_dir())
+EXAMPLES = ROOT / "data" / "examples"
+ACLED_FILE = EXAMPLES / "acled_export_synthetic.csv"     # your ACLED export
+REPORT_FILE = EXAMPLES / "idp_report_synthetic.csv"      # your displacement report
+REPORT_MAPPING = EXAMPLES / "idp_report_synthetic.toml"  # which columns mean what in it
+REGIONS_FILE = EXAMPLES / "regions.csv"                  # code, name, parent, population, aliases
+
+THRESHOLD = 250_000   # people: the planning question
+HORIZON = 12          # weeks
+N_DRAWS = 1000
+SEED = 3
+
+# %% [markdown]
+# ## Step one: the region table
+#
+# One row per region: a code, a name, a parent (a zone that scenarios can name), the population
+# at risk, and other spellings used by the data sources (`aliases`, separated by `|`).
+
+# %%
+regions = load_regions(REGIONS_FILE)
+regions.frame
+
+# %% [markdown]
+# ## Step two: the ACLED export
+#
+# ACLED lists events. The loader counts them per region and week: air and drone strikes become
+# the `strikes` series, shelling becomes `shelling`, and all events and fatalities are counted too.
+# Weeks inside the export's coverage with no event are real zeros. Names are matched to the
+# region table through its names and aliases; names that match nothing are reported, not
+# silently dropped.
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", DataWarning)
+    conflict = load_acled(ACLED_FILE, regions, level="admin3", freq="W")
+for w in caught:
+    print("WARNING:", w.message)
+display(Markdown(f"Read **{len(pd.read_csv(ACLED_FILE, usecols=['event_id_cnty'])):,}** events from `{ACLED_FILE.name}` "
+                 f"into **{len(conflict):,}** weekly counts ({', '.join(sorted(conflict['series'].unique()))}) from "
+                 f"{conflict['date'].min():%d %B %Y} to {conflict['date'].max():%d %B %Y}; "
+                 f"{len(caught)} warning(s)."))
+conflict.pivot_table(index="date", columns="series", values="value", aggfunc="sum").tail()
+
+# %% [markdown]
+# ## Step three: the displacement report
+#
+# Agencies send tables in many layouts. Instead of a new loader for each, a short mapping file
+# says which column holds what. This one is *wide*: one row per sub-district, one column per week.
+# Blank cells mean "not reported" and stay missing, never zero.
+
+# %%
+print(REPORT_MAPPING.read_text())
+displaced = load_mapped(REPORT_FILE, REPORT_MAPPING, regions)
+n_missing = int(displaced["value"].isna().sum())
+display(Markdown(f"Read **{len(displaced):,}** region-weeks of new displacement; **{n_missing}** not reported (left missing)."))
+
+# %% [markdown]
+# ## Step four: check everything together
+#
+# The combined table must follow the observation schema: one frequency, one value per date,
+# region and series, no negative counts, known region codes. The check lists *every* problem
+# with the file, line and column, so you can fix them all in one pass.
+
+# %%
+obs = check_observations(pd.concat([conflict, displaced], ignore_index=True), region_codes=regions.codes)
+obs.groupby("series")["value"].agg(["count", "sum"]).style.format("{:,.0f}")
+
+# %% [markdown]
+# ### What a validation error looks like
+#
+# Below, the displacement report is copied with typical mistakes, one at a time: a count typed
+# as text, a negative count, and a sub-district spelt in a way the region table does not know.
+# The loader refuses each file and says what is wrong, on which line and in which column.
+
+# %%
+raw = REPORT_FILE.read_text().splitlines()
+
+
+def with_mistake(line: int, column: int, value: str) -> str:
+    """The report with one cell replaced (line and column counted from zero, header = line zero)."""
+    rows = [r.split(",") for r in raw]
+    rows[line][column] = value
+    return "\n".join(",".join(r) for r in rows) + "\n"
+
+
+def try_load(text: str, label: str) -> None:
+    """Load a copy of the report from ``text`` and print what the loader says."""
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "idp_report_with_mistake.csv"
+        f.write_text(text)
+        try:
+            load_mapped(f, REPORT_MAPPING, regions, strict=True)
+            print(f"{label}: loaded without complaint")
+        except DataError as err:
+            print(f"{label}: DataError")
+            print("   " + str(err).replace(str(tmp) + "/", "").replace("\n", "\n   ") + "\n")
+
+
+try_load(with_mistake(5, 10, "about 40"), "a count typed as text")
+try_load(with_mistake(3, 8, "-" + raw[3].split(",")[8]), "a negative count")
+try_load(with_mistake(3, 0, "Kafr Nabl"), "an unknown spelling")
+
+# %% [markdown]
+# Fix the file (or add the other spelling to the `aliases` column of the region table) and run
+# the cell again.
+
+# %% [markdown]
+# ## Step five: fit and forecast
+#
+# The displacement model uses the series the conflict file provides: here `strikes` and
+# `shelling` from ACLED (this export has no warplane-flight counts). With only a few months of
+# history, fewer lags are estimated.
+
+# %%
+n_weeks = obs["date"].nunique()
+model = get_model("nb-dl", drivers=("strikes", "shelling"), n_lags=4)
+scenarios = [
+    Scenario.baseline(),
+    Scenario("intensify-south", "strikes and shelling in southern Idlib double for eight weeks",
+             Scenario.intensify(["South Idlib"], k=2.0, periods=8).changes),
+    Scenario("de-escalation", "strikes and shelling fall by half everywhere",
+             Scenario.intensify(["ALL"], k=0.5).changes),
+    Scenario.ceasefire(),
+]
+run = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=HORIZON, n_draws=N_DRAWS, seed=SEED,
+                   data_files=[str(ACLED_FILE), str(REPORT_FILE)])
+print(run.model.summary())
+display(Markdown(f"Fitted on **{n_weeks}** weeks of data "
+                 f"({'reliable fit' if run.sidecar['reliable'] else 'UNRELIABLE fit: ' + '; '.join(run.sidecar['warnings'])})."))
+
+# %%
+cap = caption(run.sidecar)
+display(Markdown(scenario_paragraph(run.paths, threshold=THRESHOLD, within=HORIZON,
+                                    descriptions={s.id: s.description for s in scenarios})))
+
+# %%
+probs = exceedance_table(run.paths, THRESHOLD, (4, 8, 12))
+probs.style.format(lambda p: fmt_prob(p, N_DRAWS))
+
+# %%
+show(scenario_fans(run.paths, run.history(), title="People newly displaced per week, all regions", caption=cap))
+show(exceedance_curve(run.paths, within=HORIZON, marks=(THRESHOLD,),
+                      title=f"Chance that more than x people are newly displaced within {HORIZON} weeks", caption=cap))
+
+# %% [markdown]
+# These numbers differ from the scenario brief, which fits the same kind of model to three years
+# of data: a few months of history leave the model less sure of how strongly strikes drive
+# displacement, and it only has strikes and shelling to go on. Before using a forecast from
+# your own data, run a backtest on it (notebook *How far to trust this*).
+
+# %%
+display(Markdown(bands_statement(run.sidecar)))
+
+# %% [markdown]
+# ## Step six: write the forecast files
+#
+# One call writes the forecast table (CSV, one row per scenario, region, week and quantity), a
+# sidecar describing exactly how it was made, and the charts.
+
+# %%
+from displacement_forecast.forecast.run import write_run  # noqa: E402
+
+out_dir = Path(tempfile.mkdtemp(prefix="forecast-"))
+written = write_run(run, out_dir, plots=False)
+plt.close("all")
+pd.DataFrame({"file": [p.name for p in written], "bytes": [p.stat().st_size for p in written]})
