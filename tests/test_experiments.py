@@ -1,0 +1,121 @@
+"""Smoke tests of the analyst scripts in experiments/ (small draws, shipped data) and the brief helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"_exp_{name}", ROOT / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scenario_grid_writes_one_csv_with_every_scenario(tmp_path):
+    out = tmp_path / "grid.csv"
+    load_script("scenario_grid").main(["--out", str(out), "--intensity", "0", "2", "--weeks", "4", "8",
+                                       "--draws", "200", "--horizon", "8"])
+    t = pd.read_csv(out)
+    assert len(t) == 1 + 2 * 2 * 3 and t["scenario"].is_unique
+    p = t.set_index("scenario")["p_gt_250000_within_8_weeks"]
+    assert p["x2-8w-south"] >= p["baseline"] >= p["x0-8w-all"]
+    med = t.set_index("scenario")["median_8w"]
+    assert med["x2-8w-all"] >= med["x2-8w-south"] > med["baseline"] > med["x0-4w-south"]
+
+
+def test_compare_models_table(tmp_path):
+    t = load_script("compare_models").main(["--models", "nb-dl", "climatology", "--draws", "200",
+                                            "--out", str(tmp_path / "c.csv")])
+    assert set(t["model"]) == {"nb-dl", "climatology"}
+    clim = t[t["model"] == "climatology"]
+    assert clim["median"].nunique() == 1  # ignores strikes: same answer whatever the scenario
+    nb = t[t["model"] == "nb-dl"].set_index("scenario")["median"]
+    assert nb["intensify-south"] > nb["baseline"] > nb["de-escalation"] > nb["ceasefire"]
+    assert (tmp_path / "c.csv").exists()
+
+
+def test_refresh_forecast_demo_writes_dated_folder(tmp_path):
+    folder = load_script("refresh_forecast").main(["--demo", "--out", str(tmp_path), "--draws", "100", "--no-plots"])
+    assert folder.name == "2020-01-20"
+    assert {"forecast.csv", "forecast.json", "observations_used.csv"} <= {p.name for p in folder.iterdir()}
+    used = pd.read_csv(folder / "observations_used.csv")
+    shipped = pd.read_csv(ROOT / "data" / "synthetic_nw_syria" / "observations.csv")
+    assert len(used) == len(shipped)
+
+
+def test_refresh_refuses_overlapping_rows():
+    from displacement_forecast.data import DataError, load_regions, read_observations
+
+    mod = load_script("refresh_forecast")
+    data = ROOT / "data" / "synthetic_nw_syria"
+    regions = load_regions(data / "regions.csv")
+    obs = read_observations(data / "observations.csv", region_codes=regions.codes)
+    week = obs[obs["date"] == obs["date"].max()]
+    with pytest.raises(DataError, match="already in the observations"):
+        mod.append_week(obs, week, regions.codes)
+    assert len(mod.append_week(obs, week, regions.codes, replace=True)) == len(obs)
+
+
+def test_examples_are_regenerated_byte_for_byte(tmp_path):
+    argv = sys.argv
+    sys.argv = ["make_examples.py", "--out", str(tmp_path)]
+    try:
+        load_script("make_examples").main()
+    finally:
+        sys.argv = argv
+    for f in ("acled_export_synthetic.csv", "idp_report_synthetic.csv", "idp_report_synthetic.toml", "regions.csv"):
+        assert (tmp_path / f).read_bytes() == (ROOT / "data" / "examples" / f).read_bytes(), f
+
+
+# -- brief helpers -------------------------------------------------------------------------------
+def _paths(values: np.ndarray, sid: str = "baseline") -> xr.DataArray:
+    d, r, h = values.shape
+    return xr.DataArray(values, dims=("draw", "region", "horizon"),
+                        coords={"region": [f"R{i}" for i in range(r)], "horizon": np.arange(1, h + 1),
+                                "target_date": ("horizon", pd.date_range("2020-01-27", periods=h, freq="7D"))},
+                        attrs={"scenario": sid, "freq": "W"})
+
+
+def test_fmt_prob_is_honest_about_the_monte_carlo_floor():
+    from displacement_forecast.brief import fmt_prob
+
+    assert fmt_prob(0.0, 1000) == "less than 1 in 1,000"
+    assert fmt_prob(1.0, 1000) == "more than 999 in 1,000"
+    assert fmt_prob(0.003) == "less than 1%"
+    assert fmt_prob(0.084) == "8%"
+
+
+def test_exceedance_table_and_paragraph_agree_with_the_paths():
+    from displacement_forecast.brief import (
+        exceedance_table,
+        fmt_people,
+        scenario_paragraph,
+        total_summary,
+    )
+
+    rng = np.random.default_rng(0)
+    base = _paths(rng.poisson(10_000, size=(400, 2, 4)).astype(float))
+    high = _paths(base.values * 3)
+    paths = {"baseline": base, "high": high}
+    ex = exceedance_table(paths, 100_000, [2, 4])
+    tot = base.sum(("region", "horizon")).values
+    assert ex.loc["baseline", "within 4 weeks"] == pytest.approx((tot > 100_000).mean())
+    assert ex.loc["high", "within 2 weeks"] == 1.0
+    text = scenario_paragraph(paths, threshold=100_000, within=4, descriptions={"high": "Strikes triple"})
+    s = total_summary(paths, 4)
+    assert fmt_people(s.loc["baseline", "median"]) in text
+    assert "about 3.0 times the baseline" in text
+    assert "more than 399 in 400" in text
+    with pytest.raises(ValueError, match="longer than the forecast horizon"):
+        exceedance_table(paths, 1, [5])

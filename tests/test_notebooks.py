@@ -1,0 +1,140 @@
+"""The planner notebooks: prose without hand-typed numbers, and every notebook executes end to end.
+
+Execution goes through :mod:`displacement_forecast.report` (jupytext -> notebook -> nbconvert's
+ExecutePreprocessor in a kernel running this Python -> HTML), exactly as ``make report`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+#: Each notebook must run well inside the two-minute budget on two cores.
+MAX_SECONDS = 120
+
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    """Digits in markdown prose, outside inline code spans and link targets (file names, URLs)."""
+    text = _LINK_TARGET.sub("]", _CODE_SPAN.sub("", markdown))
+    return re.findall(r"[^\n]{0,30}\d[^\n]{0,30}", text)
+
+
+def markdown_cells(path: Path) -> list[str]:
+    jupytext = pytest.importorskip("jupytext", reason="jupytext is not installed (pip install -e '.[notebooks]')")
+    nb = jupytext.read(path, fmt="py:percent")
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+def test_there_are_notebooks():
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01_scenario_brief.py", "02_how_far_to_trust.py", "03_bring_your_own_data.py"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_number_typed_by_hand_in_prose(path):
+    cells = markdown_cells(path)
+    assert cells, f"{path.name} has no markdown cells"
+    found = {i: typed_numbers(c) for i, c in enumerate(cells) if typed_numbers(c)}
+    assert not found, f"{path.name}: numbers typed in markdown cells (compute them and display Markdown): {found}"
+
+
+def test_typed_number_check_can_fail():
+    assert typed_numbers("We expect about 250,000 people to be displaced.")
+    assert typed_numbers("Within 12 weeks")
+    assert not typed_numbers("See `02_how_far_to_trust.py` and [the data](data/idlib_2019_2020/README.md).")
+    assert not typed_numbers("The chance that more people are displaced than agencies feared.")
+
+
+def _rendered(path: Path, tmp_path_factory) -> tuple:
+    pytest.importorskip("jupytext", reason="jupytext is not installed (pip install -e '.[notebooks]')")
+    pytest.importorskip("nbconvert", reason="nbconvert is not installed (pip install -e '.[notebooks]')")
+    pytest.importorskip("ipykernel", reason="ipykernel is not installed (pip install -e '.[notebooks]')")
+    from displacement_forecast.report import render_notebook
+
+    out = tmp_path_factory.mktemp(path.stem)
+    t0 = time.perf_counter()
+    r = render_notebook(path, out, with_code=True)
+    return r, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    cache: dict = {}
+
+    def get(path: Path):
+        if path not in cache:
+            cache[path] = _rendered(path, tmp_path_factory)
+        return cache[path]
+
+    return get
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_to_html_with_figures(path, rendered):
+    r, seconds = rendered(path)
+    html = r.html.read_text(encoding="utf-8")
+    assert r.figures, f"{path.name} produced no figures"
+    assert html.count("data:image/png;base64") >= len(r.figures), "figures are not embedded in the HTML"
+    for bad in ("Traceback (most recent call last)", "CellExecutionError"):
+        assert bad not in html
+    assert seconds < MAX_SECONDS, f"{path.name} took {seconds:.0f} s (budget {MAX_SECONDS} s)"
+
+
+def test_scenario_brief_prose_is_generated_from_the_forecast(rendered):
+    """The paragraph's numbers are those of the forecast, recomputed here from the same inputs."""
+    path = ROOT / "notebooks" / "01_scenario_brief.py"
+    r, _ = rendered(path)
+    html = r.html.read_text(encoding="utf-8")
+    assert "we expect about" in html and "90% interval" in html
+
+    from displacement_forecast.brief import fmt_people, fmt_prob
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast.run import run_forecast
+    from displacement_forecast.scenarios import load_scenarios
+
+    data = ROOT / "data" / "synthetic_nw_syria"
+    regions = load_regions(data / "regions.csv")
+    obs = read_observations(data / "observations.csv", region_codes=regions.codes)
+    scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", regions)
+    run = run_forecast(obs, regions, model="nb-dl", scenarios=scen, horizon=12, n_draws=1000, seed=2020)
+    med = float(np.median(run.paths["baseline"].sum(("region", "horizon")).values))
+    assert f"<strong>{fmt_people(med)}</strong>" in html
+    for sid, p in run.prob_exceed(250_000, 12).items():
+        assert fmt_prob(p, 1000) in html, sid
+
+
+def test_report_cli_writes_index(tmp_path, monkeypatch):
+    pytest.importorskip("nbconvert", reason="nbconvert is not installed")
+    from displacement_forecast import report
+
+    nb = tmp_path / "nb"
+    nb.mkdir()
+    (nb / "tiny.py").write_text('# %% [markdown]\n# # A tiny report\n\n# %%\nprint("hello")\n')
+    (nb / "not_a_notebook.py").write_text("x = 1\n")
+    assert report.main([str(nb), str(tmp_path / "out")]) == 0
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "A tiny report" in index and "tiny.html" in index and "not_a_notebook" not in index
+    html = (tmp_path / "out" / "tiny.html").read_text()
+    assert "hello" in html and 'print("hello")' not in html  # code hidden by default
+
+
+def test_report_fails_on_a_broken_notebook(tmp_path):
+    pytest.importorskip("nbconvert", reason="nbconvert is not installed")
+    from nbclient.exceptions import CellExecutionError
+
+    from displacement_forecast.report import render_notebook
+
+    src = tmp_path / "broken.py"
+    src.write_text("# %%\nraise ValueError('boom')\n")
+    with pytest.raises(CellExecutionError, match="boom"):
+        render_notebook(src, tmp_path / "out")
+    assert not (tmp_path / "out" / "broken.html").exists()
