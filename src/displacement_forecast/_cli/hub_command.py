@@ -1,0 +1,45 @@
+"""``displacement-forecast export-hub``: put a forecast folder into a hubverse hub."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..data.schema import DataError, Problem
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``export-hub`` on the ``displacement-forecast`` command."""
+    p = sub.add_parser(
+        "export-hub", help="add a forecast folder (forecast.csv + forecast.json) to a hubverse hub",
+        description="Write or update a hubverse hub (hub-config/admin.json, hub-config/tasks.json, "
+                    "model-output/<team>-<model>/<origin>-<team>-<model>.csv, model-metadata/) from a "
+                    "folder written by `displacement-forecast forecast`. Other origins and models already "
+                    "in the hub are kept; the hub opens with hubdata.connect_hub (Python) or "
+                    "hubData::connect_hub (R).")
+    p.add_argument("forecast_dir", metavar="FORECAST_DIR", help="folder holding forecast.csv and forecast.json")
+    p.add_argument("--hub", required=True, metavar="DIR", help="hub root folder (created if missing)")
+    p.add_argument("--team", default="dfcast", help="team abbreviation: letters, digits, '_' (default dfcast)")
+    p.add_argument("--model", default=None,
+                   help="model abbreviation (default: the sidecar's model name with '-' as '_')")
+    p.add_argument("--format", dest="file_format", choices=("csv", "parquet"), default="csv",
+                   help="model-output file format (default csv)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
+    from ..forecast.hub import HubError, export_to_hub, read_forecast_dir
+
+    d = Path(args.forecast_dir)
+    try:
+        frame, sidecar = read_forecast_dir(d)
+    except FileNotFoundError as e:
+        raise DataError(Problem(str(d), None, None, str(e))) from None
+    try:
+        out = export_to_hub(frame, sidecar, args.hub, team=args.team, model=args.model,
+                            file_format=args.file_format)
+    except HubError as e:
+        raise DataError(Problem(str(args.hub), None, None, str(e))) from None
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,471 @@
+"""Write or update a hubverse hub from forecast runs, so hubverse tools read our forecasts.
+
+Layout (https://docs.hubverse.io, hub schema :data:`HUB_SCHEMA_VERSION`)::
+
+    hub-config/admin.json                    hub name, maintainer, accepted file formats
+    hub-config/tasks.json                    one round per origin date: task ids, output types, targets
+    hub-config/model-metadata-schema.json    what model-metadata files hold
+    model-output/<team>-<model>/<origin_date>-<team>-<model>.csv    (or .parquet)
+    model-metadata/<team>-<model>.yml
+
+Each origin date is its own round (``round_id_from_variable``, round id ``origin_date``), so a
+new origin adds a round and never changes what an older round declares; several models share
+a round, and the task-id values they bring (scenarios, regions, horizons) are merged into that
+round's ``optional`` lists, which keeps every earlier file valid. Quantile levels and cdf
+thresholds are ``required`` output-type ids in hubverse schema v4+, so a model that brings
+different ones to an existing round is refused with a clear message instead of silently making
+the other models' files invalid.
+
+Every file is written atomically (temp file + rename) and ``tasks.json`` is updated under a lock
+file, so two exports into one hub at the same time do not lose each other's rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.io import _is_formula, atomic_path, write_text_atomic
+from .summaries import HUB_COLUMNS, TARGETS
+
+HUB_SCHEMA_VERSION = "v5.0.1"
+SCHEMA_BASE = "https://raw.githubusercontent.com/hubverse-org/schemas/main"
+#: Task-id columns, in file order (``output_type``, ``output_type_id``, ``value`` follow).
+TASK_IDS: tuple[str, ...] = ("origin_date", "scenario", "region", "target", "horizon", "target_date")
+#: Output types written to a hub (``sample`` only when sample paths are given).
+OUTPUT_TYPES: tuple[str, ...] = ("mean", "quantile", "cdf", "sample")
+TARGET_META: dict[str, dict[str, Any]] = {
+    "new_displaced": {"target_name": "People newly displaced in the week",
+                      "target_units": "people"},
+    "cum_new_displaced": {"target_name": "People newly displaced from the first forecast week to this one",
+                          "target_units": "people"},
+}
+_ABBR = re.compile(r"^[A-Za-z0-9_]+$")
+_TIME_UNIT = {"W": "week", "D": "day", "M": "month", "MS": "month", "ME": "month"}
+
+
+class HubError(ValueError):
+    """A forecast that cannot go into this hub as it stands (the message says why and what to do)."""
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+
+def export_to_hub(
+    frame: pd.DataFrame,
+    sidecar: Mapping[str, Any],
+    hub_dir: str | Path,
+    *,
+    team: str = "dfcast",
+    model: str | None = None,
+    file_format: str = "csv",
+    samples: pd.DataFrame | None = None,
+    hub_name: str = "Displacement forecast hub",
+    maintainer: str = "displacement-forecast users",
+    timezone: str = "Etc/UTC",
+) -> Path:
+    """Add one forecast (one origin date, one model, its scenarios) to a hubverse hub.
+
+    Creates the hub when ``hub_dir`` holds none; otherwise adds or extends the round for this
+    origin date and leaves every other round and every other model's files untouched. Writing
+    the same model and origin again replaces that one file.
+
+    Parameters
+    ----------
+    frame
+        The long forecast table (:data:`~.summaries.HUB_COLUMNS`), e.g. ``ForecastRun.frame`` or
+        ``forecast.csv`` read back. One origin date.
+    sidecar
+        The run's sidecar (``forecast.json``): model name, quantile levels, cdf thresholds,
+        frequency, uncertainty included.
+    hub_dir
+        Hub root folder (created if missing).
+    team, model
+        Team and model abbreviations; the hub's ``model_id`` is ``<team>-<model>``. ``model``
+        defaults to the sidecar's model name with ``-`` replaced by ``_`` (hubverse
+        abbreviations allow letters, digits and ``_`` only, at most 16 characters).
+    file_format
+        ``"csv"`` (default) or ``"parquet"``.
+    samples
+        Optional long table of sample paths with the hub columns and ``output_type == "sample"``
+        (see :func:`samples_frame`); declared in ``tasks.json`` as the ``sample`` output type.
+    hub_name, maintainer, timezone
+        Written into ``admin.json`` when the hub is created.
+
+    Returns
+    -------
+    Path
+        The model-output file written.
+
+    Raises
+    ------
+    HubError
+        Bad abbreviation, several origin dates in ``frame``, a text cell a spreadsheet would run
+        as a formula, or quantile levels / thresholds that differ from what the round declares.
+    """
+    if file_format not in ("csv", "parquet"):
+        raise HubError(f"file_format must be 'csv' or 'parquet', got {file_format!r}")
+    missing = [c for c in HUB_COLUMNS if c not in frame.columns]
+    if missing:
+        raise HubError(f"forecast table lacks columns {missing}")
+    team = _abbr(team, "team")
+    model = _abbr(model or str(sidecar["model"]["name"]).replace("-", "_"), "model")
+    model_id = f"{team}-{model}"
+    rows = _hub_rows(frame, samples)
+    origins = sorted(rows["origin_date"].astype(str).unique())
+    if len(origins) != 1:
+        raise HubError(f"a hub file holds one origin date; the forecast table has {origins}")
+    origin = origins[0]
+
+    hub = Path(hub_dir)
+    cfg = hub / "hub-config"
+    cfg.mkdir(parents=True, exist_ok=True)
+    with _locked(cfg / ".lock"):
+        admin_path = cfg / "admin.json"
+        admin = _read_json(admin_path) if admin_path.exists() else _admin(hub_name, maintainer, timezone)
+        if file_format not in admin.setdefault("file_format", []):
+            admin["file_format"].append(file_format)
+        tasks_path = cfg / "tasks.json"
+        tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
+        _merge_round(tasks, rows, sidecar, origin)
+        # the schema hubdata will read with, from the *new* tasks.json: typed rows for parquet
+        schema = _arrow_schema(tasks)
+        out = hub / admin.get("model_output_dir", "model-output") / model_id / f"{origin}-{model_id}.{file_format}"
+        other = out.with_suffix(".parquet" if file_format == "csv" else ".csv")
+        _write_model_output(rows, out, file_format, schema)
+        other.unlink(missing_ok=True)  # one file per model and round
+        write_text_atomic(_dumps(_model_metadata(team, model, sidecar)), hub / "model-metadata" / f"{model_id}.yml")
+        write_text_atomic(json.dumps(_MODEL_METADATA_SCHEMA, indent=2) + "\n", cfg / "model-metadata-schema.json")
+        write_text_atomic(json.dumps(tasks, indent=2) + "\n", tasks_path)
+        write_text_atomic(json.dumps(admin, indent=2) + "\n", admin_path)
+    return out
+
+
+def samples_frame(paths_by_scenario: Mapping[str, Any], targets: Sequence[str] = ("new_displaced",)) -> pd.DataFrame:
+    """Sample paths as hub rows: ``output_type = "sample"``, ``output_type_id`` = draw index.
+
+    One row per draw, scenario, region (with ``ALL``, the sum draw by draw), target and horizon.
+    Draw ``i`` is the same random stream in every scenario, region and horizon (common random
+    numbers), so the sample index is shared across them (``compound_taskid_set = [origin_date]``).
+    """
+    from .summaries import cumulative, with_total
+
+    frames = []
+    for scen, paths in paths_by_scenario.items():
+        p = with_total(paths)
+        for target in targets:
+            if target not in TARGETS:
+                raise HubError(f"unknown target {target!r}; expected one of {list(TARGETS)}")
+            x = (p if target == "new_displaced" else cumulative(p)).transpose("draw", "region", "horizon")
+            D, R, H = x.shape
+            dates = pd.DatetimeIndex(x["target_date"].values).strftime("%Y-%m-%d")
+            frames.append(pd.DataFrame({
+                "origin_date": paths.attrs.get("origin_date"),
+                "scenario": scen,
+                "region": np.tile(np.repeat(x["region"].values, H), D),
+                "target": target,
+                "horizon": np.tile(x["horizon"].values, D * R),
+                "target_date": np.tile(np.asarray(dates), D * R),
+                "output_type": "sample",
+                "output_type_id": np.repeat(np.arange(D), R * H).astype(str),
+                "value": np.round(x.values.reshape(-1), 1),
+            }))
+    return pd.concat(frames, ignore_index=True)[list(HUB_COLUMNS)]
+
+
+def read_forecast_dir(forecast_dir: str | Path, name: str = "forecast") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read ``<name>.csv`` and ``<name>.json`` from a forecast folder, exactly as written.
+
+    Every column is read as text (``output_type_id`` stays ``"0.5"``, not ``0.5``), the formula
+    escape quote our writer adds to risky text cells is removed, and ``value`` becomes a float.
+    """
+    d = Path(forecast_dir)
+    csv_path, json_path = d / f"{name}.csv", d / f"{name}.json"
+    for p in (csv_path, json_path):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} not found; expected a folder written by `displacement-forecast forecast`")
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    for c in frame.columns:
+        if c != "value":
+            frame[c] = frame[c].map(lambda s: s[1:] if s[:2] in ("'=", "'+", "'-", "'@") else s)
+    frame["value"] = frame["value"].astype(float)
+    frame["horizon"] = frame["horizon"].astype(int)
+    return frame, _read_json(json_path)
+
+
+# --------------------------------------------------------------------------------------------
+# tasks.json
+# --------------------------------------------------------------------------------------------
+
+
+def _empty_tasks() -> dict[str, Any]:
+    return {
+        "schema_version": f"{SCHEMA_BASE}/{HUB_SCHEMA_VERSION}/tasks-schema.json",
+        # quantile levels and cdf thresholds are numbers; sample indices integers -> double
+        "output_type_id_datatype": "double",
+        "derived_task_ids": ["target_date"],
+        "rounds": [],
+    }
+
+
+def _admin(name: str, maintainer: str, timezone: str) -> dict[str, Any]:
+    return {
+        "schema_version": f"{SCHEMA_BASE}/{HUB_SCHEMA_VERSION}/admin-schema.json",
+        "name": name,
+        "maintainer": maintainer,
+        "contact": {"name": maintainer, "email": "noreply@example.org"},
+        "repository": {"host": "github", "owner": "displacement-forecast", "name": "displacement-hub"},
+        "file_format": [],
+        "timezone": timezone,
+        "model_output_dir": "model-output",
+    }
+
+
+def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str, Any], origin: str) -> None:
+    """Add the round for ``origin`` or extend it with this forecast's task-id values."""
+    point = rows[rows["output_type"] != "sample"]
+    levels = sorted({float(x) for x in point.loc[point["output_type"] == "quantile", "output_type_id"]})
+    thresholds = sorted({float(x) for x in point.loc[point["output_type"] == "cdf", "output_type_id"]})
+    values = {
+        "origin_date": [origin],
+        "scenario": list(dict.fromkeys(rows["scenario"].astype(str))),
+        "region": list(dict.fromkeys(rows["region"].astype(str))),
+        "target": list(dict.fromkeys(rows["target"].astype(str))),
+        "horizon": sorted({int(h) for h in rows["horizon"]}),
+        "target_date": sorted(set(rows["target_date"].astype(str))),
+    }
+    rnd = next((r for r in tasks["rounds"] if _round_origin(r) == origin), None)
+    if rnd is None:
+        rnd = {
+            "round_id_from_variable": True,
+            "round_id": "origin_date",
+            "round_name": origin,
+            "model_tasks": [{"task_ids": {k: {"required": None, "optional": []} for k in TASK_IDS},
+                             "output_type": {}, "target_metadata": []}],
+            "submissions_due": {"relative_to": "origin_date", "start": -3650, "end": 3650},
+            "last_data_date": origin,
+        }
+        tasks["rounds"].append(rnd)
+        tasks["rounds"].sort(key=_round_origin)
+    mt = rnd["model_tasks"][0]
+    for k in TASK_IDS:
+        opt = mt["task_ids"][k]["optional"]
+        for v in values[k]:
+            if v not in opt:
+                opt.append(v)
+        if k in ("horizon", "target_date"):
+            opt.sort()
+    ot = mt["output_type"]
+    _check_same(ot, "quantile", levels, origin, "quantile levels")
+    _check_same(ot, "cdf", thresholds, origin, "cdf thresholds")
+    ot["mean"] = {"output_type_id": {"required": None}, "value": {"type": "double", "minimum": 0},
+                  "is_required": False}
+    if levels:
+        ot["quantile"] = {"output_type_id": {"required": levels}, "value": {"type": "double", "minimum": 0},
+                          "is_required": True}
+    if thresholds:
+        ot["cdf"] = {"output_type_id": {"required": thresholds},
+                     "value": {"type": "double", "minimum": 0, "maximum": 1}, "is_required": False}
+    samp = rows[rows["output_type"] == "sample"]
+    if len(samp):
+        n = int(samp.groupby(list(TASK_IDS)).size().max())
+        old = ot.get("sample", {}).get("output_type_id_params", {})
+        ot["sample"] = {
+            "output_type_id_params": {
+                "type": "integer",
+                "min_samples_per_task": min(n, old.get("min_samples_per_task", n)),
+                "max_samples_per_task": max(n, old.get("max_samples_per_task", n)),
+                "compound_taskid_set": ["origin_date"],
+            },
+            "value": {"type": "double", "minimum": 0},
+            "is_required": False,
+        }
+    unit = _TIME_UNIT.get(str(sidecar.get("data", {}).get("frequency", "W")), "week")
+    known = {t["target_id"] for t in mt["target_metadata"]}
+    for t in values["target"]:
+        if t in known:
+            continue
+        meta = TARGET_META.get(t, {"target_name": t, "target_units": "people"})
+        mt["target_metadata"].append({
+            "target_id": t, "target_name": meta["target_name"], "target_units": meta["target_units"],
+            "target_keys": {"target": t}, "target_type": "continuous",
+            "description": TARGETS.get(t, t), "is_step_ahead": True, "time_unit": unit,
+        })
+
+
+def _check_same(ot: dict[str, Any], kind: str, new: list[float], origin: str, what: str) -> None:
+    if kind not in ot or not new:
+        return
+    old = [float(x) for x in ot[kind]["output_type_id"]["required"]]
+    if old != new:
+        raise HubError(
+            f"round {origin} of this hub requires {what} {old}; this forecast has {new}. Hubverse "
+            f"treats them as required ids, so mixing would make the other models' files invalid: "
+            f"rerun with the same {what}, or export into another hub")
+
+
+def _round_origin(rnd: Mapping[str, Any]) -> str:
+    opt = rnd["model_tasks"][0]["task_ids"]["origin_date"]
+    vals = (opt.get("required") or []) + (opt.get("optional") or [])
+    return str(vals[0]) if vals else ""
+
+
+# --------------------------------------------------------------------------------------------
+# model output, metadata
+# --------------------------------------------------------------------------------------------
+
+
+def _hub_rows(frame: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
+    rows = frame[list(HUB_COLUMNS)].copy()
+    if samples is not None and len(samples):
+        rows = pd.concat([rows, samples[list(HUB_COLUMNS)]], ignore_index=True)
+    for c in ("origin_date", "scenario", "region", "target", "target_date", "output_type"):
+        rows[c] = rows[c].astype(str)
+    rows["horizon"] = rows["horizon"].astype(int)
+    ids = rows["output_type_id"]
+    rows["output_type_id"] = ids.where(ids.notna(), "").astype(str).replace({"nan": "", "None": ""})
+    rows["value"] = rows["value"].astype(float)
+    bad = [(c, v) for c in ("scenario", "region", "target") for v in rows[c].unique() if _is_formula(v)]
+    if bad:
+        c, v = bad[0]
+        raise HubError(f"{c} {v!r} starts with a spreadsheet formula character; hub files are written "
+                       f"verbatim, so rename it (e.g. without a leading '=', '+', '-' or '@')")
+    if not np.isfinite(rows["value"]).all() or (rows["value"] < 0).any():
+        raise HubError("forecast values must be finite and non-negative")
+    return rows
+
+
+def _arrow_schema(tasks: dict[str, Any]):
+    hubdata = _require("hubdata")
+    return hubdata.create_hub_schema(tasks, partitions=None)
+
+
+def _write_model_output(rows: pd.DataFrame, path: Path, file_format: str, schema) -> None:
+    if file_format == "csv":
+        # verbatim: hub values must equal the task-id values in tasks.json (checked formula-safe above)
+        with atomic_path(path) as tmp:
+            rows.to_csv(tmp, index=False)
+        return
+    pa = _require("pyarrow")
+    import pyarrow.parquet as pq
+
+    typed = rows.copy()
+    typed["origin_date"] = pd.to_datetime(typed["origin_date"]).dt.date
+    typed["target_date"] = pd.to_datetime(typed["target_date"]).dt.date
+    typed["output_type_id"] = pd.to_numeric(typed["output_type_id"].replace("", None))
+    # hubverse column order (task ids, output_type, output_type_id, value), hub types
+    ordered = pa.schema([schema.field(c) for c in HUB_COLUMNS])
+    table = pa.Table.from_pandas(typed[list(HUB_COLUMNS)], preserve_index=False).cast(ordered)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+_MODEL_METADATA_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Model metadata for a displacement-forecast hub",
+    "type": "object",
+    "properties": {
+        "team_name": {"type": "string"},
+        "team_abbr": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$", "maxLength": 16},
+        "model_name": {"type": "string"},
+        "model_abbr": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$", "maxLength": 16},
+        "model_version": {"type": "string"},
+        "designated_model": {"type": "boolean"},
+        "license": {"type": "string"},
+        "methods": {"type": "string", "maxLength": 200},
+        "methods_long": {"type": "string"},
+        "data_inputs": {"type": "string"},
+        "uncertainty_included": {"type": "array", "items": {"type": "string"}},
+        "software": {"type": "string"},
+    },
+    "required": ["team_abbr", "model_abbr", "designated_model", "license", "methods"],
+}
+
+
+def _model_metadata(team: str, model: str, sidecar: Mapping[str, Any]) -> dict[str, Any]:
+    m = sidecar.get("model", {})
+    sw = sidecar.get("software", {})
+    data = sidecar.get("data", {})
+    name = str(m.get("name", model))
+    return {
+        "team_name": team,
+        "team_abbr": team,
+        "model_name": name,
+        "model_abbr": model,
+        "model_version": str(sw.get("version", "")),
+        "designated_model": True,
+        "license": "CC-BY-4.0",
+        "methods": f"displacement-forecast model '{name}': sample paths per scenario, summarised to mean, quantiles and cdf"[:200],
+        "methods_long": "Config: " + json.dumps(m.get("config", {}), sort_keys=True),
+        "data_inputs": ", ".join(Path(f).name for f in data.get("files", [])) or "not recorded",
+        "uncertainty_included": list(sidecar.get("uncertainty_included", [])),
+        "software": f"{sw.get('package', 'displacement-forecast')} {sw.get('version', '')}".strip(),
+    }
+
+
+def _dumps(meta: Mapping[str, Any]) -> str:
+    """YAML via JSON scalars (every JSON value is valid YAML), no YAML library needed."""
+    lines = []
+    for k, v in meta.items():
+        if isinstance(v, list):
+            lines.append(f"{k}:" + ("" if v else " []"))
+            lines += [f"  - {json.dumps(x)}" for x in v]
+        else:
+            lines.append(f"{k}: {json.dumps(v)}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _abbr(s: str, what: str) -> str:
+    s = str(s)
+    if not _ABBR.match(s) or len(s) > 16:
+        raise HubError(f"{what} abbreviation {s!r} must be 1-16 letters, digits or '_' (hubverse model ids are <team>-<model>)")
+    return s
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise HubError(f"{path} is not valid JSON ({e}); fix or remove it") from None
+
+
+@contextmanager
+def _locked(path: Path):
+    """Exclusive lock on ``path`` for the read-modify-write of the hub config (POSIX; no-op elsewhere)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def _require(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            f"{name} is needed for hub export; install it with `pip install 'displacement-forecast[hub]'`"
+        ) from None
