@@ -128,13 +128,26 @@ def local_backtest() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+NEEDED = {"model", "origin", "region", "horizon", "crps", "total_observed", "total_median",
+          *(f"in {lv}%" for lv in LEVELS), *(f"total {e} {lv}%" for e in ("lo", "hi") for lv in LEVELS)}
 evaluate = importlib.import_module("displacement_forecast.evaluate")
-if hasattr(evaluate, "backtest") and hasattr(evaluate, "coverage"):
-    print("using displacement_forecast.evaluate.backtest")
-    bt = evaluate.backtest(obs, regions, models=list(MODELS), origins=list(origins), horizon=HORIZON,
-                           n_draws=N_DRAWS, seed=SEED)
+bt = None
+if hasattr(evaluate, "backtest"):
+    try:
+        bt = evaluate.backtest(obs, regions, models=list(MODELS), origins=list(origins), horizon=HORIZON,
+                               n_draws=N_DRAWS, seed=SEED)
+        missing = NEEDED - set(getattr(bt, "columns", []))
+        if missing:
+            print(f"evaluate.backtest result lacks {sorted(missing)}: using the small loop in this notebook instead")
+            bt = None
+        else:
+            print("using displacement_forecast.evaluate.backtest")
+    except TypeError as e:
+        print(f"evaluate.backtest has another signature ({e}): using the small loop in this notebook instead")
+        bt = None
 else:
     print("displacement_forecast.evaluate has no backtest yet: using the small rolling-origin loop in this notebook")
+if bt is None:
     bt = local_backtest()
 display(Markdown(f"**{len(origins)}** origins, one every {ORIGIN_EVERY} weeks from {origins[0]:%d %B %Y} to "
                  f"{origins[-1]:%d %B %Y}; each forecast runs {HORIZON} weeks ahead with {N_DRAWS:,} simulated futures, "
