@@ -225,6 +225,21 @@ def test_mapped_config_errors(tmp_path):
     assert e.value.problems[0].row == 2 and e.value.problems[0].column == "total_origin"
 
 
+def test_mapped_wide_reports_every_problem_at_its_file_location(tmp_path):
+    """A text count, a negative count and an unknown region in one wide file: all three reported,
+    each at the file's own line and header column (not the reshaped table's)."""
+    text = "PreviousRegion,Jan,Feb,Mar\nBay,70014,lots,26372\nGalguduud,117914,-5,1675\nAtlantis,1,2,3\n"
+    bad = tmp_path / "w.csv"
+    bad.write_text(text)
+    cfg = {"series": "displaced", "columns": {"region": "PreviousRegion"}, "dates": {"format": "%b", "year": 2022},
+           "wide": {"melt": "date"}}
+    with pytest.raises(DataError) as e:
+        load_mapped(bad, cfg, load_regions(FIX / "regions_som_small.csv"), strict=True)
+    where = {(p.row, p.column) for p in e.value.problems}
+    assert (2, "Feb") in where and (3, "Feb") in where
+    assert any("Atlantis" in p.message for p in e.value.problems)
+
+
 # ------------------------------------------------------------------ aggregation
 
 def test_aggregate_periods_zero_fill_and_missing():

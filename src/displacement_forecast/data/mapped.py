@@ -245,6 +245,24 @@ def _dates_from(raw: pd.Series, dcfg: Mapping, *, file: str, column: str, lines)
     return _parse_dates(s, file=file, column=column, lines=lines, date_format=fmt)
 
 
+def _value_problems(raw: pd.Series, vals: pd.Series, file: str, column: str, lines) -> list[Problem]:
+    """Non-numbers and negative counts, located by file line and the file's own column name."""
+    out = [Problem(file, lines[i], column, f"{raw.iloc[i]!r} is not a number; expected a count (empty for missing)")
+           for i in np.flatnonzero((vals.isna() & raw.notna()).to_numpy())]
+    out += [Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0")
+            for i in np.flatnonzero((vals < 0).fillna(False).to_numpy())]
+    return out
+
+
+def _collect(problems: list[Problem], fn, *args, **kwargs):
+    """Call ``fn``; on DataError add its problems to ``problems`` and return None (report all at once)."""
+    try:
+        return fn(*args, **kwargs)
+    except DataError as e:
+        problems.extend(e.problems)
+        return None
+
+
 def load_mapped(
     path: str | Path,
     config: str | Path | Mapping,
@@ -284,15 +302,16 @@ def load_mapped(
     if wide is None:
         date_col, value_col = cols["date"], cols["value"]
         raw_vals = _col(df, value_col, file, "[columns] value")
-        dates = _dates_from(_col(df, date_col, file, "[columns] date"), dcfg, file=file, column=date_col, lines=lines)
+        dates = _collect(problems, _dates_from, _col(df, date_col, file, "[columns] date"), dcfg, file=file,
+                         column=date_col, lines=lines)
+        dates = pd.Series(pd.NaT, index=df.index) if dates is None else dates
         if "region" in cols:
-            regs = map_region_names(_col(df, cols["region"], file, "[columns] region"), regions, file=file,
-                                    column=cols["region"], lines=lines, strict=strict)
+            regs = _collect(problems, map_region_names, _col(df, cols["region"], file, "[columns] region"),
+                            regions, file=file, column=cols["region"], lines=lines, strict=strict)
         else:
             regs = pd.Series(cfg["region"], index=df.index, dtype=object)
         vals = _numbers(raw_vals, thousands)
-        bad = np.flatnonzero((vals.isna() & raw_vals.notna()).to_numpy())
-        problems += [Problem(file, lines[i], value_col, f"{raw_vals.iloc[i]!r} is not a number; expected a count (empty for missing)") for i in bad]
+        problems += _value_problems(raw_vals, vals, file, value_col, lines)
         series = df[cols["series"]] if "series" in cols else pd.Series(cfg["series"], index=df.index)
         long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals})
     else:
@@ -313,17 +332,14 @@ def load_mapped(
             raise DataError(problems)
         header_line = int(row_lines[0]) - 1  # header precedes the first data row
         vals = pd.DataFrame({c: _numbers(df[c], thousands) for c in value_cols})
-        for c in value_cols:
-            bad = np.flatnonzero((vals[c].isna() & df[c].notna()).to_numpy())
-            problems += [Problem(file, lines[i], c, f"{df[c].iloc[i]!r} is not a number; expected a count (empty for missing)") for i in bad]
+        for c in value_cols:  # located in the file (line, header), not in the reshaped table
+            problems += _value_problems(df[c], vals[c], file, c, lines)
         if total:
             tot = _numbers(df[total], thousands)
             diff = (vals.sum(axis=1, min_count=1) - tot).abs() > 0.5
             for i in np.flatnonzero(diff.fillna(False).to_numpy()):
                 problems.append(Problem(file, lines[i], total,
                                         f"row total {tot.iloc[i]:g} differs from the sum of the {len(value_cols)} melted columns ({vals.iloc[i].sum():g})"))
-        if problems:
-            raise DataError(problems)
         n, k = len(df), len(value_cols)
         rows_idx = np.repeat(np.arange(n), k)
         hl = type("H", (), {"__getitem__": lambda self, i: header_line})()
@@ -331,13 +347,14 @@ def load_mapped(
             hdates = _dates_from(pd.Series(value_cols, dtype=object), dcfg, file=file, column="(header)", lines=hl)
             dates = pd.Series(np.tile(hdates.to_numpy(), n))
             if "region" in cols:
-                r = map_region_names(df[cols["region"]], regions, file=file, column=cols["region"], lines=lines, strict=strict)
-                regs = pd.Series(r.to_numpy()[rows_idx])
+                r = _collect(problems, map_region_names, df[cols["region"]], regions, file=file,
+                             column=cols["region"], lines=lines, strict=strict)
+                regs = pd.Series(r.to_numpy()[rows_idx]) if r is not None else pd.Series(None, index=range(n * k), dtype=object)
             else:
                 regs = pd.Series(cfg["region"], index=range(n * k), dtype=object)
         else:
-            d = _dates_from(df[cols["date"]], dcfg, file=file, column=cols["date"], lines=lines)
-            dates = pd.Series(d.to_numpy()[rows_idx])
+            d = _collect(problems, _dates_from, df[cols["date"]], dcfg, file=file, column=cols["date"], lines=lines)
+            dates = pd.Series(d.to_numpy()[rows_idx]) if d is not None else pd.Series(pd.NaT, index=range(n * k))
             r = map_region_names(pd.Series(value_cols, dtype=object), regions, file=file, column="(header)", lines=hl, strict=strict)
             regs = pd.Series(np.tile(r.to_numpy(), n))
         series = (pd.Series(df[cols["series"]].to_numpy()[rows_idx]) if "series" in cols

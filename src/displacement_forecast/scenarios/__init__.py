@@ -85,12 +85,12 @@ class Scenario:
     @classmethod
     def intensify(cls, regions: list[str], k: float = 2.0, periods: int | None = None, start: int = 1,
                   id: str = "intensify") -> Scenario:
-        return cls(id, f"strikes and flights x{k:g} in {', '.join(regions)}",
+        return cls(id, f"conflict drivers (strikes, flights, ...) x{k:g} in {', '.join(regions)}",
                    (Change(tuple(regions), None, start, periods, float(k)),))
 
     @classmethod
     def ceasefire(cls, regions: list[str] | None = None, start: int = 1, id: str = "ceasefire") -> Scenario:
-        return cls(id, "no strikes or flights", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
+        return cls(id, "conflict drivers (strikes, flights, ...) set to zero", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
