@@ -301,3 +301,27 @@ def _write_fixture():  # pragma: no cover  (run by hand when the format version 
     m.save(FIXTURE)
     p = load_model(FIXTURE).sample_paths(4, n_draws=100, seed=0)
     (FIXTURE / "expected_paths.json").write_text(json.dumps({"sum_by_horizon": p.values.sum(axis=(0, 1)).tolist()}))
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def test_cli_fit_writes_files_and_warns_loudly(tmp_path, capsys):
+    from displacement_forecast.cli import main
+
+    sim = simulate_nw_syria(n_weeks=40, seed=4)
+    keep = sim.regions.codes[:2]
+    obs = sim.observations[sim.observations["region"].isin(keep)]
+    data = tmp_path / "obs.csv"
+    obs.to_csv(data, index=False)
+    sim.regions.subset(keep).frame[["code", "name", "parent", "population"]].to_csv(tmp_path / "regions.csv", index=False)
+    out = tmp_path / "fit"
+    rc = main(["fit", str(data), "--model", "bayes-hierarchical", "--out", str(out), "--draws", "60",
+               "--tune", "60", "--seed", "3", "--no-progress"])
+    assert rc == 0
+    for f in ("posterior.nc", "model.json", "diagnostics.json"):
+        assert (out / f).exists()
+    cap = capsys.readouterr()
+    assert "FAILED its diagnostics gate" in cap.err and "ess_bulk_min" in cap.out
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["reliable"] is False and diag["warnings"]
+    m = load_model(out)
+    assert m.sample_paths(3, n_draws=20).shape == (20, 2, 3)

@@ -5,7 +5,7 @@ For region r and period t, with ``P[r,t]`` the people not yet displaced at the s
     x_s[r,t]  = sum_{l=0}^{L-1} decay**l * log1p(driver_s[r,t-l])       (geometric adstock)
     log h[r,t] = alpha[r] + sum_s beta[s] * x_s[r,t]
     displaced[r,t] ~ NegBin(mean = P[r,t] * h[r,t], var = mean + nb_alpha * mean**2)
-    alpha[r] = mu_alpha + sigma_alpha * z[r],  z[r] ~ Normal(0, 1)        (non-centred pooling)
+    alpha[r] ~ Normal(mu_alpha, sigma_alpha)                              (partial pooling)
 
 This is the generative model of :func:`displacement_forecast.data.simulate.simulate_nw_syria`
 (drivers ``strikes`` and ``flights``), so the simulator's ``truth`` can be recovered. The lag
@@ -14,6 +14,17 @@ pre-computed ``(observation, driver, lag)`` array of ``log1p`` windows with the 
 not a loop. Periods whose count is missing (NaN), or whose lag window has a missing driver
 value, are left out of the likelihood (masked), never filled. The first ``L - 1`` periods only
 serve as lag history.
+
+Region effects are sampled **non-centred** (``alpha[r] = mu_alpha + sigma_alpha * z[r]``,
+``z[r] ~ Normal(0, 1)``) where a region's data are weak and **centred** where they are strong
+(``parametrisation="auto"``, see :func:`noncentred_regions`); ``"noncentred"`` or ``"centred"``
+force one form. The model is the same; only the sampler's geometry changes (on the simulated
+NW-Syria panel, where every region has many counts, forcing non-centring cut the minimum ESS by
+about two thirds; see experiments/benchmarks/results/bench_bayes.md).
+
+With nutpie (the default sampler) the log-density and its gradient are the hand-written,
+disk-cached numba functions of :mod:`._bayes_fast`, tested equal to this module's PyMC graph;
+the PyMC graph is sampled directly with ``gradient="pytensor"`` or ``sampler="pymc"``.
 
 By default the driver windows are centred on their mean before the product (``center_drivers``):
 ``alpha`` is then sampled as the log-hazard at average exposure, which removes most of the
@@ -184,7 +195,7 @@ def noncentred_regions(design: Design, parametrisation: str, threshold: float = 
     return (info < threshold).astype(np.int64)
 
 
-def build_model(design: Design, region_codes: list[str], config: dict[str, Any]):
+def build_model(design: Design, region_codes: list[str], config: dict[str, Any]) -> Any:
     """The PyMC model for a :class:`Design` (see module docstring); returns ``pm.Model``."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -239,7 +250,7 @@ def _show_progress(config: dict[str, Any]) -> bool:
     return bool(sys.stderr.isatty()) if p is None else bool(p)
 
 
-def sample_model(model, config: dict[str, Any]):
+def sample_model(model: Any, config: dict[str, Any]) -> tuple[Any, str]:
     """Sample with nutpie (in-process chains) or PyMC's NUTS; returns ``(idata, sampler)``.
 
     ``model`` is a ``pm.Model`` or a ``(Design, region_codes)`` pair, which nutpie samples with
@@ -291,7 +302,7 @@ def _n_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def diagnostics(idata, var_names: list[str] | None = None) -> dict[str, Any]:
+def diagnostics(idata: Any, var_names: list[str] | None = None) -> dict[str, Any]:
     """R-hat (max), bulk/tail ESS (min over every scalar of every parameter), divergences, E-BFMI.
 
     ``var_names`` defaults to every variable in the posterior group (free parameters and
