@@ -1,0 +1,98 @@
+"""The real-world test bed (experiments/real_world): panels built from the real files, tiny backtests.
+
+Skipped, with the reason printed, when ``../shared/data/real`` is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments" / "real_world"))
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def som(request):
+    real = ROOT.parent / "shared" / "data" / "real"
+    if not real.exists():
+        pytest.skip(f"real data folder {real} is absent (it sits beside the project in ../shared)")
+    return importlib.import_module("somalia")
+
+
+@pytest.fixture(scope="module")
+def som_panel(som):
+    return som.build_panel()
+
+
+def test_somalia_panel_shape_and_series(som_panel):
+    p = som_panel
+    assert p.target().shape == (18, 24)
+    assert p.dates[0] == pd.Timestamp("2022-01-01") and p.dates[-1] == pd.Timestamp("2023-12-01")
+    assert {"displaced", "events", "fatalities", "strikes"} <= set(p.series)
+    for s, v in p.series.items():
+        assert v.shape == (18, 24), s
+        assert np.isfinite(v).all(), f"{s} has gaps: the real files have none"
+    assert p.series["events"].sum() == 6557 - 1  # every ACLED event but the one at sea
+
+
+def test_somalia_displaced_equals_prmn_cells(som_panel, real_dir):
+    """Every panel cell is the PRMN file's cell for that region and month - no zero put in for a gap."""
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    for year, (file, col) in {2022: ("previous_regions_2022.csv", "PreviousRegion"),
+                              2023: ("DERIVED_som_prmn_departures_by_previous_region_2023.csv", "admin1Name")}.items():
+        raw = pd.read_csv(real_dir / "somalia" / file)
+        matched, unmatched = som_panel.regions.match(raw[col])
+        assert unmatched == []
+        raw.index = raw[col].map(matched)
+        want = raw.loc[som_panel.regions.codes, months].to_numpy(float)
+        got = som_panel.target()[:, som_panel.dates.year == year]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_somalia_missing_prmn_cell_stays_missing(som, real_dir, tmp_path):
+    """A blank PRMN cell becomes NaN in the panel, not 0 (checked on a scratch copy with one blank)."""
+    from displacement_forecast.data.loaders import load_mapped
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.models.base import Panel
+
+    regions = load_regions(som.REGIONS)
+    raw = pd.read_csv(real_dir / "somalia" / "previous_regions_2022.csv")
+    raw.loc[raw["PreviousRegion"] == "Bay", "Mar"] = np.nan
+    raw["total_origin"] = raw[[c for c in raw.columns if c not in ("PreviousRegion", "total_origin")]].sum(axis=1)
+    raw.to_csv(tmp_path / "prmn.csv", index=False)
+    obs = load_mapped(tmp_path / "prmn.csv", som.CONFIGS / "som_prmn_departures_2022.toml", regions)
+    y = Panel.from_observations(obs, regions, freq="M").target()
+    bay = regions.codes.index(regions.match(["Bay"])[0]["Bay"])
+    assert np.isnan(y[bay, 2]) and np.isfinite(np.delete(y.ravel(), bay * 12 + 2)).all()
+
+
+def test_region_names_reconcile_acled_prmn(som, real_dir):
+    """ACLED admin1 and both PRMN name columns map onto exactly the 18 regions of the table."""
+    from displacement_forecast.data.regions import load_regions
+
+    regions = load_regions(som.REGIONS)
+    cols = {"00_ACLED_Somalia_2022-2023.csv": "admin1", "previous_regions_2022.csv": "PreviousRegion",
+            "DERIVED_som_prmn_departures_by_previous_region_2023.csv": "admin1Name"}
+    for file, col in cols.items():
+        names = pd.read_csv(real_dir / "somalia" / file, usecols=[col])[col].dropna().unique()
+        matched, unmatched = regions.match(names)
+        assert unmatched == [], f"{file}: {unmatched}"
+        assert sorted(set(matched.values())) == sorted(regions.codes), file
+
+
+def test_syria_and_ukraine_panels(real_dir):
+    syr = importlib.import_module("syria").build_panel(real_dir)
+    assert syr.target().shape == (14, 37)
+    assert np.isnan(syr.target()).sum() == 14 * 37 - 465  # months a governorate did not report stay NaN
+    ukr = importlib.import_module("ukraine").build_panel(real_dir)
+    assert ukr.target().shape == (1, 79) and ukr.dates[0] == pd.Timestamp("2022-02-24")
+    assert np.isnan(ukr.target()).sum() == 1  # UNHCR_UKR_Date.csv has 82 of the 83 days
+    assert np.isfinite(ukr.series["events"]).all()
