@@ -256,7 +256,6 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             "last_data_date": origin,
         }
         tasks["rounds"].append(rnd)
-        tasks["rounds"].sort(key=_round_origin)
     mt = rnd["model_tasks"][0]
     for k in TASK_IDS:
         opt = mt["task_ids"][k]["optional"]
@@ -265,6 +264,7 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
                 opt.append(v)
         if k in ("horizon", "target_date"):
             opt.sort()
+    tasks["rounds"].sort(key=_round_origin)  # rounds in origin order
     ot = mt["output_type"]
     _check_same(ot, "quantile", levels, origin, "quantile levels")
     _check_same(ot, "cdf", thresholds, origin, "cdf thresholds")

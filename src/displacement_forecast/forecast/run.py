@@ -13,6 +13,7 @@ import xarray as xr
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
+from .datapackage import write_datapackage
 from .output import build_sidecar, write_forecast
 from .summaries import DEFAULT_THRESHOLDS, QUANTILE_LEVELS, hub_frame, prob_exceed_total
 
@@ -69,6 +70,7 @@ def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True) -> l
     """Write forecast.csv, forecast.json and (optionally) one fan chart per scenario + exceedance curve."""
     out = Path(out_dir)
     written = list(write_forecast(run.frame, run.sidecar, out))
+    written.append(write_datapackage(out, run.sidecar))
     if plots:
         from ..plot.fan import exceedance_curve, fan_chart, save_figure
 

@@ -1,0 +1,215 @@
+"""A Frictionless data package (``datapackage.json``) beside the forecast CSV.
+
+It tells any Frictionless tool (``frictionless validate datapackage.json``, Open Data Editor,
+CKAN/HDX data explorers) what each column is: its type, its allowed values (the scenarios and
+regions of this run, the targets and output types we write), that people and probabilities are
+never negative, what it means and in what unit. It also carries the run's provenance (model,
+software version, data files and vintage, seed, what the uncertainty bands include) and the
+licence, and a SHA-256 hash and byte count per file, so a changed file no longer validates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..data.io import write_text_atomic
+from .output import SCHEMA
+from .summaries import HUB_COLUMNS, TARGETS, TOTAL
+
+#: Licence of the forecast files (the code is MIT; the data are meant to be re-shared with credit).
+DEFAULT_LICENSE: dict[str, str] = {
+    "name": "CC-BY-4.0",
+    "title": "Creative Commons Attribution 4.0 International",
+    "path": "https://creativecommons.org/licenses/by/4.0/",
+}
+OUTPUT_TYPES = ("mean", "quantile", "cdf")
+#: Resources described when present in the folder (file name -> resource name).
+DRAWS_FILES = ("draws.csv", "draws.parquet")
+
+
+def forecast_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
+    """Frictionless Table Schema of ``forecast.csv`` for the run described by ``sidecar``.
+
+    Enumerations (scenarios, regions) and ranges (horizon, dates) come from the sidecar, not
+    from the file, so a file changed after the run fails validation even if the package is
+    regenerated from it.
+    """
+    fc = sidecar.get("forecast", {})
+    origin = str(fc.get("origin_date"))
+    horizon = int(fc.get("horizon", 1))
+    scenarios = [s["id"] for s in sidecar.get("scenarios", [])]
+    regions = list(sidecar.get("data", {}).get("regions", [])) + [TOTAL]
+    unit_period = {"W": "week", "D": "day", "M": "month", "MS": "month"}.get(
+        str(sidecar.get("data", {}).get("frequency", "W")), "period")
+
+    def field(name: str, type_: str, unit: str | None = None, **constraints: Any) -> dict[str, Any]:
+        f: dict[str, Any] = {"name": name, "type": type_, "description": SCHEMA[name]}
+        if type_ == "date":
+            f["format"] = "%Y-%m-%d"
+        if unit:
+            f["unit"] = unit
+        if constraints:
+            f["constraints"] = constraints
+        return f
+
+    fields = [
+        field("origin_date", "date", required=True, minimum=origin, maximum=origin),
+        field("scenario", "string", required=True, **({"enum": scenarios} if scenarios else {})),
+        field("region", "string", required=True, **({"enum": regions} if len(regions) > 1 else {})),
+        field("target", "string", required=True, enum=list(TARGETS)),
+        field("horizon", "integer", unit_period, required=True, minimum=1, maximum=horizon),
+        field("target_date", "date", required=True, minimum=origin),
+        field("output_type", "string", required=True, enum=list(OUTPUT_TYPES)),
+        field("output_type_id", "number", "quantile level (0-1) or people (cdf threshold)", minimum=0),
+        field("value", "number", "people (mean, quantile); probability 0-1 (cdf)", required=True, minimum=0),
+    ]
+    assert [f["name"] for f in fields] == list(HUB_COLUMNS)
+    return {
+        "fields": fields,
+        "missingValues": [""],
+        "primaryKey": ["scenario", "region", "target", "horizon", "output_type", "output_type_id"],
+    }
+
+
+def draws_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
+    """Table Schema of ``draws.csv`` (one row per draw, see :func:`.formats.write_draws`)."""
+    fc = sidecar.get("forecast", {})
+    origin = str(fc.get("origin_date"))
+    n = int(fc.get("n_draws", 1))
+    scenarios = [s["id"] for s in sidecar.get("scenarios", [])]
+    regions = list(sidecar.get("data", {}).get("regions", []))
+    return {
+        "fields": [
+            {"name": "origin_date", "type": "date", "format": "%Y-%m-%d", "description": SCHEMA["origin_date"],
+             "constraints": {"required": True, "minimum": origin, "maximum": origin}},
+            {"name": "scenario", "type": "string", "description": SCHEMA["scenario"],
+             "constraints": {"required": True, **({"enum": scenarios} if scenarios else {})}},
+            {"name": "region", "type": "string", "description": "region code (no ALL: sum the regions per draw)",
+             "constraints": {"required": True, **({"enum": regions} if regions else {})}},
+            {"name": "horizon", "type": "integer", "description": SCHEMA["horizon"],
+             "constraints": {"required": True, "minimum": 1, "maximum": int(fc.get("horizon", 1))}},
+            {"name": "target_date", "type": "date", "format": "%Y-%m-%d", "description": SCHEMA["target_date"],
+             "constraints": {"required": True, "minimum": origin}},
+            {"name": "draw", "type": "integer", "description": "sample path index; the same index is the same random stream in every scenario, region and horizon",
+             "constraints": {"required": True, "minimum": 0, "maximum": n - 1}},
+            {"name": "value", "type": "number", "unit": "people",
+             "description": "people newly displaced in the period along this sample path",
+             "constraints": {"required": True, "minimum": 0}},
+        ],
+        "missingValues": [],
+        "primaryKey": ["scenario", "region", "horizon", "draw"],
+    }
+
+
+def write_datapackage(
+    out_dir: str | Path,
+    sidecar: Mapping[str, Any],
+    *,
+    name: str = "forecast",
+    license: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``datapackage.json`` describing ``<name>.csv`` (and draws / HXL files when present).
+
+    Parameters
+    ----------
+    out_dir
+        Forecast folder holding ``<name>.csv`` (written by :func:`.output.write_forecast`).
+    sidecar
+        The run's sidecar (its scenarios, regions, horizon, origin and provenance).
+    name
+        Base name of the forecast files.
+    license
+        Licence of the data (default :data:`DEFAULT_LICENSE`, CC-BY-4.0).
+
+    Returns
+    -------
+    Path
+        The ``datapackage.json`` written (atomically).
+    """
+    out = Path(out_dir)
+    csv_path = out / f"{name}.csv"
+    if not csv_path.exists():
+        raise FileNotFoundError(f"{csv_path} not found; write the forecast before its data package")
+    fc = sidecar.get("forecast", {})
+    origin = str(fc.get("origin_date"))
+    resources = [_resource(csv_path, "forecast", forecast_schema(sidecar),
+                           title="Forecast of people newly displaced, by scenario, region and period",
+                           description="Long, hubverse-style table: one row per scenario, region, target, "
+                                       "horizon and output type (mean, quantile, cdf).")]
+    hxl = out / f"{name}_hxl.csv"
+    if hxl.exists():
+        r = _resource(hxl, "forecast-hxl", _hxl_schema(sidecar), title="The forecast with an HXL hashtag row",
+                      description="Rows in people only (mean, quantile); row 2 holds HXL hashtags.")
+        r["dialect"] = {"commentRows": [2]}
+        resources.append(r)
+    for fname in DRAWS_FILES:
+        p = out / fname
+        if not p.exists():
+            continue
+        if p.suffix == ".csv":
+            resources.append(_resource(p, "draws", draws_schema(sidecar), title="Sample paths (one row per draw)"))
+        else:  # parquet: described and hashed, not parsed (frictionless needs fastparquet for that)
+            resources.append({"name": "draws", "path": p.name, "format": "parquet",
+                              "mediatype": "application/vnd.apache.parquet", "profile": "data-resource",
+                              "title": "Sample paths (one row per draw), Parquet",
+                              "schema_of_columns": draws_schema(sidecar),
+                              **_hash(p)})
+    sw = sidecar.get("software", {})
+    data = sidecar.get("data", {})
+    model = sidecar.get("model", {})
+    pkg = {
+        "profile": "tabular-data-package",
+        "name": f"displacement-forecast-{origin}",
+        "title": f"Forecast of new displacement from {origin} ({model.get('name', '?')}, "
+                 f"{len(sidecar.get('scenarios', []))} scenarios)",
+        "description": "People newly displaced per region and period under scenarios, from "
+                       f"{fc.get('n_draws', '?')} sample paths per scenario. Uncertainty bands include: "
+                       + "; ".join(sidecar.get("uncertainty_included", [])) + "."
+                       + ("" if sidecar.get("reliable", True) else
+                          " WARNING: the fit failed its diagnostics; the forecast is marked unreliable."),
+        "version": str(sw.get("version", "")),
+        "created": sidecar.get("created_utc"),
+        "keywords": ["displacement", "IDP", "forecast", "scenarios", "hubverse", "humanitarian"],
+        "licenses": [dict(license or DEFAULT_LICENSE)],
+        "sources": [{"title": Path(f).name} for f in data.get("files", [])] or [{"title": "in-memory data"}],
+        "contributors": [{"title": f"{sw.get('package', 'displacement-forecast')} {sw.get('version', '')}".strip(),
+                          "role": "author"}],
+        "provenance": {
+            "sidecar": f"{name}.json",
+            "model": model,
+            "reliable": sidecar.get("reliable"),
+            "warnings": sidecar.get("warnings", []),
+            "software": sw,
+            "data": {k: data.get(k) for k in ("files", "vintage", "frequency", "first_period", "last_period")},
+            "forecast": fc,
+            "uncertainty_included": sidecar.get("uncertainty_included", []),
+            "scenarios": sidecar.get("scenarios", []),
+            "backtest": sidecar.get("backtest"),
+        },
+        "resources": resources,
+    }
+    return write_text_atomic(json.dumps(pkg, indent=2, default=str) + "\n", out / "datapackage.json")
+
+
+def _resource(path: Path, name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "path": path.name, "profile": "tabular-data-resource", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8", **extra, **_hash(path), "schema": schema}
+
+
+def _hash(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    return {"hash": "sha256:" + hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+
+
+def _hxl_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
+    s = forecast_schema(sidecar)
+    for f in s["fields"]:
+        if f["name"] == "output_type":
+            f["constraints"]["enum"] = ["mean", "quantile"]
+        if f["name"] == "value":
+            f["unit"] = "people"
+    return s
