@@ -302,3 +302,13 @@ def test_draws_refuse_nan_and_negatives(run):
     p[0, 0, 0] = -1
     with pytest.raises(ValueError, match="negative"):
         draws_frame({"baseline": p})
+
+
+def test_missing_optional_package_message(tmp_path, fdir, monkeypatch):
+    import sys
+
+    frame, sidecar = read_forecast_dir(fdir)
+    monkeypatch.setitem(sys.modules, "hubdata", None)
+    export_to_hub(frame, sidecar, tmp_path / "hub")  # CSV needs neither hubdata nor pyarrow
+    with pytest.raises(ModuleNotFoundError, match=r"displacement-forecast\[hub\]"):
+        export_to_hub(frame, sidecar, tmp_path / "hub", file_format="parquet")

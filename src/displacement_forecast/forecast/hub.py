@@ -138,8 +138,8 @@ def export_to_hub(
         tasks_path = cfg / "tasks.json"
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
         _merge_round(tasks, rows, sidecar, origin)
-        # the schema hubdata will read with, from the *new* tasks.json: typed rows for parquet
-        schema = _arrow_schema(tasks)
+        # parquet: typed with the schema hubdata will read with, from the *new* tasks.json
+        schema = _arrow_schema(tasks) if file_format == "parquet" else None
         out = hub / admin.get("model_output_dir", "model-output") / model_id / f"{origin}-{model_id}.{file_format}"
         other = out.with_suffix(".parquet" if file_format == "csv" else ".csv")
         _write_model_output(rows, out, file_format, schema)
