@@ -227,7 +227,7 @@ def validate_observations(
         elif freq is not None and not _fits(found, freq):
             # Locate the first row that breaks the expected frequency.
             labels = period_start(ok_dates, freq)
-            off = np.flatnonzero((labels.to_numpy() != ok_dates.to_numpy()))
+            off = np.flatnonzero(labels.to_numpy() != ok_dates.to_numpy())
             row = int(lines[ok_dates.index.get_indexer([ok_dates.index[off[0]]])[0]]) if len(off) else None
             problems.append(
                 Problem(file, row, "date",
@@ -288,7 +288,7 @@ def to_panel(obs: pd.DataFrame, series: str, regions: list[str], freq: str | Non
     wide = sub.pivot_table(index="date", columns="region", values="value", aggfunc="sum", dropna=False)
     # pivot_table's sum turns all-NaN into 0; redo NaN where no value was observed.
     seen = sub.assign(v=sub["value"].notna()).pivot_table(index="date", columns="region", values="v", aggfunc="any")
-    wide = wide.where(seen.reindex_like(wide).fillna(False).astype(bool))
+    wide = wide.where(seen.reindex_like(wide).eq(True))
     start, end = obs["date"].min(), obs["date"].max()
     grid = pd.DatetimeIndex(pd.date_range(start, end, freq={"D": "D", "W": "W-MON", "M": "MS"}[freq]))
     return wide.reindex(index=grid, columns=regions)
