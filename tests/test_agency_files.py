@@ -198,6 +198,17 @@ def test_datapackage_beside_forecast_validates(fdir):
     assert report.valid, report.flatten(["type", "note"])
 
 
+def test_full_forecast_folder_with_all_options_validates(tmp_path, run):
+    """write_run with HXL, Parquet draws and a hub: the data package still validates."""
+    pytest.importorskip("pyarrow")
+    files = write_run(run, tmp_path / "f", plots=False, hxl=True, draws=True, hub=tmp_path / "hub")
+    names = {p.name for p in files}
+    assert {"forecast.csv", "datapackage.json", "forecast_hxl.csv", "draws.parquet"} <= names
+    report = frictionless.validate(str(tmp_path / "f" / "datapackage.json"))
+    assert report.valid, report.flatten(["type", "note"])
+    assert (tmp_path / "hub" / "hub-config" / "tasks.json").exists()
+
+
 TAMPER = {
     "negative value": (lambda t: t.replace(",mean,,", ",mean,,-", 1), "constraint-error"),
     "renamed column": (lambda t: t.replace("output_type_id", "level", 1), "incorrect-label"),

@@ -28,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated people counts for the cdf rows (P(X <= x))")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
+    p.add_argument("--hxl", action="store_true", help="also write forecast_hxl.csv with an HXL hashtag row")
+    p.add_argument("--write-draws", action="store_true",
+                   help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
+    p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
+    p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)])
-    written = write_run(run_, args.out, plots=not args.no_plots)
+    written = write_run(run_, args.out, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
+                        hub=args.hub, team=args.team)
     sc = run_.sidecar
     if not sc["reliable"]:
         bar = "!" * 78

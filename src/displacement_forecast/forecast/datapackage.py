@@ -157,12 +157,16 @@ def write_datapackage(
                               "mediatype": "application/vnd.apache.parquet", "profile": "data-resource",
                               "title": "Sample paths (one row per draw), Parquet",
                               "schema_of_columns": draws_schema(sidecar),
-                              **_hash(p)})
+                              # sha256 for consumers to check by hand; not a 'hash' key, which
+                              # frictionless would try (and fail) to verify without a Parquet reader
+                              "sha256": _hash(p).get("hash", "").removeprefix("sha256:")})
     sw = sidecar.get("software", {})
     data = sidecar.get("data", {})
     model = sidecar.get("model", {})
     pkg = {
-        "profile": "tabular-data-package",
+        # A Parquet resource is described but not tabular-parsed, so the package is then a plain one.
+        "profile": ("tabular-data-package" if all(r["profile"] == "tabular-data-resource" for r in resources)
+                    else "data-package"),
         "name": f"displacement-forecast-{origin}",
         "title": f"Forecast of new displacement from {origin} ({model.get('name', '?')}, "
                  f"{len(sidecar.get('scenarios', []))} scenarios)",

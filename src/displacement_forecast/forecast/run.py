@@ -66,11 +66,31 @@ def run_forecast(
     return ForecastRun(m, paths, frame, sidecar)
 
 
-def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-    """Write forecast.csv, forecast.json and (optionally) one fan chart per scenario + exceedance curve."""
+def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl: bool = False,
+              draws: bool = False, hub: str | Path | None = None, team: str = "dfcast") -> list[Path]:
+    """Write a forecast folder; each file is written atomically.
+
+    Always ``forecast.csv``, ``forecast.json`` and ``datapackage.json`` (Frictionless); with
+    ``plots`` one fan chart per scenario and ``exceedance.png``; with ``hxl`` a copy of the CSV
+    with an HXL hashtag row (``forecast_hxl.csv``); with ``draws`` the raw sample paths (one row
+    per draw, parquet when pyarrow is installed); with ``hub`` the forecast is also added to a
+    hubverse hub folder (created if needed, earlier origins kept).
+    """
     out = Path(out_dir)
     written = list(write_forecast(run.frame, run.sidecar, out))
+    if draws:
+        from .formats import write_draws
+
+        written.append(write_draws(run.paths, out, run.sidecar["forecast"]["origin_date"]))
     written.append(write_datapackage(out, run.sidecar))
+    if hxl:
+        from .formats import write_hxl_csv
+
+        written.append(write_hxl_csv(run.frame, out / "forecast_hxl.csv"))
+    if hub is not None:
+        from .hub import export_to_hub
+
+        written.append(export_to_hub(run.frame, run.sidecar, hub, team=team))
     if plots:
         from ..plot.fan import exceedance_curve, fan_chart, save_figure
 
