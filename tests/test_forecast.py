@@ -15,7 +15,6 @@ from displacement_forecast.forecast.run import run_forecast, write_run
 from displacement_forecast.forecast.summaries import (
     HUB_COLUMNS,
     QUANTILE_LEVELS,
-    hub_frame,
     intervals,
     quantiles,
     validate_levels,
