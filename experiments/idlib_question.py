@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from displacement_forecast.brief import fmt_people, fmt_prob, total_summary
 from displacement_forecast.data import load_regions, read_observations
 from displacement_forecast.forecast.run import run_forecast, write_run
 from displacement_forecast.scenarios import load_scenarios
@@ -39,13 +40,14 @@ def main() -> None:
     written = write_run(run, a.out)
 
     print(run.model.summary())
-    print(f"\nForecast from {run.sidecar['forecast']['origin_date']} for {a.horizon} weeks, {a.draws} paths:")
+    n = a.draws
+    print(f"\nForecast from {run.sidecar['forecast']['origin_date']} for {a.horizon} weeks, {n} paths:")
     probs = run.prob_exceed(250_000, a.horizon)
-    for sid, paths in run.paths.items():
-        total = paths.isel(horizon=slice(0, a.horizon)).sum(("region", "horizon")).values
-        lo, med, hi = (float(x) for x in __import__("numpy").percentile(total, [5, 50, 95]))
-        print(f"  {sid:16s} median {med:>9,.0f} newly displaced (90% interval {lo:,.0f} - {hi:,.0f});"
-              f" P(> 250,000) = {probs[sid]:.0%}")
+    table = total_summary(run.paths, a.horizon, level=90)
+    for sid, row in table.iterrows():
+        print(f"  {sid:16s} median {fmt_people(row['median'], 3):>8} newly displaced "
+              f"(90% interval {fmt_people(row['lo'])} - {fmt_people(row['hi'])});"
+              f" P(> 250,000) = {fmt_prob(probs[sid], n)}")
     print(f"\nwrote {len(written)} files to {a.out}: " + ", ".join(p.name for p in written))
 
 

@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..brief import fmt_prob
     from ..forecast.run import run_forecast, write_run
     from ..scenarios import Scenario, load_scenarios
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     for t in thresholds:
         probs = run_.prob_exceed(t, h)
         print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
-              + ", ".join(f"{s} {p:.0%}" for s, p in probs.items()))
+              + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in written:
         print(f"wrote {w}")
     return 0
