@@ -96,3 +96,39 @@ def test_syria_and_ukraine_panels(real_dir):
     assert ukr.target().shape == (1, 79) and ukr.dates[0] == pd.Timestamp("2022-02-24")
     assert np.isnan(ukr.target()).sum() == 1  # UNHCR_UKR_Date.csv has 82 of the 83 days
     assert np.isfinite(ukr.series["events"]).all()
+
+
+def test_tiny_backtest_on_somalia(som, som_panel, tmp_path):
+    """Two origins x two models on the real Somalia panel: scores for every region and horizon."""
+    from _common import Spec, run_and_save
+
+    specs = [Spec("last-value", "last-value", {}, "baseline"),
+             Spec("nb-dl (events, fatalities)", "nb-dl", {"drivers": som.DRIVERS}, "project")]
+    orig = som.origins(som_panel)[-3:-1]
+    scores = run_and_save("somalia", som_panel, specs, orig, 3, 200, tmp_path)
+    assert len(scores) == 2 * 2 * 18 * 3
+    assert set(scores["model"]) == {s.label for s in specs}
+    seen = np.isfinite(scores["observed"])  # the last origin has only one month ahead observed
+    assert seen.sum() == 2 * 18 * (3 + 1)
+    assert np.isfinite(scores.loc[seen, "crps"]).all() and (scores.loc[seen, "crps"] >= 0).all()
+    assert scores.loc[~seen, "crps"].isna().all()
+    assert {"cover_80", "cover_95", "ae", "median", "observed"} <= set(scores.columns)
+    assert (tmp_path / "somalia_scores.csv").exists() and (tmp_path / "somalia_meta.json").exists()
+
+
+def test_report_renders_from_scores(som, som_panel, tmp_path):
+    """make_report turns a scores file into the page; every table number comes from the scores."""
+    from _common import Spec, run_and_save
+    from make_report import by_horizon, render
+
+    specs = [Spec("climatology", "climatology", {}, "baseline"),
+             Spec("nb-dl (strikes)", "nb-dl", {"drivers": ("strikes",)}, "project")]
+    scores = run_and_save("somalia", som_panel, specs, som.origins(som_panel)[-3:-1], 3, 100, tmp_path,
+                          meta={"title": "t", "description": "d", "unit": "people"})
+    import json
+
+    meta = json.loads((tmp_path / "somalia_meta.json").read_text())
+    page = render({"somalia": {"meta": meta, "scores": scores}}, {"somalia": 1.0}, "now")
+    tab = by_horizon(scores)
+    crps = tab[(tab["model"] == "climatology") & (tab["horizon"] == 1)]["crps"].item()
+    assert f"{crps:,.0f}" in page and "Do conflict drivers add skill?" in page

@@ -89,3 +89,89 @@ def peers(season_length: int = 1) -> list[Spec]:
     kw = {"season_length": season_length} if season_length > 1 else {}
     return [Spec("statsforecast AutoETS", "statsforecast-autoets", kw, "peer"),
             Spec("statsforecast AutoARIMA", "statsforecast-autoarima", kw, "peer")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a backtest and saving its scores
+# ---------------------------------------------------------------------------------------------
+
+
+def _truth(panel, origin: pd.Timestamp, horizon: int):
+    """Observed target ``region x horizon`` after ``origin`` (NaN past the end of the data)."""
+    import numpy as np
+
+    i = panel.dates.get_loc(origin)
+    y = panel.target()[:, i + 1 : i + 1 + horizon]
+    return np.pad(y, ((0, 0), (0, horizon - y.shape[1])), constant_values=np.nan)
+
+
+def backtest(panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int, n_draws: int,
+             seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Scores of every spec at every origin: one row per model x origin x region x horizon.
+
+    Each model is fitted on ``panel.truncate(origin)`` (nothing after the origin) and its baseline
+    sample paths are scored by :func:`displacement_forecast.evaluate.scores.score_paths`. A fit
+    that fails is recorded (model, origin, error) and the others go on.
+
+    Returns
+    -------
+    (scores, failures)
+    """
+    import time
+
+    import numpy as np
+
+    from displacement_forecast.evaluate.scores import score_paths
+    from displacement_forecast.models import REGISTRY
+
+    rows, failures = [], []
+    rng = np.random.default_rng(seed)
+    for spec in specs:
+        if spec.name not in REGISTRY:
+            failures.append(f"{spec.label}: model {spec.name!r} is not in this installation's registry (not run)")
+            continue
+        t0 = time.perf_counter()
+        for origin in origins:
+            y = _truth(panel, origin, horizon)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = spec.build().fit(panel.truncate(origin))
+                    x = model.sample_paths(horizon, n_draws=n_draws, seed=seed).values
+            except Exception as e:  # noqa: BLE001 - report and go on, as the backtest CLI does
+                failures.append(f"{spec.label} @ {origin.date()}: {type(e).__name__}: {str(e)[:120]}")
+                continue
+            sc = score_paths(x, y, rng, levels=LEVELS)
+            r, h = np.meshgrid(np.arange(y.shape[0]), np.arange(horizon), indexing="ij")
+            frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in sc.items()})
+            frame.insert(0, "horizon", h.ravel() + 1)
+            frame.insert(0, "region", np.asarray(panel.regions.codes)[r.ravel()])
+            frame.insert(0, "origin", origin.date().isoformat())
+            frame.insert(0, "kind", spec.kind)
+            frame.insert(0, "model", spec.label)
+            rows.append(frame)
+        print(f"  {spec.label}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return pd.concat(rows, ignore_index=True), failures
+
+
+def run_and_save(name: str, panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int,
+                 n_draws: int, out: Path, *, meta: dict[str, Any] | None = None, seed: int = 0) -> pd.DataFrame:
+    """Backtest, then write ``<name>_scores.csv`` and ``<name>_meta.json`` into ``out``."""
+    import json
+    import time
+
+    t0 = time.perf_counter()
+    print(f"{name}: {len(specs)} models x {len(origins)} origins x {len(panel.regions)} regions, "
+          f"horizons 1-{horizon}", flush=True)
+    scores, failures = backtest(panel, specs, origins, horizon, n_draws, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(out / f"{name}_scores.csv", index=False)
+    info = {"dataset": name, "n_regions": len(panel.regions), "n_periods": len(panel.dates),
+            "first": str(panel.dates[0].date()), "last": str(panel.dates[-1].date()), "freq": panel.freq,
+            "origins": [str(o.date()) for o in origins], "n_origins": len(origins), "horizon": horizon,
+            "n_draws": n_draws, "seed": seed, "models": [s.__dict__ for s in specs], "failures": failures,
+            "seconds": round(time.perf_counter() - t0, 1), **(meta or {})}
+    (out / f"{name}_meta.json").write_text(json.dumps(info, indent=1, default=str))
+    for f in failures:
+        print(f"  FAILED {f}", flush=True)
+    return scores

@@ -85,7 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--draws", type=int, default=500)
     a = ap.parse_args(argv)
     panel = build_panel()
-    run_and_save("ukraine", panel, specs(), origins(panel), HORIZON, a.draws, a.out)
+    meta = {"title": "Ukraine: UNHCR refugee departures vs ACLED events, national and daily, Feb-May 2022",
+            "description": "Target: refugees leaving Ukraine per day (UNHCR). Drivers: ACLED events and "
+                           "air/drone strikes per day, whole country. Population for the at-risk offset: "
+                           f"{POPULATION:,} (State Statistics Service of Ukraine, 1 January 2022).",
+            "unit": "people"}
+    run_and_save("ukraine", panel, specs(), origins(panel), HORIZON, a.draws, a.out, meta=meta)
 
 
 if __name__ == "__main__":
