@@ -109,7 +109,7 @@ def test_tiny_backtest_on_somalia(som, som_panel, tmp_path):
     assert len(scores) == 2 * 2 * 18 * 3
     assert set(scores["model"]) == {s.label for s in specs}
     seen = np.isfinite(scores["observed"])  # the data end in Dec 2023
-    assert seen.sum() == 2 * 18 * (2 + 1)  # origins Oct and Nov 2023: 2 and 1 months ahead observed
+    assert seen.sum() == 2 * 18 * (3 + 2)  # origins Sep and Oct 2023: 3 and 2 months ahead observed
     assert np.isfinite(scores.loc[seen, "crps"]).all() and (scores.loc[seen, "crps"] >= 0).all()
     assert scores.loc[~seen, "crps"].isna().all()
     assert {"cover_80", "cover_95", "ae", "median", "observed"} <= set(scores.columns)
