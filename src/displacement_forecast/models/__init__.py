@@ -25,6 +25,8 @@ REGISTRY: dict[str, str] = {
     "nb-dl": "glm:NBDistributedLag",
     "sarimax": "sarimax:SarimaxLog",
     "bayes-hierarchical": "bayes:BayesHierarchical",
+    "statsforecast-autoets": "peers:StatsForecastAutoETS",
+    "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
 }
 
 #: Used when the user names no model. Chosen from backtests on the shipped data

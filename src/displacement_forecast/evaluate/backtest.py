@@ -1,0 +1,538 @@
+"""Rolling-origin backtests: fit on the past only, forecast 1..H periods ahead, score what happened.
+
+For each origin ``t`` and model, one **task**:
+
+1. the panel is truncated to periods ``<= t`` *before* it is sent to the task
+   (:meth:`Panel.truncate`), so the model, its driver (strike/flight) forecaster, its at-risk
+   bookkeeping and any scaling it does can only see the past. The region table holds only
+   static facts (codes, names, parents, populations);
+2. the model is fitted and draws sample paths for horizons ``1..H`` under the baseline scenario
+   (future strikes/flights forecast by the model's own driver model);
+3. with ``oracle_drivers=True`` driver models also draw, with the same random numbers, under a
+   scenario whose strike/flight paths are the ones that really happened (``Change(values=...)``),
+   labelled ``<model>+oracle``: the gap between the two runs is the part of the error that comes
+   from not knowing the future conflict;
+4. the paths are scored against the observed counts (``evaluate.scores``), per region and for the
+   regional total ``ALL`` (paths summed over regions draw by draw).
+
+Tasks are independent (embarrassingly parallel): they run in-process (``workers=1``), through
+joblib (``workers > 1``) or on a Dask distributed cluster (``dask="tcp://host:port"`` or a
+``distributed.Client``). A task that raises is recorded (model, origin, error) and the others
+still finish. Random seeds depend on ``(seed, origin date)`` only, so results do not depend on
+the origin range, the order of execution or the executor.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.regions import RegionTable
+from ..data.schema import DataError, Problem
+from ..models.base import TARGET, ForecastModel, Panel
+from .scores import COVERAGE_LEVELS, score_paths, skill
+
+TOTAL = "ALL"
+REFERENCE = "last-value"
+ORACLE_SUFFIX = "+oracle"
+
+#: Score columns of the tidy frame, after the keys.
+SCORE_COLUMNS = ("observed", "median", "mean", "crps", "wis", "ignorance", "ae", "ape", "pit",
+                 *(f"cover_{lv}" for lv in COVERAGE_LEVELS),
+                 *(f"{e}_{lv}" for lv in COVERAGE_LEVELS for e in ("lo", "hi")))
+KEY_COLUMNS = ("model", "drivers", "origin", "target_date", "region", "horizon")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to backtest: a registry name with its configuration, or a factory.
+
+    Parameters
+    ----------
+    name
+        Registry name (see :data:`displacement_forecast.models.REGISTRY`) or, with ``factory``,
+        any label.
+    config
+        Keyword arguments for the model.
+    factory
+        Callable returning an unfitted :class:`ForecastModel` (``factory(**config)``); must be
+        picklable for process-based executors.
+    """
+
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    factory: Callable[..., ForecastModel] | None = None
+
+    def build(self) -> ForecastModel:
+        if self.factory is not None:
+            return self.factory(**self.config)
+        from ..models import get_model
+
+        return get_model(self.name, **self.config)
+
+
+@dataclass
+class TaskResult:
+    """What one (model, origin) task returns: scores or a failure, and how long it took."""
+
+    model: str
+    origin: pd.Timestamp
+    scores: pd.DataFrame | None
+    error: str | None = None
+    traceback: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class BacktestResult:
+    """Scores of every task, the failed tasks and the settings used."""
+
+    scores: pd.DataFrame
+    failures: pd.DataFrame
+    tasks: pd.DataFrame
+    settings: dict[str, Any]
+
+    def summary(self, reference: str = REFERENCE) -> pd.DataFrame:
+        """Per model x horizon x scope means; see :func:`summarise`."""
+        return summarise(self.scores, reference=reference)
+
+
+# -- origins ---------------------------------------------------------------------------------
+def _origin_point(tok: str, dates: pd.DatetimeIndex) -> int:
+    tok = tok.strip()
+    try:
+        i = int(tok)
+    except ValueError:
+        try:
+            ts = pd.Timestamp(tok)
+        except ValueError:
+            raise DataError(Problem("--origins", None, None,
+                                    f"{tok!r} is neither a date nor a period number")) from None
+        pos = int(dates.searchsorted(ts, side="right")) - 1  # last period on or before the date
+        if pos < 0:
+            raise DataError(Problem("--origins", None, None,
+                                    f"{tok} is before the first period {dates[0].date()}")) from None
+        return pos
+    if not -len(dates) <= i < len(dates):
+        raise DataError(Problem("--origins", None, None,
+                                f"period number {i} is outside 0..{len(dates) - 1} (negative: from the end)"))
+    return i % len(dates)
+
+
+def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Origins from ``START:END[:STEP]`` (END included).
+
+    START and END are dates (the last period on or before each is used) or period numbers into
+    ``dates`` (0 = first period, negative = counted from the end, as in Python); STEP is a
+    number of periods (default 1). Examples: ``2019-01-07:2019-12-30``, ``-64:-13:4``.
+    """
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1].strip():
+        raise DataError(Problem("--origins", None, None, f"{spec!r}: expected START:END[:STEP]"))
+    a, b = _origin_point(parts[0], dates), _origin_point(parts[1], dates)
+    try:
+        step = int(parts[2]) if len(parts) == 3 and parts[2].strip() else 1
+    except ValueError:
+        raise DataError(Problem("--origins", None, None, f"step {parts[2]!r} is not a whole number")) from None
+    if step < 1:
+        raise DataError(Problem("--origins", None, None, "step must be at least 1"))
+    if b < a:
+        raise DataError(Problem("--origins", None, None, f"{spec!r}: END is before START"))
+    return dates[a : b + 1 : step]
+
+
+def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: int = 1) -> pd.DatetimeIndex:
+    """The ``n`` latest origins (every ``step`` periods) with a full horizon of observations after them."""
+    last = len(dates) - 1 - horizon
+    if last < 0:
+        raise DataError(Problem("<observations>", None, None, f"fewer than {horizon + 1} periods"))
+    idx = np.arange(last, -1, -step)[:n][::-1]
+    return dates[idx]
+
+
+# -- one task --------------------------------------------------------------------------------
+def oracle_scenario(truth: Panel, origin: pd.Timestamp, horizon: int, drivers: Sequence[str]):
+    """A scenario whose driver paths are the strikes/flights observed after ``origin``.
+
+    Missing observed values are carried forward from the last observed value (0 if none).
+    """
+    from ..models.base import ffill_time
+    from ..scenarios import Change, Scenario
+
+    after = np.flatnonzero(truth.dates > origin)[:horizon]
+    changes = []
+    for s in drivers:
+        if s not in truth.series or not len(after):
+            continue
+        filled = ffill_time(truth.series[s], fill=0.0)[:, after]
+        for r, code in enumerate(truth.regions.codes):
+            changes.append(Change((code,), (s,), 1, len(after), None, tuple(float(v) for v in filled[r])))
+    return Scenario("oracle-drivers", "strikes and flights as they were observed", tuple(changes))
+
+
+def _seeds(seed: int, origin: pd.Timestamp) -> tuple[int, np.random.Generator]:
+    ss = np.random.SeedSequence([int(seed), int(pd.Timestamp(origin).toordinal())])
+    a, b = ss.spawn(2)
+    return int(a.generate_state(1)[0]), np.random.default_rng(b)
+
+
+def score_frame(paths: np.ndarray, observed: np.ndarray, *, model: str, drivers: str,
+                origin: pd.Timestamp, target_dates: Sequence, regions: Sequence[str],
+                rng: np.random.Generator) -> pd.DataFrame:
+    """Tidy scores of paths ``draw x region x horizon`` against ``observed`` (``region x horizon``).
+
+    Adds the total ``ALL`` (paths summed over regions draw by draw; its observation is NaN when
+    any region is missing). Rows whose observation is missing are dropped.
+    """
+    x = np.concatenate([paths, paths.sum(axis=1, keepdims=True)], axis=1)
+    y = np.concatenate([observed, observed.sum(axis=0, keepdims=True)], axis=0)
+    sc = score_paths(x, y, rng)
+    R, H = y.shape
+    frame = pd.DataFrame({
+        "model": model, "drivers": drivers, "origin": pd.Timestamp(origin),
+        "target_date": np.tile(pd.DatetimeIndex(target_dates[:H]), R),
+        "region": np.repeat(list(regions) + [TOTAL], H),
+        "horizon": np.tile(np.arange(1, H + 1), R),
+        **{k: sc[k].reshape(-1) for k in SCORE_COLUMNS},
+    })
+    return frame[frame["observed"].notna()].reset_index(drop=True)
+
+
+def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, horizon: int,
+             n_draws: int, seed: int, oracle_drivers: bool) -> TaskResult:
+    """Fit ``spec`` on ``past`` (data up to ``origin``), forecast, score against ``future``.
+
+    ``future`` holds the observed periods after the origin only (at most ``horizon``); the
+    model never receives it. Exceptions are caught and returned as a failed :class:`TaskResult`.
+    """
+    from ..scenarios import Scenario
+
+    t0 = time.perf_counter()
+    origin = pd.Timestamp(origin)
+    try:
+        if past.origin != origin:
+            raise RuntimeError(f"panel ends {past.origin.date()}, not at the origin {origin.date()}")
+        model = spec.build().fit(past)
+        model_seed, score_rng = _seeds(seed, origin)
+        scenarios = [Scenario.baseline()]
+        oracle = oracle_drivers and model.uses_drivers and bool(model.drivers) and len(future.dates) > 0
+        if oracle:
+            scenarios.append(oracle_scenario(future, origin, horizon, model.drivers))
+        paths = model.sample_scenarios(horizon, scenarios, n_draws=n_draws, seed=model_seed)
+        dates = past.future_dates(horizon)
+        obs = np.full((len(past.regions), horizon), np.nan)
+        pos = dates.get_indexer(future.dates)
+        ok = pos >= 0
+        obs[:, pos[ok]] = future.series[TARGET][:, ok]
+        frames = []
+        for sc in scenarios:
+            label = spec.name if sc.id == "baseline" else spec.name + ORACLE_SUFFIX
+            frames.append(score_frame(paths[sc.id].values, obs, model=label,
+                                      drivers="forecast" if sc.id == "baseline" else "observed",
+                                      origin=origin, target_dates=dates, regions=past.regions.codes,
+                                      rng=np.random.default_rng(score_rng.bit_generator.seed_seq)))
+        return TaskResult(spec.name, origin, pd.concat(frames, ignore_index=True),
+                          seconds=time.perf_counter() - t0)
+    except Exception as e:  # noqa: BLE001 - reported with its model and origin, others continue
+        return TaskResult(spec.name, origin, None, error=f"{type(e).__name__}: {e}",
+                          traceback=traceback.format_exc(), seconds=time.perf_counter() - t0)
+
+
+# -- executors -------------------------------------------------------------------------------
+def _progress(total: int, progress: bool | None, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="task", disable=not progress if progress is not None else None,
+                leave=False)
+
+
+def _run_local(tasks: list[tuple], workers: int, progress: bool | None) -> list[TaskResult]:
+    bar = _progress(len(tasks), progress, f"backtest ({workers} worker{'s' if workers > 1 else ''})")
+    out = []
+    try:
+        if workers == 1:
+            for t in tasks:
+                out.append(run_task(*t))
+                bar.update()
+        else:
+            from joblib import Parallel, delayed
+
+            par = Parallel(n_jobs=workers, return_as="generator_unordered")
+            for res in par(delayed(run_task)(*t) for t in tasks):
+                out.append(res)
+                bar.update()
+    finally:
+        bar.close()
+    return out
+
+
+def _run_dask(tasks: list[tuple], dask: Any, progress: bool | None) -> list[TaskResult]:
+    from distributed import Client, as_completed
+
+    own = isinstance(dask, str)
+    client = Client(dask) if own else dask
+    bar = _progress(len(tasks), progress, "backtest (dask)")
+    out = []
+    try:
+        futures = {client.submit(run_task, *t, pure=False): t for t in tasks}
+        for fut in as_completed(futures):
+            spec, origin = futures[fut][0], futures[fut][1]
+            try:
+                out.append(fut.result())
+            except Exception as e:  # noqa: BLE001 - e.g. a worker died: report, keep the rest
+                out.append(TaskResult(spec.name, pd.Timestamp(origin), None,
+                                      error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()))
+            bar.update()
+    finally:
+        bar.close()
+        if own:
+            client.close()
+    return out
+
+
+# -- the backtest ----------------------------------------------------------------------------
+def _as_specs(models: Iterable[str | ModelSpec | tuple]) -> list[ModelSpec]:
+    specs = []
+    for m in models:
+        if isinstance(m, ModelSpec):
+            specs.append(m)
+        elif isinstance(m, str):
+            specs.append(ModelSpec(m))
+        else:
+            specs.append(ModelSpec(*m))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique: {names}")
+    return specs
+
+
+def run_backtest(
+    data: pd.DataFrame | Panel,
+    regions: RegionTable | None = None,
+    *,
+    models: Iterable[str | ModelSpec | tuple] = (REFERENCE, "nb-dl"),
+    origins: Sequence | str | None = None,
+    horizon: int = 4,
+    n_draws: int = 500,
+    seed: int = 0,
+    oracle_drivers: bool = False,
+    workers: int = 1,
+    dask: Any = None,
+    progress: bool | None = None,
+    truth: Panel | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of several models.
+
+    Parameters
+    ----------
+    data
+        Clean observation frame (with ``regions``) or a :class:`Panel`.
+    regions
+        Region table, when ``data`` is a frame.
+    models
+        Registry names, ``(name, config)`` pairs or :class:`ModelSpec`.
+    origins
+        Origin dates, a ``START:END[:STEP]`` string (see :func:`parse_origins`) or None for the
+        52 latest origins with a full horizon after them.
+    horizon
+        Periods ahead (1..H) forecast from each origin.
+    n_draws
+        Sample paths per forecast.
+    seed
+        Base seed; each origin's seed is derived from it and the origin date.
+    oracle_drivers
+        Also score driver models under the observed strike/flight paths (``<model>+oracle``).
+    workers
+        Local processes (joblib); 1 runs in this process.
+    dask
+        Scheduler address (``tcp://...``) or a ``distributed.Client``: run the tasks there.
+    progress
+        Show a tqdm progress bar (None: only on a terminal).
+    truth
+        Panel to score against (default: ``data``). The leakage test passes corrupted ``data``
+        and the clean ``truth``.
+
+    Returns
+    -------
+    BacktestResult
+        ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included),
+        ``failures`` (model, origin, error), ``tasks`` (seconds per task) and ``settings``.
+    """
+    panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
+    truth = truth if truth is not None else panel
+    if list(truth.dates) != list(panel.dates) or truth.regions.codes != panel.regions.codes:
+        raise ValueError("truth must have the same periods and regions as the data")
+    if horizon < 1 or n_draws < 2:
+        raise ValueError("horizon must be >= 1 and n_draws >= 2")
+    specs = _as_specs(models)
+    if origins is None:
+        origins = default_origins(panel.dates, horizon)
+    elif isinstance(origins, str):
+        origins = parse_origins(origins, panel.dates)
+    origins = pd.DatetimeIndex(origins)
+    bad = origins.difference(panel.dates)
+    if len(bad):
+        raise DataError(Problem("origins", None, None,
+                                f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
+    tasks = []
+    for o in origins:
+        past = panel.truncate(o)
+        after = truth.dates > o
+        idx = np.flatnonzero(after)[:horizon]
+        future = Panel(truth.dates[idx], truth.regions, truth.freq,
+                       {k: v[:, idx] for k, v in truth.series.items()})
+        for spec in specs:
+            tasks.append((spec, o, past, future, horizon, n_draws, seed, oracle_drivers))
+    t0 = time.perf_counter()
+    if dask is not None:
+        results = _run_dask(tasks, dask, progress)
+    else:
+        results = _run_local(tasks, max(1, int(workers)), progress)
+    wall = time.perf_counter() - t0
+    order = {s.name: i for i, s in enumerate(specs)}
+    results.sort(key=lambda r: (r.origin, order.get(r.model, 0)))
+    frames = [r.scores for r in results if r.scores is not None and len(r.scores)]
+    scores = (pd.concat(frames, ignore_index=True) if frames
+              else pd.DataFrame(columns=[*KEY_COLUMNS, *SCORE_COLUMNS]))
+    if len(scores):
+        scores["_m"] = scores["model"].map(lambda m: order.get(m.removesuffix(ORACLE_SUFFIX), 0))
+        scores["_o"] = scores["model"].str.endswith(ORACLE_SUFFIX)
+        scores["_r"] = scores["region"].map({c: i for i, c in enumerate([*panel.regions.codes, TOTAL])})
+        scores = (scores.sort_values(["_m", "_o", "origin", "_r", "horizon"], kind="stable")
+                  .drop(columns=["_m", "_o", "_r"]).reset_index(drop=True))
+    failures = pd.DataFrame([{"model": r.model, "origin": r.origin, "error": r.error, "traceback": r.traceback}
+                             for r in results if r.error is not None],
+                            columns=["model", "origin", "error", "traceback"])
+    task_frame = pd.DataFrame([{"model": r.model, "origin": r.origin, "seconds": r.seconds,
+                                "ok": r.error is None} for r in results])
+    settings = {"models": [s.name for s in specs], "horizon": horizon, "n_draws": n_draws, "seed": seed,
+                "oracle_drivers": oracle_drivers, "n_origins": len(origins),
+                "first_origin": str(origins[0].date()) if len(origins) else None,
+                "last_origin": str(origins[-1].date()) if len(origins) else None,
+                "executor": "dask" if dask is not None else f"joblib x{workers}" if workers > 1 else "in-process",
+                "wall_seconds": round(wall, 2), "crps_estimator": "fair"}
+    return BacktestResult(scores, failures, task_frame, settings)
+
+
+def backtest(data: pd.DataFrame | Panel, regions: RegionTable | None = None, **kwargs: Any) -> pd.DataFrame:
+    """:func:`run_backtest`, returning only the tidy scores frame.
+
+    Failed tasks are listed in ``frame.attrs["failures"]`` (and a warning is issued).
+    """
+    import warnings
+
+    res = run_backtest(data, regions, **kwargs)
+    scores = res.scores
+    scores.attrs["failures"] = res.failures.drop(columns="traceback").to_dict("records")
+    if len(res.failures):
+        warnings.warn(f"{len(res.failures)} backtest task(s) failed: "
+                      + "; ".join(f"{r.model} @ {pd.Timestamp(r.origin).date()}: {r.error}"
+                                  for r in res.failures.itertuples()), stacklevel=2)
+    return scores
+
+
+# -- summaries -------------------------------------------------------------------------------
+def summarise(scores: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Mean scores per model x horizon x scope, with CRPS skill against ``reference``.
+
+    ``scope`` is ``regions`` (every region-period counted once) or ``ALL`` (the regional total).
+    Skill ``1 - CRPS_model / CRPS_reference`` uses only the (origin, region, horizon) cells that
+    both models scored, so a failed task cannot flatter a model. It is NaN when the reference was
+    not run. ``mape`` averages over observations above zero only.
+    """
+    if not len(scores):
+        return pd.DataFrame()
+    s = scores.assign(scope=np.where(scores["region"] == TOTAL, TOTAL, "regions"))
+    cover = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
+    g = s.groupby(["model", "scope", "horizon"], sort=False)
+    out = g.agg(crps=("crps", "mean"), wis=("wis", "mean"), ignorance=("ignorance", "mean"),
+                **{c: (c, "mean") for c in cover}, mae=("ae", "mean"), mape=("ape", "mean"),
+                n=("crps", "size"), n_origins=("origin", "nunique"),
+                first_origin=("origin", "min"), last_origin=("origin", "max")).reset_index()
+    keys = ["origin", "region", "horizon"]
+    ref = s[s["model"] == reference][keys + ["crps"]].rename(columns={"crps": "crps_ref"})
+    sk = []
+    for row in out.itertuples():
+        if not len(ref):
+            sk.append(np.nan)
+            continue
+        m = s[(s["model"] == row.model) & (s["scope"] == row.scope) & (s["horizon"] == row.horizon)]
+        j = m[keys + ["crps"]].merge(ref, on=keys)
+        sk.append(skill(j["crps"].mean(), j["crps_ref"].mean()) if len(j) else np.nan)
+    out["skill"] = sk
+    cols = ["model", "scope", "horizon", "crps", "wis", *cover, "mae", "mape", "ignorance", "skill",
+            "n", "n_origins", "first_origin", "last_origin"]
+    order = {m: i for i, m in enumerate(dict.fromkeys(scores["model"]))}
+    out = out.assign(_s=(out["scope"] == TOTAL).astype(int), _m=out["model"].map(order))
+    return (out.sort_values(["_s", "horizon", "_m"], kind="stable")[cols].reset_index(drop=True))
+
+
+def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = False) -> pd.DataFrame:
+    """The model with the lowest mean ``score`` per scope and horizon, with the runner-up.
+
+    Oracle runs (which use the observed future conflict) are left out unless asked for: they are
+    not forecasts anyone could have made.
+    """
+    s = summary if include_oracle else summary[~summary["model"].str.endswith(ORACLE_SUFFIX)]
+    rows = []
+    for (scope, h), g in s.groupby(["scope", "horizon"], sort=False):
+        g = g.sort_values(score)
+        best = g.iloc[0]
+        second = g.iloc[1] if len(g) > 1 else None
+        rows.append({"scope": scope, "horizon": h, "best": best["model"], score: best[score],
+                     "skill": best["skill"], "cover_80": best["cover_80"],
+                     "runner_up": None if second is None else second["model"],
+                     f"runner_up_{score}": np.nan if second is None else second[score]})
+    return pd.DataFrame(rows)
+
+
+def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") -> dict[str, Any]:
+    """Latest backtest coverage of one model, for the forecast sidecar (JSON-ready).
+
+    Returns
+    -------
+    dict
+        ``{"model", "scope", "horizons", "origins": {"n", "first", "last"},
+        "nominal_vs_observed": {"50%": 0.47, ...}`` (all horizons pooled, weighted by the number
+        of scored cells) ``, "by_horizon": {"1": {"50%": ..., ...}, ...}, "crps_skill_vs_last_value":
+        {"1": ..., ...}, "n"}``.
+    """
+    s = summary[(summary["model"] == model) & (summary["scope"] == scope)]
+    if not len(s):
+        raise ValueError(f"no backtest summary rows for model {model!r} (scope {scope!r})")
+    cover = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
+    w = s["n"].to_numpy(float)
+
+    def pct(row) -> dict[str, float]:
+        return {f"{lv}%": round(float(row[f"cover_{lv}"]), 4) for lv in COVERAGE_LEVELS}
+
+    pooled = {f"{lv}%": round(float(np.average(s[c], weights=w)), 4) for lv, c in zip(COVERAGE_LEVELS, cover, strict=True)}
+    return {
+        "model": model, "scope": scope,
+        "horizons": [int(h) for h in s["horizon"]],
+        "origins": {"n": int(s["n_origins"].max()), "first": str(pd.Timestamp(s["first_origin"].min()).date()),
+                    "last": str(pd.Timestamp(s["last_origin"].max()).date())},
+        "nominal_vs_observed": pooled,
+        "by_horizon": {str(int(r["horizon"])): pct(r) for _, r in s.iterrows()},
+        "crps_skill_vs_last_value": {str(int(r["horizon"])): (None if pd.isna(r["skill"]) else round(float(r["skill"]), 4))
+                                     for _, r in s.iterrows()},
+        "n": int(w.sum()),
+    }
+
+
+def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.ndarray:
+    """The randomised PIT values of one model (regions or the total)."""
+    s = scores[scores["model"] == model]
+    s = s[s["region"] == TOTAL] if scope == TOTAL else s[s["region"] != TOTAL]
+    return s["pit"].to_numpy(float)
+
+
+__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "coverage_summary", "default_origins",
+           "oracle_scenario", "parse_origins", "pit_values", "run_backtest", "run_task", "score_frame",
+           "summarise", "winners"]
