@@ -96,62 +96,40 @@ def peers(season_length: int = 1) -> list[Spec]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _truth(panel, origin: pd.Timestamp, horizon: int):
-    """Observed target ``region x horizon`` after ``origin`` (NaN past the end of the data)."""
-    import numpy as np
-
-    i = panel.dates.get_loc(origin)
-    y = panel.target()[:, i + 1 : i + 1 + horizon]
-    return np.pad(y, ((0, 0), (0, horizon - y.shape[1])), constant_values=np.nan)
-
-
 def backtest(panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int, n_draws: int,
-             seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Scores of every spec at every origin: one row per model x origin x region x horizon.
+             seed: int = 0, workers: int = 2) -> tuple[pd.DataFrame, list[str]]:
+    """Scores of every spec at every origin, by :func:`displacement_forecast.evaluate.backtest.run_backtest`.
 
-    Each model is fitted on ``panel.truncate(origin)`` (nothing after the origin) and its baseline
-    sample paths are scored by :func:`displacement_forecast.evaluate.scores.score_paths`. A fit
-    that fails is recorded (model, origin, error) and the others go on.
+    Driver models are also scored with the conflict that really happened (``<label>+oracle``),
+    which separates the error of forecasting conflict from that of the displacement response.
 
     Returns
     -------
     (scores, failures)
+        ``scores``: one row per model x origin x region x horizon (the regional total ``ALL``
+        included), with a ``kind`` column (``baseline``, ``peer``, ``project``, ``oracle``).
     """
-    import time
+    from functools import partial
 
-    import numpy as np
+    from displacement_forecast.evaluate.backtest import ModelSpec, run_backtest
+    from displacement_forecast.models import REGISTRY, get_model
 
-    from displacement_forecast.evaluate.scores import score_paths
-    from displacement_forecast.models import REGISTRY
-
-    rows, failures = [], []
-    rng = np.random.default_rng(seed)
-    for spec in specs:
-        if spec.name not in REGISTRY:
-            failures.append(f"{spec.label}: model {spec.name!r} is not in this installation's registry (not run)")
-            continue
-        t0 = time.perf_counter()
-        for origin in origins:
-            y = _truth(panel, origin, horizon)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    model = spec.build().fit(panel.truncate(origin))
-                    x = model.sample_paths(horizon, n_draws=n_draws, seed=seed).values
-            except Exception as e:  # noqa: BLE001 - report and go on, as the backtest CLI does
-                failures.append(f"{spec.label} @ {origin.date()}: {type(e).__name__}: {str(e)[:120]}")
-                continue
-            sc = score_paths(x, y, rng, levels=LEVELS)
-            r, h = np.meshgrid(np.arange(y.shape[0]), np.arange(horizon), indexing="ij")
-            frame = pd.DataFrame({k: np.asarray(v).ravel() for k, v in sc.items()})
-            frame.insert(0, "horizon", h.ravel() + 1)
-            frame.insert(0, "region", np.asarray(panel.regions.codes)[r.ravel()])
-            frame.insert(0, "origin", origin.date().isoformat())
-            frame.insert(0, "kind", spec.kind)
-            frame.insert(0, "model", spec.label)
-            rows.append(frame)
-        print(f"  {spec.label}: {time.perf_counter() - t0:.1f} s", flush=True)
-    return pd.concat(rows, ignore_index=True), failures
+    failures = [f"{s.label}: model {s.name!r} is not in this installation's registry (not run)"
+                for s in specs if s.name not in REGISTRY]
+    specs = [s for s in specs if s.name in REGISTRY]
+    ms = [ModelSpec(s.label, dict(s.kwargs), partial(get_model, s.name)) for s in specs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_backtest(panel, models=ms, origins=origins, horizon=horizon, n_draws=n_draws, seed=seed,
+                           oracle_drivers=True, workers=workers, progress=False)
+    kind = {s.label: s.kind for s in specs}
+    scores = res.scores.copy()
+    scores["kind"] = scores["model"].map(lambda m: "oracle" if m.endswith("+oracle") else kind.get(m, "?"))
+    failures += [f"{r.model} @ {pd.Timestamp(r.origin).date()}: {str(r.error)[:160]}"
+                 for r in res.failures.itertuples()]
+    for label, g in res.tasks.groupby("model", sort=False):
+        print(f"  {label}: {g['seconds'].sum():.1f} s over {len(g)} fits", flush=True)
+    return scores, failures
 
 
 def run_and_save(name: str, panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int,
