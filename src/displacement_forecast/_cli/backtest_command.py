@@ -1,0 +1,147 @@
+"""``displacement-forecast backtest``: rolling-origin backtest -> scores.csv, summary.csv, failures, plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..data.schema import DataError, Problem
+from ..models import REGISTRY
+from .common import add_data_args, load_data
+
+DEFAULT_MODELS = "last-value,climatology,nb-dl,sarimax"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "backtest", help="rolling-origin backtest: scores, coverage, PIT by model and horizon",
+        description="From every origin, fit each model on the data up to the origin only, forecast 1..H "
+                    "periods ahead under the baseline scenario and score the forecasts against what "
+                    "happened (CRPS, WIS, coverage, PIT, ignorance, MAE/MAPE, skill vs last-value). "
+                    "Writes scores.csv, summary.csv, failures.csv (if any), backtest.json and PNG plots "
+                    "into --out.")
+    add_data_args(p)
+    p.add_argument("--models", default=DEFAULT_MODELS,
+                   help=f"comma-separated model names (default {DEFAULT_MODELS}; known: {', '.join(REGISTRY)}); "
+                        "last-value is always added as the skill reference")
+    p.add_argument("--origins", default=None,
+                   help="START:END[:STEP], END included; dates (the last period on or before) or period numbers "
+                        "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
+    p.add_argument("--horizon", type=int, default=4, help="periods ahead scored from each origin (default 4)")
+    p.add_argument("--draws", type=int, default=500, help="sample paths per forecast (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes via joblib (default 1)")
+    p.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+                   help="Dask scheduler address (tcp://host:port); default: $DASK_SCHEDULER_ADDRESS if set")
+    p.add_argument("--oracle-drivers", action="store_true",
+                   help="also run driver models with the strikes/flights that really happened (<model>+oracle)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def write_outputs(result, out: str | Path, *, source: str, plots: bool = True) -> list[Path]:
+    """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots."""
+    from ..data.io import write_csv_atomic, write_text_atomic
+    from ..evaluate.backtest import coverage_summary, winners
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    written = [write_csv_atomic(_dates(result.scores), out / "scores.csv"),
+               write_csv_atomic(_dates(summary), out / "summary.csv")]
+    if len(result.failures):
+        written.append(write_csv_atomic(_dates(result.failures), out / "failures.csv"))
+    meta: dict[str, Any] = {"settings": result.settings, "data": source,
+                            "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records")}
+    if len(summary):
+        meta["winners"] = winners(summary).to_dict("records")
+        meta["coverage"] = {m: coverage_summary(summary, m) for m in dict.fromkeys(summary["model"])}
+    written.append(write_text_atomic(json.dumps(meta, indent=2, default=str), out / "backtest.json"))
+    if plots and len(summary):
+        from ..plot.diagnostics import coverage_vs_nominal, pit_histograms, score_by_horizon
+        from ..plot.fan import save_figure
+
+        st = result.settings
+        cap = (f"Source: {source}. Rolling-origin backtest, {st['n_origins']} origins "
+               f"{st['first_origin']} .. {st['last_origin']}, {st['n_draws']} sample paths per forecast, "
+               f"horizons 1..{st['horizon']}; scores per region and period.")
+        unit = {"W": "weeks", "D": "days", "M": "months"}.get(str(st.get("freq", "W"))[:1], "periods")
+        for name, fig in (("score_by_horizon.png", score_by_horizon(summary, caption=cap, unit=unit)),
+                          ("coverage.png", coverage_vs_nominal(summary, caption=cap, unit=unit)),
+                          ("pit.png", pit_histograms(result.scores, caption=cap))):
+            save_figure(fig, out / name)
+            written.append(out / name)
+    return written
+
+
+def _dates(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
+    """The summary table as text, one row per model and horizon."""
+    s = summary[summary["scope"] == scope]
+    cols = ["model", "horizon", "crps", "wis", "cover_50", "cover_80", "cover_90", "cover_95", "mae", "skill", "n"]
+    fmt = {"crps": "{:,.1f}".format, "wis": "{:,.1f}".format, "mae": "{:,.1f}".format,
+           "skill": lambda v: "" if pd.isna(v) else f"{v:+.1%}",
+           **{c: "{:.0%}".format for c in cols if c.startswith("cover")}}
+    return s[cols].to_string(index=False, formatters=fmt)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluate.backtest import REFERENCE, run_backtest, winners
+
+    if args.horizon < 1 or args.draws < 2 or args.workers < 1:
+        raise DataError(Problem("command line", None, None, "--horizon >= 1, --draws >= 2 and --workers >= 1 are required"))
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in REGISTRY]
+    if unknown:
+        raise DataError(Problem("command line", None, "--models",
+                                f"unknown model(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}"))
+    if REFERENCE not in models:
+        models.insert(0, REFERENCE)
+        print(f"note: {REFERENCE} added as the reference for skill scores", file=sys.stderr)
+    models = list(dict.fromkeys(models))
+    obs, regions = load_data(args)
+    from ..models.base import Panel
+
+    panel = Panel.from_observations(obs, regions)
+    where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
+    print(f"backtest of {', '.join(models)} on {args.data} ({where}) ...", file=sys.stderr)
+    res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
+                       seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
+                       dask=args.dask or None, progress=False if args.no_progress else None)
+    res.settings["freq"] = panel.freq
+    st = res.settings
+    print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
+          f"{args.draws} paths; {st['wall_seconds']:.1f} s on {st['executor']}")
+    written = write_outputs(res, args.out, source=str(args.data), plots=not args.no_plots)
+    summary = res.summary()
+    if len(summary):
+        print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")
+        print(format_summary(summary))
+        print("\nBest model by CRPS per horizon (oracle runs left out; skill is vs last-value):")
+        for scope, label in (("regions", "per region"), ("ALL", "regional total")):
+            w = winners(summary)
+            for r in w[w["scope"] == scope].itertuples():
+                print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
+                      f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")
+    if len(res.failures):
+        print(f"\n{len(res.failures)} task(s) FAILED (the others finished; see failures.csv):", file=sys.stderr)
+        for r in res.failures.itertuples():
+            print(f"  {r.model} @ origin {pd.Timestamp(r.origin).date()}: {r.error}", file=sys.stderr)
+    for w in written:
+        print(f"wrote {w}")
+    return 1 if len(res.failures) and not len(res.scores) else 0

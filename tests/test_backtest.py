@@ -1,0 +1,308 @@
+"""Rolling-origin backtests: no leakage, tidy scores, executors agree, failures reported, CLI, acceptance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.schema import DataError
+from displacement_forecast.data.simulate import simulate_nw_syria
+from displacement_forecast.evaluate.backtest import (
+    ModelSpec,
+    coverage_summary,
+    parse_origins,
+    run_backtest,
+    summarise,
+    winners,
+)
+from displacement_forecast.models.base import TARGET, ForecastModel, Panel
+from displacement_forecast.models.baselines import LastValue
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "data" / "synthetic_nw_syria"
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    sim = simulate_nw_syria(n_weeks=70, seed=11)
+    return Panel.from_observations(sim.observations, sim.regions)
+
+
+FAST = dict(horizon=3, n_draws=100, seed=3)
+
+
+# -- origins -------------------------------------------------------------------------------
+def test_parse_origins(panel):
+    d = panel.dates
+    assert list(parse_origins("-5:-1", d)) == list(d[-5:])
+    assert list(parse_origins("10:20:5", d)) == [d[10], d[15], d[20]]
+    # a date between periods means the last period on or before it
+    mid = d[30] + pd.Timedelta(days=3)
+    assert parse_origins(f"{mid.date()}:{d[32].date()}", d)[0] == d[30]
+    for bad in ("5", "x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5"):
+        with pytest.raises(DataError):
+            parse_origins(bad, d)
+
+
+# -- leakage ---------------------------------------------------------------------------------
+def garbage_after(panel: Panel, origin: pd.Timestamp, seed: int) -> Panel:
+    """The panel with every value after ``origin`` (every series, target and drivers) replaced by garbage."""
+    rng = np.random.default_rng(seed)
+    late = panel.dates > origin
+    series = {}
+    for k, v in panel.series.items():
+        v = v.copy()
+        g = rng.integers(0, 10**6, size=v[:, late].shape).astype(float)
+        g[rng.random(g.shape) < 0.2] = np.nan
+        v[:, late] = g
+        series[k] = v
+    return Panel(panel.dates, panel.regions, panel.freq, series)
+
+
+class Peeker(ForecastModel):
+    """A cheating model: it reads the *full* data it was built with, beyond the origin it is fitted to."""
+
+    name = "peeker"
+
+    def __init__(self, full: Panel):
+        self.full = full
+
+    def _fit(self, panel):
+        nxt = np.flatnonzero(self.full.dates > panel.origin)[:1]
+        self.next_ = np.nan_to_num(self.full.series[TARGET][:, nxt[0]]) if len(nxt) else np.zeros(len(panel.regions))
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        return rng.poisson(np.broadcast_to(self.next_[None, :, None] + 1, (n_draws, len(self.next_), horizon))).astype(float)
+
+
+def leakage_check(panel: Panel, origins, specs_for) -> None:
+    """Scores from clean data == scores when everything after each origin is garbage (origin by origin)."""
+    clean = run_backtest(panel, models=specs_for(panel), origins=origins, oracle_drivers=True, **FAST)
+    assert len(clean.failures) == 0, clean.failures
+    assert clean.scores["origin"].nunique() == len(origins)
+    for i, o in enumerate(origins):
+        bad = garbage_after(panel, o, seed=i)
+        res = run_backtest(bad, models=specs_for(bad), origins=[o], truth=panel, oracle_drivers=True, **FAST)
+        assert len(res.failures) == 0, res.failures
+        expect = clean.scores[clean.scores["origin"] == o].reset_index(drop=True)
+        pd.testing.assert_frame_equal(res.scores, expect, check_exact=True)
+
+
+def test_no_leakage_garbage_future_gives_identical_scores(panel):
+    origins = panel.dates[[40, 52, 63]]
+    leakage_check(panel, origins, lambda p: ["last-value", "climatology", "nb-dl"])
+
+
+@pytest.mark.slow
+def test_no_leakage_sarimax_and_peers(panel):
+    pytest.importorskip("statsforecast")
+    origins = panel.dates[[40, 63]]
+    leakage_check(panel, origins, lambda p: ["sarimax", "statsforecast-autoets", "statsforecast-autoarima"])
+
+
+def test_leakage_check_catches_a_peeking_model(panel):
+    origins = panel.dates[[40, 52]]
+    with pytest.raises(AssertionError):
+        leakage_check(panel, origins, lambda p: [ModelSpec("peeker", {"full": p}, Peeker)])
+
+
+# -- tidy frame ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small(panel):
+    return run_backtest(panel, models=["last-value", "climatology", "nb-dl"], origins="-10:-4:3",
+                        oracle_drivers=True, **FAST)
+
+
+def test_scores_frame_shape_and_total(small, panel):
+    s = small.scores
+    R, H = len(panel.regions), FAST["horizon"]
+    # 3 models + nb-dl+oracle, 3 origins, R regions + ALL, H horizons; every outcome observed
+    assert len(s) == 4 * 3 * (R + 1) * H
+    assert not s.duplicated(["model", "origin", "region", "horizon"]).any()
+    assert set(s["model"]) == {"last-value", "climatology", "nb-dl", "nb-dl+oracle"}
+    assert set(s.loc[s["model"] == "nb-dl+oracle", "drivers"]) == {"observed"}
+    # observed counts are the data after the origin; ALL is their sum
+    y = panel.series[TARGET]
+    for (o, h), g in s[s["model"] == "nb-dl"].groupby(["origin", "horizon"]):
+        t = panel.dates.get_loc(o) + h
+        obs = g.set_index("region")["observed"]
+        np.testing.assert_array_equal(obs[panel.regions.codes].to_numpy(), y[:, t])
+        assert obs["ALL"] == y[:, t].sum()
+        assert (g["target_date"] == panel.dates[t]).all()
+    assert s["crps"].ge(0).all() and s["pit"].between(0, 1).all()
+    assert (s["lo_50"] >= s["lo_80"]).all() and (s["hi_50"] <= s["hi_95"]).all()
+
+
+def test_total_uses_summed_paths(panel):
+    """ALL's interval comes from the paths summed draw by draw, not from summed region quantiles."""
+    s = run_backtest(panel, models=["last-value"], origins=[panel.dates[50]], **FAST).scores
+    g = s[s["horizon"] == 1].set_index("region")
+    assert g.loc["ALL", "hi_95"] < g.drop("ALL")["hi_95"].sum()  # sums of quantiles overstate the total
+    assert g.loc["ALL", "median"] != pytest.approx(g.drop("ALL")["median"].sum(), rel=1e-9)
+
+
+def test_summary_skill_and_coverage_summary(small):
+    summ = small.summary()
+    assert set(summ["scope"]) == {"regions", "ALL"}
+    lv = summ[summ["model"] == "last-value"]
+    assert np.allclose(lv["skill"], 0.0)
+    s = small.scores
+    one = s[(s["model"] == "nb-dl") & (s["region"] != "ALL") & (s["horizon"] == 2)]
+    ref = s[(s["model"] == "last-value") & (s["region"] != "ALL") & (s["horizon"] == 2)]
+    row = summ[(summ["model"] == "nb-dl") & (summ["scope"] == "regions") & (summ["horizon"] == 2)].iloc[0]
+    assert row["crps"] == pytest.approx(one["crps"].mean())
+    assert row["skill"] == pytest.approx(1 - one["crps"].mean() / ref["crps"].mean())
+    assert row["cover_80"] == pytest.approx(one["cover_80"].mean())
+    assert row["n"] == len(one)
+    cs = coverage_summary(summ, "nb-dl")
+    assert set(cs["nominal_vs_observed"]) == {"50%", "80%", "90%", "95%"}
+    assert cs["origins"]["n"] == 3 and cs["horizons"] == [1, 2, 3]
+    assert cs["n"] == len(s[(s["model"] == "nb-dl") & (s["region"] != "ALL")])
+    w = winners(summ)
+    assert len(w) == 2 * FAST["horizon"] and not w["best"].str.endswith("+oracle").any()
+    assert summarise(s.iloc[:0]).empty
+
+
+def test_skill_nan_without_reference(panel):
+    res = run_backtest(panel, models=["climatology"], origins=[panel.dates[50]], **FAST)
+    assert res.summary()["skill"].isna().all()
+
+
+# -- executors and failures ------------------------------------------------------------------
+class FailsOnce(LastValue):
+    """Raises for one origin, works for the others."""
+
+    name = "fails-once"
+
+    def __init__(self, bad: str):
+        super().__init__(max_horizon=4)
+        self.bad = pd.Timestamp(bad)
+
+    def _fit(self, panel):
+        if panel.origin == self.bad:
+            raise FloatingPointError("simulated breakdown")
+        super()._fit(panel)
+
+
+def _failing_specs(panel):
+    return ["last-value", ModelSpec("fails-once", {"bad": str(panel.dates[55].date())}, FailsOnce)]
+
+
+def test_failed_task_reported_and_others_finish(panel):
+    origins = panel.dates[[50, 55, 60]]
+    res = run_backtest(panel, models=_failing_specs(panel), origins=origins, **FAST)
+    assert len(res.failures) == 1
+    f = res.failures.iloc[0]
+    assert f["model"] == "fails-once" and f["origin"] == panel.dates[55]
+    assert "FloatingPointError: simulated breakdown" in f["error"] and "Traceback" in f["traceback"]
+    done = res.scores.groupby("model")["origin"].nunique()
+    assert done["last-value"] == 3 and done["fails-once"] == 2
+    assert res.tasks["ok"].sum() == 5
+
+
+def test_joblib_and_dask_equal_in_process(panel):
+    distributed = pytest.importorskip("distributed")
+    origins = panel.dates[[45, 55, 60]]
+    models = ["last-value", "nb-dl"]
+    ref = run_backtest(panel, models=models, origins=origins, oracle_drivers=True, **FAST)
+    par = run_backtest(panel, models=models, origins=origins, oracle_drivers=True, workers=2, **FAST)
+    pd.testing.assert_frame_equal(par.scores, ref.scores, check_exact=True)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp://",
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        dk = run_backtest(panel, models=models, origins=origins, oracle_drivers=True, dask=client, **FAST)
+        assert dk.settings["executor"] == "dask"
+        pd.testing.assert_frame_equal(dk.scores, ref.scores, check_exact=True)
+        # a failing task on the cluster is reported with its model and origin; the rest finish
+        fl = run_backtest(panel, models=_failing_specs(panel), origins=panel.dates[[50, 55]], dask=client, **FAST)
+        assert fl.failures[["model", "origin"]].values.tolist() == [["fails-once", panel.dates[55]]]
+        assert fl.scores.groupby("model")["origin"].nunique().to_dict() == {"last-value": 2, "fails-once": 1}
+
+
+@pytest.mark.slow
+def test_dask_by_address_with_processes(panel):
+    distributed = pytest.importorskip("distributed")
+    origins = panel.dates[[50, 60]]
+    ref = run_backtest(panel, models=["last-value"], origins=origins, **FAST)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:
+        dk = run_backtest(panel, models=["last-value"], origins=origins, dask=cluster.scheduler_address, **FAST)
+    pd.testing.assert_frame_equal(dk.scores, ref.scores, check_exact=True)
+
+
+# -- peers -----------------------------------------------------------------------------------
+def test_statsforecast_autoets_peer(panel):
+    pytest.importorskip("statsforecast")
+    res = run_backtest(panel, models=["last-value", "statsforecast-autoets"], origins=[panel.dates[55]], **FAST)
+    assert len(res.failures) == 0, res.failures
+    s = res.scores[res.scores["model"] == "statsforecast-autoets"]
+    assert len(s) == (len(panel.regions) + 1) * FAST["horizon"] and s["crps"].notna().all()
+
+
+@pytest.mark.slow
+def test_statsforecast_autoarima_peer_intervals_match(panel):
+    """The paths' marginal 80% interval matches statsforecast's own (log1p scale, before rounding)."""
+    pytest.importorskip("statsforecast")
+    from displacement_forecast.models import get_model
+
+    m = get_model("statsforecast-autoarima").fit(panel.truncate(panel.dates[55]))
+    mu, sigma, failed = m._forecast(3)
+    x = m.sample_paths(3, n_draws=20_000, seed=1).values
+    lo = np.quantile(np.log1p(x), 0.1, axis=0)
+    hi = np.quantile(np.log1p(x), 0.9, axis=0)
+    z = 1.2815515655446004
+    big = (mu - z * sigma) > 2  # away from the clip at zero and from rounding of small counts
+    np.testing.assert_allclose(lo[big], (mu - z * sigma)[big], atol=0.05)
+    np.testing.assert_allclose(hi[big], (mu + z * sigma)[big], atol=0.05)
+
+
+# -- CLI -------------------------------------------------------------------------------------
+def test_cli_backtest_writes_outputs(tmp_path, capsys):
+    from displacement_forecast.cli import main
+
+    out = tmp_path / "bt"
+    rc = main(["backtest", str(SHIPPED / "observations.csv"), "--models", "climatology",
+               "--origins=-12:-5:7", "--horizon", "2", "--draws", "50", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr()
+    assert "last-value added" in text.err
+    assert "Best model by CRPS per horizon" in text.out and "h=2" in text.out
+    for f in ("scores.csv", "summary.csv", "backtest.json", "score_by_horizon.png", "coverage.png", "pit.png"):
+        assert (out / f).stat().st_size > 0, f
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 2 * 2 * 14 * 2  # models x origins x (13 regions + ALL) x horizons
+    summ = pd.read_csv(out / "summary.csv")
+    for c in ("crps", "wis", "cover_50", "cover_80", "cover_90", "cover_95", "mae", "skill", "n"):
+        assert c in summ.columns
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_rejects_unknown_model(tmp_path, capsys):
+    from displacement_forecast.cli import main
+
+    rc = main(["backtest", str(SHIPPED / "observations.csv"), "--models", "nope", "--out", str(tmp_path)])
+    assert rc == 2 and "unknown model" in capsys.readouterr().err
+
+
+# -- acceptance (issue 6) --------------------------------------------------------------------
+@pytest.mark.slow
+def test_acceptance_best_model_beats_last_value_with_calibrated_80pct_intervals():
+    """On the simulator's (shipped) data, 52 weekly origins: the best model beats last-value by >= 20%
+    CRPS at 4 weeks ahead and its 80% intervals cover 75-85% of outcomes (per region and week)."""
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.regions import load_regions
+
+    regions = load_regions(SHIPPED / "regions.csv")
+    obs = read_observations(SHIPPED / "observations.csv", region_codes=regions.codes)
+    res = run_backtest(obs, regions, models=["last-value", "climatology", "nb-dl", "sarimax"], horizon=4,
+                       n_draws=500, seed=2020, workers=2)
+    assert len(res.failures) == 0
+    summ = res.summary()
+    reg = summ[summ["scope"] == "regions"]
+    best = reg.groupby("model")["crps"].mean().idxmin()
+    row = reg[(reg["model"] == best) & (reg["horizon"] == 4)].iloc[0]
+    print(f"best {best}: skill at h=4 {row['skill']:+.1%}, 80% coverage {row['cover_80']:.1%}")
+    assert row["skill"] >= 0.20, f"{best}: CRPS skill at 4 weeks {row['skill']:+.1%} < 20%"
+    assert 0.75 <= row["cover_80"] <= 0.85, f"{best}: 80% coverage {row['cover_80']:.1%} outside 75-85%"
