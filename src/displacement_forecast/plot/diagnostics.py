@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from ..evaluate.scores import COVERAGE_LEVELS, pit_histogram  # noqa: E402
 from .fan import people  # noqa: E402
@@ -49,6 +49,7 @@ def score_by_horizon(summary: pd.DataFrame, *, score: str = "crps", scope: str =
     ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
     for a in (ax, ax2):
         a.set_xlabel(f"{unit} ahead")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{score.upper()} by horizon", loc="left")
@@ -79,6 +80,7 @@ def coverage_vs_nominal(summary: pd.DataFrame, *, scope: str = "regions", captio
     ax2.axhline(0.8, color="black", lw=1, ls="--")
     ax2.set_ylim(0.0, 1.02)
     ax2.set_xlabel(f"{unit} ahead")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylabel("observed coverage of the 80% interval (%)")
     for a in (ax, ax2):
         a.yaxis.set_major_formatter(PercentFormatter(1.0))
