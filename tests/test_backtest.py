@@ -250,12 +250,14 @@ def test_statsforecast_autoarima_peer_intervals_match(panel):
     m = get_model("statsforecast-autoarima").fit(panel.truncate(panel.dates[55]))
     mu, sigma, failed = m._forecast(3)
     x = m.sample_paths(3, n_draws=20_000, seed=1).values
-    lo = np.quantile(np.log1p(x), 0.1, axis=0)
-    hi = np.quantile(np.log1p(x), 0.9, axis=0)
     z = 1.2815515655446004
-    big = (mu - z * sigma) > 2  # away from the clip at zero and from rounding of small counts
-    np.testing.assert_allclose(lo[big], (mu - z * sigma)[big], atol=0.05)
-    np.testing.assert_allclose(hi[big], (mu + z * sigma)[big], atol=0.05)
+    lo, hi = np.expm1(mu - z * sigma), np.expm1(mu + z * sigma)  # statsforecast's 80% bounds as counts
+    qlo, qhi = np.quantile(x, [0.1, 0.9], axis=0)
+    ok = lo > 0  # the lower bound is not clipped at zero
+    # equal up to rounding to whole people and Monte Carlo error (20,000 draws: ~0.012 sigma on the log
+    # scale at the 10%/90% quantiles, up to ~4% in people for the widest regions)
+    assert np.all(np.abs(qlo - lo)[ok] <= 1 + 0.06 * lo[ok])
+    assert np.all(np.abs(qhi - hi) <= 1 + 0.06 * hi)
 
 
 # -- CLI -------------------------------------------------------------------------------------
