@@ -10,7 +10,7 @@ from displacement_forecast.models import REGISTRY, get_model
 from displacement_forecast.models.base import Panel
 from displacement_forecast.scenarios import Change, Scenario
 
-CLASSICAL = ["last-value", "climatology", "nb-dl", "sarimax"]
+CLASSICAL = ["last-value", "climatology", "nb-dl", "sarimax", "arima"]
 
 
 def oracle_scenario(panel: Panel, start: int, horizon: int, drivers=("strikes", "flights")) -> Scenario:
@@ -117,3 +117,21 @@ def test_monthly_panel_works():
         m = get_model(name).fit(monthly, s.regions)
         p = m.sample_paths(3, n_draws=100)
         assert m.panel_.freq == "M" and p.shape == (100, 13, 3)
+
+
+def test_arima_runs_without_drivers_and_ignores_scenarios(sim):
+    only_target = sim.observations[sim.observations["series"] == "displaced"]
+    m = get_model("arima").fit(only_target, sim.regions)
+    res = m.sample_scenarios(4, [Scenario.baseline(), Scenario.ceasefire()], n_draws=100, seed=1)
+    np.testing.assert_array_equal(res["baseline"].values, res["ceasefire"].values)
+
+
+def test_sarimax_paths_stay_bounded_on_short_histories():
+    """Short fits give wide parameter covariances; no path may exceed MAX_GROWTH x the largest past count."""
+    from displacement_forecast.models.sarimax import MAX_GROWTH
+
+    s = simulate_nw_syria(n_weeks=14, seed=5, final_escalation=False)
+    m = get_model("sarimax").fit(s.observations, s.regions)
+    p = m.sample_paths(8, n_draws=500, seed=0).values
+    biggest = m.panel_.target().max(axis=1)
+    assert (p <= biggest[None, :, None] * MAX_GROWTH + 10).all()

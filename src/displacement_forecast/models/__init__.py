@@ -7,6 +7,7 @@ name                   what it is
 ``climatology``        bootstrap of recent periods (baseline; ignores strikes)
 ``nb-dl``              NB distributed-lag GLM on strikes and flights with at-risk offset
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
+``arima``              the same without drivers: a pure time-series model (ignores scenarios)
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
 =====================  =====================================================================
 """
@@ -24,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "climatology": "baselines:Climatology",
     "nb-dl": "glm:NBDistributedLag",
     "sarimax": "sarimax:SarimaxLog",
+    "arima": "sarimax:ArimaLog",
     "bayes-hierarchical": "bayes:BayesHierarchical",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",

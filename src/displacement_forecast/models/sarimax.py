@@ -9,6 +9,12 @@ fitted by statsmodels ``SARIMAX`` (exact Kalman likelihood). Sample paths draw (
 from the estimated covariance once per path (parameter uncertainty), then the AR(1) noise
 (process), with future strikes from the driver model as changed by the scenario (conflict).
 Counts are ``expm1`` of the simulated log values, rounded, and capped at the people still at risk.
+A path's log value is also capped at the region's largest past count times :data:`MAX_GROWTH`:
+with short histories a parameter draw from a wide covariance can otherwise explode (seen in the
+Somalia backtest with 9-23 months per fit), which no planner would read as a forecast.
+
+``arima`` is the same model without the strike regressor: a pure time-series model for panels
+that have no conflict drivers (e.g. the OCHA Syria governorate series). Scenarios cannot move it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from .base import ForecastModel, Panel, ffill_time
 
 CARRY_OVER = 0.5
+#: Largest multiple of a region's biggest past count a simulated period may reach.
+MAX_GROWTH = 10.0
 
 
 def carry_over(log_x: np.ndarray, n_lags: int, decay: float = CARRY_OVER) -> np.ndarray:
@@ -38,28 +46,36 @@ class SarimaxLog(ForecastModel):
     name = "sarimax"
     uses_drivers = True
 
-    def __init__(self, driver: str = "strikes", n_lags: int = 8, parameter_uncertainty: bool = True):
-        self.drivers = (driver,)
+    def __init__(self, driver: str | None = "strikes", n_lags: int = 8, parameter_uncertainty: bool = True):
+        self.drivers = (driver,) if driver else ()
+        self.uses_drivers = bool(driver)
         self.n_lags = n_lags
         self.parameter_uncertainty = parameter_uncertainty
 
     def get_config(self) -> dict[str, Any]:
-        return {"driver": self.drivers[0], "n_lags": self.n_lags,
+        return {"driver": self.drivers[0] if self.drivers else None, "n_lags": self.n_lags,
                 "parameter_uncertainty": self.parameter_uncertainty}
 
     def _fit(self, panel: Panel) -> None:
         y = np.log1p(panel.target())
-        s = ffill_time(panel.series[self.drivers[0]], fill=0.0)
-        x = carry_over(np.log1p(s), self.n_lags)
         R = y.shape[0]
+        if self.drivers:
+            s = ffill_time(panel.series[self.drivers[0]], fill=0.0)
+            x = carry_over(np.log1p(s), self.n_lags)
+        else:
+            s = x = np.zeros_like(y)
+        exog = (lambda r: x[r]) if self.drivers else (lambda r: None)
         self.params_, self.cov_, self.u_last_ = [], [], np.zeros(R)
         failed = []
         for r in range(R):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    res = SARIMAX(y[r], exog=x[r], order=(1, 0, 0), trend="c").fit(disp=False, maxiter=200)
+                    res = SARIMAX(y[r], exog=exog(r), order=(1, 0, 0), trend="c").fit(disp=False, maxiter=200)
                     p, cov = np.asarray(res.params), np.asarray(res.cov_params())
+                    if not self.drivers:  # same layout as with a driver: strike effect fixed at 0
+                        p = np.insert(p, 1, 0.0)
+                        cov = np.insert(np.insert(cov, 1, 0.0, axis=0), 1, 0.0, axis=1)
                     if not np.all(np.isfinite(cov)):
                         raise ValueError("singular covariance")
                 except (ValueError, np.linalg.LinAlgError):
@@ -74,6 +90,7 @@ class SarimaxLog(ForecastModel):
                 t = last[-1]
                 self.u_last_[r] = y[r, t] - p[0] - p[1] * x[r, t]
         self.params_ = np.asarray(self.params_)
+        self.log_cap_ = np.log1p(np.nan_to_num(np.nanmax(np.expm1(y), axis=1, initial=0.0)) * MAX_GROWTH + 10.0)
         self.log_history_ = np.log1p(s[:, -(self.n_lags - 1):]) if self.n_lags > 1 else np.zeros((R, 0))
         self.at_risk_end_ = panel.at_risk_end()
         self.info_.diagnostics = {
@@ -86,9 +103,12 @@ class SarimaxLog(ForecastModel):
 
     def _simulate(self, future, horizon, n_draws, rng):
         R = self.params_.shape[0]
-        fut = np.log1p(future[self.drivers[0]])  # (D, R, H)
-        full = np.concatenate([np.broadcast_to(self.log_history_, (n_draws, R, self.log_history_.shape[1])), fut], axis=2)
-        x = carry_over(full, self.n_lags)[:, :, -horizon:]
+        if self.drivers:
+            fut = np.log1p(future[self.drivers[0]])  # (D, R, H)
+            hist = np.broadcast_to(self.log_history_, (n_draws, R, self.log_history_.shape[1]))
+            x = carry_over(np.concatenate([hist, fut], axis=2), self.n_lags)[:, :, -horizon:]
+        else:
+            x = np.zeros((n_draws, R, horizon))
         theta = np.empty((n_draws, R, 4))
         for r in range(R):
             theta[:, r] = (rng.multivariate_normal(self.params_[r], self.cov_[r], size=n_draws, method="eigh")
@@ -101,7 +121,19 @@ class SarimaxLog(ForecastModel):
         out = np.zeros((n_draws, R, horizon))
         for h in range(horizon):
             u = phi * u + sd * rng.standard_normal((n_draws, R))
-            d = np.minimum(np.round(np.expm1(np.clip(c + b * x[:, :, h] + u, 0, 20))), at_risk)
+            d = np.minimum(np.round(np.expm1(np.clip(c + b * x[:, :, h] + u, 0, self.log_cap_))), at_risk)
             out[:, :, h] = d
             at_risk -= d
         return out
+
+
+class ArimaLog(SarimaxLog):
+    """Per-region AR(1) with a constant on log1p counts: no drivers, a pure time-series model."""
+
+    name = "arima"
+
+    def __init__(self, n_lags: int = 8, parameter_uncertainty: bool = True):
+        super().__init__(driver=None, n_lags=n_lags, parameter_uncertainty=parameter_uncertainty)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"parameter_uncertainty": self.parameter_uncertainty}
