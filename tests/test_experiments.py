@@ -45,6 +45,21 @@ def test_compare_models_table(tmp_path):
     assert (tmp_path / "c.csv").exists()
 
 
+def test_compare_models_backtest_prints_skill_and_coverage_by_horizon(capsys):
+    """``--backtest`` runs evaluate.backtest.run_backtest (small: 3 origins, 2 models) and prints its summary."""
+    mod = load_script("compare_models")
+    mod.main(["--models", "nb-dl", "last-value", "--draws", "100", "--horizon", "4",
+              "--backtest", "--backtest-origins", "3", "--backtest-horizon", "2"])
+    out = capsys.readouterr().out
+    assert "backtest: 3 origins" in out and "every region-week" in out and "regional total (ALL)" in out
+    assert "skill" in out and "cover_80" in out and "failed" not in out
+    skill = mod.backtest_skill(["nb-dl"], n_origins=3, horizon=2, draws=100)
+    assert set(skill["model"]) == {"nb-dl"}  # last-value is run as the reference but not reported
+    assert sorted(skill["horizon"].unique()) == [1, 2] and set(skill["scope"]) == {"regions", "ALL"}
+    assert skill["skill"].notna().all() and skill["cover_80"].between(0, 1).all()
+    assert (skill["n_origins"] == 3).all() and not skill.attrs["failures"]
+
+
 def test_refresh_forecast_demo_writes_dated_folder(tmp_path):
     folder = load_script("refresh_forecast").main(["--demo", "--out", str(tmp_path), "--draws", "100", "--no-plots"])
     assert folder.name == "2020-01-20"
