@@ -134,15 +134,27 @@ def escape_text_columns(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` minus the
+    umask), not ``mkstemp``'s private ``0o600``, so outputs shared with colleagues stay readable.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
