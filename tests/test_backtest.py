@@ -203,6 +203,34 @@ def test_failed_task_reported_and_others_finish(panel):
     assert res.tasks["ok"].sum() == 5
 
 
+class Unreliable(LastValue):
+    """Fits, but fails its own diagnostics gate at one origin."""
+
+    name = "unreliable-once"
+
+    def __init__(self, bad: str):
+        super().__init__(max_horizon=4)
+        self.bad = pd.Timestamp(bad)
+
+    def _fit(self, panel):
+        super()._fit(panel)
+        if panel.origin == self.bad:
+            self.info_.reliable = False
+
+
+def test_scores_record_whether_each_fit_passed_its_diagnostics(panel):
+    origins = panel.dates[[50, 55, 60]]
+    spec = ModelSpec("unreliable-once", {"bad": str(panel.dates[55].date())}, Unreliable)
+    res = run_backtest(panel, models=["last-value", spec], origins=origins, **FAST)
+    s = res.scores
+    assert s["reliable"].dtype == bool
+    bad = s[~s["reliable"]]
+    assert set(bad["model"]) == {"unreliable-once"} and set(bad["origin"]) == {panel.dates[55]}
+    assert len(bad) == (len(panel.regions) + 1) * FAST["horizon"]  # every row of that task, ALL included
+    t = res.tasks.set_index(["model", "origin"])["reliable"]
+    assert not t[("unreliable-once", panel.dates[55])] and t.drop(("unreliable-once", panel.dates[55])).all()
+
+
 def test_joblib_and_dask_equal_in_process(panel):
     distributed = pytest.importorskip("distributed")
     origins = panel.dates[[45, 55, 60]]

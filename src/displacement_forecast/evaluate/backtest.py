@@ -47,6 +47,8 @@ SCORE_COLUMNS = ("observed", "median", "mean", "crps", "wis", "ignorance", "ae",
                  *(f"cover_{lv}" for lv in COVERAGE_LEVELS),
                  *(f"{e}_{lv}" for lv in COVERAGE_LEVELS for e in ("lo", "hi")))
 KEY_COLUMNS = ("model", "drivers", "origin", "target_date", "region", "horizon")
+#: Per-task column after the scores: the fit passed the model's own diagnostics (``info_.reliable``).
+TASK_COLUMNS = ("reliable",)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class TaskResult:
     error: str | None = None
     traceback: str | None = None
     seconds: float = 0.0
+    reliable: bool | None = None
 
 
 @dataclass
@@ -230,6 +233,7 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
         pos = dates.get_indexer(future.dates)
         ok = pos >= 0
         obs[:, pos[ok]] = future.series[TARGET][:, ok]
+        reliable = bool(getattr(getattr(model, "info_", None), "reliable", True))
         frames = []
         for sc in scenarios:
             label = spec.name if sc.id == "baseline" else spec.name + ORACLE_SUFFIX
@@ -237,8 +241,8 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
                                       drivers="forecast" if sc.id == "baseline" else "observed",
                                       origin=origin, target_dates=dates, regions=past.regions.codes,
                                       rng=np.random.default_rng(score_rng.bit_generator.seed_seq)))
-        return TaskResult(spec.name, origin, pd.concat(frames, ignore_index=True),
-                          seconds=time.perf_counter() - t0)
+        return TaskResult(spec.name, origin, pd.concat(frames, ignore_index=True).assign(reliable=reliable),
+                          seconds=time.perf_counter() - t0, reliable=reliable)
     except Exception as e:  # noqa: BLE001 - reported with its model and origin, others continue
         return TaskResult(spec.name, origin, None, error=f"{type(e).__name__}: {e}",
                           traceback=traceback.format_exc(), seconds=time.perf_counter() - t0)
@@ -361,8 +365,9 @@ def run_backtest(
     Returns
     -------
     BacktestResult
-        ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included),
-        ``failures`` (model, origin, error), ``tasks`` (seconds per task) and ``settings``.
+        ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included, with
+        ``reliable``: whether that task's fit passed the model's own diagnostics, ``info_.reliable``),
+        ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable per task) and ``settings``.
     """
     panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
     truth = truth if truth is not None else panel
@@ -399,7 +404,7 @@ def run_backtest(
     results.sort(key=lambda r: (r.origin, order.get(r.model, 0)))
     frames = [r.scores for r in results if r.scores is not None and len(r.scores)]
     scores = (pd.concat(frames, ignore_index=True) if frames
-              else pd.DataFrame(columns=[*KEY_COLUMNS, *SCORE_COLUMNS]))
+              else pd.DataFrame(columns=[*KEY_COLUMNS, *SCORE_COLUMNS, *TASK_COLUMNS]))
     if len(scores):
         scores["_m"] = scores["model"].map(lambda m: order.get(m.removesuffix(ORACLE_SUFFIX), 0))
         scores["_o"] = scores["model"].str.endswith(ORACLE_SUFFIX)
@@ -410,7 +415,7 @@ def run_backtest(
                              for r in results if r.error is not None],
                             columns=["model", "origin", "error", "traceback"])
     task_frame = pd.DataFrame([{"model": r.model, "origin": r.origin, "seconds": r.seconds,
-                                "ok": r.error is None} for r in results])
+                                "ok": r.error is None, "reliable": r.reliable} for r in results])
     settings = {"models": [s.name for s in specs], "horizon": horizon, "n_draws": n_draws, "seed": seed,
                 "oracle_drivers": oracle_drivers, "n_origins": len(origins),
                 "first_origin": str(origins[0].date()) if len(origins) else None,
