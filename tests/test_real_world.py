@@ -132,3 +132,40 @@ def test_report_renders_from_scores(som, som_panel, tmp_path):
     tab = by_horizon(scores)
     crps = tab[(tab["model"] == "climatology") & (tab["horizon"] == 1)]["crps"].item()
     assert f"{crps:,.0f}" in page and "ALL" not in set(tab["model"]) and "Do conflict drivers add skill (forecast conflict)?" in page
+    assert "Every fit passed its model's own diagnostics gate" in page and "nb-dl (strikes) 0 of 2" in page
+
+
+def test_report_counts_fits_that_failed_their_diagnostics_gate():
+    """The page says how many fits of each model failed ``info_.reliable``, from the scores' ``reliable`` column."""
+    from make_report import reliability
+
+    rows = [{"model": m, "kind": k, "origin": o, "region": r, "reliable": ok}
+            for m, k, bad in (("bayes-hierarchical", "project", {"2023-01-01"}), ("last-value", "baseline", set()),
+                              ("bayes-hierarchical+oracle", "oracle", {"2023-01-01"}))
+            for o in ("2023-01-01", "2023-02-01", "2023-03-01") for r in ("A", "B", "ALL")
+            for ok in [o not in bad]]
+    text = reliability(pd.DataFrame(rows))
+    assert "**bayes-hierarchical: 1 of 3**" in text and "last-value 0 of 3" in text and "+oracle:" not in text
+    assert "not recorded" in reliability(pd.DataFrame(rows).drop(columns="reliable"))
+
+
+def test_interpretation_numbers_come_from_the_run(som, som_panel, tmp_path):
+    """The 'why' paragraph is computed: its fit lengths and SARIMAX tail figures follow the scores."""
+    from _common import Spec, run_and_save
+    from make_report import by_horizon, why
+
+    specs = [Spec("climatology", "climatology", {}, "baseline"),
+             Spec("sarimax (events)", "sarimax", {"driver": "events", "n_lags": 3}, "project")]
+    orig = som.origins(som_panel)[-3:-1]
+    scores = run_and_save("somalia", som_panel, specs, orig, 3, 100, tmp_path)
+    import json
+
+    meta = json.loads((tmp_path / "somalia_meta.json").read_text())
+    tab = by_horizon(scores)
+    text = why("somalia", som_panel, scores, tab, meta, [1, 2, 3])
+    n = [som_panel.dates.get_loc(o) + 1 for o in orig]
+    assert f"With {min(n)}-{max(n)} months per fit" in text
+    s = scores[(scores["model"] == "sarimax (events)") & (scores["region"] != "ALL")]
+    assert any(f"{v:,.0f}" in text for v in s.groupby("horizon")["hi_95"].max())
+    cov = tab.loc[tab["kind"] == "project", "cov80"].mean()
+    assert f"held {cov:.0%} of outcomes" in text

@@ -169,10 +169,12 @@ def coverage_notes(tab: pd.DataFrame) -> str:
 # Page
 # ---------------------------------------------------------------------------------------------
 
-def context(name: str) -> str:
-    """Facts about the data that bear on why models win or lose, computed from the panel."""
-    mod = importlib.import_module(name)
-    p = mod.build_panel()
+#: Days at each end of the Ukraine series compared in the data facts and the interpretation.
+UKR_WINDOW = 14
+
+
+def context(name: str, p) -> str:
+    """Facts about the data that bear on why models win or lose, computed from the panel ``p``."""
     y = p.target()
     if name == "somalia":
         flat = np.sort(np.nan_to_num(y).ravel())[::-1]
@@ -188,36 +190,117 @@ def context(name: str) -> str:
                 f"{np.median(within):+.2f} (range {min(within):+.2f} to {max(within):+.2f}).")
     if name == "ukraine":
         ev = p.series["events"][0]
-        first, last = slice(0, 14), slice(-14, None)
-        return (f"Mean daily departures fell from {np.nanmean(y[0, first]):,.0f} in the first 14 days "
-                f"({p.dates[0]:%d %b}) to {np.nanmean(y[0, last]):,.0f} in the last 14 (to {p.dates[-1]:%d %b}), "
+        first, last = slice(0, UKR_WINDOW), slice(-UKR_WINDOW, None)
+        return (f"Mean daily departures fell from {np.nanmean(y[0, first]):,.0f} in the first {UKR_WINDOW} days "
+                f"({p.dates[0]:%d %b}) to {np.nanmean(y[0, last]):,.0f} in the last {UKR_WINDOW} (to {p.dates[-1]:%d %b}), "
                 f"while mean daily ACLED events went from {ev[first].mean():,.0f} to {ev[last].mean():,.0f}.")
     share = np.isnan(y).mean()
     return f"{share:.0%} of governorate-months are unreported (missing) and are not scored."
 
 
-WHY = {
-    "somalia": (
-        "PRMN departures are all-cause (the reason column is not in the snapshot, so conflict-driven "
-        "movement cannot be separated), and a few region-months carry a large share of the people (see the "
-        "data facts above). Monthly ACLED counts per region move slowly and are at best weakly related to "
-        "departures month by month, so a model whose mean follows them cannot anticipate a one-month surge; "
-        "having seen surges, its negative-binomial dispersion is large, which widens every interval. With "
-        "9-23 months per fit, per-region SARIMAX estimates four parameters from very little data, and its "
-        "parameter draws (exponentiated from the log scale) occasionally produce enormous paths, which is "
-        "what drives its horizon-1 CRPS. The driver models' intervals are better calibrated than the "
-        "baselines', which is most of what they buy here."),
-    "syria": (
-        "No driver series exists in this file and every toolkit model requires one, so the toolkit's own "
-        "models were not run; the comparison is between the naive baselines and the statsforecast peers."),
-    "ukraine": (
-        "Departures fell several-fold over the period while ACLED event counts did not (see the data facts "
-        "above), so the association the driver models learn from the first weeks (many events, many "
-        "departures) over-predicts later; the models have no term for the exhaustion of the people able "
-        "and willing to leave beyond the at-risk offset, which is tiny against 41 million. A last-value "
-        "forecast tracks the decline directly. One national series also gives the regression a single "
-        "region's worth of information."),
-}
+def _fits_per_origin(panel, meta: dict) -> tuple[int, int]:
+    """Fewest and most periods of data any fit saw (the first and the last origin)."""
+    n = [int(panel.dates.searchsorted(pd.Timestamp(o), side="right")) for o in meta["origins"]]
+    return min(n), max(n)
+
+
+def _calibration(tab: pd.DataFrame) -> tuple[float, float]:
+    """Mean 80% coverage of the toolkit's (forecast-conflict) models and of the naive baselines."""
+    return (float(tab.loc[tab["kind"] == "project", "cov80"].mean()),
+            float(tab.loc[tab["kind"] == "baseline", "cov80"].mean()))
+
+
+def why(name: str, panel, scores: pd.DataFrame, tab: pd.DataFrame, meta: dict, horizons: list[int]) -> str:
+    """The interpretation paragraph; every number in it is computed from the panel and the scores."""
+    project = sorted(tab.loc[tab["kind"] == "project", "model"].unique())
+    if not project:
+        return ("No driver series exists in this file and every toolkit model requires one, so the toolkit's own "
+                "models were not run; the comparison is between the naive baselines and the statsforecast peers.")
+    y = panel.target()
+    unit = {"M": "months", "D": "days", "W": "weeks"}.get(str(meta.get("freq", ""))[:1], "periods")
+    lo, hi = _fits_per_origin(panel, meta)
+    cov_p, cov_b = _calibration(tab)
+    calib = (f"The toolkit models' 80% intervals held {cov_p:.0%} of outcomes on average against {cov_b:.0%} for "
+             f"the naive baselines (horizons {', '.join(map(str, horizons))})")
+    calib += (", so they are better calibrated, which is most of what they buy here."
+              if abs(cov_p - 0.8) < abs(cov_b - 0.8) else ", so they are not better calibrated either.")
+    if name == "somalia":
+        text = ("PRMN departures are all-cause (the reason column is not in the snapshot, so conflict-driven "
+                "movement cannot be separated), and a few region-months carry a large share of the people (see the "
+                "data facts above). Monthly ACLED counts per region move slowly and are at best weakly related to "
+                "departures month by month, so a model whose mean follows them cannot anticipate a one-month surge; "
+                "having seen surges, its negative-binomial dispersion is large, which widens every interval. ")
+        sarimax = [m for m in project if m.startswith("sarimax")]
+        for m in sarimax:
+            ts = tab[tab["kind"].isin(("baseline", "peer"))].groupby("horizon")["crps"].min()
+            mine = tab[tab["model"] == m].set_index("horizon")["crps"]
+            ratio = (mine / ts).dropna()
+            h = int(ratio.idxmax())
+            c = scores[(scores["model"] == m) & (scores["horizon"] == h) & (scores["region"] != "ALL")
+                       & np.isfinite(scores["observed"])]
+            k = max(1, int(np.ceil(0.02 * len(c))))
+            share = c["crps"].nlargest(k).sum() / c["crps"].sum()
+            text += (f"With {lo}-{hi} {unit} per fit, per-region SARIMAX estimates a constant, a driver effect, an "
+                     f"AR coefficient and a variance from very little data, and its parameter draws (exponentiated "
+                     f"from the log scale) occasionally produce enormous paths: at horizon {h}, where its CRPS is "
+                     f"{ratio[h]:.2f}x that of the best time-series model, its {k} worst of {len(c)} scored "
+                     f"region-{unit[:-1]}s carry {share:.0%} of its summed CRPS, and the upper end of its 95% "
+                     f"interval reached {c['hi_95'].max():,.0f} against at most {c['observed'].max():,.0f} observed. ")
+        return text + calib
+    if name == "ukraine":
+        ev = panel.series["events"][0]
+        first, last = slice(0, UKR_WINDOW), slice(-UKR_WINDOW, None)
+        fold = np.nanmean(y[0, first]) / np.nanmean(y[0, last])
+        ev_fold = ev[first].mean() / ev[last].mean()
+        pop = float(panel.regions.population.sum())
+        gone = float(np.nansum(y))
+        s = scores[scores["model"].isin(project) & (scores["region"] != "ALL") & np.isfinite(scores["observed"])]
+        late = s[s["origin"] >= sorted(s["origin"].unique())[len(s["origin"].unique()) // 2]]
+        over = float((late["median"] > late["observed"]).mean())
+        n_reg = len(panel.regions)
+        offset_fold = 1 / (1 - gone / pop)
+        ev_txt = (f"ACLED event counts fell only {ev_fold:.1f}-fold" if ev_fold >= 1
+                  else f"ACLED event counts rose {1 / ev_fold:.1f}-fold")
+        over_txt = (f"so the association the driver models learn from the first weeks (many events, many departures) "
+                    f"over-predicts later: from the later half of the origins their median forecast was above the "
+                    f"observed count in {over:.0%} of the scored {unit}." if over > 0.5 else
+                    f"yet from the later half of the origins the driver models' median forecast was above the "
+                    f"observed count in only {over:.0%} of the scored {unit}, so over-prediction is not what "
+                    f"costs them here.")
+        offset_txt = (f"The models have no term for the exhaustion of the people able and willing to leave beyond "
+                      f"the at-risk offset, and that offset can fall only by the share already gone: the "
+                      f"{gone / 1e6:,.1f} million departures of the whole period are {gone / pop:.1%} of the "
+                      f"population of {pop / 1e6:,.1f} million, at most a {offset_fold:.2f}-fold reduction against "
+                      f"the {fold:.1f}-fold fall in departures. " if offset_fold < fold else "")
+        return (f"Departures fell {fold:.1f}-fold between the first and the last {UKR_WINDOW} days while {ev_txt} "
+                f"(see the data facts above), {over_txt} {offset_txt}A last-value forecast tracks the decline "
+                f"directly. "
+                + (f"One national series also gives the regression a single region's worth of information. "
+                   if n_reg == 1 else "")
+                + calib)
+    return calib
+
+
+def reliability(scores: pd.DataFrame) -> str:
+    """How many fits of each model failed the model's own diagnostics gate (``info_.reliable`` False)."""
+    if "reliable" not in scores:
+        return ("Whether each fit passed its model's own diagnostics gate was not recorded in these scores "
+                "(they predate the `reliable` column; rerun without `--reuse`).")
+    s = scores[scores["kind"] != "oracle"]
+    per_fit = s.groupby(["model", "origin"], sort=False)["reliable"].all().astype(bool)
+    t = per_fit.groupby(level="model", sort=False).agg(failed=lambda v: int((~v).sum()), n="size")
+    t = t.loc[sorted(t.index, key=lambda m: (KIND_ORDER.get(s.loc[s["model"] == m, "kind"].iloc[0], 9), m))]
+    bad = t[t["failed"] > 0]
+    counts = "; ".join(f"{m} {r.failed} of {r.n}" for m, r in t.iterrows())
+    if bad.empty:
+        return (f"Every fit passed its model's own diagnostics gate (`info_.reliable`; models without a gate "
+                f"always pass): {counts}.")
+    return (f"**Fits that failed the model's own diagnostics gate** (`info_.reliable` False; their scores are "
+            f"kept in the table and findings, the '+oracle' rows reuse the same fits): "
+            + "; ".join(f"**{m}: {r.failed} of {r.n}**" for m, r in bad.iterrows())
+            + "".join(f" - every {m} fit failed, so its rows are those of a sampler that had not converged, "
+                      f"not a test of the model" for m, r in bad.iterrows() if r.failed == r.n)
+            + f". Per model (failed of fitted origins): {counts}.")
 
 
 def render(results: dict[str, dict], elapsed: dict[str, float], started: str) -> str:
@@ -250,14 +333,16 @@ def render(results: dict[str, dict], elapsed: dict[str, float], started: str) ->
                   f"{max(horizons)}, {meta['n_draws']} paths; runtime {elapsed.get(name, float('nan')):.0f} s.", ""]
         if meta.get("failures"):
             lines += ["Fits that failed (scored rows left out): " + "; ".join(meta["failures"][:10]), ""]
-        lines += [markdown_table(tab, show, meta["unit"]), ""]
+        lines += [markdown_table(tab, show, meta["unit"]), "", reliability(scores), ""]
         if len(show) < len(horizons):
             lines += [f"(Horizons {', '.join(map(str, show))} shown; all are in the scores CSV.)", ""]
         lines += ["### Findings", "", *findings(name, scores, tab, show), coverage_notes(tab[tab['horizon'].isin(show)]), ""]
         if meta.get("in_sample"):
             lines += [f"- In-sample check: {meta['in_sample']}", ""]
-        lines += ["### Data facts (computed)", "", context(name), "",
-                  "### Why the toolkit's models lose where they lose (interpretation)", "", WHY[name], ""]
+        panel = importlib.import_module(name).build_panel()
+        lines += ["### Data facts (computed)", "", context(name, panel), "",
+                  "### Why the toolkit's models lose where they lose (interpretation)", "",
+                  why(name, panel, scores, tab[tab["horizon"].isin(show)], meta, show), ""]
     return "\n".join(lines)
 
 
