@@ -137,3 +137,26 @@ def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):
     assert rc == 2
     assert "Atlantis" in err and "multiply" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
+    """A backtest where 80% intervals covered 63% puts a warning in the sidecar and on stderr."""
+    rows = []
+    for scope, cov80 in (("regions", 0.79), ("ALL", 0.63)):
+        for h in (1, 2):
+            rows.append(dict(model="nb-dl", scope=scope, horizon=h, crps=1.0, wis=1.0, cover_50=0.5, cover_80=cov80,
+                             cover_90=0.9, cover_95=0.95, mae=1, mape=1, ignorance=1, skill=0.1, n=100,
+                             n_origins=10, first_origin="2019-01-07", last_origin="2019-03-11"))
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    from displacement_forecast.evaluate.backtest import backtest_record
+
+    assert backtest_record(tmp_path, "nb-dl", scope="regions")["intervals_ok"]
+    rec = backtest_record(tmp_path, "nb-dl")
+    assert not rec["intervals_ok"] and "80% intervals covered 63%" in rec["warnings"][0]
+    rc = main(["forecast", str(DATA), "--horizon", "2", "--draws", "100", "--no-plots",
+               "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert rc == 0 and "80% intervals covered 63%" in capsys.readouterr().err
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert side["intervals_calibrated_in_backtest"] is False
+    assert any("63%" in w for w in side["warnings"])
+    assert main(["forecast", str(DATA), "--backtest", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2

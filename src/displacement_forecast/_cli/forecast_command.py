@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--thresholds", default=",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS),
                    help="comma-separated people counts for the cdf rows (P(X <= x))")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--backtest", metavar="DIR",
+                   help="folder written by `displacement-forecast backtest`: its coverage for this model goes "
+                        "into the sidecar, with a warning when intervals did not cover as stated")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG charts")
     p.add_argument("--hxl", action="store_true", help="also write forecast_hxl.csv with an HXL hashtag row")
     p.add_argument("--write-draws", action="store_true",
@@ -55,13 +58,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = args.model
     scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    record = None
+    if args.backtest:
+        from ..evaluate.backtest import backtest_record
+
+        record = backtest_record(args.backtest, model if isinstance(model, str) else model.name)
     print(f"fitting {model if isinstance(model, str) else model.name} on {args.data} ...", file=sys.stderr)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
-                        data_files=[str(args.data)])
+                        data_files=[str(args.data)], backtest=record)
     written = write_run(run_, args.out, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
                         hub=args.hub, team=args.team)
     sc = run_.sidecar
+    for w in (record or {}).get("warnings", []):
+        print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
         print(f"{bar}\nWARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE.\n"

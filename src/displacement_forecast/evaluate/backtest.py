@@ -28,6 +28,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -529,6 +530,34 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") 
                                      for _, r in s.iterrows()},
         "n": int(w.sum()),
     }
+
+
+def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = "ALL",
+                    tolerance: float = 0.05) -> dict[str, Any]:
+    """What a forecast sidecar says about the model's past intervals, from a backtest folder.
+
+    Reads ``summary.csv`` written by ``displacement-forecast backtest`` and returns
+    :func:`coverage_summary` for ``model`` plus a verdict: ``intervals_ok`` is False, and
+    ``warnings`` says which, when a pooled coverage is more than ``tolerance`` from its nominal
+    level (an 80% interval that covered 63% of outcomes does not mean what it says).
+    The default scope is ``ALL`` (the regional total), what planners read first.
+    """
+    path = Path(backtest_dir) / "summary.csv"
+    if not path.exists():
+        raise DataError(Problem(str(path), None, None, "no backtest summary here; run `displacement-forecast backtest` first"))
+    summary = pd.read_csv(path)
+    try:
+        rec = coverage_summary(summary, model, scope)
+    except ValueError as e:
+        raise DataError(Problem(str(path), None, "model", str(e))) from None
+    warns = []
+    for level, observed in rec["nominal_vs_observed"].items():
+        nominal = float(level.rstrip("%")) / 100
+        if abs(observed - nominal) > tolerance:
+            warns.append(f"in backtests ({rec['origins']['n']} origins, {scope}) the {level} intervals covered "
+                         f"{observed:.0%} of outcomes: the real uncertainty was "
+                         f"{'larger' if observed < nominal else 'smaller'} than the bands showed")
+    return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
 
 
 def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.ndarray:

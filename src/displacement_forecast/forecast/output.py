@@ -79,7 +79,9 @@ def build_sidecar(
                      "python": platform.python_version()},
         "model": {"name": model.name, "config": info.config, "uses_drivers": model.uses_drivers},
         "reliable": bool(info.reliable),
-        "warnings": list(info.warnings),
+        # Fit diagnostics, then what past backtests say about the intervals (if one was given).
+        "warnings": list(info.warnings) + list((backtest or {}).get("warnings", [])),
+        "intervals_calibrated_in_backtest": (backtest or {}).get("intervals_ok"),
         "diagnostics": _jsonable(info.diagnostics),
         "data": {"files": list(data_files), "vintage": data_vintage(panel), "frequency": panel.freq,
                  "first_period": str(panel.dates[0].date()), "last_period": str(panel.origin.date()),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import statsmodels.api as sm
 
 from ..distributions import draw_nb
@@ -26,6 +27,24 @@ N_AR = 4  # periods of history the autoregression looks at
 def _ar_features(y: np.ndarray) -> np.ndarray:
     """``(..., 2)`` features from a window whose last axis holds the last N_AR periods, newest last."""
     return np.stack([np.log1p(y[..., -1]), np.log1p(y[..., :-1].mean(axis=-1))], axis=-1)
+
+
+def _common_shock_sd(y: np.ndarray, mu: np.ndarray, t: np.ndarray) -> float:
+    """Standard deviation of a log-scale shock shared by all regions in a period.
+
+    Conflict escalates across whole zones at once, so regions' surprises move together. From the
+    fitted rows' log residuals ``log((y+1)/(mu+1))``: the variance of each period's cross-region
+    mean, minus what independent residuals would give it (``var / n``), is the common part.
+    """
+    res = np.log1p(y) - np.log1p(mu)
+    df = pd.DataFrame({"t": t, "r": res})
+    g = df.groupby("t")["r"].agg(["mean", "count"])
+    g = g[g["count"] >= 2]
+    if len(g) < 5:
+        return 0.0
+    within = float(df["r"].var())
+    common = float(g["mean"].var()) - float((within / g["count"]).mean())
+    return float(np.sqrt(max(common, 0.0)))
 
 
 class SeriesAR:
@@ -46,7 +65,7 @@ class SeriesAR:
                 dummies[k] = 1.0
                 X.append(np.concatenate([dummies, _ar_features(win)]))
                 Y.append(y[r, t])
-                rows.append(r)
+                rows.append(t)
         self.n_regions_ = R
         self.idx_ = idx
         if len(Y) < len(idx) + 3:
@@ -65,6 +84,7 @@ class SeriesAR:
             cov = np.diag(np.full(len(res.params), 1e-6))
         self.params_ = np.asarray(res.params)
         self.cov_ = (cov + cov.T) / 2
+        self.common_sd_ = _common_shock_sd(Y, np.asarray(res.predict()), np.asarray(rows))
         return self
 
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -79,8 +99,10 @@ class SeriesAR:
         phi = theta[:, len(self.idx_) : len(self.idx_) + 2]
         alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
         win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
+        c = self.common_sd_
+        shock = rng.normal(-c * c / 2, c, (n_draws, horizon))  # shared by all regions, mean-one on exp scale
         for h in range(horizon):
-            eta = a + np.einsum("drk,dk->dr", _ar_features(win), phi)
+            eta = a + np.einsum("drk,dk->dr", _ar_features(win), phi) + shock[:, h, None]
             mean = np.exp(np.clip(eta, -20, 12))
             y = draw_nb(rng, mean, alpha)
             y[:, ~self.active_] = 0.0
