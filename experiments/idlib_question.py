@@ -16,6 +16,7 @@ from pathlib import Path
 
 from displacement_forecast.brief import fmt_people, fmt_prob, total_summary
 from displacement_forecast.data import load_regions, read_observations
+from displacement_forecast.evaluate.backtest import backtest_record
 from displacement_forecast.forecast.run import run_forecast, write_run
 from displacement_forecast.scenarios import load_scenarios
 
@@ -30,13 +31,18 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=12)
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--backtest", type=Path, default=ROOT / "experiments" / "results" / "backtest_synthetic",
+                    help="backtest folder whose coverage for the model goes into the sidecar "
+                         "(made by experiments/backtest_synthetic.py)")
     a = ap.parse_args()
 
     regions = load_regions(DATA / "regions.csv")
     obs = read_observations(DATA / "observations.csv", region_codes=regions.codes)
     scenarios = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", regions)
+    record = backtest_record(a.backtest, a.model) if (a.backtest / "summary.csv").exists() else None
     run = run_forecast(obs, regions, model=a.model, scenarios=scenarios, horizon=a.horizon,
-                       n_draws=a.draws, seed=a.seed, data_files=[str(DATA / "observations.csv")])
+                       n_draws=a.draws, seed=a.seed, data_files=[str(DATA / "observations.csv")],
+                       backtest=record)
     written = write_run(run, a.out)
 
     print(run.model.summary())
@@ -48,6 +54,9 @@ def main() -> None:
         print(f"  {sid:16s} median {fmt_people(row['median'], 3):>8} newly displaced "
               f"(90% interval {fmt_people(row['lo'])} - {fmt_people(row['hi'])});"
               f" P(> 250,000) = {fmt_prob(probs[sid], n)}")
+    if record is not None:
+        print("\nHow far to trust the bands: " + ("; ".join(record["warnings"]) if record["warnings"] else
+              f"in backtests ({record['origins']['n']} origins) the intervals covered as stated."))
     print(f"\nwrote {len(written)} files to {a.out}: " + ", ".join(p.name for p in written))
 
 

@@ -152,10 +152,10 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
 
     assert backtest_record(tmp_path, "nb-dl", scope="regions")["intervals_ok"]
     rec = backtest_record(tmp_path, "nb-dl")
-    assert not rec["intervals_ok"] and "80% intervals covered 63%" in rec["warnings"][0]
+    assert not rec["intervals_ok"] and "80% interval covered 63%" in rec["warnings"][0]
     rc = main(["forecast", str(DATA), "--horizon", "2", "--draws", "100", "--no-plots",
                "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
-    assert rc == 0 and "80% intervals covered 63%" in capsys.readouterr().err
+    assert rc == 0 and "80% interval covered 63%" in capsys.readouterr().err
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert side["intervals_calibrated_in_backtest"] is False
     assert any("63%" in w for w in side["warnings"])
