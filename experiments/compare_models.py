@@ -62,7 +62,11 @@ def backtest_skill(models: list[str], *, n_origins: int = 12, horizon: int = 4, 
     :func:`~displacement_forecast.evaluate.backtest.summarise` for ``models``. Failed tasks are
     printed and listed in ``frame.attrs["failures"]``.
     """
-    from displacement_forecast.evaluate.backtest import REFERENCE, default_origins, run_backtest, summarise
+    from displacement_forecast.evaluate.backtest import (
+        REFERENCE,
+        default_origins,
+        run_backtest,
+    )
 
     regions = load_regions(DATA / "regions.csv")
     obs = read_observations(DATA / "observations.csv", region_codes=regions.codes)

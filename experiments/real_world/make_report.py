@@ -275,7 +275,7 @@ def why(name: str, panel, scores: pd.DataFrame, tab: pd.DataFrame, meta: dict, h
         return (f"Departures fell {fold:.1f}-fold between the first and the last {UKR_WINDOW} days while {ev_txt} "
                 f"(see the data facts above), {over_txt} {offset_txt}A last-value forecast tracks the decline "
                 f"directly. "
-                + (f"One national series also gives the regression a single region's worth of information. "
+                + ("One national series also gives the regression a single region's worth of information. "
                    if n_reg == 1 else "")
                 + calib)
     return calib
@@ -295,8 +295,8 @@ def reliability(scores: pd.DataFrame) -> str:
     if bad.empty:
         return (f"Every fit passed its model's own diagnostics gate (`info_.reliable`; models without a gate "
                 f"always pass): {counts}.")
-    return (f"**Fits that failed the model's own diagnostics gate** (`info_.reliable` False; their scores are "
-            f"kept in the table and findings, the '+oracle' rows reuse the same fits): "
+    return ("**Fits that failed the model's own diagnostics gate** (`info_.reliable` False; their scores are "
+            "kept in the table and findings, the '+oracle' rows reuse the same fits): "
             + "; ".join(f"**{m}: {r.failed} of {r.n}**" for m, r in bad.iterrows())
             + "".join(f" - every {m} fit failed, so its rows are those of a sampler that had not converged, "
                       f"not a test of the model" for m, r in bad.iterrows() if r.failed == r.n)
