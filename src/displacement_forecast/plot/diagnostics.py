@@ -42,10 +42,10 @@ def score_by_horizon(summary: pd.DataFrame, *, score: str = "crps", scope: str =
         ax.plot(g["horizon"], g[score], label=m, **_style(m, i))
         ax2.plot(g["horizon"], g["skill"], label=m, **_style(m, i))
     what = "per region and period" if scope == "regions" else "for the regional total"
-    ax.set_ylabel(f"mean {score.upper()} {what} (people; lower is better)")
+    ax.set_ylabel(f"mean {score.upper()} {what}\n(people; lower is better)")
     ax.yaxis.set_major_formatter(people)
     ax2.axhline(0, color="black", lw=1)
-    ax2.set_ylabel("CRPS skill vs last-value (1 - CRPS / CRPS of last-value)")
+    ax2.set_ylabel("CRPS skill vs last-value\n(1 - CRPS / CRPS of last-value)")
     ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
     for a in (ax, ax2):
         a.set_xlabel(f"{unit} ahead")
