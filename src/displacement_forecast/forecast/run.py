@@ -114,6 +114,11 @@ def caption(sidecar: dict[str, Any]) -> str:
     d = sidecar["data"]
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(sidecar["warnings"])
+    bt = sidecar.get("backtest") or {}
+    if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
+        cov = bt["nominal_vs_observed"]
+        flag += (f"  CAUTION: in backtests the 80% band covered {cov.get('80%', float('nan')):.0%} and the 95% band "
+                 f"{cov.get('95%', float('nan')):.0%} of outcomes.")
     return (f"Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "
             f"{sidecar['forecast']['n_draws']} paths, seed {sidecar['forecast']['seed']}. "
