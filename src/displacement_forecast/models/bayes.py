@@ -615,7 +615,7 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
 
-_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "params_", "cov_", "mean_")
+_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "params_", "cov_", "mean_", "common_sd_")
 
 
 def _driver_state(dm: DriverForecaster | None) -> dict[str, Any] | None:

@@ -99,8 +99,10 @@ class SeriesAR:
         phi = theta[:, len(self.idx_) : len(self.idx_) + 2]
         alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
         win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
-        c = self.common_sd_
-        shock = rng.normal(-c * c / 2, c, (n_draws, horizon))  # shared by all regions, mean-one on exp scale
+        # Shared by all regions, mean one on the exp scale. Fits saved before this existed have no
+        # common_sd_: they draw no shock, so their paths stay exactly what they were.
+        c = float(getattr(self, "common_sd_", 0.0))
+        shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         for h in range(horizon):
             eta = a + np.einsum("drk,dk->dr", _ar_features(win), phi) + shock[:, h, None]
             mean = np.exp(np.clip(eta, -20, 12))
