@@ -9,8 +9,9 @@ are absent from the file and stay missing (NaN), never zero. Some values are fra
 source splits estimates), which the count models accept as they are.
 
 The file has no event counts, so the toolkit's driver models (``nb-dl``, ``sarimax``,
-``bayes-hierarchical`` all require at least one driver series) cannot run; only the baselines
-and the statsforecast peers are compared. Rolling origins every month from 2016-12 (every fit
+``bayes-hierarchical`` all require at least one driver series) cannot run; the toolkit's
+driver-free ``arima`` (per-region AR(1) on log1p counts) is compared with the baselines and the
+statsforecast peers. Rolling origins every month from 2016-12 (every fit
 sees 12 months), horizons 1-3.
 
 Region table: the 14 governorate names as the file writes them. **Populations are placeholders**
@@ -63,8 +64,8 @@ def origins(panel: Panel) -> list[pd.Timestamp]:
 
 
 def specs() -> list[Spec]:
-    """Only models that need no driver series: the baselines and the statsforecast peers."""
-    return baselines() + peers()
+    """Only models that need no driver series: baselines, the toolkit's ``arima``, statsforecast peers."""
+    return baselines() + [Spec("arima", "arima", {}, "project-ts")] + peers()
 
 
 def main(argv: list[str] | None = None) -> None:
