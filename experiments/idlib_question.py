@@ -43,7 +43,7 @@ def main() -> None:
     run = run_forecast(obs, regions, model=a.model, scenarios=scenarios, horizon=a.horizon,
                        n_draws=a.draws, seed=a.seed, data_files=[str(DATA / "observations.csv")],
                        backtest=record)
-    written = write_run(run, a.out)
+    written = write_run(run, a.out, hub=a.out / "hub")  # + a hubverse hub agencies' tools open
 
     print(run.model.summary())
     n = a.draws
