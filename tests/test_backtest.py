@@ -321,7 +321,7 @@ def test_cli_rejects_unknown_model(tmp_path, capsys):
 @pytest.mark.xfail(strict=True, reason=(
     "issue 6 acceptance NOT met (measured 2026-11-25, 52 origins): no classical model beats last-value "
     "by 20% CRPS at h=4; nb-dl loses only in the final 9-week offensive, where the strike forecaster "
-    "mean-reverts (with the real strikes nb-dl's skill is +48..77%). Strict: passes -> remove this mark."))
+    "mean-reverts (with the real strikes nb-dl's skill is +48..73% per region, +51..84% for the total). Strict: passes -> remove this mark."))
 def test_acceptance_best_model_beats_last_value_with_calibrated_80pct_intervals():
     """On the simulator's (shipped) data, 52 weekly origins: the best model beats last-value by >= 20%
     CRPS at 4 weeks ahead and its 80% intervals cover 75-85% of outcomes (per region and week)."""
