@@ -6,26 +6,13 @@ import numpy as np
 import pytest
 
 from displacement_forecast.data.simulate import simulate_nw_syria
+from displacement_forecast.evaluate.backtest import oracle_scenario
+from displacement_forecast.evaluate.scores import pit_randomised
 from displacement_forecast.models import REGISTRY, get_model
 from displacement_forecast.models.base import Panel
-from displacement_forecast.scenarios import Change, Scenario
+from displacement_forecast.scenarios import Scenario
 
 CLASSICAL = ["last-value", "climatology", "nb-dl", "sarimax", "arima"]
-
-
-def oracle_scenario(panel: Panel, start: int, horizon: int, drivers=("strikes", "flights")) -> Scenario:
-    """A custom scenario whose driver paths are what really happened after ``start``."""
-    changes = tuple(
-        Change((r,), (s,), 1, horizon, None, tuple(panel.series[s][i, start : start + horizon]))
-        for s in drivers for i, r in enumerate(panel.regions.codes))
-    return Scenario("oracle", "drivers that really happened", changes)
-
-
-def randomised_pit(samples: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """PIT for counts (Czado et al. 2009): uniform between F(y-1) and F(y)."""
-    lo = (samples < y).mean(axis=0)
-    hi = (samples <= y).mean(axis=0)
-    return lo + rng.uniform(size=y.shape) * (hi - lo)
 
 
 @pytest.mark.parametrize("name", CLASSICAL)
@@ -67,8 +54,9 @@ def test_nbdl_interval_coverage_many_seeds():
         panel = Panel.from_observations(s.observations, s.regions)
         t0 = len(panel.dates) - H
         m = get_model("nb-dl").fit(panel.truncate(panel.dates[t0 - 1]))
-        paths = m.sample_paths(H, oracle_scenario(panel, t0, H), n_draws=1000, seed=seed).values
-        u = randomised_pit(paths, panel.series["displaced"][:, t0 : t0 + H], np.random.default_rng(seed))
+        oracle = oracle_scenario(panel, panel.dates[t0 - 1], H, ("strikes", "flights"))
+        paths = m.sample_paths(H, oracle, n_draws=1000, seed=seed).values
+        u = pit_randomised(paths, panel.series["displaced"][:, t0 : t0 + H], np.random.default_rng(seed))
         for lv in hits:
             a = (1 - lv / 100) / 2
             hits[lv].append(((u >= a) & (u <= 1 - a)).mean())
