@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import draw_nb
 from .base import Panel, ffill_time
@@ -54,26 +55,28 @@ class SeriesAR:
         R, T = y.shape
         self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
         self.history_ = ffill_time(y, fill=0.0)[:, -N_AR:]
-        rows, X, Y = [], [], []
         idx = np.flatnonzero(self.active_)
-        for k, r in enumerate(idx):
-            for t in range(N_AR, T):
-                win = y[r, t - N_AR : t]
-                if np.isnan(win).any() or np.isnan(y[r, t]):
-                    continue
-                dummies = np.zeros(len(idx))
-                dummies[k] = 1.0
-                X.append(np.concatenate([dummies, _ar_features(win)]))
-                Y.append(y[r, t])
-                rows.append(t)
         self.n_regions_ = R
         self.idx_ = idx
+        if T <= N_AR + len(idx) + 3:
+            # Too little history to fit: fall back to a region-mean Poisson with no dynamics.
+            self.params_ = None
+            self.mean_ = np.nan_to_num(np.nanmean(y, axis=1)) if T else np.zeros(R)
+            return self
+        # One row per (active region, period t >= N_AR) with a complete window and an observed count.
+        win = sliding_window_view(y[idx], N_AR, axis=1)[:, :-1]  # (R', T-N_AR, N_AR): periods t-N_AR..t-1
+        target = y[idx, N_AR:]
+        ok = np.isfinite(win).all(axis=2) & np.isfinite(target)
+        region_k, t_k = np.nonzero(ok)
+        dummies = np.eye(len(idx))[region_k]
+        X = np.concatenate([dummies, _ar_features(win[region_k, t_k])], axis=1)
+        Y = target[region_k, t_k]
+        rows = t_k + N_AR  # the period each row predicts
         if len(Y) < len(idx) + 3:
             # Too little history to fit: fall back to a region-mean Poisson with no dynamics.
             self.params_ = None
             self.mean_ = np.nan_to_num(np.nanmean(y, axis=1))
             return self
-        X, Y = np.asarray(X), np.asarray(Y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = sm.GLM(Y, X, family=sm.families.Poisson()).fit()

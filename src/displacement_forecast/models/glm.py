@@ -127,7 +127,7 @@ class NBDistributedLag(ForecastModel):
         L, k = self.n_lags_, self.n_active_
         R = len(self.active_)
         theta, noise = self._randomness(horizon, n_draws, rng)
-        a = np.where(self.active_[None, :], 0.0, -50.0) + 0.0 * theta[:, :1]
+        a = np.full((n_draws, R), -50.0)  # regions that never had displacement stay at ~0
         a[:, self.active_] = theta[:, :k]
         eta = np.repeat(a[:, :, None], horizon, axis=2)
         for i, s in enumerate(self.drivers):
