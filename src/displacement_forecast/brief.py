@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .forecast.summaries import total_within
+
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
 NOT_INCLUDED: tuple[str, ...] = (
     "errors in the reported displacement counts themselves (under-counting, double counting, late reports)",
@@ -92,14 +94,6 @@ def fmt_prob(p: float, n_draws: int | None = None) -> str:
     return f"{p:.0%}"
 
 
-def _total(paths: xr.DataArray, within: int | None, regions: Sequence[str] | None = None) -> np.ndarray:
-    h = paths.sizes["horizon"] if within is None else within
-    if h > paths.sizes["horizon"]:
-        raise ValueError(f"within={h} is longer than the forecast horizon ({paths.sizes['horizon']} periods)")
-    sub = paths if regions is None else paths.sel(region=list(regions))
-    return sub.isel(horizon=slice(0, h)).sum(("region", "horizon")).values
-
-
 def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | None = None, *,
                   level: float = 90, regions: Sequence[str] | None = None) -> pd.DataFrame:
     """Median, mean and central interval of people newly displaced over the first ``within`` periods.
@@ -126,7 +120,7 @@ def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | N
     a = (100 - level) / 2
     rows = {}
     for sid, p in paths_by_scenario.items():
-        t = _total(p, within, regions)
+        t = total_within(p, within, regions)
         lo, med, hi = np.percentile(t, [a, 50, 100 - a])
         rows[sid] = {"median": med, "mean": t.mean(), "lo": lo, "hi": hi}
     out = pd.DataFrame.from_dict(rows, orient="index")
@@ -158,7 +152,7 @@ def exceedance_table(paths_by_scenario: Mapping[str, xr.DataArray], threshold: f
     pandas.DataFrame
         Probabilities; index scenario, columns ``"within {w} {unit}s"``.
     """
-    data = {f"within {w} {unit}s": {sid: float((_total(p, w, regions) > threshold).mean())
+    data = {f"within {w} {unit}s": {sid: float((total_within(p, w, regions) > threshold).mean())
                                      for sid, p in paths_by_scenario.items()} for w in withins}
     out = pd.DataFrame(data)
     out.index.name = "scenario"
@@ -207,7 +201,7 @@ def scenario_paragraph(
     end = dates[within - 1] + (dates[1] - dates[0] if len(dates) > 1 else pd.Timedelta(0)) - pd.Timedelta(days=1)
     span = f"the next {within} {unit}s, {dates[0]:%d %B %Y} to {end:%d %B %Y}"
     tab = total_summary(paths_by_scenario, within, level=level)
-    ex = {sid: float((_total(p, within) > threshold).mean()) for sid, p in paths_by_scenario.items()}
+    ex = {sid: float((total_within(p, within) > threshold).mean()) for sid, p in paths_by_scenario.items()}
     base = baseline if baseline in tab.index else tab.index[0]
     b = tab.loc[base]
     parts = [

@@ -94,11 +94,21 @@ def intervals(paths: xr.DataArray, levels: Sequence[float] = (50, 80, 95), name:
     return out
 
 
+def total_within(paths: xr.DataArray, within: int | None = None,
+                 regions: Sequence[str] | None = None) -> np.ndarray:
+    """Per draw: new displacement summed over ``regions`` (default all) and the first ``within`` periods."""
+    h = paths.sizes["horizon"] if within is None else within
+    if h > paths.sizes["horizon"]:
+        raise ValueError(f"within={h} is longer than the forecast horizon ({paths.sizes['horizon']} periods)")
+    if h < 1:
+        raise ValueError(f"within={h}; expected at least 1 period")
+    sub = paths if regions is None else paths.sel(region=list(regions))
+    return sub.isel(horizon=slice(0, h)).sum(("region", "horizon")).values
+
+
 def prob_exceed_total(paths: xr.DataArray, threshold: float, within: int | None = None) -> float:
     """P(cumulative new displacement over all regions within ``within`` periods > threshold)."""
-    h = paths.sizes["horizon"] if within is None else within
-    tot = paths.isel(horizon=slice(0, h)).sum(("region", "horizon")).values
-    return float((tot > threshold).mean())
+    return float((total_within(paths, within) > threshold).mean())
 
 
 def hub_frame(

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
-from ..forecast.summaries import TOTAL, quantiles, with_total  # noqa: E402
+from ..forecast.summaries import TOTAL, quantiles, total_within, with_total  # noqa: E402
 
 BANDS = (95, 80, 50)
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50")
@@ -119,7 +119,7 @@ def exceedance_curve(
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
     for i, (sid, paths) in enumerate(paths_by_scenario.items()):
         h = paths.sizes["horizon"] if within is None else within
-        tot = np.sort(paths.isel(horizon=slice(0, h)).sum(("region", "horizon")).values)
+        tot = np.sort(total_within(paths, h))
         p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
         ax.step(tot, p, where="post", color=_COLOURS[i % len(_COLOURS)], lw=2, label=sid)
     for m in marks:
