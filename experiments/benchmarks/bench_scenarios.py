@@ -37,7 +37,7 @@ def main() -> None:
     m = get_model(a.model).fit(sim.observations, sim.regions)
     fit_s = time.perf_counter() - t
     scen = [Scenario.baseline(), Scenario.intensify(["South Idlib"], 2.0, 4),
-            Scenario.intensify(["ALL"], 1.5, id="intensify-all"), Scenario("de-escalation", "", Scenario.ceasefire().changes[:0]),
+            Scenario.intensify(["ALL"], 1.5, id="intensify-all"), Scenario.intensify(["ALL"], 0.5, id="de-escalation"),
             Scenario.ceasefire()]
     m.sample_scenarios(H, scen, n_draws=D, seed=0)  # warm-up
     times, ref = [], []

@@ -113,8 +113,9 @@ def caption(sidecar: dict[str, Any]) -> str:
     """Source, vintage, model and what the bands include, for the foot of every figure."""
     d = sidecar["data"]
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
-    flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(sidecar["warnings"])
     bt = sidecar.get("backtest") or {}
+    fit_warnings = [w for w in sidecar["warnings"] if w not in bt.get("warnings", [])]
+    flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
         flag += (f"  CAUTION: in backtests the 80% band covered {cov.get('80%', float('nan')):.0%} and the 95% band "
