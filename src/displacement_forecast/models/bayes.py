@@ -615,7 +615,7 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
 
-_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "params_", "cov_", "mean_", "common_sd_")
+_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "mean_", "common_sd_")
 
 
 def _driver_state(dm: DriverForecaster | None) -> dict[str, Any] | None:
@@ -644,7 +644,7 @@ def _driver_from_state(state: dict[str, Any] | None) -> DriverForecaster | None:
                 setattr(m, a, v)
             elif a == "active_":
                 setattr(m, a, np.asarray(v, dtype=bool))
-            elif a == "idx_":
+            elif a in ("idx_", "zone_"):
                 setattr(m, a, np.asarray(v, dtype=np.int64))
             else:
                 setattr(m, a, np.asarray(v, dtype=float))

@@ -3,8 +3,13 @@
 Each driver series gets a pooled negative-binomial autoregression across regions::
 
     log E[y[r,t]] = a[r] + phi1 * log1p(y[r,t-1]) + phi2 * log1p(mean(y[r,t-2..t-4]))
+                         + psi1 * log1p(z[r,t-1]) + psi2 * log1p(mean(z[r,t-2..t-4]))
 
-fitted by maximum likelihood (statsmodels ``NegativeBinomial``). Sample paths draw the
+where ``z[r,t]`` is the mean count over the regions of r's zone (its ``parent`` in the region
+table). Offensives hit whole zones at once, and a zone mean is a far less noisy measure of the
+current intensity than one region's count, so the zone terms let an escalation persist in the
+forecast instead of being read as noise. Without zones of two or more regions the psi terms are
+left out. Fitted by maximum likelihood (statsmodels ``NegativeBinomial``). Sample paths draw the
 coefficients from their estimated covariance once per path, then NB noise period by period, so
 uncertainty about the conflict itself reaches the displacement forecast. Scenarios modify these
 baseline paths (see :mod:`displacement_forecast.scenarios`).
@@ -25,9 +30,34 @@ from .base import Panel, ffill_time
 N_AR = 4  # periods of history the autoregression looks at
 
 
-def _ar_features(y: np.ndarray) -> np.ndarray:
-    """``(..., 2)`` features from a window whose last axis holds the last N_AR periods, newest last."""
-    return np.stack([np.log1p(y[..., -1]), np.log1p(y[..., :-1].mean(axis=-1))], axis=-1)
+def _ar_features(y: np.ndarray, zone_mean: np.ndarray | None = None) -> np.ndarray:
+    """Features from windows ``(..., region, N_AR)`` holding the last N_AR periods, newest last.
+
+    Two per region (last period, mean of the earlier ones), plus the same two of the zone mean
+    when ``zone_mean`` (a ``region x region`` averaging matrix) is given.
+    """
+    own = [np.log1p(y[..., -1]), np.log1p(y[..., :-1].mean(axis=-1))]
+    if zone_mean is None:
+        return np.stack(own, axis=-1)
+    z = np.einsum("rs,...sn->...rn", zone_mean, y)
+    return np.stack(own + [np.log1p(z[..., -1]), np.log1p(z[..., :-1].mean(axis=-1))], axis=-1)
+
+
+def zone_codes(parents: np.ndarray | list) -> np.ndarray | None:
+    """Integer zone of each region from its parent (a region without one is its own zone).
+
+    ``None`` when no zone holds two or more regions: then zone features would only repeat the
+    region's own.
+    """
+    keys = [p if isinstance(p, str) and p else f"__own{i}" for i, p in enumerate(parents)]
+    _, zone = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
+    return zone if np.bincount(zone).max() >= 2 else None
+
+
+def zone_mean_matrix(zone: np.ndarray) -> np.ndarray:
+    """``region x region`` matrix whose product with counts gives each region's zone mean."""
+    same = (zone[:, None] == zone[None, :]).astype(float)
+    return same / same.sum(axis=1, keepdims=True)
 
 
 def _common_shock_sd(y: np.ndarray, mu: np.ndarray, t: np.ndarray) -> float:
@@ -51,8 +81,10 @@ def _common_shock_sd(y: np.ndarray, mu: np.ndarray, t: np.ndarray) -> float:
 class SeriesAR:
     """NB autoregression for one driver series, pooled across regions with region intercepts."""
 
-    def fit(self, y: np.ndarray) -> SeriesAR:
+    def fit(self, y: np.ndarray, zone: np.ndarray | None = None) -> SeriesAR:
+        """Fit to counts ``region x period`` (NaN = missing); ``zone`` from :func:`zone_codes`."""
         R, T = y.shape
+        self.zone_ = None if zone is None else np.asarray(zone, dtype=np.int64)
         self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
         self.history_ = ffill_time(y, fill=0.0)[:, -N_AR:]
         idx = np.flatnonzero(self.active_)
@@ -64,12 +96,16 @@ class SeriesAR:
             self.mean_ = np.nan_to_num(np.nanmean(y, axis=1)) if T else np.zeros(R)
             return self
         # One row per (active region, period t >= N_AR) with a complete window and an observed count.
-        win = sliding_window_view(y[idx], N_AR, axis=1)[:, :-1]  # (R', T-N_AR, N_AR): periods t-N_AR..t-1
+        win = sliding_window_view(y, N_AR, axis=1)[:, :-1]  # (R, T-N_AR, N_AR): periods t-N_AR..t-1
         target = y[idx, N_AR:]
-        ok = np.isfinite(win).all(axis=2) & np.isfinite(target)
+        ok = np.isfinite(win[idx]).all(axis=2) & np.isfinite(target)
+        # Zone means use every region of the zone, a missing count carried forward (0 before any).
+        zwin = sliding_window_view(ffill_time(y, fill=0.0), N_AR, axis=1)[:, :-1]
+        feats = np.swapaxes(_ar_features(np.where(np.isfinite(win), win, zwin).swapaxes(0, 1),
+                                         self._zone_mean()), 0, 1)[idx]  # (R', T-N_AR, k)
         region_k, t_k = np.nonzero(ok)
         dummies = np.eye(len(idx))[region_k]
-        X = np.concatenate([dummies, _ar_features(win[region_k, t_k])], axis=1)
+        X = np.concatenate([dummies, feats[region_k, t_k]], axis=1)
         Y = target[region_k, t_k]
         rows = t_k + N_AR  # the period each row predicts
         if len(Y) < len(idx) + 3:
@@ -90,6 +126,11 @@ class SeriesAR:
         self.common_sd_ = _common_shock_sd(Y, np.asarray(res.predict()), np.asarray(rows))
         return self
 
+    def _zone_mean(self) -> np.ndarray | None:
+        # Fits saved before zones existed have no zone_: they keep their two own-lag features.
+        zone = getattr(self, "zone_", None)
+        return None if zone is None else zone_mean_matrix(zone)
+
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         R = self.n_regions_
         out = np.zeros((n_draws, R, horizon))
@@ -99,7 +140,8 @@ class SeriesAR:
         theta = rng.multivariate_normal(self.params_, self.cov_, size=n_draws, method="eigh")
         a = np.zeros((n_draws, R))
         a[:, self.idx_] = theta[:, : len(self.idx_)]
-        phi = theta[:, len(self.idx_) : len(self.idx_) + 2]
+        zm = self._zone_mean()
+        phi = theta[:, len(self.idx_) : -1]
         alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
         win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
         # Shared by all regions, mean one on the exp scale. Fits saved before this existed have no
@@ -107,7 +149,7 @@ class SeriesAR:
         c = float(getattr(self, "common_sd_", 0.0))
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         for h in range(horizon):
-            eta = a + np.einsum("drk,dk->dr", _ar_features(win), phi) + shock[:, h, None]
+            eta = a + np.einsum("drk,dk->dr", _ar_features(win, zm), phi) + shock[:, h, None]
             mean = np.exp(np.clip(eta, -20, 12))
             y = draw_nb(rng, mean, alpha)
             y[:, ~self.active_] = 0.0
@@ -123,7 +165,8 @@ class DriverForecaster:
         self.series = tuple(series)
 
     def fit(self, panel: Panel) -> DriverForecaster:
-        self.models_ = {s: SeriesAR().fit(panel.series[s]) for s in self.series}
+        zone = zone_codes(panel.regions.frame["parent"].tolist())
+        self.models_ = {s: SeriesAR().fit(panel.series[s], zone) for s in self.series}
         return self
 
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
