@@ -51,3 +51,19 @@ def test_shipped_observations_are_reproducible(tmp_path):
                    check=True, capture_output=True)
     shipped = (ROOT / "data" / "synthetic_nw_syria" / "observations.csv").read_bytes()
     assert (out / "observations.csv").read_bytes() == shipped
+
+
+def test_intensity_is_what_the_counts_were_drawn_from():
+    """Strikes are NB around the exposed intensity: counts/intensity averages one, and the
+    final offensive shows as the zone multipliers (x12 in the south)."""
+    sim = simulate_nw_syria(seed=2022)
+    lam = sim.intensity["strikes"]
+    obs = sim.observations
+    strikes = obs[obs["series"] == "strikes"].pivot(index="region", columns="date", values="value")
+    y = strikes.loc[sim.regions.codes].to_numpy()
+    assert lam.shape == y.shape
+    assert y.sum() / lam.sum() == pytest.approx(1.0, abs=0.05)
+    np.testing.assert_allclose(sim.intensity["flights"], sim.truth.flights_per_strike * lam)
+    south = (sim.regions.frame["parent"] == "South Idlib").to_numpy()
+    ratio = lam[south, -9:].mean() / lam[south, -30:-9].mean()
+    assert 5 < ratio < 30

@@ -134,3 +134,18 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
     assert "more than 399 in 400" in text
     with pytest.raises(ValueError, match="longer than the forecast horizon"):
         exceedance_table(paths, 1, [5])
+
+
+def test_backtest_synthetic_writes_doc_with_ceiling(tmp_path):
+    """The synthetic backtest report, on a tiny run: acceptance line and the true-intensity ceiling."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bs", ROOT / "experiments" / "backtest_synthetic.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = tmp_path / "doc.md"
+    assert mod.main(["--origins", "2", "--draws", "40", "--horizon", "2", "--workers", "1",
+                     "--models", "last-value,nb-dl", "--out", str(tmp_path / "out"), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "Acceptance (issue 6)" in text and "nb-dl+true-intensity skill" in text
+    assert (tmp_path / "out" / "scores.csv").stat().st_size > 0

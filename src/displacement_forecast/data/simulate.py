@@ -89,6 +89,9 @@ class SimulatedData:
     truth: TrueParameters
     escalations: pd.DataFrame
     seed: int
+    #: Expected strikes and flights per region and week (``region x week``) that the counts were
+    #: drawn from: what a perfect conflict forecaster could know, short of the count noise.
+    intensity: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def nw_syria_regions() -> RegionTable:
@@ -194,4 +197,6 @@ def simulate_nw_syria(
     obs = pd.concat(frames, ignore_index=True)
     esc = pd.DataFrame(rows, columns=["zone", "start_week", "weeks", "multiplier"])
     esc["start_date"] = [dates[max(0, s)].date() for s in esc["start_week"]]
-    return SimulatedData(observations=obs, regions=regions, truth=truth, escalations=esc, seed=seed)
+    intensity = {"strikes": lam[:, L:], "flights": truth.flights_per_strike * lam[:, L:]}
+    return SimulatedData(observations=obs, regions=regions, truth=truth, escalations=esc, seed=seed,
+                         intensity=intensity)
