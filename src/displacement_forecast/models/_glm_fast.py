@@ -66,10 +66,16 @@ def _hazard(a, b, log_hist, future, out, table):
                 out[d, r, h] = hz
 
 
+def _read_only(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=float).view()
+    x.flags.writeable = False
+    return x
+
+
 def hazard(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], future: list[np.ndarray]) -> np.ndarray:
     """Hazards ``(D, R, H)`` from region effects ``a`` ``(D, R)``, lag coefficients ``b``
     ``(D, S, L)`` (oldest lag first), driver histories ``(R, L-1)`` and future paths ``(D, R, H)``."""
-    fut = tuple(np.ascontiguousarray(f, dtype=float) for f in future)
+    fut = tuple(_read_only(f) for f in future)  # one array type for every series: one compiled kernel
     D, R, H = fut[0].shape
     log_hist = np.ascontiguousarray(np.log1p(np.stack(history)), dtype=float)  # (S, R, L-1)
     a = np.ascontiguousarray(a, dtype=float)
