@@ -365,7 +365,10 @@ def split_rows(fn: Callable[[int, int], None], n_rows: int, n_cells: int) -> Non
 def normal_uniforms(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The randomness of one draw per cell: standard normals ``z`` and ``w = Phi(-|z|)``."""
     z = rng.standard_normal(shape)
-    return z, ndtr(-np.abs(z))
+    w = np.abs(z)
+    np.negative(w, out=w)
+    split_rows(lambda lo, hi: ndtr(w[lo:hi], out=w[lo:hi]), len(w), w.size)  # ufuncs release the GIL
+    return z, w
 
 
 def poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
