@@ -55,6 +55,43 @@ def test_poisson_quantiles_are_exact(lam):
     assert np.all(F_km1 < u + tol), (u[F_km1 >= u + tol][:3], k[F_km1 >= u + tol][:3])
 
 
+def _implied_cdf(draw, ks: np.ndarray) -> np.ndarray:
+    """P(draw(U) <= k) for U uniform: the smallest u whose draw exceeds k, by bisection."""
+    lo, hi = np.zeros(len(ks)), np.full(len(ks), 1 - 2**-53)
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        gt = draw(mid) > ks
+        hi, lo = np.where(gt, mid, hi), np.where(gt, lo, mid)
+    return hi
+
+
+@pytest.mark.parametrize("lam", [0.01, 1.0, 5.9, 6.1, 29.9, 30.1, 45.0, 777.7, 2e4, 1e5])
+def test_sampler_distribution_is_the_poisson_cdf(lam):
+    """The distribution the sampler draws from (its CDF, found exactly by bisection in u) is the
+    Poisson CDF to 1e-12, over +-9 sd: the KS distance of the sampler itself, no sampling error."""
+    sd = np.sqrt(lam)
+    ks = np.arange(max(0, int(lam - 9 * sd)), int(lam + 9 * sd + 5))
+    implied = _implied_cdf(lambda u: P.poisson_ppf(u, lam), ks)
+    assert np.max(np.abs(implied - _cdf_reference(ks, lam))) < 1e-12
+
+
+def test_nb_direct_inversion_distribution_is_the_nb2_cdf():
+    worst = 0.0
+    for mean in [0.01, 0.5, 3.0, 12.0, 39.9]:
+        for alpha in [1e-4, 0.05, 0.3, 1.0, 2.0]:
+            r = 1 / alpha
+            exact = st.nbinom(r, r / (r + mean))
+            ks = np.arange(0, int(exact.ppf(1 - 1e-12)) + 2)
+
+            def draw(u, mean=mean, alpha=alpha):
+                out = np.empty((1, len(u)))
+                P._nb_small(np.full((1, len(u)), mean), np.full((1, len(u)), alpha), u[None], out)
+                return out[0]
+
+            worst = max(worst, np.max(np.abs(_implied_cdf(draw, ks) - exact.cdf(ks))))
+    assert worst < 1e-11, worst
+
+
 def test_poisson_quantiles_match_scipy():
     rng = np.random.default_rng(3)
     lam = np.exp(rng.uniform(np.log(1e-3), np.log(2e4), 20000))
