@@ -152,12 +152,17 @@ def test_gate_warns(recwarn):
 def test_scenarios_change_paths_with_common_random_numbers(tiny_fit):
     from displacement_forecast.scenarios import scenarios_from_dict
 
-    base, cease = scenarios_from_dict({"scenario": [
+    first = tiny_fit.panel_.regions.codes[0]
+    base, cease, one = scenarios_from_dict({"scenario": [
         {"id": "baseline"},
-        {"id": "ceasefire", "change": [{"regions": ["ALL"], "multiply": 0.0}]}]})
-    out = tiny_fit.sample_scenarios(8, [base, cease], n_draws=400, seed=3)
-    b, c = out["baseline"].values, out["ceasefire"].values
+        {"id": "ceasefire", "change": [{"regions": ["ALL"], "multiply": 0.0}]},
+        {"id": "one", "change": [{"regions": [first], "multiply": 3.0}]}]})
+    out = tiny_fit.sample_scenarios(8, [base, cease, one], n_draws=400, seed=3)
+    b, c, o = out["baseline"].values, out["ceasefire"].values, out["one"].values
     assert c.sum() < b.sum()  # no strikes -> fewer people displaced
+    # the other region's paths are exactly the baseline's
+    np.testing.assert_array_equal(o[:, 1:], b[:, 1:])
+    assert o[:, 0].sum() > b[:, 0].sum()
     again = tiny_fit.sample_scenarios(8, [base], n_draws=400, seed=3)["baseline"].values
     np.testing.assert_array_equal(b, again)
 

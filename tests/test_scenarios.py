@@ -120,3 +120,20 @@ def test_custom_values_and_date_start(fitted_nbdl, sim):
     np.testing.assert_array_equal(out["strikes"][:, 0, 3:], base["strikes"][:, 0, 3:])
     assert (out["strikes"][:, 1, 2:] == 0).all() and (out["strikes"][:, 1, :2] == base["strikes"][:, 1, :2]).all()
     np.testing.assert_array_equal(out["flights"], base["flights"])
+
+
+def test_apply_copies_only_what_it_changes(fitted_nbdl, sim):
+    base = fitted_nbdl.driver_model_.sample(6, 40, np.random.default_rng(1))
+    before = {k: v.copy() for k, v in base.items()}
+    (s,) = scenarios_from_dict({"scenario": [{"id": "s", "change": [
+        {"regions": ["NWS01", "NWS03", "NWS04"], "series": ["strikes"], "multiply": 3}]}]}, sim.regions)
+    out = s.apply(base, sim.regions, fitted_nbdl.panel_.future_dates(6))
+    for k in base:
+        np.testing.assert_array_equal(base[k], before[k])  # the input is never modified
+    assert not out["flights"].flags.writeable and np.shares_memory(out["flights"], base["flights"])
+    np.testing.assert_array_equal(out["strikes"][:, [0, 2, 3]], 3 * base["strikes"][:, [0, 2, 3]])
+    np.testing.assert_array_equal(np.delete(out["strikes"], [0, 2, 3], axis=1), np.delete(base["strikes"], [0, 2, 3], axis=1))
+    # a scenario that changes one series only runs through the model; untouched regions keep their paths
+    res = fitted_nbdl.sample_scenarios(6, [Scenario.baseline(), s], n_draws=300, seed=2)
+    np.testing.assert_array_equal(res["s"].values[:, 4:], res["baseline"].values[:, 4:])
+    assert float(res["s"].sum()) > float(res["baseline"].sum())

@@ -16,14 +16,33 @@ def draw_nb(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | floa
     return rng.poisson(rng.gamma(shape, mean / shape)).astype(float)
 
 
+def draw_nb_inverse(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """NB2 draws like :func:`draw_nb` (same distribution, other numbers), by CDF inversion.
+
+    One uniform per cell; the NB quantile is found directly for small means and as the Poisson
+    quantile at ``mean`` times a gamma multiplier (drawn for those cells only) otherwise.
+    Cheaper than :func:`draw_nb` for the small means of driver paths. ``mean`` is 2-D (means
+    below 0 count as 0); ``alpha`` broadcasts against it.
+    """
+    from ._poisson import nb_inverse
+
+    return nb_inverse(rng, mean, alpha)
+
+
 class CommonNoiseNB:
     """NB2 draws for ``draw x region x horizon`` whose randomness does not depend on the means.
 
     Common random numbers across scenarios need every scenario to see the *same* noise. NumPy's
     Poisson sampler consumes a mean-dependent number of uniforms, so one shared stream would
-    drift as soon as one region's mean changes. Here the gamma multipliers are drawn up front
-    (they depend only on the dispersion, which scenarios share) and each region gets its own
-    Poisson stream, so a change in one region never moves the noise of another.
+    drift as soon as one region's mean changes. Here all randomness is drawn up front, a fixed
+    amount that does not depend on the means: per cell one mean-one gamma multiplier (it depends
+    only on the dispersion, which scenarios share) and one uniform (carried as a standard normal).
+    A count is the Poisson quantile of that uniform at ``mean * multiplier``: exact inversion,
+    see :mod:`displacement_forecast._poisson`. So
+
+    * the draws are exactly NB2 (variance ``mean + alpha * mean^2``),
+    * a change in one cell's mean never moves the noise of another cell,
+    * counts never decrease when the mean increases (draw by draw, cell by cell).
 
     Parameters
     ----------
@@ -36,22 +55,42 @@ class CommonNoiseNB:
     """
 
     def __init__(self, rng: np.random.Generator, alpha: np.ndarray | float, shape: tuple[int, int, int]):
+        from ._poisson import normal_uniforms
+
         D, R, H = shape
         a = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), (D, R))
-        k = np.broadcast_to((1.0 / a)[:, :, None], shape)
-        self._mult = rng.standard_gamma(k) / k  # mean-one gamma multipliers
-        self._seeds = rng.integers(0, 2**63 - 1, size=R)
-        self.reset()
+        k = 1.0 / a
+        mult = np.empty(shape)
+        if (k == k[:, :1]).all() and R * H >= 64:
+            # One shape per draw: the same numbers as standard_gamma(k[:, :, None] broadcast to
+            # shape), drawn a row at a time, which NumPy does faster than element by element.
+            for d in range(D):
+                rng.standard_gamma(k[d, 0], out=mult[d])
+        else:
+            mult[:] = rng.standard_gamma(np.broadcast_to(k[:, :, None], shape))
+        mult /= k[:, :, None]  # mean-one gamma multipliers
+        self._mult = mult
+        self._z, self._w = normal_uniforms(rng, shape)  # one uniform per cell: Phi(z)
 
     def reset(self) -> CommonNoiseNB:
-        """Rewind the Poisson streams, so the next scenario sees exactly the same noise."""
-        self._streams = [np.random.default_rng(s) for s in self._seeds]
+        """Nothing to rewind: the counts are a fixed function of the means (kept for callers)."""
         return self
 
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
-        lam = np.maximum(mean, 0.0) * self._mult[:, :, h]
-        out = np.empty_like(lam)
-        for r, g in enumerate(self._streams):
-            out[:, r] = g.poisson(lam[:, r])
-        return out
+        from ._poisson import nb_step
+
+        return nb_step(mean, self._mult[:, :, h], self._z[:, :, h], self._w[:, :, h])
+
+    def draw_depleting(self, hazard: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
+        """Counts for all horizons when each period's mean is ``hazard`` times the people still at
+        risk, and no period takes more people than are left.
+
+        ``hazard`` is ``(n_draws, n_regions, horizon)``, ``at_risk`` broadcasts to
+        ``(n_draws, n_regions)`` (people at risk before the first period). The same as, period by
+        period: ``y = min(draw(h, at_risk * hazard[..., h]), at_risk); at_risk -= y``.
+        """
+        from ._poisson import nb_depleting
+
+        left = np.broadcast_to(np.asarray(at_risk, dtype=float), self._mult.shape[:2])
+        return nb_depleting(hazard, left, self._mult, self._z, self._w)

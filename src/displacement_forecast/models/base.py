@@ -194,7 +194,7 @@ class ForecastModel(ABC):
 
     def _wrap(self, paths: np.ndarray, dates: pd.DatetimeIndex, scenario: str) -> xr.DataArray:
         paths = np.asarray(paths, dtype=float)
-        if np.isnan(paths).any() or (paths < 0).any():
+        if not (paths >= 0).all():  # one pass: False for NaN and for negative values
             raise RuntimeError(f"model {self.name} produced NaN or negative paths")
         return xr.DataArray(
             paths,

@@ -61,7 +61,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import __version__
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
-from ..distributions import draw_nb
+from ..distributions import CommonNoiseNB, draw_nb
 from .base import FitInfo, ForecastModel, Panel, ffill_time
 from .drivers import DriverForecaster, SeriesAR
 
@@ -463,13 +463,12 @@ class BayesHierarchical(ForecastModel):
             win = sliding_window_view(np.log1p(full), L, axis=-1)  # (D, R, H, L) oldest first
             eta += beta[:, i, None, None] * np.einsum("drhl,dl->drh", win, w)
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
-        out = np.zeros((n_draws, R, horizon))
-        for h in range(horizon):
-            d = np.minimum(draw_nb(rng, at_risk * hazard[:, :, h], nb[:, None]), at_risk)
-            out[:, :, h] = d
-            at_risk -= d
-        return out
+        # NB noise drawn once per call, a fixed amount: every scenario sees the same noise, and
+        # regions a scenario leaves alone get exactly the baseline's paths.
+        cache = getattr(self, "_call_cache", {})
+        if "bayes_noise" not in cache:
+            cache["bayes_noise"] = CommonNoiseNB(rng, nb[:, None], (n_draws, R, horizon))
+        return cache["bayes_noise"].draw_depleting(hazard, self.at_risk_end_)
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -24,7 +24,7 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..distributions import draw_nb
+from ..distributions import draw_nb_inverse
 from .base import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
@@ -151,7 +151,7 @@ class SeriesAR:
         for h in range(horizon):
             eta = a + np.einsum("drk,dk->dr", _ar_features(win, zm), phi) + shock[:, h, None]
             mean = np.exp(np.clip(eta, -20, 12))
-            y = draw_nb(rng, mean, alpha)
+            y = draw_nb_inverse(rng, mean, alpha)
             y[:, ~self.active_] = 0.0
             out[:, :, h] = y
             win = np.concatenate([win[:, :, 1:], y[:, :, None]], axis=2)

@@ -124,23 +124,14 @@ class NBDistributedLag(ForecastModel):
         return theta, noise.reset()
 
     def _simulate(self, future, horizon, n_draws, rng):
+        from ._glm_fast import hazard
+
         L, k = self.n_lags_, self.n_active_
         R = len(self.active_)
         theta, noise = self._randomness(horizon, n_draws, rng)
         a = np.full((n_draws, R), -50.0)  # regions that never had displacement stay at ~0
         a[:, self.active_] = theta[:, :k]
-        eta = np.repeat(a[:, :, None], horizon, axis=2)
-        for i, s in enumerate(self.drivers):
-            hist = np.broadcast_to(np.log1p(self.history_[s]), (n_draws, R, L - 1))
-            full = np.concatenate([hist, np.log1p(future[s])], axis=2)  # (D, R, L-1+H), oldest first
-            b = theta[:, k + i * L : k + (i + 1) * L]  # window order: oldest .. newest (lag 0)
-            for j in range(L):  # one contiguous multiply-add per lag
-                eta += b[:, j, None, None] * full[:, :, j : j + horizon]
-        hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
-        out = np.zeros((n_draws, R, horizon))
-        for h in range(horizon):
-            d = np.minimum(noise.draw(h, at_risk * hazard[:, :, h]), at_risk)
-            out[:, :, h] = d
-            at_risk -= d
-        return out
+        S = len(self.drivers)
+        b = theta[:, k : k + S * L].reshape(n_draws, S, L)  # per driver, window order: oldest .. newest (lag 0)
+        hz = hazard(a, b, [self.history_[s] for s in self.drivers], [future[s] for s in self.drivers])
+        return noise.draw_depleting(hz, self.at_risk_end_)

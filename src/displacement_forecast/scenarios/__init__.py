@@ -98,12 +98,17 @@ class Scenario:
     # -- application ----------------------------------------------------------------------
     def apply(self, drivers: dict[str, np.ndarray], regions: RegionTable,
               dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-        """Return modified copies of ``drivers`` (``series -> draw x region x horizon``)."""
-        out = {k: v.copy() for k, v in drivers.items()}
+        """Return ``drivers`` (``series -> draw x region x horizon``) as this scenario changes them.
+
+        A series the scenario changes is a new array; the others are read-only views of the
+        input (no copy), so the input is never modified.
+        """
+        out = dict(drivers)
+        copied: set[str] = set()
         codes = regions.codes
         for n, ch in enumerate(self.changes):
             where = f"scenario '{self.id}' change {n + 1}"
-            idx = [codes.index(c) for c in regions.resolve(ch.regions, context=where)]
+            idx = sorted({codes.index(c) for c in regions.resolve(ch.regions, context=where)})
             h0 = _start_index(ch.start, dates, where)
             h1 = len(dates) if ch.periods is None else min(len(dates), h0 + ch.periods)
             series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
@@ -113,12 +118,30 @@ class Scenario:
                                             f"series {s!r} is not a driver of this model (drivers: {', '.join(out) or 'none'})"))
                 if h0 >= len(dates):
                     continue
+                if s not in copied:
+                    out[s] = np.array(out[s], dtype=float)
+                    copied.add(s)
                 if ch.multiply is not None:
-                    out[s][:, idx, h0:h1] *= ch.multiply
+                    for lo, hi in _runs(idx):  # slices, not a fancy-indexed copy and write-back
+                        out[s][:, lo:hi, h0:h1] *= ch.multiply
                 else:
                     vals = np.asarray(ch.values, dtype=float)[: h1 - h0]
                     out[s][:, idx, h0 : h0 + len(vals)] = vals
+        for s in out.keys() - copied:
+            out[s] = out[s].view()
+            out[s].flags.writeable = False
         return out
+
+
+def _runs(idx: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices as ``[lo, hi)`` runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for i in idx:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
 
 
 def _start_index(start: int | str, dates: pd.DatetimeIndex, where: str) -> int:
