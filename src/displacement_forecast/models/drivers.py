@@ -39,7 +39,7 @@ def _ar_features(y: np.ndarray, zone_mean: np.ndarray | None = None) -> np.ndarr
     own = [np.log1p(y[..., -1]), np.log1p(y[..., :-1].mean(axis=-1))]
     if zone_mean is None:
         return np.stack(own, axis=-1)
-    z = np.einsum("rs,...sn->...rn", zone_mean, y)
+    z = np.matmul(zone_mean, y)  # zone means, (..., region, N_AR)
     return np.stack(own + [np.log1p(z[..., -1]), np.log1p(z[..., :-1].mean(axis=-1))], axis=-1)
 
 
@@ -145,7 +145,7 @@ class SeriesAR:
         alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
         win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
         # Shared by all regions, mean one on the exp scale. Fits saved before this existed have no
-        # common_sd_: they draw no shock, so their paths stay exactly what they were.
+        # common_sd_: they draw no shock.
         c = float(getattr(self, "common_sd_", 0.0))
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         for h in range(horizon):
