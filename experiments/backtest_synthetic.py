@@ -96,7 +96,7 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
     crps = cell.pivot_table(index=["origin", "region"], columns="model", values="crps")
     lv = crps["last-value"]
     at_onset = crps.index.get_level_values("origin").isin(onset)
-    mixed = crps["nb-dl+true-intensity"].where(~at_onset, crps["nb-dl"]) if "nb-dl" in crps else None
+    mixed = crps["nb-dl+true-intensity"].where(~at_onset, crps["nb-dl"])
     lines = [
         "## How far could a better strike forecast go? (ceiling)",
         "",
@@ -111,7 +111,7 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
           for hh in range(1, a.horizon + 1)),
         "",
     ]
-    if onset and mixed is not None:
+    if onset:
         share = lv[at_onset].sum() / lv.sum()
         lines += [
             f"{len(onset)} of the {len(origins)} origins ({onset[0].date()} .. {onset[-1].date()}) forecast "

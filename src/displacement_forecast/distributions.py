@@ -72,10 +72,6 @@ class CommonNoiseNB:
         self._mult = mult
         self._z, self._w = normal_uniforms(rng, shape)  # one uniform per cell: Phi(z)
 
-    def reset(self) -> CommonNoiseNB:
-        """Nothing to rewind: the counts are a fixed function of the means (kept for callers)."""
-        return self
-
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
         from ._poisson import nb_step

@@ -86,7 +86,8 @@ class SeriesAR:
         R, T = y.shape
         self.zone_ = None if zone is None else np.asarray(zone, dtype=np.int64)
         self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
-        self.history_ = ffill_time(y, fill=0.0)[:, -N_AR:]
+        filled = ffill_time(y, fill=0.0)
+        self.history_ = filled[:, -N_AR:]
         idx = np.flatnonzero(self.active_)
         self.n_regions_ = R
         self.idx_ = idx
@@ -100,7 +101,7 @@ class SeriesAR:
         target = y[idx, N_AR:]
         ok = np.isfinite(win[idx]).all(axis=2) & np.isfinite(target)
         # Zone means use every region of the zone, a missing count carried forward (0 before any).
-        zwin = sliding_window_view(ffill_time(y, fill=0.0), N_AR, axis=1)[:, :-1]
+        zwin = sliding_window_view(filled, N_AR, axis=1)[:, :-1]
         feats = np.swapaxes(_ar_features(np.where(np.isfinite(win), win, zwin).swapaxes(0, 1),
                                          self._zone_mean()), 0, 1)[idx]  # (R', T-N_AR, k)
         region_k, t_k = np.nonzero(ok)

@@ -120,8 +120,7 @@ class NBDistributedLag(ForecastModel):
             noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None],
                                   (n_draws, len(self.active_), horizon))
             cache["glm"] = (theta, noise)
-        theta, noise = cache["glm"]
-        return theta, noise.reset()
+        return cache["glm"]
 
     def _simulate(self, future, horizon, n_draws, rng):
         from ._glm_fast import hazard

@@ -100,8 +100,8 @@ class Scenario:
               dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         """Return ``drivers`` (``series -> draw x region x horizon``) as this scenario changes them.
 
-        A series the scenario changes is a new array; the others are read-only views of the
-        input (no copy), so the input is never modified.
+        A series the scenario changes is a new array; the others are the input arrays themselves
+        (not copies), so the input is never modified but must not be modified through the result.
         """
         out = dict(drivers)
         copied: set[str] = set()
