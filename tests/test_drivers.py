@@ -81,3 +81,56 @@ def test_zone_pooling_forecasts_zone_wide_shifts_better():
                 x = m.sample(1, 400, np.random.default_rng(origin))[:, :, 0]
                 crps[name] += float(np.mean(crps_sample(x, y[:, origin + 1])))
     assert crps["zone"] < 0.97 * crps["own"], crps
+
+
+# -- the compiled sampler against the straightforward NumPy recursion ------------------------
+def _numpy_paths(m: SeriesAR, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """The model's recursion written plainly (point estimates, no shock): features from
+    ``_ar_features``, NumPy's gamma-Poisson NB2, the window moved by concatenation."""
+    from displacement_forecast.distributions import draw_nb
+    from displacement_forecast.models.drivers import _ar_features
+
+    R = m.n_regions_
+    a = np.zeros(R)
+    a[m.idx_] = m.params_[: len(m.idx_)]
+    phi = m.params_[len(m.idx_) : -1]
+    zm = m._zone_mean()
+    win = np.broadcast_to(m.history_, (n_draws, R, m.history_.shape[1])).copy()
+    out = np.zeros((n_draws, R, horizon))
+    for h in range(horizon):
+        mean = np.exp(np.clip(a + _ar_features(win, zm) @ phi, -20, 12))
+        y = draw_nb(rng, mean, max(m.params_[-1], 1e-3))
+        y[:, ~m.active_] = 0.0
+        out[:, :, h] = y
+        win = np.concatenate([win[:, :, 1:], y[:, :, None]], axis=2)
+    return out
+
+
+def test_compiled_paths_have_the_distribution_of_the_numpy_recursion():
+    """Same model, point estimates: per region and week, the mean and the 10/50/90% quantiles of
+    the compiled paths agree with the plain NumPy recursion within Monte Carlo error."""
+    y, zone = _zoned(0.25, seed=3)
+    for z in (zone, None):
+        m = SeriesAR().fit(y, z)
+        m.cov_ = np.zeros_like(m.cov_)
+        m.common_sd_ = 0.0
+        D, H = 20_000, 4
+        fast = m.sample(H, D, np.random.default_rng(0))
+        ref = _numpy_paths(m, H, D, np.random.default_rng(1))
+        se = np.sqrt((fast.var(axis=0) + ref.var(axis=0)) / D)
+        assert (np.abs(fast.mean(axis=0) - ref.mean(axis=0)) < 4.5 * se + 1e-9).all()
+        for q in (0.1, 0.5, 0.9):
+            gap = np.abs(np.quantile(fast, q, axis=0) - np.quantile(ref, q, axis=0))
+            assert (gap <= 1 + 0.05 * np.quantile(ref, q, axis=0)).all(), (q, gap.max())
+
+
+def test_driver_paths_do_not_depend_on_the_number_of_threads(monkeypatch):
+    from displacement_forecast import _poisson as P
+
+    y, zone = _zoned(0.25, seed=4)
+    m = SeriesAR().fit(y, zone)
+    monkeypatch.setattr(P, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(P, "n_threads", lambda: 3)
+    threaded = m.sample(5, 300, np.random.default_rng(2))
+    monkeypatch.setattr(P, "n_threads", lambda: 1)
+    np.testing.assert_array_equal(threaded, m.sample(5, 300, np.random.default_rng(2)))

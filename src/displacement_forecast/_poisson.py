@@ -7,7 +7,9 @@ gives counts at least as high draw by draw. NB2 draws are the same with ``lam = 
 mean-one gamma multiplier ``m`` (:class:`displacement_forecast.distributions.CommonNoiseNB`).
 
 The uniform is carried as a standard normal ``z`` with ``u = Phi(z)`` together with the smaller
-tail ``w = Phi(-|z|)`` (so both tails keep full precision). How ``k`` is found:
+tail ``w = Phi(-|z|)`` (so both tails keep full precision; the fast path below does not need
+``w``, so samplers leave it to be computed from ``z`` only when a draw needs it). How ``k`` is
+found:
 
 1. ``lam >= 6`` and ``|z| <= 3`` (99.7% of such draws): the continuous quantile
    ``t = lam + z sqrt(lam) + sum_{m<11} P_m(z) lam^(-m/2)`` (``Q(t + 1, lam) = Phi(z)``, see
@@ -30,10 +32,11 @@ import math
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import numba
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 FAST_FROM = 6.0  # lam from which the quantile expansion is tried
 FAST_Z = 3.0  # ... for |z| up to this
@@ -41,7 +44,9 @@ FAST_ERROR = 500.0  # its error bound is FAST_ERROR * lam^-5.5 (plus rounding)
 SEQUENTIAL_BELOW = 30.0  # otherwise, lam below this: sum the CDF from k = 0
 TEMME_FROM = 40.0  # a = k + 1 from which Temme's expansion gives the CDF at the start
 PARALLEL_FROM = 1 << 17  # cells from which a kernel is split over threads (see split_rows)
-NB_SEQUENTIAL_BELOW = 40.0  # nb_inverse: NB means below this are inverted directly, no gamma draw
+N_STREAMS = 16  # generators (blocks of draws) that in_blocks draws from in parallel
+_SQRT_HALF = math.sqrt(0.5)
+NB_SEQUENTIAL_BELOW = 10.0  # nb_cell: NB means below this are inverted directly, no gamma draw
 
 # Taylor coefficients in eta of Temme's c_0 .. c_4 (experiments/derive_poisson_tables.py). All
 # 24 terms for |eta| < 1; the first 14 are enough for |eta| < 0.4 (99% of the starts).
@@ -204,14 +209,13 @@ def _sequential(w, lam, upper):
 
 @numba.njit(cache=True)
 def _ppf(z, w, lam, C):
-    """Smallest ``k`` with ``P(N <= k) >= Phi(z)``, ``N ~ Poisson(lam)``; ``w = Phi(-|z|)``."""
+    """Smallest ``k`` with ``P(N <= k) >= Phi(z)``, ``N ~ Poisson(lam)``; ``w = Phi(-|z|)``, or
+    negative to have it computed from ``z`` if needed."""
     if not lam > 0.0:
         return 0.0 if lam <= 0.0 else np.nan  # lam <= 0 -> 0; NaN stays NaN
     if not lam < 1e300:
         return np.inf
     upper = z > 0.0  # then compare the upper tail P(N > k) with w = 1 - Phi(z)
-    if not upper and not w > 0.0:
-        return 0.0
     sl = math.sqrt(lam)
     if lam >= FAST_FROM and abs(z) <= FAST_Z:
         t, e = _quantile_expansion(z, lam)
@@ -224,6 +228,10 @@ def _ppf(z, w, lam, C):
         k = math.floor(t + 0.5)
     else:
         k = math.floor(lam + z * sl + (z * z - 4.0) / 6.0 + 0.5)
+    if w < 0.0:
+        w = 0.5 * math.erfc(abs(z) * _SQRT_HALF)
+    if not upper and not w > 0.0:
+        return 0.0
     if lam < SEQUENTIAL_BELOW or (k + 1.0 < TEMME_FROM and lam < 700.0):
         return _sequential(w, lam, upper)
     if k + 1.0 < TEMME_FROM:
@@ -261,16 +269,16 @@ def _ppf_flat(z, w, lam, out, C):
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_step(mean, mult, z, w, out, C):
-    """``out[d, r] = k(z, w, max(mean[d, r], 0) * mult[d, r])`` (2-D, any strides)."""
+def _nb_step(mean, mult, z, out, C):
+    """``out[d, r] = k(z, max(mean[d, r], 0) * mult[d, r])`` (2-D, any strides)."""
     for d in range(out.shape[0]):
         for r in range(out.shape[1]):
             m = mean[d, r]
-            out[d, r] = _ppf(z[d, r], w[d, r], (m if m > 0.0 else 0.0) * mult[d, r], C)
+            out[d, r] = _ppf(z[d, r], -1.0, (m if m > 0.0 else 0.0) * mult[d, r], C)
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_depleting(hazard, at_risk, mult, z, w, out, C):
+def _nb_depleting(hazard, at_risk, mult, z, out, C):
     """Counts with mean ``hazard * people still at risk``, capped at them, period after period."""
     D, R, H = out.shape
     for d in range(D):
@@ -278,47 +286,61 @@ def _nb_depleting(hazard, at_risk, mult, z, w, out, C):
             left = at_risk[d, r]
             for h in range(H):
                 m = left * hazard[d, r, h]
-                y = _ppf(z[d, r, h], w[d, r, h], (m if m > 0.0 else 0.0) * mult[d, r, h], C)
+                y = _ppf(z[d, r, h], -1.0, (m if m > 0.0 else 0.0) * mult[d, r, h], C)
                 if y > left:
                     y = left
                 out[d, r, h] = y
                 left -= y
 
 
+@numba.njit(cache=True, inline="always")
+def _nb_small_ppf(m, a, u):
+    """NB2 quantile of ``u`` (mean ``m`` > 0, dispersion ``a``) by summing the pmf from 0."""
+    rr = 1.0 / a
+    am = a * m
+    q = am / (1.0 + am)
+    p = math.exp(-rr * math.log1p(am))  # P(Y = 0) = (1 + alpha mean)^(-1/alpha)
+    k = 0.0
+    if u > 0.5:  # smallest k with P(Y > k) <= 1 - u
+        v = 1.0 - u
+        tail = 1.0 - p
+        while tail > v and p > 0.0:
+            p *= (k + rr) / (k + 1.0) * q
+            k += 1.0
+            tail -= p
+    else:  # smallest k with P(Y <= k) >= u
+        tail = p
+        while tail < u and p > 0.0:
+            p *= (k + rr) / (k + 1.0) * q
+            k += 1.0
+            tail += p
+    return k
+
+
+@numba.njit(cache=True, inline="always")
+def nb_cell(g, m, a, C):
+    """One NB2 draw (mean ``m``, dispersion ``a`` > 0) from the numba-compiled generator ``g``.
+
+    Means below NB_SEQUENTIAL_BELOW: the NB quantile of one uniform (a short sum, no gamma
+    draw); above: the Poisson quantile (:func:`_ppf`) of one normal at ``m`` times a mean-one
+    gamma multiplier. The cheaper way for each mean (measured: 50-70 ns either side of the
+    switch). ``m <= 0`` gives 0, NaN gives NaN. For sampling where no other path must see the
+    same numbers (common random numbers need
+    :class:`displacement_forecast.distributions.CommonNoiseNB`).
+    """
+    if not m > 0.0:
+        return m if m != m else 0.0
+    if m < NB_SEQUENTIAL_BELOW:
+        return _nb_small_ppf(m, a, g.random())
+    r = 1.0 / a
+    return _ppf(g.standard_normal(), -1.0, m * (g.standard_gamma(r) / r), C)
+
+
 @numba.njit(cache=True, nogil=True)
-def _nb_small(mean, alpha, u, out):
-    """NB2 quantiles of ``u`` by summing the NB pmf from 0 where ``mean`` is below
-    NB_SEQUENTIAL_BELOW; -1 elsewhere (NaN means stay NaN). 2-D, any strides."""
-    for d in range(out.shape[0]):
-        for i in range(out.shape[1]):
-            m = mean[d, i]
-            if not m < NB_SEQUENTIAL_BELOW:
-                out[d, i] = m if m != m else -1.0
-                continue
-            if not m > 0.0:
-                out[d, i] = 0.0
-                continue
-            a = alpha[d, i]
-            rr = 1.0 / a
-            am = a * m
-            q = am / (1.0 + am)
-            p = math.exp(-rr * math.log1p(am))  # P(Y = 0) = (1 + alpha mean)^(-1/alpha)
-            uu = u[d, i]
-            k = 0.0
-            if uu > 0.5:  # smallest k with P(Y > k) <= 1 - u
-                v = 1.0 - uu
-                tail = 1.0 - p
-                while tail > v and p > 0.0:
-                    p *= (k + rr) / (k + 1.0) * q
-                    k += 1.0
-                    tail -= p
-            else:  # smallest k with P(Y <= k) >= u
-                tail = p
-                while tail < uu and p > 0.0:
-                    p *= (k + rr) / (k + 1.0) * q
-                    k += 1.0
-                    tail += p
-            out[d, i] = k
+def _nb_cells(g, mean, alpha, out, C):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = nb_cell(g, mean[i, j], alpha[i, j], C)
 
 
 def n_threads() -> int:
@@ -335,40 +357,86 @@ def n_threads() -> int:
     return max(1, min(n, 4))
 
 
-def split_rows(fn: Callable[[int, int], None], n_rows: int, n_cells: int) -> None:
-    """Call ``fn(lo, hi)`` on consecutive blocks of rows covering ``range(n_rows)``, in parallel
-    threads when the work is large (``fn`` must release the GIL, as the ``nogil`` kernels here
-    do, and write only its own rows). The result does not depend on the number of threads."""
-    k = min(n_threads(), n_rows) if n_cells >= PARALLEL_FROM else 1
+def run_tasks(tasks: list[Callable[[], None]], n_cells: int) -> None:
+    """Run ``tasks``, in parallel threads when the work (``n_cells``) is large: each thread takes
+    the next task until none are left, so uneven tasks still share the threads out evenly. Tasks
+    must release the GIL to gain from this (the ``nogil`` kernels here, NumPy's generators and
+    ufuncs do) and write only their own part of the output; errors are re-raised here."""
+    k = min(n_threads(), len(tasks)) if n_cells >= PARALLEL_FROM else 1
     if k <= 1:
-        fn(0, n_rows)
+        for task in tasks:
+            task()
         return
-    edges = [n_rows * i // k for i in range(k + 1)]
+    queue = iter(tasks)
+    lock = threading.Lock()
     errors: list[BaseException] = []
 
-    def run(lo: int, hi: int) -> None:
-        try:
-            fn(lo, hi)
-        except BaseException as e:  # re-raised in the calling thread
-            errors.append(e)
+    def worker() -> None:
+        while not errors:
+            with lock:
+                task = next(queue, None)
+            if task is None:
+                return
+            try:
+                task()
+            except BaseException as e:  # re-raised in the calling thread
+                errors.append(e)
 
-    threads = [threading.Thread(target=run, args=(edges[i], edges[i + 1])) for i in range(1, k)]
+    threads = [threading.Thread(target=worker) for _ in range(k - 1)]
     for t in threads:
         t.start()
-    run(edges[0], edges[1])
+    worker()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
 
 
-def normal_uniforms(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The randomness of one draw per cell: standard normals ``z`` and ``w = Phi(-|z|)``."""
-    z = rng.standard_normal(shape)
-    w = np.abs(z)
-    np.negative(w, out=w)
-    split_rows(lambda lo, hi: ndtr(w[lo:hi], out=w[lo:hi]), len(w), w.size)  # ufuncs release the GIL
-    return z, w
+def split_rows(fn: Callable[[int, int], None], n_rows: int, n_cells: int) -> None:
+    """Call ``fn(lo, hi)`` on consecutive blocks of rows covering ``range(n_rows)``, in parallel
+    threads when the work is large (:func:`run_tasks`). The result does not depend on the number
+    of threads as long as each row's result depends only on that row."""
+    if n_cells < PARALLEL_FROM or n_threads() == 1 or n_rows < 2:
+        fn(0, n_rows)
+        return
+    n = min(4 * n_threads(), n_rows)  # a few blocks per thread even out uneven rows
+    edges = [n_rows * i // n for i in range(n + 1)]
+    run_tasks([partial(fn, lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if lo < hi], n_cells)
+
+
+def in_blocks(rng: np.random.Generator, n_rows: int, n_cells: int,
+              fn: Callable[[np.random.Generator, int, int], None]) -> None:
+    """Call ``fn(g, lo, hi)`` on N_STREAMS fixed blocks of rows, each with its own generator
+    ``g`` seeded from ``rng`` (which advances by one fixed call), in parallel threads when the
+    work is large (:func:`run_tasks`; ``fn`` must release the GIL, as NumPy's generators and the
+    ``nogil`` kernels do). The numbers do not depend on the number of threads."""
+    seeds = rng.integers(0, np.iinfo(np.int64).max, size=N_STREAMS)
+    edges = [n_rows * i // N_STREAMS for i in range(N_STREAMS + 1)]
+    run_tasks([partial(fn, np.random.default_rng(seed), lo, hi)
+               for seed, lo, hi in zip(seeds, edges[:-1], edges[1:], strict=True) if lo < hi], n_cells)
+
+
+def nb_randomness(rng: np.random.Generator, k: np.ndarray,
+                  shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The randomness of one NB2 draw per cell of ``(D, R, H)``: a mean-one gamma multiplier
+    (gamma shape ``k`` = 1/alpha, ``(D, R)``) and a standard normal ``z`` (the uniform ``Phi(z)``),
+    drawn in blocks of draws (:func:`in_blocks`)."""
+    D, R, H = shape
+    # One shape per draw: NumPy draws a row at a time faster than element by element.
+    per_row = R * H >= 64 and bool((k == k[:, :1]).all())
+    mult, z = np.empty(shape), np.empty(shape)
+
+    def block(g: np.random.Generator, lo: int, hi: int) -> None:
+        if per_row:
+            for d in range(lo, hi):
+                g.standard_gamma(k[d, 0], out=mult[d])
+        else:
+            mult[lo:hi] = g.standard_gamma(np.broadcast_to(k[lo:hi, :, None], (hi - lo, R, H)))
+        mult[lo:hi] /= k[lo:hi, :, None]
+        g.standard_normal(out=z[lo:hi])
+
+    in_blocks(rng, D, mult.size, block)
+    return mult, z
 
 
 def poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -383,47 +451,32 @@ def poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return out.reshape(lam.shape)
 
 
-def nb_inverse(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """NB2 draws, one uniform per cell: the NB quantile directly for small means, else the
-    Poisson quantile at ``mean`` times a gamma multiplier drawn for those cells only.
-
-    ``mean`` is 2-D, ``alpha`` broadcasts against it (floored at 1e-8)."""
-    mean = np.asarray(mean, dtype=float)
-    alpha = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), mean.shape)
-    u = rng.random(mean.shape)
+def nb_draws(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """NB2 draws by :func:`nb_cell` for a 2-D ``mean``; ``alpha`` broadcasts (floored at 1e-8)."""
+    mean = np.ascontiguousarray(mean, dtype=float)
+    alpha = np.ascontiguousarray(np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), mean.shape))
     out = np.empty(mean.shape)
-    # a cell here is several times the work of one in nb_depleting: split smaller arrays
-    split_rows(lambda lo, hi: _nb_small(mean[lo:hi], alpha[lo:hi], u[lo:hi], out[lo:hi]),
-               mean.shape[0], 4 * mean.size)
-    big = np.flatnonzero(out < 0.0)
-    if len(big):
-        d, i = np.unravel_index(big, mean.shape)
-        r = 1.0 / alpha[d, i]
-        lam = mean[d, i] * (rng.standard_gamma(r) / r)
-        ub = u[d, i]
-        sub = np.empty(len(big))
-        _ppf_flat(ndtri(ub), np.where(ub <= 0.5, ub, 1.0 - ub), lam, sub, _C)
-        out[d, i] = sub
+    in_blocks(rng, mean.shape[0], 4 * mean.size,
+              lambda g, lo, hi: _nb_cells(g, mean[lo:hi], alpha[lo:hi], out[lo:hi], _C))
     return out
 
 
-def nb_step(mean: np.ndarray, mult: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """NB2 counts ``k(z, w, max(mean, 0) * mult)`` for 2-D arrays of one shape."""
+def nb_step(mean: np.ndarray, mult: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """NB2 counts ``k(z, max(mean, 0) * mult)`` for 2-D arrays of one shape."""
     mean = np.ascontiguousarray(mean, dtype=float)
     out = np.empty(mean.shape)
-    _nb_step(mean, mult, z, w, out, _C)
+    _nb_step(mean, mult, z, out, _C)
     return out
 
 
-def nb_depleting(hazard: np.ndarray, at_risk: np.ndarray, mult: np.ndarray, z: np.ndarray,
-                 w: np.ndarray) -> np.ndarray:
+def nb_depleting(hazard: np.ndarray, at_risk: np.ndarray, mult: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``(D, R, H)`` counts whose mean is ``hazard`` times the people still at risk (``(D, R)``)."""
     hazard = np.ascontiguousarray(hazard, dtype=float)
     at_risk = np.ascontiguousarray(at_risk, dtype=float)
     out = np.empty(hazard.shape)
 
     def rows(lo: int, hi: int) -> None:
-        _nb_depleting(hazard[lo:hi], at_risk[lo:hi], mult[lo:hi], z[lo:hi], w[lo:hi], out[lo:hi], _C)
+        _nb_depleting(hazard[lo:hi], at_risk[lo:hi], mult[lo:hi], z[lo:hi], out[lo:hi], _C)
 
     split_rows(rows, out.shape[0], out.size)
     return out

@@ -16,19 +16,6 @@ def draw_nb(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | floa
     return rng.poisson(rng.gamma(shape, mean / shape)).astype(float)
 
 
-def draw_nb_inverse(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """NB2 draws like :func:`draw_nb` (same distribution, other numbers), by CDF inversion.
-
-    One uniform per cell; the NB quantile is found directly for small means and as the Poisson
-    quantile at ``mean`` times a gamma multiplier (drawn for those cells only) otherwise.
-    Cheaper than :func:`draw_nb` for the small means of driver paths. ``mean`` is 2-D (means
-    below 0 count as 0); ``alpha`` broadcasts against it.
-    """
-    from ._poisson import nb_inverse
-
-    return nb_inverse(rng, mean, alpha)
-
-
 class CommonNoiseNB:
     """NB2 draws for ``draw x region x horizon`` whose randomness does not depend on the means.
 
@@ -55,28 +42,16 @@ class CommonNoiseNB:
     """
 
     def __init__(self, rng: np.random.Generator, alpha: np.ndarray | float, shape: tuple[int, int, int]):
-        from ._poisson import normal_uniforms
+        from ._poisson import nb_randomness
 
-        D, R, H = shape
-        a = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), (D, R))
-        k = 1.0 / a
-        mult = np.empty(shape)
-        if (k == k[:, :1]).all() and R * H >= 64:
-            # One shape per draw: the same numbers as standard_gamma(k[:, :, None] broadcast to
-            # shape), drawn a row at a time, which NumPy does faster than element by element.
-            for d in range(D):
-                rng.standard_gamma(k[d, 0], out=mult[d])
-        else:
-            mult[:] = rng.standard_gamma(np.broadcast_to(k[:, :, None], shape))
-        mult /= k[:, :, None]  # mean-one gamma multipliers
-        self._mult = mult
-        self._z, self._w = normal_uniforms(rng, shape)  # one uniform per cell: Phi(z)
+        a = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), shape[:2])
+        self._mult, self._z = nb_randomness(rng, 1.0 / a, shape)
 
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
         from ._poisson import nb_step
 
-        return nb_step(mean, self._mult[:, :, h], self._z[:, :, h], self._w[:, :, h])
+        return nb_step(mean, self._mult[:, :, h], self._z[:, :, h])
 
     def draw_depleting(self, hazard: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
         """Counts for all horizons when each period's mean is ``hazard`` times the people still at
@@ -89,4 +64,4 @@ class CommonNoiseNB:
         from ._poisson import nb_depleting
 
         left = np.broadcast_to(np.asarray(at_risk, dtype=float), self._mult.shape[:2])
-        return nb_depleting(hazard, left, self._mult, self._z, self._w)
+        return nb_depleting(hazard, left, self._mult, self._z)

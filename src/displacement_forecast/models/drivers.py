@@ -24,7 +24,7 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..distributions import draw_nb_inverse
+from ._drivers_fast import ar_paths
 from .base import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
@@ -134,29 +134,18 @@ class SeriesAR:
 
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         R = self.n_regions_
-        out = np.zeros((n_draws, R, horizon))
         if self.params_ is None:
-            out[:] = rng.poisson(np.broadcast_to(self.mean_[None, :, None], out.shape))
-            return out
+            return rng.poisson(np.broadcast_to(self.mean_[None, :, None], (n_draws, R, horizon))).astype(float)
         theta = rng.multivariate_normal(self.params_, self.cov_, size=n_draws, method="eigh")
         a = np.zeros((n_draws, R))
         a[:, self.idx_] = theta[:, : len(self.idx_)]
-        zm = self._zone_mean()
         phi = theta[:, len(self.idx_) : -1]
-        alpha = np.clip(theta[:, -1], 1e-3, None)[:, None]
-        win = np.broadcast_to(self.history_, (n_draws, R, N_AR)).copy()
+        alpha = np.clip(theta[:, -1], 1e-3, None)
         # Shared by all regions, mean one on the exp scale. Fits saved before this existed have no
         # common_sd_: they draw no shock.
         c = float(getattr(self, "common_sd_", 0.0))
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
-        for h in range(horizon):
-            eta = a + np.einsum("drk,dk->dr", _ar_features(win, zm), phi) + shock[:, h, None]
-            mean = np.exp(np.clip(eta, -20, 12))
-            y = draw_nb_inverse(rng, mean, alpha)
-            y[:, ~self.active_] = 0.0
-            out[:, :, h] = y
-            win = np.concatenate([win[:, :, 1:], y[:, :, None]], axis=2)
-        return out
+        return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
 
 
 class DriverForecaster:

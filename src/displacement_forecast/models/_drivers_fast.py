@@ -1,0 +1,104 @@
+"""The driver autoregression's sample paths (:class:`~.drivers.SeriesAR`) in one compiled pass.
+
+Period by period and draw by draw: the features of :func:`.drivers._ar_features` from a window
+of the last ``N_AR`` counts (own and zone means), the linear predictor, an NB2 count
+(:func:`displacement_forecast._poisson.nb_cell`), and the window moves on. Only
+``draw x region`` work per step and no NumPy temporaries, where a NumPy loop builds
+``draw x region x N_AR`` arrays every period.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .._poisson import _C, in_blocks, nb_cell
+
+_TABLE = 1 << 13
+# Counts are whole numbers: log1p of a count, and of the mean of N_AR - 1 counts, by look-up
+_LOG1P_COUNTS = np.log1p(np.arange(_TABLE, dtype=float))
+
+
+@numba.njit(cache=True, inline="always")
+def _log1p_of_mean(total, n, table):
+    """``log1p(total / n)`` from ``table[i] = log1p(i / n)`` when ``total`` is a whole number in it."""
+    if 0.0 <= total < table.size:
+        i = int(total)
+        if i == total:
+            return table[i]
+    return math.log1p(total / n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ar_paths(g, a, phi, alpha, shock, history, zone, zone_n, active, out, log1p_1, log1p_k, C):
+    D, R, H = out.shape
+    K = history.shape[1]
+    nz = zone_n.shape[0]  # 0: no zone features
+    win = np.empty((R, K))
+    zsum = np.zeros((max(nz, 1), K))
+    zlast = np.zeros(max(nz, 1))
+    zprev = np.zeros(max(nz, 1))
+    for d in range(D):
+        win[:, :] = history
+        for h in range(H):
+            if nz:
+                zsum[:, :] = 0.0
+                for r in range(R):
+                    for j in range(K):
+                        zsum[zone[r], j] += win[r, j]
+                for q in range(nz):
+                    s = 0.0
+                    for j in range(K - 1):
+                        s += zsum[q, j]
+                    zlast[q] = math.log1p(zsum[q, K - 1] / zone_n[q])
+                    zprev[q] = math.log1p(s / ((K - 1) * zone_n[q]))
+            for r in range(R):
+                if not active[r]:
+                    out[d, r, h] = 0.0
+                    continue
+                s = 0.0
+                for j in range(K - 1):
+                    s += win[r, j]
+                eta = (a[d, r] + phi[d, 0] * _log1p_of_mean(win[r, K - 1], 1.0, log1p_1)
+                       + phi[d, 1] * _log1p_of_mean(s, K - 1.0, log1p_k) + shock[d, h])
+                if nz:
+                    eta += phi[d, 2] * zlast[zone[r]] + phi[d, 3] * zprev[zone[r]]
+                if eta < -20.0:
+                    eta = -20.0
+                elif eta > 12.0:
+                    eta = 12.0
+                out[d, r, h] = nb_cell(g, math.exp(eta), alpha[d], C)
+            for r in range(R):
+                for j in range(K - 1):
+                    win[r, j] = win[r, j + 1]
+                win[r, K - 1] = out[d, r, h]
+
+
+def ar_paths(rng: np.random.Generator, a: np.ndarray, phi: np.ndarray, alpha: np.ndarray,
+             shock: np.ndarray, history: np.ndarray, zone: np.ndarray | None,
+             active: np.ndarray) -> np.ndarray:
+    """Counts ``(D, R, H)`` from region effects ``a`` ``(D, R)``, AR coefficients ``phi``
+    ``(D, 2 or 4)``, NB2 dispersions ``alpha`` ``(D,)``, common shocks ``(D, H)``, the last
+    ``N_AR`` counts ``(R, N_AR)`` (newest last) and zones (``None``: own features only).
+    Inactive regions stay at 0. Blocks of draws run in parallel (:func:`in_blocks`)."""
+    D, H = shock.shape
+    R = history.shape[0]
+    if zone is None:
+        zone, zone_n = np.zeros(R, dtype=np.int64), np.zeros(0)
+    else:
+        zone = np.ascontiguousarray(zone, dtype=np.int64)
+        zone_n = np.bincount(zone).astype(float)
+    a, phi, alpha, shock, history = (np.ascontiguousarray(x, dtype=float) for x in (a, phi, alpha, shock, history))
+    active = np.ascontiguousarray(active, dtype=np.bool_)
+    K = history.shape[1]
+    log1p_k = np.log1p(np.arange(_TABLE * (K - 1), dtype=float) / (K - 1))
+    out = np.empty((D, R, H))
+
+    def block(g: np.random.Generator, lo: int, hi: int) -> None:
+        _ar_paths(g, a[lo:hi], phi[lo:hi], alpha[lo:hi], shock[lo:hi], history, zone, zone_n, active,
+                  out[lo:hi], _LOG1P_COUNTS, log1p_k, _C)
+
+    in_blocks(rng, D, out.size, block)
+    return out
