@@ -135,9 +135,11 @@ def test_sarimax_paths_stay_bounded_on_short_histories():
     assert (p <= biggest[None, :, None] * MAX_GROWTH + 10).all()
 
 
-def test_nbdl_compiled_hazard_is_the_numpy_formula(fitted_nbdl):
-    """The compiled linear predictor equals the plain NumPy loop over drivers and lags."""
-    from displacement_forecast.models._glm_fast import hazard
+def test_nbdl_compiled_paths_are_the_numpy_formula(fitted_nbdl):
+    """The compiled pass equals the plain NumPy loop over drivers and lags for the hazard, then
+    the depleting draws of the same noise."""
+    from displacement_forecast.distributions import CommonNoiseNB
+    from displacement_forecast.models._glm_fast import displacement_paths
 
     m, D, H = fitted_nbdl, 300, 8
     fut = m.driver_model_.sample(H, D, np.random.default_rng(0))
@@ -151,7 +153,10 @@ def test_nbdl_compiled_hazard_is_the_numpy_formula(fitted_nbdl):
         full = np.concatenate([np.broadcast_to(np.log1p(m.history_[s]), (D, R, L - 1)), np.log1p(fut[s])], axis=2)
         for j in range(L):
             eta += theta[:, k + i * L + j, None, None] * full[:, :, j : j + H]
-    expected = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-    got = hazard(a, theta[:, k : k + 2 * L].reshape(D, 2, L), [m.history_[s] for s in m.drivers],
-                 [fut[s] for s in m.drivers])
-    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=0)
+    hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
+    noise = CommonNoiseNB(np.random.default_rng(2), np.clip(theta[:, -1], 1e-4, None)[:, None], (D, R, H))
+    got = displacement_paths(a, theta[:, k : k + 2 * L].reshape(D, 2, L), [m.history_[s] for s in m.drivers],
+                             [fut[s] for s in m.drivers], m.at_risk_end_, noise)
+    # draws are integers: the same hazard up to the last bit gives the same counts
+    np.testing.assert_array_equal(got, noise.draw_depleting(hazard, m.at_risk_end_))
+    assert (got > 0).mean() > 0.5

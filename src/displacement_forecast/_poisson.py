@@ -277,20 +277,25 @@ def _nb_step(mean, mult, z, out, C):
             out[d, r] = _ppf(z[d, r], -1.0, (m if m > 0.0 else 0.0) * mult[d, r], C)
 
 
+@numba.njit(cache=True, inline="always")
+def deplete_row(left, hazard, mult, z, out, C):
+    """One path of one region: ``out[h]`` has mean ``hazard[h]`` times the people still at risk
+    (``left`` before the first period), capped at them, period after period."""
+    for h in range(out.shape[0]):
+        m = left * hazard[h]
+        y = _ppf(z[h], -1.0, (m if m > 0.0 else 0.0) * mult[h], C)
+        if y > left:
+            y = left
+        out[h] = y
+        left -= y
+
+
 @numba.njit(cache=True, nogil=True)
 def _nb_depleting(hazard, at_risk, mult, z, out, C):
     """Counts with mean ``hazard * people still at risk``, capped at them, period after period."""
-    D, R, H = out.shape
-    for d in range(D):
-        for r in range(R):
-            left = at_risk[d, r]
-            for h in range(H):
-                m = left * hazard[d, r, h]
-                y = _ppf(z[d, r, h], -1.0, (m if m > 0.0 else 0.0) * mult[d, r, h], C)
-                if y > left:
-                    y = left
-                out[d, r, h] = y
-                left -= y
+    for d in range(out.shape[0]):
+        for r in range(out.shape[1]):
+            deplete_row(at_risk[d, r], hazard[d, r], mult[d, r], z[d, r], out[d, r], C)
 
 
 @numba.njit(cache=True, inline="always")

@@ -47,6 +47,12 @@ class CommonNoiseNB:
         a = np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), shape[:2])
         self._mult, self._z = nb_randomness(rng, 1.0 / a, shape)
 
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """The randomness of every cell, ``(multiplier, z)`` with the uniform ``Phi(z)``: for
+        compiled kernels that compute their means as they go (see
+        :func:`displacement_forecast._poisson.deplete_row`)."""
+        return self._mult, self._z
+
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
         from ._poisson import nb_step

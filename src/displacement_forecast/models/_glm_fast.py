@@ -1,10 +1,12 @@
-"""The NB distributed-lag model's linear predictor for sample paths, in one compiled pass.
+"""The NB distributed-lag model's sample paths in one compiled pass.
 
-``hazard[d, r, h] = min(exp(clip(eta, -50, 5)), 0.5)`` with
-``eta = a[d, r] + sum_s sum_j b[d, s, j] * log1p(x_s)[d, r, j + h]``, where ``x_s`` is driver
-``s``'s history (last ``L-1`` periods, shared by all draws) followed by its future path. The same
-arithmetic in the same order as the NumPy loop it replaces (``tests/test_models.py`` checks they
-agree), without the ``draw x region x horizon`` temporaries of one NumPy pass per lag.
+Per path and region: the hazard ``min(exp(clip(eta, -50, 5)), 0.5)`` for every period, with
+``eta = a[d, r] + sum_s sum_j b[d, s, j] * log1p(x_s)[d, r, j + h]`` where ``x_s`` is driver
+``s``'s history (last ``L-1`` periods, shared by all draws) followed by its future path; then the
+counts, each period's mean being the hazard times the people still at risk
+(:func:`displacement_forecast._poisson.deplete_row`). The same arithmetic in the same order as
+the NumPy formula (``tests/test_models.py`` checks they agree), without any
+``draw x region x horizon`` temporaries: one pass, and no hazard array.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from .._poisson import split_rows
+from .._poisson import _C, deplete_row, split_rows
 
 _HALVES = 1 << 13
 # log(1 + x) for x = 0, 0.5, 1, ..., (_HALVES - 1) / 2: driver paths are counts, and scenarios
@@ -33,7 +35,7 @@ def _log1p(x, table):
 
 
 @numba.njit(cache=True, nogil=True)
-def _hazard(a, b, log_hist, future, out, table):
+def _paths(a, b, log_hist, future, at_risk, mult, z, out, table, C):
     D, R, H = out.shape
     S, _, L1 = log_hist.shape
     L = L1 + 1
@@ -49,21 +51,20 @@ def _hazard(a, b, log_hist, future, out, table):
                     buf[s, L1 + h] = _log1p(x[h], table)
             for h in range(H):
                 eta[h] = a[d, r]
-            for s in range(S):  # same order of additions as the NumPy loop: driver, then lag
+            for s in range(S):  # same order of additions as the NumPy formula: driver, then lag
                 for j in range(L):
                     c = b[d, s, j]
                     for h in range(H):
                         eta[h] += c * buf[s, j + h]
-            for h in range(H):
+            for h in range(H):  # eta becomes the hazard
                 v = eta[h]
                 if v < -50.0:
                     v = -50.0
                 elif v > 5.0:
                     v = 5.0
                 hz = math.exp(v)
-                if hz > 0.5:
-                    hz = 0.5
-                out[d, r, h] = hz
+                eta[h] = hz if hz < 0.5 else 0.5
+            deplete_row(at_risk[r], eta, mult[d, r], z[d, r], out[d, r], C)
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:
@@ -72,18 +73,24 @@ def _read_only(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def hazard(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], future: list[np.ndarray]) -> np.ndarray:
-    """Hazards ``(D, R, H)`` from region effects ``a`` ``(D, R)``, lag coefficients ``b``
-    ``(D, S, L)`` (oldest lag first), driver histories ``(R, L-1)`` and future paths ``(D, R, H)``."""
+def displacement_paths(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], future: list[np.ndarray],
+                       at_risk: np.ndarray, noise) -> np.ndarray:
+    """Counts ``(D, R, H)`` from region effects ``a`` ``(D, R)``, lag coefficients ``b``
+    ``(D, S, L)`` (oldest lag first), driver histories ``(R, L-1)``, future paths ``(D, R, H)``,
+    the people at risk at the origin ``(R,)`` and the call's
+    :class:`~displacement_forecast.distributions.CommonNoiseNB`."""
     fut = tuple(_read_only(f) for f in future)  # one array type for every series: one compiled kernel
     D, R, H = fut[0].shape
     log_hist = np.ascontiguousarray(np.log1p(np.stack(history)), dtype=float)  # (S, R, L-1)
     a = np.ascontiguousarray(a, dtype=float)
     b = np.ascontiguousarray(b, dtype=float)
+    at_risk = np.ascontiguousarray(at_risk, dtype=float)
+    mult, z = noise.cells()
     out = np.empty((D, R, H))
 
     def rows(lo: int, hi: int) -> None:
-        _hazard(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), out[lo:hi], _LOG1P_HALVES)
+        _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, mult[lo:hi], z[lo:hi],
+               out[lo:hi], _LOG1P_HALVES, _C)
 
     split_rows(rows, D, out.size)
     return out

@@ -123,7 +123,7 @@ class NBDistributedLag(ForecastModel):
         return cache["glm"]
 
     def _simulate(self, future, horizon, n_draws, rng):
-        from ._glm_fast import hazard
+        from ._glm_fast import displacement_paths
 
         L, k = self.n_lags_, self.n_active_
         R = len(self.active_)
@@ -132,5 +132,5 @@ class NBDistributedLag(ForecastModel):
         a[:, self.active_] = theta[:, :k]
         S = len(self.drivers)
         b = theta[:, k : k + S * L].reshape(n_draws, S, L)  # per driver, window order: oldest .. newest (lag 0)
-        hz = hazard(a, b, [self.history_[s] for s in self.drivers], [future[s] for s in self.drivers])
-        return noise.draw_depleting(hz, self.at_risk_end_)
+        return displacement_paths(a, b, [self.history_[s] for s in self.drivers], [future[s] for s in self.drivers],
+                                  self.at_risk_end_, noise)
