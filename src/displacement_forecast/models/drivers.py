@@ -133,6 +133,8 @@ class SeriesAR:
         return None if zone is None else zone_mean_matrix(zone)
 
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        """``(draw, region, horizon)`` count paths: coefficients drawn once per path, one shared
+        shock per period, then the recursion with NB noise (compiled: :mod:`._drivers_fast`)."""
         R = self.n_regions_
         if self.params_ is None:
             return rng.poisson(np.broadcast_to(self.mean_[None, :, None], (n_draws, R, horizon))).astype(float)
