@@ -137,7 +137,8 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
 
 
 def test_backtest_synthetic_writes_doc_with_ceiling(tmp_path):
-    """The synthetic backtest report, on a tiny run: acceptance line and the true-intensity ceiling."""
+    """The synthetic backtest report, on a tiny run: acceptance line, the true-intensity ceiling and
+    the other simulated histories."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bs", ROOT / "experiments" / "backtest_synthetic.py")
@@ -145,7 +146,9 @@ def test_backtest_synthetic_writes_doc_with_ceiling(tmp_path):
     spec.loader.exec_module(mod)
     doc = tmp_path / "doc.md"
     assert mod.main(["--origins", "2", "--draws", "40", "--horizon", "2", "--workers", "1",
-                     "--models", "last-value,nb-dl", "--out", str(tmp_path / "out"), "--doc", str(doc)]) == 0
+                     "--models", "last-value,nb-dl", "--out", str(tmp_path / "out"), "--doc", str(doc),
+                     "--other-seeds", "3"]) == 0
     text = doc.read_text()
     assert "Acceptance (issue 6)" in text and "nb-dl+true-intensity skill" in text
+    assert "| 3 | nb-dl | " in text and "statsforecast-autoets" not in text.split("## Other simulated histories")[1]
     assert (tmp_path / "out" / "scores.csv").stat().st_size > 0
