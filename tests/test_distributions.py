@@ -99,17 +99,26 @@ def test_poisson_quantiles_match_scipy():
     np.testing.assert_array_equal(P.poisson_ppf(u, lam), st.poisson.ppf(u, lam))
 
 
+@numba.njit
+def _nb_cells(g, mean, alpha, C):
+    """``P.nb_cell`` (the driver paths' sampler) once per entry of the 1-D ``mean``."""
+    out = np.empty(mean.size)
+    for i in range(mean.size):
+        out[i] = P.nb_cell(g, mean[i], alpha, C)
+    return out
+
+
 @pytest.mark.parametrize("alpha", [1e-4, 0.05, 0.3, 1.0, 2.0])
 @pytest.mark.parametrize("mean", [0.01, 0.7, 3.0, 30.0, 1000.0, 1e5])
 def test_nb_draws_have_the_nb2_distribution(mean, alpha):
-    """CommonNoiseNB (gamma x Poisson quantile) and nb_draws (the driver paths' sampler) against
+    """CommonNoiseNB (gamma x Poisson quantile) and nb_cell (the driver paths' sampler) against
     scipy's NB2 CDF."""
     n = 40_000
     r = 1.0 / alpha
     exact = st.nbinom(r, r / (r + mean))
     seed = int(mean * 100 + alpha * 1e4)
     crn = CommonNoiseNB(np.random.default_rng(seed), alpha, (n // 20, 20, 1)).draw(0, np.full((n // 20, 20), mean))
-    inv = P.nb_draws(np.random.default_rng(seed + 1), np.full((n // 20, 20), mean), alpha)
+    inv = _nb_cells(np.random.default_rng(seed + 1), np.full(n, mean), alpha, P._C)
     for y in (crn.ravel(), inv.ravel()):
         grid = np.unique(np.quantile(y, np.linspace(0, 1, 201)))
         ks = np.max(np.abs(np.searchsorted(np.sort(y), grid, side="right") / n - exact.cdf(grid)))
@@ -152,8 +161,7 @@ def test_counts_never_decrease_when_the_mean_grows():
     rng = np.random.default_rng(5)
     z = P.nb_randomness(rng, np.ones((1, 1)), (1, 1, 3000))[1].ravel()
     lam = np.concatenate([np.linspace(0, 45, 900), np.exp(np.linspace(np.log(45), np.log(2e5), 300))])
-    mult = np.ones((len(lam), 1))
-    k = np.stack([P.nb_step(np.full((1, 3000), x), mult[:1].repeat(3000, 1), z[None])[0] for x in lam])
+    k = np.stack([P.poisson_ppf_z(z, np.full(3000, x)) for x in lam])
     assert (np.diff(k, axis=0) >= 0).all()
     # and on random pairs, with NB multipliers
     noise = CommonNoiseNB(np.random.default_rng(6), 0.4, (400, 50, 3))
@@ -208,8 +216,8 @@ def test_threads_do_not_change_the_draws(monkeypatch):
 def test_edge_values():
     assert np.isnan(P.poisson_ppf(0.3, np.nan))
     assert P.poisson_ppf(0.3, -1.0) == 0 and P.poisson_ppf(0.0, 50.0) == 0
-    y = P.nb_draws(np.random.default_rng(0), np.array([[0.0, -3.0, np.nan, 1e6]]), 0.5)
-    assert y[0, 0] == 0 and y[0, 1] == 0 and np.isnan(y[0, 2]) and y[0, 3] > 0
+    y = _nb_cells(np.random.default_rng(0), np.array([0.0, -3.0, np.nan, 1e6]), 0.5, P._C)
+    assert y[0] == 0 and y[1] == 0 and np.isnan(y[2]) and y[3] > 0
 
 
 def _derivation():

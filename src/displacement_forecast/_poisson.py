@@ -24,10 +24,14 @@ found:
 Only floating-point rounding of the CDF (< 2e-13) separates the result from the true quantile,
 i.e. the draws are exact in distribution. Nothing underflows: ``exp(-lam)`` is used only for
 ``lam < 700``.
+
+The module also holds what every compiled sampler shares: splitting work over threads
+(:func:`split_rows`, :func:`in_blocks`) and the log1p look-up tables (:func:`log1p_table`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -46,6 +50,7 @@ TEMME_FROM = 40.0  # a = k + 1 from which Temme's expansion gives the CDF at the
 PARALLEL_FROM = 1 << 17  # cells from which a kernel is split over threads (see split_rows)
 N_STREAMS = 16  # generators (blocks of draws) that in_blocks draws from in parallel
 _SQRT_HALF = math.sqrt(0.5)
+LOG1P_TABLE = 1 << 13  # log1p_table(n) holds log1p(i / n) for i / n below this
 NB_SEQUENTIAL_BELOW = 10.0  # nb_cell: NB means below this are inverted directly, no gamma draw
 
 # Taylor coefficients in eta of Temme's c_0 .. c_4 (experiments/derive_poisson_tables.py). All
@@ -268,15 +273,6 @@ def _ppf_flat(z, w, lam, out, C):
         out[i] = _ppf(z[i], w[i], lam[i], C)
 
 
-@numba.njit(cache=True, nogil=True)
-def _nb_step(mean, mult, z, out, C):
-    """``out[d, r] = k(z, max(mean[d, r], 0) * mult[d, r])`` (2-D, any strides)."""
-    for d in range(out.shape[0]):
-        for r in range(out.shape[1]):
-            m = mean[d, r]
-            out[d, r] = _ppf(z[d, r], -1.0, (m if m > 0.0 else 0.0) * mult[d, r], C)
-
-
 @numba.njit(cache=True, inline="always")
 def deplete_row(left, hazard, mult, z, out, C):
     """One path of one region: ``out[h]`` has mean ``hazard[h]`` times the people still at risk
@@ -341,11 +337,25 @@ def nb_cell(g, m, a, C):
     return _ppf(g.standard_normal(), -1.0, m * (g.standard_gamma(r) / r), C)
 
 
-@numba.njit(cache=True, nogil=True)
-def _nb_cells(g, mean, alpha, out, C):
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = nb_cell(g, mean[i, j], alpha[i, j], C)
+@functools.cache
+def log1p_table(n: int) -> np.ndarray:
+    """``log1p(i / n)`` for ``i < LOG1P_TABLE * n`` (read-only): log1p of counts (``n = 1``), of
+    half counts (``n = 2``, counts times scenario multipliers 0.5, 1.5, ...) or of the mean of
+    ``n`` counts, by look-up in the compiled kernels (:func:`log1p_ratio`)."""
+    t = np.log1p(np.arange(LOG1P_TABLE * n, dtype=float) / n)
+    t.flags.writeable = False
+    return t
+
+
+@numba.njit(cache=True, inline="always")
+def log1p_ratio(total, n, table):
+    """``log1p(total / n)``: ``table[total]`` when ``total`` is a whole number inside
+    ``table = log1p_table(n)``, computed otherwise."""
+    if 0.0 <= total < table.size:
+        i = int(total)
+        if i == total:
+            return table[i]
+    return math.log1p(total / n)
 
 
 def n_threads() -> int:
@@ -456,22 +466,13 @@ def poisson_ppf(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return out.reshape(lam.shape)
 
 
-def nb_draws(rng: np.random.Generator, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """NB2 draws by :func:`nb_cell` for a 2-D ``mean``; ``alpha`` broadcasts (floored at 1e-8)."""
-    mean = np.ascontiguousarray(mean, dtype=float)
-    alpha = np.ascontiguousarray(np.broadcast_to(np.maximum(np.asarray(alpha, dtype=float), 1e-8), mean.shape))
-    out = np.empty(mean.shape)
-    in_blocks(rng, mean.shape[0], 4 * mean.size,
-              lambda g, lo, hi: _nb_cells(g, mean[lo:hi], alpha[lo:hi], out[lo:hi], _C))
-    return out
-
-
-def nb_step(mean: np.ndarray, mult: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """NB2 counts ``k(z, max(mean, 0) * mult)`` for 2-D arrays of one shape."""
-    mean = np.ascontiguousarray(mean, dtype=float)
-    out = np.empty(mean.shape)
-    _nb_step(mean, mult, z, out, _C)
-    return out
+def poisson_ppf_z(z: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson quantiles of ``Phi(z)`` at means ``lam`` (same shape; ``lam <= 0`` or NaN gives 0)."""
+    lam = np.where(lam > 0.0, lam, 0.0)
+    z = np.ascontiguousarray(z, dtype=float).ravel()
+    out = np.empty(z.shape)
+    _ppf_flat(z, np.full(z.shape, -1.0), lam.ravel(), out, _C)  # w < 0: computed where needed
+    return out.reshape(lam.shape)
 
 
 def nb_depleting(hazard: np.ndarray, at_risk: np.ndarray, mult: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -55,9 +55,9 @@ class CommonNoiseNB:
 
     def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
         """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
-        from ._poisson import nb_step
+        from ._poisson import poisson_ppf_z
 
-        return nb_step(mean, self._mult[:, :, h], self._z[:, :, h])
+        return poisson_ppf_z(self._z[:, :, h], np.asarray(mean, dtype=float) * self._mult[:, :, h])
 
     def draw_depleting(self, hazard: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
         """Counts for all horizons when each period's mean is ``hazard`` times the people still at

@@ -14,21 +14,7 @@ import math
 import numba
 import numpy as np
 
-from .._poisson import _C, in_blocks, nb_cell
-
-_TABLE = 1 << 13
-# Counts are whole numbers: log1p of a count, and of the mean of N_AR - 1 counts, by look-up
-_LOG1P_COUNTS = np.log1p(np.arange(_TABLE, dtype=float))
-
-
-@numba.njit(cache=True, inline="always")
-def _log1p_of_mean(total, n, table):
-    """``log1p(total / n)`` from ``table[i] = log1p(i / n)`` when ``total`` is a whole number in it."""
-    if 0.0 <= total < table.size:
-        i = int(total)
-        if i == total:
-            return table[i]
-    return math.log1p(total / n)
+from .._poisson import _C, in_blocks, log1p_ratio, log1p_table, nb_cell
 
 
 @numba.njit(cache=True, nogil=True)
@@ -61,8 +47,8 @@ def _ar_paths(g, a, phi, alpha, shock, history, zone, zone_n, active, out, log1p
                 s = 0.0
                 for j in range(K - 1):
                     s += win[r, j]
-                eta = (a[d, r] + phi[d, 0] * _log1p_of_mean(win[r, K - 1], 1.0, log1p_1)
-                       + phi[d, 1] * _log1p_of_mean(s, K - 1.0, log1p_k) + shock[d, h])
+                eta = (a[d, r] + phi[d, 0] * log1p_ratio(win[r, K - 1], 1.0, log1p_1)
+                       + phi[d, 1] * log1p_ratio(s, K - 1.0, log1p_k) + shock[d, h])
                 if nz:
                     eta += phi[d, 2] * zlast[zone[r]] + phi[d, 3] * zprev[zone[r]]
                 if eta < -20.0:
@@ -92,13 +78,12 @@ def ar_paths(rng: np.random.Generator, a: np.ndarray, phi: np.ndarray, alpha: np
         zone_n = np.bincount(zone).astype(float)
     a, phi, alpha, shock, history = (np.ascontiguousarray(x, dtype=float) for x in (a, phi, alpha, shock, history))
     active = np.ascontiguousarray(active, dtype=np.bool_)
-    K = history.shape[1]
-    log1p_k = np.log1p(np.arange(_TABLE * (K - 1), dtype=float) / (K - 1))
+    log1p_k = log1p_table(history.shape[1] - 1)  # counts are whole: their sums are looked up
     out = np.empty((D, R, H))
 
     def block(g: np.random.Generator, lo: int, hi: int) -> None:
         _ar_paths(g, a[lo:hi], phi[lo:hi], alpha[lo:hi], shock[lo:hi], history, zone, zone_n, active,
-                  out[lo:hi], _LOG1P_COUNTS, log1p_k, _C)
+                  out[lo:hi], log1p_table(1), log1p_k, _C)
 
     in_blocks(rng, D, out.size, block)
     return out

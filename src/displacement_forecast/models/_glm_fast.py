@@ -16,22 +16,7 @@ import math
 import numba
 import numpy as np
 
-from .._poisson import _C, deplete_row, split_rows
-
-_HALVES = 1 << 13
-# log(1 + x) for x = 0, 0.5, 1, ..., (_HALVES - 1) / 2: driver paths are counts, and scenarios
-# that multiply them by 0.5, 1.5, 2, ... keep them on this grid (anything else is computed)
-_LOG1P_HALVES = np.log1p(np.arange(_HALVES) / 2.0)
-
-
-@numba.njit(cache=True, inline="always")
-def _log1p(x, table):
-    t = 2.0 * x
-    if 0.0 <= t < _HALVES:
-        i = int(t)
-        if i == t:
-            return table[i]
-    return math.log1p(x)
+from .._poisson import _C, deplete_row, log1p_ratio, log1p_table, split_rows
 
 
 @numba.njit(cache=True, nogil=True)
@@ -48,7 +33,7 @@ def _paths(a, b, log_hist, future, at_risk, mult, z, out, table, C):
                     buf[s, j] = log_hist[s, r, j]
                 x = future[s][d, r]
                 for h in range(H):
-                    buf[s, L1 + h] = _log1p(x[h], table)
+                    buf[s, L1 + h] = log1p_ratio(2.0 * x[h], 2.0, table)  # exact: x * 2 / 2 == x
             for h in range(H):
                 eta[h] = a[d, r]
             for s in range(S):  # same order of additions as the NumPy formula: driver, then lag
@@ -90,7 +75,7 @@ def displacement_paths(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], 
 
     def rows(lo: int, hi: int) -> None:
         _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, mult[lo:hi], z[lo:hi],
-               out[lo:hi], _LOG1P_HALVES, _C)
+               out[lo:hi], log1p_table(2), _C)
 
     split_rows(rows, D, out.size)
     return out
