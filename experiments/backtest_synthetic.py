@@ -30,6 +30,7 @@ from displacement_forecast.evaluate.backtest import (
     winners,
 )
 from displacement_forecast.models.base import Panel
+from displacement_forecast.models.drivers import DriverForecaster
 from displacement_forecast.models.glm import NBDistributedLag
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +84,8 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
     res = run_backtest(panel, models=["last-value", spec], origins=origins, horizon=a.horizon, n_draws=a.draws,
                        seed=a.seed, workers=a.workers, progress=True)
     models = [m for m in ("nb-dl", "nb-dl" + ORACLE_SUFFIX) if m in set(scores["model"])]
-    both = pd.concat([scores[scores["model"].isin(["last-value", *models])],
+    peers = [m for m in ("statsforecast-autoets",) if m in set(scores["model"])]
+    both = pd.concat([scores[scores["model"].isin(["last-value", *models, *peers])],
                       res.scores[res.scores["model"] == "nb-dl+true-intensity"]], ignore_index=True)
     summ = summarise(both)
     reg = summ[summ["scope"] == "regions"].set_index(["model", "horizon"])
@@ -97,6 +99,7 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
     crps = cell.pivot_table(index=["origin", "region"], columns="model", values="crps")
     lv = crps["last-value"]
     at_onset = crps.index.get_level_values("origin").isin(onset)
+    inside = crps.index.get_level_values("origin") >= start
     mixed = crps["nb-dl+true-intensity"].where(~at_onset, crps["nb-dl"])
     lines = [
         "## How far could a better strike forecast go? (ceiling)",
@@ -123,6 +126,96 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
             "data with any strike forecaster, and that one would have to know how long every escalation lasts.",
             "",
         ]
+        lines += _where_the_crps_is(crps, {"before the offensive": ~at_onset & ~inside,
+                                           "onset (horizon reaches its first week)": at_onset,
+                                           "inside the offensive": inside}, h)
+    lines += _fitting_history(sim, panel, [o for o in origins if o >= start], a)
+    return lines
+
+
+def _where_the_crps_is(crps: pd.DataFrame, groups: dict[str, np.ndarray], h: int) -> list[str]:
+    """Doc section: CRPS at horizon ``h`` split by where the origin lies relative to the final offensive,
+    and what a model would need inside the offensive to reach +20% overall."""
+    models = [m for m in ("last-value", "nb-dl", "statsforecast-autoets", "nb-dl+true-intensity") if m in crps]
+    total = crps["last-value"].sum()
+    lines = [
+        "## Where the CRPS is",
+        "",
+        f"CRPS at {h} weeks ahead, mean per region-week, by where the origin lies relative to the final "
+        "offensive. `share` is the group's part of last-value's total CRPS.",
+        "",
+        "| origins | n | share | " + " | ".join(models) + " |",
+        "|---|---|---|" + "---|" * len(models),
+    ]
+    for name, sel in groups.items():
+        n = crps[sel].index.get_level_values("origin").nunique()
+        lines.append(f"| {name} | {n} | {crps.loc[sel, 'last-value'].sum() / total:.0%} | "
+                     + " | ".join(f"{crps.loc[sel, m].mean():,.1f}" for m in models) + " |")
+    before, onset, inside = groups.values()
+    # A model as good as nb-dl before the offensive and at its onset (no model beats last-value there
+    # by much): how much better than last-value must it be inside the offensive for +20% overall?
+    need = 0.8 * total - crps.loc[before, "nb-dl"].sum() - crps.loc[onset, "nb-dl"].sum()
+    lv_in = crps.loc[inside, "last-value"].sum()
+    got = {m: 1 - crps.loc[inside, m].sum() / lv_in for m in models if m != "last-value"}
+    lines += [
+        "",
+        f"For +20% at {h} weeks, a model as good as nb-dl before the offensive and at its onset would have to "
+        f"beat last-value by **{1 - need / lv_in:+.0%}** on the origins inside the offensive. There, "
+        + ", ".join(f"{m} reaches {v:+.0%}" for m, v in got.items())
+        + ": only knowing the simulator's true strike intensity gets there.",
+        "",
+    ]
+    return lines
+
+
+def _fitting_history(sim, panel: Panel, inside: list[pd.Timestamp], a: argparse.Namespace) -> list[str]:
+    """Doc section: the escalations a model could learn from versus the final offensive, and what
+    nb-dl's strike forecast expects inside it."""
+    esc = sim.escalations
+    start = esc["start_date"].iloc[-1]
+    final, earlier = esc[esc["start_date"] == start], esc[esc["start_date"] < start]
+    lines = [
+        "## What the fitting data hold",
+        "",
+        "Escalations the simulator put into the data (`SimulatedData.escalations`; multiplier on the strike "
+        "intensity). Every model learns how escalations behave from the earlier ones; the final offensive "
+        "is scored.",
+        "",
+        "| zone | start | weeks | multiplier | |",
+        "|---|---|---|---|---|",
+        *(f"| {r.zone} | {r.start_date} | {r.weeks} | x{r.multiplier:.1f} | "
+          f"{'final offensive (scored)' if r.start_date == start else 'in the fitting data'} |"
+          for r in esc.sort_values(["start_date", "zone"]).itertuples()),
+        "",
+        f"Before the final offensive the data hold {len(earlier)} escalations of x{earlier['multiplier'].min():.1f}"
+        f"-x{earlier['multiplier'].max():.1f} lasting {earlier['weeks'].min()}-{earlier['weeks'].max()} weeks, "
+        "each in one zone. The final offensive hits all "
+        f"{len(final)} zones at once, up to x{final['multiplier'].max():.0f} for {final['weeks'].max()} weeks: "
+        "stronger and longer than anything a model fitted on the earlier weeks has seen.",
+        "",
+    ]
+    zone = str(final.sort_values("multiplier")["zone"].iloc[-1])
+    in_zone = (panel.regions.frame["parent"] == zone).to_numpy()
+    rows = []
+    for o in inside:
+        i = panel.dates.get_loc(o)
+        paths = DriverForecaster().fit(panel.truncate(o)).sample(
+            a.horizon, a.draws, np.random.default_rng(a.seed))["strikes"][:, in_zone].sum(axis=1)
+        true = sim.intensity["strikes"][in_zone, i + 1 : i + 1 + a.horizon].sum(axis=0)
+        med = np.median(paths, axis=0)
+        rows.append(f"| {o.date()} | " + " | ".join(f"{m:,.0f} / {t:,.0f}" for m, t in zip(med, true, strict=True))
+                    + f" | {panel.series['strikes'][in_zone, i].sum():,.0f} |")
+    if rows:
+        lines += [
+            f"nb-dl's strike forecast (the baseline driver paths) for {zone} inside the offensive: median of the "
+            "zone's weekly strikes / the simulator's true expected strikes, and the strikes observed in the "
+            "origin week. Fitted on the earlier weeks, it expects the offensive to fade.",
+            "",
+            "| origin | " + " | ".join(f"h{hh}" for hh in range(1, a.horizon + 1)) + " | observed at origin |",
+            "|---|" + "---|" * (a.horizon + 1),
+            *rows,
+            "",
+        ]
     return lines
 
 
@@ -143,7 +236,7 @@ def _table(s: pd.DataFrame) -> str:
 def _other_seeds(seeds: list[int], a: argparse.Namespace) -> list[str]:
     """Doc section: the same backtest on other simulated histories, so one history's luck shows."""
     models = [m for m in ("nb-dl", "statsforecast-autoets") if m in a.models]
-    rows = []
+    rows, finals = [], set()
     for seed in seeds:
         sim = simulate_nw_syria(seed=seed)
         panel = Panel.from_observations(sim.observations, sim.regions)
@@ -152,9 +245,14 @@ def _other_seeds(seeds: list[int], a: argparse.Namespace) -> list[str]:
                            n_draws=a.draws, seed=a.seed, workers=a.workers, progress=False)
         summ = res.summary()
         reg = summ[summ["scope"] == "regions"]
+        esc = sim.escalations
+        earlier = esc[esc["start_date"] < esc["start_date"].iloc[-1]]
+        hist = f"x{earlier['multiplier'].max():.1f}, {earlier['weeks'].max()} weeks"
+        final = esc[esc["start_date"] == esc["start_date"].iloc[-1]]
+        finals.add(f"x{final['multiplier'].max():.0f} for {final['weeks'].max()} weeks")
         for m in models:
             r = reg[reg["model"] == m].sort_values("horizon")
-            rows.append(f"| {seed} | {m} | " + " | ".join(f"{x:+.1%}" for x in r["skill"])
+            rows.append(f"| {seed} | {hist} | {m} | " + " | ".join(f"{x:+.1%}" for x in r["skill"])
                         + f" | {r['cover_80'].iloc[-1]:.0%} |")
     hs = range(1, a.horizon + 1)
     return [
@@ -163,10 +261,12 @@ def _other_seeds(seeds: list[int], a: argparse.Namespace) -> list[str]:
         f"The same backtest ({a.origins} weekly origins, up to the final offensive) on `simulate_nw_syria(seed=s)` "
         "for other seeds: different random escalations, region effects and noise. CRPS skill vs last-value per "
         "region and week, and the 80% coverage at the last horizon. One history decides little: read the "
-        "spread.",
+        "spread. `largest earlier escalation`: the strongest multiplier and the longest duration among the "
+        f"escalations before the final offensive (which is {' / '.join(sorted(finals))} in these seeds).",
         "",
-        "| seed | model | " + " | ".join(f"skill h{h}" for h in hs) + f" | 80% coverage h{a.horizon} |",
-        "|---|---|" + "---|" * (len(hs) + 1),
+        "| seed | largest earlier escalation | model | " + " | ".join(f"skill h{h}" for h in hs)
+        + f" | 80% coverage h{a.horizon} |",
+        "|---|---|---|" + "---|" * (len(hs) + 1),
         *rows,
         "",
     ]
