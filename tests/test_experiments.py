@@ -137,18 +137,24 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
 
 
 def test_backtest_synthetic_writes_doc_with_ceiling(tmp_path):
-    """The synthetic backtest report, on a tiny run: acceptance line, the true-intensity ceiling and
-    the other simulated histories."""
+    """The synthetic backtest report, on a small run: acceptance line, the true-intensity ceiling,
+    where the CRPS is, the escalations in the fitting data and the other simulated histories."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bs", ROOT / "experiments" / "backtest_synthetic.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     doc = tmp_path / "doc.md"
-    assert mod.main(["--origins", "2", "--draws", "40", "--horizon", "2", "--workers", "1",
+    assert mod.main(["--origins", "12", "--draws", "40", "--horizon", "2", "--workers", "1",
                      "--models", "last-value,nb-dl", "--out", str(tmp_path / "out"), "--doc", str(doc),
                      "--other-seeds", "3"]) == 0
     text = doc.read_text()
     assert "Acceptance (issue 6)" in text and "nb-dl+true-intensity skill" in text
-    assert "| 3 | nb-dl | " in text and "statsforecast-autoets" not in text.split("## Other simulated histories")[1]
+    # 12 origins with 2 weeks ahead: 3 before the offensive, 2 at its onset, 7 inside it
+    assert "| before the offensive | 3 |" in text and "| onset (horizon reaches its first week) | 2 |" in text
+    assert "| inside the offensive | 7 |" in text
+    assert "| South Idlib | 2019-11-25 | 9 | x12.0 | final offensive (scored) |" in text
+    assert text.count("| 2019-12-") == 5  # South Idlib strike forecasts from the origins in December
+    seeds = text.split("## Other simulated histories")[1]
+    assert "| 3 | x7.8, 7 weeks | nb-dl | " in seeds and "statsforecast-autoets" not in seeds
     assert (tmp_path / "out" / "scores.csv").stat().st_size > 0
