@@ -50,8 +50,9 @@ def main() -> None:
     print(f"\nForecast from {run.sidecar['forecast']['origin_date']} for {a.horizon} weeks, {n} paths:")
     probs = run.prob_exceed(250_000, a.horizon)
     table = total_summary(run.paths, a.horizon, level=90)
+    width = max(map(len, table.index))
     for sid, row in table.iterrows():
-        print(f"  {sid:16s} median {fmt_people(row['median'], 3):>8} newly displaced "
+        print(f"  {sid:{width}s} median {fmt_people(row['median'], 3):>8} newly displaced "
               f"(90% interval {fmt_people(row['lo'])} - {fmt_people(row['hi'])});"
               f" P(> 250,000) = {fmt_prob(probs[sid], n)}")
     if record is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from displacement_forecast.data.schema import DataError
-from displacement_forecast.scenarios import Scenario, load_scenarios, scenarios_from_dict
+from displacement_forecast.scenarios import Change, Scenario, load_scenarios, scenarios_from_dict
 
 
 def _err(tmp_path, text, regions):
@@ -21,7 +22,7 @@ def test_shipped_scenarios_load(sim):
     from pathlib import Path
 
     sc = load_scenarios(Path(__file__).parents[1] / "experiments" / "scenarios" / "idlib.toml", sim.regions)
-    assert [s.id for s in sc] == ["baseline", "intensify-south", "de-escalation", "ceasefire"]
+    assert [s.id for s in sc] == ["baseline", "intensify-south", "offensive-continues", "de-escalation", "ceasefire"]
 
 
 @pytest.mark.parametrize("body,key,msg", [
@@ -32,6 +33,8 @@ def test_shipped_scenarios_load(sim):
     ('multiply=2\nvalues=[1]', "change[0]", "exactly one"),
     ('multiply=2\nstart=0', "start", "before the first forecast period"),
     ('multiply=2\nweeks=0', "periods", "positive whole number"),
+    ('hold=0', "hold", "positive whole number"),
+    ('hold=2\nmultiply=2', "change[0]", "exactly one"),
 ])
 def test_bad_change_names_the_key(tmp_path, sim, body, key, msg):
     text = f'[[scenario]]\nid="x"\n  [[scenario.change]]\n  {body}\n'
@@ -137,3 +140,63 @@ def test_apply_copies_only_what_it_changes(fitted_nbdl, sim):
     res = fitted_nbdl.sample_scenarios(6, [Scenario.baseline(), s], n_draws=300, seed=2)
     np.testing.assert_array_equal(res["s"].values[:, 4:], res["baseline"].values[:, 4:])
     assert float(res["s"].sum()) > float(res["baseline"].sum())
+
+
+def test_hold_keeps_each_region_at_its_recent_mean(fitted_nbdl, sim):
+    """``hold = 4``: in the chosen regions and weeks the drivers are the region's mean of the last 4
+    observed weeks (without ``counts``), or counts drawn around it with the driver model's noise;
+    everything else keeps the baseline paths."""
+    (s,) = scenarios_from_dict({"scenario": [{"id": "h", "change": [
+        {"regions": ["South Idlib"], "series": ["strikes"], "hold": 4, "start": 2, "weeks": 3}]}]}, sim.regions)
+    south = [sim.regions.codes.index(c) for c in sim.regions.resolve(["South Idlib"])]
+    hist = fitted_nbdl.panel_.series
+    dates = fitted_nbdl.panel_.future_dates(6)
+    base = fitted_nbdl.driver_model_.sample(6, 4000, np.random.default_rng(3))
+    want = hist["strikes"][south, -4:].mean(axis=1)
+    out = s.apply(base, sim.regions, dates, hist)
+    np.testing.assert_array_equal(out["strikes"][:, south, 1:4], np.broadcast_to(want[None, :, None], (4000, 6, 3)))
+    keep = np.ones(out["strikes"].shape, bool)
+    keep[:, south, 1:4] = False
+    np.testing.assert_array_equal(out["strikes"][keep], base["strikes"][keep])
+    np.testing.assert_array_equal(out["flights"], base["flights"])
+
+    dm = fitted_nbdl.driver_model_
+    out = s.apply(base, sim.regions, dates, hist,
+                  counts=lambda series, m: dm.draw_counts(series, m, np.random.default_rng(8)))
+    held = out["strikes"][:, south, 1:4]
+    assert np.array_equal(held, np.round(held)) and held.std(axis=0).min() > 0
+    alpha = dm.models_["strikes"].params_[-1]
+    se = np.sqrt((want + alpha * want**2) / 4000)
+    assert (np.abs(held.mean(axis=0) - want[:, None]) < 4 * se[:, None]).all()
+    np.testing.assert_array_equal(out["strikes"][keep], base["strikes"][keep])
+
+
+def test_hold_runs_through_the_model_and_keeps_count_noise(fitted_nbdl, sim):
+    """Holding the final offensive where it is raises displacement above the baseline (in which
+    strikes fade); its bands are wider than with the same numbers as fixed ``values``, because the
+    counts keep their noise; and two hold scenarios share their random numbers."""
+    codes = sim.regions.codes
+    hist = fitted_nbdl.panel_.series
+    (hold, hold2) = scenarios_from_dict({"scenario": [
+        {"id": i, "change": [{"regions": ["ALL"], "hold": 4}]} for i in ("hold", "hold2")]}, sim.regions)
+    vals = Scenario("vals", changes=tuple(
+        Change((c,), (s,), 1, None, None, (float(np.nanmean(hist[s][i, -4:])),) * 8)
+        for i, c in enumerate(codes) for s in ("strikes", "flights")))
+    res = fitted_nbdl.sample_scenarios(8, [Scenario.baseline(), hold, vals, hold2], n_draws=1000, seed=4)
+    np.testing.assert_array_equal(res["hold"].values, res["hold2"].values)
+    tot = {k: res[k].sum(["region", "horizon"]) for k in ("baseline", "hold", "vals")}
+    assert float(tot["hold"].median()) > float(tot["baseline"].median())
+    width = {k: float(np.diff(np.quantile(v, [0.05, 0.95]))[0]) for k, v in tot.items()}
+    assert width["hold"] > 1.5 * width["vals"]
+
+
+def test_hold_errors_name_the_problem(sim):
+    hist = {"strikes": np.full((len(sim.regions), 10), np.nan), "flights": np.ones((len(sim.regions), 10))}
+    (s,) = scenarios_from_dict({"scenario": [{"id": "h", "change": [
+        {"regions": ["NWS02"], "series": ["strikes"], "hold": 3}]}]}, sim.regions)
+    base = {"strikes": np.ones((2, len(sim.regions), 4)), "flights": np.ones((2, len(sim.regions), 4))}
+    dates = pd.date_range("2020-01-27", periods=4, freq="W-MON")
+    with pytest.raises(DataError, match="no observed 'strikes' count in the last 3 periods for NWS02"):
+        s.apply(base, sim.regions, dates, hist)
+    with pytest.raises(DataError, match="needs the observed 'strikes' counts"):
+        s.apply(base, sim.regions, dates)

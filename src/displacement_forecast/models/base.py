@@ -180,14 +180,19 @@ class ForecastModel(ABC):
         # Randomness that does not depend on the scenario (parameter draws, noise) may be kept here
         # by _simulate for the next scenario; it must come only from the rng _simulate is given.
         self._call_cache: dict[str, Any] = {}
-        driver_seed, response_seed = np.random.SeedSequence(seed).spawn(2)
+        # A third stream for the counts of `hold` scenarios (spawn(3)[:2] equals spawn(2)).
+        driver_seed, response_seed, hold_seed = np.random.SeedSequence(seed).spawn(3)
         dates = self.panel_.future_dates(horizon)
         base = None
         if self.driver_model_ is not None:
             base = self.driver_model_.sample(horizon, n_draws, np.random.default_rng(driver_seed))
         out = {}
         for sc in scenarios:
-            fut = sc.apply(base, self.panel_.regions, dates) if base is not None else None
+            fut = None
+            if base is not None:
+                rng = np.random.default_rng(hold_seed)  # the same for every scenario
+                fut = sc.apply(base, self.panel_.regions, dates, self.panel_.series,
+                               counts=lambda s, means, rng=rng: self.driver_model_.draw_counts(s, means, rng))
             paths = self._simulate(fut, horizon, n_draws, np.random.default_rng(response_seed))
             out[sc.id] = self._wrap(paths, dates, sc.id)
         return out

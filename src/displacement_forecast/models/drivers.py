@@ -24,6 +24,7 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..distributions import draw_nb
 from ._drivers_fast import ar_paths
 from .base import Panel, ffill_time
 
@@ -150,6 +151,12 @@ class SeriesAR:
         return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
 
 
+    def draw_counts(self, means: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Counts around given means with the fitted NB2 dispersion (Poisson without a fit)."""
+        alpha = 0.0 if self.params_ is None else max(float(self.params_[-1]), 0.0)
+        return draw_nb(rng, means, alpha)
+
+
 class DriverForecaster:
     """Forecasts each driver series with its own :class:`SeriesAR` and samples joint paths."""
 
@@ -164,3 +171,7 @@ class DriverForecaster:
     def sample(self, horizon: int, n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``series -> (draw, region, horizon)`` baseline driver paths."""
         return {s: m.sample(horizon, n_draws, rng) for s, m in self.models_.items()}
+
+    def draw_counts(self, series: str, means: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Counts of ``series`` around ``means`` with its model's count noise (for ``hold`` scenarios)."""
+        return self.models_[series].draw_counts(means, rng)

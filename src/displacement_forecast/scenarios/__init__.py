@@ -22,14 +22,25 @@ A scenario file holds one or more ``[[scenario]]`` tables::
       series = ["strikes"]
       values = [40, 40, 30, 20]          # a given series, one value per period from `start`
 
+    [[scenario]]
+    id = "offensive-continues"
+      [[scenario.change]]
+      regions = ["ALL"]
+      hold = 4                           # each region at its mean of the last 4 observed periods
+
 ``baseline`` modifies nothing. ``intensify`` and ``de-escalation`` are ``multiply`` changes (k > 1
-and k < 1), ``ceasefire`` is ``multiply = 0`` and ``custom`` sets ``values``. Changes to the same
-series, region and period may not overlap.
+and k < 1), ``ceasefire`` is ``multiply = 0`` and ``custom`` sets ``values`` (the same numbers in
+every path). ``hold`` keeps the conflict where it is now: the baseline forecast lets an escalation
+fade as escalations did in the past; ``hold = N`` asks what happens if it does not. Each region's
+counts are drawn period by period around its average over the last N observed periods, with the
+driver model's count noise (a model passes ``counts`` to :meth:`Scenario.apply`; without it the
+average itself is used). Changes to the same series, region and period may not overlap.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,13 +53,14 @@ from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 
 _SCENARIO_KEYS = {"id", "description", "change"}
-_CHANGE_KEYS = {"regions", "series", "start", "periods", "weeks", "months", "multiply", "values"}
+_CHANGE_KEYS = {"regions", "series", "start", "periods", "weeks", "months", "multiply", "values", "hold"}
 DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
 
 
 @dataclass(frozen=True)
 class Change:
-    """One modification of driver paths: multiply by ``multiply`` or replace by ``values``."""
+    """One modification of driver paths: multiply by ``multiply``, replace by ``values``, or hold
+    each region at its mean over the last ``hold`` observed periods."""
 
     regions: tuple[str, ...] = ("ALL",)
     series: tuple[str, ...] | None = None
@@ -56,6 +68,7 @@ class Change:
     periods: int | None = None
     multiply: float | None = None
     values: tuple[float, ...] | None = None
+    hold: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {"regions": list(self.regions), "start": self.start}
@@ -67,6 +80,8 @@ class Change:
             d["multiply"] = self.multiply
         if self.values is not None:
             d["values"] = list(self.values)
+        if self.hold is not None:
+            d["hold"] = self.hold
         return d
 
 
@@ -96,9 +111,14 @@ class Scenario:
         return {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
 
     # -- application ----------------------------------------------------------------------
-    def apply(self, drivers: dict[str, np.ndarray], regions: RegionTable,
-              dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    def apply(self, drivers: dict[str, np.ndarray], regions: RegionTable, dates: pd.DatetimeIndex,
+              history: dict[str, np.ndarray] | None = None,
+              counts: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Return ``drivers`` (``series -> draw x region x horizon``) as this scenario changes them.
+
+        For ``hold`` changes only: ``history`` (``series -> region x period`` observed counts,
+        NaN = missing) gives the level, and ``counts(series, means)`` draws counts around it
+        (same shape as ``means``); without ``counts`` every path is set to the level itself.
 
         A series the scenario changes is a new array; the others are the input arrays themselves
         (not copies), so the input is never modified but must not be modified through the result.
@@ -124,6 +144,10 @@ class Scenario:
                 if ch.multiply is not None:
                     for lo, hi in _runs(idx):  # slices, not a fancy-indexed copy and write-back
                         out[s][:, lo:hi, h0:h1] *= ch.multiply
+                elif ch.hold is not None:
+                    level = _recent_mean(history, s, idx, ch.hold, regions, where)
+                    means = np.broadcast_to(level[None, :, None], (out[s].shape[0], len(idx), h1 - h0))
+                    out[s][:, idx, h0:h1] = means if counts is None else counts(s, means)
                 else:
                     vals = np.asarray(ch.values, dtype=float)[: h1 - h0]
                     out[s][:, idx, h0 : h0 + len(vals)] = vals
@@ -142,6 +166,20 @@ def _runs(idx: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i + 1))
     return runs
+
+
+def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[int], n: int,
+                 regions: RegionTable, where: str) -> np.ndarray:
+    """Mean of ``series`` over the last ``n`` observed periods for regions ``idx`` (NaN skipped)."""
+    if history is None or series not in history:
+        raise DataError(Problem(where, None, "hold", f"needs the observed {series!r} counts; none were given"))
+    recent = np.asarray(history[series], dtype=float)[idx, -n:]
+    seen = np.isfinite(recent).any(axis=1)
+    if not seen.all():
+        missing = ", ".join(regions.codes[idx[i]] for i in np.flatnonzero(~seen))
+        raise DataError(Problem(where, None, "hold",
+                                f"no observed {series!r} count in the last {n} periods for {missing}"))
+    return np.nanmean(recent, axis=1)
 
 
 def _start_index(start: int | str, dates: pd.DatetimeIndex, where: str) -> int:
@@ -231,9 +269,11 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) ->
     periods = ch.get("periods", ch.get("weeks", ch.get("months")))
     if periods is not None and (not isinstance(periods, int) or isinstance(periods, bool) or periods < 1):
         probs.append(Problem(file, None, f"{key}.periods", f"{periods!r} is not a positive whole number of periods"))
-    mult, vals = ch.get("multiply"), ch.get("values")
-    if (mult is None) == (vals is None):
-        probs.append(Problem(file, None, key, "give exactly one of 'multiply' or 'values'"))
+    mult, vals, hold = ch.get("multiply"), ch.get("values"), ch.get("hold")
+    if sum(x is not None for x in (mult, vals, hold)) != 1:
+        probs.append(Problem(file, None, key, "give exactly one of 'multiply', 'values' or 'hold'"))
+    if hold is not None and (not isinstance(hold, int) or isinstance(hold, bool) or hold < 1):
+        probs.append(Problem(file, None, f"{key}.hold", f"{hold!r} is not a positive whole number of periods"))
     if mult is not None and (isinstance(mult, bool) or not isinstance(mult, int | float) or mult < 0 or not np.isfinite(mult)):
         probs.append(Problem(file, None, f"{key}.multiply", f"{mult!r} is not a non-negative number (0 = ceasefire)"))
     if vals is not None:
@@ -244,7 +284,8 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) ->
     if probs:
         return None, probs
     return Change(tuple(regs), tuple(series) if series else None, start, periods,
-                  None if mult is None else float(mult), None if vals is None else tuple(float(v) for v in vals)), probs
+                  None if mult is None else float(mult), None if vals is None else tuple(float(v) for v in vals),
+                  hold), probs
 
 
 def _overlaps(changes: list[Change], key: str, file: str, regions: RegionTable | None) -> list[Problem]:
