@@ -150,7 +150,6 @@ class SeriesAR:
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
 
-
     def draw_counts(self, means: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Counts around given means with the fitted NB2 dispersion (Poisson without a fit)."""
         alpha = 0.0 if self.params_ is None else max(float(self.params_[-1]), 0.0)
