@@ -53,8 +53,9 @@ class CommonNoiseNB:
         :func:`displacement_forecast._poisson.deplete_row`)."""
         return self._mult, self._z
 
-    def draw(self, h: int, mean: np.ndarray) -> np.ndarray:
-        """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``."""
+    def draw(self, h: int | slice, mean: np.ndarray) -> np.ndarray:
+        """Counts for horizon index ``h`` given means of shape ``(n_draws, n_regions)``, or for the
+        horizons of the slice ``h`` given means that broadcast to ``(n_draws, n_regions, len)``."""
         from ._poisson import poisson_ppf_z
 
         return poisson_ppf_z(self._z[:, :, h], np.asarray(mean, dtype=float) * self._mult[:, :, h])

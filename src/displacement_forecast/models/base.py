@@ -186,13 +186,17 @@ class ForecastModel(ABC):
         base = None
         if self.driver_model_ is not None:
             base = self.driver_model_.sample(horizon, n_draws, np.random.default_rng(driver_seed))
+        hold_noise: dict[str, Any] = {}  # drawn when a scenario first needs it, shared by all
+
+        def counts(series: str, means: np.ndarray) -> np.ndarray:
+            if not hold_noise:
+                shape = (n_draws, len(self.panel_.regions), horizon)
+                hold_noise.update(self.driver_model_.count_noise(np.random.default_rng(hold_seed), shape))
+            return hold_noise[series].draw(slice(None), means)
+
         out = {}
         for sc in scenarios:
-            fut = None
-            if base is not None:
-                rng = np.random.default_rng(hold_seed)  # the same for every scenario
-                fut = sc.apply(base, self.panel_.regions, dates, self.panel_.series,
-                               counts=lambda s, means, rng=rng: self.driver_model_.draw_counts(s, means, rng))
+            fut = None if base is None else sc.apply(base, self.panel_.regions, dates, self.panel_.series, counts)
             paths = self._simulate(fut, horizon, n_draws, np.random.default_rng(response_seed))
             out[sc.id] = self._wrap(paths, dates, sc.id)
         return out

@@ -24,7 +24,7 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..distributions import draw_nb
+from ..distributions import CommonNoiseNB
 from ._drivers_fast import ar_paths
 from .base import Panel, ffill_time
 
@@ -150,10 +150,9 @@ class SeriesAR:
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
 
-    def draw_counts(self, means: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Counts around given means with the fitted NB2 dispersion (Poisson without a fit)."""
-        alpha = 0.0 if self.params_ is None else max(float(self.params_[-1]), 0.0)
-        return draw_nb(rng, means, alpha)
+    def nb_alpha(self) -> float:
+        """NB2 dispersion of the counts around their mean (0, i.e. Poisson, without a fit)."""
+        return 0.0 if self.params_ is None else max(float(self.params_[-1]), 0.0)
 
 
 class DriverForecaster:
@@ -171,6 +170,8 @@ class DriverForecaster:
         """``series -> (draw, region, horizon)`` baseline driver paths."""
         return {s: m.sample(horizon, n_draws, rng) for s, m in self.models_.items()}
 
-    def draw_counts(self, series: str, means: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Counts of ``series`` around ``means`` with its model's count noise (for ``hold`` scenarios)."""
-        return self.models_[series].draw_counts(means, rng)
+    def count_noise(self, rng: np.random.Generator, shape: tuple[int, int, int]) -> dict[str, CommonNoiseNB]:
+        """Per series, the randomness of ``shape`` counts around means given later, with the
+        series' NB2 dispersion (for ``hold`` scenarios; common random numbers, see
+        :class:`~displacement_forecast.distributions.CommonNoiseNB`)."""
+        return {s: CommonNoiseNB(rng, m.nb_alpha(), shape) for s, m in self.models_.items()}

@@ -34,7 +34,9 @@ every path). ``hold`` keeps the conflict where it is now: the baseline forecast 
 fade as escalations did in the past; ``hold = N`` asks what happens if it does not. Each region's
 counts are drawn period by period around its average over the last N observed periods, with the
 driver model's count noise (a model passes ``counts`` to :meth:`Scenario.apply`; without it the
-average itself is used). Changes to the same series, region and period may not overlap.
+average itself is used). The noise of a region and period is the same in every scenario of a
+call, so holding more regions never changes the counts of the others. Changes to the same series,
+region and period may not overlap.
 """
 
 from __future__ import annotations
@@ -117,8 +119,9 @@ class Scenario:
         """Return ``drivers`` (``series -> draw x region x horizon``) as this scenario changes them.
 
         For ``hold`` changes only: ``history`` (``series -> region x period`` observed counts,
-        NaN = missing) gives the level, and ``counts(series, means)`` draws counts around it
-        (same shape as ``means``); without ``counts`` every path is set to the level itself.
+        NaN = missing) gives the level, and ``counts(series, means)`` draws ``draw x region x
+        horizon`` counts around ``means`` (``region x horizon``; only the held cells are used);
+        without ``counts`` every path is set to the level itself.
 
         A series the scenario changes is a new array; the others are the input arrays themselves
         (not copies), so the input is never modified but must not be modified through the result.
@@ -145,9 +148,10 @@ class Scenario:
                     for lo, hi in _runs(idx):  # slices, not a fancy-indexed copy and write-back
                         out[s][:, lo:hi, h0:h1] *= ch.multiply
                 elif ch.hold is not None:
-                    level = _recent_mean(history, s, idx, ch.hold, regions, where)
-                    means = np.broadcast_to(level[None, :, None], (out[s].shape[0], len(idx), h1 - h0))
-                    out[s][:, idx, h0:h1] = means if counts is None else counts(s, means)
+                    means = np.zeros(out[s].shape[1:])
+                    means[idx, h0:h1] = _recent_mean(history, s, idx, ch.hold, regions, where)[:, None]
+                    drawn = np.broadcast_to(means, out[s].shape) if counts is None else counts(s, means)
+                    out[s][:, idx, h0:h1] = drawn[:, idx, h0:h1]
                 else:
                     vals = np.asarray(ch.values, dtype=float)[: h1 - h0]
                     out[s][:, idx, h0 : h0 + len(vals)] = vals
