@@ -126,16 +126,15 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
             "data with any strike forecaster, and that one would have to know how long every escalation lasts.",
             "",
         ]
-        lines += _where_the_crps_is(crps, {"before the offensive": ~at_onset & ~inside,
-                                           "onset (horizon reaches its first week)": at_onset,
-                                           "inside the offensive": inside}, h)
+        lines += _where_the_crps_is(crps, ~at_onset & ~inside, at_onset, inside, h)
     lines += _fitting_history(sim, panel, [o for o in origins if o >= start], a)
     return lines
 
 
-def _where_the_crps_is(crps: pd.DataFrame, groups: dict[str, np.ndarray], h: int) -> list[str]:
-    """Doc section: CRPS at horizon ``h`` split by where the origin lies relative to the final offensive,
-    and what a model would need inside the offensive to reach +20% overall."""
+def _where_the_crps_is(crps: pd.DataFrame, before: np.ndarray, onset: np.ndarray, inside: np.ndarray,
+                       h: int) -> list[str]:
+    """Doc section: CRPS at horizon ``h`` split by where the origin lies relative to the final offensive
+    (row masks of ``crps``), and what a model would need inside the offensive to reach +20% overall."""
     models = [m for m in ("last-value", "nb-dl", "statsforecast-autoets", "nb-dl+true-intensity") if m in crps]
     total = crps["last-value"].sum()
     lines = [
@@ -147,11 +146,12 @@ def _where_the_crps_is(crps: pd.DataFrame, groups: dict[str, np.ndarray], h: int
         "| origins | n | share | " + " | ".join(models) + " |",
         "|---|---|---|" + "---|" * len(models),
     ]
+    groups = {"before the offensive": before, "onset (horizon reaches its first week)": onset,
+              "inside the offensive": inside}
     for name, sel in groups.items():
         n = crps[sel].index.get_level_values("origin").nunique()
         lines.append(f"| {name} | {n} | {crps.loc[sel, 'last-value'].sum() / total:.0%} | "
                      + " | ".join(f"{crps.loc[sel, m].mean():,.1f}" for m in models) + " |")
-    before, onset, inside = groups.values()
     # A model as good as nb-dl before the offensive and at its onset (no model beats last-value there
     # by much): how much better than last-value must it be inside the offensive for +20% overall?
     need = 0.8 * total - crps.loc[before, "nb-dl"].sum() - crps.loc[onset, "nb-dl"].sum()
