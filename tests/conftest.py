@@ -20,9 +20,11 @@ def sim():
 
 @pytest.fixture(scope="session")
 def fitted_nbdl(sim):
+    from displacement_forecast.forecast import engine
     from displacement_forecast.models import get_model
 
-    return get_model("nb-dl").fit(sim.observations, sim.regions)
+    # through the engine: it fits the driver forecaster too (tests use driver_model_)
+    return engine.fit(get_model("nb-dl"), sim.observations, sim.regions)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS
 from .forecast.summaries import total_within
 
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
@@ -95,7 +96,7 @@ def fmt_prob(p: float, n_draws: int | None = None) -> str:
 
 
 def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | None = None, *,
-                  level: float = 90, regions: Sequence[str] | None = None) -> pd.DataFrame:
+                  level: float = BRIEF_LEVEL, regions: Sequence[str] | None = None) -> pd.DataFrame:
     """Median, mean and central interval of people newly displaced over the first ``within`` periods.
 
     Parameters
@@ -167,7 +168,7 @@ def scenario_paragraph(
     within: int,
     descriptions: Mapping[str, str] | None = None,
     baseline: str = "baseline",
-    level: float = 90,
+    level: float = BRIEF_LEVEL,
     unit: str = "week",
 ) -> str:
     """A plain-language paragraph about the forecast, every number computed from the paths.
@@ -257,7 +258,8 @@ def bands_statement(sidecar: Mapping[str, Any]) -> str:
     warn = ""
     if not sidecar.get("reliable", True):
         warn = "\n\n**Warning: the fit is flagged unreliable:** " + "; ".join(sidecar.get("warnings", []))
-    return (f"The shaded bands (50%, 80% and 95% central intervals, from {n:,} sample paths of model "
+    bands = ", ".join(f"{lv}%" for lv in INTERVAL_LEVELS[:-1]) + f" and {INTERVAL_LEVELS[-1]}%"
+    return (f"The shaded bands ({bands} central intervals, from {n:,} sample paths of model "
             f"`{model}`) **include**:\n\n{inc}\n\nThey **do not include**:\n\n{exc}{warn}")
 
 

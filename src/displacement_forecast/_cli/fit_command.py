@@ -1,4 +1,4 @@
-"""``displacement-forecast fit``: fit a Bayesian model and save it (posterior.nc, model.json, diagnostics.json)."""
+"""``displacement-forecast fit``: fit any model and save it for ``forecast --model-dir`` (model.json + its files, diagnostics.json)."""
 
 from __future__ import annotations
 
@@ -8,38 +8,47 @@ import sys
 from pathlib import Path
 
 from ..data.schema import DataError, Problem
+from ..models import REGISTRY
 from .common import add_data_args, load_data
 
-#: Models that can be fitted and saved by this command.
-SAVABLE = ("bayes-hierarchical",)
+#: Models that can be fitted and saved by this command: every registered one (see models.io).
+SAVABLE = tuple(REGISTRY)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "fit", help="fit a Bayesian model and save the fit (posterior.nc, model.json, diagnostics.json)",
-        description="Fit the Bayesian hierarchical model, run its diagnostics gate (R-hat, ESS, "
-                    "divergences, E-BFMI) and save the fit so `forecast --model-dir DIR` can project "
-                    "scenarios without refitting. A fit that fails the gate is saved but marked unreliable.")
+        "fit", help="fit a model and save the fit (model.json + its files, diagnostics.json)",
+        description="Fit a model (by default the Bayesian hierarchical model, which runs its diagnostics "
+                    "gate: R-hat, ESS, divergences, E-BFMI) and save the fit so `forecast --model-dir DIR` "
+                    "can project scenarios without refitting. A fit that fails its diagnostics is saved but "
+                    "marked unreliable.")
     add_data_args(p)
     p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE), help="model to fit")
     p.add_argument("--out", required=True, help="output folder for the saved fit")
-    p.add_argument("--draws", type=int, default=None, help="posterior draws per chain after tuning (default 1000)")
-    p.add_argument("--tune", type=int, default=None, help="tuning steps per chain (default 500)")
-    p.add_argument("--chains", type=int, default=None, help="chains (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--draws", type=int, default=None,
+                   help="bayes-hierarchical: posterior draws per chain after tuning (default 1000)")
+    p.add_argument("--tune", type=int, default=None, help="bayes-hierarchical: tuning steps per chain (default 500)")
+    p.add_argument("--chains", type=int, default=None, help="bayes-hierarchical: chains (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="bayes-hierarchical: random seed (default 0)")
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
-                   help="NUTS implementation (default nutpie; PyMC's when nutpie is missing)")
+                   help="bayes-hierarchical: NUTS implementation (default nutpie; PyMC's when nutpie is missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.bayes import GATE, BayesHierarchical
+    from ..data.io import write_text_atomic
+    from ..forecast import engine
+    from ..models import get_model
+    from ..models.io import save_model
 
+    bayes = args.model == "bayes-hierarchical"
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
         v = getattr(args, k)
         if v is not None:
+            if not bayes:
+                raise DataError(Problem("command line", None, f"--{k}", f"applies to bayes-hierarchical only, not {args.model}"))
             if k != "sampler" and v < 1:
                 raise DataError(Problem("command line", None, f"--{k}", "must be at least 1"))
             cfg[k] = v
@@ -47,26 +56,28 @@ def run(args: argparse.Namespace) -> int:
         cfg["progress"] = False
     obs, regions = load_data(args)
     print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
-    model = BayesHierarchical(cfg)
+    model = get_model(args.model, config=cfg) if bayes else get_model(args.model)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the gate's verdict is printed below, loudly
-        model.fit(obs, regions)
+        engine.fit(model, obs, regions)  # the driver forecaster too: it is saved with the fit
     out = Path(args.out)
-    model.save(out)
-    from ..data.io import write_text_atomic
-
+    save_model(model, out)
     diag = {"model": model.name, "reliable": model.info_.reliable, "warnings": model.info_.warnings,
-            "thresholds": GATE,
             "diagnostics": model.info_.diagnostics}
-    write_text_atomic(json.dumps(diag, indent=1), out / "diagnostics.json")
+    if bayes:
+        from ..models.bayes import GATE
+
+        diag = {**diag, "thresholds": GATE}
+        diag = {k: diag[k] for k in ("model", "reliable", "warnings", "thresholds", "diagnostics")}
+    write_text_atomic(json.dumps(diag, indent=1, default=str), out / "diagnostics.json")
     print(model.summary())
     if not model.info_.reliable:
         bar = "!" * 78
         print(f"{bar}\nWARNING: this fit FAILED its diagnostics gate; forecasts from it are UNRELIABLE.\n"
               + "\n".join(f"  - {w}" for w in model.info_.warnings)
               + "\nSample longer (--draws/--tune) or check the data before using it.\n" + bar, file=sys.stderr)
-    for f in ("posterior.nc", "model.json", "diagnostics.json"):
+    for f in sorted(p.name for p in out.iterdir() if not p.name.startswith(".")):
         print(f"wrote {out / f}")
     return 0

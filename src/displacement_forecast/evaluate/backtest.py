@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..conventions import TOTAL
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
+from ..forecast import engine
 from ..models.base import TARGET, ForecastModel, Panel
 from .scores import COVERAGE_LEVELS, score_paths, skill
 
-TOTAL = "ALL"
 REFERENCE = "last-value"
 ORACLE_SUFFIX = "+oracle"
 
@@ -181,9 +182,8 @@ def oracle_scenario(truth: Panel, origin: pd.Timestamp, horizon: int, drivers: S
 
 
 def _seeds(seed: int, origin: pd.Timestamp) -> tuple[int, np.random.Generator]:
-    ss = np.random.SeedSequence([int(seed), int(pd.Timestamp(origin).toordinal())])
-    a, b = ss.spawn(2)
-    return int(a.generate_state(1)[0]), np.random.default_rng(b)
+    model_seed, score_seed = engine.origin_streams(seed, origin)
+    return model_seed, np.random.default_rng(score_seed)
 
 
 def score_frame(paths: np.ndarray, observed: np.ndarray, *, model: str, drivers: str,
@@ -208,6 +208,32 @@ def score_frame(paths: np.ndarray, observed: np.ndarray, *, model: str, drivers:
     return frame[frame["observed"].notna()].reset_index(drop=True)
 
 
+def task_paths(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, horizon: int,
+               n_draws: int, seed: int, oracle_drivers: bool) -> tuple[ForecastModel, list, dict]:
+    """Fit ``spec`` on ``past`` and draw the task's paths through the forecast engine.
+
+    The engine's seed is :func:`~displacement_forecast.forecast.engine.origin_seed` of ``(seed,
+    origin)``, so ``run_forecast`` from the same origin with that seed draws the same paths.
+
+    Returns
+    -------
+    tuple
+        The fitted model, its scenarios (baseline, and the oracle when asked for and possible) and
+        scenario id -> paths ``draw x region x horizon``.
+    """
+    from ..scenarios import Scenario
+
+    if past.origin != pd.Timestamp(origin):
+        raise RuntimeError(f"panel ends {past.origin.date()}, not at the origin {pd.Timestamp(origin).date()}")
+    model = engine.fit(spec.build(), past)
+    scenarios = [Scenario.baseline()]
+    oracle = oracle_drivers and model.uses_drivers and bool(model.drivers) and len(future.dates) > 0
+    if oracle:
+        scenarios.append(oracle_scenario(future, origin, horizon, model.drivers))
+    paths = engine.sample(model, horizon, scenarios, n_draws=n_draws, seed=engine.origin_seed(seed, origin))
+    return model, scenarios, paths
+
+
 def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, horizon: int,
              n_draws: int, seed: int, oracle_drivers: bool) -> TaskResult:
     """Fit ``spec`` on ``past`` (data up to ``origin``), forecast, score against ``future``.
@@ -215,20 +241,11 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
     ``future`` holds the observed periods after the origin only (at most ``horizon``); the
     model never receives it. Exceptions are caught and returned as a failed :class:`TaskResult`.
     """
-    from ..scenarios import Scenario
-
     t0 = time.perf_counter()
     origin = pd.Timestamp(origin)
     try:
-        if past.origin != origin:
-            raise RuntimeError(f"panel ends {past.origin.date()}, not at the origin {origin.date()}")
-        model = spec.build().fit(past)
-        model_seed, score_rng = _seeds(seed, origin)
-        scenarios = [Scenario.baseline()]
-        oracle = oracle_drivers and model.uses_drivers and bool(model.drivers) and len(future.dates) > 0
-        if oracle:
-            scenarios.append(oracle_scenario(future, origin, horizon, model.drivers))
-        paths = model.sample_scenarios(horizon, scenarios, n_draws=n_draws, seed=model_seed)
+        model, scenarios, paths = task_paths(spec, origin, past, future, horizon, n_draws, seed, oracle_drivers)
+        _, score_rng = _seeds(seed, origin)
         dates = past.future_dates(horizon)
         obs = np.full((len(past.regions), horizon), np.nan)
         pos = dates.get_indexer(future.dates)
@@ -532,7 +549,7 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") 
     }
 
 
-def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = "ALL",
+def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                     tolerance: float = 0.05) -> dict[str, Any]:
     """What a forecast sidecar says about the model's past intervals, from a backtest folder.
 
@@ -555,7 +572,7 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = "ALL",
     warns = []
     if off:
         under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
-        where = "the all-region total" if scope == "ALL" else "each region"
+        where = "the all-region total" if scope == TOTAL else "each region"
         warns.append(f"in backtests ({rec['origins']['n']} origins, {where}) intervals did not cover as stated: "
                      + ", ".join(f"{lv} interval covered {obs:.0%}" for lv, obs in off.items())
                      + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show")

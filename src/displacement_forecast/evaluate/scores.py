@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Central interval levels (percent) whose coverage is reported.
-COVERAGE_LEVELS: tuple[int, ...] = (50, 80, 90, 95)
+#: Central interval levels (percent) whose coverage is reported (one source: ``conventions``).
+from ..conventions import COVERAGE_LEVELS  # noqa: E402
 
 #: ``alpha`` of the central (1 - alpha) intervals in the WIS (Bracher et al. 2021, K = 11).
 WIS_ALPHAS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..conventions import TOTAL, period_unit
 from ..data.io import write_text_atomic
 from .output import SCHEMA
-from .summaries import HUB_COLUMNS, TARGETS, TOTAL
+from .summaries import HUB_COLUMNS, TARGETS
 
 #: Licence of the forecast files (the code is MIT; the data are meant to be re-shared with credit).
 DEFAULT_LICENSE: dict[str, str] = {
@@ -43,8 +44,7 @@ def forecast_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
     horizon = int(fc.get("horizon", 1))
     scenarios = [s["id"] for s in sidecar.get("scenarios", [])]
     regions = list(sidecar.get("data", {}).get("regions", [])) + [TOTAL]
-    unit_period = {"W": "week", "D": "day", "M": "month", "MS": "month"}.get(
-        str(sidecar.get("data", {}).get("frequency", "W")), "period")
+    unit_period = period_unit(sidecar.get("data", {}).get("frequency", "W"))
 
     def field(name: str, type_: str, unit: str | None = None, **constraints: Any) -> dict[str, Any]:
         f: dict[str, Any] = {"name": name, "type": type_, "description": SCHEMA[name]}
@@ -105,14 +105,55 @@ def draws_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def forecast_resource(sidecar: Mapping[str, Any], name: str = "forecast") -> dict[str, Any]:
+    """Data-package resource of ``<name>.csv`` (without its hash: added when the package is written)."""
+    return _resource(f"{name}.csv", "forecast", forecast_schema(sidecar),
+                     title="Forecast of people newly displaced, by scenario, region and period",
+                     description="Long, hubverse-style table: one row per scenario, region, target, "
+                                 "horizon and output type (mean, quantile, cdf).")
+
+
+def hxl_resource(sidecar: Mapping[str, Any], name: str = "forecast") -> dict[str, Any]:
+    """Data-package resource of ``<name>_hxl.csv`` (row 2 holds the HXL hashtags)."""
+    r = _resource(f"{name}_hxl.csv", "forecast-hxl", _hxl_schema(sidecar), title="The forecast with an HXL hashtag row",
+                  description="Rows in people only (mean, quantile); row 2 holds HXL hashtags.")
+    r["dialect"] = {"commentRows": [2]}
+    return r
+
+
+def draws_resource(sidecar: Mapping[str, Any], filename: str) -> dict[str, Any]:
+    """Data-package resource of the draws file (``draws.csv`` or ``draws.parquet``)."""
+    if filename.endswith(".csv"):
+        return _resource(filename, "draws", draws_schema(sidecar), title="Sample paths (one row per draw)")
+    # parquet: described and hashed, not parsed (frictionless needs fastparquet for that)
+    return {"name": "draws", "path": filename, "format": "parquet",
+            "mediatype": "application/vnd.apache.parquet", "profile": "data-resource",
+            "title": "Sample paths (one row per draw), Parquet",
+            "schema_of_columns": draws_schema(sidecar)}
+
+
+def present_resources(out_dir: str | Path, sidecar: Mapping[str, Any], name: str = "forecast") -> list[dict[str, Any]]:
+    """Resources of the known files found in a forecast folder (for a package rebuilt after the fact).
+
+    ``write_run`` does not use this: its writers report what they wrote.
+    """
+    out = Path(out_dir)
+    resources = [forecast_resource(sidecar, name)]
+    if (out / f"{name}_hxl.csv").exists():
+        resources.append(hxl_resource(sidecar, name))
+    resources += [draws_resource(sidecar, f) for f in DRAWS_FILES if (out / f).exists()]
+    return resources
+
+
 def write_datapackage(
     out_dir: str | Path,
     sidecar: Mapping[str, Any],
     *,
     name: str = "forecast",
     license: Mapping[str, str] | None = None,
+    resources: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write ``datapackage.json`` describing ``<name>.csv`` (and draws / HXL files when present).
+    """Write ``datapackage.json`` describing the forecast files, each with its SHA-256 and size.
 
     Parameters
     ----------
@@ -124,11 +165,20 @@ def write_datapackage(
         Base name of the forecast files.
     license
         Licence of the data (default :data:`DEFAULT_LICENSE`, CC-BY-4.0).
+    resources
+        The resources to describe, as the writers reported them (``path`` relative to
+        ``out_dir``); default: the known files present in the folder (:func:`present_resources`).
+        Hashes are computed here, from the files as they are now: write the package last.
 
     Returns
     -------
     Path
         The ``datapackage.json`` written (atomically).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``<name>.csv`` or a listed resource file is missing.
     """
     out = Path(out_dir)
     csv_path = out / f"{name}.csv"
@@ -136,30 +186,8 @@ def write_datapackage(
         raise FileNotFoundError(f"{csv_path} not found; write the forecast before its data package")
     fc = sidecar.get("forecast", {})
     origin = str(fc.get("origin_date"))
-    resources = [_resource(csv_path, "forecast", forecast_schema(sidecar),
-                           title="Forecast of people newly displaced, by scenario, region and period",
-                           description="Long, hubverse-style table: one row per scenario, region, target, "
-                                       "horizon and output type (mean, quantile, cdf).")]
-    hxl = out / f"{name}_hxl.csv"
-    if hxl.exists():
-        r = _resource(hxl, "forecast-hxl", _hxl_schema(sidecar), title="The forecast with an HXL hashtag row",
-                      description="Rows in people only (mean, quantile); row 2 holds HXL hashtags.")
-        r["dialect"] = {"commentRows": [2]}
-        resources.append(r)
-    for fname in DRAWS_FILES:
-        p = out / fname
-        if not p.exists():
-            continue
-        if p.suffix == ".csv":
-            resources.append(_resource(p, "draws", draws_schema(sidecar), title="Sample paths (one row per draw)"))
-        else:  # parquet: described and hashed, not parsed (frictionless needs fastparquet for that)
-            resources.append({"name": "draws", "path": p.name, "format": "parquet",
-                              "mediatype": "application/vnd.apache.parquet", "profile": "data-resource",
-                              "title": "Sample paths (one row per draw), Parquet",
-                              "schema_of_columns": draws_schema(sidecar),
-                              # sha256 for consumers to check by hand; not a 'hash' key, which
-                              # frictionless would try (and fail) to verify without a Parquet reader
-                              "sha256": _hash(p).get("hash", "").removeprefix("sha256:")})
+    listed = present_resources(out, sidecar, name) if resources is None else resources
+    resources = [_hashed(out, r) for r in listed]
     sw = sidecar.get("software", {})
     data = sidecar.get("data", {})
     model = sidecar.get("model", {})
@@ -199,9 +227,23 @@ def write_datapackage(
     return write_text_atomic(json.dumps(pkg, indent=2, default=str) + "\n", out / "datapackage.json")
 
 
-def _resource(path: Path, name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"name": name, "path": path.name, "profile": "tabular-data-resource", "format": "csv",
-            "mediatype": "text/csv", "encoding": "utf-8", **extra, **_hash(path), "schema": schema}
+def _resource(filename: str, name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "path": filename, "profile": "tabular-data-resource", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8", **extra, "schema": schema}
+
+
+def _hashed(out: Path, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource with the SHA-256 and size of its file (before its schema, for readability)."""
+    path = out / resource["path"]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is listed in the data package but was not written")
+    h = _hash(path)
+    if resource.get("format") == "parquet":
+        # sha256 for consumers to check by hand; not a 'hash' key, which frictionless would try
+        # (and fail) to verify without a Parquet reader
+        return {**resource, "sha256": h["hash"].removeprefix("sha256:")}
+    r = {k: v for k, v in resource.items() if k != "schema"}
+    return {**r, **h, **({"schema": resource["schema"]} if "schema" in resource else {})}
 
 
 def _hash(path: Path) -> dict[str, Any]:

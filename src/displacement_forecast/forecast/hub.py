@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..conventions import period_unit
 from ..data.io import _is_formula, atomic_path, write_text_atomic
 from .summaries import HUB_COLUMNS, TARGETS
 
@@ -49,7 +50,6 @@ TARGET_META: dict[str, dict[str, Any]] = {
                           "target_units": "people"},
 }
 _ABBR = re.compile(r"^[A-Za-z0-9_]+$")
-_TIME_UNIT = {"W": "week", "D": "day", "M": "month", "MS": "month", "ME": "month"}
 
 
 class HubError(ValueError):
@@ -290,7 +290,7 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             "value": {"type": "double", "minimum": 0},
             "is_required": False,
         }
-    unit = _TIME_UNIT.get(str(sidecar.get("data", {}).get("frequency", "W")), "week")
+    unit = period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
     known = {t["target_id"] for t in mt["target_metadata"]}
     for t in values["target"]:
         if t in known:

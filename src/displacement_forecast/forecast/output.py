@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..conventions import TOTAL, series_vintage
 from ..data.io import write_csv_atomic, write_text_atomic
 from .summaries import HUB_COLUMNS, TARGETS
 
@@ -31,7 +32,7 @@ FORMAT_VERSION = 1
 SCHEMA: dict[str, str] = {
     "origin_date": "start date (YYYY-MM-DD) of the last observed period; forecasts start the period after",
     "scenario": "scenario id from the scenario file ('baseline' = conflict continues as forecast)",
-    "region": "region code from the region table; 'ALL' = sum over all regions, draw by draw",
+    "region": f"region code from the region table; '{TOTAL}' = sum over all regions, draw by draw",
     "target": "; ".join(f"{k}: {v}" for k, v in TARGETS.items()),
     "horizon": "periods ahead of origin_date (1 = the next period)",
     "target_date": "start date (YYYY-MM-DD) of the period the value is for",
@@ -41,13 +42,8 @@ SCHEMA: dict[str, str] = {
 }
 
 
-def data_vintage(panel) -> dict[str, str]:
-    """Last period with an observed (non-NaN) value, per series."""
-    out = {}
-    for s, arr in panel.series.items():
-        seen = np.flatnonzero(np.isfinite(arr).any(axis=0))
-        out[s] = str(panel.dates[seen[-1]].date()) if len(seen) else None
-    return out
+#: Last period with an observed value, per series (the sidecar's ``data.vintage``).
+data_vintage = series_vintage
 
 
 def build_sidecar(
@@ -65,13 +61,7 @@ def build_sidecar(
     """Provenance and diagnostics for one forecast run."""
     info = model.info_
     panel = model.panel_
-    uncert = ["process (negative-binomial noise each period)"]
-    if getattr(model, "parameter_uncertainty", True) and model.name not in ("last-value", "climatology"):
-        uncert.insert(0, "parameters (drawn from their estimated distribution once per path)")
-    if model.uses_drivers:
-        uncert.append("future conflict (strike/flight paths forecast by the driver model, then changed by the scenario)")
-    else:
-        uncert.append("NOT scenario: this model ignores strikes/flights, so every scenario gives the same forecast")
+    uncert = model.uncertainty_included()
     return {
         "format_version": FORMAT_VERSION,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,4 +1,9 @@
-"""One call from data to forecast files: fit, sample scenarios, summarise, write CSV + sidecar + plots."""
+"""One call from data to forecast files: fit and sample through the engine, summarise, write.
+
+:func:`run_forecast` fits the model and draws every scenario through
+:mod:`~displacement_forecast.forecast.engine`; :func:`write_run` writes the folder through the
+writers registry (:mod:`~displacement_forecast.forecast.writers`).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,14 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from ..conventions import INTERVAL_LEVELS, levels_text
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
-from .datapackage import write_datapackage
-from .output import build_sidecar, write_forecast
+from . import engine
+from .output import build_sidecar
 from .summaries import DEFAULT_THRESHOLDS, QUANTILE_LEVELS, hub_frame, prob_exceed_total
+from .writers import write_outputs
 
 
 @dataclass
@@ -56,9 +63,9 @@ def run_forecast(
     if not hasattr(m, "panel_"):
         if observations is None or regions is None:
             raise ValueError("observations and regions are needed to fit an unfitted model")
-        m.fit(observations, regions)
+        engine.fit(m, observations, regions)
     scenarios = list(scenarios or [Scenario.baseline()])
-    paths = m.sample_scenarios(horizon, scenarios, n_draws=n_draws, seed=seed)
+    paths = engine.sample(m, horizon, scenarios, n_draws=n_draws, seed=seed)
     frame = hub_frame(paths, quantile_levels=quantile_levels, thresholds=thresholds)
     sidecar = build_sidecar(m, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
                             quantile_levels=quantile_levels, thresholds=thresholds,
@@ -68,45 +75,18 @@ def run_forecast(
 
 def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl: bool = False,
               draws: bool = False, hub: str | Path | None = None, team: str = "dfcast") -> list[Path]:
-    """Write a forecast folder; each file is written atomically.
+    """Write a forecast folder; each file is written atomically, ``datapackage.json`` last.
 
-    Always ``forecast.csv``, ``forecast.json`` and ``datapackage.json`` (Frictionless); with
-    ``plots`` one fan chart per scenario and ``exceedance.png``; with ``hxl`` a copy of the CSV
-    with an HXL hashtag row (``forecast_hxl.csv``); with ``draws`` the raw sample paths (one row
-    per draw, parquet when pyarrow is installed); with ``hub`` the forecast is also added to a
-    hubverse hub folder (created if needed, earlier origins kept).
+    Always ``forecast.csv``, ``forecast.json`` and ``datapackage.json`` (Frictionless, listing
+    every data file written with its hash); with ``draws`` the raw sample paths (one row per
+    draw, parquet when pyarrow is installed); with ``hxl`` a copy of the CSV with an HXL hashtag
+    row (``forecast_hxl.csv``); with ``hub`` the forecast is also added to a hubverse hub folder
+    (created if needed, earlier origins kept); with ``plots`` one fan chart per scenario and
+    ``exceedance.png``. A wrapper of :func:`.writers.write_outputs` (one module per format).
     """
-    out = Path(out_dir)
-    written = list(write_forecast(run.frame, run.sidecar, out))
-    if draws:
-        from .formats import write_draws
-
-        written.append(write_draws(run.paths, out, run.sidecar["forecast"]["origin_date"]))
-    written.append(write_datapackage(out, run.sidecar))
-    if hxl:
-        from .formats import write_hxl_csv
-
-        written.append(write_hxl_csv(run.frame, out / "forecast_hxl.csv"))
-    if hub is not None:
-        from .hub import export_to_hub
-
-        written.append(export_to_hub(run.frame, run.sidecar, hub, team=team))
-    if plots:
-        from ..plot.fan import exceedance_curve, fan_chart, save_figure
-
-        names = dict(zip(run.model.panel_.regions.codes, run.model.panel_.regions.frame["name"], strict=True))
-        hist = run.history()
-        cap = caption(run.sidecar)
-        for sid, p in run.paths.items():
-            fig = fan_chart(p, hist, region_names=names, title=f"Scenario '{sid}'", caption=cap)
-            path = out / f"fan_{_safe(sid)}.png"
-            save_figure(fig, path)
-            written.append(path)
-        fig = exceedance_curve(run.paths, title="Probability that new displacement exceeds x", caption=cap)
-        path = out / "exceedance.png"
-        save_figure(fig, path)
-        written.append(path)
-    return written
+    formats = [name for name, on in (("draws", draws), ("hxl", hxl), ("hub", hub is not None), ("plots", plots))
+               if on]
+    return write_outputs(run, out_dir, formats, {"hub": {"hub_dir": hub, "team": team}} if hub is not None else {})
 
 
 def caption(sidecar: dict[str, Any]) -> str:
@@ -118,13 +98,9 @@ def caption(sidecar: dict[str, Any]) -> str:
     flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
-        flag += (f"  CAUTION: in backtests the 80% band covered {cov.get('80%', float('nan')):.0%} and the 95% band "
-                 f"{cov.get('95%', float('nan')):.0%} of outcomes.")
+        flag += "  CAUTION: in backtests " + " and ".join(  # the two widest bands drawn
+            f"the {lv}% band covered {cov.get(f'{lv}%', float('nan')):.0%}" for lv in INTERVAL_LEVELS[-2:]) + " of outcomes."
     return (f"Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "
             f"{sidecar['forecast']['n_draws']} paths, seed {sidecar['forecast']['seed']}. "
-            f"Bands: 50/80/95% intervals including {'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")
-
-
-def _safe(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)
+            f"Bands: {levels_text()} intervals including {'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")

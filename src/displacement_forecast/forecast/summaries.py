@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-#: 23 quantile levels, as used by the US COVID-19 and hubverse forecast hubs.
-QUANTILE_LEVELS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-    0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99,
+from ..conventions import (
+    INTERVAL_LEVELS,
+    QUANTILE_LEVELS,
+    TOTAL,
+    interval_bounds,
+    interval_quantiles,
 )
+
 DEFAULT_THRESHOLDS: tuple[float, ...] = (10_000, 50_000, 100_000, 250_000, 500_000)
-TOTAL = "ALL"
 TARGETS = {
     "new_displaced": "people newly displaced in the period",
     "cum_new_displaced": "people newly displaced from the first forecast period to this one, inclusive",
@@ -77,20 +79,19 @@ def exceedance(paths: xr.DataArray, thresholds: Sequence[float]) -> xr.DataArray
     return xr.DataArray(p, dims=dims, coords={**coords, "threshold": th})
 
 
-def intervals(paths: xr.DataArray, levels: Sequence[float] = (50, 80, 95), name: str = "") -> pd.DataFrame:
+def intervals(paths: xr.DataArray, levels: Sequence[float] = INTERVAL_LEVELS, name: str = "") -> pd.DataFrame:
     """Wide central intervals, statsforecast-style columns ``{name}-lo-80``, ``{name}-hi-80``."""
     levels = validate_levels(levels)
     prefix = f"{name}-" if name else ""
-    qs = sorted({0.5} | {(1 - lv / 100) / 2 for lv in levels} | {1 - (1 - lv / 100) / 2 for lv in levels})
-    q = quantiles(paths, qs)
+    q = quantiles(paths, interval_quantiles(levels))
     df = q.to_dataframe(name="v").reset_index().pivot_table(
         index=["region", "horizon"], columns="quantile", values="v").reset_index()
     out = df[["region", "horizon"]].copy()
     out[f"{prefix}median"] = df[0.5]
     for lv in levels:
-        lo = (1 - lv / 100) / 2
+        lo, hi = interval_bounds(lv)
         out[f"{prefix}lo-{lv:g}"] = df[lo]
-        out[f"{prefix}hi-{lv:g}"] = df[1 - lo]
+        out[f"{prefix}hi-{lv:g}"] = df[hi]
     return out
 
 

@@ -1,13 +1,17 @@
-"""One small model interface: ``fit(observations, regions)`` then ``sample_paths(...)``.
+"""One small model interface: ``fit(observations, regions)`` then draw sample paths.
 
 Every model turns a panel of past counts into **sample paths** of future new displacement,
 an array ``draw x region x horizon``. Every summary (quantiles, intervals, cumulative totals,
 exceedance probabilities, the regional total ``ALL``) is computed from these paths, so sums over
 regions and periods stay coherent draw by draw.
 
-Models that respond to conflict drivers (strikes, flights) get future driver paths from a
-:class:`~.drivers.DriverForecaster`; scenarios modify those paths. Several scenarios are run with
-the *same* random streams (common random numbers) so their differences are not noise.
+A model only knows how to turn given future driver paths (strikes, flights) and a random
+generator into displacement paths (:meth:`ForecastModel._simulate`). Everything around that -
+seed streams, the driver forecaster, scenarios, ``hold`` noise - is the forecast engine's
+(:mod:`displacement_forecast.forecast.engine`); :meth:`ForecastModel.sample_paths` and
+:meth:`ForecastModel.sample_scenarios` are thin wrappers that call it. The engine asks a model
+only for its class facts: :attr:`~ForecastModel.uses_drivers`, :attr:`~ForecastModel.drivers`
+and what uncertainty its paths include (:meth:`~ForecastModel.uncertainty_included`).
 """
 
 from __future__ import annotations
@@ -21,78 +25,15 @@ import pandas as pd
 import xarray as xr
 
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, future_dates, observation_frequency, to_panel
+from ..data.schema import DataError, Problem
 from ..distributions import draw_nb  # noqa: F401  (re-exported for model modules)
+from .panel import TARGET, Panel, ffill_time
 
-TARGET = "displaced"
-
-
-@dataclass
-class Panel:
-    """Observations arranged for models: one ``region x period`` array per series (NaN = missing)."""
-
-    dates: pd.DatetimeIndex
-    regions: RegionTable
-    freq: str
-    series: dict[str, np.ndarray]
-
-    @classmethod
-    def from_observations(
-        cls,
-        obs: pd.DataFrame,
-        regions: RegionTable,
-        *,
-        freq: str | None = None,
-        series: tuple[str, ...] | None = None,
-    ) -> Panel:
-        """Arrange a clean observation frame on a complete period grid (gaps become NaN)."""
-        freq = freq or observation_frequency(obs)
-        unknown = sorted(set(obs["region"]) - set(regions.codes))
-        if unknown:
-            raise DataError(Problem("<observations>", None, "region",
-                                    f"regions not in the region table: {', '.join(unknown[:10])}"))
-        names = series or tuple(sorted(obs["series"].unique()))
-        arrays, dates = {}, None
-        for s in names:
-            wide = to_panel(obs, s, regions.codes, freq)
-            dates = wide.index if dates is None else dates
-            arrays[s] = wide.reindex(dates).to_numpy(dtype=float).T
-        return cls(dates=pd.DatetimeIndex(dates), regions=regions, freq=freq, series=arrays)
-
-    @property
-    def origin(self) -> pd.Timestamp:
-        """Last observed period: forecasts start the period after it."""
-        return self.dates[-1]
-
-    def target(self) -> np.ndarray:
-        if TARGET not in self.series:
-            raise DataError(Problem("<observations>", None, "series", f"no '{TARGET}' series to forecast"))
-        return self.series[TARGET]
-
-    def at_risk(self) -> np.ndarray:
-        """People not yet displaced at the start of each period (population minus past displacement).
-
-        Missing displacement counts are taken as 0 for this bookkeeping only (they stay NaN in the
-        likelihood). Floored at 1% of the population so a log offset stays finite.
-        """
-        d = np.nan_to_num(self.target(), nan=0.0)
-        pop = self.regions.population[:, None]
-        past = np.cumsum(d, axis=1) - d
-        return np.maximum(pop - past, 0.01 * pop)
-
-    def at_risk_end(self) -> np.ndarray:
-        """People not yet displaced after the last observed period."""
-        d = np.nan_to_num(self.target(), nan=0.0).sum(axis=1)
-        pop = self.regions.population
-        return np.maximum(pop - d, 0.01 * pop)
-
-    def truncate(self, end: pd.Timestamp) -> Panel:
-        """The panel up to and including ``end`` (no look-ahead)."""
-        keep = self.dates <= pd.Timestamp(end)
-        return Panel(self.dates[keep], self.regions, self.freq, {k: v[:, keep] for k, v in self.series.items()})
-
-    def future_dates(self, horizon: int) -> pd.DatetimeIndex:
-        return future_dates(self.origin, horizon, self.freq)
+#: What a band includes, in the words of the sidecar and the figure captions.
+PARAMETERS = "parameters (drawn from their estimated distribution once per path)"
+NB_PROCESS = "process (negative-binomial noise each period)"
+CONFLICT = "future conflict (strike/flight paths forecast by the driver model, then changed by the scenario)"
+NOT_SCENARIO = "NOT scenario: this model ignores strikes/flights, so every scenario gives the same forecast"
 
 
 @dataclass
@@ -118,6 +59,13 @@ class ForecastModel(ABC):
     #: cannot change it and the sidecar says so.
     uses_drivers: ClassVar[bool] = False
     drivers: tuple[str, ...] = ()
+    #: Whether each path draws the model's parameters from their estimated distribution (models
+    #: with a ``parameter_uncertainty`` option set it per instance).
+    parameter_uncertainty: bool = True
+    #: How the paths' period-to-period noise arises (one phrase, for the sidecar and captions).
+    process_uncertainty: ClassVar[str] = NB_PROCESS
+    #: Fitted attributes (names ending in ``_``) that ``models.io.save_model`` leaves out.
+    unsaved_state: ClassVar[tuple[str, ...]] = ()
 
     panel_: Panel
     info_: FitInfo
@@ -132,15 +80,15 @@ class ForecastModel(ABC):
         panel.target()
         self.panel_ = panel
         self.info_ = FitInfo(model=self.name, config=self.get_config())
+        # The driver forecaster is fitted by the engine (forecast.engine.fit / on first sampling);
+        # a model may set its own in _fit (or after fit) and the engine then uses that one.
+        self.driver_model_ = None
         self._fit(panel)
         if self.uses_drivers and self.drivers:
-            from .drivers import DriverForecaster
-
             missing = [s for s in self.drivers if s not in panel.series]
             if missing:
                 raise DataError(Problem("<observations>", None, "series",
                                         f"model {self.name!r} needs driver series {missing}; use a model without drivers"))
-            self.driver_model_ = DriverForecaster(series=self.drivers).fit(panel)
         return self
 
     @abstractmethod
@@ -154,68 +102,33 @@ class ForecastModel(ABC):
     def get_config(self) -> dict[str, Any]:
         return {}
 
-    # -- forecasting ----------------------------------------------------------------------
+    def uncertainty_included(self) -> list[str]:
+        """What the spread of this model's paths includes, one phrase each (sidecar, captions).
+
+        Built from the class facts :attr:`parameter_uncertainty`, :attr:`process_uncertainty`
+        and :attr:`uses_drivers`.
+        """
+        out = [PARAMETERS] if self.parameter_uncertainty else []
+        out.append(self.process_uncertainty)
+        out.append(CONFLICT if self.uses_drivers else NOT_SCENARIO)
+        return out
+
+    # -- forecasting (thin wrappers: the engine does the work) ----------------------------
     def sample_paths(self, horizon: int, scenario: Any = None, n_draws: int = 1000,
                      seed: int = 0) -> xr.DataArray:
-        """Sample paths ``draw x region x horizon`` of new displacement under one scenario.
+        """Sample paths ``draw x region x horizon`` of new displacement under one scenario
+        (default: the baseline). See :func:`displacement_forecast.forecast.engine.sample`."""
+        from ..forecast import engine  # the one allowed models -> engine edge (pyproject.toml)
 
-        Intervals from these paths include parameter uncertainty (where the model has it),
-        process noise and, for driver models, uncertainty about future strikes and flights.
-        """
-        from ..scenarios import Scenario
-
-        scenario = scenario or Scenario.baseline()
-        return self.sample_scenarios(horizon, [scenario], n_draws=n_draws, seed=seed)[scenario.id]
+        return engine.sample_one(self, horizon, scenario, n_draws=n_draws, seed=seed)
 
     def sample_scenarios(self, horizon: int, scenarios: list, n_draws: int = 1000,
                          seed: int = 0) -> dict[str, xr.DataArray]:
         """Sample paths for several scenarios with common random numbers.
+        See :func:`displacement_forecast.forecast.engine.sample`."""
+        from ..forecast import engine
 
-        The baseline driver paths are drawn once; each scenario modifies them; the displacement
-        response for every scenario uses the same random stream.
-        """
-        self._check_fitted()
-        if horizon < 1 or n_draws < 1:
-            raise ValueError("horizon and n_draws must be >= 1")
-        # Randomness that does not depend on the scenario (parameter draws, noise) may be kept here
-        # by _simulate for the next scenario; it must come only from the rng _simulate is given.
-        self._call_cache: dict[str, Any] = {}
-        # A third stream for the counts of `hold` scenarios (spawn(3)[:2] equals spawn(2)).
-        driver_seed, response_seed, hold_seed = np.random.SeedSequence(seed).spawn(3)
-        dates = self.panel_.future_dates(horizon)
-        base = None
-        if self.driver_model_ is not None:
-            base = self.driver_model_.sample(horizon, n_draws, np.random.default_rng(driver_seed))
-        hold_noise: dict[str, Any] = {}  # drawn when a scenario first needs it, shared by all
-
-        def counts(series: str, means: np.ndarray) -> np.ndarray:
-            if not hold_noise:
-                shape = (n_draws, len(self.panel_.regions), horizon)
-                hold_noise.update(self.driver_model_.count_noise(np.random.default_rng(hold_seed), shape))
-            return hold_noise[series].draw(slice(None), means)
-
-        out = {}
-        for sc in scenarios:
-            fut = None if base is None else sc.apply(base, self.panel_.regions, dates, self.panel_.series, counts)
-            paths = self._simulate(fut, horizon, n_draws, np.random.default_rng(response_seed))
-            out[sc.id] = self._wrap(paths, dates, sc.id)
-        return out
-
-    def _wrap(self, paths: np.ndarray, dates: pd.DatetimeIndex, scenario: str) -> xr.DataArray:
-        paths = np.asarray(paths, dtype=float)
-        if not (paths >= 0).all():  # one pass: False for NaN and for negative values
-            raise RuntimeError(f"model {self.name} produced NaN or negative paths")
-        return xr.DataArray(
-            paths,
-            dims=("draw", "region", "horizon"),
-            coords={
-                "region": self.panel_.regions.codes,
-                "horizon": np.arange(1, paths.shape[2] + 1),
-                "target_date": ("horizon", dates),
-            },
-            attrs={"scenario": scenario, "model": self.name,
-                   "origin_date": str(self.panel_.origin.date()), "freq": self.panel_.freq},
-        )
+        return engine.sample(self, horizon, scenarios, n_draws=n_draws, seed=seed)
 
     # -- reporting ------------------------------------------------------------------------
     def summary(self) -> str:
@@ -234,7 +147,4 @@ class ForecastModel(ABC):
             raise RuntimeError(f"model {self.name!r} is not fitted; call fit() first")
 
 
-def ffill_time(x: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    """Carry the last seen value forward along time (axis -1); leading gaps become ``fill``."""
-    out = pd.DataFrame(np.asarray(x, dtype=float).T).ffill().to_numpy().T
-    return np.where(np.isnan(out), fill, out)
+__all__ = ["TARGET", "FitInfo", "ForecastModel", "Panel", "RegionTable", "ffill_time"]

@@ -42,6 +42,7 @@ class LastValue(ForecastModel):
     """Naive NB: the last observed count, with horizon-specific dispersion from naive errors."""
 
     name = "last-value"
+    parameter_uncertainty = False  # the last count is taken as known
 
     def __init__(self, max_horizon: int = 52):
         self.max_horizon = max_horizon
@@ -72,6 +73,8 @@ class Climatology(ForecastModel):
     """Block bootstrap of the last ``window`` periods (all regions drawn together)."""
 
     name = "climatology"
+    parameter_uncertainty = False
+    process_uncertainty = "process (past periods resampled, all regions together)"
 
     def __init__(self, window: int = 52):
         self.window = window

@@ -45,9 +45,7 @@ it is marked ``info_.reliable = False`` with a warning, never silently.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.util
-import json
 import sys
 import time
 import warnings
@@ -58,12 +56,10 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import __version__
-from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..distributions import CommonNoiseNB, draw_nb
-from .base import FitInfo, ForecastModel, Panel, ffill_time
-from .drivers import DriverForecaster, SeriesAR
+from . import io as mio
+from .base import ForecastModel, Panel, ffill_time
 
 MODEL_ID = "bayes-hierarchical"
 FORMAT_VERSION = 1
@@ -463,48 +459,31 @@ class BayesHierarchical(ForecastModel):
             win = sliding_window_view(np.log1p(full), L, axis=-1)  # (D, R, H, L) oldest first
             eta += beta[:, i, None, None] * np.einsum("drhl,dl->drh", win, w)
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        # NB noise drawn once per call, a fixed amount: every scenario sees the same noise, and
-        # regions a scenario leaves alone get exactly the baseline's paths.
-        cache = getattr(self, "_call_cache", {})
-        if "bayes_noise" not in cache:
-            cache["bayes_noise"] = CommonNoiseNB(rng, nb[:, None], (n_draws, R, horizon))
-        return cache["bayes_noise"].draw_depleting(hazard, self.at_risk_end_)
+        # NB noise of a fixed amount, drawn right after the posterior draws: every scenario (each
+        # simulated from the same stream by the engine) sees the same noise, and regions a
+        # scenario leaves alone get exactly the baseline's paths.
+        noise = CommonNoiseNB(rng, nb[:, None], (n_draws, R, horizon))
+        return noise.draw_depleting(hazard, self.at_risk_end_)
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``posterior.nc`` (ArviZ NetCDF) and ``model.json`` into ``directory``.
 
-        ``model.json`` holds the model id, format version, package version, config, region
-        table, the observed panel (for lag history, people at risk and the driver model's
-        state), the fitted driver model, the diagnostics and the data vintage.
+        ``model.json`` holds what every saved model has (:func:`.io.describe`: model id, format
+        version, package version, config, region table, the observed panel, the fitted driver
+        model, the diagnostics, the data vintage), the number of lags, the SHA-256 of
+        ``posterior.nc`` and of its own content.
         """
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        from ..data.io import atomic_path, write_text_atomic
+        from ..data.io import atomic_path
 
         with atomic_path(d / "posterior.nc") as tmp:
             _sanitise(self.idata_).to_netcdf(str(tmp))
-        meta = {
-            "model": MODEL_ID,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "created": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-            "config": self.info_.config,
-            "n_lags": self.n_lags_,
-            "regions": _frame_records(self.panel_.regions.frame),
-            "panel": {
-                "freq": self.panel_.freq,
-                "dates": [str(x.date()) for x in self.panel_.dates],
-                "series": {k: _nan_to_none(v) for k, v in self.panel_.series.items()},
-            },
-            "driver_model": _driver_state(self.driver_model_),
-            "diagnostics": self.info_.diagnostics,
-            "reliable": self.info_.reliable,
-            "warnings": self.info_.warnings,
-            "data_vintage": data_vintage(self.panel_),
-        }
-        write_text_atomic(json.dumps(meta, indent=1, default=_json_default), d / "model.json")
+        meta = {**mio.describe(self), "format_version": FORMAT_VERSION, "n_lags": self.n_lags_,
+                "files": {"posterior.nc": mio._file_sha(d / "posterior.nc")}}
+        mio.write_meta(d, meta)
         return d
 
     @classmethod
@@ -512,36 +491,23 @@ class BayesHierarchical(ForecastModel):
         """Load a fit written by :meth:`save`; ``sample_scenarios`` then works without refitting.
 
         Raises :class:`DataError` when the directory holds another model, an unsupported format
-        version, or is incomplete.
+        version, a changed file, or is incomplete. Fits saved before hashes were recorded (the
+        same format version 1) load without the hash check.
         """
         import arviz as az
 
         d = Path(directory)
-        meta = _read_meta(d)
-        if meta.get("model") != MODEL_ID:
-            raise DataError(Problem(str(d / "model.json"), None, "model",
-                                    f"this directory holds a {meta.get('model')!r} fit, not {MODEL_ID!r}"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(Problem(str(d / "model.json"), None, "format_version",
-                                    f"format version {meta.get('format_version')!r} is not supported "
-                                    f"(this is displacement-forecast {__version__}, which reads version "
-                                    f"{FORMAT_VERSION}); refit the model"))
+        meta = mio.read_meta(d)
+        mio.check_meta(d, meta, MODEL_ID, FORMAT_VERSION, require_hash=False)
         if not (d / "posterior.nc").exists():
             raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
         cfg = dict(meta["config"])
         cfg.pop("n_lags_used", None)
         self = cls(cfg)
-        regions = RegionTable(pd.DataFrame(meta["regions"]))
-        pm_ = meta["panel"]
-        self.panel_ = Panel(pd.DatetimeIndex(pd.to_datetime(pm_["dates"])), regions, pm_["freq"],
-                            {k: np.array(v, dtype=float) for k, v in pm_["series"].items()})
+        mio.restore_common(self, meta)
         self.n_lags_ = int(meta["n_lags"])
-        self.info_ = FitInfo(model=MODEL_ID, config=meta["config"], diagnostics=meta["diagnostics"],
-                             reliable=bool(meta["reliable"]), warnings=list(meta["warnings"]))
         self.idata_ = az.from_netcdf(str(d / "posterior.nc"))
         self.idata_.posterior.load()
-        self.driver_model_ = _driver_from_state(meta["driver_model"])
-        self.data_vintage_ = meta.get("data_vintage")
         self._set_state(self.panel_)
         return self
 
@@ -584,99 +550,8 @@ def _sanitise(idata):
     return az.InferenceData(**groups)
 
 
-def data_vintage(panel: Panel) -> dict[str, Any]:
-    """What data a fit saw: date range, size and a hash of the panel values."""
-    h = hashlib.sha256()
-    for k in sorted(panel.series):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(panel.series[k], dtype=float).tobytes())
-    h.update(",".join(panel.regions.codes).encode())
-    return {"first_date": str(panel.dates[0].date()), "last_date": str(panel.origin.date()),
-            "n_periods": len(panel.dates), "n_regions": len(panel.regions), "freq": panel.freq,
-            "sha256": h.hexdigest()}
-
-
-def _nan_to_none(a: np.ndarray) -> list:
-    a = np.asarray(a, dtype=float)
-    return [[None if not np.isfinite(x) else float(x) for x in row] for row in a]
-
-
-def _frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    f = frame.astype(object).where(frame.notna(), None)
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in f.to_dict("records")]
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot write {type(o).__name__} to JSON")
-
-
-_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "mean_", "common_sd_")
-
-
-def _driver_state(dm: DriverForecaster | None) -> dict[str, Any] | None:
-    if dm is None:
-        return None
-    out = {}
-    for s, m in dm.models_.items():
-        st = {}
-        for a in _AR_ATTRS:
-            if hasattr(m, a):
-                v = getattr(m, a)
-                st[a] = v.tolist() if isinstance(v, np.ndarray) else v
-        out[s] = st
-    return {"series": list(dm.series), "models": out}
-
-
-def _driver_from_state(state: dict[str, Any] | None) -> DriverForecaster | None:
-    if state is None:
-        return None
-    dm = DriverForecaster(series=tuple(state["series"]))
-    dm.models_ = {}
-    for s, st in state["models"].items():
-        m = SeriesAR()
-        for a, v in st.items():
-            if a == "n_regions_" or v is None:
-                setattr(m, a, v)
-            elif a == "active_":
-                setattr(m, a, np.asarray(v, dtype=bool))
-            elif a in ("idx_", "zone_"):
-                setattr(m, a, np.asarray(v, dtype=np.int64))
-            else:
-                setattr(m, a, np.asarray(v, dtype=float))
-        dm.models_[s] = m
-    return dm
-
-
-def _read_meta(d: Path) -> dict[str, Any]:
-    f = d / "model.json"
-    if not f.exists():
-        raise DataError(Problem(str(f), None, None, "no model.json here: not a saved model directory"))
-    try:
-        meta = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(Problem(str(f), e.lineno, None, f"not valid JSON: {e.msg}")) from None
-    if not isinstance(meta, dict):
-        raise DataError(Problem(str(f), None, None, "not a model description (expected a JSON object)"))
-    return meta
-
-
-def load_model(directory: str | Path) -> ForecastModel:
-    """Load any saved model directory (dispatch on ``model.json``'s ``model`` field).
-
-    Raises :class:`DataError` for an unknown model id or unsupported format version.
-    """
-    d = Path(directory)
-    meta = _read_meta(d)
-    loaders = {MODEL_ID: BayesHierarchical.load}
-    model = meta.get("model")
-    if model not in loaders:
-        raise DataError(Problem(str(d / "model.json"), None, "model",
-                                f"cannot load a {model!r} fit; loadable models: {sorted(loaders)}"))
-    return loaders[model](d)
+#: Loading any saved model directory lives in :mod:`.io` (kept importable from here).
+load_model = mio.load_model
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
 from ._drivers_fast import ar_paths
-from .base import Panel, ffill_time
+from .panel import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
 

@@ -39,6 +39,7 @@ class NBDistributedLag(ForecastModel):
 
     name = "nb-dl"
     uses_drivers = True
+    unsaved_state = ("result_",)  # statsmodels results: not needed to forecast, not saved
 
     def __init__(self, drivers: tuple[str, ...] = ("strikes", "flights"), n_lags: int | None = None,
                  parameter_uncertainty: bool = True):
@@ -113,14 +114,12 @@ class NBDistributedLag(ForecastModel):
         return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
 
     def _randomness(self, horizon: int, n_draws: int, rng: np.random.Generator):
-        """Parameter draws and NB noise: the same for every scenario of one call (common random numbers)."""
-        cache = getattr(self, "_call_cache", {})
-        if "glm" not in cache:
-            theta = self._draw_params(n_draws, rng)
-            noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None],
-                                  (n_draws, len(self.active_), horizon))
-            cache["glm"] = (theta, noise)
-        return cache["glm"]
+        """Parameter draws, then NB noise of a fixed shape: the first draws of ``rng``, so every
+        scenario (each simulated from the same stream by the engine) gets the same ones."""
+        theta = self._draw_params(n_draws, rng)
+        noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None],
+                              (n_draws, len(self.active_), horizon))
+        return theta, noise
 
     def _simulate(self, future, horizon, n_draws, rng):
         from ._glm_fast import displacement_paths

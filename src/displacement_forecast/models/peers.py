@@ -44,6 +44,8 @@ class _StatsForecastPeer(ForecastModel):
     """Shared code: one statsforecast model per region on log1p counts, Gaussian intervals."""
 
     uses_drivers = False
+    parameter_uncertainty = False  # statsforecast's intervals take the fitted parameters as known
+    process_uncertainty = "process (Gaussian noise on log1p counts, from statsforecast's intervals)"
     sf_name: ClassVar[str] = ""
 
     def __init__(self, season_length: int = 1):
@@ -88,10 +90,7 @@ class _StatsForecastPeer(ForecastModel):
         return mu, sigma, failed
 
     def _simulate(self, future, horizon, n_draws, rng):
-        cache = getattr(self, "_call_cache", {})
-        if "peer" not in cache:
-            cache["peer"] = self._forecast(horizon)
-        mu, sigma, failed = cache["peer"]
+        mu, sigma, failed = self._forecast(horizon)  # deterministic; the engine simulates once per call
         if failed:
             self.info_.diagnostics["regions_failed"] = failed
             msg = f"{self.sf_name} failed in {failed}; a naive random walk on log1p is used there"

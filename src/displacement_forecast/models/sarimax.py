@@ -45,6 +45,7 @@ class SarimaxLog(ForecastModel):
 
     name = "sarimax"
     uses_drivers = True
+    process_uncertainty = "process (AR(1) noise on log1p counts each period)"
 
     def __init__(self, driver: str | None = "strikes", n_lags: int = 8, parameter_uncertainty: bool = True):
         self.drivers = (driver,) if driver else ()

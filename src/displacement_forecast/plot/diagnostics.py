@@ -16,7 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
-from ..evaluate.scores import COVERAGE_LEVELS, pit_histogram  # noqa: E402
+from ..conventions import COVERAGE_LEVELS, TOTAL  # noqa: E402
+from ..evaluate.scores import pit_histogram  # noqa: E402
 from .fan import people  # noqa: E402
 
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#7f8c8d", "#16a085")
@@ -96,7 +97,7 @@ def coverage_vs_nominal(summary: pd.DataFrame, *, scope: str = "regions", captio
 def pit_histograms(scores: pd.DataFrame, *, models: Sequence[str] | None = None, scope: str = "regions",
                    n_bins: int = 10, caption: str = "") -> plt.Figure:
     """Randomised PIT histograms, one panel per model (flat at 1 = calibrated; U = too narrow)."""
-    s = scores[scores["region"] == "ALL"] if scope == "ALL" else scores[scores["region"] != "ALL"]
+    s = scores[scores["region"] == TOTAL] if scope == TOTAL else scores[scores["region"] != TOTAL]
     models = list(models or dict.fromkeys(s["model"]))
     n = len(models)
     cols = min(n, 4)

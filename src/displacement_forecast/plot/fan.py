@@ -14,9 +14,14 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
-from ..forecast.summaries import TOTAL, quantiles, total_within, with_total  # noqa: E402
+from ..conventions import INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
+from ..conventions import period_unit as _unit  # noqa: E402
+from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
 
-BANDS = (95, 80, 50)
+#: Bands drawn, widest first (:data:`~displacement_forecast.conventions.INTERVAL_LEVELS`).
+BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))
+#: Opacity of each band, widest (lightest) first.
+_ALPHAS = (0.15, 0.25, 0.4)[-len(BANDS):] if len(BANDS) <= 3 else tuple(np.linspace(0.1, 0.4, len(BANDS)))
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50")
 
 def _people(v: float, _pos=None) -> str:
@@ -36,8 +41,7 @@ people = FuncFormatter(_people)
 
 def period_unit(paths: xr.DataArray | None) -> str:
     """``week``, ``day`` or ``month`` from the paths' ``freq`` attribute (``period`` if unknown)."""
-    freq = (paths.attrs.get("freq") if paths is not None else None) or ""
-    return {"W": "week", "D": "day", "M": "month"}.get(str(freq)[:1], "period")
+    return _unit(paths.attrs.get("freq") if paths is not None else None)
 
 
 def _caption(fig: plt.Figure, text: str) -> None:
@@ -46,12 +50,11 @@ def _caption(fig: plt.Figure, text: str) -> None:
 
 def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, colour: str = _COLOURS[0],
         label: str | None = None) -> None:
-    """Draw one fan (50/80/95% bands + median) of a ``draw x horizon`` array, after its history."""
-    qs = sorted({0.5} | {(1 - b / 100) / 2 for b in BANDS} | {1 - (1 - b / 100) / 2 for b in BANDS})
-    q = quantiles(paths, qs)
+    """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history."""
+    q = quantiles(paths, interval_quantiles(BANDS))
     dates = pd.DatetimeIndex(paths["target_date"].values)
-    for b, alpha in zip(BANDS, (0.15, 0.25, 0.4), strict=True):
-        lo, hi = (1 - b / 100) / 2, 1 - (1 - b / 100) / 2
+    for b, alpha in zip(BANDS, _ALPHAS, strict=True):
+        lo, hi = interval_bounds(b)
         ax.fill_between(dates, q.sel(quantile=lo), q.sel(quantile=hi), color=colour, alpha=alpha, lw=0,
                         label=f"{b}% interval" if label is None else None)
     ax.plot(dates, q.sel(quantile=0.5), color=colour, lw=1.8, label=label or "median forecast")

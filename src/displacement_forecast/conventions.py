@@ -1,0 +1,94 @@
+"""Facts the whole toolkit shares, written once: levels, the total region, frequencies, vintages.
+
+Every part that prints, draws, scores or describes one of these reads it from here, so changing
+one is one edit:
+
+* :data:`QUANTILE_LEVELS` - the quantiles of the forecast CSV (and the hub files).
+* :data:`INTERVAL_LEVELS` - the central intervals drawn as fan bands and named in captions and
+  sentences; :data:`BRIEF_LEVEL` - the one interval quoted in sentences;
+  :data:`COVERAGE_LEVELS` - the intervals whose coverage backtests report (all of the above).
+* :data:`TOTAL` - the region code of the sum over all regions (draw by draw).
+* :data:`FREQ_UNIT`, :data:`GRID_FREQ` - what a period is called, and its pandas grid.
+* :func:`series_vintage`, :func:`data_vintage` - what data a forecast or a fit saw.
+
+This module imports nothing else from the package, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+#: 23 quantile levels, as used by the US COVID-19 and hubverse forecast hubs.
+QUANTILE_LEVELS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
+    0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99,
+)
+#: Central interval levels (percent) drawn as fan-chart bands and named in captions.
+INTERVAL_LEVELS: tuple[int, ...] = (50, 80, 95)
+#: The central interval (percent) quoted in sentences (``brief``).
+BRIEF_LEVEL: int = 90
+#: Central interval levels (percent) whose coverage backtests report: every level we show.
+COVERAGE_LEVELS: tuple[int, ...] = tuple(sorted({*INTERVAL_LEVELS, BRIEF_LEVEL}))
+
+#: Region code of the sum over all regions, draw by draw.
+TOTAL = "ALL"
+
+#: Name of one period, per frequency code.
+FREQ_UNIT: dict[str, str] = {"D": "day", "W": "week", "M": "month"}
+#: pandas frequency of the period grid (periods are labelled by their first day; weeks start Monday).
+GRID_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
+
+
+def period_unit(freq: Any, default: str = "period") -> str:
+    """``day``, ``week`` or ``month`` for a frequency code (``W``, ``M``, ``MS``...), else ``default``."""
+    return FREQ_UNIT.get(str(freq or "")[:1], default)
+
+
+def interval_bounds(level: float) -> tuple[float, float]:
+    """Lower and upper quantile of the central ``level`` % interval (e.g. 80 -> (0.1, 0.9))."""
+    lo = (1 - float(level) / 100) / 2
+    return lo, 1 - lo
+
+
+def interval_quantiles(levels: Iterable[float] = INTERVAL_LEVELS) -> list[float]:
+    """The median and the bounds of every central interval in ``levels``, sorted."""
+    return sorted({0.5, *(b for lv in levels for b in interval_bounds(lv))})
+
+
+def levels_text(levels: Iterable[float] = INTERVAL_LEVELS) -> str:
+    """``50/80/95%`` for captions."""
+    return "/".join(f"{lv:g}" for lv in sorted(levels)) + "%"
+
+
+def series_vintage(panel: Any) -> dict[str, str | None]:
+    """Last period with an observed (non-NaN) value, per series (``YYYY-MM-DD``; None if never).
+
+    ``panel`` is a :class:`~displacement_forecast.models.panel.Panel` (``dates``, ``series``).
+    """
+    out = {}
+    for s, arr in panel.series.items():
+        seen = np.flatnonzero(np.isfinite(arr).any(axis=0))
+        out[s] = str(panel.dates[seen[-1]].date()) if len(seen) else None
+    return out
+
+
+def data_vintage(panel: Any) -> dict[str, Any]:
+    """What data a fit saw: date range, size, frequency, last observed period per series and a
+    SHA-256 of the panel's values and region codes (two fits with the same hash saw the same data)."""
+    h = hashlib.sha256()
+    for k in sorted(panel.series):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(panel.series[k], dtype=float).tobytes())
+    h.update(",".join(panel.regions.codes).encode())
+    return {"first_date": str(panel.dates[0].date()), "last_date": str(panel.origin.date()),
+            "n_periods": len(panel.dates), "n_regions": len(panel.regions), "freq": panel.freq,
+            "last_observed": series_vintage(panel), "sha256": h.hexdigest()}
+
+
+__all__ = ["BRIEF_LEVEL", "COVERAGE_LEVELS", "FREQ_UNIT", "GRID_FREQ", "INTERVAL_LEVELS", "QUANTILE_LEVELS",
+           "TOTAL", "data_vintage", "interval_bounds", "interval_quantiles", "levels_text", "period_unit",
+           "series_vintage"]

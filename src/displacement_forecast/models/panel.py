@@ -1,0 +1,94 @@
+"""The panel models fit: observations on a complete ``region x period`` grid, one array per series.
+
+Kept apart from :mod:`.base` (the model interface) so that helpers every model uses (the driver
+forecaster in :mod:`.drivers`, the engine) can depend on the panel without depending on the
+model base class: no import cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..data.regions import RegionTable
+from ..data.schema import DataError, Problem, future_dates, observation_frequency, to_panel
+
+#: The series every model forecasts.
+TARGET = "displaced"
+
+
+@dataclass
+class Panel:
+    """Observations arranged for models: one ``region x period`` array per series (NaN = missing)."""
+
+    dates: pd.DatetimeIndex
+    regions: RegionTable
+    freq: str
+    series: dict[str, np.ndarray]
+
+    @classmethod
+    def from_observations(
+        cls,
+        obs: pd.DataFrame,
+        regions: RegionTable,
+        *,
+        freq: str | None = None,
+        series: tuple[str, ...] | None = None,
+    ) -> Panel:
+        """Arrange a clean observation frame on a complete period grid (gaps become NaN)."""
+        freq = freq or observation_frequency(obs)
+        unknown = sorted(set(obs["region"]) - set(regions.codes))
+        if unknown:
+            raise DataError(Problem("<observations>", None, "region",
+                                    f"regions not in the region table: {', '.join(unknown[:10])}"))
+        names = series or tuple(sorted(obs["series"].unique()))
+        arrays, dates = {}, None
+        for s in names:
+            wide = to_panel(obs, s, regions.codes, freq)
+            dates = wide.index if dates is None else dates
+            arrays[s] = wide.reindex(dates).to_numpy(dtype=float).T
+        return cls(dates=pd.DatetimeIndex(dates), regions=regions, freq=freq, series=arrays)
+
+    @property
+    def origin(self) -> pd.Timestamp:
+        """Last observed period: forecasts start the period after it."""
+        return self.dates[-1]
+
+    def target(self) -> np.ndarray:
+        if TARGET not in self.series:
+            raise DataError(Problem("<observations>", None, "series", f"no '{TARGET}' series to forecast"))
+        return self.series[TARGET]
+
+    def at_risk(self) -> np.ndarray:
+        """People not yet displaced at the start of each period (population minus past displacement).
+
+        Missing displacement counts are taken as 0 for this bookkeeping only (they stay NaN in the
+        likelihood). Floored at 1% of the population so a log offset stays finite.
+        """
+        d = np.nan_to_num(self.target(), nan=0.0)
+        pop = self.regions.population[:, None]
+        past = np.cumsum(d, axis=1) - d
+        return np.maximum(pop - past, 0.01 * pop)
+
+    def at_risk_end(self) -> np.ndarray:
+        """People not yet displaced after the last observed period."""
+        d = np.nan_to_num(self.target(), nan=0.0).sum(axis=1)
+        pop = self.regions.population
+        return np.maximum(pop - d, 0.01 * pop)
+
+    def truncate(self, end: pd.Timestamp) -> Panel:
+        """The panel up to and including ``end`` (no look-ahead)."""
+        keep = self.dates <= pd.Timestamp(end)
+        return Panel(self.dates[keep], self.regions, self.freq, {k: v[:, keep] for k, v in self.series.items()})
+
+    def future_dates(self, horizon: int) -> pd.DatetimeIndex:
+        return future_dates(self.origin, horizon, self.freq)
+
+
+
+def ffill_time(x: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """Carry the last seen value forward along time (axis -1); leading gaps become ``fill``."""
+    out = pd.DataFrame(np.asarray(x, dtype=float).T).ffill().to_numpy().T
+    return np.where(np.isnan(out), fill, out)

@@ -1,0 +1,76 @@
+"""Output formats as a registry: the data package is written last, from what the writers report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import types
+
+import pytest
+
+from displacement_forecast.cli import main
+from displacement_forecast.forecast import writers
+from displacement_forecast.forecast.run import run_forecast, write_run
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "synthetic_nw_syria" / "observations.csv"
+
+
+def _sha(path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_hxl_run_lists_the_hxl_file_in_its_data_package(tmp_path):
+    """The CLI's own write order on a fresh folder: datapackage.json lists forecast_hxl.csv with
+    the hash of the file on disk (it used to be written before the HXL file and omit it)."""
+    out = tmp_path / "out"
+    rc = main(["forecast", str(DATA), "--model", "last-value", "--horizon", "2", "--draws", "50",
+               "--out", str(out), "--no-plots", "--hxl"])
+    assert rc == 0
+    pkg = json.loads((out / "datapackage.json").read_text())
+    res = {r["path"]: r for r in pkg["resources"]}
+    assert set(res) == {"forecast.csv", "forecast_hxl.csv"}
+    for name, r in res.items():
+        assert r["hash"] == _sha(out / name)
+        assert r["bytes"] == (out / name).stat().st_size
+    assert res["forecast_hxl.csv"]["dialect"] == {"commentRows": [2]}
+
+
+@pytest.fixture(scope="module")
+def small_run(sim):
+    return run_forecast(sim.observations, sim.regions, model="last-value", horizon=2, n_draws=30, seed=1)
+
+
+def test_write_run_lists_exactly_what_it_wrote(tmp_path, small_run):
+    """A stale HXL file from an earlier run is not listed by a run that did not write one."""
+    (tmp_path / "forecast_hxl.csv").write_text("stale\n")
+    files = write_run(small_run, tmp_path, plots=False, draws=True)
+    assert files[-1].name == "datapackage.json"
+    pkg = json.loads((tmp_path / "datapackage.json").read_text())
+    assert [r["name"] for r in pkg["resources"]] == ["forecast", "draws"]
+
+
+def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, small_run, monkeypatch):
+    """Register a writer from its own module: its file is written and described in the package."""
+    mod = types.ModuleType("tiny_writer")
+
+    def write(run, out_dir, *, sep=";"):
+        path = out_dir / "totals.csv"
+        path.write_text(f"scenario{sep}n\n" + "".join(f"{s}{sep}{p.sizes['draw']}\n" for s, p in run.paths.items()))
+        return [writers.Output(path, {"name": "totals", "path": "totals.csv", "profile": "data-resource"})]
+
+    mod.write = write
+    monkeypatch.setitem(sys.modules, "tiny_writer", mod)
+    monkeypatch.setitem(writers.REGISTRY, "totals", "tiny_writer:write")
+    files = writers.write_outputs(small_run, tmp_path, ["totals"], {"totals": {"sep": ","}})
+    assert [f.name for f in files] == ["forecast.csv", "forecast.json", "totals.csv", "datapackage.json"]
+    pkg = json.loads((tmp_path / "datapackage.json").read_text())
+    totals = next(r for r in pkg["resources"] if r["name"] == "totals")
+    assert totals["hash"] == _sha(tmp_path / "totals.csv")
+    assert (tmp_path / "totals.csv").read_text().startswith("scenario,n\n")
+
+
+def test_unknown_format_lists_the_known_ones(tmp_path, small_run):
+    with pytest.raises(ValueError, match="unknown output format 'xlsx'.*hxl"):
+        writers.write_outputs(small_run, tmp_path, ["xlsx"])
