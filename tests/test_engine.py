@@ -113,3 +113,18 @@ def test_engine_refuses_bad_paths(small):
     m._simulate = lambda f, h, n, rng: np.ones((n, 1, h))
     with pytest.raises(RuntimeError, match="shape"):
         engine.sample(m, 2, n_draws=5)
+
+
+def test_draws_are_made_once_per_call_and_equal_simulate(fitted_nbdl, monkeypatch):
+    """nb-dl splits _simulate into _draw (parameters, noise) and _paths: the engine draws once per
+    call for all scenarios, and the split gives exactly _simulate's paths."""
+    m, H, D = fitted_nbdl, 4, 80
+    fut = engine.driver_forecaster(m).sample(H, D, np.random.default_rng(0))
+    np.testing.assert_array_equal(m._simulate(fut, H, D, np.random.default_rng(5)),
+                                  m._paths(fut, H, D, m._draw(H, D, np.random.default_rng(5))))
+    calls = []
+    orig = type(m)._draw
+    monkeypatch.setattr(type(m), "_draw", lambda self, *a: calls.append(1) or orig(self, *a))
+    engine.sample(m, H, [Scenario.baseline(), Scenario.intensify(["ALL"], 2.0), Scenario.ceasefire()],
+                  n_draws=D, seed=1)
+    assert len(calls) == 1

@@ -81,16 +81,12 @@ def main() -> None:
             lambda i: [sc.apply(base, m.panel_.regions, dates) for sc in scen], a.repeat)
         fut = scen[1].apply(base, m.panel_.regions, dates)
 
-        def response(i: int, fresh: bool) -> None:
-            if fresh:
-                m._call_cache = {}
-            m._simulate(fut, H, D, np.random.default_rng(i))
-
-        m._call_cache = {}
         stages["one scenario's displacement paths, incl. parameter draws and noise (first scenario)"] = _best(
-            lambda i: response(i, True), a.repeat)
-        stages["one scenario's displacement paths (later scenarios share draws and noise)"] = _best(
-            lambda i: response(i, False), a.repeat)
+            lambda i: m._simulate(fut, H, D, np.random.default_rng(i)), a.repeat)
+        draws = m._draw(H, D, np.random.default_rng(0))  # made once per call by the engine
+        if draws is not None:
+            stages["one scenario's displacement paths (later scenarios share draws and noise)"] = _best(
+                lambda i: m._paths(fut, H, D, draws), a.repeat)
     lines = [
         f"model {a.model}: fit {fit_s:.2f} s on {R} regions x 160 weeks",
         f"scenario run {D} draws x {R} regions x {H} weeks x {len(scen)} scenarios: "

@@ -15,7 +15,9 @@ and a backtest (:mod:`displacement_forecast.evaluate.backtest`) draw in exactly 
 4. **The model** simulates each scenario from a fresh generator on the *same* response stream
    (common random numbers): a model draws its parameters and noise first, in a fixed amount, so
    every scenario sees the same random numbers and scenario differences are not noise. A model
-   that ignores drivers gives the same paths for every scenario; it is simulated once.
+   that splits ``_simulate`` into ``_draw`` (all its random draws) and ``_paths`` has its draws
+   made once per call and given to every scenario - explicitly, no state kept on the model.
+   A model that ignores drivers gives the same paths for every scenario; it is simulated once.
 
 Backtests derive each origin's seed from the base seed and the origin date (:func:`origin_seed`),
 so a forecast from that origin with ``seed=origin_seed(seed, origin)`` draws exactly the
@@ -171,16 +173,19 @@ def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | N
     hold = HoldNoise(dm, streams.hold, (n_draws, len(panel.regions), horizon))
     out: dict[str, xr.DataArray] = {}
     shared = None
+    draws = None if base is None else model._draw(horizon, n_draws, streams.rng("response"))
     for sc in scenarios:
         if base is None:
             # No driver paths: no scenario can change the paths, and each would get the same
             # stream, so the model is simulated once.
             if shared is None:
-                shared = _simulate(model, None, horizon, n_draws, streams)
+                shared = _checked(model, model._simulate(None, horizon, n_draws, streams.rng("response")), horizon, n_draws)
             paths = shared.copy()
         else:
             fut = sc.apply(base, panel.regions, dates, panel.series, hold.counts)
-            paths = _simulate(model, fut, horizon, n_draws, streams)
+            paths = (model._simulate(fut, horizon, n_draws, streams.rng("response")) if draws is None
+                     else model._paths(fut, horizon, n_draws, draws))  # the model's draws, made once
+            paths = _checked(model, paths, horizon, n_draws)
         out[sc.id] = wrap(paths, panel, dates, sc.id, model.name)
     return out
 
@@ -195,9 +200,8 @@ def sample_one(model: ForecastModel, horizon: int, scenario: Scenario | None = N
     return sample(model, horizon, [scenario], n_draws=n_draws, seed=seed)[scenario.id]
 
 
-def _simulate(model: ForecastModel, future: dict[str, np.ndarray] | None, horizon: int, n_draws: int,
-              streams: Streams) -> np.ndarray:
-    paths = np.asarray(model._simulate(future, horizon, n_draws, streams.rng("response")), dtype=float)
+def _checked(model: ForecastModel, paths: np.ndarray, horizon: int, n_draws: int) -> np.ndarray:
+    paths = np.asarray(paths, dtype=float)
     if paths.shape != (n_draws, len(model.panel_.regions), horizon):
         raise RuntimeError(f"model {model.name} returned paths of shape {paths.shape}, expected "
                            f"{(n_draws, len(model.panel_.regions), horizon)}")

@@ -99,6 +99,17 @@ class ForecastModel(ABC):
                   rng: np.random.Generator) -> np.ndarray:
         """Draw ``(n_draws, n_regions, horizon)`` future new displacement given driver paths."""
 
+    # Optional split of _simulate, for models whose random draws (parameters, noise) are costly:
+    # the engine then draws them once per call and reuses them for every scenario. A model that
+    # defines _draw must give _simulate(f, h, n, rng) == _paths(f, h, n, _draw(h, n, rng)).
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator) -> Any:
+        """Every random draw of one call, independent of the driver paths (default None: no split)."""
+        return None
+
+    def _paths(self, future: dict[str, np.ndarray] | None, horizon: int, n_draws: int, draws: Any) -> np.ndarray:
+        """``(n_draws, n_regions, horizon)`` paths from driver paths and the draws of :meth:`_draw`."""
+        raise NotImplementedError(f"{self.name} defines no _draw/_paths split")
+
     def get_config(self) -> dict[str, Any]:
         return {}
 

@@ -442,14 +442,25 @@ class BayesHierarchical(ForecastModel):
         return np.moveaxis(np.asarray(q), 0, -1)
 
     # -- simulation -----------------------------------------------------------------------
-    def _simulate(self, future, horizon, n_draws, rng):
-        L = self.n_lags_
-        p = self.post_
-        S = len(p["decay"])
-        # One posterior draw per path; a seeded permutation, cycled when n_draws > S.
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator):
+        """One posterior draw per path (a seeded permutation, cycled when n_draws exceeds the
+        posterior), then NB noise of a fixed amount: all the randomness of a call, which the
+        engine draws once and gives to every scenario, so regions a scenario leaves alone get
+        exactly the baseline's paths."""
+        S = len(self.post_["decay"])
         order = rng.permutation(S)
         k = order[np.arange(n_draws) % S]
-        alpha, beta, decay, nb = p["alpha"][k], p["beta"][k], p["decay"][k], p["nb_alpha"][k]
+        noise = CommonNoiseNB(rng, self.post_["nb_alpha"][k][:, None], (n_draws, len(self.at_risk_end_), horizon))
+        return k, noise
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
+
+    def _paths(self, future, horizon, n_draws, draws):
+        L = self.n_lags_
+        p = self.post_
+        k, noise = draws
+        alpha, beta, decay = p["alpha"][k], p["beta"][k], p["decay"][k]
         R = alpha.shape[1]
         w = decay[:, None] ** np.arange(L - 1, -1, -1)[None, :]  # (D, L), oldest first
         eta = np.broadcast_to(alpha[:, :, None], (n_draws, R, horizon)).copy()
@@ -459,10 +470,6 @@ class BayesHierarchical(ForecastModel):
             win = sliding_window_view(np.log1p(full), L, axis=-1)  # (D, R, H, L) oldest first
             eta += beta[:, i, None, None] * np.einsum("drhl,dl->drh", win, w)
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        # NB noise of a fixed amount, drawn right after the posterior draws: every scenario (each
-        # simulated from the same stream by the engine) sees the same noise, and regions a
-        # scenario leaves alone get exactly the baseline's paths.
-        noise = CommonNoiseNB(rng, nb[:, None], (n_draws, R, horizon))
         return noise.draw_depleting(hazard, self.at_risk_end_)
 
     # -- save / load ----------------------------------------------------------------------

@@ -113,20 +113,23 @@ class NBDistributedLag(ForecastModel):
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
         return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
 
-    def _randomness(self, horizon: int, n_draws: int, rng: np.random.Generator):
-        """Parameter draws, then NB noise of a fixed shape: the first draws of ``rng``, so every
-        scenario (each simulated from the same stream by the engine) gets the same ones."""
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator):
+        """Parameter draws, then NB noise of a fixed shape: all the randomness of a call, which
+        the engine draws once and gives to every scenario (common random numbers)."""
         theta = self._draw_params(n_draws, rng)
         noise = CommonNoiseNB(rng, np.clip(theta[:, -1], 1e-4, None)[:, None],
                               (n_draws, len(self.active_), horizon))
         return theta, noise
 
     def _simulate(self, future, horizon, n_draws, rng):
+        return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
+
+    def _paths(self, future, horizon, n_draws, draws):
         from ._glm_fast import displacement_paths
 
         L, k = self.n_lags_, self.n_active_
         R = len(self.active_)
-        theta, noise = self._randomness(horizon, n_draws, rng)
+        theta, noise = draws
         a = np.full((n_draws, R), -50.0)  # regions that never had displacement stay at ~0
         a[:, self.active_] = theta[:, :k]
         S = len(self.drivers)
