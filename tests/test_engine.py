@@ -124,7 +124,7 @@ def test_draws_are_made_once_per_call_and_equal_simulate(fitted_nbdl, monkeypatc
                                   m._paths(fut, H, D, m._draw(H, D, np.random.default_rng(5))))
     calls = []
     orig = type(m)._draw
-    monkeypatch.setattr(type(m), "_draw", lambda self, *a: calls.append(1) or orig(self, *a))
+    monkeypatch.setattr(type(m), "_draw", lambda self, *a, **k: calls.append(k) or orig(self, *a, **k))
     engine.sample(m, H, [Scenario.baseline(), Scenario.intensify(["ALL"], 2.0), Scenario.ceasefire()],
                   n_draws=D, seed=1)
-    assert len(calls) == 1
+    assert len(calls) == 1 and set(calls[0]["baseline"]) == set(m.drivers)  # the call's baseline driver paths

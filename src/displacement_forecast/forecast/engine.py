@@ -173,7 +173,7 @@ def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | N
     hold = HoldNoise(dm, streams.hold, (n_draws, len(panel.regions), horizon))
     out: dict[str, xr.DataArray] = {}
     shared = None
-    draws = None if base is None else model._draw(horizon, n_draws, streams.rng("response"))
+    draws = None if base is None else model._draw(horizon, n_draws, streams.rng("response"), baseline=base)
     for sc in scenarios:
         if base is None:
             # No driver paths: no scenario can change the paths, and each would get the same

@@ -102,8 +102,13 @@ class ForecastModel(ABC):
     # Optional split of _simulate, for models whose random draws (parameters, noise) are costly:
     # the engine then draws them once per call and reuses them for every scenario. A model that
     # defines _draw must give _simulate(f, h, n, rng) == _paths(f, h, n, _draw(h, n, rng)).
-    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator) -> Any:
-        """Every random draw of one call, independent of the driver paths (default None: no split)."""
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator,
+              baseline: dict[str, np.ndarray] | None = None) -> Any:
+        """Every random draw of one call, independent of the scenario (default None: no split).
+
+        ``baseline`` holds the call's baseline driver paths (series -> ``(draw, region, horizon)``)
+        for a model whose response to a scenario is relative to the baseline; most ignore it.
+        """
         return None
 
     def _paths(self, future: dict[str, np.ndarray] | None, horizon: int, n_draws: int, draws: Any) -> np.ndarray:

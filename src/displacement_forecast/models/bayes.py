@@ -442,7 +442,7 @@ class BayesHierarchical(ForecastModel):
         return np.moveaxis(np.asarray(q), 0, -1)
 
     # -- simulation -----------------------------------------------------------------------
-    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator):
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator, baseline=None):
         """One posterior draw per path (a seeded permutation, cycled when n_draws exceeds the
         posterior), then NB noise of a fixed amount: all the randomness of a call, which the
         engine draws once and gives to every scenario, so regions a scenario leaves alone get

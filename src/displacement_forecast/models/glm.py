@@ -113,7 +113,7 @@ class NBDistributedLag(ForecastModel):
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
         return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
 
-    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator):
+    def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator, baseline=None):
         """Parameter draws, then NB noise of a fixed shape: all the randomness of a call, which
         the engine draws once and gives to every scenario (common random numbers)."""
         theta = self._draw_params(n_draws, rng)
