@@ -148,8 +148,8 @@ def load_hxl(
     tag_map
         ``{tag pattern: role}`` where role is ``date``, ``region`` or a series name; patterns
         follow HXL semantics (see the module docs). Given patterns are tried before
-        :data:`DEFAULT_HXL_TAGS`; the region is the first of :data:`HXL_REGION_TAGS` present
-        unless a pattern maps one.
+        :data:`DEFAULT_HXL_TAGS` (whose patterns for a role the map names are dropped); the
+        region is the first of :data:`HXL_REGION_TAGS` present unless a pattern maps one.
     freq
         Sum values to this frequency (missing stays missing); ``None`` requires the dates to be
         period labels of one frequency already.
@@ -188,7 +188,8 @@ def load_hxl(
     lines = LineMap(lines=data_lines)
 
     user = {TagPattern.parse(k): v for k, v in (tag_map or {}).items()}
-    defaults = {TagPattern.parse(k): v for k, v in DEFAULT_HXL_TAGS.items()}
+    # A role the user maps is theirs alone: the default patterns for it are not tried.
+    defaults = {TagPattern.parse(k): v for k, v in DEFAULT_HXL_TAGS.items() if v not in user.values()}
     roles: dict[str, list[int]] = {}
     pattern_of: dict[int, TagPattern] = {}
     for i, tag in enumerate(tags_row):
