@@ -38,6 +38,7 @@ KNOWN_SERIES: dict[str, str] = {
     "shelling": "shelling/artillery/missile attack events in the region in the period",
     "flights": "warplane flights observed over the region in the period",
     "events": "conflict events of any type in the region in the period",
+    "battles": "armed clashes (ACLED event type Battles) in the region in the period",
     "fatalities": "reported fatalities in the region in the period",
     "arrivals": "people newly arrived (displaced into) the region in the period",
     "refugees": "people newly crossing an international border from the region in the period",
