@@ -412,3 +412,19 @@ def test_total_row_that_does_not_add_up_is_an_error(tmp_path):
         load_mapped(p, cfg)
     (prob,) = e.value.problems
     assert prob.row == 4 and prob.column == "Feb" and "99" in prob.message
+
+
+# ------------------------------------------------------------------ hub targets follow the frequency
+
+
+def test_12_monthly_panel_hub_targets_say_month(tmp_path):
+    import json
+
+    out, hub = tmp_path / "f", tmp_path / "hub"
+    assert main(["forecast", str(case("12_monthly_panel.csv")), "--regions", str(case("12_regions.csv")),
+                 "--horizon", "3", "--model", "climatology", "--out", str(out), "--no-plots"]) == 0
+    assert main(["export-hub", str(out), "--hub", str(hub)]) == 0
+    targets = json.loads((hub / "hub-config" / "tasks.json").read_text())["rounds"][0]["model_tasks"][0]["target_metadata"]
+    assert {t["time_unit"] for t in targets} == {"month"}
+    names = [t["target_name"] for t in targets]
+    assert all("month" in n and "week" not in n for n in names), names

@@ -297,7 +297,7 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             continue
         meta = TARGET_META.get(t, {"target_name": t, "target_units": "people"})
         mt["target_metadata"].append({
-            "target_id": t, "target_name": meta["target_name"], "target_units": meta["target_units"],
+            "target_id": t, "target_name": meta["target_name"].replace("week", unit), "target_units": meta["target_units"],
             "target_keys": {"target": t}, "target_type": "continuous",
             "description": TARGETS.get(t, t), "is_step_ahead": True, "time_unit": unit,
         })
