@@ -182,7 +182,9 @@ def escape_text_columns(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(escape_formula)
+            codes, uniq = pd.factorize(out[c], use_na_sentinel=True)  # escape each distinct text once
+            esc = pd.Series([escape_formula(u) for u in uniq] + [None], dtype=object)
+            out[c] = pd.Series(esc.to_numpy()[codes], index=out.index, dtype=object).where(codes >= 0, out[c])
     return out
 
 

@@ -237,7 +237,6 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         allobs = allobs[allobs["date"] <= rec.end]
     report = count_report(allobs.rename(columns={"_from": "from"}))
     out = allobs.drop(columns="_from")
-    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     clean = check_observations(out, file=str(rec.file), region_codes=regions.codes, freq=rec.freq)
     return clean, regions, report
 

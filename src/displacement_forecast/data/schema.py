@@ -79,6 +79,16 @@ class DataError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+def _text(col: pd.Series, *, strip: bool = True) -> pd.Series:
+    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames)."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    if strip:
+        u = u.str.strip()
+    vals = pd.concat([u, pd.Series([pd.NA], dtype="string")], ignore_index=True)
+    return pd.Series(vals.to_numpy()[codes], index=col.index, dtype="string")
+
+
 def period_start(dates: pd.Series | pd.DatetimeIndex, freq: str) -> pd.Series:
     """Label each date with the start of its period (day, Monday of its week, 1st of month)."""
     d = pd.to_datetime(pd.Series(dates)).dt.normalize()
@@ -258,7 +268,7 @@ def validate_observations(
     # Dates: parseable, in range.
     raw_dates = df["date"]
     if raw_dates.dtype == object:
-        text = raw_dates.astype("string").str.strip()
+        text = _text(raw_dates)
         iso = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
         dates = pd.to_datetime(text.where(iso), errors="coerce", format="%Y-%m-%d")
     else:
@@ -289,7 +299,7 @@ def validate_observations(
     # Values: numeric (NaN allowed for missing), non-negative, finite.
     raw_values = df["value"]
     values = pd.to_numeric(raw_values, errors="coerce")
-    not_numeric = values.isna() & raw_values.notna() & (raw_values.astype(str).str.strip() != "")
+    not_numeric = values.isna() & raw_values.notna() & (_text(raw_values.astype(str)) != "")
     for i in np.flatnonzero(not_numeric.to_numpy()):
         problems.append(
             Problem(file, int(lines[i]), "value",
@@ -301,7 +311,7 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
 
     # Series known.
-    series = df["series"].astype("string")
+    series = _text(df["series"], strip=False)
     unknown = ~series.isin(list(KNOWN_SERIES)) | series.isna()
     for i in np.flatnonzero(unknown.to_numpy(dtype=bool)):
         problems.append(
@@ -310,7 +320,7 @@ def validate_observations(
         )
 
     # Regions present and known.
-    region = df["region"].astype("string").str.strip()
+    region = _text(df["region"])
     for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
@@ -368,8 +378,8 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
-            "region": df["region"].astype(str).str.strip(),
-            "series": df["series"].astype(str).str.strip(),
+            "region": _text(df["region"].astype(str)).astype(object),
+            "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
         }
     )

@@ -181,7 +181,11 @@ def load_acled(
     lo, hi = coverage(dates, start, end)
     parts = []
     base = pd.DataFrame({"date": dates[keep].to_numpy(), "region": codes[keep].to_numpy()})
-    mapped = [df[c][keep].map(usable) for c in type_cols]  # sub-event type first
+    mapped = []
+    for c in type_cols:  # sub-event type first; mapped once per distinct type
+        tcodes, uniq = pd.factorize(df[c][keep], use_na_sentinel=True)
+        look = np.array([usable.get(u) for u in uniq] + [None], dtype=object)
+        mapped.append(pd.Series(look[tcodes], index=base.index))
     series = mapped[0] if mapped else pd.Series(np.nan, index=base.index)
     for m in mapped[1:]:
         series = series.fillna(m)

@@ -264,11 +264,12 @@ class _Lines:
         return int(self._arr[i])
 
 
-def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 25) -> tuple[list[int], bool]:
+def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
     """Lines of records with more than ``width`` fields, and whether no field holds a newline.
 
-    Vectorised with numpy over the raw bytes (quote parity marks delimiters and newlines inside
-    quoted fields), because pandas' C parser ignores extra fields when ``usecols`` is used.
+    Vectorised with numpy over the raw bytes (the running parity of quotes marks delimiters and
+    newlines inside quoted fields), because pandas' C parser ignores extra fields when
+    ``usecols`` is used.
     """
     dbyte = ord(delim)
     inside, open_delims, bad_starts, last = 0, 0, [], b""
@@ -282,24 +283,29 @@ def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 25) -> t
             if not data:
                 break
             b = np.frombuffer(data, dtype=np.uint8)
-            qpos = np.flatnonzero(b == 34)
-            cpos = np.flatnonzero(b == dbyte)
-            npos = np.flatnonzero(b == 10)
-            all_nl += len(npos)
-            cpos = cpos[((np.searchsorted(qpos, cpos) + inside) & 1) == 0]
-            npos = npos[((np.searchsorted(qpos, npos) + inside) & 1) == 0]
+            q = b == 34
+            if inside or q.any():  # parity of quotes so far (int8 wraps, parity survives)
+                outside = ((np.cumsum(q, dtype=np.int8) + inside) & 1) == 0
+                dpos = np.flatnonzero((b == dbyte) & outside)
+                nl = b == 10
+                npos = np.flatnonzero(nl & outside)
+                all_nl += int(np.count_nonzero(nl))
+                inside = 0 if outside[-1] else 1
+            else:
+                dpos = np.flatnonzero(b == dbyte)
+                npos = np.flatnonzero(b == 10)
+                all_nl += len(npos)
             out_nl += len(npos)
             if len(npos):
-                at = np.searchsorted(cpos, npos)
+                at = np.searchsorted(dpos, npos)  # delimiters before each record end
                 per = np.diff(at, prepend=0)
                 per[0] += open_delims
                 starts = np.concatenate([[rec_start], offset + npos[:-1] + 1])
                 bad_starts += starts[per > width - 1].tolist()
-                open_delims = int(len(cpos) - at[-1])
+                open_delims = int(len(dpos) - at[-1])
                 rec_start = offset + int(npos[-1]) + 1
             else:
-                open_delims += len(cpos)
-            inside = (inside + len(qpos)) & 1
+                open_delims += len(dpos)
             offset += len(data)
             last = data[-1:]
     if open_delims > width - 1 and last not in (b"\n", b""):
@@ -726,8 +732,7 @@ def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: s
     """Validate the assembled observations against the schema (belt and braces)."""
     if out.empty:
         raise DataError(Problem(file, None, None, "no observations left after mapping (see warnings above)"))
-    out = out.copy()
-    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    out = out.copy()  # dates stay datetime64: validated as such, no round trip through text
     source = out["source"] if "source" in out.columns else None
     clean = check_observations(out, file=file, region_codes=regions.codes if regions is not None else None, freq=freq)
     if source is not None and "source" not in clean.columns:
