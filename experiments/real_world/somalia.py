@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Spec, baselines, peers, recipe_observations, require_real  # noqa: E402
+from _common import CONFIGS, ROOT, Spec, baselines, peers, recipe_observations, require_real  # noqa: E402, F401 (CONFIGS: tests)
 
 from displacement_forecast.data.regions import RegionTable, load_regions  # noqa: E402
 from displacement_forecast.models.base import Panel  # noqa: E402
