@@ -428,3 +428,9 @@ def test_12_monthly_panel_hub_targets_say_month(tmp_path):
     assert {t["time_unit"] for t in targets} == {"month"}
     names = [t["target_name"] for t in targets]
     assert all("month" in n and "week" not in n for n in names), names
+
+
+def test_workbook_given_as_tidy_is_one_line_saying_so(capsys):
+    assert main(["validate", str(case("06_acled_export.xlsx"))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Excel workbook" in err[0] and "UTF-8" not in err[0].split("or save")[0]

@@ -25,6 +25,9 @@ def read_text(path: str | Path) -> str:
     if p.is_dir():
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
     raw = p.read_bytes()
+    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
+                                                    "or mapped (workbooks are read directly), or save it as CSV UTF-8"))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
