@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.io import _is_formula, atomic_path, write_text_atomic
+from ..data.io import atomic_path, is_formula, write_text_atomic
 from .summaries import HUB_COLUMNS, TARGETS
 
 HUB_SCHEMA_VERSION = "v5.0.1"
@@ -335,7 +335,7 @@ def _hub_rows(frame: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame
     ids = rows["output_type_id"]
     rows["output_type_id"] = ids.where(ids.notna(), "").astype(str).replace({"nan": "", "None": ""})
     rows["value"] = rows["value"].astype(float)
-    bad = [(c, v) for c in ("scenario", "region", "target") for v in rows[c].unique() if _is_formula(v)]
+    bad = [(c, v) for c in ("scenario", "region", "target") for v in rows[c].unique() if is_formula(v)]
     if bad:
         c, v = bad[0]
         raise HubError(f"{c} {v!r} starts with a spreadsheet formula character; hub files are written "
