@@ -434,3 +434,34 @@ def test_workbook_given_as_tidy_is_one_line_saying_so(capsys):
     assert main(["validate", str(case("06_acled_export.xlsx"))]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Excel workbook" in err[0] and "UTF-8" not in err[0].split("or save")[0]
+
+
+def test_ucdp_flags_count_as_series_and_partial_periods(tmp_path):
+    src = FIX / "ucdp_small.csv"
+    rows = rows_of(src, ",")
+    header = list(rows[0])
+    p = tmp_path / "u.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*header, "kw_air"])
+        for k, r in enumerate(rows):
+            w.writerow([r[h] for h in header] + [k % 2])
+    obs = quiet(load_ucdp_ged, p, freq="M", flags={"kw_air": "strikes"}, date_range="start")
+    assert total(obs, "strikes") == sum(k % 2 for k in range(len(rows)))
+    assert total(obs, "events") == len(rows)
+    with pytest.raises(DataError, match="unknown series"):
+        load_ucdp_ged(p, flags={"kw_air": "planes"})
+
+
+def test_mapped_filter_and_series_map(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("month,area,level,measure,value\n2019-02-01,Idleb,governorate,idp_arrivals,100\n"
+                 "2019-02-01,Idleb,governorate,idp_departures,7\n2019-02-01,NW Syria,region,idp_arrivals,900\n"
+                 "2019-03-01,Idleb,governorate,idp_arrivals,120\n")
+    cfg = {"columns": {"date": "month", "region": "area", "value": "value", "series": "measure"},
+           "series_map": {"idp_arrivals": "arrivals"}, "filter": {"level": ["governorate"]}}
+    obs = load_mapped(p, cfg)
+    assert obs[["region", "series"]].drop_duplicates().values.tolist() == [["Idleb", "arrivals"]]
+    assert obs["value"].tolist() == [100.0, 120.0]
+    with pytest.raises(DataError, match="series_map"):
+        load_mapped(p, {**cfg, "series_map": {"idp_arrivals": "tents"}})
