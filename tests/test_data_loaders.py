@@ -98,10 +98,16 @@ def test_acled_ambiguous_and_bad_dates(tmp_path):
     amb = tmp_path / "amb.csv"
     lines = (FIX / "acled_small.csv").read_text().splitlines(keepends=True)
     amb.write_text(lines[0] + lines[1] + lines[2])  # 03/01 and 04/01 only: day or month first?
-    with pytest.raises(DataError, match="pass date_format"):
-        load_acled(amb, freq="W")
-    obs = load_acled(amb, freq="D", date_format="%d/%m/%Y")
-    assert obs["date"].min() == pd.Timestamp("2022-01-03")
+    # Day-first gives two consecutive days, month-first two dates a month apart: resolved, and said.
+    with pytest.warns(DataWarning, match="consecutive"):
+        obs = load_acled(amb, freq="D")
+    assert obs["date"].min() == pd.Timestamp("2022-01-03") and obs["date"].max() == pd.Timestamp("2022-01-04")
+    sparse = tmp_path / "sparse.csv"  # 05/01 and 07/03: neither reading is consecutive -> refused
+    sparse.write_text(lines[0] + lines[1].replace("03/01/2022", "05/01/2022") + lines[2].replace("04/01/2022", "07/03/2022"))
+    with pytest.raises(DataError, match="--date-format"):
+        load_acled(sparse, freq="W")
+    obs = load_acled(sparse, freq="D", date_format="%d/%m/%Y")
+    assert obs["date"].min() == pd.Timestamp("2022-01-05")
     bad = _rewrite(tmp_path, "bad.csv", lambda t: t.replace("25/01/2022", "25/13/2022"))
     with pytest.raises(DataError) as e:
         load_acled(bad, freq="W")

@@ -18,6 +18,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "data" / "configs"
+#: Panel recipes (``displacement-forecast panel RECIPE``): the one place each test bed's panel is assembled.
+RECIPES = ROOT / "data" / "recipes"
 #: The real-data folder; ``DF_REAL_DIR`` overrides it (e.g. in CI with the data elsewhere).
 REAL = Path(os.environ.get("DF_REAL_DIR", ROOT.parent / "shared" / "data" / "real"))
 
@@ -41,6 +43,18 @@ def quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         return fn(*args, **kwargs)
+
+
+def recipe_observations(name: str, real: Path | None = None, regions=None):
+    """Observations and region table of ``data/recipes/<name>.toml``, read from the real-data folder.
+
+    The same panel ``displacement-forecast panel data/recipes/<name>.toml`` writes; loader
+    warnings are silenced (the tests check them). ``regions`` overrides the recipe's table.
+    """
+    from displacement_forecast.data.recipe import build_panel
+
+    obs, table, _ = quiet(build_panel, RECIPES / f"{name}.toml", data_dir=require_real(real), regions=regions)
+    return obs, table
 
 
 def as_target(obs: pd.DataFrame, series: str) -> pd.DataFrame:

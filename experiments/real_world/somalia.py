@@ -2,7 +2,8 @@
 
     python experiments/real_world/somalia.py [--out DIR] [--draws 500] [--no-bayes]
 
-Panel (18 regions x 24 months, built from the real files, read unmodified):
+Panel (18 regions x 24 months, built from the real files, read unmodified, by the recipe
+``data/recipes/somalia.toml``):
 
 * ``events``, ``strikes`` (ACLED "Air/drone strike"), ``shelling``, ``fatalities``: the raw ACLED
   export counted per region and month by :func:`load_acled` with ``data/somalia/regions.csv``;
@@ -23,9 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CONFIGS, ROOT, Spec, baselines, peers, quiet, require_real  # noqa: E402
+from _common import CONFIGS, ROOT, Spec, baselines, peers, recipe_observations, require_real  # noqa: E402, F401 (CONFIGS: tests)
 
-from displacement_forecast.data.loaders import load_acled, load_mapped  # noqa: E402
 from displacement_forecast.data.regions import RegionTable, load_regions  # noqa: E402
 from displacement_forecast.models.base import Panel  # noqa: E402
 
@@ -56,9 +56,7 @@ def load_observations(real: Path, regions: RegionTable) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``date, region, series, value, source``.
     """
-    acled = quiet(load_acled, real / ACLED, regions, freq="M")
-    prmn = [load_mapped(real / f, CONFIGS / c, regions, strict=True) for f, c in PRMN.items()]
-    return pd.concat([acled, *prmn], ignore_index=True)
+    return recipe_observations("somalia", real, regions)[0]  # data/recipes/somalia.toml
 
 
 def build_panel(real: Path | None = None) -> Panel:

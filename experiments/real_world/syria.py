@@ -28,9 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CONFIGS, ROOT, Spec, as_target, baselines, peers, require_real  # noqa: E402
+from _common import ROOT, Spec, as_target, baselines, peers, recipe_observations, require_real  # noqa: E402
 
-from displacement_forecast.data.loaders import load_mapped  # noqa: E402
 from displacement_forecast.data.regions import RegionTable, regions_from_frame  # noqa: E402
 from displacement_forecast.models.base import Panel  # noqa: E402
 
@@ -54,7 +53,7 @@ def build_panel(real: Path | None = None) -> Panel:
     """Monthly governorate panel, Jan 2016 - Jan 2019; unreported months are NaN."""
     real = require_real(real)
     regions = region_table()
-    obs = as_target(load_mapped(real / FILE, CONFIGS / CONFIG, regions, strict=True), "arrivals")
+    obs = as_target(recipe_observations("syria", real, regions)[0], "arrivals")  # data/recipes/syria.toml
     return Panel.from_observations(obs, regions, freq="M")
 
 

@@ -28,9 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CONFIGS, ROOT, Spec, as_target, baselines, peers, quiet, require_real  # noqa: E402
+from _common import ROOT, Spec, as_target, baselines, peers, recipe_observations, require_real  # noqa: E402
 
-from displacement_forecast.data.loaders import load_acled, load_mapped  # noqa: E402
 from displacement_forecast.data.regions import RegionTable, regions_from_frame  # noqa: E402
 from displacement_forecast.models.base import Panel  # noqa: E402
 
@@ -54,11 +53,7 @@ def build_panel(real: Path | None = None) -> Panel:
     """Daily national panel, 2022-02-24 .. 2022-05-13 (79 days), target = UNHCR refugee departures."""
     real = require_real(real)
     regions = region_table()
-    acled = quiet(load_acled, real / ACLED, regions, freq="D", level="country")
-    unhcr = as_target(load_mapped(real / UNHCR, CONFIGS / "ukr_unhcr_refugees_daily.toml", regions, strict=True),
-                      "refugees")
-    obs = pd.concat([acled, unhcr], ignore_index=True)
-    obs = obs[(obs["date"] >= START) & (obs["date"] <= END)]
+    obs = as_target(recipe_observations("ukraine", real, regions)[0], "refugees")  # data/recipes/ukraine.toml
     return Panel.from_observations(obs, regions, freq="D")
 
 

@@ -15,7 +15,7 @@ from . import __version__
 from .data.schema import DataError
 
 #: Sub-command modules, in the order they appear in ``--help``.
-COMMAND_MODULES = ("data_commands", "forecast_command", "fit_command", "backtest_command", "hub_command")
+COMMAND_MODULES = ("data_commands", "panel_command", "forecast_command", "fit_command", "backtest_command", "hub_command")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """``validate`` and ``describe``: check observation files and summarise them, writing nothing.
 
 Both read tidy observation CSVs (``date, region, series, value[, source]``) by default, or a raw
-source with ``--format acled|ucdp|hxl|mapped`` (``mapped`` needs ``--config TOML``).
+source with ``--format NAME`` (choices from the loader registry,
+:data:`displacement_forecast.data.loaders.LOADERS`; ``mapped`` needs ``--config TOML``).
 Problems are printed one per line as ``error: file:line: column 'x': message`` (exit 2).
 """
 
@@ -13,35 +14,56 @@ import warnings
 
 import pandas as pd
 
-from ..data.io import read_observations
-from ..data.loaders import DataWarning, load_acled, load_hxl, load_mapped, load_ucdp_ged
+from ..data.loaders import LOADERS, parse_tag_map
 from ..data.regions import RegionTable, load_regions
-from ..data.schema import DataError, Problem, infer_frequency
+from ..data.schema import DataError, DataWarning, Problem, detect_frequency, period_grid
 
-FORMATS = ("tidy", "acled", "ucdp", "hxl", "mapped")
+#: ``--format`` choices: the loader registry.
+FORMATS = tuple(LOADERS)
+
+
+def loader_options(args: argparse.Namespace, fmt: str) -> dict:
+    """Options of the loader ``fmt`` that the command line gave (only those the loader takes)."""
+    loader = LOADERS[fmt]
+    given = {
+        "freq": getattr(args, "freq", None),
+        "strict": getattr(args, "strict", False) or None,
+        "config": getattr(args, "config", None),
+        "date_format": getattr(args, "date_format", None),
+        "delimiter": getattr(args, "delimiter", None),
+        "complete_periods": getattr(args, "complete_periods", False) or None,
+        "tag_map": parse_tag_map(getattr(args, "tag_map", None)) or None,
+    }
+    if fmt == "mapped" and given["config"] is None:
+        raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
+    if fmt in ("acled", "ucdp") and given["freq"] is None:
+        given["freq"] = "W"
+    return {k: v for k, v in given.items() if v is not None and k in loader.options}
 
 
 def _load(path: str, args: argparse.Namespace, regions: RegionTable | None) -> pd.DataFrame:
-    fmt = args.format
-    freq = getattr(args, "freq", None)
-    if fmt == "tidy":
-        return read_observations(path, region_codes=regions.codes if regions else None, freq=freq)
-    if fmt == "acled":
-        return load_acled(path, regions, freq=freq or "W", strict=args.strict)
-    if fmt == "ucdp":
-        return load_ucdp_ged(path, regions, freq=freq or "W", strict=args.strict)
-    if fmt == "hxl":
-        return load_hxl(path, regions=regions, freq=freq, strict=args.strict)
-    if args.config is None:
-        raise DataError(Problem(path, None, None, "--format mapped needs --config TOML"))
-    return load_mapped(path, args.config, regions, strict=args.strict)
+    return LOADERS[args.format].load(path, regions, **loader_options(args, args.format))
+
+
+def add_agency_args(p: argparse.ArgumentParser) -> None:
+    """Options for reading agency files (shared by ``validate``, ``describe`` and ``panel``)."""
+    p.add_argument("--date-format", metavar="FMT",
+                   help="strptime format of the dates in agency files, e.g. %%d/%%m/%%Y (default: detected; "
+                        "an ambiguous file is resolved only when one reading gives consecutive dates)")
+    p.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: sniffed among , ; and tab)")
+    p.add_argument("--tag-map", metavar="TAG=ROLE,...",
+                   help="HXL tag patterns to roles, e.g. '#affected+idps=displaced,#adm2+name=region'")
+    p.add_argument("--complete-periods", action="store_true",
+                   help="drop first/last periods that event data only partly cover")
+    p.add_argument("--strict", action="store_true", help="unmatched region names are errors, not warnings")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", metavar="CSV", help="region table (code, name, parent, population[, aliases])")
-    p.add_argument("--format", choices=FORMATS, default="tidy", help="input format (default: tidy observations)")
+    p.add_argument("--format", choices=FORMATS, default="tidy",
+                   help="input format: " + "; ".join(f"{k} = {v.description}" for k, v in LOADERS.items()))
     p.add_argument("--config", metavar="TOML", help="column mapping for --format mapped")
-    p.add_argument("--strict", action="store_true", help="unmatched region names are errors, not warnings")
+    add_agency_args(p)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +87,8 @@ def _regions(args: argparse.Namespace) -> RegionTable | None:
     return load_regions(args.regions) if args.regions else None
 
 
-def _print_warnings(caught) -> None:
+def print_warnings(caught) -> None:
+    """Print recorded :class:`DataWarning` s one line each on stderr."""
     for w in caught:
         if issubclass(w.category, DataWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -81,10 +104,10 @@ def run_validate(args: argparse.Namespace) -> int:
                 obs = _load(path, args, regions)
             except DataError as e:
                 problems += e.problems
-                _print_warnings(caught)
+                print_warnings(caught)
                 continue
-        _print_warnings(caught)
-        freq = infer_frequency(obs["date"]) or "?"
+        print_warnings(caught)
+        freq = detect_frequency(obs["date"], file=path).label
         print(f"ok: {path}: {len(obs):,} rows, {obs['series'].nunique()} series, "
               f"{obs['region'].nunique()} regions, frequency {freq}, "
               f"{obs['date'].min().date()} to {obs['date'].max().date()}")
@@ -99,8 +122,11 @@ def describe_frame(obs: pd.DataFrame) -> pd.DataFrame:
     The missing share counts periods on the complete grid between the first and last date of
     the whole file that have no value (absent rows or NaN).
     """
-    freq = infer_frequency(obs["date"]) or "D"
-    grid = pd.date_range(obs["date"].min(), obs["date"].max(), freq={"D": "D", "W": "W-MON", "M": "MS"}[freq])
+    try:
+        freq = detect_frequency(obs["date"]).code
+    except DataError:
+        freq = "D"
+    grid = pd.date_range(obs["date"].min(), obs["date"].max(), freq=period_grid(obs["date"], freq))
     rows = []
     for (series, region), g in obs.groupby(["series", "region"], sort=True):
         seen = g.dropna(subset=["value"])
@@ -122,7 +148,7 @@ def run_describe(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         obs = _load(args.file, args, regions)
-    _print_warnings(caught)
+    print_warnings(caught)
     table = describe_frame(obs)
     print(f"{args.file}: {len(obs):,} rows")
     with pd.option_context("display.max_rows", 500, "display.width", 140):

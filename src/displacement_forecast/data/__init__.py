@@ -2,14 +2,17 @@
 
 from .aggregate import aggregate
 from .io import read_csv_strict, read_observations, write_csv_atomic
-from .loaders import DataWarning, load_acled, load_hxl, load_mapped, load_ucdp_ged
+from .loaders import LOADERS, load_acled, load_hxl, load_mapped, load_tidy, load_ucdp_ged
 from .regions import RegionTable, load_regions, regions_from_frame
 from .schema import (
     COLUMNS,
     KNOWN_SERIES,
     DataError,
+    DataWarning,
+    Frequency,
     Problem,
     check_observations,
+    detect_frequency,
     observation_frequency,
     to_panel,
     validate_observations,
@@ -20,10 +23,14 @@ __all__ = [
     "KNOWN_SERIES",
     "DataError",
     "DataWarning",
+    "Frequency",
+    "LOADERS",
     "aggregate",
+    "detect_frequency",
     "load_acled",
     "load_hxl",
     "load_mapped",
+    "load_tidy",
     "load_ucdp_ged",
     "Problem",
     "RegionTable",

@@ -25,6 +25,9 @@ def read_text(path: str | Path) -> str:
     if p.is_dir():
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
     raw = p.read_bytes()
+    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
+                                                    "or mapped (workbooks are read directly), or save it as CSV UTF-8"))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -37,13 +40,58 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+#: Delimiters a CSV may use, by name for messages.
+DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _count_outside_quotes(line: str, delim: str) -> int:
+    n, inside = 0, False
+    for ch in line:
+        if ch == '"':
+            inside = not inside
+        elif ch == delim and not inside:
+            n += 1
+    return n
+
+
+def sniff_delimiter(path: str | Path, declared: str | None = None, *, skip: int = 0) -> str:
+    """The delimiter of a CSV: ``declared`` if given, else the most frequent of ``, ; tab``.
+
+    Counted outside quotes on the first 25 lines (after ``skip``; title lines above a header
+    count little); among equally frequent delimiters the one whose count is steadiest over the next lines wins, then the
+    comma. Excel in French, German or Spanish settings saves ``;``; some exports use tabs.
+    """
+    if declared is not None:
+        if declared in ("\\t", "tab"):
+            return "\t"
+        if len(declared) != 1:
+            raise DataError(Problem(str(path), None, "delimiter",
+                                    f"delimiter {declared!r}; expected one character such as ',', ';' or tab"))
+        return declared
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    text = head.decode("utf-8-sig", errors="replace")
+    lines = [ln for ln in text.splitlines()[skip: skip + 25] if ln.strip()]
+    if not lines:
+        return ","
+    scores = {}
+    for d in DELIMITERS:
+        counts = [_count_outside_quotes(ln, d) for ln in lines]
+        scores[d] = (max(counts), -len(set(counts)))
+    best = max(DELIMITERS, key=lambda d: scores[d])
+    return best if scores[best][0] > 0 else ","
+
+
 def read_csv_strict(
     path: str | Path,
     *,
     header_rows: int = 1,
     formula_columns: Iterable[str] | None = None,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV as strings, checking the things pandas lets slip.
+
+    The delimiter (``,``, ``;`` or tab) is sniffed from the header line unless given.
 
     Every problem is reported with file and line: rows with more fields than the header, no data
     rows, and cells that start with a spreadsheet formula character (``=``; ``+ - @`` too when
@@ -52,7 +100,7 @@ def read_csv_strict(
     """
     text = read_text(path)
     name = str(path)
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = list(csv.reader(io.StringIO(text), delimiter=sniff_delimiter(path, delimiter)))
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
     if len(rows) < header_rows:
@@ -74,7 +122,7 @@ def read_csv_strict(
             problems.append(Problem(name, line, None, f"row has {len(row)} fields but the header has {width}"))
             continue
         for i in check_idx:
-            if i < len(row) and _is_formula(row[i]):
+            if i < len(row) and is_formula(row[i]):
                 problems.append(
                     Problem(name, line, header[i],
                             f"cell {row[i][:20]!r} starts with {row[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
@@ -90,7 +138,8 @@ def read_csv_strict(
     return df
 
 
-def _is_formula(cell: str) -> bool:
+def is_formula(cell: str) -> bool:
+    """True for text a spreadsheet would run as a formula (``=...``; ``+ - @`` unless a number)."""
     s = cell.strip()
     if not s or s[0] not in FORMULA_PREFIXES:
         return False
@@ -103,24 +152,30 @@ def _is_formula(cell: str) -> bool:
         return len(s) > 1
 
 
+#: Former private name, kept for callers outside the data layer.
+_is_formula = is_formula
+
+
 def read_observations(
     path: str | Path,
     *,
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
+    delimiter: str | None = None,
 ) -> pd.DataFrame:
     """Read a tidy observation CSV (``date, region, series, value[, source]``) and validate it.
 
+    Dates must be ISO ``YYYY-MM-DD``; the delimiter is sniffed (``,`` ``;`` tab) unless given.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
-    raw = read_csv_strict(path, formula_columns=["date", "region", "series", "value"])
+    raw = read_csv_strict(path, formula_columns=["date", "region", "series", "value"], delimiter=delimiter)
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
                               row_offset=raw.attrs["first_line"])
 
 
 def escape_formula(value: object) -> object:
     """Prefix text cells that a spreadsheet would run as a formula with a quote."""
-    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and _is_formula(value):
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and is_formula(value):
         return "'" + value
     return value
 
@@ -130,7 +185,9 @@ def escape_text_columns(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(escape_formula)
+            codes, uniq = pd.factorize(out[c], use_na_sentinel=True)  # escape each distinct text once
+            esc = pd.Series([escape_formula(u) for u in uniq] + [None], dtype=object)
+            out[c] = pd.Series(esc.to_numpy()[codes], index=out.index, dtype=object).where(codes >= 0, out[c])
     return out
 
 

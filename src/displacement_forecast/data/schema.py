@@ -13,8 +13,10 @@ column       meaning
 ``source``   optional free text: where the number came from.
 ===========  ==========================================================================
 
-One frame holds one frequency (daily ``D``, weekly ``W`` or monthly ``M``); the frequency is
-checked explicitly, never guessed silently. Keys ``(date, region, series)`` are unique.
+One frame holds one frequency (daily ``D``, weekly ``W`` on one weekday, or monthly ``M``); the
+frequency is named by one rule, :func:`detect_frequency`, which ``validate``, ``forecast`` and the
+loaders all use; irregular spacing is rejected with the first offending line. Dates in a tidy file
+are ISO ``YYYY-MM-DD`` only. Keys ``(date, region, series)`` are unique.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ KNOWN_SERIES: dict[str, str] = {
     "shelling": "shelling/artillery/missile attack events in the region in the period",
     "flights": "warplane flights observed over the region in the period",
     "events": "conflict events of any type in the region in the period",
+    "battles": "armed clashes (ACLED event type Battles) in the region in the period",
     "fatalities": "reported fatalities in the region in the period",
     "arrivals": "people newly arrived (displaced into) the region in the period",
     "refugees": "people newly crossing an international border from the region in the period",
 }
 
 #: Frequency codes: name, pandas offset used to label periods.
-FREQUENCIES: dict[str, str] = {"D": "day", "W": "week (Monday start)", "M": "month (1st)"}
+FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 
@@ -64,12 +67,26 @@ class Problem:
         return f"{where}:{col} {self.message}"
 
 
+class DataWarning(UserWarning):
+    """Something in the input was left out or assumed; the message says what and where."""
+
+
 class DataError(ValueError):
     """Bad input. ``str(err)`` is one line per problem, ready to print without a traceback."""
 
     def __init__(self, problems: Problem | Iterable[Problem]):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _text(col: pd.Series, *, strip: bool = True) -> pd.Series:
+    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames)."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    if strip:
+        u = u.str.strip()
+    vals = pd.concat([u, pd.Series([pd.NA], dtype="string")], ignore_index=True)
+    return pd.Series(vals.to_numpy()[codes], index=col.index, dtype="string")
 
 
 def period_start(dates: pd.Series | pd.DatetimeIndex, freq: str) -> pd.Series:
@@ -82,6 +99,14 @@ def period_start(dates: pd.Series | pd.DatetimeIndex, freq: str) -> pd.Series:
     if freq == "M":
         return d.dt.to_period("M").dt.to_timestamp()
     raise ValueError(f"unknown frequency {freq!r}; expected one of {sorted(FREQUENCIES)}")
+
+
+def period_grid(dates: pd.Series, freq: str) -> str:
+    """pandas frequency of the period grid of ``dates`` (weekly grids keep the data's weekday)."""
+    if freq == "W":
+        wd = pd.to_datetime(pd.Series(dates)).dt.weekday
+        return Frequency("W", int(wd.iloc[0]) if len(wd) else 0).grid
+    return {"D": "D", "M": "MS"}[freq]
 
 
 def period_offset(freq: str) -> pd.DateOffset:
@@ -97,23 +122,112 @@ def future_dates(last: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeInde
     return pd.DatetimeIndex([pd.Timestamp(last) + step * h for h in range(1, horizon + 1)])
 
 
-def infer_frequency(dates: pd.Series) -> str | None:
-    """The frequency whose period labels all dates already are, or None if they fit none.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-    A date set fits ``M`` when all are 1st of month and gaps are >= 28 days; ``W`` when all
-    are Mondays spaced by multiples of 7 days; ``D`` otherwise if it is any set of days.
-    """
-    d = pd.Series(pd.to_datetime(dates).unique()).sort_values()
-    if d.empty:
+
+@dataclass(frozen=True)
+class Frequency:
+    """A frequency named by :func:`detect_frequency`: ``D``, ``W`` (on ``weekday``) or ``M``."""
+
+    code: str
+    weekday: int | None = None  # 0 = Monday ... 6 = Sunday, for weekly data
+
+    @property
+    def label(self) -> str:
+        """``daily``, ``weekly (Sundays)``, ``monthly (1st)``."""
+        if self.code == "W":
+            return f"weekly ({WEEKDAYS[self.weekday or 0]}s)"
+        return {"D": "daily", "M": "monthly (1st)"}[self.code]
+
+    @property
+    def grid(self) -> str:
+        """pandas frequency of the period grid (``D``, ``W-SUN``, ``MS``)."""
+        if self.code == "W":
+            return "W-" + WEEKDAYS[self.weekday or 0][:3].upper()
+        return {"D": "D", "M": "MS"}[self.code]
+
+
+def _first_line(dates: pd.Series, bad: pd.Series, lines) -> int | None:
+    """File line of the first row (in file order) whose date is in ``bad``."""
+    hit = np.flatnonzero(dates.isin(bad).to_numpy())
+    if not len(hit):
         return None
-    gaps = d.diff().dropna().dt.days
-    if (d.dt.day == 1).all() and (gaps.empty or gaps.min() >= 28):
-        return "M"
-    if (d.dt.weekday == 0).all() and (gaps.empty or (gaps % 7 == 0).all()):
-        return "W"
-    if (d == d.dt.normalize()).all():
-        return "D"
-    return None
+    return int(lines[hit[0]]) if lines is not None else None
+
+
+def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> Frequency:
+    """Name the frequency of a set of period labels, or reject it: the one rule of the toolkit.
+
+    * **monthly**: every date is the 1st of a month and the closest two are one month apart;
+    * **weekly**: every date falls on one weekday (any: Mondays, or Sundays as some agencies
+      publish) and the closest two are 7 days apart, all gaps whole weeks;
+    * **daily**: the closest two dates are one day apart (no time of day).
+
+    Gaps (a missing week or month) are allowed: missing periods stay missing. Anything else -
+    every second week, quarters, a Wednesday among Mondays - is irregular and rejected.
+
+    Parameters
+    ----------
+    dates
+        Dates in file order (one per row; repeats are fine).
+    file, lines
+        For the message: ``lines[i]`` is the file line of row ``i`` (None: no line given).
+
+    Raises
+    ------
+    DataError
+        One problem naming the first offending line and what was expected.
+    """
+    d = pd.to_datetime(pd.Series(dates)).reset_index(drop=True)
+    u = pd.Series(d.dropna().unique()).sort_values().reset_index(drop=True)
+    if u.empty:
+        raise DataError(Problem(file, None, "date", "no dates"))
+    if not (u == u.dt.normalize()).all():
+        bad = u[u != u.dt.normalize()]
+        raise DataError(Problem(file, _first_line(d, bad, lines), "date",
+                                f"date {bad.iloc[0]} carries a time of day; expected period starts (YYYY-MM-DD)"))
+    if len(u) == 1:
+        x = u.iloc[0]
+        return Frequency("M") if x.day == 1 else Frequency("W", int(x.weekday())) if x.weekday() == 0 else Frequency("D")
+    days = u.diff().dropna().dt.days.to_numpy()
+    if (u.dt.day == 1).all():
+        months = np.diff(u.dt.year.to_numpy() * 12 + u.dt.month.to_numpy())
+        if months.min() == 1:
+            return Frequency("M")
+        k = int(np.flatnonzero(months == months.min())[0])
+        raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
+                                f"monthly dates {int(months.min())} months apart at best ({u.iloc[k].date()} then {u.iloc[k + 1].date()}); "
+                                f"expected one frequency: consecutive months (or daily or weekly periods)"))
+    wd = u.dt.weekday
+    if wd.nunique() == 1 and (days % 7 == 0).all():
+        if days.min() == 7:
+            return Frequency("W", int(wd.iloc[0]))
+        k = int(np.flatnonzero(days == days.min())[0])
+        raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
+                                f"dates are {int(days.min())} days apart at best ({u.iloc[k].date()} then {u.iloc[k + 1].date()}); "
+                                f"expected one frequency: daily, weekly or monthly periods (aggregate to one of them first)"))
+    if days.min() == 1:
+        return Frequency("D")
+    # Irregular: name the first row off the most common weekday, else the first odd gap.
+    mode = int(wd.mode().iloc[0])
+    off = u[wd != mode]
+    if len(off) and len(off) < len(u) / 2:
+        x = off.iloc[0]
+        raise DataError(Problem(file, _first_line(d, off.iloc[[0]], lines), "date",
+                                f"{x.date()} is a {WEEKDAYS[x.weekday()]} but the other dates are {WEEKDAYS[mode]}s; "
+                                f"expected one frequency: daily, weekly on one weekday, or monthly on the 1st"))
+    k = int(np.flatnonzero(days == days.min())[0])
+    raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
+                            f"irregular dates ({u.iloc[k].date()} then {u.iloc[k + 1].date()}, {int(days.min())} days apart); "
+                            f"expected one frequency: daily, weekly or monthly periods"))
+
+
+def infer_frequency(dates: pd.Series) -> str | None:
+    """Code (``D``, ``W``, ``M``) named by :func:`detect_frequency`, or None if it rejects the dates."""
+    try:
+        return detect_frequency(dates).code
+    except DataError:
+        return None
 
 
 def validate_observations(
@@ -153,10 +267,26 @@ def validate_observations(
 
     # Dates: parseable, in range.
     raw_dates = df["date"]
-    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed") if raw_dates.dtype == object else pd.to_datetime(raw_dates, errors="coerce")
-    for i in np.flatnonzero(dates.isna().to_numpy()):
+    if raw_dates.dtype == object:
+        text = _text(raw_dates)
+        iso = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
+        dates = pd.to_datetime(text.where(iso), errors="coerce", format="%Y-%m-%d")
+    else:
+        dates = pd.to_datetime(raw_dates, errors="coerce")
+        iso = np.ones(len(df), dtype=bool)
+    unread = np.flatnonzero(dates.isna().to_numpy())
+    not_iso = [i for i in unread if not iso[i] and pd.notna(raw_dates.iloc[i]) and str(raw_dates.iloc[i]).strip()]
+    if len(not_iso) > 1:  # a whole file in another format: one line, not one per row
+        i = not_iso[0]
+        problems.append(Problem(file, int(lines[i]), "date",
+                                f"{raw_dates.iloc[i]!r} and {len(not_iso) - 1:,} more dates are not ISO; the tidy format takes "
+                                f"YYYY-MM-DD only (agency files with other date formats: --format with --date-format)"))
+        unread = [i for i in unread if i not in set(not_iso)]
+    for i in unread:
+        hint = ("; the tidy format takes ISO dates only (agency files with other date formats: "
+                "--format with --date-format)") if not iso[i] and pd.notna(raw_dates.iloc[i]) else ""
         problems.append(
-            Problem(file, int(lines[i]), "date", f"cannot read {raw_dates.iloc[i]!r} as a date; expected YYYY-MM-DD")
+            Problem(file, int(lines[i]), "date", f"cannot read {raw_dates.iloc[i]!r} as a date; expected YYYY-MM-DD{hint}")
         )
     today = pd.Timestamp.today().normalize()
     bad_range = (dates < EARLIEST_DATE) | (dates > today + pd.Timedelta(days=366))
@@ -169,7 +299,7 @@ def validate_observations(
     # Values: numeric (NaN allowed for missing), non-negative, finite.
     raw_values = df["value"]
     values = pd.to_numeric(raw_values, errors="coerce")
-    not_numeric = values.isna() & raw_values.notna() & (raw_values.astype(str).str.strip() != "")
+    not_numeric = values.isna() & raw_values.notna() & (_text(raw_values.astype(str)) != "")
     for i in np.flatnonzero(not_numeric.to_numpy()):
         problems.append(
             Problem(file, int(lines[i]), "value",
@@ -181,7 +311,7 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
 
     # Series known.
-    series = df["series"].astype("string")
+    series = _text(df["series"], strip=False)
     unknown = ~series.isin(list(KNOWN_SERIES)) | series.isna()
     for i in np.flatnonzero(unknown.to_numpy(dtype=bool)):
         problems.append(
@@ -190,7 +320,7 @@ def validate_observations(
         )
 
     # Regions present and known.
-    region = df["region"].astype("string").str.strip()
+    region = _text(df["region"])
     for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
@@ -216,23 +346,25 @@ def validate_observations(
                         f"duplicate key (date={k[0].date()}, region={k[1]}, series={k[2]}); first seen on line {first_line[k]}")
             )
 
-    # Frequency: one per file, explicit.
-    ok_dates = dates.dropna()
-    if not ok_dates.empty:
-        found = infer_frequency(ok_dates)
+    # Frequency: one per file, named by the one rule (detect_frequency).
+    ok = dates.notna().to_numpy()
+    if ok.any():
         if freq is not None and freq not in FREQUENCIES:
             problems.append(Problem(file, None, None, f"unknown frequency {freq!r}; expected D, W or M"))
-        elif found is None:
-            problems.append(Problem(file, None, "date", "dates mix frequencies or carry times of day; expected one of daily, weekly (Mondays) or monthly (1st)"))
-        elif freq is not None and not _fits(found, freq):
-            # Locate the first row that breaks the expected frequency.
-            labels = period_start(ok_dates, freq)
-            off = np.flatnonzero(labels.to_numpy() != ok_dates.to_numpy())
-            row = int(lines[ok_dates.index.get_indexer([ok_dates.index[off[0]]])[0]]) if len(off) else None
-            problems.append(
-                Problem(file, row, "date",
-                        f"dates are {FREQUENCIES[found]}-spaced but {FREQUENCIES[freq]} periods were expected")
-            )
+        else:
+            try:
+                found = detect_frequency(dates[ok], file=file, lines=lines[ok]).code
+            except DataError as e:
+                problems += e.problems
+            else:
+                if freq is not None and not _fits(found, freq):
+                    labels = period_start(dates[ok], freq)
+                    off = np.flatnonzero(labels.to_numpy() != dates[ok].to_numpy())
+                    row = int(lines[ok][off[0]]) if len(off) else None
+                    problems.append(
+                        Problem(file, row, "date",
+                                f"dates are {FREQUENCIES[found]}-spaced but {FREQUENCIES[freq]} periods were expected")
+                    )
     return problems
 
 
@@ -245,9 +377,9 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     """Return a clean, typed, sorted copy of a *validated* frame."""
     out = pd.DataFrame(
         {
-            "date": pd.to_datetime(df["date"], format="mixed") if df["date"].dtype == object else pd.to_datetime(df["date"]),
-            "region": df["region"].astype(str).str.strip(),
-            "series": df["series"].astype(str).str.strip(),
+            "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
+            "region": _text(df["region"].astype(str)).astype(object),
+            "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
         }
     )
@@ -272,11 +404,8 @@ def check_observations(
 
 
 def observation_frequency(obs: pd.DataFrame) -> str:
-    """Frequency code of a clean observation frame; raises if it has none."""
-    f = infer_frequency(obs["date"])
-    if f is None:
-        raise DataError(Problem("<frame>", None, "date", "observations mix frequencies"))
-    return f
+    """Frequency code of a clean observation frame (:func:`detect_frequency`); raises if irregular."""
+    return detect_frequency(obs["date"]).code
 
 
 def to_panel(obs: pd.DataFrame, series: str, regions: list[str], freq: str | None = None) -> pd.DataFrame:
@@ -290,5 +419,5 @@ def to_panel(obs: pd.DataFrame, series: str, regions: list[str], freq: str | Non
     seen = sub.assign(v=sub["value"].notna()).pivot_table(index="date", columns="region", values="v", aggfunc="any")
     wide = wide.where(seen.reindex_like(wide).eq(True))
     start, end = obs["date"].min(), obs["date"].max()
-    grid = pd.DatetimeIndex(pd.date_range(start, end, freq={"D": "D", "W": "W-MON", "M": "MS"}[freq]))
+    grid = pd.DatetimeIndex(pd.date_range(start, end, freq=period_grid(obs["date"], freq)))
     return wide.reindex(index=grid, columns=regions)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions import period_unit
-from ..data.io import _is_formula, atomic_path, write_text_atomic
+from ..data.io import atomic_path, is_formula, write_text_atomic
 from .summaries import HUB_COLUMNS, TARGETS
 
 HUB_SCHEMA_VERSION = "v5.0.1"
@@ -297,7 +297,7 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             continue
         meta = TARGET_META.get(t, {"target_name": t, "target_units": "people"})
         mt["target_metadata"].append({
-            "target_id": t, "target_name": meta["target_name"], "target_units": meta["target_units"],
+            "target_id": t, "target_name": meta["target_name"].replace("week", unit), "target_units": meta["target_units"],
             "target_keys": {"target": t}, "target_type": "continuous",
             "description": TARGETS.get(t, t), "is_step_ahead": True, "time_unit": unit,
         })
@@ -335,7 +335,7 @@ def _hub_rows(frame: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame
     ids = rows["output_type_id"]
     rows["output_type_id"] = ids.where(ids.notna(), "").astype(str).replace({"nan": "", "None": ""})
     rows["value"] = rows["value"].astype(float)
-    bad = [(c, v) for c in ("scenario", "region", "target") for v in rows[c].unique() if _is_formula(v)]
+    bad = [(c, v) for c in ("scenario", "region", "target") for v in rows[c].unique() if is_formula(v)]
     if bad:
         c, v = bad[0]
         raise HubError(f"{c} {v!r} starts with a spreadsheet formula character; hub files are written "

@@ -15,10 +15,22 @@ Top level (all optional)::
     description = "..."      # free text, ignored
 
 ``[file]``: ``sheet`` (Excel sheet name; default the first), ``skip_rows`` (lines/rows before
-the header, default 0), ``nrows`` (data rows to read; default all), ``thousands`` (separator to
-remove from numbers, e.g. ",").
+the header, default 0), ``nrows`` (data rows to read; default all), ``delimiter`` (``,`` ``;``
+or ``\t``; sniffed when absent), ``thousands`` (separator to remove from numbers, e.g. ","),
+``decimal`` (decimal mark, e.g. ","), ``missing`` (cell words meaning "missing", e.g.
+``["n/a", "-"]``; kept NaN, never 0), ``whole`` (default true: values are counts of people,
+so ``12.5`` is an error; false for sources that publish estimates with decimals). See
+:func:`.common.parse_counts` for the number rules (ranges such as ``500-1000`` are errors).
+
+Workbooks are recognised by their bytes and read whole (the stored sheet dimension is ignored).
 
 ``[columns]`` (long layout): ``date``, ``region``, ``value``, ``series`` - header names.
+
+``[series_map]``: ``{text in the [columns] series column: series}``; rows whose text is not a
+key are left out (e.g. ``idp_arrivals = "arrivals"`` in a table of many measures).
+
+``[filter]``: ``{column: [values to keep]}``; other rows are left out (e.g. ``area_level =
+["governorate"]``).
 
 ``[dates]``: ``format`` (strptime format of dates, or of the wide headers; detected when
 absent), ``year`` (added to dates that carry no year, e.g. wide headers "Jan".."Dec").
@@ -29,13 +41,14 @@ region names; ``[columns] date`` names the date column); ``columns`` (headers to
 all others), ``exclude`` (headers to ignore, e.g. an admin-code column), ``total`` (a row-total
 column: checked to equal the sum of the melted cells, then dropped).
 
+A row whose region cell reads ``Total``, ``Grand Total`` (and the like) is a total row, not a
+region: it is checked against the sum of the region rows (where all are present) and dropped.
+
 Unknown keys are errors naming the key. Empty cells are missing (NaN), never 0.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -45,16 +58,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .aggregate import aggregate
-from .io import _is_formula, read_text
-from .loaders import DataWarning, _finish, _parse_dates, map_region_names
-from .regions import RegionTable
-from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem
+from ..aggregate import aggregate
+from ..io import is_formula, read_text
+from ..regions import RegionTable
+from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem
+from .common import (
+    LineMap,
+    config_options,
+    finish,
+    is_total_name,
+    map_region_names,
+    parse_counts,
+    parse_dates,
+    read_rows,
+)
+
+__all__ = ["ALLOWED_KEYS", "check_config", "load_mapped", "read_config", "read_table"]
 
 ALLOWED_KEYS: dict[str | None, dict[str, type | tuple[type, ...]]] = {
     None: {"series": str, "region": str, "freq": str, "source": str, "description": str,
-           "file": dict, "columns": dict, "dates": dict, "wide": dict},
-    "file": {"sheet": str, "skip_rows": int, "nrows": int, "thousands": str},
+           "file": dict, "columns": dict, "dates": dict, "wide": dict, "series_map": dict, "filter": dict},
+    "file": {"sheet": str, "skip_rows": int, "nrows": int, "thousands": str, "decimal": str, "delimiter": str,
+             "missing": list, "whole": bool},
     "columns": {"date": str, "region": str, "value": str, "series": str},
     "dates": {"format": str, "year": int},
     "wide": {"melt": str, "columns": list, "exclude": list, "total": str},
@@ -82,11 +107,13 @@ def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
         if not isinstance(block, Mapping):
             problems.append(Problem(name, None, section, f"{where} must be a table"))
             continue
-        for key, val in block.items():
-            if key not in allowed:
-                problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
-            elif not isinstance(val, allowed[key]) or (allowed[key] is int and isinstance(val, bool)):
-                problems.append(Problem(name, None, key, f"{where} {key} = {val!r} has the wrong type; expected {allowed[key].__name__}"))
+        problems += config_options(block, allowed, name, where)
+    for key, val in cfg.get("series_map", {}).items():
+        if val not in KNOWN_SERIES:
+            problems.append(Problem(name, None, key, f"[series_map] {key} = {val!r}; expected one of {', '.join(KNOWN_SERIES)}"))
+    for key, val in cfg.get("filter", {}).items():
+        if not isinstance(val, list):
+            problems.append(Problem(name, None, key, f"[filter] {key} = {val!r}; expected a list of values to keep"))
     if problems:
         return problems
     cols, wide = cfg.get("columns", {}), cfg.get("wide")
@@ -96,6 +123,8 @@ def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
         problems.append(Problem(name, None, "series", "give either a constant series or [columns] series, not both"))
     if "series" not in cfg and "series" not in cols:
         problems.append(Problem(name, None, "series", f"missing: set series = one of {', '.join(KNOWN_SERIES)}, or [columns] series"))
+    elif "series_map" in cfg and "series" not in cols:
+        problems.append(Problem(name, None, "series_map", "[series_map] needs [columns] series (the column it maps)"))
     elif "series" in cfg and cfg["series"] not in KNOWN_SERIES:
         problems.append(Problem(name, None, "series", f"unknown series {cfg['series']!r}; expected one of {', '.join(KNOWN_SERIES)}"))
     if "region" in cfg and "region" in cols:
@@ -134,30 +163,17 @@ def _cell_str(v: object) -> object:
     return v
 
 
-def read_table(path: Path, cfg: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read the table of a mapped file as objects; return ``(frame, line of each row)``.
+def read_table(path: Path, cfg: Mapping) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """Read the table of a mapped file as objects; return ``(frame, line of each row, delimiter)``.
 
-    CSV is read strictly (UTF-8, no row longer than the header, no formula-like cells); Excel
-    via openpyxl with cached values (a formula without a cached value reads as missing).
+    CSV is read strictly (UTF-8, delimiter sniffed, no row longer than the header, no
+    formula-like cells); workbooks whole with calamine (cached values; the delimiter is "xlsx").
     """
     fcfg = cfg.get("file", {})
     skip, nrows = int(fcfg.get("skip_rows", 0)), fcfg.get("nrows")
     file = str(path)
-    if not path.exists():
-        raise DataError(Problem(file, None, None, "file not found"))
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows, lines = _read_excel(path, fcfg.get("sheet"), skip)
-    else:
-        if "sheet" in fcfg:
-            raise DataError(Problem(file, None, "sheet", "[file] sheet is only for Excel files"))
-        text = read_text(path)
-        reader = csv.reader(io.StringIO(text))
-        rows, lines, start = [], [], 1
-        for row in reader:
-            rows.append(row)
-            lines.append(start)
-            start = reader.line_num + 1
-        rows, lines = rows[skip:], lines[skip:]
+    rows, lines, delim = read_rows(path, delimiter=fcfg.get("delimiter"), sheet=fcfg.get("sheet"))
+    rows, lines = rows[skip:], lines[skip:]
     while rows and not any(_cell_str(c) is not None for c in rows[-1]):
         rows.pop()
         lines.pop()
@@ -167,6 +183,8 @@ def read_table(path: Path, cfg: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
     # Excel headers that are dates stay as their ISO text so [wide] can parse them.
     header = [h[:10] if isinstance(rows[0][i], datetime | date) else h for i, h in enumerate(header)]
     data, data_lines = rows[1:], lines[1:]
+    keep = [k for k, r in enumerate(data) if any(_cell_str(c) is not None for c in r)]  # blank rows
+    data, data_lines = [data[k] for k in keep], [data_lines[k] for k in keep]
     if nrows is not None:
         data, data_lines = data[:nrows], data_lines[:nrows]
     if not data:
@@ -184,52 +202,20 @@ def read_table(path: Path, cfg: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
             problems.append(Problem(file, ln, None, f"row has {len(r)} fields but the header has {width}"))
             continue
         for i, c in enumerate(r[:width]):
-            if isinstance(c, str) and _is_formula(c):
+            if isinstance(c, str) and is_formula(c):
                 problems.append(Problem(file, ln, header[i] or f"#{i + 1}",
                                         f"cell {c.strip()[:20]!r} starts with {c.strip()[0]!r}, like a spreadsheet formula; expected a plain value"))
     if problems:
         raise DataError(problems)
     norm = [[_cell_str(c) for c in r[:width]] + [None] * (width - len(r)) for r in data]
     df = pd.DataFrame(norm, columns=header, dtype=object)
-    return df, np.asarray(data_lines)
-
-
-def _read_excel(path: Path, sheet: str | None, skip: int) -> tuple[list[list], list[int]]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # zip/xml errors: not an Excel file
-        raise DataError(Problem(str(path), None, None, f"cannot open as Excel (.xlsx): {e}")) from None
-    try:
-        if sheet is None:
-            ws = wb.worksheets[0]
-        elif sheet in wb.sheetnames:
-            ws = wb[sheet]
-        else:
-            raise DataError(Problem(str(path), None, "sheet", f"no sheet {sheet!r}; sheets: {', '.join(wb.sheetnames)}"))
-        rows, lines = [], []
-        for k, r in enumerate(ws.iter_rows(values_only=True), start=1):
-            if k <= skip:
-                continue
-            rows.append(list(r))
-            lines.append(k)
-    finally:
-        wb.close()
-    return rows, lines
+    return df, np.asarray(data_lines), delim
 
 
 def _col(df: pd.DataFrame, name: str, file: str, cfg_key: str) -> pd.Series:
     if name not in df.columns:
         raise DataError(Problem(file, None, name, f"column named by {cfg_key} not found; columns: {', '.join(map(str, df.columns))}"))
     return df[name]
-
-
-def _numbers(raw: pd.Series, thousands: str | None) -> pd.Series:
-    s = raw
-    if thousands:
-        s = s.map(lambda v: v.replace(thousands, "") if isinstance(v, str) else v)
-    return pd.to_numeric(s, errors="coerce")
 
 
 def _dates_from(raw: pd.Series, dcfg: Mapping, *, file: str, column: str, lines) -> pd.Series:
@@ -241,17 +227,8 @@ def _dates_from(raw: pd.Series, dcfg: Mapping, *, file: str, column: str, lines)
         s = s.map(lambda v: None if v is None else f"{dcfg['year']} {v}")
         fmt = f"%Y {fmt}" if fmt else None
         cands = tuple(f"%Y {f}" for f in ("%b", "%B", "%m", "%b %d", "%d %b", "%B %d", "%d %B"))
-        return _parse_dates(s, file=file, column=column, lines=lines, date_format=fmt, candidates=cands)
-    return _parse_dates(s, file=file, column=column, lines=lines, date_format=fmt)
-
-
-def _value_problems(raw: pd.Series, vals: pd.Series, file: str, column: str, lines) -> list[Problem]:
-    """Non-numbers and negative counts, located by file line and the file's own column name."""
-    out = [Problem(file, lines[i], column, f"{raw.iloc[i]!r} is not a number; expected a count (empty for missing)")
-           for i in np.flatnonzero((vals.isna() & raw.notna()).to_numpy())]
-    out += [Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0")
-            for i in np.flatnonzero((vals < 0).fillna(False).to_numpy())]
-    return out
+        return parse_dates(s, file=file, column=column, lines=lines, date_format=fmt, candidates=cands)
+    return parse_dates(s, file=file, column=column, lines=lines, date_format=fmt)
 
 
 def _collect(problems: list[Problem], fn, *args, **kwargs):
@@ -263,25 +240,53 @@ def _collect(problems: list[Problem], fn, *args, **kwargs):
         return None
 
 
+def _total_rows(df: pd.DataFrame, region_col: str, value_cols: list[str], vals: pd.DataFrame, *, file: str,
+                lines) -> tuple[np.ndarray, list[Problem]]:
+    """Rows whose region cell names a total (``Total``, ``Grand Total``), checked against the sum.
+
+    Returns ``(mask of total rows, problems)``; a total that differs from the sum of the region
+    rows (in a column where every region row has a value) is a problem.
+    """
+    mask = df[region_col].map(is_total_name).to_numpy(dtype=bool)
+    problems = []
+    if mask.sum() == 1:
+        t = int(np.flatnonzero(mask)[0])
+        body = vals[~mask]
+        for c in value_cols:
+            if body[c].notna().all() and pd.notna(vals[c].iloc[t]) and abs(body[c].sum() - vals[c].iloc[t]) > 0.5:
+                problems.append(Problem(file, lines[t], c, f"total row {df[region_col].iloc[t]!r} = {vals[c].iloc[t]:g} differs "
+                                                           f"from the sum of the region rows ({body[c].sum():g})"))
+    return mask, problems
+
+
 def load_mapped(
     path: str | Path,
     config: str | Path | Mapping,
     regions: RegionTable | None = None,
     *,
     strict: bool = False,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV/Excel table described by a TOML mapping (see module docs) into observations.
 
     Parameters
     ----------
     path
-        The data file (``.csv``, ``.xlsx``).
+        The data file (``.csv`` with any of ``,`` ``;`` tab, or a workbook).
     config
         Path to a TOML file, or the same content as a dict.
     regions
         Region table to match names against (names, codes, aliases); ``None`` keeps names.
     strict
         Raise instead of warning when a region name does not match the table.
+    date_format
+        strptime format of the dates (or wide date headers); overrides ``[dates] format``.
+
+    Raises
+    ------
+    DataError
+        Every problem of the config and the file at once (unknown keys, missing columns,
+        unreadable dates or numbers, ranges, totals that do not add up), located.
     """
     path = Path(path)
     file = str(path)
@@ -289,19 +294,37 @@ def load_mapped(
     problems = check_config(cfg, cfg_name)
     if problems:
         raise DataError(problems)
-    df, row_lines = read_table(path, cfg)
-    cols, dcfg, wide = cfg.get("columns", {}), cfg.get("dates", {}), cfg.get("wide")
-    thousands = cfg.get("file", {}).get("thousands")
-
-    class _L:
-        def __getitem__(self, i):
-            return int(row_lines[int(i)])
-
-    lines = _L()
+    df, row_lines, delim = read_table(path, cfg)
+    cols, dcfg, wide = cfg.get("columns", {}), dict(cfg.get("dates", {})), cfg.get("wide")
+    if date_format is not None:
+        dcfg["format"] = date_format
+    fcfg = cfg.get("file", {})
+    numbers = {"thousands": fcfg.get("thousands"), "decimal": fcfg.get("decimal"), "missing": fcfg.get("missing", ()),
+               "whole": fcfg.get("whole", True), "delimiter": delim if delim != "xlsx" else ","}
+    for col, keep_vals in cfg.get("filter", {}).items():
+        keep = _col(df, col, file, "[filter]").map(lambda v: None if v is None else str(v)).isin([str(v) for v in keep_vals])
+        df, row_lines = df[keep.to_numpy()].reset_index(drop=True), row_lines[keep.to_numpy()]
+    if "series_map" in cfg:
+        smap = cfg["series_map"]
+        mapped = _col(df, cols["series"], file, "[columns] series").map(lambda v: smap.get(str(v)) if v is not None else None)
+        keep = mapped.notna().to_numpy()
+        df, row_lines = df[keep].reset_index(drop=True), row_lines[keep]
+        df[cols["series"]] = mapped[keep].to_numpy()
+    if df.empty:
+        raise DataError(Problem(file, None, None, "no rows left after [filter] / [series_map]"))
+    lines = LineMap(lines=row_lines)
     problems = []
     if wide is None:
         date_col, value_col = cols["date"], cols["value"]
         raw_vals = _col(df, value_col, file, "[columns] value")
+        vals, probs = parse_counts(raw_vals, file=file, column=value_col, lines=lines, **numbers)
+        problems += probs
+        if "region" in cols:
+            total, probs = _total_rows(df, cols["region"], ["_v"], pd.DataFrame({"_v": vals}), file=file, lines=lines)
+            problems += probs
+            if total.any():
+                df, row_lines, vals = df[~total].reset_index(drop=True), row_lines[~total], vals[~total].reset_index(drop=True)
+                lines = LineMap(lines=row_lines)
         dates = _collect(problems, _dates_from, _col(df, date_col, file, "[columns] date"), dcfg, file=file,
                          column=date_col, lines=lines)
         dates = pd.Series(pd.NaT, index=df.index) if dates is None else dates
@@ -310,8 +333,6 @@ def load_mapped(
                             regions, file=file, column=cols["region"], lines=lines, strict=strict)
         else:
             regs = pd.Series(cfg["region"], index=df.index, dtype=object)
-        vals = _numbers(raw_vals, thousands)
-        problems += _value_problems(raw_vals, vals, file, value_col, lines)
         series = df[cols["series"]] if "series" in cols else pd.Series(cfg["series"], index=df.index)
         long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals})
     else:
@@ -331,18 +352,27 @@ def load_mapped(
         if problems:
             raise DataError(problems)
         header_line = int(row_lines[0]) - 1  # header precedes the first data row
-        vals = pd.DataFrame({c: _numbers(df[c], thousands) for c in value_cols})
+        vals = {}
         for c in value_cols:  # located in the file (line, header), not in the reshaped table
-            problems += _value_problems(df[c], vals[c], file, c, lines)
+            vals[c], probs = parse_counts(df[c], file=file, column=c, lines=lines, **numbers)
+            problems += probs
+        vals = pd.DataFrame(vals)
         if total:
-            tot = _numbers(df[total], thousands)
+            tot, probs = parse_counts(df[total], file=file, column=total, lines=lines, **numbers)
+            problems += probs
             diff = (vals.sum(axis=1, min_count=1) - tot).abs() > 0.5
             for i in np.flatnonzero(diff.fillna(False).to_numpy()):
                 problems.append(Problem(file, lines[i], total,
                                         f"row total {tot.iloc[i]:g} differs from the sum of the {len(value_cols)} melted columns ({vals.iloc[i].sum():g})"))
+        if melt == "date" and "region" in cols:
+            tmask, probs = _total_rows(df, cols["region"], value_cols, vals, file=file, lines=lines)
+            problems += probs
+            if tmask.any():
+                df, row_lines, vals = df[~tmask].reset_index(drop=True), row_lines[~tmask], vals[~tmask].reset_index(drop=True)
+                lines = LineMap(lines=row_lines)
         n, k = len(df), len(value_cols)
         rows_idx = np.repeat(np.arange(n), k)
-        hl = type("H", (), {"__getitem__": lambda self, i: header_line})()
+        hl = LineMap(lines=[header_line] * max(k, 1))
         if melt == "date":
             hdates = _dates_from(pd.Series(value_cols, dtype=object), dcfg, file=file, column="(header)", lines=hl)
             dates = pd.Series(np.tile(hdates.to_numpy(), n))
@@ -372,4 +402,4 @@ def load_mapped(
         out = aggregate(long, freq, fill_zeros=False, source=src)
     else:
         out = long.assign(source=src)
-    return _finish(out, file=file, regions=regions, freq=freq)
+    return finish(out, file=file, regions=regions, freq=freq)

@@ -1,0 +1,114 @@
+"""``panel``: build the observation panel from agency files, by recipe or by quick flags.
+
+    displacement-forecast panel RECIPE.toml --out observations.csv
+    displacement-forecast panel --events acled.csv --events-format acled --freq M \\
+        --displacement prmn.csv --displacement-format mapped --displacement-config prmn.toml \\
+        --regions regions.csv --out observations.csv
+
+It reads every source with its registered loader, validates the panel at the recipe's
+frequency, prints what it counted per source and series, and writes the tidy file atomically
+(temporary file, then rename: never a half-written output). See :mod:`displacement_forecast.data.recipe`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.io import write_csv_atomic
+from ..data.loaders import LOADERS, parse_tag_map
+from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe
+from ..data.schema import DataError, DataWarning, Problem
+from .data_commands import print_warnings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``panel``."""
+    p = sub.add_parser(
+        "panel", help="build the observation panel from agency files (recipe or quick flags)",
+        description="Read conflict events and displacement figures as agencies deliver them and write one "
+                    "tidy observation CSV. Give a recipe (TOML, see data/recipes/) or the quick flags.")
+    p.add_argument("recipe", nargs="?", metavar="RECIPE.toml", help="recipe naming the sources")
+    p.add_argument("--out", required=True, metavar="CSV", help="observation CSV to write")
+    p.add_argument("--data-dir", metavar="DIR", help="folder the recipe's source paths are relative to "
+                                                      "(overrides its `data` key)")
+    q = p.add_argument_group("quick flags (instead of a recipe)")
+    q.add_argument("--events", metavar="FILE", help="conflict events file")
+    q.add_argument("--events-format", choices=[k for k, v in LOADERS.items() if v.kind == "events"] + ["hxl"],
+                   default="acled")
+    q.add_argument("--displacement", metavar="FILE", action="append", default=[],
+                   help="displacement file (repeatable)")
+    q.add_argument("--displacement-format", choices=[k for k, v in LOADERS.items() if v.kind != "events"], default="tidy")
+    q.add_argument("--displacement-config", metavar="TOML", action="append", default=[],
+                   help="mapping config for each --displacement of format mapped (in the same order)")
+    q.add_argument("--regions", metavar="CSV", help="region table")
+    q.add_argument("--freq", choices=("D", "W", "M"), help="frequency of the panel")
+    q.add_argument("--level", choices=tuple(LEVELS), default="admin1", help="admin level of the event regions")
+    p.add_argument("--date-format", metavar="FMT", help="strptime format of the dates of every source that has one "
+                                                         "(default: detected; ambiguous files resolved only by "
+                                                         "consecutive dates)")
+    p.add_argument("--tag-map", metavar="TAG=ROLE,...", help="HXL tag patterns to roles for HXL sources")
+    p.add_argument("--complete-periods", action="store_true", help="drop partial first/last periods of event data")
+    p.set_defaults(func=run_panel)
+
+
+def _quick_recipe(args: argparse.Namespace) -> Recipe:
+    problems = []
+    for flag in ("regions", "freq"):
+        if getattr(args, flag) is None:
+            problems.append(Problem("panel", None, f"--{flag}", f"--{flag} is needed without a recipe"))
+    if not args.events and not args.displacement:
+        problems.append(Problem("panel", None, None, "give a RECIPE.toml, or --events and/or --displacement files"))
+    if args.displacement_format == "mapped" and len(args.displacement_config) != len(args.displacement):
+        problems.append(Problem("panel", None, "--displacement-config",
+                                "give one --displacement-config per --displacement of format mapped"))
+    if problems:
+        raise DataError(problems)
+    sources = []
+    if args.events:
+        opts = {"freq": args.freq}
+        lvl = LEVELS[args.level].get(args.events_format)
+        if lvl:
+            opts["level"] = lvl
+        sources.append(Source(Path(args.events).name, args.events_format, Path(args.events), opts))
+    for k, f in enumerate(args.displacement):
+        opts = {"config": Path(args.displacement_config[k])} if args.displacement_format == "mapped" else {}
+        sources.append(Source(Path(f).name, args.displacement_format, Path(f), opts))
+    return Recipe(Path("<flags>"), Path(args.regions), args.freq, sources)
+
+
+def run_panel(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise DataError(Problem(str(out), None, None, "--out is a folder; expected a CSV file name"))
+    if args.recipe:
+        recipe = load_recipe(args.recipe, data_dir=args.data_dir)
+    else:
+        recipe = _quick_recipe(args)
+    cli_opts = {"date_format": args.date_format, "tag_map": parse_tag_map(args.tag_map) or None,
+                "complete_periods": args.complete_periods or None}
+    for src in recipe.sources:
+        for key, val in cli_opts.items():
+            if val is not None and key in LOADERS[src.format].options:
+                src.options[key] = val
+    for src in recipe.sources:
+        if src.path.exists() and src.path.stat().st_size > 20_000_000 and "progress" in LOADERS[src.format].options:
+            src.options.setdefault("progress", True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            obs, regions, report = build_panel(recipe)
+        finally:
+            print_warnings(caught)
+    print(f"{recipe.file}: {len(obs):,} rows, {obs['region'].nunique()} of {len(regions.codes)} regions, "
+          f"{obs['date'].nunique()} periods ({recipe.freq}), {obs['date'].min().date()} to {obs['date'].max().date()}")
+    with pd.option_context("display.max_rows", 200, "display.width", 160):
+        print(report.to_string(index=False, formatters={"total": "{:,.0f}".format}))
+    frame = obs.assign(date=obs["date"].dt.strftime("%Y-%m-%d"))
+    write_csv_atomic(frame, out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

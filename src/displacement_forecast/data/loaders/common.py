@@ -1,0 +1,839 @@
+"""Helpers every loader shares: reading files strictly, delimiters, dates, numbers, region names.
+
+Each loader module (:mod:`.acled`, :mod:`.ucdp`, :mod:`.hxl`, :mod:`.mapped`, :mod:`.tidy`)
+builds on these public functions only; none reaches into another loader.
+
+Conventions applied to every agency file
+----------------------------------------
+* **Delimiter**: ``,``, ``;`` or tab, sniffed from the header line (Excel in French, German or
+  Spanish settings saves ``;``), or given with the ``delimiter`` option. A UTF-8 byte-order mark
+  is ignored.
+* **Workbooks**: ``.xlsx``/``.xlsm``/``.xls`` files (recognised by their bytes, not their name) are
+  read whole with the calamine engine, which ignores a stale stored sheet dimension.
+* **Dates**: one format per file, given (``date_format``) or detected; when day-first and
+  month-first both read every date, the reading whose dates are consecutive (no gap over 7 days,
+  as in an event list) is taken and said in a warning; otherwise the file is refused with a line
+  asking for ``--date-format``. Never silently month-first.
+* **Numbers** (:func:`parse_counts`): see that function for thousands separators, missing-value
+  words, ranges and whole numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import DELIMITERS, is_formula, read_text, sniff_delimiter
+from ..regions import RegionTable, normalise_name
+from ..schema import (
+    EARLIEST_DATE,
+    DataError,
+    DataWarning,
+    Problem,
+    check_observations,
+    period_offset,
+    period_start,
+)
+
+__all__ = [
+    "DATE_FORMATS",
+    "DELIMITERS",
+    "MAX_PROBLEMS_PER_KIND",
+    "DataWarning",
+    "LineMap",
+    "Loader",
+    "check_file",
+    "config_options",
+    "coverage",
+    "detect_date_format",
+    "drop_partial_periods",
+    "finish",
+    "flag_partial_periods",
+    "is_total_name",
+    "is_workbook",
+    "limit_problems",
+    "map_region_names",
+    "parse_counts",
+    "parse_dates",
+    "progress_bar",
+    "partial_periods",
+    "read_columns",
+    "read_rows",
+    "read_workbook",
+    "resolve_ambiguous_dates",
+    "sniff_delimiter",
+]
+
+#: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
+#: column would otherwise print a million lines).
+MAX_PROBLEMS_PER_KIND = 50
+
+#: Date formats tried, in this order, when a file does not say which it uses.
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%d-%b-%y",
+    "%d-%b-%Y",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m",
+)
+
+#: Largest gap (days) between distinct dates for a reading to count as "consecutive".
+CONSECUTIVE_DAYS = 7
+
+
+class LineMap:
+    """Map a data-row index to its line in the file: ``first + i``, or an explicit array."""
+
+    def __init__(self, first: int = 2, lines: Sequence[int] | np.ndarray | None = None):
+        self.first = first
+        self.lines = None if lines is None else np.asarray(lines)
+
+    def __getitem__(self, i: int) -> int:
+        if self.lines is not None:
+            return int(self.lines[int(i)])
+        return int(i) + self.first
+
+
+def limit_problems(problems: list[Problem], file: str, column: str | None, total: int) -> list[Problem]:
+    """Keep the first :data:`MAX_PROBLEMS_PER_KIND` problems and summarise the rest in one line."""
+    if total > len(problems):
+        problems = problems + [Problem(file, None, column, f"... and {total - len(problems):,} more rows with the same problem")]
+    return problems
+
+
+def check_file(path: Path) -> None:
+    """Raise a one-line :class:`DataError` if ``path`` is missing, a folder or empty."""
+    if not path.exists():
+        raise DataError(Problem(str(path), None, None, "file not found"))
+    if path.is_dir():
+        raise DataError(Problem(str(path), None, None, "is a folder; expected a file"))
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head.strip():
+        raise DataError(Problem(str(path), None, None, "file is empty; expected a header line and data rows"))
+
+
+def is_workbook(path: Path) -> bool:
+    """True if the file's first bytes are those of an Excel workbook (xlsx zip or legacy xls)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading tables
+# --------------------------------------------------------------------------------------------
+
+
+def _excel_cell(v: object) -> object:
+    """A workbook cell as the text a CSV would hold (dates ISO, whole floats without ``.0``)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v == datetime(v.year, v.month, v.day) else v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, pd.Timestamp):
+        return _excel_cell(v.to_pydatetime())
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, str):
+        return v.strip() or None
+    return str(v)
+
+
+def read_workbook(path: Path, sheet: str | int | None = None) -> tuple[list[list], list[int]]:
+    """Every row of one sheet (the first by default) as Python values, and each row's number.
+
+    Read with pandas' ``calamine`` engine, which reads the cells themselves rather than the
+    sheet's stored dimension (a stale ``<dimension ref="A1:E3">`` makes read-only readers drop
+    rows). Raises a one-line :class:`DataError` for a file that is not a workbook or a missing sheet.
+    """
+    file = str(path)
+    try:
+        xl = pd.ExcelFile(path, engine="calamine")
+    except Exception as e:  # zip/xml errors: not an Excel file
+        raise DataError(Problem(file, None, None, f"cannot open as an Excel workbook: {e}")) from None
+    names = xl.sheet_names
+    if sheet is None:
+        sheet = names[0]
+    elif isinstance(sheet, str) and sheet not in names:
+        raise DataError(Problem(file, None, "sheet", f"no sheet {sheet!r}; sheets: {', '.join(names)}"))
+    raw = xl.parse(sheet, header=None, dtype=object)
+    rows = [[None if (isinstance(c, float) and np.isnan(c)) else c for c in r] for r in raw.itertuples(index=False)]
+    return rows, list(range(1, len(rows) + 1))
+
+
+def read_rows(path: Path, *, delimiter: str | None = None, sheet: str | int | None = None) -> tuple[list[list], list[int], str]:
+    """All rows of a small CSV or workbook, each row's first line, and the delimiter used.
+
+    CSV text must be UTF-8 (a BOM is fine); quoted fields may hold newlines. Workbooks are read
+    by :func:`read_workbook` (delimiter ``"xlsx"``).
+    """
+    check_file(path)
+    if is_workbook(path):
+        rows, lines = read_workbook(path, sheet)
+        return rows, lines, "xlsx"
+    if sheet is not None:
+        raise DataError(Problem(str(path), None, "sheet", "sheet is only for Excel workbooks; this file is text"))
+    delim = sniff_delimiter(path, delimiter)
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    rows, lines, start = [], [], 1
+    for row in reader:
+        rows.append(row)
+        lines.append(start)
+        start = reader.line_num + 1
+    return rows, lines, delim
+
+
+class _Progress(io.RawIOBase):
+    """Binary file wrapper that advances a tqdm bar as pandas reads it."""
+
+    def __init__(self, fh, bar):
+        self.fh, self.bar = fh, bar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self.fh.readinto(b)
+        if n:
+            self.bar.update(n)
+        return n
+
+
+def progress_bar(path: Path, desc: str, *, force: bool | None = None):
+    """A tqdm bar on stderr for files over 20 MB, shown on a terminal (or when ``force``) after 2 s."""
+    from tqdm.auto import tqdm
+
+    size = path.stat().st_size
+    show = size > 20_000_000 and (sys.stderr.isatty() if force is None else force)
+    return tqdm(total=size, unit="B", unit_scale=True, desc=desc, file=sys.stderr,
+                disable=not show, delay=2.0, leave=False)
+
+
+def _record_lines(path: Path, n: int, delim: str) -> np.ndarray:
+    """Line number where each of the first ``n`` data records starts (quoted newlines aware)."""
+    out = np.empty(n, dtype=np.int64)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delim)
+        next(reader, None)
+        start = reader.line_num + 1
+        for i, _row in enumerate(reader):
+            if i >= n:
+                break
+            out[i] = start
+            start = reader.line_num + 1
+    return out
+
+
+class _Lines:
+    """Lazy map from data-record index to file line (cheap unless a problem is reported)."""
+
+    def __init__(self, path: Path, n: int, simple: bool, delim: str):
+        self.path, self.n, self.simple, self.delim, self._arr = path, n, simple, delim, None
+
+    def __getitem__(self, i: int) -> int:
+        if self.simple:
+            return int(i) + 2
+        if self._arr is None:
+            self._arr = _record_lines(self.path, self.n, self.delim)
+        return int(self._arr[i])
+
+
+def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
+    """Lines of records with more than ``width`` fields, and whether no field holds a newline.
+
+    Vectorised with numpy over the raw bytes (the running parity of quotes marks delimiters and
+    newlines inside quoted fields), because pandas' C parser ignores extra fields when
+    ``usecols`` is used.
+    """
+    dbyte = ord(delim)
+    inside, open_delims, bad_starts, last = 0, 0, [], b""
+    all_nl = out_nl = 0
+    with open(path, "rb") as fh:
+        fh.readline()  # header
+        offset = fh.tell()
+        rec_start = offset
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                break
+            b = np.frombuffer(data, dtype=np.uint8)
+            q = b == 34
+            if inside or q.any():  # parity of quotes so far (int8 wraps, parity survives)
+                outside = ((np.cumsum(q, dtype=np.int8) + inside) & 1) == 0
+                dpos = np.flatnonzero((b == dbyte) & outside)
+                nl = b == 10
+                npos = np.flatnonzero(nl & outside)
+                all_nl += int(np.count_nonzero(nl))
+                inside = 0 if outside[-1] else 1
+            else:
+                dpos = np.flatnonzero(b == dbyte)
+                npos = np.flatnonzero(b == 10)
+                all_nl += len(npos)
+            out_nl += len(npos)
+            if len(npos):
+                at = np.searchsorted(dpos, npos)  # delimiters before each record end
+                per = np.diff(at, prepend=0)
+                per[0] += open_delims
+                starts = np.concatenate([[rec_start], offset + npos[:-1] + 1])
+                bad_starts += starts[per > width - 1].tolist()
+                open_delims = int(len(dpos) - at[-1])
+                rec_start = offset + int(npos[-1]) + 1
+            else:
+                open_delims += len(dpos)
+            offset += len(data)
+            last = data[-1:]
+    if open_delims > width - 1 and last not in (b"\n", b""):
+        bad_starts.append(rec_start)
+    lines: list[int] = []
+    if bad_starts:
+        with open(path, "rb") as fh:
+            blob = fh.read(max(bad_starts[:MAX_PROBLEMS_PER_KIND]) + 1)
+        lines = [blob[:s].count(b"\n") + 1 for s in bad_starts[:MAX_PROBLEMS_PER_KIND]]
+        lines += [-1] * (len(bad_starts) - len(lines))
+    return lines, all_nl == out_nl
+
+
+def _workbook_columns(path: Path, sheet) -> tuple[pd.DataFrame, LineMap]:
+    """A workbook's first sheet as a frame of text cells (header on row 1)."""
+    rows, _ = read_workbook(path, sheet)
+    while rows and not any(_excel_cell(c) is not None for c in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise DataError(Problem(str(path), None, None, "workbook sheet is empty; expected a header row and data rows"))
+    header = [str(_excel_cell(h) or "") for h in rows[0]]
+    data = [[_excel_cell(c) for c in r] for r in rows[1:]]
+    return pd.DataFrame(data, columns=header, dtype=object), LineMap(2)
+
+
+def read_columns(
+    path: Path,
+    wanted: Sequence[str],
+    *,
+    required: Sequence[str],
+    numeric: Sequence[str] = (),
+    what: str = "file",
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+    progress: bool | None = None,
+) -> tuple[pd.DataFrame, _Lines | LineMap]:
+    """Read only the ``wanted`` columns of a big CSV (or workbook) as text, with vectorised checks.
+
+    Header names are matched case-insensitively and the frame's columns are the lower-case
+    ``wanted`` names (ACLED exports before 2019 write ``EVENT_DATE``). Checks: UTF-8, a header,
+    ``required`` columns, at least one data row, no row with more fields than the header, no
+    formula-like text cells, non-negative whole numbers in ``numeric`` columns (converted to
+    float). ``wanted`` columns that are absent and not required are simply not in the frame.
+
+    Returns
+    -------
+    (frame, lines)
+        ``lines[i]`` is the file line of data row ``i`` (for messages).
+    """
+    file = str(path)
+    check_file(path)
+    if is_workbook(path):
+        df, lines = _workbook_columns(path, sheet)
+        header = [h.strip() for h in df.columns]
+        delim = None
+    else:
+        delim = sniff_delimiter(path, delimiter)
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                header = next(csv.reader(fh, delimiter=delim), [])
+        except UnicodeDecodeError as e:
+            raise DataError(Problem(file, 1, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
+        header = [h.strip() for h in header]
+    lower = {}
+    for h in header:
+        lower.setdefault(h.lower(), h)
+    missing = [c for c in required if c.lower() not in lower]
+    if missing:
+        raise DataError([
+            Problem(file, 1, c, f"required column is missing; is this an {what}? (have: {', '.join(header[:12])}{', ...' if len(header) > 12 else ''})")
+            for c in missing
+        ])
+    use = {lower[c.lower()]: c for c in wanted if c.lower() in lower}
+    if delim is None:
+        df = df[list(use)].rename(columns=use)
+    else:
+        bar = progress_bar(path, f"reading {path.name}", force=progress)
+        try:
+            with open(path, "rb") as raw:
+                src = io.BufferedReader(_Progress(raw, bar), buffer_size=1 << 20)
+                df = pd.read_csv(
+                    src, sep=delim, usecols=list(use), header=0, dtype=str, encoding="utf-8-sig",
+                    keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
+                    low_memory=False,
+                )
+        except UnicodeDecodeError as e:
+            raw_bytes = path.read_bytes()
+            try:
+                raw_bytes.decode("utf-8-sig")
+                line = None
+            except UnicodeDecodeError as e2:
+                line = raw_bytes[: e2.start].count(b"\n") + 1
+            raise DataError(Problem(file, line, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
+        except pd.errors.ParserError as e:
+            raise DataError(Problem(file, None, None, f"cannot parse as CSV: {e}")) from None
+        finally:
+            bar.close()
+        df = df.rename(columns=use)
+    if df.empty:
+        raise DataError(Problem(file, None, None, "file has only a header; expected data rows"))
+    problems: list[Problem] = []
+    if delim is not None:
+        long_rows, simple = _long_records(path, len(header), delim)
+        lines = _Lines(path, len(df), simple, delim)
+        problems += limit_problems([Problem(file, ln, None, f"row has more fields than the header ({len(header)})")
+                                    for ln in long_rows[:MAX_PROBLEMS_PER_KIND]], file, None, len(long_rows))
+    for c in df.columns:
+        if c in numeric:
+            continue
+        codes, uniq = pd.factorize(df[c])
+        flagged_u = [k for k, v in enumerate(uniq) if isinstance(v, str) and v[:1] in "=+-@" and is_formula(v)]
+        if flagged_u:
+            flagged = np.flatnonzero(np.isin(codes, flagged_u))
+            problems += limit_problems(
+                [Problem(file, lines[i], c, f"cell {df[c].iloc[i][:20]!r} starts with {df[c].iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
+                 for i in flagged[:MAX_PROBLEMS_PER_KIND]], file, c, len(flagged))
+    for c in numeric:
+        if c not in df.columns:
+            continue
+        vals = pd.to_numeric(df[c], errors="coerce")
+        bad_num = (vals.isna() & df[c].notna()).to_numpy()
+        neg = (vals < 0).fillna(False).to_numpy()
+        frac = ((vals % 1) != 0).fillna(False).to_numpy()
+        for mask, msg in ((bad_num, "is not a number; expected a non-negative count"),
+                          (neg, "is negative; expected a non-negative count"),
+                          (frac, "is not a whole number; expected a count")):
+            idx = np.flatnonzero(mask)
+            problems += limit_problems([Problem(file, lines[i], c, f"{df[c].iloc[i]!r} {msg}") for i in idx[:MAX_PROBLEMS_PER_KIND]],
+                                       file, c, len(idx))
+        df[c] = vals
+    if problems:
+        raise DataError(problems)
+    return df, lines
+
+
+# --------------------------------------------------------------------------------------------
+# Dates
+# --------------------------------------------------------------------------------------------
+
+
+def _consecutive(parsed: pd.DatetimeIndex) -> bool:
+    u = parsed.dropna().unique().sort_values()
+    if len(u) < 2:
+        return True
+    return bool((np.diff(u.asi8) <= CONSECUTIVE_DAYS * 86_400 * 10**9).all())
+
+
+def detect_date_format(values: Iterable[str], candidates: Sequence[str] = DATE_FORMATS) -> tuple[str | None, list[str]]:
+    """Find the one format in ``candidates`` that reads every value.
+
+    Returns ``(format, [])`` when exactly one format reads all values (or several read them
+    identically), ``(None, formats)`` when several read all values but disagree (ambiguous, e.g.
+    ``05/01/2022`` with day-first and month-first), and ``(None, [])`` when none reads all.
+    """
+    u = pd.Index(pd.unique(pd.Series(list(values), dtype=object).dropna().astype(str).str.strip()))
+    if u.empty:
+        return None, []
+    full: list[tuple[str, pd.DatetimeIndex]] = []
+    for fmt in candidates:
+        parsed = pd.to_datetime(u, format=fmt, errors="coerce")
+        if not parsed.isna().any():
+            full.append((fmt, parsed))
+    if not full:
+        return None, []
+    first_fmt, first = full[0]
+    disagree = [fmt for fmt, p in full[1:] if not p.equals(first)]
+    if disagree:
+        return None, [first_fmt, *disagree]
+    return first_fmt, []
+
+
+def resolve_ambiguous_dates(values: Iterable[str], formats: Sequence[str]) -> str | None:
+    """Of formats that all read ``values`` differently, the only one giving consecutive dates.
+
+    Consecutive: no gap over :data:`CONSECUTIVE_DAYS` days between distinct dates (a week of
+    ACLED events read day-first is 7 consecutive days; read month-first it is 7 months apart).
+    ``None`` when no reading, or more than one, is consecutive: the caller must refuse.
+    """
+    u = pd.Index(pd.unique(pd.Series(list(values), dtype=object).dropna().astype(str).str.strip()))
+    dense = [f for f in formats if _consecutive(pd.to_datetime(u, format=f, errors="coerce"))]
+    return dense[0] if len(dense) == 1 else None
+
+
+def parse_dates(
+    raw: pd.Series, *, file: str, column: str, lines, date_format: str | None,
+    candidates: Sequence[str] = DATE_FORMATS,
+) -> pd.Series:
+    """Parse a date column with one format per file (given or detected); all problems listed.
+
+    Raises
+    ------
+    DataError
+        Empty or unreadable dates (each located), dates out of range, or an ambiguous file that
+        consecutiveness cannot resolve (one line asking for ``--date-format``).
+    """
+    codes, uniq = pd.factorize(raw, use_na_sentinel=True)
+    ustr = pd.Series(uniq, dtype=object).astype(str).str.strip()
+    problems: list[Problem] = []
+    empty_u = (ustr == "").to_numpy()
+    empty = np.flatnonzero((codes < 0) | np.isin(codes, np.flatnonzero(empty_u)))
+    if len(empty):
+        problems += limit_problems([Problem(file, lines[i], column, "empty date; expected a date") for i in empty[:MAX_PROBLEMS_PER_KIND]],
+                                   file, column, len(empty))
+    vals = ustr[~empty_u]
+    fmt = date_format
+    if fmt is None:
+        fmt, ambiguous = detect_date_format(vals, candidates)
+        if ambiguous:
+            fmt = resolve_ambiguous_dates(vals, ambiguous)
+            if fmt is None:
+                ex = vals.iloc[0]
+                raise DataError(Problem(file, None, column,
+                                        f"dates such as {ex!r} can be read as {' or '.join(ambiguous)} with different results; "
+                                        f"say which with --date-format (date_format= in Python, [dates] format in a config)"))
+            warnings.warn(f"{file}: column {column!r}: dates read as {fmt} (the only reading of "
+                          f"{' / '.join(ambiguous)} that gives consecutive dates)", DataWarning, stacklevel=3)
+        if fmt is None:
+            best = max(candidates, key=lambda f: pd.to_datetime(vals, format=f, errors="coerce").notna().sum())
+            if pd.to_datetime(vals, format=best, errors="coerce").notna().sum() == 0:
+                ex = ", ".join(repr(x) for x in vals.iloc[:3])
+                raise DataError(Problem(file, None, column,
+                                        f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, "
+                                        f"'15 February 2022', 'February 15, 2022' (or pass --date-format)"))
+            fmt = best
+    udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    bad_u = np.flatnonzero(udates.isna().to_numpy() & ~empty_u)
+    bad = np.flatnonzero(np.isin(codes, bad_u))
+    problems += limit_problems([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
+                                for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
+    today = pd.Timestamp.today().normalize()
+    oor_u = np.flatnonzero(((udates < EARLIEST_DATE) | (udates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
+    oor = np.flatnonzero(np.isin(codes, oor_u))
+    problems += limit_problems([Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
+                                for i in oor[:MAX_PROBLEMS_PER_KIND]], file, column, len(oor))
+    udates = pd.concat([udates, pd.Series([pd.NaT])], ignore_index=True).astype("datetime64[ns]")
+    dates = pd.Series(udates.to_numpy()[codes], index=raw.index)  # code -1 -> the trailing NaT
+    if problems:
+        raise DataError(problems)
+    return dates.astype("datetime64[ns]")
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------
+
+_SPACE_GROUPS = re.compile(r"^\d{1,3}([ \u00a0\u202f]\d{3})+$")
+_COMMA_GROUPS = re.compile(r"^\d{1,3}(,\d{3})+$")
+_DOT_GROUPS = re.compile(r"^\d{1,3}(\.\d{3})+$")
+_RANGE = re.compile(r"^\d[\d,. \u00a0]*\s*[-\u2013\u2014]\s*\d[\d,. \u00a0]*$")
+
+
+def parse_counts(
+    raw: pd.Series,
+    *,
+    file: str,
+    column: str,
+    lines,
+    thousands: str | None = None,
+    decimal: str | None = None,
+    missing: Iterable[str] = (),
+    whole: bool = True,
+    delimiter: str = ",",
+) -> tuple[pd.Series, list[Problem]]:
+    """Read a column of counts written by people or spreadsheets; return ``(values, problems)``.
+
+    Rules, in order (each cell):
+
+    * empty, or one of the ``missing`` words (compared case-insensitively, e.g. ``["n/a", "-"]``)
+      -> NaN (missing, never 0);
+    * a range such as ``500-1000`` -> a problem (write one figure, or leave the cell empty);
+    * digit groups separated by a space (``2 450``, also no-break spaces) -> thousands;
+    * ``thousands`` declared (``","``, ``"."``, ``" "``, ``"'"``) -> that character removed;
+      undeclared, ``12,000`` is read as twelve thousand in a comma-separated file (the English
+      convention that quoted it) and ``12.500`` as twelve thousand five hundred in a ``;``- or
+      tab-separated file (the continental one); the other reading of each is refused as
+      ambiguous, naming the ``thousands`` key;
+    * ``decimal = ","`` declared -> a decimal comma (for non-count columns only);
+    * anything else that is not a number -> a problem naming the ``missing`` key;
+    * negative -> a problem; not a whole number while ``whole`` (people, events) -> a problem.
+
+    Workbook cells that are already numbers pass through unchanged.
+    """
+    miss = {str(m).strip().lower() for m in missing}
+    problems: list[Problem] = []
+    out = np.full(len(raw), np.nan)
+    kinds: dict[str, list[int]] = {}
+    for i, v in enumerate(raw.to_numpy()):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+            out[i] = float(v)
+            continue
+        s = str(v).strip()
+        if s == "" or s.lower() in miss:
+            continue
+        t = s
+        if _SPACE_GROUPS.match(t):
+            t = re.sub(r"[ \u00a0\u202f]", "", t)
+        elif thousands:
+            t = t.replace(thousands, "")
+        elif _COMMA_GROUPS.match(t):
+            if delimiter != ",":
+                kinds.setdefault("ambiguous", []).append(i)
+                continue
+            t = t.replace(",", "")
+        elif _DOT_GROUPS.match(t) and not t.startswith("0"):
+            if delimiter == ",":
+                kinds.setdefault("ambiguous", []).append(i)
+                continue
+            t = t.replace(".", "")
+        if decimal and decimal != ".":
+            t = t.replace(decimal, ".")
+        try:
+            out[i] = float(t)
+        except ValueError:
+            kinds.setdefault("range" if _RANGE.match(s) else "nan", []).append(i)
+    msgs = {
+        "range": "is a range; expected one number (write the figure you mean, or leave the cell empty for missing)",
+        "nan": ("is not a number; expected a count (empty for missing"
+                + (f"; missing words declared: {', '.join(sorted(miss))})" if miss else "; declare words meaning missing with missing = [\"n/a\", \"-\"])")),
+        "ambiguous": "could be a thousands separator or a decimal mark; declare thousands = \",\" or \".\" for this source",
+    }
+    rawv = raw.to_numpy()
+    for kind, idx in kinds.items():
+        problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} {msgs[kind]}") for i in idx[:MAX_PROBLEMS_PER_KIND]],
+                                   file, column, len(idx))
+    vals = pd.Series(out, index=raw.index)
+    neg = np.flatnonzero((vals < 0).to_numpy())
+    problems += limit_problems([Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0") for i in neg[:MAX_PROBLEMS_PER_KIND]],
+                               file, column, len(neg))
+    if whole:
+        frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out))
+        problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or events "
+                                            f"(set whole = false for a source that publishes estimates with decimals)")
+                                    for i in frac[:MAX_PROBLEMS_PER_KIND]], file, column, len(frac))
+    return vals, problems
+
+
+# --------------------------------------------------------------------------------------------
+# Region names
+# --------------------------------------------------------------------------------------------
+
+#: Cell texts that name a total row or column, not a region.
+TOTAL_NAMES = frozenset({"total", "totals", "grand total", "sum", "all", "total general", "total général", "gesamt", "summe"})
+
+
+def is_total_name(name: object) -> bool:
+    """True for ``Total``, ``Grand Total`` and their like (compared case-insensitively)."""
+    return isinstance(name, str) and normalise_name(name) in TOTAL_NAMES
+
+
+def _strip_admin_suffix(name: str) -> str:
+    n = normalise_name(name)
+    for suffix in (" governorate", " province", " region", " oblast", " state", " district", " gobolka"):
+        if n.endswith(suffix):
+            return n[: -len(suffix)]
+    return n
+
+
+def map_region_names(
+    names: pd.Series,
+    regions: RegionTable | None,
+    *,
+    file: str,
+    column: str,
+    lines,
+    strict: bool = False,
+) -> pd.Series:
+    """Map region names (or codes) to region codes; NaN where a name is blank or unmatched.
+
+    With ``regions=None`` the stripped names themselves are the codes. Otherwise names are
+    matched by :meth:`RegionTable.match` (normalised names, aliases), then again with admin
+    suffixes such as "governorate" removed. Unmatched names are listed with their row counts
+    and first line in one :class:`DataWarning` (their rows are left out), or raised as a
+    :class:`DataError` when ``strict``. Blank names are always a warning (ACLED lists events at
+    sea with no admin1).
+    """
+    ncodes, nuniq = pd.factorize(names)
+    ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
+    s = pd.Series(pd.Categorical.from_codes(ncodes, categories=pd.Index(ustrip).unique()) if not ustrip.duplicated().any()
+                  else ustrip.to_numpy()[ncodes], index=names.index).astype(object).where(ncodes >= 0)
+    blank = ((ncodes < 0) | ((ncodes >= 0) & (ustrip.to_numpy()[np.maximum(ncodes, 0)] == ""))).astype(bool)
+    if blank.any():
+        first = lines[int(np.flatnonzero(blank)[0])]
+        warnings.warn(f"{file}: {int(blank.sum()):,} row(s) with no {column!r} (first on line {first}) left out",
+                      DataWarning, stacklevel=3)
+    if regions is None:
+        return s.where(~blank)
+    uniq = [u for u in pd.unique(s[~blank])]
+    matched, unmatched = regions.match(uniq)
+    if unmatched:
+        lookup = regions.name_map()
+        stripped = {_strip_admin_suffix(k): v for k, v in lookup.items()}
+        still = []
+        for n in unmatched:
+            code = lookup.get(_strip_admin_suffix(n)) or stripped.get(_strip_admin_suffix(n))
+            if code is None:
+                still.append(n)
+            else:
+                matched[n] = code
+        unmatched = still
+    codes = s.map(matched).where(~blank)
+    if unmatched:
+        counts = s[s.isin(unmatched)].value_counts()
+        first_idx = {n: int(np.flatnonzero((s == n).fillna(False).to_numpy())[0]) for n in unmatched}
+        if strict:
+            raise DataError([
+                Problem(file, lines[first_idx[n]], column,
+                        f"region name {n!r} ({int(counts.get(n, 0)):,} rows) does not match any code, name or alias in the region table")
+                for n in unmatched
+            ])
+        listing = "; ".join(f"{n!r} ({int(counts.get(n, 0)):,} rows, first line {lines[first_idx[n]]})" for n in unmatched)
+        warnings.warn(f"{file}: column {column!r}: {len(unmatched)} name(s) not in the region table, rows left out: {listing}",
+                      DataWarning, stacklevel=3)
+    return codes
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage and the final check
+# --------------------------------------------------------------------------------------------
+
+
+def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: str | None) -> pd.DataFrame:
+    """Validate the assembled observations against the schema (belt and braces)."""
+    if out.empty:
+        raise DataError(Problem(file, None, None, "no observations left after mapping (see warnings above)"))
+    out = out.copy()  # dates stay datetime64: validated as such, no round trip through text
+    source = out["source"] if "source" in out.columns else None
+    clean = check_observations(out, file=file, region_codes=regions.codes if regions is not None else None, freq=freq)
+    if source is not None and "source" not in clean.columns:
+        clean["source"] = source
+    return clean
+
+
+def coverage(dates: pd.Series, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day an event list covers: ``start``/``end`` when given, else its dates."""
+    lo = pd.Timestamp(start) if start is not None else dates.min()
+    hi = pd.Timestamp(end) if end is not None else dates.max()
+    return lo, hi
+
+
+def partial_periods(freq: str, lo: pd.Timestamp, hi: pd.Timestamp) -> list[pd.Timestamp]:
+    """Labels of the first/last periods that the coverage ``lo..hi`` spans only in part."""
+    if freq == "D" or pd.isna(lo):
+        return []
+    step = period_offset(freq)
+    first = period_start(pd.Series([lo]), freq).iloc[0]
+    last = period_start(pd.Series([hi]), freq).iloc[0]
+    out = []
+    if first != lo:
+        out.append(first)
+    if last + step != hi + pd.Timedelta(days=1) and last not in out:
+        out.append(last)
+    return out
+
+
+def drop_partial_periods(out: pd.DataFrame, freq: str, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    """Remove rows of the edge periods that the coverage only partly spans."""
+    part = partial_periods(freq, lo, hi)
+    return out[~out["date"].isin(part)] if part else out
+
+
+def flag_partial_periods(out: pd.DataFrame, freq: str, lo, hi, *, file: str, complete_periods: bool) -> pd.DataFrame:
+    """Drop partial edge periods (``complete_periods``) or warn that they are partial (counts low)."""
+    part = partial_periods(freq, lo, hi)
+    if not part:
+        return out
+    labels = ", ".join(str(p.date()) for p in part)
+    if complete_periods:
+        return out[~out["date"].isin(part)]
+    warnings.warn(f"{file}: the events cover {lo.date()} to {hi.date()}, so period(s) {labels} are only partly covered "
+                  f"(their counts are low); drop them with complete_periods = true (--complete-periods)",
+                  DataWarning, stacklevel=3)
+    return out
+
+
+def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]], name: str, where: str) -> list[Problem]:
+    """Unknown keys and wrong types of one config table, one problem each."""
+    problems = []
+    for key, val in cfg.items():
+        if key not in allowed:
+            problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
+        elif not isinstance(val, allowed[key]) or (allowed[key] is int and isinstance(val, bool)):
+            t = allowed[key]
+            tn = t.__name__ if isinstance(t, type) else " or ".join(x.__name__ for x in t)
+            problems.append(Problem(name, None, key, f"{where} {key} = {val!r} has the wrong type; expected {tn}"))
+    return problems
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One input format in the registry (:data:`displacement_forecast.data.loaders.LOADERS`).
+
+    Attributes
+    ----------
+    name
+        Registry name, also the ``--format`` choice and the ``format`` of a recipe source.
+    function
+        ``function(path, regions=None, **options) -> observations``.
+    kind
+        ``events`` (event lists counted per period: zero-filled inside their coverage),
+        ``measured`` (tables of counts: missing stays missing) or ``observations`` (tidy).
+    description
+        One line for ``--help``.
+    needs
+        Options that must be given (e.g. ``config`` for ``mapped``).
+    """
+
+    name: str
+    function: Callable[..., pd.DataFrame]
+    kind: str
+    description: str
+    needs: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Keyword options the loader takes (recipe keys), from its signature."""
+        params = inspect.signature(self.function).parameters
+        return tuple(n for n, p in params.items() if n not in ("path", "regions") and p.kind is not p.VAR_KEYWORD)
+
+    def load(self, path: str | Path, regions: RegionTable | None = None, *, where: str | None = None,
+             **options) -> pd.DataFrame:
+        """Call the loader; unknown or missing options are one :class:`DataError` naming the key."""
+        where = where or str(path)
+        unknown = [k for k in options if k not in self.options]
+        missing = [k for k in self.needs if options.get(k) is None]
+        if unknown or missing:
+            raise DataError([Problem(where, None, k, f"unknown option {k!r} for format {self.name!r}; "
+                                                     f"expected one of {', '.join(self.options)}") for k in unknown]
+                            + [Problem(where, None, k, f"format {self.name!r} needs {k}") for k in missing])
+        return self.function(path, regions=regions, **options)

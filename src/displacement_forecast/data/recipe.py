@@ -1,0 +1,260 @@
+"""Panel recipes: one TOML file names the sources of an observation panel and how to read them.
+
+A recipe is what an analyst keeps beside the files they receive: the conflict events (ACLED,
+UCDP GED or HXL), the displacement figures (HXL, mapped tables with their configs, tidy files),
+the region table, the frequency and the admin level. ``displacement-forecast panel RECIPE.toml
+--out observations.csv`` reads every source with its registered loader (:data:`.loaders.LOADERS`),
+checks the result against the schema and writes the tidy observation file.
+
+Keys
+----
+Top level::
+
+    description = "Somalia 2022-2023, region x month"   # free text
+    regions = "../somalia/regions.csv"   # region table (relative to the recipe)
+    freq = "M"                           # D, W or M: event sources are counted per period
+    level = "admin1"                     # admin1 | admin2 | admin3 | country (event sources)
+    complete_periods = false             # drop partial first/last periods of event data
+    date_format = "%d/%m/%Y"             # default date format of every source that takes one
+    data = "../../../shared/data/real"   # folder source paths are relative to (default: the recipe's)
+    start = "2022-02-24"                 # keep periods from .. to (inclusive; optional)
+    end = "2022-05-13"
+
+``[[sources]]`` (one table per source)::
+
+    name = "ACLED"                   # label in the report (default: the file name)
+    format = "acled"                 # a registry name: tidy, acled, ucdp, hxl, mapped
+    path = "somalia/00_ACLED.csv"    # relative to `data`
+    config = "../configs/x.toml"     # mapped only (relative to the recipe)
+    rename = { arrivals = "displaced" }   # series renamed after reading
+    # ... any option of the loader (see `displacement-forecast panel --help-format NAME`),
+    # e.g. series_map, totals, start, end, flags, violence_types, tag_map, thousands, missing
+
+Paths are relative to the recipe (``data``, ``regions``, ``config``) or to ``data`` (source
+``path``). Every problem - unknown keys, missing files, bad options, clashes between sources - is
+reported at once, one line each, before anything is read.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .io import read_text
+from .loaders import LOADERS
+from .loaders.common import config_options
+from .regions import RegionTable, load_regions
+from .schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem, check_observations
+
+__all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe"]
+
+#: Admin level names of a recipe -> the column each event loader reads.
+LEVELS: dict[str, dict[str, str]] = {
+    "admin1": {"acled": "admin1", "ucdp": "adm_1"},
+    "admin2": {"acled": "admin2", "ucdp": "adm_2"},
+    "admin3": {"acled": "admin3"},
+    "country": {"acled": "country", "ucdp": "country"},
+}
+
+TOP_KEYS: dict[str, type | tuple[type, ...]] = {
+    "description": str, "regions": str, "freq": str, "level": str, "complete_periods": bool, "date_format": str,
+    "data": str, "sources": list, "start": str, "end": str,
+}
+#: Keys every source may carry besides its loader's options.
+SOURCE_KEYS = ("name", "format", "path", "rename")
+
+
+@dataclass
+class Source:
+    """One source of a recipe, resolved: loader name, file, options, series renames."""
+
+    name: str
+    format: str
+    path: Path
+    options: dict = field(default_factory=dict)
+    rename: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe (:func:`load_recipe`)."""
+
+    file: Path
+    regions: Path
+    freq: str
+    sources: list[Source]
+    description: str = ""
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+
+def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Recipe:
+    """Read and check a recipe; paths resolved, every problem reported at once.
+
+    Parameters
+    ----------
+    path
+        The recipe TOML.
+    data_dir
+        Folder the source paths are relative to, overriding the recipe's ``data`` key (e.g. the
+        real data kept elsewhere).
+
+    Raises
+    ------
+    DataError
+        Not TOML, unknown keys, wrong types, unknown formats or loader options, missing files.
+    """
+    file = Path(path)
+    name = str(file)
+    text = read_text(file)
+    try:
+        cfg = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(Problem(name, getattr(e, "lineno", None), None, f"not valid TOML: {e}")) from None
+    base = file.resolve().parent
+    problems = config_options(cfg, TOP_KEYS, name, "the recipe")
+    for key in ("regions", "freq", "sources"):
+        if key not in cfg:
+            problems.append(Problem(name, None, key, f"missing key {key!r}"))
+    if problems:
+        raise DataError(problems)
+    freq = cfg["freq"]
+    if freq not in FREQUENCIES:
+        problems.append(Problem(name, None, "freq", f"freq = {freq!r}; expected D, W or M"))
+    level = cfg.get("level", "admin1")
+    if level not in LEVELS:
+        problems.append(Problem(name, None, "level", f"level = {level!r}; expected one of {', '.join(LEVELS)}"))
+    data = Path(data_dir) if data_dir is not None else (base / cfg.get("data", ".")).resolve()
+    regions = base / cfg["regions"]
+    if not regions.exists():
+        problems.append(Problem(name, None, "regions", f"region table {regions} not found"))
+    sources = []
+    for k, src in enumerate(cfg["sources"], start=1):
+        where = f"[[sources]] #{k}"
+        if not isinstance(src, Mapping):
+            problems.append(Problem(name, None, "sources", f"{where} must be a table"))
+            continue
+        fmt = src.get("format")
+        if fmt not in LOADERS:
+            problems.append(Problem(name, None, "format", f"{where}: format = {fmt!r}; expected one of {', '.join(LOADERS)}"))
+            continue
+        loader = LOADERS[fmt]
+        if "path" not in src:
+            problems.append(Problem(name, None, "path", f"{where}: missing key 'path'"))
+            continue
+        opts = {k2: v for k2, v in src.items() if k2 not in SOURCE_KEYS}
+        unknown = [k2 for k2 in opts if k2 not in loader.options]
+        problems += [Problem(name, None, k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "
+                                             f"{', '.join((*SOURCE_KEYS, *loader.options))}") for k2 in unknown]
+        rename = src.get("rename", {})
+        if not isinstance(rename, Mapping) or any(v not in KNOWN_SERIES for v in rename.values()):
+            problems.append(Problem(name, None, "rename", f"{where}: rename = {rename!r}; expected {{series = new series}} "
+                                                          f"with series among {', '.join(KNOWN_SERIES)}"))
+            rename = {}
+        fpath = data / src["path"]
+        if not fpath.exists():
+            problems.append(Problem(name, None, "path", f"{where}: source file {fpath} not found"))
+        if "config" in opts:
+            opts["config"] = base / opts["config"]
+            if not opts["config"].exists():
+                problems.append(Problem(name, None, "config", f"{where}: config {opts['config']} not found"))
+        # Recipe-wide settings, for the loaders that take them (a source's own key wins).
+        defaults = {"freq": freq, "complete_periods": cfg.get("complete_periods"), "date_format": cfg.get("date_format"),
+                    "level": LEVELS.get(level, {}).get(fmt)}
+        if loader.kind == "measured":
+            defaults.pop("freq")  # tables are read as they are; the frequency is checked on the panel
+        for key, val in defaults.items():
+            if val is not None and key in loader.options and key not in opts:
+                opts[key] = val
+        sources.append(Source(src.get("name", fpath.name), fmt, fpath, opts, dict(rename)))
+    window = {}
+    for key in ("start", "end"):
+        if key in cfg:
+            try:
+                window[key] = pd.Timestamp(pd.to_datetime(cfg[key], format="%Y-%m-%d"))
+            except ValueError:
+                problems.append(Problem(name, None, key, f"{key} = {cfg[key]!r}; expected an ISO date YYYY-MM-DD"))
+    if problems:
+        raise DataError(problems)
+    return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window)
+
+
+def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = None,
+                regions: RegionTable | None = None) -> tuple[pd.DataFrame, RegionTable, pd.DataFrame]:
+    """Read every source of a recipe into one checked observation frame.
+
+    Parameters
+    ----------
+    recipe
+        A :class:`Recipe` or the path of one.
+    data_dir
+        Overrides the recipe's ``data`` folder.
+    regions
+        Region table to use instead of the recipe's (rarely needed).
+
+    Returns
+    -------
+    (observations, regions, report)
+        ``observations``: ``date, region, series, value, source``, sorted, validated at the
+        recipe's frequency; ``report``: :func:`count_report` of it.
+
+    Raises
+    ------
+    DataError
+        Problems of every source (all sources are read before raising), and a (date, region,
+        series) given by two sources, naming both.
+    """
+    rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, data_dir=data_dir)
+    regions = regions or load_regions(rec.regions)
+    frames, problems = [], []
+    for src in rec.sources:
+        try:
+            obs = LOADERS[src.format].load(src.path, regions, where=str(rec.file), **src.options)
+        except DataError as e:
+            problems += e.problems
+            continue
+        if src.rename:
+            obs["series"] = obs["series"].replace(src.rename)
+        obs["source"] = obs["source"] if "source" in obs.columns else src.name
+        frames.append(obs.assign(_from=src.name))
+    if problems:
+        raise DataError(problems)
+    allobs = pd.concat(frames, ignore_index=True)
+    dup = allobs.duplicated(["date", "region", "series"], keep=False)
+    if dup.any():
+        clash = allobs[dup].groupby("series")["_from"].unique()
+        raise DataError([Problem(str(rec.file), None, "sources", f"series {s!r} comes from more than one source "
+                                                                  f"({', '.join(map(str, f))}); rename one with rename = {{...}}")
+                         for s, f in clash.items()])
+    if rec.start is not None:
+        allobs = allobs[allobs["date"] >= rec.start]
+    if rec.end is not None:
+        allobs = allobs[allobs["date"] <= rec.end]
+    report = count_report(allobs.rename(columns={"_from": "from"}))
+    out = allobs.drop(columns="_from")
+    clean = check_observations(out, file=str(rec.file), region_codes=regions.codes, freq=rec.freq)
+    return clean, regions, report
+
+
+def count_report(obs: pd.DataFrame) -> pd.DataFrame:
+    """What was counted, per source and series: rows, regions, periods, first/last, total, missing."""
+    by = ["from", "series"] if "from" in obs.columns else ["series"]
+    rows = []
+    for key, g in obs.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key, strict=True)), "rows": len(g), "regions": g["region"].nunique(),
+                     "periods": g["date"].nunique(), "first": g["date"].min().date(), "last": g["date"].max().date(),
+                     "total": float(g["value"].sum()), "missing": int(g["value"].isna().sum())})
+    return pd.DataFrame(rows)
+
+
+def quiet_build(recipe, **kwargs):
+    """:func:`build_panel` with its :class:`DataWarning` s silenced (for scripts that check them elsewhere)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return build_panel(recipe, **kwargs)

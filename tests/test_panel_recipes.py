@@ -1,0 +1,183 @@
+"""``displacement-forecast panel``: recipes for the real test bed and the quick flags (issue 18).
+
+The real files sit beside the project in ``../shared/data/real``; tests that need them skip with
+a reason when they are absent. Expected values are read from the raw files with the ``csv``
+module, not with the loaders.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.cli import main
+from displacement_forecast.data import DataError, load_regions
+from displacement_forecast.data.recipe import build_panel, load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "data" / "recipes"
+REAL = ROOT.parent / "shared" / "data" / "real"
+FIX = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def real() -> Path:
+    if not REAL.exists():
+        pytest.skip(f"real data folder {REAL} is absent (it sits beside the project in ../shared)")
+    return REAL
+
+
+@pytest.fixture(scope="module")
+def somalia_csv(real, tmp_path_factory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("som") / "obs.csv"
+    assert main(["panel", str(RECIPES / "somalia.toml"), "--out", str(out)]) == 0
+    return pd.read_csv(out)
+
+
+def test_somalia_recipe_acled_counts_equal_raw_rows(somalia_csv, real):
+    regions = load_regions(ROOT / "data" / "somalia" / "regions.csv")
+    with open(real / "somalia" / "00_ACLED_Somalia_2022-2023.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["admin1"].strip()]
+    matched, unmatched = regions.match(sorted({r["admin1"] for r in rows}))
+    assert unmatched == []
+    want = Counter((matched[r["admin1"]], datetime.strptime(r["event_date"], "%d/%m/%Y").strftime("%Y-%m-01")) for r in rows)
+    ev = somalia_csv[somalia_csv["series"] == "events"].set_index(["region", "date"])["value"]
+    assert len(ev) == 18 * 24
+    assert {k: v for k, v in ev.items() if v} == {k: float(v) for k, v in want.items()}
+    strikes = Counter((matched[r["admin1"]], datetime.strptime(r["event_date"], "%d/%m/%Y").strftime("%Y-%m-01"))
+                      for r in rows if r["sub_event_type"] == "Air/drone strike")
+    got = somalia_csv[somalia_csv["series"] == "strikes"].set_index(["region", "date"])["value"]
+    assert {k: v for k, v in got.items() if v} == {k: float(v) for k, v in strikes.items()}
+
+
+def test_somalia_recipe_displaced_equals_prmn_tables(somalia_csv, real):
+    regions = load_regions(ROOT / "data" / "somalia" / "regions.csv")
+    disp = somalia_csv[somalia_csv["series"] == "displaced"].set_index(["region", "date"])["value"]
+    assert len(disp) == 18 * 24 and disp.notna().all()
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    for file, col, year in (("previous_regions_2022.csv", "PreviousRegion", 2022),
+                            ("DERIVED_som_prmn_departures_by_previous_region_2023.csv", "admin1Name", 2023)):
+        with open(real / "somalia" / file, encoding="utf-8-sig", newline="") as fh:
+            table = list(csv.DictReader(fh))
+        matched, unmatched = regions.match([r[col] for r in table])
+        assert unmatched == []
+        for r in table:
+            for k, m in enumerate(months, start=1):
+                assert disp[(matched[r[col]], f"{year}-{k:02d}-01")] == float(r[m]), (file, r[col], m)
+
+
+def test_somalia_recipe_is_the_experiments_panel(real):
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "experiments" / "real_world"))
+    try:
+        som = importlib.import_module("somalia")
+        panel = som.build_panel(real)
+    finally:
+        sys.path.remove(str(ROOT / "experiments" / "real_world"))
+    obs, regions, _ = build_panel(RECIPES / "somalia.toml")
+    assert panel.regions.codes == regions.codes and len(panel.dates) == obs["date"].nunique() == 24
+    for s, arr in panel.series.items():
+        wide = obs[obs["series"] == s].pivot(index="region", columns="date", values="value").reindex(regions.codes)
+        np.testing.assert_array_equal(arr, wide.to_numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(raises=KeyError, strict=False,
+                   reason="the default nb-dl asks for a 'flights' driver Somalia lacks: fixed by the skill branch (case 13)")
+def test_somalia_panel_then_forecast_with_the_default_model(somalia_csv, tmp_path):
+    obs = tmp_path / "obs.csv"
+    somalia_csv.to_csv(obs, index=False)
+    assert main(["forecast", str(obs), "--regions", str(ROOT / "data" / "somalia" / "regions.csv"),
+                 "--horizon", "3", "--out", str(tmp_path / "f")]) == 0
+    f = pd.read_csv(tmp_path / "f" / "forecast.csv")
+    assert set(f["horizon"]) == {1, 2, 3}
+
+
+def test_nw_syria_recipe_reproduces_the_test_bed_panel(real):
+    obs, regions, report = build_panel(RECIPES / "nw_syria.toml")
+    derived = pd.read_csv(real / "nw_syria" / "DERIVED_nw_syria_panel_monthly_2018-06_2019-11.csv", parse_dates=["date"])
+    derived = derived[derived["region"].isin(regions.codes)]
+    m = obs.merge(derived, on=["date", "region", "series"], how="outer", suffixes=("", "_derived"))
+    shared = m[m["series"] != "battles"]
+    assert shared["value"].notna().sum() == shared["value_derived"].notna().sum() == 46 + 4 * 72
+    np.testing.assert_allclose(shared["value"], shared["value_derived"], rtol=0, atol=1e-9)
+    battles = obs[obs["series"] == "battles"]
+    with open(real / "nw_syria" / "DERIVED_acled_battles_nw_2018-06_2020-03.csv", encoding="utf-8", newline="") as fh:
+        n = sum(1 for r in csv.DictReader(fh) if datetime.strptime(r["event_date"], "%d %B %Y") <= datetime(2019, 11, 30))
+    assert battles["value"].sum() == n
+    assert set(report["from"]) == {"UCDP GED NW Syria", "ACLED battles NW Syria",
+                                   "OCHA/ISMI IDP flows 2016-2019 (summary sheet)", "OCHA IDP Task Force reports 2019 (typed)"}
+
+
+@pytest.mark.parametrize("name,rows", [("syria", 465), ("ukraine", 394)])
+def test_other_recipes_build(real, name, rows):
+    obs, _, _ = build_panel(RECIPES / f"{name}.toml")
+    assert len(obs) == rows
+
+
+# ------------------------------------------------------------------ recipe errors, atomic output
+
+
+def _recipe(tmp_path, text: str) -> Path:
+    p = tmp_path / "r.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = f'regions = "{FIX / "regions_som_small.csv"}"\nfreq = "M"\ndata = "{FIX}"\n'
+
+
+def test_recipe_problems_all_at_once(tmp_path):
+    p = _recipe(tmp_path, BASE + 'colour = "red"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\nwibble = 1\n'
+                                 '[[sources]]\nformat = "excel"\npath = "x.csv"\n[[sources]]\nformat = "tidy"\npath = "nope.csv"\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    keys = [pr.column for pr in e.value.problems]
+    assert keys == ["colour"]  # top-level keys first: one pass per level
+    p.write_text(p.read_text().replace('colour = "red"\n', ""))
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    msgs = " | ".join(str(pr) for pr in e.value.problems)
+    assert "wibble" in msgs and "'excel'" in msgs and "nope.csv" in msgs and len(e.value.problems) == 3
+
+
+def test_recipe_clash_between_sources_named_and_nothing_written(tmp_path):
+    p = _recipe(tmp_path, BASE + '[[sources]]\nname = "one"\nformat = "acled"\npath = "acled_small.csv"\n'
+                                 '[[sources]]\nname = "two"\nformat = "acled"\npath = "acled_small.csv"\n')
+    out = tmp_path / "obs.csv"
+    out.write_text("old content\n")
+    assert main(["panel", str(p), "--out", str(out)]) == 2
+    assert out.read_text() == "old content\n"  # an existing output is left as it was
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["obs.csv", "r.toml"]  # no temp file left
+
+
+def test_recipe_panel_writes_atomically_and_reports(tmp_path, capsys):
+    p = _recipe(tmp_path, BASE + 'complete_periods = true\n[[sources]]\nname = "ACLED"\nformat = "acled"\npath = "acled_small.csv"\n')
+    out = tmp_path / "obs.csv"
+    assert main(["panel", str(p), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ACLED" in printed and "events" in printed and "fatalities" in printed
+    obs = pd.read_csv(out)
+    assert list(obs.columns) == ["date", "region", "series", "value", "source"]
+    assert sorted(obs["date"].unique()) == ["2022-01-01"]  # the partial December 2021 dropped
+    assert main(["validate", str(out), "--regions", str(FIX / "regions_som_small.csv")]) == 0
+
+
+def test_quick_flags(tmp_path, capsys):
+    out = tmp_path / "obs.csv"
+    assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--events-format", "acled", "--freq", "W",
+                 "--regions", str(FIX / "regions_som_small.csv"), "--out", str(out)]) == 0
+    obs = pd.read_csv(out)
+    assert set(obs["series"]) == {"events", "fatalities", "strikes", "shelling"}
+    assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--regions" in err and "--freq" in err
+    assert main(["panel", str(tmp_path), "--out", str(tmp_path)]) == 2
