@@ -5,6 +5,7 @@ name                   what it is
 =====================  =====================================================================
 ``last-value``         naive NB around the last count (baseline; ignores strikes)
 ``climatology``        bootstrap of recent periods (baseline; ignores strikes)
+``historic-average``   NB around each region's mean of the whole history (baseline)
 ``nb-dl``              NB distributed-lag GLM on strikes and flights with at-risk offset
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
 ``arima``              the same without drivers: a pure time-series model (ignores scenarios)
@@ -23,12 +24,15 @@ from .base import ForecastModel, Panel
 REGISTRY: dict[str, str] = {
     "last-value": "baselines:LastValue",
     "climatology": "baselines:Climatology",
+    "historic-average": "baselines:HistoricAverage",
     "nb-dl": "glm:NBDistributedLag",
     "sarimax": "sarimax:SarimaxLog",
     "arima": "sarimax:ArimaLog",
     "bayes-hierarchical": "bayes:BayesHierarchical",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
+    "statsforecast-naive": "peers:StatsForecastNaive",
+    "statsforecast-historicaverage": "peers:StatsForecastHistoricAverage",
 }
 
 #: Used when the user names no model. Chosen from backtests on the shipped data
