@@ -9,6 +9,7 @@ name                   what it is
 ``nb-dl``              NB distributed-lag GLM on strikes and flights with at-risk offset
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
 ``arima``              the same without drivers: a pure time-series model (ignores scenarios)
+``dynamic``            AR level on log rates, pooled across regions, lagged drivers if present
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
 =====================  =====================================================================
 """
@@ -28,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "nb-dl": "glm:NBDistributedLag",
     "sarimax": "sarimax:SarimaxLog",
     "arima": "sarimax:ArimaLog",
+    "dynamic": "dynamic:DynamicLog",
     "bayes-hierarchical": "bayes:BayesHierarchical",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
