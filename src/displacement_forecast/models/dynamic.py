@@ -46,10 +46,9 @@ from typing import Any
 import numpy as np
 
 from .base import ForecastModel, Panel, ffill_time
+from .driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
 from .sarimax import CARRY_OVER, carry_over
 
-#: Conflict series a driver model may use, in the order the default rule prefers them.
-CONFLICT_SERIES = ("strikes", "shelling", "flights", "events", "fatalities")
 #: Largest multiple of a region's biggest past count a simulated period may reach.
 MAX_GROWTH = 10.0
 PHI_BOUNDS = (-0.5, 0.995)
@@ -87,7 +86,8 @@ class DynamicLog(ForecastModel):
     Parameters
     ----------
     drivers
-        ``"auto"`` (default): every conflict series the panel has (:data:`CONFLICT_SERIES`);
+        ``"auto"`` (default): the default rule of :mod:`.driver_choice` (every conflict series
+        the panel has with a positive count), none -> a pure time-series model;
         ``None`` or ``()``: no drivers (a pure time-series model); or a tuple of series names.
     n_lags
         Periods of the carry-over window (default by frequency: 7 days, 4 weeks, 3 months).
@@ -198,16 +198,12 @@ class DynamicLog(ForecastModel):
         return noise + par * float(self.parameter_uncertainty)
 
     def _fit(self, panel: Panel) -> None:
-        if self.drivers_arg == "auto":
-            self.drivers = tuple(s for s in CONFLICT_SERIES if s in panel.series)
-            self.uses_drivers = bool(self.drivers)
-        missing = [s for s in self.drivers if s not in panel.series]
-        if missing:
-            from ..data.schema import DataError, Problem
-
-            raise DataError(Problem("<observations>", None, "series",
-                                    f"model {self.name!r}: driver series {missing} not in the data "
-                                    f"(it has {sorted(k for k in panel.series if k != 'displaced')})"))
+        if self.drivers_arg not in (None, ()):
+            self.drivers = resolve_drivers(self.drivers_arg, panel.series, self.name, required=False)
+        self.uses_drivers = bool(self.drivers)
+        self.info_.config.update(drivers=list(self.drivers), driver_rule=(
+            DEFAULT_RULE + " (none: a pure time-series model)" if self.drivers_arg == "auto"
+            else "chosen by the user"))
         self.n_lags_ = self.n_lags or DEFAULT_LAGS.get(panel.freq, 3)
         z, _ = self._log_rate(panel)
         X, self.xbar_ = self._features(panel)

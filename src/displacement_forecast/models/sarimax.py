@@ -67,17 +67,32 @@ class SarimaxLog(ForecastModel):
     name = "sarimax"
     uses_drivers = True
 
-    def __init__(self, driver: str | None = "strikes", n_lags: int = 8, parameter_uncertainty: bool = True):
-        self.drivers = (driver,) if driver else ()
+    def __init__(self, driver: str | None = "auto", n_lags: int = 8, parameter_uncertainty: bool = True,
+                 drivers: tuple[str, ...] | list[str] | None = None):
+        if drivers is not None:  # --drivers: this model takes one
+            if len(drivers) != 1:
+                from ..data.schema import DataError, Problem
+
+                raise DataError(Problem("command line", None, "--drivers",
+                                        f"sarimax takes one driver series, got {', '.join(drivers)}"))
+            driver = drivers[0]
+        self.driver = driver
+        self.drivers = (driver,) if driver and driver != "auto" else ()
         self.uses_drivers = bool(driver)
         self.n_lags = n_lags
         self.parameter_uncertainty = parameter_uncertainty
 
     def get_config(self) -> dict[str, Any]:
-        return {"driver": self.drivers[0] if self.drivers else None, "n_lags": self.n_lags,
-                "parameter_uncertainty": self.parameter_uncertainty}
+        return {"driver": self.driver, "n_lags": self.n_lags, "parameter_uncertainty": self.parameter_uncertainty}
 
     def _fit(self, panel: Panel) -> None:
+        if self.driver:
+            from .driver_choice import DEFAULT_RULE, resolve_drivers
+
+            self.drivers = resolve_drivers(None if self.driver == "auto" else (self.driver,), panel.series,
+                                           self.name, max_n=1)
+            self.info_.config.update(driver=self.drivers[0], driver_rule=(
+                "the first of: " + DEFAULT_RULE if self.driver == "auto" else "chosen by the user"))
         y = np.log1p(panel.target())
         R = y.shape[0]
         if self.drivers:
