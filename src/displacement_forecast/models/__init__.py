@@ -10,6 +10,8 @@ name                   what it is
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
 ``arima``              the same without drivers: a pure time-series model (ignores scenarios)
 ``dynamic``            AR level on log rates, pooled across regions, lagged drivers if present
+``auto``               default: mixture of whole paths of dynamic / historic-average /
+                       last-value, weighted by a rolling-origin backtest on the user's data
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
 =====================  =====================================================================
 """
@@ -30,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "sarimax": "sarimax:SarimaxLog",
     "arima": "sarimax:ArimaLog",
     "dynamic": "dynamic:DynamicLog",
+    "auto": "ensemble:AutoEnsemble",
     "bayes-hierarchical": "bayes:BayesHierarchical",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
@@ -39,7 +42,7 @@ REGISTRY: dict[str, str] = {
 
 #: Used when the user names no model. Chosen from backtests on the shipped data
 #: (see docs/backtest-results.md); change it only with new backtest evidence.
-DEFAULT_MODEL = "nb-dl"
+DEFAULT_MODEL = "auto"
 
 
 def get_model(name: str, **config: Any) -> ForecastModel:

@@ -186,6 +186,7 @@ class ForecastModel(ABC):
         base = None
         if self.driver_model_ is not None:
             base = self.driver_model_.sample(horizon, n_draws, np.random.default_rng(driver_seed))
+        self._call_cache["baseline_future"] = base  # hook: `auto` scales driver-free paths by scenario/baseline
         hold_noise: dict[str, Any] = {}  # drawn when a scenario first needs it, shared by all
 
         def counts(series: str, means: np.ndarray) -> np.ndarray:
