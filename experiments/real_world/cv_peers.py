@@ -50,7 +50,8 @@ OUT = ROOT / "reports" / "real_world" / "cv"
 DOC = ROOT / "docs" / "real-world-results.md"
 START, END = "<!-- cv-peers:start -->", "<!-- cv-peers:end -->"
 PEERS = ("Naive", "HistoricAverage", "AutoETS", "AutoARIMA")
-COLUMNS = ["model", "kind", "origin", "region", "horizon", "observed", "wis", "crps", "cover_80", "cover_95"]
+COLUMNS = ["model", "kind", "origin", "region", "horizon", "target_date", "observed", "wis", "crps",
+           "cover_80", "cover_95"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class Dataset:
     season_length: int
     drivers: tuple[str, ...]
     build: Any = field(repr=False)
+    #: Replace the region table's populations (Syria: placeholders, see :func:`datasets`).
+    population: float | None = None
+    #: Interpolate isolated missing periods so statsforecast can run (never scored).
+    fill_gaps: bool = False
 
 
 def datasets() -> dict[str, Dataset]:
@@ -74,25 +79,50 @@ def datasets() -> dict[str, Dataset]:
     return {
         "somalia": Dataset("somalia", "Somalia (PRMN departures, 18 regions x 24 months)", 3, (1, 2, 3), 1,
                            ("events", "fatalities", "strikes"), somalia.build_panel),
+        # Arrivals with placeholder populations (1,000,000 each, syria.py): the toolkit's models
+        # would deplete and cap them at 1% of that; 1e9 keeps the population out of the forecast.
         "syria": Dataset("syria", "Syria (OCHA arrivals, complete governorates, 37 months)", 3, (1, 2, 3), 1,
-                         (), syria.build_panel),
+                         (), syria.build_panel, population=1e9),
+        # One day (2022-04-19) is missing: interpolated for fitting, not scored.
         "ukraine": Dataset("ukraine", "Ukraine (UNHCR departures, national, 79 days)", 14, (1, 7, 14), 7,
-                           ("events", "strikes"), ukraine.build_panel),
+                           ("events", "strikes"), ukraine.build_panel, fill_gaps=True),
     }
 
 
-def complete_regions(panel: Panel) -> Panel:
-    """The panel restricted to regions whose target has no missing period."""
+def complete_regions(panel: Panel, population: float | None = None, fill_gaps: bool = False) -> tuple[Panel, np.ndarray]:
+    """The panel restricted to regions whose target has no missing period, and the gap mask.
+
+    ``fill_gaps``: isolated missing periods inside a series are linearly interpolated first
+    (the returned mask marks them; they are not scored). ``population`` replaces the populations.
+    """
     from displacement_forecast.data.regions import regions_from_frame
 
-    keep = np.isfinite(panel.target()).all(axis=1)
-    if keep.all():
-        return panel
+    y = panel.target()
+    gaps = np.zeros(y.shape, bool)
+    series = dict(panel.series)
+    if fill_gaps:
+        filled = pd.DataFrame(y.T).interpolate(limit=1, limit_area="inside").to_numpy().T
+        gaps = np.isnan(y) & np.isfinite(filled)
+        series["displaced"] = filled
+    keep = np.isfinite(series["displaced"]).all(axis=1)
     rt = panel.regions
+    frame = rt.frame.reset_index(drop=True)[keep].copy() if hasattr(rt, "frame") else None
     codes = [c for c, k in zip(rt.codes, keep, strict=True) if k]
-    frame = pd.DataFrame({"code": codes, "name": codes, "parent": "-",
-                          "population": rt.population[keep]})
-    return Panel(panel.dates, regions_from_frame(frame), panel.freq, {k: v[keep] for k, v in panel.series.items()})
+    pop = rt.population[keep] if population is None else np.full(keep.sum(), float(population))
+    frame = pd.DataFrame({"code": codes, "name": codes,
+                          "parent": list(frame["parent"]) if frame is not None and "parent" in frame else "-",
+                          "population": pop})
+    return (Panel(panel.dates, regions_from_frame(frame), panel.freq, {k: v[keep] for k, v in series.items()}),
+            gaps[keep])
+
+
+def drop_gaps(scores: pd.DataFrame, panel: Panel, gaps: np.ndarray) -> pd.DataFrame:
+    """Scores without the (region, date) cells that were interpolated."""
+    if not gaps.any():
+        return scores
+    bad = {(panel.regions.codes[r], panel.dates[t]) for r, t in zip(*np.nonzero(gaps), strict=True)}
+    key = list(zip(scores["region"], pd.to_datetime(scores["target_date"]), strict=True))
+    return scores[[k not in bad for k in key]].reset_index(drop=True)
 
 
 def n_windows(panel: Panel) -> int:
@@ -146,7 +176,7 @@ def peer_cv(panel: Panel, horizon: int, season_length: int, seed: int = 0) -> pd
         hi_l = {lv: np.maximum(cv[f"{m}-hi-{lv}"].to_numpy(float), 0) for lv in (80, 95)}
         frames.append(pd.DataFrame({
             "model": f"statsforecast {m}", "kind": "peer", "origin": cv["cutoff"], "region": cv["unique_id"],
-            "horizon": cv["horizon"], "observed": y,
+            "horizon": cv["horizon"], "target_date": cv["ds"], "observed": y,
             "wis": wis_intervals(np.maximum(mu, 0), lo, hi, y), "crps": crps_sample(draws, y),
             **{f"cover_{lv}": ((y >= lo_l[lv]) & (y <= hi_l[lv])).astype(float) for lv in (80, 95)}}))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
@@ -178,12 +208,8 @@ def toolkit_specs(ds: Dataset, names: list[str] | None = None) -> list[tuple[str
     out = [("historic-average", "historic-average", {}), ("last-value", "last-value", {}),
            ("climatology", "climatology", {}), ("arima", "arima", {})]
     if ds.drivers:
-        out += [("sarimax", "sarimax", {"driver": ds.drivers[0]}), ("nb-dl", "nb-dl", {})]
-    from displacement_forecast.models import REGISTRY
-
-    for extra in ("dynamic",):
-        if extra in REGISTRY:
-            out.append((extra, extra, {}))
+        out += [("sarimax", "sarimax", {}), ("nb-dl", "nb-dl", {}), ("dynamic", "dynamic", {})]
+    out.append(("dynamic (no drivers)", "dynamic", {"drivers": None}))
     out.append((f"default ({DEFAULT_MODEL})", DEFAULT_MODEL, {}))
     if names:
         out = [o for o in out if o[0] in names or o[1] in names]
@@ -299,7 +325,7 @@ def run(names: list[str], models: list[str] | None, draws: int, reuse_peers: boo
     all_ds = datasets()
     for n in names:
         ds = all_ds[n]
-        panel = complete_regions(ds.build())
+        panel, gaps = complete_regions(ds.build(), ds.population, ds.fill_gaps)
         orig = cv_origins(panel, ds.horizon)
         meta = {"n_regions": len(panel.regions), "n_origins": len(orig), "first": str(orig[0].date()),
                 "last": str(orig[-1].date()), "draws": draws, "seed": seed}
@@ -307,11 +333,12 @@ def run(names: list[str], models: list[str] | None, draws: int, reuse_peers: boo
         peer_file = OUT / f"{n}__peers.csv"
         if not (reuse_peers and peer_file.exists()):
             t0 = time.perf_counter()
-            peer_cv(panel, ds.horizon, ds.season_length, seed).to_csv(peer_file, index=False)
+            drop_gaps(peer_cv(panel, ds.horizon, ds.season_length, seed), panel, gaps).to_csv(peer_file, index=False)
             print(f"{n}: peers {time.perf_counter() - t0:.0f} s", flush=True)
         for label, name, kw in toolkit_specs(ds, models):
             t0 = time.perf_counter()
             sc, fails = toolkit_cv(panel, label, name, kw, ds.horizon, draws, seed)
+            sc = drop_gaps(sc, panel, gaps)
             sc.to_csv(OUT / f"{n}__{_slug(label)}.csv", index=False)
             (OUT / f"{n}__{_slug(label)}.fail.json").write_text(json.dumps(fails))
             w = sc.groupby("horizon")["wis"].mean()

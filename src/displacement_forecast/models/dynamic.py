@@ -95,13 +95,17 @@ class DynamicLog(ForecastModel):
         Rolling origins of the calibration check inside the fit (0 switches calibration off).
     parameter_uncertainty
         Draw ``m``, ``phi``, ``beta`` once per path.
+    depletion
+        Use the population at risk (offset and cap). Switch it off when the region table's
+        populations are not populations (e.g. placeholders for arrival counts).
     """
 
     name = "dynamic"
     uses_drivers = True
 
     def __init__(self, drivers: str | tuple[str, ...] | list[str] | None = "auto", n_lags: int | None = None,
-                 n_check: int = 8, parameter_uncertainty: bool = True):
+                 n_check: int = 8, parameter_uncertainty: bool = True, depletion: bool = True):
+        self.depletion = depletion
         self.drivers_arg = drivers
         self.drivers = () if drivers in (None, "auto") else tuple(drivers)
         self.uses_drivers = bool(self.drivers) or drivers == "auto"
@@ -112,7 +116,8 @@ class DynamicLog(ForecastModel):
     def get_config(self) -> dict[str, Any]:
         d = self.drivers_arg
         return {"drivers": d if isinstance(d, str) or d is None else list(d), "n_lags": self.n_lags,
-                "n_check": self.n_check, "parameter_uncertainty": self.parameter_uncertainty}
+                "n_check": self.n_check, "parameter_uncertainty": self.parameter_uncertainty,
+                "depletion": self.depletion}
 
     # -- estimation ---------------------------------------------------------------------------
     @staticmethod
@@ -184,10 +189,9 @@ class DynamicLog(ForecastModel):
         xbar = X.mean(axis=1)
         return X - xbar[:, None, :], xbar
 
-    @staticmethod
-    def _log_rate(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-        """``z = log1p(y) - log(P/N)`` and the offset ``log(P/N)`` (R, T)."""
-        off = np.log(panel.at_risk() / panel.regions.population[:, None])
+    def _log_rate(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+        """``z = log1p(y) - log(P/N)`` and the offset ``log(P/N)`` (R, T; 0 without depletion)."""
+        off = np.log(panel.at_risk() / panel.regions.population[:, None]) * float(self.depletion)
         return np.log1p(panel.target()) - off, off
 
     def _nominal_var(self, est: dict, h: int, dev: np.ndarray) -> np.ndarray:
@@ -236,7 +240,7 @@ class DynamicLog(ForecastModel):
                               for s in self.drivers}
         y = panel.target()
         self.log_cap_ = np.log1p(np.nan_to_num(np.nanmax(y, axis=1, initial=0.0)) * MAX_GROWTH + 10.0)
-        self.at_risk_end_ = panel.at_risk_end()
+        self.at_risk_end_ = panel.at_risk_end() if self.depletion else np.full(len(z), np.inf)
         self.population_ = panel.regions.population.astype(float)
         self.info_.diagnostics = {
             "drivers": list(self.drivers), "phi_pooled": round(est["phi_pool"], 3),
@@ -285,7 +289,7 @@ class DynamicLog(ForecastModel):
         out = np.zeros((n_draws, R, horizon))
         for h in range(horizon):
             z = m + phi * (z - m) + xeff[:, :, h] + step_sd[None, :, h] * eps[:, :, h]
-            zz = z + np.log(np.maximum(at_risk, 1.0) / self.population_)
+            zz = z + (np.log(np.maximum(at_risk, 1.0) / self.population_) if self.depletion else 0.0)
             d = np.minimum(np.round(np.expm1(np.clip(zz, 0, self.log_cap_))), at_risk)
             out[:, :, h] = d
             at_risk = at_risk - d
