@@ -142,16 +142,19 @@ def _long(panel: Panel) -> pd.DataFrame:
                          "y": panel.target().ravel()})
 
 
-def peer_cv(panel: Panel, horizon: int, season_length: int, seed: int = 0) -> pd.DataFrame:
-    """statsforecast's own cross-validation of the four peers, scored per region, origin, horizon."""
+def peer_cv(panel: Panel, horizon: int, season_length: int, seed: int = 0,
+            peers: tuple[str, ...] = PEERS) -> pd.DataFrame:
+    """statsforecast's own cross-validation of the peers, scored per region, origin, horizon."""
     from scipy import stats
     from statsforecast import StatsForecast
     from statsforecast.models import AutoARIMA, AutoETS, HistoricAverage, Naive
 
     levels = sorted({round(100 * (1 - a)) for a in WIS_ALPHAS})
     freq = {"M": "MS", "D": "D", "W": "W-MON"}.get(panel.freq, panel.freq)
-    models = [Naive(), HistoricAverage(), AutoETS(season_length=season_length),
-              AutoARIMA(season_length=season_length)]
+    make = {"Naive": Naive, "HistoricAverage": HistoricAverage,
+            "AutoETS": lambda: AutoETS(season_length=season_length),
+            "AutoARIMA": lambda: AutoARIMA(season_length=season_length)}
+    models = [make[m]() for m in peers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cv = StatsForecast(models=models, freq=freq, n_jobs=1).cross_validation(
@@ -166,7 +169,7 @@ def peer_cv(panel: Panel, horizon: int, season_length: int, seed: int = 0) -> pd
     rng = np.random.default_rng(seed)
     z = rng.standard_normal(2000)
     frames = []
-    for m in PEERS:
+    for m in peers:
         lo = np.stack([np.maximum(cv[f"{m}-lo-{round(100 * (1 - a))}"].to_numpy(float), 0) for a in WIS_ALPHAS])
         hi = np.stack([np.maximum(cv[f"{m}-hi-{round(100 * (1 - a))}"].to_numpy(float), 0) for a in WIS_ALPHAS])
         mu = cv[m].to_numpy(float)
@@ -238,6 +241,31 @@ def ratios(tab: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def common_misses(scores: pd.DataFrame, default: str) -> pd.DataFrame:
+    """Per horizon, how much of the WIS comes from cells every model missed (outside every 95% interval).
+
+    Columns: ``horizon, n, n_missed, peer, P`` (best peer's mean WIS), ``D`` (the default's),
+    ``F_p``/``F_d`` (their WIS on the commonly missed cells, per scored cell), ``rest`` (the
+    default's ratio on the other cells) and ``needed`` (the ratio the default would need on the
+    other cells for 0.85 overall, the missed cells unchanged).
+    """
+    key = ["origin", "region", "horizon"]
+    miss = scores.groupby(key)["cover_95"].max().eq(0).rename("missed").reset_index()
+    tab = ratios(summary(scores))
+    rows = []
+    for h, g in scores.merge(miss, on=key).groupby("horizon"):
+        best = tab[(tab["horizon"] == h)].iloc[0]["best_peer"]
+        p, d = g[g["model"] == best], g[g["model"] == default]
+        if d.empty:
+            continue
+        n = len(p)
+        P, D = p["wis"].mean(), d["wis"].mean()
+        Fp, Fd = p.loc[p["missed"], "wis"].sum() / n, d.loc[d["missed"], "wis"].sum() / n
+        rows.append({"horizon": h, "n": n, "n_missed": int(p["missed"].sum()), "peer": best, "P": P, "D": D,
+                     "F_p": Fp, "F_d": Fd, "rest": (D - Fd) / (P - Fp), "needed": (0.85 * P - Fd) / (P - Fp)})
+    return pd.DataFrame(rows)
+
+
 def section(ds: Dataset, scores: pd.DataFrame, meta: dict[str, Any]) -> str:
     """Markdown for one dataset: WIS | CRPS | ratio per shown horizon, coverage pooled over horizons."""
     tab = ratios(summary(scores))
@@ -264,6 +292,17 @@ def section(ds: Dataset, scores: pd.DataFrame, meta: dict[str, Any]) -> str:
             row += [f"{r.wis:,.0f}", f"{r.crps:,.0f}", f"{r.ratio:.2f}"]
         row += [f"{cov.loc[model, 'cover_80']:.0%}", f"{cov.loc[model, 'cover_95']:.0%}"]
         lines.append("| " + " | ".join(row) + " |")
+    default = next((m for m in order["model"] if m.startswith("default")), None)
+    if default is not None:
+        cm = common_misses(scores, default)
+        cm = cm[cm["horizon"].isin(ds.shown)]
+        if len(cm):
+            lines += ["", f"Cells every model missed (outside all {scores['model'].nunique()} models' 95% intervals) "
+                      f"and what they leave for {default}: " + "; ".join(
+                          f"h{r.horizon}: {r.n_missed} of {r.n} cells carry {r.F_p / r.P:.0%} of the best peer's "
+                          f"WIS ({r.F_p:,.0f} of {r.P:,.0f}) and {r.F_d / r.D:.0%} of the default's; on the other "
+                          f"cells the default scores {r.rest:.2f}x the peer (0.85x overall would need {r.needed:.2f}x)"
+                          for r in cm.itertuples()) + "."]
     if meta.get("failures"):
         lines += ["", "Failed fits: " + "; ".join(meta["failures"][:10])]
     else:

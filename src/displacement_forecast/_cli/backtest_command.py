@@ -16,7 +16,7 @@ from ..models import REGISTRY
 from .common import add_data_args, load_data
 from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
-DEFAULT_MODELS = "last-value,climatology,nb-dl,sarimax"
+DEFAULT_MODELS = "last-value,climatology,historic-average,nb-dl,sarimax,arima,dynamic,auto"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
