@@ -335,7 +335,17 @@ def render(names: list[str]) -> str:
              "(clipped at 0), toolkit models fitted at the same origins. WIS over the median and the 11 central "
              "intervals alpha = 0.02 ... 0.9 (hub standard), CRPS beside it, in people per region and period; "
              "'x best peer' = the model's mean WIS over that of the best of the four peers at that horizon; "
-             "80%/95% = coverage pooled over all horizons."]
+             "80%/95% = coverage pooled over all horizons.", "",
+             "**Matching issue 16's reference figures** (measured 2026-11-30 while building this harness; not "
+             "re-run by the script). statsforecast HistoricAverage on Somalia scores WIS 7,396 / 11,949 / 11,350 "
+             "(h1-h3) exactly when its interval bounds are clipped at 0 (`test_cv_peers.py` checks it); unclipped "
+             "it scores 7,816 / 12,369 / 11,770, 420 more at every horizon - the width of the intervals below 0, "
+             "which no count can fall into. The issue's toolkit `arima` ratios (3.4x / 1.6x / 1.6x) are reproduced "
+             "by the pre-fix `arima` (commit 47d5750) only when the all-region total `ALL` is averaged with the "
+             "regions (WIS 25,106 / 18,879 / 17,962, i.e. 3.39x / 1.58x / 1.58x): the peers have no `ALL` row, so "
+             "that comparison mixed a total 18 times larger into the toolkit's mean. On regions only, the pre-fix "
+             "`arima` scored 15,856 / 12,363 / 11,483 (2.14x / 1.03x / 1.01x); the fixed one is in the tables "
+             "below. Every table here scores regions only, for peers and toolkit alike."]
     for n in names:
         f = OUT / f"{n}_meta.json"
         files = sorted(OUT.glob(f"{n}__*.csv"))
