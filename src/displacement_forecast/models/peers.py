@@ -65,8 +65,11 @@ class _StatsForecastPeer(ForecastModel):
     def get_config(self) -> dict[str, Any]:
         return {"season_length": self.season_length, "scale": self.scale}
 
-    def _make(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _make(self):
+        """The statsforecast model named ``sf_name`` (default arguments)."""
+        import statsforecast.models as sfm
+
+        return getattr(sfm, self.sf_name)()
 
     def _fit(self, panel: Panel) -> None:
         self.log_y_ = _fill_log(panel.target(), log=self.scale == "log1p")
@@ -151,11 +154,6 @@ class StatsForecastNaive(_StatsForecastPeer):
     sf_name = "Naive"
     default_scale = "raw"
 
-    def _make(self):
-        from statsforecast.models import Naive
-
-        return Naive()
-
 
 class StatsForecastHistoricAverage(_StatsForecastPeer):
     """statsforecast ``HistoricAverage`` per region (mean of the history; raw counts by default)."""
@@ -163,8 +161,3 @@ class StatsForecastHistoricAverage(_StatsForecastPeer):
     name = "statsforecast-historicaverage"
     sf_name = "HistoricAverage"
     default_scale = "raw"
-
-    def _make(self):
-        from statsforecast.models import HistoricAverage
-
-        return HistoricAverage()
