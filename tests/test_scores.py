@@ -165,3 +165,19 @@ def test_shape_errors():
         S.crps_sample(np.zeros((5, 3)), np.zeros(4))
     with pytest.raises(ValueError):
         S.crps_sample(np.zeros((5, 3)), np.zeros(3), estimator="bogus")
+
+
+def test_wis_intervals_matches_scoringrules_and_hand():
+    """WIS from given interval bounds (how the statsforecast peers are scored) = scoringrules, and a
+    hand computation with one interval."""
+    rng = np.random.default_rng(7)
+    al = np.asarray(S.WIS_ALPHAS)
+    med = rng.normal(100, 10, 50)
+    half = np.abs(rng.normal(30, 5, 50))[None] * (1 - al[:, None])
+    lo, hi = med[None] - half, med[None] + half
+    y = rng.normal(100, 40, 50)
+    ref = sr.weighted_interval_score(y, med, lo.T, hi.T, al, backend="numba")
+    np.testing.assert_allclose(S.wis_intervals(med, lo, hi, y), ref, rtol=1e-10)
+    # alpha 0.2 interval [1, 9], median 5, y = 20: (0.5 * 15 + 0.1 * (8 + 10 * 11)) / 1.5
+    got = S.wis_intervals(np.array(5.0), np.array([1.0]), np.array([9.0]), np.array(20.0), alphas=[0.2])
+    assert got == pytest.approx((7.5 + 0.1 * 118) / 1.5)

@@ -386,7 +386,13 @@ def main(argv: list[str] | None = None) -> None:
         elapsed.setdefault(name, meta.get("seconds", float("nan")))
         results[name] = {"meta": meta, "scores": pd.read_csv(a.out / f"{name}_scores.csv")}
     a.doc.parent.mkdir(parents=True, exist_ok=True)
-    a.doc.write_text(render(results, elapsed, started))
+    text = render(results, elapsed, started)
+    from cv_peers import END, START
+
+    old = a.doc.read_text() if a.doc.exists() else ""
+    if START in old and END in old:  # keep the cv_peers section (written by cv_peers.py)
+        text = text.rstrip("\n") + "\n\n" + old[old.index(START): old.index(END) + len(END)] + "\n"
+    a.doc.write_text(text)
     print(f"wrote {a.doc}", file=sys.stderr)
 
 

@@ -14,8 +14,9 @@ import pandas as pd
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
+from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
-DEFAULT_MODELS = "last-value,climatology,nb-dl,sarimax"
+DEFAULT_MODELS = "last-value,climatology,historic-average,nb-dl,sarimax,arima,dynamic,auto"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help=f"comma-separated model names (default {DEFAULT_MODELS}; known: {', '.join(REGISTRY)}); "
                         "last-value is always added as the skill reference")
+    add_drivers_arg(p)
     p.add_argument("--origins", default=None,
                    help="START:END[:STEP], END included; dates (the last period on or before) or period numbers "
                         "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
@@ -118,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
     from ..models.base import Panel
 
     panel = Panel.from_observations(obs, regions)
+    drivers = parse_drivers(args.drivers)
+    models = [(m, model_kwargs(m, drivers, obs, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
-    print(f"backtest of {', '.join(models)} on {args.data} ({where}) ...", file=sys.stderr)
+    print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
     res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
                        seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
                        dask=args.dask or None, progress=False if args.no_progress else None)

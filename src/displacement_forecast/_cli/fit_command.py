@@ -10,6 +10,7 @@ from pathlib import Path
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
+from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
 #: Models that can be fitted and saved by this command: every registered one (see models.io).
 SAVABLE = tuple(REGISTRY)
@@ -24,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "marked unreliable.")
     add_data_args(p)
     p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE), help="model to fit")
+    add_drivers_arg(p)
     p.add_argument("--out", required=True, help="output folder for the saved fit")
     p.add_argument("--draws", type=int, default=None,
                    help="bayes-hierarchical: posterior draws per chain after tuning (default 1000)")
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         cfg["progress"] = False
     obs, regions = load_data(args)
+    cfg.update(model_kwargs(args.model, parse_drivers(args.drivers), obs))
     print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
     model = get_model(args.model, config=cfg) if bayes else get_model(args.model)
     import warnings

@@ -9,6 +9,7 @@ from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
 from .common import add_data_args, load_data
+from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
                    help=f"model to fit (default: {DEFAULT_MODEL}, the best in backtests on the shipped data)")
+    add_drivers_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting")
     p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
     p.add_argument("--horizon", type=int, default=12, help="periods ahead (default 12)")
@@ -56,14 +58,16 @@ def run(args: argparse.Namespace) -> int:
 
         model = load_model(args.model_dir)
     else:
-        model = args.model
+        from ..models import get_model
+
+        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
     scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
 
-        record = backtest_record(args.backtest, model if isinstance(model, str) else model.name)
-    print(f"fitting {model if isinstance(model, str) else model.name} on {args.data} ...", file=sys.stderr)
+        record = backtest_record(args.backtest, model.name)
+    print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)

@@ -108,10 +108,37 @@ def wis(x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = WIS_ALPHAS) -> n
     al = np.asarray(alphas, dtype=float)
     probs = np.concatenate([[0.5], al / 2, 1 - al / 2])
     q = np.quantile(x, probs, axis=0)
-    med, lo, hi = q[0], q[1 : 1 + len(al)], q[1 + len(al) :]
-    al_b = al.reshape((-1,) + (1,) * y.ndim)
-    is_k = (hi - lo) + 2 / al_b * np.clip(lo - y, 0, None) + 2 / al_b * np.clip(y - hi, 0, None)
-    return (0.5 * np.abs(y - med) + (al_b / 2 * is_k).sum(axis=0)) / (len(al) + 0.5)
+    return wis_intervals(q[0], q[1 : 1 + len(al)], q[1 + len(al) :], y, al)
+
+
+def wis_intervals(median: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
+                  alphas: Sequence[float] = WIS_ALPHAS) -> np.ndarray:
+    """Weighted interval score from given quantiles (e.g. a peer's prediction intervals).
+
+    Parameters
+    ----------
+    median
+        Median forecast, shape ``S`` (any shape, that of ``y``).
+    lo, hi
+        Lower and upper bounds of the central ``1 - alpha_k`` intervals, shape ``(K, *S)`` in
+        the order of ``alphas``.
+    y
+        Observations, shape ``S``.
+    alphas
+        ``alpha_k`` of the intervals (default the hub set, K = 11).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(|y - median| / 2 + sum_k alpha_k / 2 * IS_k) / (K + 1/2)``, shape ``S`` (Bracher et al. 2021).
+    """
+    y = np.asarray(y, dtype=float)
+    al = np.asarray(alphas, dtype=float).reshape((-1,) + (1,) * y.ndim)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if lo.shape != (al.shape[0], *y.shape) or hi.shape != lo.shape:
+        raise ValueError(f"lo/hi must have shape {(al.shape[0], *y.shape)}; got {lo.shape}, {hi.shape}")
+    is_k = (hi - lo) + 2 / al * np.clip(lo - y, 0, None) + 2 / al * np.clip(y - hi, 0, None)
+    return (0.5 * np.abs(y - np.asarray(median, dtype=float)) + (al / 2 * is_k).sum(axis=0)) / (al.shape[0] + 0.5)
 
 
 def coverage(x: np.ndarray, y: np.ndarray, levels: Sequence[float] = COVERAGE_LEVELS) -> dict[float, np.ndarray]:

@@ -5,9 +5,13 @@ name                   what it is
 =====================  =====================================================================
 ``last-value``         naive NB around the last count (baseline; ignores strikes)
 ``climatology``        bootstrap of recent periods (baseline; ignores strikes)
+``historic-average``   NB around each region's mean of the whole history (baseline)
 ``nb-dl``              NB distributed-lag GLM on strikes and flights with at-risk offset
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
 ``arima``              the same without drivers: a pure time-series model (ignores scenarios)
+``dynamic``            AR level on log rates, pooled across regions, lagged drivers if present
+``auto``               default: mixture of whole paths of dynamic / historic-average /
+                       last-value, weighted by a rolling-origin backtest on the user's data
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
 =====================  =====================================================================
 """
@@ -23,17 +27,22 @@ from .base import ForecastModel, Panel
 REGISTRY: dict[str, str] = {
     "last-value": "baselines:LastValue",
     "climatology": "baselines:Climatology",
+    "historic-average": "baselines:HistoricAverage",
     "nb-dl": "glm:NBDistributedLag",
     "sarimax": "sarimax:SarimaxLog",
     "arima": "sarimax:ArimaLog",
+    "dynamic": "dynamic:DynamicLog",
+    "auto": "ensemble:AutoEnsemble",
     "bayes-hierarchical": "bayes:BayesHierarchical",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
+    "statsforecast-naive": "peers:StatsForecastNaive",
+    "statsforecast-historicaverage": "peers:StatsForecastHistoricAverage",
 }
 
 #: Used when the user names no model. Chosen from backtests on the shipped data
 #: (see docs/backtest-results.md); change it only with new backtest evidence.
-DEFAULT_MODEL = "nb-dl"
+DEFAULT_MODEL = "auto"
 
 
 def get_model(name: str, **config: Any) -> ForecastModel:

@@ -7,6 +7,14 @@
 ``climatology``
     Block bootstrap of recent periods: each future period is a past period (from the last
     ``window``) drawn at random, all regions together, keeping their co-movement.
+``historic-average``
+    The analogue of statsforecast's ``HistoricAverage`` with sample paths: every future period
+    of region r is NB(mean = m_r, dispersion a_r), m_r the mean of the region's whole observed
+    history and a_r the NB2 dispersion estimated by maximum likelihood from the same history
+    around m_r (so the spread is the history's own; NB rather than statsforecast's Gaussian
+    because counts are skewed and never negative). Periods are independent given (m_r, a_r);
+    the mean's own sampling error is added by drawing m_r once per path from a normal with the
+    standard error of the mean (``sd / sqrt(n)``, floored at 0.5).
 """
 
 from __future__ import annotations
@@ -94,3 +102,26 @@ class Climatology(ForecastModel):
         pick = rng.integers(0, self.pool_.shape[1], size=(n_draws, horizon))
         return np.transpose(self.pool_[:, pick], (1, 0, 2))
 
+
+
+class HistoricAverage(ForecastModel):
+    """NB around each region's mean of its whole history (statsforecast ``HistoricAverage`` analogue)."""
+
+    name = "historic-average"
+
+    def _fit(self, panel: Panel) -> None:
+        y = panel.target()
+        n = np.isfinite(y).sum(axis=1)
+        self.mean_ = np.where(n > 0, np.nanmean(np.where(n[:, None] > 0, y, 0.0), axis=1), 0.0)
+        sd = np.array([np.nanstd(r, ddof=1) if k > 1 else 0.0 for r, k in zip(y, n, strict=True)])
+        self.se_ = sd / np.sqrt(np.maximum(n, 1))
+        self.alpha_ = np.array([_nb_alpha_mle(r, np.full_like(r, max(m, 0.5)))
+                                for r, m in zip(y, self.mean_, strict=True)])
+        self.info_.diagnostics = {"median_alpha": round(float(np.median(self.alpha_)), 4),
+                                  "periods": int(y.shape[1])}
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        R = len(self.mean_)
+        m = np.maximum(self.mean_ + self.se_ * rng.standard_normal((n_draws, R)), 0.5)
+        mean = np.broadcast_to(m[:, :, None], (n_draws, R, horizon))
+        return draw_nb(rng, mean, np.broadcast_to(self.alpha_[None, :, None], (n_draws, R, horizon)))

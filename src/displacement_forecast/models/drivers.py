@@ -118,14 +118,26 @@ class SeriesAR:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = sm.GLM(Y, X, family=sm.families.Poisson()).fit()
-            res = sm.NegativeBinomial(Y, X, loglike_method="nb2").fit(
-                start_params=np.append(start.params, 0.5), disp=0, maxiter=200, method="bfgs")
-        cov = np.asarray(res.cov_params())
+            try:
+                res = sm.NegativeBinomial(Y, X, loglike_method="nb2").fit(
+                    start_params=np.append(start.params, 0.5), disp=0, maxiter=200, method="bfgs")
+                params, cov = np.asarray(res.params), np.asarray(res.cov_params())
+                if not (np.all(np.isfinite(params)) and np.all(np.isfinite(cov))):
+                    raise np.linalg.LinAlgError("non-finite NB estimates")
+            except (ValueError, np.linalg.LinAlgError):
+                # Counts with no overdispersion put the NB dispersion on its boundary (0) and the
+                # Hessian is singular there: use the Poisson fit, with a tiny dispersion.
+                params = np.append(np.asarray(start.params), 1e-3)
+                gcov = np.asarray(start.cov_params())
+                cov = np.zeros((len(params), len(params)))
+                cov[:-1, :-1] = gcov if np.all(np.isfinite(gcov)) else np.diag(np.full(len(params) - 1, 1e-6))
+                cov[-1, -1] = 1e-8
         if not np.all(np.isfinite(cov)):
-            cov = np.diag(np.full(len(res.params), 1e-6))
-        self.params_ = np.asarray(res.params)
+            cov = np.diag(np.full(len(params), 1e-6))
+        self.params_ = params
         self.cov_ = (cov + cov.T) / 2
-        self.common_sd_ = _common_shock_sd(Y, np.asarray(res.predict()), np.asarray(rows))
+        mu = np.exp(np.clip(X @ params[:-1], -50, 50))
+        self.common_sd_ = _common_shock_sd(Y, mu, np.asarray(rows))
         return self
 
     def _zone_mean(self) -> np.ndarray | None:

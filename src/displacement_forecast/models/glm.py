@@ -41,17 +41,23 @@ class NBDistributedLag(ForecastModel):
     uses_drivers = True
     unsaved_state = ("result_",)  # statsmodels results: not needed to forecast, not saved
 
-    def __init__(self, drivers: tuple[str, ...] = ("strikes", "flights"), n_lags: int | None = None,
+    def __init__(self, drivers: str | tuple[str, ...] | list[str] = "auto", n_lags: int | None = None,
                  parameter_uncertainty: bool = True):
-        self.drivers = tuple(drivers)
+        self.drivers_arg = drivers
+        self.drivers = () if drivers == "auto" else tuple(drivers)
         self.n_lags = n_lags
         self.parameter_uncertainty = parameter_uncertainty
 
     def get_config(self) -> dict[str, Any]:
-        return {"drivers": list(self.drivers), "n_lags": self.n_lags,
-                "parameter_uncertainty": self.parameter_uncertainty}
+        return {"drivers": self.drivers_arg if isinstance(self.drivers_arg, str) else list(self.drivers_arg),
+                "n_lags": self.n_lags, "parameter_uncertainty": self.parameter_uncertainty}
 
     def _fit(self, panel: Panel) -> None:
+        from .driver_choice import DEFAULT_RULE, resolve_drivers
+
+        self.drivers = resolve_drivers(self.drivers_arg, panel.series, self.name)
+        self.info_.config.update(drivers=list(self.drivers),
+                                 driver_rule=DEFAULT_RULE if self.drivers_arg == "auto" else "chosen by the user")
         L = self.n_lags_ = self.n_lags or DEFAULT_LAGS[panel.freq]
         y = panel.target()
         R, T = y.shape

@@ -1,0 +1,76 @@
+"""Which conflict series a driver model uses: the user's ``--drivers`` or the default rule.
+
+Default rule (``drivers="auto"``, recorded in the sidecar as ``config.drivers`` after the fit and
+``config.driver_rule``): **every conflict series the data have with at least one positive count,
+in the order** ``strikes, shelling, flights, events, fatalities``. Series that are absent, or
+zero/missing everywhere, are left out (an all-zero regressor only makes a fit singular).
+A model that takes a single driver (``sarimax``) uses the first series of that list.
+
+Errors (one clear line each, :class:`~displacement_forecast.data.schema.DataError`):
+
+* a requested driver that is not in the data names the series the data do have;
+* no conflict series at all names the models that need none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.schema import DataError, Problem
+
+#: Conflict series a driver model may use, in the order the default rule prefers them.
+CONFLICT_SERIES: tuple[str, ...] = ("strikes", "shelling", "flights", "events", "fatalities")
+#: Models that need no driver series.
+DRIVER_FREE: tuple[str, ...] = ("auto", "dynamic", "historic-average", "arima", "last-value", "climatology",
+                                "statsforecast-autoets", "statsforecast-autoarima", "statsforecast-naive",
+                                "statsforecast-historicaverage")
+DEFAULT_RULE = ("every conflict series in the data with a positive count, in the order "
+                + ", ".join(CONFLICT_SERIES))
+
+
+def available_drivers(series: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """Conflict series of a panel with at least one positive count, in the default order."""
+    return tuple(s for s in CONFLICT_SERIES
+                 if s in series and np.nansum(np.clip(np.asarray(series[s], float), 0, None)) > 0)
+
+
+def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.ndarray], model: str, *,
+                    required: bool = True, max_n: int | None = None) -> tuple[str, ...]:
+    """The driver series a model uses.
+
+    Parameters
+    ----------
+    requested
+        ``"auto"`` or ``None`` for the default rule; otherwise series names.
+    series
+        The panel's series (``name -> region x period``).
+    model
+        Model name, for the messages.
+    required
+        The model cannot run without a driver (raise when none is available).
+    max_n
+        Keep at most this many (the first ones).
+
+    Raises
+    ------
+    DataError
+        A requested series is not in the data, or ``required`` and the data have none.
+    """
+    others = sorted(k for k in series if k != "displaced")
+    if requested is None or requested == "auto":
+        chosen = available_drivers(series)
+        if not chosen and required:
+            raise DataError(Problem("<observations>", None, "series",
+                                    f"model {model!r} needs a conflict series ({', '.join(CONFLICT_SERIES)}) and "
+                                    f"the data have none (series: {', '.join(others) or 'only displaced'}); "
+                                    f"use a model without drivers: {', '.join(DRIVER_FREE)}"))
+    else:
+        chosen = (requested,) if isinstance(requested, str) else tuple(requested)
+        missing = [s for s in chosen if s not in series]
+        if missing:
+            raise DataError(Problem("<observations>", None, "series",
+                                    f"model {model!r}: driver series {', '.join(missing)} not in the data "
+                                    f"(it has: {', '.join(others) or 'only displaced'})"))
+    return chosen[:max_n] if max_n else chosen

@@ -1,0 +1,79 @@
+"""The default model ``auto``: weights from a backtest on the user's data, whole-path mixture, scenarios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.regions import regions_from_frame
+from displacement_forecast.models import DEFAULT_MODEL, get_model
+from displacement_forecast.models.base import Panel
+from displacement_forecast.models.ensemble import _allocate, _simplex
+from displacement_forecast.scenarios import Scenario
+
+
+def _panel(z: np.ndarray, freq="MS") -> Panel:
+    R, T = z.shape
+    codes = [f"R{i}" for i in range(R)]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "A", "population": 1e10}))
+    return Panel(pd.date_range("2020-01-01", periods=T, freq=freq), regions, freq[0],
+                 {"displaced": np.round(np.expm1(z))})
+
+
+def test_allocation_and_simplex():
+    assert _allocate(np.array([0.5, 0.3, 0.2]), 7).sum() == 7
+    assert list(_allocate(np.array([1.0, 0.0]), 5)) == [5, 0]
+    g = _simplex(3)
+    assert len(g) == 66 and all(abs(w.sum() - 1) < 1e-12 for w in g)
+
+
+@pytest.fixture(scope="module")
+def stationary():
+    rng = np.random.default_rng(0)
+    return _panel(rng.normal(8, 0.8, (6, 30)))  # iid around a constant: the mean is the best forecast
+
+
+@pytest.fixture(scope="module")
+def random_walk():
+    rng = np.random.default_rng(1)
+    return _panel(6 + np.cumsum(rng.normal(0, 0.4, (6, 30)), axis=1))  # the last value is the best forecast
+
+
+def test_weights_follow_the_evidence(stationary, random_walk):
+    """iid data: no weight on last-value; a random walk: no weight on historic-average."""
+    a = get_model("auto").fit(stationary)
+    w = a.info_.diagnostics["auto"]["weights"]
+    assert abs(sum(w.values()) - 1) < 1e-9 and w.get("last-value", 0) <= 0.2, w
+    b = get_model("auto").fit(random_walk)
+    wb = b.info_.diagnostics["auto"]["weights"]
+    assert wb.get("historic-average", 0) <= 0.2, wb
+    crps = b.info_.diagnostics["auto"]["backtest_mean_crps"]
+    assert crps["mixture"] <= min(v for k, v in crps.items() if k != "mixture") + 1e-6
+
+
+def test_paths_are_whole_member_paths_and_reproducible(stationary):
+    a = get_model("auto").fit(stationary)
+    p1 = a.sample_paths(4, n_draws=300, seed=3).values
+    p2 = a.sample_paths(4, n_draws=300, seed=3).values
+    np.testing.assert_array_equal(p1, p2)
+    assert p1.shape == (300, 6, 4) and (p1 >= 0).all()
+
+
+@pytest.mark.slow
+def test_scenarios_move_the_default_on_synthetic_data(sim):
+    """Scenario ordering holds under the default model: intensify >= baseline (cumulative, affected
+    regions), ceasefire lower in total; untouched regions keep their baseline paths."""
+    assert DEFAULT_MODEL == "auto"
+    m = get_model("auto", n_origins=4).fit(sim.observations, sim.regions)
+    res = m.sample_scenarios(8, [Scenario.baseline(), Scenario.intensify(["South Idlib"], 2.0), Scenario.ceasefire()],
+                             n_draws=600, seed=5)
+    b, i, c = (res[k] for k in ("baseline", "intensify", "ceasefire"))
+    south = sim.regions.resolve(["South Idlib"])
+    cb, ci = (x.cumsum("horizon").median("draw") for x in (b, i))
+    assert (ci.sel(region=south) >= cb.sel(region=south)).all()
+    assert float(ci.sel(region=south).sum()) > float(cb.sel(region=south).sum())
+    assert float(c.median("draw").sum()) < float(b.median("draw").sum())
+    again = m.sample_scenarios(8, [Scenario.baseline()], n_draws=600, seed=5)["baseline"]
+    np.testing.assert_array_equal(again.values, b.values)
+    assert "weights" in m.info_.diagnostics["auto"]
