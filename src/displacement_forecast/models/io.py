@@ -67,12 +67,12 @@ def save_model(model: ForecastModel, directory: str | Path) -> Path:
         return model.save(directory)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    arrays, state = _split_state(model)
+    arrays, state, files = _split_state(model, d)
     with atomic_path(d / PARAMS_FILE) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     meta = describe(model)
     meta["state"] = state
-    meta["files"] = {PARAMS_FILE: _file_sha(d / PARAMS_FILE)}
+    meta["files"] = {PARAMS_FILE: _file_sha(d / PARAMS_FILE), **files}
     write_meta(d, meta)
     return d
 
@@ -97,7 +97,7 @@ def load_model(directory: str | Path) -> ForecastModel:
     model = cls(**_init_kwargs(cls, meta.get("config", {})))
     restore_common(model, meta)
     for name, spec in meta["state"].items():
-        setattr(model, name, _from_state(name, spec, arrays))
+        setattr(model, name, _from_state(name, spec, arrays, d))
     return model
 
 
@@ -111,6 +111,9 @@ def describe(model: ForecastModel) -> dict[str, Any]:
         "package_version": __version__,
         "created": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "config": model.info_.config,
+        # class facts a fit may settle from the data (drivers chosen by the default rule)
+        "drivers": list(getattr(model, "drivers", ()) or ()),
+        "uses_drivers": bool(model.uses_drivers),
         "regions": _frame_records(panel.regions.frame),
         "panel": {
             "freq": panel.freq,
@@ -134,6 +137,9 @@ def restore_common(model: ForecastModel, meta: dict[str, Any]) -> None:
     model.info_ = FitInfo(model=meta["model"], config=meta.get("config", {}), diagnostics=meta["diagnostics"],
                           reliable=bool(meta["reliable"]), warnings=list(meta["warnings"]))
     model.driver_model_ = driver_from_state(meta.get("driver_model"))
+    if "drivers" in meta:
+        model.drivers = tuple(meta["drivers"])
+        model.uses_drivers = bool(meta["uses_drivers"])
     model.data_vintage_ = meta.get("data_vintage")
 
 
@@ -242,20 +248,39 @@ def driver_from_state(state: dict[str, Any] | None) -> DriverForecaster | None:
 
 
 # -- fitted state <-> arrays + JSON ------------------------------------------------------------
-def _split_state(model: ForecastModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _split_state(model: ForecastModel, d: Path) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, str]]:
+    """Fitted attributes as arrays (for ``params.npz``) and JSON specs; nested fitted models
+    (e.g. the members of ``auto``) are saved into ``d/<attribute>/<key>`` with their own
+    ``model.json``, whose hashes are returned for the parent's ``files``."""
     skip = set(_OWN) | set(getattr(model, "unsaved_state", ()))
     arrays: dict[str, np.ndarray] = {}
     state: dict[str, Any] = {}
+    files: dict[str, str] = {}
+
+    def nested(name: str, key: str, m: ForecastModel) -> str:
+        rel = f"{name}/{key}"
+        save_model(m, d / rel)
+        files[f"{rel}/{MODEL_FILE}"] = _file_sha(d / rel / MODEL_FILE)
+        return rel
+
     for name, v in sorted(vars(model).items()):
         if not name.endswith("_") or name.startswith("_") or name in skip:
             continue
         if isinstance(v, np.ndarray):
             arrays[name] = _plain(name, v)
             state[name] = {"kind": "array"}
-        elif isinstance(v, dict) and v and all(isinstance(x, np.ndarray) for x in v.values()):
+        elif isinstance(v, ForecastModel):
+            state[name] = {"kind": "model", "path": nested(name, "model", v)}
+        elif isinstance(v, dict) and v and all(isinstance(x, ForecastModel) for x in v.values()):
+            state[name] = {"kind": "models", "paths": {k: nested(name, k, x) for k, x in v.items()}}
+        elif isinstance(v, dict) and v and all(isinstance(x, np.ndarray) or _is_json(x) for x in v.values()):
+            values = {}
             for k, x in v.items():
-                arrays[f"{name}/{k}"] = _plain(name, x)
-            state[name] = {"kind": "arrays", "keys": list(v)}
+                if isinstance(x, np.ndarray):
+                    arrays[f"{name}/{k}"] = _plain(name, x)
+                else:
+                    values[k] = x.item() if isinstance(x, np.generic) else x
+            state[name] = {"kind": "arrays", "keys": list(v), "values": values}
         elif isinstance(v, list) and v and all(isinstance(x, np.ndarray) for x in v):
             for i, x in enumerate(v):
                 arrays[f"{name}/{i}"] = _plain(name, x)
@@ -265,19 +290,24 @@ def _split_state(model: ForecastModel) -> tuple[dict[str, np.ndarray], dict[str,
         else:
             raise TypeError(f"cannot save {type(model).__name__}.{name} of type {type(v).__name__} without pickle; "
                             "store arrays or plain values, or list it in the class's unsaved_state")
-    return arrays, state
+    return arrays, state, files
 
 
-def _from_state(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+def _from_state(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray], d: Path) -> Any:
     kind = spec.get("kind")
     if kind == "array":
         return arrays[name]
     if kind == "arrays":
-        return {k: arrays[f"{name}/{k}"] for k in spec["keys"]}
+        values = spec.get("values", {})
+        return {k: values[k] if k in values else arrays[f"{name}/{k}"] for k in spec["keys"]}
     if kind == "array_list":
         return [arrays[f"{name}/{i}"] for i in range(int(spec["n"]))]
     if kind == "json":
         return spec["value"]
+    if kind == "model":
+        return load_model(d / spec["path"])
+    if kind == "models":
+        return {k: load_model(d / p) for k, p in spec["paths"].items()}
     raise DataError(Problem(MODEL_FILE, None, f"state.{name}", f"unknown state kind {kind!r}"))
 
 
