@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from ..data.metadata import SYNTHETIC_MARK
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
@@ -97,11 +98,16 @@ def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl:
         names = dict(zip(run.model.panel_.regions.codes, run.model.panel_.regions.frame["name"], strict=True))
         hist = run.history()
         cap = caption(run.sidecar)
+        fixed = {s["id"]: s.get("conflict_uncertainty") for s in run.sidecar["scenarios"]}
+        marks = run.sidecar["forecast"]["cdf_thresholds"]
         for sid, p in run.paths.items():
-            fig = fan_chart(p, hist, region_names=names, title=f"Scenario '{sid}'", caption=cap)
-            path = out / f"fan_{_safe(sid)}.png"
-            save_figure(fig, path)
-            written.append(path)
+            c = cap + (" This scenario fixes the drivers: its bands leave out conflict uncertainty." if fixed.get(sid) else "")
+            for kind, cum in (("fan", False), ("cumulative", True)):
+                fig = fan_chart(p, hist, region_names=names, title=f"Scenario '{sid}'", caption=c,
+                                cumulative=cum, marks=marks if cum else ())
+                path = out / f"{kind}_{_safe(sid)}.png"
+                save_figure(fig, path)
+                written.append(path)
         fig = exceedance_curve(run.paths, title="Probability that new displacement exceeds x", caption=cap)
         path = out / "exceedance.png"
         save_figure(fig, path)
@@ -115,16 +121,19 @@ def caption(sidecar: dict[str, Any]) -> str:
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     bt = sidecar.get("backtest") or {}
     fit_warnings = [w for w in sidecar["warnings"] if w not in bt.get("warnings", [])]
+    fit_warnings = [w for w in fit_warnings if not w.startswith(SYNTHETIC_MARK)]
     flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
         flag += (f"  CAUTION: in backtests the 80% band covered {cov.get('80%', float('nan')):.0%} and the 95% band "
                  f"{cov.get('95%', float('nan')):.0%} of outcomes.")
-    return (f"Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
+    head = f"{SYNTHETIC_MARK} (made up, not the real world). " if d.get("synthetic") else ""
+    return (f"{head}Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "
             f"{sidecar['forecast']['n_draws']} paths, seed {sidecar['forecast']['seed']}. "
             f"Bands: 50/80/95% intervals including {'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")
 
 
 def _safe(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)
+    # Scenario ids follow scenarios.ID_PATTERN (letters, digits, '.', '-', '_'), so ids map to distinct files.
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in s)

@@ -59,7 +59,7 @@ forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by 
 and written into the sidecar with the scenario.
 
 Scenario ids name files (``fan_<id>.png``) and CSV cells, so they follow one documented safe
-pattern, :data:`ID_PATTERN`: a letter or digit, then letters, digits, ``-`` or ``_``, at most 64
+pattern, :data:`ID_PATTERN`: a letter or digit, then letters, digits, ``.``, ``-`` or ``_``, at most 64
 characters in all; two ids may not differ only by case (they would share a chart file on some
 file systems). Anything else (spaces, ``/``, control characters, a leading ``=``/``+``/``-``/``@``)
 is one clear error before anything is fitted or written.
@@ -86,8 +86,8 @@ _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
 _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
 DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
-#: Scenario ids: a letter or digit, then letters, digits, '-' or '_'; 64 characters at most.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+#: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).
 _UNIT_FREQ = {"weeks": "W", "months": "M"}
 _FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
@@ -101,7 +101,7 @@ def check_id(sid: Any) -> str | None:
     if ID_PATTERN.fullmatch(sid):
         return None
     return (f"scenario id {sid!r} is not allowed: ids name files and CSV cells, so they must be a letter or "
-            "digit followed by letters, digits, '-' or '_' (at most 64 characters)")
+            "digit followed by letters, digits, '.', '-' or '_' (at most 64 characters)")
 
 
 @dataclass(frozen=True)
