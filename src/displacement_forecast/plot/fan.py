@@ -64,11 +64,11 @@ def threshold_marks(ax: plt.Axes, marks: Sequence[float], top: float) -> list[fl
     drawn = [m for m in marks if m <= 1.25 * top]
     for m in drawn:
         ax.axhline(m, color="#555", ls="--", lw=0.9)
-        ax.text(0.01, m, f" {m:,.0f}", va="bottom", ha="left", fontsize=7, color="#333",
+        ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
                 transform=ax.get_yaxis_transform())
     above = [m for m in marks if m not in drawn]
     if above:
-        ax.text(0.99, 0.97, "above the chart: " + ", ".join(f"{m:,.0f}" for m in above), ha="right", va="top",
+        ax.text(0.99, 0.03, "above the chart: " + ", ".join(f"{m:,.0f}" for m in above), ha="right", va="bottom",
                 fontsize=7, color="#333", transform=ax.transAxes)
     return drawn
 
@@ -330,7 +330,7 @@ def scenario_fans(
         fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
         for m in marks:
             ax.axhline(m, color="#555", ls="--", lw=0.9)
-            ax.text(0.01, m, f" {m:,.0f}", va="bottom", ha="left", fontsize=7, color="#333",
+            ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
                     transform=ax.get_yaxis_transform())
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
