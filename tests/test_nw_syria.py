@@ -67,3 +67,23 @@ def test_nw_syria_scenarios_are_monthly_hold_and_multiply():
     assert list(sc) == ["baseline", "offensive-continues", "intensify"]
     (c,) = sc["intensify"].changes
     assert c.hold == sc["offensive-continues"].changes[0].hold and c.multiply == 2.0
+
+
+def test_retrospective_scores_are_consistent():
+    """The spring retrospective scores every forecaster on the same observed cells, and its skill
+    columns are 1 - CRPS / CRPS of the reference."""
+    spec = importlib.util.spec_from_file_location("idlib_retrospective", ROOT / "experiments" / "idlib_retrospective.py")
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    res = mod.spring(n_draws=300, seed=1)
+    s = res.summary.set_index("forecaster")
+    assert len(s) == 4 and s["n"].nunique() == 1 and int(s["n"].iloc[0]) >= 5
+    for ref in ("last-value", "climatology"):
+        assert s.loc[ref, f"skill_vs_{ref}"] == 0
+        assert abs(s.iloc[0][f"skill_vs_{ref}"] - (1 - s.iloc[0]["crps"] / s.loc[ref, "crps"])) < 1e-12
+    assert res.cells["month"].min() >= "2019-05" and res.cells["observed"].notna().all()
+    assert ((s[[f"cover_{lv}" for lv in mod.LEVELS]] >= 0) & (s[[f"cover_{lv}" for lv in mod.LEVELS]] <= 1)).all().all()
+    assert "Losses:" in mod.spring_markdown(res)
