@@ -269,7 +269,7 @@ class Scenario:
 
 def _fixed_note(sc: Scenario) -> str | None:
     """What a scenario with fixed driver values leaves out (``None`` if its paths keep their noise)."""
-    fixed = [c for c in sc.changes if c.values is not None or (c.hold is None and c.multiply == 0)]
+    fixed = [c for c in sc.changes if c.values is not None or c.multiply == 0]
     if not fixed:
         return None
     return ("NOT included for the changes that fix the drivers (values, or multiply = 0): those series are the "
