@@ -108,7 +108,7 @@ def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl:
                 path = out / f"{kind}_{_safe(sid)}.png"
                 save_figure(fig, path)
                 written.append(path)
-        fig = exceedance_curve(run.paths, title="Probability that new displacement exceeds x", caption=cap)
+        fig = exceedance_curve(run.paths, marks=marks, title="Probability that new displacement exceeds x", caption=cap)
         path = out / "exceedance.png"
         save_figure(fig, path)
         written.append(path)
