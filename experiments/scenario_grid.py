@@ -25,7 +25,7 @@ from displacement_forecast.scenarios import Change, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "synthetic_nw_syria"
-REGION_SETS = {"south": ["South Idlib"], "south+west-aleppo": ["South Idlib", "West Aleppo"], "all": ["ALL"]}
+REGION_SETS = {"south": ["South Idlib"], "south-and-west-aleppo": ["South Idlib", "West Aleppo"], "all": ["ALL"]}
 
 
 def grid(intensities: list[float], durations: list[int], region_sets: dict[str, list[str]]) -> list[Scenario]:

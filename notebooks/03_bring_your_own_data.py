@@ -163,8 +163,8 @@ n_weeks = obs["date"].nunique()
 model = get_model("nb-dl", drivers=("strikes", "shelling"), n_lags=4)
 scenarios = [
     Scenario.baseline(),
-    Scenario("intensify-south", "strikes and shelling in southern Idlib double for eight weeks",
-             Scenario.intensify(["South Idlib"], k=2.0, periods=8).changes),
+    Scenario("intensify-south", "strikes and shelling in southern Idlib at twice their level of the last four weeks, "
+             "for eight weeks", Scenario.intensify(["South Idlib"], k=2.0, periods=8, hold=4).changes),
     Scenario("de-escalation", "strikes and shelling fall by half everywhere",
              Scenario.intensify(["ALL"], k=0.5).changes),
     Scenario.ceasefire(),

@@ -36,7 +36,8 @@ def markdown_cells(path: Path) -> list[str]:
 
 def test_there_are_notebooks():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_scenario_brief.py", "02_how_far_to_trust.py", "03_bring_your_own_data.py"} <= names
+    assert {"01_scenario_brief.py", "02_how_far_to_trust.py", "03_bring_your_own_data.py",
+            "04_idlib_retrospective.py"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -30,14 +30,28 @@ def test_shipped_scenarios_load(sim):
     ('multiply=-1', "multiply", "not a non-negative number"),
     ('multiply=2\nintensity=3', "intensity", "unknown key"),
     ('values=[1, -2]', "values", "non-negative"),
-    ('multiply=2\nvalues=[1]', "change[0]", "exactly one"),
+    ('multiply=2\nvalues=[1]', "change[0]", "contradicts"),
+    ('regions=[]\nmultiply=0', "regions", "names no region"),
+    ('series=[]\nmultiply=0', "series", "names no series"),
+    ('values=[1, inf]', "values", "finite"),
+    ('values=[1, nan]', "values", "finite"),
+    ('multiply=inf', "multiply", "not a non-negative number"),
+    ('values=[1, 2]\nperiods=3', "values", "one value per period"),
+    ('multiply=2\nweeks=2\nperiods=6', "periods", "contradict"),
+    ('multiply=2', "", ""),
     ('multiply=2\nstart=0', "start", "before the first forecast period"),
-    ('multiply=2\nweeks=0', "periods", "positive whole number"),
+    ('multiply=2\nweeks=0', "weeks", "positive whole number"),
     ('hold=0', "hold", "positive whole number"),
-    ('hold=2\nmultiply=2', "change[0]", "exactly one"),
+    ('hold=2\nvalues=[2]', "change[0]", "contradicts"),
+    ('start=2', "change[0]", "exactly one"),
 ])
 def test_bad_change_names_the_key(tmp_path, sim, body, key, msg):
     text = f'[[scenario]]\nid="x"\n  [[scenario.change]]\n  {body}\n'
+    if not key:  # the control: a valid change loads
+        p = tmp_path / "ok.toml"
+        p.write_text(text)
+        assert load_scenarios(p, sim.regions)[0].changes[0].multiply == 2
+        return
     err = _err(tmp_path, text, sim.regions)
     assert key in err and msg in err
     assert "\n" not in err.strip() or all(line.startswith(str(tmp_path)) for line in err.splitlines())

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting")
     p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
     p.add_argument("--horizon", type=int, default=12, help="periods ahead (default 12)")
+    p.add_argument("--origin", metavar="DATE",
+                   help="forecast as of the period holding DATE, using only rows up to it (a hindcast; "
+                        "same rule as backtest); recorded in the sidecar")
     p.add_argument("--draws", type=int, default=1000, help="sample paths per scenario (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
     p.add_argument("--thresholds", default=",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS),
@@ -44,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..brief import fmt_prob
     from ..forecast.run import run_forecast, write_run
-    from ..scenarios import Scenario, load_scenarios
+    from ..scenarios import Scenario, check_scenarios, load_scenarios
 
     if args.horizon < 1 or args.draws < 1:
         raise DataError(Problem("command line", None, None, "--horizon and --draws must be at least 1"))
@@ -53,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise DataError(Problem("command line", None, "--thresholds", f"{args.thresholds!r} is not a comma-separated list of numbers")) from None
     obs, regions = load_data(args)
+    hindcast = None
+    if args.origin:
+        from ..data.hindcast import truncate_at_origin
+
+        obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
+        hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
+                    "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
     if args.model_dir:
         from ..models.io import load_model
 
@@ -62,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
     scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
@@ -71,10 +82,13 @@ def run(args: argparse.Namespace) -> int:
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
+    sc = run_.sidecar
+    if hindcast:
+        sc["forecast"]["hindcast"] = hindcast
+    sc["warnings"] += [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
     written = write_run(run_, args.out, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
                         hub=args.hub, team=args.team)
-    sc = run_.sidecar
-    for w in (record or {}).get("warnings", []):
+    for w in (record or {}).get("warnings", []) + [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]:
         print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78

@@ -59,8 +59,11 @@ def build_sidecar(
     backtest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Provenance and diagnostics for one forecast run."""
+    from ..data.metadata import SYNTHETIC_MARK, synthetic_files
+
     info = model.info_
     panel = model.panel_
+    synthetic = synthetic_files(data_files)
     uncert = model.uncertainty_included()
     return {
         "format_version": FORMAT_VERSION,
@@ -70,10 +73,13 @@ def build_sidecar(
         "model": {"name": model.name, "config": info.config, "uses_drivers": model.uses_drivers},
         "reliable": bool(info.reliable),
         # Fit diagnostics, then what past backtests say about the intervals (if one was given).
-        "warnings": list(info.warnings) + list((backtest or {}).get("warnings", [])),
+        "warnings": list(info.warnings) + list((backtest or {}).get("warnings", []))
+        + ([f"{SYNTHETIC_MARK}: {', '.join(synthetic)} is flagged synthetic in its README; "
+            "this is not a forecast of the real world"] if synthetic else []),
         "intervals_calibrated_in_backtest": (backtest or {}).get("intervals_ok"),
         "diagnostics": _jsonable(info.diagnostics),
-        "data": {"files": list(data_files), "vintage": data_vintage(panel), "frequency": panel.freq,
+        "data": {"files": list(data_files), "synthetic": bool(synthetic),
+                 "vintage": data_vintage(panel), "frequency": panel.freq,
                  "first_period": str(panel.dates[0].date()), "last_period": str(panel.origin.date()),
                  "regions": panel.regions.codes},
         "forecast": {"origin_date": str(panel.origin.date()), "horizon": horizon, "n_draws": n_draws,

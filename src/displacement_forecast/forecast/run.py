@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ..conventions import INTERVAL_LEVELS, levels_text
+from ..data.metadata import SYNTHETIC_MARK
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
@@ -95,12 +96,14 @@ def caption(sidecar: dict[str, Any]) -> str:
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     bt = sidecar.get("backtest") or {}
     fit_warnings = [w for w in sidecar["warnings"] if w not in bt.get("warnings", [])]
+    fit_warnings = [w for w in fit_warnings if not w.startswith(SYNTHETIC_MARK)]
     flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
         flag += "  CAUTION: in backtests " + " and ".join(  # the two widest bands drawn
             f"the {lv}% band covered {cov.get(f'{lv}%', float('nan')):.0%}" for lv in INTERVAL_LEVELS[-2:]) + " of outcomes."
-    return (f"Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
+    head = f"{SYNTHETIC_MARK} (made up, not the real world). " if d.get("synthetic") else ""
+    return (f"{head}Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "
             f"{sidecar['forecast']['n_draws']} paths, seed {sidecar['forecast']['seed']}. "
             f"Bands: {levels_text()} intervals including {'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")

@@ -17,6 +17,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 from ..conventions import INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
+from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
 
 #: Bands drawn, widest first (:data:`~displacement_forecast.conventions.INTERVAL_LEVELS`).
 BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))
@@ -48,6 +49,34 @@ def _caption(fig: plt.Figure, text: str) -> None:
     fig.text(0.01, 0.005, text, fontsize=7, color="#444", ha="left", va="bottom", wrap=True)
 
 
+def marked_title(title: str, caption: str) -> str:
+    """``title`` headed by "SYNTHETIC DATA" when the caption says the data are synthetic.
+
+    Captions made by :func:`displacement_forecast.forecast.run.caption` from a dataset flagged
+    ``synthetic`` (see :mod:`displacement_forecast.data.metadata`) start with the mark, so every
+    chart drawn with such a caption carries it in its title too.
+    """
+    if SYNTHETIC_MARK in (caption or "") and SYNTHETIC_MARK not in (title or ""):
+        return f"{SYNTHETIC_MARK} - {title}" if title else SYNTHETIC_MARK
+    return title
+
+
+def threshold_marks(ax: plt.Axes, marks: Sequence[float], top: float) -> list[float]:
+    """Dashed horizontal lines at the ``marks`` that fall below 1.25 x ``top`` (the chart's upper
+    band); the others are named in a note on the chart, so a far threshold never squashes the fan
+    and is never silently left out. Returns the marks drawn."""
+    drawn = [m for m in marks if m <= 1.25 * top]
+    for m in drawn:
+        ax.axhline(m, color="#555", ls="--", lw=0.9)
+        ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
+                transform=ax.get_yaxis_transform())
+    above = [m for m in marks if m not in drawn]
+    if above:
+        ax.text(0.99, 0.03, "above the chart: " + ", ".join(f"{m:,.0f}" for m in above), ha="right", va="bottom",
+                fontsize=7, color="#333", transform=ax.transAxes)
+    return drawn
+
+
 def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, colour: str = _COLOURS[0],
         label: str | None = None) -> None:
     """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history."""
@@ -73,13 +102,44 @@ def fan_chart(
     title: str = "",
     caption: str = "",
     n_history: int = 26,
+    cumulative: bool = False,
+    marks: Sequence[float] = (),
+    shared_y: bool = True,
 ) -> plt.Figure:
-    """Fan chart of new displacement per period: the all-region total on top, regions below.
+    """Fan chart of new displacement: the all-region total on top, regions below.
 
-    ``history`` is a ``date x region`` frame of observed new displacement (the last
-    ``n_history`` periods are drawn).
+    Parameters
+    ----------
+    paths : xarray.DataArray
+        ``draw x region x horizon`` sample paths (people per period).
+    history : pandas.DataFrame, optional
+        ``date x region`` observed new displacement; the last ``n_history`` periods are drawn
+        (per-period charts only).
+    regions, region_names : optional
+        Regions to draw (default all) and code -> name for their titles.
+    title, caption : str
+        Title (headed "SYNTHETIC DATA" when the caption says so) and caption.
+    n_history : int
+        Observed periods shown.
+    cumulative : bool
+        People newly displaced from the first forecast period up to each period (what a
+        "250,000 more" threshold is about) instead of per period.
+    marks : sequence of float
+        Thresholds (people, all regions) drawn as lines on the total panel; see
+        :func:`threshold_marks`.
+    shared_y : bool
+        Regional panels on one y-scale (default), so 40 people never look like 80,000. With
+        ``False`` each panel has its own scale and says so in its title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     p = with_total(paths)
+    if cumulative:
+        p = p.cumsum("horizon")
+        history = None
+    title = marked_title(title, caption)
     regions = list(regions) if regions is not None else list(paths["region"].values)
     ncol = 4
     nrow = 1 + int(np.ceil(len(regions) / ncol))
@@ -88,22 +148,30 @@ def fan_chart(
     hist = history.iloc[-n_history:] if history is not None else None
     ax0 = fig.add_subplot(gs[0, :])
     fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None)
-    ax0.set_title(f"{title} - all regions" if title else "All regions", loc="left", fontsize=11)
+    what = "cumulative since the forecast start" if cumulative else "per period"
+    ax0.set_title(f"{title} - all regions, {what}" if title else f"All regions, {what}", loc="left", fontsize=11)
     unit = period_unit(paths)
-    ax0.set_ylabel(f"people newly displaced\nper {unit}")
+    ax0.set_ylabel("people newly displaced\nsince the forecast start" if cumulative else f"people newly displaced\nper {unit}")
     ax0.yaxis.set_major_formatter(people)
+    if marks:
+        top = float(quantiles(p.sel(region=TOTAL), [0.975]).max())
+        threshold_marks(ax0, marks, top)
     ax0.legend(loc="upper left", fontsize=8, ncol=5, frameon=False)
     names = region_names or {}
+    first = None
     for i, r in enumerate(regions):
-        ax = fig.add_subplot(gs[1 + i // ncol, i % ncol])
+        ax = fig.add_subplot(gs[1 + i // ncol, i % ncol], sharey=first if shared_y else None)
+        first = first or ax
         fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None)
-        ax.set_title(f"{names.get(r, r)} ({r})" if r in names else r, fontsize=9, loc="left")
+        label = f"{names.get(r, r)} ({r})" if r in names else r
+        ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=4))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.tick_params(labelsize=7)
         if i % ncol == 0:
-            ax.set_ylabel(f"people per {unit}", fontsize=8)
+            scale = "one scale for all regions" if shared_y else "scales differ"
+            ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
     if caption:
         fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
         _caption(fig, caption)
@@ -136,6 +204,7 @@ def exceedance_curve(
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    title = marked_title(title, caption)
     if title:
         ax.set_title(title, loc="left")
     if caption:
@@ -193,7 +262,7 @@ def observed_chart(
                          colors=[_COLOURS[i % len(_COLOURS)] for i in range(len(order))], alpha=0.85, step="post")
             ax.set_ylabel(f"people newly displaced\nper {unit}")
             ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(order), 4))
-            ax.set_title(title or f"Observed new displacement per {unit}", loc="left", fontsize=11)
+            ax.set_title(marked_title(title or f"Observed new displacement per {unit}", caption), loc="left", fontsize=11)
         else:
             for i, g in enumerate(order):
                 ax.step(by.index, by[g], where="post", color=_COLOURS[i % len(_COLOURS)], lw=1.4, label=g)
@@ -264,7 +333,8 @@ def scenario_fans(
         fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
         for m in marks:
             ax.axhline(m, color="#555", ls="--", lw=0.9)
-            ax.text(ax.get_xlim()[0], m, f" {m:,.0f}", va="bottom", ha="left", fontsize=7, color="#333")
+            ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
+                    transform=ax.get_yaxis_transform())
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=5))
@@ -276,6 +346,7 @@ def scenario_fans(
             ax.legend(loc="upper left", fontsize=7, frameon=False)
     for j in range(n, nrow * ncol):
         axes[j // ncol, j % ncol].set_visible(False)
+    title = marked_title(title, caption)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     if caption:

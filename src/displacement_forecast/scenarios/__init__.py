@@ -7,13 +7,14 @@ A scenario file holds one or more ``[[scenario]]`` tables::
 
     [[scenario]]
     id = "intensify-south"
-    description = "Air strikes in southern Idlib double for four weeks"
+    description = "Air strikes in southern Idlib at twice their current level for four periods"
       [[scenario.change]]
       regions = ["South Idlib"]          # codes, names or parents from the region table, or "ALL"
       series = ["strikes", "flights"]    # driver series changed (default: all drivers)
       start = 1                          # first forecast period (1 = the period after the data) or a date
       periods = 4                        # how many periods (default: to the end of the horizon)
-      multiply = 2.0                     # k >= 0; 0 = ceasefire
+      hold = 4                           # the level: each region's mean of its last 4 observed periods
+      multiply = 2.0                     # k >= 0 times that level; 0 = ceasefire
 
     [[scenario]]
     id = "custom-strikes"
@@ -28,19 +29,46 @@ A scenario file holds one or more ``[[scenario]]`` tables::
       regions = ["ALL"]
       hold = 4                           # each region at its mean of the last 4 observed periods
 
-``baseline`` modifies nothing. ``intensify`` and ``de-escalation`` are ``multiply`` changes (k > 1
-and k < 1), ``ceasefire`` is ``multiply = 0`` and ``custom`` sets ``values`` (the same numbers in
-every path). ``hold`` keeps the conflict where it is now: the baseline forecast lets an escalation
-fade as escalations did in the past; ``hold = N`` asks what happens if it does not. Each region's
-counts are drawn period by period around its average over the last N observed periods, with the
-driver model's count noise (a model passes ``counts`` to :meth:`Scenario.apply`; without it the
-average itself is used). The noise of a region and period is the same in every scenario of a
-call, so holding more regions never changes the counts of the others. Changes to the same series,
-region and period may not overlap.
+What each key does:
+
+* ``multiply = k`` alone multiplies the *baseline forecast* of the drivers, which lets an
+  escalation fade as escalations did in the past: ``k < 1`` is de-escalation, ``0`` a ceasefire.
+* ``hold = N`` keeps the conflict where it is now: each region's counts are drawn period by period
+  around its average over the last N observed periods, with the driver model's count noise (a model
+  passes ``counts`` to :meth:`Scenario.apply`; without it the average itself is used). The noise of
+  a region and period is the same in every scenario of a call, so holding more regions never
+  changes the counts of the others.
+* ``hold = N`` with ``multiply = k`` is **k times the current level**: the held counts (with their
+  noise) times k, path by path. This is what a planner means by "attacks intensify": more than now,
+  not more than a forecast that falls back to normal.
+* ``values = [...]`` sets the series to given numbers, the same in every path (no conflict
+  uncertainty: the sidecar says so).
+
+Durations: ``periods`` counts periods of the data's own frequency. ``weeks`` and ``months`` are
+accepted as a check: ``weeks`` on monthly data (or ``months`` on weekly data) is an error, not a
+silent change of meaning. Give at most one of the three.
+
+Checks (each a :class:`~displacement_forecast.data.schema.DataError` naming the file and key,
+all problems of a file at once): known keys only; ``change`` must be ``[[scenario.change]]``
+tables; numbers finite and non-negative; ``regions`` names at least one region; at most one
+duration key; ``values`` not combined with ``multiply`` or ``hold``, and as many values as
+``periods`` when both are given; a start date before the first forecast period; ``hold`` longer
+than the observed history; two changes touching the same series, region and period (with integer
+or date starts). A change that can have no effect (``multiply = 1`` alone, or a start after the
+forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by the command line
+and written into the sidecar with the scenario.
+
+Scenario ids name files (``fan_<id>.png``) and CSV cells, so they follow one documented safe
+pattern, :data:`ID_PATTERN`: a letter or digit, then letters, digits, ``.``, ``-`` or ``_``, at most 64
+characters in all; two ids may not differ only by case (they would share a chart file on some
+file systems). Anything else (spaces, ``/``, control characters, a leading ``=``/``+``/``-``/``@``)
+is one clear error before anything is fitted or written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,17 +80,38 @@ import pandas as pd
 
 from ..data.io import read_text
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem
+from ..data.schema import DataError, Problem, future_dates, period_start
 
 _SCENARIO_KEYS = {"id", "description", "change"}
-_CHANGE_KEYS = {"regions", "series", "start", "periods", "weeks", "months", "multiply", "values", "hold"}
+_DURATION_KEYS = ("periods", "weeks", "months")
+_CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
 DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
+#: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: The frequency a duration key is written in (``periods`` fits any).
+_UNIT_FREQ = {"weeks": "W", "months": "M"}
+_FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
+_PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
+
+
+def check_id(sid: Any) -> str | None:
+    """Why ``sid`` is not a valid scenario id (``None`` if it is); see :data:`ID_PATTERN`."""
+    if not isinstance(sid, str) or not sid:
+        return "missing or empty scenario id"
+    if ID_PATTERN.fullmatch(sid):
+        return None
+    return (f"scenario id {sid!r} is not allowed: ids name files and CSV cells, so they must be a letter or "
+            "digit followed by letters, digits, '.', '-' or '_' (at most 64 characters)")
 
 
 @dataclass(frozen=True)
 class Change:
     """One modification of driver paths: multiply by ``multiply``, replace by ``values``, or hold
-    each region at its mean over the last ``hold`` observed periods."""
+    each region at its mean over the last ``hold`` observed periods (times ``multiply`` if given).
+
+    ``unit`` is the duration key the user wrote (``periods``, ``weeks`` or ``months``); ``weeks``
+    and ``months`` must match the data's frequency.
+    """
 
     regions: tuple[str, ...] = ("ALL",)
     series: tuple[str, ...] | None = None
@@ -71,13 +120,14 @@ class Change:
     multiply: float | None = None
     values: tuple[float, ...] | None = None
     hold: int | None = None
+    unit: str = "periods"
 
     def to_dict(self) -> dict[str, Any]:
         d = {"regions": list(self.regions), "start": self.start}
         if self.series is not None:
             d["series"] = list(self.series)
         if self.periods is not None:
-            d["periods"] = self.periods
+            d[self.unit] = self.periods
         if self.multiply is not None:
             d["multiply"] = self.multiply
         if self.values is not None:
@@ -86,14 +136,48 @@ class Change:
             d["hold"] = self.hold
         return d
 
+    def span(self, dates: pd.DatetimeIndex, freq: str | None, where: str) -> tuple[int, int | None]:
+        """``[h0, h1)`` forecast-period indices (0 = the first forecast period) this change covers,
+        ``h1 = None`` to the end of any horizon. Indices may lie beyond ``dates``.
+
+        Raises
+        ------
+        DataError
+            ``weeks``/``months`` that do not match ``freq``; a start before the first forecast period.
+        """
+        want = _UNIT_FREQ.get(self.unit)
+        if want is not None and freq is not None and freq != want:
+            raise DataError(Problem(where, None, self.unit,
+                                    f"{self.unit} = {self.periods} but the data are {_FREQ_WORD.get(freq, freq)}; "
+                                    f"write periods = N (one period = one {_PERIOD_WORD.get(freq, 'period')})"))
+        if isinstance(self.start, int):
+            h0 = self.start - 1
+        else:
+            h0 = _date_index(pd.Timestamp(self.start), dates, freq)
+            if h0 < 0:
+                raise DataError(Problem(where, None, "start",
+                                        f"{self.start} is before the first forecast period ({dates[0].date()}); "
+                                        "a scenario can only change the future"))
+        return h0, None if self.periods is None else h0 + self.periods
+
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named set of changes to the baseline driver paths."""
+    """A named set of changes to the baseline driver paths.
+
+    ``warnings`` hold what the checks found that is not an error (a change with no effect); they
+    travel with the scenario into the sidecar.
+    """
 
     id: str
     description: str = ""
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        why = check_id(self.id)
+        if why:
+            raise DataError(Problem("scenario", None, "id", why))
 
     @classmethod
     def baseline(cls) -> Scenario:
@@ -101,39 +185,60 @@ class Scenario:
 
     @classmethod
     def intensify(cls, regions: list[str], k: float = 2.0, periods: int | None = None, start: int = 1,
-                  id: str = "intensify") -> Scenario:
-        return cls(id, f"conflict drivers (strikes, flights, ...) x{k:g} in {', '.join(regions)}",
-                   (Change(tuple(regions), None, start, periods, float(k)),))
+                  id: str = "intensify", hold: int | None = None) -> Scenario:
+        """Drivers ``k`` times the baseline forecast, or with ``hold = N`` ``k`` times the level of
+        the last N observed periods (above the current level)."""
+        what = "baseline forecast" if hold is None else f"level of the last {hold} periods"
+        return cls(id, f"conflict drivers (strikes, flights, ...) x{k:g} the {what} in {', '.join(regions)}",
+                   (Change(tuple(regions), None, start, periods, float(k), None, hold),))
 
     @classmethod
     def ceasefire(cls, regions: list[str] | None = None, start: int = 1, id: str = "ceasefire") -> Scenario:
         return cls(id, "conflict drivers (strikes, flights, ...) set to zero", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
+        d = {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
+        fixed = _fixed_note(self)
+        if fixed:
+            d["conflict_uncertainty"] = fixed
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
+        return d
 
     # -- application ----------------------------------------------------------------------
     def apply(self, drivers: dict[str, np.ndarray], regions: RegionTable, dates: pd.DatetimeIndex,
               history: dict[str, np.ndarray] | None = None,
-              counts: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+              counts: Callable[[str, np.ndarray], np.ndarray] | None = None, *,
+              freq: str | None = None) -> dict[str, np.ndarray]:
         """Return ``drivers`` (``series -> draw x region x horizon``) as this scenario changes them.
 
         For ``hold`` changes only: ``history`` (``series -> region x period`` observed counts,
         NaN = missing) gives the level, and ``counts(series, means)`` draws ``draw x region x
         horizon`` counts around ``means`` (``region x horizon``; only the held cells are used);
-        without ``counts`` every path is set to the level itself.
+        without ``counts`` every path is set to the level itself. With ``multiply`` as well, the
+        held counts are multiplied by it, path by path.
+
+        ``freq`` (``D``, ``W``, ``M``) is the data's frequency, inferred from ``dates`` when not
+        given; ``weeks``/``months`` durations are checked against it.
 
         A series the scenario changes is a new array; the others are the input arrays themselves
         (not copies), so the input is never modified but must not be modified through the result.
+
+        Raises
+        ------
+        DataError
+            A duration unit that does not match the data, a start before the first forecast
+            period, ``hold`` longer than the history, a series the model does not use.
         """
         out = dict(drivers)
         copied: set[str] = set()
         codes = regions.codes
+        freq = freq or _dates_freq(dates)
         for n, ch in enumerate(self.changes):
             where = f"scenario '{self.id}' change {n + 1}"
             idx = sorted({codes.index(c) for c in regions.resolve(ch.regions, context=where)})
-            h0 = _start_index(ch.start, dates, where)
-            h1 = len(dates) if ch.periods is None else min(len(dates), h0 + ch.periods)
+            h0, end = ch.span(dates, freq, where)
+            h1 = len(dates) if end is None else min(len(dates), end)
             series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
             for s in series:
                 if s not in out:
@@ -144,14 +249,15 @@ class Scenario:
                 if s not in copied:
                     out[s] = np.array(out[s], dtype=float)
                     copied.add(s)
-                if ch.multiply is not None:
-                    for lo, hi in _runs(idx):  # slices, not a fancy-indexed copy and write-back
-                        out[s][:, lo:hi, h0:h1] *= ch.multiply
-                elif ch.hold is not None:
+                if ch.hold is not None:
                     means = np.zeros(out[s].shape[1:])
                     means[idx, h0:h1] = _recent_mean(history, s, idx, ch.hold, regions, where)[:, None]
                     drawn = np.broadcast_to(means, out[s].shape) if counts is None else counts(s, means)
-                    out[s][:, idx, h0:h1] = drawn[:, idx, h0:h1]
+                    k = 1.0 if ch.multiply is None else ch.multiply
+                    out[s][:, idx, h0:h1] = k * drawn[:, idx, h0:h1]
+                elif ch.multiply is not None:
+                    for lo, hi in _runs(idx):  # slices, not a fancy-indexed copy and write-back
+                        out[s][:, lo:hi, h0:h1] *= ch.multiply
                 else:
                     vals = np.asarray(ch.values, dtype=float)[: h1 - h0]
                     out[s][:, idx, h0 : h0 + len(vals)] = vals
@@ -159,6 +265,16 @@ class Scenario:
             out[s] = out[s].view()
             out[s].flags.writeable = False
         return out
+
+
+def _fixed_note(sc: Scenario) -> str | None:
+    """What a scenario with fixed driver values leaves out (``None`` if its paths keep their noise)."""
+    fixed = [c for c in sc.changes if c.values is not None or c.multiply == 0]
+    if not fixed:
+        return None
+    return ("NOT included for the changes that fix the drivers (values, or multiply = 0): those series are the "
+            "same in every path, so the bands leave out the chance that the conflict turns out otherwise "
+            "(e.g. violations of a ceasefire)")
 
 
 def _runs(idx: list[int]) -> list[tuple[int, int]]:
@@ -177,7 +293,11 @@ def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[i
     """Mean of ``series`` over the last ``n`` observed periods for regions ``idx`` (NaN skipped)."""
     if history is None or series not in history:
         raise DataError(Problem(where, None, "hold", f"needs the observed {series!r} counts; none were given"))
-    recent = np.asarray(history[series], dtype=float)[idx, -n:]
+    hist = np.asarray(history[series], dtype=float)
+    if n > hist.shape[1]:
+        raise DataError(Problem(where, None, "hold",
+                                f"hold = {n} periods but the data hold only {hist.shape[1]}; expected at most that"))
+    recent = hist[idx, -n:]
     seen = np.isfinite(recent).any(axis=1)
     if not seen.all():
         missing = ", ".join(regions.codes[idx[i]] for i in np.flatnonzero(~seen))
@@ -186,14 +306,99 @@ def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[i
     return np.nanmean(recent, axis=1)
 
 
-def _start_index(start: int | str, dates: pd.DatetimeIndex, where: str) -> int:
-    if isinstance(start, int):
-        return start - 1
-    ts = pd.Timestamp(start)
-    pos = int(np.searchsorted(dates, ts))
-    if pos == 0 and ts < dates[0]:
-        return 0
-    return pos
+def _dates_freq(dates: pd.DatetimeIndex) -> str | None:
+    """``D``, ``W`` or ``M`` from the spacing of forecast dates (``None`` if it cannot tell)."""
+    if len(dates) >= 2:
+        gap = (dates[1] - dates[0]).days
+        return "D" if gap == 1 else "W" if gap == 7 else "M" if 28 <= gap <= 31 else None
+    if len(dates) == 1:
+        d = pd.Timestamp(dates[0])
+        if d.day == 1 and d.weekday() != 0:
+            return "M"
+        if d.weekday() == 0 and d.day != 1:
+            return "W"
+    return None
+
+
+def _date_index(ts: pd.Timestamp, dates: pd.DatetimeIndex, freq: str | None) -> int:
+    """Forecast-period index of the period holding ``ts`` (0 = ``dates[0]``; negative = before it)."""
+    if freq is None:  # cannot label periods: the first forecast date on or after ts
+        pos = int(np.searchsorted(dates, ts))
+        return -1 if pos == 0 and ts < dates[0] else pos
+    label = pd.Timestamp(period_start(pd.DatetimeIndex([ts]), freq).iloc[0])
+    first = pd.Timestamp(dates[0])
+    if freq == "M":
+        return (label.year - first.year) * 12 + label.month - first.month
+    return (label - first).days // (7 if freq == "W" else 1)
+
+
+# -- checks against the data ------------------------------------------------------------------
+def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horizon: int, *,
+                    regions: RegionTable | None = None, file: str = "scenarios") -> list[Scenario]:
+    """Check scenarios against the data they will be applied to, before anything is fitted.
+
+    Parameters
+    ----------
+    scenarios : list of Scenario
+        As loaded by :func:`load_scenarios`.
+    observations : pandas.DataFrame
+        The clean observation frame (``date, region, series, value``) the forecast starts from.
+    horizon : int
+        Forecast periods.
+    regions : RegionTable, optional
+        To resolve zones for the overlap check (default: regions compared by name).
+    file : str
+        Named in the messages.
+
+    Returns
+    -------
+    list of Scenario
+        The same scenarios, each with the warnings found for it added (changes with no effect
+        within ``horizon``).
+
+    Raises
+    ------
+    DataError
+        All problems at once: ``weeks``/``months`` against the data's frequency, start dates
+        before the first forecast period, ``hold`` longer than the observed history, overlapping
+        changes (date starts included).
+    """
+    from ..data.schema import observation_frequency
+
+    freq = observation_frequency(observations)
+    first, origin = observations["date"].min(), observations["date"].max()
+    n_hist = len(period_grid(first, origin, freq))
+    dates = future_dates(origin, horizon, freq)
+    problems: list[Problem] = []
+    out: list[Scenario] = []
+    for sc in scenarios:
+        warns = list(sc.warnings)
+        spans = []
+        for n, ch in enumerate(sc.changes):
+            key = f"scenario '{sc.id}'.change[{n}]"
+            try:
+                h0, h1 = ch.span(dates, freq, key)
+            except DataError as e:
+                problems += [dataclasses.replace(p, file=file) for p in e.problems]
+                spans.append(None)
+                continue
+            spans.append((h0, h1))
+            if h0 >= horizon:
+                warns.append(f"change[{n}] starts at forecast period {h0 + 1} ({ch.start}), after the horizon of "
+                             f"{horizon} periods: it has no effect on this forecast")
+            if ch.hold is not None and ch.hold > n_hist:
+                problems.append(Problem(file, None, f"{key}.hold",
+                                        f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
+        problems += _overlaps(sc.changes, f"scenario '{sc.id}'", file, regions, spans)
+        out.append(dataclasses.replace(sc, warnings=tuple(warns)))
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def period_grid(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
+    """Period labels from ``first`` to ``last`` inclusive (the grid a panel is built on)."""
+    return pd.date_range(first, last, freq={"D": "D", "W": "W-MON", "M": "MS"}[freq])
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -208,51 +413,77 @@ def load_scenarios(path: str | Path, regions: RegionTable | None = None) -> list
 
 
 def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>") -> list[Scenario]:
+    """Scenarios from a parsed TOML document; all problems of the file at once (see module doc)."""
     problems: list[Problem] = []
     extra = set(doc) - {"scenario"}
     for k in sorted(extra):
         problems.append(Problem(file, None, k, "unknown top-level key; expected [[scenario]] tables"))
     items = doc.get("scenario", [])
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list) or not items or not all(isinstance(x, dict) for x in items):
         problems.append(Problem(file, None, "scenario", "no [[scenario]] tables found"))
         raise DataError(problems)
     out: list[Scenario] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, sc in enumerate(items):
         key = f"scenario[{i}]"
         for k in sorted(set(sc) - _SCENARIO_KEYS):
             problems.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_SCENARIO_KEYS))}"))
         sid = sc.get("id")
-        if not isinstance(sid, str) or not sid.strip():
-            problems.append(Problem(file, None, f"{key}.id", "missing or empty scenario id"))
+        why = check_id(sid)
+        if why:
+            problems.append(Problem(file, None, f"{key}.id", why))
             continue
         key = f"scenario '{sid}'"
-        if sid in seen:
-            problems.append(Problem(file, None, f"{key}.id", "duplicate scenario id"))
-        seen.add(sid)
-        changes = []
-        for j, ch in enumerate(sc.get("change", [])):
+        if sid.lower() in seen:
+            same = "duplicate scenario id" if seen[sid.lower()] == sid else \
+                f"scenario ids {seen[sid.lower()]!r} and {sid!r} differ only by case (they would share a chart file)"
+            problems.append(Problem(file, None, f"{key}.id", same))
+        seen[sid.lower()] = sid
+        desc = sc.get("description", "")
+        if not isinstance(desc, str):
+            problems.append(Problem(file, None, f"{key}.description", "expected text"))
+        raw = sc.get("change", [])
+        if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+            problems.append(Problem(file, None, f"{key}.change",
+                                    f"expected [[scenario.change]] tables (keys regions, multiply, hold, ...), got {raw!r}"))
+            continue
+        changes, warns = [], []
+        for j, ch in enumerate(raw):
             c, probs = _parse_change(ch, f"{key}.change[{j}]", file, regions)
             problems += probs
             if c is not None:
                 changes.append(c)
+                if c.multiply == 1 and c.hold is None:
+                    warns.append(f"change[{j}] multiplies by 1: it has no effect")
+        if not raw and sid != "baseline":
+            warns.append("no changes: this scenario is the baseline")
         problems += _overlaps(changes, key, file, regions)
-        out.append(Scenario(sid, str(sc.get("description", "")), tuple(changes)))
+        if not problems:
+            out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns)))
     if problems:
         raise DataError(problems)
     return out
 
 
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x)) and x >= 0
+
+
 def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) -> tuple[Change | None, list[Problem]]:
     probs: list[Problem] = []
-    if not isinstance(ch, dict):
-        return None, [Problem(file, None, key, "expected a table")]
     for k in sorted(set(ch) - _CHANGE_KEYS):
         probs.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_CHANGE_KEYS))}"))
     regs = ch.get("regions", ["ALL"])
     if isinstance(regs, str):
         regs = [regs]
-    if regions is not None:
+    if not isinstance(regs, list) or not regs or not all(isinstance(r, str) and r.strip() for r in regs):
+        probs.append(Problem(file, None, f"{key}.regions",
+                             f"{regs!r} names no region; expected a list of codes, names or parents, or [\"ALL\"]"))
+    elif regions is not None:
         try:
             regions.resolve(regs, context=f"{file}: {key}.regions")
         except DataError as e:
@@ -260,6 +491,9 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) ->
     series = ch.get("series")
     if isinstance(series, str):
         series = [series]
+    if series is not None and (not isinstance(series, list) or not series
+                               or not all(isinstance(x, str) and x.strip() for x in series)):
+        probs.append(Problem(file, None, f"{key}.series", f"{series!r} names no series; expected e.g. [\"strikes\"]"))
     start = ch.get("start", 1)
     if isinstance(start, bool) or not isinstance(start, int | str) and not hasattr(start, "isoformat"):
         probs.append(Problem(file, None, f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
@@ -270,30 +504,47 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) ->
             start = str(pd.Timestamp(str(start)).date())
         except ValueError:
             probs.append(Problem(file, None, f"{key}.start", f"cannot read {start!r} as a date"))
-    periods = ch.get("periods", ch.get("weeks", ch.get("months")))
-    if periods is not None and (not isinstance(periods, int) or isinstance(periods, bool) or periods < 1):
-        probs.append(Problem(file, None, f"{key}.periods", f"{periods!r} is not a positive whole number of periods"))
+    given = [k for k in _DURATION_KEYS if k in ch]
+    unit = given[0] if given else "periods"
+    if len(given) > 1:
+        probs.append(Problem(file, None, f"{key}.{given[1]}",
+                             f"{' and '.join(given)} contradict each other; give one duration (periods = N)"))
+    periods = ch.get(unit)
+    if periods is not None and (not _is_count(periods) or periods < 1):
+        probs.append(Problem(file, None, f"{key}.{unit}", f"{periods!r} is not a positive whole number of periods"))
     mult, vals, hold = ch.get("multiply"), ch.get("values"), ch.get("hold")
-    if sum(x is not None for x in (mult, vals, hold)) != 1:
-        probs.append(Problem(file, None, key, "give exactly one of 'multiply', 'values' or 'hold'"))
-    if hold is not None and (not isinstance(hold, int) or isinstance(hold, bool) or hold < 1):
+    if vals is not None and (mult is not None or hold is not None):
+        probs.append(Problem(file, None, key, "'values' contradicts 'multiply'/'hold'; give values, or multiply, "
+                                              "or hold (optionally with multiply)"))
+    elif mult is None and vals is None and hold is None:
+        probs.append(Problem(file, None, key, "give exactly one of 'multiply', 'values' or 'hold' "
+                                              "('hold' may be combined with 'multiply')"))
+    if hold is not None and (not _is_count(hold) or hold < 1):
         probs.append(Problem(file, None, f"{key}.hold", f"{hold!r} is not a positive whole number of periods"))
-    if mult is not None and (isinstance(mult, bool) or not isinstance(mult, int | float) or mult < 0 or not np.isfinite(mult)):
+    if mult is not None and not _is_number(mult):
         probs.append(Problem(file, None, f"{key}.multiply", f"{mult!r} is not a non-negative number (0 = ceasefire)"))
     if vals is not None:
-        if not isinstance(vals, list) or not vals or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in vals):
-            probs.append(Problem(file, None, f"{key}.values", "expected a non-empty list of non-negative numbers"))
+        if not isinstance(vals, list) or not vals or not all(_is_number(v) for v in vals):
+            probs.append(Problem(file, None, f"{key}.values", "expected a non-empty list of finite non-negative numbers"))
         elif periods is None:
             periods = len(vals)
+        elif _is_count(periods) and periods != len(vals):
+            probs.append(Problem(file, None, f"{key}.values",
+                                 f"{len(vals)} values but {unit} = {periods}; give one value per period"))
     if probs:
         return None, probs
     return Change(tuple(regs), tuple(series) if series else None, start, periods,
                   None if mult is None else float(mult), None if vals is None else tuple(float(v) for v in vals),
-                  hold), probs
+                  hold, unit), probs
 
 
-def _overlaps(changes: list[Change], key: str, file: str, regions: RegionTable | None) -> list[Problem]:
-    """Two changes may not touch the same series, region and period (integer starts only)."""
+def _overlaps(changes: list[Change] | tuple[Change, ...], key: str, file: str, regions: RegionTable | None,
+              spans: list[tuple[int, int | None] | None] | None = None) -> list[Problem]:
+    """Two changes may not touch the same series, region and period.
+
+    ``spans`` (from :meth:`Change.span`, ``None`` for a change that could not be placed) compare
+    date starts too; without them only integer starts (and equal dates) can be compared.
+    """
     probs = []
     for a in range(len(changes)):
         for b in range(a + 1, len(changes)):
@@ -310,12 +561,18 @@ def _overlaps(changes: list[Change], key: str, file: str, regions: RegionTable |
                     ra = rb = {"ALL"}
             if not ra & rb:
                 continue
-            if isinstance(ca.start, int) and isinstance(cb.start, int):
-                ea = ca.start + (ca.periods or 10**6)
-                eb = cb.start + (cb.periods or 10**6)
-                if ca.start < eb and cb.start < ea:
-                    probs.append(Problem(file, None, f"{key}.change[{b}]",
-                                         f"overlaps change[{a}] (same series, region and period); merge them into one change"))
+            if spans is not None:
+                if spans[a] is None or spans[b] is None:
+                    continue
+                (a0, a1), (b0, b1) = spans[a], spans[b]
+            elif isinstance(ca.start, int) and isinstance(cb.start, int):
+                a0, a1, b0, b1 = ca.start, ca.start + ca.periods if ca.periods else None, \
+                    cb.start, cb.start + cb.periods if cb.periods else None
             elif ca.start == cb.start:
-                probs.append(Problem(file, None, f"{key}.change[{b}]", f"overlaps change[{a}]"))
+                a0, a1, b0, b1 = 0, None, 0, None
+            else:
+                continue
+            if a0 < (b1 if b1 is not None else 10**9) and b0 < (a1 if a1 is not None else 10**9):
+                probs.append(Problem(file, None, f"{key}.change[{b}]",
+                                     f"overlaps change[{a}] (same series, region and period); merge them into one change"))
     return probs

@@ -1,0 +1,186 @@
+"""Scenario validation: each ../shared/cases/reliability/scen/* case, hold + multiply, duration units.
+
+Cases run through the command line (``forecast``) on the shared small panel: one line per problem
+naming the key, exit 2, nothing written; or a warning carried into the sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.cli import main
+from displacement_forecast.data.schema import DataError
+from displacement_forecast.scenarios import (
+    Scenario,
+    check_scenarios,
+    load_scenarios,
+    scenarios_from_dict,
+)
+
+CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "reliability"
+
+
+@pytest.fixture
+def cases():
+    if not CASES.exists():
+        pytest.skip(f"shared cases folder {CASES} is absent (it sits beside the project in ../shared)")
+    return CASES
+
+
+def _forecast(case_dir, toml, out, *extra):
+    return main(["forecast", str(case_dir / "small_obs.csv"), "--regions", str(case_dir / "small_regions.csv"),
+                 "--scenarios", str(toml), "--out", str(out), "--horizon", "8", "--draws", "60", "--no-plots", *extra])
+
+
+@pytest.mark.parametrize("name,key,msg", [
+    ("s26_change_not_table", "change", "expected [[scenario.change]] tables"),
+    ("s07b_overlap_dates", "change[1]", "overlaps change[0]"),
+    ("s08_date_before_origin", "start", "before the first forecast period"),
+    ("s20_empty_regions", "regions", "names no region"),
+    ("s24_hold_huge", "hold", "the data hold only 82"),
+    ("s28_weeks_and_periods", "periods", "contradict"),
+    ("s12_formula_names", "id", "is not allowed"),
+    ("s29_fan_name_collision", "id", "'south/x2' is not allowed"),
+])
+def test_scenario_case_is_one_clear_error(cases, tmp_path, capsys, name, key, msg):
+    out = tmp_path / "out"
+    code = _forecast(cases, cases / "scen" / f"{name}.toml", out, "--hxl", "--hub", str(tmp_path / "hub"))
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code == 2 and lines, err
+    assert "Traceback" not in err
+    assert any(f"{name}.toml" in ln and key in ln and msg in ln for ln in lines), err
+    assert not out.exists() and not (tmp_path / "hub").exists()
+
+
+def test_s12_every_formula_id_is_named(cases, capsys):
+    with pytest.raises(DataError) as e:
+        load_scenarios(cases / "scen" / "s12_formula_names.toml")
+    assert len(e.value.problems) == 4  # one line per bad id, all in one pass
+
+
+def test_s29_underscore_id_is_fine_and_ids_differing_by_case_are_not(cases):
+    ok = {"scenario": [{"id": "south_x2", "change": [{"regions": ["ALL"], "multiply": 2.0}]}]}
+    assert scenarios_from_dict(ok)[0].id == "south_x2"
+    with pytest.raises(DataError, match="differ only by case"):
+        scenarios_from_dict({"scenario": [{"id": "South"}, {"id": "south"}]})
+    for bad in ("x\ry", "\tx", " x", "x y", "=1", "a" * 65, ""):
+        with pytest.raises(DataError):
+            scenarios_from_dict({"scenario": [{"id": bad}]})
+        with pytest.raises(DataError):
+            Scenario(bad)
+
+
+def test_s09_change_after_the_horizon_is_a_warning_in_the_sidecar(cases, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _forecast(cases, cases / "scen" / "s09_date_far_future.toml", out) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: scenario 'future': change[0] starts at forecast period" in err and "no effect" in err
+    side = json.loads((out / "forecast.json").read_text())
+    (sc,) = [s for s in side["scenarios"] if s["id"] == "future"]
+    assert any("no effect" in w for w in sc["warnings"])
+    assert any("no effect" in w for w in side["warnings"])
+
+
+def test_multiply_by_one_and_empty_scenario_warn():
+    (a, b) = scenarios_from_dict({"scenario": [
+        {"id": "same", "change": [{"regions": ["ALL"], "multiply": 1}]}, {"id": "nothing"}]})
+    assert a.warnings == ("change[0] multiplies by 1: it has no effect",)
+    assert "baseline" in b.warnings[0]
+    assert "warnings" in a.to_dict()
+
+
+def _monthly_obs(n=12):
+    dates = pd.date_range("2019-01-01", periods=n, freq="MS")
+    rows = [(d, "NWS01", s, 5.0) for d in dates for s in ("displaced", "strikes")]
+    return pd.DataFrame(rows, columns=["date", "region", "series", "value"])
+
+
+def test_weeks_on_monthly_data_is_an_error_months_and_periods_are_not(sim):
+    obs = _monthly_obs()
+    for unit, ok in (("weeks", False), ("months", True), ("periods", True)):
+        sc = scenarios_from_dict({"scenario": [{"id": "x", "change": [
+            {"regions": ["NWS01"], "multiply": 2, unit: 8}]}]}, sim.regions)
+        if ok:
+            assert check_scenarios(sc, obs, 3, regions=sim.regions)[0].changes[0].periods == 8
+        else:
+            with pytest.raises(DataError, match="weeks = 8 but the data are monthly; write periods = N"):
+                check_scenarios(sc, obs, 3, regions=sim.regions, file="s.toml")
+    # the same check where the scenario is applied (library route), and months on weekly data
+    dates = pd.date_range("2020-01-01", periods=3, freq="MS")
+    base = {"strikes": np.ones((2, len(sim.regions), 3))}
+    (w,) = scenarios_from_dict({"scenario": [{"id": "w", "change": [{"multiply": 2, "weeks": 8}]}]})
+    with pytest.raises(DataError, match="weeks = 8 but the data are monthly"):
+        w.apply(base, sim.regions, dates)
+    (m,) = scenarios_from_dict({"scenario": [{"id": "m", "change": [{"multiply": 2, "months": 2}]}]})
+    with pytest.raises(DataError, match="months = 2 but the data are weekly"):
+        m.apply(base, sim.regions, pd.date_range("2020-01-06", periods=3, freq="W-MON"))
+
+
+def test_date_starts_overlap_and_place_like_period_starts(sim):
+    obs = sim.observations
+    last = obs["date"].max()
+    d = [str((last + pd.Timedelta(weeks=k)).date()) for k in (1, 3, 5)]
+    def sc(*changes):
+        return scenarios_from_dict({"scenario": [{"id": "x", "change": list(changes)}]}, sim.regions)
+    with pytest.raises(DataError, match="overlaps change"):  # weeks 1-4 and week 3 onwards
+        check_scenarios(sc({"regions": ["NWS01"], "multiply": 2, "start": d[0], "weeks": 4},
+                           {"regions": ["NWS01"], "multiply": 3, "start": d[1]}), obs, 8, regions=sim.regions)
+    with pytest.raises(DataError, match="overlaps change"):  # a date start against a period start
+        check_scenarios(sc({"regions": ["South Idlib"], "multiply": 2, "start": 2},
+                           {"regions": ["NWS01"], "multiply": 3, "start": d[2]}), obs, 8, regions=sim.regions)
+    fine = sc({"regions": ["NWS01"], "multiply": 2, "start": d[0], "weeks": 2},
+              {"regions": ["NWS01"], "multiply": 3, "start": d[1]})
+    assert check_scenarios(fine, obs, 8, regions=sim.regions)[0].warnings == ()
+    with pytest.raises(DataError, match="before the first forecast period"):  # the origin week itself
+        check_scenarios(sc({"regions": ["NWS01"], "multiply": 0, "start": str(last.date())}), obs, 8)
+
+
+def test_hold_plus_multiply_is_k_times_hold_path_by_path(fitted_nbdl, sim):
+    """Under common random numbers (the same count noise), ``hold = 4, multiply = k`` equals k times
+    ``hold = 4`` in every path, region and period it touches, and leaves the rest alone."""
+    k = 2.5
+    (hold, more) = scenarios_from_dict({"scenario": [
+        {"id": "hold", "change": [{"regions": ["South Idlib"], "hold": 4, "start": 2, "periods": 5}]},
+        {"id": "more", "change": [{"regions": ["South Idlib"], "hold": 4, "multiply": k, "start": 2, "periods": 5}]},
+    ]}, sim.regions)
+    dm, hist = fitted_nbdl.driver_model_, fitted_nbdl.panel_.series
+    dates = fitted_nbdl.panel_.future_dates(8)
+    base = dm.sample(8, 500, np.random.default_rng(0))
+    noise = dm.count_noise(np.random.default_rng(1), base["strikes"].shape)
+    counts = lambda s, m: noise[s].draw(slice(None), m)  # noqa: E731
+    h, m = hold.apply(base, sim.regions, dates, hist, counts), more.apply(base, sim.regions, dates, hist, counts)
+    south = [sim.regions.codes.index(c) for c in sim.regions.resolve(["South Idlib"])]
+    for s in ("strikes", "flights"):
+        np.testing.assert_array_equal(m[s][:, south, 1:6], k * h[s][:, south, 1:6])
+        assert h[s][:, south, 1:6].std() > 0  # the held counts carry noise
+        keep = np.ones(base[s].shape, bool)
+        keep[:, south, 1:6] = False
+        np.testing.assert_array_equal(m[s][keep], base[s][keep])
+    # and through the model: above holding, which is above the baseline (medians of the total)
+    res = fitted_nbdl.sample_scenarios(8, [Scenario.baseline(), hold, more], n_draws=400, seed=3)
+    tot = {sid: float(p.sum(("region", "horizon")).median()) for sid, p in res.items()}
+    assert tot["more"] > tot["hold"] > tot["baseline"]
+
+
+def test_fixed_scenarios_say_they_leave_out_conflict_uncertainty():
+    (c, v, h) = scenarios_from_dict({"scenario": [
+        {"id": "ceasefire", "change": [{"multiply": 0}]},
+        {"id": "given", "change": [{"series": ["strikes"], "values": [1, 2]}]},
+        {"id": "held", "change": [{"hold": 2, "multiply": 0.5}]}]})
+    assert "NOT included" in c.to_dict()["conflict_uncertainty"]
+    assert "NOT included" in v.to_dict()["conflict_uncertainty"]
+    assert "conflict_uncertainty" not in h.to_dict()
+
+
+def test_hold_longer_than_history_is_an_error_when_applied(sim):
+    (s,) = scenarios_from_dict({"scenario": [{"id": "h", "change": [{"regions": ["NWS01"], "hold": 50}]}]})
+    hist = {"strikes": np.ones((len(sim.regions), 10))}
+    base = {"strikes": np.ones((2, len(sim.regions), 3))}
+    with pytest.raises(DataError, match="hold = 50 periods but the data hold only 10"):
+        s.apply(base, sim.regions, pd.date_range("2020-01-06", periods=3, freq="W-MON"), hist)
