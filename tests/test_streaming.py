@@ -98,3 +98,15 @@ def test_bad_scenario_fails_before_any_file(fitted, tmp_path):
     with pytest.raises(DataError):
         stream_forecast(fitted, [bad], tmp_path / "f.csv", horizon=3, n_draws=10)
     assert not list(tmp_path.iterdir())
+
+
+def test_dask_loopback_cluster_writes_the_local_file(fitted, sim, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", sim.regions)
+    kw = dict(horizon=4, n_draws=60, seed=2, chunk_regions=3)
+    stream_forecast(fitted, scen, tmp_path / "local.csv", **kw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
+                                  protocol="tcp://", dashboard_address=":0") as cluster:
+        res = stream_forecast(fitted, scen, tmp_path / "dask.csv", dask=cluster.scheduler_address, **kw)
+    assert len(res.chunks) > 2
+    assert _md5(tmp_path / "dask.csv") == _md5(tmp_path / "local.csv")

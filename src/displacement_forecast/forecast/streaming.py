@@ -241,9 +241,6 @@ class _Rows:
 
     def __init__(self, origin: str, dates, quantile_levels: Sequence[float], thresholds: Sequence[float],
                  targets: Sequence[str]):
-        import pyarrow as pa
-
-        self.pa = pa
         self.origin = origin
         self.H = len(dates)
         self.dates = np.asarray(dates.strftime("%Y-%m-%d"), dtype=object)
@@ -281,7 +278,8 @@ class _Rows:
         return np.stack(out, axis=0).transpose(2, 0, 1, 3)  # (R, targets, M, H)
 
     def table(self, scenario: str, regions: list[str], values: np.ndarray):
-        pa = self.pa
+        import pyarrow as pa
+
         R, T, M, H = values.shape
         n = R * T * M * H
 
@@ -391,7 +389,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
                     quantile_levels: Sequence[float] = QUANTILE_LEVELS,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     targets: Sequence[str] = ("new_displaced", "cum_new_displaced"),
-                    chunks: Sequence[np.ndarray] | None = None) -> StreamResult:
+                    chunks: Sequence[np.ndarray] | None = None, dask: Any = None) -> StreamResult:
     """Forecast every scenario of a fitted ``model`` into one long table file, chunk by chunk.
 
     Parameters
@@ -415,6 +413,12 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     chunks
         Explicit region chunks (arrays of region indices, whole zones each); overrides
         ``chunk_regions``. For tests and distributed runs.
+    dask
+        A Dask scheduler address (``tcp://host:port``) or a ``distributed.Client``: the region
+        chunks are computed on the cluster (the fitted model is sent to every worker once, at most
+        two chunks per worker thread in flight) and written here in order, so the file is the one
+        a local run writes. ``None`` (default): in this process. Models without a chunked sampler
+        always run here.
 
     Returns
     -------
@@ -448,7 +452,9 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     writer = _Writer(Path(out), file_format, [sc.id for sc in scenarios])
     totals = {sc.id: np.zeros((n_draws, horizon)) for sc in scenarios}
     try:
-        if sim is not None:
+        if sim is not None and dask is not None:
+            _run_dask(dask, model, scenarios, resolved, chunks, rows, writer, totals, (horizon, n_draws, seed))
+        elif sim is not None:
             _run_chunked(sim, scenarios, resolved, chunks, rows, writer, totals)
         else:
             _run_whole(model, scenarios, chunks, rows, writer, totals, horizon, n_draws, seed)
@@ -462,56 +468,95 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     return StreamResult(path=path, n_rows=writer.n_rows, totals=totals, chunks=list(chunks))
 
 
-def _run_chunked(sim: _ChunkedNBDL, scenarios, resolved, chunks, rows: _Rows, writer: _Writer, totals) -> None:
-    """Chunk by chunk: driver paths, randomness, then every scenario. A region no change of a
-    scenario names has that scenario's driver paths equal to the baseline's and so, with common
-    random numbers, the baseline's displacement paths: those are computed (and summarised) once
-    per chunk and reused; only the regions a scenario changes are simulated again."""
+def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows: _Rows):
+    """One chunk's rows: ``(scenario id, Arrow table, total paths (draw, horizon))`` per scenario.
+
+    Driver paths and randomness are drawn once for the chunk, then every scenario is applied. A
+    region no change of a scenario names has that scenario's driver paths equal to the baseline's
+    and so, with common random numbers, the baseline's displacement paths: those are computed
+    (and summarised) once per chunk and reused; only the regions a scenario changes are simulated
+    again.
+    """
     panel = sim.m.panel_
     codes, dates = panel.regions.codes, panel.future_dates(sim.H)
-    named = {sc.id: set().union(*resolved[sc.id]) for sc in scenarios}
-    for idx in chunks:
-        idx = np.asarray(idx)
-        sub = panel.regions.subset([codes[i] for i in idx])
-        keep = set(sub.codes)
-        history = {s: v[idx] for s, v in panel.series.items()}
-        base = sim.baseline(idx)
-        a, noise = sim.randomness(idx)
-        hold: dict[str, _Noise] = {}
-        unchanged: dict[str, Any] = {}  # the baseline's paths, values and total for this chunk
+    idx = np.asarray(idx)
+    sub = panel.regions.subset([codes[i] for i in idx])
+    keep = set(sub.codes)
+    history = {s: v[idx] for s, v in panel.series.items()}
+    base = sim.baseline(idx)
+    a, noise = sim.randomness(idx)
+    hold: dict[str, _Noise] = {}
+    unchanged: dict[str, Any] = {}  # the baseline's paths, values and total for this chunk
 
-        def counts(series: str, means: np.ndarray, idx=idx, hold=hold) -> np.ndarray:
-            if not hold:
-                hold.update(sim.hold_noise(idx))
-            return hold[series].draw(slice(None), means)
+    def counts(series: str, means: np.ndarray) -> np.ndarray:
+        if not hold:
+            hold.update(sim.hold_noise(idx))
+        return hold[series].draw(slice(None), means)
 
-        for sc in scenarios:
-            changed = np.flatnonzero([c in named[sc.id] for c in sub.codes])
-            if len(changed) < len(idx) and not unchanged:
-                p = sim.displacement(idx, base, a, noise)
-                _check(p)
-                unchanged.update(paths=p, values=rows.values(p), total=p.sum(axis=1))
-            if len(changed) == 0:
-                values, total = unchanged["values"], unchanged["total"]
+    for sc in scenarios:
+        named = set().union(*resolved[sc.id])
+        changed = np.flatnonzero([c in named for c in sub.codes])
+        if len(changed) < len(idx) and not unchanged:
+            p = sim.displacement(idx, base, a, noise)
+            _check(p)
+            unchanged.update(paths=p, values=rows.values(p), total=p.sum(axis=1))
+        if len(changed) == 0:
+            values, total = unchanged["values"], unchanged["total"]
+        else:
+            fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, counts)
+            if len(changed) == len(idx):
+                paths = sim.displacement(idx, fut, a, noise)
+                _check(paths)
+                values, total = rows.values(paths), paths.sum(axis=1)
             else:
-                fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, counts)
-                if len(changed) == len(idx):
-                    paths = sim.displacement(idx, fut, a, noise)
-                    _check(paths)
-                    values, total = rows.values(paths), paths.sum(axis=1)
-                else:
-                    mult, z = noise.cells()
-                    paths = sim.displacement(idx[changed], {s: v[:, changed] for s, v in fut.items()},
-                                             a[:, changed], _Noise(mult[:, changed], z[:, changed]))
-                    _check(paths)
-                    values = unchanged["values"].copy()
-                    values[changed] = rows.values(paths)
-                    # exact: the paths are whole numbers
-                    total = unchanged["total"] - unchanged["paths"][:, changed].sum(axis=1) + paths.sum(axis=1)
-                del fut, paths
-            totals[sc.id] += total
-            writer.write(sc.id, rows.table(sc.id, sub.codes, values))
-        del base, a, noise, hold, unchanged
+                mult, z = noise.cells()
+                paths = sim.displacement(idx[changed], {s: v[:, changed] for s, v in fut.items()},
+                                         a[:, changed], _Noise(mult[:, changed], z[:, changed]))
+                _check(paths)
+                values = unchanged["values"].copy()
+                values[changed] = rows.values(paths)
+                # exact: the paths are whole numbers
+                total = unchanged["total"] - unchanged["paths"][:, changed].sum(axis=1) + paths.sum(axis=1)
+            del fut, paths
+        yield sc.id, rows.table(sc.id, sub.codes, values), total
+
+
+def _run_chunked(sim: _ChunkedNBDL, scenarios, resolved, chunks, rows: _Rows, writer: _Writer, totals) -> None:
+    for idx in chunks:
+        for sid, table, total in _chunk_tables(sim, scenarios, resolved, idx, rows):
+            totals[sid] += total
+            writer.write(sid, table)
+
+
+def _dask_chunk(model, scenarios, resolved, idx, rows: _Rows, setting: tuple[int, int, int]) -> list:
+    return list(_chunk_tables(_ChunkedNBDL(model, *setting), scenarios, resolved, idx, rows))
+
+
+def _run_dask(dask: Any, model, scenarios, resolved, chunks, rows: _Rows, writer: _Writer, totals,
+              setting: tuple[int, int, int]) -> None:
+    """Chunks on a Dask cluster; results taken in chunk order (the file does not depend on which
+    worker finishes first) with a bounded number of chunks in flight (bounded memory)."""
+    from distributed import Client
+
+    own = isinstance(dask, str)
+    client = Client(dask) if own else dask
+    try:
+        threads = sum(client.nthreads().values()) or 1
+        remote = client.scatter(model, broadcast=True)
+        todo = list(chunks)
+        pending = []
+        while todo or pending:
+            while todo and len(pending) < 2 * threads:
+                pending.append(client.submit(_dask_chunk, remote, scenarios, resolved, todo.pop(0), rows, setting,
+                                             pure=False))
+            fut = pending.pop(0)
+            for sid, table, total in fut.result():
+                totals[sid] += total
+                writer.write(sid, table)
+            fut.release()
+    finally:
+        if own:
+            client.close()
 
 
 def _check(paths: np.ndarray) -> None:
