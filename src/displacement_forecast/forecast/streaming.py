@@ -268,14 +268,27 @@ class _Rows:
             cells = np.ascontiguousarray(x.reshape(D, R * H).T)  # (cells, draws)
             cells.sort(axis=1)
             parts = [x.mean(axis=0).reshape(1, -1)]
-            q = np.quantile(cells, self.levels, axis=1, method="linear")  # (Q, cells)
-            parts.append(np.maximum.accumulate(q, axis=0))
+            parts.append(np.maximum.accumulate(self._quantiles(cells), axis=0))
             for th in self.thresholds:  # P(X <= th) = 1 - P(X > th), as hub_frame computes it
                 parts.append(1.0 - (cells > th).mean(axis=1)[None])
             v = np.concatenate(parts, axis=0).reshape(-1, R, H)  # (M, R, H)
             v = np.where(self.is_cdf[:, None, None], np.round(v, 4), np.round(v, 1))
             out.append(v)
         return np.stack(out, axis=0).transpose(2, 0, 1, 3)  # (R, targets, M, H)
+
+    def _quantiles(self, cells: np.ndarray) -> np.ndarray:
+        """``(Q, cells)`` quantiles of rows already sorted: NumPy's ``method="linear"`` arithmetic
+        (virtual index ``(n-1) q``, the two neighbours, NumPy's ``_lerp``), without its partition."""
+        n = cells.shape[1]
+        vi = (n - 1) * np.asarray(self.levels, dtype=float)
+        lo = np.floor(vi)
+        gamma = (vi - lo)[:, None]
+        lo = np.clip(lo, 0, n - 1).astype(np.intp)
+        hi = np.clip(lo + 1, 0, n - 1)
+        a, b = cells[:, lo].T, cells[:, hi].T
+        diff = b - a
+        out = a + diff * gamma
+        return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
 
     def table(self, scenario: str, regions: list[str], values: np.ndarray):
         import pyarrow as pa
@@ -389,7 +402,8 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
                     quantile_levels: Sequence[float] = QUANTILE_LEVELS,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     targets: Sequence[str] = ("new_displaced", "cum_new_displaced"),
-                    chunks: Sequence[np.ndarray] | None = None, dask: Any = None) -> StreamResult:
+                    chunks: Sequence[np.ndarray] | None = None, workers: int = 1,
+                    dask: Any = None) -> StreamResult:
     """Forecast every scenario of a fitted ``model`` into one long table file, chunk by chunk.
 
     Parameters
@@ -413,6 +427,8 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     chunks
         Explicit region chunks (arrays of region indices, whole zones each); overrides
         ``chunk_regions``. For tests and distributed runs.
+    workers
+        Chunks computed at a time in this process (threads; each holds one chunk's paths).
     dask
         A Dask scheduler address (``tcp://host:port``) or a ``distributed.Client``: the region
         chunks are computed on the cluster (the fitted model is sent to every worker once, at most
@@ -455,7 +471,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
         if sim is not None and dask is not None:
             _run_dask(dask, model, scenarios, resolved, chunks, rows, writer, totals, (horizon, n_draws, seed))
         elif sim is not None:
-            _run_chunked(sim, scenarios, resolved, chunks, rows, writer, totals)
+            _run_chunked(sim, scenarios, resolved, chunks, rows, writer, totals, workers)
         else:
             _run_whole(model, scenarios, chunks, rows, writer, totals, horizon, n_draws, seed)
         for sc in scenarios:
@@ -521,11 +537,27 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
         yield sc.id, rows.table(sc.id, sub.codes, values), total
 
 
-def _run_chunked(sim: _ChunkedNBDL, scenarios, resolved, chunks, rows: _Rows, writer: _Writer, totals) -> None:
-    for idx in chunks:
-        for sid, table, total in _chunk_tables(sim, scenarios, resolved, idx, rows):
-            totals[sid] += total
-            writer.write(sid, table)
+def _run_chunked(sim: _ChunkedNBDL, scenarios, resolved, chunks, rows: _Rows, writer: _Writer, totals,
+                 workers: int = 1) -> None:
+    """Chunks in this process; with ``workers > 1`` that many chunks at a time in threads (the
+    kernels and NumPy's sorts release the GIL), written in chunk order."""
+    if workers <= 1:
+        for idx in chunks:
+            for sid, table, total in _chunk_tables(sim, scenarios, resolved, idx, rows):
+                totals[sid] += total
+                writer.write(sid, table)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        todo, pending = list(chunks), []
+        while todo or pending:
+            while todo and len(pending) < workers:
+                pending.append(pool.submit(lambda i: list(_chunk_tables(sim, scenarios, resolved, i, rows)),
+                                           todo.pop(0)))
+            for sid, table, total in pending.pop(0).result():
+                totals[sid] += total
+                writer.write(sid, table)
 
 
 def _dask_chunk(model, scenarios, resolved, idx, rows: _Rows, setting: tuple[int, int, int]) -> list:
