@@ -110,3 +110,20 @@ def test_dask_loopback_cluster_writes_the_local_file(fitted, sim, tmp_path):
         res = stream_forecast(fitted, scen, tmp_path / "dask.csv", dask=cluster.scheduler_address, **kw)
     assert len(res.chunks) > 2
     assert _md5(tmp_path / "dask.csv") == _md5(tmp_path / "local.csv")
+
+
+def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
+    import json
+
+    from displacement_forecast.cli import main
+
+    data = ROOT / "data" / "synthetic_nw_syria"
+    rc = main(["forecast", str(data / "observations.csv"), "--regions", str(data / "regions.csv"), "--horizon", "3",
+               "--draws", "50", "--chunk-regions", "5", "--out", str(tmp_path)])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.csv", "forecast.json"]
+    side = json.loads((tmp_path / "forecast.json").read_text())
+    f = pd.read_csv(tmp_path / "forecast.csv", keep_default_na=False)
+    assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2
+    assert set(f["region"]) == set(side["data"]["regions"]) | {"ALL"}
+    assert "P(more than 250,000 newly displaced within 3 periods)" in capsys.readouterr().out

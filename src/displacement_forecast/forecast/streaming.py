@@ -610,3 +610,35 @@ def _emit(sid: str, codes: list[str], paths: np.ndarray, rows: _Rows, writer: _W
     _check(paths)
     totals[sid] += paths.sum(axis=1)
     writer.write(sid, rows.table(sid, codes, rows.values(paths)))
+
+
+def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir: str | Path, *, horizon: int,
+                       n_draws: int = 1000, seed: int = 0, file_format: str = "csv", chunk_regions: int = 250,
+                       workers: int = 1, dask: Any = None, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                       quantile_levels: Sequence[float] = QUANTILE_LEVELS, data_files: Sequence[str] = (),
+                       backtest: dict[str, Any] | None = None) -> tuple[StreamResult, dict[str, Any], list[Path]]:
+    """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
+    :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
+    file was made (chunks, format, where the random numbers come from). No charts.
+
+    Returns the stream result, the sidecar and the files written.
+    """
+    import json
+
+    from ..data.io import write_text_atomic
+    from .output import _jsonable, build_sidecar
+
+    scenarios = list(scenarios or [Scenario.baseline()])
+    out = Path(out_dir)
+    res = stream_forecast(model, scenarios, out / f"forecast.{file_format}", horizon=horizon, n_draws=n_draws,
+                          seed=seed, chunk_regions=chunk_regions, file_format=file_format, workers=workers,
+                          dask=dask, thresholds=thresholds, quantile_levels=quantile_levels)
+    sidecar = build_sidecar(model, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
+                            quantile_levels=quantile_levels, thresholds=thresholds, data_files=data_files,
+                            backtest=backtest)
+    sidecar["forecast"]["streamed"] = {
+        "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
+        "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",
+        "random_numbers": "one stream per region (the same for any chunking); not those of an unchunked run"}
+    side = write_text_atomic(json.dumps(_jsonable(sidecar), indent=2) + "\n", out / "forecast.json")
+    return res, sidecar, [res.path, side]
