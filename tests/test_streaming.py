@@ -127,3 +127,24 @@ def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
     assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2
     assert set(f["region"]) == set(side["data"]["regions"]) | {"ALL"}
     assert "P(more than 250,000 newly displaced within 3 periods)" in capsys.readouterr().out
+
+
+def test_bench_scale_runs_at_a_tiny_size(tmp_path, monkeypatch):
+    """The scale benchmark's per-size run and report (experiments/benchmarks/bench_scale.py), shrunk."""
+    import argparse
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "benchmarks"))
+    sys.modules.pop("bench_scale", None)
+    import bench_scale as b
+
+    monkeypatch.setattr(b, "DRAWS", 30)
+    monkeypatch.setattr(b, "HORIZON", 3)
+    monkeypatch.setattr(b, "WEEKS", 40)
+    rec = b.one_size(40, False, 20, 1)
+    assert rec["converged"] and rec["chunks"] == 2
+    assert rec["csv_rows"] == 10 * (40 + 1) * 2 * (1 + 23 + 5) * 3  # scenarios x (regions + ALL) x ...
+    rec.update(load_before=1.0, load_after=1.0)
+    args = argparse.Namespace(sizes="40", reference="", chunk=20, workers=1, out=tmp_path / "r.md")
+    b.write_report([rec], args)
+    assert f"| 40 | {rec['data_s']:.1f} | {rec['fit_s']:.1f} |" in (tmp_path / "r.md").read_text()
