@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..data.schema import DataError, Problem
@@ -41,6 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
     p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
     p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
+    big = p.add_argument_group("large runs (thousands of regions)")
+    big.add_argument("--chunk-regions", type=int, metavar="N",
+                     help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
+                          "forecast.csv or .parquet and forecast.json only")
+    big.add_argument("--format", choices=["csv", "parquet"], default="csv", help="with --chunk-regions (default csv)")
+    big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
+                     help="with --chunk-regions: compute the chunks on this Dask scheduler "
+                          "(default $DASK_SCHEDULER_ADDRESS); the same file as a local run")
     p.set_defaults(func=run)
 
 
@@ -79,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
         record = backtest_record(args.backtest, model.name)
     print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
+    if args.chunk_regions:
+        return _streamed(args, obs, regions, model, scenarios, thresholds, record)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
@@ -99,6 +110,33 @@ def run(args: argparse.Namespace) -> int:
     for t in thresholds:
         probs = run_.prob_exceed(t, h)
         print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
+              + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
+    for w in written:
+        print(f"wrote {w}")
+    return 0
+
+
+def _streamed(args, obs, regions, model, scenarios, thresholds, record) -> int:
+    """``--chunk-regions``: fit, then forecast region chunk by region chunk (bounded memory)."""
+    from ..brief import fmt_prob
+    from ..forecast import engine
+    from ..forecast.streaming import write_streamed_run
+
+    if args.chunk_regions < 1:
+        raise DataError(Problem("command line", None, "--chunk-regions", "must be at least 1"))
+    m = model if hasattr(model, "panel_") else engine.fit(model, obs, regions)
+    res, sc, written = write_streamed_run(m, scenarios, args.out, horizon=args.horizon, n_draws=args.draws,
+                                          seed=args.seed, file_format=args.format, chunk_regions=args.chunk_regions,
+                                          dask=args.dask or None, thresholds=thresholds, data_files=[str(args.data)],
+                                          backtest=record)
+    if not sc["reliable"]:
+        print("WARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE: "
+              + "; ".join(sc["warnings"]), file=sys.stderr)
+    print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}; "
+          f"{len(res.chunks)} region chunks")
+    for t in thresholds:
+        probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
+        print(f"P(more than {t:,.0f} newly displaced within {args.horizon} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in written:
         print(f"wrote {w}")

@@ -9,7 +9,9 @@ where ``z[r,t]`` is the mean count over the regions of r's zone (its ``parent`` 
 table). Offensives hit whole zones at once, and a zone mean is a far less noisy measure of the
 current intensity than one region's count, so the zone terms let an escalation persist in the
 forecast instead of being read as noise. Without zones of two or more regions the psi terms are
-left out. Fitted by maximum likelihood (statsmodels ``NegativeBinomial``). Sample paths draw the
+left out. Fitted by maximum likelihood (Newton's method with the region intercepts eliminated
+block by block, :mod:`._nb_fit`: statsmodels' ``NegativeBinomial`` estimate with region dummies, in
+time linear in the number of regions). Sample paths draw the
 coefficients from their estimated covariance once per path, then NB noise period by period, so
 uncertainty about the conflict itself reaches the displacement forecast. Scenarios modify these
 baseline paths (see :mod:`displacement_forecast.scenarios`).
@@ -17,15 +19,13 @@ baseline paths (see :mod:`displacement_forecast.scenarios`).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
 from ._drivers_fast import ar_paths
+from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_from_blocks, fit_nb2_groups
 from .panel import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
@@ -92,12 +92,30 @@ class SeriesAR:
         idx = np.flatnonzero(self.active_)
         self.n_regions_ = R
         self.idx_ = idx
-        if T <= N_AR + len(idx) + 3:
+        # Each active region's intercept needs its own rows, the shared coefficients the pooled ones:
+        # a few periods beyond the window are enough whatever the number of regions.
+        Y, X, region_k, rows = self._design(y, filled, idx) if T > N_AR + 3 else (np.zeros(0),) * 4
+        if len(Y) < len(idx) + 3:
             # Too little history to fit: fall back to a region-mean Poisson with no dynamics.
             self.params_ = None
             self.mean_ = np.nan_to_num(np.nanmean(y, axis=1)) if T else np.zeros(R)
             return self
-        # One row per (active region, period t >= N_AR) with a complete window and an observed count.
+        fit = fit_nb2_groups(Y, X, region_k, len(idx), alpha0=0.5)
+        self.params_ = fit.params
+        self.cov_blocks_ = cov_blocks(fit)
+        cov = fit.cov_dense() if fit.n_params <= DENSE_COV_MAX else None
+        if cov is not None and not np.all(np.isfinite(cov)):
+            cov = np.diag(np.full(len(self.params_), 1e-6))
+        if not all(np.all(np.isfinite(v)) for v in self.cov_blocks_.values()):
+            self.cov_blocks_ = {"shared": np.diag(np.full(fit.n_params - len(idx), 1e-6)),
+                                "cond_var": np.full(len(idx), 1e-6), "cond_slope": np.zeros_like(fit.cond_slope)}
+        self.cov_ = cov
+        self.common_sd_ = _common_shock_sd(Y, fit.mu, np.asarray(rows))
+        return self
+
+    def _design(self, y: np.ndarray, filled: np.ndarray, idx: np.ndarray):
+        """Regression rows: one per (active region, period t >= N_AR) with a complete window and an
+        observed count. ``(counts (n,), features (n, k), active-region index (n,), period (n,))``."""
         win = sliding_window_view(y, N_AR, axis=1)[:, :-1]  # (R, T-N_AR, N_AR): periods t-N_AR..t-1
         target = y[idx, N_AR:]
         ok = np.isfinite(win[idx]).all(axis=2) & np.isfinite(target)
@@ -106,39 +124,7 @@ class SeriesAR:
         feats = np.swapaxes(_ar_features(np.where(np.isfinite(win), win, zwin).swapaxes(0, 1),
                                          self._zone_mean()), 0, 1)[idx]  # (R', T-N_AR, k)
         region_k, t_k = np.nonzero(ok)
-        dummies = np.eye(len(idx))[region_k]
-        X = np.concatenate([dummies, feats[region_k, t_k]], axis=1)
-        Y = target[region_k, t_k]
-        rows = t_k + N_AR  # the period each row predicts
-        if len(Y) < len(idx) + 3:
-            # Too little history to fit: fall back to a region-mean Poisson with no dynamics.
-            self.params_ = None
-            self.mean_ = np.nan_to_num(np.nanmean(y, axis=1))
-            return self
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = sm.GLM(Y, X, family=sm.families.Poisson()).fit()
-            try:
-                res = sm.NegativeBinomial(Y, X, loglike_method="nb2").fit(
-                    start_params=np.append(start.params, 0.5), disp=0, maxiter=200, method="bfgs")
-                params, cov = np.asarray(res.params), np.asarray(res.cov_params())
-                if not (np.all(np.isfinite(params)) and np.all(np.isfinite(cov))):
-                    raise np.linalg.LinAlgError("non-finite NB estimates")
-            except (ValueError, np.linalg.LinAlgError):
-                # Counts with no overdispersion put the NB dispersion on its boundary (0) and the
-                # Hessian is singular there: use the Poisson fit, with a tiny dispersion.
-                params = np.append(np.asarray(start.params), 1e-3)
-                gcov = np.asarray(start.cov_params())
-                cov = np.zeros((len(params), len(params)))
-                cov[:-1, :-1] = gcov if np.all(np.isfinite(gcov)) else np.diag(np.full(len(params) - 1, 1e-6))
-                cov[-1, -1] = 1e-8
-        if not np.all(np.isfinite(cov)):
-            cov = np.diag(np.full(len(params), 1e-6))
-        self.params_ = params
-        self.cov_ = (cov + cov.T) / 2
-        mu = np.exp(np.clip(X @ params[:-1], -50, 50))
-        self.common_sd_ = _common_shock_sd(Y, mu, np.asarray(rows))
-        return self
+        return target[region_k, t_k], feats[region_k, t_k], region_k, t_k + N_AR
 
     def _zone_mean(self) -> np.ndarray | None:
         # Fits saved before zones existed have no zone_: they keep their two own-lag features.
@@ -151,7 +137,7 @@ class SeriesAR:
         R = self.n_regions_
         if self.params_ is None:
             return rng.poisson(np.broadcast_to(self.mean_[None, :, None], (n_draws, R, horizon))).astype(float)
-        theta = rng.multivariate_normal(self.params_, self.cov_, size=n_draws, method="eigh")
+        theta = self.draw_params(n_draws, rng)
         a = np.zeros((n_draws, R))
         a[:, self.idx_] = theta[:, : len(self.idx_)]
         phi = theta[:, len(self.idx_) : -1]
@@ -161,6 +147,13 @@ class SeriesAR:
         c = float(getattr(self, "common_sd_", 0.0))
         shock = rng.normal(-c * c / 2, c, (n_draws, horizon)) if c > 0 else np.zeros((n_draws, horizon))
         return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
+
+    def draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n, n_params)`` coefficient draws: from the dense covariance when the fit kept it
+        (small fits, and fits saved with ``cov_``), else from its blocks (:mod:`._nb_fit`)."""
+        if getattr(self, "cov_", None) is not None:
+            return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
+        return draw_from_blocks(self.params_, self.cov_blocks_, n, rng)
 
     def nb_alpha(self) -> float:
         """NB2 dispersion of the counts around their mean (0, i.e. Poisson, without a fit)."""

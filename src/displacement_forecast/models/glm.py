@@ -4,9 +4,11 @@ For region r and period t, with ``P[r,t]`` the people not yet displaced::
 
     log E[displaced[r,t]] = log P[r,t] + a[r] + sum_s sum_{l=0}^{L-1} b[s,l] * log1p(driver_s[r,t-l])
 
-with variance ``mean + alpha * mean^2`` (NB2), fitted by maximum likelihood with statsmodels'
-``NegativeBinomial`` (region intercepts, free lag coefficients, one dispersion). Periods with a
-missing count are left out of the likelihood, not filled.
+with variance ``mean + alpha * mean^2`` (NB2), fitted by maximum likelihood (region intercepts,
+free lag coefficients, one dispersion) by Newton's method with the region intercepts eliminated
+block by block (:mod:`._nb_fit`): the estimate statsmodels' ``NegativeBinomial`` with one dummy
+column per region gives, in time linear in the number of regions. Periods with a missing count
+are left out of the likelihood, not filled.
 
 Sample paths carry three uncertainties: **parameters** (coefficients and dispersion drawn from
 their estimated covariance once per path), **process** (NB noise each period) and **conflict**
@@ -16,14 +18,13 @@ people it displaces from those at risk, so a region cannot empty twice.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
+from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_from_blocks, fit_nb2_groups
 from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
@@ -65,39 +66,22 @@ class NBDistributedLag(ForecastModel):
             raise ValueError(f"{self.name} needs at least {L + 4} periods of history, got {T}")
         self.active_ = np.nansum(y, axis=1) > 0
         act = np.flatnonzero(self.active_)
-        offset = np.log(panel.at_risk())[:, L - 1 :]
-        feats = [lag_windows(panel.series[s], L) for s in self.drivers]  # (R, T-L+1, L)
-        Xd = np.concatenate(feats, axis=-1)  # (R, T', L*S)
-        Y = y[:, L - 1 :]
-        Tp = Y.shape[1]
-        dummies = np.zeros((R, Tp, len(act)))
-        for k, r in enumerate(act):
-            dummies[r, :, k] = 1.0
-        X = np.concatenate([dummies, Xd], axis=-1)[act].reshape(-1, len(act) + Xd.shape[-1])
-        Yv, off = Y[act].reshape(-1), offset[act].reshape(-1)
-        ok = np.isfinite(Yv) & np.isfinite(X).all(axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = sm.GLM(Yv[ok], X[ok], family=sm.families.Poisson(), offset=off[ok]).fit()
-            res = sm.NegativeBinomial(Yv[ok], X[ok], offset=off[ok], loglike_method="nb2").fit(
-                start_params=np.append(start.params, 0.3), disp=0, maxiter=500, method="bfgs")
-            if not res.mle_retvals.get("converged", True):
-                res = sm.NegativeBinomial(Yv[ok], X[ok], offset=off[ok], loglike_method="nb2").fit(
-                    start_params=res.params, disp=0, maxiter=200, method="newton")
-        self.result_ = res
-        self.params_ = np.asarray(res.params)
-        cov = np.asarray(res.cov_params())
-        self.cov_ = (cov + cov.T) / 2
+        Yv, Xv, gv, off = self._design(panel, L, act)
+        fit = fit_nb2_groups(Yv, Xv, gv, len(act), off, alpha0=0.3)
+        self.params_ = fit.params
+        self.cov_blocks_ = cov_blocks(fit)
+        # The dense covariance only while it is small (O(regions^2) memory); draws use the blocks otherwise.
+        self.cov_ = fit.cov_dense() if fit.n_params <= DENSE_COV_MAX else None
         self.n_active_ = len(act)
         # Keep only the history the forecast needs.
         self.history_ = {s: ffill_time(panel.series[s], fill=0.0)[:, -(L - 1):] if L > 1 else np.zeros((R, 0))
                          for s in self.drivers}
         self.at_risk_end_ = panel.at_risk_end()
         self.info_.diagnostics = {
-            "n_obs": int(ok.sum()),
-            "converged": bool(res.mle_retvals.get("converged", False)),
-            "loglik": round(float(res.llf), 2),
-            "aic": round(float(res.aic), 2),
+            "n_obs": len(Yv),
+            "converged": fit.converged,
+            "loglik": round(fit.loglik, 2),
+            "aic": round(fit.aic, 2),
             "alpha": round(float(self.params_[-1]), 4),
             "lag_sums": {s: round(float(self.params_[self.n_active_ + i * L : self.n_active_ + (i + 1) * L].sum()), 4)
                          for i, s in enumerate(self.drivers)},
@@ -106,6 +90,20 @@ class NBDistributedLag(ForecastModel):
         if not self.info_.diagnostics["converged"]:
             self.info_.reliable = False
             self.info_.warnings.append("maximum likelihood did not converge")
+
+    def _design(self, panel: Panel, L: int, act: np.ndarray):
+        """Regression rows, one per active region and period from the ``L``-th with an observed
+        count and complete lags: ``(counts (n,), lag features (n, S*L), active-region index (n,),
+        log at-risk offset (n,))``."""
+        offset = np.log(panel.at_risk())[:, L - 1 :]
+        feats = [lag_windows(panel.series[s], L) for s in self.drivers]  # (R, T-L+1, L)
+        Xd = np.concatenate(feats, axis=-1)[act]  # (R', T', L*S)
+        Y = panel.target()[act, L - 1 :]
+        Xv = Xd.reshape(-1, Xd.shape[-1])
+        gv = np.repeat(np.arange(len(act)), Y.shape[1])  # active region of each row
+        Yv, off = Y.reshape(-1), offset[act].reshape(-1)
+        ok = np.isfinite(Yv) & np.isfinite(Xv).all(axis=1)
+        return Yv[ok], Xv[ok], gv[ok], off[ok]
 
     def coefficients(self) -> dict[str, np.ndarray]:
         """Point estimates: region effects, lag coefficients per driver (lag 0 first), dispersion."""
@@ -117,7 +115,9 @@ class NBDistributedLag(ForecastModel):
     def _draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if not self.parameter_uncertainty:
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
-        return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
+        if self.cov_ is not None:
+            return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
+        return draw_from_blocks(self.params_, self.cov_blocks_, n, rng)
 
     def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator, baseline=None):
         """Parameter draws, then NB noise of a fixed shape: all the randomness of a call, which

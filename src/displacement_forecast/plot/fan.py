@@ -16,8 +16,8 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 from ..conventions import INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
 from ..conventions import period_unit as _unit  # noqa: E402
-from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
+from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
 
 #: Bands drawn, widest first (:data:`~displacement_forecast.conventions.INTERVAL_LEVELS`).
 BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))

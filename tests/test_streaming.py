@@ -1,0 +1,150 @@
+"""Region-chunked forecasts (forecast/streaming.py): the same file whatever the chunks, the same
+summaries as hub_frame, the same distribution as the whole-panel sampler."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.schema import DataError
+from displacement_forecast.forecast.run import run_forecast
+from displacement_forecast.forecast.streaming import region_chunks, stream_forecast
+from displacement_forecast.models import get_model
+from displacement_forecast.scenarios import Change, Scenario, load_scenarios
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = ["scenario", "region", "target", "horizon", "output_type", "output_type_id"]
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+    return get_model("nb-dl").fit(sim.observations, sim.regions)
+
+
+def _md5(p: Path) -> str:
+    return hashlib.md5(p.read_bytes()).hexdigest()
+
+
+def test_chunked_file_equals_unchunked_for_the_same_seed(fitted, sim, tmp_path):
+    scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", sim.regions)  # incl. hold
+    kw = dict(horizon=5, n_draws=120, seed=11)
+    one = stream_forecast(fitted, scen, tmp_path / "one.csv", chunk_regions=10**6, **kw)
+    small = stream_forecast(fitted, scen, tmp_path / "small.csv", chunk_regions=1, workers=2, **kw)
+    assert len(one.chunks) == 1 and len(small.chunks) > 2
+    assert _md5(tmp_path / "one.csv") == _md5(tmp_path / "small.csv")
+    pq = stream_forecast(fitted, scen, tmp_path / "f.parquet", chunk_regions=4, file_format="parquet", **kw)
+    a = pd.read_csv(tmp_path / "one.csv", keep_default_na=False, dtype={"output_type_id": str})
+    b = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(a.columns) == list(b.columns) and len(a) == one.n_rows == pq.n_rows
+    np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+    assert (a["region"] == b["region"]).all()
+    # ALL is the sum of the regions draw by draw, whatever the chunks
+    for sid, tot in one.totals.items():
+        np.testing.assert_array_equal(tot, small.totals[sid])
+    assert not list(tmp_path.glob(".*"))  # no part files left
+
+
+def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path):
+    """A model without a chunked sampler gets run_forecast's paths: every value equals hub_frame's."""
+    m = get_model("last-value").fit(sim.observations, sim.regions)
+    scen = [Scenario.baseline(), Scenario.ceasefire()]
+    got = stream_forecast(m, scen, tmp_path / "f.csv", horizon=4, n_draws=200, seed=5, chunk_regions=3)
+    a = pd.read_csv(got.path, keep_default_na=False, dtype={"output_type_id": str})
+    ref = run_forecast(model=m, scenarios=scen, horizon=4, n_draws=200, seed=5).frame
+    assert len(a) == len(ref)
+    mm = ref.merge(a, on=KEY, suffixes=("_ref", "_got"), validate="one_to_one")
+    assert len(mm) == len(ref)
+    np.testing.assert_array_equal(mm["value_ref"].to_numpy(), mm["value_got"].to_numpy())
+    assert (mm["target_date_ref"] == mm["target_date_got"]).all()
+
+
+def test_chunked_sampler_has_the_distribution_of_the_whole_panel_sampler(fitted):
+    """Different random numbers, same model: quantiles of the 8-week all-region total agree."""
+    D, H = 3000, 8
+    sc = Scenario.intensify(["ALL"], 1.5)
+    from displacement_forecast.forecast.streaming import _ChunkedNBDL
+
+    s = _ChunkedNBDL(fitted, H, D, 1)
+    idx = np.arange(len(fitted.active_))
+    base = s.baseline(idx)
+    fut = sc.apply(base, fitted.panel_.regions, fitted.panel_.future_dates(H))
+    a, noise = s.randomness(idx)
+    tot = s.displacement(idx, fut, a, noise).sum(axis=(1, 2))
+    ref = fitted.sample_paths(H, sc, n_draws=D, seed=2).values.sum(axis=(1, 2))
+    for q in (0.1, 0.5, 0.9):
+        assert abs(np.quantile(tot, q) / np.quantile(ref, q) - 1) < 0.08, q
+    for k in base:
+        ref_k = fitted.driver_model_.sample(H, D, np.random.default_rng(3))[k].mean()
+        assert abs(base[k].mean() / ref_k - 1) < 0.08, k
+
+
+def test_region_chunks_keep_zones_whole_and_order_fixed():
+    zones = np.array([0, 1, 0, 2, 1, 2, 2])
+    for n in (1, 2, 3, 100):
+        ch = region_chunks(zones, n)
+        order = np.concatenate(ch)
+        np.testing.assert_array_equal(order, [0, 2, 1, 4, 3, 5, 6])
+        for c in ch:
+            for z in set(zones[c]):
+                assert set(np.flatnonzero(zones == z)) <= set(c)
+
+
+def test_bad_scenario_fails_before_any_file(fitted, tmp_path):
+    bad = Scenario("bad", "", (Change(("Nowhere",), None, 1, None, 2.0),))
+    with pytest.raises(DataError):
+        stream_forecast(fitted, [bad], tmp_path / "f.csv", horizon=3, n_draws=10)
+    assert not list(tmp_path.iterdir())
+
+
+def test_dask_loopback_cluster_writes_the_local_file(fitted, sim, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", sim.regions)
+    kw = dict(horizon=4, n_draws=60, seed=2, chunk_regions=3)
+    stream_forecast(fitted, scen, tmp_path / "local.csv", **kw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
+                                  protocol="tcp://", dashboard_address=":0") as cluster:
+        res = stream_forecast(fitted, scen, tmp_path / "dask.csv", dask=cluster.scheduler_address, **kw)
+    assert len(res.chunks) > 2
+    assert _md5(tmp_path / "dask.csv") == _md5(tmp_path / "local.csv")
+
+
+def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
+    import json
+
+    from displacement_forecast.cli import main
+
+    data = ROOT / "data" / "synthetic_nw_syria"
+    rc = main(["forecast", str(data / "observations.csv"), "--regions", str(data / "regions.csv"), "--horizon", "3",
+               "--draws", "50", "--chunk-regions", "5", "--out", str(tmp_path)])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.csv", "forecast.json"]
+    side = json.loads((tmp_path / "forecast.json").read_text())
+    f = pd.read_csv(tmp_path / "forecast.csv", keep_default_na=False)
+    assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2
+    assert set(f["region"]) == set(side["data"]["regions"]) | {"ALL"}
+    assert "P(more than 250,000 newly displaced within 3 periods)" in capsys.readouterr().out
+
+
+def test_bench_scale_runs_at_a_tiny_size(tmp_path, monkeypatch):
+    """The scale benchmark's per-size run and report (experiments/benchmarks/bench_scale.py), shrunk."""
+    import argparse
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "benchmarks"))
+    sys.modules.pop("bench_scale", None)
+    import bench_scale as b
+
+    monkeypatch.setattr(b, "DRAWS", 30)
+    monkeypatch.setattr(b, "HORIZON", 3)
+    monkeypatch.setattr(b, "WEEKS", 40)
+    rec = b.one_size(40, False, 20, 1)
+    assert rec["converged"] and rec["chunks"] == 2
+    assert rec["csv_rows"] == 10 * (40 + 1) * 2 * (1 + 23 + 5) * 3  # scenarios x (regions + ALL) x ...
+    rec.update(load_before=1.0, load_after=1.0)
+    args = argparse.Namespace(sizes="40", reference="", chunk=20, workers=1, out=tmp_path / "r.md")
+    b.write_report([rec], args)
+    assert f"| 40 | {rec['data_s']:.1f} | {rec['fit_s']:.1f} |" in (tmp_path / "r.md").read_text()
