@@ -12,6 +12,7 @@ import pytest
 
 from displacement_forecast.data.regions import regions_from_frame
 from displacement_forecast.data.simulate import NW_SYRIA_REGIONS, simulate_nw_syria
+from displacement_forecast.forecast import engine
 from displacement_forecast.models import _nb_fit
 from displacement_forecast.models._nb_fit import draw_from_blocks, fit_nb2_groups
 from displacement_forecast.models._nb_fit import fit_statsmodels_reference as statsmodels_fit
@@ -77,7 +78,7 @@ def test_large_fits_keep_no_dense_covariance_and_still_sample(monkeypatch, panel
     monkeypatch.setattr(_nb_fit, "DENSE_COV_MAX", 10)
     monkeypatch.setattr("displacement_forecast.models.glm.DENSE_COV_MAX", 10)
     monkeypatch.setattr("displacement_forecast.models.drivers.DENSE_COV_MAX", 10)
-    m = NBDistributedLag().fit(panel50)
+    m = engine.fit(NBDistributedLag(), panel50)
     assert m.cov_ is None and m.driver_model_.models_["strikes"].cov_ is None
     p = m.sample_paths(4, n_draws=50, seed=1).values
     assert p.shape == (50, 50, 4) and np.isfinite(p).all()
