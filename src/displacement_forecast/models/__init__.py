@@ -9,6 +9,7 @@ name                   what it is
 ``sarimax``            per-region SARIMAX on log1p counts with a carried-over strike regressor
 ``arima``              the same without drivers: a pure time-series model (ignores scenarios)
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
+``bayes-dynamic``      PyMC/nutpie NB model with an AR(1) log-level, pooled region means, drivers
 =====================  =====================================================================
 """
 
@@ -27,6 +28,7 @@ REGISTRY: dict[str, str] = {
     "sarimax": "sarimax:SarimaxLog",
     "arima": "sarimax:ArimaLog",
     "bayes-hierarchical": "bayes:BayesHierarchical",
+    "bayes-dynamic": "bayes_dynamic:BayesDynamic",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
 }
