@@ -671,7 +671,10 @@ def load_model(directory: str | Path) -> ForecastModel:
     """
     d = Path(directory)
     meta = _read_meta(d)
-    loaders = {MODEL_ID: BayesHierarchical.load}
+    from .bayes_dynamic import MODEL_ID as DYNAMIC_ID
+    from .bayes_dynamic import BayesDynamic
+
+    loaders = {MODEL_ID: BayesHierarchical.load, DYNAMIC_ID: BayesDynamic.load}
     model = meta.get("model")
     if model not in loaders:
         raise DataError(Problem(str(d / "model.json"), None, "model",
