@@ -267,12 +267,13 @@ def n_params(n_drivers: int) -> int:
 
 
 def expand(x: np.ndarray, n_drivers: int) -> dict[str, np.ndarray]:
-    """Named constrained parameters from an unconstrained vector ``x``."""
+    """Named constrained parameters from unconstrained vectors ``x`` (``(..., n)``)."""
     S = n_drivers
-    phi = 1.0 / (1.0 + np.exp(-x[2]))
-    out = {"mu": np.asarray(x[0]), "tau": np.asarray(np.exp(x[1])), "phi": np.asarray(phi),
-           "sigma": np.asarray(np.exp(x[3]) * np.sqrt(1.0 - phi * phi)), "nb_alpha": np.asarray(np.exp(2.0 * x[4]))}
+    x = np.asarray(x, dtype=float)
+    phi = 1.0 / (1.0 + np.exp(-x[..., 2]))
+    out = {"mu": x[..., 0], "tau": np.exp(x[..., 1]), "phi": phi,
+           "sigma": np.exp(x[..., 3]) * np.sqrt(1.0 - phi * phi), "nb_alpha": np.exp(2.0 * x[..., 4])}
     if S:
-        out["beta"] = np.asarray(x[5 : 5 + S], dtype=float)
-        out["decay"] = np.asarray(1.0 / (1.0 + np.exp(-x[5 + S])))
+        out["beta"] = x[..., 5 : 5 + S]
+        out["decay"] = 1.0 / (1.0 + np.exp(-x[..., 5 + S]))
     return out

@@ -279,14 +279,14 @@ def sample_until_enough(density: Density, config: dict[str, Any], region_codes: 
         thetas.append(theta)
         stats.append(st.assign_coords(chain=np.arange(st.sizes["chain"]) + sum(t.shape[0] for t in thetas[:-1])))
         rounds += 1
-        idata = to_inference_data(np.concatenate(thetas), xr.concat(stats, dim="chain"), density, region_codes)
-        diag = diagnostics(idata, names)
+        theta_all, stats_all = np.concatenate(thetas), xr.concat(stats, dim="chain")
+        diag = diagnostics(to_inference_data(theta_all, stats_all, density, region_codes, states=False), names)
         short = (diag["ess_bulk_min"] < GATE["ess_min"] or diag["ess_tail_min"] < GATE["ess_min"]
                  or diag["rhat_max"] > GATE["rhat_max"])
-        n_chains = sum(t.shape[0] for t in thetas)
+        n_chains = theta_all.shape[0]
         if not short or diag["divergences"] > 0 or n_chains + int(config["chains"]) > int(config["max_chains"]):
             diag["rounds"] = rounds
-            return idata, diag, sampler
+            return to_inference_data(theta_all, stats_all, density, region_codes), diag, sampler
 
 
 def _logp_op(density: Density):
@@ -312,25 +312,27 @@ def _logp_op(density: Density):
     return _Logp()
 
 
-def to_inference_data(theta: np.ndarray, sample_stats: Any, density: Density, region_codes: list[str]) -> Any:
-    """Named posterior (parameters plus each draw's filtered level state) as ArviZ InferenceData."""
+def to_inference_data(theta: np.ndarray, sample_stats: Any, density: Density, region_codes: list[str],
+                      states: bool = True) -> Any:
+    """Named posterior as ArviZ InferenceData: the parameters and (``states``) each draw's
+    filtered level at the last period, ``state_mean`` ``(region, [m, u])`` and ``state_cov``."""
     import arviz as az
 
     C, D, _ = theta.shape
     d = density.data
-    S, R = len(d.drivers), d.n_regions
-    named = [kf.expand(theta[c, i], S) for c in range(C) for i in range(D)]
-    post = {k: np.stack([v[k] for v in named]).reshape((C, D) + np.shape(named[0][k])) for k in named[0]}
-    a = np.empty((C * D, R, 2))
-    p = np.empty((C * D, R, 3))
-    for j, x in enumerate(theta.reshape(C * D, -1)):
-        a[j], p[j] = density.states(x)
-    post["state_mean"] = a.reshape(C, D, R, 2)
-    post["state_cov"] = p.reshape(C, D, R, 3)
+    R = d.n_regions
+    post = kf.expand(theta, len(d.drivers))
+    if states:
+        a = np.empty((C * D, R, 2))
+        p = np.empty((C * D, R, 3))
+        for j, x in enumerate(theta.reshape(C * D, -1)):
+            a[j], p[j] = density.states(x)
+        post["state_mean"] = a.reshape(C, D, R, 2)
+        post["state_cov"] = p.reshape(C, D, R, 3)
     coords = {"region": list(region_codes), "driver": list(d.drivers), "state": ["m", "u"],
               "cov": ["mm", "mu", "uu"]}
     dims = {"beta": ["driver"], "state_mean": ["region", "state"], "state_cov": ["region", "cov"]}
-    idata = az.from_dict(posterior=post, coords=coords, dims=dims)
+    idata = az.from_dict(posterior=post, coords=coords, dims={k: v for k, v in dims.items() if k in post})
     keep = [v for v in ("diverging", "energy", "step_size", "tree_depth", "n_steps", "lp") if v in sample_stats]
     idata.add_groups(sample_stats=sample_stats[keep])
     return idata
