@@ -206,6 +206,12 @@ def filter_all(x, z, q, obs, off, xd, cbar, prior, want_grad):
                     df[idc] = acc * ddec
                 for j in range(ng):
                     de = -df[j] - da[j, 0] - da[j, 1]
+                    if j == 0 or j > 4:
+                        # mu, beta, decay move only the mean: P, S and K do not depend on them
+                        grad[j] -= e * de / Sv
+                        da[j, 0] += K1 * de
+                        da[j, 1] += K2 * de
+                        continue
                     dh1 = dP[j, 0] + dP[j, 1]
                     dh2 = dP[j, 1] + dP[j, 2]
                     dS = dh1 + dh2
