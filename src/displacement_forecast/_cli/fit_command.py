@@ -11,7 +11,7 @@ from ..data.schema import DataError, Problem
 from .common import add_data_args, load_data
 
 #: Models that can be fitted and saved by this command.
-SAVABLE = ("bayes-hierarchical",)
+SAVABLE = ("bayes-hierarchical", "bayes-dynamic")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.bayes import GATE, BayesHierarchical
+    from ..models import get_model
+    from ..models.bayes import GATE
 
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         cfg["progress"] = False
     obs, regions = load_data(args)
     print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
-    model = BayesHierarchical(cfg)
+    model = get_model(args.model, **cfg)
     import warnings
 
     with warnings.catch_warnings():
