@@ -479,33 +479,7 @@ class BayesHierarchical(ForecastModel):
         state), the fitted driver model, the diagnostics and the data vintage.
         """
         self._check_fitted()
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        from ..data.io import atomic_path, write_text_atomic
-
-        with atomic_path(d / "posterior.nc") as tmp:
-            _sanitise(self.idata_).to_netcdf(str(tmp))
-        meta = {
-            "model": MODEL_ID,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "created": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-            "config": self.info_.config,
-            "n_lags": self.n_lags_,
-            "regions": _frame_records(self.panel_.regions.frame),
-            "panel": {
-                "freq": self.panel_.freq,
-                "dates": [str(x.date()) for x in self.panel_.dates],
-                "series": {k: _nan_to_none(v) for k, v in self.panel_.series.items()},
-            },
-            "driver_model": _driver_state(self.driver_model_),
-            "diagnostics": self.info_.diagnostics,
-            "reliable": self.info_.reliable,
-            "warnings": self.info_.warnings,
-            "data_vintage": data_vintage(self.panel_),
-        }
-        write_text_atomic(json.dumps(meta, indent=1, default=_json_default), d / "model.json")
-        return d
+        return save_fit(self, directory, MODEL_ID, FORMAT_VERSION, n_lags=self.n_lags_)
 
     @classmethod
     def load(cls, directory: str | Path) -> BayesHierarchical:
@@ -514,36 +488,89 @@ class BayesHierarchical(ForecastModel):
         Raises :class:`DataError` when the directory holds another model, an unsupported format
         version, or is incomplete.
         """
-        import arviz as az
-
-        d = Path(directory)
-        meta = _read_meta(d)
-        if meta.get("model") != MODEL_ID:
-            raise DataError(Problem(str(d / "model.json"), None, "model",
-                                    f"this directory holds a {meta.get('model')!r} fit, not {MODEL_ID!r}"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(Problem(str(d / "model.json"), None, "format_version",
-                                    f"format version {meta.get('format_version')!r} is not supported "
-                                    f"(this is displacement-forecast {__version__}, which reads version "
-                                    f"{FORMAT_VERSION}); refit the model"))
-        if not (d / "posterior.nc").exists():
-            raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
+        meta = read_fit(directory, MODEL_ID, FORMAT_VERSION)
         cfg = dict(meta["config"])
         cfg.pop("n_lags_used", None)
         self = cls(cfg)
-        regions = RegionTable(pd.DataFrame(meta["regions"]))
-        pm_ = meta["panel"]
-        self.panel_ = Panel(pd.DatetimeIndex(pd.to_datetime(pm_["dates"])), regions, pm_["freq"],
-                            {k: np.array(v, dtype=float) for k, v in pm_["series"].items()})
         self.n_lags_ = int(meta["n_lags"])
-        self.info_ = FitInfo(model=MODEL_ID, config=meta["config"], diagnostics=meta["diagnostics"],
-                             reliable=bool(meta["reliable"]), warnings=list(meta["warnings"]))
-        self.idata_ = az.from_netcdf(str(d / "posterior.nc"))
-        self.idata_.posterior.load()
-        self.driver_model_ = _driver_from_state(meta["driver_model"])
-        self.data_vintage_ = meta.get("data_vintage")
+        restore_fit(self, directory, meta, MODEL_ID)
         self._set_state(self.panel_)
         return self
+
+
+# ----------------------------------------------------------------------------------------------
+# Saved fits (shared by the Bayesian models): posterior.nc + model.json, no pickle
+# ----------------------------------------------------------------------------------------------
+def save_fit(model: ForecastModel, directory: str | Path, model_id: str, format_version: int,
+             **extra: Any) -> Path:
+    """Write ``model.idata_`` to ``posterior.nc`` and the fit's description to ``model.json``.
+
+    ``model.json`` holds ``model_id``, ``format_version``, package version, creation time, the
+    fit's config, ``extra`` (model-specific state), the region table, the observed panel, the
+    fitted driver model, the diagnostics and the data vintage. Both files are written atomically.
+    """
+    from ..data.io import atomic_path, write_text_atomic
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    with atomic_path(d / "posterior.nc") as tmp:
+        _sanitise(model.idata_).to_netcdf(str(tmp))
+    panel = model.panel_
+    meta = {
+        "model": model_id,
+        "format_version": format_version,
+        "package_version": __version__,
+        "created": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        "config": model.info_.config,
+        **extra,
+        "regions": _frame_records(panel.regions.frame),
+        "panel": {
+            "freq": panel.freq,
+            "dates": [str(x.date()) for x in panel.dates],
+            "series": {k: _nan_to_none(v) for k, v in panel.series.items()},
+        },
+        "driver_model": _driver_state(model.driver_model_),
+        "diagnostics": model.info_.diagnostics,
+        "reliable": model.info_.reliable,
+        "warnings": model.info_.warnings,
+        "data_vintage": data_vintage(panel),
+    }
+    write_text_atomic(json.dumps(meta, indent=1, default=_json_default), d / "model.json")
+    return d
+
+
+def read_fit(directory: str | Path, model_id: str, format_version: int) -> dict[str, Any]:
+    """``model.json`` of a saved fit, checked: raises :class:`DataError` when the directory
+    holds another model, an unsupported format version, or no posterior file."""
+    d = Path(directory)
+    meta = _read_meta(d)
+    if meta.get("model") != model_id:
+        raise DataError(Problem(str(d / "model.json"), None, "model",
+                                f"this directory holds a {meta.get('model')!r} fit, not {model_id!r}"))
+    if meta.get("format_version") != format_version:
+        raise DataError(Problem(str(d / "model.json"), None, "format_version",
+                                f"format version {meta.get('format_version')!r} is not supported "
+                                f"(this is displacement-forecast {__version__}, which reads version "
+                                f"{format_version}); refit the model"))
+    if not (d / "posterior.nc").exists():
+        raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
+    return meta
+
+
+def restore_fit(model: ForecastModel, directory: str | Path, meta: dict[str, Any], model_id: str) -> None:
+    """Set a fresh model's ``panel_``, ``info_``, ``idata_``, ``driver_model_`` and
+    ``data_vintage_`` from a saved fit (``meta`` from :func:`read_fit`)."""
+    import arviz as az
+
+    pm_ = meta["panel"]
+    model.panel_ = Panel(pd.DatetimeIndex(pd.to_datetime(pm_["dates"])), RegionTable(pd.DataFrame(meta["regions"])),
+                         pm_["freq"], {k: np.array(v, dtype=float) for k, v in pm_["series"].items()})
+    model.info_ = FitInfo(model=model_id, config=meta["config"], diagnostics=meta["diagnostics"],
+                          reliable=bool(meta["reliable"]), warnings=list(meta["warnings"]))
+    model.idata_ = az.from_netcdf(str(Path(directory) / "posterior.nc"))
+    model.idata_.posterior.load()
+    model.driver_model_ = _driver_from_state(meta["driver_model"])
+    model.data_vintage_ = meta.get("data_vintage")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -41,21 +41,17 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from .. import __version__
-from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..distributions import CommonNoiseNB
 from . import _bayes_dynamic_fast as kf
-from .base import FitInfo, ForecastModel, Panel, ffill_time
+from .base import ForecastModel, Panel, ffill_time
 
 MODEL_ID = "bayes-dynamic"
 FORMAT_VERSION = 1
@@ -458,41 +454,12 @@ class BayesDynamic(ForecastModel):
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write ``posterior.nc`` (ArviZ NetCDF) and ``model.json`` (config, panel, driver model,
-        diagnostics, data vintage) into ``directory``; no pickle."""
-        from ..data.io import atomic_path, write_text_atomic
-        from .bayes import (
-            _driver_state,
-            _frame_records,
-            _json_default,
-            _nan_to_none,
-            _sanitise,
-            data_vintage,
-        )
+        """Write ``posterior.nc`` (ArviZ NetCDF) and ``model.json`` (config, drivers, panel, driver
+        model, diagnostics, data vintage) into ``directory``; no pickle."""
+        from .bayes import save_fit
 
         self._check_fitted()
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        with atomic_path(d / "posterior.nc") as tmp:
-            _sanitise(self.idata_).to_netcdf(str(tmp))
-        meta = {
-            "model": MODEL_ID,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "created": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-            "config": self.info_.config,
-            "drivers": list(self.drivers),
-            "regions": _frame_records(self.panel_.regions.frame),
-            "panel": {"freq": self.panel_.freq, "dates": [str(x.date()) for x in self.panel_.dates],
-                      "series": {k: _nan_to_none(v) for k, v in self.panel_.series.items()}},
-            "driver_model": _driver_state(self.driver_model_),
-            "diagnostics": self.info_.diagnostics,
-            "reliable": self.info_.reliable,
-            "warnings": self.info_.warnings,
-            "data_vintage": data_vintage(self.panel_),
-        }
-        write_text_atomic(json.dumps(meta, indent=1, default=_json_default), d / "model.json")
-        return d
+        return save_fit(self, directory, MODEL_ID, FORMAT_VERSION, drivers=list(self.drivers))
 
     @classmethod
     def load(cls, directory: str | Path) -> BayesDynamic:
@@ -501,32 +468,11 @@ class BayesDynamic(ForecastModel):
         Raises :class:`DataError` when the directory holds another model, an unsupported format
         version, or no posterior file.
         """
-        import arviz as az
+        from .bayes import read_fit, restore_fit
 
-        from .bayes import _driver_from_state, _read_meta
-
-        d = Path(directory)
-        meta = _read_meta(d)
-        if meta.get("model") != MODEL_ID:
-            raise DataError(Problem(str(d / "model.json"), None, "model",
-                                    f"this directory holds a {meta.get('model')!r} fit, not {MODEL_ID!r}"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(Problem(str(d / "model.json"), None, "format_version",
-                                    f"format version {meta.get('format_version')!r} is not supported "
-                                    f"(this version reads {FORMAT_VERSION}); refit the model"))
-        if not (d / "posterior.nc").exists():
-            raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
-        cfg = {k: v for k, v in meta["config"].items() if k != "drivers_used"}
-        self = cls(cfg)
+        meta = read_fit(directory, MODEL_ID, FORMAT_VERSION)
+        self = cls({k: v for k, v in meta["config"].items() if k != "drivers_used"})
         self.drivers = tuple(meta["drivers"])
-        pm_ = meta["panel"]
-        self.panel_ = Panel(pd.DatetimeIndex(pd.to_datetime(pm_["dates"])), RegionTable(pd.DataFrame(meta["regions"])),
-                            pm_["freq"], {k: np.array(v, dtype=float) for k, v in pm_["series"].items()})
-        self.info_ = FitInfo(model=MODEL_ID, config=meta["config"], diagnostics=meta["diagnostics"],
-                             reliable=bool(meta["reliable"]), warnings=list(meta["warnings"]))
-        self.idata_ = az.from_netcdf(str(d / "posterior.nc"))
-        self.idata_.posterior.load()
-        self.driver_model_ = _driver_from_state(meta["driver_model"])
-        self.data_vintage_ = meta.get("data_vintage")
+        restore_fit(self, directory, meta, MODEL_ID)
         self._set_state(self.panel_)
         return self
