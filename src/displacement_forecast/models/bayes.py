@@ -108,17 +108,7 @@ GATE = {"rhat_max": 1.01, "ess_min": 400, "divergences_max": 0, "ebfmi_min": 0.3
 
 def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Merge a plain config dict over :data:`DEFAULT_CONFIG` (``priors`` merged key by key)."""
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(cfg))
-    if unknown:
-        raise ValueError(f"unknown config keys for {MODEL_ID}: {unknown}; known: {sorted(cfg)}")
-    priors = config.pop("priors", None) or {}
-    bad = sorted(set(priors) - set(DEFAULT_PRIORS))
-    if bad:
-        raise ValueError(f"unknown priors {bad}; known: {sorted(DEFAULT_PRIORS)}")
-    cfg.update(config)
-    cfg["priors"] = {**DEFAULT_PRIORS, **priors}
+    cfg = merge_defaults(DEFAULT_CONFIG, DEFAULT_PRIORS, config, MODEL_ID)
     cfg["drivers"] = list(cfg["drivers"])
     if cfg["parametrisation"] not in ("auto", "noncentred", "centred"):
         raise ValueError("parametrisation must be 'auto', 'noncentred' or 'centred'")
@@ -128,6 +118,24 @@ def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError("likelihood must be 'fast' or 'pymc'")
     if cfg["sampler"] not in ("nutpie", "pymc"):
         raise ValueError("sampler must be 'nutpie' or 'pymc'")
+    return cfg
+
+
+def merge_defaults(defaults: dict[str, Any], default_priors: dict[str, float], config: dict[str, Any] | None,
+                   model_id: str) -> dict[str, Any]:
+    """A deep copy of ``defaults`` updated by ``config``, its ``priors`` merged key by key over
+    ``default_priors``; ``ValueError`` naming ``model_id`` for unknown keys or priors."""
+    cfg = copy.deepcopy(defaults)
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(cfg))
+    if unknown:
+        raise ValueError(f"unknown config keys for {model_id}: {unknown}; known: {sorted(cfg)}")
+    priors = config.pop("priors", None) or {}
+    bad = sorted(set(priors) - set(default_priors))
+    if bad:
+        raise ValueError(f"unknown priors {bad}; known: {sorted(default_priors)}")
+    cfg.update(config)
+    cfg["priors"] = {**default_priors, **priors}
     return cfg
 
 

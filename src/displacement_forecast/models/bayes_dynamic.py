@@ -100,17 +100,10 @@ def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
 
     Raises ``ValueError`` for unknown keys or priors and for invalid choices.
     """
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(cfg))
-    if unknown:
-        raise ValueError(f"unknown config keys for {MODEL_ID}: {unknown}; known: {sorted(cfg)}")
-    priors = config.pop("priors", None) or {}
-    bad = sorted(set(priors) - set(DEFAULT_PRIORS))
-    if bad:
-        raise ValueError(f"unknown priors {bad}; known: {sorted(DEFAULT_PRIORS)}")
-    cfg.update(config)
-    cfg["priors"] = {**DEFAULT_PRIORS, **{k: float(v) for k, v in priors.items()}}
+    from .bayes import merge_defaults
+
+    cfg = merge_defaults(DEFAULT_CONFIG, DEFAULT_PRIORS, config, MODEL_ID)
+    cfg["priors"] = {k: float(v) for k, v in cfg["priors"].items()}
     if cfg["drivers"] != "auto":
         if isinstance(cfg["drivers"], str):
             cfg["drivers"] = [s for s in cfg["drivers"].split(",") if s]
@@ -348,9 +341,9 @@ class BayesDynamic(ForecastModel):
     Parameters
     ----------
     config
-        Plain dict merged over :data:`DEFAULT_CONFIG` (``priors`` over :data:`DEFAULT_PRIORS`).
+        Plain dict over :data:`DEFAULT_CONFIG`; its ``priors`` go over :data:`DEFAULT_PRIORS`.
     **overrides
-        Config keys given as keyword arguments (override ``config``).
+        Config keys as keyword arguments; they win over ``config``.
 
     Notes
     -----
