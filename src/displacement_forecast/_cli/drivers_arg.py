@@ -17,7 +17,7 @@ from ..data.schema import DataError, Problem
 from ..models.driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
 
 #: Models whose constructor takes ``drivers=``.
-DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "auto")
+DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "bayes-dynamic", "auto")
 
 
 def add_drivers_arg(p: argparse.ArgumentParser) -> None:

@@ -44,22 +44,22 @@ def run(args: argparse.Namespace) -> int:
     from ..models import get_model
     from ..models.io import save_model
 
-    bayes = args.model == "bayes-hierarchical"
+    bayes = args.model in ("bayes-hierarchical", "bayes-dynamic")
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
         v = getattr(args, k)
         if v is not None:
             if not bayes:
-                raise DataError(Problem("command line", None, f"--{k}", f"applies to bayes-hierarchical only, not {args.model}"))
+                raise DataError(Problem("command line", None, f"--{k}", f"applies to the Bayesian models only, not {args.model}"))
             if k != "sampler" and v < 1:
                 raise DataError(Problem("command line", None, f"--{k}", "must be at least 1"))
             cfg[k] = v
     if args.no_progress:
         cfg["progress"] = False
     obs, regions = load_data(args)
-    cfg.update(model_kwargs(args.model, parse_drivers(args.drivers), obs))
     print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
-    model = get_model(args.model, config=cfg) if bayes else get_model(args.model)
+    kw = model_kwargs(args.model, parse_drivers(args.drivers), obs)
+    model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)
     import warnings
 
     with warnings.catch_warnings():

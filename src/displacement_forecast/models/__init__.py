@@ -13,6 +13,7 @@ name                   what it is
 ``auto``               default: mixture of whole paths of dynamic / historic-average /
                        last-value, weighted by a rolling-origin backtest on the user's data
 ``bayes-hierarchical`` PyMC hierarchical NB model with learned carry-over (partial pooling)
+``bayes-dynamic``      PyMC/nutpie NB model with an AR(1) log-level, pooled region means, drivers
 =====================  =====================================================================
 """
 
@@ -34,6 +35,7 @@ REGISTRY: dict[str, str] = {
     "dynamic": "dynamic:DynamicLog",
     "auto": "ensemble:AutoEnsemble",
     "bayes-hierarchical": "bayes:BayesHierarchical",
+    "bayes-dynamic": "bayes_dynamic:BayesDynamic",
     "statsforecast-autoets": "peers:StatsForecastAutoETS",
     "statsforecast-autoarima": "peers:StatsForecastAutoARIMA",
     "statsforecast-naive": "peers:StatsForecastNaive",

@@ -104,17 +104,7 @@ GATE = {"rhat_max": 1.01, "ess_min": 400, "divergences_max": 0, "ebfmi_min": 0.3
 
 def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Merge a plain config dict over :data:`DEFAULT_CONFIG` (``priors`` merged key by key)."""
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(cfg))
-    if unknown:
-        raise ValueError(f"unknown config keys for {MODEL_ID}: {unknown}; known: {sorted(cfg)}")
-    priors = config.pop("priors", None) or {}
-    bad = sorted(set(priors) - set(DEFAULT_PRIORS))
-    if bad:
-        raise ValueError(f"unknown priors {bad}; known: {sorted(DEFAULT_PRIORS)}")
-    cfg.update(config)
-    cfg["priors"] = {**DEFAULT_PRIORS, **priors}
+    cfg = merge_defaults(DEFAULT_CONFIG, DEFAULT_PRIORS, config, MODEL_ID)
     cfg["drivers"] = list(cfg["drivers"])
     if cfg["parametrisation"] not in ("auto", "noncentred", "centred"):
         raise ValueError("parametrisation must be 'auto', 'noncentred' or 'centred'")
@@ -124,6 +114,24 @@ def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError("likelihood must be 'fast' or 'pymc'")
     if cfg["sampler"] not in ("nutpie", "pymc"):
         raise ValueError("sampler must be 'nutpie' or 'pymc'")
+    return cfg
+
+
+def merge_defaults(defaults: dict[str, Any], default_priors: dict[str, float], config: dict[str, Any] | None,
+                   model_id: str) -> dict[str, Any]:
+    """A deep copy of ``defaults`` updated by ``config``, its ``priors`` merged key by key over
+    ``default_priors``; ``ValueError`` naming ``model_id`` for unknown keys or priors."""
+    cfg = copy.deepcopy(defaults)
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(cfg))
+    if unknown:
+        raise ValueError(f"unknown config keys for {model_id}: {unknown}; known: {sorted(cfg)}")
+    priors = config.pop("priors", None) or {}
+    bad = sorted(set(priors) - set(default_priors))
+    if bad:
+        raise ValueError(f"unknown priors {bad}; known: {sorted(default_priors)}")
+    cfg.update(config)
+    cfg["priors"] = {**default_priors, **priors}
     return cfg
 
 
@@ -482,16 +490,7 @@ class BayesHierarchical(ForecastModel):
         ``posterior.nc`` and of its own content.
         """
         self._check_fitted()
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        from ..data.io import atomic_path
-
-        with atomic_path(d / "posterior.nc") as tmp:
-            _sanitise(self.idata_).to_netcdf(str(tmp))
-        meta = {**mio.describe(self), "format_version": FORMAT_VERSION, "n_lags": self.n_lags_,
-                "files": {"posterior.nc": mio._file_sha(d / "posterior.nc")}}
-        mio.write_meta(d, meta)
-        return d
+        return save_fit(self, directory, MODEL_ID, FORMAT_VERSION, n_lags=self.n_lags_)
 
     @classmethod
     def load(cls, directory: str | Path) -> BayesHierarchical:
@@ -501,22 +500,60 @@ class BayesHierarchical(ForecastModel):
         version, a changed file, or is incomplete. Fits saved before hashes were recorded (the
         same format version 1) load without the hash check.
         """
-        import arviz as az
-
-        d = Path(directory)
-        meta = mio.read_meta(d)
-        mio.check_meta(d, meta, MODEL_ID, FORMAT_VERSION, require_hash=False)
-        if not (d / "posterior.nc").exists():
-            raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
+        meta = read_fit(directory, MODEL_ID, FORMAT_VERSION)
         cfg = dict(meta["config"])
         cfg.pop("n_lags_used", None)
         self = cls(cfg)
-        mio.restore_common(self, meta)
         self.n_lags_ = int(meta["n_lags"])
-        self.idata_ = az.from_netcdf(str(d / "posterior.nc"))
-        self.idata_.posterior.load()
+        restore_fit(self, directory, meta, MODEL_ID)
         self._set_state(self.panel_)
         return self
+
+
+# ----------------------------------------------------------------------------------------------
+# Saved fits (shared by the Bayesian models): posterior.nc + model.json, no pickle
+# ----------------------------------------------------------------------------------------------
+def save_fit(model: ForecastModel, directory: str | Path, model_id: str, format_version: int,
+             **extra: Any) -> Path:
+    """Write ``model.idata_`` to ``posterior.nc`` and the fit's description to ``model.json``.
+
+    ``model.json`` holds what every saved model has (:func:`.io.describe`: model id, package
+    version, config, region table, observed panel, fitted driver model, diagnostics, data
+    vintage), ``format_version``, ``extra`` (model-specific state), the SHA-256 of
+    ``posterior.nc`` and of its own content. Both files are written atomically.
+    """
+    from ..data.io import atomic_path
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    with atomic_path(d / "posterior.nc") as tmp:
+        _sanitise(model.idata_).to_netcdf(str(tmp))
+    meta = {**mio.describe(model), "model": model_id, "format_version": format_version, **extra,
+            "files": {"posterior.nc": mio._file_sha(d / "posterior.nc")}}
+    mio.write_meta(d, meta)
+    return d
+
+
+def read_fit(directory: str | Path, model_id: str, format_version: int) -> dict[str, Any]:
+    """``model.json`` of a saved fit, checked (:func:`.io.check_meta`): raises :class:`DataError`
+    when the directory holds another model, an unsupported format version, a changed file or no
+    posterior. Fits saved before hashes were recorded (format 1) load without the hash check."""
+    d = Path(directory)
+    meta = mio.read_meta(d)
+    mio.check_meta(d, meta, model_id, format_version, require_hash=False)
+    if not (d / "posterior.nc").exists():
+        raise DataError(Problem(str(d / "posterior.nc"), None, None, "posterior file is missing"))
+    return meta
+
+
+def restore_fit(model: ForecastModel, directory: str | Path, meta: dict[str, Any], model_id: str) -> None:
+    """Set a fresh model's panel, fit info, driver model and data vintage (:func:`.io.restore_common`)
+    and its posterior ``idata_`` from a saved fit (``meta`` from :func:`read_fit`)."""
+    import arviz as az
+
+    mio.restore_common(model, meta)
+    model.idata_ = az.from_netcdf(str(Path(directory) / "posterior.nc"))
+    model.idata_.posterior.load()
 
 
 # ----------------------------------------------------------------------------------------------
