@@ -167,9 +167,7 @@ def test_paths_shape_seed_and_scenarios_move_it(small_fit):
     # displacement draw by draw when the effect is positive (as here, beta ~ 0.5)
     rng = np.random.default_rng(0)
     fut = {"strikes": rng.poisson(5.0, (200, 6, 4)).astype(float)}
-    small_fit._call_cache = {}  # (sample_scenarios resets it per call; here by hand)
     base = small_fit._simulate(fut, 4, 200, np.random.default_rng(7))
-    small_fit._call_cache = {}
     more = small_fit._simulate({"strikes": fut["strikes"] * 10}, 4, 200, np.random.default_rng(7))
     pos = small_fit.post_["beta"][:, 0] > 0
     assert pos.mean() > 0.9

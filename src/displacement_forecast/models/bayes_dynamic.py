@@ -413,14 +413,23 @@ class BayesDynamic(ForecastModel):
         self.at_risk_end_ = panel.at_risk_end()
 
     # -- simulation -----------------------------------------------------------------------
-    def _simulate(self, future, horizon, n_draws, rng):
+    def _draw(self, horizon, n_draws, rng, baseline=None):
+        """All of one call's randomness, of fixed shapes and independent of the scenario: the
+        posterior draw of each path, the level at the origin, the level's innovations, NB noise."""
         p = self.post_
         n_post = len(p["mu"])
-        # Scenario-independent randomness first, of fixed shapes: posterior draw per path, the
-        # level at the origin, the level's innovations; then NB noise (cached across scenarios).
         k = rng.permutation(n_post)[np.arange(n_draws) % n_post]
         z0 = rng.standard_normal((n_draws, len(self.at_risk_end_), 2))
         eps = rng.standard_normal((n_draws, len(self.at_risk_end_), horizon))
+        noise = CommonNoiseNB(rng, p["nb_alpha"][k][:, None], eps.shape)
+        return k, z0, eps, noise
+
+    def _simulate(self, future, horizon, n_draws, rng):
+        return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
+
+    def _paths(self, future, horizon, n_draws, draws):
+        p = self.post_
+        k, z0, eps, noise = draws
         a, pc = p["state_mean"][k], p["state_cov"][k]  # (D, R, 2), (D, R, 3)
         l11 = np.sqrt(np.maximum(pc[..., 0], 0.0))
         l21 = np.divide(pc[..., 1], l11, out=np.zeros_like(l11), where=l11 > 0)
@@ -440,10 +449,7 @@ class BayesDynamic(ForecastModel):
                 c = (1.0 - d[:, :, None]) * x + d[:, :, None] * c
                 eta[:, :, h] += np.einsum("ds,dsr->dr", beta, c - self.cbar_[None, :, None])
         hazard = np.minimum(np.exp(np.clip(eta, -50.0, 5.0)), float(self.config["max_hazard"]))
-        cache = getattr(self, "_call_cache", {})
-        if "bayes_dynamic_noise" not in cache:
-            cache["bayes_dynamic_noise"] = CommonNoiseNB(rng, p["nb_alpha"][k][:, None], eta.shape)
-        return cache["bayes_dynamic_noise"].draw_depleting(hazard, self.at_risk_end_)
+        return noise.draw_depleting(hazard, self.at_risk_end_)
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
