@@ -37,19 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code.
+
+    Exit codes: 0 done; 2 a user mistake or an unusable environment (one ``error:`` line per
+    problem, no traceback; output folders left as they were); 3 a fit that failed its
+    diagnostics gate (outputs marked; ``--allow-unreliable`` accepts it); 130 interrupted (the
+    message says what is on disk); 1 an internal error (one line; ``DF_DEBUG=1`` shows the
+    traceback).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse printed its one-line usage error (or --help)
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .forecast import staging
+
+    staging.STATUS.clear()
     try:
         return int(args.func(args) or 0)
     except DataError as e:
         for p in e.problems:
-            print(f"error: {p}", file=sys.stderr)
+            print(f"error: {_one_line(str(p))}", file=sys.stderr)
+        _print_disk_state()
         return 2
     except KeyboardInterrupt:
-        print("interrupted; nothing written", file=sys.stderr)
+        print("interrupted; " + ("; ".join(staging.status_lines()) or "nothing written"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Output piped into `head` and the reader closed early: not an error of ours.
@@ -57,6 +72,44 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        where = e.filename or "output"
+        print(f"error: {where}: {e.strerror or e}" + _os_hint(e), file=sys.stderr)
+        _print_disk_state()
+        return 2
+    except MemoryError:
+        print("error: out of memory; use fewer --draws, a shorter --horizon or fewer scenarios", file=sys.stderr)
+        _print_disk_state()
+        return 2
+    except Exception as e:  # a bug of ours: one line, the traceback on request
+        import os
+
+        if os.environ.get("DF_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {_one_line(str(e))[:300]} "
+              "(a bug; please report it; DF_DEBUG=1 shows the traceback)", file=sys.stderr)
+        _print_disk_state()
+        return 1
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split()) if "\n" in s or "\r" in s else s
+
+
+def _os_hint(e: OSError) -> str:
+    import errno
+
+    return {errno.ENOSPC: "; free some space and run again",
+            errno.EACCES: "; expected a location you can write to",
+            errno.EROFS: "; expected a location you can write to",
+            errno.EDQUOT: "; free some space and run again"}.get(e.errno or -1, "")
+
+
+def _print_disk_state() -> None:
+    from .forecast import staging
+
+    for line in staging.status_lines():
+        print(f"note: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
                    help="NUTS implementation (default nutpie; PyMC's when nutpie is missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-unreliable", action="store_true",
+                   help="exit 0 even when the fit fails its diagnostics gate (it is saved and marked either way)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit, gate, save (all files at once). Exit 3 when the gate fails unless ``--allow-unreliable``."""
+    from ..forecast.staging import check_out_dir, staged_folder
     from ..models.bayes import GATE, BayesHierarchical
+    from .checks import check_seed, prepare_data
 
+    check_seed(args.seed)
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
         v = getattr(args, k)
@@ -45,22 +51,26 @@ def run(args: argparse.Namespace) -> int:
             cfg[k] = v
     if args.no_progress:
         cfg["progress"] = False
+    check_out_dir(args.out)
     obs, regions = load_data(args)
-    print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
     model = BayesHierarchical(cfg)
+    obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+    for w in notes.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
+    print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the gate's verdict is printed below, loudly
         model.fit(obs, regions)
-    out = Path(args.out)
-    model.save(out)
     from ..data.io import write_text_atomic
 
     diag = {"model": model.name, "reliable": model.info_.reliable, "warnings": model.info_.warnings,
-            "thresholds": GATE,
-            "diagnostics": model.info_.diagnostics}
-    write_text_atomic(json.dumps(diag, indent=1), out / "diagnostics.json")
+            "thresholds": GATE, "diagnostics": model.info_.diagnostics, "data_notes": notes.to_dict()}
+    with staged_folder(args.out) as stage:
+        model.save(stage)
+        write_text_atomic(json.dumps(diag, indent=1), stage / "diagnostics.json")
+    out = Path(args.out)
     print(model.summary())
     if not model.info_.reliable:
         bar = "!" * 78
@@ -69,4 +79,8 @@ def run(args: argparse.Namespace) -> int:
               + "\nSample longer (--draws/--tune) or check the data before using it.\n" + bar, file=sys.stderr)
     for f in ("posterior.nc", "model.json", "diagnostics.json"):
         print(f"wrote {out / f}")
+    if not model.info_.reliable and not args.allow_unreliable:
+        print(f"error: the fit failed its diagnostics gate; it is saved in {out} and marked unreliable "
+              "(exit 3; give --allow-unreliable to accept it)", file=sys.stderr)
+        return 3
     return 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
-from .common import add_data_args, load_data
+from .common import add_data_args, condition_on_data, load_data, load_saved_fit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +21,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
                    help=f"model to fit (default: {DEFAULT_MODEL}, the best in backtests on the shipped data)")
-    p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting")
+    p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
+                   "it is conditioned on DATA (forecasts start after DATA's last period, no refit; "
+                   "recorded in the sidecar)")
     p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
-    p.add_argument("--horizon", type=int, default=12, help="periods ahead (default 12)")
+    p.add_argument("--horizon", type=int, default=12,
+                   help="periods ahead (default 12; at most the length of the history, see --max-horizon)")
+    p.add_argument("--max-horizon", type=int, default=None, metavar="N",
+                   help="raise the horizon cap (default: as many periods as the history holds; at most 520)")
     p.add_argument("--draws", type=int, default=1000, help="sample paths per scenario (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
     p.add_argument("--thresholds", default=",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS),
@@ -36,45 +43,75 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
     p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
     p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
+    p.add_argument("--allow-unreliable", action="store_true",
+                   help="exit 0 even when the fit fails its diagnostics gate (outputs are marked either way)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check everything, fit, forecast; write every output at once (see :mod:`..forecast.staging`).
+
+    Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
+    its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
+    """
     from ..brief import fmt_prob
+    from ..forecast.datapackage import write_datapackage
+    from ..forecast.hub import HubError
+    from ..forecast.marks import apply_marks, mark_text
     from ..forecast.run import run_forecast, write_run
+    from ..forecast.staging import check_out_dir, staged_folder
     from ..scenarios import Scenario, load_scenarios
+    from .checks import check_horizon, check_seed, history_periods, parse_thresholds, prepare_data
 
-    if args.horizon < 1 or args.draws < 1:
-        raise DataError(Problem("command line", None, None, "--horizon and --draws must be at least 1"))
-    try:
-        thresholds = [float(x) for x in args.thresholds.split(",") if x.strip()]
-    except ValueError:
-        raise DataError(Problem("command line", None, "--thresholds", f"{args.thresholds!r} is not a comma-separated list of numbers")) from None
+    check_seed(args.seed)
+    thresholds = parse_thresholds(args.thresholds)
+    check_out_dir(args.out)
+    if args.hub is not None:
+        check_out_dir(args.hub, option="--hub", replace=False)
     obs, regions = load_data(args)
+    extra: dict = {}
     if args.model_dir:
-        from ..models.io import load_model
-
-        model = load_model(args.model_dir)
+        model = load_saved_fit(args.model_dir)
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+        extra["model_dir"] = {"path": str(args.model_dir),
+                              **condition_on_data(model, obs, regions, file=str(args.data))}
+        n_history = len(model.panel_.dates)
     else:
         model = args.model
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+        n_history = history_periods(obs)
     scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
 
         record = backtest_record(args.backtest, model if isinstance(model, str) else model.name)
+    for w in notes.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
     print(f"fitting {model if isinstance(model, str) else model.name} on {args.data} ...", file=sys.stderr)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
-    written = write_run(run_, args.out, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
-                        hub=args.hub, team=args.team)
+    fit_ok = bool(run_.model.info_.reliable)
+    apply_marks(run_.sidecar, fit_reliable=fit_ok, regions_left_out=notes.regions_left_out,
+                missing_last_periods=notes.missing_last_periods, warnings=notes.warnings)
+    run_.sidecar.update(extra)
+    with staged_folder(args.out) as stage, hub_stage(args.hub) as hub:
+        try:
+            written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
+                                hub=hub, team=args.team)
+        except HubError as e:
+            raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
+        # The data package describes every data file of the folder, whatever order they came in.
+        write_datapackage(stage, run_.sidecar)
+        final = [_final_path(p, stage, args.out, hub, args.hub) for p in written]
     sc = run_.sidecar
     for w in (record or {}).get("warnings", []):
         print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
-        print(f"{bar}\nWARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE.\n"
+        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     h = args.horizon
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}")
@@ -82,6 +119,31 @@ def run(args: argparse.Namespace) -> int:
         probs = run_.prob_exceed(t, h)
         print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
-    for w in written:
+    for w in final:
         print(f"wrote {w}")
+    if not fit_ok and not args.allow_unreliable:
+        print("error: the fit failed its diagnostics gate; outputs are written and marked UNRELIABLE "
+              "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
+        return 3
     return 0
+
+
+@contextmanager
+def hub_stage(hub: str | None):
+    """A staged copy of the hub folder (swapped in with the forecast folder), or None."""
+    if hub is None:
+        yield None
+        return
+    from ..forecast.staging import staged_folder
+
+    with staged_folder(hub, copy_existing=True, option="--hub") as stage:
+        yield stage
+
+
+def _final_path(p: Path, stage: Path, out: str, hub_stage_: Path | None, hub: str | None) -> Path:
+    """Where a file written into a staging folder ends up."""
+    p = Path(p)
+    for st, final in ((stage, out), (hub_stage_, hub)):
+        if st is not None and p.is_relative_to(st):
+            return Path(final) / p.relative_to(st)
+    return p

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.io import _is_formula, atomic_path, write_text_atomic
+from .marks import mark_text
 from .summaries import HUB_COLUMNS, TARGETS
 
 HUB_SCHEMA_VERSION = "v5.0.1"
@@ -387,6 +388,8 @@ _MODEL_METADATA_SCHEMA: dict[str, Any] = {
         "data_inputs": {"type": "string"},
         "uncertainty_included": {"type": "array", "items": {"type": "string"}},
         "software": {"type": "string"},
+        "reliable": {"type": "boolean", "description": "false: read 'warnings' before using this model's forecasts"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
     },
     "required": ["team_abbr", "model_abbr", "designated_model", "license", "methods"],
 }
@@ -406,7 +409,10 @@ def _model_metadata(team: str, model: str, sidecar: Mapping[str, Any]) -> dict[s
         "designated_model": True,
         "license": "CC-BY-4.0",
         "methods": f"displacement-forecast model '{name}': sample paths per scenario, summarised to mean, quantiles and cdf"[:200],
-        "methods_long": "Config: " + json.dumps(m.get("config", {}), sort_keys=True),
+        "methods_long": (f"{mark_text(sidecar)}. " if mark_text(sidecar) else "")
+        + "Config: " + json.dumps(m.get("config", {}), sort_keys=True),
+        "reliable": bool(sidecar.get("reliable", True)),
+        "warnings": [str(w) for w in sidecar.get("warnings", [])],
         "data_inputs": ", ".join(Path(f).name for f in data.get("files", [])) or "not recorded",
         "uncertainty_included": list(sidecar.get("uncertainty_included", [])),
         "software": f"{sw.get('package', 'displacement-forecast')} {sw.get('version', '')}".strip(),

@@ -14,6 +14,7 @@ from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
 from .datapackage import write_datapackage
+from .marks import mark_text
 from .output import build_sidecar, write_forecast
 from .summaries import DEFAULT_THRESHOLDS, QUANTILE_LEVELS, hub_frame, prob_exceed_total
 
@@ -86,7 +87,7 @@ def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl:
     if hxl:
         from .formats import write_hxl_csv
 
-        written.append(write_hxl_csv(run.frame, out / "forecast_hxl.csv"))
+        written.append(write_hxl_csv(run.frame, out / "forecast_hxl.csv", note=mark_text(run.sidecar)))
     if hub is not None:
         from .hub import export_to_hub
 
@@ -115,7 +116,7 @@ def caption(sidecar: dict[str, Any]) -> str:
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     bt = sidecar.get("backtest") or {}
     fit_warnings = [w for w in sidecar["warnings"] if w not in bt.get("warnings", [])]
-    flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
+    flag = "" if sidecar["reliable"] else "  UNRELIABLE: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
         flag += (f"  CAUTION: in backtests the 80% band covered {cov.get('80%', float('nan')):.0%} and the 95% band "
