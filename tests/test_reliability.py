@@ -396,3 +396,117 @@ def test_model_json_missing_keys(tmp_path, capsys):
     assert rc == 2
     (line,) = errors(err)
     assert "model.json" in line and "'config'" in line and "missing key" in line
+
+
+# ------------------------------------------------------------------------------------------
+# unreliable fits: exit 3 unless --allow-unreliable; every output carries the mark
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def unreliable_nbdl(monkeypatch):
+    """nb-dl whose fit reports a failed gate (a stand-in for a Bayesian fit that failed its gate)."""
+    from displacement_forecast.models.glm import NBDistributedLag
+
+    real = NBDistributedLag._fit
+
+    def _fit(self, panel):
+        real(self, panel)
+        self.info_.reliable = False
+        self.info_.warnings.append("bulk ESS 6.1 < 400 (at decay): too few effective draws")
+
+    monkeypatch.setattr(NBDistributedLag, "_fit", _fit)
+
+
+def test_unreliable_fit_exits_3_and_every_output_is_marked(tmp_path, capsys, unreliable_nbdl):
+    out, hub = tmp_path / "out", tmp_path / "hub"
+    rc, stdout, err = run_small(capsys, out, "--hxl", "--hub", str(hub))
+    assert rc == 3
+    assert "UNRELIABLE" in err and "--allow-unreliable" in errors(err)[-1]
+    sc = assert_complete_run(out)
+    assert sc["reliable"] is False and sc["marks"]["fit_failed_gate"] is True
+    assert "UNRELIABLE FIT" in json.loads((out / "datapackage.json").read_text())["description"]
+    hxl = pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])
+    assert hxl["note"].str.startswith("UNRELIABLE FIT").all()
+    meta = next((hub / "model-metadata").glob("*.yml")).read_text()
+    assert "reliable: false" in meta and "ESS 6.1" in meta and "UNRELIABLE FIT" in meta
+    rc, _, _ = run_small(capsys, tmp_path / "out2", "--allow-unreliable")
+    assert rc == 0
+
+
+def test_caption_carries_the_mark():
+    from displacement_forecast.forecast.marks import apply_marks
+    from displacement_forecast.forecast.run import caption
+
+    sc = {"data": {"files": ["x.csv"], "last_period": "2020-01-06", "vintage": {"displaced": "2020-01-06"}},
+          "model": {"name": "nb-dl"}, "software": {"version": "0"}, "forecast": {"n_draws": 10, "seed": 0},
+          "uncertainty_included": ["process (noise)"], "warnings": [], "reliable": True}
+    apply_marks(sc, fit_reliable=True, regions_left_out={"NWS99": "no data at all"},
+                warnings=["region NWS99 is not forecast (no data at all); totals (ALL) leave it out"])
+    assert "UNRELIABLE" in caption(sc) and "NWS99" in caption(sc)
+
+
+def test_fit_gate_failure_exits_3_unless_allowed(tmp_path, capsys, monkeypatch):
+    """`fit` on the tiny case with a stand-in sampler whose gate fails: saved, marked, exit 3."""
+    import displacement_forecast.models.bayes as bayes
+
+    class Tiny(bayes.BayesHierarchical):
+        def fit(self, obs, regions):
+            from displacement_forecast.models.base import FitInfo, Panel
+
+            self.panel_ = Panel.from_observations(obs, regions)
+            self.info_ = FitInfo(model=self.name, reliable=False, warnings=["R-hat 1.3 > 1.01"])
+            return self
+
+        def save(self, d):
+            (Path(d) / "model.json").write_text("{}")
+            (Path(d) / "posterior.nc").write_bytes(b"")
+
+        def summary(self):
+            return "tiny"
+
+    monkeypatch.setattr(bayes, "BayesHierarchical", Tiny)
+    args = ["fit", str(CASES / "bayes/tiny_obs.csv"), "--regions", str(CASES / "bayes/regions.csv")]
+    assert main([*args, "--out", str(tmp_path / "f")]) == 3
+    err = capsys.readouterr().err
+    assert "FAILED its diagnostics gate" in err and "--allow-unreliable" in err
+    diag = json.loads((tmp_path / "f" / "diagnostics.json").read_text())
+    assert diag["reliable"] is False
+    assert main([*args, "--out", str(tmp_path / "g"), "--allow-unreliable"]) == 0
+    assert main([*args, "--out", str(tmp_path / "f"), "--seed", "-1"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    """A real, tiny Bayesian fit on the bayes case minus its last two weeks (fails its gate)."""
+    d = tmp_path_factory.mktemp("bayes")
+    obs = pd.read_csv(CASES / "bayes/tiny_obs.csv")
+    last = sorted(obs["date"].unique())[-2:]
+    obs[~obs["date"].isin(last)].to_csv(d / "early.csv", index=False)
+    rc = main(["fit", str(d / "early.csv"), "--regions", str(CASES / "bayes/regions.csv"), "--out", str(d / "fit"),
+               "--draws", "30", "--tune", "30", "--chains", "1", "--no-progress"])
+    return d, rc, last
+
+
+@pytest.mark.slow
+def test_bayes_case_fit_and_forecast_carry_the_mark(tmp_path, capsys, tiny_fit):
+    d, rc, last = tiny_fit
+    assert rc == 3  # the tiny case fails its gate
+    out, hub = tmp_path / "out", tmp_path / "hub"
+    rc, _, err = forecast(capsys, CASES / "bayes/tiny_obs.csv", CASES / "bayes/regions.csv", out,
+                          "--model-dir", str(d / "fit"), "--hxl", "--hub", str(hub))
+    assert rc == 3, err
+    sc = assert_complete_run(out)
+    assert sc["reliable"] is False and sc["marks"]["fit_failed_gate"]
+    # --model-dir with data: conditioned on the new rows, recorded
+    assert sc["model_dir"]["new_periods"] == 2 and sc["model_dir"]["posterior_refitted"] is False
+    assert sc["forecast"]["origin_date"] == last[-1]
+    assert pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])["note"].str.contains("UNRELIABLE").all()
+    assert "reliable: false" in (hub / "model-metadata" / "dfcast-bayes_hier.yml").read_text()
+    rc, _, err = forecast(capsys, d / "early.csv", CASES / "bayes/regions.csv", tmp_path / "o2",
+                          "--model-dir", str(d / "fit"), "--allow-unreliable")
+    assert rc == 0
+    early = pd.read_csv(d / "early.csv")
+    early[early["date"] < sorted(early["date"].unique())[-1]].to_csv(tmp_path / "stale.csv", index=False)
+    rc, _, err = forecast(capsys, tmp_path / "stale.csv", CASES / "bayes/regions.csv", tmp_path / "o3",
+                          "--model-dir", str(d / "fit"))
+    assert rc == 2 and "before the saved fit's last period" in err

@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hub", required=True, metavar="DIR", help="hub root folder (created if missing)")
     p.add_argument("--team", default="dfcast", help="team abbreviation: letters, digits, '_' (default dfcast)")
     p.add_argument("--model", default=None,
-                   help="model abbreviation (default: the sidecar's model name with '-' as '_')")
+                   help="model abbreviation (default: the sidecar's model name with '-' as '_', "
+                        "shortened to 16 characters, e.g. bayes_hier)")
     p.add_argument("--format", dest="file_format", choices=("csv", "parquet"), default="csv",
                    help="model-output file format (default csv)")
     p.set_defaults(func=run)

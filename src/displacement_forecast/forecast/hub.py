@@ -120,7 +120,7 @@ def export_to_hub(
     if missing:
         raise HubError(f"forecast table lacks columns {missing}")
     team = _abbr(team, "team")
-    model = _abbr(model or str(sidecar["model"]["name"]).replace("-", "_"), "model")
+    model = _abbr(model or default_model_abbr(str(sidecar["model"]["name"])), "model")
     model_id = f"{team}-{model}"
     rows = _hub_rows(frame, samples)
     origins = sorted(rows["origin_date"].astype(str).unique())
@@ -434,6 +434,16 @@ def _dumps(meta: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+#: Hub abbreviations of model names longer than hubverse's 16 characters.
+LONG_MODEL_ABBR = {"bayes-hierarchical": "bayes_hier", "statsforecast-autoets": "sf_autoets",
+                   "statsforecast-autoarima": "sf_autoarima"}
+
+
+def default_model_abbr(name: str) -> str:
+    """Hub model abbreviation of a model name: '-' as '_', at most 16 characters."""
+    return LONG_MODEL_ABBR.get(name, re.sub(r"[^A-Za-z0-9_]", "_", name)[:16])
 
 
 def _abbr(s: str, what: str) -> str:
