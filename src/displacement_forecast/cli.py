@@ -45,15 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     message says what is on disk); 1 an internal error (one line; ``DF_DEBUG=1`` shows the
     traceback).
     """
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse printed its one-line usage error (or --help)
-        return int(e.code or 0)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    from .forecast import staging
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse printed its one-line usage error (or --help)
+            return int(e.code or 0)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        from .forecast import staging
+    except KeyboardInterrupt:  # while the libraries load: nothing was written yet
+        print("interrupted; nothing written", file=sys.stderr)
+        return 130
 
     staging.STATUS.clear()
     try:

@@ -10,8 +10,9 @@ here once:
   (a forecast further ahead than the data reach back is extrapolation), never more than
   :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least 1; the sample
   paths of one run may hold at most :data:`MAX_CELLS` numbers.
-* History: at least :data:`MIN_HISTORY` periods of displacement counts for any model, and the
-  lags plus four for the distributed-lag models.
+* History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
+  distributed-lag models the lags plus four, and at least two usable region-periods per
+  parameter (regions + lags x drivers + dispersion).
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
@@ -228,11 +229,20 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         from ..models.glm import DEFAULT_LAGS
 
         need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
+    name = model if isinstance(model, str) else model.name
+    alt = f"; driver-free models ({free}) need at least {MIN_HISTORY} periods" if drivers else ""
     if n < need:
-        name = model if isinstance(model, str) else model.name
-        alt = f"; driver-free models ({free}) need at least {MIN_HISTORY}" if need > MIN_HISTORY else ""
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
+    if drivers:  # a distributed-lag fit: at least two usable rows per parameter
+        L = need - 4
+        n_par = len(regions) + L * len(drivers) + 1
+        rows = len(regions) * (n - L + 1)
+        if rows < 2 * n_par:
+            raise DataError(Problem(file, None, "date",
+                                    f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
+                                    f"{n_par} parameters of {name!r} ({L} lags of {len(drivers)} drivers); expected "
+                                    f"at least {2 * n_par} (a longer history or more regions){alt}"))
     return obs.reset_index(drop=True), regions, notes
 
 
@@ -266,3 +276,30 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     if problems:
         raise DataError(problems)
 
+
+
+def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> Any:
+    """Fit ``model`` (a registry name or an unfitted instance); a fitted one is returned as is.
+
+    A numerical failure of the fit on data that passed the checks above (a singular information
+    matrix, an optimiser that returns no covariance) is one clear error naming the model and what
+    may work instead, not a traceback.
+    """
+    import numpy as np
+
+    from ..models import get_model
+
+    m = get_model(model) if isinstance(model, str) else model
+    if hasattr(m, "panel_"):
+        return m
+    try:
+        m.fit(obs, regions)
+    except DataError:
+        raise
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise DataError(Problem(file, None, None,
+                                f"model {m.name!r} could not be fitted to these data ({type(e).__name__}: {msg}); "
+                                f"a longer history, more regions or a driver-free model "
+                                f"({', '.join(driver_free_models())}) may work")) from None
+    return m

@@ -60,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.marks import apply_marks, mark_text
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import check_out_dir, staged_folder
-    from ..scenarios import Scenario, load_scenarios
-    from .checks import check_horizon, check_seed, history_periods, parse_thresholds, prepare_data
+    from ..scenarios import Scenario
+    from .checks import (
+        check_horizon,
+        check_seed,
+        fit_model,
+        history_periods,
+        parse_thresholds,
+        prepare_data,
+    )
 
     check_seed(args.seed)
     thresholds = parse_thresholds(args.thresholds)
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         model = args.model
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         n_history = history_periods(obs)
-    scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     print(f"fitting {model if isinstance(model, str) else model.name} on {args.data} ...", file=sys.stderr)
+    model = fit_model(model, obs, regions, file=str(args.data))
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
@@ -126,6 +134,25 @@ def run(args: argparse.Namespace) -> int:
               "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
         return 3
     return 0
+
+
+def read_scenarios(path: str, regions) -> list:
+    """The scenario file's scenarios; a value of the wrong type anywhere is one clear error.
+
+    :func:`~displacement_forecast.scenarios.load_scenarios` validates keys and values; this net
+    turns what slips through it (a table where a number was expected...) into one line too.
+    """
+    from ..scenarios import load_scenarios
+
+    try:
+        return load_scenarios(path, regions)
+    except DataError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise DataError(Problem(str(path), None, None, f"cannot read the scenarios ({type(e).__name__}: {msg}); "
+                                "expected [[scenario]] tables as documented in `displacement-forecast forecast "
+                                "--help` and docs")) from None
 
 
 @contextmanager
