@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
     staging.STATUS.clear()
+    restore = _term_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except DataError as e:
@@ -94,6 +95,35 @@ def main(argv: list[str] | None = None) -> int:
               "(a bug; please report it; DF_DEBUG=1 shows the traceback)", file=sys.stderr)
         _print_disk_state()
         return 1
+    finally:
+        restore()
+
+
+def _term_as_interrupt():
+    """SIGTERM (a service manager stopping us) is handled like Ctrl-C: staged files are dropped.
+
+    Returns a function that puts the previous handler back.
+    """
+    import signal
+    import threading
+
+    def nothing() -> None:
+        return None
+
+    if threading.current_thread() is not threading.main_thread():
+        return nothing
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.getsignal(signal.SIGTERM)
+        if old not in (signal.SIG_DFL, None):
+            return nothing
+        signal.signal(signal.SIGTERM, _raise)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without SIGTERM
+        return nothing
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def _one_line(s: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.hub import HubError
     from ..forecast.marks import apply_marks, mark_text
     from ..forecast.run import run_forecast, write_run
-    from ..forecast.staging import check_out_dir, staged_folder
+    from ..forecast.staging import check_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario
     from .checks import (
         check_horizon,
@@ -113,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
         # The data package describes every data file of the folder, whatever order they came in.
         write_datapackage(stage, run_.sidecar)
-        final = [_final_path(p, stage, args.out, hub, args.hub) for p in written]
+        final = final_paths(final_paths(written, stage, args.out), hub, args.hub) if hub else \
+            final_paths(written, stage, args.out)
     sc = run_.sidecar
     for w in (record or {}).get("warnings", []):
         print(f"WARNING: {w}", file=sys.stderr)
@@ -165,12 +165,3 @@ def hub_stage(hub: str | None):
 
     with staged_folder(hub, copy_existing=True, option="--hub") as stage:
         yield stage
-
-
-def _final_path(p: Path, stage: Path, out: str, hub_stage_: Path | None, hub: str | None) -> Path:
-    """Where a file written into a staging folder ends up."""
-    p = Path(p)
-    for st, final in ((stage, out), (hub_stage_, hub)):
-        if st is not None and p.is_relative_to(st):
-            return Path(final) / p.relative_to(st)
-    return p

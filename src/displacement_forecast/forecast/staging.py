@@ -45,9 +45,11 @@ from ..data.schema import DataError, Problem
 #: Names a forecast or fit run may write into its folder. Anything else found in an existing
 #: output folder is the user's and is carried over into the new folder.
 RUN_FILES = re.compile(r"^(forecast\.csv|forecast\.json|forecast_hxl\.csv|datapackage\.json|draws\.(parquet|csv)"
-                       r"|fan_.*\.png|exceedance\.png|posterior\.nc|model\.json|diagnostics\.json|\..*\.tmp)$")
+                       r"|fan_.*\.png|exceedance\.png|posterior\.nc|model\.json|diagnostics\.json|\..*\.tmp"
+                       r"|scores\.csv|summary\.csv|failures\.csv|backtest\.json|score_by_horizon\.png|coverage\.png"
+                       r"|pit\.png)$")
 #: A folder holding one of these is taken to be an earlier run's folder that may be replaced.
-RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json")
+RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json")
 
 #: What each folder staged in this process ended as, for the message printed on interruption.
 STATUS: dict[str, str] = {}
@@ -240,6 +242,11 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def final_paths(paths: list[Path], stage: Path, out: str | Path) -> list[Path]:
+    """Where files written into ``stage`` are once it is swapped in as ``out``."""
+    return [Path(out) / Path(p).relative_to(stage) if Path(p).is_relative_to(stage) else Path(p) for p in paths]
 
 
 def status_lines() -> list[str]:
