@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from reliability_helpers import run_problems, snapshot
 
 from displacement_forecast.cli import main
 
@@ -38,27 +39,10 @@ def errors(err: str) -> list[str]:
     return [ln for ln in err.splitlines() if ln.startswith("error:")]
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """File name -> sha256 of every file in ``folder`` (empty when it does not exist)."""
-    if not folder.exists():
-        return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
-def assert_complete_run(folder: Path) -> dict:
-    """The folder holds one run: the data package lists every data file with matching hashes."""
-    pkg = json.loads((folder / "datapackage.json").read_text())
-    sidecar = json.loads((folder / "forecast.json").read_text())
-    for r in pkg["resources"]:
-        raw = (folder / r["path"]).read_bytes()
-        want = r.get("hash", "sha256:" + r.get("sha256", "")).removeprefix("sha256:")
-        assert hashlib.sha256(raw).hexdigest() == want, r["path"]
-    listed = {r["path"] for r in pkg["resources"]}
-    for p in folder.iterdir():
-        if p.suffix in (".csv", ".parquet"):
-            assert p.name in listed, f"{p.name} is not part of this run's data package"
-    assert pkg["provenance"]["forecast"]["seed"] == sidecar["forecast"]["seed"]
-    return sidecar
+def assert_complete_run(folder: Path, user_files: tuple[str, ...] = ()) -> dict:
+    """The folder holds one run (see :func:`reliability_helpers.run_problems`); its sidecar."""
+    assert run_problems(folder, user_files) == []
+    return json.loads((folder / "forecast.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +263,7 @@ def test_second_run_drops_the_first_runs_extra_files(tmp_path, capsys, base_run)
     names = set(snapshot(out))
     assert "draws.parquet" not in names and "forecast_hxl.csv" not in names
     assert (out / "notes.txt").read_text() == "mine"  # the user's own file is kept
-    assert assert_complete_run(out)["forecast"]["seed"] == 3
+    assert assert_complete_run(out, ("notes.txt",))["forecast"]["seed"] == 3
     assert not list(tmp_path.glob(".out.staging-*")) and not list(tmp_path.glob(".out.old-*"))
 
 
@@ -510,3 +494,25 @@ def test_bayes_case_fit_and_forecast_carry_the_mark(tmp_path, capsys, tiny_fit):
     rc, _, err = forecast(capsys, tmp_path / "stale.csv", CASES / "bayes/regions.csv", tmp_path / "o3",
                           "--model-dir", str(d / "fit"))
     assert rc == 2 and "before the saved fit's last period" in err
+
+
+def test_a_folder_named_like_an_output_does_not_break_the_run(tmp_path, capsys, base_run):
+    """An earlier folder holding a *directory* called datapackage.json: the new run replaces it."""
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    (out / "datapackage.json").unlink()
+    (out / "datapackage.json").mkdir()
+    rc, _, err = run_small(capsys, out)
+    assert rc == 0, err
+    assert_complete_run(out)
+
+
+def test_export_hub_is_all_or_nothing(tmp_path, capsys, base_run):
+    hub = tmp_path / "hub"
+    assert main(["export-hub", str(base_run), "--hub", str(hub)]) == 0
+    before = {p.relative_to(hub): p.read_bytes() for p in hub.rglob("*") if p.is_file()}
+    assert main(["export-hub", str(base_run), "--hub", str(hub), "--team", "bad-team"]) == 2
+    after = {p.relative_to(hub): p.read_bytes() for p in hub.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(tmp_path.glob(".hub.staging-*"))
+    assert "wrote " + str(hub) in capsys.readouterr().out

@@ -9,7 +9,6 @@ dozen inputs per kind; the slow suite (``pytest -m slow``) at least 1,000 per ki
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability_helpers import run_problems, snapshot
 
 from displacement_forecast.cli import main
 
@@ -32,23 +32,6 @@ CODES = ("NWS01", "NWS02")
 NASTY = ["", " ", "nan", "NaN", "inf", "-inf", "-1", "1e400", "1e12", "0.5", "=1+1", "+SUM(A1)", "@x", "-x",
          "\t=x", " =x", "2020-13-45", "06/01/2020", "2020-01-07", "2020-01-06T10:00", "NWSX", " NWS01 ",
          "displacement", "1,5", "12,000", "abc", "x\ry", "a\nb", '"', "é", "\x00", "🙂", "99999999999999999999"]
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    if not folder.exists():
-        return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
-def _complete(folder: Path) -> bool:
-    pkg = json.loads((folder / "datapackage.json").read_text())
-    json.loads((folder / "forecast.json").read_text())
-    for r in pkg["resources"]:
-        want = r.get("hash", "sha256:" + r.get("sha256", "")).removeprefix("sha256:")
-        if hashlib.sha256((folder / r["path"]).read_bytes()).hexdigest() != want:
-            return False
-    listed = {r["path"] for r in pkg["resources"]} | {"forecast.json", "datapackage.json"}
-    return {p.name for p in folder.iterdir()} <= listed
 
 
 def valid_obs(n_weeks: int = 100, seed: int = 0, regions=CODES) -> pd.DataFrame:
@@ -98,7 +81,7 @@ def run_and_check(base: Path, obs_text: str | None = None, regions_text: str | N
             reg.write_text(regions_text, encoding="utf-8", newline="")
         out = t / "out"
         shutil.copytree(base / "out", out)
-        before = _snapshot(out)
+        before = snapshot(out)
         argv = ["forecast", str(obs), "--regions", str(reg), "--out", str(out), "--no-plots", "--draws", "20",
                 "--horizon", "2", "--model", model]
         if scenarios_text is not None:
@@ -114,9 +97,9 @@ def run_and_check(base: Path, obs_text: str | None = None, regions_text: str | N
             assert msg.splitlines() and all(
                 ln.startswith(("error:", "note:", "WARNING", "fitting", "  - ", "!!!")) for ln in msg.splitlines()
             ), msg
-            assert _snapshot(out) == before
+            assert snapshot(out) == before
         else:
-            assert _complete(out)
+            assert run_problems(out) == []
         return rc
 
 

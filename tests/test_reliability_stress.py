@@ -5,7 +5,6 @@ Both run the real command in a subprocess (the only way to kill it); both are sl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -16,42 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import run_problems, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT.parent / "shared" / "cases" / "reliability"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")]
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    if not folder.exists():
-        return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
-def is_complete_run(folder: Path) -> bool:
-    """Every file of one run and nothing else: the data package's hashes match, every PNG and
-    data file belongs to the run described by forecast.json."""
-    try:
-        pkg = json.loads((folder / "datapackage.json").read_text())
-        sc = json.loads((folder / "forecast.json").read_text())
-    except (OSError, ValueError):
-        return False
-    for r in pkg["resources"]:
-        p = folder / r["path"]
-        if not p.exists():
-            return False
-        want = r.get("hash", "sha256:" + r.get("sha256", "")).removeprefix("sha256:")
-        if hashlib.sha256(p.read_bytes()).hexdigest() != want:
-            return False
-    if pkg["provenance"]["forecast"] != sc["forecast"]:
-        return False
-    listed = {r["path"] for r in pkg["resources"]} | {"forecast.json", "datapackage.json"}
-    scen = [s["id"] for s in sc["scenarios"]]
-    plots = {f"fan_{s}.png" for s in scen} | {"exceedance.png"}
-    names = {p.name for p in folder.iterdir()}
-    return names - plots <= listed and (not names & plots or plots <= names)
 
 
 def command(out: Path, seed: int, *extra: str) -> list[str]:
@@ -71,7 +41,7 @@ def test_killed_at_random_moments_leaves_old_or_complete(tmp_path):
     t0 = time.monotonic()
     assert subprocess.run(command(out, 0, *full), env=env(), capture_output=True).returncode == 0
     duration = time.monotonic() - t0
-    assert is_complete_run(out)
+    assert run_problems(out) == []
     rng = random.Random(17)
     outcomes = {"old": 0, "new": 0}
     for trial in range(50):
@@ -90,7 +60,7 @@ def test_killed_at_random_moments_leaves_old_or_complete(tmp_path):
             if sig == signal.SIGINT and p.returncode == 130:
                 assert "left as it was" in err or "nothing written" in err, err
         else:
-            assert is_complete_run(out), (trial, sorted(after))
+            assert run_problems(out) == [], (trial, sorted(after))
             assert json.loads((out / "forecast.json").read_text())["forecast"]["seed"] == trial + 1
             outcomes["new"] += 1
             if sig == signal.SIGINT and p.returncode == 130:
@@ -113,4 +83,4 @@ def test_two_runs_into_one_folder(tmp_path):
             if rc == 2:
                 assert "another run is writing this folder" in err
         assert codes in ([0, 0], [0, 2]), res
-        assert is_complete_run(out)
+        assert run_problems(out) == []

@@ -11,8 +11,8 @@ here once:
   :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least 1; the sample
   paths of one run may hold at most :data:`MAX_CELLS` numbers.
 * History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
-  distributed-lag models the lags plus four, and at least two usable region-periods per
-  parameter (regions + lags x drivers + dispersion).
+  driver models the lags plus four, and for :data:`FREE_LAG_MODELS` at least two usable
+  region-periods per parameter (regions + lags x drivers + dispersion).
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
@@ -23,6 +23,7 @@ here once:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ from ..data.schema import DataError, Problem, infer_frequency
 
 #: Fewest periods of displacement history any model is fitted on.
 MIN_HISTORY = 8
+#: Models with a free coefficient per lag and driver (the rows-per-parameter rule applies).
+FREE_LAG_MODELS = ("nb-dl",)
 #: Horizon never goes beyond this many periods, even with ``--max-horizon``.
 MAX_HORIZON = 520
 #: Largest number of simulated values (draws x regions x horizon x scenarios) a run may hold
@@ -122,8 +125,9 @@ class DataNotes:
                 "missing_last_periods": list(self.missing_last_periods), "warnings": list(self.warnings)}
 
 
-def driver_free_models() -> list[str]:
-    """Registry names of models that use no driver series."""
+@functools.cache
+def driver_free_models() -> tuple[str, ...]:
+    """Registry names of models that use no driver series (imports each model module once)."""
     import importlib
 
     from ..models import REGISTRY
@@ -137,7 +141,7 @@ def driver_free_models() -> list[str]:
             continue
         if not getattr(c, "uses_drivers", False):
             out.append(name)
-    return out
+    return tuple(out)
 
 
 def model_needs(model: Any) -> tuple[bool, tuple[str, ...], int | None]:
@@ -234,7 +238,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     if n < need:
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
-    if drivers:  # a distributed-lag fit: at least two usable rows per parameter
+    if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: two usable rows per parameter
         L = need - 4
         n_par = len(regions) + L * len(drivers) + 1
         rows = len(regions) * (n - L + 1)

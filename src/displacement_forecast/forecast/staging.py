@@ -84,7 +84,8 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     """
     if out is None or str(out).strip() == "":
         raise DataError(Problem("command line", None, option, "empty path; expected an output folder"))
-    p = Path(os.path.abspath(os.path.expanduser(str(out))))
+    # A symlink to a folder: the folder it points to is the one replaced (the link stays).
+    p = Path(os.path.realpath(os.path.expanduser(str(out))))
     if p.exists() and not p.is_dir():
         raise DataError(Problem(str(p), None, option, "is a file; expected a folder (new or from an earlier run)"))
     anc = p.parent
