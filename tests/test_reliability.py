@@ -516,3 +516,13 @@ def test_export_hub_is_all_or_nothing(tmp_path, capsys, base_run):
     assert after == before
     assert not list(tmp_path.glob(".hub.staging-*"))
     assert "wrote " + str(hub) in capsys.readouterr().out
+
+
+def test_backtest_coverage_mark_text():
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    sc = {"warnings": [], "reliable": True, "intervals_calibrated_in_backtest": False}
+    apply_marks(sc, fit_reliable=True, missing_last_periods=["2020-01-20"])
+    assert sc["reliable"] is True and sc["marks"]["bands_did_not_cover_in_backtest"] is True
+    text = mark_text(sc)
+    assert "CAUTION: intervals did not cover" in text and "2020-01-20" in text and "UNRELIABLE" not in text

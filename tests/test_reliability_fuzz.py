@@ -95,7 +95,7 @@ def run_and_check(base: Path, obs_text: str | None = None, regions_text: str | N
         assert rc in (0, 2, 3), (rc, msg)
         if rc == 2:
             assert msg.splitlines() and all(
-                ln.startswith(("error:", "note:", "WARNING", "fitting", "  - ", "!!!")) for ln in msg.splitlines()
+                ln.startswith(("error:", "note:", "WARNING", "fitting", "using the fit", "  - ", "!!!")) for ln in msg.splitlines()
             ), msg
             assert snapshot(out) == before
         else:

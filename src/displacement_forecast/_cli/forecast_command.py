@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         record = backtest_record(args.backtest, model if isinstance(model, str) else model.name)
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
-    print(f"fitting {model if isinstance(model, str) else model.name} on {args.data} ...", file=sys.stderr)
+    if args.model_dir:
+        print(f"using the fit saved in {args.model_dir}, conditioned on {args.data} ...", file=sys.stderr)
+    else:
+        print(f"fitting {model} on {args.data} ...", file=sys.stderr)
     model = fit_model(model, obs, regions, file=str(args.data))
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
@@ -112,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
         # The data package describes every data file of the folder, whatever order they came in.
         write_datapackage(stage, run_.sidecar)
-        final = final_paths(final_paths(written, stage, args.out), hub, args.hub) if hub else \
-            final_paths(written, stage, args.out)
+        final = final_paths(written, stage, args.out)
+        if hub is not None:
+            final = final_paths(final, hub, args.hub)
     sc = run_.sidecar
     for w in (record or {}).get("warnings", []):
         print(f"WARNING: {w}", file=sys.stderr)

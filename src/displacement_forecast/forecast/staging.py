@@ -25,6 +25,9 @@ the holder dies, so a killed run never leaves a stale lock).
 :func:`staged_folder` with ``copy_existing=True`` serves folders that a run *updates* rather than
 replaces (a hubverse hub): the staging folder starts as a hard-linked copy of the existing one
 (files are replaced by rename, never written in place, so the links never change the original).
+Each folder is swapped on its own: a run writing both ``--out`` and ``--hub`` swaps the hub first,
+then the forecast folder, so a run killed between the two swaps leaves the new hub beside the old
+forecast folder (each of them complete).
 """
 
 from __future__ import annotations
