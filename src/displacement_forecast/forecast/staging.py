@@ -184,8 +184,11 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
             yield stage
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
-            _swap(stage, target)
-            STATUS[key] = "holds the complete new run"
+            with _signals_held():  # the swap and its record happen together, never half
+                leftover = _swap(stage, target)
+                STATUS[key] = "holds the complete new run"
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)  # the earlier run
         except BaseException:
             if STATUS[key] != "holds the complete new run":
                 shutil.rmtree(stage, ignore_errors=True)
@@ -210,18 +213,33 @@ def _link_or_copy(src: str | Path, dst: str | Path) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def _swap(stage: Path, target: Path) -> None:
-    """Make ``stage`` the folder at ``target``; delete what was there."""
+def _swap(stage: Path, target: Path) -> Path | None:
+    """Make ``stage`` the folder at ``target``; return where the earlier folder now is (or None)."""
     if not target.exists():
         os.rename(stage, target)
-        return
+        return None
     if _exchange(stage, target):
-        shutil.rmtree(stage, ignore_errors=True)  # now holds the earlier run
-        return
+        return stage  # now holds the earlier run
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     os.rename(target, old)
     os.rename(stage, target)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (delivered right after it); no-op off POSIX."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _exchange(a: Path, b: Path) -> bool:
