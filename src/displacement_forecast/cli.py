@@ -37,19 +37,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run one command; return its exit code.
+
+    Exit codes: 0 done; 2 a user mistake or an unusable environment (one ``error:`` line per
+    problem, no traceback; output folders left as they were); 3 a fit that failed its
+    diagnostics gate (outputs marked; ``--allow-unreliable`` accepts it); 130 interrupted (the
+    message says what is on disk); 1 an internal error (one line; ``DF_DEBUG=1`` shows the
+    traceback).
+    """
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse printed its one-line usage error (or --help)
+            return int(e.code or 0)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        from .forecast import staging
+    except KeyboardInterrupt:  # while the libraries load: nothing was written yet
+        print("interrupted; nothing written", file=sys.stderr)
+        return 130
+
+    staging.STATUS.clear()
+    restore = _term_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except DataError as e:
         for p in e.problems:
-            print(f"error: {p}", file=sys.stderr)
+            print(f"error: {_one_line(str(p))}", file=sys.stderr)
+        _print_disk_state()
         return 2
     except KeyboardInterrupt:
-        print("interrupted; nothing written", file=sys.stderr)
+        print("interrupted; " + ("; ".join(staging.status_lines()) or "nothing written"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Output piped into `head` and the reader closed early: not an error of ours.
@@ -57,6 +77,73 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        where = e.filename or "output"
+        print(f"error: {where}: {e.strerror or e}" + _os_hint(e), file=sys.stderr)
+        _print_disk_state()
+        return 2
+    except MemoryError:
+        print("error: out of memory; use fewer --draws, a shorter --horizon or fewer scenarios", file=sys.stderr)
+        _print_disk_state()
+        return 2
+    except Exception as e:  # a bug of ours: one line, the traceback on request
+        import os
+
+        if os.environ.get("DF_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {_one_line(str(e))[:300]} "
+              "(a bug; please report it; DF_DEBUG=1 shows the traceback)", file=sys.stderr)
+        _print_disk_state()
+        return 1
+    finally:
+        restore()
+
+
+def _term_as_interrupt():
+    """SIGTERM (a service manager stopping us) is handled like Ctrl-C: staged files are dropped.
+
+    Returns a function that puts the previous handler back.
+    """
+    import signal
+    import threading
+
+    def nothing() -> None:
+        return None
+
+    if threading.current_thread() is not threading.main_thread():
+        return nothing
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.getsignal(signal.SIGTERM)
+        if old not in (signal.SIG_DFL, None):
+            return nothing
+        signal.signal(signal.SIGTERM, _raise)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without SIGTERM
+        return nothing
+    return lambda: signal.signal(signal.SIGTERM, old)
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split()) if "\n" in s or "\r" in s else s
+
+
+def _os_hint(e: OSError) -> str:
+    import errno
+
+    return {errno.ENOSPC: "; free some space and run again",
+            errno.EACCES: "; expected a location you can write to",
+            errno.EROFS: "; expected a location you can write to",
+            errno.EDQUOT: "; free some space and run again"}.get(e.errno or -1, "")
+
+
+def _print_disk_state() -> None:
+    from .forecast import staging
+
+    for line in staging.status_lines():
+        print(f"note: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,11 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluate.backtest import REFERENCE, run_backtest, winners
+    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from .checks import check_seed
+
+    check_seed(args.seed)
+    check_out_dir(args.out)
 
     if args.horizon < 1 or args.draws < 2 or args.workers < 1:
         raise DataError(Problem("command line", None, None, "--horizon >= 1, --draws >= 2 and --workers >= 1 are required"))
@@ -131,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
           f"{args.draws} paths; {st['wall_seconds']:.1f} s on {st['executor']}")
-    written = write_outputs(res, args.out, source=str(args.data), plots=not args.no_plots)
+    with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
+        written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots),
+                              stage, args.out)
     summary = res.summary()
     if len(summary):
         print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")

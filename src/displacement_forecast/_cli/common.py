@@ -1,9 +1,10 @@
-"""Helpers shared by CLI sub-commands: finding the region table, loading observations."""
+"""Helpers shared by CLI sub-commands: finding the region table, loading observations, saved fits."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,13 +19,93 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    "default: regions.csv beside DATA")
 
 
-def load_data(args: argparse.Namespace) -> tuple[pd.DataFrame, RegionTable]:
-    """Region table (given or beside the data file) and validated observations."""
+def regions_path(args: argparse.Namespace) -> Path:
+    """The region table given with ``--regions``, or ``regions.csv`` beside the data file."""
+    return Path(args.regions) if args.regions else Path(args.data).with_name("regions.csv")
+
+
+def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tuple[pd.DataFrame, RegionTable]:
+    """Region table (given or beside the data file) and validated observations.
+
+    With ``check_population`` the displacement counts are also checked against the populations
+    (no count above the population, no population below what has already fled).
+    """
+    from .checks import check_population as _check
+
     data = Path(args.data)
-    reg_path = Path(args.regions) if args.regions else data.with_name("regions.csv")
+    reg_path = regions_path(args)
     if not reg_path.exists():
         raise DataError(Problem(str(reg_path), None, None,
                                 "region table not found; give one with --regions (columns code, name, parent, population)"))
     regions = load_regions(reg_path)
     obs = read_observations(data, region_codes=regions.codes)
+    if check_population:
+        _check(obs, regions, file=str(data), regions_file=str(reg_path))
     return obs, regions
+
+
+def load_saved_fit(directory: str | Path) -> Any:
+    """A fit saved by ``displacement-forecast fit``; a damaged or incomplete one is one clear error."""
+    from ..models.io import load_model
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise DataError(Problem(str(d), None, "--model-dir", "not a folder; expected a folder written by `fit`"))
+    try:
+        return load_model(d)
+    except DataError:
+        raise
+    except KeyError as e:
+        raise DataError(Problem(str(d / "model.json"), None, str(e.args[0]),
+                                "missing key; expected a model.json written by `displacement-forecast fit` "
+                                "(refit the model)")) from None
+    except (TypeError, ValueError, AttributeError, IndexError, OSError) as e:
+        raise DataError(Problem(str(d), None, None,
+                                f"cannot read this saved fit ({type(e).__name__}: {str(e)[:120]}); "
+                                "expected a folder written by `displacement-forecast fit` (refit the model)")) from None
+
+
+def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> dict[str, Any]:
+    """Condition a saved fit on the rows of a data file: new origin, no refit of the posterior.
+
+    The fit's parameters are kept; its state (lag history, people at risk) and its driver model
+    are rebuilt from the new panel, so forecasts start after the new data's last period.
+
+    Returns
+    -------
+    dict
+        What was done, for the sidecar (``model_dir`` entry).
+
+    Raises
+    ------
+    DataError
+        The data name other regions or another frequency than the fit, end before the fit's
+        origin, or the model cannot be conditioned without refitting.
+    """
+    from ..models.base import Panel
+
+    old = model.panel_
+    if list(regions.codes) != list(old.regions.codes):
+        raise DataError(Problem(file, None, "region",
+                                f"the saved fit covers regions {', '.join(old.regions.codes)}; the data cover "
+                                f"{', '.join(regions.codes)}; refit with `fit` or give matching data"))
+    panel = Panel.from_observations(obs, regions)
+    if panel.freq != old.freq:
+        raise DataError(Problem(file, None, "date", f"data are {panel.freq}-periodic; the saved fit is {old.freq}"))
+    if panel.origin < old.origin:
+        raise DataError(Problem(file, None, "date",
+                                f"data end {panel.origin.date()}, before the saved fit's last period "
+                                f"{old.origin.date()}; give the data the fit was made on or newer"))
+    if not hasattr(model, "_set_state"):
+        raise DataError(Problem(file, None, None, f"a saved {model.name!r} fit cannot take new rows; refit it"))
+    model.panel_ = panel
+    model._set_state(panel)
+    if getattr(model, "driver_model_", None) is not None:
+        from ..models.drivers import DriverForecaster
+
+        model.driver_model_ = DriverForecaster(series=model.drivers).fit(panel)
+    new = int((panel.dates > old.origin).sum())
+    return {"fit_origin": str(old.origin.date()), "origin": str(panel.origin.date()), "new_periods": new,
+            "conditioned_on": file, "posterior_refitted": False,
+            "note": ("parameters from the saved fit; lag history, people at risk and the driver model "
+                     "rebuilt from the data file" if new else "data end where the saved fit ends")}

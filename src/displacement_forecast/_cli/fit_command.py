@@ -35,15 +35,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
                    help="bayes-hierarchical: NUTS implementation (default nutpie; PyMC's when nutpie is missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-unreliable", action="store_true",
+                   help="exit 0 even when the fit fails its diagnostics gate (it is saved and marked either way)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit, gate, save (all files at once). Exit 3 when the gate fails unless ``--allow-unreliable``."""
     from ..data.io import write_text_atomic
-    from ..forecast import engine
+    from ..forecast.staging import check_out_dir, final_paths, staged_folder
     from ..models import get_model
     from ..models.io import save_model
+    from .checks import check_seed, fit_model, prepare_data
 
+    check_seed(args.seed)
     bayes = args.model in ("bayes-hierarchical", "bayes-dynamic")
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
@@ -56,31 +61,41 @@ def run(args: argparse.Namespace) -> int:
             cfg[k] = v
     if args.no_progress:
         cfg["progress"] = False
+    check_out_dir(args.out)
     obs, regions = load_data(args)
-    print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
     kw = model_kwargs(args.model, parse_drivers(args.drivers), obs)
     model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)
+    obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+    for w in notes.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
+    print(f"fitting {args.model} on {args.data} ...", file=sys.stderr)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the gate's verdict is printed below, loudly
-        engine.fit(model, obs, regions)  # the driver forecaster too: it is saved with the fit
-    out = Path(args.out)
-    save_model(model, out)
+        model = fit_model(model, obs, regions, file=str(args.data))  # with its driver forecaster: saved too
     diag = {"model": model.name, "reliable": model.info_.reliable, "warnings": model.info_.warnings,
-            "diagnostics": model.info_.diagnostics}
+            "diagnostics": model.info_.diagnostics, "data_notes": notes.to_dict()}
     if bayes:
         from ..models.bayes import GATE
 
-        diag = {**diag, "thresholds": GATE}
-        diag = {k: diag[k] for k in ("model", "reliable", "warnings", "thresholds", "diagnostics")}
-    write_text_atomic(json.dumps(diag, indent=1, default=str), out / "diagnostics.json")
+        diag["thresholds"] = GATE
+    with staged_folder(args.out) as stage:
+        save_model(model, stage)
+        write_text_atomic(json.dumps(diag, indent=1, default=str), stage / "diagnostics.json")
+        written = [p for p in sorted(stage.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+        final = final_paths(written, stage, args.out)
+    out = Path(args.out)
     print(model.summary())
     if not model.info_.reliable:
         bar = "!" * 78
         print(f"{bar}\nWARNING: this fit FAILED its diagnostics gate; forecasts from it are UNRELIABLE.\n"
               + "\n".join(f"  - {w}" for w in model.info_.warnings)
               + "\nSample longer (--draws/--tune) or check the data before using it.\n" + bar, file=sys.stderr)
-    for f in sorted(p.name for p in out.iterdir() if not p.name.startswith(".")):
-        print(f"wrote {out / f}")
+    for f in final:
+        print(f"wrote {f}")
+    if not model.info_.reliable and not args.allow_unreliable:
+        print(f"error: the fit failed its diagnostics gate; it is saved in {out} and marked unreliable "
+              "(exit 3; give --allow-unreliable to accept it)", file=sys.stderr)
+        return 3
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
-from .common import add_data_args, load_data
+from .common import add_data_args, condition_on_data, load_data, load_saved_fit
 from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
 
@@ -20,11 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and exceedance.png into --out.")
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
-                   help=f"model to fit (default: {DEFAULT_MODEL}, the best in backtests on the shipped data)")
+                   help=f"model to fit (default: {DEFAULT_MODEL}, chosen by a short backtest on the data)")
     add_drivers_arg(p)
-    p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting")
+    p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
+                   "it is conditioned on DATA (forecasts start after DATA's last period, no refit; "
+                   "recorded in the sidecar)")
     p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
-    p.add_argument("--horizon", type=int, default=12, help="periods ahead (default 12)")
+    p.add_argument("--horizon", type=int, default=12,
+                   help="periods ahead (default 12; at most the length of the history, see --max-horizon)")
+    p.add_argument("--max-horizon", type=int, default=None, metavar="N",
+                   help="raise the horizon cap (default: as many periods as the history holds; at most 520)")
     p.add_argument("--origin", metavar="DATE",
                    help="forecast as of the period holding DATE, using only rows up to it (a hindcast; "
                         "same rule as backtest); recorded in the sidecar")
@@ -42,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
     p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
     p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
+    p.add_argument("--allow-unreliable", action="store_true",
+                   help="exit 0 even when the fit fails its diagnostics gate (outputs are marked either way)")
     big = p.add_argument_group("large runs (thousands of regions)")
     big.add_argument("--chunk-regions", type=int, metavar="N",
                      help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
@@ -54,17 +62,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..brief import fmt_prob
-    from ..forecast.run import run_forecast, write_run
-    from ..scenarios import Scenario, check_scenarios, load_scenarios
+    """Check everything, fit, forecast; write every output at once (see :mod:`..forecast.staging`).
 
-    if args.horizon < 1 or args.draws < 1:
-        raise DataError(Problem("command line", None, None, "--horizon and --draws must be at least 1"))
-    try:
-        thresholds = [float(x) for x in args.thresholds.split(",") if x.strip()]
-    except ValueError:
-        raise DataError(Problem("command line", None, "--thresholds", f"{args.thresholds!r} is not a comma-separated list of numbers")) from None
+    Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
+    its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
+    """
+    from ..brief import fmt_prob
+    from ..forecast.hub import HubError
+    from ..forecast.marks import apply_marks, mark_text
+    from ..forecast.run import run_forecast, write_run
+    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..scenarios import Scenario, check_scenarios
+    from .checks import (
+        check_horizon,
+        check_seed,
+        fit_model,
+        history_periods,
+        parse_thresholds,
+        prepare_data,
+    )
+
+    check_seed(args.seed)
+    thresholds = parse_thresholds(args.thresholds)
+    check_out_dir(args.out)
+    if args.hub is not None:
+        check_out_dir(args.hub, option="--hub", replace=False)
     obs, regions = load_data(args)
+    extra: dict = {}
     hindcast = None
     if args.origin:
         from ..data.hindcast import truncate_at_origin
@@ -73,37 +97,60 @@ def run(args: argparse.Namespace) -> int:
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
     if args.model_dir:
-        from ..models.io import load_model
-
-        model = load_model(args.model_dir)
+        model = load_saved_fit(args.model_dir)
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+        extra["model_dir"] = {"path": str(args.model_dir),
+                              **condition_on_data(model, obs, regions, file=str(args.data))}
+        n_history = len(model.panel_.dates)
     else:
         from ..models import get_model
 
         model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
-    scenarios = load_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
+        n_history = history_periods(obs)
+    scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
+    scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
+    check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
 
         record = backtest_record(args.backtest, model.name)
-    print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
+    for w in notes.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
+    if args.model_dir:
+        print(f"using the fit saved in {args.model_dir}, conditioned on {args.data} ...", file=sys.stderr)
+    else:
+        print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
+    model = fit_model(model, obs, regions, file=str(args.data))
     if args.chunk_regions:
-        return _streamed(args, obs, regions, model, scenarios, thresholds, record)
+        return _streamed(args, model, scenarios, thresholds, record)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
-    sc = run_.sidecar
+    fit_ok = bool(run_.model.info_.reliable)
+    apply_marks(run_.sidecar, fit_reliable=fit_ok, regions_left_out=notes.regions_left_out,
+                missing_last_periods=notes.missing_last_periods, warnings=notes.warnings)
+    run_.sidecar.update(extra)
     if hindcast:
-        sc["forecast"]["hindcast"] = hindcast
-    sc["warnings"] += [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
-    written = write_run(run_, args.out, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
-                        hub=args.hub, team=args.team)
-    for w in (record or {}).get("warnings", []) + [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]:
+        run_.sidecar["forecast"]["hindcast"] = hindcast
+    run_.sidecar["warnings"] += scenario_warnings
+    with staged_folder(args.out) as stage, hub_stage(args.hub) as hub:
+        try:
+            written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
+                                hub=hub, team=args.team)
+        except HubError as e:
+            raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
+        final = final_paths(written, stage, args.out)
+        if hub is not None:
+            final = final_paths(final, hub, args.hub)
+    sc = run_.sidecar
+    for w in (record or {}).get("warnings", []) + scenario_warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
-        print(f"{bar}\nWARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE.\n"
+        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     h = args.horizon
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}")
@@ -111,24 +158,61 @@ def run(args: argparse.Namespace) -> int:
         probs = run_.prob_exceed(t, h)
         print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
-    for w in written:
+    for w in final:
         print(f"wrote {w}")
+    if not fit_ok and not args.allow_unreliable:
+        print("error: the fit failed its diagnostics gate; outputs are written and marked UNRELIABLE "
+              "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
+        return 3
     return 0
 
 
-def _streamed(args, obs, regions, model, scenarios, thresholds, record) -> int:
-    """``--chunk-regions``: fit, then forecast region chunk by region chunk (bounded memory)."""
+def read_scenarios(path: str, regions) -> list:
+    """The scenario file's scenarios; a value of the wrong type anywhere is one clear error.
+
+    :func:`~displacement_forecast.scenarios.load_scenarios` validates keys and values; this net
+    turns what slips through it (a table where a number was expected...) into one line too.
+    """
+    from ..scenarios import load_scenarios
+
+    try:
+        return load_scenarios(path, regions)
+    except DataError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise DataError(Problem(str(path), None, None, f"cannot read the scenarios ({type(e).__name__}: {msg}); "
+                                "expected [[scenario]] tables as documented in `displacement-forecast forecast "
+                                "--help` and docs")) from None
+
+
+@contextmanager
+def hub_stage(hub: str | None):
+    """A staged copy of the hub folder (swapped in with the forecast folder), or None."""
+    if hub is None:
+        yield None
+        return
+    from ..forecast.staging import staged_folder
+
+    with staged_folder(hub, copy_existing=True, option="--hub") as stage:
+        yield stage
+
+
+def _streamed(args, model, scenarios, thresholds, record) -> int:
+    """``--chunk-regions``: forecast a fitted model region chunk by region chunk (bounded memory),
+    written through a staging folder like every other run."""
     from ..brief import fmt_prob
-    from ..forecast import engine
+    from ..forecast.staging import final_paths, staged_folder
     from ..forecast.streaming import write_streamed_run
 
     if args.chunk_regions < 1:
         raise DataError(Problem("command line", None, "--chunk-regions", "must be at least 1"))
-    m = model if hasattr(model, "panel_") else engine.fit(model, obs, regions)
-    res, sc, written = write_streamed_run(m, scenarios, args.out, horizon=args.horizon, n_draws=args.draws,
-                                          seed=args.seed, file_format=args.format, chunk_regions=args.chunk_regions,
-                                          dask=args.dask or None, thresholds=thresholds, data_files=[str(args.data)],
-                                          backtest=record)
+    with staged_folder(args.out) as stage:
+        res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
+                                              seed=args.seed, file_format=args.format,
+                                              chunk_regions=args.chunk_regions, dask=args.dask or None,
+                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record)
+        final = final_paths(written, stage, args.out)
     if not sc["reliable"]:
         print("WARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE: "
               + "; ".join(sc["warnings"]), file=sys.stderr)
@@ -138,6 +222,10 @@ def _streamed(args, obs, regions, model, scenarios, thresholds, record) -> int:
         probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
         print(f"P(more than {t:,.0f} newly displaced within {args.horizon} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
-    for w in written:
+    for w in final:
         print(f"wrote {w}")
+    if not sc["reliable"] and not args.allow_unreliable:
+        print("error: the fit failed its diagnostics gate; outputs are written and marked UNRELIABLE "
+              "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
+        return 3
     return 0

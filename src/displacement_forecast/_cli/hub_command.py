@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hub", required=True, metavar="DIR", help="hub root folder (created if missing)")
     p.add_argument("--team", default="dfcast", help="team abbreviation: letters, digits, '_' (default dfcast)")
     p.add_argument("--model", default=None,
-                   help="model abbreviation (default: the sidecar's model name with '-' as '_')")
+                   help="model abbreviation (default: the sidecar's model name with '-' as '_', "
+                        "shortened to 16 characters, e.g. bayes_hier)")
     p.add_argument("--format", dest="file_format", choices=("csv", "parquet"), default="csv",
                    help="model-output file format (default csv)")
     p.set_defaults(func=run)
@@ -30,16 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
     from ..forecast.hub import HubError, export_to_hub, read_forecast_dir
+    from ..forecast.staging import check_out_dir, final_paths, staged_folder
 
     d = Path(args.forecast_dir)
     try:
         frame, sidecar = read_forecast_dir(d)
     except FileNotFoundError as e:
         raise DataError(Problem(str(d), None, None, str(e))) from None
+    check_out_dir(args.hub, option="--hub", replace=False)
     try:
-        out = export_to_hub(frame, sidecar, args.hub, team=args.team, model=args.model,
-                            file_format=args.file_format)
+        with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing
+            out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,
+                                file_format=args.file_format)
     except HubError as e:
         raise DataError(Problem(str(args.hub), None, None, str(e))) from None
+    (out,) = final_paths([out], stage, args.hub)
     print(f"wrote {out}")
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .schema import DataError, Problem, check_observations
+from .schema import DataError, Problem, check_observations, validate_observations
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
@@ -168,7 +168,22 @@ def read_observations(
     Dates must be ISO ``YYYY-MM-DD``; the delimiter is sniffed (``,`` ``;`` tab) unless given.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
-    raw = read_csv_strict(path, formula_columns=["date", "region", "series", "value"], delimiter=delimiter)
+    cols = ["date", "region", "series", "value"]
+    try:
+        raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
+    except DataError as e:
+        # Formula cells found: list them with every other problem of the file, in one pass.
+        flagged = {(p.row, p.column) for p in e.problems if p.row is not None and p.column in cols}
+        if not flagged:
+            raise
+        try:
+            raw = read_csv_strict(path, formula_columns=(), delimiter=delimiter)
+        except DataError:
+            raise e from None
+        rest = [p for p in validate_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
+                                                 row_offset=raw.attrs["first_line"])
+                if (p.row, p.column) not in flagged]
+        raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
                               row_offset=raw.attrs["first_line"])
 

@@ -109,21 +109,43 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     if "parent" not in f.columns:
         f["parent"] = None
     pop = pd.to_numeric(f["population"], errors="coerce")
+    # Codes are compared stripped: "NWS01" and " NWS01 " are one region, so they are duplicates.
+    f["code"] = f["code"].map(lambda c: c.strip() if isinstance(c, str) else c)
     for i in range(len(f)):
         line = i + row_offset
         code = f["code"].iloc[i]
-        if code is None or str(code).strip() == "":
+        if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) == "":
             problems.append(Problem(file, line, "code", "empty region code"))
-        if pd.isna(pop.iloc[i]) or pop.iloc[i] <= 0:
-            problems.append(Problem(file, line, "population",
-                                    f"{f['population'].iloc[i]!r} is not a positive number; expected people at risk"))
-    dup = f["code"].duplicated(keep="first")
+        problem = _population_problem(f["population"].iloc[i], pop.iloc[i])
+        if problem:
+            problems.append(Problem(file, line, "population", problem))
+    named = f["code"].notna() & (f["code"].astype(str) != "")
+    dup = f["code"].duplicated(keep="first") & named
+    first = {}
+    for i, c in enumerate(f["code"]):
+        first.setdefault(c, i + row_offset)
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(file, int(i + row_offset), "code", f"duplicate region code {f['code'].iloc[i]!r}"))
+        problems.append(Problem(file, int(i + row_offset), "code",
+                                f"duplicate region code {f['code'].iloc[i]!r} (codes are compared without "
+                                f"surrounding spaces); first on line {first[f['code'].iloc[i]]}"))
     if problems:
         raise DataError(problems)
-    f["code"] = f["code"].astype(str).str.strip()
+    f["code"] = f["code"].astype(str)
     f["name"] = f["name"].astype(str).str.strip()
     f["population"] = pop.astype(float)
     cols = [c for c in (*REGION_COLUMNS, "aliases") if c in f.columns]
     return RegionTable(f[cols].reset_index(drop=True))
+
+
+def _population_problem(raw: object, value: float) -> str | None:
+    """Why a population cell is not a finite, positive whole number of people (None if it is)."""
+    expected = "expected a finite, positive whole number of people at risk"
+    if pd.isna(value):
+        return f"{raw!r} is not a number; {expected}"
+    if not np.isfinite(value):
+        return f"{raw!r} is not finite; {expected}"
+    if value <= 0:
+        return f"{raw!r} is not positive; {expected}"
+    if value != np.floor(value):
+        return f"{raw!r} is not a whole number of people; {expected}"
+    return None

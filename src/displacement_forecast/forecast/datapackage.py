@@ -18,6 +18,7 @@ from typing import Any
 
 from ..conventions import TOTAL, period_unit
 from ..data.io import write_text_atomic
+from .marks import mark_text
 from .output import SCHEMA
 from .summaries import HUB_COLUMNS, TARGETS
 
@@ -201,8 +202,8 @@ def write_datapackage(
         "description": "People newly displaced per region and period under scenarios, from "
                        f"{fc.get('n_draws', '?')} sample paths per scenario. Uncertainty bands include: "
                        + "; ".join(sidecar.get("uncertainty_included", [])) + "."
-                       + ("" if sidecar.get("reliable", True) else
-                          " WARNING: the fit failed its diagnostics; the forecast is marked unreliable."),
+                       + ("" if sidecar.get("reliable", True) and not mark_text(sidecar) else
+                          f" WARNING: {mark_text(sidecar) or 'the forecast is marked unreliable'}."),
         "version": str(sw.get("version", "")),
         "created": sidecar.get("created_utc"),
         "keywords": ["displacement", "IDP", "forecast", "scenarios", "hubverse", "humanitarian"],
@@ -215,6 +216,7 @@ def write_datapackage(
             "model": model,
             "reliable": sidecar.get("reliable"),
             "warnings": sidecar.get("warnings", []),
+            "marks": sidecar.get("marks", {}),
             "software": sw,
             "data": {k: data.get(k) for k in ("files", "vintage", "frequency", "first_period", "last_period")},
             "forecast": fc,
@@ -253,6 +255,9 @@ def _hash(path: Path) -> dict[str, Any]:
 
 def _hxl_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
     s = forecast_schema(sidecar)
+    if mark_text(sidecar):  # the HXL file then carries the marks in a last column
+        s["fields"].append({"name": "note", "type": "string", "description": "marks of this forecast "
+                            "(unreliable fit, regions not forecast, intervals that did not cover in backtests)"})
     for f in s["fields"]:
         if f["name"] == "output_type":
             f["constraints"]["enum"] = ["mean", "quantile"]

@@ -34,12 +34,14 @@ HXL_TAGS: dict[str, str] = {
     "output_type_id": "#meta+quantile",
     "value": "#affected+idps+new+forecast",
 }
+#: HXL hashtag of the column that carries a forecast's marks (written only when there are some).
+HXL_NOTE_TAG = "#meta+note"
 #: Draws per unit expected by the VIEWS prediction challenge.
 VIEWS_DRAWS = 1000
 DRAWS_COLUMNS = ("origin_date", "scenario", "region", "horizon", "target_date", "draw", "value")
 
 
-def write_hxl_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_hxl_csv(frame: pd.DataFrame, path: str | Path, note: str = "") -> Path:
     """Write the forecast's people-valued rows with an HXL hashtag row under the header.
 
     Parameters
@@ -48,6 +50,10 @@ def write_hxl_csv(frame: pd.DataFrame, path: str | Path) -> Path:
         The long forecast table (:data:`~.summaries.HUB_COLUMNS`).
     path
         Output CSV (written atomically; text cells escaped against spreadsheet formulas).
+    note
+        A mark every row must carry (:func:`.marks.mark_text`, e.g. an unreliable fit): when not
+        empty, a last column ``note`` tagged :data:`HXL_NOTE_TAG` repeats it on every row, so the
+        file read alone says it.
 
     Returns
     -------
@@ -60,6 +66,9 @@ def write_hxl_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     rows = frame.loc[frame["output_type"].isin(["mean", "quantile"]), list(HUB_COLUMNS)]
     tags = pd.DataFrame([[HXL_TAGS[c] for c in HUB_COLUMNS]], columns=list(HUB_COLUMNS))
     body = escape_text_columns(rows.astype({"output_type_id": str}).replace({"output_type_id": {"nan": "", "None": ""}}))
+    if note:
+        tags["note"] = HXL_NOTE_TAG
+        body = body.assign(note=" ".join(str(note).split()))
     with atomic_path(path) as tmp:
         # the tag row starts with '#', which no spreadsheet runs as a formula
         pd.concat([tags, body], ignore_index=True).to_csv(tmp, index=False)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..conventions import period_unit
 from ..data.io import atomic_path, is_formula, write_text_atomic
+from .marks import mark_text
 from .summaries import HUB_COLUMNS, TARGETS
 
 HUB_SCHEMA_VERSION = "v5.0.1"
@@ -119,7 +120,7 @@ def export_to_hub(
     if missing:
         raise HubError(f"forecast table lacks columns {missing}")
     team = _abbr(team, "team")
-    model = _abbr(model or str(sidecar["model"]["name"]).replace("-", "_"), "model")
+    model = _abbr(model or default_model_abbr(str(sidecar["model"]["name"])), "model")
     model_id = f"{team}-{model}"
     rows = _hub_rows(frame, samples)
     origins = sorted(rows["origin_date"].astype(str).unique())
@@ -387,6 +388,8 @@ _MODEL_METADATA_SCHEMA: dict[str, Any] = {
         "data_inputs": {"type": "string"},
         "uncertainty_included": {"type": "array", "items": {"type": "string"}},
         "software": {"type": "string"},
+        "reliable": {"type": "boolean", "description": "false: read 'warnings' before using this model's forecasts"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
     },
     "required": ["team_abbr", "model_abbr", "designated_model", "license", "methods"],
 }
@@ -406,7 +409,10 @@ def _model_metadata(team: str, model: str, sidecar: Mapping[str, Any]) -> dict[s
         "designated_model": True,
         "license": "CC-BY-4.0",
         "methods": f"displacement-forecast model '{name}': sample paths per scenario, summarised to mean, quantiles and cdf"[:200],
-        "methods_long": "Config: " + json.dumps(m.get("config", {}), sort_keys=True),
+        "methods_long": (f"{mark_text(sidecar)}. " if mark_text(sidecar) else "")
+        + "Config: " + json.dumps(m.get("config", {}), sort_keys=True),
+        "reliable": bool(sidecar.get("reliable", True)),
+        "warnings": [str(w) for w in sidecar.get("warnings", [])],
         "data_inputs": ", ".join(Path(f).name for f in data.get("files", [])) or "not recorded",
         "uncertainty_included": list(sidecar.get("uncertainty_included", [])),
         "software": f"{sw.get('package', 'displacement-forecast')} {sw.get('version', '')}".strip(),
@@ -428,6 +434,16 @@ def _dumps(meta: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+#: Hub abbreviations of model names longer than hubverse's 16 characters.
+LONG_MODEL_ABBR = {"bayes-hierarchical": "bayes_hier", "statsforecast-autoets": "sf_autoets",
+                   "statsforecast-autoarima": "sf_autoarima"}
+
+
+def default_model_abbr(name: str) -> str:
+    """Hub model abbreviation of a model name: '-' as '_', at most 16 characters."""
+    return LONG_MODEL_ABBR.get(name, re.sub(r"[^A-Za-z0-9_]", "_", name)[:16])
 
 
 def _abbr(s: str, what: str) -> str:

@@ -97,7 +97,7 @@ def caption(sidecar: dict[str, Any]) -> str:
     bt = sidecar.get("backtest") or {}
     fit_warnings = [w for w in sidecar["warnings"] if w not in bt.get("warnings", [])]
     fit_warnings = [w for w in fit_warnings if not w.startswith(SYNTHETIC_MARK)]
-    flag = "" if sidecar["reliable"] else "  UNRELIABLE FIT: " + "; ".join(fit_warnings)
+    flag = "" if sidecar["reliable"] else "  UNRELIABLE: " + "; ".join(fit_warnings)
     if sidecar.get("intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in bt:
         cov = bt["nominal_vs_observed"]
         flag += "  CAUTION: in backtests " + " and ".join(  # the two widest bands drawn

@@ -1,0 +1,310 @@
+"""Checks run by the CLI before any fitting: options, and whether the data can support a model.
+
+Every check raises :class:`~displacement_forecast.data.schema.DataError` (one line per problem,
+exit code 2) or returns notes that go to the screen and into the sidecar. The rules, documented
+here once:
+
+* ``--seed``: a whole number >= 0 (NumPy's ``SeedSequence`` takes no negative seeds).
+* ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people).
+* ``--horizon``: at least 1 and at most :func:`horizon_cap` periods: the length of the history
+  (a forecast further ahead than the data reach back is extrapolation), never more than
+  :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least 1; the sample
+  paths of one run may hold at most :data:`MAX_CELLS` numbers.
+* History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
+  driver models the lags plus four, and for :data:`FREE_LAG_MODELS` at least two usable
+  region-periods per parameter (regions + lags x drivers + dispersion).
+* Something to fit: the displacement series is not zero (or missing) everywhere.
+* Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
+  error names the driver-free models.
+* Regions the data cannot support (no displacement counts, or no rows of a driver the model
+  needs) are left out of the fit and forecast, with a warning and a mark in every output.
+* A trailing period without any displacement count moves the origin back so the forecast covers it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..data.regions import RegionTable
+from ..data.schema import DataError, Problem, infer_frequency
+
+#: Fewest periods of displacement history any model is fitted on.
+MIN_HISTORY = 8
+#: Models with a free coefficient per lag and driver (the rows-per-parameter rule applies).
+FREE_LAG_MODELS = ("nb-dl",)
+#: Horizon never goes beyond this many periods, even with ``--max-horizon``.
+MAX_HORIZON = 520
+#: Largest number of simulated values (draws x regions x horizon x scenarios) a run may hold
+#: (8 bytes each: 200 million is 1.6 GB).
+MAX_CELLS = 200_000_000
+TARGET = "displaced"
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a valid seed (0 <= seed < 2**63)."""
+    if seed < 0 or seed >= 2**63:
+        raise DataError(Problem("command line", None, "--seed",
+                                f"{seed} is not a valid seed; expected a whole number from 0 to 2**63-1"))
+    return seed
+
+
+def parse_thresholds(text: str) -> list[float]:
+    """Comma-separated people counts for the cdf rows; every problem listed."""
+    problems, out = [], []
+    for cell in (c.strip() for c in text.split(",")):
+        if not cell:
+            continue
+        try:
+            x = float(cell)
+        except ValueError:
+            problems.append(Problem("command line", None, "--thresholds", f"{cell!r} is not a number"))
+            continue
+        if not math.isfinite(x) or x < 0:
+            problems.append(Problem("command line", None, "--thresholds",
+                                    f"{cell!r}: expected a finite number of people >= 0"))
+        elif x in out:
+            problems.append(Problem("command line", None, "--thresholds", f"{cell!r} is given twice"))
+        else:
+            out.append(x)
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def history_periods(obs: pd.DataFrame) -> int:
+    """Number of periods from the first to the last date of the observations."""
+    dates = pd.DatetimeIndex(sorted(obs["date"].unique()))
+    freq = infer_frequency(pd.Series(dates)) or "D"
+    step = {"D": "D", "W": "W-MON", "M": "MS"}[freq]
+    return len(pd.date_range(dates[0], dates[-1], freq=step))
+
+
+def horizon_cap(n_history: int, max_horizon: int | None = None) -> int:
+    """Largest horizon allowed: the history length, or ``max_horizon``; at most :data:`MAX_HORIZON`."""
+    return min(MAX_HORIZON, max_horizon if max_horizon is not None else n_history)
+
+
+def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
+                  max_horizon: int | None = None) -> None:
+    """Horizon and draws within the documented caps (see the module docstring)."""
+    problems = []
+    if draws < 1:
+        problems.append(Problem("command line", None, "--draws", f"{draws}: expected at least 1"))
+    if horizon < 1:
+        problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
+    cap = horizon_cap(n_history, max_horizon)
+    if horizon > cap:
+        why = (f"the data hold {n_history} periods and a forecast may reach no further ahead than the "
+               f"history reaches back; raise the cap with --max-horizon (at most {MAX_HORIZON})"
+               if max_horizon is None else f"--max-horizon is {max_horizon} (at most {MAX_HORIZON})")
+        problems.append(Problem("command line", None, "--horizon", f"{horizon} is above the cap of {cap}: {why}"))
+    cells = max(draws, 1) * max(n_regions, 1) * max(min(horizon, cap), 1) * max(n_scenarios, 1)
+    if not problems and cells > MAX_CELLS:
+        problems.append(Problem("command line", None, "--draws",
+                                f"{draws} draws x {n_regions} regions x {horizon} periods x {n_scenarios} scenarios "
+                                f"is {cells:,} numbers; expected at most {MAX_CELLS:,} (fewer draws or periods)"))
+    if problems:
+        raise DataError(problems)
+
+
+@dataclass
+class DataNotes:
+    """What the pre-fit checks found: regions left out, periods dropped, warnings to show."""
+
+    regions_left_out: dict[str, str] = field(default_factory=dict)
+    missing_last_periods: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"regions_left_out": dict(self.regions_left_out),
+                "missing_last_periods": list(self.missing_last_periods), "warnings": list(self.warnings)}
+
+
+@functools.cache
+def driver_free_models() -> tuple[str, ...]:
+    """Registry names of models that use no driver series (imports each model module once)."""
+    import importlib
+
+    from ..models import REGISTRY
+
+    out = []
+    for name, ref in REGISTRY.items():
+        mod, cls = ref.split(":")
+        try:
+            c = getattr(importlib.import_module(f"displacement_forecast.models.{mod}"), cls)
+        except ImportError:  # an optional backend that is not installed
+            continue
+        if not getattr(c, "uses_drivers", False):
+            out.append(name)
+    return tuple(out)
+
+
+def model_needs(model: Any) -> tuple[bool, tuple[str, ...], int | None]:
+    """(uses drivers, driver series, lags) of a model instance or registry name."""
+    if isinstance(model, str):
+        from ..models import get_model
+
+        model = get_model(model)
+    drivers = tuple(getattr(model, "drivers", ()) or ()) if getattr(model, "uses_drivers", False) else ()
+    lags = getattr(model, "n_lags", None)
+    return bool(drivers), drivers, lags
+
+
+def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
+    """Check that ``obs`` can support ``model``; drop what it cannot; say what was dropped.
+
+    Parameters
+    ----------
+    obs
+        Clean observations (``date, region, series, value``).
+    regions
+        The region table.
+    model
+        Registry name or model instance (fitted models skip the history checks).
+    file
+        Observation file name for messages.
+
+    Returns
+    -------
+    (obs, regions, notes)
+        Observations and regions to fit on, and the notes for the screen and the sidecar.
+
+    Raises
+    ------
+    DataError
+        No displacement series, all zero, too short a history, or the model's drivers missing.
+    """
+    notes = DataNotes()
+    free = ", ".join(driver_free_models())
+    disp = obs[obs["series"] == TARGET]
+    if disp.empty or not disp["value"].notna().any():
+        raise DataError(Problem(file, None, "series", f"no '{TARGET}' counts to forecast; expected rows with "
+                                                      f"series '{TARGET}'"))
+    if not (disp["value"].fillna(0) > 0).any():
+        raise DataError(Problem(file, None, "value", f"every '{TARGET}' count is 0: there is nothing to fit; "
+                                                     "expected some displacement in the history"))
+    uses, drivers, lags = model_needs(model)
+    present = set(obs["series"])
+    missing = [s for s in drivers if s not in present]
+    if missing:
+        name = model if isinstance(model, str) else model.name
+        raise DataError(Problem(file, None, "series",
+                                f"model {name!r} needs the driver series {', '.join(missing)}, which the file "
+                                f"does not hold; add them or use a driver-free model ({free})"))
+    # Trailing periods without any displacement count: the origin moves back to the last count.
+    last_seen = disp.loc[disp["value"].notna(), "date"].max()
+    later = sorted(d for d in obs["date"].unique() if d > last_seen)
+    if later:
+        notes.missing_last_periods = [str(pd.Timestamp(d).date()) for d in later]
+        notes.warnings.append(
+            f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
+            f"the forecast starts after {pd.Timestamp(last_seen).date()} and covers them")
+        obs = obs[obs["date"] <= last_seen]
+    # Regions the data cannot support.
+    counted = set(obs.loc[(obs["series"] == TARGET) & obs["value"].notna(), "region"])
+    for code in regions.codes:
+        if code not in counted:
+            has_any = (obs["region"] == code).any()
+            notes.regions_left_out[code] = ("no displacement counts" if has_any else "no data at all")
+    for s in drivers:
+        rows = set(obs.loc[(obs["series"] == s) & obs["value"].notna(), "region"])
+        for code in regions.codes:
+            if code not in rows and code not in notes.regions_left_out:
+                notes.regions_left_out[code] = f"no '{s}' rows, which the model needs"
+    if notes.regions_left_out:
+        if len(notes.regions_left_out) == len(regions):
+            raise DataError(Problem(file, None, "region", "no region has the data the model needs: "
+                                    + "; ".join(f"{k}: {v}" for k, v in notes.regions_left_out.items())))
+        for code, why in notes.regions_left_out.items():
+            notes.warnings.append(f"region {code} is not forecast ({why}); totals (ALL) leave it out")
+        keep = [c for c in regions.codes if c not in notes.regions_left_out]
+        obs = obs[obs["region"].isin(keep)]
+        regions = regions.subset(keep)
+    # History length.
+    n = history_periods(obs)
+    freq = infer_frequency(pd.Series(obs["date"].unique())) or "W"
+    need = MIN_HISTORY
+    if drivers:
+        from ..models.glm import DEFAULT_LAGS
+
+        need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
+    name = model if isinstance(model, str) else model.name
+    alt = f"; driver-free models ({free}) need at least {MIN_HISTORY} periods" if drivers else ""
+    if n < need:
+        raise DataError(Problem(file, None, "date",
+                                f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
+    if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: two usable rows per parameter
+        L = need - 4
+        n_par = len(regions) + L * len(drivers) + 1
+        rows = len(regions) * (n - L + 1)
+        if rows < 2 * n_par:
+            raise DataError(Problem(file, None, "date",
+                                    f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
+                                    f"{n_par} parameters of {name!r} ({L} lags of {len(drivers)} drivers); expected "
+                                    f"at least {2 * n_par} (a longer history or more regions){alt}"))
+    return obs.reset_index(drop=True), regions, notes
+
+
+def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regions_file: str,
+                     regions_first_line: int = 2) -> None:
+    """Displacement never above the population, in one period or summed over the history.
+
+    The population is the number at risk at the start of the data, so a region cannot lose more
+    people than it holds. Every breach is one problem naming the observation file line (a count
+    above the population) or the region table line (a population below what the data say fled).
+    """
+    pop = dict(zip(regions.codes, regions.population, strict=True))
+    line = {c: i + regions_first_line for i, c in enumerate(regions.codes)}
+    disp = obs[(obs["series"] == TARGET) & obs["value"].notna()]
+    problems = []
+    over = disp[disp["value"].to_numpy() > disp["region"].map(pop).to_numpy()]
+    for code, rows in over.groupby("region", sort=False):
+        top = rows.loc[rows["value"].idxmax()]
+        problems.append(Problem(file, None, "value",
+                                f"{len(rows)} '{TARGET}' count(s) for {code} exceed its population {pop[code]:,.0f} "
+                                f"({regions_file}:{line[code]}), the largest {top['value']:,.0f} on "
+                                f"{pd.Timestamp(top['date']).date()}; expected at most the population"))
+    if problems:
+        raise DataError(problems)
+    total = disp.groupby("region")["value"].sum()
+    for code, fled in total.items():
+        if code in pop and fled > pop[code]:
+            problems.append(Problem(regions_file, line[code], "population",
+                                    f"{pop[code]:,.0f} for {code} is below the {fled:,.0f} people the data say "
+                                    "have already fled; expected the population at risk at the start of the data"))
+    if problems:
+        raise DataError(problems)
+
+
+
+def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> Any:
+    """Fit ``model`` (a registry name or an unfitted instance); a fitted one is returned as is.
+
+    A numerical failure of the fit on data that passed the checks above (a singular information
+    matrix, an optimiser that returns no covariance) is one clear error naming the model and what
+    may work instead, not a traceback.
+    """
+    import numpy as np
+
+    from ..forecast import engine
+    from ..models import get_model
+
+    m = get_model(model) if isinstance(model, str) else model
+    if hasattr(m, "panel_"):
+        return m
+    try:
+        engine.fit(m, obs, regions)  # the model, then its driver forecaster
+    except DataError:
+        raise
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise DataError(Problem(file, None, None,
+                                f"model {m.name!r} could not be fitted to these data ({type(e).__name__}: {msg}); "
+                                f"a longer history, more regions or a driver-free model "
+                                f"({', '.join(driver_free_models())}) may work")) from None
+    return m

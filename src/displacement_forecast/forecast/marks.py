@@ -1,0 +1,59 @@
+"""Marks that travel: what makes a forecast less trustworthy, recorded once, shown everywhere.
+
+A forecast carries a mark when
+
+* its fit failed its diagnostics gate (``model.info_.reliable`` is False),
+* regions were left out because the data cannot support them (no displacement counts, no rows of
+  a driver the model needs, no data at all), so totals (``ALL``) leave them out,
+* its intervals did not cover as stated in a backtest (``--backtest``),
+* the last periods held no displacement counts (the origin moved back; a note, not a fault).
+
+:func:`apply_marks` writes them into the sidecar (``marks``, ``warnings``, ``reliable``); the data
+package, hub model metadata, HXL file and chart captions read them from there via
+:func:`mark_text`, so a consumer who reads any one file alone sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+
+def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
+                regions_left_out: Mapping[str, str] | None = None,
+                missing_last_periods: list[str] | None = None,
+                warnings: list[str] | None = None) -> MutableMapping[str, Any]:
+    """Record the marks in ``sidecar`` (in place) and return it.
+
+    ``reliable`` becomes False when the fit failed its gate or regions were left out.
+    """
+    left = dict(regions_left_out or {})
+    for w in warnings or []:
+        if w not in sidecar["warnings"]:
+            sidecar["warnings"].append(w)
+    marks = {
+        "fit_failed_gate": not fit_reliable,
+        "regions_left_out": left,
+        "bands_did_not_cover_in_backtest": sidecar.get("intervals_calibrated_in_backtest") is False,
+        "missing_last_periods": list(missing_last_periods or []),
+    }
+    sidecar["marks"] = marks
+    sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
+    return sidecar
+
+
+def mark_text(sidecar: Mapping[str, Any]) -> str:
+    """One line a consumer must read before using the numbers ('' when there is nothing to say)."""
+    marks = sidecar.get("marks") or {}
+    parts = []
+    if marks.get("fit_failed_gate") or (not marks and sidecar.get("reliable") is False):
+        parts.append("UNRELIABLE FIT (failed its diagnostics)")
+    left = marks.get("regions_left_out") or {}
+    if left:
+        parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+    if marks.get("bands_did_not_cover_in_backtest") or sidecar.get("intervals_calibrated_in_backtest") is False:
+        parts.append("CAUTION: intervals did not cover as stated in backtests")
+    if marks.get("missing_last_periods"):
+        parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
+                     + " (forecast covers them)")
+    return "; ".join(parts)

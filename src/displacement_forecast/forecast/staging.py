@@ -1,0 +1,276 @@
+"""All-or-nothing output folders: stage every file of a run beside ``--out``, then swap it in.
+
+A run writes nothing into its output folder while it works. :func:`staged_folder` gives it an
+empty *staging* folder beside the output (``.<name>.staging-<random>`` in the same parent, so the
+same file system) and, only when the whole run succeeded, swaps it with the output folder:
+
+1. On Linux, one ``renameat2(RENAME_EXCHANGE)`` system call exchanges the two folders
+   atomically; the old run, now at the staging name, is then deleted.
+2. Elsewhere (or on a file system without exchange), the old folder is renamed away
+   (``.<name>.old-<pid>``), the new one renamed in, the old one deleted. Between the two renames
+   the output path is briefly absent; a run killed exactly there leaves the old folder under the
+   ``.old`` name, and the next run into the same folder renames it back before it starts.
+
+**Guarantee.** A reader of the output folder sees either the earlier run's folder exactly as it
+was, or every file of the new run and nothing else of the earlier run (its extra files, such as
+``draws.parquet`` or ``forecast_hxl.csv`` that the new run does not make, are gone with it). A
+run that fails, is interrupted (SIGINT) or is killed (SIGKILL) before the swap leaves the output
+folder untouched; a stale staging folder it leaves beside it is removed by the next run. Files in
+the output folder that no run writes (a user's notes) are carried over into the new folder.
+
+**Lock.** A second run into the same folder while the first holds it is refused at once with
+one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
+the holder dies, so a killed run never leaves a stale lock).
+
+:func:`staged_folder` with ``copy_existing=True`` serves folders that a run *updates* rather than
+replaces (a hubverse hub): the staging folder starts as a hard-linked copy of the existing one
+(files are replaced by rename, never written in place, so the links never change the original).
+Each folder is swapped on its own: a run writing both ``--out`` and ``--hub`` swaps the hub first,
+then the forecast folder, so a run killed between the two swaps leaves the new hub beside the old
+forecast folder (each of them complete).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..data.schema import DataError, Problem
+
+#: Names a forecast or fit run may write into its folder. Anything else found in an existing
+#: output folder is the user's and is carried over into the new folder.
+RUN_FILES = re.compile(r"^(forecast\.csv|forecast\.json|forecast_hxl\.csv|datapackage\.json|draws\.(parquet|csv)"
+                       r"|fan_.*\.png|exceedance\.png|posterior\.nc|model\.json|diagnostics\.json|\..*\.tmp"
+                       r"|scores\.csv|summary\.csv|failures\.csv|backtest\.json|score_by_horizon\.png|coverage\.png"
+                       r"|pit\.png)$")
+#: A folder holding one of these is taken to be an earlier run's folder that may be replaced.
+RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json")
+
+#: What each folder staged in this process ended as, for the message printed on interruption.
+STATUS: dict[str, str] = {}
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
+    """Check that ``out`` can become an output folder, before any work is done.
+
+    Parameters
+    ----------
+    out
+        The output folder asked for.
+    option
+        Option name used in the message.
+    replace
+        Whether an existing folder will be replaced (forecast, fit) rather than updated (hub).
+
+    Returns
+    -------
+    Path
+        ``out`` as an absolute path.
+
+    Raises
+    ------
+    DataError
+        ``out`` is empty, an existing file, inside a file, or a folder that is read-only, whose
+        parent cannot be written (the staging folder and lock live there), or (``replace``) a
+        non-empty folder that is not an earlier run's output.
+    """
+    if out is None or str(out).strip() == "":
+        raise DataError(Problem("command line", None, option, "empty path; expected an output folder"))
+    # A symlink to a folder: the folder it points to is the one replaced (the link stays).
+    p = Path(os.path.realpath(os.path.expanduser(str(out))))
+    if p.exists() and not p.is_dir():
+        raise DataError(Problem(str(p), None, option, "is a file; expected a folder (new or from an earlier run)"))
+    anc = p.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise DataError(Problem(str(anc), None, option, "is a file, so the output folder cannot be made inside it"))
+    for d in ([p] if p.exists() else []) + [anc]:
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise DataError(Problem(str(d), None, option, "folder is read-only; expected a folder you can write to"))
+    if replace and p.exists() and any(p.iterdir()) and not any((p / m).exists() for m in RUN_MARKERS):
+        raise DataError(Problem(str(p), None, option,
+                                "folder holds other files and no earlier run (no forecast.json, model.json or "
+                                "datapackage.json); give a new or empty folder so nothing of yours is replaced"))
+    return p
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``out`` (``.<name>.lock`` beside it); refuse at once if held."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DataError(Problem(str(out), None, None,
+                                        "another run is writing this folder now (lock held on "
+                                        f"{lock.name}); wait for it to finish or choose another folder")) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def recover(out: Path) -> None:
+    """Undo what a killed run left beside ``out`` (call with the lock held)."""
+    olds = sorted(out.parent.glob(f".{glob_escape(out.name)}.old-*"))
+    if olds and not out.exists():
+        os.rename(olds.pop(), out)  # killed between the two renames: the old folder goes back
+    for d in olds + list(out.parent.glob(f".{glob_escape(out.name)}.staging-*")):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob characters escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+@contextmanager
+def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str = "--out") -> Iterator[Path]:
+    """Yield an empty staging folder; swap it in as ``out`` when the block succeeds.
+
+    Parameters
+    ----------
+    out
+        The output folder (created if missing; checked with :func:`check_out_dir`).
+    copy_existing
+        Start the staging folder as a hard-linked copy of ``out`` (for folders that are updated,
+        such as a hub). Otherwise it starts empty and the user's own files in ``out`` (names no
+        run writes, see :data:`RUN_FILES`) are carried over at the swap.
+    option
+        Option name for messages.
+
+    Raises
+    ------
+    DataError
+        ``out`` unusable (see :func:`check_out_dir`) or locked by another run.
+    OSError
+        Writing failed (for example the disk is full); ``out`` is left as it was.
+
+    Notes
+    -----
+    On any exception (including ``KeyboardInterrupt``) the staging folder is deleted and ``out``
+    is left as it was; :data:`STATUS` records, per folder, what is on disk afterwards.
+    """
+    target = check_out_dir(out, option=option, replace=not copy_existing)
+    key = str(target)
+    STATUS[key] = "left as it was (nothing written)"
+    with folder_lock(target):
+        recover(target)
+        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        os.chmod(stage, 0o777 & ~_umask())
+        try:
+            if copy_existing and target.exists():
+                shutil.rmtree(stage)
+                shutil.copytree(target, stage, copy_function=os.link, symlinks=True)
+            yield stage
+            if target.exists() and not copy_existing:
+                _carry_over(target, stage)
+            with _signals_held():  # the swap and its record happen together, never half
+                leftover = _swap(stage, target)
+                STATUS[key] = "holds the complete new run"
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)  # the earlier run
+        except BaseException:
+            if STATUS[key] != "holds the complete new run":
+                shutil.rmtree(stage, ignore_errors=True)
+            raise
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Hard-link (or copy) the user's own files of ``old`` into ``new``."""
+    for p in old.iterdir():
+        if RUN_FILES.match(p.name) or (new / p.name).exists():
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.copytree(p, new / p.name, copy_function=_link_or_copy, symlinks=True)
+        else:
+            _link_or_copy(p, new / p.name)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _swap(stage: Path, target: Path) -> Path | None:
+    """Make ``stage`` the folder at ``target``; return where the earlier folder now is (or None)."""
+    if not target.exists():
+        os.rename(stage, target)
+        return None
+    if _exchange(stage, target):
+        return stage  # now holds the earlier run
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    os.rename(target, old)
+    os.rename(stage, target)
+    return old
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (delivered right after it); no-op off POSIX."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2``); False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def final_paths(paths: list[Path], stage: Path, out: str | Path) -> list[Path]:
+    """Where files written into ``stage`` are once it is swapped in as ``out``."""
+    return [Path(out) / Path(p).relative_to(stage) if Path(p).is_relative_to(stage) else Path(p) for p in paths]
+
+
+def status_lines() -> list[str]:
+    """One phrase per folder staged in this process: what is on disk now."""
+    return [f"{k} {v}" for k, v in STATUS.items()]

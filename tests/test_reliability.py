@@ -1,0 +1,528 @@
+"""Issue 17: every case of ../shared/cases/reliability/ (outside scen/ and the date-format ones) and
+the 'outputs under stress' list, run through the CLI in-process.
+
+Scenario-file cases (reliability/scen) are tested with the scenarios; the frequency / ISO-date
+cases (o11a, o11c, o13, o13b) with the data layer.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from reliability_helpers import run_problems, snapshot
+
+from displacement_forecast.cli import main
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CASES = SHARED / "cases" / "reliability"
+
+pytestmark = pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
+
+FAST = ["--no-plots", "--draws", "60", "--horizon", "3"]
+
+
+def forecast(capsys, data, regions, out, *extra):
+    rc = main(["forecast", str(data), "--regions", str(regions), "--out", str(out), *FAST, *extra])
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    return rc, cap.out, cap.err
+
+
+def errors(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
+
+
+def assert_complete_run(folder: Path, user_files: tuple[str, ...] = ()) -> dict:
+    """The folder holds one run (see :func:`reliability_helpers.run_problems`); its sidecar."""
+    assert run_problems(folder, user_files) == []
+    return json.loads((folder / "forecast.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """One good run on the base case (small_obs + small_regions), with the HXL and draws files."""
+    out = tmp_path_factory.mktemp("base") / "out"
+    rc = main(["forecast", str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+               "--out", str(out), *FAST, "--hxl", "--write-draws"])
+    assert rc == 0
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# obs/ and reg/ cases: one clear error each
+# ------------------------------------------------------------------------------------------
+
+ONE_ERROR = [
+    ("obs/o01_all_zero_displaced.csv", "obs/regions.csv", ["every 'displaced' count is 0", "nothing to fit"]),
+    ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 12", "last-value"]),
+    ("obs/o10_displaced_only.csv", "obs/regions.csv", ["strikes", "driver-free model", "last-value"]),
+    ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["exceed its population 420,000"]),
+    ("small_obs.csv", "reg/r05_pop_lt_displaced.csv", ["population 1,000", "r05_pop_lt_displaced.csv:2"]),
+    ("small_obs.csv", "reg/r18_half_person.csv", ["r18_half_person.csv:2", "'population'", "whole number"]),
+    ("small_obs.csv", "reg/r10_inf_pop.csv", ["r10_inf_pop.csv:2", "'population'", "not finite"]),
+]
+
+
+@pytest.mark.parametrize(("data", "regions", "expect"), ONE_ERROR, ids=[c[0].split("/")[-1] + "+" + c[1].split("/")[-1]
+                                                                        for c in ONE_ERROR])
+def test_case_is_one_clear_error(tmp_path, capsys, data, regions, expect):
+    out = tmp_path / "out"
+    rc, _, err = forecast(capsys, CASES / data, CASES / regions, out)
+    assert rc == 2
+    lines = errors(err)
+    assert 1 <= len(lines) <= 3, err  # one line per problem (here: per region at most)
+    for word in expect:
+        assert word in lines[0], lines[0]
+    assert not out.exists()
+
+
+def test_o28_every_problem_in_one_pass(tmp_path, capsys):
+    rc, _, err = forecast(capsys, CASES / "obs/o28_bad_cells.csv", CASES / "obs/regions.csv", tmp_path / "o")
+    assert rc == 2
+    lines = errors(err)
+    assert any(":2: column 'series'" in ln and "displacement" in ln for ln in lines), err
+    assert any(":3: column 'region'" in ln and "=cmd" in ln for ln in lines), err
+    assert any(":4: column 'value'" in ln and "+SUM" in ln for ln in lines), err
+
+
+def test_population_below_fled_total_names_the_region_line(tmp_path, capsys):
+    """No single count above the population, but their sum is: the region table's line is named."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    fled = obs[(obs.series == "displaced") & (obs.region == "NWS01")]["value"]
+    reg = pd.read_csv(CASES / "small_regions.csv")
+    reg.loc[reg.code == "NWS01", "population"] = int(fled.max()) + 1
+    reg.to_csv(tmp_path / "r.csv", index=False)
+    rc, _, err = forecast(capsys, CASES / "small_obs.csv", tmp_path / "r.csv", tmp_path / "o")
+    assert rc == 2
+    (line,) = errors(err)
+    assert "r.csv:2: column 'population'" in line and "already fled" in line
+
+
+@pytest.mark.parametrize(("cell", "word"), [("0", "not positive"), ("-5", "not positive"), ("", "not a number"),
+                                            ("nan", "not a number"), ("1e400", "expected a finite")])
+def test_population_cells(tmp_path, cell, word):
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.data.schema import DataError
+
+    p = tmp_path / "r.csv"
+    p.write_text(f"code,name,parent,population\nA,a,P,{cell}\nB,b,P,100\n")
+    with pytest.raises(DataError) as e:
+        load_regions(p)
+    assert e.value.problems[0].row == 2 and word in e.value.problems[0].message
+
+
+def test_codes_differing_only_by_spaces_are_duplicates(tmp_path):
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.data.schema import DataError
+
+    p = tmp_path / "r.csv"
+    p.write_text('code,name,parent,population\nNWS01,a,P,100\n" NWS01 ",b,P,200\n')
+    with pytest.raises(DataError) as e:
+        load_regions(p)
+    (prob,) = e.value.problems
+    assert prob.row == 3 and prob.column == "code" and "first on line 2" in prob.message
+
+
+def test_inf_in_values_is_an_error(tmp_path, capsys):
+    text = (CASES / "small_obs.csv").read_text().splitlines()
+    text[5] = ",".join(text[5].split(",")[:3] + ["inf", "x"])
+    (tmp_path / "o.csv").write_text("\n".join(text) + "\n")
+    rc, _, err = forecast(capsys, tmp_path / "o.csv", CASES / "small_regions.csv", tmp_path / "out")
+    assert rc == 2 and "o.csv:6: column 'value': infinite value" in err
+
+
+# ------------------------------------------------------------------------------------------
+# regions the data cannot support; a trailing missing week
+# ------------------------------------------------------------------------------------------
+
+UNSUPPORTED = [
+    ("obs/o21_region_no_strikes.csv", "obs/regions.csv", "NWS02", "no 'strikes' rows"),
+    ("obs/o22_region_all_nan.csv", "obs/regions.csv", None, "no displacement counts"),
+    ("small_obs.csv", "reg/r11_table_region_no_data.csv", "NWS99", "no data at all"),
+]
+
+
+@pytest.mark.parametrize(("data", "regions", "code", "why"), UNSUPPORTED, ids=["o21", "o22", "r11"])
+def test_region_without_data_is_marked_not_made_up(tmp_path, capsys, data, regions, code, why):
+    out = tmp_path / "out"
+    rc, _, err = forecast(capsys, CASES / data, CASES / regions, out, "--hxl", "--hub", str(tmp_path / "hub"))
+    assert rc == 0, err
+    sc = assert_complete_run(out)
+    left = sc["marks"]["regions_left_out"]
+    assert len(left) == 1
+    code = code or next(iter(left))
+    assert left[code] .startswith(why.split(" (")[0])
+    assert sc["reliable"] is False
+    assert f"region {code} is not forecast" in err
+    fc = pd.read_csv(out / "forecast.csv")
+    assert code not in set(fc["region"])  # no made-up number for it
+    # the mark travels: data package, HXL file, hub metadata
+    pkg = json.loads((out / "datapackage.json").read_text())
+    assert f"NOT FORECAST: {code}" in pkg["description"]
+    hxl = pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])
+    assert hxl["note"].str.contains(f"NOT FORECAST: {code}").all()
+    meta = next((tmp_path / "hub" / "model-metadata").glob("*.yml")).read_text()
+    assert "reliable: false" in meta and code in meta
+
+
+def test_o17_trailing_missing_week_is_stated_and_covered(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, _, err = forecast(capsys, CASES / "obs/o17_trailing_nan.csv", CASES / "obs/regions.csv", out)
+    assert rc == 0
+    assert "no displacement counts for the last 1 period(s) (2020-01-20)" in err
+    sc = assert_complete_run(out)
+    assert sc["marks"]["missing_last_periods"] == ["2020-01-20"]
+    assert any("2020-01-20" in w for w in sc["warnings"])
+    assert sc["forecast"]["origin_date"] == "2020-01-13"
+    fc = pd.read_csv(out / "forecast.csv")
+    assert fc.loc[fc.horizon == 1, "target_date"].unique().tolist() == ["2020-01-20"]
+
+
+# ------------------------------------------------------------------------------------------
+# outputs under stress
+# ------------------------------------------------------------------------------------------
+
+def run_small(capsys, out, *extra):
+    return forecast(capsys, CASES / "small_obs.csv", CASES / "small_regions.csv", out, *extra)
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--seed", "-1"], ["--seed", "-1 is not a valid seed"]),
+    (["--thresholds", "nan,-5,inf"], ["'nan'", "'-5'", "'inf'"]),
+    (["--thresholds", "10,10"], ["given twice"]),
+    (["--horizon", "10000"], ["--horizon", "cap of 82", "--max-horizon"]),
+    (["--horizon", "10000", "--max-horizon", "10000"], ["cap of 520"]),
+    (["--horizon", "0"], ["at least 1"]),
+    (["--draws", "0"], ["at least 1"]),
+    (["--draws", "1000000000"], ["expected at most"]),
+])
+def test_bad_options_are_one_line_each(tmp_path, capsys, extra, words):
+    rc, _, err = run_small(capsys, tmp_path / "out", *extra)
+    assert rc == 2
+    text = "\n".join(errors(err))
+    for w in words:
+        assert w in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_is_a_file_or_empty(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    rc, _, err = run_small(capsys, f)
+    assert rc == 2 and "is a file" in err and f.read_text() == "keep me"
+    rc, _, err = run_small(capsys, "")
+    assert rc == 2 and "--out" in err and "empty path" in err
+    rc, _, err = run_small(capsys, f / "sub")
+    assert rc == 2 and "is a file" in err
+
+
+def test_out_read_only(tmp_path, capsys, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == ro else real(p, mode, **k))
+    rc, _, err = run_small(capsys, ro / "out")
+    assert rc == 2 and "read-only" in err
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_read_only_for_real(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        rc, _, err = run_small(capsys, ro / "out")
+    finally:
+        ro.chmod(0o755)
+    assert rc == 2 and "read-only" in err
+
+
+def test_out_holding_other_files_is_refused(tmp_path, capsys):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "thesis.docx").write_text("years of work")
+    rc, _, err = run_small(capsys, d)
+    assert rc == 2 and "no earlier run" in err and snapshot(d) == {"thesis.docx": hashlib.sha256(b"years of work").hexdigest()}
+
+
+def test_second_run_drops_the_first_runs_extra_files(tmp_path, capsys, base_run):
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    (out / "notes.txt").write_text("mine")
+    assert {"draws.parquet", "forecast_hxl.csv"} <= set(snapshot(out))
+    rc, _, _ = run_small(capsys, out, "--seed", "3")
+    assert rc == 0
+    names = set(snapshot(out))
+    assert "draws.parquet" not in names and "forecast_hxl.csv" not in names
+    assert (out / "notes.txt").read_text() == "mine"  # the user's own file is kept
+    assert assert_complete_run(out, ("notes.txt",))["forecast"]["seed"] == 3
+    assert not list(tmp_path.glob(".out.staging-*")) and not list(tmp_path.glob(".out.old-*"))
+
+
+def test_disk_full_leaves_the_folder_as_it_was(tmp_path, capsys, base_run, monkeypatch):
+    import displacement_forecast.forecast.run as run_mod
+
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    before = snapshot(out)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "datapackage.json"))
+
+    monkeypatch.setattr(run_mod, "write_datapackage", full)
+    rc, _, err = run_small(capsys, out)
+    assert rc == 2
+    assert "No space left on device" in err and "free some space" in err
+    assert f"{out} left as it was" in err
+    assert snapshot(out) == before
+
+
+def test_interrupt_while_writing_says_what_is_on_disk(tmp_path, capsys, base_run, monkeypatch):
+    import displacement_forecast.forecast.run as run_mod
+
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    before = snapshot(out)
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "write_datapackage", stop)
+    rc, _, err = run_small(capsys, out)
+    assert rc == 130
+    assert f"interrupted; {out} left as it was (nothing written)" in err
+    assert snapshot(out) == before
+
+
+def test_interrupt_before_writing(tmp_path, capsys, monkeypatch):
+    import displacement_forecast.forecast.run as run_mod
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "run_forecast", stop)
+    rc, _, err = run_small(capsys, tmp_path / "out")
+    assert rc == 130 and "interrupted; nothing written" in err and not (tmp_path / "out").exists()
+
+
+def test_a_locked_folder_is_refused(tmp_path, capsys, base_run):
+    from displacement_forecast.forecast.staging import folder_lock
+
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    before = snapshot(out)
+    with folder_lock(out):
+        rc, _, err = run_small(capsys, out)
+    assert rc == 2
+    (line,) = errors(err)
+    assert "another run is writing this folder" in line
+    assert snapshot(out) == before
+
+
+def test_stale_staging_of_a_killed_run_is_cleaned(tmp_path, capsys, base_run):
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    (tmp_path / ".out.staging-abc").mkdir()
+    (tmp_path / ".out.staging-abc" / "forecast.csv").write_text("half")
+    rc, _, _ = run_small(capsys, out)
+    assert rc == 0 and not (tmp_path / ".out.staging-abc").exists()
+
+
+def test_killed_between_two_renames_is_recovered(tmp_path):
+    """The fallback swap (no renameat2): an old folder left under .old is put back."""
+    from displacement_forecast.forecast.staging import recover
+
+    out = tmp_path / "out"
+    old = tmp_path / ".out.old-123"
+    old.mkdir()
+    (old / "forecast.json").write_text("{}")
+    recover(out)
+    assert (out / "forecast.json").exists() and not old.exists()
+
+
+def test_fallback_swap_without_exchange(tmp_path, monkeypatch):
+    import displacement_forecast.forecast.staging as st
+
+    monkeypatch.setattr(st, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "forecast.json").write_text("old")
+    with st.staged_folder(out) as stage:
+        (stage / "forecast.json").write_text("new")
+    assert (out / "forecast.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+
+
+def test_hub_error_leaves_both_folders_as_they_were(tmp_path, capsys, base_run):
+    out, hub = tmp_path / "out", tmp_path / "hub"
+    shutil.copytree(base_run, out)
+    before = snapshot(out)
+    rc, _, err = run_small(capsys, out, "--hub", str(hub), "--team", "a-team-name-that-is-far-too-long")
+    assert rc == 2 and errors(err)
+    assert snapshot(out) == before
+    assert not hub.exists() or not list(hub.rglob("*.csv"))
+
+
+def test_model_json_missing_keys(tmp_path, capsys):
+    d = tmp_path / "fit"
+    d.mkdir()
+    (d / "model.json").write_text(json.dumps({"model": "bayes-hierarchical", "format_version": 1}))
+    (d / "posterior.nc").write_bytes(b"")
+    rc, _, err = run_small(capsys, tmp_path / "out", "--model-dir", str(d))
+    assert rc == 2
+    (line,) = errors(err)
+    assert "model.json" in line and "'config'" in line and "missing key" in line
+
+
+# ------------------------------------------------------------------------------------------
+# unreliable fits: exit 3 unless --allow-unreliable; every output carries the mark
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def unreliable_nbdl(monkeypatch):
+    """nb-dl whose fit reports a failed gate (a stand-in for a Bayesian fit that failed its gate)."""
+    from displacement_forecast.models.glm import NBDistributedLag
+
+    real = NBDistributedLag._fit
+
+    def _fit(self, panel):
+        real(self, panel)
+        self.info_.reliable = False
+        self.info_.warnings.append("bulk ESS 6.1 < 400 (at decay): too few effective draws")
+
+    monkeypatch.setattr(NBDistributedLag, "_fit", _fit)
+
+
+def test_unreliable_fit_exits_3_and_every_output_is_marked(tmp_path, capsys, unreliable_nbdl):
+    out, hub = tmp_path / "out", tmp_path / "hub"
+    rc, stdout, err = run_small(capsys, out, "--hxl", "--hub", str(hub))
+    assert rc == 3
+    assert "UNRELIABLE" in err and "--allow-unreliable" in errors(err)[-1]
+    sc = assert_complete_run(out)
+    assert sc["reliable"] is False and sc["marks"]["fit_failed_gate"] is True
+    assert "UNRELIABLE FIT" in json.loads((out / "datapackage.json").read_text())["description"]
+    hxl = pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])
+    assert hxl["note"].str.startswith("UNRELIABLE FIT").all()
+    meta = next((hub / "model-metadata").glob("*.yml")).read_text()
+    assert "reliable: false" in meta and "ESS 6.1" in meta and "UNRELIABLE FIT" in meta
+    rc, _, _ = run_small(capsys, tmp_path / "out2", "--allow-unreliable")
+    assert rc == 0
+
+
+def test_caption_carries_the_mark():
+    from displacement_forecast.forecast.marks import apply_marks
+    from displacement_forecast.forecast.run import caption
+
+    sc = {"data": {"files": ["x.csv"], "last_period": "2020-01-06", "vintage": {"displaced": "2020-01-06"}},
+          "model": {"name": "nb-dl"}, "software": {"version": "0"}, "forecast": {"n_draws": 10, "seed": 0},
+          "uncertainty_included": ["process (noise)"], "warnings": [], "reliable": True}
+    apply_marks(sc, fit_reliable=True, regions_left_out={"NWS99": "no data at all"},
+                warnings=["region NWS99 is not forecast (no data at all); totals (ALL) leave it out"])
+    assert "UNRELIABLE" in caption(sc) and "NWS99" in caption(sc)
+
+
+def test_fit_gate_failure_exits_3_unless_allowed(tmp_path, capsys, monkeypatch):
+    """`fit` on the tiny case with a stand-in sampler whose gate fails: saved, marked, exit 3."""
+    import displacement_forecast.models.bayes as bayes
+
+    class Tiny(bayes.BayesHierarchical):
+        def fit(self, obs, regions):
+            from displacement_forecast.models.base import FitInfo, Panel
+
+            self.panel_ = Panel.from_observations(obs, regions)
+            self.info_ = FitInfo(model=self.name, reliable=False, warnings=["R-hat 1.3 > 1.01"])
+            return self
+
+        def save(self, d):
+            (Path(d) / "model.json").write_text("{}")
+            (Path(d) / "posterior.nc").write_bytes(b"")
+
+        def summary(self):
+            return "tiny"
+
+    monkeypatch.setattr(bayes, "BayesHierarchical", Tiny)
+    args = ["fit", str(CASES / "bayes/tiny_obs.csv"), "--regions", str(CASES / "bayes/regions.csv")]
+    assert main([*args, "--out", str(tmp_path / "f")]) == 3
+    err = capsys.readouterr().err
+    assert "FAILED its diagnostics gate" in err and "--allow-unreliable" in err
+    diag = json.loads((tmp_path / "f" / "diagnostics.json").read_text())
+    assert diag["reliable"] is False
+    assert main([*args, "--out", str(tmp_path / "g"), "--allow-unreliable"]) == 0
+    assert main([*args, "--out", str(tmp_path / "f"), "--seed", "-1"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    """A real, tiny Bayesian fit on the bayes case minus its last two weeks (fails its gate)."""
+    d = tmp_path_factory.mktemp("bayes")
+    obs = pd.read_csv(CASES / "bayes/tiny_obs.csv")
+    last = sorted(obs["date"].unique())[-2:]
+    obs[~obs["date"].isin(last)].to_csv(d / "early.csv", index=False)
+    rc = main(["fit", str(d / "early.csv"), "--regions", str(CASES / "bayes/regions.csv"), "--out", str(d / "fit"),
+               "--draws", "30", "--tune", "30", "--chains", "1", "--no-progress"])
+    return d, rc, last
+
+
+@pytest.mark.slow
+def test_bayes_case_fit_and_forecast_carry_the_mark(tmp_path, capsys, tiny_fit):
+    d, rc, last = tiny_fit
+    assert rc == 3  # the tiny case fails its gate
+    out, hub = tmp_path / "out", tmp_path / "hub"
+    rc, _, err = forecast(capsys, CASES / "bayes/tiny_obs.csv", CASES / "bayes/regions.csv", out,
+                          "--model-dir", str(d / "fit"), "--hxl", "--hub", str(hub))
+    assert rc == 3, err
+    sc = assert_complete_run(out)
+    assert sc["reliable"] is False and sc["marks"]["fit_failed_gate"]
+    # --model-dir with data: conditioned on the new rows, recorded
+    assert sc["model_dir"]["new_periods"] == 2 and sc["model_dir"]["posterior_refitted"] is False
+    assert sc["forecast"]["origin_date"] == last[-1]
+    assert pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])["note"].str.contains("UNRELIABLE").all()
+    assert "reliable: false" in (hub / "model-metadata" / "dfcast-bayes_hier.yml").read_text()
+    rc, _, err = forecast(capsys, d / "early.csv", CASES / "bayes/regions.csv", tmp_path / "o2",
+                          "--model-dir", str(d / "fit"), "--allow-unreliable")
+    assert rc == 0
+    early = pd.read_csv(d / "early.csv")
+    early[early["date"] < sorted(early["date"].unique())[-1]].to_csv(tmp_path / "stale.csv", index=False)
+    rc, _, err = forecast(capsys, tmp_path / "stale.csv", CASES / "bayes/regions.csv", tmp_path / "o3",
+                          "--model-dir", str(d / "fit"))
+    assert rc == 2 and "before the saved fit's last period" in err
+
+
+def test_a_folder_named_like_an_output_does_not_break_the_run(tmp_path, capsys, base_run):
+    """An earlier folder holding a *directory* called datapackage.json: the new run replaces it."""
+    out = tmp_path / "out"
+    shutil.copytree(base_run, out)
+    (out / "datapackage.json").unlink()
+    (out / "datapackage.json").mkdir()
+    rc, _, err = run_small(capsys, out)
+    assert rc == 0, err
+    assert_complete_run(out)
+
+
+def test_export_hub_is_all_or_nothing(tmp_path, capsys, base_run):
+    hub = tmp_path / "hub"
+    assert main(["export-hub", str(base_run), "--hub", str(hub)]) == 0
+    before = {p.relative_to(hub): p.read_bytes() for p in hub.rglob("*") if p.is_file()}
+    assert main(["export-hub", str(base_run), "--hub", str(hub), "--team", "bad-team"]) == 2
+    after = {p.relative_to(hub): p.read_bytes() for p in hub.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(tmp_path.glob(".hub.staging-*"))
+    assert "wrote " + str(hub) in capsys.readouterr().out
+
+
+def test_backtest_coverage_mark_text():
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    sc = {"warnings": [], "reliable": True, "intervals_calibrated_in_backtest": False}
+    apply_marks(sc, fit_reliable=True, missing_last_periods=["2020-01-20"])
+    assert sc["reliable"] is True and sc["marks"]["bands_did_not_cover_in_backtest"] is True
+    text = mark_text(sc)
+    assert "CAUTION: intervals did not cover" in text and "2020-01-20" in text and "UNRELIABLE" not in text
