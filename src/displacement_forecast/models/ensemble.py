@@ -7,9 +7,10 @@ would cost most of the fit. Conflict enters through the scenario response below.
 
 Fitting
     1. A short rolling-origin backtest on the panel itself: at each of the last ``n_origins``
-       periods that leave at least ``min_train`` periods before them, every candidate model is
+       periods that leave at least ``min_train`` periods before them and ``h`` after them (if
+       none does, the latest origins with what follows them), every candidate model is
        fitted on the data up to the origin and forecasts ``1..h`` periods (``h`` = 3 months,
-       4 weeks or 7 days) as ``n_paths`` sample paths, scored by CRPS against what happened.
+       4 weeks or 14 days) as ``n_paths`` sample paths, scored by CRPS against what happened.
     2. Weights: the mixture weights on a 0.1 grid of the simplex that minimise the mean CRPS
        of the *mixture* (paths pooled in proportion to the weights) over all origins, regions
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
@@ -57,7 +58,7 @@ CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("historic-average", {}),
     ("last-value", {}),
 )
-BACKTEST_H = {"M": 3, "W": 4, "D": 7}
+BACKTEST_H = {"M": 3, "W": 4, "D": 14}
 
 
 def _mixture_crps(draws: list[np.ndarray], y: np.ndarray, w: np.ndarray) -> float:
@@ -157,7 +158,8 @@ class AutoEnsemble(ForecastModel):
 
     def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int = 6,
                  min_train: int = 8, n_paths: int = 200, seed: int = 0, calibrate: bool = False,
-                 spread: float | None = None):
+                 spread: float | None = None, horizon: int | None = None):
+        self.horizon = horizon
         self.calibrate = calibrate
         self.spread = spread
         self.candidates = [(n, dict(k)) for n, k in (candidates or CANDIDATES)]
@@ -173,7 +175,8 @@ class AutoEnsemble(ForecastModel):
     def get_config(self) -> dict[str, Any]:
         return {"candidates": [[n, k] for n, k in self.candidates], "drivers": self.drivers_arg,
                 "n_origins": self.n_origins, "min_train": self.min_train, "n_paths": self.n_paths,
-                "seed": self.seed, "calibrate": self.calibrate, "spread": self.spread}
+                "seed": self.seed, "calibrate": self.calibrate, "spread": self.spread,
+                "horizon": self.horizon}
 
     def _build(self, name: str, kwargs: dict[str, Any]) -> ForecastModel:
         from . import get_model
@@ -183,9 +186,11 @@ class AutoEnsemble(ForecastModel):
     # -- fitting ------------------------------------------------------------------------------
     def _backtest(self, panel: Panel) -> dict[str, Any]:
         T = len(panel.dates)
-        H = BACKTEST_H.get(panel.freq, 3)
-        last = T - 2  # at least one period after the origin
+        H = self.horizon or BACKTEST_H.get(panel.freq, 3)
+        last = T - 1 - H  # the latest origin with all H periods after it
         origins = [o for o in range(last - self.n_origins + 1, last + 1) if o + 1 >= self.min_train]
+        if not origins:  # too short for full horizons: the latest origins with what follows them
+            origins = [o for o in range(T - 1 - self.n_origins, T - 1) if o + 1 >= self.min_train]
         names = [n for n, _ in self.candidates]
         draws: dict[str, list[np.ndarray]] = {n: [] for n in names}
         ys: list[np.ndarray] = []
