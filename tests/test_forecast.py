@@ -153,7 +153,7 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     assert backtest_record(tmp_path, "nb-dl", scope="regions")["intervals_ok"]
     rec = backtest_record(tmp_path, "nb-dl")
     assert not rec["intervals_ok"] and "80% interval covered 63%" in rec["warnings"][0]
-    rc = main(["forecast", str(DATA), "--horizon", "2", "--draws", "100", "--no-plots",
+    rc = main(["forecast", str(DATA), "--model", "nb-dl", "--horizon", "2", "--draws", "100", "--no-plots",
                "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
     assert rc == 0 and "80% interval covered 63%" in capsys.readouterr().err
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and exceedance.png into --out.")
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
-                   help=f"model to fit (default: {DEFAULT_MODEL}, the best in backtests on the shipped data)")
+                   help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
+                        "on the data given)")
     add_drivers_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting")
     p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
