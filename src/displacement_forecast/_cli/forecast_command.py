@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and exceedance.png into --out.")
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
-                   help=f"model to fit (default: {DEFAULT_MODEL}, chosen by a short backtest on the data)")
+                   help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
+                        "on the data given)")
     add_drivers_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
                    "it is conditioned on DATA (forecasts start after DATA's last period, no refit; "
