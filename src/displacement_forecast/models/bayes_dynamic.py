@@ -83,7 +83,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "tune": 600,
     "chains": 2,
     # when the gate finds too few effective draws, sample `chains` more chains (new seeds) and
-    # pool them, up to this many chains in all (short panels: weakly identified variances)
+    # pool them, up to this many chains in all (short panels: weakly identified variances);
+    # after a divergence, start again with target_accept 0.95, then 0.99
     "max_chains": 8,
     "cores": None,  # nutpie threads / PyMC processes; None = min(chains, CPUs)
     "target_accept": 0.9,
@@ -249,12 +250,32 @@ def sample_unconstrained(density: Density, config: dict[str, Any]) -> tuple[np.n
 
 
 def sample_until_enough(density: Density, config: dict[str, Any], region_codes: list[str]) -> tuple[Any, dict, str]:
-    """Sample ``chains`` chains; while the gate finds too few effective draws (or R-hat too
-    high) and no divergence, add ``chains`` more chains with new seeds, up to ``max_chains``.
+    """Sample until the gate's ESS and R-hat are met, or give up and let the gate report it.
+
+    Sample ``chains`` chains; while the gate finds too few effective draws (or R-hat too high)
+    and no divergence, add ``chains`` more chains with new seeds, up to ``max_chains``. When a
+    run diverges, all its draws are discarded and sampling starts again with a higher
+    ``target_accept`` (0.95, then 0.99: smaller steps, the usual remedy), at most twice.
 
     Returns ``(idata, diagnostics, sampler)``; the diagnostics (of :func:`.bayes.diagnostics`,
-    on all pooled chains) gain ``rounds``, the number of sampling rounds.
+    on all pooled chains of the last run) gain ``rounds`` (sampling rounds in all) and
+    ``target_accept`` (of the last run).
     """
+    levels = [float(config["target_accept"])] + [t for t in (0.95, 0.99) if t > float(config["target_accept"])]
+    rounds = 0
+    for ta in levels:
+        idata, diag, sampler, n = _pool_chains(density, {**config, "target_accept": ta}, region_codes, rounds)
+        rounds += n
+        if diag["divergences"] == 0:
+            break
+    diag.update({"rounds": rounds, "target_accept": ta})
+    return idata, diag, sampler
+
+
+def _pool_chains(density: Density, config: dict[str, Any], region_codes: list[str],
+                 first_round: int) -> tuple[Any, dict, str, int]:
+    """One run of :func:`sample_until_enough`: rounds of ``chains`` chains pooled until the ESS
+    and R-hat are met, a divergence occurs, or ``max_chains`` is reached."""
     import xarray as xr
 
     from .bayes import GATE, diagnostics
@@ -263,7 +284,7 @@ def sample_until_enough(density: Density, config: dict[str, Any], region_codes: 
     thetas, stats = [], []
     rounds, sampler = 0, config["sampler"]
     while True:
-        cfg = {**config, "seed": int(config["seed"]) + 1000 * rounds}
+        cfg = {**config, "seed": int(config["seed"]) + 1000 * (first_round + rounds)}
         theta, st, sampler = sample_unconstrained(density, cfg)
         thetas.append(theta)
         stats.append(st.assign_coords(chain=np.arange(st.sizes["chain"]) + sum(t.shape[0] for t in thetas[:-1])))
@@ -274,8 +295,7 @@ def sample_until_enough(density: Density, config: dict[str, Any], region_codes: 
                  or diag["rhat_max"] > GATE["rhat_max"])
         n_chains = theta_all.shape[0]
         if not short or diag["divergences"] > 0 or n_chains + int(config["chains"]) > int(config["max_chains"]):
-            diag["rounds"] = rounds
-            return to_inference_data(theta_all, stats_all, density, region_codes), diag, sampler
+            return to_inference_data(theta_all, stats_all, density, region_codes), diag, sampler, rounds
 
 
 def _logp_op(density: Density):
