@@ -105,7 +105,7 @@ def test_population_below_fled_total_names_the_region_line(tmp_path, capsys):
     assert "r.csv:2: column 'population'" in line and "already fled" in line
 
 
-@pytest.mark.parametrize(("cell", "word"), [("0", "not positive"), ("-5", "not positive"), ("", "not a number"),
+@pytest.mark.parametrize(("cell", "word"), [("0", "not a positive number"), ("-5", "not a positive number"), ("", "not a number"),
                                             ("nan", "not a number"), ("1e400", "expected a finite")])
 def test_population_cells(tmp_path, cell, word):
     from displacement_forecast.data.regions import load_regions

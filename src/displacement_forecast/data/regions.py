@@ -145,7 +145,7 @@ def _population_problem(raw: object, value: float) -> str | None:
     if not np.isfinite(value):
         return f"{raw!r} is not finite; {expected}"
     if value <= 0:
-        return f"{raw!r} is not positive; {expected}"
+        return f"{raw!r} is not a positive number; {expected}"
     if value != np.floor(value):
         return f"{raw!r} is not a whole number of people; {expected}"
     return None
