@@ -448,6 +448,10 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     """
     if horizon < 1 or n_draws < 1:
         raise ValueError("horizon and n_draws must be >= 1")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("region-chunked forecasts write with pyarrow: pip install 'displacement-forecast[hub]'") from None
     model._check_fitted()
     scenarios = list(scenarios or [Scenario.baseline()])
     panel = model.panel_
