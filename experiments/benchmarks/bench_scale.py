@@ -89,7 +89,9 @@ def one_size(n: int, reference: bool, chunk: int, workers: int) -> dict:
         rec["csv_mb"] = os.path.getsize(res.path) / 1e6
         rec["chunks"] = len(res.chunks)
     rec["end_to_end_s"] = rec["fit_s"] + rec["forecast_s"]
-    rec["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux; before the reference
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    rec["peak_rss_gb"] = use.ru_maxrss / 1e6  # kB on Linux; before the reference
+    rec["cpu_s"] = use.ru_utime + use.ru_stime  # all threads, data to CSV
     if reference:  # the displacement GLM's rows, fitted both ways, timed back to back
         Y, X, g, off = m._design(panel, m.n_lags_, np.flatnonzero(m.active_))
         t = time.perf_counter()
@@ -100,6 +102,10 @@ def one_size(n: int, reference: bool, chunk: int, workers: int) -> dict:
         rec["glm_statsmodels_s"] = time.perf_counter() - t
         rec["glm_max_rel_diff"] = float(np.max(np.abs(new.params - ref) / np.maximum(np.abs(ref), 1e-3)))
     return rec
+
+
+def _cpu(r: dict) -> str:
+    return f"{r['cpu_s']:.0f}" if "cpu_s" in r else "not recorded"
 
 
 def exponent(a: dict, b: dict, key: str) -> float:
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="chunks at a time (threads)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--note", default="", help="a sentence for the report about how the run went")
     a = ap.parse_args(argv)
     refs = {int(x) for x in a.reference.split(",") if x}
     if a.one is not None:
@@ -152,15 +159,18 @@ def write_report(recs: list[dict], a) -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}. "
         "Shared with other sessions while measured: the 1-minute load average before and after each size is "
         "given (2.0 = both cores busy); wall times under load are longer than on an idle machine.", "",
-        "| regions | data (s) | fit (s) | forecast + CSV (s) | end to end (s) | peak memory (GB) | CSV rows | "
-        "CSV (MB) | load before / after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| regions | data (s) | fit (s) | forecast + CSV (s) | end to end (s) | CPU time (s) | peak memory (GB) | "
+        "CSV rows | CSV (MB) | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in recs:
         lines.append(f"| {r['regions']:,} | {r['data_s']:.1f} | {r['fit_s']:.1f} | {r['forecast_s']:.1f} | "
-                     f"{r['end_to_end_s']:.1f} | {r['peak_rss_gb']:.2f} | {r['csv_rows']:,} | {r['csv_mb']:.0f} | "
+                     f"{r['end_to_end_s']:.1f} | {_cpu(r)} | {r['peak_rss_gb']:.2f} | {r['csv_rows']:,} | "
+                     f"{r['csv_mb']:.0f} | "
                      f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
-    lines += ["", "End to end = fit + forecast + CSV (the data are simulated and arranged before; column *data*).", ""]
+    lines += ["", "End to end = fit + forecast + CSV (the data are simulated and arranged before; column *data*). "
+              "CPU time: user + system seconds of the process, all threads, from the start to the CSV (what the "
+              "run would take on one idle core; wall time on a loaded machine is longer).", ""]
     if len(recs) >= 2:
         lines += ["Growth exponents `log(t2/t1) / log(R2/R1)` (1 = linear in regions):", "",
                   "| from | to | end to end | fit | forecast + CSV | time ratio |", "|---|---|---|---|---|---|"]
@@ -170,6 +180,8 @@ def write_report(recs: list[dict], a) -> None:
                          f"{y['end_to_end_s'] / x['end_to_end_s']:.1f}x |")
         lines.append("")
     lines.append("Load at the end of the run (`uptime`): " + os.popen("uptime").read().strip() + "\n")
+    if getattr(a, "note", ""):
+        lines += [f"Note: {a.note}", ""]
     ref = [r for r in recs if "glm_statsmodels_s" in r]
     if ref:
         lines += ["Reference measured in the same run: the displacement GLM's rows fitted the way the toolkit did "

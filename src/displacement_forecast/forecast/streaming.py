@@ -449,6 +449,10 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     """
     if horizon < 1 or n_draws < 1:
         raise ValueError("horizon and n_draws must be >= 1")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("region-chunked forecasts write with pyarrow: pip install 'displacement-forecast[hub]'") from None
     model._check_fitted()
     engine.driver_forecaster(model)  # fitted on first use, as in engine.sample
     scenarios = list(scenarios or [Scenario.baseline()])
