@@ -160,3 +160,25 @@ def test_nbdl_compiled_paths_are_the_numpy_formula(fitted_nbdl):
     # draws are integers: the same hazard up to the last bit gives the same counts
     np.testing.assert_array_equal(got, noise.draw_depleting(hazard, m.at_risk_end_))
     assert (got > 0).mean() > 0.5
+
+
+def test_nbdl_region_without_driver_rows_is_marked_not_nan():
+    """o21 through Python: a region with displacement but no strike rows has no estimable
+    intercept; nb-dl forecasts 0 there and marks the fit (it used to return NaN paths)."""
+    from pathlib import Path
+
+    import pytest
+
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast import engine
+    from displacement_forecast.models import get_model
+
+    cases = Path(__file__).resolve().parents[2] / "shared" / "cases" / "reliability" / "obs"
+    if not cases.exists():
+        pytest.skip(f"{cases} is absent (../shared beside the project)")
+    reg = load_regions(cases / "regions.csv")
+    obs = read_observations(cases / "o21_region_no_strikes.csv", region_codes=reg.codes)
+    m = engine.fit(get_model("nb-dl"), obs, reg)
+    p = m.sample_paths(3, n_draws=50, seed=1)
+    assert float(p.sel(region="NWS02").max()) == 0.0 and float(p.max()) > 0
+    assert not m.info_.reliable and any("NWS02" in w for w in m.info_.warnings)

@@ -25,7 +25,9 @@ CASES = SHARED / "cases" / "reliability"
 
 pytestmark = pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
 
-FAST = ["--no-plots", "--draws", "60", "--horizon", "3"]
+# The reliability cases were written against a driver model (a region without driver rows, no
+# driver series at all...): nb-dl, fast. The default `auto` is tested on its own below.
+FAST = ["--no-plots", "--draws", "60", "--horizon", "3", "--model", "nb-dl"]
 
 
 def forecast(capsys, data, regions, out, *extra):
@@ -62,7 +64,8 @@ def base_run(tmp_path_factory):
 ONE_ERROR = [
     ("obs/o01_all_zero_displaced.csv", "obs/regions.csv", ["every 'displaced' count is 0", "nothing to fit"]),
     ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 12", "last-value"]),
-    ("obs/o10_displaced_only.csv", "obs/regions.csv", ["strikes", "driver-free model", "last-value"]),
+    ("obs/o10_displaced_only.csv", "obs/regions.csv", ["o10_displaced_only.csv", "strikes",
+                                                       "model without drivers", "last-value"]),
     ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["exceed its population 420,000"]),
     ("small_obs.csv", "reg/r05_pop_lt_displaced.csv", ["population 1,000", "r05_pop_lt_displaced.csv:2"]),
     ("small_obs.csv", "reg/r18_half_person.csv", ["r18_half_person.csv:2", "'population'", "whole number"]),
@@ -81,6 +84,18 @@ def test_case_is_one_clear_error(tmp_path, capsys, data, regions, expect):
     for word in expect:
         assert word in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_default_model_forecasts_displacement_alone_and_says_scenarios_cannot_move_it(tmp_path, capsys):
+    """o10 (no driver series) with the default `auto`: a driver-free forecast, said so in the sidecar."""
+    out = tmp_path / "out"
+    rc = main(["forecast", str(CASES / "obs/o10_displaced_only.csv"), "--regions", str(CASES / "obs/regions.csv"),
+               "--out", str(out), "--no-plots", "--draws", "60", "--horizon", "3"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "Traceback" not in err, err
+    sc = assert_complete_run(out)
+    assert sc["model"]["name"] == "auto"
+    assert "cannot move" in json.dumps(sc["diagnostics"])
 
 
 def test_o28_every_problem_in_one_pass(tmp_path, capsys):
@@ -268,7 +283,7 @@ def test_second_run_drops_the_first_runs_extra_files(tmp_path, capsys, base_run)
 
 
 def test_disk_full_leaves_the_folder_as_it_was(tmp_path, capsys, base_run, monkeypatch):
-    import displacement_forecast.forecast.run as run_mod
+    import displacement_forecast.forecast.writers as run_mod  # the data package is written last
 
     out = tmp_path / "out"
     shutil.copytree(base_run, out)
@@ -286,7 +301,7 @@ def test_disk_full_leaves_the_folder_as_it_was(tmp_path, capsys, base_run, monke
 
 
 def test_interrupt_while_writing_says_what_is_on_disk(tmp_path, capsys, base_run, monkeypatch):
-    import displacement_forecast.forecast.run as run_mod
+    import displacement_forecast.forecast.writers as run_mod  # the data package is written last
 
     out = tmp_path / "out"
     shutil.copytree(base_run, out)
@@ -434,7 +449,7 @@ def test_fit_gate_failure_exits_3_unless_allowed(tmp_path, capsys, monkeypatch):
     import displacement_forecast.models.bayes as bayes
 
     class Tiny(bayes.BayesHierarchical):
-        def fit(self, obs, regions):
+        def fit(self, obs, regions, **kw):
             from displacement_forecast.models.base import FitInfo, Panel
 
             self.panel_ = Panel.from_observations(obs, regions)

@@ -144,13 +144,28 @@ def driver_free_models() -> tuple[str, ...]:
     return tuple(out)
 
 
-def model_needs(model: Any) -> tuple[bool, tuple[str, ...], int | None]:
-    """(uses drivers, driver series, lags) of a model instance or registry name."""
+def model_needs(model: Any, obs: pd.DataFrame | None = None, *, file: str = "<observations>"
+                ) -> tuple[bool, tuple[str, ...], int | None]:
+    """(uses drivers, driver series, lags) of a model instance or registry name.
+
+    A model that cannot run without drivers (``requires_drivers``) and chooses them from the data
+    (``drivers="auto"``) has them resolved here from ``obs`` by the default rule, so the checks below
+    see them; none in the data is one clear error naming ``file`` and the driver-free models.
+    """
     if isinstance(model, str):
         from ..models import get_model
 
         model = get_model(model)
     drivers = tuple(getattr(model, "drivers", ()) or ()) if getattr(model, "uses_drivers", False) else ()
+    if (not drivers and obs is not None and getattr(model, "requires_drivers", False)
+            and getattr(model, "drivers_arg", None) == "auto"):
+        from ..models.driver_choice import resolve_drivers
+
+        series = {s: g["value"].to_numpy(dtype=float) for s, g in obs.groupby("series")}
+        try:
+            drivers = resolve_drivers("auto", series, model.name)
+        except DataError as e:
+            raise DataError([Problem(file, p.row, p.column, p.message) for p in e.problems]) from None
     lags = getattr(model, "n_lags", None)
     return bool(drivers), drivers, lags
 
@@ -188,7 +203,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     if not (disp["value"].fillna(0) > 0).any():
         raise DataError(Problem(file, None, "value", f"every '{TARGET}' count is 0: there is nothing to fit; "
                                                      "expected some displacement in the history"))
-    uses, drivers, lags = model_needs(model)
+    uses, drivers, lags = model_needs(model, obs, file=file)
     present = set(obs["series"])
     missing = [s for s in drivers if s not in present]
     if missing:

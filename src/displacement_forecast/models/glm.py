@@ -40,6 +40,8 @@ class NBDistributedLag(ForecastModel):
 
     name = "nb-dl"
     uses_drivers = True
+    #: Cannot run without a driver series (the CLI checks the data for one before fitting).
+    requires_drivers = True
     unsaved_state = ("result_",)  # statsmodels results: not needed to forecast, not saved
 
     def __init__(self, drivers: str | tuple[str, ...] | list[str] = "auto", n_lags: int | None = None,
@@ -67,6 +69,17 @@ class NBDistributedLag(ForecastModel):
         self.active_ = np.nansum(y, axis=1) > 0
         act = np.flatnonzero(self.active_)
         Yv, Xv, gv, off = self._design(panel, L, act)
+        no_rows = np.bincount(gv, minlength=len(act)) == 0
+        if no_rows.any():
+            # Displacement but never with complete driver lags (e.g. no strike rows at all): no
+            # intercept can be estimated. Forecast 0 there, and say so: the fit is marked.
+            lost = [panel.regions.codes[r] for r in act[no_rows]]
+            self.active_[act[no_rows]] = False
+            act = act[~no_rows]
+            Yv, Xv, gv, off = self._design(panel, L, act)
+            self.info_.reliable = False
+            self.info_.warnings.append(f"no rows with complete driver lags for {', '.join(lost)}: forecast as 0 "
+                                       "there; use a driver-free model for such regions")
         fit = fit_nb2_groups(Yv, Xv, gv, len(act), off, alpha0=0.3)
         self.params_ = fit.params
         self.cov_blocks_ = cov_blocks(fit)
