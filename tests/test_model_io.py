@@ -22,7 +22,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "bayes_fit_v1"
 #: statsforecast's AutoARIMA takes ~40 s to forecast on a loaded machine: slow.
 GENERIC = [pytest.param(m, marks=pytest.mark.slow) if m == "statsforecast-autoarima" else m
-           for m in REGISTRY if m != "bayes-hierarchical"]
+           for m in REGISTRY if m not in ("bayes-hierarchical", "bayes-dynamic")]  # own NetCDF formats, own tests
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_block_draws_have_the_dense_covariance(panel50):
     assert np.abs(z.mean(axis=0)).max() < 0.025
 
 
-def test_large_fits_keep_no_dense_covariance_and_still_sample(monkeypatch, panel50):
+def test_large_fits_keep_no_dense_covariance_and_still_sample(monkeypatch, panel50, tmp_path):
     monkeypatch.setattr(_nb_fit, "DENSE_COV_MAX", 10)
     monkeypatch.setattr("displacement_forecast.models.glm.DENSE_COV_MAX", 10)
     monkeypatch.setattr("displacement_forecast.models.drivers.DENSE_COV_MAX", 10)
@@ -82,6 +82,12 @@ def test_large_fits_keep_no_dense_covariance_and_still_sample(monkeypatch, panel
     assert m.cov_ is None and m.driver_model_.models_["strikes"].cov_ is None
     p = m.sample_paths(4, n_draws=50, seed=1).values
     assert p.shape == (50, 50, 4) and np.isfinite(p).all()
+    # saved and loaded with its block covariances (no dense one): the same paths
+    from displacement_forecast.models.io import load_model, save_model
+
+    loaded = load_model(save_model(m, tmp_path / "fit"))
+    assert loaded.cov_ is None and loaded.driver_model_.models_["strikes"].cov_ is None
+    np.testing.assert_array_equal(loaded.sample_paths(4, n_draws=50, seed=1).values, p)
 
 
 def test_region_with_no_events_in_the_fitted_rows_converges():

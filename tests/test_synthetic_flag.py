@@ -38,7 +38,10 @@ def captured(monkeypatch):
         figs[path.name] = {"title": next(t for t in titles if t), "captions": [t.get_text() for t in fig.texts]}
         plt.close(fig)
 
+    import displacement_forecast.plot.writer as writer
+
     monkeypatch.setattr(fan, "save_figure", save)
+    monkeypatch.setattr(writer, "save_figure", save)  # the plots writer's own name for it
     return figs
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..conventions import GRID_FREQ
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, infer_frequency
 
@@ -80,8 +81,7 @@ def history_periods(obs: pd.DataFrame) -> int:
     """Number of periods from the first to the last date of the observations."""
     dates = pd.DatetimeIndex(sorted(obs["date"].unique()))
     freq = infer_frequency(pd.Series(dates)) or "D"
-    step = {"D": "D", "W": "W-MON", "M": "MS"}[freq]
-    return len(pd.date_range(dates[0], dates[-1], freq=step))
+    return len(pd.date_range(dates[0], dates[-1], freq=GRID_FREQ[freq]))
 
 
 def horizon_cap(n_history: int, max_horizon: int | None = None) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data.io import read_observations
@@ -96,8 +97,16 @@ def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, fi
         raise DataError(Problem(file, None, "date",
                                 f"data end {panel.origin.date()}, before the saved fit's last period "
                                 f"{old.origin.date()}; give the data the fit was made on or newer"))
+    same = (list(panel.dates) == list(old.dates) and set(panel.series) == set(old.series)
+            and all(np.array_equal(panel.series[k], old.series[k], equal_nan=True) for k in old.series))
+    if same:  # the data the fit was made on: nothing to condition on
+        return {"fit_origin": str(old.origin.date()), "origin": str(old.origin.date()), "new_periods": 0,
+                "conditioned_on": file, "posterior_refitted": False,
+                "note": "the data file holds exactly the rows the saved fit was made on"}
     if not hasattr(model, "_set_state"):
-        raise DataError(Problem(file, None, None, f"a saved {model.name!r} fit cannot take new rows; refit it"))
+        raise DataError(Problem(file, None, None, f"a saved {model.name!r} fit cannot take new or changed rows "
+                                                  "(it keeps no state to update without refitting); refit it with "
+                                                  "`displacement-forecast fit` on this file"))
     model.panel_ = panel
     model._set_state(panel)
     if getattr(model, "driver_model_", None) is not None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
-from .common import add_data_args, condition_on_data, load_data, load_saved_fit
+from .common import add_data_args, condition_on_data, load_data, load_saved_fit, regions_path
 from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 
 
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
         check_horizon,
+        check_population,
         check_seed,
         fit_model,
         history_periods,
@@ -88,15 +89,16 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     if args.hub is not None:
         check_out_dir(args.hub, option="--hub", replace=False)
-    obs, regions = load_data(args)
+    obs, regions = load_data(args, check_population=False)
     extra: dict = {}
     hindcast = None
-    if args.origin:
+    if args.origin:  # rows after the origin are not read as data at all, not even checked
         from ..data.hindcast import truncate_at_origin
 
         obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
+    check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))

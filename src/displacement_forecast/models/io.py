@@ -206,7 +206,8 @@ def model_class(model_id: Any, where: Path | str = MODEL_FILE) -> type:
 
 
 # -- the driver forecaster as JSON -------------------------------------------------------------
-_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "mean_", "common_sd_")
+_AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "cov_blocks_", "mean_",
+             "common_sd_")
 
 
 def driver_state(dm: Any) -> dict[str, Any] | None:
@@ -221,6 +222,8 @@ def driver_state(dm: Any) -> dict[str, Any] | None:
         for a in _AR_ATTRS:
             if hasattr(m, a):
                 v = getattr(m, a)
+                if isinstance(v, dict):  # cov_blocks_: the block covariance of large fits
+                    v = {k: x.tolist() for k, x in v.items()}
                 st[a] = v.tolist() if isinstance(v, np.ndarray) else v
         out[s] = st
     return {"series": list(dm.series), "models": out}
@@ -237,6 +240,8 @@ def driver_from_state(state: dict[str, Any] | None) -> DriverForecaster | None:
         for a, v in st.items():
             if a == "n_regions_" or v is None:
                 setattr(m, a, v)
+            elif a == "cov_blocks_":
+                setattr(m, a, {k: np.asarray(x, dtype=float) for k, x in v.items()})
             elif a == "active_":
                 setattr(m, a, np.asarray(v, dtype=bool))
             elif a in ("idx_", "zone_"):
