@@ -90,9 +90,8 @@ def test_somalia_recipe_is_the_experiments_panel(real):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=KeyError, strict=False,
-                   reason="the default nb-dl asks for a 'flights' driver Somalia lacks: fixed by the skill branch (case 13)")
 def test_somalia_panel_then_forecast_with_the_default_model(somalia_csv, tmp_path):
+    """Issue 18's acceptance command: the recipe's panel, then `forecast` with the default model."""
     obs = tmp_path / "obs.csv"
     somalia_csv.to_csv(obs, index=False)
     assert main(["forecast", str(obs), "--regions", str(ROOT / "data" / "somalia" / "regions.csv"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
     regions = load_regions(reg_path)
     obs = read_observations(data, region_codes=regions.codes)
     if check_population:
-        _check(obs, regions, file=str(data), regions_file=str(reg_path))
+        for w in _check(obs, regions, file=str(data), regions_file=str(reg_path)):
+            print(f"WARNING: {w}", file=sys.stderr)
     return obs, regions
 
 

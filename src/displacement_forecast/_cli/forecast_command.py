@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
-    check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
+    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluate.backtest import backtest_record
 
         record = backtest_record(args.backtest, model.name)
+    notes.warnings[:0] = population_warnings
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     if args.model_dir:
