@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         f"Measured {date.today().isoformat()} by `experiments/benchmarks/bench_bayes_dynamic_somalia.py` "
         f"(2 shared cores). Panel: 18 regions x {len(panel.dates)} months, PRMN departures by region of origin, "
         f"drivers {', '.join(s for s in panel.series if s != 'displaced')} (ACLED). Default settings "
-        "(2 chains x 1,000 draws, more chains only while the gate's ESS/R-hat is short, at most 8).",
+        "(2 chains x 1,000 draws, more chains only while the gate's ESS/R-hat is short, at most 8; after a divergence a fresh run at target_accept 0.95, then 0.99 - no fit here diverged).",
         "",
         f"**Gate passed at {passed} of {len(rows)} origins ({passed / len(rows):.0%})** "
         "(R-hat <= 1.01, bulk and tail ESS >= 400, no divergence, E-BFMI >= 0.3).",
