@@ -77,3 +77,31 @@ def test_scenarios_move_the_default_on_synthetic_data(sim):
     again = m.sample_scenarios(8, [Scenario.baseline()], n_draws=600, seed=5)["baseline"]
     np.testing.assert_array_equal(again.values, b.values)
     assert "weights" in m.info_.diagnostics["auto"]
+
+
+def test_auto_scenarios_are_monotone_in_conflict_on_the_real_nw_syria_panel():
+    """On the real NW Syria panel the response model's fitted effects of shelling and events are
+    negative (short, noisy panel): doubling conflict lowered the forecast until negative effects
+    were read as none. Now twice the current level >= the current level path by path (the same
+    held counts, doubled: common random numbers), and holding the current level (an offensive)
+    sits above the baseline (whose conflict fades) in distribution."""
+    from pathlib import Path
+
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.data.hindcast import truncate_at_origin
+    from displacement_forecast.forecast import engine
+    from displacement_forecast.models import get_model
+    from displacement_forecast.scenarios import load_scenarios
+
+    root = Path(__file__).resolve().parents[1]
+    reg = load_regions(root / "data/nw_syria/regions.csv")
+    obs = read_observations(root / "data/nw_syria/panel.csv", region_codes=reg.codes)
+    obs, _, _ = truncate_at_origin(obs, "2019-11-01")
+    m = engine.fit(get_model("auto", n_paths=100), obs, reg)
+    assert (m.response_.est_["beta"] < 0).any()  # the case this test is about
+    sc = load_scenarios(root / "experiments/scenarios/nw_syria_2019.toml", reg)
+    p = engine.sample(m, 3, sc, n_draws=300, seed=4)
+    tot = {k: v.sum(dim=("region", "horizon")).values for k, v in p.items()}
+    assert (tot["intensify"] >= tot["offensive-continues"]).mean() > 0.95
+    assert np.median(tot["offensive-continues"]) > np.median(tot["baseline"])
+    assert "never lowers" in m.info_.diagnostics["auto"]["scenario_response"]

@@ -98,14 +98,19 @@ class DynamicLog(ForecastModel):
     depletion
         Use the population at risk (offset and cap). Switch it off when the region table's
         populations are not populations (e.g. placeholders for arrival counts).
+    nonnegative_effects
+        Take driver effects drawn below 0 as 0 in the paths, so more conflict never lowers
+        displacement (used by ``auto``'s scenario response; off by default).
     """
 
     name = "dynamic"
     uses_drivers = True
 
     def __init__(self, drivers: str | tuple[str, ...] | list[str] | None = "auto", n_lags: int | None = None,
-                 n_check: int = 8, parameter_uncertainty: bool = True, depletion: bool = True):
+                 n_check: int = 8, parameter_uncertainty: bool = True, depletion: bool = True,
+                 nonnegative_effects: bool = False):
         self.depletion = depletion
+        self.nonnegative_effects = nonnegative_effects
         self.drivers_arg = drivers
         self.drivers = () if drivers in (None, "auto") else tuple(drivers)
         self.uses_drivers = bool(self.drivers) or drivers == "auto"
@@ -117,7 +122,7 @@ class DynamicLog(ForecastModel):
         d = self.drivers_arg
         return {"drivers": d if isinstance(d, str) or d is None else list(d), "n_lags": self.n_lags,
                 "n_check": self.n_check, "parameter_uncertainty": self.parameter_uncertainty,
-                "depletion": self.depletion}
+                "depletion": self.depletion, "nonnegative_effects": self.nonnegative_effects}
 
     # -- estimation ---------------------------------------------------------------------------
     @staticmethod
@@ -265,6 +270,10 @@ class DynamicLog(ForecastModel):
             m = np.broadcast_to(est["m"], (n_draws, R))
             phi = np.broadcast_to(est["phi"], (n_draws, R))
             beta = np.broadcast_to(est["beta"], (n_draws, K))
+        if getattr(self, "nonnegative_effects", False):
+            # more conflict never lowers displacement: a negative effect (noise or confounding in
+            # short real panels) is read as none, draw by draw
+            beta = np.maximum(beta, 0.0)
         pool = est["std_resid"]
         eps = (pool[rng.integers(0, len(pool), size=(n_draws, R, horizon))] if len(pool) >= 10
                else rng.standard_normal((n_draws, R, horizon)))

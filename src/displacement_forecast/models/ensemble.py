@@ -242,7 +242,7 @@ class AutoEnsemble(ForecastModel):
         self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
         # the response model: dynamic with the conflict series (fitted without a driver model of
         # its own: the ensemble's driver model supplies the conflict paths)
-        resp = get_model("dynamic", drivers=self.drivers_arg)
+        resp = get_model("dynamic", drivers=self.drivers_arg, nonnegative_effects=True)
         resp.panel_, resp.info_ = panel, FitInfo(model=resp.name, config=resp.get_config())
         resp._fit(panel)
         self.response_ = resp if resp.drivers else None
@@ -258,7 +258,9 @@ class AutoEnsemble(ForecastModel):
             "weights": self.weights_, "spread_factor": self.spread_, "backtest_coverage": bt.get("coverage"),
             "backtest_mean_crps": bt["crps"], "backtest_origins": bt["origins"],
             "backtest_horizon": bt.get("horizon"), "failed_candidates": bt["failed"],
-            "scenario_response": ("dynamic scenario/baseline ratio, path by path" if self.response_ is not None
+            "scenario_response": ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are "
+                                  "taken as 0, so more conflict never lowers displacement"
+                                  if self.response_ is not None
                                   else "none: no driver series, scenarios cannot move this forecast")},
             **{f"{n}.{k}": v for n, m in self.members_.items() for k, v in m.info_.diagnostics.items()
                if isinstance(v, (int, float, str))}}
