@@ -544,3 +544,18 @@ def test_backtest_coverage_mark_text():
     assert sc["reliable"] is True and sc["marks"]["bands_did_not_cover_in_backtest"] is True
     text = mark_text(sc)
     assert "CAUTION: intervals did not cover" in text and "2020-01-20" in text and "UNRELIABLE" not in text
+
+
+def test_thresholds_written_with_a_thousands_separator_are_one_clear_error(tmp_path, capsys):
+    """`--thresholds 250,000` used to be read as 250 and 0."""
+    rc, _, err = run_small(capsys, tmp_path / "out", "--thresholds", "250,000")
+    assert rc == 2 and not (tmp_path / "out").exists()
+    (line,) = errors(err)
+    assert "'000'" in line and "thousands separator" in line and "250000" in line
+
+
+def test_probabilities_near_0_and_1_are_not_rounded_to_certainty():
+    from displacement_forecast.brief import fmt_prob
+
+    assert fmt_prob(0.005, 1000) == "less than 1%" and fmt_prob(0.995, 1000) == "more than 99%"
+    assert fmt_prob(0.0, 1000) == "less than 1 in 1,000" and fmt_prob(0.5, 1000) == "50%"

@@ -88,9 +88,9 @@ def fmt_prob(p: float, n_draws: int | None = None) -> str:
         return f"less than 1 in {n_draws:,}"
     if n_draws and p >= 1:
         return f"more than {n_draws - 1:,} in {n_draws:,}"
-    if 0 < p < 0.005:
+    if 0 < p <= 0.005:  # would round to "0%" (0.5% rounds to even): not what the paths say
         return "less than 1%"
-    if 0.995 < p < 1:
+    if 0.995 <= p < 1:
         return "more than 99%"
     return f"{p:.0%}"
 

@@ -60,6 +60,12 @@ def parse_thresholds(text: str) -> list[float]:
     for cell in (c.strip() for c in text.split(",")):
         if not cell:
             continue
+        if out and len(cell) == 3 and cell.isdigit() and cell.startswith("0"):
+            # "250,000": a thousands separator read as a list separator would give 250 and 0
+            problems.append(Problem("command line", None, "--thresholds",
+                                    f"{cell!r} after {out[-1]:g}: looks like a thousands separator; write people "
+                                    "counts without separators, e.g. 250000,500000"))
+            continue
         try:
             x = float(cell)
         except ValueError:
