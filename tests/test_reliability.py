@@ -559,3 +559,17 @@ def test_probabilities_near_0_and_1_are_not_rounded_to_certainty():
 
     assert fmt_prob(0.005, 1000) == "less than 1%" and fmt_prob(0.995, 1000) == "more than 99%"
     assert fmt_prob(0.0, 1000) == "less than 1 in 1,000" and fmt_prob(0.5, 1000) == "50%"
+
+
+def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_path, capsys):
+    """Real NW Syria panel: Hama's last displacement count is January 2019 (10 months before)."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    rc = main(["forecast", str(root / "data/nw_syria/panel.csv"), "--regions", str(root / "data/nw_syria/regions.csv"),
+               "--origin", "2019-11-01", "--horizon", "2", "--draws", "60", "--no-plots", "--model", "last-value",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "region Hama: its last displacement count is 2019-01-01, 10 periods before" in err
+    side = json.loads((out / "forecast.json").read_text())
+    assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])

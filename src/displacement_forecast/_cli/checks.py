@@ -36,6 +36,8 @@ from ..data.schema import DataError, Problem, infer_frequency
 
 #: Fewest periods of displacement history any model is fitted on.
 MIN_HISTORY = 8
+#: A region whose last displacement count is more periods than this before the last period gets a warning.
+STALE_PERIODS = 3
 #: Models with a free coefficient per lag and driver (the rows-per-parameter rule applies).
 FREE_LAG_MODELS = ("nb-dl",)
 #: Horizon never goes beyond this many periods, even with ``--max-horizon``.
@@ -226,6 +228,14 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
             f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
             f"the forecast starts after {pd.Timestamp(last_seen).date()} and covers them")
         obs = obs[obs["date"] <= last_seen]
+    # Regions whose last count is old: their forecast rests on old data (said, not hidden).
+    last_count = obs[(obs["series"] == TARGET) & obs["value"].notna()].groupby("region")["date"].max()
+    grid = pd.DatetimeIndex(sorted(obs["date"].unique()))
+    for code, last in last_count.items():
+        behind = int((grid > last).sum())
+        if behind > STALE_PERIODS:
+            notes.warnings.append(f"region {code}: its last displacement count is {pd.Timestamp(last).date()}, "
+                                  f"{behind} periods before the last period; its forecast rests on old data")
     # Regions the data cannot support.
     counted = set(obs.loc[(obs["series"] == TARGET) & obs["value"].notna(), "region"])
     for code in regions.codes:
