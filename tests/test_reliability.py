@@ -573,3 +573,11 @@ def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_
     assert "region Hama: its last displacement count is 2019-01-01, 10 periods before" in err
     side = json.loads((out / "forecast.json").read_text())
     assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])
+
+
+def test_validate_applies_the_population_rule_of_forecast(capsys):
+    """`validate --regions` said ok where `forecast` then refused (o07): one rule for both now."""
+    rc = main(["validate", str(CASES / "obs/o07_huge_1e12.csv"), "--regions", str(CASES / "small_regions.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert all("exceed its population" in ln for ln in errors(err)) and len(errors(err)) == 3

@@ -95,6 +95,8 @@ def print_warnings(caught) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from .checks import check_population
+
     regions = _regions(args)
     problems: list[Problem] = []
     for path in args.files:
@@ -102,11 +104,15 @@ def run_validate(args: argparse.Namespace) -> int:
             warnings.simplefilter("always", DataWarning)
             try:
                 obs = _load(path, args, regions)
+                population_warnings = [] if regions is None else check_population(
+                    obs, regions, file=str(path), regions_file=str(args.regions))
             except DataError as e:
                 problems += e.problems
                 print_warnings(caught)
                 continue
         print_warnings(caught)
+        for w in population_warnings:  # the same rule as `forecast`
+            print(f"WARNING: {w}", file=sys.stderr)
         freq = detect_frequency(obs["date"], file=path).label
         print(f"ok: {path}: {len(obs):,} rows, {obs['series'].nunique()} series, "
               f"{obs['region'].nunique()} regions, frequency {freq}, "
