@@ -581,3 +581,18 @@ def test_validate_applies_the_population_rule_of_forecast(capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert all("exceed its population" in ln for ln in errors(err)) and len(errors(err)) == 3
+
+
+def test_a_later_reliable_round_does_not_unmark_an_unreliable_one_in_the_hub(tmp_path, capsys, monkeypatch,
+                                                                              unreliable_nbdl):
+    """The hub keeps one metadata file per model: it used to say `reliable: true` after a later
+    reliable export, leaving the earlier round's file in the hub unmarked."""
+    hub = tmp_path / "hub"
+    rc, _, _ = run_small(capsys, tmp_path / "a", "--hub", str(hub), "--allow-unreliable")
+    assert rc == 0
+    monkeypatch.undo()  # nb-dl fits reliably again
+    rc, _, err = run_small(capsys, tmp_path / "b", "--hub", str(hub), "--origin", "2019-12-30")
+    assert rc == 0, err
+    meta = next((hub / "model-metadata").glob("*.yml")).read_text()
+    assert "reliable: false" in meta and 'unreliable_rounds:\n  - "2020-01-20: UNRELIABLE FIT' in meta
+    assert len(list((hub / "model-output").rglob("*.csv"))) == 2

@@ -145,7 +145,10 @@ def export_to_hub(
         other = out.with_suffix(".parquet" if file_format == "csv" else ".csv")
         _write_model_output(rows, out, file_format, schema)
         other.unlink(missing_ok=True)  # one file per model and round
-        write_text_atomic(_dumps(_model_metadata(team, model, sidecar)), hub / "model-metadata" / f"{model_id}.yml")
+        meta_path = hub / "model-metadata" / f"{model_id}.yml"
+        meta = _model_metadata(team, model, sidecar)
+        _keep_round_marks(meta, _loads(meta_path) if meta_path.exists() else {}, origin, sidecar)
+        write_text_atomic(_dumps(meta), meta_path)
         write_text_atomic(json.dumps(_MODEL_METADATA_SCHEMA, indent=2) + "\n", cfg / "model-metadata-schema.json")
         write_text_atomic(json.dumps(tasks, indent=2) + "\n", tasks_path)
         write_text_atomic(json.dumps(admin, indent=2) + "\n", admin_path)
@@ -390,6 +393,9 @@ _MODEL_METADATA_SCHEMA: dict[str, Any] = {
         "software": {"type": "string"},
         "reliable": {"type": "boolean", "description": "false: read 'warnings' before using this model's forecasts"},
         "warnings": {"type": "array", "items": {"type": "string"}},
+        "unreliable_rounds": {"type": "array", "items": {"type": "string"},
+                              "description": "'<origin date>: <mark>' of every round in the hub whose forecast was "
+                                             "marked; 'reliable' is false while any is listed"},
     },
     "required": ["team_abbr", "model_abbr", "designated_model", "license", "methods"],
 }
@@ -417,6 +423,37 @@ def _model_metadata(team: str, model: str, sidecar: Mapping[str, Any]) -> dict[s
         "uncertainty_included": list(sidecar.get("uncertainty_included", [])),
         "software": f"{sw.get('package', 'displacement-forecast')} {sw.get('version', '')}".strip(),
     }
+
+
+def _keep_round_marks(meta: dict[str, Any], old: Mapping[str, Any], origin: str, sidecar: Mapping[str, Any]) -> None:
+    """One metadata file serves every round of a model: a marked round stays marked.
+
+    ``unreliable_rounds`` keeps ``'<origin>: <mark>'`` for each round whose forecast was not
+    reliable (a new export of the same origin replaces its entry); ``reliable`` is false while
+    any round is listed, so a later reliable round cannot hide an earlier unreliable one.
+    """
+    kept = [r for r in old.get("unreliable_rounds", []) if not str(r).startswith(f"{origin}:")]
+    if not sidecar.get("reliable", True):
+        kept.append(f"{origin}: {mark_text(sidecar) or 'marked unreliable'}")
+    meta["unreliable_rounds"] = sorted(kept)
+    meta["reliable"] = bool(meta["reliable"]) and not kept
+
+
+def _loads(path: Path) -> dict[str, Any]:
+    """Read back a metadata file written by :func:`_dumps` (keys with JSON scalars or lists)."""
+    out: dict[str, Any] = {}
+    key = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if line.startswith("  - ") and key is not None:
+                out[key].append(json.loads(line[4:]))
+            elif ":" in line:
+                key, _, rest = line.partition(":")
+                rest = rest.strip()
+                out[key] = [] if rest in ("", "[]") else json.loads(rest)
+        except json.JSONDecodeError:
+            continue  # a hand-edited line: the new export rewrites it
+    return out
 
 
 def _dumps(meta: Mapping[str, Any]) -> str:
