@@ -18,7 +18,7 @@ def run_problems(folder: Path, user_files: tuple[str, ...] = ()) -> list[str]:
     """Why ``folder`` is not every file of one forecast run and nothing else ([] when it is).
 
     The data package lists every data file with its hash; PNGs are this run's (one fan chart per
-    scenario and the exceedance chart, all or none); nothing else is there but ``user_files``.
+    scenario, a cumulative one per scenario and the exceedance chart, all or none); nothing else is there but ``user_files``.
     """
     try:
         pkg = json.loads((folder / "datapackage.json").read_text())
@@ -34,7 +34,8 @@ def run_problems(folder: Path, user_files: tuple[str, ...] = ()) -> list[str]:
     if pkg["provenance"]["forecast"] != sc["forecast"]:
         out.append("datapackage.json and forecast.json describe different runs")
     listed = {r["path"] for r in pkg["resources"]} | {"forecast.json", "datapackage.json"}
-    plots = {f"fan_{s['id']}.png" for s in sc["scenarios"]} | {"exceedance.png"}
+    plots = ({f"{kind}_{s['id']}.png" for s in sc["scenarios"] for kind in ("fan", "cumulative")}
+             | {"exceedance.png"})
     names = {p.name for p in folder.iterdir()} - set(user_files)
     out += [f"{n} is not part of this run" for n in sorted(names - plots - listed)]
     if names & plots and not plots <= names:
