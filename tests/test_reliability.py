@@ -596,3 +596,13 @@ def test_a_later_reliable_round_does_not_unmark_an_unreliable_one_in_the_hub(tmp
     meta = next((hub / "model-metadata").glob("*.yml")).read_text()
     assert "reliable: false" in meta and 'unreliable_rounds:\n  - "2020-01-20: UNRELIABLE FIT' in meta
     assert len(list((hub / "model-output").rglob("*.csv"))) == 2
+
+
+def test_scenarios_on_a_driver_free_model_are_said_to_do_nothing(tmp_path, capsys):
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid = "double"\n  [[scenario.change]]\n  regions = ["NWS01"]\n  multiply = 2.0\n')
+    rc, _, err = run_small(capsys, tmp_path / "out", "--model", "last-value", "--scenarios", str(toml))
+    assert rc == 0, err
+    assert "uses no conflict series: every scenario gives the baseline forecast" in err
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert any("uses no conflict series" in w for w in side["warnings"])

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
     model = fit_model(model, obs, regions, file=str(args.data))
+    if not model.uses_drivers and any(s.changes for s in scenarios):
+        scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
+                                 "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
     if args.chunk_regions:
         return _streamed(args, model, scenarios, thresholds, record)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
