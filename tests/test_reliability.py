@@ -606,3 +606,20 @@ def test_scenarios_on_a_driver_free_model_are_said_to_do_nothing(tmp_path, capsy
     assert "uses no conflict series: every scenario gives the baseline forecast" in err
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert any("uses no conflict series" in w for w in side["warnings"])
+
+
+def test_k3_two_scenarios_baseline_and_ceasefire(tmp_path, capsys):
+    """scen/k3: a baseline and a ceasefire (multiply = 0) in one file: both forecast with common
+    random numbers, the ceasefire's median total below the baseline's, and its sidecar
+    entry says its bands leave out conflict uncertainty."""
+    out = tmp_path / "out"
+    rc, _, err = run_small(capsys, out, "--scenarios", str(CASES / "scen/k3_two_scenarios.toml"))
+    assert rc == 0, err
+    sc = assert_complete_run(out)
+    assert [s["id"] for s in sc["scenarios"]] == ["baseline", "ceasefire"]
+    assert "NOT included" in sc["scenarios"][1]["conflict_uncertainty"]
+    assert "conflict_uncertainty" not in sc["scenarios"][0]
+    fc = pd.read_csv(out / "forecast.csv")
+    med = fc[(fc.region == "ALL") & (fc.target == "cum_new_displaced") & (fc.output_type == "quantile")
+             & (fc.output_type_id.astype(float) == 0.5) & (fc.horizon == 3)].set_index("scenario")["value"]
+    assert med["ceasefire"] < med["baseline"]
