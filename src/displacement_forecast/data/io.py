@@ -152,9 +152,6 @@ def is_formula(cell: str) -> bool:
         return len(s) > 1
 
 
-#: Former private name, kept for callers outside the data layer.
-_is_formula = is_formula
-
 
 def read_observations(
     path: str | Path,

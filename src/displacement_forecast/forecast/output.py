@@ -115,5 +115,9 @@ def write_forecast(frame: pd.DataFrame, sidecar: dict[str, Any], out_dir: str | 
         raise ValueError(f"forecast frame lacks columns {missing}")
     out = Path(out_dir)
     csv_path = write_csv_atomic(frame[list(HUB_COLUMNS)], out / f"{name}.csv")
-    json_path = write_text_atomic(json.dumps(_jsonable(sidecar), indent=2) + "\n", out / f"{name}.json")
-    return csv_path, json_path
+    return csv_path, write_sidecar(sidecar, out, name)
+
+
+def write_sidecar(sidecar: dict[str, Any], out_dir: str | Path, name: str = "forecast") -> Path:
+    """Write ``<name>.json`` atomically (numpy values as plain JSON, non-finite numbers as null)."""
+    return write_text_atomic(json.dumps(_jsonable(sidecar), indent=2) + "\n", Path(out_dir) / f"{name}.json")

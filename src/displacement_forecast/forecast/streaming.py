@@ -629,10 +629,7 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
 
     Returns the stream result, the sidecar and the files written.
     """
-    import json
-
-    from ..data.io import write_text_atomic
-    from .output import _jsonable, build_sidecar
+    from .output import build_sidecar, write_sidecar
 
     scenarios = list(scenarios or [Scenario.baseline()])
     out = Path(out_dir)
@@ -646,5 +643,5 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
         "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
         "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",
         "random_numbers": "one stream per region (the same for any chunking); not those of an unchunked run"}
-    side = write_text_atomic(json.dumps(_jsonable(sidecar), indent=2) + "\n", out / "forecast.json")
+    side = write_sidecar(sidecar, out)
     return res, sidecar, [res.path, side]
