@@ -623,3 +623,13 @@ def test_k3_two_scenarios_baseline_and_ceasefire(tmp_path, capsys):
     med = fc[(fc.region == "ALL") & (fc.target == "cum_new_displaced") & (fc.output_type == "quantile")
              & (fc.output_type_id.astype(float) == 0.5) & (fc.horizon == 3)].set_index("scenario")["value"]
     assert med["ceasefire"] < med["baseline"]
+
+
+def test_weekly_data_on_thursdays_count_every_period():
+    """The horizon cap and `hold` checks counted weeks on a Monday grid: data on Thursdays lost one."""
+    from displacement_forecast._cli.checks import history_periods
+    from displacement_forecast.scenarios import period_grid
+
+    d = pd.date_range("2024-01-04", periods=4, freq="W-THU")
+    assert history_periods(pd.DataFrame({"date": d})) == 4
+    assert list(period_grid(d[0], d[-1], "W")) == list(d)

@@ -30,9 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..conventions import GRID_FREQ
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, infer_frequency
+from ..data.schema import DataError, Problem, infer_frequency, period_grid
 
 #: Fewest periods of displacement history any model is fitted on.
 MIN_HISTORY = 8
@@ -89,7 +88,8 @@ def history_periods(obs: pd.DataFrame) -> int:
     """Number of periods from the first to the last date of the observations."""
     dates = pd.DatetimeIndex(sorted(obs["date"].unique()))
     freq = infer_frequency(pd.Series(dates)) or "D"
-    return len(pd.date_range(dates[0], dates[-1], freq=GRID_FREQ[freq]))
+    # the data's own grid: weekly data keep their weekday (Sundays, Thursdays...)
+    return len(pd.date_range(dates[0], dates[-1], freq=period_grid(pd.Series(dates), freq)))
 
 
 def horizon_cap(n_history: int, max_horizon: int | None = None) -> int:

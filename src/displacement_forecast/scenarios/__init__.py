@@ -81,6 +81,7 @@ import pandas as pd
 from ..data.io import read_text
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, future_dates, period_start
+from ..data.schema import period_grid as schema_grid
 
 _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
@@ -397,8 +398,9 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
 
 
 def period_grid(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
-    """Period labels from ``first`` to ``last`` inclusive (the grid a panel is built on)."""
-    return pd.date_range(first, last, freq={"D": "D", "W": "W-MON", "M": "MS"}[freq])
+    """Period labels from ``first`` to ``last`` inclusive (the grid a panel is built on; weekly
+    grids keep the weekday of ``first``, as :func:`~displacement_forecast.data.schema.period_grid`)."""
+    return pd.date_range(first, last, freq=schema_grid(pd.Series([pd.Timestamp(first)]), freq))
 
 
 # -- loading -------------------------------------------------------------------------------
