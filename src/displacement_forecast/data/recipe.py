@@ -38,7 +38,6 @@ reported at once, one line each, before anything is read.
 from __future__ import annotations
 
 import tomllib
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from .io import read_text
 from .loaders import LOADERS
 from .loaders.common import config_options
 from .regions import RegionTable, load_regions
-from .schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem, check_observations
+from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations
 
 __all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe"]
 
@@ -251,10 +250,3 @@ def count_report(obs: pd.DataFrame) -> pd.DataFrame:
                      "periods": g["date"].nunique(), "first": g["date"].min().date(), "last": g["date"].max().date(),
                      "total": float(g["value"].sum()), "missing": int(g["value"].isna().sum())})
     return pd.DataFrame(rows)
-
-
-def quiet_build(recipe, **kwargs):
-    """:func:`build_panel` with its :class:`DataWarning` s silenced (for scripts that check them elsewhere)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return build_panel(recipe, **kwargs)

@@ -71,10 +71,6 @@ class NB2Fit:
         """Covariance of each intercept with the shared parameters ``(G, q)``."""
         return -self.cond_slope @ self.cov_shared
 
-    def region_var(self) -> np.ndarray:
-        """Marginal variance of each intercept ``(G,)``."""
-        return self.cond_var + np.einsum("gi,ij,gj->g", self.cond_slope, self.cov_shared, self.cond_slope)
-
     def cov_dense(self) -> np.ndarray:
         """The full ``(G + q)``-square covariance, symmetric (for small problems: ``O(G^2)`` memory)."""
         G = len(self.a)
@@ -83,18 +79,6 @@ class NB2Fit:
         cov = np.block([[caa, cas], [cas.T, self.cov_shared]])
         assert cov.shape == (G + len(self.b) + 1,) * 2
         return (cov + cov.T) / 2
-
-    def draw_shared(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``(n, q)`` draws of ``(b, alpha)`` from their normal approximation."""
-        s_hat = np.append(self.b, self.alpha)
-        return rng.multivariate_normal(s_hat, self.cov_shared, size=n, method="eigh")
-
-    def draw_groups(self, shared: np.ndarray, z: np.ndarray, groups: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Intercepts ``(n, len(groups))`` given shared draws ``(n, q)`` and standard normal
-        deviates ``z`` ``(n, len(groups))``, one column per group (its own randomness)."""
-        s_hat = np.append(self.b, self.alpha)
-        mean = self.a[groups][None, :] - (shared - s_hat) @ self.cond_slope[groups].T
-        return mean + np.sqrt(self.cond_var[groups])[None, :] * z
 
 
 def _nb2_terms(y, mu, alpha, need_hessian: bool = True):

@@ -154,7 +154,7 @@ def fan_chart(
     ax0.set_ylabel("people newly displaced\nsince the forecast start" if cumulative else f"people newly displaced\nper {unit}")
     ax0.yaxis.set_major_formatter(people)
     if marks:
-        top = float(quantiles(p.sel(region=TOTAL), [0.975]).max())
+        top = float(quantiles(p.sel(region=TOTAL), [interval_bounds(BANDS[0])[1]]).max())  # the widest band's top
         threshold_marks(ax0, marks, top)
     ax0.legend(loc="upper left", fontsize=8, ncol=5, frameon=False)
     names = region_names or {}
