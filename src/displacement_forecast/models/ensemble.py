@@ -50,7 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import ForecastModel, Panel
+from .base import ForecastModel, Panel, ffill_time
+from .driver_choice import resolve_drivers
 
 #: Candidate models (registry name, constructor arguments).
 CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -58,6 +59,8 @@ CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("historic-average", {}),
     ("last-value", {}),
 )
+#: Added to the default candidates when the panel has conflict series (the ensemble's driver rule).
+DRIVER_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (("nb-dl", {}),)
 BACKTEST_H = {"M": 3, "W": 4, "D": 14}
 
 
@@ -132,6 +135,53 @@ def _spread_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, 
                          "cover80_after": round(res[best][0], 3), "cover95_after": round(res[best][1], 3)}
 
 
+#: Fewest historical windows the cross-region reordering needs (fewer: paths left as drawn).
+MIN_WINDOWS = 6
+
+
+def window_changes(y: np.ndarray, length: int) -> np.ndarray:
+    """Historical analogues of a forecast's departure from its origin, one row per window.
+
+    ``y``: counts ``(R, T)`` (missing = NaN, carried forward). For every origin ``s`` with
+    ``length`` periods after it, row ``s`` holds, per region, the mean of ``log1p(y)`` over
+    ``s+1 .. s+length`` minus ``log1p(y[s])``: how far each region moved from its level in that
+    window. Shape ``(T - length, R)``; regions without data in a window are NaN.
+    """
+    z = np.log1p(np.maximum(ffill_time(y), 0))
+    T = z.shape[1]
+    if T - length < 1:
+        return np.zeros((0, z.shape[0]))
+    c = np.concatenate([np.zeros((z.shape[0], 1)), np.nancumsum(z, axis=1)], axis=1)
+    ahead = (c[:, length + 1:] - c[:, 1:T - length + 1]) / length  # mean of z[s+1 .. s+length]
+    nan = np.isnan(z)
+    bad = np.stack([nan[:, s:s + length + 1].any(axis=1) for s in range(T - length)], axis=0)
+    return np.where(bad, np.nan, (ahead - z[:, :T - length]).T)
+
+
+def reorder_regions(paths: np.ndarray, template: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Per-region permutations of whole paths that give the draws the template's rank structure.
+
+    A Schaake shuffle (Clark et al. 2004, *J. Hydrometeorology* 5:243) of whole regional paths:
+    in region r, the path with the k-th smallest mean ``log1p`` count goes to the draw whose
+    template value ``template[j, r]`` is the k-th smallest (ties broken by ``tiebreak``). Each
+    region keeps exactly its own set of paths (so every regional forecast, and its scores, is
+    unchanged), while draws that are high in one region are high in the regions that moved
+    with it in the past: sums over regions carry that dependence.
+
+    ``paths`` ``(D, R, H)``, ``template`` and ``tiebreak`` ``(D, R)``. Returns ``perm``
+    ``(D, R)``: draw j of region r takes ``paths[perm[j, r], r]``.
+    """
+    D, R = template.shape
+    key = np.log1p(np.maximum(paths, 0)).mean(axis=2)  # (D, R)
+    perm = np.empty((D, R), dtype=np.int64)
+    for r in range(R):
+        by_value = np.argsort(key[:, r], kind="stable")
+        rank = np.empty(D, dtype=np.int64)
+        rank[np.lexsort((tiebreak[:, r], np.nan_to_num(template[:, r], nan=0.0)))] = np.arange(D)
+        perm[:, r] = by_value[rank]
+    return perm
+
+
 def _simplex(n: int, step: float = 0.1) -> list[np.ndarray]:
     m = round(1 / step)
     return [np.array(c, float) / m for c in itertools.product(range(m + 1), repeat=n) if sum(c) == m]
@@ -158,12 +208,15 @@ class AutoEnsemble(ForecastModel):
 
     def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int = 6,
                  min_train: int = 8, n_paths: int = 200, seed: int = 0, calibrate: bool = False,
-                 spread: float | None = None, horizon: int | None = None):
+                 spread: float | None = None, horizon: int | None = None, reorder: bool = True,
+                 origin_step: int = 1):
+        self.origin_step = origin_step
+        self.reorder = reorder
         self.horizon = horizon
         self.calibrate = calibrate
         self.spread = spread
-        self.candidates = [(n, dict(k)) for n, k in (candidates or CANDIDATES)]
-        if len({n for n, _ in self.candidates}) != len(self.candidates):
+        self.candidates = None if candidates is None else [(n, dict(k)) for n, k in candidates]
+        if candidates is not None and len({n for n, _ in self.candidates}) != len(self.candidates):
             raise ValueError("auto: each candidate model may appear once")
         self.drivers_arg = drivers
         self.drivers = ()
@@ -173,10 +226,11 @@ class AutoEnsemble(ForecastModel):
         self.seed = seed
 
     def get_config(self) -> dict[str, Any]:
-        return {"candidates": [[n, k] for n, k in self.candidates], "drivers": self.drivers_arg,
+        return {"candidates": None if self.candidates is None else [[n, k] for n, k in self.candidates],
+                "drivers": self.drivers_arg,
                 "n_origins": self.n_origins, "min_train": self.min_train, "n_paths": self.n_paths,
                 "seed": self.seed, "calibrate": self.calibrate, "spread": self.spread,
-                "horizon": self.horizon}
+                "horizon": self.horizon, "reorder": self.reorder, "origin_step": self.origin_step}
 
     def _build(self, name: str, kwargs: dict[str, Any]) -> ForecastModel:
         from . import get_model
@@ -184,14 +238,25 @@ class AutoEnsemble(ForecastModel):
         return get_model(name, **kwargs)
 
     # -- fitting ------------------------------------------------------------------------------
-    def _backtest(self, panel: Panel) -> dict[str, Any]:
+    def _candidates(self, panel: Panel) -> list[tuple[str, dict[str, Any]]]:
+        """The candidates given, or the defaults: :data:`CANDIDATES`, plus :data:`DRIVER_CANDIDATES`
+        (with this ensemble's driver rule) when the panel has a conflict series to drive them."""
+        if self.candidates is not None:
+            return self.candidates
+        out = [(n, dict(k)) for n, k in CANDIDATES]
+        if self.drivers_arg not in (None, ()) and resolve_drivers(self.drivers_arg, panel.series, self.name,
+                                                                  required=False):
+            out += [(n, {**k, "drivers": self.drivers_arg}) for n, k in DRIVER_CANDIDATES]
+        return out
+
+    def _backtest(self, panel: Panel, candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         T = len(panel.dates)
         H = self.horizon or BACKTEST_H.get(panel.freq, 3)
-        last = T - 1 - H  # the latest origin with all H periods after it
-        origins = [o for o in range(last - self.n_origins + 1, last + 1) if o + 1 >= self.min_train]
-        if not origins:  # too short for full horizons: the latest origins with what follows them
-            origins = [o for o in range(T - 1 - self.n_origins, T - 1) if o + 1 >= self.min_train]
-        names = [n for n, _ in self.candidates]
+        # the latest origins, up to the one before the last period: each scores the horizons
+        # 1..H that the data have after it, so the weights see the most recent periods too
+        step = max(int(getattr(self, "origin_step", 1)), 1)
+        origins = [o for o in range(T - 2 - step * (self.n_origins - 1), T - 1, step) if o + 1 >= self.min_train]
+        names = [n for n, _ in candidates]
         draws: dict[str, list[np.ndarray]] = {n: [] for n in names}
         ys: list[np.ndarray] = []
         failed: dict[str, str] = {}
@@ -202,7 +267,7 @@ class AutoEnsemble(ForecastModel):
             y = panel.target()[:, o + 1: o + 1 + h]
             ys.append(y.ravel())
             seed = int(child.generate_state(1)[0])
-            for n, kw in self.candidates:
+            for n, kw in candidates:
                 if n in failed:
                     continue
                 try:
@@ -235,10 +300,11 @@ class AutoEnsemble(ForecastModel):
         from . import get_model
         from .base import FitInfo
 
-        bt = self._backtest(panel)
+        candidates = self._candidates(panel)
+        bt = self._backtest(panel, candidates)
         self.weights_ = bt["weights"]
         self.spread_ = float(self.spread if self.spread is not None else bt.get("spread", 1.0))
-        kw = dict(self.candidates)
+        kw = dict(candidates)
         self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
         # the response model: dynamic with the conflict series (fitted without a driver model of
         # its own: the ensemble's driver model supplies the conflict paths)
@@ -270,43 +336,80 @@ class AutoEnsemble(ForecastModel):
 
     # -- simulation ---------------------------------------------------------------------------
     def _draw(self, horizon, n_draws, rng, baseline=None):
-        """Which candidate draws each path and the child seeds: all of one call's randomness.
+        """Which candidate draws each path, the child seeds and the reordering's random numbers:
+        all of one call's randomness.
 
         ``baseline`` (the call's baseline conflict paths, given by the engine) is kept with the
-        draws: the scenario/baseline ratio of the response model needs it.
+        draws: the scenario/baseline ratio of the response model and the reordering need it.
         """
         names = list(self.weights_)
         k = _allocate(np.array([self.weights_[n] for n in names]), n_draws)
         seeds = rng.integers(0, 2**63 - 1, size=len(names) + 1)
         perm = rng.permutation(n_draws)
         owner = np.repeat(np.arange(len(names)), k)[perm]  # which candidate draws path j
-        return {"names": names, "seeds": seeds, "owner": owner, "baseline": baseline}
+        window = rng.integers(0, 2**31 - 1, size=n_draws)  # historical window of draw j (mod #windows)
+        tiebreak = rng.random((n_draws, len(self.panel_.regions)))
+        return {"names": names, "seeds": seeds, "owner": owner, "baseline": baseline, "window": window,
+                "tiebreak": tiebreak}
 
     def _simulate(self, future, horizon, n_draws, rng):
         return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
 
-    def _paths(self, future, horizon, n_draws, draws):
-        names, seeds, owner = draws["names"], draws["seeds"], draws["owner"]
-        R = len(self.panel_.regions)
-        out = np.zeros((n_draws, R, horizon))
-        ratio = None
-        if self.response_ is not None and future is not None:
-            base = draws["baseline"] or future
-            sub = {s: future[s] for s in self.response_.drivers}
-            subb = {s: base[s] for s in self.response_.drivers}
-            y_s = self.response_._simulate(sub, horizon, n_draws, np.random.default_rng(seeds[-1]))
-            y_b = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(seeds[-1]))
-            ratio = (1 + y_s) / (1 + y_b)
-        for i, n in enumerate(names):
-            idx = np.flatnonzero(owner == i)
+    def _members(self, conflict, horizon, n_draws, draws) -> tuple[np.ndarray, np.ndarray]:
+        """Every candidate's share of paths under the conflict paths ``conflict`` and which
+        paths came from driver-free candidates (``(D, R, H)``, ``(D,)``)."""
+        out = np.zeros((n_draws, len(self.panel_.regions), horizon))
+        free = np.zeros(n_draws, bool)
+        for i, n in enumerate(draws["names"]):
+            idx = np.flatnonzero(draws["owner"] == i)
             if not len(idx):
                 continue
             m = self.members_[n]
-            fut = None if not (m.uses_drivers and m.drivers) else {s: future[s][idx] for s in m.drivers}
-            p = m._simulate(fut, horizon, len(idx), np.random.default_rng(seeds[i]))
-            if ratio is not None and fut is None:
-                p = np.round(p * ratio[idx])
-            out[idx] = p
+            driven = bool(m.uses_drivers and m.drivers)
+            fut = {s: conflict[s][idx] for s in m.drivers} if driven else None
+            out[idx] = m._simulate(fut, horizon, len(idx), np.random.default_rng(draws["seeds"][i]))
+            free[idx] = not driven
+        return out, free
+
+    def _reordering(self, base: np.ndarray, free: np.ndarray, draws: dict[str, Any]) -> np.ndarray | None:
+        """The per-region permutation of :func:`reorder_regions` among the driver-free candidates'
+        paths (``free``), or None when the history has fewer than :data:`MIN_WINDOWS` windows.
+
+        Paths of driver models are left as drawn: they already share one conflict path across
+        regions per draw, and that dependence is theirs.
+        """
+        idx = np.flatnonzero(free)
+        if not getattr(self, "reorder", True) or len(idx) < 2 or base.shape[1] < 2:
+            return None
+        y = self.panel_.target()
+        length = max(min(base.shape[2], y.shape[1] - MIN_WINDOWS), 1)
+        rows = window_changes(y, length)
+        rows = rows[np.isfinite(rows).any(axis=1)]
+        if len(rows) < MIN_WINDOWS:
+            return None
+        perm = np.broadcast_to(np.arange(base.shape[0])[:, None], base.shape[:2]).copy()
+        sub = reorder_regions(base[idx], rows[draws["window"][idx] % len(rows)], draws["tiebreak"][idx])
+        perm[idx] = idx[sub]
+        return perm
+
+    def _paths(self, future, horizon, n_draws, draws):
+        R = len(self.panel_.regions)
+        base_conflict = draws["baseline"] or future
+        base, free = self._members(base_conflict, horizon, n_draws, draws)
+        driven = [n for n in draws["names"] if self.members_[n].uses_drivers and self.members_[n].drivers]
+        same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
+        out = base if same or not driven else self._members(future, horizon, n_draws, draws)[0]
+        # cross-region dependence: whole regional paths reordered by the history's co-movement
+        perm = self._reordering(base, free, draws)
+        if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged
+            out = out[perm, np.arange(R)[None, :]]
+        if self.response_ is not None and future is not None and not same:
+            sub = {s: future[s] for s in self.response_.drivers}
+            subb = {s: base_conflict[s] for s in self.response_.drivers}
+            rng_seed = draws["seeds"][-1]
+            y_s = self.response_._simulate(sub, horizon, n_draws, np.random.default_rng(rng_seed))
+            y_b = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(rng_seed))
+            out = np.where(free[:, None, None], np.round(out * (1 + y_s) / (1 + y_b)), out)
         out = spread_paths(out, self.spread_)
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
         at_risk = np.broadcast_to(self.panel_.at_risk_end(), (n_draws, R)).copy()
