@@ -633,3 +633,18 @@ def test_weekly_data_on_thursdays_count_every_period():
     d = pd.date_range("2024-01-04", periods=4, freq="W-THU")
     assert history_periods(pd.DataFrame({"date": d})) == 4
     assert list(period_grid(d[0], d[-1], "W")) == list(d)
+
+
+def test_history_length_names_the_frequency_by_the_one_rule_or_says_why_not():
+    """history_periods used to fall back to daily (and prepare_data to weekly) when the frequency
+    could not be named: irregular dates are now the frequency rule's one-line error, naming the file."""
+    from displacement_forecast._cli.checks import history_periods
+    from displacement_forecast.data.schema import DataError
+
+    monthly = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=5, freq="MS")})
+    assert history_periods(monthly) == 5  # not 121 days
+    odd = pd.DataFrame({"date": pd.to_datetime(["2020-01-01", "2020-01-04", "2020-01-11"])})
+    with pytest.raises(DataError) as e:
+        history_periods(odd, file="obs.csv")
+    (p,) = e.value.problems
+    assert p.file == "obs.csv" and p.column == "date" and "expected one frequency" in p.message

@@ -19,6 +19,8 @@ here once:
 * Regions the data cannot support (no displacement counts, or no rows of a driver the model
   needs) are left out of the fit and forecast, with a warning and a mark in every output.
 * A trailing period without any displacement count moves the origin back so the forecast covers it.
+* Frequency: always the one rule, :func:`~displacement_forecast.data.schema.detect_frequency`;
+  dates it cannot name are its one-line error, never a silently assumed frequency.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, infer_frequency, period_grid
+from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
 #: Fewest periods of displacement history any model is fitted on.
 MIN_HISTORY = 8
@@ -84,10 +86,14 @@ def parse_thresholds(text: str) -> list[float]:
     return out
 
 
-def history_periods(obs: pd.DataFrame) -> int:
-    """Number of periods from the first to the last date of the observations."""
+def history_periods(obs: pd.DataFrame, *, file: str = "<observations>") -> int:
+    """Number of periods from the first to the last date of the observations.
+
+    The frequency is named by the one rule (:func:`~displacement_forecast.data.schema.detect_frequency`);
+    dates it rejects raise its :class:`DataError` (naming ``file``), never a guessed frequency.
+    """
     dates = pd.DatetimeIndex(sorted(obs["date"].unique()))
-    freq = infer_frequency(pd.Series(dates)) or "D"
+    freq = detect_frequency(pd.Series(dates), file=file).code
     # the data's own grid: weekly data keep their weekday (Sundays, Thursdays...)
     return len(pd.date_range(dates[0], dates[-1], freq=period_grid(pd.Series(dates), freq)))
 
@@ -257,8 +263,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         obs = obs[obs["region"].isin(keep)]
         regions = regions.subset(keep)
     # History length.
-    n = history_periods(obs)
-    freq = infer_frequency(pd.Series(obs["date"].unique())) or "W"
+    n = history_periods(obs, file=file)
+    freq = detect_frequency(obs["date"], file=file).code
     need = MIN_HISTORY
     if drivers:
         from ..models.glm import DEFAULT_LAGS

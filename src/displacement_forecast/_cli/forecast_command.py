@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
-        n_history = history_periods(obs)
+        n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]

@@ -222,14 +222,6 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
                             f"expected one frequency: daily, weekly or monthly periods"))
 
 
-def infer_frequency(dates: pd.Series) -> str | None:
-    """Code (``D``, ``W``, ``M``) named by :func:`detect_frequency`, or None if it rejects the dates."""
-    try:
-        return detect_frequency(dates).code
-    except DataError:
-        return None
-
-
 def validate_observations(
     df: pd.DataFrame,
     *,
