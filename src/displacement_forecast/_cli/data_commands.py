@@ -33,6 +33,7 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
         "delimiter": getattr(args, "delimiter", None),
         "complete_periods": getattr(args, "complete_periods", False) or None,
         "tag_map": parse_tag_map(getattr(args, "tag_map", None)) or None,
+        "whole": False if getattr(args, "decimals", False) else None,
     }
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
@@ -56,6 +57,15 @@ def add_agency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--complete-periods", action="store_true",
                    help="drop first/last periods that event data only partly cover")
     p.add_argument("--strict", action="store_true", help="unmatched region names are errors, not warnings")
+    add_decimals_arg(p)
+
+
+def add_decimals_arg(p: argparse.ArgumentParser) -> None:
+    """``--decimals``: counts of people may have decimals (every loader's ``whole = false``)."""
+    p.add_argument("--decimals", action="store_true",
+                   help="counts of people may have decimals (a source that splits estimates); by default a "
+                        "non-whole count of people is an error (README front matter `decimals: true` "
+                        "declares it for a data folder)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -44,6 +44,11 @@ KNOWN_SERIES: dict[str, str] = {
     "refugees": "people newly crossing an international border from the region in the period",
 }
 
+#: Series that count people: a tidy file's value for them must be a whole number (see
+#: :func:`validate_observations`); event series may hold fractions (UCDP events over a date
+#: range spread evenly over its days).
+PEOPLE_SERIES: tuple[str, ...] = ("displaced", "arrivals", "refugees")
+
 #: Frequency codes: name, pandas offset used to label periods.
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
@@ -229,6 +234,7 @@ def validate_observations(
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
     row_offset: int = 2,
+    whole: bool = False,
 ) -> list[Problem]:
     """Check a frame against the observation schema and return *all* problems found.
 
@@ -244,6 +250,10 @@ def validate_observations(
         Expected frequency (``D``, ``W``, ``M``). ``None`` requires one consistent frequency.
     row_offset
         Line number of the first data row in the file (2 when there is one header line).
+    whole
+        Counts of people (:data:`PEOPLE_SERIES`) must be whole numbers, the rule every agency-file
+        loader applies to the counts it parses (their ``whole`` option); the tidy reader sets it.
+        Frames assembled by the loaders leave it off (they checked their cells as they read them).
     """
     problems: list[Problem] = []
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -301,6 +311,15 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", f"negative value {values.iloc[i]:g}; expected >= 0"))
     for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
+    if whole:
+        people = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool)
+        finite = np.isfinite(values.to_numpy(dtype=float))
+        for i in np.flatnonzero(people & finite & (values.to_numpy(dtype=float) % 1 != 0)):
+            problems.append(Problem(file, int(lines[i]), "value",
+                                    f"{str(raw_values.iloc[i]).strip()!r} is not a whole number; expected a count of "
+                                    f"people (series {str(df['series'].iloc[i]).strip()!r}); for a source that splits "
+                                    "estimates give --decimals, or decimals: true in the front matter of a "
+                                    "README.md beside the file"))
 
     # Series known.
     series = _text(df["series"], strip=False)
@@ -387,9 +406,11 @@ def check_observations(
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
     row_offset: int = 2,
+    whole: bool = False,
 ) -> pd.DataFrame:
     """Validate and coerce in one go; raise :class:`DataError` listing every problem."""
-    problems = validate_observations(df, file=file, region_codes=region_codes, freq=freq, row_offset=row_offset)
+    problems = validate_observations(df, file=file, region_codes=region_codes, freq=freq, row_offset=row_offset,
+                                     whole=whole)
     if problems:
         raise DataError(problems)
     return coerce_observations(df)
