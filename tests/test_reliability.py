@@ -345,6 +345,63 @@ def test_a_locked_folder_is_refused(tmp_path, capsys, base_run):
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_a_locked_folder_is_refused_before_the_data_are_read(tmp_path, capsys, monkeypatch, command):
+    """The lock is taken when the run starts, not when it writes: a second run is refused before it
+    reads (let alone fits) anything, for every command that writes a folder."""
+    import displacement_forecast._cli.backtest_command as bt
+    import displacement_forecast._cli.fit_command as ft
+    import displacement_forecast._cli.forecast_command as fc
+    from displacement_forecast.forecast.staging import folder_lock
+
+    def no(*a, **k):
+        raise AssertionError("the data were read although the output folder is locked")
+
+    for mod in (fc, ft, bt):
+        monkeypatch.setattr(mod, "load_data", no)
+    out = tmp_path / "out"
+    args = {"forecast": ["--model", "last-value"], "fit": ["--model", "last-value"],
+            "backtest": ["--models", "last-value", "--horizon", "1"]}[command]
+    with folder_lock(out.resolve()):
+        rc = main([command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+                   "--out", str(out), *args])
+    (line,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "another run is writing this folder" in line and not out.exists()
+
+
+def test_two_runs_into_one_folder_the_second_is_refused_at_once(tmp_path, capsys):
+    """Two real runs: the first (another process) is stopped right after it starts fitting; the
+    second is refused with one line (exit 2) without fitting; the first then completes."""
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "synthetic_nw_syria" / "observations.csv"
+    out = tmp_path / "out"
+    cmd = ["forecast", str(data), "--model", "last-value", "--horizon", "2", "--draws", "50", "--no-plots"]
+    first = subprocess.Popen([sys.executable, "-m", "displacement_forecast", *cmd, "--out", str(out)],
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                             env={**os.environ, "PYTHONPATH": str(root / "src")})
+    try:
+        line = first.stderr.readline()  # printed after the lock is taken, before the fit
+        while line and not line.startswith("fitting"):
+            line = first.stderr.readline()
+        assert line.startswith("fitting"), "the first run ended before fitting"
+        first.send_signal(signal.SIGSTOP)
+        rc = main([*cmd, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and "fitting" not in err
+        (msg,) = errors(err)
+        assert "another run is writing this folder now" in msg
+    finally:
+        first.send_signal(signal.SIGCONT)
+        first.stderr.read()
+        assert first.wait(timeout=300) == 0
+    assert (out / "forecast.csv").exists()
+    assert main([*cmd, "--out", str(out)]) == 0  # the lock went with the first run
+
+
 def test_stale_staging_of_a_killed_run_is_cleaned(tmp_path, capsys, base_run):
     out = tmp_path / "out"
     shutil.copytree(base_run, out)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.hub import HubError
     from ..forecast.marks import apply_marks, mark_text
     from ..forecast.run import run_forecast, write_run
-    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
         check_horizon,
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     thresholds = parse_thresholds(args.thresholds)
-    check_out_dir(args.out)
+    claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
-        check_out_dir(args.hub, option="--hub", replace=False)
+        claim_out_dir(args.hub, option="--hub", replace=False)
     obs, regions = load_data(args, check_population=False)
     extra: dict = {}
     hindcast = None
