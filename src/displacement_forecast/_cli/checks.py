@@ -184,6 +184,19 @@ def model_needs(model: Any, obs: pd.DataFrame | None = None, *, file: str = "<ob
     return bool(drivers), drivers, lags
 
 
+def check_target(obs: pd.DataFrame, *, file: str) -> None:
+    """The observations hold counts of the forecast target (``displaced``); else one line naming the
+    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``)."""
+    disp = obs.loc[obs["series"] == TARGET, "value"]
+    if disp.notna().any():
+        return
+    held = ", ".join(sorted(set(obs["series"]) - {TARGET})) or "none"
+    raise DataError(Problem(file, None, "series",
+                            f"no '{TARGET}' counts to forecast (series held: {held}); expected rows with series "
+                            f"'{TARGET}': if one of these is the target, read it as '{TARGET}' (a panel recipe's "
+                            f"source: rename = {{ arrivals = \"{TARGET}\" }})"))
+
+
 def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
     """Check that ``obs`` can support ``model``; drop what it cannot; say what was dropped.
 
@@ -210,10 +223,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     """
     notes = DataNotes()
     free = ", ".join(driver_free_models())
+    check_target(obs, file=file)
     disp = obs[obs["series"] == TARGET]
-    if disp.empty or not disp["value"].notna().any():
-        raise DataError(Problem(file, None, "series", f"no '{TARGET}' counts to forecast; expected rows with "
-                                                      f"series '{TARGET}'"))
     if not (disp["value"].fillna(0) > 0).any():
         raise DataError(Problem(file, None, "value", f"every '{TARGET}' count is 0: there is nothing to fit; "
                                                      "expected some displacement in the history"))

@@ -111,6 +111,10 @@ def run_panel(args: argparse.Namespace) -> int:
     frame = obs.assign(date=obs["date"].dt.strftime("%Y-%m-%d"))
     write_csv_atomic(frame, out)
     print(f"wrote {out}", file=sys.stderr)
+    if "displaced" not in set(obs["series"]):
+        print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; if one of "
+              f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced in its source "
+              "(rename = { arrivals = \"displaced\" })", file=sys.stderr)
     people = obs[obs["series"].isin(PEOPLE_SERIES) & (obs["value"] % 1 != 0) & obs["value"].notna()]
     if len(people):
         print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "

@@ -26,7 +26,7 @@ Top level::
     format = "acled"                 # a registry name: tidy, acled, ucdp, hxl, mapped
     path = "somalia/00_ACLED.csv"    # relative to `data`
     config = "../configs/x.toml"     # mapped only (relative to the recipe)
-    rename = { arrivals = "displaced" }   # series renamed after reading
+    rename = { arrivals = "displaced" }   # series renamed after reading (the source column says so)
     # ... any option of the loader (see `displacement-forecast panel --help-format NAME`),
     # e.g. series_map, totals, start, end, flags, violence_types, tag_map, thousands, missing
 
@@ -217,9 +217,14 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         except DataError as e:
             problems += e.problems
             continue
-        if src.rename:
-            obs["series"] = obs["series"].replace(src.rename)
         obs["source"] = obs["source"] if "source" in obs.columns else src.name
+        if src.rename:  # what was counted stays on every renamed row
+            old = obs["series"].copy()
+            obs["series"] = old.replace(src.rename)
+            moved = old != obs["series"]
+            obs["source"] = obs["source"].astype(object)
+            obs.loc[moved, "source"] = (obs.loc[moved, "source"].astype(str) + " (series '" + old[moved]
+                                        + "' read as '" + obs.loc[moved, "series"] + "')")
         frames.append(obs.assign(_from=src.name))
     if problems:
         raise DataError(problems)
