@@ -454,7 +454,7 @@ def test_model_json_missing_keys(tmp_path, capsys):
     rc, _, err = run_small(capsys, tmp_path / "out", "--model-dir", str(d))
     assert rc == 2
     (line,) = errors(err)
-    assert "model.json" in line and "'config'" in line and "missing key" in line
+    assert "model.json" in line and "key config:" in line and "missing key" in line
 
 
 # ------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Both read tidy observation CSVs (``date, region, series, value[, source]``) by default, or a raw
 source with ``--format NAME`` (choices from the loader registry,
 :data:`displacement_forecast.data.loaders.LOADERS`; ``mapped`` needs ``--config TOML``).
-Problems are printed one per line as ``error: file:line: column 'x': message`` (exit 2).
+Problems are printed one per line as ``error: file:line: column 'x': message`` (a TOML key is
+``key x``, a command-line option ``option --x``; :class:`~..data.schema.Problem`), exit 2.
 """
 
 from __future__ import annotations

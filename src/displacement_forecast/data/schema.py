@@ -55,20 +55,47 @@ FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 
 
+#: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
+PROBLEM_KINDS = ("column", "key", "option")
+#: Files whose named fields are keys, not columns.
+KEY_FILE_SUFFIXES = (".toml", ".json")
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input, located as precisely as we can."""
+    """One thing wrong with an input, located as precisely as we can.
+
+    ``column`` names the field at fault; ``kind`` says what it is, so the line printed calls it
+    by its name: a ``column`` of a table, a ``key`` of a TOML or JSON file, or a command-line
+    ``option``. Left None, the kind follows one rule (:meth:`kind_of`): a name starting with
+    ``--`` is an option, a field of a ``.toml``/``.json`` file is a key, anything else a column.
+    Printed: ``file:line: column 'value': ...``, ``recipe.toml:12: key start: ...``,
+    ``command line: option --thresholds: ...``.
+    """
 
     file: str
     row: int | None  # 1-based line number in the file (header is line 1); None = whole file
     column: str | None
     message: str
+    kind: str | None = None  # column | key | option; None: by the rule of kind_of
+
+    def kind_of(self) -> str:
+        """``column``, ``key`` or ``option`` (the given ``kind``, else the rule above)."""
+        if self.kind is not None:
+            return self.kind
+        if self.column and self.column.startswith("--"):
+            return "option"
+        return "key" if str(self.file).lower().endswith(KEY_FILE_SUFFIXES) else "column"
 
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
             where += f":{self.row}"
-        col = f" column '{self.column}':" if self.column else ""
+        if not self.column and self.file.startswith("--"):  # the option itself stands as the place
+            return f"command line: option {self.file}: {self.message}"
+        kind = self.kind_of()  # columns quoted (they may hold spaces); options and keys as written
+        col = "" if not self.column else (f" column '{self.column}':" if kind == "column"
+                                          else f" {kind} {self.column}:")
         return f"{where}:{col} {self.message}"
 
 
