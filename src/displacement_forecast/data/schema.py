@@ -339,9 +339,9 @@ def validate_observations(
     for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
     if whole:
-        people = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool)
-        finite = np.isfinite(values.to_numpy(dtype=float))
-        for i in np.flatnonzero(people & finite & (values.to_numpy(dtype=float) % 1 != 0)):
+        v = values.to_numpy(dtype=float)
+        check = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool) & np.isfinite(v)
+        for i in np.flatnonzero(check)[v[check] % 1 != 0]:
             problems.append(Problem(file, int(lines[i]), "value",
                                     f"{str(raw_values.iloc[i]).strip()!r} is not a whole number; expected a count of "
                                     f"people (series {str(df['series'].iloc[i]).strip()!r}); for a source that splits "
