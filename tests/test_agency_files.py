@@ -269,7 +269,7 @@ def test_hxl_file_in_datapackage_validates(tmp_path, run):
     report = frictionless.validate(str(tmp_path / "datapackage.json"))
     assert report.valid, report.flatten(["type", "note"])
     assert [r["name"] for r in json.loads((tmp_path / "datapackage.json").read_text())["resources"]] == [
-        "forecast", "forecast-hxl"]
+        "forecast", "sidecar", "forecast-hxl"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -260,3 +260,43 @@ def test_aggregate_periods_zero_fill_and_missing():
     d = aggregate(ev, "D", fill_zeros=True, regions=["A", "B", "C"], start="2022-01-01", end="2022-01-05")
     assert d["date"].min() == pd.Timestamp("2022-01-01") and d["date"].max() == pd.Timestamp("2022-01-05")
     assert set(d["region"]) == {"A", "B", "C"}
+
+
+@pytest.mark.parametrize("fmt", ["tidy", "hxl"])
+def test_a_non_whole_count_of_people_is_one_line_in_every_loader(tmp_path, fmt):
+    """Tidy files used to take 12.5 people silently while the agency-file loaders refused it:
+    now every loader refuses it with one line naming file, line, column and the value."""
+    from displacement_forecast.data.loaders import LOADERS
+    from displacement_forecast.data.regions import RegionTable
+    from displacement_forecast.data.schema import DataError
+
+    regions = RegionTable(pd.DataFrame({"code": ["R1"], "name": ["One"], "parent": [""], "population": [1000]}))
+    f = tmp_path / f"obs_{fmt}.csv"
+    if fmt == "tidy":
+        f.write_text("date,region,series,value\n2024-01-01,R1,displaced,10\n2024-02-01,R1,displaced,12.5\n"
+                     "2024-02-01,R1,events,0.5\n")  # events spread over days may be fractional
+    else:
+        f.write_text("date,region,idps\n#date,#adm1+code,#affected+idps+new\n2024-01-01,R1,10\n2024-02-01,R1,12.5\n")
+    with pytest.raises(DataError) as e:
+        LOADERS[fmt].load(f, regions)
+    (p,) = e.value.problems
+    assert p.file == str(f) and p.row == 3 + (fmt == "hxl") and "12.5" in p.message and "whole" in p.message
+    assert p.column == ("value" if fmt == "tidy" else "idps")
+    assert len(LOADERS[fmt].load(f, regions, whole=False)) == (3 if fmt == "tidy" else 2)
+
+
+def test_decimals_in_people_counts_are_read_only_when_declared(tmp_path, capsys):
+    """A tidy file whose source splits estimates says so: --decimals, or `decimals: true` in the
+    README beside it (the shipped data/nw_syria/panel.csv does); undeclared it is refused."""
+    from displacement_forecast.cli import main
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "regions.csv").write_text("code,name,parent,population\nR1,One,,1000\n")
+    (d / "obs.csv").write_text("date,region,series,value\n2024-01-01,R1,displaced,10\n2024-02-01,R1,displaced,12.5\n")
+    assert main(["validate", str(d / "obs.csv"), "--regions", str(d / "regions.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{d / 'obs.csv'}:3:" in err[0] and "'12.5'" in err[0] and "--decimals" in err[0]
+    assert main(["validate", str(d / "obs.csv"), "--regions", str(d / "regions.csv"), "--decimals"]) == 0
+    (d / "README.md").write_text("---\ndecimals: true\n---\n# estimates split by the source\n")
+    assert main(["validate", str(d / "obs.csv"), "--regions", str(d / "regions.csv")]) == 0

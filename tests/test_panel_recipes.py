@@ -180,3 +180,25 @@ def test_quick_flags(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--regions" in err and "--freq" in err
     assert main(["panel", str(tmp_path), "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES.glob("*.toml")))
+def test_every_shipped_recipe_goes_straight_into_forecast(real, tmp_path, capsys, recipe):
+    """panel RECIPE --out x.csv, then forecast x.csv: every shipped recipe names its forecast target
+    `displaced` (syria's and ukraine's used to write `arrivals` / `refugees`, which forecast refused)."""
+    rec = load_recipe(RECIPES / f"{recipe}.toml")
+    obs = tmp_path / "obs.csv"
+    assert main(["panel", str(RECIPES / f"{recipe}.toml"), "--out", str(obs)]) == 0
+    err = capsys.readouterr().err
+    assert "holds no 'displaced' series" not in err
+    panel = pd.read_csv(obs)
+    assert panel["series"].eq("displaced").any()
+    renamed = panel.loc[panel["series"] == "displaced", "source"].str.contains("read as 'displaced'")
+    assert renamed.all() or not renamed.any()  # a target read under another name says so on every row
+    decimals = ["--decimals"] if "--decimals" in err else []  # the panel says when its source splits estimates
+    rc = main(["forecast", str(obs), "--regions", str(rec.regions), "--model", "historic-average", "--horizon", "2",
+               "--draws", "40", "--no-plots", "--out", str(tmp_path / "f"), *decimals])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    fc = pd.read_csv(tmp_path / "f" / "forecast.csv")
+    assert set(fc["horizon"]) == {1, 2} and fc["value"].notna().all()

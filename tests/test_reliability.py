@@ -345,6 +345,63 @@ def test_a_locked_folder_is_refused(tmp_path, capsys, base_run):
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_a_locked_folder_is_refused_before_the_data_are_read(tmp_path, capsys, monkeypatch, command):
+    """The lock is taken when the run starts, not when it writes: a second run is refused before it
+    reads (let alone fits) anything, for every command that writes a folder."""
+    import displacement_forecast._cli.backtest_command as bt
+    import displacement_forecast._cli.fit_command as ft
+    import displacement_forecast._cli.forecast_command as fc
+    from displacement_forecast.forecast.staging import folder_lock
+
+    def no(*a, **k):
+        raise AssertionError("the data were read although the output folder is locked")
+
+    for mod in (fc, ft, bt):
+        monkeypatch.setattr(mod, "load_data", no)
+    out = tmp_path / "out"
+    args = {"forecast": ["--model", "last-value"], "fit": ["--model", "last-value"],
+            "backtest": ["--models", "last-value", "--horizon", "1"]}[command]
+    with folder_lock(out.resolve()):
+        rc = main([command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+                   "--out", str(out), *args])
+    (line,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "another run is writing this folder" in line and not out.exists()
+
+
+def test_two_runs_into_one_folder_the_second_is_refused_at_once(tmp_path, capsys):
+    """Two real runs: the first (another process) is stopped right after it starts fitting; the
+    second is refused with one line (exit 2) without fitting; the first then completes."""
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "synthetic_nw_syria" / "observations.csv"
+    out = tmp_path / "out"
+    cmd = ["forecast", str(data), "--model", "last-value", "--horizon", "2", "--draws", "50", "--no-plots"]
+    first = subprocess.Popen([sys.executable, "-m", "displacement_forecast", *cmd, "--out", str(out)],
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                             env={**os.environ, "PYTHONPATH": str(root / "src")})
+    try:
+        line = first.stderr.readline()  # printed after the lock is taken, before the fit
+        while line and not line.startswith("fitting"):
+            line = first.stderr.readline()
+        assert line.startswith("fitting"), "the first run ended before fitting"
+        first.send_signal(signal.SIGSTOP)
+        rc = main([*cmd, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and "fitting" not in err
+        (msg,) = errors(err)
+        assert "another run is writing this folder now" in msg
+    finally:
+        first.send_signal(signal.SIGCONT)
+        first.stderr.read()
+        assert first.wait(timeout=300) == 0
+    assert (out / "forecast.csv").exists()
+    assert main([*cmd, "--out", str(out)]) == 0  # the lock went with the first run
+
+
 def test_stale_staging_of_a_killed_run_is_cleaned(tmp_path, capsys, base_run):
     out = tmp_path / "out"
     shutil.copytree(base_run, out)
@@ -397,7 +454,7 @@ def test_model_json_missing_keys(tmp_path, capsys):
     rc, _, err = run_small(capsys, tmp_path / "out", "--model-dir", str(d))
     assert rc == 2
     (line,) = errors(err)
-    assert "model.json" in line and "'config'" in line and "missing key" in line
+    assert "model.json" in line and "key config:" in line and "missing key" in line
 
 
 # ------------------------------------------------------------------------------------------
@@ -633,3 +690,18 @@ def test_weekly_data_on_thursdays_count_every_period():
     d = pd.date_range("2024-01-04", periods=4, freq="W-THU")
     assert history_periods(pd.DataFrame({"date": d})) == 4
     assert list(period_grid(d[0], d[-1], "W")) == list(d)
+
+
+def test_history_length_names_the_frequency_by_the_one_rule_or_says_why_not():
+    """history_periods used to fall back to daily (and prepare_data to weekly) when the frequency
+    could not be named: irregular dates are now the frequency rule's one-line error, naming the file."""
+    from displacement_forecast._cli.checks import history_periods
+    from displacement_forecast.data.schema import DataError
+
+    monthly = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=5, freq="MS")})
+    assert history_periods(monthly) == 5  # not 121 days
+    odd = pd.DataFrame({"date": pd.to_datetime(["2020-01-01", "2020-01-04", "2020-01-11"])})
+    with pytest.raises(DataError) as e:
+        history_periods(odd, file="obs.csv")
+    (p,) = e.value.problems
+    assert p.file == "obs.csv" and p.column == "date" and "expected one frequency" in p.message

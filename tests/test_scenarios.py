@@ -90,7 +90,8 @@ def test_unknown_top_key_and_duplicate_ids(sim):
 
 
 def test_invalid_toml_is_one_clear_error(tmp_path, sim):
-    assert "not valid TOML" in _err(tmp_path, "[[scenario]\nid=", sim.regions)
+    err = _err(tmp_path, "[[scenario]\nid=", sim.regions)
+    assert "not valid TOML" in err and "s.toml:1:" in err  # the line of the syntax error
 
 
 def test_effects_intensify_ceasefire_and_coherence(fitted_nbdl, sim):

@@ -30,7 +30,7 @@ def test_cli_hxl_run_lists_the_hxl_file_in_its_data_package(tmp_path):
     assert rc == 0
     pkg = json.loads((out / "datapackage.json").read_text())
     res = {r["path"]: r for r in pkg["resources"]}
-    assert set(res) == {"forecast.csv", "forecast_hxl.csv"}
+    assert set(res) == {"forecast.csv", "forecast.json", "forecast_hxl.csv"}
     for name, r in res.items():
         assert r["hash"] == _sha(out / name)
         assert r["bytes"] == (out / name).stat().st_size
@@ -48,7 +48,7 @@ def test_write_run_lists_exactly_what_it_wrote(tmp_path, small_run):
     files = write_run(small_run, tmp_path, plots=False, draws=True)
     assert files[-1].name == "datapackage.json"
     pkg = json.loads((tmp_path / "datapackage.json").read_text())
-    assert [r["name"] for r in pkg["resources"]] == ["forecast", "draws"]
+    assert [r["name"] for r in pkg["resources"]] == ["forecast", "sidecar", "draws"]
 
 
 def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, small_run, monkeypatch):
@@ -69,6 +69,25 @@ def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, small_run, m
     totals = next(r for r in pkg["resources"] if r["name"] == "totals")
     assert totals["hash"] == _sha(tmp_path / "totals.csv")
     assert (tmp_path / "totals.csv").read_text().startswith("scenario,n\n")
+
+
+def test_every_file_of_a_forecast_folder_is_listed_with_its_media_type_and_hash(tmp_path, small_run):
+    """The sidecar (application/json) and the charts (image/png) are resources of the package like
+    the CSV: every file the run wrote is listed, hashed, and the package validates."""
+    frictionless = pytest.importorskip("frictionless")
+    files = write_run(small_run, tmp_path, plots=True)
+    pkg = json.loads((tmp_path / "datapackage.json").read_text())
+    res = {r["path"]: r for r in pkg["resources"]}
+    assert set(res) == {p.name for p in files} - {"datapackage.json"}
+    assert res["forecast.json"]["mediatype"] == "application/json"
+    assert {r["mediatype"] for n, r in res.items() if n.endswith(".png")} == {"image/png"}
+    for name, r in res.items():
+        assert r["hash"] == _sha(tmp_path / name)
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["type", "note"])
+    (tmp_path / "forecast.json").write_text((tmp_path / "forecast.json").read_text() + " ")
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert {e[0] for e in report.flatten(["type"])} == {"hash-count", "byte-count"}
 
 
 def test_unknown_format_lists_the_known_ones(tmp_path, small_run):

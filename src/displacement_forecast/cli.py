@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_disk_state()
         return 1
     finally:
+        staging.release_claims()
         restore()
 
 

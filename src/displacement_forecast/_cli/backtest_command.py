@@ -104,11 +104,10 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluate.backtest import REFERENCE, run_backtest, winners
-    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_seed
 
     check_seed(args.seed)
-    check_out_dir(args.out)
 
     if args.horizon < 1 or args.draws < 2 or args.workers < 1:
         raise DataError(Problem("command line", None, None, "--horizon >= 1, --draws >= 2 and --workers >= 1 are required"))
@@ -121,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         models.insert(0, REFERENCE)
         print(f"note: {REFERENCE} added as the reference for skill scores", file=sys.stderr)
     models = list(dict.fromkeys(models))
+    claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
     from ..models.base import Panel
 

@@ -19,6 +19,8 @@ here once:
 * Regions the data cannot support (no displacement counts, or no rows of a driver the model
   needs) are left out of the fit and forecast, with a warning and a mark in every output.
 * A trailing period without any displacement count moves the origin back so the forecast covers it.
+* Frequency: always the one rule, :func:`~displacement_forecast.data.schema.detect_frequency`;
+  dates it cannot name are its one-line error, never a silently assumed frequency.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, infer_frequency, period_grid
+from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
 #: Fewest periods of displacement history any model is fitted on.
 MIN_HISTORY = 8
@@ -84,10 +86,14 @@ def parse_thresholds(text: str) -> list[float]:
     return out
 
 
-def history_periods(obs: pd.DataFrame) -> int:
-    """Number of periods from the first to the last date of the observations."""
+def history_periods(obs: pd.DataFrame, *, file: str = "<observations>") -> int:
+    """Number of periods from the first to the last date of the observations.
+
+    The frequency is named by the one rule (:func:`~displacement_forecast.data.schema.detect_frequency`);
+    dates it rejects raise its :class:`DataError` (naming ``file``), never a guessed frequency.
+    """
     dates = pd.DatetimeIndex(sorted(obs["date"].unique()))
-    freq = infer_frequency(pd.Series(dates)) or "D"
+    freq = detect_frequency(pd.Series(dates), file=file).code
     # the data's own grid: weekly data keep their weekday (Sundays, Thursdays...)
     return len(pd.date_range(dates[0], dates[-1], freq=period_grid(pd.Series(dates), freq)))
 
@@ -178,6 +184,19 @@ def model_needs(model: Any, obs: pd.DataFrame | None = None, *, file: str = "<ob
     return bool(drivers), drivers, lags
 
 
+def check_target(obs: pd.DataFrame, *, file: str) -> None:
+    """The observations hold counts of the forecast target (``displaced``); else one line naming the
+    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``)."""
+    disp = obs.loc[obs["series"] == TARGET, "value"]
+    if disp.notna().any():
+        return
+    held = ", ".join(sorted(set(obs["series"]) - {TARGET})) or "none"
+    raise DataError(Problem(file, None, "series",
+                            f"no '{TARGET}' counts to forecast (series held: {held}); expected rows with series "
+                            f"'{TARGET}': if one of these is the target, read it as '{TARGET}' (a panel recipe's "
+                            f"source: rename = {{ arrivals = \"{TARGET}\" }})"))
+
+
 def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
     """Check that ``obs`` can support ``model``; drop what it cannot; say what was dropped.
 
@@ -204,10 +223,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     """
     notes = DataNotes()
     free = ", ".join(driver_free_models())
+    check_target(obs, file=file)
     disp = obs[obs["series"] == TARGET]
-    if disp.empty or not disp["value"].notna().any():
-        raise DataError(Problem(file, None, "series", f"no '{TARGET}' counts to forecast; expected rows with "
-                                                      f"series '{TARGET}'"))
     if not (disp["value"].fillna(0) > 0).any():
         raise DataError(Problem(file, None, "value", f"every '{TARGET}' count is 0: there is nothing to fit; "
                                                      "expected some displacement in the history"))
@@ -257,8 +274,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         obs = obs[obs["region"].isin(keep)]
         regions = regions.subset(keep)
     # History length.
-    n = history_periods(obs)
-    freq = infer_frequency(pd.Series(obs["date"].unique())) or "W"
+    n = history_periods(obs, file=file)
+    freq = detect_frequency(obs["date"], file=file).code
     need = MIN_HISTORY
     if drivers:
         from ..models.glm import DEFAULT_LAGS

@@ -19,6 +19,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="observation CSV (date, region, series, value[, source])")
     p.add_argument("--regions", help="region table CSV (code, name, parent, population); "
                    "default: regions.csv beside DATA")
+    from .data_commands import add_decimals_arg
+
+    add_decimals_arg(p)
 
 
 def regions_path(args: argparse.Namespace) -> Path:
@@ -33,6 +36,7 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
     (no count above the population, no population below what has already fled).
     """
     from .checks import check_population as _check
+    from .checks import check_target
 
     data = Path(args.data)
     reg_path = regions_path(args)
@@ -40,7 +44,8 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
         raise DataError(Problem(str(reg_path), None, None,
                                 "region table not found; give one with --regions (columns code, name, parent, population)"))
     regions = load_regions(reg_path)
-    obs = read_observations(data, region_codes=regions.codes)
+    obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None)
+    check_target(obs, file=str(data))  # forecast, fit and backtest all forecast 'displaced'
     if check_population:
         for w in _check(obs, regions, file=str(data), regions_file=str(reg_path)):
             print(f"WARNING: {w}", file=sys.stderr)

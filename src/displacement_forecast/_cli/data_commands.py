@@ -3,7 +3,8 @@
 Both read tidy observation CSVs (``date, region, series, value[, source]``) by default, or a raw
 source with ``--format NAME`` (choices from the loader registry,
 :data:`displacement_forecast.data.loaders.LOADERS`; ``mapped`` needs ``--config TOML``).
-Problems are printed one per line as ``error: file:line: column 'x': message`` (exit 2).
+Problems are printed one per line as ``error: file:line: column 'x': message`` (a TOML key is
+``key x``, a command-line option ``option --x``; :class:`~..data.schema.Problem`), exit 2.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
         "delimiter": getattr(args, "delimiter", None),
         "complete_periods": getattr(args, "complete_periods", False) or None,
         "tag_map": parse_tag_map(getattr(args, "tag_map", None)) or None,
+        "whole": False if getattr(args, "decimals", False) else None,
     }
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
@@ -56,6 +58,15 @@ def add_agency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--complete-periods", action="store_true",
                    help="drop first/last periods that event data only partly cover")
     p.add_argument("--strict", action="store_true", help="unmatched region names are errors, not warnings")
+    add_decimals_arg(p)
+
+
+def add_decimals_arg(p: argparse.ArgumentParser) -> None:
+    """``--decimals``: counts of people may have decimals (every loader's ``whole = false``)."""
+    p.add_argument("--decimals", action="store_true",
+                   help="counts of people may have decimals (a source that splits estimates); by default a "
+                        "non-whole count of people is an error (README front matter `decimals: true` "
+                        "declares it for a data folder)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, gate, save (all files at once). Exit 3 when the gate fails unless ``--allow-unreliable``."""
     from ..data.io import write_text_atomic
-    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..models import get_model
     from ..models.io import save_model
     from .checks import check_seed, fit_model, prepare_data
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             cfg[k] = v
     if args.no_progress:
         cfg["progress"] = False
-    check_out_dir(args.out)
+    claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
     kw = model_kwargs(args.model, parse_drivers(args.drivers), obs)
     model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)

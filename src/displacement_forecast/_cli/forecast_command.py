@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.hub import HubError
     from ..forecast.marks import apply_marks, mark_text
     from ..forecast.run import run_forecast, write_run
-    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
         check_horizon,
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     thresholds = parse_thresholds(args.thresholds)
-    check_out_dir(args.out)
+    claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
-        check_out_dir(args.hub, option="--hub", replace=False)
+        claim_out_dir(args.hub, option="--hub", replace=False)
     obs, regions = load_data(args, check_population=False)
     extra: dict = {}
     hindcast = None
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
-        n_history = history_periods(obs)
+        n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]

@@ -31,14 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
     from ..forecast.hub import HubError, export_to_hub, read_forecast_dir
-    from ..forecast.staging import check_out_dir, final_paths, staged_folder
+    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
 
     d = Path(args.forecast_dir)
     try:
         frame, sidecar = read_forecast_dir(d)
     except FileNotFoundError as e:
         raise DataError(Problem(str(d), None, None, str(e))) from None
-    check_out_dir(args.hub, option="--hub", replace=False)
+    claim_out_dir(args.hub, option="--hub", replace=False)
     try:
         with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing
             out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,

@@ -22,7 +22,7 @@ import pandas as pd
 from ..data.io import write_csv_atomic
 from ..data.loaders import LOADERS, parse_tag_map
 from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe
-from ..data.schema import DataError, DataWarning, Problem
+from ..data.schema import PEOPLE_SERIES, DataError, DataWarning, Problem
 from .data_commands import print_warnings
 
 
@@ -111,4 +111,13 @@ def run_panel(args: argparse.Namespace) -> int:
     frame = obs.assign(date=obs["date"].dt.strftime("%Y-%m-%d"))
     write_csv_atomic(frame, out)
     print(f"wrote {out}", file=sys.stderr)
+    if "displaced" not in set(obs["series"]):
+        print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; if one of "
+              f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced in its source "
+              "(rename = { arrivals = \"displaced\" })", file=sys.stderr)
+    people = obs[obs["series"].isin(PEOPLE_SERIES) & (obs["value"] % 1 != 0) & obs["value"].notna()]
+    if len(people):
+        print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "
+              f"{out} with --decimals (or put decimals: true in the front matter of a README.md beside it)",
+              file=sys.stderr)
     return 0

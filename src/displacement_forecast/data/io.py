@@ -159,13 +159,22 @@ def read_observations(
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
     delimiter: str | None = None,
+    whole: bool | None = None,
 ) -> pd.DataFrame:
     """Read a tidy observation CSV (``date, region, series, value[, source]``) and validate it.
 
     Dates must be ISO ``YYYY-MM-DD``; the delimiter is sniffed (``,`` ``;`` tab) unless given.
+    Counts of people (:data:`~.schema.PEOPLE_SERIES`) must be whole numbers unless ``whole`` is
+    False (the rule of every loader: a source publishing estimates with decimals says so); None
+    takes the declaration of the README beside the file (``decimals: true``, see
+    :func:`.metadata.declares_decimals`), else True.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
     cols = ["date", "region", "series", "value"]
+    if whole is None:
+        from .metadata import declares_decimals
+
+        whole = not declares_decimals(path)
     try:
         raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
     except DataError as e:
@@ -178,11 +187,11 @@ def read_observations(
         except DataError:
             raise e from None
         rest = [p for p in validate_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                                                 row_offset=raw.attrs["first_line"])
+                                                 row_offset=raw.attrs["first_line"], whole=whole)
                 if (p.row, p.column) not in flagged]
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                              row_offset=raw.attrs["first_line"])
+                              row_offset=raw.attrs["first_line"], whole=whole)
 
 
 def escape_formula(value: object) -> object:

@@ -13,6 +13,10 @@ executed). ``synthetic: true`` puts "SYNTHETIC DATA" into every chart title and 
 the sidecar of a forecast made from that file, so made-up numbers with real place names and
 dates are never mistaken for a forecast of the real world. Folders without front matter are
 taken as real data.
+
+``decimals: true`` says the folder's observation files hold counts of people with decimals on
+purpose (the source splits estimates, e.g. OCHA's 25352.1): the tidy reader then accepts them
+instead of refusing each as not a whole number (:func:`declares_decimals`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ def readme_metadata(data_file: str | Path) -> dict[str, str]:
         if sep:
             out[key.strip().lower()] = value.strip()
     return {}  # no closing line: not front matter
+
+
+def declares_decimals(data_file: str | Path) -> bool:
+    """Whether the README beside ``data_file`` says ``decimals: true``: its counts of people may
+    have decimals (a source that splits estimates), the tidy file's ``whole = false``."""
+    return readme_metadata(data_file).get("decimals", "").lower() in ("true", "yes", "1")
 
 
 def synthetic_files(data_files: Iterable[str | Path]) -> list[str]:

@@ -26,7 +26,7 @@ Top level::
     format = "acled"                 # a registry name: tidy, acled, ucdp, hxl, mapped
     path = "somalia/00_ACLED.csv"    # relative to `data`
     config = "../configs/x.toml"     # mapped only (relative to the recipe)
-    rename = { arrivals = "displaced" }   # series renamed after reading
+    rename = { arrivals = "displaced" }   # series renamed after reading (the source column says so)
     # ... any option of the loader (see `displacement-forecast panel --help-format NAME`),
     # e.g. series_map, totals, start, end, flags, violence_types, tag_map, thousands, missing
 
@@ -37,18 +37,17 @@ reported at once, one line each, before anything is read.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from .io import read_text
 from .loaders import LOADERS
 from .loaders.common import config_options
 from .regions import RegionTable, load_regions
 from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations
+from .tomlfile import read_toml
 
 __all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe"]
 
@@ -110,58 +109,59 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     """
     file = Path(path)
     name = str(file)
-    text = read_text(file)
-    try:
-        cfg = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DataError(Problem(name, getattr(e, "lineno", None), None, f"not valid TOML: {e}")) from None
+    doc = read_toml(file, what="panel recipe")
+    cfg = doc.data
     base = file.resolve().parent
     problems = config_options(cfg, TOP_KEYS, name, "the recipe")
     for key in ("regions", "freq", "sources"):
         if key not in cfg:
             problems.append(Problem(name, None, key, f"missing key {key!r}"))
     if problems:
-        raise DataError(problems)
+        raise DataError(doc.locate(problems))
     freq = cfg["freq"]
     if freq not in FREQUENCIES:
-        problems.append(Problem(name, None, "freq", f"freq = {freq!r}; expected D, W or M"))
+        problems.append(Problem(name, doc.line("freq"), "freq", f"freq = {freq!r}; expected D, W or M"))
     level = cfg.get("level", "admin1")
     if level not in LEVELS:
-        problems.append(Problem(name, None, "level", f"level = {level!r}; expected one of {', '.join(LEVELS)}"))
+        problems.append(Problem(name, doc.line("level"), "level", f"level = {level!r}; expected one of {', '.join(LEVELS)}"))
     data = Path(data_dir) if data_dir is not None else (base / cfg.get("data", ".")).resolve()
     regions = base / cfg["regions"]
     if not regions.exists():
-        problems.append(Problem(name, None, "regions", f"region table {regions} not found"))
+        problems.append(Problem(name, doc.line("regions"), "regions", f"region table {regions} not found"))
     sources = []
     for k, src in enumerate(cfg["sources"], start=1):
         where = f"[[sources]] #{k}"
+
+        def at(key: str, k: int = k) -> int | None:
+            return doc.line("sources", k - 1, key)
+
         if not isinstance(src, Mapping):
-            problems.append(Problem(name, None, "sources", f"{where} must be a table"))
+            problems.append(Problem(name, at("sources"), "sources", f"{where} must be a table"))
             continue
         fmt = src.get("format")
         if fmt not in LOADERS:
-            problems.append(Problem(name, None, "format", f"{where}: format = {fmt!r}; expected one of {', '.join(LOADERS)}"))
+            problems.append(Problem(name, at("format"), "format", f"{where}: format = {fmt!r}; expected one of {', '.join(LOADERS)}"))
             continue
         loader = LOADERS[fmt]
         if "path" not in src:
-            problems.append(Problem(name, None, "path", f"{where}: missing key 'path'"))
+            problems.append(Problem(name, at("path"), "path", f"{where}: missing key 'path'"))
             continue
         opts = {k2: v for k2, v in src.items() if k2 not in SOURCE_KEYS}
         unknown = [k2 for k2 in opts if k2 not in loader.options]
-        problems += [Problem(name, None, k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "
+        problems += [Problem(name, at(k2), k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "
                                              f"{', '.join((*SOURCE_KEYS, *loader.options))}") for k2 in unknown]
         rename = src.get("rename", {})
         if not isinstance(rename, Mapping) or any(v not in KNOWN_SERIES for v in rename.values()):
-            problems.append(Problem(name, None, "rename", f"{where}: rename = {rename!r}; expected {{series = new series}} "
+            problems.append(Problem(name, at("rename"), "rename", f"{where}: rename = {rename!r}; expected {{series = new series}} "
                                                           f"with series among {', '.join(KNOWN_SERIES)}"))
             rename = {}
         fpath = data / src["path"]
         if not fpath.exists():
-            problems.append(Problem(name, None, "path", f"{where}: source file {fpath} not found"))
+            problems.append(Problem(name, at("path"), "path", f"{where}: source file {fpath} not found"))
         if "config" in opts:
             opts["config"] = base / opts["config"]
             if not opts["config"].exists():
-                problems.append(Problem(name, None, "config", f"{where}: config {opts['config']} not found"))
+                problems.append(Problem(name, at("config"), "config", f"{where}: config {opts['config']} not found"))
         # Recipe-wide settings, for the loaders that take them (a source's own key wins).
         defaults = {"freq": freq, "complete_periods": cfg.get("complete_periods"), "date_format": cfg.get("date_format"),
                     "level": LEVELS.get(level, {}).get(fmt)}
@@ -177,9 +177,9 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
             try:
                 window[key] = pd.Timestamp(pd.to_datetime(cfg[key], format="%Y-%m-%d"))
             except ValueError:
-                problems.append(Problem(name, None, key, f"{key} = {cfg[key]!r}; expected an ISO date YYYY-MM-DD"))
+                problems.append(Problem(name, doc.line(key), key, f"{key} = {cfg[key]!r}; expected an ISO date YYYY-MM-DD"))
     if problems:
-        raise DataError(problems)
+        raise DataError(doc.locate(problems))
     return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window)
 
 
@@ -217,9 +217,14 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         except DataError as e:
             problems += e.problems
             continue
-        if src.rename:
-            obs["series"] = obs["series"].replace(src.rename)
         obs["source"] = obs["source"] if "source" in obs.columns else src.name
+        if src.rename:  # what was counted stays on every renamed row
+            old = obs["series"].copy()
+            obs["series"] = old.replace(src.rename)
+            moved = old != obs["series"]
+            obs["source"] = obs["source"].astype(object)
+            obs.loc[moved, "source"] = (obs.loc[moved, "source"].astype(str) + " (series '" + old[moved]
+                                        + "' read as '" + obs.loc[moved, "series"] + "')")
         frames.append(obs.assign(_from=src.name))
     if problems:
         raise DataError(problems)

@@ -44,26 +44,58 @@ KNOWN_SERIES: dict[str, str] = {
     "refugees": "people newly crossing an international border from the region in the period",
 }
 
+#: Series that count people: a tidy file's value for them must be a whole number (see
+#: :func:`validate_observations`); event series may hold fractions (UCDP events over a date
+#: range spread evenly over its days).
+PEOPLE_SERIES: tuple[str, ...] = ("displaced", "arrivals", "refugees")
+
 #: Frequency codes: name, pandas offset used to label periods.
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 
 
+#: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
+PROBLEM_KINDS = ("column", "key", "option")
+#: Files whose named fields are keys, not columns.
+KEY_FILE_SUFFIXES = (".toml", ".json")
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input, located as precisely as we can."""
+    """One thing wrong with an input, located as precisely as we can.
+
+    ``column`` names the field at fault; ``kind`` says what it is, so the line printed calls it
+    by its name: a ``column`` of a table, a ``key`` of a TOML or JSON file, or a command-line
+    ``option``. Left None, the kind follows one rule (:meth:`kind_of`): a name starting with
+    ``--`` is an option, a field of a ``.toml``/``.json`` file is a key, anything else a column.
+    Printed: ``file:line: column 'value': ...``, ``recipe.toml:12: key start: ...``,
+    ``command line: option --thresholds: ...``.
+    """
 
     file: str
     row: int | None  # 1-based line number in the file (header is line 1); None = whole file
     column: str | None
     message: str
+    kind: str | None = None  # column | key | option; None: by the rule of kind_of
+
+    def kind_of(self) -> str:
+        """``column``, ``key`` or ``option`` (the given ``kind``, else the rule above)."""
+        if self.kind is not None:
+            return self.kind
+        if self.column and self.column.startswith("--"):
+            return "option"
+        return "key" if str(self.file).lower().endswith(KEY_FILE_SUFFIXES) else "column"
 
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
             where += f":{self.row}"
-        col = f" column '{self.column}':" if self.column else ""
+        if not self.column and self.file.startswith("--"):  # the option itself stands as the place
+            return f"command line: option {self.file}: {self.message}"
+        kind = self.kind_of()  # columns quoted (they may hold spaces); options and keys as written
+        col = "" if not self.column else (f" column '{self.column}':" if kind == "column"
+                                          else f" {kind} {self.column}:")
         return f"{where}:{col} {self.message}"
 
 
@@ -222,14 +254,6 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
                             f"expected one frequency: daily, weekly or monthly periods"))
 
 
-def infer_frequency(dates: pd.Series) -> str | None:
-    """Code (``D``, ``W``, ``M``) named by :func:`detect_frequency`, or None if it rejects the dates."""
-    try:
-        return detect_frequency(dates).code
-    except DataError:
-        return None
-
-
 def validate_observations(
     df: pd.DataFrame,
     *,
@@ -237,6 +261,7 @@ def validate_observations(
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
     row_offset: int = 2,
+    whole: bool = False,
 ) -> list[Problem]:
     """Check a frame against the observation schema and return *all* problems found.
 
@@ -252,6 +277,10 @@ def validate_observations(
         Expected frequency (``D``, ``W``, ``M``). ``None`` requires one consistent frequency.
     row_offset
         Line number of the first data row in the file (2 when there is one header line).
+    whole
+        Counts of people (:data:`PEOPLE_SERIES`) must be whole numbers, the rule every agency-file
+        loader applies to the counts it parses (their ``whole`` option); the tidy reader sets it.
+        Frames assembled by the loaders leave it off (they checked their cells as they read them).
     """
     problems: list[Problem] = []
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -309,6 +338,15 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", f"negative value {values.iloc[i]:g}; expected >= 0"))
     for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
+    if whole:
+        v = values.to_numpy(dtype=float)
+        check = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool) & np.isfinite(v)
+        for i in np.flatnonzero(check)[v[check] % 1 != 0]:
+            problems.append(Problem(file, int(lines[i]), "value",
+                                    f"{str(raw_values.iloc[i]).strip()!r} is not a whole number; expected a count of "
+                                    f"people (series {str(df['series'].iloc[i]).strip()!r}); for a source that splits "
+                                    "estimates give --decimals, or decimals: true in the front matter of a "
+                                    "README.md beside the file"))
 
     # Series known.
     series = _text(df["series"], strip=False)
@@ -395,9 +433,11 @@ def check_observations(
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
     row_offset: int = 2,
+    whole: bool = False,
 ) -> pd.DataFrame:
     """Validate and coerce in one go; raise :class:`DataError` listing every problem."""
-    problems = validate_observations(df, file=file, region_codes=region_codes, freq=freq, row_offset=row_offset)
+    problems = validate_observations(df, file=file, region_codes=region_codes, freq=freq, row_offset=row_offset,
+                                     whole=whole)
     if problems:
         raise DataError(problems)
     return coerce_observations(df)

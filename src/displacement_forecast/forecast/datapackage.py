@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,21 @@ def draws_resource(sidecar: Mapping[str, Any], filename: str) -> dict[str, Any]:
             "schema_of_columns": draws_schema(sidecar)}
 
 
+def sidecar_resource(name: str = "forecast") -> dict[str, Any]:
+    """Data-package resource of the JSON sidecar ``<name>.json`` (the run's provenance)."""
+    return {"name": f"{name}-sidecar" if name != "forecast" else "sidecar", "path": f"{name}.json",
+            "profile": "data-resource", "type": "json", "format": "json", "mediatype": "application/json", "encoding": "utf-8",
+            "title": "Provenance of the forecast (sidecar)",
+            "description": "Model, data files and vintage, seed, scenarios, thresholds, what the uncertainty "
+                           "bands include, warnings and marks of this run (JSON)."}
+
+
+def chart_resource(filename: str) -> dict[str, Any]:
+    """Data-package resource of a chart (PNG) written beside the forecast."""
+    return {"name": re.sub(r"[^a-z0-9._-]", "-", Path(filename).stem.lower()) + "-chart", "path": filename,
+            "profile": "data-resource", "type": "file", "format": "png", "mediatype": "image/png", "title": f"Chart {filename}"}
+
+
 def present_resources(out_dir: str | Path, sidecar: Mapping[str, Any], name: str = "forecast") -> list[dict[str, Any]]:
     """Resources of the known files found in a forecast folder (for a package rebuilt after the fact).
 
@@ -140,9 +156,12 @@ def present_resources(out_dir: str | Path, sidecar: Mapping[str, Any], name: str
     """
     out = Path(out_dir)
     resources = [forecast_resource(sidecar, name)]
+    if (out / f"{name}.json").exists():
+        resources.append(sidecar_resource(name))
     if (out / f"{name}_hxl.csv").exists():
         resources.append(hxl_resource(sidecar, name))
     resources += [draws_resource(sidecar, f) for f in DRAWS_FILES if (out / f).exists()]
+    resources += [chart_resource(p.name) for p in sorted(out.glob("*.png"))]
     return resources
 
 

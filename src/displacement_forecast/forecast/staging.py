@@ -20,7 +20,10 @@ the output folder that no run writes (a user's notes) are carried over into the 
 
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
-the holder dies, so a killed run never leaves a stale lock).
+the holder dies, so a killed run never leaves a stale lock). Commands take it when the run
+starts, with :func:`claim_out_dir` (after the argument checks, before loading or fitting), so a
+second run is refused before it spends minutes fitting; :func:`staged_folder` then finds the lock
+already held by this process. :func:`release_claims` (called when a command ends) lets it go.
 
 :func:`staged_folder` with ``copy_existing=True`` serves folders that a run *updates* rather than
 replaces (a hubverse hub): the staging folder starts as a hard-linked copy of the existing one
@@ -106,24 +109,65 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     return p
 
 
-@contextmanager
-def folder_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock for ``out`` (``.<name>.lock`` beside it); refuse at once if held."""
+#: Output folders this process has claimed (:func:`claim_out_dir`): folder -> lock file descriptor.
+_CLAIMED: dict[str, int] = {}
+
+
+def _lock(out: Path) -> int:
+    """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = out.parent / f".{out.name}.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DataError(Problem(str(out), None, None,
-                                        "another run is writing this folder now (lock held on "
-                                        f"{lock.name}); wait for it to finish or choose another folder")) from None
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataError(Problem(str(out), None, None,
+                                "another run is writing this folder now (lock held on "
+                                f"{lock.name}); wait for it to finish or choose another folder")) from None
+    return fd
+
+
+def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
+    """Check ``out`` (:func:`check_out_dir`) and lock it for this run, before any work is done.
+
+    The lock is held until :func:`release_claims` (the CLI calls it when the command ends, and
+    the kernel drops it when the process dies); :func:`staged_folder` uses it rather than taking
+    its own. Claiming a folder this process already holds is a no-op.
+
+    Raises
+    ------
+    DataError
+        ``out`` unusable, or another run holds its lock (one line).
+    """
+    target = check_out_dir(out, option=option, replace=replace)
+    if str(target) not in _CLAIMED:
+        _CLAIMED[str(target)] = _lock(target)
+    return target
+
+
+def release_claims() -> None:
+    """Release every folder lock taken by :func:`claim_out_dir` in this process."""
+    while _CLAIMED:
+        _, fd = _CLAIMED.popitem()
+        os.close(fd)
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``out`` (``.<name>.lock`` beside it); refuse at once if held.
+
+    A folder claimed by this process (:func:`claim_out_dir`) is already locked: nothing to take.
+    """
+    if str(out) in _CLAIMED:
+        yield
+        return
+    fd = _lock(out)
+    try:
         yield
     finally:
         os.close(fd)

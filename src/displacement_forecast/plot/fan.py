@@ -61,15 +61,114 @@ def marked_title(title: str, caption: str) -> str:
     return title
 
 
+#: Gid of the text labelling a threshold line (tests find the labels by it).
+MARK_LABEL = "threshold-label"
+#: Period start of each frequency code: the tick locator of a date axis (see :func:`date_axis`).
+_FREQ_DAYS = {"D": 1, "W": 7, "M": 30.44}
+
+
+def date_axis(ax: plt.Axes, freq: str | None, maxticks: int = 5) -> None:
+    """Tick a date axis on period starts of the data's frequency, at most ``maxticks`` ticks.
+
+    Monthly data are ticked on the 1st of months (labels name months, never days), weekly data on
+    their own weekday, daily data on days; the step is a whole number of periods chosen from the
+    axis range, so no tick falls inside a period and matplotlib's ``AutoDateLocator`` (and its
+    "unable to pick an appropriate interval" warning on short ranges) is not used.
+    Call after the data are drawn (the range is read from the axis).
+    """
+    code = str(freq or "")[:1]
+    lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
+    if code not in _FREQ_DAYS:  # frequency unknown: let matplotlib choose, quietly
+        locator = mdates.AutoDateLocator(minticks=2, maxticks=maxticks + 2, interval_multiples=True)
+    else:
+        periods = max((hi - lo).days / _FREQ_DAYS[code], 1.0)
+        step = max(int(np.ceil(periods / maxticks)), 1)
+        if code == "M":
+            locator = mdates.MonthLocator(bymonthday=1, interval=step)
+        elif code == "W":
+            locator = mdates.WeekdayLocator(byweekday=_first_tick(ax).weekday(), interval=step)
+        else:
+            locator = mdates.DayLocator(interval=step)
+    ax.xaxis.set_major_locator(locator)
+    fmt = mdates.ConciseDateFormatter(locator)
+    if code == "M":  # months only: the day (always 1) would read like a date inside the month
+        fmt = mdates.ConciseDateFormatter(locator, formats=["%Y", "%b", "%b", "%H:%M", "%H:%M", "%S.%f"],
+                                          zero_formats=["", "%Y", "%b\n%Y", "%b", "%H:%M", "%H:%M"])
+    ax.xaxis.set_major_formatter(fmt)
+
+
+def _first_tick(ax: plt.Axes) -> pd.Timestamp:
+    """The first date drawn on ``ax`` (its weekday is the data's week start)."""
+    for line in ax.get_lines():
+        x = line.get_xdata()
+        if len(x):
+            return pd.Timestamp(x[0] if not isinstance(x[0], float) else mdates.num2date(x[0]).replace(tzinfo=None))
+    return pd.Timestamp(mdates.num2date(ax.get_xlim()[0]).replace(tzinfo=None))
+
+
+def _spread(frac: list[float], gap: float) -> list[float]:
+    """Positions (axes fractions, sorted) pushed apart to at least ``gap``, kept inside [0, 1]."""
+    out: list[float] = []
+    for f in frac:
+        out.append(max(f, out[-1] + gap) if out else f)
+    over = (out[-1] if out else 0) - (1 - gap / 2)
+    if over > 0:  # pushed off the top: shift the stack down as a whole
+        out = [f - over for f in out]
+    return out
+
+
+def label_hlines(ax: plt.Axes, marks: Sequence[float], *, fontsize: float = 7) -> None:
+    """Dashed horizontal lines at ``marks``, each labelled at the right edge; labels of close
+    thresholds are moved apart (never drawn on top of each other) and keep to their line's order."""
+    for m in marks:
+        ax.axhline(m, color="#555", ls="--", lw=0.9)
+    if not marks:
+        return
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi)  # freeze the scale the labels are placed on
+    gap = 1.35 * fontsize / 72 / max(_axes_inches(ax)[1], 0.3)
+    ms = sorted(marks)
+    for m, y in zip(ms, _spread([(m - lo) / (hi - lo) for m in ms], gap), strict=True):
+        ax.text(0.99, y, f"{m:,.0f} ", va="bottom", ha="right", fontsize=fontsize, color="#333",
+                transform=ax.transAxes, gid=MARK_LABEL)
+
+
+def label_vlines(ax: plt.Axes, marks: Sequence[float], *, fontsize: float = 8) -> None:
+    """Dashed vertical lines at ``marks``, each labelled at the top; the label of a threshold too
+    close to an earlier one drops a row, so labels never overlap."""
+    for m in marks:
+        ax.axvline(m, color="#555", ls="--", lw=0.9)
+    if not marks:
+        return
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(lo, hi)
+    width_in, height_in = _axes_inches(ax)
+    row_h = 1.4 * fontsize / 72 / max(height_in, 0.3)
+    ends: list[float] = []  # per row: the right end (axes fraction) of its last label
+    for m in sorted(marks):
+        text = f" {m:,.0f}"
+        x = (m - lo) / (hi - lo)
+        w = 0.62 * fontsize * len(text) / 72 / max(width_in, 0.3)
+        row = next((r for r, end in enumerate(ends) if x > end), len(ends))
+        ends[row:row + 1] = [x + w]
+        ax.text(m, 0.97 - row * row_h, text, ha="left", va="top", fontsize=fontsize,
+                transform=ax.get_xaxis_transform(), gid=MARK_LABEL)
+
+
+def _axes_inches(ax: plt.Axes) -> tuple[float, float]:
+    """Width and height of ``ax`` in inches (as laid out so far)."""
+    fig = ax.get_figure()
+    pos = ax.get_position()
+    w, h = fig.get_size_inches()
+    return pos.width * w, pos.height * h
+
+
 def threshold_marks(ax: plt.Axes, marks: Sequence[float], top: float) -> list[float]:
     """Dashed horizontal lines at the ``marks`` that fall below 1.25 x ``top`` (the chart's upper
-    band); the others are named in a note on the chart, so a far threshold never squashes the fan
-    and is never silently left out. Returns the marks drawn."""
+    band), labelled apart (:func:`label_hlines`); the others are named in a note on the chart, so a
+    far threshold never squashes the fan and is never silently left out. Returns the marks drawn."""
     drawn = [m for m in marks if m <= 1.25 * top]
-    for m in drawn:
-        ax.axhline(m, color="#555", ls="--", lw=0.9)
-        ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
-                transform=ax.get_yaxis_transform())
+    label_hlines(ax, drawn)
     above = [m for m in marks if m not in drawn]
     if above:
         ax.text(0.99, 0.03, "above the chart: " + ", ".join(f"{m:,.0f}" for m in above), ha="right", va="bottom",
@@ -157,6 +256,7 @@ def fan_chart(
         top = float(quantiles(p.sel(region=TOTAL), [interval_bounds(BANDS[0])[1]]).max())  # the widest band's top
         threshold_marks(ax0, marks, top)
     ax0.legend(loc="upper left", fontsize=8, ncol=5, frameon=False)
+    date_axis(ax0, paths.attrs.get("freq"), maxticks=8)
     names = region_names or {}
     first = None
     for i, r in enumerate(regions):
@@ -166,8 +266,7 @@ def fan_chart(
         label = f"{names.get(r, r)} ({r})" if r in names else r
         ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=4))
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        date_axis(ax, paths.attrs.get("freq"), maxticks=4)
         ax.tick_params(labelsize=7)
         if i % ncol == 0:
             scale = "one scale for all regions" if shared_y else "scales differ"
@@ -193,9 +292,7 @@ def exceedance_curve(
         tot = np.sort(total_within(paths, h))
         p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
         ax.step(tot, p, where="post", color=_COLOURS[i % len(_COLOURS)], lw=2, label=sid)
-    for m in marks:
-        ax.axvline(m, color="#555", ls="--", lw=0.9)
-        ax.text(m, 0.97, f" {m:,.0f}", ha="left", va="top", fontsize=8, transform=ax.get_xaxis_transform())
+    label_vlines(ax, marks)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
     ax.set_xlabel(f"people newly displaced, all regions, over the first {h} {unit}s of the forecast")
     ax.set_ylabel("probability of more than x")
@@ -271,7 +368,7 @@ def observed_chart(
         ax.yaxis.set_major_formatter(people)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(f"{unit} starting")
-    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes[-1].xaxis.get_major_locator()))
+    date_axis(axes[-1], {"day": "D", "week": "W", "month": "M"}.get(unit), maxticks=8)
     if caption:
         fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
         _caption(fig, caption)
@@ -331,14 +428,9 @@ def scenario_fans(
             cols = list(sub["region"].values)
             hist = history[cols].iloc[-n_history:].sum(axis=1, min_count=1)
         fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
-        for m in marks:
-            ax.axhline(m, color="#555", ls="--", lw=0.9)
-            ax.text(0.99, m, f"{m:,.0f} ", va="bottom", ha="right", fontsize=7, color="#333",
-                    transform=ax.get_yaxis_transform())
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=5))
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        date_axis(ax, p.attrs.get("freq"), maxticks=5)
         ax.grid(alpha=0.3)
         if i % ncol == 0:
             ax.set_ylabel(f"people newly displaced\n{'since the forecast start' if cumulative else f'per {unit}'}")
@@ -346,6 +438,8 @@ def scenario_fans(
             ax.legend(loc="upper left", fontsize=7, frameon=False)
     for j in range(n, nrow * ncol):
         axes[j // ncol, j % ncol].set_visible(False)
+    for i in range(n):  # on the shared y-scale, once every fan is drawn
+        label_hlines(axes[i // ncol, i % ncol], marks)
     title = marked_title(title, caption)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=11)

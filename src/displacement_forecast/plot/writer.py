@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..forecast.datapackage import chart_resource
 from ..forecast.run import caption
 from ..forecast.writers import Output
 from .fan import exceedance_curve, fan_chart, save_figure
@@ -33,11 +34,11 @@ def write(run: Any, out_dir: Path) -> list[Output]:
                             cumulative=cum, marks=marks if cum else ())
             path = out / f"{kind}_{_safe(sid)}.png"
             save_figure(fig, path)
-            written.append(Output(path))
+            written.append(Output(path, chart_resource(path.name)))
     fig = exceedance_curve(run.paths, marks=marks, title="Probability that new displacement exceeds x", caption=cap)
     path = out / "exceedance.png"
     save_figure(fig, path)
-    written.append(Output(path))
+    written.append(Output(path, chart_resource(path.name)))
     return written
 
 

@@ -48,11 +48,15 @@ Durations: ``periods`` counts periods of the data's own frequency. ``weeks`` and
 accepted as a check: ``weeks`` on monthly data (or ``months`` on weekly data) is an error, not a
 silent change of meaning. Give at most one of the three.
 
-Checks (each a :class:`~displacement_forecast.data.schema.DataError` naming the file and key,
-all problems of a file at once): known keys only; ``change`` must be ``[[scenario.change]]``
+Checks (each a :class:`~displacement_forecast.data.schema.DataError` naming the file, the line
+and the key, all problems of a file at once; the file is read by the one TOML reader,
+:func:`~displacement_forecast.data.tomlfile.read_toml`): known keys only; ``change`` must be ``[[scenario.change]]``
 tables; numbers finite and non-negative; ``regions`` names at least one region; at most one
 duration key; ``values`` not combined with ``multiply`` or ``hold``, and as many values as
-``periods`` when both are given; a start date before the first forecast period; ``hold`` longer
+``periods`` when both are given; a date (``start``) that is not a period start of the data - the
+1st of a month for monthly data, the data's weekday for weekly data - is an error naming the
+period starts on either side, never moved silently (:func:`period_date_index`); a start date
+before the first forecast period; ``hold`` longer
 than the observed history; two changes touching the same series, region and period (with integer
 or date starts). A change that can have no effect (``multiply = 1`` alone, or a start after the
 forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by the command line
@@ -69,7 +73,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,10 +81,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.io import read_text
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, future_dates, period_start
+from ..data.schema import WEEKDAYS, DataError, Problem, future_dates
 from ..data.schema import period_grid as schema_grid
+from ..data.tomlfile import TomlDoc, read_toml
 
 _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
@@ -122,6 +125,13 @@ class Change:
     values: tuple[float, ...] | None = None
     hold: int | None = None
     unit: str = "periods"
+    #: Where the change is written: ``(key, line)`` pairs, ``""`` = its ``[[scenario.change]]`` line.
+    lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+
+    def line_of(self, key: str = "") -> int | None:
+        """File line of ``key`` in this change's table (its header line if the key is not written)."""
+        at = dict(self.lines)
+        return at.get(key, at.get(""))
 
     def to_dict(self) -> dict[str, Any]:
         d = {"regions": list(self.regions), "start": self.start}
@@ -144,19 +154,20 @@ class Change:
         Raises
         ------
         DataError
-            ``weeks``/``months`` that do not match ``freq``; a start before the first forecast period.
+            ``weeks``/``months`` that do not match ``freq``; a start date that is not a period
+            start of the data (:func:`period_date_index`); a start before the first forecast period.
         """
         want = _UNIT_FREQ.get(self.unit)
         if want is not None and freq is not None and freq != want:
-            raise DataError(Problem(where, None, self.unit,
+            raise DataError(_kp(where, None, self.unit,
                                     f"{self.unit} = {self.periods} but the data are {_FREQ_WORD.get(freq, freq)}; "
                                     f"write periods = N (one period = one {_PERIOD_WORD.get(freq, 'period')})"))
         if isinstance(self.start, int):
             h0 = self.start - 1
         else:
-            h0 = _date_index(pd.Timestamp(self.start), dates, freq)
+            h0 = period_date_index(pd.Timestamp(self.start), dates, freq, where=where, key="start")
             if h0 < 0:
-                raise DataError(Problem(where, None, "start",
+                raise DataError(_kp(where, None, "start",
                                         f"{self.start} is before the first forecast period ({dates[0].date()}); "
                                         "a scenario can only change the future"))
         return h0, None if self.periods is None else h0 + self.periods
@@ -178,7 +189,7 @@ class Scenario:
     def __post_init__(self) -> None:
         why = check_id(self.id)
         if why:
-            raise DataError(Problem("scenario", None, "id", why))
+            raise DataError(_kp("scenario", None, "id", why))
 
     @classmethod
     def baseline(cls) -> Scenario:
@@ -243,7 +254,7 @@ class Scenario:
             series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
             for s in series:
                 if s not in out:
-                    raise DataError(Problem(where, None, "series",
+                    raise DataError(_kp(where, None, "series",
                                             f"series {s!r} is not a driver of this model (drivers: {', '.join(out) or 'none'})"))
                 if h0 >= len(dates):
                     continue
@@ -293,16 +304,16 @@ def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[i
                  regions: RegionTable, where: str) -> np.ndarray:
     """Mean of ``series`` over the last ``n`` observed periods for regions ``idx`` (NaN skipped)."""
     if history is None or series not in history:
-        raise DataError(Problem(where, None, "hold", f"needs the observed {series!r} counts; none were given"))
+        raise DataError(_kp(where, None, "hold", f"needs the observed {series!r} counts; none were given"))
     hist = np.asarray(history[series], dtype=float)
     if n > hist.shape[1]:
-        raise DataError(Problem(where, None, "hold",
+        raise DataError(_kp(where, None, "hold",
                                 f"hold = {n} periods but the data hold only {hist.shape[1]}; expected at most that"))
     recent = hist[idx, -n:]
     seen = np.isfinite(recent).any(axis=1)
     if not seen.all():
         missing = ", ".join(regions.codes[idx[i]] for i in np.flatnonzero(~seen))
-        raise DataError(Problem(where, None, "hold",
+        raise DataError(_kp(where, None, "hold",
                                 f"no observed {series!r} count in the last {n} periods for {missing}"))
     return np.nanmean(recent, axis=1)
 
@@ -321,16 +332,38 @@ def _dates_freq(dates: pd.DatetimeIndex) -> str | None:
     return None
 
 
-def _date_index(ts: pd.Timestamp, dates: pd.DatetimeIndex, freq: str | None) -> int:
-    """Forecast-period index of the period holding ``ts`` (0 = ``dates[0]``; negative = before it)."""
+def period_date_index(ts: pd.Timestamp, dates: pd.DatetimeIndex, freq: str | None, *, where: str = "<scenarios>",
+                      key: str = "start") -> int:
+    """Forecast-period index of the period starting on ``ts`` (0 = ``dates[0]``; negative = before it).
+
+    The rule for every date key of a scenario file: a date must be a period start on the data's
+    own grid (the 1st of a month for monthly data; the data's weekday for weekly data, e.g. a
+    Sunday for Sunday weeks; any day for daily data). A date inside a period is not moved to a
+    period start silently (that would shift the change by up to a month): it is an error naming
+    the key and the period starts on either side.
+
+    Raises
+    ------
+    DataError
+        ``ts`` is not a period start of the data (``where``/``key`` name the key).
+    """
+    ts = pd.Timestamp(ts).normalize()
+    first = pd.Timestamp(dates[0])
     if freq is None:  # cannot label periods: the first forecast date on or after ts
         pos = int(np.searchsorted(dates, ts))
-        return -1 if pos == 0 and ts < dates[0] else pos
-    label = pd.Timestamp(period_start(pd.DatetimeIndex([ts]), freq).iloc[0])
-    first = pd.Timestamp(dates[0])
+        return -1 if pos == 0 and ts < first else pos
+    step = {"M": pd.DateOffset(months=1), "W": pd.Timedelta(days=7), "D": pd.Timedelta(days=1)}[freq]
     if freq == "M":
-        return (label.year - first.year) * 12 + label.month - first.month
-    return (label - first).days // (7 if freq == "W" else 1)
+        k = (ts.year - first.year) * 12 + ts.month - first.month
+    else:
+        k = (ts - first).days // (7 if freq == "W" else 1)
+    before = first + step * k if freq != "M" else first + pd.DateOffset(months=k)
+    if before != ts:
+        grid = "the 1st of a month" if freq == "M" else f"a {WEEKDAYS[first.weekday()]}" if freq == "W" else "a day"
+        raise DataError(_kp(where, None, key,
+                            f"{ts.date()} is not the start of a {_PERIOD_WORD[freq]} of the data (periods start on "
+                            f"{grid}); expected a period start, e.g. {before.date()} or {(before + step).date()}"))
+    return int(k)
 
 
 # -- checks against the data ------------------------------------------------------------------
@@ -380,7 +413,8 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             try:
                 h0, h1 = ch.span(dates, freq, key)
             except DataError as e:
-                problems += [dataclasses.replace(p, file=file) for p in e.problems]
+                problems += [dataclasses.replace(p, file=file, row=ch.line_of(p.column or ""), column=f"{key}.{p.column}",
+                                                 kind="key") for p in e.problems]
                 spans.append(None)
                 continue
             spans.append((h0, h1))
@@ -388,7 +422,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
                 warns.append(f"change[{n}] starts at forecast period {h0 + 1} ({ch.start}), after the horizon of "
                              f"{horizon} periods: it has no effect on this forecast")
             if ch.hold is not None and ch.hold > n_hist:
-                problems.append(Problem(file, None, f"{key}.hold",
+                problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
                                         f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
         problems += _overlaps(sc.changes, f"scenario '{sc.id}'", file, regions, spans)
         out.append(dataclasses.replace(sc, warnings=tuple(warns)))
@@ -406,52 +440,67 @@ def period_grid(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.Dateti
 # -- loading -------------------------------------------------------------------------------
 def load_scenarios(path: str | Path, regions: RegionTable | None = None) -> list[Scenario]:
     """Read scenarios from a TOML file; every problem is reported with the key that causes it."""
-    text = read_text(path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DataError(Problem(str(path), None, None, f"not valid TOML: {e}")) from None
-    return scenarios_from_dict(doc, regions, file=str(path))
+    doc = read_toml(path, what="scenario file")
+    return scenarios_from_dict(doc.data, regions, file=str(path), toml=doc)
 
 
-def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>") -> list[Scenario]:
-    """Scenarios from a parsed TOML document; all problems of the file at once (see module doc)."""
+def _kp(file: str, line: int | None, key: str, message: str) -> Problem:
+    """A problem with a key of the scenario file (named as a key, whatever the file is called)."""
+    return Problem(file, line, key, message, kind="key")
+
+
+def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>",
+                        toml: TomlDoc | None = None) -> list[Scenario]:
+    """Scenarios from a parsed TOML document; all problems of the file at once (see module doc).
+
+    ``toml`` (from :func:`~displacement_forecast.data.tomlfile.read_toml`) gives each problem the
+    line of its key.
+    """
+
+    def top(*path: Any) -> int | None:
+        return toml.line(*path) if toml is not None else None
+
     problems: list[Problem] = []
     extra = set(doc) - {"scenario"}
     for k in sorted(extra):
-        problems.append(Problem(file, None, k, "unknown top-level key; expected [[scenario]] tables"))
+        problems.append(_kp(file, top(k), k, "unknown top-level key; expected [[scenario]] tables"))
     items = doc.get("scenario", [])
     if not isinstance(items, list) or not items or not all(isinstance(x, dict) for x in items):
-        problems.append(Problem(file, None, "scenario", "no [[scenario]] tables found"))
+        problems.append(_kp(file, top("scenario"), "scenario", "no [[scenario]] tables found"))
         raise DataError(problems)
     out: list[Scenario] = []
     seen: dict[str, str] = {}
     for i, sc in enumerate(items):
         key = f"scenario[{i}]"
+
+        def at(*path: Any, i: int = i) -> int | None:
+            return top("scenario", i, *path)
+
         for k in sorted(set(sc) - _SCENARIO_KEYS):
-            problems.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_SCENARIO_KEYS))}"))
+            problems.append(_kp(file, at(k), f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_SCENARIO_KEYS))}"))
         sid = sc.get("id")
         why = check_id(sid)
         if why:
-            problems.append(Problem(file, None, f"{key}.id", why))
+            problems.append(_kp(file, at("id"), f"{key}.id", why))
             continue
         key = f"scenario '{sid}'"
         if sid.lower() in seen:
             same = "duplicate scenario id" if seen[sid.lower()] == sid else \
                 f"scenario ids {seen[sid.lower()]!r} and {sid!r} differ only by case (they would share a chart file)"
-            problems.append(Problem(file, None, f"{key}.id", same))
+            problems.append(_kp(file, at("id"), f"{key}.id", same))
         seen[sid.lower()] = sid
         desc = sc.get("description", "")
         if not isinstance(desc, str):
-            problems.append(Problem(file, None, f"{key}.description", "expected text"))
+            problems.append(_kp(file, at("description"), f"{key}.description", "expected text"))
         raw = sc.get("change", [])
         if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
-            problems.append(Problem(file, None, f"{key}.change",
+            problems.append(_kp(file, at("change"), f"{key}.change",
                                     f"expected [[scenario.change]] tables (keys regions, multiply, hold, ...), got {raw!r}"))
             continue
         changes, warns = [], []
         for j, ch in enumerate(raw):
-            c, probs = _parse_change(ch, f"{key}.change[{j}]", file, regions)
+            c, probs = _parse_change(ch, f"{key}.change[{j}]", file, regions,
+                                     lambda *k, j=j, at=at: at("change", j, *k))
             problems += probs
             if c is not None:
                 changes.append(c)
@@ -475,69 +524,71 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x)) and x >= 0
 
 
-def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None) -> tuple[Change | None, list[Problem]]:
+def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
+                  at: Callable[..., int | None] = lambda *k: None) -> tuple[Change | None, list[Problem]]:
+    """One ``[[scenario.change]]`` table; ``at(key)`` is the file line of one of its keys."""
     probs: list[Problem] = []
     for k in sorted(set(ch) - _CHANGE_KEYS):
-        probs.append(Problem(file, None, f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_CHANGE_KEYS))}"))
+        probs.append(_kp(file, at(k), f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_CHANGE_KEYS))}"))
     regs = ch.get("regions", ["ALL"])
     if isinstance(regs, str):
         regs = [regs]
     if not isinstance(regs, list) or not regs or not all(isinstance(r, str) and r.strip() for r in regs):
-        probs.append(Problem(file, None, f"{key}.regions",
+        probs.append(_kp(file, at("regions"), f"{key}.regions",
                              f"{regs!r} names no region; expected a list of codes, names or parents, or [\"ALL\"]"))
     elif regions is not None:
         try:
             regions.resolve(regs, context=f"{file}: {key}.regions")
         except DataError as e:
-            probs.append(Problem(file, None, f"{key}.regions", e.problems[0].message))
+            probs.append(_kp(file, at("regions"), f"{key}.regions", e.problems[0].message))
     series = ch.get("series")
     if isinstance(series, str):
         series = [series]
     if series is not None and (not isinstance(series, list) or not series
                                or not all(isinstance(x, str) and x.strip() for x in series)):
-        probs.append(Problem(file, None, f"{key}.series", f"{series!r} names no series; expected e.g. [\"strikes\"]"))
+        probs.append(_kp(file, at("series"), f"{key}.series", f"{series!r} names no series; expected e.g. [\"strikes\"]"))
     start = ch.get("start", 1)
     if isinstance(start, bool) or not isinstance(start, int | str) and not hasattr(start, "isoformat"):
-        probs.append(Problem(file, None, f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
+        probs.append(_kp(file, at("start"), f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
     elif isinstance(start, int) and start < 1:
-        probs.append(Problem(file, None, f"{key}.start", f"{start} is before the first forecast period; expected >= 1"))
+        probs.append(_kp(file, at("start"), f"{key}.start", f"{start} is before the first forecast period; expected >= 1"))
     elif not isinstance(start, int):
         try:
             start = str(pd.Timestamp(str(start)).date())
         except ValueError:
-            probs.append(Problem(file, None, f"{key}.start", f"cannot read {start!r} as a date"))
+            probs.append(_kp(file, at("start"), f"{key}.start", f"cannot read {start!r} as a date"))
     given = [k for k in _DURATION_KEYS if k in ch]
     unit = given[0] if given else "periods"
     if len(given) > 1:
-        probs.append(Problem(file, None, f"{key}.{given[1]}",
+        probs.append(_kp(file, at(given[1]), f"{key}.{given[1]}",
                              f"{' and '.join(given)} contradict each other; give one duration (periods = N)"))
     periods = ch.get(unit)
     if periods is not None and (not _is_count(periods) or periods < 1):
-        probs.append(Problem(file, None, f"{key}.{unit}", f"{periods!r} is not a positive whole number of periods"))
+        probs.append(_kp(file, at(unit), f"{key}.{unit}", f"{periods!r} is not a positive whole number of periods"))
     mult, vals, hold = ch.get("multiply"), ch.get("values"), ch.get("hold")
     if vals is not None and (mult is not None or hold is not None):
-        probs.append(Problem(file, None, key, "'values' contradicts 'multiply'/'hold'; give values, or multiply, "
+        probs.append(_kp(file, at(), key, "'values' contradicts 'multiply'/'hold'; give values, or multiply, "
                                               "or hold (optionally with multiply)"))
     elif mult is None and vals is None and hold is None:
-        probs.append(Problem(file, None, key, "give exactly one of 'multiply', 'values' or 'hold' "
+        probs.append(_kp(file, at(), key, "give exactly one of 'multiply', 'values' or 'hold' "
                                               "('hold' may be combined with 'multiply')"))
     if hold is not None and (not _is_count(hold) or hold < 1):
-        probs.append(Problem(file, None, f"{key}.hold", f"{hold!r} is not a positive whole number of periods"))
+        probs.append(_kp(file, at("hold"), f"{key}.hold", f"{hold!r} is not a positive whole number of periods"))
     if mult is not None and not _is_number(mult):
-        probs.append(Problem(file, None, f"{key}.multiply", f"{mult!r} is not a non-negative number (0 = ceasefire)"))
+        probs.append(_kp(file, at("multiply"), f"{key}.multiply", f"{mult!r} is not a non-negative number (0 = ceasefire)"))
     if vals is not None:
         if not isinstance(vals, list) or not vals or not all(_is_number(v) for v in vals):
-            probs.append(Problem(file, None, f"{key}.values", "expected a non-empty list of finite non-negative numbers"))
+            probs.append(_kp(file, at("values"), f"{key}.values", "expected a non-empty list of finite non-negative numbers"))
         elif periods is None:
             periods = len(vals)
         elif _is_count(periods) and periods != len(vals):
-            probs.append(Problem(file, None, f"{key}.values",
+            probs.append(_kp(file, at("values"), f"{key}.values",
                                  f"{len(vals)} values but {unit} = {periods}; give one value per period"))
     if probs:
         return None, probs
     return Change(tuple(regs), tuple(series) if series else None, start, periods,
                   None if mult is None else float(mult), None if vals is None else tuple(float(v) for v in vals),
-                  hold, unit), probs
+                  hold, unit, tuple((k, n) for k in ("", *ch) if (n := at(*((k,) if k else ()))) is not None)), probs
 
 
 def _overlaps(changes: list[Change] | tuple[Change, ...], key: str, file: str, regions: RegionTable | None,
@@ -575,6 +626,6 @@ def _overlaps(changes: list[Change] | tuple[Change, ...], key: str, file: str, r
             else:
                 continue
             if a0 < (b1 if b1 is not None else 10**9) and b0 < (a1 if a1 is not None else 10**9):
-                probs.append(Problem(file, None, f"{key}.change[{b}]",
+                probs.append(_kp(file, cb.line_of(), f"{key}.change[{b}]",
                                      f"overlaps change[{a}] (same series, region and period); merge them into one change"))
     return probs

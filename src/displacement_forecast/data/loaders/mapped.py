@@ -49,7 +49,6 @@ Unknown keys are errors naming the key. Empty cells are missing (NaN), never 0.
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -59,9 +58,10 @@ import numpy as np
 import pandas as pd
 
 from ..aggregate import aggregate
-from ..io import is_formula, read_text
+from ..io import is_formula
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem
+from ..tomlfile import TomlDoc, read_toml
 from .common import (
     LineMap,
     config_options,
@@ -87,15 +87,16 @@ ALLOWED_KEYS: dict[str | None, dict[str, type | tuple[type, ...]]] = {
 
 
 def read_config(config: str | Path | Mapping) -> tuple[dict, str]:
-    """Load a TOML mapping (path) or take a dict; return ``(config, name for messages)``."""
+    """Load a TOML mapping (path, by :func:`..tomlfile.read_toml`) or take a dict; return
+    ``(config, name for messages)``."""
+    return _read_config(config)[:2]
+
+
+def _read_config(config: str | Path | Mapping) -> tuple[dict, str, TomlDoc | None]:
     if isinstance(config, Mapping):
-        return dict(config), "<config>"
-    p = Path(config)
-    text = read_text(p)
-    try:
-        return tomllib.loads(text), str(p)
-    except tomllib.TOMLDecodeError as e:
-        raise DataError(Problem(str(p), getattr(e, "lineno", None), None, f"not valid TOML: {e}")) from None
+        return dict(config), "<config>", None
+    doc = read_toml(config, what="mapping config")
+    return doc.data, doc.file, doc
 
 
 def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
@@ -290,10 +291,10 @@ def load_mapped(
     """
     path = Path(path)
     file = str(path)
-    cfg, cfg_name = read_config(config)
+    cfg, cfg_name, doc = _read_config(config)
     problems = check_config(cfg, cfg_name)
     if problems:
-        raise DataError(problems)
+        raise DataError(doc.locate(problems) if doc is not None else problems)
     df, row_lines, delim = read_table(path, cfg)
     cols, dcfg, wide = cfg.get("columns", {}), dict(cfg.get("dates", {})), cfg.get("wide")
     if date_format is not None:

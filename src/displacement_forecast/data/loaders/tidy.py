@@ -23,6 +23,7 @@ def load_tidy(
     *,
     freq: str | None = None,
     delimiter: str | None = None,
+    whole: bool | None = None,
 ) -> pd.DataFrame:
     """Read and validate a tidy observation file (see :func:`..io.read_observations`).
 
@@ -32,6 +33,11 @@ def load_tidy(
         Expected frequency (``D``, ``W``, ``M``); None accepts the one the dates name.
     delimiter
         ``,`` ``;`` or tab; sniffed when None.
+    whole
+        Counts of people must be whole numbers (the rule of every loader; ``false`` for a source
+        that publishes estimates with decimals; None: ``decimals: true`` in the README beside the
+        file says so). A non-whole count is one problem naming file, line, column ``value`` and
+        the cell.
     """
     return read_observations(path, region_codes=regions.codes if regions is not None else None, freq=freq,
-                             delimiter=delimiter)
+                             delimiter=delimiter, whole=whole)

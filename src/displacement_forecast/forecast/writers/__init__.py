@@ -2,7 +2,7 @@
 
 A writer module defines ``write(run, out_dir, **options) -> list[Output]``: the files it wrote,
 each with the data-package resource that describes it (or None for files a data package does
-not list, such as charts or a hub outside the folder). :func:`write_outputs` runs the forecast
+not list, such as a hub outside the folder). :func:`write_outputs` runs the forecast
 CSV + sidecar writer, then the formats asked for, and writes ``datapackage.json`` **last**, from
 what the writers reported, so the package lists exactly the files written, with their hashes.
 

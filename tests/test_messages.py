@@ -1,0 +1,125 @@
+"""Error lines name what is at fault as what it is, where it is written.
+
+* a table's ``column``, a TOML/JSON file's ``key`` (with its line), a command-line ``option``
+  (``schema.Problem``: one rule);
+* every TOML file (scenarios, panel recipes, mapping configs) is read by one reader
+  (``data.tomlfile.read_toml``), so syntax and value errors carry the file line;
+* a scenario date must be a period start of the data (the rule for every date key).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from displacement_forecast.cli import main
+from displacement_forecast.data.schema import DataError, Problem
+from displacement_forecast.scenarios import check_scenarios, load_scenarios
+
+
+def one_error(capsys) -> str:
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_problem_names_columns_keys_and_options_by_what_they_are():
+    assert str(Problem("obs.csv", 4, "value", "bad")) == "obs.csv:4: column 'value': bad"
+    assert str(Problem("recipe.toml", 12, "start", "bad")) == "recipe.toml:12: key start: bad"
+    assert str(Problem("model.json", None, "format_version", "bad")) == "model.json: key format_version: bad"
+    assert str(Problem("command line", None, "--thresholds", "bad")) == "command line: option --thresholds: bad"
+    assert str(Problem("--origins", None, None, "bad")) == "command line: option --origins: bad"
+    assert str(Problem("<scenarios>", 3, "scenario[0].id", "bad", kind="key")) == "<scenarios>:3: key scenario[0].id: bad"
+
+
+def test_a_bad_option_is_called_an_option(tmp_path, capsys):
+    data = tmp_path / "obs.csv"
+    data.write_text("date,region,series,value\n2024-01-01,R1,displaced,1\n")
+    assert main(["forecast", str(data), "--thresholds", "5,x", "--out", str(tmp_path / "o")]) == 2
+    line = one_error(capsys)
+    assert line.startswith("error: command line: option --thresholds: 'x' is not a number"), line
+    assert "column" not in line
+
+
+def _regions(tmp_path):
+    from displacement_forecast.data.regions import load_regions
+
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nR1,One,,100000\n")
+    return load_regions(tmp_path / "regions.csv")
+
+
+def test_scenario_value_and_syntax_errors_carry_the_line_of_their_key(tmp_path):
+    regions = _regions(tmp_path)
+    f = tmp_path / "s.toml"
+    f.write_text('[[scenario]]\nid = "a"\n\n  [[scenario.change]]\n  regions = ["ALL"]\n  multiply = -1\n'
+                 '\n[[scenario]]\nid = "b"\n  [[scenario.change]]\n  hold = 4\n  colour = "red"\n')
+    with pytest.raises(DataError) as e:
+        load_scenarios(f, regions)
+    got = {p.row: str(p) for p in e.value.problems}
+    assert set(got) == {6, 12}, got
+    assert got[6].startswith(f"{f}:6: key scenario 'a'.change[0].multiply: -1 is not a non-negative number")
+    assert got[12].startswith(f"{f}:12: key scenario 'b'.change[0].colour: unknown key")
+    f.write_text('[[scenario]]\nid = "a"\n  [[scenario.change]]\n  multiply = 2 2\n')
+    with pytest.raises(DataError) as e:
+        load_scenarios(f, regions)
+    (p,) = e.value.problems
+    assert p.row == 4 and "not valid TOML" in p.message
+
+
+def test_recipe_and_mapping_config_errors_carry_the_line_of_their_key(tmp_path):
+    from displacement_forecast.data.loaders import load_mapped
+    from displacement_forecast.data.recipe import load_recipe
+
+    _regions(tmp_path)
+    (tmp_path / "x.csv").write_text("date,region,value\n2024-01-01,R1,3\n")
+    r = tmp_path / "r.toml"
+    r.write_text('regions = "regions.csv"\nfreq = "M"\nlevel = "admin9"\n\n[[sources]]\nformat = "tidy"\n'
+                 'path = "x.csv"\n\n[[sources]]\nformat = "tidy"\npath = "x.csv"\ncolour = 1\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(r)
+    got = sorted((p.row, p.column) for p in e.value.problems)
+    assert got == [(3, "level"), (12, "colour")], got
+    assert all(": key " in str(p) for p in e.value.problems)
+    c = tmp_path / "c.toml"
+    c.write_text('series = "displaced"\n[columns]\ndate = "date"\nregion = "region"\nvalue = "value"\n'
+                 '[file]\nwhole = "yes"\n')
+    with pytest.raises(DataError) as e:
+        load_mapped(tmp_path / "x.csv", c)
+    (p,) = e.value.problems
+    assert (p.row, p.column) == (7, "whole") and str(p).startswith(f"{c}:7: key whole:")
+
+
+def _monthly_obs(n: int = 12) -> pd.DataFrame:
+    d = pd.date_range("2019-01-01", periods=n, freq="MS")
+    return pd.DataFrame({"date": d, "region": "R1", "series": "strikes", "value": 1.0})
+
+
+@pytest.mark.parametrize(("freq", "start", "ok"), [
+    ("MS", "2019-11-15", False), ("MS", "2020-02-01", True),
+    ("W-THU", "2019-03-25", False), ("W-THU", "2019-03-28", True),  # Thursday weeks: a Monday is mid-period
+])
+def test_a_scenario_date_must_be_a_period_start_of_the_data(tmp_path, freq, start, ok):
+    """2019-11-15 on monthly data used to be taken silently (as November); now the key, its line
+    and the period starts on either side are named. A date on the grid is placed exactly."""
+    regions = _regions(tmp_path)
+    d = pd.date_range("2018-12-27" if freq == "W-THU" else "2019-01-01", periods=12, freq=freq)
+    obs = pd.DataFrame({"date": d, "region": "R1", "series": "strikes", "value": 1.0})
+    f = tmp_path / "s.toml"
+    f.write_text(f'[[scenario]]\nid = "a"\n  [[scenario.change]]\n  multiply = 2\n  start = "{start}"\n  periods = 1\n')
+    sc = load_scenarios(f, regions)
+    if ok:
+        (out,) = check_scenarios(sc, obs, 6, regions=regions, file=str(f))
+        h0, _ = out.changes[0].span(pd.DatetimeIndex([d[-1] + (d[1] - d[0]) * k for k in range(1, 7)])
+                                    if freq != "MS" else pd.date_range(d[-1], periods=7, freq="MS")[1:], freq[0], "x")
+        target = pd.Timestamp(start)
+        first = d[-1] + (d[1] - d[0]) if freq != "MS" else d[-1] + pd.DateOffset(months=1)
+        assert h0 == (round((target - first).days / 7) if freq != "MS"
+                      else (target.year - first.year) * 12 + target.month - first.month)
+        return
+    with pytest.raises(DataError) as e:
+        check_scenarios(sc, obs, 6, regions=regions, file=str(f))
+    (p,) = e.value.problems
+    assert p.row == 5 and p.column == "scenario 'a'.change[0].start"
+    before = pd.Timestamp(start).to_period("M").to_timestamp() if freq == "MS" else pd.Timestamp("2019-03-21")
+    assert f"not the start of a {'month' if freq == 'MS' else 'week'}" in p.message
+    assert str(before.date()) in p.message

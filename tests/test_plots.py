@@ -1,0 +1,76 @@
+"""Charts: date axes ticked by the data's frequency, threshold labels apart, no warnings."""
+
+from __future__ import annotations
+
+import warnings
+from itertools import combinations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from displacement_forecast.data.regions import RegionTable  # noqa: E402
+from displacement_forecast.forecast.run import run_forecast  # noqa: E402
+from displacement_forecast.plot.fan import MARK_LABEL, exceedance_curve, fan_chart, scenario_fans  # noqa: E402
+
+#: Close thresholds: their labels would sit on top of each other if drawn where the lines are.
+CLOSE = (100_000, 104_000, 108_000, 250_000)
+
+
+def _obs(freq: str, n: int, start: str) -> tuple[pd.DataFrame, RegionTable]:
+    rng = np.random.default_rng(3)
+    d = pd.date_range(start, periods=n, freq=freq)
+    rows = [{"date": t, "region": r, "series": "displaced", "value": float(rng.poisson(30_000))}
+            for t in d for r in ("A", "B")]
+    regions = RegionTable(pd.DataFrame({"code": ["A", "B"], "name": ["Alpha", "Beta"], "parent": ["", ""],
+                                        "population": [5e6, 5e6]}))
+    return pd.DataFrame(rows), regions
+
+
+def _charts(run, marks):
+    hist = run.history()
+    return [fan_chart(run.paths["baseline"], hist, caption="c"),
+            fan_chart(run.paths["baseline"], hist, cumulative=True, marks=marks, caption="c"),
+            exceedance_curve(run.paths, marks=marks, caption="c"),
+            scenario_fans(run.paths, hist, cumulative=True, marks=marks, caption="c")]
+
+
+@pytest.mark.parametrize(("freq", "n", "start", "horizon"), [("MS", 18, "2018-06-01", 3), ("MS", 40, "2016-01-01", 12),
+                                                            ("W-SUN", 30, "2020-01-05", 4)])
+def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, start, horizon):
+    obs, regions = _obs(freq, n, start)
+    run = run_forecast(obs, regions, model="last-value", horizon=horizon, n_draws=200, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # AutoDateLocator's interval warning, or any other, fails the test
+        figs = _charts(run, CLOSE)
+        for fig in figs:
+            fig.canvas.draw()
+    try:
+        weekday = pd.Timestamp(start).weekday()
+        for fig in figs[:2] + figs[3:]:
+            for ax in fig.axes:
+                if not ax.get_visible() or ax.xaxis.get_major_formatter().__class__.__name__ != "ConciseDateFormatter":
+                    continue
+                ticks = [mdates.num2date(t).replace(tzinfo=None) for t in ax.get_xticks()]
+                lo, hi = ax.get_xlim()
+                shown = [t for t, x in zip(ticks, ax.get_xticks(), strict=True) if lo <= x <= hi]
+                assert 2 <= len(shown) <= 9, shown
+                if freq == "MS":
+                    assert all(t.day == 1 for t in shown), shown  # month starts, never days inside a month
+                    labels = [lab.get_text() for lab in ax.get_xticklabels() if lab.get_text()]
+                    assert labels and not any(lab.strip().isdigit() and len(lab.strip()) <= 2 for lab in labels), labels
+                else:
+                    assert all(t.weekday() == weekday for t in shown), shown  # the data's own week start
+        for fig in figs[1:]:
+            boxes = [t.get_window_extent() for ax in fig.axes for t in ax.texts if t.get_gid() == MARK_LABEL]
+            assert boxes, "no threshold labels drawn"
+            for a, b in combinations(boxes, 2):
+                assert not a.overlaps(b), (a, b)
+    finally:
+        for fig in figs:
+            plt.close(fig)
