@@ -105,3 +105,58 @@ def test_auto_scenarios_are_monotone_in_conflict_on_the_real_nw_syria_panel():
     assert (tot["intensify"] >= tot["offensive-continues"]).mean() > 0.95
     assert np.median(tot["offensive-continues"]) > np.median(tot["baseline"])
     assert "never lowers" in m.info_.diagnostics["auto"]["scenario_response"]
+
+
+def test_reorder_keeps_each_region_and_follows_the_template():
+    """Schaake shuffle of whole regional paths: each region keeps exactly its own paths (so its
+    forecast and scores are unchanged) and the draws take the template's rank correlation."""
+    from displacement_forecast.models.ensemble import reorder_regions
+
+    rng = np.random.default_rng(0)
+    D, R, H = 2000, 3, 4
+    paths = rng.poisson(rng.gamma(2.0, 50.0, (D, R, 1)), (D, R, H)).astype(float)  # independent regions
+    common = rng.standard_normal(D)
+    template = np.column_stack([common + 0.3 * rng.standard_normal(D) for _ in range(R)])
+    perm = reorder_regions(paths, template, rng.random((D, R)))
+    out = paths[perm, np.arange(R)[None, :]]
+    for r in range(R):  # the same multiset of whole paths per region
+        np.testing.assert_array_equal(np.sort(out[:, r].sum(axis=1)), np.sort(paths[:, r].sum(axis=1)))
+        assert sorted(map(tuple, out[:, r])) == sorted(map(tuple, paths[:, r]))
+    key = pd.DataFrame(np.log1p(out).mean(axis=2))
+    before = pd.DataFrame(np.log1p(paths).mean(axis=2)).corr("spearman").to_numpy()[np.triu_indices(R, 1)]
+    after = key.corr("spearman").to_numpy()[np.triu_indices(R, 1)]
+    want = pd.DataFrame(template).corr("spearman").to_numpy()[np.triu_indices(R, 1)]
+    assert np.abs(before).max() < 0.1 and np.abs(after - want).max() < 0.05, (before, after, want)
+
+
+def test_totals_carry_shared_shocks():
+    """Known truth: 8 regions share a log-scale shock each month (sd 0.6; own noise sd 0.2). The
+    total's true 80% interval is wide; independent regional paths make it far too narrow, the
+    reordered paths (auto's default) recover its width while every region's forecast is unchanged."""
+    rng = np.random.default_rng(11)
+    R, T = 8, 48
+    mu = rng.uniform(6.5, 8.0, R)
+    z = mu[:, None] + 0.6 * rng.standard_normal(T)[None, :] + 0.2 * rng.standard_normal((R, T))
+    panel = _panel(z)
+    truth = np.expm1(mu[None, :] + 0.6 * rng.standard_normal((20000, 1)) + 0.2 * rng.standard_normal((20000, R)))
+    lo, hi = np.quantile(truth.sum(axis=1), [0.1, 0.9])
+    fit = {k: get_model("auto", reorder=k, candidates=[("historic-average", {})], n_paths=100).fit(panel)
+           for k in (True, False)}
+    p = {k: m.sample_paths(1, n_draws=4000, seed=1).values for k, m in fit.items()}
+    np.testing.assert_array_equal(np.sort(p[True], axis=0), np.sort(p[False], axis=0))  # regions unchanged
+    width = {k: np.subtract(*np.quantile(v.sum(axis=1)[:, 0], [0.9, 0.1])) for k, v in p.items()}
+    assert width[False] < 0.6 * (hi - lo), (width, hi - lo)
+    assert 0.75 * (hi - lo) < width[True] < 1.35 * (hi - lo), (width, hi - lo)
+
+
+def test_driver_models_join_the_candidates_only_with_conflict_series(stationary):
+    from displacement_forecast.models.ensemble import AutoEnsemble
+
+    a = AutoEnsemble()
+    assert [n for n, _ in a._candidates(stationary)] == ["dynamic", "historic-average", "last-value"]
+    y = stationary.target()
+    with_conflict = Panel(stationary.dates, stationary.regions, stationary.freq,
+                          {"displaced": y, "strikes": np.round(y / 100)})
+    names = [n for n, _ in a._candidates(with_conflict)]
+    assert names[-1] == "nb-dl" and len(names) == 4
+    assert [n for n, _ in AutoEnsemble(drivers=None)._candidates(with_conflict)] == names[:3]

@@ -310,12 +310,12 @@ def section(ds: Dataset, scores: pd.DataFrame, meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str, doc: Path = DOC) -> None:
-    """Put ``text`` between the cv-peers markers of the results page (appended the first time)."""
+def write_doc(text: str, doc: Path = DOC, start: str = START, end: str = END) -> None:
+    """Put ``text`` between the ``start``/``end`` markers of the results page (appended the first time)."""
     page = doc.read_text() if doc.exists() else "# Real-world results\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in page and END in page:
-        page = page[: page.index(START)] + block + page[page.index(END) + len(END):]
+    block = f"{start}\n{text}\n{end}"
+    if start in page and end in page:
+        page = page[: page.index(start)] + block + page[page.index(end) + len(end):]
     else:
         page = page.rstrip("\n") + "\n\n" + block + "\n"
     tmp = doc.with_suffix(".tmp")

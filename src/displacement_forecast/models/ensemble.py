@@ -1,16 +1,20 @@
 """``auto``: the default model, a mixture of whole sample paths weighted by a backtest on the user's data.
 
-Candidates are driver-free (``dynamic`` without drivers, ``historic-average``, ``last-value``):
-on the real panels the conflict series added no skill to the baseline forecast (see
-``docs/real-world-results.md``), and refitting a conflict forecaster at every internal origin
-would cost most of the fit. Conflict enters through the scenario response below.
+Candidates: ``dynamic`` without drivers, ``historic-average`` and ``last-value`` always; ``nb-dl``
+too when the panel has a conflict series the driver rule picks (:data:`DRIVER_CANDIDATES`). On
+the real panels the conflict series added little to the baseline forecast (``nb-dl`` earns no
+weight there most of the time), while on the synthetic NW Syria histories, whose offensives are
+driven by strikes, ``nb-dl`` is what beats last-value; the backtest decides, on the user's data.
 
 Fitting
     1. A short rolling-origin backtest on the panel itself: at each of the last ``n_origins``
-       periods that leave at least ``min_train`` periods before them and ``h`` after them (if
-       none does, the latest origins with what follows them), every candidate model is
-       fitted on the data up to the origin and forecasts ``1..h`` periods (``h`` = 3 months,
-       4 weeks or 14 days) as ``n_paths`` sample paths, scored by CRPS against what happened.
+       periods before the last one (default ``2 h``: 6 months, 8 weeks, 28 days) that leave at
+       least ``min_train`` periods before them, every candidate model is fitted on the data up to
+       the origin and forecasts the ``1..h`` periods that follow it in the data (``h`` = 3 months,
+       4 weeks or 14 days; the latest origins score fewer horizons, so the weights see the most
+       recent periods), as ``n_paths`` sample paths, scored by CRPS against what happened.
+       On the daily Ukraine panel the weights from 6 origins (6 days) chased the last week's
+       winner (WIS 1.06x the best peer at h = 14); 28 origins: 0.98x (``docs/real-world-results.md``).
     2. Weights: the mixture weights on a 0.1 grid of the simplex that minimise the mean CRPS
        of the *mixture* (paths pooled in proportion to the weights) over all origins, regions
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
@@ -24,19 +28,30 @@ Fitting
 
 Forecasting
     ``n_draws`` paths are split between the candidates in proportion to the weights (largest
-    remainders); each candidate simulates its share of **whole paths**, so any sum over
-    regions or periods (the regional total ``ALL``, cumulative counts) is a sum within one
-    model's coherent path. Every random number comes from the ``rng`` given (one child stream per
-    candidate, drawn first), so scenarios share them (common random numbers).
+    remainders); each candidate simulates its share of **whole paths**. Every random number
+    comes from the ``rng`` given (drawn first), so scenarios share them (common random numbers).
+
+Totals (cross-region dependence)
+    Driver-free candidates simulate regions independently, which makes the all-region total's
+    intervals far too narrow when regions move together. Their whole regional paths are
+    therefore reordered across draws (a Schaake shuffle of whole paths, :func:`reorder_regions`):
+    each draw takes a window of the history at random, and in every region the path whose mean
+    log count ranks k-th goes to the draw whose window moved that region k-th most
+    (:func:`window_changes`). Every region keeps exactly its own paths - regional forecasts and
+    their scores do not change - while totals and sums over regions carry the history's
+    co-movement (test: a shared monthly shock, the total's 80% interval regains its true width).
+    Driver models' paths are left as drawn: one conflict path per draw already links their regions.
+    ``reorder=False`` switches it off.
 
 Scenarios
-    Driver models among the candidates (none by default) respond to the scenario's conflict
-    paths directly. The paths of driver-free candidates are multiplied, path by
+    Driver models among the candidates respond to the scenario's conflict paths directly. The
+    paths of driver-free candidates are multiplied, path by
     path, by the scenario/baseline ratio ``(1 + y_scenario) / (1 + y_baseline)`` of the
     ``dynamic`` model with drivers (the *response model*), simulated with the same random
     numbers under the scenario's and the baseline's conflict paths; the baseline's paths are
-    those the engine drew (it passes them to :meth:`_draw` as ``baseline``). Under
-    the baseline the ratio is exactly 1, so the baseline forecast is the weighted mixture.
+    those the engine drew (it passes them to :meth:`_draw` as ``baseline``), and the reordering
+    is the baseline's, for every scenario. Under the baseline the ratio is exactly 1, so the
+    baseline forecast is the weighted mixture.
     Without any driver series nothing can move the forecast and the sidecar says so.
 
 The weights, the backtest's mean CRPS per candidate and per mixture, and its origins are in
@@ -193,20 +208,29 @@ class AutoEnsemble(ForecastModel):
     Parameters
     ----------
     candidates
-        ``(registry name, kwargs)`` pairs (default :data:`CANDIDATES`).
+        ``(registry name, kwargs)`` pairs (default: :data:`CANDIDATES`, plus
+        :data:`DRIVER_CANDIDATES` when the panel has conflict series).
     drivers
-        Conflict series of the response model (``"auto"``: the default rule of
-        :mod:`.driver_choice`; none available: scenarios cannot move the forecast).
-    n_origins, min_train, n_paths
-        The internal backtest: origins, shortest training history, paths per forecast.
+        Conflict series of the response model and of driver candidates (``"auto"``: the default
+        rule of :mod:`.driver_choice`; none available: scenarios cannot move the forecast).
+    n_origins, min_train, n_paths, origin_step
+        The internal backtest: origins (default ``2 h``), shortest training history, paths per
+        forecast, periods between origins.
     seed
         Seed of the internal backtest (the forecast's own randomness comes from the runner).
+    calibrate, spread
+        Interval calibration from the internal backtest (off), or a fixed spread factor.
+    horizon
+        Horizon of the internal backtest (default 3 months, 4 weeks, 14 days).
+    reorder
+        Reorder driver-free paths across draws so totals carry the history's cross-region
+        dependence (:func:`reorder_regions`; default on).
     """
 
     name = "auto"
     uses_drivers = True
 
-    def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int = 6,
+    def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int | None = None,
                  min_train: int = 8, n_paths: int = 200, seed: int = 0, calibrate: bool = False,
                  spread: float | None = None, horizon: int | None = None, reorder: bool = True,
                  origin_step: int = 1):
@@ -255,7 +279,8 @@ class AutoEnsemble(ForecastModel):
         # the latest origins, up to the one before the last period: each scores the horizons
         # 1..H that the data have after it, so the weights see the most recent periods too
         step = max(int(getattr(self, "origin_step", 1)), 1)
-        origins = [o for o in range(T - 2 - step * (self.n_origins - 1), T - 1, step) if o + 1 >= self.min_train]
+        n = self.n_origins or 2 * H  # default: the last 2 H periods (6 months, 8 weeks, 28 days)
+        origins = [o for o in range(T - 2 - step * (n - 1), T - 1, step) if o + 1 >= self.min_train]
         names = [n for n, _ in candidates]
         draws: dict[str, list[np.ndarray]] = {n: [] for n in names}
         ys: list[np.ndarray] = []
