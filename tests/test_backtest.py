@@ -341,3 +341,25 @@ def test_acceptance_best_model_beats_last_value_with_calibrated_80pct_intervals(
     print(f"best {best}: skill at h=4 {row['skill']:+.1%}, 80% coverage {row['cover_80']:.1%}")
     assert row["skill"] >= 0.20, f"{best}: CRPS skill at 4 weeks {row['skill']:+.1%} < 20%"
     assert 0.75 <= row["cover_80"] <= 0.85, f"{best}: 80% coverage {row['cover_80']:.1%} outside 75-85%"
+
+
+def test_default_origins_leave_the_minimum_history():
+    """Default origins start where ``forecast`` would fit (8 periods of history), not at period 1."""
+    from displacement_forecast.conventions import MIN_HISTORY
+    from displacement_forecast.data.schema import DataError
+    from displacement_forecast.evaluate.backtest import default_origins
+
+    dates = pd.date_range("2022-01-01", periods=24, freq="MS")
+    o = default_origins(dates, 3)
+    assert o[0] == dates[MIN_HISTORY - 1] and o[-1] == dates[-4] and len(o) == 24 - 3 - MIN_HISTORY + 1
+    with pytest.raises(DataError, match="needs at least 11"):
+        default_origins(dates[:10], 3)
+
+
+def test_common_cells_keep_what_every_model_scored():
+    from displacement_forecast.evaluate.backtest import common_cells
+
+    s = pd.DataFrame({"model": ["a", "a", "b", "b+oracle", "a"], "origin": [1, 2, 2, 1, 3],
+                      "region": "R", "horizon": 1, "crps": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    c = common_cells(s)
+    assert set(c["origin"]) == {2} and set(c["model"]) == {"a", "b"}

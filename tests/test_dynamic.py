@@ -122,3 +122,21 @@ def test_follows_a_persistent_fall_and_reverts_where_stationary(trend):
         assert med[-1] < np.expm1(z[-1]) * 0.8
     else:
         assert abs(np.log(med[-1]) - 8) < 0.3
+
+
+@pytest.mark.parametrize("T", [2, 3, 6])
+def test_short_histories_give_finite_paths_without_warnings(T):
+    """A fit on a few periods or constant counts (a backtest's earliest origins) must not divide by a
+    zero residual variance."""
+    import warnings
+
+    codes = ["A", "B", "C", "D"]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "Z", "population": 1e6}))
+    # two periods: one (previous, current) pair per region, which the pooled AR fits exactly
+    y = np.array([[100.0, 140.0, 90.0, 120.0, 110.0, 95.0][:T], [50.0, 20.0, 60.0, 45.0, 30.0, 55.0][:T],
+                  [10.0, 15.0, 12.0, 9.0, 14.0, 11.0][:T], [300.0, 200.0, 260.0, 310.0, 280.0, 240.0][:T]])
+    panel = Panel(pd.date_range("2020-01-01", periods=T, freq="MS"), regions, "M", {"displaced": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = get_model("dynamic", drivers=None).fit(panel).sample_paths(3, n_draws=100, seed=1).values
+    assert np.isfinite(p).all() and (p >= 0).all()

@@ -160,3 +160,12 @@ def test_driver_models_join_the_candidates_only_with_conflict_series(stationary)
     names = [n for n, _ in a._candidates(with_conflict)]
     assert names[-1] == "nb-dl" and len(names) == 4
     assert [n for n, _ in AutoEnsemble(drivers=None)._candidates(with_conflict)] == names[:3]
+
+
+def test_uncertainty_says_how_conflict_enters(stationary):
+    """Without conflict series the sidecar must not claim future conflict is in the bands."""
+    from displacement_forecast.models.base import CONFLICT, NOT_SCENARIO
+
+    a = get_model("auto", n_paths=50).fit(stationary)
+    u = a.uncertainty_included()
+    assert CONFLICT not in " ".join(u) and NOT_SCENARIO in u and any(u_.startswith("model choice") for u_ in u)

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from reliability_helpers import run_problems, snapshot
@@ -705,3 +706,28 @@ def test_history_length_names_the_frequency_by_the_one_rule_or_says_why_not():
         history_periods(odd, file="obs.csv")
     (p,) = e.value.problems
     assert p.file == "obs.csv" and p.column == "date" and "expected one frequency" in p.message
+
+
+def test_o21_under_the_default_model_is_forecast_and_said(tmp_path, capsys):
+    """o21 with ``auto``: NWS02 has displacement counts but no strike rows. It is forecast from its
+    displacement alone; a warning on screen and in the sidecar says scenarios do not move it, and
+    they do not (its ceasefire paths equal its baseline paths)."""
+    from displacement_forecast.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["forecast", str(CASES / "obs/o21_region_no_strikes.csv"), "--regions", str(CASES / "obs/regions.csv"),
+               "--horizon", "3", "--draws", "200", "--no-plots", "--scenarios",
+               str(CASES / "scen/k3_two_scenarios.toml"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "region NWS02 has no counts of strikes" in err
+    sc = json.loads((out / "forecast.json").read_text())
+    assert any("NWS02" in w and "scenarios do not move" in w for w in sc["warnings"])
+    fc = pd.read_csv(out / "forecast.csv")
+    q = fc[(fc["region"] == "NWS02") & (fc["output_type"] == "quantile")]
+    base, cease = (q[q["scenario"] == k].sort_values(["target", "horizon", "output_type_id"])["value"].to_numpy()
+                   for k in ("baseline", "ceasefire"))
+    assert len(base) and np.array_equal(base, cease)
+    other = fc[(fc["region"] == "NWS01") & (fc["output_type"] == "quantile")]
+    assert not np.array_equal(*(other[other["scenario"] == k].sort_values(["target", "horizon", "output_type_id"])
+                                ["value"].to_numpy() for k in ("baseline", "ceasefire")))

@@ -37,6 +37,10 @@ COVERAGE_LEVELS: tuple[int, ...] = tuple(sorted({*INTERVAL_LEVELS, BRIEF_LEVEL})
 #: Region code of the sum over all regions, draw by draw.
 TOTAL = "ALL"
 
+#: Fewest periods of displacement counts any model is fitted on (``forecast`` refuses fewer;
+#: ``backtest``'s default origins leave at least this many before them).
+MIN_HISTORY = 8
+
 #: Name of one period, per frequency code.
 FREQ_UNIT: dict[str, str] = {"D": "day", "W": "week", "M": "month"}
 #: pandas frequency of the period grid (periods are labelled by their first day; weeks start Monday).

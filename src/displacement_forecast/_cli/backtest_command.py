@@ -103,7 +103,7 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate.backtest import REFERENCE, run_backtest, winners
+    from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_seed
 
@@ -143,9 +143,17 @@ def run(args: argparse.Namespace) -> int:
     if len(summary):
         print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")
         print(format_summary(summary))
-        print("\nBest model by CRPS per horizon (oracle runs left out; skill is vs last-value):")
+        common = common_cells(res.scores)
+
+        def cells(d: pd.DataFrame) -> int:
+            return len(d.loc[d["region"] != "ALL", ["origin", "region", "horizon"]].drop_duplicates())
+
+        n_all, n_common = cells(res.scores), cells(common)
+        print("\nBest model by CRPS per horizon (oracle runs left out; skill is vs last-value), on the "
+              + (f"{n_common} of {n_all} region-periods every model scored:" if n_common < n_all
+                 else "same region-periods for every model:"))
+        w = winners(summarise(common)) if len(common) else winners(summary)
         for scope, label in (("regions", "per region"), ("ALL", "regional total")):
-            w = winners(summary)
             for r in w[w["scope"] == scope].itertuples():
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
                       f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")

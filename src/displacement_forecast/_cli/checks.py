@@ -32,11 +32,11 @@ from typing import Any
 
 import pandas as pd
 
+from ..conventions import MIN_HISTORY
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
 #: Fewest periods of displacement history any model is fitted on.
-MIN_HISTORY = 8
 #: A region whose last displacement count is more periods than this before the last period gets a warning.
 STALE_PERIODS = 3
 #: Models with a free coefficient per lag and driver (the rows-per-parameter rule applies).

@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
     model = fit_model(model, obs, regions, file=str(args.data))
+    for w in model.info_.warnings:  # the fit's own findings (also in the sidecar)
+        print(f"WARNING: {w}", file=sys.stderr)
     if not model.uses_drivers and any(s.changes for s in scenarios):
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")

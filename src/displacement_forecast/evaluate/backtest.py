@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..conventions import TOTAL
+from ..conventions import MIN_HISTORY, TOTAL
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..forecast import engine
@@ -152,12 +152,18 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return dates[a : b + 1 : step]
 
 
-def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: int = 1) -> pd.DatetimeIndex:
-    """The ``n`` latest origins (every ``step`` periods) with a full horizon of observations after them."""
+def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: int = 1,
+                    min_history: int = MIN_HISTORY) -> pd.DatetimeIndex:
+    """The ``n`` latest origins (every ``step`` periods) with a full horizon of observations after
+    them and at least ``min_history`` periods up to and including them (the history ``forecast``
+    requires: earlier origins would only score fits that ``forecast`` refuses)."""
     last = len(dates) - 1 - horizon
-    if last < 0:
-        raise DataError(Problem("<observations>", None, None, f"fewer than {horizon + 1} periods"))
-    idx = np.arange(last, -1, -step)[:n][::-1]
+    first = min_history - 1
+    if last < first:
+        raise DataError(Problem("<observations>", None, None,
+                                f"{len(dates)} periods: a backtest needs at least {min_history + horizon} "
+                                f"({min_history} of history before the first origin and {horizon} after it)"))
+    idx = np.arange(last, first - 1, -step)[:n][::-1]
     return dates[idx]
 
 
@@ -496,6 +502,21 @@ def summarise(scores: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     return (out.sort_values(["_s", "horizon", "_m"], kind="stable")[cols].reset_index(drop=True))
 
 
+def common_cells(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores of the (origin, region, horizon) cells that every model scored (oracle runs aside).
+
+    Rank models on these: a model whose early origins failed would otherwise be compared on
+    other (later, often easier or harder) periods than the rest.
+    """
+    if not len(scores):
+        return scores
+    keys = ["origin", "region", "horizon"]
+    fc = scores[~scores["model"].str.endswith(ORACLE_SUFFIX)]
+    n = fc.groupby(keys)["model"].nunique()
+    keep = n[n == fc["model"].nunique()].index
+    return scores.set_index(keys).loc[lambda d: d.index.isin(keep)].reset_index()
+
+
 def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = False) -> pd.DataFrame:
     """The model with the lowest mean ``score`` per scope and horizon, with the runner-up.
 
@@ -586,6 +607,6 @@ def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.n
     return s["pit"].to_numpy(float)
 
 
-__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "coverage_summary", "default_origins",
+__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "common_cells", "coverage_summary", "default_origins",
            "oracle_scenario", "parse_origins", "pit_values", "run_backtest", "run_task", "score_frame",
            "summarise", "winners"]

@@ -172,6 +172,7 @@ class DynamicLog(ForecastModel):
                 a[r] = e.mean()
                 if n[r] >= 3:
                     s2[r] = (float(((e - e.mean()) ** 2).sum()) + 5 * s2p) / (n[r] - 1 + 5)
+        s2 = np.maximum(s2, 1e-6)  # a perfect fit on a few points has no residual variance
         obs_mean = np.array([np.nanmean(zr) if np.isfinite(zr).any() else 0.0 for zr in z])
         m_raw = np.where(np.isfinite(a), a / (1 - phi), obs_mean)
         m_se2 = np.where(n >= 1, s2 / np.maximum(n, 1) / (1 - phi) ** 2, 1e6)

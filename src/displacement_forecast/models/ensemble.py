@@ -268,10 +268,23 @@ class AutoEnsemble(ForecastModel):
         if self.candidates is not None:
             return self.candidates
         out = [(n, dict(k)) for n, k in CANDIDATES]
-        if self.drivers_arg not in (None, ()) and resolve_drivers(self.drivers_arg, panel.series, self.name,
-                                                                  required=False):
+        if self._conflict(panel) and not self._blind(panel).any():
             out += [(n, {**k, "drivers": self.drivers_arg}) for n, k in DRIVER_CANDIDATES]
         return out
+
+    def _conflict(self, panel: Panel) -> tuple[str, ...]:
+        """The conflict series this ensemble's driver rule picks from the panel (may be none)."""
+        if self.drivers_arg in (None, ()):
+            return ()
+        return resolve_drivers(self.drivers_arg, panel.series, self.name, required=False)
+
+    def _blind(self, panel: Panel) -> np.ndarray:
+        """``(R,)``: regions without a single count of one of the conflict series. No driver model
+        can be fitted there (driver candidates are left out) and scenarios do not move them."""
+        blind = np.zeros(len(panel.regions), bool)
+        for s in self._conflict(panel):
+            blind |= ~np.isfinite(panel.series[s]).any(axis=1)
+        return blind
 
     def _backtest(self, panel: Panel, candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         T = len(panel.dates)
@@ -337,6 +350,11 @@ class AutoEnsemble(ForecastModel):
         resp.panel_, resp.info_ = panel, FitInfo(model=resp.name, config=resp.get_config())
         resp._fit(panel)
         self.response_ = resp if resp.drivers else None
+        self.blind_ = self._blind(panel)
+        for code in np.asarray(panel.regions.codes)[self.blind_]:
+            self.info_.warnings.append(
+                f"region {code} has no counts of {', '.join(self._conflict(panel))}: scenarios do not move its "
+                "forecast, and driver models were left out of the mixture")
         drivers: list[str] = []
         for m in [*self.members_.values(), *([self.response_] if self.response_ is not None else [])]:
             drivers += [s for s in (m.drivers if m.uses_drivers else ()) if s not in drivers]
@@ -358,6 +376,29 @@ class AutoEnsemble(ForecastModel):
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
+
+    def uncertainty_included(self) -> list[str]:
+        """What the mixture's spread includes: its members' sources, how future conflict enters,
+        and the cross-region reordering."""
+        from .base import CONFLICT, NOT_SCENARIO
+
+        out: list[str] = []
+        members = getattr(self, "members_", {})
+        for m in members.values():
+            out += [u for u in m.uncertainty_included() if u not in out and u not in (CONFLICT, NOT_SCENARIO)]
+        out.append("model choice (a mixture of whole paths of " + ", ".join(
+            f"{n} {w:.0%}" for n, w in getattr(self, "weights_", {}).items()) + ")")
+        driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
+        if driven:
+            out.append(CONFLICT + f" (in the {', '.join(driven)} paths)")
+        if getattr(self, "response_", None) is not None:
+            out.append("scenarios: the driver-free paths are multiplied by the response model's "
+                       "scenario/baseline ratio; their baseline does not vary with future conflict")
+        elif not driven:
+            out.append(NOT_SCENARIO)
+        if getattr(self, "reorder", True):
+            out.append("dependence between regions (driver-free paths reordered by the history's co-movement)")
+        return out
 
     # -- simulation ---------------------------------------------------------------------------
     def _draw(self, horizon, n_draws, rng, baseline=None):
@@ -434,7 +475,8 @@ class AutoEnsemble(ForecastModel):
             rng_seed = draws["seeds"][-1]
             y_s = self.response_._simulate(sub, horizon, n_draws, np.random.default_rng(rng_seed))
             y_b = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(rng_seed))
-            out = np.where(free[:, None, None], np.round(out * (1 + y_s) / (1 + y_b)), out)
+            ratio = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
+            out = np.where(free[:, None, None], np.round(out * ratio), out)
         out = spread_paths(out, self.spread_)
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
         at_risk = np.broadcast_to(self.panel_.at_risk_end(), (n_draws, R)).copy()

@@ -90,10 +90,19 @@ class SarimaxLog(ForecastModel):
         if self.driver:
             from .driver_choice import DEFAULT_RULE, resolve_drivers
 
+            # the default rule finding no conflict series: SARIMAX without an exogenous regressor
+            # (statsmodels' SARIMAX with exog=None, i.e. the ARIMA); a series the user named must exist
             self.drivers = resolve_drivers(None if self.driver == "auto" else (self.driver,), panel.series,
-                                           self.name, max_n=1)
-            self.info_.config.update(driver=self.drivers[0], driver_rule=(
-                "the first of: " + DEFAULT_RULE if self.driver == "auto" else "chosen by the user"))
+                                           self.name, max_n=1, required=self.driver != "auto")
+            self.uses_drivers = bool(self.drivers)
+            if self.drivers:
+                self.info_.config.update(driver=self.drivers[0], driver_rule=(
+                    "the first of: " + DEFAULT_RULE if self.driver == "auto" else "chosen by the user"))
+            else:
+                self.info_.config.update(driver=None, driver_rule="the data have no conflict series: "
+                                         "fitted without a driver (an ARIMA(1,0,0) on log counts)")
+                self.info_.warnings.append("sarimax: the data have no conflict series, so it is fitted without "
+                                           "a driver (the same as --model arima); scenarios cannot move it")
         y = np.log1p(panel.target())
         R = y.shape[0]
         if self.drivers:
