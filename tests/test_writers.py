@@ -63,12 +63,28 @@ def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, small_run, m
     mod.write = write
     monkeypatch.setitem(sys.modules, "tiny_writer", mod)
     monkeypatch.setitem(writers.REGISTRY, "totals", "tiny_writer:write")
+    monkeypatch.setitem(writers.FILES, "totals", ("totals.csv",))
     files = writers.write_outputs(small_run, tmp_path, ["totals"], {"totals": {"sep": ","}})
     assert [f.name for f in files] == ["forecast.csv", "forecast.json", "totals.csv", "datapackage.json"]
     pkg = json.loads((tmp_path / "datapackage.json").read_text())
     totals = next(r for r in pkg["resources"] if r["name"] == "totals")
     assert totals["hash"] == _sha(tmp_path / "totals.csv")
     assert (tmp_path / "totals.csv").read_text().startswith("scenario,n\n")
+
+
+def test_a_writer_writing_a_name_it_did_not_declare_is_refused(tmp_path, small_run, monkeypatch):
+    """A file missing from writers.FILES would survive into the next run's folder: refused at once."""
+    mod = types.ModuleType("sneaky_writer")
+
+    def write(run, out_dir):
+        (out_dir / "extra.csv").write_text("x\n")
+        return [writers.Output(out_dir / "extra.csv")]
+
+    mod.write = write
+    monkeypatch.setitem(sys.modules, "sneaky_writer", mod)
+    monkeypatch.setitem(writers.REGISTRY, "sneaky", "sneaky_writer:write")
+    with pytest.raises(RuntimeError, match="extra.csv.*FILES"):
+        writers.write_outputs(small_run, tmp_path, ["sneaky"])
 
 
 def test_every_file_of_a_forecast_folder_is_listed_with_its_media_type_and_hash(tmp_path, small_run):

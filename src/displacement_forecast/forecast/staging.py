@@ -47,13 +47,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..data.schema import DataError, Problem
+from .writers import is_run_file
 
-#: Names a forecast or fit run may write into its folder. Anything else found in an existing
+#: Names a run may write into its folder come from one list, ``writers.FILES`` and
+#: ``writers.OTHER_FILES`` (:func:`~displacement_forecast.forecast.writers.is_run_file`). An
+#: earlier run's file of such a name is dropped by a new run; anything else found in an existing
 #: output folder is the user's and is carried over into the new folder.
-RUN_FILES = re.compile(r"^(forecast\.csv|forecast\.json|forecast_hxl\.csv|datapackage\.json|draws\.(parquet|csv)"
-                       r"|fan_.*\.png|exceedance\.png|posterior\.nc|model\.json|diagnostics\.json|\..*\.tmp"
-                       r"|scores\.csv|summary\.csv|failures\.csv|backtest\.json|score_by_horizon\.png|coverage\.png"
-                       r"|pit\.png)$")
 #: A folder holding one of these is taken to be an earlier run's folder that may be replaced.
 RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json")
 
@@ -198,7 +197,8 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
     copy_existing
         Start the staging folder as a hard-linked copy of ``out`` (for folders that are updated,
         such as a hub). Otherwise it starts empty and the user's own files in ``out`` (names no
-        run writes, see :data:`RUN_FILES`) are carried over at the swap.
+        run writes, see :func:`~displacement_forecast.forecast.writers.is_run_file`) are
+        carried over at the swap.
     option
         Option name for messages.
 
@@ -208,6 +208,9 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
         ``out`` unusable (see :func:`check_out_dir`) or locked by another run.
     OSError
         Writing failed (for example the disk is full); ``out`` is left as it was.
+    RuntimeError
+        The run wrote a name that ``writers.FILES``/``OTHER_FILES`` do not list (a bug: the next
+        run could not tell that file from the user's); ``out`` is left as it was.
 
     Notes
     -----
@@ -226,6 +229,8 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
                 shutil.rmtree(stage)
                 shutil.copytree(target, stage, copy_function=os.link, symlinks=True)
             yield stage
+            if not copy_existing:
+                _check_run_files(stage)
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
             with _signals_held():  # the swap and its record happen together, never half
@@ -239,10 +244,18 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
             raise
 
 
+def _check_run_files(stage: Path) -> None:
+    """Refuse to swap in a file no list of run files declares (see ``writers.FILES``)."""
+    unknown = sorted(p.name for p in stage.iterdir() if not is_run_file(p.name))
+    if unknown:
+        raise RuntimeError(f"the run wrote {', '.join(unknown)}, which forecast/writers/__init__.py "
+                           "(FILES or OTHER_FILES) does not list; add it there so the next run replaces it")
+
+
 def _carry_over(old: Path, new: Path) -> None:
     """Hard-link (or copy) the user's own files of ``old`` into ``new``."""
     for p in old.iterdir():
-        if RUN_FILES.match(p.name) or (new / p.name).exists():
+        if is_run_file(p.name) or (new / p.name).exists():
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.copytree(p, new / p.name, copy_function=_link_or_copy, symlinks=True)
