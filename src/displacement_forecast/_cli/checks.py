@@ -4,6 +4,8 @@ Every check raises :class:`~displacement_forecast.data.schema.DataError` (one li
 exit code 2) or returns notes that go to the screen and into the sidecar. The rules, documented
 here once:
 
+* Dates on the command line (``--origin``, the dates of ``--origins``): ISO ``YYYY-MM-DD`` only
+  (``01/06/2019`` could be June or January; never guessed), checked before any data is read.
 * ``--seed``: a whole number >= 0 (NumPy's ``SeedSequence`` takes no negative seeds).
 * ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people).
 * ``--horizon``: at least 1 and at most :func:`horizon_cap` periods: the length of the history
@@ -25,8 +27,10 @@ here once:
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,40 @@ MAX_HORIZON = 520
 #: (8 bytes each: 200 million is 1.6 GB).
 MAX_CELLS = 200_000_000
 TARGET = "displaced"
+
+
+#: A date on the command line: ISO ``YYYY-MM-DD``.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def check_iso_date(text: str, option: str) -> pd.Timestamp:
+    """``text`` as a date if it is ISO ``YYYY-MM-DD`` and a real calendar date.
+
+    Raises
+    ------
+    DataError
+        Any other spelling (``01/06/2019``, ``2019-6-1``, ``20190601``) or an impossible date
+        (``2019-13-01``): one line naming ``option``.
+    """
+    s = str(text).strip()
+    if not ISO_DATE.fullmatch(s):
+        raise DataError(Problem("command line", None, option,
+                                f"{text!r} is not a date in the form YYYY-MM-DD (e.g. 2019-06-01); "
+                                "other forms are not read, as 01/06/2019 could be January or June"))
+    try:
+        return pd.Timestamp(datetime.date.fromisoformat(s))
+    except ValueError:
+        raise DataError(Problem("command line", None, option,
+                                f"{text!r} is not a calendar date; expected YYYY-MM-DD")) from None
+
+
+def check_origins_spec(spec: str | None) -> None:
+    """The dates in ``--origins START:END[:STEP]`` are ISO (:func:`check_iso_date`); period numbers pass."""
+    if spec is None:
+        return
+    for part in str(spec).split(":")[:2]:
+        if part.strip() and not re.fullmatch(r"\s*[+-]?\d+\s*", part):
+            check_iso_date(part, "--origins")
 
 
 def check_seed(seed: int) -> int:

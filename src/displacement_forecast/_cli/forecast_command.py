@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
         check_horizon,
+        check_iso_date,
         check_population,
         check_seed,
         fit_model,
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_seed(args.seed)
+    if args.origin is not None:
+        check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds)
     claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
