@@ -58,6 +58,8 @@ RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json
 
 #: What each folder staged in this process ended as, for the message printed on interruption.
 STATUS: dict[str, str] = {}
+#: The :data:`STATUS` of a folder swapped in.
+COMPLETE = "holds the complete new run"
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -224,6 +226,7 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
         recover(target)
         stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         os.chmod(stage, 0o777 & ~_umask())
+        leftover = None
         try:
             if copy_existing and target.exists():
                 shutil.rmtree(stage)
@@ -235,13 +238,14 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
                 _carry_over(target, stage)
             with _signals_held():  # the swap and its record happen together, never half
                 leftover = _swap(stage, target)
-                STATUS[key] = "holds the complete new run"
-            if leftover is not None:
-                shutil.rmtree(leftover, ignore_errors=True)  # the earlier run
+                STATUS[key] = COMPLETE
         except BaseException:
-            if STATUS[key] != "holds the complete new run":
+            if STATUS[key] != COMPLETE:
                 shutil.rmtree(stage, ignore_errors=True)
             raise
+        finally:
+            if leftover is not None:  # the earlier run, even when interrupted right after the swap
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _check_run_files(stage: Path) -> None:
@@ -326,6 +330,11 @@ def _umask() -> int:
 def final_paths(paths: list[Path], stage: Path, out: str | Path) -> list[Path]:
     """Where files written into ``stage`` are once it is swapped in as ``out``."""
     return [Path(out) / Path(p).relative_to(stage) if Path(p).is_relative_to(stage) else Path(p) for p in paths]
+
+
+def all_complete() -> bool:
+    """Whether this process staged at least one folder and swapped every one of them in."""
+    return bool(STATUS) and all(v == COMPLETE for v in STATUS.values())
 
 
 def status_lines() -> list[str]:
