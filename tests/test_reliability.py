@@ -560,6 +560,7 @@ def test_bayes_case_fit_and_forecast_carry_the_mark(tmp_path, capsys, tiny_fit):
     assert sc["model_dir"]["new_periods"] == 2 and sc["model_dir"]["posterior_refitted"] is False
     assert sc["forecast"]["origin_date"] == last[-1]
     assert pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])["note"].str.contains("UNRELIABLE").all()
+    assert pd.read_csv(out / "forecast.csv")["mark"].str.contains("UNRELIABLE").all()
     assert "reliable: false" in (hub / "model-metadata" / "dfcast-bayes_hier.yml").read_text()
     rc, _, err = forecast(capsys, d / "early.csv", CASES / "bayes/regions.csv", tmp_path / "o2",
                           "--model-dir", str(d / "fit"), "--allow-unreliable")

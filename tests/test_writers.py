@@ -109,3 +109,33 @@ def test_every_file_of_a_forecast_folder_is_listed_with_its_media_type_and_hash(
 def test_unknown_format_lists_the_known_ones(tmp_path, small_run):
     with pytest.raises(ValueError, match="unknown output format 'xlsx'.*hxl"):
         writers.write_outputs(small_run, tmp_path, ["xlsx"])
+
+
+def test_a_marked_run_carries_its_mark_in_the_forecast_csv(tmp_path, small_run):
+    """../shared/cases README (bayes case): every output, the CSV included, carries the mark. The CSV
+    gets a trailing ``mark`` column (described in the data package); the hubverse columns are
+    unchanged and the hub export, reading the CSV back, writes only them."""
+    import copy
+
+    import pandas as pd
+
+    from displacement_forecast.forecast.marks import apply_marks
+    from displacement_forecast.forecast.summaries import HUB_COLUMNS
+
+    run = copy.copy(small_run)
+    run.sidecar = apply_marks(copy.deepcopy(small_run.sidecar), fit_reliable=False)
+    out = tmp_path / "out"
+    write_run(run, out, plots=False)
+    df = pd.read_csv(out / "forecast.csv")
+    assert list(df.columns) == [*HUB_COLUMNS, "mark"]
+    assert df["mark"].str.contains("UNRELIABLE FIT").all()
+    fields = json.loads((out / "datapackage.json").read_text())["resources"][0]["schema"]["fields"]
+    assert fields[-1]["name"] == "mark" and fields[-1]["constraints"]["enum"] == [df["mark"][0]]
+    frictionless = pytest.importorskip("frictionless")
+    assert frictionless.validate(str(out / "datapackage.json")).valid
+    assert main(["export-hub", str(out), "--hub", str(tmp_path / "hub")]) == 0
+    (hub_file,) = (tmp_path / "hub" / "model-output").rglob("*.csv")
+    assert list(pd.read_csv(hub_file).columns) == list(HUB_COLUMNS)
+    # an unmarked run keeps exactly the hubverse columns
+    write_run(small_run, tmp_path / "plain", plots=False)
+    assert list(pd.read_csv(tmp_path / "plain" / "forecast.csv").columns) == list(HUB_COLUMNS)

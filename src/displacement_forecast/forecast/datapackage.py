@@ -20,7 +20,7 @@ from typing import Any
 from ..conventions import TOTAL, period_unit
 from ..data.io import write_text_atomic
 from .marks import mark_text
-from .output import SCHEMA
+from .output import MARK_COLUMN, SCHEMA
 from .summaries import HUB_COLUMNS, TARGETS
 
 #: Licence of the forecast files (the code is MIT; the data are meant to be re-shared with credit).
@@ -70,6 +70,9 @@ def forecast_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
         field("value", "number", "people (mean, quantile); probability 0-1 (cdf)", required=True, minimum=0),
     ]
     assert [f["name"] for f in fields] == list(HUB_COLUMNS)
+    mark = mark_text(sidecar)
+    if mark:  # the file carries the mark on every row (see output.write_forecast)
+        fields.append(field(MARK_COLUMN, "string", required=True, enum=[mark]))
     return {
         "fields": fields,
         "missingValues": [""],
