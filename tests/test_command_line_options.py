@@ -42,3 +42,52 @@ def test_iso_origin_is_read_as_written(tmp_path, capsys):
     assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--origin", "2019-06-05"]) == 0
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert side["forecast"]["hindcast"]["origin"] == "2019-06-03"  # the week (from Monday) holding 5 June
+
+
+@needs_cases
+@pytest.mark.parametrize("value, words", [("1e300", "1e300 is above 10,000,000,000"),
+                                          ("2000000", "above the total population of the region table (1,050,000)")])
+def test_thresholds_beyond_the_people_there_are_are_refused(tmp_path, capsys, value, words):
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", value])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--thresholds" in msg and words in msg and len(msg) < 200
+
+
+@needs_cases
+@pytest.mark.parametrize("draws", ["1", "19"])
+def test_too_few_draws_for_a_probability_are_refused_before_reading_data(tmp_path, capsys, draws):
+    rc = main(["forecast", str(tmp_path / "absent.csv"), "--draws", draws, "--out", str(tmp_path / "out")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--draws" in msg and "at least 20" in msg  # not "file not found": checked first
+
+
+@needs_cases
+def test_default_thresholds_are_said_to_be_defaults(tmp_path, capsys):
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "thresholds 10,000, 50,000, 100,000, 250,000, 500,000 (defaults; give --thresholds" in out
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", "5000"]) == 0
+    assert "defaults" not in capsys.readouterr().out
+
+
+def test_monthly_default_thresholds_come_from_the_recent_total(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.date_range("2020-01-01", periods=24, freq="MS")
+    rng = np.random.default_rng(3)
+    rows = [{"date": d.date(), "region": r, "series": "displaced", "value": int(v)}
+            for r in ("A", "B") for d, v in zip(dates, rng.integers(40_000, 60_000, len(dates)), strict=True)]
+    obs = pd.DataFrame(rows)
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["A", "B"], "name": ["Alpha", "Beta"], "parent": ["P", "P"],
+                  "population": [5_000_000, 5_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--regions", str(tmp_path / "regions.csv"), "--model",
+               "last-value", "--horizon", "3", "--draws", "50", "--no-plots", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    recent = obs[obs["date"] >= dates[-3].date()]["value"].sum()
+    want = [float(f"{k * recent:.2g}") for k in (0.5, 1, 2)]
+    assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
+    cdf = pd.read_csv(tmp_path / "out" / "forecast.csv").query("output_type == 'cdf'")
+    assert sorted(cdf["output_type_id"].unique()) == want

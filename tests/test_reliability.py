@@ -218,7 +218,7 @@ def run_small(capsys, out, *extra):
     (["--horizon", "10000"], ["--horizon", "cap of 82", "--max-horizon"]),
     (["--horizon", "10000", "--max-horizon", "10000"], ["cap of 520"]),
     (["--horizon", "0"], ["at least 1"]),
-    (["--draws", "0"], ["at least 1"]),
+    (["--draws", "0"], ["at least 20"]),
     (["--draws", "1000000000"], ["expected at most"]),
 ])
 def test_bad_options_are_one_line_each(tmp_path, capsys, extra, words):

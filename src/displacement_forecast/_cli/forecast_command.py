@@ -37,8 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "same rule as backtest); recorded in the sidecar")
     p.add_argument("--draws", type=int, default=1000, help="sample paths per scenario (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
-    p.add_argument("--thresholds", default=",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS),
-                   help="comma-separated people counts for the cdf rows (P(X <= x))")
+    p.add_argument("--thresholds", default=None,
+                   help="comma-separated people counts for the cdf rows (P(X <= x)); default "
+                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data: 0.5x, 1x and 2x "
+                        "the people newly displaced in the last HORIZON months)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backtest", metavar="DIR",
                    help="folder written by `displacement-forecast backtest`: its coverage for this model goes "
@@ -75,20 +77,25 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
+        check_draws,
         check_horizon,
         check_iso_date,
         check_population,
         check_seed,
+        check_thresholds,
+        default_thresholds,
         fit_model,
         history_periods,
         parse_thresholds,
+        people,
         prepare_data,
     )
 
     check_seed(args.seed)
+    check_draws(args.draws)
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
-    thresholds = parse_thresholds(args.thresholds)
+    thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
     claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
         claim_out_dir(args.hub, option="--hub", replace=False)
@@ -102,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
     population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
+    check_thresholds(thresholds, regions)
+    threshold_note = None
+    if thresholds is None:
+        thresholds, threshold_note = default_thresholds(obs, args.horizon, DEFAULT_THRESHOLDS)
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
@@ -135,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
     if args.chunk_regions:
-        return _streamed(args, model, scenarios, thresholds, record)
+        return _streamed(args, model, scenarios, thresholds, record, threshold_note)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
@@ -164,9 +175,11 @@ def run(args: argparse.Namespace) -> int:
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     h = args.horizon
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}")
+    if threshold_note:
+        print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = run_.prob_exceed(t, h)
-        print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
+        print(f"P(more than {people(t)} newly displaced within {h} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")
@@ -208,12 +221,13 @@ def hub_stage(hub: str | None):
         yield stage
 
 
-def _streamed(args, model, scenarios, thresholds, record) -> int:
+def _streamed(args, model, scenarios, thresholds, record, threshold_note=None) -> int:
     """``--chunk-regions``: forecast a fitted model region chunk by region chunk (bounded memory),
     written through a staging folder like every other run."""
     from ..brief import fmt_prob
     from ..forecast.staging import final_paths, staged_folder
     from ..forecast.streaming import write_streamed_run
+    from .checks import people
 
     if args.chunk_regions < 1:
         raise DataError(Problem("command line", None, "--chunk-regions", "must be at least 1"))
@@ -228,9 +242,11 @@ def _streamed(args, model, scenarios, thresholds, record) -> int:
               + "; ".join(sc["warnings"]), file=sys.stderr)
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}; "
           f"{len(res.chunks)} region chunks")
+    if threshold_note:
+        print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
-        print(f"P(more than {t:,.0f} newly displaced within {args.horizon} periods): "
+        print(f"P(more than {people(t)} newly displaced within {args.horizon} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")
