@@ -791,13 +791,30 @@ def flag_partial_periods(out: pd.DataFrame, freq: str, lo, hi, *, file: str, com
     part = partial_periods(freq, lo, hi)
     if not part:
         return out
-    labels = ", ".join(str(p.date()) for p in part)
     if complete_periods:
         return out[~out["date"].isin(part)]
-    warnings.warn(f"{file}: the events cover {lo.date()} to {hi.date()}, so period(s) {labels} are only partly covered "
-                  f"(their counts are low); drop them with complete_periods = true (--complete-periods)",
-                  DataWarning, stacklevel=3)
+    warnings.warn(PartialPeriodWarning(file, lo, hi, part), stacklevel=3)
     return out
+
+
+class PartialPeriodWarning(DataWarning):
+    """Edge periods an event file only partly covers (their counts are low); ``periods`` lists them.
+
+    A caller that keeps only some periods (a recipe's ``start``/``end``) warns about those it
+    keeps only, with :meth:`only`.
+    """
+
+    def __init__(self, file: str, lo: pd.Timestamp, hi: pd.Timestamp, periods: Sequence[pd.Timestamp]):
+        self.file, self.lo, self.hi, self.periods = file, lo, hi, list(periods)
+        labels = ", ".join(str(p.date()) for p in self.periods)
+        super().__init__(f"{file}: the events cover {lo.date()} to {hi.date()}, so period(s) {labels} are only "
+                         "partly covered (their counts are low); drop them with complete_periods = true "
+                         "(--complete-periods)")
+
+    def only(self, keep) -> PartialPeriodWarning | None:
+        """The same warning for the periods ``keep(period)`` is true of; None when no period is kept."""
+        kept = [p for p in self.periods if keep(p)]
+        return PartialPeriodWarning(self.file, self.lo, self.hi, kept) if kept else None
 
 
 def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]], name: str, where: str) -> list[Problem]:
