@@ -91,3 +91,74 @@ def test_monthly_default_thresholds_come_from_the_recent_total(tmp_path, capsys)
     assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
     cdf = pd.read_csv(tmp_path / "out" / "forecast.csv").query("output_type == 'cdf'")
     assert sorted(cdf["output_type_id"].unique()) == want
+
+
+@needs_cases
+@pytest.mark.parametrize("extra, option", [(["--team", "../evil", "--hub", "HUB"], "--team"),
+                                           (["--chunk-regions", "0"], "--chunk-regions"),
+                                           (["--scenarios", "ABSENT.toml"], "--scenarios"),
+                                           (["--backtest", "ABSENT"], "--backtest"),
+                                           (["--model-dir", "ABSENT"], "--model-dir")])
+def test_options_are_checked_before_the_data_are_read(tmp_path, capsys, monkeypatch, extra, option):
+    import displacement_forecast._cli.forecast_command as fc
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before the options were checked")
+
+    monkeypatch.setattr(fc, "load_data", no)
+    extra = [str(tmp_path / e) if e in ("HUB", "ABSENT.toml", "ABSENT") else e for e in extra]
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), *extra])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and option in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no lock file
+
+
+@needs_cases
+def test_export_hub_checks_team_before_reading(tmp_path, capsys):
+    rc = main(["export-hub", str(tmp_path / "absent"), "--hub", str(tmp_path / "hub"), "--team", "../evil"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--team" in msg
+
+
+@needs_cases
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_no_lock_file_is_left_beside_the_output(tmp_path, capsys, command):
+    args = {"forecast": ["--model", "last-value", "--no-plots", "--draws", "30", "--horizon", "2"],
+            "fit": ["--model", "last-value"], "backtest": ["--models", "last-value", "--horizon", "1", "--no-plots"]}
+    base = [command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"), *args[command]]
+    assert main([*base, "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    if command == "forecast":  # a run refused after the folder was claimed leaves none either
+        assert main([*base, "--out", str(tmp_path / "out"), "--origin", "1990-01-01"]) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_lock_file_deleted_by_the_run_before_is_not_shared(tmp_path, monkeypatch):
+    """Run B opened the lock file just before run A deleted it: B must not lock the deleted file
+    (run C would lock a new one and both would write); it locks the file the path names now."""
+    import os
+
+    from displacement_forecast.forecast import staging
+
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    real_open = os.open
+    calls = []
+
+    def open_then_lose(path, *a, **k):
+        fd = real_open(path, *a, **k)
+        calls.append(path)
+        if len(calls) == 1:  # the holder finishes right after B opened the file
+            os.unlink(path)
+        return fd
+
+    monkeypatch.setattr(staging.os, "open", open_then_lose)
+    fd = staging._lock(out)
+    monkeypatch.setattr(staging.os, "open", real_open)
+    try:
+        assert len(calls) == 2 and staging._same_file(fd, lock)
+        with pytest.raises(staging.DataError, match="another run is writing"):
+            staging._lock(out)
+    finally:
+        staging._unlock(out, fd)
+    assert not lock.exists()

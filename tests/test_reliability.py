@@ -433,7 +433,7 @@ def test_fallback_swap_without_exchange(tmp_path, monkeypatch):
     with st.staged_folder(out) as stage:
         (stage / "forecast.json").write_text("new")
     assert (out / "forecast.json").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no lock file left either
 
 
 def test_hub_error_leaves_both_folders_as_they_were(tmp_path, capsys, base_run):

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     check_draws(args.draws)
+    check_options(args)
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
@@ -188,6 +190,30 @@ def run(args: argparse.Namespace) -> int:
               "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
         return 3
     return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option that can be checked without the data, all at once, before anything is read
+    (so a mistake is never found after minutes of fitting). Raises :class:`DataError`."""
+    from ..forecast.hub import HubError, check_abbreviation
+
+    problems = []
+    if args.hub is not None:
+        try:
+            check_abbreviation(args.team, "team")
+        except HubError as e:
+            problems.append(Problem("command line", None, "--team", str(e)))
+    if args.horizon < 1:
+        problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
+    if args.chunk_regions is not None and args.chunk_regions < 1:
+        problems.append(Problem("command line", None, "--chunk-regions", "must be at least 1"))
+    for option, path, want in (("--scenarios", args.scenarios, "a scenario TOML file"),
+                               ("--backtest", args.backtest, "a folder written by `displacement-forecast backtest`"),
+                               ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
+        if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
+            problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
+    if problems:
+        raise DataError(problems)
 
 
 def read_scenarios(path: str, regions) -> list:

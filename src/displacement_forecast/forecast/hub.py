@@ -119,8 +119,8 @@ def export_to_hub(
     missing = [c for c in HUB_COLUMNS if c not in frame.columns]
     if missing:
         raise HubError(f"forecast table lacks columns {missing}")
-    team = _abbr(team, "team")
-    model = _abbr(model or default_model_abbr(str(sidecar["model"]["name"])), "model")
+    team = check_abbreviation(team, "team")
+    model = check_abbreviation(model or default_modelcheck_abbreviation(str(sidecar["model"]["name"])), "model")
     model_id = f"{team}-{model}"
     rows = _hub_rows(frame, samples)
     origins = sorted(rows["origin_date"].astype(str).unique())
@@ -478,12 +478,19 @@ LONG_MODEL_ABBR = {"bayes-hierarchical": "bayes_hier", "statsforecast-autoets": 
                    "statsforecast-autoarima": "sf_autoarima"}
 
 
-def default_model_abbr(name: str) -> str:
+def default_modelcheck_abbreviation(name: str) -> str:
     """Hub model abbreviation of a model name: '-' as '_', at most 16 characters."""
     return LONG_MODEL_ABBR.get(name, re.sub(r"[^A-Za-z0-9_]", "_", name)[:16])
 
 
-def _abbr(s: str, what: str) -> str:
+def check_abbreviation(s: str, what: str) -> str:
+    """``s`` if it is a valid hub team or model abbreviation (1-16 letters, digits or ``_``).
+
+    Raises
+    ------
+    HubError
+        Anything else (``../evil``, ``my-team``, 17 characters...).
+    """
     s = str(s)
     if not _ABBR.match(s) or len(s) > 16:
         raise HubError(f"{what} abbreviation {s!r} must be 1-16 letters, digits or '_' (hubverse model ids are <team>-<model>)")

@@ -20,7 +20,10 @@ the output folder that no run writes (a user's notes) are carried over into the 
 
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
-the holder dies, so a killed run never leaves a stale lock). Commands take it when the run
+the holder dies, so a killed run never leaves a stale lock). The holder deletes the lock file
+while still holding the lock when it ends, so no file is left beside ``--out`` (only a killed
+run leaves one, harmless and reused); a run that locked a file just deleted by the run before
+it sees that the path no longer names its file and locks the new one. Commands take it when the run
 starts, with :func:`claim_out_dir` (after the argument checks, before loading or fitting), so a
 second run is refused before it spends minutes fitting; :func:`staged_folder` then finds the lock
 already held by this process. :func:`release_claims` (called when a command ends) lets it go.
@@ -114,23 +117,50 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
 _CLAIMED: dict[str, int] = {}
 
 
+def _lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _lock(out: Path) -> int:
     """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.parent / f".{out.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise DataError(Problem(str(out), None, None,
-                                "another run is writing this folder now (lock held on "
-                                f"{lock.name}); wait for it to finish or choose another folder")) from None
-    return fd
+    lock = _lock_path(out)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataError(Problem(str(out), None, None,
+                                    "another run is writing this folder now (lock held on "
+                                    f"{lock.name}); wait for it to finish or choose another folder")) from None
+        if _same_file(fd, lock):
+            return fd
+        os.close(fd)  # the run before deleted it as it ended, after we opened it: lock the new file
+
+
+def _unlock(out: Path, fd: int) -> None:
+    """Delete ``out``'s lock file while still holding the lock (if it is still ours), then release."""
+    lock = _lock_path(out)
+    if _same_file(fd, lock):
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+    os.close(fd)
 
 
 def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
@@ -154,8 +184,8 @@ def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
 def release_claims() -> None:
     """Release every folder lock taken by :func:`claim_out_dir` in this process."""
     while _CLAIMED:
-        _, fd = _CLAIMED.popitem()
-        os.close(fd)
+        key, fd = _CLAIMED.popitem()
+        _unlock(Path(key), fd)
 
 
 @contextmanager
@@ -171,7 +201,7 @@ def folder_lock(out: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        os.close(fd)
+        _unlock(out, fd)
 
 
 def recover(out: Path) -> None:
