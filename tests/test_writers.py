@@ -139,3 +139,19 @@ def test_a_marked_run_carries_its_mark_in_the_forecast_csv(tmp_path, small_run):
     # an unmarked run keeps exactly the hubverse columns
     write_run(small_run, tmp_path / "plain", plots=False)
     assert list(pd.read_csv(tmp_path / "plain" / "forecast.csv").columns) == list(HUB_COLUMNS)
+
+
+def test_target_date_range_is_the_forecast_periods(tmp_path, small_run):
+    """datapackage.json: target_date runs from the period after the origin to the last forecast period."""
+    import pandas as pd
+
+    write_run(small_run, tmp_path, plots=False, draws=True)
+    pkg = json.loads((tmp_path / "datapackage.json").read_text())
+    dates = sorted(pd.read_csv(tmp_path / "forecast.csv")["target_date"].unique())
+    for res in pkg["resources"]:
+        schema = res.get("schema") or res.get("schema_of_columns")
+        if not schema:
+            continue
+        (f,) = [f for f in schema["fields"] if f["name"] == "target_date"]
+        assert (f["constraints"]["minimum"], f["constraints"]["maximum"]) == (dates[0], dates[-1]), res["name"]
+    assert dates[0] > small_run.sidecar["forecast"]["origin_date"] and len(dates) == 2
