@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
     if args.chunk_regions:
-        return _streamed(args, model, scenarios, thresholds, record, threshold_note)
+        marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
+                 "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
+        return _streamed(args, model, scenarios, thresholds, record, threshold_note, marks)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
@@ -247,7 +249,7 @@ def hub_stage(hub: str | None):
         yield stage
 
 
-def _streamed(args, model, scenarios, thresholds, record, threshold_note=None) -> int:
+def _streamed(args, model, scenarios, thresholds, record, threshold_note=None, marks=None) -> int:
     """``--chunk-regions``: forecast a fitted model region chunk by region chunk (bounded memory),
     written through a staging folder like every other run."""
     from ..brief import fmt_prob
@@ -261,7 +263,8 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note=None) -
         res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
                                               seed=args.seed, file_format=args.format,
                                               chunk_regions=args.chunk_regions, dask=args.dask or None,
-                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record)
+                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
+                                              marks=marks)
         final = final_paths(written, stage, args.out)
     if not sc["reliable"]:
         print("WARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE: "
