@@ -202,3 +202,33 @@ def test_every_shipped_recipe_goes_straight_into_forecast(real, tmp_path, capsys
     assert rc == 0, err
     fc = pd.read_csv(tmp_path / "f" / "forecast.csv")
     assert set(fc["horizon"]) == {1, 2} and fc["value"].notna().all()
+
+
+def test_missing_periods_are_counted_on_the_grid(real):
+    """Ukraine: UNHCR has 78 daily rows over the 79 days 2022-02-24 .. 2022-05-13 (2022-04-19 absent):
+    missing 1, not 0 (a period with no row is missing too)."""
+    obs, _, report = build_panel(RECIPES / "ukraine.toml")
+    row = report.set_index("series").loc["displaced"]
+    days = pd.date_range(row["first"], row["last"], freq="D")
+    have = set(obs.loc[obs["series"] == "displaced", "date"])
+    assert row["missing"] == len([d for d in days if d not in have]) == 1
+    assert pd.Timestamp("2022-04-19") not in have
+    assert (report.set_index("series").drop(index="displaced")["missing"] == 0).all()
+
+
+def test_partial_period_warnings_name_only_periods_the_panel_holds(real):
+    """NW Syria ends 2019-11-30: the UCDP file's partly covered 2019-12-01 is cut, so no warning."""
+    import warnings
+
+    from displacement_forecast.data.loaders.common import PartialPeriodWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        obs, _, _ = build_panel(RECIPES / "nw_syria.toml")
+    assert obs["date"].max() == pd.Timestamp("2019-11-01")
+    assert not [w for w in caught if "partly covered" in str(w.message)], [str(w.message) for w in caught]
+    w = PartialPeriodWarning("f.csv", pd.Timestamp("2018-06-03"), pd.Timestamp("2019-12-05"),
+                             [pd.Timestamp("2018-06-01"), pd.Timestamp("2019-12-01")])
+    kept = w.only(lambda p: p <= pd.Timestamp("2019-11-30"))
+    assert kept.periods == [pd.Timestamp("2018-06-01")] and "2019-12-01" not in str(kept)
+    assert w.only(lambda p: False) is None

@@ -54,7 +54,8 @@ def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, sta
         weekday = pd.Timestamp(start).weekday()
         for fig in figs[:2] + figs[3:]:
             for ax in fig.axes:
-                if not ax.get_visible() or ax.xaxis.get_major_formatter().__class__.__name__ != "ConciseDateFormatter":
+                if not ax.get_visible() or ax.xaxis.get_major_formatter().__class__.__name__ not in (
+                        "ConciseDateFormatter", "DayMonthFormatter"):
                     continue
                 ticks = [mdates.num2date(t).replace(tzinfo=None) for t in ax.get_xticks()]
                 lo, hi = ax.get_xlim()
@@ -66,6 +67,11 @@ def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, sta
                     assert labels and not any(lab.strip().isdigit() and len(lab.strip()) <= 2 for lab in labels), labels
                 else:
                     assert all(t.weekday() == weekday for t in shown), shown  # the data's own week start
+                    # every label names its month ('5 Jan'), never a bare day number ('26', '07')
+                    labels = [lab.get_text() for lab in ax.get_xticklabels() if lab.get_text()]
+                    months = [pd.Timestamp(2000, m, 1).strftime("%b") for m in range(1, 13)]
+                    assert labels and all(any(mo in lab for mo in months) for lab in labels), labels
+                    assert sum(lab.count("\n") for lab in labels) >= 1  # the year under the first tick
         for fig in figs[1:]:
             boxes = [t.get_window_extent() for ax in fig.axes for t in ax.texts if t.get_gid() == MARK_LABEL]
             assert boxes, "no threshold labels drawn"

@@ -219,7 +219,7 @@ def run_small(capsys, out, *extra):
     (["--horizon", "10000"], ["--horizon", "cap of 82", "--max-horizon"]),
     (["--horizon", "10000", "--max-horizon", "10000"], ["cap of 520"]),
     (["--horizon", "0"], ["at least 1"]),
-    (["--draws", "0"], ["at least 1"]),
+    (["--draws", "0"], ["at least 20"]),
     (["--draws", "1000000000"], ["expected at most"]),
 ])
 def test_bad_options_are_one_line_each(tmp_path, capsys, extra, words):
@@ -434,7 +434,7 @@ def test_fallback_swap_without_exchange(tmp_path, monkeypatch):
     with st.staged_folder(out) as stage:
         (stage / "forecast.json").write_text("new")
     assert (out / "forecast.json").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no lock file left either
 
 
 def test_hub_error_leaves_both_folders_as_they_were(tmp_path, capsys, base_run):
@@ -561,6 +561,7 @@ def test_bayes_case_fit_and_forecast_carry_the_mark(tmp_path, capsys, tiny_fit):
     assert sc["model_dir"]["new_periods"] == 2 and sc["model_dir"]["posterior_refitted"] is False
     assert sc["forecast"]["origin_date"] == last[-1]
     assert pd.read_csv(out / "forecast_hxl.csv", skiprows=[1])["note"].str.contains("UNRELIABLE").all()
+    assert pd.read_csv(out / "forecast.csv")["mark"].str.contains("UNRELIABLE").all()
     assert "reliable: false" in (hub / "model-metadata" / "dfcast-bayes_hier.yml").read_text()
     rc, _, err = forecast(capsys, d / "early.csv", CASES / "bayes/regions.csv", tmp_path / "o2",
                           "--model-dir", str(d / "fit"), "--allow-unreliable")

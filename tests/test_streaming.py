@@ -148,3 +148,22 @@ def test_bench_scale_runs_at_a_tiny_size(tmp_path, monkeypatch):
     args = argparse.Namespace(sizes="40", reference="", chunk=20, workers=1, out=tmp_path / "r.md")
     b.write_report([rec], args)
     assert f"| 40 | {rec['data_s']:.1f} | {rec['fit_s']:.1f} |" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_a_marked_streamed_run_carries_the_mark_on_every_row(fitted, tmp_path, file_format):
+    """Chunked runs write forecast.csv/.parquet themselves: the mark travels there too (as in an
+    unchunked forecast.csv), and the sidecar records it."""
+    from displacement_forecast.forecast.streaming import write_streamed_run
+    from displacement_forecast.forecast.summaries import HUB_COLUMNS
+
+    res, sc, _ = write_streamed_run(fitted, None, tmp_path, horizon=2, n_draws=20, seed=1, file_format=file_format,
+                                    chunk_regions=3, marks={"fit_reliable": False})
+    df = pd.read_csv(res.path) if file_format == "csv" else pd.read_parquet(res.path)
+    assert list(df.columns) == [*HUB_COLUMNS, "mark"] and len(df) == res.n_rows
+    assert df["mark"].astype(str).str.contains("UNRELIABLE FIT").all()
+    assert sc["reliable"] is False and sc["marks"]["fit_failed_gate"]
+    res, sc, _ = write_streamed_run(fitted, None, tmp_path / "ok", horizon=2, n_draws=20, seed=1,
+                                    file_format=file_format, chunk_regions=3)
+    df = pd.read_csv(res.path) if file_format == "csv" else pd.read_parquet(res.path)
+    assert list(df.columns) == list(HUB_COLUMNS)

@@ -63,12 +63,28 @@ def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, small_run, m
     mod.write = write
     monkeypatch.setitem(sys.modules, "tiny_writer", mod)
     monkeypatch.setitem(writers.REGISTRY, "totals", "tiny_writer:write")
+    monkeypatch.setitem(writers.FILES, "totals", ("totals.csv",))
     files = writers.write_outputs(small_run, tmp_path, ["totals"], {"totals": {"sep": ","}})
     assert [f.name for f in files] == ["forecast.csv", "forecast.json", "totals.csv", "datapackage.json"]
     pkg = json.loads((tmp_path / "datapackage.json").read_text())
     totals = next(r for r in pkg["resources"] if r["name"] == "totals")
     assert totals["hash"] == _sha(tmp_path / "totals.csv")
     assert (tmp_path / "totals.csv").read_text().startswith("scenario,n\n")
+
+
+def test_a_writer_writing_a_name_it_did_not_declare_is_refused(tmp_path, small_run, monkeypatch):
+    """A file missing from writers.FILES would survive into the next run's folder: refused at once."""
+    mod = types.ModuleType("sneaky_writer")
+
+    def write(run, out_dir):
+        (out_dir / "extra.csv").write_text("x\n")
+        return [writers.Output(out_dir / "extra.csv")]
+
+    mod.write = write
+    monkeypatch.setitem(sys.modules, "sneaky_writer", mod)
+    monkeypatch.setitem(writers.REGISTRY, "sneaky", "sneaky_writer:write")
+    with pytest.raises(RuntimeError, match="extra.csv.*FILES"):
+        writers.write_outputs(small_run, tmp_path, ["sneaky"])
 
 
 def test_every_file_of_a_forecast_folder_is_listed_with_its_media_type_and_hash(tmp_path, small_run):
@@ -93,3 +109,49 @@ def test_every_file_of_a_forecast_folder_is_listed_with_its_media_type_and_hash(
 def test_unknown_format_lists_the_known_ones(tmp_path, small_run):
     with pytest.raises(ValueError, match="unknown output format 'xlsx'.*hxl"):
         writers.write_outputs(small_run, tmp_path, ["xlsx"])
+
+
+def test_a_marked_run_carries_its_mark_in_the_forecast_csv(tmp_path, small_run):
+    """../shared/cases README (bayes case): every output, the CSV included, carries the mark. The CSV
+    gets a trailing ``mark`` column (described in the data package); the hubverse columns are
+    unchanged and the hub export, reading the CSV back, writes only them."""
+    import copy
+
+    import pandas as pd
+
+    from displacement_forecast.forecast.marks import apply_marks
+    from displacement_forecast.forecast.summaries import HUB_COLUMNS
+
+    run = copy.copy(small_run)
+    run.sidecar = apply_marks(copy.deepcopy(small_run.sidecar), fit_reliable=False)
+    out = tmp_path / "out"
+    write_run(run, out, plots=False)
+    df = pd.read_csv(out / "forecast.csv")
+    assert list(df.columns) == [*HUB_COLUMNS, "mark"]
+    assert df["mark"].str.contains("UNRELIABLE FIT").all()
+    fields = json.loads((out / "datapackage.json").read_text())["resources"][0]["schema"]["fields"]
+    assert fields[-1]["name"] == "mark" and fields[-1]["constraints"]["enum"] == [df["mark"][0]]
+    frictionless = pytest.importorskip("frictionless")
+    assert frictionless.validate(str(out / "datapackage.json")).valid
+    assert main(["export-hub", str(out), "--hub", str(tmp_path / "hub")]) == 0
+    (hub_file,) = (tmp_path / "hub" / "model-output").rglob("*.csv")
+    assert list(pd.read_csv(hub_file).columns) == list(HUB_COLUMNS)
+    # an unmarked run keeps exactly the hubverse columns
+    write_run(small_run, tmp_path / "plain", plots=False)
+    assert list(pd.read_csv(tmp_path / "plain" / "forecast.csv").columns) == list(HUB_COLUMNS)
+
+
+def test_target_date_range_is_the_forecast_periods(tmp_path, small_run):
+    """datapackage.json: target_date runs from the period after the origin to the last forecast period."""
+    import pandas as pd
+
+    write_run(small_run, tmp_path, plots=False, draws=True)
+    pkg = json.loads((tmp_path / "datapackage.json").read_text())
+    dates = sorted(pd.read_csv(tmp_path / "forecast.csv")["target_date"].unique())
+    for res in pkg["resources"]:
+        schema = res.get("schema") or res.get("schema_of_columns")
+        if not schema:
+            continue
+        (f,) = [f for f in schema["fields"] if f["name"] == "target_date"]
+        assert (f["constraints"]["minimum"], f["constraints"]["maximum"]) == (dates[0], dates[-1]), res["name"]
+    assert dates[0] > small_run.sidecar["forecast"]["origin_date"] and len(dates) == 2

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 done; 2 a user mistake or an unusable environment (one ``error:`` line per
     problem, no traceback; output folders left as they were); 3 a fit that failed its
     diagnostics gate (outputs marked; ``--allow-unreliable`` accepts it); 130 interrupted (the
-    message says what is on disk); 1 an internal error (one line; ``DF_DEBUG=1`` shows the
+    message says what is on disk; an interrupt after every output folder was swapped in is a
+    finished run: exit 0 with a note); 1 an internal error (one line; ``DF_DEBUG=1`` shows the
     traceback).
     """
     try:
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_disk_state()
         return 2
     except KeyboardInterrupt:
+        if staging.all_complete():  # after the last swap the run is done: only the screen summary is cut
+            print("note: interrupted after the run was complete; " + "; ".join(staging.status_lines()),
+                  file=sys.stderr)
+            return 0
         print("interrupted; " + ("; ".join(staging.status_lines()) or "nothing written"), file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -103,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 def _term_as_interrupt():
     """SIGTERM (a service manager stopping us) is handled like Ctrl-C: staged files are dropped.
 
-    Returns a function that puts the previous handler back.
+    SIGINT inherited as *ignored* (a shell starts a background command ``cmd &`` that way when
+    it has no job control, and Python keeps an inherited ``SIG_IGN``) is handled too: a
+    ``kill -INT`` then stops the run with exit 130 and its one line instead of being silently
+    ignored (a stopped run leaves its output folder as it was, so nothing is lost).
+
+    Returns a function that puts the previous handlers back.
     """
     import signal
     import threading
@@ -117,14 +127,22 @@ def _term_as_interrupt():
     def _raise(signum, frame):
         raise KeyboardInterrupt
 
-    try:
-        old = signal.getsignal(signal.SIGTERM)
-        if old not in (signal.SIG_DFL, None):
-            return nothing
-        signal.signal(signal.SIGTERM, _raise)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without SIGTERM
-        return nothing
-    return lambda: signal.signal(signal.SIGTERM, old)
+    restores = []
+    for sig, ours, replace in ((signal.SIGTERM, _raise, (signal.SIG_DFL, None)),
+                               (signal.SIGINT, signal.default_int_handler, (signal.SIG_IGN,))):
+        try:
+            old = signal.getsignal(sig)
+            if old in replace:
+                signal.signal(sig, ours)
+                restores.append((sig, old))
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without SIGTERM
+            continue
+
+    def restore() -> None:
+        for sig, old in restores:
+            signal.signal(sig, old)
+
+    return restore if restores else nothing
 
 
 def _one_line(s: str) -> str:

@@ -105,9 +105,10 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 def run(args: argparse.Namespace) -> int:
     from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
-    from .checks import check_seed
+    from .checks import check_origins_spec, check_seed
 
     check_seed(args.seed)
+    check_origins_spec(args.origins)
 
     if args.horizon < 1 or args.draws < 2 or args.workers < 1:
         raise DataError(Problem("command line", None, None, "--horizon >= 1, --draws >= 2 and --workers >= 1 are required"))

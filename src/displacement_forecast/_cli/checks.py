@@ -4,11 +4,16 @@ Every check raises :class:`~displacement_forecast.data.schema.DataError` (one li
 exit code 2) or returns notes that go to the screen and into the sidecar. The rules, documented
 here once:
 
+* Dates on the command line (``--origin``, the dates of ``--origins``): ISO ``YYYY-MM-DD`` only
+  (``01/06/2019`` could be June or January; never guessed), checked before any data is read.
 * ``--seed``: a whole number >= 0 (NumPy's ``SeedSequence`` takes no negative seeds).
-* ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people).
+* ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people), at most
+  :data:`MAX_THRESHOLD` and, when the region table gives every population, at most their total.
+  Not given: :func:`default_thresholds` (said so on screen).
 * ``--horizon``: at least 1 and at most :func:`horizon_cap` periods: the length of the history
   (a forecast further ahead than the data reach back is extrapolation), never more than
-  :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least 1; the sample
+  :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least
+  :data:`MIN_DRAWS` (probabilities and quantiles are read off the paths); the sample
   paths of one run may hold at most :data:`MAX_CELLS` numbers.
 * History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
   driver models the lags plus four, and for :data:`FREE_LAG_MODELS` at least two usable
@@ -25,8 +30,10 @@ here once:
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +54,45 @@ MAX_HORIZON = 520
 #: (8 bytes each: 200 million is 1.6 GB).
 MAX_CELLS = 200_000_000
 TARGET = "displaced"
+#: Fewest sample paths a forecast may draw: probabilities are counted on the paths (resolution
+#: 1/draws) and the outer quantiles (2.5%, 97.5%) need at least a few paths beyond them.
+MIN_DRAWS = 20
+#: Largest ``--thresholds`` value without a region table giving every population.
+MAX_THRESHOLD = 1e10
+
+
+#: A date on the command line: ISO ``YYYY-MM-DD``.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def check_iso_date(text: str, option: str) -> pd.Timestamp:
+    """``text`` as a date if it is ISO ``YYYY-MM-DD`` and a real calendar date.
+
+    Raises
+    ------
+    DataError
+        Any other spelling (``01/06/2019``, ``2019-6-1``, ``20190601``) or an impossible date
+        (``2019-13-01``): one line naming ``option``.
+    """
+    s = str(text).strip()
+    if not ISO_DATE.fullmatch(s):
+        raise DataError(Problem("command line", None, option,
+                                f"{text!r} is not a date in the form YYYY-MM-DD (e.g. 2019-06-01); "
+                                "other forms are not read, as 01/06/2019 could be January or June"))
+    try:
+        return pd.Timestamp(datetime.date.fromisoformat(s))
+    except ValueError:
+        raise DataError(Problem("command line", None, option,
+                                f"{text!r} is not a calendar date; expected YYYY-MM-DD")) from None
+
+
+def check_origins_spec(spec: str | None) -> None:
+    """The dates in ``--origins START:END[:STEP]`` are ISO (:func:`check_iso_date`); period numbers pass."""
+    if spec is None:
+        return
+    for part in str(spec).split(":")[:2]:
+        if part.strip() and not re.fullmatch(r"\s*[+-]?\d+\s*", part):
+            check_iso_date(part, "--origins")
 
 
 def check_seed(seed: int) -> int:
@@ -77,6 +123,10 @@ def parse_thresholds(text: str) -> list[float]:
         if not math.isfinite(x) or x < 0:
             problems.append(Problem("command line", None, "--thresholds",
                                     f"{cell!r}: expected a finite number of people >= 0"))
+        elif x > MAX_THRESHOLD:
+            problems.append(Problem("command line", None, "--thresholds",
+                                    f"{cell if len(cell) <= 20 else people(x)} is above {people(MAX_THRESHOLD)}; "
+                                    "expected a number of people"))
         elif x in out:
             problems.append(Problem("command line", None, "--thresholds", f"{cell!r} is given twice"))
         else:
@@ -103,12 +153,71 @@ def horizon_cap(n_history: int, max_horizon: int | None = None) -> int:
     return min(MAX_HORIZON, max_horizon if max_horizon is not None else n_history)
 
 
+def check_draws(draws: int) -> int:
+    """``draws`` if it is at least :data:`MIN_DRAWS` (checked before any data is read)."""
+    if draws < MIN_DRAWS:
+        raise DataError(Problem("command line", None, "--draws",
+                                f"{draws}: expected at least {MIN_DRAWS} (probabilities and quantiles are counted "
+                                f"on the sample paths; fewer than {MIN_DRAWS} cannot resolve them)"))
+    return draws
+
+
+def people(x: float) -> str:
+    """A people count for a message: ``250,000``; huge numbers as ``1e+300``, not 300 digits."""
+    return f"{x:,.0f}" if abs(x) < 1e15 else f"{x:g}"
+
+
+def check_thresholds(thresholds: list[float] | None, regions: RegionTable | None = None) -> None:
+    """Thresholds no larger than the people there are (see the module docstring).
+
+    Raises
+    ------
+    DataError
+        A threshold above the region table's total population (when every region gives one),
+        or above :data:`MAX_THRESHOLD`: one line each.
+    """
+    if not thresholds:
+        return
+    pop = regions.population if regions is not None and "population" in regions.frame else None
+    if pop is not None and len(pop) and bool((pop > 0).all()):
+        bound, what = float(pop.sum()), "the total population of the region table"
+    else:
+        bound, what = MAX_THRESHOLD, "the largest count of people accepted"
+    problems = [Problem("command line", None, "--thresholds",
+                        f"{people(t)} is above {what} ({people(bound)}); expected a number of people up to that")
+                for t in thresholds if t > bound]
+    if problems:
+        raise DataError(problems)
+
+
+def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]) -> tuple[list[float], str]:
+    """The cdf thresholds used when ``--thresholds`` is not given, and one phrase saying how.
+
+    Weekly and daily data: ``fixed`` (the documented defaults). Monthly data, whose totals over a
+    horizon are much larger: 0.5, 1 and 2 times the people newly displaced (all regions) in the
+    last ``horizon`` periods of the data, to two significant figures, so the probabilities say
+    whether the coming periods bring fewer or more than the same span just past. Falls back to
+    ``fixed`` when that total is zero or unknown.
+    """
+    note = "defaults; give --thresholds for your own"
+    d = obs[obs["series"] == TARGET]
+    if d.empty or detect_frequency(pd.Series(d["date"].unique())).code != "M":
+        return list(fixed), note
+    per = d.groupby("date")["value"].sum(min_count=1).sort_index()
+    recent = float(per.iloc[-horizon:].sum())
+    if not math.isfinite(recent) or recent <= 0:
+        return list(fixed), note
+    out = sorted({float(f"{k * recent:.2g}") for k in (0.5, 1.0, 2.0)})
+    return out, (f"from the data: 0.5x, 1x and 2x the {people(recent)} newly displaced in the last {horizon} "
+                 "months; give --thresholds for your own")
+
+
 def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
                   max_horizon: int | None = None) -> None:
     """Horizon and draws within the documented caps (see the module docstring)."""
     problems = []
-    if draws < 1:
-        problems.append(Problem("command line", None, "--draws", f"{draws}: expected at least 1"))
+    if draws < MIN_DRAWS:
+        problems.append(Problem("command line", None, "--draws", f"{draws}: expected at least {MIN_DRAWS}"))
     if horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
     cap = horizon_cap(n_history, max_horizon)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
@@ -37,8 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "same rule as backtest); recorded in the sidecar")
     p.add_argument("--draws", type=int, default=1000, help="sample paths per scenario (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
-    p.add_argument("--thresholds", default=",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS),
-                   help="comma-separated people counts for the cdf rows (P(X <= x))")
+    p.add_argument("--thresholds", default=None,
+                   help="comma-separated people counts for the cdf rows (P(X <= x)); default "
+                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data: 0.5x, 1x and 2x "
+                        "the people newly displaced in the last HORIZON months)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backtest", metavar="DIR",
                    help="folder written by `displacement-forecast backtest`: its coverage for this model goes "
@@ -75,17 +78,26 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
+        check_draws,
         check_horizon,
+        check_iso_date,
         check_population,
         check_seed,
+        check_thresholds,
+        default_thresholds,
         fit_model,
         history_periods,
         parse_thresholds,
+        people,
         prepare_data,
     )
 
     check_seed(args.seed)
-    thresholds = parse_thresholds(args.thresholds)
+    check_draws(args.draws)
+    check_options(args)
+    if args.origin is not None:
+        check_iso_date(args.origin, "--origin")
+    thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
     claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
         claim_out_dir(args.hub, option="--hub", replace=False)
@@ -99,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
     population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
+    check_thresholds(thresholds, regions)
+    threshold_note = None
+    if thresholds is None:
+        thresholds, threshold_note = default_thresholds(obs, args.horizon, DEFAULT_THRESHOLDS)
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
@@ -134,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
     if args.chunk_regions:
-        return _streamed(args, model, scenarios, thresholds, record)
+        marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
+                 "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
+        return _streamed(args, model, scenarios, thresholds, record, threshold_note, marks)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
@@ -163,9 +181,11 @@ def run(args: argparse.Namespace) -> int:
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     h = args.horizon
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}")
+    if threshold_note:
+        print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = run_.prob_exceed(t, h)
-        print(f"P(more than {t:,.0f} newly displaced within {h} periods): "
+        print(f"P(more than {people(t)} newly displaced within {h} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")
@@ -174,6 +194,30 @@ def run(args: argparse.Namespace) -> int:
               "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
         return 3
     return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option that can be checked without the data, all at once, before anything is read
+    (so a mistake is never found after minutes of fitting). Raises :class:`DataError`."""
+    from ..forecast.hub import HubError, check_abbreviation
+
+    problems = []
+    if args.hub is not None:
+        try:
+            check_abbreviation(args.team, "team")
+        except HubError as e:
+            problems.append(Problem("command line", None, "--team", str(e)))
+    if args.horizon < 1:
+        problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
+    if args.chunk_regions is not None and args.chunk_regions < 1:
+        problems.append(Problem("command line", None, "--chunk-regions", "must be at least 1"))
+    for option, path, want in (("--scenarios", args.scenarios, "a scenario TOML file"),
+                               ("--backtest", args.backtest, "a folder written by `displacement-forecast backtest`"),
+                               ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
+        if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
+            problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
+    if problems:
+        raise DataError(problems)
 
 
 def read_scenarios(path: str, regions) -> list:
@@ -207,12 +251,13 @@ def hub_stage(hub: str | None):
         yield stage
 
 
-def _streamed(args, model, scenarios, thresholds, record) -> int:
+def _streamed(args, model, scenarios, thresholds, record, threshold_note=None, marks=None) -> int:
     """``--chunk-regions``: forecast a fitted model region chunk by region chunk (bounded memory),
     written through a staging folder like every other run."""
     from ..brief import fmt_prob
     from ..forecast.staging import final_paths, staged_folder
     from ..forecast.streaming import write_streamed_run
+    from .checks import people
 
     if args.chunk_regions < 1:
         raise DataError(Problem("command line", None, "--chunk-regions", "must be at least 1"))
@@ -220,16 +265,19 @@ def _streamed(args, model, scenarios, thresholds, record) -> int:
         res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
                                               seed=args.seed, file_format=args.format,
                                               chunk_regions=args.chunk_regions, dask=args.dask or None,
-                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record)
+                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
+                                              marks=marks)
         final = final_paths(written, stage, args.out)
     if not sc["reliable"]:
         print("WARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE: "
               + "; ".join(sc["warnings"]), file=sys.stderr)
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}; "
           f"{len(res.chunks)} region chunks")
+    if threshold_note:
+        print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
-        print(f"P(more than {t:,.0f} newly displaced within {args.horizon} periods): "
+        print(f"P(more than {people(t)} newly displaced within {args.horizon} periods): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")

@@ -30,9 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
-    from ..forecast.hub import HubError, export_to_hub, read_forecast_dir
+    from ..forecast.hub import HubError, check_abbreviation, export_to_hub, read_forecast_dir
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
 
+    for option, value in (("--team", args.team), ("--model", args.model)):
+        try:
+            if value is not None:
+                check_abbreviation(value, option[2:])
+        except HubError as e:
+            raise DataError(Problem("command line", None, option, str(e))) from None
     d = Path(args.forecast_dir)
     try:
         frame, sidecar = read_forecast_dir(d)

@@ -37,6 +37,7 @@ reported at once, one line each, before anything is read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +45,9 @@ from pathlib import Path
 import pandas as pd
 
 from .loaders import LOADERS
-from .loaders.common import config_options
+from .loaders.common import PartialPeriodWarning, config_options
 from .regions import RegionTable, load_regions
-from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations
+from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations, period_grid
 from .tomlfile import read_toml
 
 __all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe"]
@@ -213,7 +214,7 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
     frames, problems = [], []
     for src in rec.sources:
         try:
-            obs = LOADERS[src.format].load(src.path, regions, where=str(rec.file), **src.options)
+            obs = _load(rec, src, regions)
         except DataError as e:
             problems += e.problems
             continue
@@ -239,19 +240,54 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         allobs = allobs[allobs["date"] >= rec.start]
     if rec.end is not None:
         allobs = allobs[allobs["date"] <= rec.end]
-    report = count_report(allobs.rename(columns={"_from": "from"}))
+    report = count_report(allobs.rename(columns={"_from": "from"}), rec.freq)
     out = allobs.drop(columns="_from")
     clean = check_observations(out, file=str(rec.file), region_codes=regions.codes, freq=rec.freq)
     return clean, regions, report
 
 
-def count_report(obs: pd.DataFrame) -> pd.DataFrame:
-    """What was counted, per source and series: rows, regions, periods, first/last, total, missing."""
+def _inside(rec: Recipe, period: pd.Timestamp) -> bool:
+    """Whether the panel keeps ``period`` (the recipe's ``start``/``end``, as :func:`build_panel` cuts)."""
+    return (rec.start is None or period >= rec.start) and (rec.end is None or period <= rec.end)
+
+
+def _load(rec: Recipe, src: Source, regions: RegionTable) -> pd.DataFrame:
+    """One source through its loader; its warnings about partly covered periods name only the
+    periods the panel keeps (none: no warning)."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return LOADERS[src.format].load(src.path, regions, where=str(rec.file), **src.options)
+    finally:  # passed on (also when the loader raised), outside the block that recorded them
+        for w in caught:
+            msg = w.message
+            if isinstance(msg, PartialPeriodWarning):
+                msg = msg.only(lambda p: _inside(rec, p))
+                if msg is None:
+                    continue
+            warnings.warn_explicit(msg, w.category, w.filename, w.lineno)
+
+
+def count_report(obs: pd.DataFrame, freq: str | None = None) -> pd.DataFrame:
+    """What was counted, per source and series: rows, regions, periods, first/last, total, missing.
+
+    ``missing`` counts the region-periods without a value: with ``freq``, every period of the
+    grid from the series' first to its last period, for each region the series has (a period
+    with no row at all is missing, not only a row holding no number); without it, the rows
+    holding no number.
+    """
     by = ["from", "series"] if "from" in obs.columns else ["series"]
     rows = []
     for key, g in obs.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key, strict=True)), "rows": len(g), "regions": g["region"].nunique(),
-                     "periods": g["date"].nunique(), "first": g["date"].min().date(), "last": g["date"].max().date(),
-                     "total": float(g["value"].sum()), "missing": int(g["value"].isna().sum())})
+        first, last, n_regions = g["date"].min(), g["date"].max(), g["region"].nunique()
+        if freq is not None:
+            grid = pd.date_range(first, last, freq=period_grid(g["date"], freq))
+            missing = n_regions * len(grid) - int(g.loc[g["date"].isin(grid), "value"].notna().sum())
+        else:
+            missing = int(g["value"].isna().sum())
+        rows.append({**dict(zip(by, key, strict=True)), "rows": len(g), "regions": n_regions,
+                     "periods": g["date"].nunique(), "first": first.date(), "last": last.date(),
+                     "total": float(g["value"].sum()), "missing": missing})
     return pd.DataFrame(rows)

@@ -20,7 +20,7 @@ from typing import Any
 from ..conventions import TOTAL, period_unit
 from ..data.io import write_text_atomic
 from .marks import mark_text
-from .output import SCHEMA
+from .output import MARK_COLUMN, SCHEMA
 from .summaries import HUB_COLUMNS, TARGETS
 
 #: Licence of the forecast files (the code is MIT; the data are meant to be re-shared with credit).
@@ -32,6 +32,20 @@ DEFAULT_LICENSE: dict[str, str] = {
 OUTPUT_TYPES = ("mean", "quantile", "cdf")
 #: Resources described when present in the folder (file name -> resource name).
 DRAWS_FILES = ("draws.csv", "draws.parquet")
+
+
+def target_date_range(sidecar: Mapping[str, Any]) -> dict[str, str]:
+    """``minimum``/``maximum`` of ``target_date``: the period after the origin and the last forecast
+    period (``horizon`` periods after it), at the data's frequency."""
+    import pandas as pd
+
+    from ..data.schema import period_offset
+
+    fc = sidecar.get("forecast", {})
+    origin = pd.Timestamp(str(fc.get("origin_date")))
+    step = period_offset((str(sidecar.get("data", {}).get("frequency") or "W"))[:1])  # W-MON, MS, D...
+    horizon = int(fc.get("horizon", 1))
+    return {"minimum": str((origin + step).date()), "maximum": str((origin + horizon * step).date())}
 
 
 def forecast_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,12 +78,15 @@ def forecast_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
         field("region", "string", required=True, **({"enum": regions} if len(regions) > 1 else {})),
         field("target", "string", required=True, enum=list(TARGETS)),
         field("horizon", "integer", unit_period, required=True, minimum=1, maximum=horizon),
-        field("target_date", "date", required=True, minimum=origin),
+        field("target_date", "date", required=True, **target_date_range(sidecar)),
         field("output_type", "string", required=True, enum=list(OUTPUT_TYPES)),
         field("output_type_id", "number", "quantile level (0-1) or people (cdf threshold)", minimum=0),
         field("value", "number", "people (mean, quantile); probability 0-1 (cdf)", required=True, minimum=0),
     ]
     assert [f["name"] for f in fields] == list(HUB_COLUMNS)
+    mark = mark_text(sidecar)
+    if mark:  # the file carries the mark on every row (see output.write_forecast)
+        fields.append(field(MARK_COLUMN, "string", required=True, enum=[mark]))
     return {
         "fields": fields,
         "missingValues": [""],
@@ -95,7 +112,7 @@ def draws_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
             {"name": "horizon", "type": "integer", "description": SCHEMA["horizon"],
              "constraints": {"required": True, "minimum": 1, "maximum": int(fc.get("horizon", 1))}},
             {"name": "target_date", "type": "date", "format": "%Y-%m-%d", "description": SCHEMA["target_date"],
-             "constraints": {"required": True, "minimum": origin}},
+             "constraints": {"required": True, **target_date_range(sidecar)}},
             {"name": "draw", "type": "integer", "description": "sample path index; the same index is the same random stream in every scenario, region and horizon",
              "constraints": {"required": True, "minimum": 0, "maximum": n - 1}},
             {"name": "value", "type": "number", "unit": "people",

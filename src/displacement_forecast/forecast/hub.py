@@ -119,8 +119,8 @@ def export_to_hub(
     missing = [c for c in HUB_COLUMNS if c not in frame.columns]
     if missing:
         raise HubError(f"forecast table lacks columns {missing}")
-    team = _abbr(team, "team")
-    model = _abbr(model or default_model_abbr(str(sidecar["model"]["name"])), "model")
+    team = check_abbreviation(team, "team")
+    model = check_abbreviation(model or default_modelcheck_abbreviation(str(sidecar["model"]["name"])), "model")
     model_id = f"{team}-{model}"
     rows = _hub_rows(frame, samples)
     origins = sorted(rows["origin_date"].astype(str).unique())
@@ -138,6 +138,9 @@ def export_to_hub(
             admin["file_format"].append(file_format)
         tasks_path = cfg / "tasks.json"
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
+        unit = period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
+        _check_one_unit(tasks, hub / admin.get("model_output_dir", "model-output"), model_id,
+                        list(dict.fromkeys(rows["target"].astype(str))), unit, origin)
         _merge_round(tasks, rows, sidecar, origin)
         # parquet: typed with the schema hubdata will read with, from the *new* tasks.json
         schema = _arrow_schema(tasks) if file_format == "parquet" else None
@@ -305,6 +308,34 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             "target_keys": {"target": t}, "target_type": "continuous",
             "description": TARGETS.get(t, t), "is_step_ahead": True, "time_unit": unit,
         })
+
+
+def _check_one_unit(tasks: Mapping[str, Any], output_dir: Path, model_id: str, targets: list[str], unit: str,
+                    origin: str) -> None:
+    """Refuse a forecast per ``unit`` (week, month, day) of a target that this model id already
+    has in the hub per another unit, or that the same round declares per another unit: one
+    model id and target must mean one thing (people per week, or per month), never a mix.
+
+    Raises
+    ------
+    HubError
+        Naming the round and unit found, and how to keep them apart.
+    """
+    for rnd in tasks.get("rounds", []):
+        r_origin = _round_origin(rnd)
+        mine = any((output_dir / model_id / f"{r_origin}-{model_id}.{ext}").exists() for ext in ("csv", "parquet"))
+        if not mine and r_origin != origin:
+            continue
+        for mt in rnd.get("model_tasks", []):
+            for t in mt.get("target_metadata", []):
+                old = t.get("time_unit")
+                if t.get("target_id") in targets and old and old != unit:
+                    whose = f"{model_id}'s forecasts" if mine else "this round's forecasts"
+                    raise HubError(
+                        f"the hub holds {whose} of {t['target_id']} per {old} (round {r_origin}); this "
+                        f"forecast is per {unit}: one model id and target must not mix frequencies; give "
+                        "this forecast another model abbreviation (export-hub --model NAME) or team "
+                        "(--team), or use another hub")
 
 
 def _check_same(ot: dict[str, Any], kind: str, new: list[float], origin: str, what: str) -> None:
@@ -478,12 +509,19 @@ LONG_MODEL_ABBR = {"bayes-hierarchical": "bayes_hier", "statsforecast-autoets": 
                    "statsforecast-autoarima": "sf_autoarima"}
 
 
-def default_model_abbr(name: str) -> str:
+def default_modelcheck_abbreviation(name: str) -> str:
     """Hub model abbreviation of a model name: '-' as '_', at most 16 characters."""
     return LONG_MODEL_ABBR.get(name, re.sub(r"[^A-Za-z0-9_]", "_", name)[:16])
 
 
-def _abbr(s: str, what: str) -> str:
+def check_abbreviation(s: str, what: str) -> str:
+    """``s`` if it is a valid hub team or model abbreviation (1-16 letters, digits or ``_``).
+
+    Raises
+    ------
+    HubError
+        Anything else (``../evil``, ``my-team``, 17 characters...).
+    """
     s = str(s)
     if not _ABBR.match(s) or len(s) > 16:
         raise HubError(f"{what} abbreviation {s!r} must be 1-16 letters, digits or '_' (hubverse model ids are <team>-<model>)")

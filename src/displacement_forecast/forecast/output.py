@@ -3,7 +3,9 @@
 Files (written atomically: a temp file, then rename, so a crash never leaves half a file)::
 
     forecast.csv        long, hubverse-style: origin_date, scenario, region, target, horizon,
-                        target_date, output_type, output_type_id, value
+                        target_date, output_type, output_type_id, value; then ``mark``
+                        (:data:`MARK_COLUMN`) only when the run carries a mark (an unreliable
+                        fit, regions left out, ...), so a reader of this file alone sees it
     forecast.json       sidecar: model and version, data vintage, seed, scenarios, diagnostics,
                         what the intervals include, backtest coverage when known
 
@@ -39,7 +41,12 @@ SCHEMA: dict[str, str] = {
     "output_type": "mean | quantile | cdf",
     "output_type_id": "quantile: the level (0.5 = median); cdf: the threshold in people; mean: empty",
     "value": "people (mean, quantile) or probability P(target <= threshold) (cdf)",
+    "mark": "only in a run that carries a mark: the same text on every row (e.g. 'UNRELIABLE FIT (failed its "
+            "diagnostics)'), as in the sidecar's marks; read it before using the numbers. Not a hubverse column: "
+            "select the columns above to drop it (the hub export does)",
 }
+#: Column added after :data:`~.summaries.HUB_COLUMNS` when a run carries a mark.
+MARK_COLUMN = "mark"
 
 
 #: Last period with an observed value, per series (the sidecar's ``data.vintage``).
@@ -109,12 +116,22 @@ def _jsonable(x: Any) -> Any:
 
 def write_forecast(frame: pd.DataFrame, sidecar: dict[str, Any], out_dir: str | Path,
                    name: str = "forecast") -> tuple[Path, Path]:
-    """Write ``<name>.csv`` and ``<name>.json`` atomically; text cells escaped against formulas."""
+    """Write ``<name>.csv`` and ``<name>.json`` atomically; text cells escaped against formulas.
+
+    The CSV holds :data:`~.summaries.HUB_COLUMNS`, then :data:`MARK_COLUMN` when the sidecar
+    carries a mark (:func:`.marks.mark_text`): the mark travels with the numbers.
+    """
+    from .marks import mark_text
+
     missing = [c for c in HUB_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"forecast frame lacks columns {missing}")
     out = Path(out_dir)
-    csv_path = write_csv_atomic(frame[list(HUB_COLUMNS)], out / f"{name}.csv")
+    table = frame[list(HUB_COLUMNS)]
+    mark = mark_text(sidecar)
+    if mark:
+        table = table.assign(**{MARK_COLUMN: mark})
+    csv_path = write_csv_atomic(table, out / f"{name}.csv")
     return csv_path, write_sidecar(sidecar, out, name)
 
 

@@ -20,7 +20,10 @@ the output folder that no run writes (a user's notes) are carried over into the 
 
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
-the holder dies, so a killed run never leaves a stale lock). Commands take it when the run
+the holder dies, so a killed run never leaves a stale lock). The holder deletes the lock file
+while still holding the lock when it ends, so no file is left beside ``--out`` (only a killed
+run leaves one, harmless and reused); a run that locked a file just deleted by the run before
+it sees that the path no longer names its file and locks the new one. Commands take it when the run
 starts, with :func:`claim_out_dir` (after the argument checks, before loading or fitting), so a
 second run is refused before it spends minutes fitting; :func:`staged_folder` then finds the lock
 already held by this process. :func:`release_claims` (called when a command ends) lets it go.
@@ -47,18 +50,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..data.schema import DataError, Problem
+from .writers import is_run_file
 
-#: Names a forecast or fit run may write into its folder. Anything else found in an existing
+#: Names a run may write into its folder come from one list, ``writers.FILES`` and
+#: ``writers.OTHER_FILES`` (:func:`~displacement_forecast.forecast.writers.is_run_file`). An
+#: earlier run's file of such a name is dropped by a new run; anything else found in an existing
 #: output folder is the user's and is carried over into the new folder.
-RUN_FILES = re.compile(r"^(forecast\.csv|forecast\.json|forecast_hxl\.csv|datapackage\.json|draws\.(parquet|csv)"
-                       r"|fan_.*\.png|exceedance\.png|posterior\.nc|model\.json|diagnostics\.json|\..*\.tmp"
-                       r"|scores\.csv|summary\.csv|failures\.csv|backtest\.json|score_by_horizon\.png|coverage\.png"
-                       r"|pit\.png)$")
 #: A folder holding one of these is taken to be an earlier run's folder that may be replaced.
 RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json")
 
 #: What each folder staged in this process ended as, for the message printed on interruption.
 STATUS: dict[str, str] = {}
+#: The :data:`STATUS` of a folder swapped in.
+COMPLETE = "holds the complete new run"
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -113,23 +117,50 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
 _CLAIMED: dict[str, int] = {}
 
 
+def _lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _lock(out: Path) -> int:
     """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.parent / f".{out.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise DataError(Problem(str(out), None, None,
-                                "another run is writing this folder now (lock held on "
-                                f"{lock.name}); wait for it to finish or choose another folder")) from None
-    return fd
+    lock = _lock_path(out)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataError(Problem(str(out), None, None,
+                                    "another run is writing this folder now (lock held on "
+                                    f"{lock.name}); wait for it to finish or choose another folder")) from None
+        if _same_file(fd, lock):
+            return fd
+        os.close(fd)  # the run before deleted it as it ended, after we opened it: lock the new file
+
+
+def _unlock(out: Path, fd: int) -> None:
+    """Delete ``out``'s lock file while still holding the lock (if it is still ours), then release."""
+    lock = _lock_path(out)
+    if _same_file(fd, lock):
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+    os.close(fd)
 
 
 def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
@@ -153,8 +184,8 @@ def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
 def release_claims() -> None:
     """Release every folder lock taken by :func:`claim_out_dir` in this process."""
     while _CLAIMED:
-        _, fd = _CLAIMED.popitem()
-        os.close(fd)
+        key, fd = _CLAIMED.popitem()
+        _unlock(Path(key), fd)
 
 
 @contextmanager
@@ -170,7 +201,7 @@ def folder_lock(out: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        os.close(fd)
+        _unlock(out, fd)
 
 
 def recover(out: Path) -> None:
@@ -198,7 +229,8 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
     copy_existing
         Start the staging folder as a hard-linked copy of ``out`` (for folders that are updated,
         such as a hub). Otherwise it starts empty and the user's own files in ``out`` (names no
-        run writes, see :data:`RUN_FILES`) are carried over at the swap.
+        run writes, see :func:`~displacement_forecast.forecast.writers.is_run_file`) are
+        carried over at the swap.
     option
         Option name for messages.
 
@@ -208,6 +240,9 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
         ``out`` unusable (see :func:`check_out_dir`) or locked by another run.
     OSError
         Writing failed (for example the disk is full); ``out`` is left as it was.
+    RuntimeError
+        The run wrote a name that ``writers.FILES``/``OTHER_FILES`` do not list (a bug: the next
+        run could not tell that file from the user's); ``out`` is left as it was.
 
     Notes
     -----
@@ -221,28 +256,40 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
         recover(target)
         stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         os.chmod(stage, 0o777 & ~_umask())
+        leftover = None
         try:
             if copy_existing and target.exists():
                 shutil.rmtree(stage)
                 shutil.copytree(target, stage, copy_function=os.link, symlinks=True)
             yield stage
+            if not copy_existing:
+                _check_run_files(stage)
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
             with _signals_held():  # the swap and its record happen together, never half
                 leftover = _swap(stage, target)
-                STATUS[key] = "holds the complete new run"
-            if leftover is not None:
-                shutil.rmtree(leftover, ignore_errors=True)  # the earlier run
+                STATUS[key] = COMPLETE
         except BaseException:
-            if STATUS[key] != "holds the complete new run":
+            if STATUS[key] != COMPLETE:
                 shutil.rmtree(stage, ignore_errors=True)
             raise
+        finally:
+            if leftover is not None:  # the earlier run, even when interrupted right after the swap
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_run_files(stage: Path) -> None:
+    """Refuse to swap in a file no list of run files declares (see ``writers.FILES``)."""
+    unknown = sorted(p.name for p in stage.iterdir() if not is_run_file(p.name))
+    if unknown:
+        raise RuntimeError(f"the run wrote {', '.join(unknown)}, which forecast/writers/__init__.py "
+                           "(FILES or OTHER_FILES) does not list; add it there so the next run replaces it")
 
 
 def _carry_over(old: Path, new: Path) -> None:
     """Hard-link (or copy) the user's own files of ``old`` into ``new``."""
     for p in old.iterdir():
-        if RUN_FILES.match(p.name) or (new / p.name).exists():
+        if is_run_file(p.name) or (new / p.name).exists():
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.copytree(p, new / p.name, copy_function=_link_or_copy, symlinks=True)
@@ -313,6 +360,11 @@ def _umask() -> int:
 def final_paths(paths: list[Path], stage: Path, out: str | Path) -> list[Path]:
     """Where files written into ``stage`` are once it is swapped in as ``out``."""
     return [Path(out) / Path(p).relative_to(stage) if Path(p).is_relative_to(stage) else Path(p) for p in paths]
+
+
+def all_complete() -> bool:
+    """Whether this process staged at least one folder and swapped every one of them in."""
+    return bool(STATUS) and all(v == COMPLETE for v in STATUS.values())
 
 
 def status_lines() -> list[str]:

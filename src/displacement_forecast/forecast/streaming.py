@@ -46,6 +46,7 @@ import numpy as np
 from ..data.io import atomic_path, escape_formula
 from ..scenarios import Scenario
 from . import engine
+from .output import MARK_COLUMN
 from .summaries import DEFAULT_THRESHOLDS, HUB_COLUMNS, QUANTILE_LEVELS, TARGETS, TOTAL
 
 FORMATS = ("csv", "parquet")
@@ -324,7 +325,7 @@ class _Writer:
     """Rows go to one part file per scenario (kept in scenario order at the end), then into one
     CSV or Parquet file, atomically."""
 
-    def __init__(self, path: Path, file_format: str, scenarios: list[str]):
+    def __init__(self, path: Path, file_format: str, scenarios: list[str], mark: str = ""):
         if file_format not in FORMATS:
             raise ValueError(f"unknown format {file_format!r}; expected one of {', '.join(FORMATS)}")
         self.path, self.format = Path(path), file_format
@@ -333,11 +334,17 @@ class _Writer:
         self.parts = {s: self.tmp / f"part{i}" for i, s in enumerate(scenarios)}
         self.writers: dict[str, Any] = {}
         self.n_rows = 0
+        self.mark = mark
+        self.columns = [*HUB_COLUMNS, *([MARK_COLUMN] if mark else [])]
 
     def write(self, scenario: str, table) -> None:
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
+        if self.mark:
+            import pyarrow as pa
+
+            table = table.append_column(MARK_COLUMN, pa.array([self.mark] * table.num_rows, pa.string()))
         w = self.writers.get(scenario)
         if w is None:
             if self.format == "csv":
@@ -358,7 +365,7 @@ class _Writer:
             with atomic_path(self.path) as out:
                 if self.format == "csv":
                     with open(out, "wb") as f:
-                        f.write((",".join(HUB_COLUMNS) + "\n").encode())
+                        f.write((",".join(self.columns) + "\n").encode())
                         for part in self.parts.values():
                             if part.exists():
                                 with open(part, "rb") as src:
@@ -404,7 +411,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                     targets: Sequence[str] = ("new_displaced", "cum_new_displaced"),
                     chunks: Sequence[np.ndarray] | None = None, workers: int = 1,
-                    dask: Any = None) -> StreamResult:
+                    dask: Any = None, mark: str = "") -> StreamResult:
     """Forecast every scenario of a fitted ``model`` into one long table file, chunk by chunk.
 
     Parameters
@@ -436,6 +443,10 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
         two chunks per worker thread in flight) and written here in order, so the file is the one
         a local run writes. ``None`` (default): in this process. Models without a chunked sampler
         always run here.
+    mark
+        The run's mark (:func:`~displacement_forecast.forecast.marks.mark_text`); when not empty,
+        every row carries it in a trailing ``mark`` column, as in ``forecast.csv`` of an
+        unchunked run (:func:`~displacement_forecast.forecast.output.write_forecast`).
 
     Returns
     -------
@@ -471,7 +482,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
         one = {s: np.zeros((1, len(codes), horizon)) for s in model.drivers}
         for sc in scenarios:
             sc.apply(one, regions, dates, panel.series)
-    writer = _Writer(Path(out), file_format, [sc.id for sc in scenarios])
+    writer = _Writer(Path(out), file_format, [sc.id for sc in scenarios], mark=mark)
     totals = {sc.id: np.zeros((n_draws, horizon)) for sc in scenarios}
     try:
         if sim is not None and dask is not None:
@@ -622,23 +633,30 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
                        n_draws: int = 1000, seed: int = 0, file_format: str = "csv", chunk_regions: int = 250,
                        workers: int = 1, dask: Any = None, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                        quantile_levels: Sequence[float] = QUANTILE_LEVELS, data_files: Sequence[str] = (),
-                       backtest: dict[str, Any] | None = None) -> tuple[StreamResult, dict[str, Any], list[Path]]:
+                       backtest: dict[str, Any] | None = None,
+                       marks: dict[str, Any] | None = None) -> tuple[StreamResult, dict[str, Any], list[Path]]:
     """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
     :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
     file was made (chunks, format, where the random numbers come from). No charts.
 
+    ``marks``: keyword arguments of :func:`~displacement_forecast.forecast.marks.apply_marks`
+    (default: the fit's own verdict); the file's rows carry the resulting mark.
+
     Returns the stream result, the sidecar and the files written.
     """
+    from .marks import apply_marks, mark_text
     from .output import build_sidecar, write_sidecar
 
     scenarios = list(scenarios or [Scenario.baseline()])
     out = Path(out_dir)
-    res = stream_forecast(model, scenarios, out / f"forecast.{file_format}", horizon=horizon, n_draws=n_draws,
-                          seed=seed, chunk_regions=chunk_regions, file_format=file_format, workers=workers,
-                          dask=dask, thresholds=thresholds, quantile_levels=quantile_levels)
     sidecar = build_sidecar(model, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
                             quantile_levels=quantile_levels, thresholds=thresholds, data_files=data_files,
                             backtest=backtest)
+    apply_marks(sidecar, **(marks or {"fit_reliable": bool(model.info_.reliable)}))
+    res = stream_forecast(model, scenarios, out / f"forecast.{file_format}", horizon=horizon, n_draws=n_draws,
+                          seed=seed, chunk_regions=chunk_regions, file_format=file_format, workers=workers,
+                          dask=dask, thresholds=thresholds, quantile_levels=quantile_levels,
+                          mark=mark_text(sidecar))
     sidecar["forecast"]["streamed"] = {
         "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
         "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, FuncFormatter, PercentFormatter  # noqa: E402
 
 from ..conventions import INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
 from ..conventions import period_unit as _unit  # noqa: E402
@@ -90,11 +90,31 @@ def date_axis(ax: plt.Axes, freq: str | None, maxticks: int = 5) -> None:
         else:
             locator = mdates.DayLocator(interval=step)
     ax.xaxis.set_major_locator(locator)
-    fmt = mdates.ConciseDateFormatter(locator)
     if code == "M":  # months only: the day (always 1) would read like a date inside the month
         fmt = mdates.ConciseDateFormatter(locator, formats=["%Y", "%b", "%b", "%H:%M", "%H:%M", "%S.%f"],
                                           zero_formats=["", "%Y", "%b\n%Y", "%b", "%H:%M", "%H:%M"])
+    elif code in ("W", "D"):  # '7 Jan', never a bare day number ('07', '14' read as nothing)
+        fmt = DayMonthFormatter()
+    else:
+        fmt = mdates.ConciseDateFormatter(locator)
     ax.xaxis.set_major_formatter(fmt)
+
+
+class DayMonthFormatter(Formatter):
+    """Date ticks as day and month (``7 Jan``), with the year under the first tick and under each
+    tick where the year changes (``6 Jan\n2020``): every label names its date on its own."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        d = mdates.num2date(x)
+        return f"{d.day} {d:%b}"
+
+    def format_ticks(self, values) -> list[str]:
+        out, year = [], None
+        for v in values:
+            d = mdates.num2date(v)
+            out.append(f"{d.day} {d:%b}" + (f"\n{d.year}" if d.year != year else ""))
+            year = d.year
+        return out
 
 
 def _first_tick(ax: plt.Axes) -> pd.Timestamp:

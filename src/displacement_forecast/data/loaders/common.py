@@ -682,6 +682,11 @@ def map_region_names(
     and first line in one :class:`DataWarning` (their rows are left out), or raised as a
     :class:`DataError` when ``strict``. Blank names are always a warning (ACLED lists events at
     sea with no admin1).
+
+    A file none of whose names matches the table is always a :class:`DataError` (one line naming
+    the file, the column and examples of both sides): its rows would all be left out, and a
+    count of no events is not a count of zero (an event list's grid would otherwise be filled
+    with made-up zeros).
     """
     ncodes, nuniq = pd.factorize(names)
     ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
@@ -707,6 +712,8 @@ def map_region_names(
             else:
                 matched[n] = code
         unmatched = still
+    if unmatched and not matched:
+        raise DataError(Problem(file, None, column, no_match_message(unmatched, regions)))
     codes = s.map(matched).where(~blank)
     if unmatched:
         counts = s[s.isin(unmatched)].value_counts()
@@ -721,6 +728,17 @@ def map_region_names(
         warnings.warn(f"{file}: column {column!r}: {len(unmatched)} name(s) not in the region table, rows left out: {listing}",
                       DataWarning, stacklevel=3)
     return codes
+
+
+def no_match_message(names: list, regions: RegionTable, k: int = 4) -> str:
+    """What the file's region names looked like against the table's, for a file matching none."""
+    theirs = ", ".join(repr(str(n)) for n in sorted(map(str, names))[:k]) + (", ..." if len(names) > k else "")
+    table = regions.frame
+    ours = ", ".join(f"{c} {n!r}" for c, n in list(zip(table["code"], table["name"], strict=True))[:k])
+    return (f"none of its {len(names):,} region names matches the region table (names here: {theirs}; the "
+            f"table's {len(table):,} regions: {ours}{', ...' if len(table) > k else ''}); expected the file's "
+            "regions to be the table's (check the file is the right country and the region column or level, "
+            "or add the names as aliases in the table)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,13 +791,30 @@ def flag_partial_periods(out: pd.DataFrame, freq: str, lo, hi, *, file: str, com
     part = partial_periods(freq, lo, hi)
     if not part:
         return out
-    labels = ", ".join(str(p.date()) for p in part)
     if complete_periods:
         return out[~out["date"].isin(part)]
-    warnings.warn(f"{file}: the events cover {lo.date()} to {hi.date()}, so period(s) {labels} are only partly covered "
-                  f"(their counts are low); drop them with complete_periods = true (--complete-periods)",
-                  DataWarning, stacklevel=3)
+    warnings.warn(PartialPeriodWarning(file, lo, hi, part), stacklevel=3)
     return out
+
+
+class PartialPeriodWarning(DataWarning):
+    """Edge periods an event file only partly covers (their counts are low); ``periods`` lists them.
+
+    A caller that keeps only some periods (a recipe's ``start``/``end``) warns about those it
+    keeps only, with :meth:`only`.
+    """
+
+    def __init__(self, file: str, lo: pd.Timestamp, hi: pd.Timestamp, periods: Sequence[pd.Timestamp]):
+        self.file, self.lo, self.hi, self.periods = file, lo, hi, list(periods)
+        labels = ", ".join(str(p.date()) for p in self.periods)
+        super().__init__(f"{file}: the events cover {lo.date()} to {hi.date()}, so period(s) {labels} are only "
+                         "partly covered (their counts are low); drop them with complete_periods = true "
+                         "(--complete-periods)")
+
+    def only(self, keep) -> PartialPeriodWarning | None:
+        """The same warning for the periods ``keep(period)`` is true of; None when no period is kept."""
+        kept = [p for p in self.periods if keep(p)]
+        return PartialPeriodWarning(self.file, self.lo, self.hi, kept) if kept else None
 
 
 def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]], name: str, where: str) -> list[Problem]:

@@ -1,0 +1,164 @@
+"""Every option is checked before any data is read, with one clear line (polish2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from displacement_forecast.cli import main
+
+CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "reliability"
+needs_cases = pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
+SMALL = [str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"), "--draws", "30",
+         "--horizon", "2", "--model", "last-value", "--no-plots"]
+
+
+def errors(err: str) -> list[str]:
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
+
+
+@needs_cases
+@pytest.mark.parametrize("date", ["01/06/2019", "2019-6-1", "20190601", "June 2019", "2019-13-01", "2019-02-30"])
+def test_origin_must_be_iso(tmp_path, capsys, date):
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--origin", date])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--origin" in msg and "YYYY-MM-DD" in msg
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cases
+@pytest.mark.parametrize("spec", ["01/06/2019:2019-12-30", "2019-01-07:30/12/2019"])
+def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--origins" in msg and "YYYY-MM-DD" in msg
+
+
+@needs_cases
+def test_iso_origin_is_read_as_written(tmp_path, capsys):
+    import json
+
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--origin", "2019-06-05"]) == 0
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert side["forecast"]["hindcast"]["origin"] == "2019-06-03"  # the week (from Monday) holding 5 June
+
+
+@needs_cases
+@pytest.mark.parametrize("value, words", [("1e300", "1e300 is above 10,000,000,000"),
+                                          ("2000000", "above the total population of the region table (1,050,000)")])
+def test_thresholds_beyond_the_people_there_are_are_refused(tmp_path, capsys, value, words):
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", value])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--thresholds" in msg and words in msg and len(msg) < 200
+
+
+@needs_cases
+@pytest.mark.parametrize("draws", ["1", "19"])
+def test_too_few_draws_for_a_probability_are_refused_before_reading_data(tmp_path, capsys, draws):
+    rc = main(["forecast", str(tmp_path / "absent.csv"), "--draws", draws, "--out", str(tmp_path / "out")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--draws" in msg and "at least 20" in msg  # not "file not found": checked first
+
+
+@needs_cases
+def test_default_thresholds_are_said_to_be_defaults(tmp_path, capsys):
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "thresholds 10,000, 50,000, 100,000, 250,000, 500,000 (defaults; give --thresholds" in out
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", "5000"]) == 0
+    assert "defaults" not in capsys.readouterr().out
+
+
+def test_monthly_default_thresholds_come_from_the_recent_total(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.date_range("2020-01-01", periods=24, freq="MS")
+    rng = np.random.default_rng(3)
+    rows = [{"date": d.date(), "region": r, "series": "displaced", "value": int(v)}
+            for r in ("A", "B") for d, v in zip(dates, rng.integers(40_000, 60_000, len(dates)), strict=True)]
+    obs = pd.DataFrame(rows)
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["A", "B"], "name": ["Alpha", "Beta"], "parent": ["P", "P"],
+                  "population": [5_000_000, 5_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--regions", str(tmp_path / "regions.csv"), "--model",
+               "last-value", "--horizon", "3", "--draws", "50", "--no-plots", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    recent = obs[obs["date"] >= dates[-3].date()]["value"].sum()
+    want = [float(f"{k * recent:.2g}") for k in (0.5, 1, 2)]
+    assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
+    cdf = pd.read_csv(tmp_path / "out" / "forecast.csv").query("output_type == 'cdf'")
+    assert sorted(cdf["output_type_id"].unique()) == want
+
+
+@needs_cases
+@pytest.mark.parametrize("extra, option", [(["--team", "../evil", "--hub", "HUB"], "--team"),
+                                           (["--chunk-regions", "0"], "--chunk-regions"),
+                                           (["--scenarios", "ABSENT.toml"], "--scenarios"),
+                                           (["--backtest", "ABSENT"], "--backtest"),
+                                           (["--model-dir", "ABSENT"], "--model-dir")])
+def test_options_are_checked_before_the_data_are_read(tmp_path, capsys, monkeypatch, extra, option):
+    import displacement_forecast._cli.forecast_command as fc
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before the options were checked")
+
+    monkeypatch.setattr(fc, "load_data", no)
+    extra = [str(tmp_path / e) if e in ("HUB", "ABSENT.toml", "ABSENT") else e for e in extra]
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), *extra])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and option in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no lock file
+
+
+@needs_cases
+def test_export_hub_checks_team_before_reading(tmp_path, capsys):
+    rc = main(["export-hub", str(tmp_path / "absent"), "--hub", str(tmp_path / "hub"), "--team", "../evil"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--team" in msg
+
+
+@needs_cases
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_no_lock_file_is_left_beside_the_output(tmp_path, capsys, command):
+    args = {"forecast": ["--model", "last-value", "--no-plots", "--draws", "30", "--horizon", "2"],
+            "fit": ["--model", "last-value"], "backtest": ["--models", "last-value", "--horizon", "1", "--no-plots"]}
+    base = [command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"), *args[command]]
+    assert main([*base, "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    if command == "forecast":  # a run refused after the folder was claimed leaves none either
+        assert main([*base, "--out", str(tmp_path / "out"), "--origin", "1990-01-01"]) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_lock_file_deleted_by_the_run_before_is_not_shared(tmp_path, monkeypatch):
+    """Run B opened the lock file just before run A deleted it: B must not lock the deleted file
+    (run C would lock a new one and both would write); it locks the file the path names now."""
+    import os
+
+    from displacement_forecast.forecast import staging
+
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    real_open = os.open
+    calls = []
+
+    def open_then_lose(path, *a, **k):
+        fd = real_open(path, *a, **k)
+        calls.append(path)
+        if len(calls) == 1:  # the holder finishes right after B opened the file
+            os.unlink(path)
+        return fd
+
+    monkeypatch.setattr(staging.os, "open", open_then_lose)
+    fd = staging._lock(out)
+    monkeypatch.setattr(staging.os, "open", real_open)
+    try:
+        assert len(calls) == 2 and staging._same_file(fd, lock)
+        with pytest.raises(staging.DataError, match="another run is writing"):
+            staging._lock(out)
+    finally:
+        staging._unlock(out, fd)
+    assert not lock.exists()
