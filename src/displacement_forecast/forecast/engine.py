@@ -205,8 +205,13 @@ def _checked(model: ForecastModel, paths: np.ndarray, horizon: int, n_draws: int
     if paths.shape != (n_draws, len(model.panel_.regions), horizon):
         raise RuntimeError(f"model {model.name} returned paths of shape {paths.shape}, expected "
                            f"{(n_draws, len(model.panel_.regions), horizon)}")
-    if not (paths >= 0).all():  # one pass: False for NaN and for negative values
-        raise RuntimeError(f"model {model.name} produced NaN or negative paths")
+    return check_paths(paths, model.name)
+
+
+def check_paths(paths: np.ndarray, model: str) -> np.ndarray:
+    """``paths`` unchanged, or RuntimeError when any count is NaN or negative (one pass)."""
+    if not (paths >= 0).all():  # False for NaN and for negative values
+        raise RuntimeError(f"model {model} produced NaN or negative paths")
     return paths
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..data.io import atomic_path, escape_formula
+from ..models._nb_fit import conditional_intercepts
 from ..scenarios import Scenario
 from . import engine
 from .output import MARK_COLUMN
@@ -104,16 +105,6 @@ class _Noise:
         return poisson_ppf_z(z[:, :, h], np.asarray(mean, dtype=float) * mult[:, :, h])
 
 
-def _intercepts(params: np.ndarray, blocks: dict[str, np.ndarray], shared: np.ndarray, z: np.ndarray,
-                pos: np.ndarray) -> np.ndarray:
-    """Intercepts ``(D, len(pos))`` of the fitted groups ``pos`` given shared draws ``(D, q)``
-    (see :func:`..models._nb_fit.draw_from_blocks`)."""
-    G = len(blocks["cond_var"])
-    s_hat = params[G:]
-    return (params[pos][None, :] - (shared - s_hat) @ blocks["cond_slope"][pos].T
-            + np.sqrt(blocks["cond_var"][pos])[None, :] * z)
-
-
 # -- the nb-dl family, region chunk by region chunk -------------------------------------------
 class _ChunkedNBDL:
     """Sample paths of an ``nb-dl`` fit for any subset of whole zones, chunk-independent."""
@@ -165,7 +156,7 @@ class _ChunkedNBDL:
             za, mult, z = _nb_cells(self.seed, i, idx, 1.0 / alpha, self.H, True)
             a = np.zeros((self.D, len(idx)))
             act = pos[idx] >= 0
-            a[:, act] = _intercepts(ar.params_, ar.cov_blocks_, sh, za[:, act], pos[idx][act])
+            a[:, act] = conditional_intercepts(ar.params_, ar.cov_blocks_, sh, za[:, act], pos[idx][act])
             zone = getattr(ar, "zone_", None)
             zone = None if zone is None else np.unique(zone[idx], return_inverse=True)[1]
             out[s] = ar_paths_given(a, sh[:, :-1], shock, ar.history_[idx], zone, ar.active_[idx], mult, z)
@@ -188,7 +179,7 @@ class _ChunkedNBDL:
         a = np.full((self.D, len(idx)), -50.0)
         act = m.active_[idx]
         if m.parameter_uncertainty:
-            a[:, act] = _intercepts(m.params_, m.cov_blocks_, self.shared, za[:, act], self.pos[idx][act])
+            a[:, act] = conditional_intercepts(m.params_, m.cov_blocks_, self.shared, za[:, act], self.pos[idx][act])
         else:
             a[:, act] = m.params_[self.pos[idx][act]][None, :]
         return a, _Noise(mult, z)
@@ -531,7 +522,7 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
         changed = np.flatnonzero([c in named for c in sub.codes])
         if len(changed) < len(idx) and not unchanged:
             p = sim.displacement(idx, base, a, noise)
-            _check(p)
+            engine.check_paths(p, sim.m.name)
             unchanged.update(paths=p, values=rows.values(p), total=p.sum(axis=1))
         if len(changed) == 0:
             values, total = unchanged["values"], unchanged["total"]
@@ -539,13 +530,13 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
             fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, counts)
             if len(changed) == len(idx):
                 paths = sim.displacement(idx, fut, a, noise)
-                _check(paths)
+                engine.check_paths(paths, sim.m.name)
                 values, total = rows.values(paths), paths.sum(axis=1)
             else:
                 mult, z = noise.cells()
                 paths = sim.displacement(idx[changed], {s: v[:, changed] for s, v in fut.items()},
                                          a[:, changed], _Noise(mult[:, changed], z[:, changed]))
-                _check(paths)
+                engine.check_paths(paths, sim.m.name)
                 values = unchanged["values"].copy()
                 values[changed] = rows.values(paths)
                 # exact: the paths are whole numbers
@@ -608,23 +599,18 @@ def _run_dask(dask: Any, model, scenarios, resolved, chunks, rows: _Rows, writer
             client.close()
 
 
-def _check(paths: np.ndarray) -> None:
-    if not (paths >= 0).all():  # one pass: False for NaN and for negative values
-        raise RuntimeError("the model produced NaN or negative paths")
-
-
 def _run_whole(model, scenarios, chunks, rows: _Rows, writer: _Writer, totals, horizon, n_draws, seed) -> None:
     codes = model.panel_.regions.codes
     for sc in scenarios:
         paths = model.sample_paths(horizon, sc, n_draws=n_draws, seed=seed).values
         for idx in chunks:
             idx = np.asarray(idx)
-            _emit(sc.id, [codes[i] for i in idx], paths[:, idx], rows, writer, totals)
+            _emit(sc.id, [codes[i] for i in idx], engine.check_paths(paths[:, idx], model.name), rows, writer,
+                  totals)
         del paths
 
 
 def _emit(sid: str, codes: list[str], paths: np.ndarray, rows: _Rows, writer: _Writer, totals) -> None:
-    _check(paths)
     totals[sid] += paths.sum(axis=1)
     writer.write(sid, rows.table(sid, codes, rows.values(paths)))
 

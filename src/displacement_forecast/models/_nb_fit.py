@@ -302,8 +302,18 @@ def draw_from_blocks(params: np.ndarray, blocks: dict[str, np.ndarray], n: int,
     distribution as a draw from the dense covariance, in ``O(n G q)``.
     """
     G = len(blocks["cond_var"])
-    a_hat, s_hat = params[:G], params[G:]
-    s = rng.multivariate_normal(s_hat, blocks["shared"], size=n, method="eigh")
+    s = rng.multivariate_normal(params[G:], blocks["shared"], size=n, method="eigh")
     z = rng.standard_normal((n, G))
-    a = a_hat[None, :] - (s - s_hat) @ blocks["cond_slope"].T + np.sqrt(blocks["cond_var"])[None, :] * z
-    return np.concatenate([a, s], axis=1)
+    return np.concatenate([conditional_intercepts(params, blocks, s, z), s], axis=1)
+
+
+def conditional_intercepts(params: np.ndarray, blocks: dict[str, np.ndarray], shared: np.ndarray,
+                           z: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Intercept draws ``(n, len(groups))`` given draws ``shared`` ``(n, q)`` of the shared
+    parameters and standard normals ``z`` ``(n, len(groups))``: the conditional normal of the
+    block form, ``a_hat - (s - s_hat) @ cond_slope.T + sqrt(cond_var) * z`` (``groups``: the
+    fitted groups wanted, default all)."""
+    G = len(blocks["cond_var"])
+    pos = np.arange(G) if groups is None else np.asarray(groups)
+    return (params[pos][None, :] - (shared - params[G:]) @ blocks["cond_slope"][pos].T
+            + np.sqrt(blocks["cond_var"][pos])[None, :] * z)
