@@ -135,14 +135,11 @@ def _spread_factor(pooled: np.ndarray, y: np.ndarray, narrow_only: bool = False)
     ok = np.isfinite(y)
     x, yy = pooled[:, ok], y[ok]
 
+    from ..evaluate.scores import coverage
+
     def cover(f: float) -> tuple[float, float]:
-        xs = spread_paths(x, f)
-        out = []
-        for lv in (80, 95):
-            a = (1 - lv / 100) / 2
-            lo, hi = np.quantile(xs, [a, 1 - a], axis=0)
-            out.append(float(np.mean((yy >= lo) & (yy <= hi))))
-        return out[0], out[1]
+        c = coverage(spread_paths(x, f), yy, levels=(80, 95))
+        return float(np.mean(c[80])), float(np.mean(c[95]))
 
     if yy.size < 20:
         return 1.0, {}
