@@ -175,6 +175,7 @@ def test_cli_export_hub(tmp_path, fdir, capsys):
     assert main(["export-hub", str(fdir), "--hub", str(tmp_path / "hub"), "--team", "cli"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert len(_hub_table(tmp_path / "hub")) == len(pd.read_csv(fdir / "forecast.csv"))
+    assert not [p for p in (tmp_path).rglob("*.lock")]  # no lock file left in or beside the hub
     assert main(["export-hub", str(tmp_path / "nothing"), "--hub", str(tmp_path / "hub")]) == 2
     assert main(["export-hub", str(fdir), "--hub", str(tmp_path / "hub"), "--team", "a-b"]) == 2
     assert "abbreviation" in capsys.readouterr().err

@@ -363,3 +363,12 @@ def test_common_cells_keep_what_every_model_scored():
                       "region": "R", "horizon": 1, "crps": [1.0, 2.0, 3.0, 4.0, 5.0]})
     c = common_cells(s)
     assert set(c["origin"]) == {2} and set(c["model"]) == {"a", "b"}
+
+
+def test_backtest_refuses_too_few_draws(tmp_path, capsys):
+    """backtest applies forecast's draw minimum: coverage counted on 5 paths means nothing."""
+    from displacement_forecast.cli import main
+
+    rc = main(["backtest", "no-such.csv", "--horizon", "2", "--draws", "5", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--draws" in err and "at least 20" in err and not (tmp_path / "o").exists()

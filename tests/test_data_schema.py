@@ -87,3 +87,16 @@ def test_region_table_errors():
         regions_from_frame(pd.DataFrame({"code": ["A", "A"], "name": ["a", "b"], "population": ["10", "-1"]}), file="r.csv")
     msgs = str(e.value)
     assert "duplicate region code" in msgs and "not a positive number" in msgs
+
+
+def test_unknown_regions_are_one_line_each_not_one_per_row():
+    """A file for another country: one line per unknown code (first line, how many rows) and one
+    saying none matches - not hundreds of identical lines."""
+    obs = pd.DataFrame({"date": pd.date_range("2020-01-06", periods=50, freq="W-MON").repeat(2).astype(str),
+                        "region": ["X1", "X2"] * 50, "series": "displaced", "value": 5.0})
+    with pytest.raises(DataError) as e:
+        check_observations(obs, region_codes=["A", "B"], file="other.csv")
+    lines = [str(p) for p in e.value.problems]
+    assert len(lines) == 3, lines
+    assert "none of the file's 2 region codes" in lines[0]
+    assert "other.csv:2" in lines[1] and "'X1'" in lines[1] and "49 more rows" in lines[1]

@@ -124,7 +124,7 @@ def test_cli_forecast_end_to_end(tmp_path, capsys):
                "--out", str(tmp_path / "out"), "--no-plots", "--thresholds", "250000"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "P(more than 250,000 newly displaced within 4 periods)" in out
+    assert "P(more than 250,000 newly displaced within 4 weeks)" in out
     df = pd.read_csv(tmp_path / "out" / "forecast.csv")
     assert set(df["scenario"]) == {"baseline", "south-x3"}
 

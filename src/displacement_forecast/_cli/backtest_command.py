@@ -105,13 +105,13 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 def run(args: argparse.Namespace) -> int:
     from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
-    from .checks import check_origins_spec, check_seed
+    from .checks import check_draws, check_origins_spec, check_seed
 
     check_seed(args.seed)
     check_origins_spec(args.origins)
-
-    if args.horizon < 1 or args.draws < 2 or args.workers < 1:
-        raise DataError(Problem("command line", None, None, "--horizon >= 1, --draws >= 2 and --workers >= 1 are required"))
+    check_draws(args.draws)  # coverage and quantiles are counted on the paths, as in forecast
+    if args.horizon < 1 or args.workers < 1:
+        raise DataError(Problem("command line", None, None, "--horizon >= 1 and --workers >= 1 are required"))
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in REGISTRY]
     if unknown:
@@ -130,9 +130,13 @@ def run(args: argparse.Namespace) -> int:
     models = [(m, model_kwargs(m, drivers, obs, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
-    res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
-                       seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
-                       dask=args.dask or None, progress=False if args.no_progress else None)
+    try:
+        res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
+                           seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
+                           dask=args.dask or None, progress=False if args.no_progress else None)
+    except DataError as e:  # problems found on the panel name the data file
+        raise DataError([Problem(str(args.data) if p.file == "<observations>" else p.file, p.row, p.column,
+                                 p.message) for p in e.problems]) from None
     res.settings["freq"] = panel.freq
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "

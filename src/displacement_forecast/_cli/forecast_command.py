@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = run_.prob_exceed(t, h)
-        print(f"P(more than {people(t)} newly displaced within {h} periods): "
+        print(f"P(more than {people(t)} newly displaced within {_periods(h, run_.model.panel_.freq)}): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")
@@ -277,7 +277,7 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note=None, m
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
         probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
-        print(f"P(more than {people(t)} newly displaced within {args.horizon} periods): "
+        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, model.panel_.freq)}): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
     for w in final:
         print(f"wrote {w}")
@@ -286,3 +286,11 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note=None, m
               "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
         return 3
     return 0
+
+
+def _periods(h: int, freq: str) -> str:
+    """``3 months``, ``1 week``: a horizon in the data's own unit."""
+    from ..conventions import FREQ_UNIT
+
+    unit = FREQ_UNIT.get(freq, "period")
+    return f"{h} {unit}{'' if h == 1 else 's'}"

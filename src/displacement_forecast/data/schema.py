@@ -363,12 +363,20 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
         codes = set(region_codes)
-        bad = region.notna() & (region != "") & ~region.isin(codes)
-        for i in np.flatnonzero(bad.to_numpy(dtype=bool)):
-            problems.append(
-                Problem(file, int(lines[i]), "region",
-                        f"region {region.iloc[i]!r} is not in the region table")
-            )
+        bad = (region.notna() & (region != "") & ~region.isin(codes)).to_numpy(dtype=bool)
+        # one line per unknown code (its first line and how many rows), not one per row
+        first: dict[str, list[int]] = {}
+        for i in np.flatnonzero(bad):
+            first.setdefault(region.iloc[i], []).append(int(lines[i]))
+        table = ", ".join(repr(c) for c in sorted(codes)[:5]) + (", ..." if len(codes) > 5 else "")
+        for code, rows in first.items():
+            more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
+            problems.append(Problem(file, rows[0], "region", f"region {code!r} is not in the region table{more}; "
+                                    f"the table has {table}"))
+        if bad.any() and bad[(region.notna() & (region != "")).to_numpy(dtype=bool)].all() and len(first) > 1:
+            problems.insert(len(problems) - len(first), Problem(
+                file, None, "region", f"none of the file's {len(first)} region codes is in the region table "
+                f"(the table has {table}): is it the right region table?"))
 
     # Duplicate keys.
     key = pd.DataFrame({"date": dates, "region": region, "series": series})

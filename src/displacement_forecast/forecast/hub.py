@@ -537,17 +537,30 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def _locked(path: Path):
-    """Exclusive lock on ``path`` for the read-modify-write of the hub config (POSIX; no-op elsewhere)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    """Exclusive lock on ``path`` for the read-modify-write of the hub config (POSIX; no-op
+    elsewhere). The lock file is deleted while still held when the block ends, so no lock file is
+    left in the hub; a writer that locked a file deleted meanwhile locks the new one."""
+    from .staging import _same_file
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             import fcntl
 
             fcntl.flock(fd, fcntl.LOCK_EX)
         except ImportError:  # pragma: no cover - Windows
-            pass
+            break
+        if _same_file(fd, path):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
+        if _same_file(fd, path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         os.close(fd)
 
 

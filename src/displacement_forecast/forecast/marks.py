@@ -6,7 +6,9 @@ A forecast carries a mark when
 * regions were left out because the data cannot support them (no displacement counts, no rows of
   a driver the model needs, no data at all), so totals (``ALL``) leave them out,
 * its intervals did not cover as stated in a backtest (``--backtest``),
-* the last periods held no displacement counts (the origin moved back; a note, not a fault).
+* the last periods held no displacement counts (the origin moved back; a note, not a fault),
+* regions whose forecast no scenario can move (``model.scenario_blind_regions()``, e.g. ``auto``
+  on a region without a count of the conflict series; a note, not a fault).
 
 :func:`apply_marks` writes them into the sidecar (``marks``, ``warnings``, ``reliable``); the data
 package, hub model metadata, HXL file and chart captions read them from there via
@@ -36,6 +38,7 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "regions_left_out": left,
         "bands_did_not_cover_in_backtest": sidecar.get("intervals_calibrated_in_backtest") is False,
         "missing_last_periods": list(missing_last_periods or []),
+        "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
     }
     sidecar["marks"] = marks
     sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
@@ -53,6 +56,9 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
         parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
     if marks.get("bands_did_not_cover_in_backtest") or sidecar.get("intervals_calibrated_in_backtest") is False:
         parts.append("CAUTION: intervals did not cover as stated in backtests")
+    blind = marks.get("scenarios_cannot_move") or {}
+    if blind:
+        parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
     if marks.get("missing_last_periods"):
         parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
                      + " (forecast covers them)")

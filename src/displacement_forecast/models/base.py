@@ -118,6 +118,11 @@ class ForecastModel(ABC):
     def get_config(self) -> dict[str, Any]:
         return {}
 
+    def scenario_blind_regions(self) -> dict[str, str]:
+        """``region code -> reason`` for regions whose forecast no scenario can move although the
+        model answers scenarios elsewhere (a mark in every output; ``{}`` by default)."""
+        return {}
+
     def uncertainty_included(self) -> list[str]:
         """What the spread of this model's paths includes, one phrase each (sidecar, captions).
 

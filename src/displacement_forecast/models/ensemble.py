@@ -360,9 +360,10 @@ class AutoEnsemble(ForecastModel):
         resp._fit(panel)
         self.response_ = resp if resp.drivers else None
         self.blind_ = self._blind(panel)
-        for code in np.asarray(panel.regions.codes)[self.blind_]:
+        self.blind_series_ = list(self._conflict(panel)) if self.blind_.any() else []
+        for code in self.scenario_blind_regions():
             self.info_.warnings.append(
-                f"region {code} has no counts of {', '.join(self._conflict(panel))}: scenarios do not move its "
+                f"region {code} has no counts of {', '.join(self.blind_series_)}: scenarios do not move its "
                 "forecast, and driver models were left out of the mixture")
         drivers: list[str] = []
         for m in [*self.members_.values(), *([self.response_] if self.response_ is not None else [])]:
@@ -385,6 +386,14 @@ class AutoEnsemble(ForecastModel):
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
+
+    def scenario_blind_regions(self) -> dict[str, str]:
+        """Regions without a count of a conflict series: forecast from their displacement alone."""
+        blind = getattr(self, "blind_", None)
+        if blind is None or not blind.any():
+            return {}
+        why = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
+        return {str(c): why for c in np.asarray(self.panel_.regions.codes)[blind]}
 
     def uncertainty_included(self) -> list[str]:
         """What the mixture's spread includes: its members' sources, how future conflict enters,
