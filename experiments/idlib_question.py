@@ -2,8 +2,9 @@
 
 In January 2020, aid agencies feared another 250,000 people would be displaced if attacks in
 southern Idlib intensified. This script fits nb-dl (the strike-driven model; ``--model`` changes
-it; the CLI's default is ``auto``) to the shipped synthetic data (which mimics that offensive), forecasts 12 weeks under baseline, "attacks intensify in the south",
-de-escalation and ceasefire, writes the forecast CSV, sidecar and charts, and prints the
+it; the CLI's default is ``auto``) to the shipped synthetic data (which mimics that offensive),
+forecasts 12 weeks under baseline, "attacks intensify in the south", de-escalation and ceasefire,
+writes the forecast CSV, sidecar and charts, and prints the
 probability that more than 250,000 people are newly displaced within 12 weeks under each.
 
     python experiments/idlib_question.py --out out/demo
