@@ -540,7 +540,7 @@ def _locked(path: Path):
     """Exclusive lock on ``path`` for the read-modify-write of the hub config (POSIX; no-op
     elsewhere). The lock file is deleted while still held when the block ends, so no lock file is
     left in the hub; a writer that locked a file deleted meanwhile locks the new one."""
-    from .staging import _same_file
+    from .staging import _same_file, release_lock
 
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -556,12 +556,7 @@ def _locked(path: Path):
     try:
         yield
     finally:
-        if _same_file(fd, path):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        os.close(fd)
+        release_lock(path, fd)
 
 
 def _require(name: str):

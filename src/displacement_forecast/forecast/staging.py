@@ -154,7 +154,13 @@ def _lock(out: Path) -> int:
 
 def _unlock(out: Path, fd: int) -> None:
     """Delete ``out``'s lock file while still holding the lock (if it is still ours), then release."""
-    lock = _lock_path(out)
+    release_lock(_lock_path(out), fd)
+
+
+def release_lock(lock: Path, fd: int) -> None:
+    """Delete the lock file ``lock`` while still holding it through ``fd`` (if it still names the
+    same file), then close ``fd``: no lock file is left, and a waiter that locked the deleted file
+    sees it is gone (:func:`_same_file`) and locks the one the path now names."""
     if _same_file(fd, lock):
         try:
             os.unlink(lock)
