@@ -40,7 +40,7 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
     if fmt in ("acled", "ucdp") and given["freq"] is None:
         given["freq"] = "W"
-    return {k: v for k, v in given.items() if v is not None and k in loader.options}
+    return loader.takes(given)
 
 
 def _load(path: str, args: argparse.Namespace, regions: RegionTable | None) -> pd.DataFrame:

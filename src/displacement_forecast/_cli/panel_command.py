@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..data.io import write_csv_atomic
 from ..data.loaders import LOADERS, parse_tag_map
-from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe
+from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
 from ..data.schema import PEOPLE_SERIES, DataError, DataWarning, Problem
 from .data_commands import print_warnings
 
@@ -70,10 +70,8 @@ def _quick_recipe(args: argparse.Namespace) -> Recipe:
         raise DataError(problems)
     sources = []
     if args.events:
-        opts = {"freq": args.freq}
-        lvl = LEVELS[args.level].get(args.events_format)
-        if lvl:
-            opts["level"] = lvl
+        # freq given as the source's own: an HXL event list is summed to the panel's frequency too
+        opts = source_options(args.events_format, {"freq": args.freq}, freq=args.freq, level=args.level)
         sources.append(Source(Path(args.events).name, args.events_format, Path(args.events), opts))
     for k, f in enumerate(args.displacement):
         opts = {"config": Path(args.displacement_config[k])} if args.displacement_format == "mapped" else {}
@@ -91,11 +89,8 @@ def run_panel(args: argparse.Namespace) -> int:
         recipe = _quick_recipe(args)
     cli_opts = {"date_format": args.date_format, "tag_map": parse_tag_map(args.tag_map) or None,
                 "complete_periods": args.complete_periods or None}
-    for src in recipe.sources:
-        for key, val in cli_opts.items():
-            if val is not None and key in LOADERS[src.format].options:
-                src.options[key] = val
-    for src in recipe.sources:
+    for src in recipe.sources:  # the command line wins over the recipe
+        src.options.update(LOADERS[src.format].takes(cli_opts))
         if src.path.exists() and src.path.stat().st_size > 20_000_000 and "progress" in LOADERS[src.format].options:
             src.options.setdefault("progress", True)
     with warnings.catch_warnings(record=True) as caught:

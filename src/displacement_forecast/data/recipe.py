@@ -50,7 +50,7 @@ from .regions import RegionTable, load_regions
 from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations, period_grid
 from .tomlfile import read_toml
 
-__all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe"]
+__all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe", "source_options"]
 
 #: Admin level names of a recipe -> the column each event loader reads.
 LEVELS: dict[str, dict[str, str]] = {
@@ -163,14 +163,8 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
             opts["config"] = base / opts["config"]
             if not opts["config"].exists():
                 problems.append(Problem(name, at("config"), "config", f"{where}: config {opts['config']} not found"))
-        # Recipe-wide settings, for the loaders that take them (a source's own key wins).
-        defaults = {"freq": freq, "complete_periods": cfg.get("complete_periods"), "date_format": cfg.get("date_format"),
-                    "level": LEVELS.get(level, {}).get(fmt)}
-        if loader.kind == "measured":
-            defaults.pop("freq")  # tables are read as they are; the frequency is checked on the panel
-        for key, val in defaults.items():
-            if val is not None and key in loader.options and key not in opts:
-                opts[key] = val
+        opts = source_options(fmt, opts, freq=freq, level=level, complete_periods=cfg.get("complete_periods"),
+                              date_format=cfg.get("date_format"))
         sources.append(Source(src.get("name", fpath.name), fmt, fpath, opts, dict(rename)))
     window = {}
     for key in ("start", "end"):
@@ -182,6 +176,20 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     if problems:
         raise DataError(doc.locate(problems))
     return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window)
+
+
+def source_options(fmt: str, options: Mapping, *, freq: str, level: str = "admin1",
+                   complete_periods: bool | None = None, date_format: str | None = None) -> dict:
+    """A source's loader options with the recipe-wide settings added, for the loaders that take them.
+
+    ``level`` is a recipe level (:data:`LEVELS`), given to an event loader as its own column name;
+    ``freq`` is not given to tables of counts (``measured``: read as they are, the frequency is
+    checked on the panel). The source's own keys win.
+    """
+    loader = LOADERS[fmt]
+    settings = {"freq": None if loader.kind == "measured" else freq, "level": LEVELS.get(level, {}).get(fmt),
+                "complete_periods": complete_periods, "date_format": date_format}
+    return {**loader.takes(settings), **options}
 
 
 def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = None,

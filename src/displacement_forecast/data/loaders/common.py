@@ -861,6 +861,14 @@ class Loader:
         params = inspect.signature(self.function).parameters
         return tuple(n for n, p in params.items() if n not in ("path", "regions") and p.kind is not p.VAR_KEYWORD)
 
+    def takes(self, options: Mapping) -> dict:
+        """The options among ``options`` this loader takes, leaving out those that are None.
+
+        The one rule for settings given for many sources at once (a recipe's top-level keys, the
+        command line): each loader gets those it has a parameter for.
+        """
+        return {k: v for k, v in options.items() if v is not None and k in self.options}
+
     def load(self, path: str | Path, regions: RegionTable | None = None, *, where: str | None = None,
              **options) -> pd.DataFrame:
         """Call the loader; unknown or missing options are one :class:`DataError` naming the key."""
