@@ -40,7 +40,6 @@ __all__ = [
     "DataWarning",
     "Loader",
     "detect_date_format",
-    "get_loader",
     "load_acled",
     "load_hxl",
     "load_mapped",
@@ -61,12 +60,3 @@ LOADERS: dict[str, Loader] = {
     "mapped": Loader("mapped", load_mapped, "measured", "CSV/workbook described by a TOML mapping (needs config)",
                      needs=("config",)),
 }
-
-
-def get_loader(name: str) -> Loader:
-    """The registered loader ``name``; a :class:`~..schema.DataError` listing the names otherwise."""
-    from ..schema import DataError, Problem
-
-    if name not in LOADERS:
-        raise DataError(Problem("<format>", None, None, f"unknown format {name!r}; expected one of {', '.join(LOADERS)}"))
-    return LOADERS[name]

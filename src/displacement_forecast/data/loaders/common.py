@@ -57,7 +57,6 @@ __all__ = [
     "config_options",
     "coverage",
     "detect_date_format",
-    "drop_partial_periods",
     "finish",
     "flag_partial_periods",
     "is_total_name",
@@ -778,12 +777,6 @@ def partial_periods(freq: str, lo: pd.Timestamp, hi: pd.Timestamp) -> list[pd.Ti
     if last + step != hi + pd.Timedelta(days=1) and last not in out:
         out.append(last)
     return out
-
-
-def drop_partial_periods(out: pd.DataFrame, freq: str, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
-    """Remove rows of the edge periods that the coverage only partly spans."""
-    part = partial_periods(freq, lo, hi)
-    return out[~out["date"].isin(part)] if part else out
 
 
 def flag_partial_periods(out: pd.DataFrame, freq: str, lo, hi, *, file: str, complete_periods: bool) -> pd.DataFrame:
