@@ -262,6 +262,18 @@ def test_aggregate_periods_zero_fill_and_missing():
     assert set(d["region"]) == {"A", "B", "C"}
 
 
+def test_aggregate_fills_a_series_with_no_event_with_zeros_on_the_whole_grid():
+    """A series an event list can count but that has no event (ACLED strikes in a quiet file, a
+    UCDP flag never set) is all zeros on the same grid as the others, not absent."""
+    ev = pd.DataFrame({"date": pd.to_datetime(["2022-01-03", "2022-01-20"]), "region": ["A", "B"],
+                       "series": "events", "value": 1.0})
+    w = aggregate(ev, "W", fill_zeros=True, regions=["A", "B", "C"], series=["strikes", "events"])
+    strikes, events = w[w["series"] == "strikes"], w[w["series"] == "events"]
+    assert len(strikes) == len(events) == 3 * 3 and (strikes["value"] == 0).all()
+    assert strikes[["date", "region"]].reset_index(drop=True).equals(events[["date", "region"]].reset_index(drop=True))
+    assert set(aggregate(ev, "W", series=["strikes"])["series"]) == {"events"}  # only when filling
+
+
 @pytest.mark.parametrize("fmt", ["tidy", "hxl"])
 def test_a_non_whole_count_of_people_is_one_line_in_every_loader(tmp_path, fmt):
     """Tidy files used to take 12.5 people silently while the agency-file loaders refused it:

@@ -30,6 +30,7 @@ def aggregate(
     *,
     fill_zeros: bool = False,
     regions: Sequence[str] | None = None,
+    series: Sequence[str] = (),
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
     source: str | None = None,
@@ -47,6 +48,9 @@ def aggregate(
         right for event lists, wrong for measured series.
     regions
         Regions of the grid when filling (default: regions present in ``events``).
+    series
+        Series of the grid when filling besides those present in ``events``: a series an event
+        list can count but that has no event is all zeros, not absent.
     start, end
         Coverage of the source (default: first and last date in ``events``). Rows outside are
         dropped; periods outside are not created.
@@ -82,7 +86,7 @@ def aggregate(
         grid_dates = pd.date_range(period_start(pd.Series([lo]), freq).iloc[0],
                                    period_start(pd.Series([hi]), freq).iloc[0], freq=_GRID_FREQ[freq])
         regs = list(regions) if regions is not None else sorted(work["region"].unique())
-        sers = sorted(work["series"].unique())
+        sers = sorted(set(work["series"].unique()) | set(series))
         idx = pd.MultiIndex.from_product([sers, regs, grid_dates], names=["series", "region", "date"])
         out = out.set_index(["series", "region", "date"])["value"]
         extra = out.index.difference(idx)

@@ -202,11 +202,6 @@ def load_acled(
     all_series = sorted((set(usable.values()) | set(totals)) - set(unavailable))
     grid_regions = regions.codes if regions is not None else sorted(pd.unique(codes.dropna()))
     src = f"ACLED {path.name}"
-    out = aggregate(events, freq, fill_zeros=True, regions=grid_regions, start=lo, end=hi, source=src)
-    missing_series = [s for s in all_series if s not in set(out["series"])]
-    if missing_series:
-        filler = aggregate(pd.DataFrame({"date": [lo, hi], "region": grid_regions[0], "series": missing_series[0], "value": 0.0}),
-                           freq, fill_zeros=True, regions=grid_regions, start=lo, end=hi)
-        out = pd.concat([out] + [filler.assign(series=s, source=src) for s in missing_series], ignore_index=True)
+    out = aggregate(events, freq, fill_zeros=True, regions=grid_regions, series=all_series, start=lo, end=hi, source=src)
     out = flag_partial_periods(out, freq, lo, hi, file=file, complete_periods=complete_periods)
     return finish(out, file=file, regions=regions, freq=freq)

@@ -120,9 +120,8 @@ def load_ucdp_ged(
     events = pd.concat(parts, ignore_index=True)
     grid_regions = regions.codes if regions is not None else sorted(pd.unique(codes.dropna()))
     src = f"UCDP GED {path.name}"
-    out = aggregate(events, freq, fill_zeros=True, regions=grid_regions, start=lo, end=hi, source=src)
-    for series in set(flags.values()) - set(out["series"]):  # a flag never set: real zeros
-        zero = out[out["series"] == "events"].assign(series=series, value=0.0)
-        out = pd.concat([out, zero], ignore_index=True)
+    # a flag never set: real zeros
+    out = aggregate(events, freq, fill_zeros=True, regions=grid_regions, series=list(flags.values()), start=lo, end=hi,
+                    source=src)
     out = flag_partial_periods(out, freq, lo, hi, file=file, complete_periods=complete_periods)
     return finish(out, file=file, regions=regions, freq=freq)
