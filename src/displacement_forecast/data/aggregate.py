@@ -19,9 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..conventions import GRID_FREQ
 from .schema import FREQUENCIES, period_start
-
-_GRID_FREQ = {"D": "D", "W": "W-MON", "M": "MS"}
 
 
 def aggregate(
@@ -84,7 +83,7 @@ def aggregate(
     )
     if fill_zeros and not pd.isna(lo):
         grid_dates = pd.date_range(period_start(pd.Series([lo]), freq).iloc[0],
-                                   period_start(pd.Series([hi]), freq).iloc[0], freq=_GRID_FREQ[freq])
+                                   period_start(pd.Series([hi]), freq).iloc[0], freq=GRID_FREQ[freq])
         regs = list(regions) if regions is not None else sorted(work["region"].unique())
         sers = sorted(set(work["series"].unique()) | set(series))
         idx = pd.MultiIndex.from_product([sers, regs, grid_dates], names=["series", "region", "date"])

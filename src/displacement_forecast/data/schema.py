@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..conventions import GRID_FREQ
+
 COLUMNS: tuple[str, ...] = ("date", "region", "series", "value")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("source",)
 
@@ -138,7 +140,7 @@ def period_grid(dates: pd.Series, freq: str) -> str:
     if freq == "W":
         wd = pd.to_datetime(pd.Series(dates)).dt.weekday
         return Frequency("W", int(wd.iloc[0]) if len(wd) else 0).grid
-    return {"D": "D", "M": "MS"}[freq]
+    return Frequency(freq).grid
 
 
 def period_offset(freq: str) -> pd.DateOffset:
@@ -176,7 +178,7 @@ class Frequency:
         """pandas frequency of the period grid (``D``, ``W-SUN``, ``MS``)."""
         if self.code == "W":
             return "W-" + WEEKDAYS[self.weekday or 0][:3].upper()
-        return {"D": "D", "M": "MS"}[self.code]
+        return GRID_FREQ[self.code]
 
 
 def _first_line(dates: pd.Series, bad: pd.Series, lines) -> int | None:
