@@ -46,12 +46,17 @@ def readme_metadata(data_file: str | Path) -> dict[str, str]:
     return {}  # no closing line: not front matter
 
 
+def declares(data_file: str | Path, key: str) -> bool:
+    """Whether the README beside ``data_file`` says ``key: true`` (or ``yes``, ``1``)."""
+    return readme_metadata(data_file).get(key, "").lower() in ("true", "yes", "1")
+
+
 def declares_decimals(data_file: str | Path) -> bool:
     """Whether the README beside ``data_file`` says ``decimals: true``: its counts of people may
     have decimals (a source that splits estimates), the tidy file's ``whole = false``."""
-    return readme_metadata(data_file).get("decimals", "").lower() in ("true", "yes", "1")
+    return declares(data_file, "decimals")
 
 
 def synthetic_files(data_files: Iterable[str | Path]) -> list[str]:
     """The files among ``data_files`` whose folder README says ``synthetic: true``."""
-    return [str(f) for f in data_files if readme_metadata(f).get("synthetic", "").lower() in ("true", "yes", "1")]
+    return [str(f) for f in data_files if declares(f, "synthetic")]
