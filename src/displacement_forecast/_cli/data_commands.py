@@ -38,8 +38,6 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
     }
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
-    if fmt in ("acled", "ucdp") and given["freq"] is None:
-        given["freq"] = "W"
     return loader.takes(given)
 
 
