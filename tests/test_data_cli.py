@@ -79,3 +79,10 @@ def test_describe_raw_formats(capsys):
     assert code == 0 and "SO19" in out and "119,589" in out
     code, out, err = run(capsys, "validate", str(FIX / "acled_small.csv"), "--format", "acled", "--freq", "M")
     assert code == 0 and "warning:" in err and "no 'admin1'" in err
+
+
+def test_event_formats_count_weekly_without_freq(capsys):
+    """ACLED and UCDP exports are counted per Monday week unless --freq says otherwise (the loaders' default)."""
+    for name, fmt in (("acled_small.csv", "acled"), ("ucdp_small.csv", "ucdp")):
+        code, out, err = run(capsys, "validate", str(FIX / name), "--format", fmt)
+        assert code == 0 and "frequency weekly (Mondays)" in out, (fmt, out, err)
