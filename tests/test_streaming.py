@@ -48,9 +48,10 @@ def test_chunked_file_equals_unchunked_for_the_same_seed(fitted, sim, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no part files left
 
 
-def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path):
+@pytest.mark.parametrize("name", ["last-value", "dynamic"])  # without and with driver paths
+def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path, name):
     """A model without a chunked sampler gets run_forecast's paths: every value equals hub_frame's."""
-    m = get_model("last-value").fit(sim.observations, sim.regions)
+    m = get_model(name).fit(sim.observations, sim.regions)
     scen = [Scenario.baseline(), Scenario.ceasefire()]
     got = stream_forecast(m, scen, tmp_path / "f.csv", horizon=4, n_draws=200, seed=5, chunk_regions=3)
     a = pd.read_csv(got.path, keep_default_na=False, dtype={"output_type_id": str})

@@ -24,8 +24,8 @@ random numbers, as :meth:`~..models.base.ForecastModel.sample_scenarios`). Chunk
 zones (the driver model pools a zone's counts). The numbers are **not** those of
 :func:`~displacement_forecast.forecast.run.run_forecast` for the same seed (that draws all regions
 from one stream); they are draws from the same model. Other models are run scenario by scenario
-with :meth:`~..models.base.ForecastModel.sample_paths` (the same paths as ``run_forecast``) and
-summarised in region chunks.
+with :func:`~displacement_forecast.forecast.engine.iter_sample` (the same paths as
+``run_forecast``; one scenario's paths held at a time) and summarised in region chunks.
 
 Rows are ordered scenario, region (regions chunk by chunk, ``ALL`` last), target, output type,
 type id, horizon. Output: CSV written with ``pyarrow.csv`` or Parquet, each atomically (temp file
@@ -600,13 +600,14 @@ def _run_dask(dask: Any, model, scenarios, resolved, chunks, rows: _Rows, writer
 
 
 def _run_whole(model, scenarios, chunks, rows: _Rows, writer: _Writer, totals, horizon, n_draws, seed) -> None:
+    """Models without a chunked sampler: the engine's paths (driver paths and model draws made
+    once for all scenarios), one scenario at a time, summarised region chunk by region chunk."""
     codes = model.panel_.regions.codes
-    for sc in scenarios:
-        paths = model.sample_paths(horizon, sc, n_draws=n_draws, seed=seed).values
+    for sid, paths in engine.iter_sample(model, horizon, scenarios, n_draws=n_draws, seed=seed):
+        paths = paths.values  # checked by the engine
         for idx in chunks:
             idx = np.asarray(idx)
-            _emit(sc.id, [codes[i] for i in idx], engine.check_paths(paths[:, idx], model.name), rows, writer,
-                  totals)
+            _emit(sid, [codes[i] for i in idx], paths[:, idx], rows, writer, totals)
         del paths
 
 
