@@ -26,7 +26,7 @@ backtest's paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,18 +113,21 @@ def driver_forecaster(model: ForecastModel) -> Any:
 class HoldNoise:
     """Counts for ``hold`` scenarios, drawn from one noise source shared by every scenario.
 
-    The noise is drawn from the ``hold`` stream the first time a scenario needs it (a model's
-    own driver forecaster without ``count_noise`` works as long as no scenario holds).
+    ``make()`` returns the noise (driver series -> an object with ``draw(h, mean)``, as
+    ``DriverForecaster.count_noise``); it is called the first time a scenario needs it, so a
+    model's own driver forecaster without ``count_noise`` works as long as no scenario holds.
+    :func:`sample` draws it from the ``hold`` stream; the region-chunked sampler
+    (:mod:`.streaming`) from per-region streams.
     """
 
-    def __init__(self, driver_model: Any, seed: np.random.SeedSequence, shape: tuple[int, int, int]):
-        self._dm, self._seed, self._shape = driver_model, seed, shape
+    def __init__(self, make: Callable[[], Mapping[str, Any]]):
+        self._make = make
         self._noise: dict[str, Any] = {}
 
     def counts(self, series: str, means: np.ndarray) -> np.ndarray:
         """``(draw, region, horizon)`` counts of ``series`` around ``means``."""
         if not self._noise:
-            self._noise.update(self._dm.count_noise(np.random.default_rng(self._seed), self._shape))
+            self._noise.update(self._make())
         return self._noise[series].draw(slice(None), means)
 
 
@@ -183,7 +186,8 @@ def iter_sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario
     dates = panel.future_dates(horizon)
     dm = driver_forecaster(model)
     base = None if dm is None else dm.sample(horizon, n_draws, streams.rng("drivers"))
-    hold = HoldNoise(dm, streams.hold, (n_draws, len(panel.regions), horizon))
+    shape = (n_draws, len(panel.regions), horizon)
+    hold = HoldNoise(lambda: dm.count_noise(np.random.default_rng(streams.hold), shape))
     shared = None
     draws = None if base is None else model._draw(horizon, n_draws, streams.rng("response"), baseline=base)
     for sc in scenarios:

@@ -509,14 +509,8 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
     history = {s: v[idx] for s, v in panel.series.items()}
     base = sim.baseline(idx)
     a, noise = sim.randomness(idx)
-    hold: dict[str, _Noise] = {}
+    hold = engine.HoldNoise(lambda: sim.hold_noise(idx))
     unchanged: dict[str, Any] = {}  # the baseline's paths, values and total for this chunk
-
-    def counts(series: str, means: np.ndarray) -> np.ndarray:
-        if not hold:
-            hold.update(sim.hold_noise(idx))
-        return hold[series].draw(slice(None), means)
-
     for sc in scenarios:
         named = set().union(*resolved[sc.id])
         changed = np.flatnonzero([c in named for c in sub.codes])
@@ -527,7 +521,7 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
         if len(changed) == 0:
             values, total = unchanged["values"], unchanged["total"]
         else:
-            fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, counts)
+            fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, hold.counts)
             if len(changed) == len(idx):
                 paths = sim.displacement(idx, fut, a, noise)
                 engine.check_paths(paths, sim.m.name)
