@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -614,14 +614,16 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
                        n_draws: int = 1000, seed: int = 0, file_format: str = "csv", chunk_regions: int = 250,
                        workers: int = 1, dask: Any = None, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                        quantile_levels: Sequence[float] = QUANTILE_LEVELS, data_files: Sequence[str] = (),
-                       backtest: dict[str, Any] | None = None,
-                       marks: dict[str, Any] | None = None) -> tuple[StreamResult, dict[str, Any], list[Path]]:
+                       backtest: dict[str, Any] | None = None, marks: dict[str, Any] | None = None,
+                       amend: Callable[[dict[str, Any]], None] | None = None,
+                       ) -> tuple[StreamResult, dict[str, Any], list[Path]]:
     """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
     :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
     file was made (chunks, format, where the random numbers come from). No charts.
 
     ``marks``: keyword arguments of :func:`~displacement_forecast.forecast.marks.apply_marks`
-    (default: the fit's own verdict); the file's rows carry the resulting mark.
+    (default: the fit's own verdict); the file's rows carry the resulting mark. ``amend``: called
+    with the sidecar before it is written (the CLI adds what it knows beyond the run).
 
     Returns the stream result, the sidecar and the files written.
     """
@@ -642,5 +644,7 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
         "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
         "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",
         "random_numbers": "one stream per region (the same for any chunking); not those of an unchunked run"}
+    if amend is not None:
+        amend(sidecar)
     side = write_sidecar(sidecar, out)
     return res, sidecar, [res.path, side]
