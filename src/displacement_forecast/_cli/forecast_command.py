@@ -290,7 +290,7 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks,
 
 def _periods(h: int, freq: str) -> str:
     """``3 months``, ``1 week``: a horizon in the data's own unit."""
-    from ..conventions import FREQ_UNIT
+    from ..conventions import period_unit
 
-    unit = FREQ_UNIT.get(freq, "period")
+    unit = period_unit(freq)
     return f"{h} {unit}{'' if h == 1 else 's'}"
