@@ -130,6 +130,12 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
     text = scenario_paragraph(paths, threshold=100_000, within=4, descriptions={"high": "Strikes triple"})
     s = total_summary(paths, 4)
     assert fmt_people(s.loc["baseline", "median"]) in text
+    # the interval is the bands' central interval (conventions.interval_bounds) of the total
+    from displacement_forecast.conventions import BRIEF_LEVEL, interval_bounds
+
+    lo, hi = np.quantile(tot, interval_bounds(BRIEF_LEVEL))
+    assert (s.loc["baseline", "lo"], s.loc["baseline", "hi"]) == pytest.approx((lo, hi))
+    assert s.attrs["level"] == BRIEF_LEVEL and lo < s.loc["baseline", "median"] < hi
     assert "about 3.0 times the baseline" in text
     assert "more than 399 in 400" in text
     with pytest.raises(ValueError, match="longer than the forecast horizon"):

@@ -80,3 +80,18 @@ def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, sta
     finally:
         for fig in figs:
             plt.close(fig)
+
+
+@pytest.mark.parametrize("unit, locator", [("month", mdates.MonthLocator), ("week", mdates.WeekdayLocator),
+                                           ("day", mdates.DayLocator)])
+def test_observed_chart_ticks_the_unit_it_is_given(unit, locator):
+    from displacement_forecast.conventions import GRID_FREQ
+    from displacement_forecast.plot.fan import observed_chart
+
+    code = {"month": "M", "week": "W", "day": "D"}[unit]
+    d = pd.date_range("2020-01-01", periods=20, freq=GRID_FREQ[code])
+    fig = observed_chart(pd.DataFrame({"A": np.arange(20.0), "B": np.ones(20)}, index=d), unit=unit)
+    try:
+        assert isinstance(fig.axes[-1].xaxis.get_major_locator(), locator)
+    finally:
+        plt.close(fig)

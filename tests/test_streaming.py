@@ -48,9 +48,10 @@ def test_chunked_file_equals_unchunked_for_the_same_seed(fitted, sim, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no part files left
 
 
-def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path):
+@pytest.mark.parametrize("name", ["last-value", "dynamic"])  # without and with driver paths
+def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path, name):
     """A model without a chunked sampler gets run_forecast's paths: every value equals hub_frame's."""
-    m = get_model("last-value").fit(sim.observations, sim.regions)
+    m = get_model(name).fit(sim.observations, sim.regions)
     scen = [Scenario.baseline(), Scenario.ceasefire()]
     got = stream_forecast(m, scen, tmp_path / "f.csv", horizon=4, n_draws=200, seed=5, chunk_regions=3)
     a = pd.read_csv(got.path, keep_default_na=False, dtype={"output_type_id": str})
@@ -127,6 +128,30 @@ def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
     assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2
     assert set(f["region"]) == set(side["data"]["regions"]) | {"ALL"}
     assert "P(more than 250,000 newly displaced within 3 weeks)" in capsys.readouterr().out
+
+
+CASES = ROOT.parent / "shared" / "cases" / "reliability"
+
+
+@pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
+def test_cli_chunked_sidecar_and_screen_say_what_an_unchunked_run_says(tmp_path, capsys):
+    """--origin and scenario warnings reach a streamed run's sidecar and screen too (they were lost)."""
+    import json
+
+    from displacement_forecast.cli import main
+
+    args = ["forecast", str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"), "--draws", "30",
+            "--horizon", "2", "--model", "last-value", "--no-plots", "--origin", "2019-12-30",
+            "--scenarios", str(CASES / "scen" / "k3_two_scenarios.toml")]
+    sides, screens = [], []
+    for extra, out in (([], "whole"), (["--chunk-regions", "2"], "chunked")):
+        assert main([*args, *extra, "--out", str(tmp_path / out)]) == 0
+        sides.append(json.loads((tmp_path / out / "forecast.json").read_text()))
+        screens.append(capsys.readouterr().err)
+    whole, chunked = sides
+    assert chunked["forecast"]["hindcast"] == whole["forecast"]["hindcast"]
+    assert chunked["warnings"] == whole["warnings"] and any("uses no conflict series" in w for w in whole["warnings"])
+    assert all("uses no conflict series" in s for s in screens)
 
 
 def test_bench_scale_runs_at_a_tiny_size(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS
+from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds
 from .forecast.summaries import total_within
 
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
@@ -118,11 +118,11 @@ def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | N
     """
     if not 0 < level < 100:
         raise ValueError(f"level {level} is not strictly between 0 and 100")
-    a = (100 - level) / 2
+    lo_q, hi_q = interval_bounds(level)  # the bands' rule (conventions)
     rows = {}
     for sid, p in paths_by_scenario.items():
         t = total_within(p, within, regions)
-        lo, med, hi = np.percentile(t, [a, 50, 100 - a])
+        lo, med, hi = np.quantile(t, [lo_q, 0.5, hi_q])
         rows[sid] = {"median": med, "mean": t.mean(), "lo": lo, "hi": hi}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "scenario"

@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
     its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
     """
-    from ..brief import fmt_prob
     from ..forecast.hub import HubError
-    from ..forecast.marks import apply_marks, mark_text
+    from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
@@ -88,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
         fit_model,
         history_periods,
         parse_thresholds,
-        people,
         prepare_data,
     )
 
@@ -149,20 +147,24 @@ def run(args: argparse.Namespace) -> int:
     if not model.uses_drivers and any(s.changes for s in scenarios):
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
+    marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
+             "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
+
+    def amend(sidecar: dict) -> None:
+        """What this command knows beyond the run: --model-dir, --origin, scenario warnings."""
+        sidecar.update(extra)
+        if hindcast:
+            sidecar["forecast"]["hindcast"] = hindcast
+        sidecar["warnings"] += scenario_warnings
+
+    report = (record or {}).get("warnings", []) + scenario_warnings
     if args.chunk_regions:
-        marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
-                 "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
-        return _streamed(args, model, scenarios, thresholds, record, threshold_note, marks)
+        return _streamed(args, model, scenarios, thresholds, record, threshold_note, marks, amend, report)
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
-    fit_ok = bool(run_.model.info_.reliable)
-    apply_marks(run_.sidecar, fit_reliable=fit_ok, regions_left_out=notes.regions_left_out,
-                missing_last_periods=notes.missing_last_periods, warnings=notes.warnings)
-    run_.sidecar.update(extra)
-    if hindcast:
-        run_.sidecar["forecast"]["hindcast"] = hindcast
-    run_.sidecar["warnings"] += scenario_warnings
+    apply_marks(run_.sidecar, **marks)
+    amend(run_.sidecar)
     with staged_folder(args.out) as stage, hub_stage(args.hub) as hub:
         try:
             written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
@@ -172,21 +174,35 @@ def run(args: argparse.Namespace) -> int:
         final = final_paths(written, stage, args.out)
         if hub is not None:
             final = final_paths(final, hub, args.hub)
-    sc = run_.sidecar
-    for w in (record or {}).get("warnings", []) + scenario_warnings:
+    return _report(args, run_.sidecar, marks["fit_reliable"], lambda t: run_.prob_exceed(t, args.horizon),
+                   thresholds, threshold_note, final, report, model.panel_.freq)
+
+
+def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thresholds, threshold_note, final,
+            warnings, freq: str, extra: str = "") -> int:
+    """The screen after a forecast (both kinds of run): warnings, the UNRELIABLE banner, the model
+    line, P(total over ``horizon`` > threshold) per scenario, the files; exit 3 for an unreliable
+    fit (``fit_ok`` false) without ``--allow-unreliable``.
+
+    ``prob_exceed(t)`` is scenario -> probability; ``warnings`` are printed before the banner;
+    ``extra`` ends the model line."""
+    from ..brief import fmt_prob
+    from ..forecast.marks import mark_text
+    from .checks import people
+
+    for w in warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
         print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
-    h = args.horizon
-    print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}")
+    print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; "
+          f"seed {args.seed}{extra}")
     if threshold_note:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
-        probs = run_.prob_exceed(t, h)
-        print(f"P(more than {people(t)} newly displaced within {_periods(h, run_.model.panel_.freq)}): "
-              + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
+        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, freq)}): "
+              + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in prob_exceed(t).items()))
     for w in final:
         print(f"wrote {w}")
     if not fit_ok and not args.allow_unreliable:
@@ -251,46 +267,30 @@ def hub_stage(hub: str | None):
         yield stage
 
 
-def _streamed(args, model, scenarios, thresholds, record, threshold_note=None, marks=None) -> int:
+def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks, amend, warnings) -> int:
     """``--chunk-regions``: forecast a fitted model region chunk by region chunk (bounded memory),
-    written through a staging folder like every other run."""
-    from ..brief import fmt_prob
+    written through a staging folder like every other run; the sidecar and the screen as there."""
     from ..forecast.staging import final_paths, staged_folder
     from ..forecast.streaming import write_streamed_run
-    from .checks import people
 
-    if args.chunk_regions < 1:
-        raise DataError(Problem("command line", None, "--chunk-regions", "must be at least 1"))
     with staged_folder(args.out) as stage:
         res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
                                               seed=args.seed, file_format=args.format,
                                               chunk_regions=args.chunk_regions, dask=args.dask or None,
                                               thresholds=thresholds, data_files=[str(args.data)], backtest=record,
-                                              marks=marks)
+                                              marks=marks, amend=amend)
         final = final_paths(written, stage, args.out)
-    if not sc["reliable"]:
-        print("WARNING: the fit failed its diagnostics; the forecast is marked UNRELIABLE: "
-              + "; ".join(sc["warnings"]), file=sys.stderr)
-    print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; seed {args.seed}; "
-          f"{len(res.chunks)} region chunks")
-    if threshold_note:
-        print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
-    for t in thresholds:
-        probs = {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
-        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, model.panel_.freq)}): "
-              + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in probs.items()))
-    for w in final:
-        print(f"wrote {w}")
-    if not sc["reliable"] and not args.allow_unreliable:
-        print("error: the fit failed its diagnostics gate; outputs are written and marked UNRELIABLE "
-              "(exit 3; give --allow-unreliable to accept such a fit)", file=sys.stderr)
-        return 3
-    return 0
+
+    def prob_exceed(t: float) -> dict[str, float]:
+        return {s: float((tot.sum(axis=1) > t).mean()) for s, tot in res.totals.items()}
+
+    return _report(args, sc, marks["fit_reliable"], prob_exceed, thresholds, threshold_note, final, warnings,
+                   model.panel_.freq, f"; {len(res.chunks)} region chunks")
 
 
 def _periods(h: int, freq: str) -> str:
     """``3 months``, ``1 week``: a horizon in the data's own unit."""
-    from ..conventions import FREQ_UNIT
+    from ..conventions import period_unit
 
-    unit = FREQ_UNIT.get(freq, "period")
+    unit = period_unit(freq)
     return f"{h} {unit}{'' if h == 1 else 's'}"

@@ -26,7 +26,7 @@ backtest's paths.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,24 +113,29 @@ def driver_forecaster(model: ForecastModel) -> Any:
 class HoldNoise:
     """Counts for ``hold`` scenarios, drawn from one noise source shared by every scenario.
 
-    The noise is drawn from the ``hold`` stream the first time a scenario needs it (a model's
-    own driver forecaster without ``count_noise`` works as long as no scenario holds).
+    ``make()`` returns the noise (driver series -> an object with ``draw(h, mean)``, as
+    ``DriverForecaster.count_noise``); it is called the first time a scenario needs it, so a
+    model's own driver forecaster without ``count_noise`` works as long as no scenario holds.
+    :func:`sample` draws it from the ``hold`` stream; the region-chunked sampler
+    (:mod:`.streaming`) from per-region streams.
     """
 
-    def __init__(self, driver_model: Any, seed: np.random.SeedSequence, shape: tuple[int, int, int]):
-        self._dm, self._seed, self._shape = driver_model, seed, shape
+    def __init__(self, make: Callable[[], Mapping[str, Any]]):
+        self._make = make
         self._noise: dict[str, Any] = {}
 
     def counts(self, series: str, means: np.ndarray) -> np.ndarray:
         """``(draw, region, horizon)`` counts of ``series`` around ``means``."""
         if not self._noise:
-            self._noise.update(self._dm.count_noise(np.random.default_rng(self._seed), self._shape))
+            self._noise.update(self._make())
         return self._noise[series].draw(slice(None), means)
 
 
 def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | None = None, *,
            n_draws: int = 1000, seed: int = 0) -> dict[str, xr.DataArray]:
     """Sample paths ``draw x region x horizon`` for each scenario, with common random numbers.
+
+    All scenarios at once; :func:`iter_sample` gives the same paths one scenario at a time.
 
     Parameters
     ----------
@@ -158,6 +163,17 @@ def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | N
     ValueError
         ``horizon`` or ``n_draws`` below 1.
     """
+    return dict(iter_sample(model, horizon, scenarios, n_draws=n_draws, seed=seed))
+
+
+def iter_sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | None = None, *,
+                n_draws: int = 1000, seed: int = 0) -> Iterator[tuple[str, xr.DataArray]]:
+    """``(scenario id, paths)`` per scenario, in order: the paths of :func:`sample`, yielded one
+    scenario at a time so a caller that summarises and drops each holds one scenario's paths.
+
+    The driver paths, hold noise and the model's draws are made once for all scenarios. Errors
+    as :func:`sample` (raised when the generator is first advanced).
+    """
     model._check_fitted()
     if horizon < 1 or n_draws < 1:
         raise ValueError("horizon and n_draws must be >= 1")
@@ -170,8 +186,8 @@ def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | N
     dates = panel.future_dates(horizon)
     dm = driver_forecaster(model)
     base = None if dm is None else dm.sample(horizon, n_draws, streams.rng("drivers"))
-    hold = HoldNoise(dm, streams.hold, (n_draws, len(panel.regions), horizon))
-    out: dict[str, xr.DataArray] = {}
+    shape = (n_draws, len(panel.regions), horizon)
+    hold = HoldNoise(lambda: dm.count_noise(np.random.default_rng(streams.hold), shape))
     shared = None
     draws = None if base is None else model._draw(horizon, n_draws, streams.rng("response"), baseline=base)
     for sc in scenarios:
@@ -186,8 +202,7 @@ def sample(model: ForecastModel, horizon: int, scenarios: Sequence[Scenario] | N
             paths = (model._simulate(fut, horizon, n_draws, streams.rng("response")) if draws is None
                      else model._paths(fut, horizon, n_draws, draws))  # the model's draws, made once
             paths = _checked(model, paths, horizon, n_draws)
-        out[sc.id] = wrap(paths, panel, dates, sc.id, model.name)
-    return out
+        yield sc.id, wrap(paths, panel, dates, sc.id, model.name)
 
 
 def sample_one(model: ForecastModel, horizon: int, scenario: Scenario | None = None, *,
@@ -231,4 +246,4 @@ def wrap(paths: np.ndarray, panel: Panel, dates: pd.DatetimeIndex, scenario: str
 
 
 __all__ = ["STREAMS", "HoldNoise", "Streams", "driver_forecaster", "fit", "origin_seed", "origin_streams",
-           "sample", "sample_one", "wrap"]
+           "iter_sample", "sample", "sample_one", "wrap"]

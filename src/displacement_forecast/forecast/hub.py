@@ -23,7 +23,6 @@ file, so two exports into one hub at the same time do not lose each other's roun
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -540,19 +539,9 @@ def _locked(path: Path):
     """Exclusive lock on ``path`` for the read-modify-write of the hub config (POSIX; no-op
     elsewhere). The lock file is deleted while still held when the block ends, so no lock file is
     left in the hub; a writer that locked a file deleted meanwhile locks the new one."""
-    from .staging import _same_file, release_lock
+    from .staging import acquire_lock, release_lock
 
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - Windows
-            break
-        if _same_file(fd, path):
-            break
-        os.close(fd)
+    fd = acquire_lock(path, wait=True)
     try:
         yield
     finally:

@@ -130,10 +130,18 @@ def _same_file(fd: int, path: Path) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _lock(out: Path) -> int:
-    """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock_path(out)
+def acquire_lock(lock: Path, *, wait: bool) -> int:
+    """Open (creating it) and exclusively lock the file ``lock``; the descriptor, for
+    :func:`release_lock`. POSIX ``flock``; elsewhere the file is opened but not locked.
+
+    A holder deletes the lock file as it releases it (:func:`release_lock`), so after locking, the
+    file is checked to still be the one the path names; if not, the new file is locked instead.
+
+    Raises
+    ------
+    BlockingIOError
+        ``wait`` is false and another process holds the lock.
+    """
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -141,15 +149,25 @@ def _lock(out: Path) -> int:
         except ImportError:  # pragma: no cover - Windows: no lock
             return fd
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise DataError(Problem(str(out), None, None,
-                                    "another run is writing this folder now (lock held on "
-                                    f"{lock.name}); wait for it to finish or choose another folder")) from None
+            raise
         if _same_file(fd, lock):
             return fd
-        os.close(fd)  # the run before deleted it as it ended, after we opened it: lock the new file
+        os.close(fd)  # the holder before deleted it as it ended, after we opened it: lock the new file
+
+
+def _lock(out: Path) -> int:
+    """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock_path(out)
+    try:
+        return acquire_lock(lock, wait=False)
+    except BlockingIOError:
+        raise DataError(Problem(str(out), None, None,
+                                "another run is writing this folder now (lock held on "
+                                f"{lock.name}); wait for it to finish or choose another folder")) from None
 
 
 def _unlock(out: Path, fd: int) -> None:

@@ -24,8 +24,8 @@ random numbers, as :meth:`~..models.base.ForecastModel.sample_scenarios`). Chunk
 zones (the driver model pools a zone's counts). The numbers are **not** those of
 :func:`~displacement_forecast.forecast.run.run_forecast` for the same seed (that draws all regions
 from one stream); they are draws from the same model. Other models are run scenario by scenario
-with :meth:`~..models.base.ForecastModel.sample_paths` (the same paths as ``run_forecast``) and
-summarised in region chunks.
+with :func:`~displacement_forecast.forecast.engine.iter_sample` (the same paths as
+``run_forecast``; one scenario's paths held at a time) and summarised in region chunks.
 
 Rows are ordered scenario, region (regions chunk by chunk, ``ALL`` last), target, output type,
 type id, horizon. Output: CSV written with ``pyarrow.csv`` or Parquet, each atomically (temp file
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -509,14 +509,8 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
     history = {s: v[idx] for s, v in panel.series.items()}
     base = sim.baseline(idx)
     a, noise = sim.randomness(idx)
-    hold: dict[str, _Noise] = {}
+    hold = engine.HoldNoise(lambda: sim.hold_noise(idx))
     unchanged: dict[str, Any] = {}  # the baseline's paths, values and total for this chunk
-
-    def counts(series: str, means: np.ndarray) -> np.ndarray:
-        if not hold:
-            hold.update(sim.hold_noise(idx))
-        return hold[series].draw(slice(None), means)
-
     for sc in scenarios:
         named = set().union(*resolved[sc.id])
         changed = np.flatnonzero([c in named for c in sub.codes])
@@ -527,7 +521,7 @@ def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows:
         if len(changed) == 0:
             values, total = unchanged["values"], unchanged["total"]
         else:
-            fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, counts)
+            fut = _chunk_scenario(sc, resolved[sc.id], keep).apply(base, sub, dates, history, hold.counts)
             if len(changed) == len(idx):
                 paths = sim.displacement(idx, fut, a, noise)
                 engine.check_paths(paths, sim.m.name)
@@ -600,13 +594,14 @@ def _run_dask(dask: Any, model, scenarios, resolved, chunks, rows: _Rows, writer
 
 
 def _run_whole(model, scenarios, chunks, rows: _Rows, writer: _Writer, totals, horizon, n_draws, seed) -> None:
+    """Models without a chunked sampler: the engine's paths (driver paths and model draws made
+    once for all scenarios), one scenario at a time, summarised region chunk by region chunk."""
     codes = model.panel_.regions.codes
-    for sc in scenarios:
-        paths = model.sample_paths(horizon, sc, n_draws=n_draws, seed=seed).values
+    for sid, paths in engine.iter_sample(model, horizon, scenarios, n_draws=n_draws, seed=seed):
+        paths = paths.values  # checked by the engine
         for idx in chunks:
             idx = np.asarray(idx)
-            _emit(sc.id, [codes[i] for i in idx], engine.check_paths(paths[:, idx], model.name), rows, writer,
-                  totals)
+            _emit(sid, [codes[i] for i in idx], paths[:, idx], rows, writer, totals)
         del paths
 
 
@@ -619,14 +614,16 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
                        n_draws: int = 1000, seed: int = 0, file_format: str = "csv", chunk_regions: int = 250,
                        workers: int = 1, dask: Any = None, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                        quantile_levels: Sequence[float] = QUANTILE_LEVELS, data_files: Sequence[str] = (),
-                       backtest: dict[str, Any] | None = None,
-                       marks: dict[str, Any] | None = None) -> tuple[StreamResult, dict[str, Any], list[Path]]:
+                       backtest: dict[str, Any] | None = None, marks: dict[str, Any] | None = None,
+                       amend: Callable[[dict[str, Any]], None] | None = None,
+                       ) -> tuple[StreamResult, dict[str, Any], list[Path]]:
     """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
     :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
     file was made (chunks, format, where the random numbers come from). No charts.
 
     ``marks``: keyword arguments of :func:`~displacement_forecast.forecast.marks.apply_marks`
-    (default: the fit's own verdict); the file's rows carry the resulting mark.
+    (default: the fit's own verdict); the file's rows carry the resulting mark. ``amend``: called
+    with the sidecar before it is written (the CLI adds what it knows beyond the run).
 
     Returns the stream result, the sidecar and the files written.
     """
@@ -647,5 +644,7 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
         "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
         "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",
         "random_numbers": "one stream per region (the same for any chunking); not those of an unchunked run"}
+    if amend is not None:
+        amend(sidecar)
     side = write_sidecar(sidecar, out)
     return res, sidecar, [res.path, side]

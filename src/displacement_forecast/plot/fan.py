@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter, PercentFormatter  # noqa: E402
 
-from ..conventions import INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
+from ..conventions import FREQ_UNIT, INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
@@ -388,7 +388,7 @@ def observed_chart(
         ax.yaxis.set_major_formatter(people)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(f"{unit} starting")
-    date_axis(axes[-1], {"day": "D", "week": "W", "month": "M"}.get(unit), maxticks=8)
+    date_axis(axes[-1], next((f for f, u in FREQ_UNIT.items() if u == unit), None), maxticks=8)
     if caption:
         fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
         _caption(fig, caption)
