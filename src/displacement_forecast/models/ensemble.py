@@ -439,20 +439,31 @@ class AutoEnsemble(ForecastModel):
     def _simulate(self, future, horizon, n_draws, rng):
         return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
 
-    def _members(self, conflict, horizon, n_draws, draws) -> tuple[np.ndarray, np.ndarray]:
+    def _driven(self, name: str) -> bool:
+        """Whether candidate ``name`` responds to conflict paths (a driver model)."""
+        m = self.members_[name]
+        return bool(m.uses_drivers and m.drivers)
+
+    def _members(self, conflict, horizon, n_draws, draws, base: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Every candidate's share of paths under the conflict paths ``conflict`` and which
-        paths came from driver-free candidates (``(D, R, H)``, ``(D,)``)."""
-        out = np.zeros((n_draws, len(self.panel_.regions), horizon))
+        paths came from driver-free candidates (``(D, R, H)``, ``(D,)``).
+
+        ``base``: the paths of the same draws under other conflict paths; the driver-free
+        candidates' paths are taken from it (the same seeds and no conflict input give the same
+        paths), only the driver models simulate again.
+        """
+        out = np.zeros((n_draws, len(self.panel_.regions), horizon)) if base is None else base.copy()
         free = np.zeros(n_draws, bool)
         for i, n in enumerate(draws["names"]):
             idx = np.flatnonzero(draws["owner"] == i)
-            if not len(idx):
+            driven = self._driven(n)
+            free[idx] = not driven
+            if not len(idx) or (base is not None and not driven):
                 continue
             m = self.members_[n]
-            driven = bool(m.uses_drivers and m.drivers)
             fut = {s: conflict[s][idx] for s in m.drivers} if driven else None
             out[idx] = m._simulate(fut, horizon, len(idx), np.random.default_rng(draws["seeds"][i]))
-            free[idx] = not driven
         return out, free
 
     def _reordering(self, base: np.ndarray, free: np.ndarray, draws: dict[str, Any]) -> np.ndarray | None:
@@ -480,9 +491,9 @@ class AutoEnsemble(ForecastModel):
         R = len(self.panel_.regions)
         base_conflict = draws["baseline"] or future
         base, free = self._members(base_conflict, horizon, n_draws, draws)
-        driven = [n for n in draws["names"] if self.members_[n].uses_drivers and self.members_[n].drivers]
+        driven = any(self._driven(n) for n in draws["names"])
         same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
-        out = base if same or not driven else self._members(future, horizon, n_draws, draws)[0]
+        out = base if same or not driven else self._members(future, horizon, n_draws, draws, base=base)[0]
         # cross-region dependence: whole regional paths reordered by the history's co-movement
         perm = self._reordering(base, free, draws)
         if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged
