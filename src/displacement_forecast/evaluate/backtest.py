@@ -257,7 +257,7 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
         pos = dates.get_indexer(future.dates)
         ok = pos >= 0
         obs[:, pos[ok]] = future.series[TARGET][:, ok]
-        reliable = bool(getattr(getattr(model, "info_", None), "reliable", True))
+        reliable = bool(model.info_.reliable)
         frames = []
         for sc in scenarios:
             label = spec.name if sc.id == "baseline" else spec.name + ORACLE_SUFFIX

@@ -299,7 +299,7 @@ class AutoEnsemble(ForecastModel):
         H = self.horizon or BACKTEST_H.get(panel.freq, 3)
         # the latest origins, up to the one before the last period: each scores the horizons
         # 1..H that the data have after it, so the weights see the most recent periods too
-        step = max(int(getattr(self, "origin_step", 1)), 1)
+        step = max(int(self.origin_step), 1)
         n = self.n_origins or 2 * H  # default: the last 2 H periods (6 months, 8 weeks, 28 days)
         origins = [o for o in range(T - 2 - step * (n - 1), T - 1, step) if o + 1 >= self.min_train]
         names = [n for n, _ in candidates]
@@ -389,7 +389,7 @@ class AutoEnsemble(ForecastModel):
 
     def scenario_blind_regions(self) -> dict[str, str]:
         """Regions without a count of a conflict series: forecast from their displacement alone."""
-        blind = getattr(self, "blind_", None)
+        blind = getattr(self, "blind_", None)  # auto fits saved before blind_ existed have none
         if blind is None or not blind.any():
             return {}
         why = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
@@ -401,20 +401,20 @@ class AutoEnsemble(ForecastModel):
         from .base import CONFLICT, NOT_SCENARIO
 
         out: list[str] = []
-        members = getattr(self, "members_", {})
+        members = self.members_
         for m in members.values():
             out += [u for u in m.uncertainty_included() if u not in out and u not in (CONFLICT, NOT_SCENARIO)]
         out.append("model choice (a mixture of whole paths of " + ", ".join(
-            f"{n} {w:.0%}" for n, w in getattr(self, "weights_", {}).items()) + ")")
+            f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
         driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
         if driven:
             out.append(CONFLICT + f" (in the {', '.join(driven)} paths)")
-        if getattr(self, "response_", None) is not None:
+        if self.response_ is not None:
             out.append("scenarios: the driver-free paths are multiplied by the response model's "
                        "scenario/baseline ratio; their baseline does not vary with future conflict")
         elif not driven:
             out.append(NOT_SCENARIO)
-        if getattr(self, "reorder", True):
+        if self.reorder:
             out.append("dependence between regions (driver-free paths reordered by the history's co-movement)")
         return out
 
@@ -474,7 +474,7 @@ class AutoEnsemble(ForecastModel):
         regions per draw, and that dependence is theirs.
         """
         idx = np.flatnonzero(free)
-        if not getattr(self, "reorder", True) or len(idx) < 2 or base.shape[1] < 2:
+        if not self.reorder or len(idx) < 2 or base.shape[1] < 2:
             return None
         y = self.panel_.target()
         length = max(min(base.shape[2], y.shape[1] - MIN_WINDOWS), 1)
