@@ -58,6 +58,16 @@ def test_paths_are_whole_member_paths_and_reproducible(stationary):
     p2 = a.sample_paths(4, n_draws=300, seed=3).values
     np.testing.assert_array_equal(p1, p2)
     assert p1.shape == (300, 6, 4) and (p1 >= 0).all()
+    # whole paths: in every region the mixture's paths are exactly the members' own paths
+    # (reordered across draws only), each member drawing its share of them
+    draws = a._draw(4, 300, np.random.default_rng(7))
+    members, _ = a._members(None, 4, 300, draws)
+    out = a._paths(None, 4, 300, draws)
+    assert a.spread_ == 1.0
+    for r in range(out.shape[1]):
+        assert sorted(map(tuple, out[:, r])) == sorted(map(tuple, members[:, r]))
+    counts = np.bincount(draws["owner"], minlength=len(draws["names"]))
+    np.testing.assert_array_equal(counts, _allocate(np.array([a.weights_[n] for n in draws["names"]]), 300))
 
 
 @pytest.mark.slow
