@@ -330,3 +330,20 @@ def test_cli_fit_writes_files_and_warns_loudly(tmp_path, capsys):
     assert diag["reliable"] is False and diag["warnings"]
     m = load_model(out)
     assert m.sample_paths(3, n_draws=20).shape == (20, 2, 3)
+
+
+def test_sampler_settings_fall_back_and_default(monkeypatch):
+    """Shared by both Bayesian models: nutpie missing -> PyMC with a warning; cores one per chain
+    up to the CPUs; the progress bar as configured."""
+    import importlib.util
+
+    from displacement_forecast.models.bayes import sampler_settings
+
+    cfg = {"sampler": "nutpie", "chains": 2, "cores": None, "progress": False}
+    assert sampler_settings(cfg)[0] == "nutpie"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nutpie" else real(name, *a))
+    with pytest.warns(UserWarning, match="nutpie is not installed"):
+        sampler, chains, cores, progress = sampler_settings(cfg)
+    assert (sampler, chains, progress) == ("pymc", 2, False) and 1 <= cores <= 2
+    assert sampler_settings({**cfg, "sampler": "pymc", "cores": 3, "progress": True})[1:] == (2, 3, True)

@@ -140,3 +140,20 @@ def test_short_histories_give_finite_paths_without_warnings(T):
         warnings.simplefilter("error")
         p = get_model("dynamic", drivers=None).fit(panel).sample_paths(3, n_draws=100, seed=1).values
     assert np.isfinite(p).all() and (p >= 0).all()
+
+
+def test_nonnegative_effects_stop_less_conflict_raising_displacement():
+    """Known truth with a negative strike effect: by default less conflict (a ceasefire) raises
+    the forecast, as the fitted effect says; with ``nonnegative_effects`` (auto's response model)
+    the drawn effects below 0 count as 0, so the ceasefire cannot raise any path."""
+    from displacement_forecast.scenarios import Scenario
+
+    panel, *_ = _simulate(R=6, T=40, seed=3, beta=-0.8)
+    tot = {}
+    for flag in (False, True):
+        fit = get_model("dynamic", drivers=("strikes",), nonnegative_effects=flag).fit(panel)
+        assert fit.est_["beta"][0] < 0
+        res = fit.sample_scenarios(3, [Scenario.baseline(), Scenario.ceasefire()], n_draws=300, seed=0)
+        tot[flag] = {k: v.values.sum(axis=(1, 2)) for k, v in res.items()}
+    assert tot[False]["ceasefire"].sum() > 1.05 * tot[False]["baseline"].sum()
+    assert (tot[True]["ceasefire"] <= tot[True]["baseline"]).all()

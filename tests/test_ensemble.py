@@ -58,6 +58,16 @@ def test_paths_are_whole_member_paths_and_reproducible(stationary):
     p2 = a.sample_paths(4, n_draws=300, seed=3).values
     np.testing.assert_array_equal(p1, p2)
     assert p1.shape == (300, 6, 4) and (p1 >= 0).all()
+    # whole paths: in every region the mixture's paths are exactly the members' own paths
+    # (reordered across draws only), each member drawing its share of them
+    draws = a._draw(4, 300, np.random.default_rng(7))
+    members, _ = a._members(None, 4, 300, draws)
+    out = a._paths(None, 4, 300, draws)
+    assert a.spread_ == 1.0
+    for r in range(out.shape[1]):
+        assert sorted(map(tuple, out[:, r])) == sorted(map(tuple, members[:, r]))
+    counts = np.bincount(draws["owner"], minlength=len(draws["names"]))
+    np.testing.assert_array_equal(counts, _allocate(np.array([a.weights_[n] for n in draws["names"]]), 300))
 
 
 @pytest.mark.slow
@@ -169,3 +179,36 @@ def test_uncertainty_says_how_conflict_enters(stationary):
     a = get_model("auto", n_paths=50).fit(stationary)
     u = a.uncertainty_included()
     assert CONFLICT not in " ".join(u) and NOT_SCENARIO in u and any(u_.startswith("model choice") for u_ in u)
+
+
+def test_a_scenario_simulates_only_the_driver_members_again():
+    """Under a scenario only the driver members see other conflict paths: the driver-free
+    members' paths are the baseline's (same seeds), not simulated a second time, and the
+    result is what simulating every member afresh gives."""
+    rng = np.random.default_rng(0)
+    R, T = 4, 30
+    strikes = rng.poisson(20, (R, T)).astype(float)
+    disp = rng.poisson(np.exp(5 + 0.03 * strikes)).astype(float)
+    p = _panel(np.log1p(disp))
+    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    a = get_model("auto", candidates=[("historic-average", {})], n_paths=20, n_origins=2).fit(p)
+    a.weights_ = {"historic-average": 0.5, "nb-dl": 0.5}
+    a.members_ = {n: get_model(n).fit(p) for n in a.weights_}
+    calls = {n: 0 for n in a.weights_}
+    for n, m in a.members_.items():
+        def counted(*args, _n=n, _f=m._simulate):
+            calls[_n] += 1
+            return _f(*args)
+        m._simulate = counted
+    H, D = 3, 60
+    base = {"strikes": rng.poisson(20, (D, R, H)).astype(float)}
+    more = {"strikes": 2 * base["strikes"]}
+    draws = a._draw(H, D, np.random.default_rng(1), baseline=base)
+    out = a._paths(more, H, D, draws)
+    assert calls == {"historic-average": 1, "nb-dl": 2}
+    full, free = a._members(more, H, D, draws)  # every member afresh under the scenario
+    same, free_b = a._members(more, H, D, draws, base=a._members(base, H, D, draws)[0])
+    np.testing.assert_array_equal(same, full)
+    np.testing.assert_array_equal(free, free_b)
+    assert free.any() and not free.all()
+    assert not np.array_equal(out, a._paths(None, H, D, draws))  # the scenario moved the forecast

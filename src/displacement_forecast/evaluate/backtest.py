@@ -187,11 +187,6 @@ def oracle_scenario(truth: Panel, origin: pd.Timestamp, horizon: int, drivers: S
     return Scenario("oracle-drivers", "strikes and flights as they were observed", tuple(changes))
 
 
-def _seeds(seed: int, origin: pd.Timestamp) -> tuple[int, np.random.Generator]:
-    model_seed, score_seed = engine.origin_streams(seed, origin)
-    return model_seed, np.random.default_rng(score_seed)
-
-
 def score_frame(paths: np.ndarray, observed: np.ndarray, *, model: str, drivers: str,
                 origin: pd.Timestamp, target_dates: Sequence, regions: Sequence[str],
                 rng: np.random.Generator) -> pd.DataFrame:
@@ -251,13 +246,13 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
     origin = pd.Timestamp(origin)
     try:
         model, scenarios, paths = task_paths(spec, origin, past, future, horizon, n_draws, seed, oracle_drivers)
-        _, score_rng = _seeds(seed, origin)
+        score_rng = np.random.default_rng(engine.origin_streams(seed, origin)[1])  # the model's: task_paths
         dates = past.future_dates(horizon)
         obs = np.full((len(past.regions), horizon), np.nan)
         pos = dates.get_indexer(future.dates)
         ok = pos >= 0
         obs[:, pos[ok]] = future.series[TARGET][:, ok]
-        reliable = bool(getattr(getattr(model, "info_", None), "reliable", True))
+        reliable = bool(model.info_.reliable)
         frames = []
         for sc in scenarios:
             label = spec.name if sc.id == "baseline" else spec.name + ORACLE_SUFFIX

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln, polygamma, psi
@@ -305,6 +306,17 @@ def draw_from_blocks(params: np.ndarray, blocks: dict[str, np.ndarray], n: int,
     s = rng.multivariate_normal(params[G:], blocks["shared"], size=n, method="eigh")
     z = rng.standard_normal((n, G))
     return np.concatenate([conditional_intercepts(params, blocks, s, z), s], axis=1)
+
+
+def draw_params(fitted: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n, n_params)`` parameter draws of a fitted model with ``params_``, ``cov_`` and
+    ``cov_blocks_`` (``nb-dl``, the driver autoregression): from the dense covariance ``cov_``
+    when the fit kept it (at most :data:`DENSE_COV_MAX` parameters, and fits saved before the
+    blocks existed, which have no ``cov_blocks_``; the same random numbers as earlier versions),
+    else from the blocks (:func:`draw_from_blocks`)."""
+    if fitted.cov_ is not None:
+        return rng.multivariate_normal(fitted.params_, fitted.cov_, size=n, method="eigh")
+    return draw_from_blocks(fitted.params_, fitted.cov_blocks_, n, rng)
 
 
 def conditional_intercepts(params: np.ndarray, blocks: dict[str, np.ndarray], shared: np.ndarray,

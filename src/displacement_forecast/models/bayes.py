@@ -249,9 +249,23 @@ def build_model(design: Design, region_codes: list[str], config: dict[str, Any])
 # ----------------------------------------------------------------------------------------------
 # Sampling and diagnostics
 # ----------------------------------------------------------------------------------------------
-def _show_progress(config: dict[str, Any]) -> bool:
+def sampler_settings(config: dict[str, Any]) -> tuple[str, int, int, bool]:
+    """``(sampler, chains, cores, progress)`` for a NUTS run, shared by ``bayes-hierarchical``
+    and ``bayes-dynamic``.
+
+    ``"nutpie"`` falls back to ``"pymc"`` with a warning when nutpie is not installed; cores
+    default to one per chain up to the CPUs this process may use; the progress bar shows on a
+    terminal unless ``config["progress"]`` says otherwise.
+    """
+    sampler = config["sampler"]
+    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        warnings.warn("nutpie is not installed; falling back to PyMC's NUTS sampler (slower)", stacklevel=4)
+        sampler = "pymc"
+    chains = int(config["chains"])
+    cores = int(config["cores"] or min(chains, _n_cpus()))
     p = config.get("progress")
-    return bool(sys.stderr.isatty()) if p is None else bool(p)
+    progress = bool(sys.stderr.isatty()) if p is None else bool(p)
+    return sampler, chains, cores, progress
 
 
 def sample_model(model: Any, config: dict[str, Any]) -> tuple[Any, str]:
@@ -261,13 +275,7 @@ def sample_model(model: Any, config: dict[str, Any]) -> tuple[Any, str]:
     the hand-written numba log-density of :mod:`._bayes_fast` (PyMC builds the graph if nutpie
     is missing).
     """
-    sampler = config["sampler"]
-    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-        warnings.warn("nutpie is not installed; falling back to PyMC's NUTS sampler (slower)", stacklevel=3)
-        sampler = "pymc"
-    chains = int(config["chains"])
-    cores = config["cores"] or min(chains, _n_cpus())
-    progress = _show_progress(config)
+    sampler, chains, cores, progress = sampler_settings(config)
     if isinstance(model, tuple) and sampler != "nutpie":
         model = build_model(model[0], model[1], config)
     if sampler == "nutpie":
@@ -283,7 +291,7 @@ def sample_model(model: Any, config: dict[str, Any]) -> tuple[Any, str]:
         else:
             compiled = nutpie.compile_pymc_model(model)
         idata = nutpie.sample(compiled, draws=int(config["draws"]), tune=int(config["tune"]),
-                              chains=chains, cores=int(cores), seed=int(config["seed"]),
+                              chains=chains, cores=cores, seed=int(config["seed"]),
                               target_accept=float(config["target_accept"]), progress_bar=progress,
                               save_warmup=False)
     else:
@@ -291,7 +299,7 @@ def sample_model(model: Any, config: dict[str, Any]) -> tuple[Any, str]:
 
         with model:
             idata = pm.sample(draws=int(config["draws"]), tune=int(config["tune"]), chains=chains,
-                              cores=int(cores), random_seed=int(config["seed"]),
+                              cores=cores, random_seed=int(config["seed"]),
                               target_accept=float(config["target_accept"]), progressbar=progress,
                               compute_convergence_checks=False)
     return idata, sampler

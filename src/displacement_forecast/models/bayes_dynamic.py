@@ -40,7 +40,6 @@ warning, never silently.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import time
 import warnings
 from pathlib import Path
@@ -208,14 +207,9 @@ def sample_unconstrained(density: Density, config: dict[str, Any]) -> tuple[np.n
     nutpie (in-process chains) when installed and asked for, else PyMC's NUTS on the same
     log-density wrapped in a PyTensor Op.
     """
-    from .bayes import _n_cpus, _show_progress
+    from .bayes import sampler_settings
 
-    sampler = config["sampler"]
-    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-        warnings.warn("nutpie is not installed; falling back to PyMC's NUTS sampler (slower)", stacklevel=3)
-        sampler = "pymc"
-    chains = int(config["chains"])
-    cores = int(config["cores"] or min(chains, _n_cpus()))
+    sampler, chains, cores, progress = sampler_settings(config)
     seed, n = int(config["seed"]), density.data.n_params
     x0 = density.data.initial_point()
     if sampler == "nutpie":
@@ -235,7 +229,7 @@ def sample_unconstrained(density: Density, config: dict[str, Any]) -> tuple[np.n
                                make_initial_point_fn=make_init)
         idata = nutpie.sample(compiled, draws=int(config["draws"]), tune=int(config["tune"]), chains=chains,
                               cores=cores, seed=seed, target_accept=float(config["target_accept"]),
-                              progress_bar=_show_progress(config), save_warmup=False)
+                              progress_bar=progress, save_warmup=False)
     else:
         import pymc as pm
 
@@ -244,7 +238,7 @@ def sample_unconstrained(density: Density, config: dict[str, Any]) -> tuple[np.n
             pm.Potential("lp", _logp_op(density)(theta))
             idata = pm.sample(draws=int(config["draws"]), tune=int(config["tune"]), chains=chains, cores=cores,
                               random_seed=seed, target_accept=float(config["target_accept"]),
-                              progressbar=_show_progress(config), compute_convergence_checks=False)
+                              progressbar=progress, compute_convergence_checks=False)
     theta = np.asarray(idata.posterior["theta"].transpose("chain", "draw", ...), dtype=float)
     return theta, idata.sample_stats, sampler
 

@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
 from ._drivers_fast import ar_paths
-from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_from_blocks, fit_nb2_groups
+from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
 from .panel import Panel, ffill_time
 
 N_AR = 4  # periods of history the autoregression looks at
@@ -149,11 +149,9 @@ class SeriesAR:
         return ar_paths(rng, a, phi, alpha, shock, self.history_, getattr(self, "zone_", None), self.active_)
 
     def draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``(n, n_params)`` coefficient draws: from the dense covariance when the fit kept it
-        (small fits, and fits saved with ``cov_``), else from its blocks (:mod:`._nb_fit`)."""
-        if getattr(self, "cov_", None) is not None:
-            return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
-        return draw_from_blocks(self.params_, self.cov_blocks_, n, rng)
+        """``(n, n_params)`` coefficient draws (:func:`._nb_fit.draw_params`: the dense covariance
+        when the fit kept it, else its blocks)."""
+        return draw_params(self, n, rng)
 
     def nb_alpha(self) -> float:
         """NB2 dispersion of the counts around their mean (0, i.e. Poisson, without a fit)."""

@@ -271,7 +271,7 @@ class DynamicLog(ForecastModel):
             m = np.broadcast_to(est["m"], (n_draws, R))
             phi = np.broadcast_to(est["phi"], (n_draws, R))
             beta = np.broadcast_to(est["beta"], (n_draws, K))
-        if getattr(self, "nonnegative_effects", False):
+        if self.nonnegative_effects:
             # more conflict never lowers displacement: a negative effect (noise or confounding in
             # short real panels) is read as none, draw by draw
             beta = np.maximum(beta, 0.0)

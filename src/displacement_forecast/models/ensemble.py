@@ -299,7 +299,7 @@ class AutoEnsemble(ForecastModel):
         H = self.horizon or BACKTEST_H.get(panel.freq, 3)
         # the latest origins, up to the one before the last period: each scores the horizons
         # 1..H that the data have after it, so the weights see the most recent periods too
-        step = max(int(getattr(self, "origin_step", 1)), 1)
+        step = max(int(self.origin_step), 1)
         n = self.n_origins or 2 * H  # default: the last 2 H periods (6 months, 8 weeks, 28 days)
         origins = [o for o in range(T - 2 - step * (n - 1), T - 1, step) if o + 1 >= self.min_train]
         names = [n for n, _ in candidates]
@@ -389,7 +389,7 @@ class AutoEnsemble(ForecastModel):
 
     def scenario_blind_regions(self) -> dict[str, str]:
         """Regions without a count of a conflict series: forecast from their displacement alone."""
-        blind = getattr(self, "blind_", None)
+        blind = getattr(self, "blind_", None)  # auto fits saved before blind_ existed have none
         if blind is None or not blind.any():
             return {}
         why = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
@@ -401,20 +401,20 @@ class AutoEnsemble(ForecastModel):
         from .base import CONFLICT, NOT_SCENARIO
 
         out: list[str] = []
-        members = getattr(self, "members_", {})
+        members = self.members_
         for m in members.values():
             out += [u for u in m.uncertainty_included() if u not in out and u not in (CONFLICT, NOT_SCENARIO)]
         out.append("model choice (a mixture of whole paths of " + ", ".join(
-            f"{n} {w:.0%}" for n, w in getattr(self, "weights_", {}).items()) + ")")
+            f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
         driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
         if driven:
             out.append(CONFLICT + f" (in the {', '.join(driven)} paths)")
-        if getattr(self, "response_", None) is not None:
+        if self.response_ is not None:
             out.append("scenarios: the driver-free paths are multiplied by the response model's "
                        "scenario/baseline ratio; their baseline does not vary with future conflict")
         elif not driven:
             out.append(NOT_SCENARIO)
-        if getattr(self, "reorder", True):
+        if self.reorder:
             out.append("dependence between regions (driver-free paths reordered by the history's co-movement)")
         return out
 
@@ -439,20 +439,31 @@ class AutoEnsemble(ForecastModel):
     def _simulate(self, future, horizon, n_draws, rng):
         return self._paths(future, horizon, n_draws, self._draw(horizon, n_draws, rng))
 
-    def _members(self, conflict, horizon, n_draws, draws) -> tuple[np.ndarray, np.ndarray]:
+    def _driven(self, name: str) -> bool:
+        """Whether candidate ``name`` responds to conflict paths (a driver model)."""
+        m = self.members_[name]
+        return bool(m.uses_drivers and m.drivers)
+
+    def _members(self, conflict, horizon, n_draws, draws, base: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Every candidate's share of paths under the conflict paths ``conflict`` and which
-        paths came from driver-free candidates (``(D, R, H)``, ``(D,)``)."""
-        out = np.zeros((n_draws, len(self.panel_.regions), horizon))
+        paths came from driver-free candidates (``(D, R, H)``, ``(D,)``).
+
+        ``base``: the paths of the same draws under other conflict paths; the driver-free
+        candidates' paths are taken from it (the same seeds and no conflict input give the same
+        paths), only the driver models simulate again.
+        """
+        out = np.zeros((n_draws, len(self.panel_.regions), horizon)) if base is None else base.copy()
         free = np.zeros(n_draws, bool)
         for i, n in enumerate(draws["names"]):
             idx = np.flatnonzero(draws["owner"] == i)
-            if not len(idx):
+            driven = self._driven(n)
+            free[idx] = not driven
+            if not len(idx) or (base is not None and not driven):
                 continue
             m = self.members_[n]
-            driven = bool(m.uses_drivers and m.drivers)
             fut = {s: conflict[s][idx] for s in m.drivers} if driven else None
             out[idx] = m._simulate(fut, horizon, len(idx), np.random.default_rng(draws["seeds"][i]))
-            free[idx] = not driven
         return out, free
 
     def _reordering(self, base: np.ndarray, free: np.ndarray, draws: dict[str, Any]) -> np.ndarray | None:
@@ -463,7 +474,7 @@ class AutoEnsemble(ForecastModel):
         regions per draw, and that dependence is theirs.
         """
         idx = np.flatnonzero(free)
-        if not getattr(self, "reorder", True) or len(idx) < 2 or base.shape[1] < 2:
+        if not self.reorder or len(idx) < 2 or base.shape[1] < 2:
             return None
         y = self.panel_.target()
         length = max(min(base.shape[2], y.shape[1] - MIN_WINDOWS), 1)
@@ -480,9 +491,9 @@ class AutoEnsemble(ForecastModel):
         R = len(self.panel_.regions)
         base_conflict = draws["baseline"] or future
         base, free = self._members(base_conflict, horizon, n_draws, draws)
-        driven = [n for n in draws["names"] if self.members_[n].uses_drivers and self.members_[n].drivers]
+        driven = any(self._driven(n) for n in draws["names"])
         same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
-        out = base if same or not driven else self._members(future, horizon, n_draws, draws)[0]
+        out = base if same or not driven else self._members(future, horizon, n_draws, draws, base=base)[0]
         # cross-region dependence: whole regional paths reordered by the history's co-movement
         perm = self._reordering(base, free, draws)
         if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
-from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_from_blocks, fit_nb2_groups
+from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
 from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
@@ -128,9 +128,7 @@ class NBDistributedLag(ForecastModel):
     def _draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if not self.parameter_uncertainty:
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
-        if self.cov_ is not None:
-            return rng.multivariate_normal(self.params_, self.cov_, size=n, method="eigh")
-        return draw_from_blocks(self.params_, self.cov_blocks_, n, rng)
+        return draw_params(self, n, rng)
 
     def _draw(self, horizon: int, n_draws: int, rng: np.random.Generator, baseline=None):
         """Parameter draws, then NB noise of a fixed shape: all the randomness of a call, which
