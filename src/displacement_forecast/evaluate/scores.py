@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Central interval levels (percent) whose coverage is reported (one source: ``conventions``).
-from ..conventions import COVERAGE_LEVELS  # noqa: E402
+from ..conventions import COVERAGE_LEVELS  # levels whose coverage is reported (one source)
+from ..conventions import interval_bounds as interval_quantile_levels
 
 #: ``alpha`` of the central (1 - alpha) intervals in the WIS (Bracher et al. 2021, K = 11).
 WIS_ALPHAS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -92,8 +92,7 @@ def crps_sample(x: np.ndarray, y: np.ndarray, estimator: str = "fair") -> np.nda
 
 def interval_bounds(x: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of the central ``level``% interval of draws ``x`` (axis 0)."""
-    a = (1 - level / 100) / 2
-    lo, hi = np.quantile(np.asarray(x, dtype=float), [a, 1 - a], axis=0)
+    lo, hi = np.quantile(np.asarray(x, dtype=float), list(interval_quantile_levels(level)), axis=0)
     return lo, hi
 
 
