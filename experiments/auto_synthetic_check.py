@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from displacement_forecast.conventions import TOTAL
-from displacement_forecast.data.io import read_observations, write_text_atomic
-from displacement_forecast.data.regions import load_regions
+from displacement_forecast.data.io import write_text_atomic
 from displacement_forecast.data.simulate import simulate_nw_syria
 from displacement_forecast.evaluate.backtest import (
     ModelSpec,
@@ -38,8 +38,10 @@ from displacement_forecast.evaluate.backtest import (
 from displacement_forecast.models import get_model
 from displacement_forecast.models.base import Panel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backtest_synthetic import final_offensive_start, shipped_panel  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "synthetic_nw_syria"
 MODELS = ["auto", "last-value", "nb-dl"]
 #: auto's candidates on their own (dynamic without drivers, as inside auto), for reference.
 MEMBERS = [ModelSpec("dynamic", {"drivers": None}), ModelSpec("historic-average")]
@@ -47,15 +49,13 @@ MEMBERS = [ModelSpec("dynamic", {"drivers": None}), ModelSpec("historic-average"
 
 def _offensive_start(history: str) -> pd.Timestamp:
     """First week of the simulator's final (all-zone) offensive in this history."""
-    sim = simulate_nw_syria(seed=2022 if history == "shipped" else int(history.removeprefix("seed")))
-    return pd.Timestamp(sim.escalations["start_date"].iloc[-1])
+    return final_offensive_start(simulate_nw_syria(
+        seed=2022 if history == "shipped" else int(history.removeprefix("seed"))))
 
 
 def _panel(history: str) -> Panel:
     if history == "shipped":  # == simulate_nw_syria(seed=2022), checked by backtest_synthetic.py
-        regions = load_regions(DATA / "regions.csv")
-        obs = read_observations(DATA / "observations.csv", region_codes=regions.codes)
-        return Panel.from_observations(obs, regions)
+        return shipped_panel()
     sim = simulate_nw_syria(seed=int(history.removeprefix("seed")))
     return Panel.from_observations(sim.observations, sim.regions)
 

@@ -38,6 +38,18 @@ DATA = ROOT / "data" / "synthetic_nw_syria"
 MODELS = ["last-value", "climatology", "nb-dl", "sarimax", "statsforecast-autoets", "statsforecast-autoarima"]
 
 
+def shipped_panel() -> Panel:
+    """The shipped synthetic data (``data/synthetic_nw_syria``, ``simulate_nw_syria(seed=2022)``) as a panel."""
+    regions = load_regions(DATA / "regions.csv")
+    obs = read_observations(DATA / "observations.csv", region_codes=regions.codes)
+    return Panel.from_observations(obs, regions)
+
+
+def final_offensive_start(sim) -> pd.Timestamp:
+    """First week of the simulator's final (all-zone) offensive in the history ``sim``."""
+    return pd.Timestamp(sim.escalations["start_date"].iloc[-1])
+
+
 class TrueIntensityDrivers:
     """Strike/flight 'forecasts' drawn around the simulator's true future intensity.
 
@@ -91,7 +103,7 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
     reg = summ[summ["scope"] == "regions"].set_index(["model", "horizon"])
     cols = [*models, "nb-dl+true-intensity"]
     # Origins whose horizon reaches into the final offensive's first week: its onset is unannounced.
-    start = pd.Timestamp(sim.escalations["start_date"].iloc[-1])
+    start = final_offensive_start(sim)
     pos = panel.dates.get_indexer(origins)
     onset = [o for o, i in zip(origins, pos, strict=True) if start in panel.dates[i + 1 : i + 1 + a.horizon]]
     h = min(4, a.horizon)
@@ -287,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "backtest-results.md")
     a = ap.parse_args(argv)
 
-    regions = load_regions(DATA / "regions.csv")
-    obs = read_observations(DATA / "observations.csv", region_codes=regions.codes)
-    panel = Panel.from_observations(obs, regions)
+    panel = shipped_panel()
     origins = default_origins(panel.dates, a.horizon, n=a.origins)
     t0 = time.perf_counter()
     res = run_backtest(panel, models=a.models, origins=origins, horizon=a.horizon, n_draws=a.draws, seed=a.seed,

@@ -85,5 +85,11 @@ def test_retrospective_scores_are_consistent():
         assert s.loc[ref, f"skill_vs_{ref}"] == 0
         assert abs(s.iloc[0][f"skill_vs_{ref}"] - (1 - s.iloc[0]["crps"] / s.loc[ref, "crps"])) < 1e-12
     assert res.cells["month"].min() >= "2019-05" and res.cells["observed"].notna().all()
+    # the same observed cells for every forecaster, each aligned with its month: July 2019 is 3
+    # months after the April origin and Idleb's July figure is the panel's (test_panel_shape_and_gaps)
+    cells = res.cells.groupby("forecaster")[["region", "month"]].apply(lambda d: sorted(map(tuple, d.to_numpy())))
+    assert all(c == cells.iloc[0] for c in cells), cells
+    idleb = res.cells[(res.cells["region"] == "Idleb") & (res.cells["month"] == "2019-07")]
+    assert len(idleb) == 4 and set(idleb["observed"]) == {110796.0} and set(idleb["horizon"]) == {3}
     assert ((s[[f"cover_{lv}" for lv in mod.LEVELS]] >= 0) & (s[[f"cover_{lv}" for lv in mod.LEVELS]] <= 1)).all().all()
     assert "Losses:" in mod.spring_markdown(res)

@@ -30,7 +30,7 @@ def _run(obs, regions, out, origin):
     return (out / "forecast.csv").read_bytes(), json.loads((out / "forecast.json").read_text())
 
 
-def test_garbage_after_the_origin_changes_nothing(small, tmp_path):
+def test_garbage_after_the_origin_changes_nothing(small, tmp_path, capsys):
     obs, regions = small
     dates = sorted(obs["date"].unique())
     origin = pd.Timestamp(dates[-12])
@@ -45,8 +45,16 @@ def test_garbage_after_the_origin_changes_nothing(small, tmp_path):
         assert s["forecast"]["hindcast"]["origin"] == str(origin.date()) == s["data"]["last_period"]
         assert s["forecast"]["origin_date"] == str(origin.date())
     assert side["forecast"]["hindcast"]["rows_ignored"] == int(later.sum())
-    # the control: without --origin the garbage is seen
+    # the later rows (garbage and the extra weeks) are counted as ignored, not silently dropped
     assert side2["forecast"]["hindcast"]["rows_ignored"] > side["forecast"]["hindcast"]["rows_ignored"]
+    # the control: without --origin the same file is read to its end and its garbage refused (counts
+    # above the populations), so `clean == dirty` above is the origin cutting the garbage off
+    path = tmp_path / "seen.csv"
+    pd.concat([garbage, extra]).assign(date=lambda d: d["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["forecast", str(path), "--regions", str(regions), "--horizon", "4", "--draws", "80",
+                 "--no-plots", "--model", "last-value", "--out", str(tmp_path / "seen")]) == 2
+    assert "1,000,000" in capsys.readouterr().err and not (tmp_path / "seen").exists()
 
 
 def test_origin_outside_the_data_is_one_clear_error(small, tmp_path, capsys):

@@ -53,10 +53,12 @@ def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, sta
     try:
         weekday = pd.Timestamp(start).weekday()
         for fig in figs[:2] + figs[3:]:
+            checked = 0
             for ax in fig.axes:
                 if not ax.get_visible() or ax.xaxis.get_major_formatter().__class__.__name__ not in (
                         "ConciseDateFormatter", "DayMonthFormatter"):
                     continue
+                checked += 1
                 ticks = [mdates.num2date(t).replace(tzinfo=None) for t in ax.get_xticks()]
                 lo, hi = ax.get_xlim()
                 shown = [t for t, x in zip(ticks, ax.get_xticks(), strict=True) if lo <= x <= hi]
@@ -72,6 +74,7 @@ def test_date_ticks_follow_the_data_frequency_and_labels_stay_apart(freq, n, sta
                     months = [pd.Timestamp(2000, m, 1).strftime("%b") for m in range(1, 13)]
                     assert labels and all(any(mo in lab for mo in months) for lab in labels), labels
                     assert sum(lab.count("\n") for lab in labels) >= 1  # the year under the first tick
+            assert checked, "no date axis checked (its formatter is neither of the two above)"
         for fig in figs[1:]:
             boxes = [t.get_window_extent() for ax in fig.axes for t in ax.texts if t.get_gid() == MARK_LABEL]
             assert boxes, "no threshold labels drawn"

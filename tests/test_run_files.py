@@ -20,7 +20,16 @@ SMALL = [str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.c
 
 
 @needs_cases
-def test_charts_of_a_scenario_the_new_run_lacks_are_gone(tmp_path, capsys):
+def test_charts_of_a_scenario_the_new_run_lacks_are_gone(tmp_path, capsys, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import displacement_forecast.plot.writer as plot_writer
+
+    def save(fig, path):  # the chart files exist, unrendered: which files a run leaves is the point here
+        path.write_bytes(b"")
+        plt.close(fig)
+
+    monkeypatch.setattr(plot_writer, "save_figure", save)
     out = tmp_path / "out"
     assert main(["forecast", *SMALL, "--out", str(out), "--scenarios", str(CASES / "scen/k3_two_scenarios.toml")]) == 0
     assert (out / "cumulative_ceasefire.png").exists() and (out / "fan_ceasefire.png").exists()
