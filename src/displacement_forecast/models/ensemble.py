@@ -31,6 +31,15 @@ Fitting
        Somalia 1-2% higher WIS with 95% coverage 89% (91% off), and on the synthetic histories
        all-region 80% coverage fell by up to 8 points. The inner 2 h origins are a noisy guide; it
        stays off.
+
+       Tried and not adopted (same origins, 300 paths, measured 2026-11-30): quantile
+       recalibration from the backtest's PIT values (Kuleshov et al. 2018), shrunk toward the
+       identity, gave Syria 85% / 94% coverage and 2% lower WIS at h1 but Somalia 77% / 90% and
+       1-2% higher WIS (its inner backtest asks for narrower intervals, its test cells for wider
+       tails); combining the members by quantile averaging (Vincentization) instead of the
+       linear pool, or a blend of the two chosen by the backtest's CRPS: Syria 80% coverage 85%
+       (blend) and 1-2% lower WIS, Somalia unchanged, Ukraine 1% higher WIS at h = 7 and 14,
+       and synthetic all-region 80% coverage 4 points lower on seed 1 (h2 73% -> 69%).
     4. Every candidate with a positive weight is refitted on the whole panel.
 
 Forecasting
