@@ -499,12 +499,17 @@ class AutoEnsemble(ForecastModel):
     def _paths(self, future, horizon, n_draws, draws):
         R = len(self.panel_.regions)
         base_conflict = draws["baseline"] or future
-        base, free = self._members(base_conflict, horizon, n_draws, draws)
+        # the baseline's member paths and reordering are the same for every scenario of a call:
+        # made once and kept with the call's draws (only when the baseline is fixed by the engine)
+        cache = draws.setdefault("made", {}) if draws["baseline"] is not None else {}
+        if "members" not in cache:
+            base, free = self._members(base_conflict, horizon, n_draws, draws)
+            cache["members"] = base, free, self._reordering(base, free, draws)
+        base, free, perm = cache["members"]
         driven = any(self._driven(n) for n in draws["names"])
         same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
-        out = base if same or not driven else self._members(future, horizon, n_draws, draws, base=base)[0]
+        out = base.copy() if same or not driven else self._members(future, horizon, n_draws, draws, base=base)[0]
         # cross-region dependence: whole regional paths reordered by the history's co-movement
-        perm = self._reordering(base, free, draws)
         if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged
             out = out[perm, np.arange(R)[None, :]]
         if self.response_ is not None and future is not None and not same:
@@ -512,7 +517,9 @@ class AutoEnsemble(ForecastModel):
             subb = {s: base_conflict[s] for s in self.response_.drivers}
             rng_seed = draws["seeds"][-1]
             y_s = self.response_._simulate(sub, horizon, n_draws, np.random.default_rng(rng_seed))
-            y_b = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(rng_seed))
+            if "response" not in cache:
+                cache["response"] = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(rng_seed))
+            y_b = cache["response"]
             ratio = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
             out = np.where(free[:, None, None], np.round(out * ratio), out)
         out = spread_paths(out, self.spread_)
