@@ -204,8 +204,19 @@ def test_a_scenario_simulates_only_the_driver_members_again():
     base = {"strikes": rng.poisson(20, (D, R, H)).astype(float)}
     more = {"strikes": 2 * base["strikes"]}
     draws = a._draw(H, D, np.random.default_rng(1), baseline=base)
+    response_calls = []
+    resp_sim = a.response_._simulate
+    a.response_._simulate = lambda *args: response_calls.append(1) or resp_sim(*args)
     out = a._paths(more, H, D, draws)
-    assert calls == {"historic-average": 1, "nb-dl": 2}
+    assert calls == {"historic-average": 1, "nb-dl": 2} and len(response_calls) == 2
+    # further scenarios of the same call reuse the baseline's member and response paths
+    a._paths(base, H, D, draws)
+    assert calls == {"historic-average": 1, "nb-dl": 2} and len(response_calls) == 2
+    again = a._paths({"strikes": 3 * base["strikes"]}, H, D, draws)
+    assert calls == {"historic-average": 1, "nb-dl": 3} and len(response_calls) == 3
+    fresh = a._draw(H, D, np.random.default_rng(1), baseline=base)  # the same draws, nothing kept
+    np.testing.assert_array_equal(again, a._paths({"strikes": 3 * base["strikes"]}, H, D, fresh))
+    np.testing.assert_array_equal(out, a._paths(more, H, D, draws))
     full, free = a._members(more, H, D, draws)  # every member afresh under the scenario
     same, free_b = a._members(more, H, D, draws, base=a._members(base, H, D, draws)[0])
     np.testing.assert_array_equal(same, full)

@@ -122,7 +122,12 @@ def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
     rc = main(["forecast", str(data / "observations.csv"), "--regions", str(data / "regions.csv"), "--horizon", "3",
                "--draws", "50", "--chunk-regions", "5", "--out", str(tmp_path)])
     assert rc == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.csv", "forecast.json"]
+    # charts of the all-region total (no regional paths are kept in a chunked run)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cumulative_baseline.png", "exceedance.png",
+                                                           "fan_baseline.png", "forecast.csv", "forecast.json"]
+    import matplotlib.image
+
+    assert matplotlib.image.imread(tmp_path / "fan_baseline.png").shape[0] > 100
     side = json.loads((tmp_path / "forecast.json").read_text())
     f = pd.read_csv(tmp_path / "forecast.csv", keep_default_na=False)
     assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2

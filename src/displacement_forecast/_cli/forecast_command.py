@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     big = p.add_argument_group("large runs (thousands of regions)")
     big.add_argument("--chunk-regions", type=int, metavar="N",
                      help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
-                          "forecast.csv or .parquet and forecast.json only")
+                          "forecast.csv or .parquet, forecast.json and charts of the all-region total")
     big.add_argument("--format", choices=["csv", "parquet"], default="csv", help="with --chunk-regions (default csv)")
     big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
                      help="with --chunk-regions: compute the chunks on this Dask scheduler "
@@ -279,6 +279,15 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks,
                                               chunk_regions=args.chunk_regions, dask=args.dask or None,
                                               thresholds=thresholds, data_files=[str(args.data)], backtest=record,
                                               marks=marks, amend=amend)
+        if not args.no_plots:  # the all-region total's charts (no regional paths are kept)
+            import pandas as pd
+
+            from ..plot.writer import write_totals
+
+            panel = model.panel_
+            observed = pd.DataFrame(panel.target().T, index=panel.dates).sum(axis=1, min_count=1)
+            written += [o.path for o in write_totals(res.totals, observed, panel.future_dates(args.horizon),
+                                                     panel.freq, sc, stage)]
         final = final_paths(written, stage, args.out)
 
     def prob_exceed(t: float) -> dict[str, float]:

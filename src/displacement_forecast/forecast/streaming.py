@@ -619,7 +619,8 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
                        ) -> tuple[StreamResult, dict[str, Any], list[Path]]:
     """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
     :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
-    file was made (chunks, format, where the random numbers come from). No charts.
+    file was made (chunks, format, where the random numbers come from). No charts (the CLI draws the
+    all-region total's, :func:`displacement_forecast.plot.writer.write_totals`).
 
     ``marks``: keyword arguments of :func:`~displacement_forecast.forecast.marks.apply_marks`
     (default: the fit's own verdict); the file's rows carry the resulting mark. ``amend``: called

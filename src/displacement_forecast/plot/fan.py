@@ -292,7 +292,8 @@ def fan_chart(
             scale = "one scale for all regions" if shared_y else "scales differ"
             ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
     if caption:
-        fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+        bottom = max(0.03, 0.4 / fig.get_figheight())  # ~3 caption lines, however tall the figure
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
         _caption(fig, caption)
     return fig
 
