@@ -1,0 +1,43 @@
+"""The README says what the program does: every option, file, key and snippet it documents is checked
+against the program itself (a newcomer follows the README literally)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from displacement_forecast.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def section(text: str, heading: str) -> str:
+    """The text under a markdown heading, up to the next heading of the same or a higher level."""
+    level = heading.split(" ", 1)[0]
+    start = text.index(heading + "\n")
+    rest = text[start + len(heading) + 1:]
+    stop = re.search(rf"^#{{1,{len(level)}}} ", rest, flags=re.M)
+    return rest[: stop.start()] if stop else rest
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_command_line_option_is_in_the_readme_commands_section():
+    commands = section(README, "## Commands")
+    missing = {name: [o for a in sp._actions for o in a.option_strings
+                      if o.startswith("--") and o != "--help" and f"`{o}" not in commands and f" {o}" not in commands]
+               for name, sp in subcommands().items()}
+    assert not {k: v for k, v in missing.items() if v}, "options in --help that README's Commands section does not name"
+
+
+def test_fit_says_its_default_model_which_is_not_that_of_forecast():
+    fit = subcommands()["fit"]
+    (model,) = [a for a in fit._actions if "--model" in a.option_strings]
+    assert model.default in model.help and "auto" in model.help
+    assert f"`{model.default}`" in section(README, "## Commands")
