@@ -7,6 +7,8 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
 from displacement_forecast.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +43,24 @@ def test_fit_says_its_default_model_which_is_not_that_of_forecast():
     (model,) = [a for a in fit._actions if "--model" in a.option_strings]
     assert model.default in model.help and "auto" in model.help
     assert f"`{model.default}`" in section(README, "## Commands")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A forecast folder and a hub, written by the command line from the shipped synthetic data."""
+    from displacement_forecast.cli import main
+
+    d = tmp_path_factory.mktemp("run")
+    data = ROOT / "data" / "synthetic_nw_syria"
+    rc = main(["forecast", str(data / "observations.csv"), "--model", "last-value", "--draws", "30", "--horizon", "2",
+               "--no-plots", "--out", str(d / "out"), "--hub", str(d / "hub")])
+    assert rc == 0
+    return d
+
+
+def test_the_readme_python_line_opens_the_hub(run_dir, monkeypatch):
+    hubdata = pytest.importorskip("hubdata")
+    (line,) = re.findall(r"`(hubdata\.connect_hub\(.*?\)\.get_dataset\(\))`", README.replace("\n", " "))
+    monkeypatch.chdir(run_dir)  # the reader's hub is where they are, named as the README names it
+    dataset = eval(line.replace("path/to/hub", "hub"), {"hubdata": hubdata, "Path": Path})  # noqa: S307 (our README)
+    assert dataset.to_table().num_rows > 0
