@@ -64,3 +64,33 @@ def test_the_readme_python_line_opens_the_hub(run_dir, monkeypatch):
     monkeypatch.chdir(run_dir)  # the reader's hub is where they are, named as the README names it
     dataset = eval(line.replace("path/to/hub", "hub"), {"hubdata": hubdata, "Path": Path})  # noqa: S307 (our README)
     assert dataset.to_table().num_rows > 0
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Cells of the body rows of the first markdown table in ``text``."""
+    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in r.strip("|").split("|")] for r in rows[2:]]
+
+
+def test_the_sidecar_keys_are_those_the_readme_lists(run_dir):
+    import json
+
+    sidecar = json.loads((run_dir / "out" / "forecast.json").read_text())
+    rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
+    optional = {k for k, v in rows.items() if v.startswith("optional")}
+    assert set(sidecar) <= set(rows), f"keys written but not documented: {set(sidecar) - set(rows)}"
+    assert set(rows) - set(sidecar) <= optional, f"keys documented but not written: {set(rows) - set(sidecar) - optional}"
+    for key in ("software", "model", "data", "forecast", "marks"):
+        assert all(f"`{sub}`" in rows[key] for sub in sidecar[key]), (key, sidecar[key].keys())
+
+
+def test_the_csv_schema_table_is_the_file(run_dir):
+    import pandas as pd
+
+    rows = table_rows(section(README, "### Schema of `forecast.csv`"))
+    documented = [r[0].strip("`") for r in rows]
+    fc = pd.read_csv(run_dir / "out" / "forecast.csv", dtype={"output_type_id": str})
+    assert documented == [*fc.columns, "mark"]  # mark only in a marked run
+    assert set(fc["output_type"]) == set(re.findall(r"`(\w+)`", dict((r[0].strip("`"), r[1]) for r in rows)["output_type"]))
+    n_levels = fc.loc[fc["output_type"] == "quantile", "output_type_id"].nunique()
+    assert f"{n_levels} levels" in dict((r[0].strip("`"), r[2]) for r in rows)["output_type_id"]
