@@ -94,3 +94,23 @@ def test_the_csv_schema_table_is_the_file(run_dir):
     assert set(fc["output_type"]) == set(re.findall(r"`(\w+)`", dict((r[0].strip("`"), r[1]) for r in rows)["output_type"]))
     n_levels = fc.loc[fc["output_type"] == "quantile", "output_type_id"].nunique()
     assert f"{n_levels} levels" in dict((r[0].strip("`"), r[2]) for r in rows)["output_type_id"]
+
+
+def test_what_the_texts_say_of_the_default_model_on_the_nw_syria_panel_is_true():
+    """Notebook 04 and the retrospective said the default model needs flight counts, which the NW
+    Syria panel lacks; the default (`auto`) uses every conflict series a panel has."""
+    import numpy as np
+    import pandas as pd
+
+    from displacement_forecast.models.driver_choice import available_drivers
+
+    (forecast,) = [a for a in subcommands()["forecast"]._actions if "--model" in a.option_strings]
+    assert forecast.default == "auto"
+    obs = pd.read_csv(ROOT / "data" / "nw_syria" / "panel.csv")
+    series = {s: np.asarray(g["value"], float) for s, g in obs.groupby("series")}
+    assert available_drivers(series) and "flights" not in series
+    texts = [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "experiments").glob("*.py"), *(ROOT / "docs").glob("*.md"),
+             ROOT / "README.md"]
+    wrong = [(p.name, m.group(0)) for p in texts
+             for m in re.finditer(r"default model[^.]{0,60}(flights|flight counts)", p.read_text(encoding="utf-8"))]
+    assert not wrong
