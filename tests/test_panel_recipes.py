@@ -232,3 +232,20 @@ def test_partial_period_warnings_name_only_periods_the_panel_holds(real):
     kept = w.only(lambda p: p <= pd.Timestamp("2019-11-30"))
     assert kept.periods == [pd.Timestamp("2018-06-01")] and "2019-12-01" not in str(kept)
     assert w.only(lambda p: False) is None
+
+
+def test_nw_syria_recipe_panel_differs_from_the_shipped_panel_as_its_readme_says(real):
+    """data/nw_syria/README.md said the recipe builds 'the same panel'; it builds a near copy."""
+    obs, _, _ = build_panel(RECIPES / "nw_syria.toml")
+    shipped = pd.read_csv(ROOT / "data" / "nw_syria" / "panel.csv", parse_dates=["date"])
+    m = obs.merge(shipped, on=["date", "region", "series"], how="outer", suffixes=("", "_shipped"), indicator=True)
+    assert set(m.loc[m["_merge"] == "left_only", "series"]) == {"battles"}
+    assert (m["_merge"] != "right_only").all()
+    both = m[m["_merge"] == "both"]
+    differ = both[~np.isclose(both["value"], both["value_shipped"], rtol=0, atol=1e-9)
+                  & ~(both["value"].isna() & both["value_shipped"].isna())]
+    assert set(differ["series"]) == {"events", "fatalities", "strikes", "shelling"}
+    assert set(differ["region"]) == {"Idleb", "Lattakia"}
+    readme = (ROOT / "data" / "nw_syria" / "README.md").read_text(encoding="utf-8")
+    assert "The same panel can be built" not in readme
+    assert f"{len(differ)} `events`, `fatalities`, `strikes` or\n  `shelling` values" in readme
