@@ -249,3 +249,18 @@ def test_nw_syria_recipe_panel_differs_from_the_shipped_panel_as_its_readme_says
     readme = (ROOT / "data" / "nw_syria" / "README.md").read_text(encoding="utf-8")
     assert "The same panel can be built" not in readme
     assert f"{len(differ)} `events`, `fatalities`, `strikes` or\n  `shelling` values" in readme
+
+
+def test_panel_prints_the_forecast_command_that_reads_it(real, tmp_path, capsys):
+    """A newcomer's first forecast of a recipe panel failed twice (no regions.csv beside it, then
+    non-whole counts): `panel` now ends with the command that works, which is pasted here as is."""
+    import shlex
+
+    obs = tmp_path / "obs.csv"
+    assert main(["panel", str(RECIPES / "nw_syria.toml"), "--out", str(obs)]) == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("next: ")]
+    words = shlex.split(line.removeprefix("next: "))
+    assert words[:3] == ["displacement-forecast", "forecast", str(obs)] and "--regions" in words and "--decimals" in words
+    words[words.index("DIR")] = str(tmp_path / "f")
+    rc = main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"])
+    assert rc == 0, capsys.readouterr().err
