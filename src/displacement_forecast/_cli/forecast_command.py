@@ -180,18 +180,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thresholds, threshold_note, final,
             warnings, freq: str, extra: str = "") -> int:
-    """The screen after a forecast (both kinds of run): warnings, the UNRELIABLE banner, the model
-    line, P(total over ``horizon`` > threshold) per scenario, the files; exit 3 for an unreliable
-    fit (``fit_ok`` false) without ``--allow-unreliable``.
+    """The screen after a forecast (both kinds of run): warnings (SYNTHETIC DATA among them when the
+    data are flagged synthetic), the UNRELIABLE banner, the model line, P(total over ``horizon`` >
+    threshold) per scenario, the files; exit 3 for an unreliable fit (``fit_ok`` false) without
+    ``--allow-unreliable``.
 
     ``prob_exceed(t)`` is scenario -> probability; ``warnings`` are printed before the banner;
     ``extra`` ends the model line."""
     from ..brief import fmt_prob
+    from ..data.metadata import SYNTHETIC_MARK
     from ..forecast.marks import mark_text
     from .checks import people
 
     for w in warnings:
         print(f"WARNING: {w}", file=sys.stderr)
+    for w in sc["warnings"]:  # synthetic data: the screen says so, as the charts and files do
+        if w.startswith(SYNTHETIC_MARK) and w not in warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
         print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
