@@ -17,11 +17,15 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def section(text: str, heading: str) -> str:
     """The text under a markdown heading, up to the next heading of the same or a higher level."""
-    level = heading.split(" ", 1)[0]
-    start = text.index(heading + "\n")
-    rest = text[start + len(heading) + 1:]
-    stop = re.search(rf"^#{{1,{len(level)}}} ", rest, flags=re.M)
-    return rest[: stop.start()] if stop else rest
+    level = len(heading.split(" ", 1)[0])
+    lines = text[text.index(heading + "\n") + len(heading) + 1:].splitlines()
+    fenced, out = False, []
+    for ln in lines:
+        fenced ^= ln.startswith("```")
+        if not fenced and re.match(rf"#{{1,{level}}} ", ln):
+            break
+        out.append(ln)
+    return "\n".join(out)
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -114,3 +118,15 @@ def test_what_the_texts_say_of_the_default_model_on_the_nw_syria_panel_is_true()
     wrong = [(p.name, m.group(0)) for p in texts
              for m in re.finditer(r"default model[^.]{0,60}(flights|flight counts)", p.read_text(encoding="utf-8"))]
     assert not wrong
+
+
+def test_forecast_help_and_the_quick_start_name_every_file_a_run_writes(run_dir):
+    import displacement_forecast.plot.writer as writer
+
+    written = {p.name for p in (run_dir / "out").iterdir()}
+    charts = set(re.findall(r"``(\w+(?:_<scenario>)?\.png)``", writer.__doc__))
+    assert {"fan_<scenario>.png", "cumulative_<scenario>.png", "exceedance.png"} <= charts
+    description = subcommands()["forecast"].description
+    (quick,) = [ln for ln in section(README, "## Quick start").splitlines() if ln.startswith("# -> ")]
+    for text in (description, quick):
+        assert all(name in text for name in written | charts), (text, written | charts)

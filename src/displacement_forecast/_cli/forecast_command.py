@@ -18,8 +18,9 @@ from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forecast", help="forecast new displacement under scenarios; write CSV, sidecar, plots",
                        description="Fit a model (or load a saved fit) and forecast every scenario with "
-                                   "common random numbers. Writes forecast.csv, forecast.json, fan_<scenario>.png "
-                                   "and exceedance.png into --out.")
+                                   "common random numbers. Writes forecast.csv, forecast.json (the sidecar), "
+                                   "datapackage.json, fan_<scenario>.png, cumulative_<scenario>.png and "
+                                   "exceedance.png into --out.")
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
