@@ -76,10 +76,24 @@ def table_rows(text: str) -> list[list[str]]:
     return [[c.strip() for c in r.strip("|").split("|")] for r in rows[2:]]
 
 
-def test_the_sidecar_keys_are_those_the_readme_lists(run_dir):
+@pytest.fixture(params=["command line", "python"])
+def sidecar(request, run_dir):
+    """The sidecar of a command-line run, and of a run made in Python as the README shows."""
     import json
 
-    sidecar = json.loads((run_dir / "out" / "forecast.json").read_text())
+    if request.param == "command line":
+        return json.loads((run_dir / "out" / "forecast.json").read_text())
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast.run import run_forecast, write_run
+
+    regions = load_regions(ROOT / "data" / "synthetic_nw_syria" / "regions.csv")
+    obs = read_observations(ROOT / "data" / "synthetic_nw_syria" / "observations.csv", region_codes=regions.codes)
+    run = run_forecast(obs, regions, model="last-value", horizon=2, n_draws=30, seed=1)
+    write_run(run, run_dir / "python", plots=False)
+    return json.loads((run_dir / "python" / "forecast.json").read_text())
+
+
+def test_the_sidecar_keys_are_those_the_readme_lists(sidecar):
     rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
     optional = {k for k, v in rows.items() if v.startswith("optional")}
     assert set(sidecar) <= set(rows), f"keys written but not documented: {set(sidecar) - set(rows)}"
