@@ -144,3 +144,37 @@ def test_forecast_help_and_the_quick_start_name_every_file_a_run_writes(run_dir)
     (quick,) = [ln for ln in section(README, "## Quick start").splitlines() if ln.startswith("# -> ")]
     for text in (description, quick):
         assert all(name in text for name in written | charts), (text, written | charts)
+
+
+def test_the_hub_validates_against_its_own_config(run_dir):
+    """export-hub's files against the schemas it writes: model metadata against
+    hub-config/model-metadata-schema.json; every model-output row against its round in tasks.json."""
+    import json
+
+    import pandas as pd
+
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+    hub = run_dir / "hub"
+    schema = json.loads((hub / "hub-config" / "model-metadata-schema.json").read_text())
+    (meta,) = (hub / "model-metadata").glob("*.yml")
+    jsonschema.validate(yaml.safe_load(meta.read_text()), schema)
+    tasks = json.loads((hub / "hub-config" / "tasks.json").read_text())
+    (out,) = (hub / "model-output").glob("*/*.csv")
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False)
+    (rnd,) = [r for r in tasks["rounds"] if r["round_name"] == out.name[:10]]
+    (task,) = rnd["model_tasks"]
+    for col, spec in task["task_ids"].items():
+        allowed = {str(v) for v in (spec["required"] or []) + (spec["optional"] or [])}
+        assert set(rows[col]) <= allowed, col
+    assert set(rows["output_type"]) == set(task["output_type"])
+    for kind, spec in task["output_type"].items():
+        sub = rows[rows["output_type"] == kind]
+        required = spec["output_type_id"]["required"]
+        if required is None:
+            assert (sub["output_type_id"] == "").all(), kind
+        else:
+            assert {float(x) for x in sub["output_type_id"]} == {float(x) for x in required}, kind
+        values = sub["value"].astype(float)
+        assert values.ge(spec["value"].get("minimum", -float("inf"))).all()
+        assert values.le(spec["value"].get("maximum", float("inf"))).all()
