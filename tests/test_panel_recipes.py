@@ -176,6 +176,7 @@ def test_quick_flags(tmp_path, capsys):
                  "--regions", str(FIX / "regions_som_small.csv"), "--out", str(out)]) == 0
     obs = pd.read_csv(out)
     assert set(obs["series"]) == {"events", "fatalities", "strikes", "shelling"}
+    assert "next: " not in capsys.readouterr().err  # no displaced series: no forecast command to suggest
     assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--regions" in err and "--freq" in err

@@ -115,7 +115,8 @@ def run_panel(args: argparse.Namespace) -> int:
         print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "
               f"{out} with --decimals (or put decimals: true in the front matter of a README.md beside it)",
               file=sys.stderr)
-    print(f"next: {next_command(out, recipe.regions, decimals=bool(len(people)))}", file=sys.stderr)
+    if "displaced" in set(obs["series"]):  # without it forecast has nothing to forecast (note above)
+        print(f"next: {next_command(out, recipe.regions, decimals=bool(len(people)))}", file=sys.stderr)
     return 0
 
 
