@@ -162,3 +162,25 @@ def test_a_lock_file_deleted_by_the_run_before_is_not_shared(tmp_path, monkeypat
     finally:
         staging._unlock(out, fd)
     assert not lock.exists()
+
+
+def test_python_warnings_are_one_line_each_said_once(tmp_path, capsys, monkeypatch):
+    """The Ukraine panel printed numpy's 'covariance is not symmetric positive-semidefinite' with its
+    file:line header and source line, again and again; a command now says each warning once, in one line."""
+    import warnings
+
+    import displacement_forecast._cli.data_commands as dc
+
+    def noisy(args):
+        for _ in range(3):
+            warnings.warn_explicit("covariance is not\nsymmetric positive-semidefinite.", RuntimeWarning,
+                                   "somewhere.py", 318 + _)  # three places: Python's registry would print each
+        return 0
+
+    monkeypatch.setattr(dc, "run_describe", noisy)
+    monkeypatch.delenv("DF_DEBUG", raising=False)
+    assert main(["describe", str(tmp_path / "x.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: covariance is not symmetric positive-semidefinite. (RuntimeWarning)"]
+    assert warnings.showwarning.__module__ == "warnings"  # put back after the command
+
