@@ -184,3 +184,24 @@ def test_python_warnings_are_one_line_each_said_once(tmp_path, capsys, monkeypat
     assert err == ["warning: covariance is not symmetric positive-semidefinite. (RuntimeWarning)"]
     assert warnings.showwarning.__module__ == "warnings"  # put back after the command
 
+
+def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tmp_path, capsys):
+    """Ukraine (UNHCR, about 48,000 refugees a day): the fixed defaults 10,000 ... 500,000 over 14 days
+    gave 'more than 999 in 1,000' five times; above the largest default the data set the thresholds."""
+    import pandas as pd
+
+    dates = pd.date_range("2022-03-01", periods=40, freq="D")
+    obs = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "region": "UKR", "series": "displaced",
+                        "value": [48_000 + 500 * (i % 5) for i in range(len(dates))]})
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": ["UKR"],
+                  "population": [41_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "14", "--draws", "50",
+               "--no-plots", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    recent = int(obs["value"].iloc[-14:].sum())
+    want = [float(f"{k * recent:.2g}") for k in (0.5, 1, 2)]
+    assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
+    assert "last 14 days, which exceed every default" in out
+    assert "more than 999 in 1,000" not in out.split("P(more than " + f"{want[1]:,.0f}")[1].splitlines()[0]

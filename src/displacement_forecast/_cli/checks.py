@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..conventions import MIN_HISTORY
+from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
@@ -193,23 +193,28 @@ def check_thresholds(thresholds: list[float] | None, regions: RegionTable | None
 def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]) -> tuple[list[float], str]:
     """The cdf thresholds used when ``--thresholds`` is not given, and one phrase saying how.
 
-    Weekly and daily data: ``fixed`` (the documented defaults). Monthly data, whose totals over a
-    horizon are much larger: 0.5, 1 and 2 times the people newly displaced (all regions) in the
-    last ``horizon`` periods of the data, to two significant figures, so the probabilities say
-    whether the coming periods bring fewer or more than the same span just past. Falls back to
-    ``fixed`` when that total is zero or unknown.
+    Weekly and daily data: ``fixed`` (the documented defaults), unless the people newly displaced
+    (all regions) in the last ``horizon`` periods already exceed every one of them: then every
+    probability would be close to 1 and say nothing (the Ukraine panel, about 48,000 refugees a
+    day, printed "more than 999 in 1,000" for all five). Monthly data, whose totals over a horizon
+    are much larger, and that case: 0.5, 1 and 2 times that recent total, to two significant
+    figures, so the probabilities say whether the coming periods bring fewer or more than the same
+    span just past. Falls back to ``fixed`` when that total is zero or unknown.
     """
     note = "defaults; give --thresholds for your own"
     d = obs[obs["series"] == TARGET]
-    if d.empty or detect_frequency(pd.Series(d["date"].unique())).code != "M":
+    if d.empty:
         return list(fixed), note
+    freq = detect_frequency(pd.Series(d["date"].unique()))
     per = d.groupby("date")["value"].sum(min_count=1).sort_index()
     recent = float(per.iloc[-horizon:].sum())
-    if not math.isfinite(recent) or recent <= 0:
+    if not math.isfinite(recent) or recent <= 0 or (freq.code != "M" and recent <= max(fixed)):
         return list(fixed), note
     out = sorted({float(f"{k * recent:.2g}") for k in (0.5, 1.0, 2.0)})
+    unit = period_unit(freq.code) + "s"
+    why = "" if freq.code == "M" else f", which exceed every default ({people(max(fixed))} or fewer)"
     return out, (f"from the data: 0.5x, 1x and 2x the {people(recent)} newly displaced in the last {horizon} "
-                 "months; give --thresholds for your own")
+                 f"{unit}{why}; give --thresholds for your own")
 
 
 def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,

@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
     p.add_argument("--thresholds", default=None,
                    help="comma-separated people counts for the cdf rows (P(X <= x)); default "
-                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data: 0.5x, 1x and 2x "
-                        "the people newly displaced in the last HORIZON months)")
+                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data, or when the last "
+                        "HORIZON periods held more than the largest default: 0.5x, 1x and 2x the people newly "
+                        "displaced in the last HORIZON periods)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backtest", metavar="DIR",
                    help="folder written by `displacement-forecast backtest`: its coverage for this model goes "
