@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..conventions import MIN_HISTORY, period_unit
+from ..conventions import AT_RISK_FLOOR, MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
@@ -420,8 +420,9 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     more people than a region holds: each such count is one problem naming the observation file
     and the region table line. Summed over the history, agency flow counts can exceed the
     population honestly (people displaced twice, returns; UNHCR PRMN in Somalia 2022-2023 counts
-    813,171 departures from Lower Shabelle, population 520,685), so that is a warning, naming
-    the region table line: the people at risk are then floored (1% of the population).
+    813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
+    table line: the people at risk are then floored (1% of the population), which caps the forecast
+    there, and the warning says at what.
 
     Returns
     -------
@@ -448,11 +449,17 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
         raise DataError(problems)
     warnings = []
     total = disp.groupby("region")["value"].sum()
+    largest = disp.groupby("region")["value"].max()
     for code, fled in total.items():
         if code in pop and fled > pop[code]:
+            cap = AT_RISK_FLOOR * pop[code]
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "
                             f"{fled:,.0f} displacements the data count (repeated displacement or returns?); "
-                            "the people at risk there are floored at 1% of the population")
+                            f"the people at risk there are floored at {AT_RISK_FLOOR:.0%} of the population, so "
+                            f"models that deplete the people at risk (auto, the default, among them) forecast at "
+                            f"most {cap:,.0f} there over the whole horizon, though the data count up to "
+                            f"{largest[code]:,.0f} in one period; a population that counts the people who can "
+                            "still be displaced lifts this cap")
     return warnings
 
 
