@@ -15,8 +15,9 @@
    climatology. Losses are reported as such.
 
 The model is ``nb-dl`` with the panel's ``strikes`` and ``shelling`` as drivers, chosen here in
-code: the command line's default model looks for ``flights``, which this panel does not have
-(driver choice from the data is another branch's work). Both retrospectives use
+code: the method whose spring-offensive record is scored. The command line's default model
+(``auto``, every conflict series the panel has) answers the winter question with different
+probabilities (README, "Quick start"). Both retrospectives use
 ``data.hindcast.truncate_at_origin``, the rule ``forecast --origin`` and ``backtest`` use.
 
 ``--docs`` replaces this script's own section at the end of ``docs/real-world-results.md``.
@@ -183,7 +184,8 @@ def docs_section(table: pd.DataFrame, res: SpringResult, n_draws: int, seed: int
         "notebook `notebooks/04_idlib_retrospective.py` computes the same. Data: `data/nw_syria/panel.csv` "
         "(built by `experiments/nw_syria_panel.py`; `displaced` = OCHA/ISMI arrivals per governorate, with gaps; "
         "strikes/shelling = UCDP lethal events flagged by headline keywords). Model: `nb-dl` with drivers "
-        f"{', '.join(DRIVERS)} (passed explicitly: the default model expects `flights`).",
+        f"{', '.join(DRIVERS)} (passed explicitly; the default model `auto` uses every conflict series and gives different figures, "
+        "see the README's quick start).",
         "",
         f"### Spring 2019 offensive: forecasts from {res.origin:%B %Y} scored against May - November 2019",
         "",

@@ -100,7 +100,9 @@ display(Markdown(
 #   whose news headline mentions an air strike or shelling. There are no flight counts at all.
 # - **Populations are rough**, some of them pre-war official estimates. They matter little here.
 # - **The model is chosen by hand**: the negative-binomial distributed-lag model on strikes and
-#   shelling, because the default model expects flight counts this panel does not have.
+#   shelling, the method whose record on the spring offensive is scored below. The toolkit's default
+#   model (`auto`, a mixture weighted by a short backtest, using every conflict series the panel has)
+#   answers the same question with different probabilities (README, "Quick start"): read both.
 
 # %% [markdown]
 # ## As of the first of December: the winter offensive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -299,6 +300,7 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     text = capsys.readouterr()
     assert "last-value added" in text.err
     assert "Best model by CRPS per horizon" in text.out and "h=2" in text.out
+    assert re.search(r"2 origins .*, 50 paths; [0-9.]+ s \(in-process\)\n", text.out)  # was "s on in-process"
     for f in ("scores.csv", "summary.csv", "backtest.json", "score_by_horizon.png", "coverage.png", "pit.png"):
         assert (out / f).stat().st_size > 0, f
     scores = pd.read_csv(out / "scores.csv")

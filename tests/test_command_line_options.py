@@ -162,3 +162,69 @@ def test_a_lock_file_deleted_by_the_run_before_is_not_shared(tmp_path, monkeypat
     finally:
         staging._unlock(out, fd)
     assert not lock.exists()
+
+
+def test_python_warnings_are_one_line_each_said_once(tmp_path, capsys, monkeypatch):
+    """The Ukraine panel printed numpy's 'covariance is not symmetric positive-semidefinite' with its
+    file:line header and source line, again and again; a command now says each warning once, in one line."""
+    import warnings
+
+    import displacement_forecast._cli.data_commands as dc
+
+    def noisy(args):
+        for _ in range(3):
+            warnings.warn_explicit("covariance is not\nsymmetric positive-semidefinite.", RuntimeWarning,
+                                   "somewhere.py", 318 + _)  # three places: Python's registry would print each
+        return 0
+
+    monkeypatch.setattr(dc, "run_describe", noisy)
+    monkeypatch.delenv("DF_DEBUG", raising=False)
+    assert main(["describe", str(tmp_path / "x.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: covariance is not symmetric positive-semidefinite. (RuntimeWarning)"]
+    assert warnings.showwarning.__module__ == "warnings"  # put back after the command
+
+
+def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tmp_path, capsys):
+    """Ukraine (UNHCR, about 48,000 refugees a day): the fixed defaults 10,000 ... 500,000 over 14 days
+    gave 'more than 999 in 1,000' five times; above the largest default the data set the thresholds."""
+    import pandas as pd
+
+    dates = pd.date_range("2022-03-01", periods=40, freq="D")
+    obs = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "region": "UKR", "series": "displaced",
+                        "value": [48_000 + 500 * (i % 5) for i in range(len(dates))]})
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": ["UKR"],
+                  "population": [41_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "14", "--draws", "50",
+               "--no-plots", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    recent = int(obs["value"].iloc[-14:].sum())
+    want = [float(f"{k * recent:.2g}") for k in (0.5, 1, 2)]
+    assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
+    assert "last 14 days, which exceed every default" in out
+    assert "more than 999 in 1,000" not in out.split("P(more than " + f"{want[1]:,.0f}")[1].splitlines()[0]
+
+
+def test_a_population_below_the_displacements_says_what_it_caps(tmp_path, capsys):
+    """Somalia (PRMN): Hiraan's 813,171 departures exceed its 520,685 people, so the people at risk are
+    floored at 1% and auto forecast at most 5,207 for 3 months, against months of up to 260,212; the
+    warning said only 'floored at 1%'. It now names the cap and the largest count, and the cap holds."""
+    import pandas as pd
+
+    dates = pd.date_range("2021-01-01", periods=24, freq="MS")
+    values = [2_000, 3_000, 60_000] * 8  # 504,000 over the history: more than the population
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "region": "H", "series": "displaced",
+                  "value": values}).to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["H"], "name": ["Hiraan"], "parent": ["C"],
+                  "population": [500_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "dynamic", "--horizon", "3", "--draws", "50",
+               "--no-plots", "--thresholds", "1000", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    (line,) = [ln for ln in err.splitlines() if "floored at 1%" in ln]
+    assert "at most 5,000 there over the whole horizon" in line and "up to 60,000 in one period" in line
+    fc = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    cum = fc[(fc["target"] == "cum_new_displaced") & (fc["horizon"] == 3) & (fc["region"] == "H")]
+    assert cum["value"].max() <= 5_000 + 0.1  # the cap the warning names is the model's

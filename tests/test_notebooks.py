@@ -113,7 +113,7 @@ def test_scenario_brief_prose_is_generated_from_the_forecast(rendered):
         assert fmt_prob(p, 1000) in html, sid
 
 
-def test_report_cli_writes_index(tmp_path, monkeypatch):
+def test_report_cli_writes_index(tmp_path, monkeypatch, capfd):
     pytest.importorskip("nbconvert", reason="nbconvert is not installed")
     from displacement_forecast import report
 
@@ -126,6 +126,8 @@ def test_report_cli_writes_index(tmp_path, monkeypatch):
     assert "A tiny report" in index and "tiny.html" in index and "not_a_notebook" not in index
     html = (tmp_path / "out" / "tiny.html").read_text()
     assert "hello" in html and 'print("hello")' not in html  # code hidden by default
+    err = capfd.readouterr().err  # the kernel's own stderr too: a planner's screen shows only our lines
+    assert "[IPKernelApp]" not in err and "encryption" not in err, err
 
 
 def test_report_fails_on_a_broken_notebook(tmp_path):

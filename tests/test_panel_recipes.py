@@ -176,6 +176,7 @@ def test_quick_flags(tmp_path, capsys):
                  "--regions", str(FIX / "regions_som_small.csv"), "--out", str(out)]) == 0
     obs = pd.read_csv(out)
     assert set(obs["series"]) == {"events", "fatalities", "strikes", "shelling"}
+    assert "next: " not in capsys.readouterr().err  # no displaced series: no forecast command to suggest
     assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--regions" in err and "--freq" in err
@@ -232,3 +233,35 @@ def test_partial_period_warnings_name_only_periods_the_panel_holds(real):
     kept = w.only(lambda p: p <= pd.Timestamp("2019-11-30"))
     assert kept.periods == [pd.Timestamp("2018-06-01")] and "2019-12-01" not in str(kept)
     assert w.only(lambda p: False) is None
+
+
+def test_nw_syria_recipe_panel_differs_from_the_shipped_panel_as_its_readme_says(real):
+    """data/nw_syria/README.md said the recipe builds 'the same panel'; it builds a near copy."""
+    obs, _, _ = build_panel(RECIPES / "nw_syria.toml")
+    shipped = pd.read_csv(ROOT / "data" / "nw_syria" / "panel.csv", parse_dates=["date"])
+    m = obs.merge(shipped, on=["date", "region", "series"], how="outer", suffixes=("", "_shipped"), indicator=True)
+    assert set(m.loc[m["_merge"] == "left_only", "series"]) == {"battles"}
+    assert (m["_merge"] != "right_only").all()
+    both = m[m["_merge"] == "both"]
+    differ = both[~np.isclose(both["value"], both["value_shipped"], rtol=0, atol=1e-9)
+                  & ~(both["value"].isna() & both["value_shipped"].isna())]
+    assert set(differ["series"]) == {"events", "fatalities", "strikes", "shelling"}
+    assert set(differ["region"]) == {"Idleb", "Lattakia"}
+    readme = (ROOT / "data" / "nw_syria" / "README.md").read_text(encoding="utf-8")
+    assert "The same panel can be built" not in readme
+    assert f"{len(differ)} `events`, `fatalities`, `strikes` or\n  `shelling` values" in readme
+
+
+def test_panel_prints_the_forecast_command_that_reads_it(real, tmp_path, capsys):
+    """A newcomer's first forecast of a recipe panel failed twice (no regions.csv beside it, then
+    non-whole counts): `panel` now ends with the command that works, which is pasted here as is."""
+    import shlex
+
+    obs = tmp_path / "obs.csv"
+    assert main(["panel", str(RECIPES / "nw_syria.toml"), "--out", str(obs)]) == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("next: ")]
+    words = shlex.split(line.removeprefix("next: "))
+    assert words[:3] == ["displacement-forecast", "forecast", str(obs)] and "--regions" in words and "--decimals" in words
+    words[words.index("DIR")] = str(tmp_path / "f")
+    rc = main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"])
+    assert rc == 0, capsys.readouterr().err

@@ -52,11 +52,13 @@ def _forecast(data, out, scen=None):
                  "--thresholds", "1000,250000", "--out", str(out), *extra])
 
 
-def test_synthetic_flag_reaches_every_title_caption_and_the_sidecar(sim, tmp_path, captured):
+def test_synthetic_flag_reaches_every_title_caption_and_the_sidecar(sim, tmp_path, captured, capsys):
     data = _folder(sim, tmp_path / "syn", "---\nsynthetic: true\n---\n# Made up\n")
     scen = tmp_path / "s.toml"
     scen.write_text('[[scenario]]\nid = "baseline"\n[[scenario]]\nid = "ceasefire"\n  [[scenario.change]]\n  multiply = 0\n')
     assert _forecast(data, tmp_path / "out", scen) == 0
+    (said,) = [ln for ln in capsys.readouterr().err.splitlines() if SYNTHETIC_MARK in ln]  # on screen too
+    assert said.startswith(f"WARNING: {SYNTHETIC_MARK}")
     assert set(captured) == {"fan_baseline.png", "fan_ceasefire.png", "cumulative_baseline.png",
                              "cumulative_ceasefire.png", "exceedance.png"}
     for name, f in captured.items():
@@ -72,9 +74,10 @@ def test_synthetic_flag_reaches_every_title_caption_and_the_sidecar(sim, tmp_pat
     assert "NOT included" in cf["conflict_uncertainty"]
 
 
-def test_real_data_carries_no_mark(sim, tmp_path, captured):
+def test_real_data_carries_no_mark(sim, tmp_path, captured, capsys):
     data = _folder(sim, tmp_path / "real", "# Real data\n\nsynthetic: true is only read in front matter\n")
     assert _forecast(data, tmp_path / "out") == 0
+    assert SYNTHETIC_MARK not in capsys.readouterr().err
     assert captured and not any(SYNTHETIC_MARK in f["title"] or any(SYNTHETIC_MARK in c for c in f["captions"])
                                 for f in captured.values())
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())

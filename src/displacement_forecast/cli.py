@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from contextlib import contextmanager
 
 from . import __version__
 from .data.schema import DataError
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     staging.STATUS.clear()
     restore = _term_as_interrupt()
     try:
-        return int(args.func(args) or 0)
+        with _warnings_as_lines():
+            return int(args.func(args) or 0)
     except DataError as e:
         for p in e.problems:
             print(f"error: {_one_line(str(p))}", file=sys.stderr)
@@ -103,6 +105,33 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         staging.release_claims()
         restore()
+
+
+@contextmanager
+def _warnings_as_lines():
+    """A Python warning raised while a command runs (numpy's, a library's) is one ``warning:`` line,
+    printed once per message, instead of the interpreter's file:line header and source line printed
+    each time it recurs. ``DF_DEBUG=1`` keeps Python's own format."""
+    import os
+    import warnings
+
+    if os.environ.get("DF_DEBUG"):
+        yield
+        return
+    seen: set[tuple[str, str]] = set()
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        key = (category.__name__, str(message))
+        if key not in seen:
+            seen.add(key)
+            print(f"warning: {_one_line(str(message))} ({category.__name__})", file=file or sys.stderr)
+
+    warnings.showwarning = show  # the filters stay as they are: what was silenced stays silent
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _term_as_interrupt():

@@ -8,6 +8,7 @@ one is one edit:
   sentences; :data:`BRIEF_LEVEL` - the one interval quoted in sentences;
   :data:`COVERAGE_LEVELS` - the intervals whose coverage backtests report (all of the above).
 * :data:`TOTAL` - the region code of the sum over all regions (draw by draw).
+* :data:`AT_RISK_FLOOR` - the share of a region's population always counted as still at risk.
 * :data:`FREQ_UNIT`, :data:`GRID_FREQ` - what a period is called, and its pandas grid.
 * :func:`series_vintage`, :func:`data_vintage` - what data a forecast or a fit saw.
 
@@ -22,6 +23,10 @@ from typing import Any
 
 import numpy as np
 
+#: Share of a region's population always counted as still at risk of displacement (models/panel.py), so
+#: a log offset stays finite when the data count more departures than people (repeated displacement):
+#: a forecast there can total no more than this share of the population over the whole horizon.
+AT_RISK_FLOOR = 0.01
 #: 23 quantile levels, as used by the US COVID-19 and hubverse forecast hubs.
 QUANTILE_LEVELS: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,

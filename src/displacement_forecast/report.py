@@ -101,7 +101,10 @@ def _kernel_manager(workdir: Path):
     (kdir / "kernel.json").write_text(json.dumps(spec))
     ksm = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")])
     ksm.ensure_native_kernel = False
-    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+    # IPC sockets in the private folder: a local kernel needs no TCP port (ipykernel warns on stderr,
+    # "running over TCP without encryption", for every notebook of a planner's report otherwise)
+    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                         ip=str(workdir / "kernel-ipc"))
 
 
 def execute_notebook(path: str | Path, *, timeout: int = 600, cwd: str | Path | None = None):

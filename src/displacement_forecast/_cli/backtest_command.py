@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     res.settings["freq"] = panel.freq
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
-          f"{args.draws} paths; {st['wall_seconds']:.1f} s on {st['executor']}")
+          f"{args.draws} paths; {st['wall_seconds']:.1f} s ({st['executor']})")
     with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
         written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots),
                               stage, args.out)

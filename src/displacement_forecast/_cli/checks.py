@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..conventions import MIN_HISTORY
+from ..conventions import AT_RISK_FLOOR, MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
@@ -193,23 +193,28 @@ def check_thresholds(thresholds: list[float] | None, regions: RegionTable | None
 def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]) -> tuple[list[float], str]:
     """The cdf thresholds used when ``--thresholds`` is not given, and one phrase saying how.
 
-    Weekly and daily data: ``fixed`` (the documented defaults). Monthly data, whose totals over a
-    horizon are much larger: 0.5, 1 and 2 times the people newly displaced (all regions) in the
-    last ``horizon`` periods of the data, to two significant figures, so the probabilities say
-    whether the coming periods bring fewer or more than the same span just past. Falls back to
-    ``fixed`` when that total is zero or unknown.
+    Weekly and daily data: ``fixed`` (the documented defaults), unless the people newly displaced
+    (all regions) in the last ``horizon`` periods already exceed every one of them: then every
+    probability would be close to 1 and say nothing (the Ukraine panel, about 48,000 refugees a
+    day, printed "more than 999 in 1,000" for all five). Monthly data, whose totals over a horizon
+    are much larger, and that case: 0.5, 1 and 2 times that recent total, to two significant
+    figures, so the probabilities say whether the coming periods bring fewer or more than the same
+    span just past. Falls back to ``fixed`` when that total is zero or unknown.
     """
     note = "defaults; give --thresholds for your own"
     d = obs[obs["series"] == TARGET]
-    if d.empty or detect_frequency(pd.Series(d["date"].unique())).code != "M":
+    if d.empty:
         return list(fixed), note
+    freq = detect_frequency(pd.Series(d["date"].unique()))
     per = d.groupby("date")["value"].sum(min_count=1).sort_index()
     recent = float(per.iloc[-horizon:].sum())
-    if not math.isfinite(recent) or recent <= 0:
+    if not math.isfinite(recent) or recent <= 0 or (freq.code != "M" and recent <= max(fixed)):
         return list(fixed), note
     out = sorted({float(f"{k * recent:.2g}") for k in (0.5, 1.0, 2.0)})
+    unit = period_unit(freq.code) + "s"
+    why = "" if freq.code == "M" else f", which exceed every default ({people(max(fixed))} or fewer)"
     return out, (f"from the data: 0.5x, 1x and 2x the {people(recent)} newly displaced in the last {horizon} "
-                 "months; give --thresholds for your own")
+                 f"{unit}{why}; give --thresholds for your own")
 
 
 def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
@@ -415,8 +420,9 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     more people than a region holds: each such count is one problem naming the observation file
     and the region table line. Summed over the history, agency flow counts can exceed the
     population honestly (people displaced twice, returns; UNHCR PRMN in Somalia 2022-2023 counts
-    813,171 departures from Lower Shabelle, population 520,685), so that is a warning, naming
-    the region table line: the people at risk are then floored (1% of the population).
+    813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
+    table line: the people at risk are then floored (1% of the population), which caps the forecast
+    there, and the warning says at what.
 
     Returns
     -------
@@ -443,11 +449,17 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
         raise DataError(problems)
     warnings = []
     total = disp.groupby("region")["value"].sum()
+    largest = disp.groupby("region")["value"].max()
     for code, fled in total.items():
         if code in pop and fled > pop[code]:
+            cap = AT_RISK_FLOOR * pop[code]
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "
                             f"{fled:,.0f} displacements the data count (repeated displacement or returns?); "
-                            "the people at risk there are floored at 1% of the population")
+                            f"the people at risk there are floored at {AT_RISK_FLOOR:.0%} of the population, so "
+                            f"models that deplete the people at risk (auto, the default, among them) forecast at "
+                            f"most {cap:,.0f} there over the whole horizon, though the data count up to "
+                            f"{largest[code]:,.0f} in one period; a population that counts the people who can "
+                            "still be displaced lifts this cap")
     return warnings
 
 

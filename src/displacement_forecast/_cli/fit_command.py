@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "can project scenarios without refitting. A fit that fails its diagnostics is saved but "
                     "marked unreliable.")
     add_data_args(p)
-    p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE), help="model to fit")
+    p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE),
+                   help="model to fit (default bayes-hierarchical; the default of `forecast` is auto)")
     add_drivers_arg(p)
     p.add_argument("--out", required=True, help="output folder for the saved fit")
     p.add_argument("--draws", type=int, default=None,

@@ -18,8 +18,9 @@ from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forecast", help="forecast new displacement under scenarios; write CSV, sidecar, plots",
                        description="Fit a model (or load a saved fit) and forecast every scenario with "
-                                   "common random numbers. Writes forecast.csv, forecast.json, fan_<scenario>.png "
-                                   "and exceedance.png into --out.")
+                                   "common random numbers. Writes forecast.csv, forecast.json (the sidecar), "
+                                   "datapackage.json, fan_<scenario>.png, cumulative_<scenario>.png and "
+                                   "exceedance.png into --out.")
     add_data_args(p)
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
@@ -40,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (recorded in the sidecar)")
     p.add_argument("--thresholds", default=None,
                    help="comma-separated people counts for the cdf rows (P(X <= x)); default "
-                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data: 0.5x, 1x and 2x "
-                        "the people newly displaced in the last HORIZON months)")
+                        + ",".join(f"{t:.0f}" for t in DEFAULT_THRESHOLDS) + " (monthly data, or when the last "
+                        "HORIZON periods held more than the largest default: 0.5x, 1x and 2x the people newly "
+                        "displaced in the last HORIZON periods)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backtest", metavar="DIR",
                    help="folder written by `displacement-forecast backtest`: its coverage for this model goes "
@@ -180,18 +182,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thresholds, threshold_note, final,
             warnings, freq: str, extra: str = "") -> int:
-    """The screen after a forecast (both kinds of run): warnings, the UNRELIABLE banner, the model
-    line, P(total over ``horizon`` > threshold) per scenario, the files; exit 3 for an unreliable
-    fit (``fit_ok`` false) without ``--allow-unreliable``.
+    """The screen after a forecast (both kinds of run): warnings (SYNTHETIC DATA among them when the
+    data are flagged synthetic), the UNRELIABLE banner, the model line, P(total over ``horizon`` >
+    threshold) per scenario, the files; exit 3 for an unreliable fit (``fit_ok`` false) without
+    ``--allow-unreliable``.
 
     ``prob_exceed(t)`` is scenario -> probability; ``warnings`` are printed before the banner;
     ``extra`` ends the model line."""
     from ..brief import fmt_prob
+    from ..data.metadata import SYNTHETIC_MARK
     from ..forecast.marks import mark_text
     from .checks import people
 
     for w in warnings:
         print(f"WARNING: {w}", file=sys.stderr)
+    for w in sc["warnings"]:  # synthetic data: the screen says so, as the charts and files do
+        if w.startswith(SYNTHETIC_MARK) and w not in warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
         print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"

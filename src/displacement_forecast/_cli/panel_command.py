@@ -115,4 +115,42 @@ def run_panel(args: argparse.Namespace) -> int:
         print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "
               f"{out} with --decimals (or put decimals: true in the front matter of a README.md beside it)",
               file=sys.stderr)
+    if "displaced" in set(obs["series"]):  # without it forecast has nothing to forecast (note above)
+        print(f"next: {next_command(out, recipe.regions, decimals=bool(len(people)))}", file=sys.stderr)
     return 0
+
+
+def next_command(out: Path, regions: Path, *, decimals: bool) -> str:
+    """The ``forecast`` command that reads the panel just written, as a user can paste it.
+
+    ``forecast`` looks for ``regions.csv`` beside its data, and refuses non-whole counts of people
+    without ``--decimals``: a panel built from a recipe needs both said, or its first forecast fails.
+
+    Parameters
+    ----------
+    out : Path
+        The observation CSV written.
+    regions : Path
+        The region table the panel was built with.
+    decimals : bool
+        Whether some counts of people have decimals.
+
+    Returns
+    -------
+    str
+        ``displacement-forecast forecast OUT [--regions CSV] [--decimals] --out DIR``, paths quoted
+        for a POSIX shell and relative to the working folder when inside it.
+    """
+    import os
+    import shlex
+
+    def shown(p: Path) -> str:
+        rel = os.path.relpath(p.resolve())
+        return shlex.quote(p.as_posix() if rel.startswith("..") else rel)
+
+    words = ["displacement-forecast", "forecast", shown(out)]
+    if regions.resolve() != (out.parent / "regions.csv").resolve():
+        words += ["--regions", shown(regions)]
+    if decimals:
+        words.append("--decimals")
+    return " ".join([*words, "--out", "DIR"])

@@ -27,6 +27,7 @@ import pandas as pd
 from .. import __version__
 from ..conventions import TOTAL, series_vintage
 from ..data.io import write_csv_atomic, write_text_atomic
+from .marks import apply_marks
 from .summaries import HUB_COLUMNS, TARGETS
 
 FORMAT_VERSION = 1
@@ -72,7 +73,7 @@ def build_sidecar(
     panel = model.panel_
     synthetic = synthetic_files(data_files)
     uncert = model.uncertainty_included()
-    return {
+    sidecar = {
         "format_version": FORMAT_VERSION,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "software": {"package": "displacement-forecast", "version": __version__,
@@ -99,6 +100,8 @@ def build_sidecar(
         "backtest": backtest or {"status": "not run for this forecast; see `displacement-forecast backtest`"},
         "schema": SCHEMA,
     }
+    # every sidecar holds `marks` (the command line adds what only it knows: regions left out...)
+    return apply_marks(sidecar, fit_reliable=bool(info.reliable))
 
 
 def _jsonable(x: Any) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..conventions import AT_RISK_FLOOR
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, future_dates, observation_frequency, to_panel
 
@@ -65,18 +66,19 @@ class Panel:
         """People not yet displaced at the start of each period (population minus past displacement).
 
         Missing displacement counts are taken as 0 for this bookkeeping only (they stay NaN in the
-        likelihood). Floored at 1% of the population so a log offset stays finite.
+        likelihood). Floored at :data:`~displacement_forecast.conventions.AT_RISK_FLOOR` (1%) of the population so a log
+        offset stays finite.
         """
         d = np.nan_to_num(self.target(), nan=0.0)
         pop = self.regions.population[:, None]
         past = np.cumsum(d, axis=1) - d
-        return np.maximum(pop - past, 0.01 * pop)
+        return np.maximum(pop - past, AT_RISK_FLOOR * pop)
 
     def at_risk_end(self) -> np.ndarray:
         """People not yet displaced after the last observed period."""
         d = np.nan_to_num(self.target(), nan=0.0).sum(axis=1)
         pop = self.regions.population
-        return np.maximum(pop - d, 0.01 * pop)
+        return np.maximum(pop - d, AT_RISK_FLOOR * pop)
 
     def truncate(self, end: pd.Timestamp) -> Panel:
         """The panel up to and including ``end`` (no look-ahead)."""

@@ -1,0 +1,180 @@
+"""The README says what the program does: every option, file, key and snippet it documents is checked
+against the program itself (a newcomer follows the README literally)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from displacement_forecast.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def section(text: str, heading: str) -> str:
+    """The text under a markdown heading, up to the next heading of the same or a higher level."""
+    level = len(heading.split(" ", 1)[0])
+    lines = text[text.index(heading + "\n") + len(heading) + 1:].splitlines()
+    fenced, out = False, []
+    for ln in lines:
+        fenced ^= ln.startswith("```")
+        if not fenced and re.match(rf"#{{1,{level}}} ", ln):
+            break
+        out.append(ln)
+    return "\n".join(out)
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_command_line_option_is_in_the_readme_commands_section():
+    commands = section(README, "## Commands")
+    missing = {name: [o for a in sp._actions for o in a.option_strings
+                      if o.startswith("--") and o != "--help" and f"`{o}" not in commands and f" {o}" not in commands]
+               for name, sp in subcommands().items()}
+    assert not {k: v for k, v in missing.items() if v}, "options in --help that README's Commands section does not name"
+
+
+def test_fit_says_its_default_model_which_is_not_that_of_forecast():
+    fit = subcommands()["fit"]
+    (model,) = [a for a in fit._actions if "--model" in a.option_strings]
+    assert model.default in model.help and "auto" in model.help
+    assert f"`{model.default}`" in section(README, "## Commands")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A forecast folder and a hub, written by the command line from the shipped synthetic data."""
+    from displacement_forecast.cli import main
+
+    d = tmp_path_factory.mktemp("run")
+    data = ROOT / "data" / "synthetic_nw_syria"
+    rc = main(["forecast", str(data / "observations.csv"), "--model", "last-value", "--draws", "30", "--horizon", "2",
+               "--no-plots", "--out", str(d / "out"), "--hub", str(d / "hub")])
+    assert rc == 0
+    return d
+
+
+def test_the_readme_python_line_opens_the_hub(run_dir, monkeypatch):
+    hubdata = pytest.importorskip("hubdata")
+    (line,) = re.findall(r"`(hubdata\.connect_hub\(.*?\)\.get_dataset\(\))`", README.replace("\n", " "))
+    monkeypatch.chdir(run_dir)  # the reader's hub is where they are, named as the README names it
+    dataset = eval(line.replace("path/to/hub", "hub"), {"hubdata": hubdata, "Path": Path})  # noqa: S307 (our README)
+    assert dataset.to_table().num_rows > 0
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Cells of the body rows of the first markdown table in ``text``."""
+    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in r.strip("|").split("|")] for r in rows[2:]]
+
+
+@pytest.fixture(params=["command line", "python"])
+def sidecar(request, run_dir):
+    """The sidecar of a command-line run, and of a run made in Python as the README shows."""
+    import json
+
+    if request.param == "command line":
+        return json.loads((run_dir / "out" / "forecast.json").read_text())
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast.run import run_forecast, write_run
+
+    regions = load_regions(ROOT / "data" / "synthetic_nw_syria" / "regions.csv")
+    obs = read_observations(ROOT / "data" / "synthetic_nw_syria" / "observations.csv", region_codes=regions.codes)
+    run = run_forecast(obs, regions, model="last-value", horizon=2, n_draws=30, seed=1)
+    write_run(run, run_dir / "python", plots=False)
+    return json.loads((run_dir / "python" / "forecast.json").read_text())
+
+
+def test_the_sidecar_keys_are_those_the_readme_lists(sidecar):
+    rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
+    optional = {k for k, v in rows.items() if v.startswith("optional")}
+    assert set(sidecar) <= set(rows), f"keys written but not documented: {set(sidecar) - set(rows)}"
+    assert set(rows) - set(sidecar) <= optional, f"keys documented but not written: {set(rows) - set(sidecar) - optional}"
+    for key in ("software", "model", "data", "forecast", "marks"):
+        assert all(f"`{sub}`" in rows[key] for sub in sidecar[key]), (key, sidecar[key].keys())
+
+
+def test_the_csv_schema_table_is_the_file(run_dir):
+    import pandas as pd
+
+    rows = table_rows(section(README, "### Schema of `forecast.csv`"))
+    documented = [r[0].strip("`") for r in rows]
+    fc = pd.read_csv(run_dir / "out" / "forecast.csv", dtype={"output_type_id": str})
+    assert documented == [*fc.columns, "mark"]  # mark only in a marked run
+    assert set(fc["output_type"]) == set(re.findall(r"`(\w+)`", dict((r[0].strip("`"), r[1]) for r in rows)["output_type"]))
+    n_levels = fc.loc[fc["output_type"] == "quantile", "output_type_id"].nunique()
+    assert f"{n_levels} levels" in dict((r[0].strip("`"), r[2]) for r in rows)["output_type_id"]
+
+
+def test_what_the_texts_say_of_the_default_model_on_the_nw_syria_panel_is_true():
+    """Notebook 04 and the retrospective said the default model needs flight counts, which the NW
+    Syria panel lacks; the default (`auto`) uses every conflict series a panel has."""
+    import numpy as np
+    import pandas as pd
+
+    from displacement_forecast.models.driver_choice import available_drivers
+
+    (forecast,) = [a for a in subcommands()["forecast"]._actions if "--model" in a.option_strings]
+    assert forecast.default == "auto"
+    obs = pd.read_csv(ROOT / "data" / "nw_syria" / "panel.csv")
+    series = {s: np.asarray(g["value"], float) for s, g in obs.groupby("series")}
+    assert available_drivers(series) and "flights" not in series
+    texts = [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "experiments").glob("*.py"), *(ROOT / "docs").glob("*.md"),
+             ROOT / "README.md"]
+    wrong = [(p.name, m.group(0)) for p in texts
+             for m in re.finditer(r"default model[^.]{0,60}(flights|flight counts)", p.read_text(encoding="utf-8"))]
+    assert not wrong
+
+
+def test_forecast_help_and_the_quick_start_name_every_file_a_run_writes(run_dir):
+    import displacement_forecast.plot.writer as writer
+
+    written = {p.name for p in (run_dir / "out").iterdir()}
+    charts = set(re.findall(r"``(\w+(?:_<scenario>)?\.png)``", writer.__doc__))
+    assert {"fan_<scenario>.png", "cumulative_<scenario>.png", "exceedance.png"} <= charts
+    description = subcommands()["forecast"].description
+    (quick,) = [ln for ln in section(README, "## Quick start").splitlines() if ln.startswith("# -> ")]
+    for text in (description, quick):
+        assert all(name in text for name in written | charts), (text, written | charts)
+
+
+def test_the_hub_validates_against_its_own_config(run_dir):
+    """export-hub's files against the schemas it writes: model metadata against
+    hub-config/model-metadata-schema.json; every model-output row against its round in tasks.json."""
+    import json
+
+    import pandas as pd
+
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+    hub = run_dir / "hub"
+    schema = json.loads((hub / "hub-config" / "model-metadata-schema.json").read_text())
+    (meta,) = (hub / "model-metadata").glob("*.yml")
+    jsonschema.validate(yaml.safe_load(meta.read_text()), schema)
+    tasks = json.loads((hub / "hub-config" / "tasks.json").read_text())
+    (out,) = (hub / "model-output").glob("*/*.csv")
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False)
+    (rnd,) = [r for r in tasks["rounds"] if r["round_name"] == out.name[:10]]
+    (task,) = rnd["model_tasks"]
+    for col, spec in task["task_ids"].items():
+        allowed = {str(v) for v in (spec["required"] or []) + (spec["optional"] or [])}
+        assert set(rows[col]) <= allowed, col
+    assert set(rows["output_type"]) == set(task["output_type"])
+    for kind, spec in task["output_type"].items():
+        sub = rows[rows["output_type"] == kind]
+        required = spec["output_type_id"]["required"]
+        if required is None:
+            assert (sub["output_type_id"] == "").all(), kind
+        else:
+            assert {float(x) for x in sub["output_type_id"]} == {float(x) for x in required}, kind
+        values = sub["value"].astype(float)
+        assert values.ge(spec["value"].get("minimum", -float("inf"))).all()
+        assert values.le(spec["value"].get("maximum", float("inf"))).all()
