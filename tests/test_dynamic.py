@@ -99,6 +99,20 @@ def test_depletion_caps_cumulative_displacement():
     assert (p.sum(axis=2) <= fit.at_risk_end_[None] + 1e-9).all()
 
 
+def test_counts_above_the_population_are_movements_and_not_depleted():
+    """Known bookkeeping: region 0 displaced 40 of 100 people (depleted to 60); region 1 counts 150
+    departures from 100 people - movements, so its 100 stay at risk in every period."""
+    codes = ["A", "B"]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "P", "population": 100.0}))
+    d = np.array([[10.0, 10, 10, 10], [50, 50, 0, 50]])
+    p = Panel(pd.date_range("2020-01-01", periods=4, freq="MS"), regions, "M", {"displaced": d})
+    np.testing.assert_array_equal(p.counts_movements(), [False, True])
+    np.testing.assert_array_equal(p.at_risk(), [[100, 90, 80, 70], [100, 100, 100, 100]])
+    np.testing.assert_array_equal(p.at_risk_end(), [60, 100])
+    # the same region before its counts passed the population was depleted (no look-ahead)
+    np.testing.assert_array_equal(p.truncate(p.dates[1]).at_risk_end(), [80, 1])  # floored at 1%
+
+
 @pytest.mark.parametrize("trend", [-0.05, 0.0])
 def test_follows_a_persistent_fall_and_reverts_where_stationary(trend):
     """Daily series falling 5% a day: the forecast keeps falling (below the last value);

@@ -103,3 +103,40 @@ def test_region_with_no_events_in_the_fitted_rows_converges():
     f = fit_nb2_groups(y, x, g, G)
     assert f.converged
     assert f.a[3] < -10 and abs(f.b[0] - 0.4) < 0.15 and abs(f.alpha - 0.3) < 0.2
+
+
+def test_an_indefinite_covariance_is_projected_and_a_definite_one_kept():
+    """Known truth: eigenvalues (2, 1, -0.05) -> (2, 1, 0), same eigenvectors; a PSD matrix is
+    returned as is (the same random numbers as before for every fit that was fine)."""
+    from displacement_forecast.models._nb_fit import nearest_psd
+
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
+    bad = (q * np.array([2.0, 1.0, -0.05])) @ q.T
+    fixed = nearest_psd(bad)
+    np.testing.assert_allclose(fixed, (q * np.array([2.0, 1.0, 0.0])) @ q.T, atol=1e-12)
+    np.testing.assert_allclose(fixed, fixed.T)
+    good = (q * np.array([2.0, 1.0, 1e-12])) @ q.T
+    assert nearest_psd(good) is good
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns on an indefinite covariance
+        np.random.default_rng(1).multivariate_normal(np.zeros(3), fixed, size=5, method="eigh")
+
+
+def test_draw_params_does_not_flag_rounding_in_a_nearly_unidentified_covariance():
+    """nb-dl on the daily Ukraine panel: eigenvalues up to 2e10 and a rounding-level -6e-6; numpy
+    printed 'covariance is not symmetric positive-semidefinite' four times per forecast."""
+    import types
+    import warnings
+
+    from displacement_forecast.models._nb_fit import draw_params, nearest_psd
+
+    q, _ = np.linalg.qr(np.random.default_rng(2).standard_normal((3, 3)))
+    cov = (q * np.array([2e10, 1.0, -6e-6])) @ q.T
+    cov = (cov + cov.T) / 2
+    assert nearest_psd(cov) is cov  # within rounding of the largest eigenvalue
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = draw_params(types.SimpleNamespace(params_=np.zeros(3), cov_=cov), 1000, np.random.default_rng(3))
+    assert d.shape == (1000, 3) and np.isfinite(d).all()

@@ -169,3 +169,17 @@ def test_interpretation_numbers_come_from_the_run(som, som_panel, tmp_path):
     assert any(f"{v:,.0f}" in text for v in s.groupby("horizon")["hi_95"].max())
     cov = tab.loc[tab["kind"] == "project", "cov80"].mean()
     assert f"held {cov:.0%} of outcomes" in text
+
+
+def test_report_keeps_the_sections_other_scripts_write():
+    """make_report rewrote the page and dropped the retrospective and totals sections (only the
+    cv_peers one was kept): every marked section now survives, in its order."""
+    from make_report import kept_sections
+
+    old = ("# page\nold text\n<!-- cv-peers:start -->\nA\n<!-- cv-peers:end -->\n\n"
+           "<!-- idlib-retrospective:start -->\nB\n<!-- idlib-retrospective:end -->\nx\n"
+           "<!-- totals:start -->\nC\n<!-- totals:end -->\n")
+    kept = kept_sections(old)
+    assert "old text" not in kept and kept.count(":start -->") == 3
+    assert kept.index("A") < kept.index("B") < kept.index("C")
+    assert kept_sections("# no sections\n") == ""

@@ -228,10 +228,19 @@ def why(name: str, panel, scores: pd.DataFrame, tab: pd.DataFrame, meta: dict, h
                     "comparison is between the naive baselines and the statsforecast peers.")
         m = own["model"].iloc[0]
         cov = float(own["cov80"].mean())
-        return (f"No driver series exists in this file, so of the toolkit's models only its driver-free {m} ran. "
-                f"Its 80% intervals held {cov:.0%} of outcomes: an AR(1) on log counts with a constant reverts to "
-                "each governorate's mean, while arrivals here come in bursts that a naive last-value or "
-                "climatology forecast follows better.")
+        others = tab[tab["kind"].isin(["baseline", "peer"])]
+        ratio = {h: float(own.loc[own["horizon"] == h, "crps"].iloc[0] / others.loc[others["horizon"] == h, "crps"].min())
+                 for h in horizons}
+        lost = [h for h in horizons if ratio[h] >= 1]
+        text = (f"No driver series exists in this file, so of the toolkit's models only its driver-free {m} ran. "
+                "Its CRPS relative to the best naive baseline or peer: "
+                + ", ".join(f"h{h} {ratio[h]:.2f}x" for h in horizons) + f"; its 80% intervals held {cov:.0%} of "
+                "outcomes" + (" (too narrow)" if cov < 0.7 else "") + ".")
+        if lost:
+            text += (f" Where it loses (h{', h'.join(map(str, lost))}), an AR(1) on log counts with a constant "
+                     "reverts to each governorate's mean, while arrivals here come in bursts that a naive "
+                     "last-value or climatology forecast follows better.")
+        return text
     y = panel.target()
     unit = {"M": "months", "D": "days", "W": "weeks"}.get(str(meta.get("freq", ""))[:1], "periods")
     lo, hi = _fits_per_origin(panel, meta)
@@ -362,6 +371,19 @@ def render(results: dict[str, dict], elapsed: dict[str, float], started: str) ->
     return "\n".join(lines)
 
 
+def kept_sections(old: str) -> str:
+    """The sections other scripts write into the page (``<!-- name:start -->`` .. ``<!-- name:end -->``:
+    cv_peers.py, idlib_retrospective.py --docs, totals_check.py), in their order, each after a blank line."""
+    import re
+
+    blocks = re.findall(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, flags=re.S)
+    out = ""
+    for name in blocks:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        out += "\n" + old[old.index(start): old.index(end) + len(end)] + "\n"
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run (or reuse) the three backtests and write the results page."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -387,12 +409,7 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = {"meta": meta, "scores": pd.read_csv(a.out / f"{name}_scores.csv")}
     a.doc.parent.mkdir(parents=True, exist_ok=True)
     text = render(results, elapsed, started)
-    from cv_peers import END, START
-
-    old = a.doc.read_text() if a.doc.exists() else ""
-    if START in old and END in old:  # keep the cv_peers section (written by cv_peers.py)
-        text = text.rstrip("\n") + "\n\n" + old[old.index(START): old.index(END) + len(END)] + "\n"
-    a.doc.write_text(text)
+    a.doc.write_text(text.rstrip("\n") + "\n" + kept_sections(a.doc.read_text() if a.doc.exists() else ""))
     print(f"wrote {a.doc}", file=sys.stderr)
 
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 #: Share of a region's population always counted as still at risk of displacement (models/panel.py), so
-#: a log offset stays finite when the data count more departures than people (repeated displacement):
-#: a forecast there can total no more than this share of the population over the whole horizon.
+#: a log offset stays finite when past displacement nears the population: a forecast there can total no
+#: more than this share of the population over the whole horizon. (Counts summing above the population
+#: are movements, not people: those regions are not depleted at all, ``Panel.counts_movements``.)
 AT_RISK_FLOOR = 0.01
 #: 23 quantile levels, as used by the US COVID-19 and hubverse forecast hubs.
 QUANTILE_LEVELS: tuple[float, ...] = (

@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..conventions import AT_RISK_FLOOR, MIN_HISTORY, period_unit
+from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
 
@@ -452,14 +452,11 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     largest = disp.groupby("region")["value"].max()
     for code, fled in total.items():
         if code in pop and fled > pop[code]:
-            cap = AT_RISK_FLOOR * pop[code]
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "
-                            f"{fled:,.0f} displacements the data count (repeated displacement or returns?); "
-                            f"the people at risk there are floored at {AT_RISK_FLOOR:.0%} of the population, so "
-                            f"models that deplete the people at risk (auto, the default, among them) forecast at "
-                            f"most {cap:,.0f} there over the whole horizon, though the data count up to "
-                            f"{largest[code]:,.0f} in one period; a population that counts the people who can "
-                            "still be displaced lifts this cap")
+                            f"{fled:,.0f} displacements the data count (up to {largest[code]:,.0f} in one "
+                            "period): the counts must include repeated displacement or returns, so the people "
+                            "at risk there are not depleted - the whole population stays at risk, and a "
+                            f"forecast there can total at most {pop[code]:,.0f} over the horizon")
     return warnings
 
 

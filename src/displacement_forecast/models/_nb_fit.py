@@ -79,7 +79,24 @@ class NB2Fit:
         caa = np.diag(self.cond_var) + self.cond_slope @ self.cov_shared @ self.cond_slope.T
         cov = np.block([[caa, cas], [cas.T, self.cov_shared]])
         assert cov.shape == (G + len(self.b) + 1,) * 2
-        return (cov + cov.T) / 2
+        return nearest_psd((cov + cov.T) / 2)
+
+
+def nearest_psd(cov: np.ndarray, tol: float = 1e-8) -> np.ndarray:
+    """``cov`` itself when it is positive semi-definite up to rounding (smallest eigenvalue >=
+    ``-tol`` times the largest), else its nearest PSD matrix in the Frobenius norm: negative
+    eigenvalues set to 0 (Higham 1988, *Linear Algebra Appl.* 103:103).
+
+    A covariance assembled from blocks can come out indefinite beyond rounding; one whose
+    largest eigenvalue is huge (a nearly unidentified parameter: 2e10 in ``nb-dl`` on the daily
+    Ukraine panel) has rounding-level negative eigenvalues (-6e-6 there) that numpy's absolute
+    test in ``multivariate_normal`` reports as "not positive-semidefinite" although they change
+    no draw; :func:`draw_params` therefore skips numpy's test on matrices that passed this one."""
+    s, u = np.linalg.eigh(cov)
+    if s.min() >= -tol * max(abs(s.max()), 1.0):
+        return cov
+    out = (u * np.maximum(s, 0.0)) @ u.T
+    return (out + out.T) / 2
 
 
 def _nb2_terms(y, mu, alpha, need_hessian: bool = True):
@@ -315,7 +332,8 @@ def draw_params(fitted: Any, n: int, rng: np.random.Generator) -> np.ndarray:
     blocks existed, which have no ``cov_blocks_``; the same random numbers as earlier versions),
     else from the blocks (:func:`draw_from_blocks`)."""
     if fitted.cov_ is not None:
-        return rng.multivariate_normal(fitted.params_, fitted.cov_, size=n, method="eigh")
+        # checked by nearest_psd when the fit built it (numpy's absolute test would flag rounding)
+        return rng.multivariate_normal(fitted.params_, fitted.cov_, size=n, method="eigh", check_valid="ignore")
     return draw_from_blocks(fitted.params_, fitted.cov_blocks_, n, rng)
 
 

@@ -62,21 +62,33 @@ class Panel:
             raise DataError(Problem("<observations>", None, "series", f"no '{TARGET}' series to forecast"))
         return self.series[TARGET]
 
+    def counts_movements(self) -> np.ndarray:
+        """Regions whose displacement counts sum above their population, ``(region,)`` bool.
+
+        Such counts cannot be first displacements of distinct people: they count movements
+        (repeated displacement, displacement after a return), as UNHCR's PRMN does in Somalia
+        (Hiraan: 813,171 departures in 2022-23 from 520,685 people). Depletion does not apply
+        there: :meth:`at_risk` keeps the whole population at risk.
+        """
+        return np.nansum(self.target(), axis=1) > self.regions.population
+
     def at_risk(self) -> np.ndarray:
-        """People not yet displaced at the start of each period (population minus past displacement).
+        """People not yet displaced at the start of each period (population minus past displacement),
+        ``(region, period)``.
 
         Missing displacement counts are taken as 0 for this bookkeeping only (they stay NaN in the
-        likelihood). Floored at :data:`~displacement_forecast.conventions.AT_RISK_FLOOR` (1%) of the population so a log
-        offset stays finite.
+        likelihood). Floored at :data:`~displacement_forecast.conventions.AT_RISK_FLOOR` (1%) of
+        the population so a log offset stays finite. Regions whose counts are movements
+        (:meth:`counts_movements`) keep their whole population at risk in every period.
         """
         d = np.nan_to_num(self.target(), nan=0.0)
         pop = self.regions.population[:, None]
-        past = np.cumsum(d, axis=1) - d
+        past = np.where(self.counts_movements()[:, None], 0.0, np.cumsum(d, axis=1) - d)
         return np.maximum(pop - past, AT_RISK_FLOOR * pop)
 
     def at_risk_end(self) -> np.ndarray:
-        """People not yet displaced after the last observed period."""
-        d = np.nan_to_num(self.target(), nan=0.0).sum(axis=1)
+        """People not yet displaced after the last observed period, ``(region,)`` (as :meth:`at_risk`)."""
+        d = np.where(self.counts_movements(), 0.0, np.nan_to_num(self.target(), nan=0.0).sum(axis=1))
         pop = self.regions.population
         return np.maximum(pop - d, AT_RISK_FLOOR * pop)
 
