@@ -91,8 +91,7 @@ def date_axis(ax: plt.Axes, freq: str | None, maxticks: int = 5) -> None:
             locator = mdates.DayLocator(interval=step)
     ax.xaxis.set_major_locator(locator)
     if code == "M":  # months only: the day (always 1) would read like a date inside the month
-        fmt = mdates.ConciseDateFormatter(locator, formats=["%Y", "%b", "%b", "%H:%M", "%H:%M", "%S.%f"],
-                                          zero_formats=["", "%Y", "%b\n%Y", "%b", "%H:%M", "%H:%M"])
+        fmt = DayMonthFormatter(months_only=True)
     elif code in ("W", "D"):  # '7 Jan', never a bare day number ('07', '14' read as nothing)
         fmt = DayMonthFormatter()
     else:
@@ -101,18 +100,23 @@ def date_axis(ax: plt.Axes, freq: str | None, maxticks: int = 5) -> None:
 
 
 class DayMonthFormatter(Formatter):
-    """Date ticks as day and month (``7 Jan``), with the year under the first tick and under each
-    tick where the year changes (``6 Jan\n2020``): every label names its date on its own."""
+    """Date ticks as day and month (``7 Jan``), or the month alone (``months_only``: ``Jan``), with
+    the year under the first tick and under each tick where the year changes (``6 Jan\n2020``,
+    ``Jan\n2020``): every label names its period on its own (matplotlib's concise labels put a
+    bare ``2020`` where January is, which reads as a year, not a month)."""
+
+    def __init__(self, months_only: bool = False):
+        self.months_only = months_only
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         d = mdates.num2date(x)
-        return f"{d.day} {d:%b}"
+        return f"{d:%b}" if self.months_only else f"{d.day} {d:%b}"
 
     def format_ticks(self, values) -> list[str]:
         out, year = [], None
         for v in values:
             d = mdates.num2date(v)
-            out.append(f"{d.day} {d:%b}" + (f"\n{d.year}" if d.year != year else ""))
+            out.append(self(v) + (f"\n{d.year}" if d.year != year else ""))
             year = d.year
         return out
 
