@@ -60,6 +60,7 @@ __all__ = [
     "finish",
     "flag_partial_periods",
     "is_total_name",
+    "header_key",
     "is_workbook",
     "limit_problems",
     "map_region_names",
@@ -318,6 +319,24 @@ def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> t
     return lines, all_nl == out_nl
 
 
+def header_key(name: object) -> str:
+    """A header cell as compared with the column names a loader wants: stripped, lower case, runs of
+    spaces and hyphens as one ``_`` (``EVENT_DATE``, ``event_date `` and ``Event Date`` are one column)."""
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def _not_utf8(path: Path) -> Problem:
+    """The problem of a file that is not UTF-8, at the line and byte of its first bad byte."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return Problem(str(path), raw[: e.start].count(b"\n") + 1, None,
+                       f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8 "
+                       "(in Excel: Save As 'CSV UTF-8')")
+    return Problem(str(path), None, None, "not UTF-8; save the file as UTF-8")
+
+
 def _workbook_columns(path: Path, sheet) -> tuple[pd.DataFrame, LineMap]:
     """A workbook's first sheet as a frame of text cells (header on row 1)."""
     rows, _ = read_workbook(path, sheet)
@@ -358,26 +377,26 @@ def read_columns(
     check_file(path)
     if is_workbook(path):
         df, lines = _workbook_columns(path, sheet)
-        header = [h.strip() for h in df.columns]
+        header = list(df.columns)
         delim = None
     else:
         delim = sniff_delimiter(path, delimiter)
         try:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 header = next(csv.reader(fh, delimiter=delim), [])
-        except UnicodeDecodeError as e:
-            raise DataError(Problem(file, 1, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
-        header = [h.strip() for h in header]
-    lower = {}
+        except UnicodeDecodeError:
+            raise DataError(_not_utf8(path)) from None
+    lower: dict[str, str] = {}  # header key -> the header cell as written (pandas selects by it)
     for h in header:
-        lower.setdefault(h.lower(), h)
-    missing = [c for c in required if c.lower() not in lower]
+        lower.setdefault(header_key(h), h)
+    missing = [c for c in required if header_key(c) not in lower]
     if missing:
+        shown = [h.strip() for h in header[:12]]
         raise DataError([
-            Problem(file, 1, c, f"required column is missing; is this an {what}? (have: {', '.join(header[:12])}{', ...' if len(header) > 12 else ''})")
+            Problem(file, 1, c, f"required column is missing; is this an {what}? (have: {', '.join(shown)}{', ...' if len(header) > 12 else ''})")
             for c in missing
         ])
-    use = {lower[c.lower()]: c for c in wanted if c.lower() in lower}
+    use = {lower[header_key(c)]: c for c in wanted if header_key(c) in lower}
     if delim is None:
         df = df[list(use)].rename(columns=use)
     else:
@@ -390,14 +409,8 @@ def read_columns(
                     keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
                     low_memory=False,
                 )
-        except UnicodeDecodeError as e:
-            raw_bytes = path.read_bytes()
-            try:
-                raw_bytes.decode("utf-8-sig")
-                line = None
-            except UnicodeDecodeError as e2:
-                line = raw_bytes[: e2.start].count(b"\n") + 1
-            raise DataError(Problem(file, line, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
+        except UnicodeDecodeError:
+            raise DataError(_not_utf8(path)) from None
         except pd.errors.ParserError as e:
             raise DataError(Problem(file, None, None, f"cannot parse as CSV: {e}")) from None
         finally:
