@@ -60,3 +60,42 @@ def test_acled_header_cells_with_spaces_or_other_spelling_read_the_same(tmp_path
     assert _counts(_load(odd)) == plain
     assert plain[("2019-11-25", "Idleb", "strikes")] == 1 and plain[("2019-11-25", "Aleppo", "fatalities")] == 5
     assert main(["validate", "--format", "acled", str(odd)]) == 0  # was: internal error, exit 1
+
+
+def _run(argv, capsys) -> tuple[int, list[str]]:
+    rc = main([str(a) for a in argv])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    return rc, err
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("", "empty cell; expected a count (0 when there were none"),    # was: "nan is not a whole number"
+    ("unknown", "'unknown' is not a number"),
+    ("1e308", "'1e308' is larger than any count; expected at most 10,000,000,000"),  # was: inf, wrong line
+])
+def test_acled_bad_fatalities_cell_is_one_line_at_its_file_line(tmp_path, capsys, cell, expected):
+    rows = [list(r) for r in ACLED_ROWS]
+    rows[3][5] = cell  # data row 4: file line 5
+    path = write_acled(tmp_path / "acled.csv", rows)
+    rc, err = _run(["validate", "--format", "acled", path], capsys)
+    assert rc == 2
+    assert err == [f"error: {path}:5: column 'fatalities': {err[0].split(': ', 3)[3]}"]  # one line, at line 5
+    assert expected in err[0]
+
+
+def test_a_count_beyond_any_population_is_refused_in_every_format(tmp_path, capsys):
+    """1e308 strikes were read and fitted (nb-dl's median moved from 47,000 to 21,000 without a word)."""
+    tidy = tmp_path / "obs.csv"
+    tidy.write_text("date,region,series,value\n2020-01-06,A,strikes,3\n2020-01-13,A,strikes,1e308\n"
+                    "2020-01-06,A,displaced,10\n2020-01-13,A,displaced,12\n")
+    rc, err = _run(["validate", tidy], capsys)
+    assert rc == 2 and err == [f"error: {tidy}:3: column 'value': 1e+308 is larger than any count; expected at most "
+                               "10,000,000,000 (more than the world's population)"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("Region,Jan,Feb\nIdleb,20000000000,5\nAleppo,2,3\n")
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
+                   '[wide]\nmelt = "date"\n')
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    assert rc == 2 and err == [f"error: {wide}:2: column 'Jan': '20000000000' is larger than any count; "
+                               "expected at most 10,000,000,000"]

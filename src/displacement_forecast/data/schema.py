@@ -55,6 +55,12 @@ PEOPLE_SERIES: tuple[str, ...] = ("displaced", "arrivals", "refugees")
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
+#: Largest value a count may take: no count of people or events in one region and period reaches
+#: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
+#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series;
+#: with a region table the ``displaced`` counts are checked against each region's population
+#: instead (``_cli.checks.check_population``: a message naming the region and its population).
+MAX_COUNT = 1e10
 
 
 #: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
@@ -340,6 +346,15 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", f"negative value {values.iloc[i]:g}; expected >= 0"))
     for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
+    huge = ((values > MAX_COUNT) & np.isfinite(values)).fillna(False).to_numpy(dtype=bool)
+    if region_codes is not None:  # with a region table, displacement is capped by each region's population
+        huge &= (_text(df["series"]) != "displaced").fillna(True).to_numpy(dtype=bool)  # (named there, per region)
+    huge = np.flatnonzero(huge)
+    if len(huge):  # one line: a file of such values is one mistake (wrong unit, corrupt export)
+        i = huge[0]
+        more = f" (and {len(huge) - 1:,} more rows)" if len(huge) > 1 else ""
+        problems.append(Problem(file, int(lines[i]), "value", f"{values.iloc[i]:g} is larger than any count{more}; "
+                                f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"))
     if whole:
         v = values.to_numpy(dtype=float)
         check = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool) & np.isfinite(v)

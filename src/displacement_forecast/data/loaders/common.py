@@ -38,6 +38,7 @@ from ..io import DELIMITERS, is_formula, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
+    MAX_COUNT,
     DataError,
     DataWarning,
     Problem,
@@ -438,15 +439,20 @@ def read_columns(
         if c not in df.columns:
             continue
         vals = pd.to_numeric(df[c], errors="coerce")
+        empty = df[c].isna().to_numpy()
         bad_num = (vals.isna() & df[c].notna()).to_numpy()
         neg = (vals < 0).fillna(False).to_numpy()
-        frac = ((vals % 1) != 0).fillna(False).to_numpy()
-        for mask, msg in ((bad_num, "is not a number; expected a non-negative count"),
+        huge = (vals > MAX_COUNT).fillna(False).to_numpy()
+        frac = (((vals % 1) != 0) & np.isfinite(vals)).fillna(False).to_numpy()
+        for mask, msg in ((empty, "empty cell; expected a count (0 when there were none: an empty cell is "
+                                  "not read as 0)"),
+                          (bad_num, "is not a number; expected a non-negative count"),
                           (neg, "is negative; expected a non-negative count"),
-                          (frac, "is not a whole number; expected a count")):
+                          (huge, f"is larger than any count; expected at most {MAX_COUNT:,.0f}"),
+                          (frac & ~huge, "is not a whole number; expected a count")):
             idx = np.flatnonzero(mask)
-            problems += limit_problems([Problem(file, lines[i], c, f"{df[c].iloc[i]!r} {msg}") for i in idx[:MAX_PROBLEMS_PER_KIND]],
-                                       file, c, len(idx))
+            problems += limit_problems([Problem(file, lines[i], c, msg if mask is empty else f"{df[c].iloc[i]!r} {msg}")
+                                        for i in idx[:MAX_PROBLEMS_PER_KIND]], file, c, len(idx))
         df[c] = vals
     if problems:
         raise DataError(problems)
@@ -648,8 +654,12 @@ def parse_counts(
     neg = np.flatnonzero((vals < 0).to_numpy())
     problems += limit_problems([Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0") for i in neg[:MAX_PROBLEMS_PER_KIND]],
                                file, column, len(neg))
+    huge = np.flatnonzero((vals > MAX_COUNT).to_numpy())
+    problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is larger than any count; "
+                                        f"expected at most {MAX_COUNT:,.0f}") for i in huge[:MAX_PROBLEMS_PER_KIND]],
+                               file, column, len(huge))
     if whole:
-        frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out))
+        frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out) & (out <= MAX_COUNT))
         problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or events "
                                             f"(set whole = false for a source that publishes estimates with decimals)")
                                     for i in frac[:MAX_PROBLEMS_PER_KIND]], file, column, len(frac))
