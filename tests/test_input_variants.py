@@ -99,3 +99,20 @@ def test_a_count_beyond_any_population_is_refused_in_every_format(tmp_path, caps
     rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
     assert rc == 2 and err == [f"error: {wide}:2: column 'Jan': '20000000000' is larger than any count; "
                                "expected at most 10,000,000,000"]
+
+
+def test_acled_event_listed_twice_is_counted_once_or_refused(tmp_path, capsys):
+    """Two overlapping weekly exports joined: the repeated events were counted twice, silently."""
+    plain = _counts(_load(write_acled(tmp_path / "plain.csv")))
+    joined = write_acled(tmp_path / "joined.csv", ACLED_ROWS + ACLED_ROWS[3:5])
+    with pytest.warns(UserWarning, match=r"2 event\(s\) listed twice with the same cells \(first repeat on line 9, id 'SYR4'\)"):
+        obs = load_acled(joined, freq="W")
+    assert _counts(obs) == plain
+    assert plain[("2019-12-02", "Aleppo", "strikes")] == 1 and plain[("2019-12-02", "Idleb", "events")] == 1
+    revised = [list(r) for r in ACLED_ROWS] + [list(ACLED_ROWS[3])]
+    revised[-1][5] = "4"  # the same event id with revised fatalities
+    path = write_acled(tmp_path / "revised.csv", revised)
+    rc, err = _run(["validate", "--format", "acled", path], capsys)
+    assert rc == 2 and err == [f"error: {path}:9: column 'event_id_cnty': event 'SYR4' is listed again with other cells "
+                               "(first on line 5); expected each event once: keep the version to count (a revised "
+                               "event beside its old version?)"]

@@ -360,6 +360,7 @@ def read_columns(
     delimiter: str | None = None,
     sheet: str | int | None = None,
     progress: bool | None = None,
+    event_id: str | None = None,
 ) -> tuple[pd.DataFrame, _Lines | LineMap]:
     """Read only the ``wanted`` columns of a big CSV (or workbook) as text, with vectorised checks.
 
@@ -369,6 +370,12 @@ def read_columns(
     formula-like text cells, non-negative whole numbers in ``numeric`` columns (converted to
     float). ``wanted`` columns that are absent and not required are simply not in the frame.
 
+    ``event_id`` names the column holding each event's id in an event list (ACLED
+    ``event_id_cnty``, UCDP ``id``), when the file has it: an event listed again with the same
+    cells (two overlapping exports joined) is counted once, said in one :class:`DataWarning`; an
+    id listed again with other cells (a revised event beside its old version) is an error naming
+    both lines, as which version to count is the user's call. Never counted twice.
+
     Returns
     -------
     (frame, lines)
@@ -376,6 +383,8 @@ def read_columns(
     """
     file = str(path)
     check_file(path)
+    if event_id is not None:
+        wanted = [*wanted, event_id]
     if is_workbook(path):
         df, lines = _workbook_columns(path, sheet)
         header = list(df.columns)
@@ -456,7 +465,35 @@ def read_columns(
         df[c] = vals
     if problems:
         raise DataError(problems)
+    if event_id is not None and event_id in df.columns:
+        df, lines = _drop_repeated_events(df, lines, event_id, file)
     return df, lines
+
+
+def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> tuple[pd.DataFrame, LineMap | _Lines]:
+    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`)."""
+    ids = df[event_id]
+    again = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    if not again.any():
+        return df, lines
+    exact = df.duplicated(keep="first").to_numpy() & again
+    same_id = (ids.duplicated(keep="first") & ids.notna()).to_numpy() & ~exact
+    if same_id.any():
+        first = {}
+        for i in np.flatnonzero(again):
+            first.setdefault(ids.iloc[i], i)
+        idx = np.flatnonzero(same_id)
+        raise DataError(limit_problems(
+            [Problem(file, lines[i], event_id, f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
+                                               f"{lines[first[ids.iloc[i]]]}); expected each event once: keep the version "
+                                               "to count (a revised event beside its old version?)")
+             for i in idx[:MAX_PROBLEMS_PER_KIND]], file, event_id, len(idx)))
+    drop = np.flatnonzero(exact)
+    warnings.warn(f"{file}: {len(drop):,} event(s) listed twice with the same cells (first repeat on line "
+                  f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
+                  DataWarning, stacklevel=4)
+    keep = np.flatnonzero(~exact)
+    return df.iloc[keep].reset_index(drop=True), LineMap(lines=[lines[i] for i in keep])
 
 
 # --------------------------------------------------------------------------------------------
