@@ -116,3 +116,40 @@ def test_acled_event_listed_twice_is_counted_once_or_refused(tmp_path, capsys):
     assert rc == 2 and err == [f"error: {path}:9: column 'event_id_cnty': event 'SYR4' is listed again with other cells "
                                "(first on line 5); expected each event once: keep the version to count (a revised "
                                "event beside its old version?)"]
+
+
+TIDY = ["date,region,series,value,source", "2020-01-06,A,displaced,10,x", "2020-01-13,A,displaced,12,x",
+        "2020-01-20,A,displaced,9,x", "2020-01-06,A,strikes,3,x", "2020-01-13,A,strikes,4,x", "2020-01-20,A,strikes,0,x"]
+
+
+def test_tidy_file_saved_by_a_spreadsheet_reads_the_same(tmp_path, capsys):
+    """Excel adds trailing ',,' columns, blank rows and CRLF: was 'column name appears more than once'
+    (with an empty name) and, for a blank row, 'cannot read None as a date' plus 'unknown series <NA>'."""
+    from displacement_forecast.data import read_observations
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(TIDY) + "\n")
+    excel = tmp_path / "excel.csv"
+    rows = [r + ",," for r in TIDY]
+    rows[3:3] = [",,,,,,", ""]
+    excel.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n,,,,,,\r\n").encode())
+    a, b = read_observations(plain), read_observations(excel)
+    pd.testing.assert_frame_equal(a, b)
+    assert b["value"].tolist() == [10.0, 12.0, 9.0, 3.0, 4.0, 0.0]
+    assert main(["validate", str(excel)]) == 0
+
+
+def test_tidy_problems_name_the_file_line_after_blank_lines_and_quoted_line_breaks(tmp_path, capsys):
+    rows = list(TIDY)
+    rows[1] = '2020-01-06,A,displaced,10,"first line\nsecond line"'  # one record, lines 2-3
+    rows[4] = "2020-01-06,A,strikes,-3,x"                            # line 6 + 1 blank line = 7
+    rows[3:3] = [""]
+    path = tmp_path / "obs.csv"
+    path.write_text("\n".join(rows) + "\n")
+    rc, err = _run(["validate", path], capsys)
+    assert rc == 2 and err == [f"error: {path}:7: column 'value': negative value -3; expected >= 0"]  # was line 5
+    named = tmp_path / "unnamed.csv"
+    named.write_text(TIDY[0] + ",\n" + TIDY[1] + ",note\n" + "\n".join(r + "," for r in TIDY[2:]) + "\n")
+    rc, err = _run(["validate", named], capsys)
+    assert rc == 2 and err == [f"error: {named}:2: column 'column 6': has values but no name in the header (line 1); "
+                               "expected a column name"]

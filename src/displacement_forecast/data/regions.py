@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,11 +96,15 @@ def load_regions(path: str | Path) -> RegionTable:
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
     raw = read_csv_strict(path)
-    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["first_line"])
+    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"])
 
 
-def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int = 2) -> RegionTable:
-    """Validate a region frame and return a :class:`RegionTable`; all problems at once."""
+def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2) -> RegionTable:
+    """Validate a region frame and return a :class:`RegionTable`; all problems at once.
+
+    ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
+    """
+    at = np.arange(len(raw)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:
@@ -112,7 +116,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     # Codes are compared stripped: "NWS01" and " NWS01 " are one region, so they are duplicates.
     f["code"] = f["code"].map(lambda c: c.strip() if isinstance(c, str) else c)
     for i in range(len(f)):
-        line = i + row_offset
+        line = int(at[i])
         code = f["code"].iloc[i]
         if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) == "":
             problems.append(Problem(file, line, "code", "empty region code"))
@@ -123,9 +127,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     dup = f["code"].duplicated(keep="first") & named
     first = {}
     for i, c in enumerate(f["code"]):
-        first.setdefault(c, i + row_offset)
+        first.setdefault(c, int(at[i]))
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(file, int(i + row_offset), "code",
+        problems.append(Problem(file, int(at[i]), "code",
                                 f"duplicate region code {f['code'].iloc[i]!r} (codes are compared without "
                                 f"surrounding spaces); first on line {first[f['code'].iloc[i]]}"))
     if problems:

@@ -21,7 +21,7 @@ are ISO ``YYYY-MM-DD`` only. Keys ``(date, region, series)`` are unique.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,7 +268,7 @@ def validate_observations(
     file: str = "<frame>",
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
-    row_offset: int = 2,
+    row_offset: int | Sequence[int] = 2,
     whole: bool = False,
 ) -> list[Problem]:
     """Check a frame against the observation schema and return *all* problems found.
@@ -284,7 +284,9 @@ def validate_observations(
     freq
         Expected frequency (``D``, ``W``, ``M``). ``None`` requires one consistent frequency.
     row_offset
-        Line number of the first data row in the file (2 when there is one header line).
+        Line number of the first data row in the file (2 when there is one header line), or the
+        line of every row (a file with blank lines or quoted line breaks,
+        :func:`~.io.read_csv_strict`'s ``attrs['lines']``).
     whole
         Counts of people (:data:`PEOPLE_SERIES`) must be whole numbers, the rule every agency-file
         loader applies to the counts it parses (their ``whole`` option); the tidy reader sets it.
@@ -300,7 +302,7 @@ def validate_observations(
     if df.empty:
         return [Problem(file, None, None, "no data rows (only a header)")]
 
-    lines = np.arange(len(df)) + row_offset
+    lines = np.arange(len(df)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
 
     # Dates: parseable, in range.
     raw_dates = df["date"]
@@ -457,7 +459,7 @@ def check_observations(
     file: str = "<frame>",
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
-    row_offset: int = 2,
+    row_offset: int | Sequence[int] = 2,
     whole: bool = False,
 ) -> pd.DataFrame:
     """Validate and coerce in one go; raise :class:`DataError` listing every problem."""
