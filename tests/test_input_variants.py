@@ -153,3 +153,19 @@ def test_tidy_problems_name_the_file_line_after_blank_lines_and_quoted_line_brea
     rc, err = _run(["validate", named], capsys)
     assert rc == 2 and err == [f"error: {named}:2: column 'column 6': has values but no name in the header (line 1); "
                                "expected a column name"]
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%y", "%m/%d/%y", "%d/%m/%Y %H:%M"])
+def test_acled_dates_as_excel_shows_them_read_the_same(tmp_path, fmt):
+    """A CSV saved from a sheet writes dates as the cell shows them: '25/11/19' was 'cannot read dates'."""
+    plain = _counts(_load(write_acled(tmp_path / "plain.csv")))
+    rows = [list(r) for r in ACLED_ROWS]
+    for r in rows:
+        r[1] = pd.Timestamp(r[1]).strftime(fmt)
+    assert _counts(_load(write_acled(tmp_path / "excel.csv", rows))) == plain
+    week = [list(r) for r in ACLED_ROWS[:2]] + [["SYR9", "2020-01-08", "Battles", "Armed clash", "Idleb", "1"]]
+    for r, day in zip(week, ("2020-01-06", "2020-01-07", "2020-01-08"), strict=True):  # days <= 12: both readings parse
+        r[1] = pd.Timestamp(day).strftime(fmt)
+    obs = _load(write_acled(tmp_path / "week.csv", week))
+    assert obs["date"].unique().tolist() == [pd.Timestamp("2020-01-06")]  # day-first and month-first resolved
+    assert obs.loc[(obs["series"] == "events") & (obs["region"] == "Idleb"), "value"].tolist() == [3.0]

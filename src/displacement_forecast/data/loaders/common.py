@@ -85,6 +85,10 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d",
     "%d/%m/%Y",
     "%m/%d/%Y",
+    "%d/%m/%y",  # Excel's short date: a CSV saved from a sheet writes what the cell shows
+    "%m/%d/%y",
+    "%d/%m/%Y %H:%M",  # a date-time cell saved by Excel
+    "%m/%d/%Y %H:%M",
     "%d %B %Y",
     "%d %b %Y",
     "%B %d, %Y",
@@ -582,7 +586,7 @@ def parse_dates(
             if pd.to_datetime(vals, format=best, errors="coerce").notna().sum() == 0:
                 ex = ", ".join(repr(x) for x in vals.iloc[:3])
                 raise DataError(Problem(file, None, column,
-                                        f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, "
+                                        f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, DD/MM/YY, "
                                         f"'15 February 2022', 'February 15, 2022' (or pass --date-format)"))
             fmt = best
     udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
