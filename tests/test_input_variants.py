@@ -169,3 +169,33 @@ def test_acled_dates_as_excel_shows_them_read_the_same(tmp_path, fmt):
     obs = _load(write_acled(tmp_path / "week.csv", week))
     assert obs["date"].unique().tolist() == [pd.Timestamp("2020-01-06")]  # day-first and month-first resolved
     assert obs.loc[(obs["series"] == "events") & (obs["region"] == "Idleb"), "value"].tolist() == [3.0]
+
+
+def _weekly_panel(tmp_path, weeks: int = 30):
+    """A tidy file of one region (displaced, strikes) and its region table."""
+    days = pd.date_range("2019-06-03", periods=weeks, freq="W-MON")
+    rows = [f"{d.date()},R1,{s},{v}" for d in days for s, v in (("displaced", 100 + d.day), ("strikes", d.day % 5))]
+    obs = tmp_path / "obs.csv"
+    obs.write_text("date,region,series,value\n" + "\n".join(rows) + "\n")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nR1,Region one,Z,100000\n")
+    return obs, reg
+
+
+@pytest.mark.parametrize(("series", "expected"), [
+    ('"airstrikes"', "unknown series 'airstrikes'; expected conflict series: strikes, shelling, flights, events, "
+                     "battles, fatalities"),
+    ('["shelling"]', "series 'shelling' not in the data (they count displaced, strikes); expected a conflict series "
+                     "of the data"),
+])
+def test_scenario_series_the_data_cannot_move_is_one_line_naming_file_and_key(tmp_path, capsys, series, expected):
+    """Was 'scenario 'a' change 1: key series: ...' after fitting, naming no file or line."""
+    obs, reg = _weekly_panel(tmp_path)
+    scen = tmp_path / "scen.toml"
+    scen.write_text(f'[[scenario]]\nid = "a"\n  [[scenario.change]]\n  regions = ["ALL"]\n  series = {series}\n'
+                    "  multiply = 2\n")
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", obs, "--regions", reg, "--scenarios", scen, "--model", "nb-dl", "--horizon", 2,
+                    "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {scen}:5: key scenario 'a'.change[0].series: {expected}"]

@@ -51,7 +51,8 @@ silent change of meaning. Give at most one of the three.
 Checks (each a :class:`~displacement_forecast.data.schema.DataError` naming the file, the line
 and the key, all problems of a file at once; the file is read by the one TOML reader,
 :func:`~displacement_forecast.data.tomlfile.read_toml`): known keys only; ``change`` must be ``[[scenario.change]]``
-tables; numbers finite and non-negative; ``regions`` names at least one region; at most one
+tables; numbers finite and non-negative; ``regions`` names at least one region; ``series`` names
+conflict series of the schema (and, checked against the data, series the data count); at most one
 duration key; ``values`` not combined with ``multiply`` or ``hold``, and as many values as
 ``periods`` when both are given; a date (``start``) that is not a period start of the data - the
 1st of a month for monthly data, the data's weekday for weekly data - is an error naming the
@@ -82,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.regions import RegionTable
-from ..data.schema import WEEKDAYS, DataError, Problem, future_dates
+from ..data.schema import KNOWN_SERIES, PEOPLE_SERIES, WEEKDAYS, DataError, Problem, future_dates
 from ..data.schema import period_grid as schema_grid
 from ..data.tomlfile import TomlDoc, read_toml
 
@@ -90,6 +91,8 @@ _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
 _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
 DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
+#: Series a change may name: the conflict series of the schema (counts of people are forecast, not set).
+DRIVER_SERIES = tuple(s for s in KNOWN_SERIES if s not in PEOPLE_SERIES)
 #: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).
@@ -395,7 +398,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
     DataError
         All problems at once: ``weeks``/``months`` against the data's frequency, start dates
         before the first forecast period, ``hold`` longer than the observed history, overlapping
-        changes (date starts included).
+        changes (date starts included), a ``series`` the data do not count.
     """
     from ..data.schema import observation_frequency
 
@@ -403,6 +406,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
     first, origin = observations["date"].min(), observations["date"].max()
     n_hist = len(period_grid(first, origin, freq))
     dates = future_dates(origin, horizon, freq)
+    have = set(observations["series"].unique())
     problems: list[Problem] = []
     out: list[Scenario] = []
     for sc in scenarios:
@@ -410,6 +414,11 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
         spans = []
         for n, ch in enumerate(sc.changes):
             key = f"scenario '{sc.id}'.change[{n}]"
+            absent = [s for s in ch.series or () if s not in have]
+            if absent:  # no model can take a driver the data do not count
+                problems.append(_kp(file, ch.line_of("series"), f"{key}.series",
+                                    f"series {', '.join(map(repr, absent))} not in the data (they count "
+                                    f"{', '.join(sorted(have))}); expected a conflict series of the data"))
             try:
                 h0, h1 = ch.span(dates, freq, key)
             except DataError as e:
@@ -547,6 +556,11 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
     if series is not None and (not isinstance(series, list) or not series
                                or not all(isinstance(x, str) and x.strip() for x in series)):
         probs.append(_kp(file, at("series"), f"{key}.series", f"{series!r} names no series; expected e.g. [\"strikes\"]"))
+    elif series is not None:
+        for name in series:
+            if name not in DRIVER_SERIES:
+                probs.append(_kp(file, at("series"), f"{key}.series",
+                                 f"unknown series {name!r}; expected conflict series: {', '.join(DRIVER_SERIES)}"))
     start = ch.get("start", 1)
     if isinstance(start, bool) or not isinstance(start, int | str) and not hasattr(start, "isoformat"):
         probs.append(_kp(file, at("start"), f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
