@@ -199,3 +199,28 @@ def test_scenario_series_the_data_cannot_move_is_one_line_naming_file_and_key(tm
                     "--out", out], capsys)
     assert rc == 2 and not out.exists()
     assert err == [f"error: {scen}:5: key scenario 'a'.change[0].series: {expected}"]
+
+
+def test_panel_takes_the_reading_options_of_validate(tmp_path, capsys):
+    """`panel` had no --delimiter, --strict or --decimals: a quick-flag panel could not say what
+    `validate` accepts for the same files."""
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")
+    rows = [list(r) for r in ACLED_ROWS] + [["SYR8", "2019-12-10", "Battles", "Armed clash", "Hama", "0"]]
+    events = write_acled(tmp_path / "acled.csv", rows, delim="|")
+    disp = tmp_path / "disp.csv"
+    disp.write_text("date|region|series|value\n2019-11-25|SY07|displaced|10.5\n2019-12-02|SY07|displaced|4\n")
+    out = tmp_path / "obs.csv"
+    base = ["panel", "--events", events, "--displacement", disp, "--regions", reg, "--freq", "W", "--out", out]
+    rc, err = _run([*base, "--delimiter", "|", "--strict"], capsys)
+    assert rc == 2 and not out.exists()
+    assert err[0] == (f"error: {events}:9: column 'admin1': region name 'Hama' (1 rows) does not match any code, "
+                      "name or alias in the region table")
+    assert len(err) == 2 and err[1].startswith(f"error: {disp}:2: column 'value': '10.5' is not a whole number")
+    rc, err = _run([*base, "--delimiter", "|"], capsys)
+    assert rc == 2 and len(err) == 1 and "'10.5' is not a whole number" in err[0] and not out.exists()
+    rc, err = _run([*base, "--delimiter", "|", "--decimals"], capsys)
+    assert rc == 0 and err == []
+    obs = pd.read_csv(out)  # (a delimiter the sniffer does not try: given once for every source)
+    assert obs.loc[(obs["series"] == "displaced") & (obs["date"] == "2019-11-25"), "value"].tolist() == [10.5]
+    assert obs.loc[(obs["series"] == "strikes") & (obs["region"] == "SY02"), "value"].sum() == 2
