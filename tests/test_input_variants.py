@@ -224,3 +224,18 @@ def test_panel_takes_the_reading_options_of_validate(tmp_path, capsys):
     obs = pd.read_csv(out)  # (a delimiter the sniffer does not try: given once for every source)
     assert obs.loc[(obs["series"] == "displaced") & (obs["date"] == "2019-11-25"), "value"].tolist() == [10.5]
     assert obs.loc[(obs["series"] == "strikes") & (obs["region"] == "SY02"), "value"].sum() == 2
+
+
+def test_an_event_list_whose_region_column_is_empty_everywhere_is_refused(tmp_path, capsys):
+    """Was 'internal error: IndexError' (found by tests/test_loader_fuzz.py); with a region table
+    it must not become a grid of zero events either."""
+    rows = [list(r) for r in ACLED_ROWS]
+    for r in rows:
+        r[4] = ""
+    path = write_acled(tmp_path / "acled.csv", rows)
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\n")
+    for extra in ([], ["--regions", reg]):
+        rc, err = _run(["validate", "--format", "acled", path, *extra], capsys)
+        assert rc == 2 and err == [f"error: {path}: column 'admin1': every row's 'admin1' is empty; expected region "
+                                   "names (is this the right column or level?)"]

@@ -755,7 +755,10 @@ def map_region_names(
     ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
     s = pd.Series(pd.Categorical.from_codes(ncodes, categories=pd.Index(ustrip).unique()) if not ustrip.duplicated().any()
                   else ustrip.to_numpy()[ncodes], index=names.index).astype(object).where(ncodes >= 0)
-    blank = ((ncodes < 0) | ((ncodes >= 0) & (ustrip.to_numpy()[np.maximum(ncodes, 0)] == ""))).astype(bool)
+    blank = (ncodes < 0) | np.append(ustrip.to_numpy() == "", True)[ncodes]  # code -1 (NaN): the appended True
+    if blank.all():  # nothing to count: an event list with no region is not a list of zero events
+        raise DataError(Problem(file, None, column, f"every row's {column!r} is empty; expected region names "
+                                                    "(is this the right column or level?)"))
     if blank.any():
         first = lines[int(np.flatnonzero(blank)[0])]
         warnings.warn(f"{file}: {int(blank.sum()):,} row(s) with no {column!r} (first on line {first}) left out",
