@@ -239,3 +239,23 @@ def test_an_event_list_whose_region_column_is_empty_everywhere_is_refused(tmp_pa
         rc, err = _run(["validate", "--format", "acled", path, *extra], capsys)
         assert rc == 2 and err == [f"error: {path}: column 'admin1': every row's 'admin1' is empty; expected region "
                                    "names (is this the right column or level?)"]
+
+
+def test_a_region_given_twice_in_a_table_is_named_at_its_file_lines(tmp_path, capsys):
+    """A wide table of 4 lines had its repeated region reported at 'lines 8-10, first seen on line
+    2-4' (rows of the reshaped table, not lines of the file)."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text("Region,Jan,Feb\nIdleb,10,20\nAleppo,1,2\nIdleb,11,20\n")
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
+                   '[wide]\nmelt = "date"\n')
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    assert rc == 2 and err == [
+        f"error: {wide}:4: column 'date': duplicate key (date=2020-0{m}-01, region=Idleb, series=displaced); first "
+        "seen on line 2" for m in (1, 2)]
+    hxl = tmp_path / "hxl.csv"
+    hxl.write_text("Governorate,Week,New IDPs\n#adm1+name,#date,#affected+idps+new\nIdleb,2019-12-02,12000\n"
+                   "Aleppo,2019-12-02,800\nIdleb,2019-12-02,12000\n")
+    rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
+    assert rc == 2 and err == [f"error: {hxl}:5: column 'date': duplicate key (date=2019-12-02, region=Idleb, "
+                               "series=displaced); first seen on line 3"]

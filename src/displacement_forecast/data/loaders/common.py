@@ -21,6 +21,7 @@ Conventions applied to every agency file
 from __future__ import annotations
 
 import csv
+import dataclasses
 import inspect
 import io
 import re
@@ -42,9 +43,10 @@ from ..schema import (
     DataError,
     DataWarning,
     Problem,
-    check_observations,
+    coerce_observations,
     period_offset,
     period_start,
+    validate_observations,
 )
 
 __all__ = [
@@ -812,13 +814,24 @@ def no_match_message(names: list, regions: RegionTable, k: int = 4) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: str | None) -> pd.DataFrame:
-    """Validate the assembled observations against the schema (belt and braces)."""
+def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: str | None,
+           lines: Sequence[int] | np.ndarray | None = None) -> pd.DataFrame:
+    """Validate the assembled observations against the schema (belt and braces).
+
+    ``lines``: the file line each row of ``out`` comes from, when one row is one cell of the file
+    (a table read as it is); problems then name it. Rows summed from many (event lists, tables
+    aggregated to a frequency) have no one line: their problems name none rather than a row
+    number of the assembled frame, which is no line of the file.
+    """
     if out.empty:
         raise DataError(Problem(file, None, None, "no observations left after mapping (see warnings above)"))
     out = out.copy()  # dates stay datetime64: validated as such, no round trip through text
     source = out["source"] if "source" in out.columns else None
-    clean = check_observations(out, file=file, region_codes=regions.codes if regions is not None else None, freq=freq)
+    problems = validate_observations(out, file=file, region_codes=regions.codes if regions is not None else None,
+                                     freq=freq, row_offset=2 if lines is None else lines)
+    if problems:
+        raise DataError(problems if lines is not None else [dataclasses.replace(p, row=None) for p in problems])
+    clean = coerce_observations(out)
     if source is not None and "source" not in clean.columns:
         clean["source"] = source
     return clean
