@@ -259,3 +259,35 @@ def test_a_region_given_twice_in_a_table_is_named_at_its_file_lines(tmp_path, ca
     rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
     assert rc == 2 and err == [f"error: {hxl}:5: column 'date': duplicate key (date=2019-12-02, region=Idleb, "
                                "series=displaced); first seen on line 3"]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('series_map = ["x"]', "series_map = ['x'] has the wrong type; expected a table {key = value}"),  # was: internal error
+    ('totals = "events"', "totals = 'events' has the wrong type; expected a list [...]"),  # was: "unknown totals ['e', 'v', ...]"
+    ('strict = "no"', "strict = 'no' has the wrong type; expected true or false"),  # was: read as strict = true
+])
+def test_recipe_source_option_of_the_wrong_type_is_one_line_at_its_key(tmp_path, capsys, line, expected):
+    write_acled(tmp_path / "acled.csv")
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'regions = "regions.csv"\nfreq = "W"\n[[sources]]\nformat = "acled"\npath = "acled.csv"\n{line}\n')
+    out = tmp_path / "obs.csv"
+    rc, err = _run(["panel", recipe, "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {recipe}:6: key {line.split()[0]}: [[sources]] #1: {expected}"]
+
+
+def test_recipe_window_as_toml_dates_and_backwards(tmp_path, capsys):
+    write_acled(tmp_path / "acled.csv")
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")
+    recipe = tmp_path / "recipe.toml"
+    body = 'regions = "regions.csv"\nfreq = "W"\n{}\n[[sources]]\nformat = "acled"\npath = "acled.csv"\n'
+    out = tmp_path / "obs.csv"
+    recipe.write_text(body.format("start = 2019-12-02\nend = 2019-12-08"))  # TOML dates: was 'has the wrong type'
+    assert _run(["panel", recipe, "--out", out], capsys)[0] == 0
+    assert pd.read_csv(out)["date"].unique().tolist() == ["2019-12-02"]
+    out.unlink()
+    recipe.write_text(body.format('start = "2019-12-02"\nend = "2019-11-01"'))  # was: 'no data rows (only a header)'
+    rc, err = _run(["panel", recipe, "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {recipe}:4: key end: end = 2019-11-01 is before start = 2019-12-02; expected end on or after start"]

@@ -26,6 +26,8 @@ import inspect
 import io
 import re
 import sys
+import types
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -903,6 +905,46 @@ def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]],
     return problems
 
 
+def _type_problem(value: object, hint: object) -> str | None:
+    """What ``value`` should have been for the type hint ``hint`` (None if it fits).
+
+    The kinds of values a TOML file or the command line gives: ``bool``, ``int``, ``str``,
+    paths, dates, tables (``Mapping[str, str]``) and lists (``Sequence[str]``, ``Iterable[int]``);
+    other hints accept anything.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        whys = [_type_problem(value, a) for a in args if a is not type(None)]
+        if value is None and type(None) in args or any(w is None for w in whys):
+            return None
+        return " or ".join(dict.fromkeys(w for w in whys if w))
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if hint is str:
+        return None if isinstance(value, str) else "text"
+    if hint is Path:
+        return None if isinstance(value, str | Path) else "a path"
+    if hint is pd.Timestamp:
+        return None if isinstance(value, date | pd.Timestamp) else "a date"
+    if origin is not None and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            return "a table {key = value}"
+        kv = args or (object, object)
+        if any(_type_problem(k, kv[0]) or _type_problem(v, kv[1]) for k, v in value.items()):
+            return f"a table {{key = value}} of {' and '.join(dict.fromkeys(getattr(a, '__name__', str(a)) for a in kv))}"
+        return None
+    if origin is not None and issubclass(origin, Iterable):
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            return "a list [...]"
+        item = args[0] if args else object
+        if any(_type_problem(x, item) for x in value):
+            return f"a list of {getattr(item, '__name__', str(item))}"
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class Loader:
     """One input format in the registry (:data:`displacement_forecast.data.loaders.LOADERS`).
@@ -934,6 +976,16 @@ class Loader:
         params = inspect.signature(self.function).parameters
         return tuple(n for n, p in params.items() if n not in ("path", "regions") and p.kind is not p.VAR_KEYWORD)
 
+    def option_problems(self, options: Mapping) -> dict[str, str]:
+        """``{option: why}`` for options of the wrong type (from the loader's type hints)."""
+        hints = typing.get_type_hints(self.function)
+        out = {}
+        for k, v in options.items():
+            why = _type_problem(v, hints[k]) if k in hints else None
+            if why:
+                out[k] = f"{k} = {v!r} has the wrong type; expected {why}"
+        return out
+
     def takes(self, options: Mapping) -> dict:
         """The options among ``options`` this loader takes, leaving out those that are None.
 
@@ -948,8 +1000,10 @@ class Loader:
         where = where or str(path)
         unknown = [k for k in options if k not in self.options]
         missing = [k for k in self.needs if options.get(k) is None]
-        if unknown or missing:
+        typed = self.option_problems({k: v for k, v in options.items() if k not in unknown})
+        if unknown or missing or typed:
             raise DataError([Problem(where, None, k, f"unknown option {k!r} for format {self.name!r}; "
                                                      f"expected one of {', '.join(self.options)}") for k in unknown]
-                            + [Problem(where, None, k, f"format {self.name!r} needs {k}") for k in missing])
+                            + [Problem(where, None, k, f"format {self.name!r} needs {k}") for k in missing]
+                            + [Problem(where, None, k, why) for k, why in typed.items()])
         return self.function(path, regions=regions, **options)
