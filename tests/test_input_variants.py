@@ -291,3 +291,17 @@ def test_recipe_window_as_toml_dates_and_backwards(tmp_path, capsys):
     rc, err = _run(["panel", recipe, "--out", out], capsys)
     assert rc == 2 and not out.exists()
     assert err == [f"error: {recipe}:4: key end: end = 2019-11-01 is before start = 2019-12-02; expected end on or after start"]
+
+
+def test_region_table_with_the_reserved_code_all_or_an_empty_population(tmp_path, capsys):
+    """A region coded ALL was an internal error ('y1' is not 1-dimensional) once forecast built its
+    totals; an empty population said 'None is not a number'."""
+    obs = tmp_path / "obs.csv"
+    obs.write_text("\n".join([TIDY[0], *(r.replace(",A,", ",ALL,") for r in TIDY[1:])]) + "\n")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nR1,One,Z,1000\nALL,Everywhere,Z,5000\nR2,Two,Z,\n")
+    rc, err = _run(["validate", obs, "--regions", reg], capsys)
+    assert rc == 2 and err == [
+        f"error: {reg}:3: column 'code': region code 'ALL' is reserved (outputs use it for the sum over all regions, "
+        "scenarios for every region); expected another code",
+        f"error: {reg}:4: column 'population': empty; expected a finite, positive whole number of people at risk"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..conventions import TOTAL
 from .io import read_csv_strict
 from .schema import DataError, Problem
 
@@ -120,6 +121,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         code = f["code"].iloc[i]
         if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) == "":
             problems.append(Problem(file, line, "code", "empty region code"))
+        elif str(code).upper() == TOTAL:
+            problems.append(Problem(file, line, "code", f"region code {code!r} is reserved (outputs use it for the sum "
+                                                        "over all regions, scenarios for every region); expected another code"))
         problem = _population_problem(f["population"].iloc[i], pop.iloc[i])
         if problem:
             problems.append(Problem(file, line, "population", problem))
@@ -144,6 +148,8 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
 def _population_problem(raw: object, value: float) -> str | None:
     """Why a population cell is not a finite, positive whole number of people (None if it is)."""
     expected = "expected a finite, positive whole number of people at risk"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return f"empty; {expected}"
     if pd.isna(value):
         return f"{raw!r} is not a number; {expected}"
     if not np.isfinite(value):
