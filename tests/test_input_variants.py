@@ -304,4 +304,4 @@ def test_region_table_with_the_reserved_code_all_or_an_empty_population(tmp_path
     assert rc == 2 and err == [
         f"error: {reg}:3: column 'code': region code 'ALL' is reserved (outputs use it for the sum over all regions, "
         "scenarios for every region); expected another code",
-        f"error: {reg}:4: column 'population': empty; expected a finite, positive whole number of people at risk"]
+        f"error: {reg}:4: column 'population': empty cell is not a number; expected a finite, positive whole number of people at risk"]

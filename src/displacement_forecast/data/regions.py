@@ -149,7 +149,7 @@ def _population_problem(raw: object, value: float) -> str | None:
     """Why a population cell is not a finite, positive whole number of people (None if it is)."""
     expected = "expected a finite, positive whole number of people at risk"
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return f"empty; {expected}"
+        return f"empty cell is not a number; {expected}"
     if pd.isna(value):
         return f"{raw!r} is not a number; {expected}"
     if not np.isfinite(value):
