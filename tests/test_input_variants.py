@@ -14,6 +14,7 @@ import pytest
 
 from displacement_forecast.cli import main
 from displacement_forecast.data.loaders import load_acled
+from displacement_forecast.data.schema import DataError
 
 #: A small ACLED export (current layout): 3 weeks, 2 regions.
 ACLED_ROWS = [
@@ -305,3 +306,20 @@ def test_region_table_with_the_reserved_code_all_or_an_empty_population(tmp_path
         f"error: {reg}:3: column 'code': region code 'ALL' is reserved (outputs use it for the sum over all regions, "
         "scenarios for every region); expected another code",
         f"error: {reg}:4: column 'population': empty cell is not a number; expected a finite, positive whole number of people at risk"]
+
+
+def test_a_name_two_regions_share_is_refused_not_given_to_one_of_them(tmp_path, capsys):
+    """Rows named 'Idleb' went to whichever of two regions called Idleb came last in the table."""
+    path = write_acled(tmp_path / "acled.csv")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\nSY99,Idleb,NW,1000\n")
+    rc, err = _run(["validate", "--format", "acled", path, "--regions", reg], capsys)
+    expected = "'Idleb' names 2 regions of the region table (SY07, SY99); expected a name of one region (give them " \
+               "distinct names or aliases, or use their codes)"
+    assert rc == 2 and err == [f"error: {path}:2: column 'admin1': {expected}"]
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.scenarios import scenarios_from_dict
+
+    with pytest.raises(DataError, match="'Idleb' names 2 regions"):
+        scenarios_from_dict({"scenario": [{"id": "x", "change": [{"regions": ["Idleb"], "multiply": 2}]}]},
+                            load_regions(reg))

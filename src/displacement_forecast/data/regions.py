@@ -46,17 +46,39 @@ class RegionTable:
         f = self.frame.set_index("code").loc[codes].reset_index()
         return RegionTable(f)
 
-    def name_map(self) -> dict[str, str]:
-        """Normalised name/alias/code -> code, for matching names found in other files."""
-        out: dict[str, str] = {}
+    def _name_codes(self) -> dict[str, list[str]]:
+        """Normalised name/alias/code -> the codes of the regions it names (one, unless ambiguous)."""
+        out: dict[str, list[str]] = {}
         for row in self.frame.itertuples(index=False):
             keys = [row.code, row.name]
             aliases = getattr(row, "aliases", None)
             if isinstance(aliases, str) and aliases:
                 keys += aliases.split("|")
             for k in keys:
-                out[normalise_name(k)] = row.code
+                codes = out.setdefault(normalise_name(k), [])
+                if row.code not in codes:
+                    codes.append(row.code)
         return out
+
+    def name_map(self) -> dict[str, str]:
+        """Normalised name/alias/code -> code, for matching names found in other files.
+
+        A name that two regions share (two districts called "Central") is left out: it cannot say
+        which region a row belongs to (:meth:`ambiguous` lists them).
+        """
+        return {k: v[0] for k, v in self._name_codes().items() if len(v) == 1}
+
+    def ambiguous(self) -> dict[str, list[str]]:
+        """Normalised names (or aliases) that name more than one region -> their codes."""
+        return {k: v for k, v in self._name_codes().items() if len(v) > 1}
+
+    def ambiguity(self, name: object) -> str | None:
+        """Why ``name`` cannot be matched to one region (None if it is not shared by several)."""
+        codes = self.ambiguous().get(normalise_name(name))
+        if not codes:
+            return None
+        return (f"{str(name)!r} names {len(codes)} regions of the region table ({', '.join(codes)}); expected a name of "
+                "one region (give them distinct names or aliases, or use their codes)")
 
     def match(self, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
         """Map names to codes; return (matched name -> code, sorted unmatched names)."""
@@ -86,7 +108,7 @@ class RegionTable:
             elif key in parents:
                 out += self.frame.loc[self.frame["parent"] == parents[key], "code"].tolist()
             else:
-                raise DataError(Problem(context, None, None,
+                raise DataError(Problem(context, None, None, self.ambiguity(item) or
                                         f"unknown region {item!r}; expected a code, name or parent from the region table"))
         return list(dict.fromkeys(out))
 

@@ -782,6 +782,10 @@ def map_region_names(
             else:
                 matched[n] = code
         unmatched = still
+    shared = [n for n in unmatched if regions.ambiguity(n)]
+    if shared:  # rows of a name two regions share would be given to one of them at random
+        first_line = {n: lines[int(np.flatnonzero((s == n).fillna(False).to_numpy())[0])] for n in shared}
+        raise DataError([Problem(file, first_line[n], column, str(regions.ambiguity(n))) for n in shared])
     if unmatched and not matched:
         raise DataError(Problem(file, None, column, no_match_message(unmatched, regions)))
     codes = s.map(matched).where(~blank)
