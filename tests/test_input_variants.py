@@ -323,3 +323,17 @@ def test_a_name_two_regions_share_is_refused_not_given_to_one_of_them(tmp_path, 
     with pytest.raises(DataError, match="'Idleb' names 2 regions"):
         scenarios_from_dict({"scenario": [{"id": "x", "change": [{"regions": ["Idleb"], "multiply": 2}]}]},
                             load_regions(reg))
+
+
+@pytest.mark.parametrize(("drivers", "expected"), [
+    ("displaced", "'displaced' is a count of people"),  # was: a forecast driven by its own target, exit 0
+    ("strikes,bogus", "'bogus' is not a known series"),
+])
+def test_drivers_must_be_conflict_series(tmp_path, capsys, drivers, expected):
+    obs, reg = _weekly_panel(tmp_path)
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", obs, "--regions", reg, "--model", "nb-dl", "--drivers", drivers, "--horizon", 2,
+                    "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: command line: option --drivers: {expected}; expected conflict series among strikes, "
+                   "shelling, flights, events, battles, fatalities"]
