@@ -337,3 +337,20 @@ def test_drivers_must_be_conflict_series(tmp_path, capsys, drivers, expected):
     assert rc == 2 and not out.exists()
     assert err == [f"error: command line: option --drivers: {expected}; expected conflict series among strikes, "
                    "shelling, flights, events, battles, fatalities"]
+
+
+def test_formula_like_region_names_in_tables_read_cell_by_cell_are_refused(tmp_path, capsys):
+    """HXL and mapped tables took '=cmd' as a region (validate: ok), as the tidy and ACLED readers do not."""
+    hxl = tmp_path / "hxl.csv"
+    hxl.write_text("Gov,Week,New IDPs\n#adm1+name,#date,#affected+idps+new\nIdleb,2019-12-02,5\n=cmd,2019-12-02,5\n")
+    rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
+    assert rc == 2 and err == [f"error: {hxl}:4: column 'Gov': cell '=cmd' starts with '=', like a spreadsheet "
+                               "formula; expected a plain value"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("Region,Jan,Feb\n@Idleb,1,2\nAleppo,1,2\n")
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
+                   '[wide]\nmelt = "date"\n')
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    assert rc == 2 and err == [f"error: {wide}:2: column 'Region': cell '@Idleb' starts with '@', like a spreadsheet "
+                               "formula; expected a plain value"]

@@ -763,6 +763,11 @@ def map_region_names(
     if blank.all():  # nothing to count: an event list with no region is not a list of zero events
         raise DataError(Problem(file, None, column, f"every row's {column!r} is empty; expected region names "
                                                     "(is this the right column or level?)"))
+    formula = [k for k, u in enumerate(ustrip) if is_formula(u)]
+    if formula:  # the rule of every reader (read_columns, the tidy reader), for tables read cell by cell too
+        raise DataError([Problem(file, lines[int(np.flatnonzero(ncodes == k)[0])], column,
+                                 f"cell {ustrip.iloc[k][:20]!r} starts with {ustrip.iloc[k][0]!r}, like a spreadsheet "
+                                 "formula; expected a plain value") for k in formula])
     if blank.any():
         first = lines[int(np.flatnonzero(blank)[0])]
         warnings.warn(f"{file}: {int(blank.sum()):,} row(s) with no {column!r} (first on line {first}) left out",
