@@ -354,3 +354,15 @@ def test_formula_like_region_names_in_tables_read_cell_by_cell_are_refused(tmp_p
     rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
     assert rc == 2 and err == [f"error: {wide}:2: column 'Region': cell '@Idleb' starts with '@', like a spreadsheet "
                                "formula; expected a plain value"]
+
+
+@pytest.mark.parametrize(("fmt", "line", "expected"), [
+    ("%Q", "", "date format '%Q' is not a strptime format ('Q' is a bad directive in format '%Q'); expected codes "
+               "such as %d/%m/%Y or %Y-%m-%d"),  # was: internal error
+    ("%d/%m/%Y", ":2", "no date reads in format '%d/%m/%Y' (the first, '2019-11-25', and 6 more rows); expected dates "
+                       "in that format (without --date-format the format is detected)"),  # was: one line per row
+])
+def test_a_date_format_that_cannot_read_the_file_is_one_line(tmp_path, capsys, fmt, line, expected):
+    path = write_acled(tmp_path / "acled.csv")
+    rc, err = _run(["validate", "--format", "acled", "--date-format", fmt, path], capsys)
+    assert rc == 2 and err == [f"error: {path}{line}: column 'event_date': {expected}"]

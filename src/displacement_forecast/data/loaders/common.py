@@ -593,9 +593,18 @@ def parse_dates(
                                         f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, DD/MM/YY, "
                                         f"'15 February 2022', 'February 15, 2022' (or pass --date-format)"))
             fmt = best
-    udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    try:
+        udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    except ValueError as e:  # not a strptime format ('%Q', a stray '%'): the given format is at fault, not the file
+        raise DataError(Problem(file, None, column, f"date format {fmt!r} is not a strptime format ({e}); expected "
+                                                    "codes such as %d/%m/%Y or %Y-%m-%d")) from None
     bad_u = np.flatnonzero(udates.isna().to_numpy() & ~empty_u)
     bad = np.flatnonzero(np.isin(codes, bad_u))
+    if len(bad_u) and len(bad_u) == int((~empty_u).sum()) and len(bad) > 1:  # no date reads: one line, not one per row
+        raise DataError([*problems, Problem(file, lines[bad[0]], column,
+                                            f"no date reads in format {fmt!r} (the first, {ustr.iloc[codes[bad[0]]]!r}, "
+                                            f"and {len(bad) - 1:,} more rows); expected dates in that format (without "
+                                            "--date-format the format is detected)")])
     problems += limit_problems([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
                                 for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
     today = pd.Timestamp.today().normalize()
