@@ -366,3 +366,22 @@ def test_a_date_format_that_cannot_read_the_file_is_one_line(tmp_path, capsys, f
     path = write_acled(tmp_path / "acled.csv")
     rc, err = _run(["validate", "--format", "acled", "--date-format", fmt, path], capsys)
     assert rc == 2 and err == [f"error: {path}{line}: column 'event_date': {expected}"]
+
+
+def test_region_codes_equal_in_unicode_are_one_code(tmp_path, capsys):
+    """A table typed on a Mac (decomposed accents) refused a file's identical-looking code:
+    "region 'Ḥamāh' is not in the region table; the table has 'Ḥamāh'"."""
+    import unicodedata
+
+    from displacement_forecast.data import read_observations
+    from displacement_forecast.data.regions import load_regions
+
+    nfc, nfd = (unicodedata.normalize(f, "Ḥamāh") for f in ("NFC", "NFD"))
+    reg = tmp_path / "regions.csv"
+    reg.write_text(f"code,name,parent,population\n{nfd},Hama,C,100000\n")
+    obs = tmp_path / "obs.csv"
+    obs.write_text("date,region,series,value\n" + "".join(f"2020-01-{d:02d},{nfc},displaced,5\n" for d in (6, 13, 20)))
+    table = load_regions(reg)
+    got = read_observations(obs, region_codes=table.codes)
+    assert table.codes == [nfc] and got["region"].unique().tolist() == [nfc] and got["value"].sum() == 15
+    assert main(["validate", str(obs), "--regions", str(reg)]) == 0

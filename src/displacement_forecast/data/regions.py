@@ -137,7 +137,8 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         f["parent"] = None
     pop = pd.to_numeric(f["population"], errors="coerce")
     # Codes are compared stripped: "NWS01" and " NWS01 " are one region, so they are duplicates.
-    f["code"] = f["code"].map(lambda c: c.strip() if isinstance(c, str) else c)
+    # ... and in Unicode's composed form (NFC), as observation files' codes are: equal-looking codes are equal.
+    f["code"] = f["code"].map(lambda c: unicodedata.normalize("NFC", c.strip()) if isinstance(c, str) else c)
     for i in range(len(f)):
         line = int(at[i])
         code = f["code"].iloc[i]

@@ -377,7 +377,7 @@ def validate_observations(
         )
 
     # Regions present and known.
-    region = _text(df["region"])
+    region = _text(df["region"]).str.normalize("NFC")  # 'Ḥamāh' typed on a Mac (NFD) is the same code
     for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
@@ -443,7 +443,7 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
-            "region": _text(df["region"].astype(str)).astype(object),
+            "region": _text(df["region"].astype(str)).str.normalize("NFC").astype(object),
             "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
         }
