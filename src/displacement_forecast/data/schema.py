@@ -119,12 +119,15 @@ class DataError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def _text(col: pd.Series, *, strip: bool = True) -> pd.Series:
-    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames)."""
+def _text(col: pd.Series, *, strip: bool = True, nfc: bool = False) -> pd.Series:
+    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames);
+    ``nfc``: in Unicode's composed form (codes that look the same are the same)."""
     codes, uniq = pd.factorize(col, use_na_sentinel=True)
     u = pd.Series(uniq, dtype="string")
     if strip:
         u = u.str.strip()
+    if nfc:
+        u = u.str.normalize("NFC")
     vals = pd.concat([u, pd.Series([pd.NA], dtype="string")], ignore_index=True)
     return pd.Series(vals.to_numpy()[codes], index=col.index, dtype="string")
 
@@ -377,7 +380,7 @@ def validate_observations(
         )
 
     # Regions present and known.
-    region = _text(df["region"]).str.normalize("NFC")  # 'Ḥamāh' typed on a Mac (NFD) is the same code
+    region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
     for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
@@ -443,7 +446,7 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
-            "region": _text(df["region"].astype(str)).str.normalize("NFC").astype(object),
+            "region": _text(df["region"].astype(str), nfc=True).astype(object),
             "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
         }
