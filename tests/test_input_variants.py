@@ -69,6 +69,17 @@ def _run(argv, capsys) -> tuple[int, list[str]]:
     return rc, err
 
 
+def _validate_wide(tmp_path, capsys, text: str):
+    """``validate --format mapped`` of a wide monthly table (regions down, Jan, Feb ... across)."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text(text)
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
+                   '[wide]\nmelt = "date"\n')
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    return wide, rc, err
+
+
 @pytest.mark.parametrize(("cell", "expected"), [
     ("", "empty cell; expected a count (0 when there were none"),    # was: "nan is not a whole number"
     ("unknown", "'unknown' is not a number"),
@@ -92,12 +103,7 @@ def test_a_count_beyond_any_population_is_refused_in_every_format(tmp_path, caps
     rc, err = _run(["validate", tidy], capsys)
     assert rc == 2 and err == [f"error: {tidy}:3: column 'value': 1e+308 is larger than any count; expected at most "
                                "10,000,000,000 (more than the world's population)"]
-    wide = tmp_path / "wide.csv"
-    wide.write_text("Region,Jan,Feb\nIdleb,20000000000,5\nAleppo,2,3\n")
-    cfg = tmp_path / "wide.toml"
-    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
-                   '[wide]\nmelt = "date"\n')
-    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    wide, rc, err = _validate_wide(tmp_path, capsys, "Region,Jan,Feb\nIdleb,20000000000,5\nAleppo,2,3\n")
     assert rc == 2 and err == [f"error: {wide}:2: column 'Jan': '20000000000' is larger than any count; "
                                "expected at most 10,000,000,000"]
 
@@ -245,12 +251,7 @@ def test_an_event_list_whose_region_column_is_empty_everywhere_is_refused(tmp_pa
 def test_a_region_given_twice_in_a_table_is_named_at_its_file_lines(tmp_path, capsys):
     """A wide table of 4 lines had its repeated region reported at 'lines 8-10, first seen on line
     2-4' (rows of the reshaped table, not lines of the file)."""
-    wide = tmp_path / "wide.csv"
-    wide.write_text("Region,Jan,Feb\nIdleb,10,20\nAleppo,1,2\nIdleb,11,20\n")
-    cfg = tmp_path / "wide.toml"
-    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
-                   '[wide]\nmelt = "date"\n')
-    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    wide, rc, err = _validate_wide(tmp_path, capsys, "Region,Jan,Feb\nIdleb,10,20\nAleppo,1,2\nIdleb,11,20\n")
     assert rc == 2 and err == [
         f"error: {wide}:4: column 'date': duplicate key (date=2020-0{m}-01, region=Idleb, series=displaced); first "
         "seen on line 2" for m in (1, 2)]
@@ -346,12 +347,7 @@ def test_formula_like_region_names_in_tables_read_cell_by_cell_are_refused(tmp_p
     rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
     assert rc == 2 and err == [f"error: {hxl}:4: column 'Gov': cell '=cmd' starts with '=', like a spreadsheet "
                                "formula; expected a plain value"]
-    wide = tmp_path / "wide.csv"
-    wide.write_text("Region,Jan,Feb\n@Idleb,1,2\nAleppo,1,2\n")
-    cfg = tmp_path / "wide.toml"
-    cfg.write_text('series = "displaced"\n[columns]\nregion = "Region"\n[dates]\nformat = "%b"\nyear = 2020\n'
-                   '[wide]\nmelt = "date"\n')
-    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, wide], capsys)
+    wide, rc, err = _validate_wide(tmp_path, capsys, "Region,Jan,Feb\n@Idleb,1,2\nAleppo,1,2\n")
     assert rc == 2 and err == [f"error: {wide}:2: column 'Region': cell '@Idleb' starts with '@', like a spreadsheet "
                                "formula; expected a plain value"]
 
