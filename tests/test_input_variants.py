@@ -413,3 +413,16 @@ def test_trailing_periods_without_driver_counts_are_said_on_screen_and_in_the_si
     screen = capsys.readouterr()
     assert rc == 0 and f"WARNING: {expected}" in (screen.out + screen.err).splitlines()
     assert expected in json.loads((out / "forecast.json").read_text())["warnings"]
+
+
+def test_an_acled_export_handed_to_forecast_says_how_to_count_it(tmp_path, capsys):
+    """Was four lines of 'required column is missing (have: event_id_cnty, event_date, ...)'."""
+    path = write_acled(tmp_path / "acled.csv")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", path, "--regions", reg, "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {path}:1: is an ACLED export, not an observation file (date, region, series, value); "
+                   f"count it into one with `displacement-forecast panel --events {path} --events-format acled "
+                   "--freq W --regions CSV --out obs.csv`, or check it with `validate --format acled`"]

@@ -297,6 +297,12 @@ def validate_observations(
     """
     problems: list[Problem] = []
     missing = [c for c in COLUMNS if c not in df.columns]
+    agency = _agency_format(df.columns) if missing else None
+    if agency:  # an event list handed where observations are expected: one line saying what to do
+        return [Problem(file, 1, None, f"is {agency[1]}, not an observation file (date, region, series, value); "
+                                       f"count it into one with `displacement-forecast panel --events {file} "
+                                       f"--events-format {agency[0]} --freq W --regions CSV --out obs.csv`, "
+                                       f"or check it with `validate --format {agency[0]}`")]
     if missing:
         return [
             Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
@@ -434,6 +440,17 @@ def validate_observations(
                                 f"dates are {FREQUENCIES[found]}-spaced but {FREQUENCIES[freq]} periods were expected")
                     )
     return problems
+
+
+#: Columns that mark a raw agency export: format name, what to call it, columns it always has.
+_AGENCY_MARKS = (("acled", "an ACLED export", {"event_date", "event_type"}),
+                 ("ucdp", "a UCDP GED file", {"date_start", "date_end", "best"}))
+
+
+def _agency_format(columns: Iterable[object]) -> tuple[str, str] | None:
+    """``(format, description)`` of the agency export whose columns these are, or None."""
+    have = {str(c).strip().lower() for c in columns}
+    return next(((fmt, what) for fmt, what, marks in _AGENCY_MARKS if marks <= have), None)
 
 
 def _fits(found: str, wanted: str) -> bool:
