@@ -426,3 +426,17 @@ def test_an_acled_export_handed_to_forecast_says_how_to_count_it(tmp_path, capsy
     assert err == [f"error: {path}:1: is an ACLED export, not an observation file (date, region, series, value); "
                    f"count it into one with `displacement-forecast panel --events {path} --events-format acled "
                    "--freq W --regions CSV --out obs.csv`, or check it with `validate --format acled`"]
+
+
+def test_a_broken_hub_file_is_named_where_the_user_keeps_it(tmp_path, capsys):
+    """The error named the staging copy ('.hub.staging-x1y2/hub-config/tasks.json'), gone by then."""
+    obs, reg = _weekly_panel(tmp_path)
+    hub = tmp_path / "hub"
+    (hub / "hub-config").mkdir(parents=True)
+    (hub / "hub-config" / "tasks.json").write_text("{bad json")
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", obs, "--regions", reg, "--model", "last-value", "--horizon", 2, "--out", out,
+                    "--hub", hub], capsys)
+    assert rc == 2 and not out.exists() and (hub / "hub-config" / "tasks.json").read_text() == "{bad json"
+    assert err == [f"error: {hub}: option --hub: {hub}/hub-config/tasks.json is not valid JSON (Expecting property "
+                   "name enclosed in double quotes: line 1 column 2 (char 1)); fix or remove it"]
