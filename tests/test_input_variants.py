@@ -440,3 +440,16 @@ def test_a_broken_hub_file_is_named_where_the_user_keeps_it(tmp_path, capsys):
     assert rc == 2 and not out.exists() and (hub / "hub-config" / "tasks.json").read_text() == "{bad json"
     assert err == [f"error: {hub}: option --hub: {hub}/hub-config/tasks.json is not valid JSON (Expecting property "
                    "name enclosed in double quotes: line 1 column 2 (char 1)); fix or remove it"]
+
+
+def test_a_scenario_start_with_a_time_of_day_is_refused():
+    """start = 2020-02-03T10:00:00 was read as 2020-02-03 without a word."""
+    from displacement_forecast.scenarios import scenarios_from_dict
+
+    doc = {"scenario": [{"id": "x", "change": [{"regions": ["ALL"], "multiply": 2,
+                                                "start": pd.Timestamp("2020-02-03 10:00").to_pydatetime()}]}]}
+    with pytest.raises(DataError, match=r"start: 2020-02-03 10:00:00 carries a time of day; expected a date"):
+        scenarios_from_dict(doc, file="s.toml")
+    doc["scenario"][0]["change"][0]["start"] = pd.Timestamp("2020-02-03").date()
+    (sc,) = scenarios_from_dict(doc, file="s.toml")
+    assert sc.changes[0].start == "2020-02-03"

@@ -568,9 +568,14 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
         probs.append(_kp(file, at("start"), f"{key}.start", f"{start} is before the first forecast period; expected >= 1"))
     elif not isinstance(start, int):
         try:
-            start = str(pd.Timestamp(str(start)).date())
+            ts = pd.Timestamp(str(start))
         except ValueError:
             probs.append(_kp(file, at("start"), f"{key}.start", f"cannot read {start!r} as a date"))
+        else:
+            if ts != ts.normalize():  # a time of day would be dropped without a word
+                probs.append(_kp(file, at("start"), f"{key}.start",
+                                 f"{start} carries a time of day; expected a date (YYYY-MM-DD), the start of a period"))
+            start = str(ts.date())
     given = [k for k in _DURATION_KEYS if k in ch]
     unit = given[0] if given else "periods"
     if len(given) > 1:
