@@ -453,3 +453,12 @@ def test_a_scenario_start_with_a_time_of_day_is_refused():
     doc["scenario"][0]["change"][0]["start"] = pd.Timestamp("2020-02-03").date()
     (sc,) = scenarios_from_dict(doc, file="s.toml")
     assert sc.changes[0].start == "2020-02-03"
+
+
+def test_a_scenario_id_that_is_not_text_says_so():
+    """id = 5 was 'missing or empty scenario id'."""
+    from displacement_forecast.scenarios import scenarios_from_dict
+
+    with pytest.raises(DataError, match=r"key scenario\[0\]\.id: scenario id 5 is not text; expected a quoted id such "
+                                        r"as \"5\""):
+        scenarios_from_dict({"scenario": [{"id": 5, "change": [{"regions": ["ALL"], "multiply": 2}]}]}, file="s.toml")

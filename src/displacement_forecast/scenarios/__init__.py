@@ -103,8 +103,10 @@ _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 
 def check_id(sid: Any) -> str | None:
     """Why ``sid`` is not a valid scenario id (``None`` if it is); see :data:`ID_PATTERN`."""
-    if not isinstance(sid, str) or not sid:
+    if sid is None or sid == "":
         return "missing or empty scenario id"
+    if not isinstance(sid, str):
+        return f"scenario id {sid!r} is not text; expected a quoted id such as \"{sid}\""
     if ID_PATTERN.fullmatch(sid):
         return None
     return (f"scenario id {sid!r} is not allowed: ids name files and CSV cells, so they must be a letter or "
