@@ -462,3 +462,13 @@ def test_a_scenario_id_that_is_not_text_says_so():
     with pytest.raises(DataError, match=r"key scenario\[0\]\.id: scenario id 5 is not text; expected a quoted id such "
                                         r"as \"5\""):
         scenarios_from_dict({"scenario": [{"id": 5, "change": [{"regions": ["ALL"], "multiply": 2}]}]}, file="s.toml")
+
+
+def test_an_empty_toml_file_is_called_what_it_should_have_been(tmp_path):
+    """An empty scenario file said 'expected a header line and data rows' (the message of a CSV)."""
+    from displacement_forecast.scenarios import load_scenarios
+
+    empty = tmp_path / "scen.toml"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match=r"scen.toml: file is empty; expected a scenario file \(TOML keys and tables\)$"):
+        load_scenarios(empty)

@@ -17,8 +17,9 @@ from .schema import DataError, Problem, check_observations, validate_observation
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def read_text(path: str | Path) -> str:
-    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise."""
+def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
+    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
+    what an empty file should have held, for the message)."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
@@ -36,7 +37,7 @@ def read_text(path: str | Path) -> str:
             Problem(str(p), line, None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8")
         ) from None
     if not text.strip():
-        raise DataError(Problem(str(p), None, None, "file is empty; expected a header line and data rows"))
+        raise DataError(Problem(str(p), None, None, f"file is empty; expected {expected}"))
     return text
 
 
