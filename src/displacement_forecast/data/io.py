@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .schema import DataError, Problem, check_observations, validate_observations
@@ -146,9 +147,13 @@ def read_csv_strict(
                 )
     if problems:
         raise DataError(problems)
-    data = [[r[i] if i < len(r) else "" for i in keep] for r in data]
+    if keep == list(range(width)):  # the usual file: rows padded or cut (empty cells) to the header
+        data = [r if len(r) == width else (r + [""] * (width - len(r)))[:width] for r in data]
+    else:
+        data = [[r[i] if i < len(r) else "" for i in keep] for r in data]
     df = pd.DataFrame(data, columns=[header[i] for i in keep], dtype=object).replace({"": None})
-    df.attrs["lines"] = data_lines
+    # an array, not a list: pandas deep-copies attrs at every column access (a list of 250,000 lines cost 5 s)
+    df.attrs["lines"] = np.asarray(data_lines, dtype=np.int64)
     df.attrs["first_line"] = data_lines[0]
     df.attrs["file"] = name
     if header_rows > 1:
