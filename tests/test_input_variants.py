@@ -472,3 +472,23 @@ def test_an_empty_toml_file_is_called_what_it_should_have_been(tmp_path):
     empty.write_text("\n")
     with pytest.raises(DataError, match=r"scen.toml: file is empty; expected a scenario file \(TOML keys and tables\)$"):
         load_scenarios(empty)
+
+
+def test_a_scenario_series_the_model_does_not_use_is_named_at_its_file_line(tmp_path, capsys):
+    """Found only when the scenario is applied (after the fit): was "scenario 'a' change 1: key
+    series: ...", naming no file or line."""
+    from conftest import SHARED
+
+    case = SHARED / "cases" / "ingest"
+    if not case.exists():
+        pytest.skip(f"{case} is absent (the handed cases sit beside the project in ../shared)")
+    scen = tmp_path / "scen.toml"
+    scen.write_text('[[scenario]]\nid = "a"\n  [[scenario.change]]\n  regions = ["ALL"]\n  series = ["strikes"]\n'
+                    "  multiply = 2\n")
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", case / "13b_quiet_neighbour_with_flights.csv", "--regions", case / "13b_regions.csv",
+                    "--model", "nb-dl", "--drivers", "flights", "--horizon", 2, "--draws", 100, "--scenarios", scen,
+                    "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {scen}:5: key scenario 'a'.change[0].series: series 'strikes' is not a driver of this "
+                   "model (drivers: flights); expected one of those"]

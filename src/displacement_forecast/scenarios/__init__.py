@@ -190,6 +190,9 @@ class Scenario:
     description: str = ""
     changes: tuple[Change, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = ()
+    #: The scenario file it was read from (None: built in code), so problems found when it is
+    #: applied name the file and line as those found when it is read.
+    file: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         why = check_id(self.id)
@@ -259,8 +262,10 @@ class Scenario:
             series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
             for s in series:
                 if s not in out:
-                    raise DataError(_kp(where, None, "series",
-                                            f"series {s!r} is not a driver of this model (drivers: {', '.join(out) or 'none'})"))
+                    at = (self.file, ch.line_of("series"), f"scenario '{self.id}'.change[{n}].series") if self.file \
+                        else (where, None, "series")
+                    raise DataError(_kp(*at, f"series {s!r} is not a driver of this model (drivers: "
+                                             f"{', '.join(out) or 'none'}); expected one of those"))
                 if h0 >= len(dates):
                     continue
                 if s not in copied:
@@ -521,7 +526,7 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
             warns.append("no changes: this scenario is the baseline")
         problems += _overlaps(changes, key, file, regions)
         if not problems:
-            out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns)))
+            out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns), file=file))
     if problems:
         raise DataError(problems)
     return out
