@@ -367,6 +367,15 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         if behind > STALE_PERIODS:
             notes.warnings.append(f"region {code}: its last displacement count is {pd.Timestamp(last).date()}, "
                                   f"{behind} periods before the last period; its forecast rests on old data")
+    # Trailing periods without any count of a driver the model uses: said, as for displacement.
+    for s in drivers:
+        seen = obs.loc[(obs["series"] == s) & obs["value"].notna(), "date"]
+        gap = [str(pd.Timestamp(d).date()) for d in grid if len(seen) and d > seen.max()]
+        if gap:
+            notes.warnings.append(
+                f"no '{s}' counts in any region for the last {len(gap)} period(s) ({', '.join(gap)}): the driver "
+                f"models carry each region's last count forward over them (missing is not read as 0); give the "
+                f"counts if they exist")
     # Regions the data cannot support.
     counted = set(obs.loc[(obs["series"] == TARGET) & obs["value"].notna(), "region"])
     for code in regions.codes:

@@ -23,19 +23,22 @@ from ..data.schema import DataError, DataWarning, Problem, detect_frequency, per
 FORMATS = tuple(LOADERS)
 
 
-def loader_options(args: argparse.Namespace, fmt: str) -> dict:
-    """Options of the loader ``fmt`` that the command line gave (only those the loader takes)."""
-    loader = LOADERS[fmt]
-    given = {
-        "freq": getattr(args, "freq", None),
+def agency_options(args: argparse.Namespace) -> dict:
+    """Loader options given by the flags of :func:`add_agency_args` (None where not given)."""
+    return {
         "strict": getattr(args, "strict", False) or None,
-        "config": getattr(args, "config", None),
         "date_format": getattr(args, "date_format", None),
         "delimiter": getattr(args, "delimiter", None),
         "complete_periods": getattr(args, "complete_periods", False) or None,
         "tag_map": parse_tag_map(getattr(args, "tag_map", None)) or None,
         "whole": False if getattr(args, "decimals", False) else None,
     }
+
+
+def loader_options(args: argparse.Namespace, fmt: str) -> dict:
+    """Options of the loader ``fmt`` that the command line gave (only those the loader takes)."""
+    loader = LOADERS[fmt]
+    given = {"freq": getattr(args, "freq", None), "config": getattr(args, "config", None), **agency_options(args)}
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
     return loader.takes(given)

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.schema import DataError, Problem
+from ..data.schema import PEOPLE_SERIES, DataError, Problem
 from ..models.driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
+from ..scenarios import DRIVER_SERIES
 
 #: Models whose constructor takes ``drivers=``.
 DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "bayes-dynamic", "auto")
@@ -27,12 +28,18 @@ def add_drivers_arg(p: argparse.ArgumentParser) -> None:
 
 
 def parse_drivers(text: str | None) -> tuple[str, ...] | None:
-    """``"a, b"`` -> ``("a", "b")``; None stays None; an empty list is an error."""
+    """``"a, b"`` -> ``("a", "b")``; None stays None; an empty list, or a name that is not a conflict
+    series of the schema (``displaced``, the target, above all), is an error."""
     if text is None:
         return None
     out = tuple(s.strip() for s in text.split(",") if s.strip())
     if not out:
         raise DataError(Problem("command line", None, "--drivers", "give at least one series name, e.g. strikes,events"))
+    bad = [s for s in out if s not in DRIVER_SERIES]
+    if bad:  # counts of people (the target above all) are forecast, never a driver of the forecast
+        raise DataError([Problem("command line", None, "--drivers",
+                                 f"{s!r} is {'a count of people' if s in PEOPLE_SERIES else 'not a known series'}; "
+                                 f"expected conflict series among {', '.join(DRIVER_SERIES)}") for s in bad])
     return out
 
 

@@ -171,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
                                 hub=hub, team=args.team)
-        except HubError as e:
-            raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
+        except HubError as e:  # named as the user knows the hub, not as its staging copy
+            raise DataError(Problem(str(args.hub), None, "--hub", str(e).replace(str(hub), str(args.hub)))) from None
         final = final_paths(written, stage, args.out)
         if hub is not None:
             final = final_paths(final, hub, args.hub)

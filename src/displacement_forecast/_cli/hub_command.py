@@ -45,12 +45,14 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise DataError(Problem(str(d), None, None, str(e))) from None
     claim_out_dir(args.hub, option="--hub", replace=False)
+    stage = None
     try:
         with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing
             out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,
                                 file_format=args.file_format)
-    except HubError as e:
-        raise DataError(Problem(str(args.hub), None, None, str(e))) from None
+    except HubError as e:  # named as the user knows the hub, not as its staging copy
+        msg = str(e) if stage is None else str(e).replace(str(stage), str(args.hub))
+        raise DataError(Problem(str(args.hub), None, None, msg)) from None
     (out,) = final_paths([out], stage, args.hub)
     print(f"wrote {out}")
     return 0

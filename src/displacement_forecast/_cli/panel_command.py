@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.io import write_csv_atomic
-from ..data.loaders import LOADERS, parse_tag_map
+from ..data.loaders import LOADERS
 from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
 from ..data.schema import PEOPLE_SERIES, DataError, DataWarning, Problem
-from .data_commands import print_warnings
+from .data_commands import add_agency_args, agency_options, print_warnings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,11 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--regions", metavar="CSV", help="region table")
     q.add_argument("--freq", choices=("D", "W", "M"), help="frequency of the panel")
     q.add_argument("--level", choices=tuple(LEVELS), default="admin1", help="admin level of the event regions")
-    p.add_argument("--date-format", metavar="FMT", help="strptime format of the dates of every source that has one "
-                                                         "(default: detected; ambiguous files resolved only by "
-                                                         "consecutive dates)")
-    p.add_argument("--tag-map", metavar="TAG=ROLE,...", help="HXL tag patterns to roles for HXL sources")
-    p.add_argument("--complete-periods", action="store_true", help="drop partial first/last periods of event data")
+    # the options of validate/describe, for every source that takes them (the command line wins over the recipe)
+    add_agency_args(p.add_argument_group("reading the sources (every source that takes the option)"))
     p.set_defaults(func=run_panel)
 
 
@@ -87,8 +84,7 @@ def run_panel(args: argparse.Namespace) -> int:
         recipe = load_recipe(args.recipe, data_dir=args.data_dir)
     else:
         recipe = _quick_recipe(args)
-    cli_opts = {"date_format": args.date_format, "tag_map": parse_tag_map(args.tag_map) or None,
-                "complete_periods": args.complete_periods or None}
+    cli_opts = agency_options(args)
     for src in recipe.sources:  # the command line wins over the recipe
         src.options.update(LOADERS[src.format].takes(cli_opts))
         if src.path.exists() and src.path.stat().st_size > 20_000_000 and "progress" in LOADERS[src.format].options:

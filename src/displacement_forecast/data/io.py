@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .schema import DataError, Problem, check_observations, validate_observations
@@ -17,8 +18,9 @@ from .schema import DataError, Problem, check_observations, validate_observation
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def read_text(path: str | Path) -> str:
-    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise."""
+def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
+    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
+    what an empty file should have held, for the message)."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
@@ -36,7 +38,7 @@ def read_text(path: str | Path) -> str:
             Problem(str(p), line, None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8")
         ) from None
     if not text.strip():
-        raise DataError(Problem(str(p), None, None, "file is empty; expected a header line and data rows"))
+        raise DataError(Problem(str(p), None, None, f"file is empty; expected {expected}"))
     return text
 
 
@@ -54,12 +56,13 @@ def _count_outside_quotes(line: str, delim: str) -> int:
     return n
 
 
-def sniff_delimiter(path: str | Path, declared: str | None = None, *, skip: int = 0) -> str:
+def sniff_delimiter(path: str | Path, declared: str | None = None, *, skip: int = 0, text: str | None = None) -> str:
     """The delimiter of a CSV: ``declared`` if given, else the most frequent of ``, ; tab``.
 
     Counted outside quotes on the first 25 lines (after ``skip``; title lines above a header
     count little); among equally frequent delimiters the one whose count is steadiest over the next lines wins, then the
     comma. Excel in French, German or Spanish settings saves ``;``; some exports use tabs.
+    ``text``: the file's text when the caller has read it already (the file is not opened again).
     """
     if declared is not None:
         if declared in ("\\t", "tab"):
@@ -68,10 +71,10 @@ def sniff_delimiter(path: str | Path, declared: str | None = None, *, skip: int 
             raise DataError(Problem(str(path), None, "delimiter",
                                     f"delimiter {declared!r}; expected one character such as ',', ';' or tab"))
         return declared
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
-    text = head.decode("utf-8-sig", errors="replace")
-    lines = [ln for ln in text.splitlines()[skip: skip + 25] if ln.strip()]
+    if text is None:
+        with open(path, "rb") as fh:
+            text = fh.read(65536).decode("utf-8-sig", errors="replace")
+    lines = [ln for ln in text[:65536].splitlines()[skip: skip + 25] if ln.strip()]
     if not lines:
         return ","
     scores = {}
@@ -91,34 +94,49 @@ def read_csv_strict(
 ) -> pd.DataFrame:
     """Read a CSV as strings, checking the things pandas lets slip.
 
-    The delimiter (``,``, ``;`` or tab) is sniffed from the header line unless given.
+    The file is read once; the delimiter (``,``, ``;`` or tab) is sniffed from its first lines
+    unless given. What spreadsheets add on saving is tolerated: blank lines (skipped) and columns
+    with neither a name nor a value (Excel's trailing ``,,``; dropped).
 
-    Every problem is reported with file and line: rows with more fields than the header, no data
-    rows, and cells that start with a spreadsheet formula character (``=``; ``+ - @`` too when
-    the cell is not a number) in ``formula_columns`` (all columns when None). Returns a frame of
-    strings whose ``attrs['first_line']`` is the line number of the first data row.
+    Every problem is reported with file and line: rows with more fields than the header, a column
+    with values but no name, a name given twice, no data rows, and cells that start with a
+    spreadsheet formula character (``=``; ``+ - @`` too when the cell is not a number) in
+    ``formula_columns`` (all columns when None). Returns a frame of strings whose
+    ``attrs['lines']`` is the file line of each row (quoted cells may span lines) and
+    ``attrs['first_line']`` that of the first.
     """
     text = read_text(path)
     name = str(path)
-    rows = list(csv.reader(io.StringIO(text), delimiter=sniff_delimiter(path, delimiter)))
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
+    reader = csv.reader(io.StringIO(text), delimiter=sniff_delimiter(path, delimiter, text=text))
+    rows, lines, start = [], [], 1
+    for row in reader:
+        if any(c.strip() for c in row):  # blank lines (and rows of empty cells) are not records
+            rows.append(row)
+            lines.append(start)
+        start = reader.line_num + 1
     if len(rows) < header_rows:
         raise DataError(Problem(name, None, None, "file has no header line"))
     header = [h.strip() for h in rows[0]]
-    data = rows[header_rows:]
-    problems: list[Problem] = []
+    data, data_lines = rows[header_rows:], lines[header_rows:]
     if not data:
         raise DataError(Problem(name, None, None, "file has only a header; expected data rows"))
-    if len(set(header)) != len(header):
-        dup = sorted({h for h in header if header.count(h) > 1})
-        problems.append(Problem(name, 1, dup[0], "column name appears more than once in the header"))
+    problems: list[Problem] = []
+    unnamed = [i for i, h in enumerate(header) if not h]
+    used = [i for i in unnamed if any(i < len(r) and r[i].strip() for r in data)]
+    for i in used:
+        first = next(ln for r, ln in zip(data, data_lines, strict=True) if i < len(r) and r[i].strip())
+        problems.append(Problem(name, first, f"column {i + 1}", "has values but no name in the header (line "
+                                f"{lines[0]}); expected a column name"))
+    keep = [i for i in range(len(header)) if header[i] or i in used]
+    named = [header[i] for i in keep if header[i]]
+    if len(set(named)) != len(named):
+        dup = sorted({h for h in named if named.count(h) > 1})
+        problems.append(Problem(name, lines[0], dup[0], "column name appears more than once in the header"))
     width = len(header)
     check_cols = set(header if formula_columns is None else formula_columns)
-    check_idx = [i for i, h in enumerate(header) if h in check_cols]
-    for k, row in enumerate(data):
-        line = k + header_rows + 1
-        if len(row) > width:
+    check_idx = [i for i, h in enumerate(header) if h and h in check_cols]
+    for row, line in zip(data, data_lines, strict=True):
+        if len(row) > width and any(c.strip() for c in row[width:]):
             problems.append(Problem(name, line, None, f"row has {len(row)} fields but the header has {width}"))
             continue
         for i in check_idx:
@@ -129,9 +147,14 @@ def read_csv_strict(
                 )
     if problems:
         raise DataError(problems)
-    data = [r + [""] * (width - len(r)) for r in data]
-    df = pd.DataFrame(data, columns=header, dtype=object).replace({"": None})
-    df.attrs["first_line"] = header_rows + 1
+    if keep == list(range(width)):  # the usual file: rows padded or cut (empty cells) to the header
+        data = [r if len(r) == width else (r + [""] * (width - len(r)))[:width] for r in data]
+    else:
+        data = [[r[i] if i < len(r) else "" for i in keep] for r in data]
+    df = pd.DataFrame(data, columns=[header[i] for i in keep], dtype=object).replace({"": None})
+    # an array, not a list: pandas deep-copies attrs at every column access (a list of 250,000 lines cost 5 s)
+    df.attrs["lines"] = np.asarray(data_lines, dtype=np.int64)
+    df.attrs["first_line"] = data_lines[0]
     df.attrs["file"] = name
     if header_rows > 1:
         df.attrs["extra_header"] = rows[1:header_rows]
@@ -187,11 +210,11 @@ def read_observations(
         except DataError:
             raise e from None
         rest = [p for p in validate_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                                                 row_offset=raw.attrs["first_line"], whole=whole)
+                                                 row_offset=raw.attrs["lines"], whole=whole)
                 if (p.row, p.column) not in flagged]
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                              row_offset=raw.attrs["first_line"], whole=whole)
+                              row_offset=raw.attrs["lines"], whole=whole)
 
 
 def escape_formula(value: object) -> object:

@@ -37,6 +37,7 @@ reported at once, one line each, before anything is read.
 
 from __future__ import annotations
 
+import datetime
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ LEVELS: dict[str, dict[str, str]] = {
 
 TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "description": str, "regions": str, "freq": str, "level": str, "complete_periods": bool, "date_format": str,
-    "data": str, "sources": list, "start": str, "end": str,
+    "data": str, "sources": list, "start": (str, datetime.date), "end": (str, datetime.date),
 }
 #: Keys every source may carry besides its loader's options.
 SOURCE_KEYS = ("name", "format", "path", "rename")
@@ -151,6 +152,9 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
         unknown = [k2 for k2 in opts if k2 not in loader.options]
         problems += [Problem(name, at(k2), k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "
                                              f"{', '.join((*SOURCE_KEYS, *loader.options))}") for k2 in unknown]
+        typed = loader.option_problems({k2: v for k2, v in opts.items() if k2 not in unknown})
+        problems += [Problem(name, at(k2), k2, f"{where}: {why}") for k2, why in typed.items()]
+        opts = {k2: v for k2, v in opts.items() if k2 not in typed}
         rename = src.get("rename", {})
         if not isinstance(rename, Mapping) or any(v not in KNOWN_SERIES for v in rename.values()):
             problems.append(Problem(name, at("rename"), "rename", f"{where}: rename = {rename!r}; expected {{series = new series}} "
@@ -170,9 +174,12 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     for key in ("start", "end"):
         if key in cfg:
             try:
-                window[key] = pd.Timestamp(pd.to_datetime(cfg[key], format="%Y-%m-%d"))
+                window[key] = pd.Timestamp(pd.to_datetime(str(cfg[key]), format="%Y-%m-%d"))  # text or a TOML date
             except ValueError:
                 problems.append(Problem(name, doc.line(key), key, f"{key} = {cfg[key]!r}; expected an ISO date YYYY-MM-DD"))
+    if len(window) == 2 and window["end"] < window["start"]:
+        problems.append(Problem(name, doc.line("end"), "end", f"end = {window['end'].date()} is before start = "
+                                                              f"{window['start'].date()}; expected end on or after start"))
     if problems:
         raise DataError(doc.locate(problems))
     return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window)

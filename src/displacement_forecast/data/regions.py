@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..conventions import TOTAL
 from .io import read_csv_strict
 from .schema import DataError, Problem
 
@@ -45,17 +46,39 @@ class RegionTable:
         f = self.frame.set_index("code").loc[codes].reset_index()
         return RegionTable(f)
 
-    def name_map(self) -> dict[str, str]:
-        """Normalised name/alias/code -> code, for matching names found in other files."""
-        out: dict[str, str] = {}
+    def _name_codes(self) -> dict[str, list[str]]:
+        """Normalised name/alias/code -> the codes of the regions it names (one, unless ambiguous)."""
+        out: dict[str, list[str]] = {}
         for row in self.frame.itertuples(index=False):
             keys = [row.code, row.name]
             aliases = getattr(row, "aliases", None)
             if isinstance(aliases, str) and aliases:
                 keys += aliases.split("|")
             for k in keys:
-                out[normalise_name(k)] = row.code
+                codes = out.setdefault(normalise_name(k), [])
+                if row.code not in codes:
+                    codes.append(row.code)
         return out
+
+    def name_map(self) -> dict[str, str]:
+        """Normalised name/alias/code -> code, for matching names found in other files.
+
+        A name that two regions share (two districts called "Central") is left out: it cannot say
+        which region a row belongs to (:meth:`ambiguous` lists them).
+        """
+        return {k: v[0] for k, v in self._name_codes().items() if len(v) == 1}
+
+    def ambiguous(self) -> dict[str, list[str]]:
+        """Normalised names (or aliases) that name more than one region -> their codes."""
+        return {k: v for k, v in self._name_codes().items() if len(v) > 1}
+
+    def ambiguity(self, name: object) -> str | None:
+        """Why ``name`` cannot be matched to one region (None if it is not shared by several)."""
+        codes = self.ambiguous().get(normalise_name(name))
+        if not codes:
+            return None
+        return (f"{str(name)!r} names {len(codes)} regions of the region table ({', '.join(codes)}); expected a name of "
+                "one region (give them distinct names or aliases, or use their codes)")
 
     def match(self, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
         """Map names to codes; return (matched name -> code, sorted unmatched names)."""
@@ -85,7 +108,7 @@ class RegionTable:
             elif key in parents:
                 out += self.frame.loc[self.frame["parent"] == parents[key], "code"].tolist()
             else:
-                raise DataError(Problem(context, None, None,
+                raise DataError(Problem(context, None, None, self.ambiguity(item) or
                                         f"unknown region {item!r}; expected a code, name or parent from the region table"))
         return list(dict.fromkeys(out))
 
@@ -96,11 +119,15 @@ def load_regions(path: str | Path) -> RegionTable:
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
     raw = read_csv_strict(path)
-    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["first_line"])
+    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"])
 
 
-def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int = 2) -> RegionTable:
-    """Validate a region frame and return a :class:`RegionTable`; all problems at once."""
+def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2) -> RegionTable:
+    """Validate a region frame and return a :class:`RegionTable`; all problems at once.
+
+    ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
+    """
+    at = np.arange(len(raw)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:
@@ -110,12 +137,16 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         f["parent"] = None
     pop = pd.to_numeric(f["population"], errors="coerce")
     # Codes are compared stripped: "NWS01" and " NWS01 " are one region, so they are duplicates.
-    f["code"] = f["code"].map(lambda c: c.strip() if isinstance(c, str) else c)
+    # ... and in Unicode's composed form (NFC), as observation files' codes are: equal-looking codes are equal.
+    f["code"] = f["code"].map(lambda c: unicodedata.normalize("NFC", c.strip()) if isinstance(c, str) else c)
     for i in range(len(f)):
-        line = i + row_offset
+        line = int(at[i])
         code = f["code"].iloc[i]
         if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) == "":
             problems.append(Problem(file, line, "code", "empty region code"))
+        elif str(code).upper() == TOTAL:
+            problems.append(Problem(file, line, "code", f"region code {code!r} is reserved (outputs use it for the sum "
+                                                        "over all regions, scenarios for every region); expected another code"))
         problem = _population_problem(f["population"].iloc[i], pop.iloc[i])
         if problem:
             problems.append(Problem(file, line, "population", problem))
@@ -123,9 +154,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     dup = f["code"].duplicated(keep="first") & named
     first = {}
     for i, c in enumerate(f["code"]):
-        first.setdefault(c, i + row_offset)
+        first.setdefault(c, int(at[i]))
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(file, int(i + row_offset), "code",
+        problems.append(Problem(file, int(at[i]), "code",
                                 f"duplicate region code {f['code'].iloc[i]!r} (codes are compared without "
                                 f"surrounding spaces); first on line {first[f['code'].iloc[i]]}"))
     if problems:
@@ -140,6 +171,8 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
 def _population_problem(raw: object, value: float) -> str | None:
     """Why a population cell is not a finite, positive whole number of people (None if it is)."""
     expected = "expected a finite, positive whole number of people at risk"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return f"empty cell is not a number; {expected}"
     if pd.isna(value):
         return f"{raw!r} is not a number; {expected}"
     if not np.isfinite(value):

@@ -21,7 +21,7 @@ are ISO ``YYYY-MM-DD`` only. Keys ``(date, region, series)`` are unique.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,12 @@ PEOPLE_SERIES: tuple[str, ...] = ("displaced", "arrivals", "refugees")
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
+#: Largest value a count may take: no count of people or events in one region and period reaches
+#: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
+#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series;
+#: with a region table the ``displaced`` counts are checked against each region's population
+#: instead (``_cli.checks.check_population``: a message naming the region and its population).
+MAX_COUNT = 1e10
 
 
 #: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
@@ -113,12 +119,15 @@ class DataError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def _text(col: pd.Series, *, strip: bool = True) -> pd.Series:
-    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames)."""
+def _text(col: pd.Series, *, strip: bool = True, nfc: bool = False) -> pd.Series:
+    """A column as stripped strings (NA kept), computed once per distinct value (fast on long frames);
+    ``nfc``: in Unicode's composed form (codes that look the same are the same)."""
     codes, uniq = pd.factorize(col, use_na_sentinel=True)
     u = pd.Series(uniq, dtype="string")
     if strip:
         u = u.str.strip()
+    if nfc:
+        u = u.str.normalize("NFC")
     vals = pd.concat([u, pd.Series([pd.NA], dtype="string")], ignore_index=True)
     return pd.Series(vals.to_numpy()[codes], index=col.index, dtype="string")
 
@@ -262,7 +271,7 @@ def validate_observations(
     file: str = "<frame>",
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
-    row_offset: int = 2,
+    row_offset: int | Sequence[int] = 2,
     whole: bool = False,
 ) -> list[Problem]:
     """Check a frame against the observation schema and return *all* problems found.
@@ -278,7 +287,9 @@ def validate_observations(
     freq
         Expected frequency (``D``, ``W``, ``M``). ``None`` requires one consistent frequency.
     row_offset
-        Line number of the first data row in the file (2 when there is one header line).
+        Line number of the first data row in the file (2 when there is one header line), or the
+        line of every row (a file with blank lines or quoted line breaks,
+        :func:`~.io.read_csv_strict`'s ``attrs['lines']``).
     whole
         Counts of people (:data:`PEOPLE_SERIES`) must be whole numbers, the rule every agency-file
         loader applies to the counts it parses (their ``whole`` option); the tidy reader sets it.
@@ -286,6 +297,12 @@ def validate_observations(
     """
     problems: list[Problem] = []
     missing = [c for c in COLUMNS if c not in df.columns]
+    agency = _agency_format(df.columns) if missing else None
+    if agency:  # an event list handed where observations are expected: one line saying what to do
+        return [Problem(file, 1, None, f"is {agency[1]}, not an observation file (date, region, series, value); "
+                                       f"count it into one with `displacement-forecast panel --events {file} "
+                                       f"--events-format {agency[0]} --freq W --regions CSV --out obs.csv`, "
+                                       f"or check it with `validate --format {agency[0]}`")]
     if missing:
         return [
             Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
@@ -294,7 +311,7 @@ def validate_observations(
     if df.empty:
         return [Problem(file, None, None, "no data rows (only a header)")]
 
-    lines = np.arange(len(df)) + row_offset
+    lines = np.arange(len(df)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
 
     # Dates: parseable, in range.
     raw_dates = df["date"]
@@ -340,6 +357,15 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "value", f"negative value {values.iloc[i]:g}; expected >= 0"))
     for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
         problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
+    huge = ((values > MAX_COUNT) & np.isfinite(values)).fillna(False).to_numpy(dtype=bool)
+    if region_codes is not None:  # with a region table, displacement is capped by each region's population
+        huge &= (_text(df["series"]) != "displaced").fillna(True).to_numpy(dtype=bool)  # (named there, per region)
+    huge = np.flatnonzero(huge)
+    if len(huge):  # one line: a file of such values is one mistake (wrong unit, corrupt export)
+        i = huge[0]
+        more = f" (and {len(huge) - 1:,} more rows)" if len(huge) > 1 else ""
+        problems.append(Problem(file, int(lines[i]), "value", f"{values.iloc[i]:g} is larger than any count{more}; "
+                                f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"))
     if whole:
         v = values.to_numpy(dtype=float)
         check = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool) & np.isfinite(v)
@@ -360,7 +386,7 @@ def validate_observations(
         )
 
     # Regions present and known.
-    region = _text(df["region"])
+    region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
     for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
         problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
     if region_codes is not None:
@@ -416,6 +442,17 @@ def validate_observations(
     return problems
 
 
+#: Columns that mark a raw agency export: format name, what to call it, columns it always has.
+_AGENCY_MARKS = (("acled", "an ACLED export", {"event_date", "event_type"}),
+                 ("ucdp", "a UCDP GED file", {"date_start", "date_end", "best"}))
+
+
+def _agency_format(columns: Iterable[object]) -> tuple[str, str] | None:
+    """``(format, description)`` of the agency export whose columns these are, or None."""
+    have = {str(c).strip().lower() for c in columns}
+    return next(((fmt, what) for fmt, what, marks in _AGENCY_MARKS if marks <= have), None)
+
+
 def _fits(found: str, wanted: str) -> bool:
     """A weekly or monthly label set also 'fits' daily data; otherwise the codes must agree."""
     return found == wanted or wanted == "D"
@@ -426,7 +463,7 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
-            "region": _text(df["region"].astype(str)).astype(object),
+            "region": _text(df["region"].astype(str), nfc=True).astype(object),
             "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
         }
@@ -442,7 +479,7 @@ def check_observations(
     file: str = "<frame>",
     region_codes: Iterable[str] | None = None,
     freq: str | None = None,
-    row_offset: int = 2,
+    row_offset: int | Sequence[int] = 2,
     whole: bool = False,
 ) -> pd.DataFrame:
     """Validate and coerce in one go; raise :class:`DataError` listing every problem."""

@@ -51,7 +51,8 @@ silent change of meaning. Give at most one of the three.
 Checks (each a :class:`~displacement_forecast.data.schema.DataError` naming the file, the line
 and the key, all problems of a file at once; the file is read by the one TOML reader,
 :func:`~displacement_forecast.data.tomlfile.read_toml`): known keys only; ``change`` must be ``[[scenario.change]]``
-tables; numbers finite and non-negative; ``regions`` names at least one region; at most one
+tables; numbers finite and non-negative; ``regions`` names at least one region; ``series`` names
+conflict series of the schema (and, checked against the data, series the data count); at most one
 duration key; ``values`` not combined with ``multiply`` or ``hold``, and as many values as
 ``periods`` when both are given; a date (``start``) that is not a period start of the data - the
 1st of a month for monthly data, the data's weekday for weekly data - is an error naming the
@@ -82,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.regions import RegionTable
-from ..data.schema import WEEKDAYS, DataError, Problem, future_dates
+from ..data.schema import KNOWN_SERIES, PEOPLE_SERIES, WEEKDAYS, DataError, Problem, future_dates
 from ..data.schema import period_grid as schema_grid
 from ..data.tomlfile import TomlDoc, read_toml
 
@@ -90,6 +91,8 @@ _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
 _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
 DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
+#: Series a change may name: the conflict series of the schema (counts of people are forecast, not set).
+DRIVER_SERIES = tuple(s for s in KNOWN_SERIES if s not in PEOPLE_SERIES)
 #: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).
@@ -100,8 +103,10 @@ _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 
 def check_id(sid: Any) -> str | None:
     """Why ``sid`` is not a valid scenario id (``None`` if it is); see :data:`ID_PATTERN`."""
-    if not isinstance(sid, str) or not sid:
+    if sid is None or sid == "":
         return "missing or empty scenario id"
+    if not isinstance(sid, str):
+        return f"scenario id {sid!r} is not text; expected a quoted id such as \"{sid}\""
     if ID_PATTERN.fullmatch(sid):
         return None
     return (f"scenario id {sid!r} is not allowed: ids name files and CSV cells, so they must be a letter or "
@@ -185,6 +190,9 @@ class Scenario:
     description: str = ""
     changes: tuple[Change, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = ()
+    #: The scenario file it was read from (None: built in code), so problems found when it is
+    #: applied name the file and line as those found when it is read.
+    file: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         why = check_id(self.id)
@@ -254,8 +262,10 @@ class Scenario:
             series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
             for s in series:
                 if s not in out:
-                    raise DataError(_kp(where, None, "series",
-                                            f"series {s!r} is not a driver of this model (drivers: {', '.join(out) or 'none'})"))
+                    at = (self.file, ch.line_of("series"), f"scenario '{self.id}'.change[{n}].series") if self.file \
+                        else (where, None, "series")
+                    raise DataError(_kp(*at, f"series {s!r} is not a driver of this model (drivers: "
+                                             f"{', '.join(out) or 'none'}); expected one of those"))
                 if h0 >= len(dates):
                     continue
                 if s not in copied:
@@ -395,7 +405,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
     DataError
         All problems at once: ``weeks``/``months`` against the data's frequency, start dates
         before the first forecast period, ``hold`` longer than the observed history, overlapping
-        changes (date starts included).
+        changes (date starts included), a ``series`` the data do not count.
     """
     from ..data.schema import observation_frequency
 
@@ -403,6 +413,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
     first, origin = observations["date"].min(), observations["date"].max()
     n_hist = len(period_grid(first, origin, freq))
     dates = future_dates(origin, horizon, freq)
+    have = set(observations["series"].unique())
     problems: list[Problem] = []
     out: list[Scenario] = []
     for sc in scenarios:
@@ -410,6 +421,11 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
         spans = []
         for n, ch in enumerate(sc.changes):
             key = f"scenario '{sc.id}'.change[{n}]"
+            absent = [s for s in ch.series or () if s not in have]
+            if absent:  # no model can take a driver the data do not count
+                problems.append(_kp(file, ch.line_of("series"), f"{key}.series",
+                                    f"series {', '.join(map(repr, absent))} not in the data (they count "
+                                    f"{', '.join(sorted(have))}); expected a conflict series of the data"))
             try:
                 h0, h1 = ch.span(dates, freq, key)
             except DataError as e:
@@ -510,7 +526,7 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
             warns.append("no changes: this scenario is the baseline")
         problems += _overlaps(changes, key, file, regions)
         if not problems:
-            out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns)))
+            out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns), file=file))
     if problems:
         raise DataError(problems)
     return out
@@ -547,6 +563,11 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
     if series is not None and (not isinstance(series, list) or not series
                                or not all(isinstance(x, str) and x.strip() for x in series)):
         probs.append(_kp(file, at("series"), f"{key}.series", f"{series!r} names no series; expected e.g. [\"strikes\"]"))
+    elif series is not None:
+        for name in series:
+            if name not in DRIVER_SERIES:
+                probs.append(_kp(file, at("series"), f"{key}.series",
+                                 f"unknown series {name!r}; expected conflict series: {', '.join(DRIVER_SERIES)}"))
     start = ch.get("start", 1)
     if isinstance(start, bool) or not isinstance(start, int | str) and not hasattr(start, "isoformat"):
         probs.append(_kp(file, at("start"), f"{key}.start", "expected a period number (1 = first forecast period) or a date"))
@@ -554,9 +575,14 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
         probs.append(_kp(file, at("start"), f"{key}.start", f"{start} is before the first forecast period; expected >= 1"))
     elif not isinstance(start, int):
         try:
-            start = str(pd.Timestamp(str(start)).date())
+            ts = pd.Timestamp(str(start))
         except ValueError:
             probs.append(_kp(file, at("start"), f"{key}.start", f"cannot read {start!r} as a date"))
+        else:
+            if ts != ts.normalize():  # a time of day would be dropped without a word
+                probs.append(_kp(file, at("start"), f"{key}.start",
+                                 f"{start} carries a time of day; expected a date (YYYY-MM-DD), the start of a period"))
+            start = str(ts.date())
     given = [k for k in _DURATION_KEYS if k in ch]
     unit = given[0] if given else "periods"
     if len(given) > 1:

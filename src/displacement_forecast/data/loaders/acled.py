@@ -139,7 +139,8 @@ def load_acled(
         raise DataError(Problem(file, None, None, f"unknown totals {bad_totals}; expected 'events' and/or 'fatalities'"))
     wanted = ["event_date", level, "event_type", "sub_event_type", "fatalities"]
     df, lines = read_columns(path, wanted, required=["event_date", level], numeric=["fatalities"],
-                             what="ACLED export", delimiter=delimiter, progress=progress)
+                             what="ACLED export", delimiter=delimiter, progress=progress,
+                             event_id="event_id_cnty")
     dates = parse_dates(df["event_date"], file=file, column="event_date", lines=lines, date_format=date_format)
     codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict)
 

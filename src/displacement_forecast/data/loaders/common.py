@@ -21,10 +21,13 @@ Conventions applied to every agency file
 from __future__ import annotations
 
 import csv
+import dataclasses
 import inspect
 import io
 import re
 import sys
+import types
+import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,12 +41,14 @@ from ..io import DELIMITERS, is_formula, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
+    MAX_COUNT,
     DataError,
     DataWarning,
     Problem,
-    check_observations,
+    coerce_observations,
     period_offset,
     period_start,
+    validate_observations,
 )
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "detect_date_format",
     "finish",
     "flag_partial_periods",
+    "header_key",
     "is_total_name",
     "is_workbook",
     "limit_problems",
@@ -83,6 +89,10 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d",
     "%d/%m/%Y",
     "%m/%d/%Y",
+    "%d/%m/%y",  # Excel's short date: a CSV saved from a sheet writes what the cell shows
+    "%m/%d/%y",
+    "%d/%m/%Y %H:%M",  # a date-time cell saved by Excel
+    "%m/%d/%Y %H:%M",
     "%d %B %Y",
     "%d %b %Y",
     "%B %d, %Y",
@@ -318,6 +328,24 @@ def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> t
     return lines, all_nl == out_nl
 
 
+def header_key(name: object) -> str:
+    """A header cell as compared with the column names a loader wants: stripped, lower case, runs of
+    spaces and hyphens as one ``_`` (``EVENT_DATE``, ``event_date `` and ``Event Date`` are one column)."""
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def _not_utf8(path: Path) -> Problem:
+    """The problem of a file that is not UTF-8, at the line and byte of its first bad byte."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return Problem(str(path), raw[: e.start].count(b"\n") + 1, None,
+                       f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8 "
+                       "(in Excel: Save As 'CSV UTF-8')")
+    return Problem(str(path), None, None, "not UTF-8; save the file as UTF-8")
+
+
 def _workbook_columns(path: Path, sheet) -> tuple[pd.DataFrame, LineMap]:
     """A workbook's first sheet as a frame of text cells (header on row 1)."""
     rows, _ = read_workbook(path, sheet)
@@ -340,6 +368,7 @@ def read_columns(
     delimiter: str | None = None,
     sheet: str | int | None = None,
     progress: bool | None = None,
+    event_id: str | None = None,
 ) -> tuple[pd.DataFrame, _Lines | LineMap]:
     """Read only the ``wanted`` columns of a big CSV (or workbook) as text, with vectorised checks.
 
@@ -349,6 +378,12 @@ def read_columns(
     formula-like text cells, non-negative whole numbers in ``numeric`` columns (converted to
     float). ``wanted`` columns that are absent and not required are simply not in the frame.
 
+    ``event_id`` names the column holding each event's id in an event list (ACLED
+    ``event_id_cnty``, UCDP ``id``), when the file has it: an event listed again with the same
+    cells (two overlapping exports joined) is counted once, said in one :class:`DataWarning`; an
+    id listed again with other cells (a revised event beside its old version) is an error naming
+    both lines, as which version to count is the user's call. Never counted twice.
+
     Returns
     -------
     (frame, lines)
@@ -356,28 +391,30 @@ def read_columns(
     """
     file = str(path)
     check_file(path)
+    if event_id is not None:
+        wanted = [*wanted, event_id]
     if is_workbook(path):
         df, lines = _workbook_columns(path, sheet)
-        header = [h.strip() for h in df.columns]
+        header = list(df.columns)
         delim = None
     else:
         delim = sniff_delimiter(path, delimiter)
         try:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 header = next(csv.reader(fh, delimiter=delim), [])
-        except UnicodeDecodeError as e:
-            raise DataError(Problem(file, 1, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
-        header = [h.strip() for h in header]
-    lower = {}
+        except UnicodeDecodeError:
+            raise DataError(_not_utf8(path)) from None
+    lower: dict[str, str] = {}  # header key -> the header cell as written (pandas selects by it)
     for h in header:
-        lower.setdefault(h.lower(), h)
-    missing = [c for c in required if c.lower() not in lower]
+        lower.setdefault(header_key(h), h)
+    missing = [c for c in required if header_key(c) not in lower]
     if missing:
+        shown = [h.strip() for h in header[:12]]
         raise DataError([
-            Problem(file, 1, c, f"required column is missing; is this an {what}? (have: {', '.join(header[:12])}{', ...' if len(header) > 12 else ''})")
+            Problem(file, 1, c, f"required column is missing; is this an {what}? (have: {', '.join(shown)}{', ...' if len(header) > 12 else ''})")
             for c in missing
         ])
-    use = {lower[c.lower()]: c for c in wanted if c.lower() in lower}
+    use = {lower[header_key(c)]: c for c in wanted if header_key(c) in lower}
     if delim is None:
         df = df[list(use)].rename(columns=use)
     else:
@@ -390,14 +427,8 @@ def read_columns(
                     keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
                     low_memory=False,
                 )
-        except UnicodeDecodeError as e:
-            raw_bytes = path.read_bytes()
-            try:
-                raw_bytes.decode("utf-8-sig")
-                line = None
-            except UnicodeDecodeError as e2:
-                line = raw_bytes[: e2.start].count(b"\n") + 1
-            raise DataError(Problem(file, line, None, f"not UTF-8 ({e.reason}); save the file as UTF-8")) from None
+        except UnicodeDecodeError:
+            raise DataError(_not_utf8(path)) from None
         except pd.errors.ParserError as e:
             raise DataError(Problem(file, None, None, f"cannot parse as CSV: {e}")) from None
         finally:
@@ -425,19 +456,52 @@ def read_columns(
         if c not in df.columns:
             continue
         vals = pd.to_numeric(df[c], errors="coerce")
+        empty = df[c].isna().to_numpy()
         bad_num = (vals.isna() & df[c].notna()).to_numpy()
         neg = (vals < 0).fillna(False).to_numpy()
-        frac = ((vals % 1) != 0).fillna(False).to_numpy()
-        for mask, msg in ((bad_num, "is not a number; expected a non-negative count"),
+        huge = (vals > MAX_COUNT).fillna(False).to_numpy()
+        frac = (((vals % 1) != 0) & np.isfinite(vals)).fillna(False).to_numpy()
+        for mask, msg in ((empty, "empty cell; expected a count (0 when there were none: an empty cell is "
+                                  "not read as 0)"),
+                          (bad_num, "is not a number; expected a non-negative count"),
                           (neg, "is negative; expected a non-negative count"),
-                          (frac, "is not a whole number; expected a count")):
+                          (huge, f"is larger than any count; expected at most {MAX_COUNT:,.0f}"),
+                          (frac & ~huge, "is not a whole number; expected a count")):
             idx = np.flatnonzero(mask)
-            problems += limit_problems([Problem(file, lines[i], c, f"{df[c].iloc[i]!r} {msg}") for i in idx[:MAX_PROBLEMS_PER_KIND]],
-                                       file, c, len(idx))
+            problems += limit_problems([Problem(file, lines[i], c, msg if mask is empty else f"{df[c].iloc[i]!r} {msg}")
+                                        for i in idx[:MAX_PROBLEMS_PER_KIND]], file, c, len(idx))
         df[c] = vals
     if problems:
         raise DataError(problems)
+    if event_id is not None and event_id in df.columns:
+        df, lines = _drop_repeated_events(df, lines, event_id, file)
     return df, lines
+
+
+def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> tuple[pd.DataFrame, LineMap | _Lines]:
+    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`)."""
+    ids = df[event_id]
+    again = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    if not again.any():
+        return df, lines
+    exact = df.duplicated(keep="first").to_numpy() & again
+    same_id = (ids.duplicated(keep="first") & ids.notna()).to_numpy() & ~exact
+    if same_id.any():
+        first = {}
+        for i in np.flatnonzero(again):
+            first.setdefault(ids.iloc[i], i)
+        idx = np.flatnonzero(same_id)
+        raise DataError(limit_problems(
+            [Problem(file, lines[i], event_id, f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
+                                               f"{lines[first[ids.iloc[i]]]}); expected each event once: keep the version "
+                                               "to count (a revised event beside its old version?)")
+             for i in idx[:MAX_PROBLEMS_PER_KIND]], file, event_id, len(idx)))
+    drop = np.flatnonzero(exact)
+    warnings.warn(f"{file}: {len(drop):,} event(s) listed twice with the same cells (first repeat on line "
+                  f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
+                  DataWarning, stacklevel=4)
+    keep = np.flatnonzero(~exact)
+    return df.iloc[keep].reset_index(drop=True), LineMap(lines=[lines[i] for i in keep])
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,12 +590,21 @@ def parse_dates(
             if pd.to_datetime(vals, format=best, errors="coerce").notna().sum() == 0:
                 ex = ", ".join(repr(x) for x in vals.iloc[:3])
                 raise DataError(Problem(file, None, column,
-                                        f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, "
+                                        f"cannot read dates such as {ex}; expected one of the formats YYYY-MM-DD, DD/MM/YYYY, DD/MM/YY, "
                                         f"'15 February 2022', 'February 15, 2022' (or pass --date-format)"))
             fmt = best
-    udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    try:
+        udates = pd.to_datetime(ustr, format=fmt, errors="coerce")
+    except ValueError as e:  # not a strptime format ('%Q', a stray '%'): the given format is at fault, not the file
+        raise DataError(Problem(file, None, column, f"date format {fmt!r} is not a strptime format ({e}); expected "
+                                                    "codes such as %d/%m/%Y or %Y-%m-%d")) from None
     bad_u = np.flatnonzero(udates.isna().to_numpy() & ~empty_u)
     bad = np.flatnonzero(np.isin(codes, bad_u))
+    if len(bad_u) and len(bad_u) == int((~empty_u).sum()) and len(bad) > 1:  # no date reads: one line, not one per row
+        raise DataError([*problems, Problem(file, lines[bad[0]], column,
+                                            f"no date reads in format {fmt!r} (the first, {ustr.iloc[codes[bad[0]]]!r}, "
+                                            f"and {len(bad) - 1:,} more rows); expected dates in that format (without "
+                                            "--date-format the format is detected)")])
     problems += limit_problems([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
                                 for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
     today = pd.Timestamp.today().normalize()
@@ -635,8 +708,12 @@ def parse_counts(
     neg = np.flatnonzero((vals < 0).to_numpy())
     problems += limit_problems([Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0") for i in neg[:MAX_PROBLEMS_PER_KIND]],
                                file, column, len(neg))
+    huge = np.flatnonzero((vals > MAX_COUNT).to_numpy())
+    problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is larger than any count; "
+                                        f"expected at most {MAX_COUNT:,.0f}") for i in huge[:MAX_PROBLEMS_PER_KIND]],
+                               file, column, len(huge))
     if whole:
-        frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out))
+        frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out) & (out <= MAX_COUNT))
         problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or events "
                                             f"(set whole = false for a source that publishes estimates with decimals)")
                                     for i in frac[:MAX_PROBLEMS_PER_KIND]], file, column, len(frac))
@@ -691,7 +768,15 @@ def map_region_names(
     ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
     s = pd.Series(pd.Categorical.from_codes(ncodes, categories=pd.Index(ustrip).unique()) if not ustrip.duplicated().any()
                   else ustrip.to_numpy()[ncodes], index=names.index).astype(object).where(ncodes >= 0)
-    blank = ((ncodes < 0) | ((ncodes >= 0) & (ustrip.to_numpy()[np.maximum(ncodes, 0)] == ""))).astype(bool)
+    blank = (ncodes < 0) | np.append(ustrip.to_numpy() == "", True)[ncodes]  # code -1 (NaN): the appended True
+    if blank.all():  # nothing to count: an event list with no region is not a list of zero events
+        raise DataError(Problem(file, None, column, f"every row's {column!r} is empty; expected region names "
+                                                    "(is this the right column or level?)"))
+    formula = [k for k, u in enumerate(ustrip) if is_formula(u)]
+    if formula:  # the rule of every reader (read_columns, the tidy reader), for tables read cell by cell too
+        raise DataError([Problem(file, lines[int(np.flatnonzero(ncodes == k)[0])], column,
+                                 f"cell {ustrip.iloc[k][:20]!r} starts with {ustrip.iloc[k][0]!r}, like a spreadsheet "
+                                 "formula; expected a plain value") for k in formula])
     if blank.any():
         first = lines[int(np.flatnonzero(blank)[0])]
         warnings.warn(f"{file}: {int(blank.sum()):,} row(s) with no {column!r} (first on line {first}) left out",
@@ -711,6 +796,10 @@ def map_region_names(
             else:
                 matched[n] = code
         unmatched = still
+    shared = [n for n in unmatched if regions.ambiguity(n)]
+    if shared:  # rows of a name two regions share would be given to one of them at random
+        first_line = {n: lines[int(np.flatnonzero((s == n).fillna(False).to_numpy())[0])] for n in shared}
+        raise DataError([Problem(file, first_line[n], column, str(regions.ambiguity(n))) for n in shared])
     if unmatched and not matched:
         raise DataError(Problem(file, None, column, no_match_message(unmatched, regions)))
     codes = s.map(matched).where(~blank)
@@ -745,13 +834,24 @@ def no_match_message(names: list, regions: RegionTable, k: int = 4) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: str | None) -> pd.DataFrame:
-    """Validate the assembled observations against the schema (belt and braces)."""
+def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: str | None,
+           lines: Sequence[int] | np.ndarray | None = None) -> pd.DataFrame:
+    """Validate the assembled observations against the schema (belt and braces).
+
+    ``lines``: the file line each row of ``out`` comes from, when one row is one cell of the file
+    (a table read as it is); problems then name it. Rows summed from many (event lists, tables
+    aggregated to a frequency) have no one line: their problems name none rather than a row
+    number of the assembled frame, which is no line of the file.
+    """
     if out.empty:
         raise DataError(Problem(file, None, None, "no observations left after mapping (see warnings above)"))
     out = out.copy()  # dates stay datetime64: validated as such, no round trip through text
     source = out["source"] if "source" in out.columns else None
-    clean = check_observations(out, file=file, region_codes=regions.codes if regions is not None else None, freq=freq)
+    problems = validate_observations(out, file=file, region_codes=regions.codes if regions is not None else None,
+                                     freq=freq, row_offset=2 if lines is None else lines)
+    if problems:
+        raise DataError(problems if lines is not None else [dataclasses.replace(p, row=None) for p in problems])
+    clean = coerce_observations(out)
     if source is not None and "source" not in clean.columns:
         clean["source"] = source
     return clean
@@ -823,6 +923,46 @@ def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]],
     return problems
 
 
+def _type_problem(value: object, hint: object) -> str | None:
+    """What ``value`` should have been for the type hint ``hint`` (None if it fits).
+
+    The kinds of values a TOML file or the command line gives: ``bool``, ``int``, ``str``,
+    paths, dates, tables (``Mapping[str, str]``) and lists (``Sequence[str]``, ``Iterable[int]``);
+    other hints accept anything.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        whys = [_type_problem(value, a) for a in args if a is not type(None)]
+        if value is None and type(None) in args or any(w is None for w in whys):
+            return None
+        return " or ".join(dict.fromkeys(w for w in whys if w))
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if hint is str:
+        return None if isinstance(value, str) else "text"
+    if hint is Path:
+        return None if isinstance(value, str | Path) else "a path"
+    if hint is pd.Timestamp:
+        return None if isinstance(value, date | pd.Timestamp) else "a date"
+    if origin is not None and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            return "a table {key = value}"
+        kv = args or (object, object)
+        if any(_type_problem(k, kv[0]) or _type_problem(v, kv[1]) for k, v in value.items()):
+            return f"a table {{key = value}} of {' and '.join(dict.fromkeys(getattr(a, '__name__', str(a)) for a in kv))}"
+        return None
+    if origin is not None and issubclass(origin, Iterable):
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            return "a list [...]"
+        item = args[0] if args else object
+        if any(_type_problem(x, item) for x in value):
+            return f"a list of {getattr(item, '__name__', str(item))}"
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class Loader:
     """One input format in the registry (:data:`displacement_forecast.data.loaders.LOADERS`).
@@ -854,6 +994,16 @@ class Loader:
         params = inspect.signature(self.function).parameters
         return tuple(n for n, p in params.items() if n not in ("path", "regions") and p.kind is not p.VAR_KEYWORD)
 
+    def option_problems(self, options: Mapping) -> dict[str, str]:
+        """``{option: why}`` for options of the wrong type (from the loader's type hints)."""
+        hints = typing.get_type_hints(self.function)
+        out = {}
+        for k, v in options.items():
+            why = _type_problem(v, hints[k]) if k in hints else None
+            if why:
+                out[k] = f"{k} = {v!r} has the wrong type; expected {why}"
+        return out
+
     def takes(self, options: Mapping) -> dict:
         """The options among ``options`` this loader takes, leaving out those that are None.
 
@@ -868,8 +1018,10 @@ class Loader:
         where = where or str(path)
         unknown = [k for k in options if k not in self.options]
         missing = [k for k in self.needs if options.get(k) is None]
-        if unknown or missing:
+        typed = self.option_problems({k: v for k, v in options.items() if k not in unknown})
+        if unknown or missing or typed:
             raise DataError([Problem(where, None, k, f"unknown option {k!r} for format {self.name!r}; "
                                                      f"expected one of {', '.join(self.options)}") for k in unknown]
-                            + [Problem(where, None, k, f"format {self.name!r} needs {k}") for k in missing])
+                            + [Problem(where, None, k, f"format {self.name!r} needs {k}") for k in missing]
+                            + [Problem(where, None, k, why) for k, why in typed.items()])
         return self.function(path, regions=regions, **options)

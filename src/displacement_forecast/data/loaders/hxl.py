@@ -238,11 +238,15 @@ def load_hxl(
         vals, probs = parse_counts(raw[col], file=file, column=header[col], lines=lines, thousands=thousands,
                                    missing=missing, whole=whole, delimiter=delim if delim != "xlsx" else ",")
         problems += probs
-        frames.append(pd.DataFrame({"date": dates, "region": codes, "series": series, "value": vals}))
+        frames.append(pd.DataFrame({"date": dates, "region": codes, "series": series, "value": vals,
+                                    "_line": [lines[i] for i in range(len(raw))]}))
     if problems:
         raise DataError(problems)
     ev = pd.concat(frames, ignore_index=True)
     ev = ev[ev["region"].notna()]
     src = source or f"HXL {path.name}"
-    out = aggregate(ev, freq, fill_zeros=False, source=src) if freq is not None else ev.assign(source=src)
-    return finish(out, file=file, regions=regions, freq=freq)
+    if freq is not None:
+        return finish(aggregate(ev.drop(columns="_line"), freq, fill_zeros=False, source=src), file=file,
+                      regions=regions, freq=freq)
+    return finish(ev.drop(columns="_line").assign(source=src), file=file, regions=regions, freq=freq,
+                  lines=ev["_line"].to_numpy())

@@ -335,7 +335,7 @@ def load_mapped(
         else:
             regs = pd.Series(cfg["region"], index=df.index, dtype=object)
         series = df[cols["series"]] if "series" in cols else pd.Series(cfg["series"], index=df.index)
-        long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals})
+        long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals, "_line": row_lines})
     else:
         melt = wide["melt"]
         id_cols = [c for c in (cols.get("region"), cols.get("date"), cols.get("series")) if c]
@@ -391,7 +391,7 @@ def load_mapped(
         series = (pd.Series(df[cols["series"]].to_numpy()[rows_idx]) if "series" in cols
                   else pd.Series(cfg["series"], index=range(n * k)))
         long = pd.DataFrame({"date": dates, "region": regs, "series": series,
-                             "value": vals.to_numpy(dtype=float).reshape(-1)})
+                             "value": vals.to_numpy(dtype=float).reshape(-1), "_line": row_lines[rows_idx]})
     if problems:
         raise DataError(problems)
     long = long[long["region"].notna()]
@@ -400,7 +400,7 @@ def load_mapped(
     src = cfg.get("source", f"{path.name} via {Path(cfg_name).name}")
     freq = cfg.get("freq")
     if freq is not None:
-        out = aggregate(long, freq, fill_zeros=False, source=src)
-    else:
-        out = long.assign(source=src)
-    return finish(out, file=file, regions=regions, freq=freq)
+        return finish(aggregate(long.drop(columns="_line"), freq, fill_zeros=False, source=src), file=file,
+                      regions=regions, freq=freq)
+    return finish(long.drop(columns="_line").assign(source=src), file=file, regions=regions, freq=freq,
+                  lines=long["_line"].to_numpy())

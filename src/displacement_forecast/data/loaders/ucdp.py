@@ -92,7 +92,7 @@ def load_ucdp_ged(
     base_cols = ["date_start", "date_end", level, "type_of_violence", "best"]
     wanted = base_cols + [c for c in flags if c not in base_cols]
     df, lines = read_columns(path, wanted, required=wanted, numeric=["best", "type_of_violence", *flags],
-                             what="UCDP GED CSV", delimiter=delimiter, progress=progress)
+                             what="UCDP GED CSV", delimiter=delimiter, progress=progress, event_id="id")
     d0 = parse_dates(df["date_start"], file=file, column="date_start", lines=lines, date_format=date_format).dt.normalize()
     d1 = parse_dates(df["date_end"], file=file, column="date_end", lines=lines, date_format=date_format).dt.normalize()
     backwards = np.flatnonzero((d1 < d0).to_numpy())
