@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import DELIMITERS, is_formula, read_text, sniff_delimiter
+from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
@@ -340,9 +340,7 @@ def _not_utf8(path: Path) -> Problem:
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return Problem(str(path), raw[: e.start].count(b"\n") + 1, None,
-                       f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8 "
-                       "(in Excel: Save As 'CSV UTF-8')")
+        return not_utf8(path, raw, e, "save the file as UTF-8 (in Excel: Save As 'CSV UTF-8')")
     return Problem(str(path), None, None, "not UTF-8; save the file as UTF-8")
 
 
