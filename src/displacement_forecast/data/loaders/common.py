@@ -124,6 +124,11 @@ class LineMap:
             return int(self.lines[int(i)])
         return int(i) + self.first
 
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """The lines of the rows ``idx`` (an integer array), as an array."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return self.lines[idx] if self.lines is not None else idx + self.first
+
 
 def limit_problems(problems: list[Problem], file: str, column: str | None, total: int) -> list[Problem]:
     """Keep the first :data:`MAX_PROBLEMS_PER_KIND` problems and summarise the rest in one line."""
@@ -271,6 +276,15 @@ class _Lines:
         if self._arr is None:
             self._arr = _record_lines(self.path, self.n, self.delim)
         return int(self._arr[i])
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """The lines of the records ``idx`` (an integer array), as an array."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.simple:
+            return idx + 2
+        if self._arr is None:
+            self._arr = _record_lines(self.path, self.n, self.delim)
+        return self._arr[idx]
 
 
 def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
@@ -499,7 +513,7 @@ def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> 
                   f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
                   DataWarning, stacklevel=4)
     keep = np.flatnonzero(~exact)
-    return df.iloc[keep].reset_index(drop=True), LineMap(lines=[lines[i] for i in keep])
+    return df.iloc[keep].reset_index(drop=True), LineMap(lines=lines.take(keep))
 
 
 # --------------------------------------------------------------------------------------------
