@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import DataError, Problem
+from .schema import DataError, Problem, file_lines
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -133,7 +133,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
 
     ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
     """
-    at = np.arange(len(raw)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
+    at = file_lines(len(raw), row_offset)
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:
