@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -374,14 +375,8 @@ def render(results: dict[str, dict], elapsed: dict[str, float], started: str) ->
 def kept_sections(old: str) -> str:
     """The sections other scripts write into the page (``<!-- name:start -->`` .. ``<!-- name:end -->``:
     cv_peers.py, idlib_retrospective.py --docs, totals_check.py), in their order, each after a blank line."""
-    import re
-
-    blocks = re.findall(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, flags=re.S)
-    out = ""
-    for name in blocks:
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        out += "\n" + old[old.index(start): old.index(end) + len(end)] + "\n"
-    return out
+    marked = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, flags=re.S)
+    return "".join(f"\n{m.group(0)}\n" for m in marked)
 
 
 def main(argv: list[str] | None = None) -> None:

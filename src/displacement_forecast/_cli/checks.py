@@ -370,7 +370,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     # Trailing periods without any count of a driver the model uses: said, as for displacement.
     for s in drivers:
         seen = obs.loc[(obs["series"] == s) & obs["value"].notna(), "date"]
-        gap = [str(pd.Timestamp(d).date()) for d in grid if len(seen) and d > seen.max()]
+        gap = [str(d.date()) for d in grid[grid > seen.max()]] if len(seen) else []
         if gap:
             notes.warnings.append(
                 f"no '{s}' counts in any region for the last {len(gap)} period(s) ({', '.join(gap)}): the driver "

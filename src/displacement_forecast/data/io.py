@@ -33,13 +33,17 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(
-            Problem(str(p), line, None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8")
-        ) from None
+        raise DataError(not_utf8(p, raw, e)) from None
     if not text.strip():
         raise DataError(Problem(str(p), None, None, f"file is empty; expected {expected}"))
     return text
+
+
+def not_utf8(path: str | Path, raw: bytes, error: UnicodeDecodeError, advice: str = "save the file as UTF-8") -> Problem:
+    """The problem of a file that is not UTF-8: the line, byte and offset of its first bad byte
+    (``error``, from decoding ``raw``, the file's bytes), then ``advice``."""
+    return Problem(str(path), raw[: error.start].count(b"\n") + 1, None,
+                   f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); {advice}")
 
 
 #: Delimiters a CSV may use, by name for messages.

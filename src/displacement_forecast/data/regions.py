@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import DataError, Problem
+from .schema import DataError, Problem, file_lines
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -46,8 +47,13 @@ class RegionTable:
         f = self.frame.set_index("code").loc[codes].reset_index()
         return RegionTable(f)
 
+    @cached_property
     def _name_codes(self) -> dict[str, list[str]]:
-        """Normalised name/alias/code -> the codes of the regions it names (one, unless ambiguous)."""
+        """Normalised name/alias/code -> the codes of the regions it names (one, unless ambiguous).
+
+        Built once per table (the frame is not changed after construction; :meth:`subset` makes a
+        new table): :meth:`name_map`, :meth:`ambiguous` and :meth:`ambiguity` read it, the last once
+        per unmatched name of a file."""
         out: dict[str, list[str]] = {}
         for row in self.frame.itertuples(index=False):
             keys = [row.code, row.name]
@@ -66,16 +72,16 @@ class RegionTable:
         A name that two regions share (two districts called "Central") is left out: it cannot say
         which region a row belongs to (:meth:`ambiguous` lists them).
         """
-        return {k: v[0] for k, v in self._name_codes().items() if len(v) == 1}
+        return {k: v[0] for k, v in self._name_codes.items() if len(v) == 1}
 
     def ambiguous(self) -> dict[str, list[str]]:
         """Normalised names (or aliases) that name more than one region -> their codes."""
-        return {k: v for k, v in self._name_codes().items() if len(v) > 1}
+        return {k: v for k, v in self._name_codes.items() if len(v) > 1}
 
     def ambiguity(self, name: object) -> str | None:
         """Why ``name`` cannot be matched to one region (None if it is not shared by several)."""
-        codes = self.ambiguous().get(normalise_name(name))
-        if not codes:
+        codes = self._name_codes.get(normalise_name(name), ())
+        if len(codes) < 2:
             return None
         return (f"{str(name)!r} names {len(codes)} regions of the region table ({', '.join(codes)}); expected a name of "
                 "one region (give them distinct names or aliases, or use their codes)")
@@ -127,7 +133,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
 
     ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
     """
-    at = np.arange(len(raw)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
+    at = file_lines(len(raw), row_offset)
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:

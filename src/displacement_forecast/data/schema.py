@@ -265,6 +265,13 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
                             f"expected one frequency: daily, weekly or monthly periods"))
 
 
+def file_lines(n: int, row_offset: int | Sequence[int]) -> np.ndarray:
+    """The file line of each of ``n`` rows, ``(n,)`` int: ``row_offset`` is the line of the first
+    row (rows on consecutive lines), or already the line of every row (:func:`.io.read_csv_strict`'s
+    ``attrs['lines']``: a file with blank lines or quoted line breaks)."""
+    return np.arange(n) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
+
+
 def validate_observations(
     df: pd.DataFrame,
     *,
@@ -311,7 +318,7 @@ def validate_observations(
     if df.empty:
         return [Problem(file, None, None, "no data rows (only a header)")]
 
-    lines = np.arange(len(df)) + row_offset if np.isscalar(row_offset) else np.asarray(row_offset)
+    lines = file_lines(len(df), row_offset)
 
     # Dates: parseable, in range.
     raw_dates = df["date"]

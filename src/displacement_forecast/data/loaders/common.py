@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import DELIMITERS, is_formula, read_text, sniff_delimiter
+from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
@@ -123,6 +123,11 @@ class LineMap:
         if self.lines is not None:
             return int(self.lines[int(i)])
         return int(i) + self.first
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """The lines of the rows ``idx`` (an integer array), as an array."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return self.lines[idx] if self.lines is not None else idx + self.first
 
 
 def limit_problems(problems: list[Problem], file: str, column: str | None, total: int) -> list[Problem]:
@@ -272,6 +277,15 @@ class _Lines:
             self._arr = _record_lines(self.path, self.n, self.delim)
         return int(self._arr[i])
 
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """The lines of the records ``idx`` (an integer array), as an array."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.simple:
+            return idx + 2
+        if self._arr is None:
+            self._arr = _record_lines(self.path, self.n, self.delim)
+        return self._arr[idx]
+
 
 def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
     """Lines of records with more than ``width`` fields, and whether no field holds a newline.
@@ -340,9 +354,7 @@ def _not_utf8(path: Path) -> Problem:
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return Problem(str(path), raw[: e.start].count(b"\n") + 1, None,
-                       f"not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8 "
-                       "(in Excel: Save As 'CSV UTF-8')")
+        return not_utf8(path, raw, e, "save the file as UTF-8 (in Excel: Save As 'CSV UTF-8')")
     return Problem(str(path), None, None, "not UTF-8; save the file as UTF-8")
 
 
@@ -501,7 +513,7 @@ def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> 
                   f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
                   DataWarning, stacklevel=4)
     keep = np.flatnonzero(~exact)
-    return df.iloc[keep].reset_index(drop=True), LineMap(lines=[lines[i] for i in keep])
+    return df.iloc[keep].reset_index(drop=True), LineMap(lines=lines.take(keep))
 
 
 # --------------------------------------------------------------------------------------------

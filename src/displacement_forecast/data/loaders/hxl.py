@@ -239,7 +239,7 @@ def load_hxl(
                                    missing=missing, whole=whole, delimiter=delim if delim != "xlsx" else ",")
         problems += probs
         frames.append(pd.DataFrame({"date": dates, "region": codes, "series": series, "value": vals,
-                                    "_line": [lines[i] for i in range(len(raw))]}))
+                                    "_line": lines.lines}))
     if problems:
         raise DataError(problems)
     ev = pd.concat(frames, ignore_index=True)
