@@ -197,3 +197,36 @@ def test_a_marked_streamed_run_carries_the_mark_on_every_row(fitted, tmp_path, f
                                     file_format=file_format, chunk_regions=3)
     df = pd.read_csv(res.path) if file_format == "csv" else pd.read_parquet(res.path)
     assert list(df.columns) == list(HUB_COLUMNS)
+
+
+def test_chunked_charts_draw_the_accumulated_totals(monkeypatch, tmp_path):
+    """write_totals hands the fan and exceedance charts exactly the all-region totals given (per
+    period and, for the cumulative chart, the same paths) and the observed total as history."""
+    from displacement_forecast.plot import writer
+
+    seen = []
+    monkeypatch.setattr(writer, "fan_chart", lambda p, h, **kw: seen.append(("fan", p, h, kw)) or _Fig())
+    monkeypatch.setattr(writer, "exceedance_curve", lambda ps, **kw: seen.append(("exc", ps, None, kw)) or _Fig())
+    monkeypatch.setattr(writer, "save_figure", lambda fig, path: path.write_bytes(b""))
+    rng = np.random.default_rng(0)
+    totals = {"baseline": rng.poisson(1000, (50, 3)).astype(float), "more": rng.poisson(2000, (50, 3)).astype(float)}
+    hist = pd.Series([10.0, np.nan, 30.0], index=pd.date_range("2020-01-06", periods=3, freq="W-MON"))
+    side = {"scenarios": [{"id": "baseline"}, {"id": "more"}], "forecast": {"cdf_thresholds": [1500.0]},
+            "data": {}, "model": {"name": "m", "version": "v"}}
+    monkeypatch.setattr(writer, "caption", lambda sc: "cap.")
+    out = writer.write_totals(totals, hist, pd.date_range("2020-01-27", periods=3, freq="W-MON"), "W", side, tmp_path)
+    assert sorted(o.path.name for o in out) == ["cumulative_baseline.png", "cumulative_more.png", "exceedance.png",
+                                                "fan_baseline.png", "fan_more.png"]
+    fans = [s for s in seen if s[0] == "fan"]
+    assert len(fans) == 4 and all(kw["regions"] == [] for *_, kw in fans)  # the total panel only
+    for sid, (_, p, h, kw) in zip(["baseline", "baseline", "more", "more"], fans, strict=True):
+        np.testing.assert_array_equal(p.sum("region").values, totals[sid])
+        assert h.iloc[:, 0].equals(hist.rename(h.columns[0]))
+        assert "region chunks" in kw["caption"]
+    (_, ps, _, kw) = [s for s in seen if s[0] == "exc"][0]
+    np.testing.assert_array_equal(ps["more"].sum("region").values, totals["more"])
+    assert kw["marks"] == [1500.0]
+
+
+class _Fig:
+    pass
