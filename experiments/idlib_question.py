@@ -59,7 +59,7 @@ def main() -> None:
     if record is not None:
         print("\nHow far to trust the bands: " + ("; ".join(record["warnings"]) if record["warnings"] else
               f"in backtests ({record['origins']['n']} origins) the intervals covered as stated."))
-    print(f"\nwrote {len(written)} files to {a.out}: " + ", ".join(p.name for p in written))
+    print(f"\nwrote {len(written)} files to {a.out}: " + ", ".join(str(p.relative_to(a.out)) for p in written))
 
 
 if __name__ == "__main__":
