@@ -492,3 +492,20 @@ def test_a_scenario_series_the_model_does_not_use_is_named_at_its_file_line(tmp_
     assert rc == 2 and not out.exists()
     assert err == [f"error: {scen}:5: key scenario 'a'.change[0].series: series 'strikes' is not a driver of this "
                    "model (drivers: flights); expected one of those"]
+
+
+@pytest.mark.parametrize("char", ["\x0c", "\x0b", "\x1e", "\x85", "\u2028"])
+def test_a_control_character_in_a_cell_keeps_every_error_on_one_line(tmp_path, capsys, char):
+    """Found by the slow fuzz test: a series cell holding a form feed, echoed into the duplicate-key
+    error, split it in two lines (str.splitlines breaks at \\x0c), one of them without 'error:'."""
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nA,A,P,1000000\n")
+    rows = ["date,region,series,value", "2020-01-06,A,displaced,5", f"2020-01-06,A,{char},11",
+            f"2020-01-06,A,{char},11"]
+    (tmp_path / "obs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8", newline="")
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--regions", str(tmp_path / "regions.csv"), "--no-plots",
+               "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.splitlines()
+    assert lines and all(ln.startswith(("error:", "note:", "WARNING")) for ln in lines), lines
+    assert repr(char)[1:-1] in err  # the character is shown, escaped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from contextlib import contextmanager
 
@@ -174,8 +175,17 @@ def _term_as_interrupt():
     return restore if restores else nothing
 
 
+#: Characters that end a line for ``str.splitlines`` or a terminal, other than \n and \r (form feed,
+#: vertical tab, file/group/record separators, NEL, Unicode line and paragraph separators) and the
+#: other control characters: shown escaped (``\x0c``) where a cell echoed into a message holds one.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
+
+
 def _one_line(s: str) -> str:
-    return " ".join(s.split()) if "\n" in s or "\r" in s else s
+    """``s`` on one line: line breaks become spaces, other control characters are shown escaped
+    (a cell holding a form feed split an error into two lines, one without ``error:``)."""
+    s = " ".join(s.split()) if "\n" in s or "\r" in s else s
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], s)
 
 
 def _os_hint(e: OSError) -> str:
