@@ -128,6 +128,20 @@ def test_report_cli_writes_index(tmp_path, monkeypatch, capfd):
     assert "hello" in html and 'print("hello")' not in html  # code hidden by default
     err = capfd.readouterr().err  # the kernel's own stderr too: a planner's screen shows only our lines
     assert "[IPKernelApp]" not in err and "encryption" not in err, err
+    # the kernel is shut down, not left to notice later that its parent exited (it then printed
+    # "[IPKernelApp] WARNING | Parent appears to have exited" after `make report` had finished)
+    import time
+
+    import psutil
+
+    def kernels():
+        return [c for c in psutil.Process().children(recursive=True)
+                if "ipykernel_launcher" in " ".join(c.cmdline())]
+
+    deadline = time.monotonic() + 10
+    while kernels() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not kernels()
 
 
 def test_report_fails_on_a_broken_notebook(tmp_path):

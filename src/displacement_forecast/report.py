@@ -137,7 +137,13 @@ def execute_notebook(path: str | Path, *, timeout: int = 600, cwd: str | Path | 
     with tempfile.TemporaryDirectory(prefix="df-kernel-") as tmp:
         km = _kernel_manager(Path(tmp))
         ep = ExecutePreprocessor(timeout=timeout, kernel_name=KERNEL_NAME)
-        ep.preprocess(nb, {"metadata": {"path": str(cwd or path.parent)}}, km=km)
+        try:
+            ep.preprocess(nb, {"metadata": {"path": str(cwd or path.parent)}}, km=km)
+        finally:
+            # nbclient leaves a kernel manager it was given running: shut the kernel down here, or it
+            # outlives the report and prints "Parent appears to have exited" on the planner's screen
+            if km.has_kernel:
+                km.shutdown_kernel(now=False)
     return nb
 
 
