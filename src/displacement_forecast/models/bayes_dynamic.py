@@ -51,11 +51,11 @@ from ..data.schema import DataError, Problem
 from ..distributions import CommonNoiseNB
 from . import _bayes_dynamic_fast as kf
 from .base import ForecastModel, Panel, ffill_time
+from .driver_choice import CONFLICT_SERIES
 
 MODEL_ID = "bayes-dynamic"
 FORMAT_VERSION = 1
 #: Conflict series the model may use as drivers (``drivers="auto"`` takes those present).
-CONFLICT_SERIES = ("strikes", "shelling", "flights", "events", "fatalities")
 
 #: Weakly informative priors; ``config["priors"]`` is merged over these key by key.
 DEFAULT_PRIORS: dict[str, float] = {
