@@ -219,10 +219,10 @@ def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]
 
 def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
                   max_horizon: int | None = None) -> None:
-    """Horizon and draws within the documented caps (see the module docstring)."""
+    """Horizon and the run's size within the documented caps (see the module docstring); the
+    fewest draws is :func:`check_draws`' rule, checked before any data is read."""
+    check_draws(draws)
     problems = []
-    if draws < MIN_DRAWS:
-        problems.append(Problem("command line", None, "--draws", f"{draws}: expected at least {MIN_DRAWS}"))
     if horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
     cap = horizon_cap(n_history, max_horizon)
@@ -430,8 +430,8 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     and the region table line. Summed over the history, agency flow counts can exceed the
     population honestly (people displaced twice, returns; UNHCR PRMN in Somalia 2022-2023 counts
     813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
-    table line: the people at risk are then floored (1% of the population), which caps the forecast
-    there, and the warning says at what.
+    table line: such counts are movements, so that region is not depleted
+    (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`), and the warning says so.
 
     Returns
     -------
