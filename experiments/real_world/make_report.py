@@ -402,6 +402,9 @@ def main(argv: list[str] | None = None) -> None:
         meta = json.loads((a.out / f"{name}_meta.json").read_text())
         elapsed.setdefault(name, meta.get("seconds", float("nan")))
         results[name] = {"meta": meta, "scores": pd.read_csv(a.out / f"{name}_scores.csv")}
+    if a.reuse:  # the page states when the scores it shows were written, not when it was re-rendered
+        written = min((a.out / f"{name}_scores.csv").stat().st_mtime for name in a.only)
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(written))
     a.doc.parent.mkdir(parents=True, exist_ok=True)
     text = render(results, elapsed, started)
     a.doc.write_text(text.rstrip("\n") + "\n" + kept_sections(a.doc.read_text() if a.doc.exists() else ""))
