@@ -9,7 +9,7 @@ import pytest
 from displacement_forecast.data.regions import regions_from_frame
 from displacement_forecast.models import DEFAULT_MODEL, get_model
 from displacement_forecast.models.base import Panel
-from displacement_forecast.models.ensemble import _allocate, _simplex
+from displacement_forecast.models.ensemble import _allocate, _lower_factor, _simplex, spread_paths
 from displacement_forecast.scenarios import Scenario
 
 
@@ -53,7 +53,7 @@ def test_weights_follow_the_evidence(stationary, random_walk):
 
 
 def test_paths_are_whole_member_paths_and_reproducible(stationary):
-    a = get_model("auto").fit(stationary)
+    a = get_model("auto", calibrate=False).fit(stationary)
     p1 = a.sample_paths(4, n_draws=300, seed=3).values
     p2 = a.sample_paths(4, n_draws=300, seed=3).values
     np.testing.assert_array_equal(p1, p2)
@@ -63,7 +63,7 @@ def test_paths_are_whole_member_paths_and_reproducible(stationary):
     draws = a._draw(4, 300, np.random.default_rng(7))
     members, _ = a._members(None, 4, 300, draws)
     out = a._paths(None, 4, 300, draws)
-    assert a.spread_ == 1.0
+    assert a.spread_ == 1.0 and a.lower_spread_ == 1.0
     for r in range(out.shape[1]):
         assert sorted(map(tuple, out[:, r])) == sorted(map(tuple, members[:, r]))
     counts = np.bincount(draws["owner"], minlength=len(draws["names"]))
@@ -223,3 +223,61 @@ def test_a_scenario_simulates_only_the_driver_members_again():
     np.testing.assert_array_equal(free, free_b)
     assert free.any() and not free.all()
     assert not np.array_equal(out, a._paths(None, H, D, draws))  # the scenario moved the forecast
+
+
+def _lognormal_cells(rng, n_cells=400, n_paths=401, sd_low=0.5, sd_high=0.5):
+    """Known truth for the lower-tail calibration: outcomes log1p(y) ~ N(mu, 0.5) in each cell (an odd
+    number of paths, so the median is one path);
+    paths from N(mu, sd_low) below the median and N(mu, sd_high) above it (a split normal)."""
+    mu = rng.uniform(4, 9, n_cells)
+    y = np.round(np.expm1(mu + 0.5 * rng.standard_normal(n_cells)))
+    e = rng.standard_normal((n_paths, n_cells))
+    paths = np.round(np.expm1(mu + np.where(e < 0, sd_low, sd_high) * e))
+    return paths, y
+
+
+def test_lower_factor_recovers_a_too_heavy_lower_tail():
+    """Paths whose lower side is twice as wide as the truth's: the factor found is ~0.5 and the
+    outcomes then fall below the 10% / 2.5% quantiles at about those rates; upper quantiles and
+    medians are unchanged."""
+    rng = np.random.default_rng(1)
+    paths, y = _lognormal_cells(rng, sd_low=1.0)
+    f, info = _lower_factor(paths, y)
+    assert 0.4 <= f <= 0.6, (f, info)
+    assert info["below10_before"] < 0.05 and abs(info["below10_after"] - 0.10) < 0.04
+    assert info["below2.5_after"] <= 0.025
+    out = spread_paths(paths, 1.0, f)
+    np.testing.assert_array_equal(np.quantile(out, [0.5, 0.9, 0.975], axis=0),
+                                  np.quantile(paths, [0.5, 0.9, 0.975], axis=0))
+    assert (np.quantile(out, 0.1, axis=0) >= np.quantile(paths, 0.1, axis=0)).all()
+
+
+@pytest.mark.parametrize("sd_low", [0.5, 0.3])
+def test_lower_factor_leaves_calibrated_or_narrow_lower_tails(sd_low):
+    """A calibrated lower tail stays (factor ~1); a too narrow one is never widened."""
+    paths, y = _lognormal_cells(np.random.default_rng(2), sd_low=sd_low)
+    f, info = _lower_factor(paths, y)
+    assert f >= (0.9 if sd_low == 0.5 else 1.0), (f, info)
+
+
+def test_lower_factor_never_pushes_the_far_tail_past_nominal():
+    """Below the 10% quantile too rarely but below the 2.5% quantile already too often (a lower
+    tail too wide in the middle, too short at its end): narrowing would make the 95% interval
+    worse, so the factor stays 1."""
+    rng = np.random.default_rng(3)
+    paths, y = _lognormal_cells(rng, sd_low=0.8)
+    y = y.copy()
+    low = rng.choice(len(y), size=len(y) // 20, replace=False)  # 5% of outcomes far below everything
+    y[low] = 0
+    f, info = _lower_factor(paths, y)
+    assert info["below2.5_before"] > 0.025 and f == 1.0, (f, info)
+
+
+def test_auto_reports_its_lower_factor(stationary):
+    a = get_model("auto").fit(stationary)
+    d = a.info_.diagnostics["auto"]
+    assert d["lower_spread_factor"] == a.lower_spread_ and 0.5 <= a.lower_spread_ <= 1.0
+    p = a.sample_paths(3, n_draws=200, seed=1).values
+    q = get_model("auto", calibrate=False).fit(stationary).sample_paths(3, n_draws=200, seed=1).values
+    # the upper half of each cell's paths is the same as without calibration
+    np.testing.assert_array_equal(np.quantile(p, 0.9, axis=0), np.quantile(q, 0.9, axis=0))
