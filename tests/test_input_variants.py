@@ -126,6 +126,59 @@ def test_acled_event_listed_twice_is_counted_once_or_refused(tmp_path, capsys):
                                "event beside its old version?)"]
 
 
+UCDP_HEAD = "id,type_of_violence,adm_1,date_start,date_end,best"
+UCDP_ROWS = ["256939,1,Idlib governorate,2019-12-02,2019-12-02,4", "256940,1,Aleppo governorate,2019-12-03,2019-12-05,10"]
+
+
+def _ucdp(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("\n".join([UCDP_HEAD, *rows]) + "\n")
+    return path
+
+
+def test_an_integer_event_id_written_as_a_float_is_the_same_event(tmp_path, capsys):
+    """One UCDP event as ``256939`` in one export and ``256939.0`` in another (a spreadsheet or pandas
+    round-trip) was counted twice when the exports were joined; other ids stay apart."""
+    from displacement_forecast.data.loaders import load_ucdp_ged
+
+    def load(path):
+        return load_ucdp_ged(path, freq="W")
+
+    plain = _counts(_load_quiet(load, _ucdp(tmp_path, "plain.csv", UCDP_ROWS)))
+    joined = _ucdp(tmp_path, "joined.csv", [*UCDP_ROWS, " 256939.0 ,1,Idlib governorate,2019-12-02,2019-12-02,4",
+                                             "256940.00,1,Aleppo governorate,2019-12-03,2019-12-05,10"])
+    with pytest.warns(UserWarning, match=r"2 event\(s\) listed twice with the same cells \(first repeat on line 4, "
+                                         r"id ' 256939.0 '\)"):
+        assert _counts(load(joined)) == plain
+    assert plain[("2019-12-02", "Idlib governorate", "fatalities")] == 4
+    # Genuinely other ids: every row counts.
+    apart = _ucdp(tmp_path, "apart.csv", [*UCDP_ROWS, "256939.5,1,Idlib governorate,2019-12-02,2019-12-02,4",
+                                          "2569390,1,Idlib governorate,2019-12-02,2019-12-02,4"])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        twice = _counts(load(apart))
+    assert not [w for w in said if "listed twice" in str(w.message)]
+    assert twice[("2019-12-02", "Idlib governorate", "events")] == 3
+    # The same id with a revised count is refused, naming the first line.
+    revised = _ucdp(tmp_path, "revised.csv", [*UCDP_ROWS, "256939.0,1,Idlib governorate,2019-12-02,2019-12-02,7"])
+    rc, err = _run(["validate", "--format", "ucdp", revised], capsys)
+    assert rc == 2 and err == [f"error: {revised}:4: column 'id': event '256939.0' is listed again with other cells "
+                               "(first on line 2); expected each event once: keep the version to count (a revised "
+                               "event beside its old version?)"]
+    # ACLED's ids go through the same rule; 'SYR4' and 'SYR4.0' are different text, not a number.
+    acled = write_acled(tmp_path / "acled.csv", [*ACLED_ROWS, ("SYR4.0", *ACLED_ROWS[3][1:])])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert _counts(load_acled(acled, freq="W"))[("2019-12-02", "Aleppo", "events")] == 2
+    assert not [w for w in said if "listed twice" in str(w.message)]
+
+
+def _load_quiet(load, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load(path)
+
+
 TIDY = ["date,region,series,value,source", "2020-01-06,A,displaced,10,x", "2020-01-13,A,displaced,12,x",
         "2020-01-20,A,displaced,9,x", "2020-01-06,A,strikes,3,x", "2020-01-13,A,strikes,4,x", "2020-01-20,A,strikes,0,x"]
 

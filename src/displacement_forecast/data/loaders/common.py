@@ -490,22 +490,51 @@ def read_columns(
     return df, lines
 
 
+#: An integral id as a spreadsheet or pandas writes it after reading it as a float: ``256939.0``.
+_FLOAT_WRITTEN_INT = r"^([+-]?\d+)\.0+$"
+
+
+def event_key(ids: pd.Series) -> pd.Series:
+    """The id of each event as compared when looking for events listed twice.
+
+    Surrounding spaces are dropped and an integral number written with a trailing ``.0``
+    (``256939.0``, what a spreadsheet or a pandas round-trip makes of UCDP's integer ids) is
+    written without it, so it matches ``256939``. Any other difference (``SYR4`` and ``syr4``,
+    ``0256939`` and ``256939``, ``256939.5``) keeps two ids apart.
+
+    Parameters
+    ----------
+    ids : pandas.Series of str (missing cells as NA), shape (n_rows,)
+
+    Returns
+    -------
+    pandas.Series of str, shape (n_rows,); NA where ``ids`` is missing or blank.
+    """
+    k = ids.astype("string").str.strip().str.replace(_FLOAT_WRITTEN_INT, r"\1", regex=True)
+    return k.mask(k == "")
+
+
 def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> tuple[pd.DataFrame, LineMap | _Lines]:
-    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`)."""
+    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`).
+
+    Ids are compared by :func:`event_key`, so ``256939`` and ``256939.0`` (a spreadsheet or
+    pandas round-trip) are one event; messages quote the id as the file writes it.
+    """
     ids = df[event_id]
-    again = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    keys = event_key(ids)
+    again = (keys.duplicated(keep=False) & keys.notna()).to_numpy()
     if not again.any():
         return df, lines
-    exact = df.duplicated(keep="first").to_numpy() & again
-    same_id = (ids.duplicated(keep="first") & ids.notna()).to_numpy() & ~exact
+    exact = df.assign(**{event_id: keys}).duplicated(keep="first").to_numpy() & again
+    same_id = (keys.duplicated(keep="first") & keys.notna()).to_numpy() & ~exact
     if same_id.any():
         first = {}
         for i in np.flatnonzero(again):
-            first.setdefault(ids.iloc[i], i)
+            first.setdefault(keys.iloc[i], i)
         idx = np.flatnonzero(same_id)
         raise DataError(limit_problems(
             [Problem(file, lines[i], event_id, f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
-                                               f"{lines[first[ids.iloc[i]]]}); expected each event once: keep the version "
+                                               f"{lines[first[keys.iloc[i]]]}); expected each event once: keep the version "
                                                "to count (a revised event beside its old version?)")
              for i in idx[:MAX_PROBLEMS_PER_KIND]], file, event_id, len(idx)))
     drop = np.flatnonzero(exact)
