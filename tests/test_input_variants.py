@@ -337,6 +337,41 @@ def test_recipe_source_option_of_the_wrong_type_is_one_line_at_its_key(tmp_path,
     assert err == [f"error: {recipe}:6: key {line.split()[0]}: [[sources]] #1: {expected}"]
 
 
+MAPPING = 'series = "displaced"\n[file]\n{}\n[columns]\nregion = "Region"\ndate = "Date"\nvalue = "Value"\n'
+ROWS_BELOW = "is below {0}; expected a whole number >= {0} ({1})"
+SKIP_WHAT, NROWS_WHAT = "lines or sheet rows before the header", "data rows to read; leave it out to read all"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("skip_rows = -1", ROWS_BELOW.format(0, SKIP_WHAT)),  # was: "file has only a header", naming the data file
+    ("nrows = 0", ROWS_BELOW.format(1, NROWS_WHAT)),      # was: the same
+    ("nrows = -2", ROWS_BELOW.format(1, NROWS_WHAT)),     # was: read all rows but the last two, silently
+    ("skip_rows = true", "has the wrong type; expected a whole number"),  # was: 'True ... expected int'
+    ("nrows = 2.5", "has the wrong type; expected a whole number"),
+    ('whole = "no"', "has the wrong type; expected true or false"),  # the words of every loader option
+    ('missing = "NA"', "has the wrong type; expected a list [...]"),
+])
+def test_a_mapping_file_option_out_of_range_is_one_line_at_its_key(tmp_path, capsys, line, expected):
+    data = tmp_path / "t.csv"
+    data.write_text("Region,Date,Value\nIdleb,2020-01-06,3\nAleppo,2020-01-06,4\nIdleb,2020-01-13,5\n")
+    cfg = tmp_path / "map.toml"
+    cfg.write_text(MAPPING.format(line))
+    key = line.split()[0]
+    value = line.split(" = ")[1].replace('"', "'")
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, data], capsys)
+    assert rc == 2 and err == [f"error: {cfg}:3: key {key}: [file] {key} = {value} {expected}"]
+    # The same mapping written inline in a recipe: named at the recipe line (was: internal error, a TypeError)
+    (tmp_path / "regions.csv").write_text("code,name,population\nSY07,Idleb,2900000\nSY02,Aleppo,4200000\n")
+    recipe = tmp_path / "recipe.toml"
+    inline = f'series = "displaced", file = {{{line}}}, columns = {{region = "Region", date = "Date", value = "Value"}}'
+    recipe.write_text(f'regions = "regions.csv"\nfreq = "W"\n[[sources]]\nformat = "mapped"\npath = "t.csv"\n'
+                      f"config = {{{inline}}}\n")
+    out = tmp_path / "obs.csv"
+    rc, err = _run(["panel", recipe, "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {recipe}:6: key config: [[sources]] #1: [file] {key} = {value} {expected}"]
+
+
 def test_recipe_window_as_toml_dates_and_backwards(tmp_path, capsys):
     write_acled(tmp_path / "acled.csv")
     (tmp_path / "regions.csv").write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")

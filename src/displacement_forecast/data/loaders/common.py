@@ -57,6 +57,7 @@ __all__ = [
     "MAX_PROBLEMS_PER_KIND",
     "DataWarning",
     "LineMap",
+    "AtLeast",
     "Loader",
     "check_file",
     "config_options",
@@ -69,6 +70,7 @@ __all__ = [
     "is_workbook",
     "limit_problems",
     "map_region_names",
+    "option_problem",
     "parse_counts",
     "parse_dates",
     "progress_bar",
@@ -951,50 +953,121 @@ class PartialPeriodWarning(DataWarning):
         return PartialPeriodWarning(self.file, self.lo, self.hi, kept) if kept else None
 
 
-def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]], name: str, where: str) -> list[Problem]:
-    """Unknown keys and wrong types of one config table, one problem each."""
+@dataclass(frozen=True)
+class AtLeast:
+    """Lower bound of a whole-number option, written in its type hint: ``Annotated[int, AtLeast(0)]``.
+
+    ``what`` says what the number counts, for the message (``"rows before the header"``).
+    """
+
+    low: int
+    what: str = ""
+
+
+def option_problem(value: object, hint: object) -> str | None:
+    """What is wrong with an option's ``value`` for its type hint ``hint``, or None if it fits.
+
+    The one rule for every loader option, whether it comes from a loader's signature (recipe
+    sources, :meth:`Loader.load`) or from a table of allowed keys (:func:`config_options`: a
+    mapping config, a recipe's top level). ``hint`` is a type hint or a type or a tuple of types
+    (any of them). The kinds of values a TOML file or the command line gives are checked:
+    ``bool``, ``int`` (never a ``bool``), ``float``, ``str``, paths, dates, tables (``dict``,
+    ``Mapping[str, str]``) and lists (``list``, ``Sequence[str]``, ``Iterable[int]``); other hints
+    accept anything. ``Annotated[int, AtLeast(n)]`` also refuses a whole number below ``n``.
+
+    Returns
+    -------
+    str or None
+        ``"has the wrong type; expected a whole number"`` or ``"is below 0; expected a whole
+        number >= 0 (rows before the header)"``: the end of a message ``key = value ...``.
+    """
+    why = _type_problem(value, hint)
+    if why:
+        return f"has the wrong type; expected {why}"
+    bound = _bound_missed(value, hint)
+    if bound is not None:
+        return (f"is below {bound.low}; expected a whole number >= {bound.low}"
+                + (f" ({bound.what})" if bound.what else ""))
+    return None
+
+
+def shown_value(value: object) -> str:
+    """``value`` as a TOML file writes it when it is ``true``/``false``, else its ``repr``."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str) -> list[Problem]:
+    """Unknown keys and wrong values of one config table (``where``: ``"[file]"``), one problem each.
+
+    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`.
+    """
     problems = []
     for key, val in cfg.items():
         if key not in allowed:
             problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
-        elif not isinstance(val, allowed[key]) or (allowed[key] is int and isinstance(val, bool)):
-            t = allowed[key]
-            tn = t.__name__ if isinstance(t, type) else " or ".join(x.__name__ for x in t)
-            problems.append(Problem(name, None, key, f"{where} {key} = {val!r} has the wrong type; expected {tn}"))
+        elif (why := option_problem(val, allowed[key])) is not None:
+            problems.append(Problem(name, None, key, f"{where} {key} = {shown_value(val)} {why}"))
     return problems
 
 
-def _type_problem(value: object, hint: object) -> str | None:
-    """What ``value`` should have been for the type hint ``hint`` (None if it fits).
+def _union_args(hint: object) -> tuple | None:
+    """The members of a union hint or a tuple of types; None for anything else."""
+    if isinstance(hint, tuple):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return None
 
-    The kinds of values a TOML file or the command line gives: ``bool``, ``int``, ``str``,
-    paths, dates, tables (``Mapping[str, str]``) and lists (``Sequence[str]``, ``Iterable[int]``);
-    other hints accept anything.
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        whys = [_type_problem(value, a) for a in args if a is not type(None)]
-        if value is None and type(None) in args or any(w is None for w in whys):
+
+def _bound_missed(value: object, hint: object) -> AtLeast | None:
+    """The :class:`AtLeast` of ``hint`` that ``value`` (of the right type) is below, if any."""
+    members = _union_args(hint)
+    if members is not None:
+        fits = [a for a in members if a is not type(None) and not _type_problem(value, a)]
+        missed = [_bound_missed(value, a) for a in fits]
+        return None if not fits or any(m is None for m in missed) else missed[0]
+    if typing.get_origin(hint) is typing.Annotated:
+        for m in hint.__metadata__:
+            if isinstance(m, AtLeast) and value < m.low:
+                return m
+    return None
+
+
+def _type_problem(value: object, hint: object) -> str | None:
+    """What ``value`` should have been for the type hint ``hint`` (None if it fits); see
+    :func:`option_problem`."""
+    members = _union_args(hint)
+    if members is not None:
+        whys = [_type_problem(value, a) for a in members if a is not type(None)]
+        if value is None and type(None) in members or any(w is None for w in whys):
             return None
         return " or ".join(dict.fromkeys(w for w in whys if w))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _type_problem(value, args[0])
     if hint is bool:
         return None if isinstance(value, bool) else "true or false"
     if hint is int:
         return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if hint is float:
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
     if hint is str:
         return None if isinstance(value, str) else "text"
     if hint is Path:
         return None if isinstance(value, str | Path) else "a path"
-    if hint is pd.Timestamp:
+    if hint in (pd.Timestamp, date, datetime):
         return None if isinstance(value, date | pd.Timestamp) else "a date"
-    if origin is not None and issubclass(origin, Mapping):
+    kind = origin if origin is not None else hint
+    if not isinstance(kind, type):
+        return None
+    if issubclass(kind, Mapping):
         if not isinstance(value, Mapping):
             return "a table {key = value}"
         kv = args or (object, object)
         if any(_type_problem(k, kv[0]) or _type_problem(v, kv[1]) for k, v in value.items()):
             return f"a table {{key = value}} of {' and '.join(dict.fromkeys(getattr(a, '__name__', str(a)) for a in kv))}"
         return None
-    if origin is not None and issubclass(origin, Iterable):
+    if issubclass(kind, Iterable) and not issubclass(kind, str | bytes):
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
             return "a list [...]"
         item = args[0] if args else object
@@ -1037,12 +1110,12 @@ class Loader:
 
     def option_problems(self, options: Mapping) -> dict[str, str]:
         """``{option: why}`` for options of the wrong type (from the loader's type hints)."""
-        hints = typing.get_type_hints(self.function)
+        hints = typing.get_type_hints(self.function, include_extras=True)
         out = {}
         for k, v in options.items():
-            why = _type_problem(v, hints[k]) if k in hints else None
+            why = option_problem(v, hints[k]) if k in hints else None
             if why:
-                out[k] = f"{k} = {v!r} has the wrong type; expected {why}"
+                out[k] = f"{k} = {shown_value(v)} {why}"
         return out
 
     def takes(self, options: Mapping) -> dict:
