@@ -457,6 +457,26 @@ def test_a_date_format_that_cannot_read_the_file_is_one_line(tmp_path, capsys, f
     assert rc == 2 and err == [f"error: {path}{line}: column 'event_date': {expected}"]
 
 
+def test_dates_a_format_reads_only_in_part_are_one_line_per_cause(tmp_path, capsys):
+    """80 days, every third written ISO, two 'n/a', one empty, read with --date-format %d/%m/%Y: was
+    29 lines, one per row; now one line per cause at its first row, with the rows like it counted."""
+    day0 = pd.Timestamp("2019-11-01")
+    cells = [(day0 + pd.Timedelta(days=k)).strftime("%Y-%m-%d" if k % 3 == 0 else "%d/%m/%Y") for k in range(80)]
+    cells[10] = cells[11] = "n/a"
+    cells[20] = ""
+    rows = [(f"E{k}", c, "Battles", "Armed clash", "Idleb", "1") for k, c in enumerate(cells)]
+    path = write_acled(tmp_path / "acled.csv", rows)
+    rc, err = _run(["validate", "--format", "acled", "--date-format", "%d/%m/%Y", path], capsys)
+    n_iso = sum(k % 3 == 0 for k in range(80) if k not in (10, 11, 20))
+    assert rc == 2 and err == [
+        f"error: {path}:22: column 'event_date': empty date; expected a date",
+        f"error: {path}:2: column 'event_date': cannot read '2019-11-01' as a date in format '%d/%m/%Y' (and "
+        f"{n_iso - 1} more rows like it); expected dates such as '15/02/2022'",
+        f"error: {path}:12: column 'event_date': cannot read 'n/a' as a date in format '%d/%m/%Y' (and 1 more row "
+        "like it); expected dates such as '15/02/2022'"]
+    assert n_iso == 27
+
+
 def test_region_codes_equal_in_unicode_are_one_code(tmp_path, capsys):
     """A table typed on a Mac (decomposed accents) refused a file's identical-looking code:
     "region 'Ḥamāh' is not in the region table; the table has 'Ḥamāh'"."""

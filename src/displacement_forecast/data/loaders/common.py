@@ -29,7 +29,7 @@ import sys
 import types
 import typing
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -137,6 +137,45 @@ def limit_problems(problems: list[Problem], file: str, column: str | None, total
     if total > len(problems):
         problems = problems + [Problem(file, None, column, f"... and {total - len(problems):,} more rows with the same problem")]
     return problems
+
+
+def first_of_each(rows: np.ndarray, keys: Sequence[Hashable], problem: Callable[[int, str], Problem], *,
+                  file: str, column: str | None) -> list[Problem]:
+    """One problem per distinct cause, at its first row, saying how many more rows share it.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray of int, shape (n,)
+        Data rows with a problem, in file order.
+    keys : sequence, length n
+        The cause of each row's problem (rows with equal keys have one problem, e.g. cells of one
+        shape, :func:`cell_shape`).
+    problem : callable
+        ``problem(row, more)`` -> the :class:`Problem` of the first ``row`` of a cause; ``more`` is
+        ``""`` or ``" (and 12 more rows like it)"``, to put into its message.
+
+    Returns
+    -------
+    list of Problem
+        At most :data:`MAX_PROBLEMS_PER_KIND` causes, then one line counting the rows of the rest.
+    """
+    if not len(rows):
+        return []
+    group, _ = pd.factorize(pd.Series(list(keys), dtype=object), use_na_sentinel=False)
+    first = np.unique(group, return_index=True)[1]
+    count = np.bincount(group)
+    out = [problem(int(rows[i]), f" (and {count[g] - 1:,} more row{'s' if count[g] > 2 else ''} like it)"
+                   if count[g] > 1 else "") for g, i in enumerate(first[:MAX_PROBLEMS_PER_KIND])]
+    rest = int(count[MAX_PROBLEMS_PER_KIND:].sum())
+    if rest:
+        out.append(Problem(file, None, column, f"... and {rest:,} more rows with other problems of this kind"))
+    return out
+
+
+def cell_shape(text: str) -> str:
+    """The shape of a cell, to tell causes apart: digits as ``9``, each run of letters as ``a``
+    (``'2020-13-01'`` -> ``'9999-99-99'``, ``'March 5'`` -> ``'a 9'``, ``'n/a'`` -> ``'a/a'``)."""
+    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d", "9", text))
 
 
 def check_file(path: Path) -> None:
@@ -595,6 +634,14 @@ def resolve_ambiguous_dates(values: Iterable[str], formats: Sequence[str]) -> st
     return dense[0] if len(dense) == 1 else None
 
 
+def _example_date(fmt: str) -> str:
+    """15 February 2022 written in the strptime format ``fmt`` (for messages)."""
+    try:
+        return pd.Timestamp("2022-02-15").strftime(fmt)
+    except ValueError:
+        return fmt
+
+
 def parse_dates(
     raw: pd.Series, *, file: str, column: str, lines, date_format: str | None,
     candidates: Sequence[str] = DATE_FORMATS,
@@ -604,17 +651,18 @@ def parse_dates(
     Raises
     ------
     DataError
-        Empty or unreadable dates (each located), dates out of range, or an ambiguous file that
-        consecutiveness cannot resolve (one line asking for ``--date-format``).
+        Empty or unreadable dates, dates out of range (one line per cause, at its first row, with
+        the number of rows like it: :func:`first_of_each`; unreadable cells of one
+        :func:`cell_shape` are one cause), or an ambiguous file that consecutiveness cannot
+        resolve (one line asking for ``--date-format``).
     """
     codes, uniq = pd.factorize(raw, use_na_sentinel=True)
     ustr = pd.Series(uniq, dtype=object).astype(str).str.strip()
     problems: list[Problem] = []
     empty_u = (ustr == "").to_numpy()
     empty = np.flatnonzero((codes < 0) | np.isin(codes, np.flatnonzero(empty_u)))
-    if len(empty):
-        problems += limit_problems([Problem(file, lines[i], column, "empty date; expected a date") for i in empty[:MAX_PROBLEMS_PER_KIND]],
-                                   file, column, len(empty))
+    problems += first_of_each(empty, [None] * len(empty), file=file, column=column,
+                              problem=lambda i, more: Problem(file, lines[i], column, f"empty date{more}; expected a date"))
     vals = ustr[~empty_u]
     fmt = date_format
     if fmt is None:
@@ -648,13 +696,18 @@ def parse_dates(
                                             f"no date reads in format {fmt!r} (the first, {ustr.iloc[codes[bad[0]]]!r}, "
                                             f"and {len(bad) - 1:,} more rows); expected dates in that format (without "
                                             "--date-format the format is detected)")])
-    problems += limit_problems([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
-                                for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
+    shapes = {u: cell_shape(ustr.iloc[u]) for u in bad_u}
+    problems += first_of_each(
+        bad, [shapes[c] for c in codes[bad]], file=file, column=column,
+        problem=lambda i, more: Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format "
+                                                               f"{fmt!r}{more}; expected dates such as {_example_date(fmt)!r}"))
     today = pd.Timestamp.today().normalize()
     oor_u = np.flatnonzero(((udates < EARLIEST_DATE) | (udates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
     oor = np.flatnonzero(np.isin(codes, oor_u))
-    problems += limit_problems([Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
-                                for i in oor[:MAX_PROBLEMS_PER_KIND]], file, column, len(oor))
+    problems += first_of_each(
+        oor, (udates.iloc[codes[oor]] > today).to_numpy(), file=file, column=column,  # too early / too late
+        problem=lambda i, more: Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range{more}; "
+                                                               f"expected between {EARLIEST_DATE.date()} and next year"))
     udates = pd.concat([udates, pd.Series([pd.NaT])], ignore_index=True).astype("datetime64[ns]")
     dates = pd.Series(udates.to_numpy()[codes], index=raw.index)  # code -1 -> the trailing NaT
     if problems:

@@ -16,8 +16,7 @@ Top level (all optional)::
 
 ``[file]``: ``sheet`` (Excel sheet name; default the first), ``skip_rows`` (lines/rows before
 the header, a whole number >= 0, default 0), ``nrows`` (data rows to read, >= 1; default all),
-``delimiter`` (``,`` ``;``
-or ``\t``; sniffed when absent), ``thousands`` (separator to remove from numbers, e.g. ","),
+``delimiter`` (``,`` ``;`` or ``\t``; sniffed when absent), ``thousands`` (separator to remove from numbers, e.g. ","),
 ``decimal`` (decimal mark, e.g. ","), ``missing`` (cell words meaning "missing", e.g.
 ``["n/a", "-"]``; kept NaN, never 0), ``whole`` (default true: values are counts of people,
 so ``12.5`` is an error; false for sources that publish estimates with decimals). See
