@@ -477,6 +477,19 @@ def test_dates_a_format_reads_only_in_part_are_one_line_per_cause(tmp_path, caps
     assert n_iso == 27
 
 
+def test_tidy_dates_that_cannot_be_read_are_one_line_per_cause(tmp_path, capsys):
+    """The tidy reader listed every impossible, empty or out-of-range date, one line each (without limit)."""
+    tidy = tmp_path / "obs.csv"
+    tidy.write_text("date,region,series,value\n2020-02-30,A,strikes,1\n2020-02-31,A,strikes,1\n,A,strikes,1\n"
+                    "1900-01-01,A,strikes,2\n1900-01-08,A,strikes,2\n1900-01-15,A,strikes,2\n2020-03-02,A,strikes,1\n")
+    rc, err = _run(["validate", tidy], capsys)
+    assert rc == 2 and err == [
+        f"error: {tidy}:2: column 'date': cannot read '2020-02-30' as a date (and 1 more row like it); expected YYYY-MM-DD",
+        f"error: {tidy}:4: column 'date': empty date; expected YYYY-MM-DD",  # was: 'cannot read None as a date'
+        f"error: {tidy}:5: column 'date': date 1900-01-01 is out of range (and 2 more rows like it); expected between "
+        "1946-01-01 and next year"]
+
+
 def test_region_codes_equal_in_unicode_are_one_code(tmp_path, capsys):
     """A table typed on a Mac (decomposed accents) refused a file's identical-looking code:
     "region 'Ḥamāh' is not in the region table; the table has 'Ḥamāh'"."""

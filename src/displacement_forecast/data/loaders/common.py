@@ -29,7 +29,7 @@ import sys
 import types
 import typing
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -42,10 +42,13 @@ from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
     MAX_COUNT,
+    MAX_PROBLEMS_PER_KIND,
     DataError,
     DataWarning,
     Problem,
+    cell_shape,
     coerce_observations,
+    first_of_each,
     period_offset,
     period_start,
     validate_observations,
@@ -82,9 +85,6 @@ __all__ = [
     "sniff_delimiter",
 ]
 
-#: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
-#: column would otherwise print a million lines).
-MAX_PROBLEMS_PER_KIND = 50
 
 #: Date formats tried, in this order, when a file does not say which it uses.
 DATE_FORMATS: tuple[str, ...] = (
@@ -137,45 +137,6 @@ def limit_problems(problems: list[Problem], file: str, column: str | None, total
     if total > len(problems):
         problems = problems + [Problem(file, None, column, f"... and {total - len(problems):,} more rows with the same problem")]
     return problems
-
-
-def first_of_each(rows: np.ndarray, keys: Sequence[Hashable], problem: Callable[[int, str], Problem], *,
-                  file: str, column: str | None) -> list[Problem]:
-    """One problem per distinct cause, at its first row, saying how many more rows share it.
-
-    Parameters
-    ----------
-    rows : numpy.ndarray of int, shape (n,)
-        Data rows with a problem, in file order.
-    keys : sequence, length n
-        The cause of each row's problem (rows with equal keys have one problem, e.g. cells of one
-        shape, :func:`cell_shape`).
-    problem : callable
-        ``problem(row, more)`` -> the :class:`Problem` of the first ``row`` of a cause; ``more`` is
-        ``""`` or ``" (and 12 more rows like it)"``, to put into its message.
-
-    Returns
-    -------
-    list of Problem
-        At most :data:`MAX_PROBLEMS_PER_KIND` causes, then one line counting the rows of the rest.
-    """
-    if not len(rows):
-        return []
-    group, _ = pd.factorize(pd.Series(list(keys), dtype=object), use_na_sentinel=False)
-    first = np.unique(group, return_index=True)[1]
-    count = np.bincount(group)
-    out = [problem(int(rows[i]), f" (and {count[g] - 1:,} more row{'s' if count[g] > 2 else ''} like it)"
-                   if count[g] > 1 else "") for g, i in enumerate(first[:MAX_PROBLEMS_PER_KIND])]
-    rest = int(count[MAX_PROBLEMS_PER_KIND:].sum())
-    if rest:
-        out.append(Problem(file, None, column, f"... and {rest:,} more rows with other problems of this kind"))
-    return out
-
-
-def cell_shape(text: str) -> str:
-    """The shape of a cell, to tell causes apart: digits as ``9``, each run of letters as ``a``
-    (``'2020-13-01'`` -> ``'9999-99-99'``, ``'March 5'`` -> ``'a 9'``, ``'n/a'`` -> ``'a/a'``)."""
-    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d", "9", text))
 
 
 def check_file(path: Path) -> None:
