@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +313,27 @@ def test_decimals_in_people_counts_are_read_only_when_declared(tmp_path, capsys)
     assert main(["validate", str(d / "obs.csv"), "--regions", str(d / "regions.csv"), "--decimals"]) == 0
     (d / "README.md").write_text("---\ndecimals: true\n---\n# estimates split by the source\n")
     assert main(["validate", str(d / "obs.csv"), "--regions", str(d / "regions.csv")]) == 0
+
+
+def test_every_loader_option_is_checked_by_one_rule():
+    """Loader signatures (recipe sources) and tables of allowed keys (mapping files, a recipe's top
+    level) were checked by two functions with other words ('expected int' beside 'a whole number')."""
+    import datetime
+    from typing import Annotated
+
+    from displacement_forecast.data.loaders.common import AtLeast, config_options, option_problem
+
+    rows = Annotated[int, AtLeast(1, "rows to read")]
+    assert option_problem(3, rows) is None and option_problem(None, rows | None) is None
+    assert option_problem(0, rows | None) == "is below 1; expected a whole number >= 1 (rows to read)"
+    assert option_problem(True, rows) == option_problem(True, int) == "has the wrong type; expected a whole number"
+    assert option_problem("x", (str, datetime.date)) is None and option_problem(datetime.date(2020, 1, 1), (str, datetime.date)) is None
+    assert option_problem(3, (str, datetime.date)) == "has the wrong type; expected text or a date"
+    assert option_problem("no", bool) == "has the wrong type; expected true or false"
+    assert option_problem("NA", list) == option_problem("NA", Sequence[str]) == "has the wrong type; expected a list [...]"
+    assert option_problem([], dict) == "has the wrong type; expected a table {key = value}"
+    # The table check says the same words, with the value as TOML writes it.
+    got = config_options({"whole": "no", "nrows": False}, {"whole": bool, "nrows": rows}, "m.toml", "[file]")
+    assert [(p.column, p.message) for p in got] == [
+        ("whole", "[file] whole = 'no' has the wrong type; expected true or false"),
+        ("nrows", "[file] nrows = false has the wrong type; expected a whole number")]

@@ -126,6 +126,59 @@ def test_acled_event_listed_twice_is_counted_once_or_refused(tmp_path, capsys):
                                "event beside its old version?)"]
 
 
+UCDP_HEAD = "id,type_of_violence,adm_1,date_start,date_end,best"
+UCDP_ROWS = ["256939,1,Idlib governorate,2019-12-02,2019-12-02,4", "256940,1,Aleppo governorate,2019-12-03,2019-12-05,10"]
+
+
+def _ucdp(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("\n".join([UCDP_HEAD, *rows]) + "\n")
+    return path
+
+
+def test_an_integer_event_id_written_as_a_float_is_the_same_event(tmp_path, capsys):
+    """One UCDP event as ``256939`` in one export and ``256939.0`` in another (a spreadsheet or pandas
+    round-trip) was counted twice when the exports were joined; other ids stay apart."""
+    from displacement_forecast.data.loaders import load_ucdp_ged
+
+    def load(path):
+        return load_ucdp_ged(path, freq="W")
+
+    plain = _counts(_load_quiet(load, _ucdp(tmp_path, "plain.csv", UCDP_ROWS)))
+    joined = _ucdp(tmp_path, "joined.csv", [*UCDP_ROWS, " 256939.0 ,1,Idlib governorate,2019-12-02,2019-12-02,4",
+                                             "256940.00,1,Aleppo governorate,2019-12-03,2019-12-05,10"])
+    with pytest.warns(UserWarning, match=r"2 event\(s\) listed twice with the same cells \(first repeat on line 4, "
+                                         r"id ' 256939.0 '\)"):
+        assert _counts(load(joined)) == plain
+    assert plain[("2019-12-02", "Idlib governorate", "fatalities")] == 4
+    # Genuinely other ids: every row counts.
+    apart = _ucdp(tmp_path, "apart.csv", [*UCDP_ROWS, "256939.5,1,Idlib governorate,2019-12-02,2019-12-02,4",
+                                          "2569390,1,Idlib governorate,2019-12-02,2019-12-02,4"])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        twice = _counts(load(apart))
+    assert not [w for w in said if "listed twice" in str(w.message)]
+    assert twice[("2019-12-02", "Idlib governorate", "events")] == 3
+    # The same id with a revised count is refused, naming the first line.
+    revised = _ucdp(tmp_path, "revised.csv", [*UCDP_ROWS, "256939.0,1,Idlib governorate,2019-12-02,2019-12-02,7"])
+    rc, err = _run(["validate", "--format", "ucdp", revised], capsys)
+    assert rc == 2 and err == [f"error: {revised}:4: column 'id': event '256939.0' is listed again with other cells "
+                               "(first on line 2); expected each event once: keep the version to count (a revised "
+                               "event beside its old version?)"]
+    # ACLED's ids go through the same rule; 'SYR4' and 'SYR4.0' are different text, not a number.
+    acled = write_acled(tmp_path / "acled.csv", [*ACLED_ROWS, ("SYR4.0", *ACLED_ROWS[3][1:])])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert _counts(load_acled(acled, freq="W"))[("2019-12-02", "Aleppo", "events")] == 2
+    assert not [w for w in said if "listed twice" in str(w.message)]
+
+
+def _load_quiet(load, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load(path)
+
+
 TIDY = ["date,region,series,value,source", "2020-01-06,A,displaced,10,x", "2020-01-13,A,displaced,12,x",
         "2020-01-20,A,displaced,9,x", "2020-01-06,A,strikes,3,x", "2020-01-13,A,strikes,4,x", "2020-01-20,A,strikes,0,x"]
 
@@ -284,6 +337,41 @@ def test_recipe_source_option_of_the_wrong_type_is_one_line_at_its_key(tmp_path,
     assert err == [f"error: {recipe}:6: key {line.split()[0]}: [[sources]] #1: {expected}"]
 
 
+MAPPING = 'series = "displaced"\n[file]\n{}\n[columns]\nregion = "Region"\ndate = "Date"\nvalue = "Value"\n'
+ROWS_BELOW = "is below {0}; expected a whole number >= {0} ({1})"
+SKIP_WHAT, NROWS_WHAT = "lines or sheet rows before the header", "data rows to read; leave it out to read all"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("skip_rows = -1", ROWS_BELOW.format(0, SKIP_WHAT)),  # was: "file has only a header", naming the data file
+    ("nrows = 0", ROWS_BELOW.format(1, NROWS_WHAT)),      # was: the same
+    ("nrows = -2", ROWS_BELOW.format(1, NROWS_WHAT)),     # was: read all rows but the last two, silently
+    ("skip_rows = true", "has the wrong type; expected a whole number"),  # was: 'True ... expected int'
+    ("nrows = 2.5", "has the wrong type; expected a whole number"),
+    ('whole = "no"', "has the wrong type; expected true or false"),  # the words of every loader option
+    ('missing = "NA"', "has the wrong type; expected a list [...]"),
+])
+def test_a_mapping_file_option_out_of_range_is_one_line_at_its_key(tmp_path, capsys, line, expected):
+    data = tmp_path / "t.csv"
+    data.write_text("Region,Date,Value\nIdleb,2020-01-06,3\nAleppo,2020-01-06,4\nIdleb,2020-01-13,5\n")
+    cfg = tmp_path / "map.toml"
+    cfg.write_text(MAPPING.format(line))
+    key = line.split()[0]
+    value = line.split(" = ")[1].replace('"', "'")
+    rc, err = _run(["validate", "--format", "mapped", "--config", cfg, data], capsys)
+    assert rc == 2 and err == [f"error: {cfg}:3: key {key}: [file] {key} = {value} {expected}"]
+    # The same mapping written inline in a recipe: named at the recipe line (was: internal error, a TypeError)
+    (tmp_path / "regions.csv").write_text("code,name,population\nSY07,Idleb,2900000\nSY02,Aleppo,4200000\n")
+    recipe = tmp_path / "recipe.toml"
+    inline = f'series = "displaced", file = {{{line}}}, columns = {{region = "Region", date = "Date", value = "Value"}}'
+    recipe.write_text(f'regions = "regions.csv"\nfreq = "W"\n[[sources]]\nformat = "mapped"\npath = "t.csv"\n'
+                      f"config = {{{inline}}}\n")
+    out = tmp_path / "obs.csv"
+    rc, err = _run(["panel", recipe, "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {recipe}:6: key config: [[sources]] #1: [file] {key} = {value} {expected}"]
+
+
 def test_recipe_window_as_toml_dates_and_backwards(tmp_path, capsys):
     write_acled(tmp_path / "acled.csv")
     (tmp_path / "regions.csv").write_text("code,name,parent,population\nSY07,Idleb,NW,2900000\nSY02,Aleppo,NW,4200000\n")
@@ -367,6 +455,39 @@ def test_a_date_format_that_cannot_read_the_file_is_one_line(tmp_path, capsys, f
     path = write_acled(tmp_path / "acled.csv")
     rc, err = _run(["validate", "--format", "acled", "--date-format", fmt, path], capsys)
     assert rc == 2 and err == [f"error: {path}{line}: column 'event_date': {expected}"]
+
+
+def test_dates_a_format_reads_only_in_part_are_one_line_per_cause(tmp_path, capsys):
+    """80 days, every third written ISO, two 'n/a', one empty, read with --date-format %d/%m/%Y: was
+    29 lines, one per row; now one line per cause at its first row, with the rows like it counted."""
+    day0 = pd.Timestamp("2019-11-01")
+    cells = [(day0 + pd.Timedelta(days=k)).strftime("%Y-%m-%d" if k % 3 == 0 else "%d/%m/%Y") for k in range(80)]
+    cells[10] = cells[11] = "n/a"
+    cells[20] = ""
+    rows = [(f"E{k}", c, "Battles", "Armed clash", "Idleb", "1") for k, c in enumerate(cells)]
+    path = write_acled(tmp_path / "acled.csv", rows)
+    rc, err = _run(["validate", "--format", "acled", "--date-format", "%d/%m/%Y", path], capsys)
+    n_iso = sum(k % 3 == 0 for k in range(80) if k not in (10, 11, 20))
+    assert rc == 2 and err == [
+        f"error: {path}:22: column 'event_date': empty date; expected a date",
+        f"error: {path}:2: column 'event_date': cannot read '2019-11-01' as a date in format '%d/%m/%Y' (and "
+        f"{n_iso - 1} more rows like it); expected dates such as '15/02/2022'",
+        f"error: {path}:12: column 'event_date': cannot read 'n/a' as a date in format '%d/%m/%Y' (and 1 more row "
+        "like it); expected dates such as '15/02/2022'"]
+    assert n_iso == 27
+
+
+def test_tidy_dates_that_cannot_be_read_are_one_line_per_cause(tmp_path, capsys):
+    """The tidy reader listed every impossible, empty or out-of-range date, one line each (without limit)."""
+    tidy = tmp_path / "obs.csv"
+    tidy.write_text("date,region,series,value\n2020-02-30,A,strikes,1\n2020-02-31,A,strikes,1\n,A,strikes,1\n"
+                    "1900-01-01,A,strikes,2\n1900-01-08,A,strikes,2\n1900-01-15,A,strikes,2\n2020-03-02,A,strikes,1\n")
+    rc, err = _run(["validate", tidy], capsys)
+    assert rc == 2 and err == [
+        f"error: {tidy}:2: column 'date': cannot read '2020-02-30' as a date (and 1 more row like it); expected YYYY-MM-DD",
+        f"error: {tidy}:4: column 'date': empty date; expected YYYY-MM-DD",  # was: 'cannot read None as a date'
+        f"error: {tidy}:5: column 'date': date 1900-01-01 is out of range (and 2 more rows like it); expected between "
+        "1946-01-01 and next year"]
 
 
 def test_region_codes_equal_in_unicode_are_one_code(tmp_path, capsys):

@@ -47,6 +47,7 @@ import pandas as pd
 
 from .loaders import LOADERS
 from .loaders.common import PartialPeriodWarning, config_options
+from .loaders.mapped import check_config
 from .regions import RegionTable, load_regions
 from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations, period_grid
 from .tomlfile import read_toml
@@ -163,7 +164,9 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
         fpath = data / src["path"]
         if not fpath.exists():
             problems.append(Problem(name, at("path"), "path", f"{where}: source file {fpath} not found"))
-        if "config" in opts:
+        if isinstance(opts.get("config"), Mapping):  # the mapping written inline: checked as a mapping file is
+            problems += [Problem(name, at("config"), "config", f"{where}: {p.message}") for p in check_config(opts["config"])]
+        elif "config" in opts:
             opts["config"] = base / opts["config"]
             if not opts["config"].exists():
                 problems.append(Problem(name, at("config"), "config", f"{where}: config {opts['config']} not found"))

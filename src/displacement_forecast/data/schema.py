@@ -21,7 +21,8 @@ are ISO ``YYYY-MM-DD`` only. Keys ``(date, region, series)`` are unique.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,50 @@ class DataError(ValueError):
     def __init__(self, problems: Problem | Iterable[Problem]):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+#: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
+#: column would otherwise print a million lines).
+MAX_PROBLEMS_PER_KIND = 50
+
+
+def first_of_each(rows: np.ndarray, keys: Sequence[Hashable], problem: Callable[[int, str], Problem], *,
+                  file: str, column: str | None) -> list[Problem]:
+    """One problem per distinct cause, at its first row, saying how many more rows share it.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray of int, shape (n,)
+        Data rows with a problem, in file order.
+    keys : sequence, length n
+        The cause of each row's problem (rows with equal keys have one problem, e.g. cells of one
+        shape, :func:`cell_shape`).
+    problem : callable
+        ``problem(row, more)`` -> the :class:`Problem` of the first ``row`` of a cause; ``more`` is
+        ``""`` or ``" (and 12 more rows like it)"``, to put into its message.
+
+    Returns
+    -------
+    list of Problem
+        At most :data:`MAX_PROBLEMS_PER_KIND` causes, then one line counting the rows of the rest.
+    """
+    if not len(rows):
+        return []
+    group, _ = pd.factorize(pd.Series(list(keys), dtype=object), use_na_sentinel=False)
+    first = np.unique(group, return_index=True)[1]
+    count = np.bincount(group)
+    out = [problem(int(rows[i]), f" (and {count[g] - 1:,} more row{'s' if count[g] > 2 else ''} like it)"
+                   if count[g] > 1 else "") for g, i in enumerate(first[:MAX_PROBLEMS_PER_KIND])]
+    rest = int(count[MAX_PROBLEMS_PER_KIND:].sum())
+    if rest:
+        out.append(Problem(file, None, column, f"... and {rest:,} more rows with other problems of this kind"))
+    return out
+
+
+def cell_shape(text: str) -> str:
+    """The shape of a cell, to tell causes apart: digits as ``9``, each run of letters as ``a``
+    (``'2020-13-01'`` -> ``'9999-99-99'``, ``'March 5'`` -> ``'a 9'``, ``'n/a'`` -> ``'a/a'``)."""
+    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d", "9", text))
 
 
 def _text(col: pd.Series, *, strip: bool = True, nfc: bool = False) -> pd.Series:
@@ -337,19 +382,22 @@ def validate_observations(
                                 f"{raw_dates.iloc[i]!r} and {len(not_iso) - 1:,} more dates are not ISO; the tidy format takes "
                                 f"YYYY-MM-DD only (agency files with other date formats: --format with --date-format)"))
         unread = [i for i in unread if i not in set(not_iso)]
-    for i in unread:
+    def unreadable(i: int, more: str) -> Problem:
+        if pd.isna(raw_dates.iloc[i]) or not str(raw_dates.iloc[i]).strip():
+            return Problem(file, int(lines[i]), "date", f"empty date{more}; expected YYYY-MM-DD")
         hint = ("; the tidy format takes ISO dates only (agency files with other date formats: "
                 "--format with --date-format)") if not iso[i] and pd.notna(raw_dates.iloc[i]) else ""
-        problems.append(
-            Problem(file, int(lines[i]), "date", f"cannot read {raw_dates.iloc[i]!r} as a date; expected YYYY-MM-DD{hint}")
-        )
+        return Problem(file, int(lines[i]), "date", f"cannot read {raw_dates.iloc[i]!r} as a date{more}; expected YYYY-MM-DD{hint}")
+
+    unread = np.asarray(unread, dtype=int)
+    problems += first_of_each(unread, [cell_shape(str(raw_dates.iloc[i]).strip()) if pd.notna(raw_dates.iloc[i]) else ""
+                                       for i in unread], unreadable, file=file, column="date")
     today = pd.Timestamp.today().normalize()
-    bad_range = (dates < EARLIEST_DATE) | (dates > today + pd.Timedelta(days=366))
-    for i in np.flatnonzero(bad_range.fillna(False).to_numpy()):
-        problems.append(
-            Problem(file, int(lines[i]), "date",
-                    f"date {dates.iloc[i].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
-        )
+    bad_range = np.flatnonzero(((dates < EARLIEST_DATE) | (dates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
+    problems += first_of_each(
+        bad_range, (dates.iloc[bad_range] > today).to_numpy(), file=file, column="date",  # too early / too late
+        problem=lambda i, more: Problem(file, int(lines[i]), "date", f"date {dates.iloc[i].date()} is out of range{more}; "
+                                                                     f"expected between {EARLIEST_DATE.date()} and next year"))
 
     # Values: numeric (NaN allowed for missing), non-negative, finite.
     raw_values = df["value"]

@@ -42,10 +42,13 @@ from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
     MAX_COUNT,
+    MAX_PROBLEMS_PER_KIND,
     DataError,
     DataWarning,
     Problem,
+    cell_shape,
     coerce_observations,
+    first_of_each,
     period_offset,
     period_start,
     validate_observations,
@@ -57,6 +60,7 @@ __all__ = [
     "MAX_PROBLEMS_PER_KIND",
     "DataWarning",
     "LineMap",
+    "AtLeast",
     "Loader",
     "check_file",
     "config_options",
@@ -69,6 +73,7 @@ __all__ = [
     "is_workbook",
     "limit_problems",
     "map_region_names",
+    "option_problem",
     "parse_counts",
     "parse_dates",
     "progress_bar",
@@ -80,9 +85,6 @@ __all__ = [
     "sniff_delimiter",
 ]
 
-#: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
-#: column would otherwise print a million lines).
-MAX_PROBLEMS_PER_KIND = 50
 
 #: Date formats tried, in this order, when a file does not say which it uses.
 DATE_FORMATS: tuple[str, ...] = (
@@ -490,22 +492,51 @@ def read_columns(
     return df, lines
 
 
+#: An integral id as a spreadsheet or pandas writes it after reading it as a float: ``256939.0``.
+_FLOAT_WRITTEN_INT = r"^([+-]?\d+)\.0+$"
+
+
+def event_key(ids: pd.Series) -> pd.Series:
+    """The id of each event as compared when looking for events listed twice.
+
+    Surrounding spaces are dropped and an integral number written with a trailing ``.0``
+    (``256939.0``, what a spreadsheet or a pandas round-trip makes of UCDP's integer ids) is
+    written without it, so it matches ``256939``. Any other difference (``SYR4`` and ``syr4``,
+    ``0256939`` and ``256939``, ``256939.5``) keeps two ids apart.
+
+    Parameters
+    ----------
+    ids : pandas.Series of str (missing cells as NA), shape (n_rows,)
+
+    Returns
+    -------
+    pandas.Series of str, shape (n_rows,); NA where ``ids`` is missing or blank.
+    """
+    k = ids.astype("string").str.strip().str.replace(_FLOAT_WRITTEN_INT, r"\1", regex=True)
+    return k.mask(k == "")
+
+
 def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> tuple[pd.DataFrame, LineMap | _Lines]:
-    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`)."""
+    """``df`` with events listed again with the same cells dropped (see :func:`read_columns`).
+
+    Ids are compared by :func:`event_key`, so ``256939`` and ``256939.0`` (a spreadsheet or
+    pandas round-trip) are one event; messages quote the id as the file writes it.
+    """
     ids = df[event_id]
-    again = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    keys = event_key(ids)
+    again = (keys.duplicated(keep=False) & keys.notna()).to_numpy()
     if not again.any():
         return df, lines
-    exact = df.duplicated(keep="first").to_numpy() & again
-    same_id = (ids.duplicated(keep="first") & ids.notna()).to_numpy() & ~exact
+    exact = df.assign(**{event_id: keys}).duplicated(keep="first").to_numpy() & again
+    same_id = (keys.duplicated(keep="first") & keys.notna()).to_numpy() & ~exact
     if same_id.any():
         first = {}
         for i in np.flatnonzero(again):
-            first.setdefault(ids.iloc[i], i)
+            first.setdefault(keys.iloc[i], i)
         idx = np.flatnonzero(same_id)
         raise DataError(limit_problems(
             [Problem(file, lines[i], event_id, f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
-                                               f"{lines[first[ids.iloc[i]]]}); expected each event once: keep the version "
+                                               f"{lines[first[keys.iloc[i]]]}); expected each event once: keep the version "
                                                "to count (a revised event beside its old version?)")
              for i in idx[:MAX_PROBLEMS_PER_KIND]], file, event_id, len(idx)))
     drop = np.flatnonzero(exact)
@@ -564,6 +595,14 @@ def resolve_ambiguous_dates(values: Iterable[str], formats: Sequence[str]) -> st
     return dense[0] if len(dense) == 1 else None
 
 
+def _example_date(fmt: str) -> str:
+    """15 February 2022 written in the strptime format ``fmt`` (for messages)."""
+    try:
+        return pd.Timestamp("2022-02-15").strftime(fmt)
+    except ValueError:
+        return fmt
+
+
 def parse_dates(
     raw: pd.Series, *, file: str, column: str, lines, date_format: str | None,
     candidates: Sequence[str] = DATE_FORMATS,
@@ -573,17 +612,18 @@ def parse_dates(
     Raises
     ------
     DataError
-        Empty or unreadable dates (each located), dates out of range, or an ambiguous file that
-        consecutiveness cannot resolve (one line asking for ``--date-format``).
+        Empty or unreadable dates, dates out of range (one line per cause, at its first row, with
+        the number of rows like it: :func:`first_of_each`; unreadable cells of one
+        :func:`cell_shape` are one cause), or an ambiguous file that consecutiveness cannot
+        resolve (one line asking for ``--date-format``).
     """
     codes, uniq = pd.factorize(raw, use_na_sentinel=True)
     ustr = pd.Series(uniq, dtype=object).astype(str).str.strip()
     problems: list[Problem] = []
     empty_u = (ustr == "").to_numpy()
     empty = np.flatnonzero((codes < 0) | np.isin(codes, np.flatnonzero(empty_u)))
-    if len(empty):
-        problems += limit_problems([Problem(file, lines[i], column, "empty date; expected a date") for i in empty[:MAX_PROBLEMS_PER_KIND]],
-                                   file, column, len(empty))
+    problems += first_of_each(empty, [None] * len(empty), file=file, column=column,
+                              problem=lambda i, more: Problem(file, lines[i], column, f"empty date{more}; expected a date"))
     vals = ustr[~empty_u]
     fmt = date_format
     if fmt is None:
@@ -617,13 +657,18 @@ def parse_dates(
                                             f"no date reads in format {fmt!r} (the first, {ustr.iloc[codes[bad[0]]]!r}, "
                                             f"and {len(bad) - 1:,} more rows); expected dates in that format (without "
                                             "--date-format the format is detected)")])
-    problems += limit_problems([Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format {fmt!r}")
-                                for i in bad[:MAX_PROBLEMS_PER_KIND]], file, column, len(bad))
+    shapes = {u: cell_shape(ustr.iloc[u]) for u in bad_u}
+    problems += first_of_each(
+        bad, [shapes[c] for c in codes[bad]], file=file, column=column,
+        problem=lambda i, more: Problem(file, lines[i], column, f"cannot read {ustr.iloc[codes[i]]!r} as a date in format "
+                                                               f"{fmt!r}{more}; expected dates such as {_example_date(fmt)!r}"))
     today = pd.Timestamp.today().normalize()
     oor_u = np.flatnonzero(((udates < EARLIEST_DATE) | (udates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
     oor = np.flatnonzero(np.isin(codes, oor_u))
-    problems += limit_problems([Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range; expected between {EARLIEST_DATE.date()} and next year")
-                                for i in oor[:MAX_PROBLEMS_PER_KIND]], file, column, len(oor))
+    problems += first_of_each(
+        oor, (udates.iloc[codes[oor]] > today).to_numpy(), file=file, column=column,  # too early / too late
+        problem=lambda i, more: Problem(file, lines[i], column, f"date {udates.iloc[codes[i]].date()} is out of range{more}; "
+                                                               f"expected between {EARLIEST_DATE.date()} and next year"))
     udates = pd.concat([udates, pd.Series([pd.NaT])], ignore_index=True).astype("datetime64[ns]")
     dates = pd.Series(udates.to_numpy()[codes], index=raw.index)  # code -1 -> the trailing NaT
     if problems:
@@ -922,50 +967,121 @@ class PartialPeriodWarning(DataWarning):
         return PartialPeriodWarning(self.file, self.lo, self.hi, kept) if kept else None
 
 
-def config_options(cfg: Mapping, allowed: Mapping[str, type | tuple[type, ...]], name: str, where: str) -> list[Problem]:
-    """Unknown keys and wrong types of one config table, one problem each."""
+@dataclass(frozen=True)
+class AtLeast:
+    """Lower bound of a whole-number option, written in its type hint: ``Annotated[int, AtLeast(0)]``.
+
+    ``what`` says what the number counts, for the message (``"rows before the header"``).
+    """
+
+    low: int
+    what: str = ""
+
+
+def option_problem(value: object, hint: object) -> str | None:
+    """What is wrong with an option's ``value`` for its type hint ``hint``, or None if it fits.
+
+    The one rule for every loader option, whether it comes from a loader's signature (recipe
+    sources, :meth:`Loader.load`) or from a table of allowed keys (:func:`config_options`: a
+    mapping config, a recipe's top level). ``hint`` is a type hint or a type or a tuple of types
+    (any of them). The kinds of values a TOML file or the command line gives are checked:
+    ``bool``, ``int`` (never a ``bool``), ``float``, ``str``, paths, dates, tables (``dict``,
+    ``Mapping[str, str]``) and lists (``list``, ``Sequence[str]``, ``Iterable[int]``); other hints
+    accept anything. ``Annotated[int, AtLeast(n)]`` also refuses a whole number below ``n``.
+
+    Returns
+    -------
+    str or None
+        ``"has the wrong type; expected a whole number"`` or ``"is below 0; expected a whole
+        number >= 0 (rows before the header)"``: the end of a message ``key = value ...``.
+    """
+    why = _type_problem(value, hint)
+    if why:
+        return f"has the wrong type; expected {why}"
+    bound = _bound_missed(value, hint)
+    if bound is not None:
+        return (f"is below {bound.low}; expected a whole number >= {bound.low}"
+                + (f" ({bound.what})" if bound.what else ""))
+    return None
+
+
+def shown_value(value: object) -> str:
+    """``value`` as a TOML file writes it when it is ``true``/``false``, else its ``repr``."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str) -> list[Problem]:
+    """Unknown keys and wrong values of one config table (``where``: ``"[file]"``), one problem each.
+
+    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`.
+    """
     problems = []
     for key, val in cfg.items():
         if key not in allowed:
             problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
-        elif not isinstance(val, allowed[key]) or (allowed[key] is int and isinstance(val, bool)):
-            t = allowed[key]
-            tn = t.__name__ if isinstance(t, type) else " or ".join(x.__name__ for x in t)
-            problems.append(Problem(name, None, key, f"{where} {key} = {val!r} has the wrong type; expected {tn}"))
+        elif (why := option_problem(val, allowed[key])) is not None:
+            problems.append(Problem(name, None, key, f"{where} {key} = {shown_value(val)} {why}"))
     return problems
 
 
-def _type_problem(value: object, hint: object) -> str | None:
-    """What ``value`` should have been for the type hint ``hint`` (None if it fits).
+def _union_args(hint: object) -> tuple | None:
+    """The members of a union hint or a tuple of types; None for anything else."""
+    if isinstance(hint, tuple):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return None
 
-    The kinds of values a TOML file or the command line gives: ``bool``, ``int``, ``str``,
-    paths, dates, tables (``Mapping[str, str]``) and lists (``Sequence[str]``, ``Iterable[int]``);
-    other hints accept anything.
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        whys = [_type_problem(value, a) for a in args if a is not type(None)]
-        if value is None and type(None) in args or any(w is None for w in whys):
+
+def _bound_missed(value: object, hint: object) -> AtLeast | None:
+    """The :class:`AtLeast` of ``hint`` that ``value`` (of the right type) is below, if any."""
+    members = _union_args(hint)
+    if members is not None:
+        fits = [a for a in members if a is not type(None) and not _type_problem(value, a)]
+        missed = [_bound_missed(value, a) for a in fits]
+        return None if not fits or any(m is None for m in missed) else missed[0]
+    if typing.get_origin(hint) is typing.Annotated:
+        for m in hint.__metadata__:
+            if isinstance(m, AtLeast) and value < m.low:
+                return m
+    return None
+
+
+def _type_problem(value: object, hint: object) -> str | None:
+    """What ``value`` should have been for the type hint ``hint`` (None if it fits); see
+    :func:`option_problem`."""
+    members = _union_args(hint)
+    if members is not None:
+        whys = [_type_problem(value, a) for a in members if a is not type(None)]
+        if value is None and type(None) in members or any(w is None for w in whys):
             return None
         return " or ".join(dict.fromkeys(w for w in whys if w))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _type_problem(value, args[0])
     if hint is bool:
         return None if isinstance(value, bool) else "true or false"
     if hint is int:
         return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if hint is float:
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
     if hint is str:
         return None if isinstance(value, str) else "text"
     if hint is Path:
         return None if isinstance(value, str | Path) else "a path"
-    if hint is pd.Timestamp:
+    if hint in (pd.Timestamp, date, datetime):
         return None if isinstance(value, date | pd.Timestamp) else "a date"
-    if origin is not None and issubclass(origin, Mapping):
+    kind = origin if origin is not None else hint
+    if not isinstance(kind, type):
+        return None
+    if issubclass(kind, Mapping):
         if not isinstance(value, Mapping):
             return "a table {key = value}"
         kv = args or (object, object)
         if any(_type_problem(k, kv[0]) or _type_problem(v, kv[1]) for k, v in value.items()):
             return f"a table {{key = value}} of {' and '.join(dict.fromkeys(getattr(a, '__name__', str(a)) for a in kv))}"
         return None
-    if origin is not None and issubclass(origin, Iterable):
+    if issubclass(kind, Iterable) and not issubclass(kind, str | bytes):
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
             return "a list [...]"
         item = args[0] if args else object
@@ -1008,12 +1124,12 @@ class Loader:
 
     def option_problems(self, options: Mapping) -> dict[str, str]:
         """``{option: why}`` for options of the wrong type (from the loader's type hints)."""
-        hints = typing.get_type_hints(self.function)
+        hints = typing.get_type_hints(self.function, include_extras=True)
         out = {}
         for k, v in options.items():
-            why = _type_problem(v, hints[k]) if k in hints else None
+            why = option_problem(v, hints[k]) if k in hints else None
             if why:
-                out[k] = f"{k} = {v!r} has the wrong type; expected {why}"
+                out[k] = f"{k} = {shown_value(v)} {why}"
         return out
 
     def takes(self, options: Mapping) -> dict:

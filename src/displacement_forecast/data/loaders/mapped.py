@@ -15,8 +15,8 @@ Top level (all optional)::
     description = "..."      # free text, ignored
 
 ``[file]``: ``sheet`` (Excel sheet name; default the first), ``skip_rows`` (lines/rows before
-the header, default 0), ``nrows`` (data rows to read; default all), ``delimiter`` (``,`` ``;``
-or ``\t``; sniffed when absent), ``thousands`` (separator to remove from numbers, e.g. ","),
+the header, a whole number >= 0, default 0), ``nrows`` (data rows to read, >= 1; default all),
+``delimiter`` (``,`` ``;`` or ``\t``; sniffed when absent), ``thousands`` (separator to remove from numbers, e.g. ","),
 ``decimal`` (decimal mark, e.g. ","), ``missing`` (cell words meaning "missing", e.g.
 ``["n/a", "-"]``; kept NaN, never 0), ``whole`` (default true: values are counts of people,
 so ``12.5`` is an error; false for sources that publish estimates with decimals). See
@@ -53,6 +53,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,7 @@ from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem
 from ..tomlfile import TomlDoc, read_toml
 from .common import (
+    AtLeast,
     LineMap,
     config_options,
     finish,
@@ -75,11 +77,14 @@ from .common import (
 
 __all__ = ["ALLOWED_KEYS", "check_config", "load_mapped", "read_config", "read_table"]
 
-ALLOWED_KEYS: dict[str | None, dict[str, type | tuple[type, ...]]] = {
+#: Keys of each table and their type hints, checked by :func:`.common.option_problem` (the rule
+#: every loader option follows).
+ALLOWED_KEYS: dict[str | None, dict[str, object]] = {
     None: {"series": str, "region": str, "freq": str, "source": str, "description": str,
            "file": dict, "columns": dict, "dates": dict, "wide": dict, "series_map": dict, "filter": dict},
-    "file": {"sheet": str, "skip_rows": int, "nrows": int, "thousands": str, "decimal": str, "delimiter": str,
-             "missing": list, "whole": bool},
+    "file": {"sheet": str, "skip_rows": Annotated[int, AtLeast(0, "lines or sheet rows before the header")],
+             "nrows": Annotated[int, AtLeast(1, "data rows to read; leave it out to read all")],
+             "thousands": str, "decimal": str, "delimiter": str, "missing": list, "whole": bool},
     "columns": {"date": str, "region": str, "value": str, "series": str},
     "dates": {"format": str, "year": int},
     "wide": {"melt": str, "columns": list, "exclude": list, "total": str},
