@@ -281,3 +281,15 @@ def test_auto_reports_its_lower_factor(stationary):
     q = get_model("auto", calibrate=False).fit(stationary).sample_paths(3, n_draws=200, seed=1).values
     # the upper half of each cell's paths is the same as without calibration
     np.testing.assert_array_equal(np.quantile(p, 0.9, axis=0), np.quantile(q, 0.9, axis=0))
+
+
+@pytest.mark.parametrize("calibrate", [True, "narrow"])
+def test_symmetric_calibration_spreads_both_sides(random_walk, calibrate):
+    """``calibrate=True`` / ``"narrow"`` scale both sides of each cell's paths by the one factor
+    the backtest found (the lower side too, as before the lower-tail option existed)."""
+    a = get_model("auto", calibrate=calibrate).fit(random_walk)
+    assert a.spread_ != 1.0 and a.lower_spread_ == a.spread_
+    assert a.info_.diagnostics["auto"]["lower_spread_factor"] == a.spread_
+    p = a.sample_paths(3, n_draws=200, seed=1).values
+    q = get_model("auto", calibrate=False).fit(random_walk).sample_paths(3, n_draws=200, seed=1).values
+    np.testing.assert_array_equal(p, spread_paths(q, a.spread_))

@@ -414,6 +414,7 @@ class AutoEnsemble(ForecastModel):
             lower, cover = _lower_factor(pooled, y)
         elif self.calibrate:
             spread, cover = _spread_factor(pooled, y, narrow_only=self.calibrate == "narrow")
+            lower = spread  # symmetric: both sides by the one factor
         return {"weights": weights, "origins": [str(panel.dates[o].date()) for o in origins],
                 "spread": spread, "lower": lower, "coverage": cover,
                 "crps": {**{n: round(v, 2) for n, v in single.items()}, "mixture": round(best_s, 2)},
