@@ -299,3 +299,10 @@ def test_symmetric_calibration_spreads_both_sides(random_walk, calibrate):
     q = get_model("auto", calibrate=False).fit(random_walk).sample_paths(3, n_draws=200, seed=1).values
     np.testing.assert_array_equal(p, spread_paths(q, a.spread_))
 
+
+def test_an_unknown_calibrate_option_is_refused():
+    """A misspelt option ran the symmetric spread without a word (any truthy value did)."""
+    with pytest.raises(ValueError, match="calibrate"):
+        get_model("auto", calibrate="Lower")
+    for ok in (False, True, "lower", "narrow"):
+        assert get_model("auto", calibrate=ok).calibrate == ok

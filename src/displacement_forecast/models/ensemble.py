@@ -306,6 +306,11 @@ class AutoEnsemble(ForecastModel):
     reorder
         Reorder driver-free paths across draws so totals carry the history's cross-region
         dependence (:func:`reorder_regions`; default on).
+
+    Raises
+    ------
+    ValueError
+        A candidate given twice, or a ``calibrate`` value other than those above.
     """
 
     name = "auto"
@@ -318,6 +323,8 @@ class AutoEnsemble(ForecastModel):
         self.origin_step = origin_step
         self.reorder = reorder
         self.horizon = horizon
+        if calibrate not in (False, True, "lower", "narrow"):
+            raise ValueError(f"auto: calibrate must be False, True, 'lower' or 'narrow', not {calibrate!r}")
         self.calibrate = calibrate
         self.spread = spread
         self.candidates = None if candidates is None else [(n, dict(k)) for n, k in candidates]
