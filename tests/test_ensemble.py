@@ -277,7 +277,32 @@ def test_auto_reports_its_lower_factor(stationary):
     a = get_model("auto").fit(stationary)
     d = a.info_.diagnostics["auto"]
     assert d["lower_spread_factor"] == a.lower_spread_ and 0.5 <= a.lower_spread_ <= 1.0
+    assert a.lower_spread_ < 1.0  # this panel's lower tail is narrowed: the checks below can fail
+    assert set(d["backtest_coverage"]) == {"below10_before", "below2.5_before", "below10_after", "below2.5_after"}
     p = a.sample_paths(3, n_draws=200, seed=1).values
     q = get_model("auto", calibrate=False).fit(stationary).sample_paths(3, n_draws=200, seed=1).values
     # the upper half of each cell's paths is the same as without calibration
     np.testing.assert_array_equal(np.quantile(p, 0.9, axis=0), np.quantile(q, 0.9, axis=0))
+    # and the lower half is the uncalibrated one narrowed by the factor reported
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, a.lower_spread_))
+    assert (np.quantile(p, 0.1, axis=0) >= np.quantile(q, 0.1, axis=0)).all() and not np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("calibrate", [True, "narrow"])
+def test_symmetric_calibration_spreads_both_sides(random_walk, calibrate):
+    """``calibrate=True`` / ``"narrow"`` scale both sides of each cell's paths by the one factor
+    the backtest found (the lower side too, as before the lower-tail option existed)."""
+    a = get_model("auto", calibrate=calibrate).fit(random_walk)
+    assert a.spread_ != 1.0 and a.lower_spread_ == a.spread_
+    assert a.info_.diagnostics["auto"]["lower_spread_factor"] == a.spread_
+    p = a.sample_paths(3, n_draws=200, seed=1).values
+    q = get_model("auto", calibrate=False).fit(random_walk).sample_paths(3, n_draws=200, seed=1).values
+    np.testing.assert_array_equal(p, spread_paths(q, a.spread_))
+
+
+def test_an_unknown_calibrate_option_is_refused():
+    """A misspelt option ran the symmetric spread without a word (any truthy value did)."""
+    with pytest.raises(ValueError, match="calibrate"):
+        get_model("auto", calibrate="Lower")
+    for ok in (False, True, "lower", "narrow"):
+        assert get_model("auto", calibrate=ok).calibrate == ok

@@ -22,8 +22,13 @@ Fitting
        median the mixture's paths are narrowed on the log scale (:func:`spread_paths`, factor
        0.5-1, :func:`_lower_factor`) to the factor whose backtest outcomes fall below the 10% and
        2.5% quantiles nearest 10% and 2.5% of the time, never more than 2.5% below the 2.5%
-       quantile. Medians and upper quantiles are untouched. On every test panel the mixture's
-       lower tail was too heavy and its upper tail too light, and the inner backtest saw the same
+       quantile. Medians and upper quantiles are untouched, except where the people at risk run
+       out: the cap applied afterwards leaves less for later periods once raised early paths have
+       taken more (shipped synthetic baseline, 12 weeks, 1000 draws, seed 0, factor 0.55: the 90%
+       quantile fell by more than 1% in 3% of region-weeks, at most 3.9%; medians moved by more
+       than 1% in 14%, up to +40% in NWS04 at week 12, where 28% of paths have run out). On
+       every test panel the mixture's lower tail was too heavy and its upper tail too light, and
+       the inner backtest saw the same
        one-sided rates as the held-out origins (below the 10% / above the 90% quantile: Somalia
        4.8% / 14.7% inner, 3.7% / 14.6% held out; Syria 1.9% / 11.9% and 2.6% / 9.4%). Measured
        on the statsforecast cross-validation origins (500 paths, 2026-11-30, WIS as a multiple of
@@ -306,6 +311,11 @@ class AutoEnsemble(ForecastModel):
     reorder
         Reorder driver-free paths across draws so totals carry the history's cross-region
         dependence (:func:`reorder_regions`; default on).
+
+    Raises
+    ------
+    ValueError
+        A candidate given twice, or a ``calibrate`` value other than those above.
     """
 
     name = "auto"
@@ -318,6 +328,8 @@ class AutoEnsemble(ForecastModel):
         self.origin_step = origin_step
         self.reorder = reorder
         self.horizon = horizon
+        if calibrate not in (False, True, "lower", "narrow"):
+            raise ValueError(f"auto: calibrate must be False, True, 'lower' or 'narrow', not {calibrate!r}")
         self.calibrate = calibrate
         self.spread = spread
         self.candidates = None if candidates is None else [(n, dict(k)) for n, k in candidates]
@@ -414,6 +426,7 @@ class AutoEnsemble(ForecastModel):
             lower, cover = _lower_factor(pooled, y)
         elif self.calibrate:
             spread, cover = _spread_factor(pooled, y, narrow_only=self.calibrate == "narrow")
+            lower = spread  # symmetric: both sides by the one factor
         return {"weights": weights, "origins": [str(panel.dates[o].date()) for o in origins],
                 "spread": spread, "lower": lower, "coverage": cover,
                 "crps": {**{n: round(v, 2) for n, v in single.items()}, "mixture": round(best_s, 2)},
