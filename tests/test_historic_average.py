@@ -65,3 +65,22 @@ def test_statsforecast_naive_and_historic_average_peers(name, sf):
         scale = hi - lo
         np.testing.assert_allclose(q[1], hi, atol=0.03 * scale.max())
         np.testing.assert_allclose(q[0], np.maximum(lo, 0), atol=0.03 * scale.max())
+
+
+@pytest.mark.parametrize("name", ["last-value", "historic-average", "climatology"])
+def test_baselines_never_displace_more_people_than_are_at_risk(name):
+    """A region with 2,000 people of whom 1,400 already left: 600 remain at risk (a sum
+    the counts' movements rule leaves depleting: 1,400 < 2,000). Every baseline path's cumulative
+    count stays within those 600, although the history's counts (~200 a month) would take most
+    paths past it within the 6 months; a region with people to spare keeps its uncut paths."""
+    y = np.vstack([np.full(7, 200.0), np.full(7, 200.0)])
+    codes = ["SMALL", "BIG"]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "A",
+                                               "population": [2000, 10**9]}))
+    p = Panel(pd.date_range("2020-01-01", periods=7, freq="MS"), regions, "M", {"displaced": y})
+    m = get_model(name).fit(p)
+    assert p.at_risk_end()[0] == 600
+    x = m.sample_paths(6, n_draws=2000, seed=1).values
+    cum = x.cumsum(axis=2)
+    assert (cum[:, 0, -1] <= 600).all() and (cum[:, 0, -1] == 600).mean() > 0.5
+    assert cum[:, 1, -1].max() >= 1200  # the big region is not cut

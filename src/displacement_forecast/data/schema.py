@@ -47,6 +47,10 @@ KNOWN_SERIES: dict[str, str] = {
     "refugees": "people newly crossing an international border from the region in the period",
 }
 
+#: Conflict series a driver model may use and a scenario change moves when it names none, in the
+#: order the driver rule prefers them (:mod:`displacement_forecast.models.driver_choice`).
+CONFLICT_SERIES: tuple[str, ...] = ("strikes", "shelling", "flights", "events", "fatalities")
+
 #: Series that count people: a tidy file's value for them must be a whole number (see
 #: :func:`validate_observations`); event series may hold fractions (UCDP events over a date
 #: range spread evenly over its days).

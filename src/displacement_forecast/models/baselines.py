@@ -15,6 +15,9 @@
     because counts are skewed and never negative). Periods are independent given (m_r, a_r);
     the mean's own sampling error is added by drawing m_r once per path from a normal with the
     standard error of the mean (``sd / sqrt(n)``, floored at 0.5).
+
+Every baseline path keeps its region's cumulative count within the people still at risk
+(:func:`.panel.cap_at_risk`), as the other models do: a region is not emptied twice.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scipy import optimize, special
 
 from ..distributions import draw_nb
 from .base import ForecastModel, Panel, ffill_time
+from .panel import cap_at_risk
 
 
 def _nb_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
@@ -74,7 +78,7 @@ class LastValue(ForecastModel):
         R = len(self.last_)
         a = self.alpha_[np.minimum(np.arange(horizon), len(self.alpha_) - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
-        return draw_nb(rng, mean, np.broadcast_to(a, (n_draws, R, horizon)))
+        return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a, (n_draws, R, horizon))), self.panel_.at_risk_end())
 
 
 class Climatology(ForecastModel):
@@ -100,7 +104,7 @@ class Climatology(ForecastModel):
 
     def _simulate(self, future, horizon, n_draws, rng):
         pick = rng.integers(0, self.pool_.shape[1], size=(n_draws, horizon))
-        return np.transpose(self.pool_[:, pick], (1, 0, 2))
+        return cap_at_risk(np.transpose(self.pool_[:, pick], (1, 0, 2)), self.panel_.at_risk_end())
 
 
 
@@ -124,4 +128,5 @@ class HistoricAverage(ForecastModel):
         R = len(self.mean_)
         m = np.maximum(self.mean_ + self.se_ * rng.standard_normal((n_draws, R)), 0.5)
         mean = np.broadcast_to(m[:, :, None], (n_draws, R, horizon))
-        return draw_nb(rng, mean, np.broadcast_to(self.alpha_[None, :, None], (n_draws, R, horizon)))
+        paths = draw_nb(rng, mean, np.broadcast_to(self.alpha_[None, :, None], (n_draws, R, horizon)))
+        return cap_at_risk(paths, self.panel_.at_risk_end())

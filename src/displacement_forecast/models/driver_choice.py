@@ -18,10 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.schema import DataError, Problem
+from ..data.schema import CONFLICT_SERIES, DataError, Problem
 
-#: Conflict series a driver model may use, in the order the default rule prefers them.
-CONFLICT_SERIES: tuple[str, ...] = ("strikes", "shelling", "flights", "events", "fatalities")
 #: Models that need no driver series.
 DRIVER_FREE: tuple[str, ...] = ("auto", "dynamic", "historic-average", "arima", "last-value", "climatology",
                                 "statsforecast-autoets", "statsforecast-autoarima", "statsforecast-naive",

@@ -107,6 +107,7 @@ import numpy as np
 
 from .base import ForecastModel, Panel, ffill_time
 from .driver_choice import resolve_drivers
+from .panel import cap_at_risk
 
 #: Candidate models (registry name, constructor arguments).
 CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -606,8 +607,4 @@ class AutoEnsemble(ForecastModel):
             out = np.where(free[:, None, None], np.round(out * ratio), out)
         out = spread_paths(out, self.spread_, getattr(self, "lower_spread_", self.spread_))
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
-        at_risk = np.broadcast_to(self.panel_.at_risk_end(), (n_draws, R)).copy()
-        for h in range(horizon):
-            out[:, :, h] = np.minimum(out[:, :, h], at_risk)
-            at_risk -= out[:, :, h]
-        return out
+        return cap_at_risk(out, self.panel_.at_risk_end())

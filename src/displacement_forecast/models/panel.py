@@ -102,6 +102,21 @@ class Panel:
 
 
 
+def cap_at_risk(paths: np.ndarray, at_risk_end: np.ndarray) -> np.ndarray:
+    """Paths ``(draw, region, horizon)`` whose cumulative count stays within the people at risk.
+
+    Period by period each path's count is cut to the people its region still has at risk
+    (``at_risk_end``, ``(region,)``, from :meth:`Panel.at_risk_end`), who then shrink by it: no
+    region is emptied twice. Returns a new array; counts already within it are unchanged.
+    """
+    out = np.array(paths, dtype=float, copy=True)
+    left = np.broadcast_to(np.asarray(at_risk_end, dtype=float), out.shape[:2]).copy()
+    for h in range(out.shape[2]):
+        out[:, :, h] = np.minimum(out[:, :, h], left)
+        left -= out[:, :, h]
+    return out
+
+
 def ffill_time(x: np.ndarray, fill: float = np.nan) -> np.ndarray:
     """Carry the last seen value forward along time (axis -1); leading gaps become ``fill``."""
     out = pd.DataFrame(np.asarray(x, dtype=float).T).ffill().to_numpy().T

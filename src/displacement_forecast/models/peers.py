@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from .base import ForecastModel, Panel
+from .panel import cap_at_risk
 
 _Z80 = float(stats.norm.ppf(0.9))
 
@@ -114,12 +115,7 @@ class _StatsForecastPeer(ForecastModel):
                 self.info_.warnings.append(msg)
         z = mu[None] + sigma[None] * rng.standard_normal((n_draws, *mu.shape))
         counts = np.round(np.expm1(np.clip(z, 0.0, 20.0)) if self.scale == "log1p" else np.clip(z, 0.0, None))
-        # cap cumulative displacement by the people at risk, path by path
-        at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, mu.shape[0])).copy()
-        for h in range(horizon):
-            counts[:, :, h] = np.minimum(counts[:, :, h], at_risk)
-            at_risk -= counts[:, :, h]
-        return counts
+        return cap_at_risk(counts, self.at_risk_end_)  # cumulative displacement within the people at risk
 
 
 class StatsForecastAutoETS(_StatsForecastPeer):

@@ -83,14 +83,21 @@ import numpy as np
 import pandas as pd
 
 from ..data.regions import RegionTable
-from ..data.schema import KNOWN_SERIES, PEOPLE_SERIES, WEEKDAYS, DataError, Problem, future_dates
+from ..data.schema import (
+    CONFLICT_SERIES,
+    KNOWN_SERIES,
+    PEOPLE_SERIES,
+    WEEKDAYS,
+    DataError,
+    Problem,
+    future_dates,
+)
 from ..data.schema import period_grid as schema_grid
 from ..data.tomlfile import TomlDoc, read_toml
 
 _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
 _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
-DEFAULT_DRIVER_SERIES = ("strikes", "flights", "shelling", "events", "fatalities")
 #: Series a change may name: the conflict series of the schema (counts of people are forecast, not set).
 DRIVER_SERIES = tuple(s for s in KNOWN_SERIES if s not in PEOPLE_SERIES)
 #: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
@@ -259,7 +266,7 @@ class Scenario:
             idx = sorted({codes.index(c) for c in regions.resolve(ch.regions, context=where)})
             h0, end = ch.span(dates, freq, where)
             h1 = len(dates) if end is None else min(len(dates), end)
-            series = ch.series or tuple(s for s in out if s in DEFAULT_DRIVER_SERIES)
+            series = ch.series or tuple(s for s in out if s in CONFLICT_SERIES)
             for s in series:
                 if s not in out:
                     at = (self.file, ch.line_of("series"), f"scenario '{self.id}'.change[{n}].series") if self.file \
@@ -628,8 +635,8 @@ def _overlaps(changes: list[Change] | tuple[Change, ...], key: str, file: str, r
     for a in range(len(changes)):
         for b in range(a + 1, len(changes)):
             ca, cb = changes[a], changes[b]
-            sa = set(ca.series or DEFAULT_DRIVER_SERIES)
-            sb = set(cb.series or DEFAULT_DRIVER_SERIES)
+            sa = set(ca.series or CONFLICT_SERIES)
+            sb = set(cb.series or CONFLICT_SERIES)
             if not sa & sb:
                 continue
             if regions is not None:
