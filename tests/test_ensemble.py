@@ -306,3 +306,26 @@ def test_an_unknown_calibrate_option_is_refused():
         get_model("auto", calibrate="Lower")
     for ok in (False, True, "lower", "narrow"):
         assert get_model("auto", calibrate=ok).calibrate == ok
+
+
+def test_zeros_stay_zero_and_zero_heavy_cells_do_not_drive_the_lower_factor():
+    """Half the cells are mostly zeros (60%: no displacement), forecast by the true law, like the
+    other half: the forecast is calibrated, so the factor stays ~1 (cells whose 10% quantile is 0
+    read as 'never below it' and pushed the factor down before). Narrowing keeps every cell's
+    share of zeros (it lifted them to expm1((1 - f) median) before)."""
+    rng = np.random.default_rng(4)
+    paths, y = _lognormal_cells(rng, sd_low=0.5)
+    n = paths.shape[1] // 2
+    mu = rng.uniform(1.0, 3.0, n)
+
+    def sparse(shape, share):
+        counts = np.maximum(np.round(np.expm1(mu + 0.5 * rng.standard_normal(shape))), 0)
+        return np.where(rng.random(shape) < share, 0.0, counts)
+
+    paths[:, :n], y[:n] = sparse(paths[:, :n].shape, 0.6), sparse(n, 0.6)
+    f, info = _lower_factor(paths, y)
+    assert f >= 0.95, (f, info)  # 0.9 before
+    paths[:, :n] = sparse(paths[:, :n].shape, 0.3)  # zeros below the median: narrowing reaches them
+    out = spread_paths(paths, 1.0, 0.5)
+    np.testing.assert_array_equal(out == 0, paths == 0)
+    assert (out >= 0).all() and np.array_equal(out, np.round(out))

@@ -150,7 +150,9 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None) -
     (by ``lower`` instead where the path is below that median, when given).
 
     A monotone map applied to every path, so ranks, medians and whole paths are kept; counts
-    stay integers >= 0. ``paths``: ``(draw, ...)``.
+    stay integers >= 0, and a count of 0 stays 0 (narrowing would otherwise lift every zero to
+    ``expm1((1 - f) median)`` and take away the chance of no displacement at all).
+    ``paths``: ``(draw, ...)``.
     """
     lower = factor if lower is None else lower
     if factor == 1.0 and lower == 1.0:
@@ -158,7 +160,7 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None) -
     z = np.log1p(np.maximum(paths, 0))
     med = np.median(z, axis=0, keepdims=True)
     f = np.where(z < med, lower, factor) if lower != factor else factor
-    return np.round(np.expm1(np.maximum(med + f * (z - med), 0)))
+    return np.where(z > 0, np.round(np.expm1(np.maximum(med + f * (z - med), 0))), 0.0)
 
 
 #: Factors :func:`_lower_factor` tries for the lower side (1 = unchanged; it only narrows).
@@ -178,6 +180,10 @@ def _lower_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, f
     interval covering about 80-88% and left it, or narrowed both sides. Widening the upper side
     the same way was measured and dropped (Somalia WIS +7-16%, 95% coverage 90% -> 91%).
 
+    Cells whose 10% (2.5%) quantile is 0 - at least that share of paths at zero - are left out of
+    that level's rate: :func:`spread_paths` keeps zeros, and no count can fall below 0, so they
+    would read as a lower tail too wide however it is. Fewer than 20 cells left: no change.
+
     Returns the factor and the backtest's rates below the 10% / 2.5% quantiles before and after.
     """
     ok = np.isfinite(y)
@@ -187,9 +193,17 @@ def _lower_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, f
     z = np.log1p(np.maximum(x, 0))
     med = np.median(z, axis=0)
     q = {a: np.quantile(z, a, axis=0) for a in (0.1, 0.025)}
+    # a quantile at 0 stays 0 (zeros are kept) and no count falls below it: such cells say
+    # nothing about the lower tail and are left out of that level's rate
+    has = {a: q[a] > 0 for a in q}
+    if has[0.1].sum() < 20:
+        return 1.0, {}
 
     def below(f: float, a: float) -> float:  # the map is monotone: spread quantiles = mapped quantiles
-        return float(np.mean(yy < np.round(np.expm1(np.maximum(med + f * (q[a] - med), 0)))))
+        if not has[a].any():
+            return 0.0
+        mapped = np.round(np.expm1(np.maximum(med + f * (q[a] - med), 0)))
+        return float(np.mean(yy[has[a]] < mapped[has[a]]))
 
     rates = {f: (below(f, 0.1), below(f, 0.025)) for f in LOWER_SPREADS}
 
