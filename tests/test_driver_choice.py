@@ -104,3 +104,42 @@ def test_backtest_drivers_option(tmp_path):
                  "--no-progress", "--out", str(out)]) == 0
     scores = pd.read_csv(next(out.glob("*scores*.csv")))
     assert {"nb-dl", "dynamic"} <= set(scores["model"])
+
+
+def _daily_national(T: int, seed: int = 0):
+    """One region, daily, four conflict series: the shape of the Ukraine panel (refugees from
+    a whole country), with a known response: log E[y] = log(60,000) + 0.3 (log1p(strikes) - 2)."""
+    from displacement_forecast.data.regions import regions_from_frame
+    from displacement_forecast.models.base import Panel
+
+    rng = np.random.default_rng(seed)
+    conflict = {s: rng.poisson(8.0, (1, T)).astype(float) for s in ("strikes", "shelling", "events", "fatalities")}
+    mean = 60_000 * np.exp(0.3 * (np.log1p(conflict["strikes"]) - 2))
+    y = rng.negative_binomial(20, 20 / (20 + mean)).astype(float)
+    regions = regions_from_frame(pd.DataFrame({"code": ["UA"], "name": ["Ukraine"], "parent": "",
+                                               "population": [41_000_000]}))
+    return Panel(pd.date_range("2022-02-24", periods=T, freq="D"), regions, "D", {"displaced": y, **conflict})
+
+
+def test_nbdl_shortens_its_lags_to_the_data_and_stays_on_scale():
+    """4 series x 14 daily lags = 57 coefficients from 16-65 rows: the fit could not converge and
+    forecast 18 million people for the next day on the Ukraine panel (about 60,000 a day). The
+    default lags are now shortened to 5 rows per coefficient, said in a warning, and the median
+    stays near the true daily mean."""
+    from displacement_forecast.models import get_model
+
+    m = get_model("nb-dl").fit(_daily_national(30))
+    assert m.n_lags_ == 1 and m.info_.diagnostics["n_lags"] == 1
+    assert any("lags shortened from 14 to 1" in w for w in m.info_.warnings)
+    med = np.median(m.sample_paths(14, n_draws=400, seed=1).values, axis=0)
+    assert (med > 20_000).all() and (med < 180_000).all(), med
+    assert get_model("nb-dl").fit(_daily_national(200)).n_lags_ == 9  # 9 x 4 + 1 = 37 coefficients, 186 rows
+
+
+def test_nbdl_too_short_for_its_series_is_one_clear_error():
+    """Lags given by the user are kept; too few rows for them is an error that says what to do."""
+    from displacement_forecast.models import get_model
+
+    with pytest.raises(ValueError, match=r"nb-dl: \d+ rows of data for 4 driver series x 7 lag\(s\).*--drivers"):
+        get_model("nb-dl", n_lags=7).fit(_daily_national(60))
+    assert get_model("nb-dl", n_lags=7, drivers=["strikes"]).fit(_daily_national(60)).n_lags_ == 7

@@ -409,15 +409,18 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     if n < need:
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
-    if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: two usable rows per parameter
-        L = need - 4
-        n_par = len(regions) + L * len(drivers) + 1
+    if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: the model's own rows rule
+        from ..models.glm import MIN_ROWS_PER_COEFFICIENT
+
+        L = int(lags) if lags else 1  # without --lags the model shortens its lags down to 1
+        n_coef = L * len(drivers) + 1
         rows = len(regions) * (n - L + 1)
-        if rows < 2 * n_par:
+        if rows < MIN_ROWS_PER_COEFFICIENT * n_coef:
             raise DataError(Problem(file, None, "date",
                                     f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
-                                    f"{n_par} parameters of {name!r} ({L} lags of {len(drivers)} drivers); expected "
-                                    f"at least {2 * n_par} (a longer history or more regions){alt}"))
+                                    f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "
+                                    f"expected at least {MIN_ROWS_PER_COEFFICIENT * n_coef} (a longer history, more "
+                                    f"regions or fewer series with --drivers){alt}"))
     return obs.reset_index(drop=True), regions, notes
 
 

@@ -28,6 +28,12 @@ from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
 from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
+#: Fewest rows of data per shared coefficient (lag coefficients + dispersion) before the default
+#: lags are shortened: 5 per coefficient (Vittinghoff & McCulloch 2007, *Am. J. Epidemiol.*
+#: 165:710, for regression models). With fewer the free lag coefficients are not identified: on
+#: the daily Ukraine panel (4 conflict series x 14 lags, 16 rows at the first origin) the fit
+#: did not converge and its median forecast for the next day was 18 million people.
+MIN_ROWS_PER_COEFFICIENT = 5
 
 
 def lag_windows(x: np.ndarray, n_lags: int) -> np.ndarray:
@@ -69,6 +75,20 @@ class NBDistributedLag(ForecastModel):
         self.active_ = np.nansum(y, axis=1) > 0
         act = np.flatnonzero(self.active_)
         Yv, Xv, gv, off = self._design(panel, L, act)
+        S, default_L = len(self.drivers), L
+        def short(rows: int, lags: int) -> bool:
+            return rows < MIN_ROWS_PER_COEFFICIENT * (S * lags + 1)
+        while self.n_lags is None and L > 1 and short(len(Yv), L):
+            L = self.n_lags_ = L - 1
+            Yv, Xv, gv, off = self._design(panel, L, act)
+        if short(len(Yv), L):
+            raise ValueError(
+                f"{self.name}: {len(Yv)} rows of data for {S} driver series x {L} lag(s) ({S * L + 1} shared "
+                f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "
+                "--drivers, a longer history, or use a driver-free model (auto, dynamic, last-value)")
+        if L < default_L:
+            self.info_.warnings.append(f"lags shortened from {default_L} to {L} periods: {len(Yv)} rows of data for "
+                                       f"{S} driver series ({MIN_ROWS_PER_COEFFICIENT} rows per coefficient)")
         no_rows = np.bincount(gv, minlength=len(act)) == 0
         if no_rows.any():
             # Displacement but never with complete driver lags (e.g. no strike rows at all): no
@@ -92,6 +112,7 @@ class NBDistributedLag(ForecastModel):
         self.at_risk_end_ = panel.at_risk_end()
         self.info_.diagnostics = {
             "n_obs": len(Yv),
+            "n_lags": L,
             "converged": fit.converged,
             "loglik": round(fit.loglik, 2),
             "aic": round(fit.aic, 2),
