@@ -400,12 +400,14 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     n = history_periods(obs, file=file)
     freq = detect_frequency(obs["date"], file=file).code
     need = MIN_HISTORY
+    name = model if isinstance(model, str) else model.name
     if drivers:
         from ..models.glm import DEFAULT_LAGS
 
         need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
-    name = model if isinstance(model, str) else model.name
-    alt = f"; driver-free models ({free}) need at least {MIN_HISTORY} periods" if drivers else ""
+    # auto (the default) leaves out the members a short history cannot support: name it first
+    alt = (f"; the default model 'auto' and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
+           if drivers and name != "auto" else "")
     if n < need:
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
