@@ -199,3 +199,17 @@ def test_the_readme_names_the_sidecar_keys_of_autos_lower_calibration():
     assert "`lower_spread_factor`" in diag and "`backtest_coverage`" in diag, diag
     assert all(f"`{k}`" in diag for k in rates), (sorted(rates), diag)
     assert "empty" in diag, "the README says when the rates are missing"
+
+
+def test_the_readme_says_how_to_keep_nbdls_lags():
+    """The README said nb-dl's lags are cut to what the data identify but not how an analyst gets
+    them back: the command line has no lag option (none is promised), and the Python call the
+    README gives keeps the lags asked for."""
+    from displacement_forecast.models import get_model
+
+    row = next(r for r in table_rows(section(README, "## Models")) if r[0].strip("`") == "nb-dl")
+    m = re.search(r'`(get_model\("nb-dl", n_lags=(\d+)\))`', row[1])
+    assert m, row[1]
+    assert get_model("nb-dl", n_lags=int(m.group(2))).n_lags == int(m.group(2))
+    assert "--lags" not in {o for sp in subcommands().values() for a in sp._actions for o in a.option_strings}
+    assert "--lags" not in README
