@@ -213,3 +213,12 @@ def test_the_readme_says_how_to_keep_nbdls_lags():
     assert get_model("nb-dl", n_lags=int(m.group(2))).n_lags == int(m.group(2))
     assert "--lags" not in {o for sp in subcommands().values() for a in sp._actions for o in a.option_strings}
     assert "--lags" not in README
+
+
+def test_the_models_table_is_one_table():
+    """A paragraph sat between the `climatology` and `nb-dl` rows of the models table, so markdown
+    ended the table there and showed nb-dl, sarimax, arima, the Bayesian models and the peers as
+    loose text with pipes."""
+    lines = section(README, "## Models").splitlines()
+    rows = [i for i, ln in enumerate(lines) if ln.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), [ln for ln in lines[rows[0]:rows[-1]] if not ln.startswith("|")]
