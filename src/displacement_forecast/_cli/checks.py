@@ -408,7 +408,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
 
         need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
     # auto (the default) leaves out the members a short history cannot support: name it first
-    alt = (f"; the default model 'auto' and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
+    alt = (f"; 'auto' (forecast's default) and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
            if drivers and name != "auto" else "")
     if n < need:
         raise DataError(Problem(file, None, "date",
