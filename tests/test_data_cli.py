@@ -9,6 +9,7 @@ import pytest
 from displacement_forecast.cli import main
 
 FIX = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
 HEADER = "date,region,series,value\n"
 
 
@@ -103,3 +104,13 @@ def test_a_reading_flag_the_format_does_not_take_is_one_error(tmp_path, capsys):
     assert main(["validate", str(f), "--format", "mapped", "--config", str(f), "--delimiter", ";"]) == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
     assert len(err) == 1 and "--delimiter" in err[0] and "[file] delimiter" in err[0], err
+
+
+def test_freq_on_a_mapped_file_is_refused_not_ignored(capsys):
+    """`validate idp.csv --format mapped --config idp.toml --freq M` on a weekly report said 'ok ...
+    frequency weekly': --freq was dropped (a mapped file's frequency is its config's `freq` key)."""
+    ex = ROOT / "data" / "examples"
+    assert main(["validate", str(ex / "idp_report_synthetic.csv"), "--format", "mapped", "--config",
+                 str(ex / "idp_report_synthetic.toml"), "--regions", str(ex / "regions.csv"), "--freq", "M"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert len(err) == 1 and "--freq" in err[0] and "freq = " in err[0], err

@@ -41,22 +41,22 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
     given = {"freq": getattr(args, "freq", None), "config": getattr(args, "config", None), **agency_options(args)}
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
-    unused = [k for k, v in given.items() if v is not None and k != "freq" and k not in loader.options]
+    unused = [k for k, v in given.items() if v is not None and k not in loader.options]
     if unused:  # a flag the format has no use for would be dropped without a word
-        raise DataError([Problem("command line", None, FLAGS[k], unused_flag(k, fmt)) for k in unused])
+        raise DataError([Problem("command line", None, FLAGS[k], unused_flag(k, fmt, given[k])) for k in unused])
     return loader.takes(given)
 
 
 #: The command-line flag of each loader option that :func:`loader_options` passes on.
-FLAGS = {"config": "--config", "strict": "--strict", "date_format": "--date-format", "delimiter": "--delimiter",
+FLAGS = {"freq": "--freq", "config": "--config", "strict": "--strict", "date_format": "--date-format", "delimiter": "--delimiter",
          "complete_periods": "--complete-periods", "tag_map": "--tag-map", "whole": "--decimals"}
 
 
-def unused_flag(option: str, fmt: str) -> str:
+def unused_flag(option: str, fmt: str, value: object = None) -> str:
     """Why ``option`` is refused for ``fmt``: the formats that read it."""
     users = [k for k, v in LOADERS.items() if option in v.options]
     why = " (tidy files take YYYY-MM-DD dates only)" if (fmt, option) == ("tidy", "date_format") else ""
-    key = {"delimiter": "[file] delimiter", "whole": "[file] whole = false"}.get(option)
+    key = {"delimiter": "[file] delimiter", "whole": "[file] whole = false", "freq": f"freq = \"{value}\""}.get(option)
     where = f"; for --format mapped write {key} in the --config TOML" if fmt == "mapped" and key else ""
     return (f"{FLAGS[option]} does not apply to --format {fmt}{why}; it is read by --format "
             f"{' | '.join(users)}{where}")
