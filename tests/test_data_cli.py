@@ -9,6 +9,7 @@ import pytest
 from displacement_forecast.cli import main
 
 FIX = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
 HEADER = "date,region,series,value\n"
 
 
@@ -86,3 +87,30 @@ def test_event_formats_count_weekly_without_freq(capsys):
     for name, fmt in (("acled_small.csv", "acled"), ("ucdp_small.csv", "ucdp")):
         code, out, err = run(capsys, "validate", str(FIX / name), "--format", fmt)
         assert code == 0 and "frequency weekly (Mondays)" in out, (fmt, out, err)
+
+
+def test_a_reading_flag_the_format_does_not_take_is_one_error(tmp_path, capsys):
+    """`validate obs.csv --date-format %d/%m/%Y` on a tidy file (the default format) ignored the
+    flag and then said the dates were not ISO and to use --date-format; every reading flag the
+    chosen format has no use for was dropped without a word. Now one line per such flag."""
+    f = tmp_path / "obs.csv"
+    f.write_text("date,region,series,value\n01/01/2023,A,displaced,5\n08/01/2023,A,displaced,7\n")
+    assert main(["validate", str(f), "--date-format", "%d/%m/%Y", "--strict"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert len(err) == 2, err
+    by_flag = {x.split("option ")[1].split(":")[0]: x for x in err}
+    assert "tidy" in by_flag["--date-format"] and "YYYY-MM-DD" in by_flag["--date-format"], err
+    assert "tidy" in by_flag["--strict"], err
+    assert main(["validate", str(f), "--format", "mapped", "--config", str(f), "--delimiter", ";"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert len(err) == 1 and "--delimiter" in err[0] and "[file] delimiter" in err[0], err
+
+
+def test_freq_on_a_mapped_file_is_refused_not_ignored(capsys):
+    """`validate idp.csv --format mapped --config idp.toml --freq M` on a weekly report said 'ok ...
+    frequency weekly': --freq was dropped (a mapped file's frequency is its config's `freq` key)."""
+    ex = ROOT / "data" / "examples"
+    assert main(["validate", str(ex / "idp_report_synthetic.csv"), "--format", "mapped", "--config",
+                 str(ex / "idp_report_synthetic.toml"), "--regions", str(ex / "regions.csv"), "--freq", "M"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert len(err) == 1 and "--freq" in err[0] and "freq = " in err[0], err

@@ -178,3 +178,47 @@ def test_the_hub_validates_against_its_own_config(run_dir):
         values = sub["value"].astype(float)
         assert values.ge(spec["value"].get("minimum", -float("inf"))).all()
         assert values.le(spec["value"].get("maximum", float("inf"))).all()
+
+
+def test_the_readme_names_the_sidecar_keys_of_autos_lower_calibration():
+    """The README said the sidecar holds 'the backtest's rates below the 10% / 2.5% quantiles
+    before and after' the lower factor without naming where: they are under
+    `diagnostics.auto.backtest_coverage`, and that is empty (factor 1) on a mostly-zero file."""
+    import numpy as np
+
+    from displacement_forecast.models.ensemble import _lower_factor
+
+    rng = np.random.default_rng(0)
+    pooled = rng.poisson(50.0, (200, 60)).astype(float)
+    _, rates = _lower_factor(pooled, rng.poisson(50.0, 60).astype(float))
+    assert rates, "a panel with positive quantiles gets rates"
+    _, none = _lower_factor(np.zeros((200, 60)), np.zeros(60))
+    assert none == {}
+    rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
+    diag = rows["diagnostics"]
+    assert "`lower_spread_factor`" in diag and "`backtest_coverage`" in diag, diag
+    assert all(f"`{k}`" in diag for k in rates), (sorted(rates), diag)
+    assert "empty" in diag, "the README says when the rates are missing"
+
+
+def test_the_readme_says_how_to_keep_nbdls_lags():
+    """The README said nb-dl's lags are cut to what the data identify but not how an analyst gets
+    them back: the command line has no lag option (none is promised), and the Python call the
+    README gives keeps the lags asked for."""
+    from displacement_forecast.models import get_model
+
+    row = next(r for r in table_rows(section(README, "## Models")) if r[0].strip("`") == "nb-dl")
+    m = re.search(r'`(get_model\("nb-dl", n_lags=(\d+)\))`', row[1])
+    assert m, row[1]
+    assert get_model("nb-dl", n_lags=int(m.group(2))).n_lags == int(m.group(2))
+    assert "--lags" not in {o for sp in subcommands().values() for a in sp._actions for o in a.option_strings}
+    assert "--lags" not in README
+
+
+def test_the_models_table_is_one_table():
+    """A paragraph sat between the `climatology` and `nb-dl` rows of the models table, so markdown
+    ended the table there and showed nb-dl, sarimax, arima, the Bayesian models and the peers as
+    loose text with pipes."""
+    lines = section(README, "## Models").splitlines()
+    rows = [i for i, ln in enumerate(lines) if ln.startswith("|")]
+    assert rows == list(range(rows[0], rows[-1] + 1)), [ln for ln in lines[rows[0]:rows[-1]] if not ln.startswith("|")]

@@ -8,6 +8,7 @@ conflict series are not the synthetic strikes + flights.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,36 @@ def test_nbdl_too_short_for_its_series_is_one_clear_error():
     with pytest.raises(ValueError, match=r"nb-dl: \d+ rows of data for 4 driver series x 7 lag\(s\).*--drivers"):
         get_model("nb-dl", n_lags=7).fit(_daily_national(60))
     assert get_model("nb-dl", n_lags=7, drivers=["strikes"]).fit(_daily_national(60)).n_lags_ == 7
+
+
+def _daily_files(tmp_path, T: int):
+    """:func:`_daily_national` as the observation file and region table an analyst would give."""
+    p = _daily_national(T)
+    rows = [(d.date(), "UA", s, int(v)) for s, x in p.series.items() for d, v in zip(p.dates, x[0], strict=True)]
+    data = tmp_path / "obs.csv"
+    pd.DataFrame(rows, columns=["date", "region", "series", "value"]).to_csv(data, index=False)
+    regions = tmp_path / "regions.csv"
+    regions.write_text("code,name,parent,population\nUA,Ukraine,,41000000\n")
+    return data, regions
+
+
+def test_nbdl_history_error_names_the_default_model(tmp_path, capsys):
+    """3 weeks of daily counts with 4 conflict series: too few rows for nb-dl's one lag. The one
+    error line told the analyst to use last-value, climatology ... and the statsforecast peers,
+    but not `auto`, the default, which forecasts this file (it leaves nb-dl out of its mixture)."""
+    data, regions = _daily_files(tmp_path, 21)
+    base = ["forecast", str(data), "--regions", str(regions), "--horizon", "7", "--draws", "50", "--no-plots"]
+    assert main(base + ["--model", "nb-dl", "--out", str(tmp_path / "o")]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert len(err) == 1 and "shared coefficients" in err[0], err
+    assert re.search(r"(?<![-\w])auto(?![-\w])", err[0]), err  # not the "auto" of statsforecast-autoets
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+
+
+def test_fit_says_on_screen_that_nbdl_shortened_its_lags(tmp_path, capsys):
+    """`forecast` printed 'WARNING: lags shortened ...' but `fit` only wrote it into
+    diagnostics.json: the analyst saving a fit for --model-dir never saw it."""
+    data, regions = _daily_files(tmp_path, 56)
+    assert main(["fit", str(data), "--regions", str(regions), "--model", "nb-dl", "--out", str(tmp_path / "f")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert sum(x.startswith("WARNING: lags shortened from 14 to") for x in err) == 1, err

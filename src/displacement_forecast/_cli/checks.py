@@ -16,8 +16,10 @@ here once:
   :data:`MIN_DRAWS` (probabilities and quantiles are read off the paths); the sample
   paths of one run may hold at most :data:`MAX_CELLS` numbers.
 * History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
-  driver models the lags plus four, and for :data:`FREE_LAG_MODELS` at least two usable
-  region-periods per parameter (regions + lags x drivers + dispersion).
+  driver models the lags plus four, and for :data:`FREE_LAG_MODELS` the model's own rule,
+  :data:`~displacement_forecast.models.glm.MIN_ROWS_PER_COEFFICIENT` usable region-periods per
+  shared coefficient (lags x drivers + dispersion) at the lags the model would shorten to: one
+  when it chooses them, the lags given (``n_lags``, Python only: no command-line option) otherwise.
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
@@ -400,19 +402,21 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     n = history_periods(obs, file=file)
     freq = detect_frequency(obs["date"], file=file).code
     need = MIN_HISTORY
+    name = model if isinstance(model, str) else model.name
     if drivers:
         from ..models.glm import DEFAULT_LAGS
 
         need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
-    name = model if isinstance(model, str) else model.name
-    alt = f"; driver-free models ({free}) need at least {MIN_HISTORY} periods" if drivers else ""
+    # auto (the default) leaves out the members a short history cannot support: name it first
+    alt = (f"; 'auto' (forecast's default) and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
+           if drivers and name != "auto" else "")
     if n < need:
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
     if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: the model's own rows rule
         from ..models.glm import MIN_ROWS_PER_COEFFICIENT
 
-        L = int(lags) if lags else 1  # without --lags the model shortens its lags down to 1
+        L = int(lags) if lags else 1  # lags not given (n_lags): the model shortens them down to 1
         n_coef = L * len(drivers) + 1
         rows = len(regions) * (n - L + 1)
         if rows < MIN_ROWS_PER_COEFFICIENT * n_coef:

@@ -41,7 +41,25 @@ def loader_options(args: argparse.Namespace, fmt: str) -> dict:
     given = {"freq": getattr(args, "freq", None), "config": getattr(args, "config", None), **agency_options(args)}
     if fmt == "mapped" and given["config"] is None:
         raise DataError(Problem("--format mapped", None, None, "--format mapped needs --config TOML"))
+    unused = [k for k, v in given.items() if v is not None and k not in loader.options]
+    if unused:  # a flag the format has no use for would be dropped without a word
+        raise DataError([Problem("command line", None, FLAGS[k], unused_flag(k, fmt, given[k])) for k in unused])
     return loader.takes(given)
+
+
+#: The command-line flag of each loader option that :func:`loader_options` passes on.
+FLAGS = {"freq": "--freq", "config": "--config", "strict": "--strict", "date_format": "--date-format", "delimiter": "--delimiter",
+         "complete_periods": "--complete-periods", "tag_map": "--tag-map", "whole": "--decimals"}
+
+
+def unused_flag(option: str, fmt: str, value: object = None) -> str:
+    """Why ``option`` is refused for ``fmt``: the formats that read it."""
+    users = [k for k, v in LOADERS.items() if option in v.options]
+    why = " (tidy files take YYYY-MM-DD dates only)" if (fmt, option) == ("tidy", "date_format") else ""
+    key = {"delimiter": "[file] delimiter", "whole": "[file] whole = false", "freq": f"freq = \"{value}\""}.get(option)
+    where = f"; for --format mapped write {key} in the --config TOML" if fmt == "mapped" and key else ""
+    return (f"{FLAGS[option]} does not apply to --format {fmt}{why}; it is read by --format "
+            f"{' | '.join(users)}{where}")
 
 
 def _load(path: str, args: argparse.Namespace, regions: RegionTable | None) -> pd.DataFrame:
@@ -51,7 +69,8 @@ def _load(path: str, args: argparse.Namespace, regions: RegionTable | None) -> p
 def add_agency_args(p: argparse.ArgumentParser) -> None:
     """Options for reading agency files (shared by ``validate``, ``describe`` and ``panel``)."""
     p.add_argument("--date-format", metavar="FMT",
-                   help="strptime format of the dates in agency files, e.g. %%d/%%m/%%Y (default: detected; "
+                   help="strptime format of the dates in agency files (--format acled, ucdp, hxl, mapped; tidy "
+                        "files take YYYY-MM-DD only), e.g. %%d/%%m/%%Y (default: detected; "
                         "an ambiguous file is resolved only when one reading gives consecutive dates)")
     p.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: sniffed among , ; and tab)")
     p.add_argument("--tag-map", metavar="TAG=ROLE,...",

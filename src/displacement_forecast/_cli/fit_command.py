@@ -88,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         final = final_paths(written, stage, args.out)
     out = Path(args.out)
     print(model.summary())
-    if not model.info_.reliable:
+    if model.info_.reliable:  # findings of a fit that passed (nb-dl's shortened lags): on screen, as forecast does
+        for w in model.info_.warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
+    else:
         bar = "!" * 78
         print(f"{bar}\nWARNING: this fit FAILED its diagnostics gate; forecasts from it are UNRELIABLE.\n"
               + "\n".join(f"  - {w}" for w in model.info_.warnings)
