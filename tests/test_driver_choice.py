@@ -177,3 +177,15 @@ def test_fit_says_on_screen_that_nbdl_shortened_its_lags(tmp_path, capsys):
     assert main(["fit", str(data), "--regions", str(regions), "--model", "nb-dl", "--out", str(tmp_path / "f")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert sum(x.startswith("WARNING: lags shortened from 14 to") for x in err) == 1, err
+
+
+def test_nbdl_short_history_with_one_series_fits_with_fewer_lags():
+    """15 days and one conflict series: one or two lags are identified (5 rows per coefficient),
+    so nb-dl fits instead of asking for the 14 + 4 days its default lags would need."""
+    from displacement_forecast.models import get_model
+
+    m = get_model("nb-dl", drivers=["strikes"]).fit(_daily_national(15))
+    assert 1 <= m.n_lags_ <= 2 and any("lags shortened" in w for w in m.info_.warnings)
+    assert np.isfinite(m.sample_paths(3, n_draws=200, seed=0).values).all()
+    with pytest.raises(ValueError, match="needs at least 12 periods"):
+        get_model("nb-dl", n_lags=8).fit(_daily_national(11))  # lags given: kept, and they need 8 + 4

@@ -64,7 +64,7 @@ def base_run(tmp_path_factory):
 
 ONE_ERROR = [
     ("obs/o01_all_zero_displaced.csv", "obs/regions.csv", ["every 'displaced' count is 0", "nothing to fit"]),
-    ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 12", "last-value"]),
+    ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 8", "last-value"]),
     ("obs/o10_displaced_only.csv", "obs/regions.csv", ["o10_displaced_only.csv", "strikes",
                                                        "model without drivers", "last-value"]),
     ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["exceed its population 420,000"]),

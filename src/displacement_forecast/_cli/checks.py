@@ -406,7 +406,9 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     if drivers:
         from ..models.glm import DEFAULT_LAGS
 
-        need = max(need, int(lags or DEFAULT_LAGS[freq]) + 4)
+        # nb-dl without given lags cuts them to the history (down to 1); other driver models keep theirs
+        lag_need = int(lags) if lags else (1 if name in FREE_LAG_MODELS else DEFAULT_LAGS[freq])
+        need = max(need, lag_need + 4)
     # auto (the default) leaves out the members a short history cannot support: name it first
     alt = (f"; 'auto' (forecast's default) and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
            if drivers and name != "auto" else "")

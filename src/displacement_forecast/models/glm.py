@@ -67,15 +67,16 @@ class NBDistributedLag(ForecastModel):
         self.drivers = resolve_drivers(self.drivers_arg, panel.series, self.name)
         self.info_.config.update(drivers=list(self.drivers),
                                  driver_rule=DEFAULT_RULE if self.drivers_arg == "auto" else "chosen by the user")
-        L = self.n_lags_ = self.n_lags or DEFAULT_LAGS[panel.freq]
         y = panel.target()
         R, T = y.shape
+        # default lags: at most what the history holds (the rows rule below may cut them further)
+        L = self.n_lags_ = self.n_lags or min(DEFAULT_LAGS[panel.freq], max(T - 4, 1))
         if T < L + 4:
             raise ValueError(f"{self.name} needs at least {L + 4} periods of history, got {T}")
         self.active_ = np.nansum(y, axis=1) > 0
         act = np.flatnonzero(self.active_)
         Yv, Xv, gv, off = self._design(panel, L, act)
-        S, default_L = len(self.drivers), L
+        S, default_L = len(self.drivers), self.n_lags or DEFAULT_LAGS[panel.freq]
         def short(rows: int, lags: int) -> bool:
             return rows < MIN_ROWS_PER_COEFFICIENT * (S * lags + 1)
         while self.n_lags is None and L > 1 and short(len(Yv), L):
