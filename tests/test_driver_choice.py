@@ -189,3 +189,26 @@ def test_nbdl_short_history_with_one_series_fits_with_fewer_lags():
     assert np.isfinite(m.sample_paths(3, n_draws=200, seed=0).values).all()
     with pytest.raises(ValueError, match="needs at least 12 periods"):
         get_model("nb-dl", n_lags=8).fit(_daily_national(11))  # lags given: kept, and they need 8 + 4
+
+
+def test_backtest_reports_the_fits_that_shortened_their_lags(tmp_path, capsys):
+    """Each fit's warnings reach backtest.json ('fit_warnings') and one screen line per model:
+    nb-dl's shortened lags were visible in a forecast but not in a backtest."""
+    p = _daily_national(40)
+    rows = [(d.date(), "UA", s, v[0, t]) for s, v in p.series.items() for t, d in enumerate(p.dates)]
+    data = tmp_path / "ua.csv"
+    pd.DataFrame(rows, columns=["date", "region", "series", "value"]).to_csv(data, index=False)
+    regions = tmp_path / "regions.csv"
+    pd.DataFrame({"code": ["UA"], "name": ["Ukraine"], "parent": [""], "population": [41_000_000]}).to_csv(
+        regions, index=False)
+    out = tmp_path / "bt"
+    rc = main(["backtest", str(data), "--regions", str(regions), "--models", "nb-dl", "--drivers", "strikes",
+               "--horizon", "3", "--draws", "40", "--origins", "2022-03-20:2022-03-25:5", "--out", str(out),
+               "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    meta = json.loads((out / "backtest.json").read_text())
+    assert [w["origin"] for w in meta["fit_warnings"]] == ["2022-03-20", "2022-03-25"]
+    assert all("lags shortened from 14" in w["warnings"][0] for w in meta["fit_warnings"])
+    line = [ln for ln in err.splitlines() if ln.startswith("warning: nb-dl: 2 of 2 fits warned")]
+    assert len(line) == 1 and "lags shortened" in line[0], err

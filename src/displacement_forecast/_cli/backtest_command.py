@@ -49,6 +49,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def fit_warnings(tasks: pd.DataFrame) -> list[dict[str, Any]]:
+    """``[{model, origin, warnings}]`` for the fits that warned (e.g. nb-dl's shortened lags)."""
+    if "warnings" not in tasks:
+        return []
+    warned = tasks[tasks["warnings"].map(len) > 0]
+    return [{"model": r.model, "origin": str(pd.Timestamp(r.origin).date()), "warnings": list(r.warnings)}
+            for r in warned.itertuples()]
+
+
 def write_outputs(result, out: str | Path, *, source: str, plots: bool = True) -> list[Path]:
     """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots."""
     from ..data.io import write_csv_atomic, write_text_atomic
@@ -62,7 +71,8 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True) -
     if len(result.failures):
         written.append(write_csv_atomic(_dates(result.failures), out / "failures.csv"))
     meta: dict[str, Any] = {"settings": result.settings, "data": source,
-                            "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records")}
+                            "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records"),
+                            "fit_warnings": fit_warnings(result.tasks)}
     if len(summary):
         meta["winners"] = winners(summary).to_dict("records")
         meta["coverage"] = {m: coverage_summary(summary, m) for m in dict.fromkeys(summary["model"])}
@@ -162,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
             for r in w[w["scope"] == scope].itertuples():
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
                       f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")
+    warned = fit_warnings(res.tasks)
+    for model in dict.fromkeys(w["model"] for w in warned):
+        mine = [w for w in warned if w["model"] == model]
+        fitted = int((res.tasks["model"] == model).sum())
+        print(f"warning: {model}: {len(mine)} of {fitted} fits warned (all in backtest.json 'fit_warnings'); "
+              f"first, at origin {mine[0]['origin']}: {mine[0]['warnings'][0]}", file=sys.stderr)
     if len(res.failures):
         print(f"\n{len(res.failures)} task(s) FAILED (the others finished; see failures.csv):", file=sys.stderr)
         for r in res.failures.itertuples():

@@ -92,6 +92,8 @@ class TaskResult:
     traceback: str | None = None
     seconds: float = 0.0
     reliable: bool | None = None
+    #: The fit's warnings (``info_.warnings``), e.g. nb-dl's shortened lags.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -261,7 +263,8 @@ def run_task(spec: ModelSpec, origin: pd.Timestamp, past: Panel, future: Panel, 
                                       origin=origin, target_dates=dates, regions=past.regions.codes,
                                       rng=np.random.default_rng(score_rng.bit_generator.seed_seq)))
         return TaskResult(spec.name, origin, pd.concat(frames, ignore_index=True).assign(reliable=reliable),
-                          seconds=time.perf_counter() - t0, reliable=reliable)
+                          seconds=time.perf_counter() - t0, reliable=reliable,
+                          warnings=tuple(dict.fromkeys(model.info_.warnings)))
     except Exception as e:  # noqa: BLE001 - reported with its model and origin, others continue
         return TaskResult(spec.name, origin, None, error=f"{type(e).__name__}: {e}",
                           traceback=traceback.format_exc(), seconds=time.perf_counter() - t0)
@@ -386,7 +389,8 @@ def run_backtest(
     BacktestResult
         ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included, with
         ``reliable``: whether that task's fit passed the model's own diagnostics, ``info_.reliable``),
-        ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable per task) and ``settings``.
+        ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable and the fit's warnings
+        per task) and ``settings``.
     """
     panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
     truth = truth if truth is not None else panel
@@ -434,7 +438,8 @@ def run_backtest(
                              for r in results if r.error is not None],
                             columns=["model", "origin", "error", "traceback"])
     task_frame = pd.DataFrame([{"model": r.model, "origin": r.origin, "seconds": r.seconds,
-                                "ok": r.error is None, "reliable": r.reliable} for r in results])
+                                "ok": r.error is None, "reliable": r.reliable, "warnings": list(r.warnings)}
+                               for r in results])
     settings = {"models": [s.name for s in specs], "horizon": horizon, "n_draws": n_draws, "seed": seed,
                 "oracle_drivers": oracle_drivers, "n_origins": len(origins),
                 "first_origin": str(origins[0].date()) if len(origins) else None,
