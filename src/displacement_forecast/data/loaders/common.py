@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..aggregate import aggregate
 from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
@@ -67,6 +68,7 @@ __all__ = [
     "coverage",
     "detect_date_format",
     "finish",
+    "finish_cells",
     "flag_partial_periods",
     "header_key",
     "is_total_name",
@@ -912,6 +914,20 @@ def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: s
     if source is not None and "source" not in clean.columns:
         clean["source"] = source
     return clean
+
+
+def finish_cells(cells: pd.DataFrame, *, source: str, file: str, regions: RegionTable | None,
+                 freq: str | None) -> pd.DataFrame:
+    """:func:`finish` for a table read cell by cell (the HXL and mapped loaders).
+
+    ``cells`` holds ``date, region, series, value`` and ``_line``, the file line of each cell.
+    With ``freq`` the cells are summed into its periods (:func:`~..aggregate.aggregate`) and
+    problems name no line; without it each row is one cell and problems name its line.
+    """
+    obs = cells.drop(columns="_line")
+    if freq is not None:
+        return finish(aggregate(obs, freq, fill_zeros=False, source=source), file=file, regions=regions, freq=freq)
+    return finish(obs.assign(source=source), file=file, regions=regions, freq=freq, lines=cells["_line"].to_numpy())
 
 
 def coverage(dates: pd.Series, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
