@@ -274,21 +274,19 @@ class _Lines:
     def __init__(self, path: Path, n: int, simple: bool, delim: str):
         self.path, self.n, self.simple, self.delim, self._arr = path, n, simple, delim, None
 
-    def __getitem__(self, i: int) -> int:
-        if self.simple:
-            return int(i) + 2
+    def _all(self) -> np.ndarray:
+        """The line of every record (read from the file once, on first use)."""
         if self._arr is None:
             self._arr = _record_lines(self.path, self.n, self.delim)
-        return int(self._arr[i])
+        return self._arr
+
+    def __getitem__(self, i: int) -> int:
+        return int(i) + 2 if self.simple else int(self._all()[i])
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """The lines of the records ``idx`` (an integer array), as an array."""
         idx = np.asarray(idx, dtype=np.int64)
-        if self.simple:
-            return idx + 2
-        if self._arr is None:
-            self._arr = _record_lines(self.path, self.n, self.delim)
-        return self._arr[idx]
+        return idx + 2 if self.simple else self._all()[idx]
 
 
 def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
