@@ -385,7 +385,7 @@ def validate_observations(
         problems.append(Problem(file, int(lines[i]), "date",
                                 f"{raw_dates.iloc[i]!r} and {len(not_iso) - 1:,} more dates are not ISO; the tidy format takes "
                                 f"YYYY-MM-DD only (agency files with other date formats: --format with --date-format)"))
-        unread = [i for i in unread if i not in set(not_iso)]
+        unread = np.setdiff1d(unread, not_iso)  # (a set built per row made this quadratic: 16 s for 20,000 rows)
     def unreadable(i: int, more: str) -> Problem:
         if pd.isna(raw_dates.iloc[i]) or not str(raw_dates.iloc[i]).strip():
             return Problem(file, int(lines[i]), "date", f"empty date{more}; expected YYYY-MM-DD")
