@@ -33,15 +33,12 @@ def test_bad_dates(bad_date, what):
 
 
 def test_a_file_of_non_iso_dates_is_one_line_and_other_bad_dates_keep_theirs():
-    """The not-ISO summary once left the rows it covered with a set rebuilt per row: 16 s for
-    20,000 rows (hours for an export of a million); the other bad dates keep their own lines."""
-    import time
-
-    n = 20_000
+    """One summary line for the not-ISO dates, and the other bad dates keep their own lines.
+    (The summary once left the rows it covered with a set rebuilt per row: measured 16 s for 20,000
+    rows, 0.24 s now; timings belong in benchmarks, not in tests.)"""
+    n = 2_000
     rows = [(f"{d % 28 + 1:02d}/01/2020", "A", "strikes", "1") for d in range(n)] + [("", "A", "strikes", "1")]
-    start = time.perf_counter()
     dates = only(validate_observations(frame(rows), file="f.csv"), "date")
-    assert time.perf_counter() - start < 5
     assert [(p.row, p.message) for p in dates] == [
         (2, f"'01/01/2020' and {n - 1:,} more dates are not ISO; the tidy format takes YYYY-MM-DD only (agency "
             "files with other date formats: --format with --date-format)"),
