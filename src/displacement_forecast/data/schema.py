@@ -56,6 +56,10 @@ CONFLICT_SERIES: tuple[str, ...] = ("strikes", "shelling", "flights", "events", 
 #: range spread evenly over its days).
 PEOPLE_SERIES: tuple[str, ...] = ("displaced", "arrivals", "refugees")
 
+#: Series a scenario change or ``--drivers`` may name: every known series that does not count
+#: people (counts of people are forecast, never set or used as a driver).
+DRIVER_SERIES: tuple[str, ...] = tuple(s for s in KNOWN_SERIES if s not in PEOPLE_SERIES)
+
 #: Frequency codes: name, pandas offset used to label periods.
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
