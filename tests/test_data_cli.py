@@ -114,3 +114,13 @@ def test_freq_on_a_mapped_file_is_refused_not_ignored(capsys):
                  str(ex / "idp_report_synthetic.toml"), "--regions", str(ex / "regions.csv"), "--freq", "M"]) == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
     assert len(err) == 1 and "--freq" in err[0] and "freq = " in err[0], err
+
+
+def test_every_loader_flag_has_its_command_line_name():
+    """FLAGS names the command-line flag of every option the commands pass to a loader: one added
+    to agency_options without a FLAGS entry would be a KeyError only when a format refuses it."""
+    import argparse
+
+    from displacement_forecast._cli.data_commands import FLAGS, agency_options
+
+    assert set(FLAGS) == {"freq", "config", *agency_options(argparse.Namespace())}

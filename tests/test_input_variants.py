@@ -563,6 +563,21 @@ def test_a_broken_hub_file_is_named_where_the_user_keeps_it(tmp_path, capsys):
                    "name enclosed in double quotes: line 1 column 2 (char 1)); fix or remove it"]
 
 
+def test_export_hub_names_a_broken_hub_file_where_the_user_keeps_it(tmp_path, capsys):
+    """As above, for `export-hub` (its own staging copy; the same :func:`as_final` mapping)."""
+    obs, reg = _weekly_panel(tmp_path)
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", obs, "--regions", reg, "--model", "last-value", "--horizon", 2, "--out", out], capsys)
+    assert rc == 0, err
+    hub = tmp_path / "hub"
+    (hub / "hub-config").mkdir(parents=True)
+    (hub / "hub-config" / "tasks.json").write_text("{bad json")
+    rc, err = _run(["export-hub", out, "--hub", hub], capsys)
+    assert rc == 2 and (hub / "hub-config" / "tasks.json").read_text() == "{bad json"
+    assert len(err) == 1 and err[0].startswith(f"error: {hub}: ") and f"{hub}/hub-config/tasks.json is not valid" \
+        in err[0] and ".staging" not in err[0], err
+
+
 def test_a_scenario_start_with_a_time_of_day_is_refused():
     """start = 2020-02-03T10:00:00 was read as 2020-02-03 without a word."""
     from displacement_forecast.scenarios import scenarios_from_dict

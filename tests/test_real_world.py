@@ -183,3 +183,24 @@ def test_report_keeps_the_sections_other_scripts_write():
     assert "old text" not in kept and kept.count(":start -->") == 3
     assert kept.index("A") < kept.index("B") < kept.index("C")
     assert kept_sections("# no sections\n") == ""
+
+
+def test_report_for_one_dataset_keeps_the_others(som, som_panel, tmp_path):
+    """`make_report.py --only ukraine` rewrote the page with Ukraine alone (Somalia and Syria
+    vanished); the others now come from their saved scores."""
+    import json
+    import shutil
+
+    from _common import Spec, run_and_save
+    from make_report import main as make_report
+
+    run_and_save("somalia", som_panel, [Spec("climatology", "climatology", {}, "baseline")],
+                 som.origins(som_panel)[-3:-1], 3, 50, tmp_path,
+                 meta={"title": "Somalia page", "description": "d", "unit": "people"})
+    shutil.copy(tmp_path / "somalia_scores.csv", tmp_path / "ukraine_scores.csv")
+    meta = json.loads((tmp_path / "somalia_meta.json").read_text())
+    (tmp_path / "ukraine_meta.json").write_text(json.dumps({**meta, "title": "Ukraine page"}))
+    page = tmp_path / "page.md"
+    make_report(["--reuse", "--only", "ukraine", "--out", str(tmp_path), "--doc", str(page)])
+    text = page.read_text()
+    assert "Ukraine page" in text and "Somalia page" in text

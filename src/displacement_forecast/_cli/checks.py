@@ -416,12 +416,12 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
     if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: the model's own rows rule
-        from ..models.glm import MIN_ROWS_PER_COEFFICIENT
+        from ..models.glm import MIN_ROWS_PER_COEFFICIENT, too_few_rows
 
         L = int(lags) if lags else 1  # lags not given (n_lags): the model shortens them down to 1
         n_coef = L * len(drivers) + 1
         rows = len(regions) * (n - L + 1)
-        if rows < MIN_ROWS_PER_COEFFICIENT * n_coef:
+        if too_few_rows(rows, len(drivers), L):
             raise DataError(Problem(file, None, "date",
                                     f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
                                     f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.schema import PEOPLE_SERIES, DataError, Problem
+from ..data.schema import DRIVER_SERIES, PEOPLE_SERIES, DataError, Problem
 from ..models.driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
-from ..scenarios import DRIVER_SERIES
 
 #: Models whose constructor takes ``drivers=``.
 DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "bayes-dynamic", "auto")

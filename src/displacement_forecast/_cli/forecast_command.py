@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.hub import HubError
     from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
-    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
+    from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios
     from .checks import (
         check_draws,
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
                                 hub=hub, team=args.team)
         except HubError as e:  # named as the user knows the hub, not as its staging copy
-            raise DataError(Problem(str(args.hub), None, "--hub", str(e).replace(str(hub), str(args.hub)))) from None
+            raise DataError(Problem(str(args.hub), None, "--hub", as_final(str(e), hub, args.hub))) from None
         final = final_paths(written, stage, args.out)
         if hub is not None:
             final = final_paths(final, hub, args.hub)

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
     from ..forecast.hub import HubError, check_abbreviation, export_to_hub, read_forecast_dir
-    from ..forecast.staging import claim_out_dir, final_paths, staged_folder
+    from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
 
     for option, value in (("--team", args.team), ("--model", args.model)):
         try:
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
             out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,
                                 file_format=args.file_format)
     except HubError as e:  # named as the user knows the hub, not as its staging copy
-        msg = str(e) if stage is None else str(e).replace(str(stage), str(args.hub))
-        raise DataError(Problem(str(args.hub), None, None, msg)) from None
+        raise DataError(Problem(str(args.hub), None, None, as_final(str(e), stage, args.hub))) from None
     (out,) = final_paths([out], stage, args.hub)
     print(f"wrote {out}")
     return 0

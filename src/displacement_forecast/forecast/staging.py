@@ -386,6 +386,12 @@ def final_paths(paths: list[Path], stage: Path, out: str | Path) -> list[Path]:
     return [Path(out) / Path(p).relative_to(stage) if Path(p).is_relative_to(stage) else Path(p) for p in paths]
 
 
+def as_final(text: str, stage: Path | None, out: str | Path) -> str:
+    """``text`` (an error message) with the staging folder ``stage`` named as ``out``, the folder
+    the user gave and will look in (the staging copy is gone by then); unchanged when ``stage`` is None."""
+    return text if stage is None else text.replace(str(stage), str(out))
+
+
 def all_complete() -> bool:
     """Whether this process staged at least one folder and swapped every one of them in."""
     return bool(STATUS) and all(v == COMPLETE for v in STATUS.values())

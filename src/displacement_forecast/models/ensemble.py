@@ -162,6 +162,11 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None) -
     z = np.log1p(np.maximum(paths, 0))
     med = np.median(z, axis=0, keepdims=True)
     f = np.where(z < med, lower, factor) if lower != factor else factor
+    return _log_map(z, med, f)
+
+
+def _log_map(z: np.ndarray, med: np.ndarray, f: float | np.ndarray) -> np.ndarray:
+    """Counts from log1p values ``z`` moved ``f`` times their distance from ``med``; 0 stays 0."""
     return np.where(z > 0, np.round(np.expm1(np.maximum(med + f * (z - med), 0))), 0.0)
 
 
@@ -204,7 +209,7 @@ def _lower_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, f
     def below(f: float, a: float) -> float:  # the map is monotone: spread quantiles = mapped quantiles
         if not has[a].any():
             return 0.0
-        mapped = np.round(np.expm1(np.maximum(med + f * (q[a] - med), 0)))
+        mapped = _log_map(q[a], med, f)
         return float(np.mean(yy[has[a]] < mapped[has[a]]))
 
     rates = {f: (below(f, 0.1), below(f, 0.025)) for f in LOWER_SPREADS}

@@ -36,6 +36,12 @@ DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 MIN_ROWS_PER_COEFFICIENT = 5
 
 
+def too_few_rows(rows: int, n_series: int, lags: int) -> bool:
+    """Whether ``rows`` regression rows are too few for ``n_series`` x ``lags`` lag coefficients
+    and the dispersion (:data:`MIN_ROWS_PER_COEFFICIENT` each); the CLI's history check uses it too."""
+    return rows < MIN_ROWS_PER_COEFFICIENT * (n_series * lags + 1)
+
+
 def lag_windows(x: np.ndarray, n_lags: int) -> np.ndarray:
     """``(..., T) -> (..., T-n_lags+1, n_lags)`` windows of log1p values, newest last."""
     return sliding_window_view(np.log1p(x), n_lags, axis=-1)
@@ -70,19 +76,18 @@ class NBDistributedLag(ForecastModel):
         y = panel.target()
         R, T = y.shape
         # default lags: at most what the history holds (the rows rule below may cut them further)
-        L = self.n_lags_ = self.n_lags or min(DEFAULT_LAGS[panel.freq], max(T - 4, 1))
+        L = self.n_lags or min(DEFAULT_LAGS[panel.freq], max(T - 4, 1))
         if T < L + 4:
             raise ValueError(f"{self.name} needs at least {L + 4} periods of history, got {T}")
         self.active_ = np.nansum(y, axis=1) > 0
         act = np.flatnonzero(self.active_)
         Yv, Xv, gv, off = self._design(panel, L, act)
         S, default_L = len(self.drivers), self.n_lags or DEFAULT_LAGS[panel.freq]
-        def short(rows: int, lags: int) -> bool:
-            return rows < MIN_ROWS_PER_COEFFICIENT * (S * lags + 1)
-        while self.n_lags is None and L > 1 and short(len(Yv), L):
-            L = self.n_lags_ = L - 1
+        while self.n_lags is None and L > 1 and too_few_rows(len(Yv), S, L):
+            L -= 1
             Yv, Xv, gv, off = self._design(panel, L, act)
-        if short(len(Yv), L):
+        self.n_lags_ = L
+        if too_few_rows(len(Yv), S, L):
             raise ValueError(
                 f"{self.name}: {len(Yv)} rows of data for {S} driver series x {L} lag(s) ({S * L + 1} shared "
                 f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "

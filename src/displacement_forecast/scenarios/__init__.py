@@ -85,8 +85,7 @@ import pandas as pd
 from ..data.regions import RegionTable
 from ..data.schema import (
     CONFLICT_SERIES,
-    KNOWN_SERIES,
-    PEOPLE_SERIES,
+    DRIVER_SERIES,
     WEEKDAYS,
     DataError,
     Problem,
@@ -98,8 +97,6 @@ from ..data.tomlfile import TomlDoc, read_toml
 _SCENARIO_KEYS = {"id", "description", "change"}
 _DURATION_KEYS = ("periods", "weeks", "months")
 _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "values", "hold"}
-#: Series a change may name: the conflict series of the schema (counts of people are forecast, not set).
-DRIVER_SERIES = tuple(s for s in KNOWN_SERIES if s not in PEOPLE_SERIES)
 #: Scenario ids: a letter or digit, then letters, digits, '.', '-' or '_'; 64 characters at most.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..aggregate import aggregate
 from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
 from ..regions import RegionTable, normalise_name
 from ..schema import (
@@ -67,6 +68,7 @@ __all__ = [
     "coverage",
     "detect_date_format",
     "finish",
+    "finish_cells",
     "flag_partial_periods",
     "header_key",
     "is_total_name",
@@ -272,21 +274,19 @@ class _Lines:
     def __init__(self, path: Path, n: int, simple: bool, delim: str):
         self.path, self.n, self.simple, self.delim, self._arr = path, n, simple, delim, None
 
-    def __getitem__(self, i: int) -> int:
-        if self.simple:
-            return int(i) + 2
+    def _all(self) -> np.ndarray:
+        """The line of every record (read from the file once, on first use)."""
         if self._arr is None:
             self._arr = _record_lines(self.path, self.n, self.delim)
-        return int(self._arr[i])
+        return self._arr
+
+    def __getitem__(self, i: int) -> int:
+        return int(i) + 2 if self.simple else int(self._all()[i])
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """The lines of the records ``idx`` (an integer array), as an array."""
         idx = np.asarray(idx, dtype=np.int64)
-        if self.simple:
-            return idx + 2
-        if self._arr is None:
-            self._arr = _record_lines(self.path, self.n, self.delim)
-        return self._arr[idx]
+        return idx + 2 if self.simple else self._all()[idx]
 
 
 def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> tuple[list[int], bool]:
@@ -912,6 +912,20 @@ def finish(out: pd.DataFrame, *, file: str, regions: RegionTable | None, freq: s
     if source is not None and "source" not in clean.columns:
         clean["source"] = source
     return clean
+
+
+def finish_cells(cells: pd.DataFrame, *, source: str, file: str, regions: RegionTable | None,
+                 freq: str | None) -> pd.DataFrame:
+    """:func:`finish` for a table read cell by cell (the HXL and mapped loaders).
+
+    ``cells`` holds ``date, region, series, value`` and ``_line``, the file line of each cell.
+    With ``freq`` the cells are summed into its periods (:func:`~..aggregate.aggregate`) and
+    problems name no line; without it each row is one cell and problems name its line.
+    """
+    obs = cells.drop(columns="_line")
+    if freq is not None:
+        return finish(aggregate(obs, freq, fill_zeros=False, source=source), file=file, regions=regions, freq=freq)
+    return finish(obs.assign(source=source), file=file, regions=regions, freq=freq, lines=cells["_line"].to_numpy())
 
 
 def coverage(dates: pd.Series, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:

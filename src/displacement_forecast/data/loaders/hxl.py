@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate import aggregate
 from ..regions import RegionTable
 from ..schema import KNOWN_SERIES, DataError, Problem
-from .common import LineMap, finish, map_region_names, parse_counts, parse_dates, read_rows
+from .common import LineMap, finish_cells, map_region_names, parse_counts, parse_dates, read_rows
 
 __all__ = ["DEFAULT_HXL_TAGS", "HXL_REGION_TAGS", "HXL_SCAN_ROWS", "TagPattern", "load_hxl", "normalise_hxl_tag",
            "parse_tag_map"]
@@ -245,8 +244,4 @@ def load_hxl(
     ev = pd.concat(frames, ignore_index=True)
     ev = ev[ev["region"].notna()]
     src = source or f"HXL {path.name}"
-    if freq is not None:
-        return finish(aggregate(ev.drop(columns="_line"), freq, fill_zeros=False, source=src), file=file,
-                      regions=regions, freq=freq)
-    return finish(ev.drop(columns="_line").assign(source=src), file=file, regions=regions, freq=freq,
-                  lines=ev["_line"].to_numpy())
+    return finish_cells(ev, source=src, file=file, regions=regions, freq=freq)

@@ -58,7 +58,6 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from ..aggregate import aggregate
 from ..io import is_formula
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem
@@ -67,7 +66,7 @@ from .common import (
     AtLeast,
     LineMap,
     config_options,
-    finish,
+    finish_cells,
     is_total_name,
     map_region_names,
     parse_counts,
@@ -404,8 +403,4 @@ def load_mapped(
         warnings.warn(f"{file}: every value is missing", DataWarning, stacklevel=2)
     src = cfg.get("source", f"{path.name} via {Path(cfg_name).name}")
     freq = cfg.get("freq")
-    if freq is not None:
-        return finish(aggregate(long.drop(columns="_line"), freq, fill_zeros=False, source=src), file=file,
-                      regions=regions, freq=freq)
-    return finish(long.drop(columns="_line").assign(source=src), file=file, regions=regions, freq=freq,
-                  lines=long["_line"].to_numpy())
+    return finish_cells(long, source=src, file=file, regions=regions, freq=freq)
