@@ -50,6 +50,7 @@ from ..schema import (
     cell_shape,
     coerce_observations,
     first_of_each,
+    header_key,
     period_offset,
     period_start,
     validate_observations,
@@ -342,12 +343,6 @@ def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> t
         lines = [blob[:s].count(b"\n") + 1 for s in bad_starts[:MAX_PROBLEMS_PER_KIND]]
         lines += [-1] * (len(bad_starts) - len(lines))
     return lines, all_nl == out_nl
-
-
-def header_key(name: object) -> str:
-    """A header cell as compared with the column names a loader wants: stripped, lower case, runs of
-    spaces and hyphens as one ``_`` (``EVENT_DATE``, ``event_date `` and ``Event Date`` are one column)."""
-    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
 def _not_utf8(path: Path) -> Problem:
