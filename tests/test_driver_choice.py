@@ -191,9 +191,15 @@ def test_nbdl_short_history_with_one_series_fits_with_fewer_lags():
         get_model("nb-dl", n_lags=8).fit(_daily_national(11))  # lags given: kept, and they need 8 + 4
 
 
-def test_backtest_reports_the_fits_that_shortened_their_lags(tmp_path, capsys):
+def test_backtest_reports_the_fits_that_shortened_their_lags(tmp_path, capsys, monkeypatch):
     """Each fit's warnings reach backtest.json ('fit_warnings') and one screen line per model:
-    nb-dl's shortened lags were visible in a forecast but not in a backtest."""
+    nb-dl's shortened lags were visible in a forecast but not in a backtest. The list is
+    gathered once for both (it was computed twice)."""
+    from displacement_forecast._cli import backtest_command
+
+    calls = []
+    real = backtest_command.fit_warnings
+    monkeypatch.setattr(backtest_command, "fit_warnings", lambda tasks: calls.append(1) or real(tasks))
     p = _daily_national(40)
     rows = [(d.date(), "UA", s, v[0, t]) for s, v in p.series.items() for t, d in enumerate(p.dates)]
     data = tmp_path / "ua.csv"
@@ -212,3 +218,4 @@ def test_backtest_reports_the_fits_that_shortened_their_lags(tmp_path, capsys):
     assert all("lags shortened from 14" in w["warnings"][0] for w in meta["fit_warnings"])
     line = [ln for ln in err.splitlines() if ln.startswith("warning: nb-dl: 2 of 2 fits warned")]
     assert len(line) == 1 and "lags shortened" in line[0], err
+    assert len(calls) == 1

@@ -549,6 +549,23 @@ def test_an_acled_export_handed_to_forecast_says_how_to_count_it(tmp_path, capsy
                    "--freq W --regions CSV --out obs.csv`, or check it with `validate --format acled`"]
 
 
+@pytest.mark.parametrize("header", [
+    tuple(h.replace("_", " ").title() for h in ACLED_HEADER),          # 'Event Date', 'Event Type'
+    tuple(h.upper() for h in ACLED_HEADER),                             # pre-2019 'EVENT_DATE'
+    tuple(h.replace("_", "-") for h in ACLED_HEADER),                   # 'event-date'
+])
+def test_an_acled_export_with_other_header_spelling_gets_the_same_hint(tmp_path, header, capsys):
+    """The hint recognised only 'event_date'/'event_type' (stripped, lower case) while the ACLED
+    loader reads 'Event Date' too: `validate` of such an export listed four missing columns instead
+    of saying it is an ACLED export and how to read it (one header rule now, schema.header_key)."""
+    plain, odd = write_acled(tmp_path / "plain.csv"), write_acled(tmp_path / "odd.csv", header=header)
+    rc, err = _run(["validate", plain], capsys)
+    assert rc == 2 and len(err) == 1 and "is an ACLED export" in err[0] and "--format acled" in err[0], err
+    rc2, err2 = _run(["validate", odd], capsys)
+    assert rc2 == 2 and err2 == [err[0].replace(str(plain), str(odd))]
+    assert main(["validate", "--format", "acled", str(odd)]) == 0  # and the hint's advice works
+
+
 def test_a_broken_hub_file_is_named_where_the_user_keeps_it(tmp_path, capsys):
     """The error named the staging copy ('.hub.staging-x1y2/hub-config/tasks.json'), gone by then."""
     obs, reg = _weekly_panel(tmp_path)

@@ -58,8 +58,13 @@ def fit_warnings(tasks: pd.DataFrame) -> list[dict[str, Any]]:
             for r in warned.itertuples()]
 
 
-def write_outputs(result, out: str | Path, *, source: str, plots: bool = True) -> list[Path]:
-    """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots."""
+def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
+                  warned: list[dict[str, Any]] | None = None) -> list[Path]:
+    """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots.
+
+    ``warned`` is :func:`fit_warnings` of ``result.tasks`` when the caller has it already (the CLI
+    prints it too); ``None`` computes it here.
+    """
     from ..data.io import write_csv_atomic, write_text_atomic
     from ..evaluate.backtest import coverage_summary, winners
 
@@ -72,7 +77,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True) -
         written.append(write_csv_atomic(_dates(result.failures), out / "failures.csv"))
     meta: dict[str, Any] = {"settings": result.settings, "data": source,
                             "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records"),
-                            "fit_warnings": fit_warnings(result.tasks)}
+                            "fit_warnings": fit_warnings(result.tasks) if warned is None else warned}
     if len(summary):
         meta["winners"] = winners(summary).to_dict("records")
         meta["coverage"] = {m: coverage_summary(summary, m) for m in dict.fromkeys(summary["model"])}
@@ -151,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
           f"{args.draws} paths; {st['wall_seconds']:.1f} s ({st['executor']})")
+    warned = fit_warnings(res.tasks)  # one list for backtest.json and the screen lines below
     with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
-        written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots),
-                              stage, args.out)
+        written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots,
+                                            warned=warned), stage, args.out)
     summary = res.summary()
     if len(summary):
         print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")
@@ -172,7 +178,6 @@ def run(args: argparse.Namespace) -> int:
             for r in w[w["scope"] == scope].itertuples():
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
                       f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")
-    warned = fit_warnings(res.tasks)
     for model in dict.fromkeys(w["model"] for w in warned):
         mine = [w for w in warned if w["model"] == model]
         fitted = int((res.tasks["model"] == model).sum())

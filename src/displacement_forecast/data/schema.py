@@ -505,6 +505,16 @@ def validate_observations(
     return problems
 
 
+def header_key(name: object) -> str:
+    """A header cell as compared with the column names a loader wants: stripped, lower case, runs of
+    spaces and hyphens as one ``_`` (``EVENT_DATE``, ``event_date `` and ``Event Date`` are one column).
+
+    The one rule for agency headers: the loaders match their columns with it
+    (:func:`.loaders.common.read_columns`) and :func:`_agency_format` recognises their exports with it.
+    """
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
 #: Columns that mark a raw agency export: format name, what to call it, columns it always has.
 _AGENCY_MARKS = (("acled", "an ACLED export", {"event_date", "event_type"}),
                  ("ucdp", "a UCDP GED file", {"date_start", "date_end", "best"}))
@@ -512,7 +522,7 @@ _AGENCY_MARKS = (("acled", "an ACLED export", {"event_date", "event_type"}),
 
 def _agency_format(columns: Iterable[object]) -> tuple[str, str] | None:
     """``(format, description)`` of the agency export whose columns these are, or None."""
-    have = {str(c).strip().lower() for c in columns}
+    have = {header_key(c) for c in columns}  # as the loaders read the header: 'Event Date' is event_date
     return next(((fmt, what) for fmt, what, marks in _AGENCY_MARKS if marks <= have), None)
 
 

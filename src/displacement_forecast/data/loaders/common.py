@@ -50,6 +50,7 @@ from ..schema import (
     cell_shape,
     coerce_observations,
     first_of_each,
+    header_key,
     period_offset,
     period_start,
     validate_observations,
@@ -84,6 +85,7 @@ __all__ = [
     "read_rows",
     "read_workbook",
     "resolve_ambiguous_dates",
+    "row_problems",
     "sniff_delimiter",
 ]
 
@@ -139,6 +141,18 @@ def limit_problems(problems: list[Problem], file: str, column: str | None, total
     if total > len(problems):
         problems = problems + [Problem(file, None, column, f"... and {total - len(problems):,} more rows with the same problem")]
     return problems
+
+
+def row_problems(file: str, column: str | None, rows: Sequence[int] | np.ndarray,
+                 lines: Sequence[int] | LineMap | _Lines | None, message: Callable[[int], str]) -> list[Problem]:
+    """One :class:`Problem` per bad row, for the first :data:`MAX_PROBLEMS_PER_KIND` of ``rows``,
+    and one line counting the rest (:func:`limit_problems`).
+
+    ``rows`` are data-row positions, each reported at ``lines[i]`` with ``message(i)`` (called for
+    the rows shown only); ``lines=None`` when ``rows`` are file lines already.
+    """
+    return limit_problems([Problem(file, i if lines is None else lines[i], column, message(i))
+                           for i in rows[:MAX_PROBLEMS_PER_KIND]], file, column, len(rows))
 
 
 def check_file(path: Path) -> None:
@@ -344,12 +358,6 @@ def _long_records(path: Path, width: int, delim: str, chunk: int = 1 << 23) -> t
     return lines, all_nl == out_nl
 
 
-def header_key(name: object) -> str:
-    """A header cell as compared with the column names a loader wants: stripped, lower case, runs of
-    spaces and hyphens as one ``_`` (``EVENT_DATE``, ``event_date `` and ``Event Date`` are one column)."""
-    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
-
-
 def _not_utf8(path: Path) -> Problem:
     """The problem of a file that is not UTF-8, at the line and byte of its first bad byte."""
     raw = path.read_bytes()
@@ -454,8 +462,8 @@ def read_columns(
     if delim is not None:
         long_rows, simple = _long_records(path, len(header), delim)
         lines = _Lines(path, len(df), simple, delim)
-        problems += limit_problems([Problem(file, ln, None, f"row has more fields than the header ({len(header)})")
-                                    for ln in long_rows[:MAX_PROBLEMS_PER_KIND]], file, None, len(long_rows))
+        problems += row_problems(file, None, long_rows, None,
+                                 lambda _: f"row has more fields than the header ({len(header)})")
     for c in df.columns:
         if c in numeric:
             continue
@@ -463,9 +471,9 @@ def read_columns(
         flagged_u = [k for k, v in enumerate(uniq) if isinstance(v, str) and v[:1] in "=+-@" and is_formula(v)]
         if flagged_u:
             flagged = np.flatnonzero(np.isin(codes, flagged_u))
-            problems += limit_problems(
-                [Problem(file, lines[i], c, f"cell {df[c].iloc[i][:20]!r} starts with {df[c].iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
-                 for i in flagged[:MAX_PROBLEMS_PER_KIND]], file, c, len(flagged))
+            problems += row_problems(
+                file, c, flagged, lines,
+                lambda i, cell=df[c]: f"cell {cell.iloc[i][:20]!r} starts with {cell.iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
     for c in numeric:
         if c not in df.columns:
             continue
@@ -482,8 +490,8 @@ def read_columns(
                           (huge, f"is larger than any count; expected at most {MAX_COUNT:,.0f}"),
                           (frac & ~huge, "is not a whole number; expected a count")):
             idx = np.flatnonzero(mask)
-            problems += limit_problems([Problem(file, lines[i], c, msg if mask is empty else f"{df[c].iloc[i]!r} {msg}")
-                                        for i in idx[:MAX_PROBLEMS_PER_KIND]], file, c, len(idx))
+            problems += row_problems(file, c, idx, lines, lambda i, msg=msg, cell=None if mask is empty else df[c]:
+                                     msg if cell is None else f"{cell.iloc[i]!r} {msg}")
         df[c] = vals
     if problems:
         raise DataError(problems)
@@ -534,11 +542,11 @@ def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> 
         for i in np.flatnonzero(again):
             first.setdefault(keys.iloc[i], i)
         idx = np.flatnonzero(same_id)
-        raise DataError(limit_problems(
-            [Problem(file, lines[i], event_id, f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
-                                               f"{lines[first[keys.iloc[i]]]}); expected each event once: keep the version "
-                                               "to count (a revised event beside its old version?)")
-             for i in idx[:MAX_PROBLEMS_PER_KIND]], file, event_id, len(idx)))
+        raise DataError(row_problems(
+            file, event_id, idx, lines,
+            lambda i: f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
+                      f"{lines[first[keys.iloc[i]]]}); expected each event once: keep the version "
+                      "to count (a revised event beside its old version?)"))
     drop = np.flatnonzero(exact)
     warnings.warn(f"{file}: {len(drop):,} event(s) listed twice with the same cells (first repeat on line "
                   f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
@@ -759,21 +767,18 @@ def parse_counts(
     }
     rawv = raw.to_numpy()
     for kind, idx in kinds.items():
-        problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} {msgs[kind]}") for i in idx[:MAX_PROBLEMS_PER_KIND]],
-                                   file, column, len(idx))
+        problems += row_problems(file, column, idx, lines, lambda i, msg=msgs[kind]: f"{str(rawv[i]).strip()!r} {msg}")
     vals = pd.Series(out, index=raw.index)
     neg = np.flatnonzero((vals < 0).to_numpy())
-    problems += limit_problems([Problem(file, lines[i], column, f"negative value {vals.iloc[i]:g}; expected >= 0") for i in neg[:MAX_PROBLEMS_PER_KIND]],
-                               file, column, len(neg))
+    problems += row_problems(file, column, neg, lines, lambda i: f"negative value {vals.iloc[i]:g}; expected >= 0")
     huge = np.flatnonzero((vals > MAX_COUNT).to_numpy())
-    problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is larger than any count; "
-                                        f"expected at most {MAX_COUNT:,.0f}") for i in huge[:MAX_PROBLEMS_PER_KIND]],
-                               file, column, len(huge))
+    problems += row_problems(file, column, huge, lines, lambda i: f"{str(rawv[i]).strip()!r} is larger than any count; "
+                                                                  f"expected at most {MAX_COUNT:,.0f}")
     if whole:
         frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out) & (out <= MAX_COUNT))
-        problems += limit_problems([Problem(file, lines[i], column, f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or events "
-                                            f"(set whole = false for a source that publishes estimates with decimals)")
-                                    for i in frac[:MAX_PROBLEMS_PER_KIND]], file, column, len(frac))
+        problems += row_problems(file, column, frac, lines,
+                                 lambda i: f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or "
+                                           "events (set whole = false for a source that publishes estimates with decimals)")
     return vals, problems
 
 

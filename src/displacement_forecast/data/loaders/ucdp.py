@@ -18,14 +18,13 @@ from ..aggregate import aggregate, spread_ranges
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem
 from .common import (
-    MAX_PROBLEMS_PER_KIND,
     coverage,
     finish,
     flag_partial_periods,
-    limit_problems,
     map_region_names,
     parse_dates,
     read_columns,
+    row_problems,
 )
 
 __all__ = ["UCDP_LEVELS", "load_ucdp_ged"]
@@ -97,8 +96,8 @@ def load_ucdp_ged(
     d1 = parse_dates(df["date_end"], file=file, column="date_end", lines=lines, date_format=date_format).dt.normalize()
     backwards = np.flatnonzero((d1 < d0).to_numpy())
     if len(backwards):
-        raise DataError(limit_problems([Problem(file, lines[i], "date_end", f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}")
-                                        for i in backwards[:MAX_PROBLEMS_PER_KIND]], file, "date_end", len(backwards)))
+        raise DataError(row_problems(file, "date_end", backwards, lines,
+                                     lambda i: f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}"))
     codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict)
     keep = codes.notna().to_numpy()
     if violence_types is not None:
