@@ -180,23 +180,24 @@ def test_the_hub_validates_against_its_own_config(run_dir):
         assert values.le(spec["value"].get("maximum", float("inf"))).all()
 
 
-def test_the_readme_names_the_sidecar_keys_of_autos_lower_calibration():
+def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
     """The README said the sidecar holds 'the backtest's rates below the 10% / 2.5% quantiles
     before and after' the lower factor without naming where: they are under
     `diagnostics.auto.backtest_coverage`, and that is empty (factor 1) on a mostly-zero file."""
     import numpy as np
 
-    from displacement_forecast.models.ensemble import _lower_factor
+    from displacement_forecast.models.ensemble import _lower_factor, _upper_tail_factor
 
     rng = np.random.default_rng(0)
     pooled = rng.poisson(50.0, (200, 60)).astype(float)
-    _, rates = _lower_factor(pooled, rng.poisson(50.0, 60).astype(float))
-    assert rates, "a panel with positive quantiles gets rates"
-    _, none = _lower_factor(np.zeros((200, 60)), np.zeros(60))
-    assert none == {}
+    y = rng.poisson(50.0, 60).astype(float)
+    rates = {**_lower_factor(pooled, y)[1], **_upper_tail_factor(pooled, y)[1]}
+    assert len(rates) == 8, "a panel with positive quantiles gets rates on both sides"
+    assert _lower_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
+    assert _upper_tail_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
     rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
     diag = rows["diagnostics"]
-    assert "`lower_spread_factor`" in diag and "`backtest_coverage`" in diag, diag
+    assert all(f"`{k}`" in diag for k in ("lower_spread_factor", "upper_tail_factor", "backtest_coverage")), diag
     assert all(f"`{k}`" in diag for k in rates), (sorted(rates), diag)
     assert "empty" in diag, "the README says when the rates are missing"
 

@@ -9,7 +9,14 @@ import pytest
 from displacement_forecast.data.regions import regions_from_frame
 from displacement_forecast.models import DEFAULT_MODEL, get_model
 from displacement_forecast.models.base import Panel
-from displacement_forecast.models.ensemble import _allocate, _lower_factor, _simplex, spread_paths
+from displacement_forecast.models.ensemble import (
+    _allocate,
+    _lower_factor,
+    _simplex,
+    _upper_tail_factor,
+    spread_paths,
+    stretch_upper_tail,
+)
 from displacement_forecast.scenarios import Scenario
 
 
@@ -273,8 +280,50 @@ def test_lower_factor_never_pushes_the_far_tail_past_nominal():
     assert info["below2.5_before"] > 0.025 and f == 1.0, (f, info)
 
 
+def test_upper_tail_factor_recovers_a_compressed_far_tail():
+    """Paths drawn from the truth with their excess over each cell's 90% quantile halved: the
+    factor found is ~2, the outcomes then fall above the 95% / 97.5% quantiles at about those
+    rates, and the 80% interval and median are unchanged."""
+    rng = np.random.default_rng(4)
+    paths, y = _lognormal_cells(rng, n_cells=800)
+    short = stretch_upper_tail(paths, 0.5)
+    g, info = _upper_tail_factor(short, y)
+    assert 1.5 <= g <= 2.5, (g, info)
+    assert info["above2.5_before"] > 0.05 and abs(info["above2.5_after"] - 0.025) < 0.015
+    assert abs(info["above5_after"] - 0.05) < 0.02
+    out = spread_paths(short, 1.0, 1.0, g)
+    np.testing.assert_array_equal(np.quantile(out, [0.1, 0.5, 0.9], axis=0),
+                                  np.quantile(short, [0.1, 0.5, 0.9], axis=0))
+    assert (np.quantile(out, 0.975, axis=0) >= np.quantile(short, 0.975, axis=0)).all()
+
+
+@pytest.mark.parametrize("sd_high", [0.5, 0.8])
+def test_upper_tail_factor_leaves_calibrated_or_wide_tails(sd_high):
+    """A calibrated upper tail stays (factor ~1); a too wide one is never narrowed."""
+    paths, y = _lognormal_cells(np.random.default_rng(5), sd_high=sd_high)
+    g, info = _upper_tail_factor(paths, y)
+    assert g <= (1.25 if sd_high == 0.5 else 1.0), (g, info)
+
+
+def test_auto_tails_stretches_only_beyond_the_90_quantile():
+    """``calibrate="tails"`` on a history with surges (one period in ten 6 times the usual level):
+    the lower side as ``"lower"``, and beyond each cell's 90% quantile the paths stretched by the
+    factor reported, which is above 1 (the mixture's upper tail is too light there)."""
+    rng = np.random.default_rng(0)
+    surges = _panel(rng.normal(8, 0.5, (6, 30)) + np.log(6) * (rng.random((6, 30)) < 0.1))
+    a = get_model("auto", calibrate="tails").fit(surges)
+    lo = get_model("auto", calibrate="lower").fit(surges)
+    assert get_model("auto").calibrate == "tails"  # the default
+    d = a.info_.diagnostics["auto"]
+    assert d["upper_tail_factor"] == a.upper_tail_ > 1.0 and a.lower_spread_ == lo.lower_spread_
+    assert {"above5_before", "above2.5_after"} <= set(d["backtest_coverage"])
+    p = a.sample_paths(3, n_draws=200, seed=1).values
+    q = lo.sample_paths(3, n_draws=200, seed=1).values
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, a.upper_tail_))
+
+
 def test_auto_reports_its_lower_factor(stationary):
-    a = get_model("auto").fit(stationary)
+    a = get_model("auto", calibrate="lower").fit(stationary)
     d = a.info_.diagnostics["auto"]
     assert d["lower_spread_factor"] == a.lower_spread_ and 0.5 <= a.lower_spread_ <= 1.0
     assert a.lower_spread_ < 1.0  # this panel's lower tail is narrowed: the checks below can fail
