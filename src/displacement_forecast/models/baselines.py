@@ -2,8 +2,12 @@
 
 ``last-value``
     Next periods ~ NB(mean = last observed count). The dispersion is estimated separately for each
-    horizon h from the history's own h-step naive errors (y[t+h] given y[t]), so intervals widen
-    with the horizon as much as the past says they should.
+    horizon h and each region from that region's own h-step naive errors (y[t+h] given y[t]), so
+    intervals widen with the horizon as much as the past says they should and each region keeps
+    its own scale of volatility. The regions' log-dispersions are partially pooled (empirical
+    Bayes, DerSimonian-Laird; :func:`shrink_to_common`): a region with few errors borrows from
+    the others. One dispersion pooled over all regions (before) was dominated by the most
+    volatile ones: on the Somalia panel 72% of the forecasts had a median of 0.
 ``climatology``
     Block bootstrap of recent periods: each future period is a past period (from the last
     ``window``) drawn at random, all regions together, keeping their co-movement.
@@ -25,33 +29,172 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from ..distributions import draw_nb
 from .base import ForecastModel, Panel, ffill_time
 from .panel import cap_at_risk
 
+#: Grid of log-dispersions the NB2 likelihood is first evaluated on (1e-4 .. 50, step ~1).
+_LOG_ALPHA_GRID = np.linspace(np.log(1e-4), np.log(50.0), 14)
+
+
+def _nb_ll(log_a: np.ndarray, y: np.ndarray, mu: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """NB2 log-likelihood of each row (up to terms free of the dispersion) at ``exp(log_a)``:
+    ``log_a`` of shape ``(k, n_rows)`` or ``(k, 1)``, ``y, mu, ok`` of shape ``(n_rows, n_obs)``;
+    returns ``(k, n_rows)``."""
+    r = np.exp(-np.asarray(log_a, float))[:, :, None]
+    ll = special.gammaln(y + r) - special.gammaln(r) + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu))
+    return np.where(ok, ll, 0.0).sum(axis=2)
+
+
+def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """MLE of the NB2 log-dispersion of each row of counts ``y`` around known means ``mu``.
+
+    All rows at once: the log-likelihood is evaluated on :data:`_LOG_ALPHA_GRID`, then the best
+    grid point is refined by 3 Newton steps on the log scale (central differences, step 0.05;
+    kept within the grid's bounds and within a grid step of the start). The curvature at the
+    end is the observed information.
+
+    Parameters
+    ----------
+    y, mu
+        Counts and means, shape ``(n_rows, n_obs)``; pairs with a non-finite value or
+        ``mu <= 0`` are ignored.
+
+    Returns
+    -------
+    log_alpha, var, n, pooled_log_alpha
+        Per row ``(n_rows,)``: the MLE of ``log alpha`` (within ``[log 1e-4, log 50]``; 0 when
+        fewer than 3 pairs), its variance (inverse observed information; ``inf`` when fewer than
+        3 pairs or the curvature is not positive), the number of pairs; and the MLE of one
+        ``log alpha`` for all rows together (0 when fewer than 3 pairs in all).
+    """
+    y, mu = np.atleast_2d(np.asarray(y, float)), np.atleast_2d(np.asarray(mu, float))
+    ok = np.isfinite(y) & np.isfinite(mu) & (mu > 0)
+    y, mu = np.where(ok, y, 0.0), np.where(ok, mu, 1.0)
+    lo, hi = _LOG_ALPHA_GRID[0], _LOG_ALPHA_GRID[-1]
+    step, h = _LOG_ALPHA_GRID[1] - _LOG_ALPHA_GRID[0], 0.05
+    grid = _nb_ll(np.broadcast_to(_LOG_ALPHA_GRID[:, None], (len(_LOG_ALPHA_GRID), 1)), y, mu, ok)
+
+    def refine(gridll: np.ndarray, y, mu, ok) -> tuple[np.ndarray, np.ndarray]:
+        t0 = _LOG_ALPHA_GRID[gridll.argmax(axis=0)]
+        t = t0.copy()
+        for _ in range(4):
+            lm, l0, lp = _nb_ll(np.stack([t - h, t, t + h]), y, mu, ok)
+            d1, d2 = (lp - lm) / (2 * h), (lp - 2 * l0 + lm) / h**2
+            if _ == 3:
+                break
+            new = np.where(d2 < 0, t - d1 / np.where(d2 < 0, d2, -1.0), t + np.sign(d1) * step / 2)
+            t = np.clip(new, np.maximum(t0 - step, lo), np.minimum(t0 + step, hi))
+        return t, np.where(d2 < -1e-8, -1.0 / np.where(d2 < -1e-8, d2, -1.0), np.inf)
+
+    t, var = refine(grid, y, mu, ok)
+    n = ok.sum(axis=1)
+    tp, _ = refine(grid.sum(axis=1, keepdims=True), y.reshape(1, -1), mu.reshape(1, -1), ok.reshape(1, -1))
+    few = n < 3
+    return (np.where(few, 0.0, t), np.where(few, np.inf, var), n,
+            float(tp[0]) if n.sum() >= 3 else 0.0)
+
 
 def _nb_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
-    """MLE of the NB2 dispersion for counts ``y`` with known means ``mu`` (pooled)."""
-    ok = np.isfinite(y) & np.isfinite(mu) & (mu > 0)
-    y, mu = y[ok], mu[ok]
-    if len(y) < 3:
-        return 1.0
+    """MLE of one NB2 dispersion for counts ``y`` with known means ``mu`` (pooled); 1 when < 3 pairs."""
+    _, _, n, t = _nb_log_alpha_rows(np.ravel(y)[None], np.ravel(mu)[None])
+    return float(np.exp(t)) if n.sum() >= 3 else 1.0
 
-    def nll(log_a: float) -> float:
-        a = np.exp(log_a)
-        r = 1.0 / a
-        ll = (special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1)
-              + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu)))
-        return -ll.sum()
 
-    res = optimize.minimize_scalar(nll, bounds=(np.log(1e-4), np.log(50.0)), method="bounded")
-    return float(np.exp(res.x))
+def shrink_to_common(theta: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Partially pool per-group estimates toward their common mean (random-effects meta-analysis).
+
+    The normal-normal model ``theta_r ~ N(t_r, var_r)``, ``t_r ~ N(mu, tau2)``: ``mu`` and
+    ``tau2`` by the DerSimonian-Laird method of moments (DerSimonian & Laird 1986, *Controlled
+    Clinical Trials* 7:177-188), then each group's empirical-Bayes posterior mean
+    ``(theta_r / var_r + mu / tau2) / (1 / var_r + 1 / tau2)``. A group with a precise estimate
+    (many observations) keeps about its own value, one with few moves toward ``mu``, one with no
+    estimate (``var = inf``) gets ``mu``; ``tau2 = 0`` (groups no more different than their
+    noise) gives every group ``mu``.
+
+    Parameters
+    ----------
+    theta, var
+        Estimates and their sampling variances, shape ``(n_groups,)``; ``var`` may be ``inf``.
+
+    Returns
+    -------
+    shrunk, mu, tau2
+        Shrunk estimates ``(n_groups,)``, the common mean and the between-group variance.
+        With no finite variance at all, ``theta`` is returned unchanged with ``mu`` its mean
+        and ``tau2 = nan``.
+    """
+    theta, var = np.asarray(theta, float), np.asarray(var, float)
+    ok = np.isfinite(var) & (var > 0) & np.isfinite(theta)
+    if not ok.any():
+        return theta.copy(), float(np.mean(theta)) if len(theta) else 0.0, float("nan")
+    w = 1.0 / var[ok]
+    fe = float(np.sum(w * theta[ok]) / w.sum())
+    q = float(np.sum(w * (theta[ok] - fe) ** 2))
+    denom = w.sum() - np.sum(w**2) / w.sum()
+    tau2 = max(0.0, (q - (ok.sum() - 1)) / denom) if denom > 0 else 0.0
+    wre = 1.0 / (var[ok] + tau2)
+    mu = float(np.sum(wre * theta[ok]) / wre.sum())
+    if tau2 == 0.0:
+        return np.full_like(theta, mu), mu, tau2
+    prec = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+    return (np.where(ok, theta, 0.0) * prec + mu / tau2) / (prec + 1.0 / tau2), mu, tau2
+
+
+def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True
+                       ) -> tuple[np.ndarray, dict[str, float]]:
+    """NB2 dispersion of each region (row) around known means, optionally partially pooled.
+
+    Each row's dispersion is its own maximum-likelihood estimate (:func:`_nb_log_alpha_rows`);
+    with ``shrink`` the log-dispersions are pooled toward their common mean by
+    :func:`shrink_to_common`, weighted by each estimate's precision (which grows with the
+    number of the region's observations), so a short or flat history borrows from the others
+    while a long one keeps its own scale of volatility.
+
+    Parameters
+    ----------
+    y, mu
+        Counts and means, shape ``(n_regions, n_obs)``; NaN pairs are ignored.
+    shrink
+        Partially pool (True) or return each region's own MLE (regions with < 3 pairs: 1).
+
+    Returns
+    -------
+    alpha, info
+        Dispersions ``(n_regions,)`` and ``{"alpha_common", "tau_log_alpha", "alpha_pooled"}``:
+        ``exp(mu)``, ``sqrt(tau2)`` of the shrinkage and the single MLE over all rows.
+    """
+    theta, var, n, t_pooled = _nb_log_alpha_rows(y, mu)
+    pooled = float(np.exp(t_pooled)) if n.sum() >= 3 else 1.0
+    if not shrink:
+        return np.where(n >= 3, np.exp(theta), 1.0), {"alpha_pooled": pooled}
+    var = np.where(n >= 3, var, np.inf)
+    out, m, tau2 = shrink_to_common(np.where(n >= 3, theta, np.log(pooled)), var)
+    if not np.isfinite(var).any():
+        out = np.full(len(theta), np.log(pooled))
+    return np.exp(out), {"alpha_common": float(np.exp(m)), "tau_log_alpha": float(np.sqrt(tau2)),
+                         "alpha_pooled": pooled}
 
 
 class LastValue(ForecastModel):
-    """Naive NB: the last observed count, with horizon-specific dispersion from naive errors."""
+    """Naive NB: the last observed count, with region- and horizon-specific dispersion.
+
+    For every horizon h, each region's NB2 dispersion is estimated from that region's own h-step
+    naive errors (``y[t+h]`` around ``max(y[t], 0.5)``) and partially pooled toward the
+    regions' common value (:func:`nb_alpha_by_region`). One dispersion pooled over regions of
+    very different sizes and volatilities (the model before) was so large on the Somalia panel
+    that most forecasts had a median of 0 (72% of the cross-validation cells; 26% now).
+
+    Known limit of the NB2 family with its mean at the last count: a region whose counts swing
+    by factors of ten from one period to the next gets a dispersion near the bound (50), i.e.
+    gamma multipliers of shape ~0.02, so most of the mass sits at 0 and the 90% quantile far
+    below the last count (on Somalia 7 regions have a median of 0 in 43-100% of their cells, and
+    the 4 worst cover 13-27% at 80%). A log-normal multiplier (median = last count) fixed the
+    medians there (4% zero) but had a higher WIS at 8 of the 9 shown dataset-horizons (Somalia h1
+    +28%, Ukraine h14 +22%), so it was not adopted.
+    """
 
     name = "last-value"
     parameter_uncertainty = False  # the last count is taken as known
@@ -65,20 +208,29 @@ class LastValue(ForecastModel):
     def _fit(self, panel: Panel) -> None:
         y = panel.target()
         filled = ffill_time(y)
+        R, T = y.shape
         self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
-        T = y.shape[1]
-        self.alpha_ = []
+        alphas, infos = [], []
         for h in range(1, min(self.max_horizon, T - 1) + 1):
-            self.alpha_.append(_nb_alpha_mle(y[:, h:].ravel(), np.maximum(filled[:, :-h], 0.5).ravel()))
-        self.alpha_ = np.asarray(self.alpha_ or [1.0])
-        self.info_.diagnostics = {"alpha_h1": round(float(self.alpha_[0]), 4),
-                                  f"alpha_h{len(self.alpha_)}": round(float(self.alpha_[-1]), 4)}
+            a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5))
+            alphas.append(a)
+            infos.append(info)
+        #: ``(n_regions, n_horizons_fitted)`` NB2 dispersion per region and horizon.
+        self.alpha_ = np.stack(alphas, axis=1) if alphas else np.ones((R, 1))
+        d = {"median_alpha_h1": round(float(np.median(self.alpha_[:, 0])), 4),
+             "alpha_h1_range": [round(float(self.alpha_[:, 0].min()), 4),
+                                round(float(self.alpha_[:, 0].max()), 4)]}
+        if infos:
+            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items()}
+            d[f"median_alpha_h{len(infos)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
+        self.info_.diagnostics = d
 
     def _simulate(self, future, horizon, n_draws, rng):
         R = len(self.last_)
-        a = self.alpha_[np.minimum(np.arange(horizon), len(self.alpha_) - 1)]
+        a = self.alpha_[:, np.minimum(np.arange(horizon), self.alpha_.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
-        return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a, (n_draws, R, horizon))), self.panel_.at_risk_end())
+        return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a[None], (n_draws, R, horizon))),
+                           self.panel_.at_risk_end())
 
 
 class Climatology(ForecastModel):
@@ -119,8 +271,8 @@ class HistoricAverage(ForecastModel):
         self.mean_ = np.where(n > 0, np.nanmean(np.where(n[:, None] > 0, y, 0.0), axis=1), 0.0)
         sd = np.array([np.nanstd(r, ddof=1) if k > 1 else 0.0 for r, k in zip(y, n, strict=True)])
         self.se_ = sd / np.sqrt(np.maximum(n, 1))
-        self.alpha_ = np.array([_nb_alpha_mle(r, np.full_like(r, max(m, 0.5)))
-                                for r, m in zip(y, self.mean_, strict=True)])
+        self.alpha_, _ = nb_alpha_by_region(y, np.broadcast_to(np.maximum(self.mean_, 0.5)[:, None], y.shape),
+                                            shrink=False)
         self.info_.diagnostics = {"median_alpha": round(float(np.median(self.alpha_)), 4),
                                   "periods": int(y.shape[1])}
 
