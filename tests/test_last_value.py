@@ -98,3 +98,19 @@ def test_shrink_to_common_recovers_known_group_effects():
     same, m2, t2 = shrink_to_common(np.array([1.0, 1.01, 0.99]), np.array([1.0, 1.0, np.inf]))
     assert t2 == 0.0 and np.allclose(same, m2)
     np.testing.assert_array_equal(shrink_to_common(np.array([2.0, 3.0]), np.full(2, np.inf))[0], [2.0, 3.0])
+
+
+def test_a_last_value_fit_saved_with_one_dispersion_per_horizon_still_forecasts(tmp_path):
+    """Fits saved before the dispersion was per region hold ``alpha_`` of shape ``(horizons,)``:
+    loading one (same format version) and forecasting raised IndexError; it forecasts with that
+    dispersion for every region, the same paths as the per-region form with equal rows."""
+    from displacement_forecast.models.io import load_model, save_model
+
+    m = get_model("last-value").fit(_panel())
+    per_h = np.median(m.alpha_, axis=0)
+    m.alpha_ = per_h
+    old = load_model(save_model(m, tmp_path / "old"))
+    assert old.alpha_.shape == per_h.shape
+    x = old.sample_paths(3, n_draws=50, seed=0).values
+    m.alpha_ = np.tile(per_h, (CALM + 1, 1))
+    np.testing.assert_array_equal(x, m.sample_paths(3, n_draws=50, seed=0).values)
