@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from displacement_forecast.data.regions import regions_from_frame
 from displacement_forecast.models import get_model
@@ -157,3 +158,17 @@ def test_regions_with_no_usable_history_get_the_common_dispersion():
     np.testing.assert_allclose(m.alpha_[:2, 0], common, rtol=5e-3)  # the diagnostic is rounded
     assert not np.allclose(m.alpha_[2:, 0], common, rtol=0.05)
     assert np.isfinite(m.sample_paths(2, n_draws=20, seed=0).values).all()
+
+
+def test_a_history_too_short_for_any_region_estimate_writes_no_nan(tmp_path):
+    """Three periods: no region has 3 h=1 pairs, so every region gets the pooled dispersion and the
+    shrinkage's tau is undefined; it was written as a bare NaN into the saved model.json."""
+    import json
+
+    from displacement_forecast.models.io import MODEL_FILE, save_model
+
+    m = get_model("last-value").fit(_panel(T=3))
+    assert "tau_log_alpha_h1" not in m.info_.diagnostics and "alpha_pooled_h1" in m.info_.diagnostics
+    assert np.allclose(m.alpha_[:, 0], m.info_.diagnostics["alpha_pooled_h1"], rtol=5e-3)
+    text = (save_model(m, tmp_path / "m") / MODEL_FILE).read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"model.json holds {c}"))

@@ -224,7 +224,8 @@ class LastValue(ForecastModel):
              "alpha_h1_range": [round(float(self.alpha_[:, 0].min()), 4),
                                 round(float(self.alpha_[:, 0].max()), 4)]}
         if infos:
-            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items()}
+            # no region with an estimate of its own: tau is undefined (nan), left out (model.json is strict JSON)
+            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items() if np.isfinite(v)}
             d[f"median_alpha_h{len(infos)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
         self.info_.diagnostics = d
 
