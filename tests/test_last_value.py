@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from displacement_forecast.data.regions import regions_from_frame
 from displacement_forecast.models import get_model
@@ -98,3 +99,76 @@ def test_shrink_to_common_recovers_known_group_effects():
     same, m2, t2 = shrink_to_common(np.array([1.0, 1.01, 0.99]), np.array([1.0, 1.0, np.inf]))
     assert t2 == 0.0 and np.allclose(same, m2)
     np.testing.assert_array_equal(shrink_to_common(np.array([2.0, 3.0]), np.full(2, np.inf))[0], [2.0, 3.0])
+
+
+def test_a_last_value_fit_saved_with_one_dispersion_per_horizon_still_forecasts(tmp_path):
+    """Fits saved before the dispersion was per region hold ``alpha_`` of shape ``(horizons,)``:
+    loading one (same format version) and forecasting raised IndexError; it forecasts with that
+    dispersion for every region, the same paths as the per-region form with equal rows."""
+    from displacement_forecast.models.io import load_model, save_model
+
+    m = get_model("last-value").fit(_panel())
+    per_h = np.median(m.alpha_, axis=0)
+    m.alpha_ = per_h
+    old = load_model(save_model(m, tmp_path / "old"))
+    assert old.alpha_.shape == per_h.shape
+    x = old.sample_paths(3, n_draws=50, seed=0).values
+    m.alpha_ = np.tile(per_h, (CALM + 1, 1))
+    np.testing.assert_array_equal(x, m.sample_paths(3, n_draws=50, seed=0).values)
+
+
+def test_nb_log_alpha_rows_mle_and_its_variance_match_known_truth():
+    """Rows of iid NB(1000, alpha) counts, alpha from 0.02 to 5: the grid + Newton MLE equals a
+    bounded scalar optimiser's within 0.005 on the log scale, its mean over 200 rows is the true
+    log alpha, and the variance it reports (inverse observed information, what the shrinkage
+    weights by) matches the MLE's spread over the rows within 25%."""
+    from scipy import optimize, special
+
+    from displacement_forecast.models.baselines import _nb_log_alpha_rows
+
+    rng = np.random.default_rng(7)
+    for alpha in (0.02, 0.5, 5.0):
+        y = _nb(rng, 1000.0, alpha, size=(200, 120))
+        mu = np.full_like(y, 1000.0)
+        t, var, n, pooled = _nb_log_alpha_rows(y, mu)
+        assert (n == 120).all() and np.isfinite(var).all()
+        assert abs(t.mean() - np.log(alpha)) < 0.05, (alpha, t.mean())
+        assert abs(np.sqrt(var.mean()) / t.std() - 1) < 0.25, (alpha, np.sqrt(var.mean()), t.std())
+        assert abs(pooled - np.log(alpha)) < 0.05, (alpha, pooled)
+        for row in range(3):
+            def nll(la, yy=y[row]):
+                r = np.exp(-la)
+                return -np.sum(special.gammaln(yy + r) - special.gammaln(r) + r * np.log(r / (r + 1000.0))
+                               + yy * np.log(1000.0 / (r + 1000.0)))
+            ref = optimize.minimize_scalar(nll, bounds=(np.log(1e-4), np.log(50.0)), method="bounded",
+                                           options={"xatol": 1e-6}).x
+            assert abs(t[row] - ref) < 0.005, (alpha, t[row], ref)
+
+
+def test_regions_with_no_usable_history_get_the_common_dispersion():
+    """A region with no count (all NaN) or one count (no h=1 pair) has no estimate of its own: it
+    gets the shrinkage's common value, and its forecast is finite; the others keep their own."""
+    p = _panel()
+    y = p.target().copy()
+    y[0] = np.nan
+    y[1, :-1] = np.nan
+    q = Panel(p.dates, p.regions, p.freq, {"displaced": y})
+    m = get_model("last-value").fit(q)
+    common = m.info_.diagnostics["alpha_common_h1"]
+    np.testing.assert_allclose(m.alpha_[:2, 0], common, rtol=5e-3)  # the diagnostic is rounded
+    assert not np.allclose(m.alpha_[2:, 0], common, rtol=0.05)
+    assert np.isfinite(m.sample_paths(2, n_draws=20, seed=0).values).all()
+
+
+def test_a_history_too_short_for_any_region_estimate_writes_no_nan(tmp_path):
+    """Three periods: no region has 3 h=1 pairs, so every region gets the pooled dispersion and the
+    shrinkage's tau is undefined; it was written as a bare NaN into the saved model.json."""
+    import json
+
+    from displacement_forecast.models.io import MODEL_FILE, save_model
+
+    m = get_model("last-value").fit(_panel(T=3))
+    assert "tau_log_alpha_h1" not in m.info_.diagnostics and "alpha_pooled_h1" in m.info_.diagnostics
+    assert np.allclose(m.alpha_[:, 0], m.info_.diagnostics["alpha_pooled_h1"], rtol=5e-3)
+    text = (save_model(m, tmp_path / "m") / MODEL_FILE).read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"model.json holds {c}"))

@@ -7,7 +7,8 @@
     its own scale of volatility. The regions' log-dispersions are partially pooled (empirical
     Bayes, DerSimonian-Laird; :func:`shrink_to_common`): a region with few errors borrows from
     the others. One dispersion pooled over all regions (before) was dominated by the most
-    volatile ones: on the Somalia panel 72% of the forecasts had a median of 0.
+    volatile ones: on the Somalia panel 72% of the forecasts had a median of 0 (origins of
+    ``experiments/real_world/cv_peers.py``, 500 paths, 2026-11-30).
 ``climatology``
     Block bootstrap of recent periods: each future period is a past period (from the last
     ``window``) drawn at random, all regions together, keeping their co-movement.
@@ -185,15 +186,17 @@ class LastValue(ForecastModel):
     naive errors (``y[t+h]`` around ``max(y[t], 0.5)``) and partially pooled toward the
     regions' common value (:func:`nb_alpha_by_region`). One dispersion pooled over regions of
     very different sizes and volatilities (the model before) was so large on the Somalia panel
-    that most forecasts had a median of 0 (72% of the cross-validation cells; 26% now).
+    that most forecasts had a median of 0 (72% of the cross-validation cells of
+    ``experiments/real_world/cv_peers.py``, 500 paths, 2026-11-30; 26% now).
 
     Known limit of the NB2 family with its mean at the last count: a region whose counts swing
     by factors of ten from one period to the next gets a dispersion near the bound (50), i.e.
     gamma multipliers of shape ~0.02, so most of the mass sits at 0 and the 90% quantile far
     below the last count (on Somalia 7 regions have a median of 0 in 43-100% of their cells, and
     the 4 worst cover 13-27% at 80%). A log-normal multiplier (median = last count) fixed the
-    medians there (4% zero) but had a higher WIS at 8 of the 9 shown dataset-horizons (Somalia h1
-    +28%, Ukraine h14 +22%), so it was not adopted.
+    medians there (4% zero) but had a higher WIS at 8 of the 9 dataset-horizons the harness
+    shows (Somalia h1 +28%, Ukraine h14 +22%), so it was not adopted. (All figures: the origins
+    of ``experiments/real_world/cv_peers.py``, 500 paths, 2026-11-30.)
     """
 
     name = "last-value"
@@ -221,13 +224,16 @@ class LastValue(ForecastModel):
              "alpha_h1_range": [round(float(self.alpha_[:, 0].min()), 4),
                                 round(float(self.alpha_[:, 0].max()), 4)]}
         if infos:
-            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items()}
+            # no region with an estimate of its own: tau is undefined (nan), left out (model.json is strict JSON)
+            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items() if np.isfinite(v)}
             d[f"median_alpha_h{len(infos)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
         self.info_.diagnostics = d
 
     def _simulate(self, future, horizon, n_draws, rng):
         R = len(self.last_)
-        a = self.alpha_[:, np.minimum(np.arange(horizon), self.alpha_.shape[1] - 1)]
+        # fits saved before the dispersion was per region hold one per horizon: every region's
+        alpha = np.atleast_2d(self.alpha_) if self.alpha_.ndim == 1 else self.alpha_
+        a = alpha[:, np.minimum(np.arange(horizon), alpha.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
         return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a[None], (n_draws, R, horizon))),
                            self.panel_.at_risk_end())

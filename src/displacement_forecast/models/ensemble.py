@@ -50,7 +50,8 @@ Fitting
        quantile the paths' log1p excess is stretched by a factor 1-4 (:func:`stretch_upper_tail`)
        chosen by the backtest's quantile loss of the 95%, 97.5% and 99% quantiles
        (:func:`_upper_tail_factor`); the median and the 80% interval are unchanged. Measured on
-       the statsforecast cross-validation origins (500 paths, against ``"lower"``): Somalia WIS
+       the statsforecast cross-validation origins (``experiments/real_world/cv_peers.py``, 500
+       paths, 2026-11-30, against ``"lower"``): Somalia WIS
        0.84 / 0.92 / 0.92x -> 0.84 / 0.91 / 0.92x the best peer, 95% coverage 89% -> 90%; Syria
        and Ukraine within 0.01x and unchanged coverage. On the synthetic histories
        (``experiments/auto_synthetic_check.py --step 1``) the all-region total's 80% coverage
@@ -272,7 +273,8 @@ def _upper_tail_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[s
     factor widens the tail only as far as the backtest's surges pay for the extra width: a
     proper-score choice (Gneiting & Raftery 2007, *JASA* 102:359; the quantile loss is minimised
     by the true quantile). Matching the rates above the 95% / 97.5% quantiles to 5% / 2.5%
-    instead was measured and dropped (cv_peers origins, 500 paths, 2026-11-30): Somalia's 95%
+    instead was measured and dropped (origins of ``experiments/real_world/cv_peers.py``, 500
+    paths, 2026-11-30): Somalia's 95%
     coverage 89% -> 92% but Syria's WIS +7 / +10 / +22% (h1-h3: after its 2017 surges the
     backtest asked for 95% quantiles 2-9 times higher, and the surges that followed were not
     where they would have paid), and synthetic skill vs last-value up to 5 points lower (at 11
@@ -296,7 +298,9 @@ def _upper_tail_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[s
     yy, base = yy[has], q[TAIL_FROM][has]
     mapped = {g: {a: _log_map(q[a][has], base, g) for a in TAIL_LEVELS} for g in UPPER_TAILS}
 
-    def loss(g: float) -> float:  # mean pinball loss of the upper quantiles (monotone map: mapped quantiles)
+    # the quantiles of the stretched paths, taken as the stretched quantiles (a monotone map: equal
+    # but for np.quantile's interpolation between two paths, done here on the log1p scale)
+    def loss(g: float) -> float:  # mean pinball loss of the upper quantiles
         return sum(float(np.mean(np.maximum(a * (yy - m), (a - 1) * (yy - m)))) for a, m in mapped[g].items())
 
     best = min(UPPER_TAILS, key=lambda g: (round(loss(g), 6), abs(g - 1)))
