@@ -172,3 +172,36 @@ def test_a_history_too_short_for_any_region_estimate_writes_no_nan(tmp_path):
     assert np.allclose(m.alpha_[:, 0], m.info_.diagnostics["alpha_pooled_h1"], rtol=5e-3)
     text = (save_model(m, tmp_path / "m") / MODEL_FILE).read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"model.json holds {c}"))
+
+
+def test_all_zero_regions_do_not_pull_the_common_dispersion():
+    """Ten NB regions with alpha 1.5 and three regions of only zeros (whose estimate runs to the
+    grid's upper bound): the common value is that of the ten alone; the zero regions keep a
+    dispersion at least the common one (a count of 0 stays likely for them)."""
+    from displacement_forecast.models.baselines import nb_alpha_by_region
+
+    rng = np.random.default_rng(3)
+    mu = np.full((10, 60), 200.0)
+    y = rng.negative_binomial(1 / 1.5, 1 / (1 + 1.5 * mu))
+    a10, i10 = nb_alpha_by_region(y, mu)
+    a13, i13 = nb_alpha_by_region(np.vstack([y, np.zeros((3, 60))]), np.vstack([mu, np.full((3, 60), 0.5)]))
+    assert abs(np.log(i10["alpha_common"] / 1.5)) < 0.2, i10
+    assert abs(i13["alpha_common"] / i10["alpha_common"] - 1) < 1e-9, (i10, i13)
+    np.testing.assert_allclose(a13[:10], a10)
+    assert (a13[10:] >= i13["alpha_common"]).all()
+
+
+def test_overlapping_errors_borrow_more():
+    """h-step errors from consecutive origins overlap: ``overlap=h`` multiplies the estimates'
+    variances by h, so the regions end up closer to the common value than with independent
+    errors (most of them, and on average)."""
+    from displacement_forecast.models.baselines import nb_alpha_by_region
+
+    rng = np.random.default_rng(4)
+    alpha = np.exp(rng.normal(0, 1, 12))[:, None]
+    mu = np.full((12, 20), 300.0)
+    y = rng.negative_binomial(1 / alpha, 1 / (1 + alpha * mu))
+    a1, i1 = nb_alpha_by_region(y, mu)
+    a3, i3 = nb_alpha_by_region(y, mu, overlap=3)
+    d1, d3 = np.abs(np.log(a1 / i1["alpha_common"])), np.abs(np.log(a3 / i3["alpha_common"]))
+    assert (d3 < d1).mean() >= 0.75 and d3.mean() < 0.85 * d1.mean(), (d1, d3)

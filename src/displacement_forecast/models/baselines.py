@@ -104,7 +104,8 @@ def _nb_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
     return float(np.exp(t)) if n.sum() >= 3 else 1.0
 
 
-def shrink_to_common(theta: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, float, float]:
+def shrink_to_common(theta: np.ndarray, var: np.ndarray, informs: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, float, float]:
     """Partially pool per-group estimates toward their common mean (random-effects meta-analysis).
 
     The normal-normal model ``theta_r ~ N(t_r, var_r)``, ``t_r ~ N(mu, tau2)``: ``mu`` and
@@ -119,6 +120,9 @@ def shrink_to_common(theta: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, fl
     ----------
     theta, var
         Estimates and their sampling variances, shape ``(n_groups,)``; ``var`` may be ``inf``.
+    informs
+        Boolean ``(n_groups,)``: the groups ``mu`` and ``tau2`` are estimated from (default: all
+        with a finite variance); the others are still shrunk toward them.
 
     Returns
     -------
@@ -131,20 +135,22 @@ def shrink_to_common(theta: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, fl
     ok = np.isfinite(var) & (var > 0) & np.isfinite(theta)
     if not ok.any():
         return theta.copy(), float(np.mean(theta)) if len(theta) else 0.0, float("nan")
-    w = 1.0 / var[ok]
-    fe = float(np.sum(w * theta[ok]) / w.sum())
-    q = float(np.sum(w * (theta[ok] - fe) ** 2))
+    use = ok & np.asarray(informs, bool) if informs is not None else ok
+    use = use if use.any() else ok
+    w = 1.0 / var[use]
+    fe = float(np.sum(w * theta[use]) / w.sum())
+    q = float(np.sum(w * (theta[use] - fe) ** 2))
     denom = w.sum() - np.sum(w**2) / w.sum()
-    tau2 = max(0.0, (q - (ok.sum() - 1)) / denom) if denom > 0 else 0.0
-    wre = 1.0 / (var[ok] + tau2)
-    mu = float(np.sum(wre * theta[ok]) / wre.sum())
+    tau2 = max(0.0, (q - (use.sum() - 1)) / denom) if denom > 0 else 0.0
+    wre = 1.0 / (var[use] + tau2)
+    mu = float(np.sum(wre * theta[use]) / wre.sum())
     if tau2 == 0.0:
         return np.full_like(theta, mu), mu, tau2
     prec = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
     return (np.where(ok, theta, 0.0) * prec + mu / tau2) / (prec + 1.0 / tau2), mu, tau2
 
 
-def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True
+def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True, overlap: int = 1
                        ) -> tuple[np.ndarray, dict[str, float]]:
     """NB2 dispersion of each region (row) around known means, optionally partially pooled.
 
@@ -160,6 +166,18 @@ def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True
         Counts and means, shape ``(n_regions, n_obs)``; NaN pairs are ignored.
     shrink
         Partially pool (True) or return each region's own MLE (regions with < 3 pairs: 1).
+    overlap
+        Periods each error shares with the next (``h`` for h-step errors from consecutive
+        origins): the estimates' variances are multiplied by it, the effective number of
+        independent errors being about ``n / h``. Measured on an NB chain (alpha 0.05, 120
+        periods, 300 runs; 2026-11-30 review): the estimate's real standard deviation was 1.04 /
+        1.77 / 2.51 / 3.34 times the one the independent-errors likelihood reports at h = 1 / 3 /
+        6 / 12, about ``sqrt(h)``.
+
+    Estimates at the bounds of the grid (``1e-4``, ``50``: an all-zero region, or one less
+    dispersed than any NB) say only on which side the dispersion lies; they are shrunk like the
+    others but do not inform the common mean and spread (three all-zero regions among ten had
+    moved the common value from 1.5 to 2.35).
 
     Returns
     -------
@@ -171,8 +189,9 @@ def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True
     pooled = float(np.exp(t_pooled)) if n.sum() >= 3 else 1.0
     if not shrink:
         return np.where(n >= 3, np.exp(theta), 1.0), {"alpha_pooled": pooled}
-    var = np.where(n >= 3, var, np.inf)
-    out, m, tau2 = shrink_to_common(np.where(n >= 3, theta, np.log(pooled)), var)
+    var = np.where(n >= 3, var * max(int(overlap), 1), np.inf)
+    inside = (theta > _LOG_ALPHA_GRID[0] + 1e-9) & (theta < _LOG_ALPHA_GRID[-1] - 1e-9)
+    out, m, tau2 = shrink_to_common(np.where(n >= 3, theta, np.log(pooled)), var, informs=inside)
     if not np.isfinite(var).any():
         out = np.full(len(theta), np.log(pooled))
     return np.exp(out), {"alpha_common": float(np.exp(m)), "tau_log_alpha": float(np.sqrt(tau2)),
@@ -215,7 +234,7 @@ class LastValue(ForecastModel):
         self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
         alphas, infos = [], []
         for h in range(1, min(self.max_horizon, T - 1) + 1):
-            a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5))
+            a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5), overlap=h)
             alphas.append(a)
             infos.append(info)
         #: ``(n_regions, n_horizons_fitted)`` NB2 dispersion per region and horizon.
