@@ -385,3 +385,19 @@ def test_zeros_stay_zero_and_zero_heavy_cells_do_not_drive_the_lower_factor():
     out = spread_paths(paths, 1.0, 0.5)
     np.testing.assert_array_equal(out == 0, paths == 0)
     assert (out >= 0).all() and np.array_equal(out, np.round(out))
+
+
+def test_fit_prints_autos_diagnostics_as_lines_a_reader_reads(random_walk):
+    """`displacement-forecast fit --model auto` printed the whole `auto` block as one Python dict
+    literal (`auto: {'weights': {...}, 'backtest_coverage': {...}}`) and booleans as `True`: each
+    setting is now its own `key: value` line, nested blocks indented under their key."""
+    from displacement_forecast.models.base import diagnostic_lines
+
+    text = get_model("auto").fit(random_walk).summary()
+    assert "{" not in text and "'" not in text, text
+    lines = text.splitlines()
+    assert "  auto:" in lines, text
+    assert any(ln.startswith("    upper_tail_factor: ") for ln in lines), text
+    assert any(ln.startswith("    weights: ") and "last-value" in ln for ln in lines), text
+    assert diagnostic_lines({"ok": True, "rates": {"a": 0.1, "b": {"c": [1, 2]}}, "none": {}}) == [
+        "  ok: yes", "  rates:", "    a: 0.1", "    b:", "      c: 1, 2", "  none: -"]
