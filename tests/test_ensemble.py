@@ -401,3 +401,15 @@ def test_fit_prints_autos_diagnostics_as_lines_a_reader_reads(random_walk):
     assert any(ln.startswith("    weights: ") and "last-value" in ln for ln in lines), text
     assert diagnostic_lines({"ok": True, "rates": {"a": 0.1, "b": {"c": [1, 2]}}, "none": {}}) == [
         "  ok: yes", "  rates:", "    a: 0.1", "    b:", "      c: 1, 2", "  none: -"]
+
+
+def test_autos_sidecar_carries_its_members_list_diagnostics(random_walk):
+    """last-value's `alpha_h1_range` (the smallest and largest region dispersion at h = 1) was
+    dropped from `auto`'s diagnostics, which kept numbers and words only: a user of the default
+    model saw the median dispersion but not how far the regions' went."""
+    a = get_model("auto").fit(random_walk)
+    d = a.info_.diagnostics
+    assert "last-value" in d["auto"]["weights"], d["auto"]["weights"]
+    assert d["last-value.alpha_h1_range"] == a.members_["last-value"].info_.diagnostics["alpha_h1_range"]
+    lo, hi = d["last-value.alpha_h1_range"]
+    assert lo <= d["last-value.median_alpha_h1"] <= hi

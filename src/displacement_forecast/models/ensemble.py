@@ -392,6 +392,14 @@ def reorder_regions(paths: np.ndarray, template: np.ndarray, tiebreak: np.ndarra
     return perm
 
 
+def _plain_value(v: Any) -> bool:
+    """A member diagnostic the sidecar carries: a number, a word, or a list of them (last-value's
+    ``alpha_h1_range``); nested blocks and arrays stay in the member's own fit."""
+    if isinstance(v, (list, tuple)):
+        return all(isinstance(x, (int, float, str)) for x in v)
+    return isinstance(v, (int, float, str))
+
+
 def _simplex(n: int, step: float = 0.1) -> list[np.ndarray]:
     m = round(1 / step)
     return [np.array(c, float) / m for c in itertools.product(range(m + 1), repeat=n) if sum(c) == m]
@@ -590,7 +598,7 @@ class AutoEnsemble(ForecastModel):
                                   if self.response_ is not None
                                   else "none: no driver series, scenarios cannot move this forecast")},
             **{f"{n}.{k}": v for n, m in self.members_.items() for k, v in m.info_.diagnostics.items()
-               if isinstance(v, (int, float, str))}}
+               if _plain_value(v)}}
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
