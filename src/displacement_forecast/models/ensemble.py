@@ -49,7 +49,8 @@ Fitting
        Far upper tail (``"tails"``, the default since 2026-11-30): beyond each cell's 90%
        quantile the paths' log1p excess is stretched by a factor 1-4 (:func:`stretch_upper_tail`)
        chosen by the backtest's quantile loss of the 95%, 97.5% and 99% quantiles
-       (:func:`_upper_tail_factor`); the median and the 80% interval are unchanged. Measured on
+       (:func:`_upper_tail_factor`); each cell's median and 80% interval are unchanged (not those of
+       sums over cells: the all-region total's median rises, see the README). Measured on
        the statsforecast cross-validation origins (``experiments/real_world/cv_peers.py``, 500
        paths, 2026-11-30, against ``"lower"``): Somalia WIS
        0.84 / 0.92 / 0.92x -> 0.84 / 0.91 / 0.92x the best peer, 95% coverage 89% -> 90%; Syria
