@@ -56,7 +56,9 @@ def _caption(fig: plt.Figure, text: str) -> None:
     import textwrap
 
     per_line = max(40, int(fig.get_figwidth() * 72 / (0.56 * CAPTION_SIZE)))  # DejaVu Sans: ~0.5 em a character
-    lines = [ln for para in text.split("\n") for ln in (textwrap.wrap(para, per_line) or [""])]
+    keep = SYNTHETIC_MARK.replace(" ", "\u00a0")  # the mark is never split over two lines
+    lines = [ln.replace(keep, SYNTHETIC_MARK) for para in text.replace(SYNTHETIC_MARK, keep).split("\n")
+             for ln in (textwrap.wrap(para, per_line, break_on_hyphens=False) or [""])]
     bottom = min(0.5, (len(lines) * 1.3 * CAPTION_SIZE / 72 + 0.1) / fig.get_figheight())
     engine = fig.get_layout_engine()
     if engine is not None and hasattr(engine, "set"):  # constrained layout: every chart here
