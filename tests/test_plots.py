@@ -144,3 +144,24 @@ def test_the_caption_wrap_never_splits_the_synthetic_mark():
         (text,) = [t.get_text() for t in fig.texts]
         plt.close(fig)
         assert text.count(SYNTHETIC_MARK) == 3, (k, text)
+
+
+@pytest.mark.parametrize("top", [1.0, 1.02, 1.2])
+def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
+    """Somalia's cumulative chart drew the 1,400,000 line at the top of the axes and its label
+    across the frame; the chart now keeps room above its highest line for the label."""
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=200, seed=1)
+    probe = fan_chart(run.paths["baseline"], run.history(), cumulative=True, caption="c")
+    y_top = probe.axes[0].get_ylim()[1]
+    plt.close(probe)
+    marks = (round(0.5 * top * y_top), round(top * y_top))
+    fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=marks, caption="c")
+    try:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            for t in ax.texts:
+                if t.get_gid() == MARK_LABEL:
+                    assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
+    finally:
+        plt.close(fig)

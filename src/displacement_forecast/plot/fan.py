@@ -152,7 +152,7 @@ def _spread(frac: list[float], gap: float) -> list[float]:
     out: list[float] = []
     for f in frac:
         out.append(max(f, out[-1] + gap) if out else f)
-    over = (out[-1] if out else 0) - (1 - gap / 2)
+    over = (out[-1] if out else 0) - (1 - gap)  # a label sits above its position: its top inside too
     if over > 0:  # pushed off the top: shift the stack down as a whole
         out = [f - over for f in out]
     return out
@@ -166,8 +166,11 @@ def label_hlines(ax: plt.Axes, marks: Sequence[float], *, fontsize: float = 7) -
     if not marks:
         return
     lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi)  # freeze the scale the labels are placed on
     gap = 1.35 * fontsize / 72 / max(_axes_inches(ax)[1], 0.3)
+    # room above the highest line for its label: a threshold at the top of the chart had its label
+    # struck through by the frame (Somalia's cumulative chart, 1,400,000)
+    hi = max(hi, lo + (max(marks) - lo) / (1 - gap))
+    ax.set_ylim(lo, hi)  # freeze the scale the labels are placed on
     ms = sorted(marks)
     for m, y in zip(ms, _spread([(m - lo) / (hi - lo) for m in ms], gap), strict=True):
         ax.text(0.99, y, f"{m:,.0f} ", va="bottom", ha="right", fontsize=fontsize, color="#333",
