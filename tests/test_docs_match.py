@@ -270,3 +270,18 @@ def test_the_quick_starts_figures_for_auto_are_what_it_gives():
     run = run_forecast(obs, regions, model="auto", horizon=12, seed=0)
     assert run.model.info_.diagnostics["auto"]["weights"] == {"last-value": float(w_lv), "nb-dl": float(w_nbdl)}
     assert round(100 * run.prob_exceed(250_000, within=12)["baseline"]) == int(pct)
+
+
+def test_fit_points_to_where_its_diagnostics_are_explained(tmp_path, capsys):
+    """`fit --model last-value` printed `median_alpha_h1: 4.0198 ... tau_log_alpha_h1: 1.2169`
+    with nothing saying what they are: it now names the README section (which exists and
+    explains them) and the file they are saved in."""
+    from displacement_forecast.cli import main
+
+    data = ROOT / "data" / "synthetic_nw_syria" / "observations.csv"
+    assert main(["fit", str(data), "--model", "last-value", "--out", str(tmp_path / "fit")]) == 0
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if "what each key means" in ln]
+    heading = re.search(r"'(Keys of forecast\.json)'", line).group(1).replace("forecast.json", "`forecast.json`")
+    assert "`median_alpha_h1`" in section(README, "### " + heading)
+    assert str(tmp_path / "fit" / "diagnostics.json") in line
