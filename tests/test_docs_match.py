@@ -223,3 +223,65 @@ def test_the_models_table_is_one_table():
     lines = section(README, "## Models").splitlines()
     rows = [i for i, ln in enumerate(lines) if ln.startswith("|")]
     assert rows == list(range(rows[0], rows[-1] + 1)), [ln for ln in lines[rows[0]:rows[-1]] if not ln.startswith("|")]
+
+
+def test_the_readme_explains_every_diagnostics_key_of_auto_and_last_value():
+    """`fit --model last-value` printed `median_alpha_h1`, `alpha_h1_range`, `alpha_common_h1`,
+    `tau_log_alpha_h1`, `alpha_pooled_h1`, `median_alpha_h23` and the sidecar of `auto` held
+    `spread_factor` and `last-value.*` keys that the README's table of `forecast.json` did not
+    name: every key of an `auto` fit's block, and every key of last-value's (its last horizon
+    written `hH`), is in the README's `diagnostics` row, with the `<member>.<key>` form."""
+    import numpy as np
+    import pandas as pd
+
+    from displacement_forecast.data.regions import regions_from_frame
+    from displacement_forecast.models import get_model
+    from displacement_forecast.models.base import Panel
+
+    rng = np.random.default_rng(1)
+    codes = [f"R{i}" for i in range(6)]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "A", "population": 1e10}))
+    y = np.round(np.expm1(6 + np.cumsum(rng.normal(0, 0.4, (6, 30)), axis=1)))
+    panel = Panel(pd.date_range("2020-01-01", periods=30, freq="MS"), regions, "M", {"displaced": y})
+    d = get_model("auto").fit(panel).info_.diagnostics
+    row = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}["diagnostics"]
+    assert "`<member>.<key>`" in row, row
+    missing = [k for k in d["auto"] if f"`{k}`" not in row]
+    lv = get_model("last-value").fit(panel).info_.diagnostics
+    missing += [k for k in (re.sub(r"_h(\d+)$", lambda m: "_h1" if m.group(1) == "1" else "_hH", k) for k in lv)
+                if f"`{k}`" not in row]
+    assert not missing, f"diagnostics keys the README does not name: {missing}"
+
+
+@pytest.mark.slow
+def test_the_quick_starts_figures_for_auto_are_what_it_gives():
+    """The README said auto's baseline P(more than 250,000) within 12 weeks on the quick start's
+    synthetic data is 70%; since auto stretches its far upper tail (`upper_tail_factor` 1.75 there)
+    the quick start prints 74%. The figure and the weights it names are measured here, as the
+    quick start runs them (default seed 0, 1,000 paths). ~45 s."""
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast.run import run_forecast
+
+    text = section(README, "## Quick start").replace("\n", " ")
+    (w_nbdl, w_lv, pct) = re.search(r"nb-dl \((0\.\d+)\) and last-value \((0\.\d+)\) and its baseline "
+                                    r"P\(more than 250,000\) within 12 weeks is (\d+)%", text).groups()
+    regions = load_regions(ROOT / "data" / "synthetic_nw_syria" / "regions.csv")
+    obs = read_observations(ROOT / "data" / "synthetic_nw_syria" / "observations.csv", region_codes=regions.codes)
+    run = run_forecast(obs, regions, model="auto", horizon=12, seed=0)
+    assert run.model.info_.diagnostics["auto"]["weights"] == {"last-value": float(w_lv), "nb-dl": float(w_nbdl)}
+    assert round(100 * run.prob_exceed(250_000, within=12)["baseline"]) == int(pct)
+
+
+def test_fit_points_to_where_its_diagnostics_are_explained(tmp_path, capsys):
+    """`fit --model last-value` printed `median_alpha_h1: 4.0198 ... tau_log_alpha_h1: 1.2169`
+    with nothing saying what they are: it now names the README section (which exists and
+    explains them) and the file they are saved in."""
+    from displacement_forecast.cli import main
+
+    data = ROOT / "data" / "synthetic_nw_syria" / "observations.csv"
+    assert main(["fit", str(data), "--model", "last-value", "--out", str(tmp_path / "fit")]) == 0
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if "what each key means" in ln]
+    heading = re.search(r"'(Keys of forecast\.json)'", line).group(1).replace("forecast.json", "`forecast.json`")
+    assert "`median_alpha_h1`" in section(README, "### " + heading)
+    assert str(tmp_path / "fit" / "diagnostics.json") in line

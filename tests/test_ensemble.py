@@ -385,3 +385,51 @@ def test_zeros_stay_zero_and_zero_heavy_cells_do_not_drive_the_lower_factor():
     out = spread_paths(paths, 1.0, 0.5)
     np.testing.assert_array_equal(out == 0, paths == 0)
     assert (out >= 0).all() and np.array_equal(out, np.round(out))
+
+
+def test_fit_prints_autos_diagnostics_as_lines_a_reader_reads(random_walk):
+    """`displacement-forecast fit --model auto` printed the whole `auto` block as one Python dict
+    literal (`auto: {'weights': {...}, 'backtest_coverage': {...}}`) and booleans as `True`: each
+    setting is now its own `key: value` line, nested blocks indented under their key."""
+    from displacement_forecast.models.base import diagnostic_lines
+
+    text = get_model("auto").fit(random_walk).summary()
+    assert "{" not in text and "'" not in text, text
+    lines = text.splitlines()
+    assert "  auto:" in lines, text
+    assert any(ln.startswith("    upper_tail_factor: ") for ln in lines), text
+    assert any(ln.startswith("    weights: ") and "last-value" in ln for ln in lines), text
+    assert diagnostic_lines({"ok": True, "rates": {"a": 0.1, "b": {"c": [1, 2]}}, "none": {}}) == [
+        "  ok: yes", "  rates:", "    a: 0.1", "    b:", "      c: 1, 2", "  none: -"]
+
+
+def test_autos_sidecar_carries_its_members_list_diagnostics(random_walk):
+    """last-value's `alpha_h1_range` (the smallest and largest region dispersion at h = 1) was
+    dropped from `auto`'s diagnostics, which kept numbers and words only: a user of the default
+    model saw the median dispersion but not how far the regions' went."""
+    a = get_model("auto").fit(random_walk)
+    d = a.info_.diagnostics
+    assert "last-value" in d["auto"]["weights"], d["auto"]["weights"]
+    assert d["last-value.alpha_h1_range"] == a.members_["last-value"].info_.diagnostics["alpha_h1_range"]
+    lo, hi = d["last-value.alpha_h1_range"]
+    assert lo <= d["last-value.median_alpha_h1"] <= hi
+
+
+def test_the_upper_tail_stretch_keeps_cell_medians_but_raises_the_totals_and_the_readme_says_so():
+    """The README said the far-upper-tail stretch leaves 'the median and 80% interval' as they are:
+    true of every cell, not of sums of cells. A total of many right-skewed cells takes part of its
+    median from their upper tails, so the stretch raises the all-region total's median (Somalia,
+    3 months, factor 2: 470,000 -> 593,000)."""
+    import re
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    paths = np.round(np.expm1(rng.normal(8, 1.5, (2000, 12, 3))))  # iid log-normal cells, 12 regions
+    out = stretch_upper_tail(paths, 2.0)
+    np.testing.assert_allclose(np.quantile(out, [0.1, 0.5, 0.9], axis=0), np.quantile(paths, [0.1, 0.5, 0.9], axis=0),
+                               rtol=5e-3)  # the 90% quantile: interpolation to the next path
+    before, after = np.median(paths.sum(axis=(1, 2))), np.median(out.sum(axis=(1, 2)))
+    assert after > 1.05 * before, (before, after)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    said = re.search(r"stretches each cell's upper tail.*?\);", readme).group(0)
+    assert "`ALL`" in said and "higher median" in said, said

@@ -101,3 +101,67 @@ def test_observed_chart_ticks_the_unit_it_is_given(unit, locator):
         assert isinstance(fig.axes[-1].xaxis.get_major_locator(), locator)
     finally:
         plt.close(fig)
+
+
+def test_a_long_caption_stays_clear_of_every_chart():
+    """The exceedance chart kept 5% of its height for the caption: the real NW Syria caption
+    wraps to three lines and sat on the x-axis label ('people newly displaced, all regions ...').
+    Every chart now keeps room for every line of its caption, however long."""
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=200, seed=1)
+    hist = run.history()
+    caption = ("Source: panel.csv; data to 2019-11-01 (vintage 2019-11-01). Model auto v0.1.0, 1000 paths, seed 0. "
+               "Bands: 50/80/95% intervals including parameters; process; model choice; future conflict; scenarios: "
+               "the driver-free paths are multiplied by the response model's scenario/baseline ratio; their baseline "
+               "does not vary with future conflict; dependence between regions. ") * 2
+    figs = [exceedance_curve(run.paths, marks=(250_000,), caption=caption),
+            fan_chart(run.paths["baseline"], hist, caption=caption),
+            scenario_fans(run.paths, hist, cumulative=True, marks=(250_000,), caption=caption)]
+    try:
+        for fig in figs:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            (cap,) = [t for t in fig.texts if t.get_text().startswith("Source:")]
+            box = cap.get_window_extent(renderer)
+            assert box.y0 >= 0 and box.x1 <= fig.bbox.x1 + 1, (box, fig.bbox)
+            for ax in fig.axes:
+                if ax.get_visible():
+                    assert not box.overlaps(ax.get_tightbbox(renderer)), (fig.axes.index(ax), box)
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
+def test_the_caption_wrap_never_splits_the_synthetic_mark():
+    """Captions are wrapped by our code now: the 'SYNTHETIC DATA' mark stays whole on its line
+    wherever the wrap falls."""
+    from displacement_forecast.data.metadata import SYNTHETIC_MARK
+    from displacement_forecast.plot.fan import _caption
+
+    for k in range(0, 160, 3):
+        fig = plt.figure(figsize=(8, 4.8), constrained_layout=True)
+        _caption(fig, "a " * k + f"{SYNTHETIC_MARK}: this is not a forecast of the real world. " * 3)
+        (text,) = [t.get_text() for t in fig.texts]
+        plt.close(fig)
+        assert text.count(SYNTHETIC_MARK) == 3, (k, text)
+
+
+@pytest.mark.parametrize("top", [1.0, 1.02, 1.2])
+def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
+    """Somalia's cumulative chart drew the 1,400,000 line at the top of the axes and its label
+    across the frame; the chart now keeps room above its highest line for the label."""
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=200, seed=1)
+    probe = fan_chart(run.paths["baseline"], run.history(), cumulative=True, caption="c")
+    y_top = probe.axes[0].get_ylim()[1]
+    plt.close(probe)
+    marks = (round(0.5 * top * y_top), round(top * y_top))
+    fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=marks, caption="c")
+    try:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            for t in ax.texts:
+                if t.get_gid() == MARK_LABEL:
+                    assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
+    finally:
+        plt.close(fig)

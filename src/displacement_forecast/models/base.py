@@ -47,6 +47,35 @@ class FitInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+def _plain(v: Any) -> str:
+    """One diagnostic value as a reader writes it: ``yes``/``no``, lists comma-separated, ``-`` for none."""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if v is None:
+        return "-"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_plain(x) for x in v) if v else "-"
+    return str(v)
+
+
+def diagnostic_lines(diagnostics: dict[str, Any], indent: str = "  ") -> list[str]:
+    """The screen lines of a fit's diagnostics: ``key: value``, one line each; a nested mapping
+    (``auto``'s weights, scores, backtest coverage) is its key on a line and its items below it,
+    indented, never a Python ``{...}`` literal. A mapping of plain numbers or words (weights, CRPS
+    per member) fits on one line: ``weights: historic-average 0.6, last-value 0.2``."""
+    lines = []
+    for k, v in diagnostics.items():
+        if isinstance(v, dict) and v and all(not isinstance(x, (dict, list, tuple)) for x in v.values()) \
+                and len(v) <= 6 and all(len(str(x)) <= 12 for x in v.values()):
+            lines.append(f"{indent}{k}: " + ", ".join(f"{a} {_plain(b)}" for a, b in v.items()))
+        elif isinstance(v, dict):
+            lines.append(f"{indent}{k}:" + ("" if v else " -"))
+            lines += diagnostic_lines(v, indent + "  ")
+        else:
+            lines.append(f"{indent}{k}: {_plain(v)}")
+    return lines
+
+
 class ForecastModel(ABC):
     """Base class: fit one panel, draw sample paths of future new displacement for any scenario.
 
@@ -157,8 +186,7 @@ class ForecastModel(ABC):
         p = self.panel_
         lines = [f"{self.name}: fitted on {len(p.regions)} regions x {len(p.dates)} periods "
                  f"({p.dates[0].date()} .. {p.origin.date()}, freq {p.freq})"]
-        for k, v in self.info_.diagnostics.items():
-            lines.append(f"  {k}: {v}")
+        lines += diagnostic_lines(self.info_.diagnostics)
         if not self.info_.reliable:
             lines.append("  UNRELIABLE: " + "; ".join(self.info_.warnings))
         return "\n".join(lines)

@@ -45,8 +45,25 @@ def period_unit(paths: xr.DataArray | None) -> str:
     return _unit(paths.attrs.get("freq") if paths is not None else None)
 
 
+#: Caption font size (points).
+CAPTION_SIZE = 7
+
+
 def _caption(fig: plt.Figure, text: str) -> None:
-    fig.text(0.01, 0.005, text, fontsize=7, color="#444", ha="left", va="bottom", wrap=True)
+    """The caption under the charts: wrapped to the figure's width here (not by matplotlib at draw
+    time, which the layout cannot see), and the charts laid out above all of its lines. A fixed
+    share of the height had left the exceedance chart's x-axis label under a three-line caption."""
+    import textwrap
+
+    per_line = max(40, int(fig.get_figwidth() * 72 / (0.56 * CAPTION_SIZE)))  # DejaVu Sans: ~0.5 em a character
+    keep = SYNTHETIC_MARK.replace(" ", "\u00a0")  # the mark is never split over two lines
+    lines = [ln.replace(keep, SYNTHETIC_MARK) for para in text.replace(SYNTHETIC_MARK, keep).split("\n")
+             for ln in (textwrap.wrap(para, per_line, break_on_hyphens=False) or [""])]
+    bottom = min(0.5, (len(lines) * 1.3 * CAPTION_SIZE / 72 + 0.1) / fig.get_figheight())
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):  # constrained layout: every chart here
+        engine.set(rect=(0, bottom, 1, 1 - bottom))
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=CAPTION_SIZE, color="#444", ha="left", va="bottom")
 
 
 def marked_title(title: str, caption: str) -> str:
@@ -135,7 +152,7 @@ def _spread(frac: list[float], gap: float) -> list[float]:
     out: list[float] = []
     for f in frac:
         out.append(max(f, out[-1] + gap) if out else f)
-    over = (out[-1] if out else 0) - (1 - gap / 2)
+    over = (out[-1] if out else 0) - (1 - gap)  # a label sits above its position: its top inside too
     if over > 0:  # pushed off the top: shift the stack down as a whole
         out = [f - over for f in out]
     return out
@@ -149,8 +166,11 @@ def label_hlines(ax: plt.Axes, marks: Sequence[float], *, fontsize: float = 7) -
     if not marks:
         return
     lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi)  # freeze the scale the labels are placed on
     gap = 1.35 * fontsize / 72 / max(_axes_inches(ax)[1], 0.3)
+    # room above the highest line for its label: a threshold at the top of the chart had its label
+    # struck through by the frame (Somalia's cumulative chart, 1,400,000)
+    hi = max(hi, lo + (max(marks) - lo) / (1 - gap))
+    ax.set_ylim(lo, hi)  # freeze the scale the labels are placed on
     ms = sorted(marks)
     for m, y in zip(ms, _spread([(m - lo) / (hi - lo) for m in ms], gap), strict=True):
         ax.text(0.99, y, f"{m:,.0f} ", va="bottom", ha="right", fontsize=fontsize, color="#333",
@@ -296,8 +316,6 @@ def fan_chart(
             scale = "one scale for all regions" if shared_y else "scales differ"
             ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
     if caption:
-        bottom = max(0.03, 0.4 / fig.get_figheight())  # ~3 caption lines, however tall the figure
-        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
         _caption(fig, caption)
     return fig
 
@@ -330,7 +348,6 @@ def exceedance_curve(
     if title:
         ax.set_title(title, loc="left")
     if caption:
-        fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
         _caption(fig, caption)
     return fig
 
@@ -395,7 +412,6 @@ def observed_chart(
     axes[-1].set_xlabel(f"{unit} starting")
     date_axis(axes[-1], next((f for f, u in FREQ_UNIT.items() if u == unit), None), maxticks=8)
     if caption:
-        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
         _caption(fig, caption)
     return fig
 
@@ -469,7 +485,6 @@ def scenario_fans(
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     if caption:
-        fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
         _caption(fig, caption)
     return fig
 
