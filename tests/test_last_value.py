@@ -205,3 +205,23 @@ def test_overlapping_errors_borrow_more():
     a3, i3 = nb_alpha_by_region(y, mu, overlap=3)
     d1, d3 = np.abs(np.log(a1 / i1["alpha_common"])), np.abs(np.log(a3 / i3["alpha_common"]))
     assert (d3 < d1).mean() >= 0.75 and d3.mean() < 0.85 * d1.mean(), (d1, d3)
+
+
+def test_the_farthest_horizons_keep_the_last_estimated_dispersion():
+    """Horizons with fewer than 3 naive errors in all used to get a dispersion of 1 whatever the
+    nearer horizons gave (one region swinging by factors of ten: dispersion 50 at h = 1-21 and 1
+    at h = 22-23, narrower bands far out than next period); they now use the last horizon
+    estimated from 3 or more errors."""
+    rng = np.random.default_rng(7)
+    T = 12
+    v = np.round(np.exp(rng.normal(7, 2.0, (1, T))))  # factor-of-ten swings: a dispersion far above 1
+    regions = regions_from_frame(pd.DataFrame({"code": ["A1"], "name": ["A1"], "parent": "A",
+                                               "population": 10**12}))
+    panel = Panel(pd.date_range("2020-01-01", periods=T, freq="MS"), regions, "M", {"displaced": v})
+    m = get_model("last-value").fit(panel)
+    assert m.alpha_.shape == (1, T - 3), m.alpha_.shape  # h = 1..9 have >= 3 errors
+    assert not (m.alpha_ == 1.0).any(), m.alpha_  # no fallback value among them
+    # h = 10, 11 are drawn with h = 9's dispersion: their 80% bands as wide as h = 9's
+    p = m.sample_paths(T - 1, n_draws=4000, seed=0).values[:, 0]
+    lo, hi = np.quantile(p, [0.1, 0.9], axis=0)
+    np.testing.assert_allclose(hi[-2:] - lo[-2:], hi[8] - lo[8], rtol=0.15)

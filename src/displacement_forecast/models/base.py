@@ -184,7 +184,8 @@ class ForecastModel(ABC):
     def summary(self) -> str:
         self._check_fitted()
         p = self.panel_
-        lines = [f"{self.name}: fitted on {len(p.regions)} regions x {len(p.dates)} periods "
+        nr, nt = len(p.regions), len(p.dates)
+        lines = [f"{self.name}: fitted on {nr} region{'s' * (nr != 1)} x {nt} period{'s' * (nt != 1)} "
                  f"({p.dates[0].date()} .. {p.origin.date()}, freq {p.freq})"]
         lines += diagnostic_lines(self.info_.diagnostics)
         if not self.info_.reliable:

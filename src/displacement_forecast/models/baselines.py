@@ -234,6 +234,10 @@ class LastValue(ForecastModel):
         self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
         alphas, infos = [], []
         for h in range(1, min(self.max_horizon, T - 1) + 1):
+            if (np.isfinite(y[:, h:]) & np.isfinite(filled[:, :-h])).sum() < 3:
+                # fewer than 3 naive errors in all: farther horizons use the last estimated one
+                # (_simulate); a fit from fewer fell back to 1, narrower bands far out than at h = 1
+                break
             a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5), overlap=h)
             alphas.append(a)
             infos.append(info)
