@@ -212,6 +212,13 @@ def _log_map(z: np.ndarray, med: np.ndarray, f: float | np.ndarray) -> np.ndarra
     return np.where(z > 0, np.round(np.expm1(np.maximum(med + f * (z - med), 0))), 0.0)
 
 
+def _scored_cells(pooled: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The backtest's paths and outcomes of the cells with an outcome (``(paths, cells)``,
+    ``(cells,)``), or None when fewer than 20: too few to calibrate anything on."""
+    ok = np.isfinite(y)
+    return (pooled[:, ok], y[ok]) if ok.sum() >= 20 else None
+
+
 #: Factors :func:`_lower_factor` tries for the lower side (1 = unchanged; it only narrows).
 LOWER_SPREADS = tuple(np.round(np.arange(0.5, 1.001, 0.05), 2))
 
@@ -235,11 +242,10 @@ def _lower_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, f
 
     Returns the factor and the backtest's rates below the 10% / 2.5% quantiles before and after.
     """
-    ok = np.isfinite(y)
-    x, yy = pooled[:, ok], y[ok]
-    if yy.size < 20:
+    cells = _scored_cells(pooled, y)
+    if cells is None:
         return 1.0, {}
-    z = np.log1p(np.maximum(x, 0))
+    z, yy = np.log1p(np.maximum(cells[0], 0)), cells[1]
     med = np.median(z, axis=0)
     q = {a: np.quantile(z, a, axis=0) for a in (0.1, 0.025)}
     # a quantile at 0 stays 0 (zeros are kept) and no count falls below it: such cells say
@@ -294,11 +300,10 @@ def _upper_tail_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[s
 
     Returns the factor and the backtest's rates above the 95% / 97.5% quantiles before and after.
     """
-    ok = np.isfinite(y)
-    x, yy = pooled[:, ok], y[ok]
-    if yy.size < 20:
+    cells = _scored_cells(pooled, y)
+    if cells is None:
         return 1.0, {}
-    z = np.log1p(np.maximum(x, 0))
+    z, yy = np.log1p(np.maximum(cells[0], 0)), cells[1]
     q = {a: np.quantile(z, a, axis=0) for a in (TAIL_FROM, *TAIL_LEVELS)}
     has = q[0.975] > q[TAIL_FROM]
     if has.sum() < 20:
@@ -328,8 +333,10 @@ def _spread_factor(pooled: np.ndarray, y: np.ndarray, narrow_only: bool = False)
     noisy origins do not reshape intervals that are fine. Returns the factor and the 80%/95%
     coverages before and after.
     """
-    ok = np.isfinite(y)
-    x, yy = pooled[:, ok], y[ok]
+    cells = _scored_cells(pooled, y)
+    if cells is None:
+        return 1.0, {}
+    x, yy = cells
 
     from ..evaluate.scores import coverage
 
@@ -337,8 +344,6 @@ def _spread_factor(pooled: np.ndarray, y: np.ndarray, narrow_only: bool = False)
         c = coverage(spread_paths(x, f), yy, levels=(80, 95))
         return float(np.mean(c[80])), float(np.mean(c[95]))
 
-    if yy.size < 20:
-        return 1.0, {}
     res = {f: cover(f) for f in SPREADS}
     # narrow only: never widen, and never narrow the 95% interval below its band
     spreads = ([f for f in SPREADS if f == 1.0 or (f < 1.0 and res[f][1] >= 0.925)] if narrow_only
