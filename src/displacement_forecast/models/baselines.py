@@ -98,12 +98,6 @@ def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.nd
             float(tp[0]) if n.sum() >= 3 else 0.0)
 
 
-def _nb_alpha_mle(y: np.ndarray, mu: np.ndarray) -> float:
-    """MLE of one NB2 dispersion for counts ``y`` with known means ``mu`` (pooled); 1 when < 3 pairs."""
-    _, _, n, t = _nb_log_alpha_rows(np.ravel(y)[None], np.ravel(mu)[None])
-    return float(np.exp(t)) if n.sum() >= 3 else 1.0
-
-
 def shrink_to_common(theta: np.ndarray, var: np.ndarray, informs: np.ndarray | None = None
                      ) -> tuple[np.ndarray, float, float]:
     """Partially pool per-group estimates toward their common mean (random-effects meta-analysis).
@@ -254,7 +248,7 @@ class LastValue(ForecastModel):
 
     def _simulate(self, future, horizon, n_draws, rng):
         R = len(self.last_)
-        # fits saved before the dispersion was per region hold one per horizon: every region's
+        # fits saved before the dispersion was per region hold one per horizon, for every region
         alpha = np.atleast_2d(self.alpha_) if self.alpha_.ndim == 1 else self.alpha_
         a = alpha[:, np.minimum(np.arange(horizon), alpha.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
