@@ -204,16 +204,23 @@ def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
 
 def test_the_readme_says_how_to_keep_nbdls_lags():
     """The README said nb-dl's lags are cut to what the data identify but not how an analyst gets
-    them back: the command line has no lag option (none is promised), and the Python call the
-    README gives keeps the lags asked for."""
+    them back; then it said the command line had no lag option. Now `--lags N` exists on forecast,
+    fit and backtest: the nb-dl row names it and the Python call (which keeps the lags asked for),
+    and each command's row names the option and, for forecast, every model that takes it."""
+    from displacement_forecast._cli.drivers_arg import LAG_MODELS
     from displacement_forecast.models import get_model
 
     row = next(r for r in table_rows(section(README, "## Models")) if r[0].strip("`") == "nb-dl")
     m = re.search(r'`(get_model\("nb-dl", n_lags=(\d+)\))`', row[1])
     assert m, row[1]
     assert get_model("nb-dl", n_lags=int(m.group(2))).n_lags == int(m.group(2))
-    assert "--lags" not in {o for sp in subcommands().values() for a in sp._actions for o in a.option_strings}
-    assert "--lags" not in README
+    assert "`--lags N`" in row[1] and all(f"`{c}`" in row[1] for c in ("forecast", "fit", "backtest")), row[1]
+    lines = section(README, "## Commands").splitlines()
+    for name in ("forecast", "fit", "backtest"):
+        assert "--lags" in {o for a in subcommands()[name]._actions for o in a.option_strings}, name
+        (line,) = [ln for ln in lines if ln.startswith(f"| `displacement-forecast {name} ") and "`--lags N`" in ln]
+        if name == "forecast":
+            assert all(f"`{m}`" in line.split("`--lags N`")[1] for m in LAG_MODELS), line
 
 
 def test_the_models_table_is_one_table():

@@ -14,7 +14,14 @@ import pandas as pd
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
-from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
+from .drivers_arg import (
+    add_drivers_arg,
+    add_lags_arg,
+    check_lags_apply,
+    model_kwargs,
+    parse_drivers,
+    parse_lags,
+)
 
 DEFAULT_MODELS = "last-value,climatology,historic-average,nb-dl,sarimax,arima,dynamic,auto"
 
@@ -32,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated model names (default {DEFAULT_MODELS}; known: {', '.join(REGISTRY)}); "
                         "last-value is always added as the skill reference")
     add_drivers_arg(p)
+    add_lags_arg(p)
     p.add_argument("--origins", default=None,
                    help="START:END[:STEP], END included; dates (the last period on or before) or period numbers "
                         "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
@@ -132,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise DataError(Problem("command line", None, "--models",
                                 f"unknown model(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}"))
+    lags = parse_lags(args.lags)
+    check_lags_apply(models, lags)
     if REFERENCE not in models:
         models.insert(0, REFERENCE)
         print(f"note: {REFERENCE} added as the reference for skill scores", file=sys.stderr)
@@ -142,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     panel = Panel.from_observations(obs, regions)
     drivers = parse_drivers(args.drivers)
-    models = [(m, model_kwargs(m, drivers, obs, strict=False)) for m in models]
+    models = [(m, model_kwargs(m, drivers, obs, lags=lags, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
     try:

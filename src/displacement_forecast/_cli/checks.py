@@ -19,7 +19,7 @@ here once:
   driver models the lags plus four, and for :data:`FREE_LAG_MODELS` the model's own rule,
   :data:`~displacement_forecast.models.glm.MIN_ROWS_PER_COEFFICIENT` usable region-periods per
   shared coefficient (lags x drivers + dispersion) at the lags the model would shorten to: one
-  when it chooses them, the lags given (``n_lags``, Python only: no command-line option) otherwise.
+  when it chooses them, the lags given (``n_lags``, ``--lags`` on the command line) otherwise.
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
@@ -426,7 +426,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
                                     f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
                                     f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "
                                     f"expected at least {MIN_ROWS_PER_COEFFICIENT * n_coef} (a longer history, more "
-                                    f"regions or fewer series with --drivers){alt}"))
+                                    f"regions or fewer series with --drivers{' or lags with --lags' if lags else ''}){alt}"))
     return obs.reset_index(drop=True), regions, notes
 
 

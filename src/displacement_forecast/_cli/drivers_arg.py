@@ -1,13 +1,20 @@
-"""``--drivers a,b`` for ``forecast``, ``backtest`` and ``fit``: which conflict series driver models use.
+"""``--drivers a,b`` and ``--lags N`` for ``forecast``, ``backtest`` and ``fit``: which conflict series
+driver models use, and over how many periods.
 
 Without ``--drivers`` every driver model applies the default rule of
 :mod:`displacement_forecast.models.driver_choice` (recorded in the sidecar). With it, the listed
 series are used and a series missing from the data is one clear error.
+
+Without ``--lags`` every model of :data:`LAG_MODELS` keeps its own lags (``nb-dl`` shortens its
+default until the data give 5 rows per coefficient, with a warning). With it, the model's
+``n_lags`` is set (recorded in the sidecar's model config) and kept: too few data for them is
+the model's own one-line error.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 import numpy as np
@@ -18,12 +25,31 @@ from ..models.driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_driver
 
 #: Models whose constructor takes ``drivers=``.
 DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "bayes-dynamic", "auto")
+#: Models whose constructor takes ``n_lags=`` (periods of the driver lags or carry-over window;
+#: ``auto``: of its ``nb-dl`` candidate). ``arima`` has the argument but no driver to lag.
+LAG_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "auto")
 
 
 def add_drivers_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drivers", default=None, metavar="A,B",
                    help=f"conflict series the driver models use ({', '.join(CONFLICT_SERIES)}); "
                         f"default: {DEFAULT_RULE}")
+
+
+def add_lags_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lags", default=None, metavar="N",
+                   help=f"periods of driver lags, kept as given ({', '.join(LAG_MODELS)}; auto: its nb-dl "
+                        "candidate); default: each model's own (nb-dl shortens its default to the data)")
+
+
+def parse_lags(text: str | None) -> int | None:
+    """``"3"`` -> 3; None stays None; anything but a whole number >= 1 is one clear error."""
+    if text is None:
+        return None
+    if not re.fullmatch(r"\+?\d+", text.strip()) or int(text) < 1:
+        raise DataError(Problem("command line", None, "--lags",
+                                f"{text!r}: expected a whole number of periods, at least 1"))
+    return int(text)
 
 
 def parse_drivers(text: str | None) -> tuple[str, ...] | None:
@@ -47,12 +73,31 @@ def _series(obs: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def model_kwargs(name: str, drivers: tuple[str, ...] | None, obs: pd.DataFrame, *,
-                 strict: bool = True) -> dict[str, Any]:
-    """Constructor arguments that carry ``--drivers`` to model ``name``.
+                 lags: int | None = None, strict: bool = True) -> dict[str, Any]:
+    """Constructor arguments that carry ``--drivers`` and ``--lags`` (parsed) to model ``name``.
 
-    ``strict``: a driver-free model given ``--drivers`` is an error (``forecast``); in a
-    backtest of several models the option only applies to the driver models.
+    ``strict``: a driver-free model given ``--drivers``, or a model without lags given ``--lags``,
+    is an error (``forecast``, ``fit``); in a backtest of several models each option only applies
+    to the models that take it.
     """
+    if name not in LAG_MODELS:
+        if lags is not None and strict:
+            raise DataError(Problem("command line", None, "--lags",
+                                    f"model {name!r} takes no lags; --lags applies to {', '.join(LAG_MODELS)}"))
+        return _driver_kwargs(name, drivers, obs, strict)
+    return {**_driver_kwargs(name, drivers, obs, strict), **({} if lags is None else {"n_lags": lags})}
+
+
+def check_lags_apply(models: list[str], lags: int | None) -> None:
+    """``--lags`` with a backtest none of whose models takes lags: one clear error."""
+    if lags is not None and not set(models) & set(LAG_MODELS):
+        raise DataError(Problem("command line", None, "--lags",
+                                f"none of the models {', '.join(models)} takes lags; --lags applies to "
+                                f"{', '.join(LAG_MODELS)}"))
+
+
+def _driver_kwargs(name: str, drivers: tuple[str, ...] | None, obs: pd.DataFrame, strict: bool) -> dict[str, Any]:
+    """Constructor arguments that carry ``--drivers`` to model ``name`` (see :func:`model_kwargs`)."""
     if name not in DRIVER_MODELS:
         if drivers is not None and strict:
             raise DataError(Problem("command line", None, "--drivers",

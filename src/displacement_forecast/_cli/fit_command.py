@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
-from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
+from .drivers_arg import add_drivers_arg, add_lags_arg, model_kwargs, parse_drivers, parse_lags
 
 #: Models that can be fitted and saved by this command: every registered one (see models.io).
 SAVABLE = tuple(REGISTRY)
@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE),
                    help="model to fit (default bayes-hierarchical; the default of `forecast` is auto)")
     add_drivers_arg(p)
+    add_lags_arg(p)
     p.add_argument("--out", required=True, help="output folder for the saved fit")
     p.add_argument("--draws", type=int, default=None,
                    help="bayes-hierarchical: posterior draws per chain after tuning (default 1000)")
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from .checks import check_seed, fit_model, prepare_data
 
     check_seed(args.seed)
+    lags = parse_lags(args.lags)
     bayes = args.model in ("bayes-hierarchical", "bayes-dynamic")
     cfg = {"seed": args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         cfg["progress"] = False
     claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
-    kw = model_kwargs(args.model, parse_drivers(args.drivers), obs)
+    kw = model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags)
     model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)
     obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
     for w in notes.warnings:

@@ -12,7 +12,7 @@ from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
 from .common import add_data_args, condition_on_data, load_data, load_saved_fit, regions_path
-from .drivers_arg import add_drivers_arg, model_kwargs, parse_drivers
+from .drivers_arg import add_drivers_arg, add_lags_arg, model_kwargs, parse_drivers, parse_lags
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
                         "on the data given)")
     add_drivers_arg(p)
+    add_lags_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
                    "it is conditioned on DATA (forecasts start after DATA's last period, no refit; "
                    "recorded in the sidecar)")
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     check_draws(args.draws)
     check_options(args)
+    lags = parse_lags(args.lags)
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..models import get_model
 
-        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs))
+        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
@@ -239,6 +241,9 @@ def check_options(args: argparse.Namespace) -> None:
                                ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
         if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
             problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
+    if args.model_dir is not None and args.lags is not None:
+        problems.append(Problem("command line", None, "--lags", "a saved fit (--model-dir) keeps the lags it was "
+                                "fitted with; refit with `displacement-forecast fit --lags N` to change them"))
     if problems:
         raise DataError(problems)
 

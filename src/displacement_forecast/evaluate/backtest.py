@@ -390,7 +390,8 @@ def run_backtest(
         ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included, with
         ``reliable``: whether that task's fit passed the model's own diagnostics, ``info_.reliable``),
         ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable and the fit's warnings
-        per task) and ``settings``.
+        per task) and ``settings`` (``model_config``: the arguments each model was built with,
+        when it was given any).
     """
     panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
     truth = truth if truth is not None else panel
@@ -440,7 +441,9 @@ def run_backtest(
     task_frame = pd.DataFrame([{"model": r.model, "origin": r.origin, "seconds": r.seconds,
                                 "ok": r.error is None, "reliable": r.reliable, "warnings": list(r.warnings)}
                                for r in results])
-    settings = {"models": [s.name for s in specs], "horizon": horizon, "n_draws": n_draws, "seed": seed,
+    settings = {"models": [s.name for s in specs],
+                "model_config": {s.name: dict(s.config) for s in specs if s.config},  # --drivers, --lags
+                "horizon": horizon, "n_draws": n_draws, "seed": seed,
                 "oracle_drivers": oracle_drivers, "n_origins": len(origins),
                 "first_origin": str(origins[0].date()) if len(origins) else None,
                 "last_origin": str(origins[-1].date()) if len(origins) else None,

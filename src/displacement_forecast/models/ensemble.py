@@ -429,6 +429,10 @@ class AutoEnsemble(ForecastModel):
     drivers
         Conflict series of the response model and of driver candidates (``"auto"``: the default
         rule of :mod:`.driver_choice`; none available: scenarios cannot move the forecast).
+    n_lags
+        Lags of the driver candidates (:data:`DRIVER_CANDIDATES`: ``nb-dl``'s ``n_lags``, kept as
+        given; ``None``: each candidate's own rule). A candidate the history cannot fit with them
+        is left out of the mixture with a warning. The response model keeps its own lags.
     n_origins, min_train, n_paths, origin_step
         The internal backtest: origins (default ``2 h``), shortest training history, paths per
         forecast, periods between origins.
@@ -457,7 +461,8 @@ class AutoEnsemble(ForecastModel):
     def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int | None = None,
                  min_train: int = 8, n_paths: int = 200, seed: int = 0, calibrate: bool | str = "tails",
                  spread: float | None = None, horizon: int | None = None, reorder: bool = True,
-                 origin_step: int = 1):
+                 origin_step: int = 1, n_lags: int | None = None):
+        self.n_lags = n_lags
         self.origin_step = origin_step
         self.reorder = reorder
         self.horizon = horizon
@@ -477,7 +482,7 @@ class AutoEnsemble(ForecastModel):
 
     def get_config(self) -> dict[str, Any]:
         return {"candidates": None if self.candidates is None else [[n, k] for n, k in self.candidates],
-                "drivers": self.drivers_arg,
+                "drivers": self.drivers_arg, "n_lags": self.n_lags,
                 "n_origins": self.n_origins, "min_train": self.min_train, "n_paths": self.n_paths,
                 "seed": self.seed, "calibrate": self.calibrate, "spread": self.spread,
                 "horizon": self.horizon, "reorder": self.reorder, "origin_step": self.origin_step}
@@ -490,12 +495,13 @@ class AutoEnsemble(ForecastModel):
     # -- fitting ------------------------------------------------------------------------------
     def _candidates(self, panel: Panel) -> list[tuple[str, dict[str, Any]]]:
         """The candidates given, or the defaults: :data:`CANDIDATES`, plus :data:`DRIVER_CANDIDATES`
-        (with this ensemble's driver rule) when the panel has a conflict series to drive them."""
+        (with this ensemble's driver rule and ``n_lags``) when the panel has a conflict series to drive them."""
         if self.candidates is not None:
             return self.candidates
         out = [(n, dict(k)) for n, k in CANDIDATES]
         if self._conflict(panel) and not self._blind(panel).any():
-            out += [(n, {**k, "drivers": self.drivers_arg}) for n, k in DRIVER_CANDIDATES]
+            lags = {} if self.n_lags is None else {"n_lags": self.n_lags}
+            out += [(n, {**k, "drivers": self.drivers_arg, **lags}) for n, k in DRIVER_CANDIDATES]
         return out
 
     def _conflict(self, panel: Panel) -> tuple[str, ...]:
@@ -612,6 +618,11 @@ class AutoEnsemble(ForecastModel):
                                   else "none: no driver series, scenarios cannot move this forecast")},
             **{f"{n}.{k}": v for n, m in self.members_.items() for k, v in m.info_.diagnostics.items()
                if _plain_value(v)}}
+        if self.n_lags is not None:  # the lags asked for cost a candidate its place: said, not hidden
+            for n, _ in DRIVER_CANDIDATES:
+                if n in bt["failed"]:
+                    self.info_.warnings.append(f"{n} with {self.n_lags} lag(s) could not be fitted in the internal "
+                                               f"backtest ({bt['failed'][n]}); it is left out of the mixture")
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)

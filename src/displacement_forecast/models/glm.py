@@ -91,7 +91,8 @@ class NBDistributedLag(ForecastModel):
             raise ValueError(
                 f"{self.name}: {len(Yv)} rows of data for {S} driver series x {L} lag(s) ({S * L + 1} shared "
                 f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "
-                "--drivers, a longer history, or use a driver-free model (auto, dynamic, last-value)")
+                f"--drivers{', fewer lags with --lags' if self.n_lags else ''}, a longer history, or use a "
+                "driver-free model (auto, dynamic, last-value)")
         if L < default_L:
             self.info_.warnings.append(f"lags shortened from {default_L} to {L} periods: {len(Yv)} rows of data for "
                                        f"{S} driver series ({MIN_ROWS_PER_COEFFICIENT} rows per coefficient)")
