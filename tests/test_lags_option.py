@@ -71,6 +71,11 @@ def test_lags_with_a_saved_fit_or_no_lag_model_elsewhere_is_one_line(tmp_path, c
                  str(tmp_path / "o")]) == 2
     lines, _ = _errors(capsys)
     assert len(lines) == 1 and "keeps the lags it was fitted with" in lines[0]
+    # --drivers likewise (a saved fit's drivers were silently kept)
+    assert main(["forecast", *d, "--model-dir", str(tmp_path / "saved"), "--drivers", "strikes", "--out",
+                 str(tmp_path / "o")]) == 2
+    lines, _ = _errors(capsys)
+    assert len(lines) == 1 and "keeps the driver series it was fitted with" in lines[0]
     assert main(["backtest", *d, "--models", "last-value,climatology", "--lags", "2", "--out",
                  str(tmp_path / "bt")]) == 2
     lines, _ = _errors(capsys)

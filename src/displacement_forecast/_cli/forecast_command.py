@@ -244,6 +244,9 @@ def check_options(args: argparse.Namespace) -> None:
     if args.model_dir is not None and args.lags is not None:
         problems.append(Problem("command line", None, "--lags", "a saved fit (--model-dir) keeps the lags it was "
                                 "fitted with; refit with `displacement-forecast fit --lags N` to change them"))
+    if args.model_dir is not None and args.drivers is not None:  # was ignored without a word
+        problems.append(Problem("command line", None, "--drivers", "a saved fit (--model-dir) keeps the driver series "
+                                "it was fitted with; refit with `displacement-forecast fit --drivers A,B` to change them"))
     if problems:
         raise DataError(problems)
 
