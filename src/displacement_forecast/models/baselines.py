@@ -79,15 +79,18 @@ def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.nd
     grid = _nb_ll(np.broadcast_to(_LOG_ALPHA_GRID[:, None], (len(_LOG_ALPHA_GRID), 1)), y, mu, ok)
 
     def refine(gridll: np.ndarray, y, mu, ok) -> tuple[np.ndarray, np.ndarray]:
+        """3 Newton steps from each row's best grid point: the end point and its variance."""
+        def slope_curvature(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lm, l0, lp = _nb_ll(np.stack([t - h, t, t + h]), y, mu, ok)
+            return (lp - lm) / (2 * h), (lp - 2 * l0 + lm) / h**2
+
         t0 = _LOG_ALPHA_GRID[gridll.argmax(axis=0)]
         t = t0.copy()
-        for _ in range(4):
-            lm, l0, lp = _nb_ll(np.stack([t - h, t, t + h]), y, mu, ok)
-            d1, d2 = (lp - lm) / (2 * h), (lp - 2 * l0 + lm) / h**2
-            if _ == 3:
-                break
+        for _ in range(3):
+            d1, d2 = slope_curvature(t)
             new = np.where(d2 < 0, t - d1 / np.where(d2 < 0, d2, -1.0), t + np.sign(d1) * step / 2)
             t = np.clip(new, np.maximum(t0 - step, lo), np.minimum(t0 + step, hi))
+        d2 = slope_curvature(t)[1]
         return t, np.where(d2 < -1e-8, -1.0 / np.where(d2 < -1e-8, d2, -1.0), np.inf)
 
     t, var = refine(grid, y, mu, ok)
