@@ -244,7 +244,7 @@ class LastValue(ForecastModel):
         filled = ffill_time(y)
         R, T = y.shape
         self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
-        alphas, infos = [], []
+        alphas, info_h1 = [], {}
         for h in range(1, min(self.max_horizon, T - 1) + 1):
             if (np.isfinite(y[:, h:]) & np.isfinite(filled[:, :-h])).sum() < 3:
                 # fewer than 3 naive errors in all: farther horizons use the last estimated one
@@ -253,16 +253,16 @@ class LastValue(ForecastModel):
             # the single pooled estimate only at h = 1, for the diagnostics (farther: when needed)
             a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5), overlap=h, pooled=h == 1)
             alphas.append(a)
-            infos.append(info)
+            info_h1 = info_h1 or info
         #: ``(n_regions, n_horizons_fitted)`` NB2 dispersion per region and horizon.
         self.alpha_ = np.stack(alphas, axis=1) if alphas else np.ones((R, 1))
         d = {"median_alpha_h1": round(float(np.median(self.alpha_[:, 0])), 4),
              "alpha_h1_range": [round(float(self.alpha_[:, 0].min()), 4),
                                 round(float(self.alpha_[:, 0].max()), 4)]}
-        if infos:
+        if alphas:
             # no region with an estimate of its own: tau is undefined (nan), left out (model.json is strict JSON)
-            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items() if np.isfinite(v)}
-            d[f"median_alpha_h{len(infos)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
+            d |= {f"{k}_h1": round(v, 4) for k, v in info_h1.items() if np.isfinite(v)}
+            d[f"median_alpha_h{len(alphas)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
         self.info_.diagnostics = d
 
     def _simulate(self, future, horizon, n_draws, rng):
