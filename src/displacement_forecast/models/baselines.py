@@ -181,8 +181,10 @@ def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True, overl
 
     Estimates at the bounds of the grid (``1e-4``, ``50``: an all-zero region, or one less
     dispersed than any NB) say only on which side the dispersion lies; they are shrunk like the
-    others but do not inform the common mean and spread (three all-zero regions among ten had
-    moved the common value from 1.5 to 2.35).
+    others but do not inform the common mean and spread (letting them inform it, three all-zero
+    regions moved the common value of ten NB regions of alpha 1.5 from 1.64 to 2.08: the panel of
+    ``tests/test_last_value.py::test_all_zero_regions_do_not_pull_the_common_dispersion``,
+    measured 2026-11-30 review).
 
     Returns
     -------
