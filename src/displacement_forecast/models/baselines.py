@@ -270,7 +270,7 @@ class LastValue(ForecastModel):
     def _simulate(self, future, horizon, n_draws, rng):
         R = len(self.last_)
         # fits saved before the dispersion was per region hold one per horizon, for every region
-        alpha = np.atleast_2d(self.alpha_) if self.alpha_.ndim == 1 else self.alpha_
+        alpha = np.atleast_2d(self.alpha_)
         a = alpha[:, np.minimum(np.arange(horizon), alpha.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
         return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a[None], (n_draws, R, horizon))),
