@@ -49,7 +49,8 @@ def _nb_ll(log_a: np.ndarray, y: np.ndarray, mu: np.ndarray, ok: np.ndarray) -> 
     return np.where(ok, ll, 0.0).sum(axis=2)
 
 
-def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray, pooled: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """MLE of the NB2 log-dispersion of each row of counts ``y`` around known means ``mu``.
 
     All rows at once: the log-likelihood is evaluated on :data:`_LOG_ALPHA_GRID`, then the best
@@ -62,6 +63,8 @@ def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.nd
     y, mu
         Counts and means, shape ``(n_rows, n_obs)``; pairs with a non-finite value or
         ``mu <= 0`` are ignored.
+    pooled
+        Also estimate one ``log alpha`` for all rows together (as much work again as the rows').
 
     Returns
     -------
@@ -69,7 +72,8 @@ def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.nd
         Per row ``(n_rows,)``: the MLE of ``log alpha`` (within ``[log 1e-4, log 50]``; 0 when
         fewer than 3 pairs), its variance (inverse observed information; ``inf`` when fewer than
         3 pairs or the curvature is not positive), the number of pairs; and the MLE of one
-        ``log alpha`` for all rows together (0 when fewer than 3 pairs in all).
+        ``log alpha`` for all rows together (0 when fewer than 3 pairs in all; NaN when not
+        asked for).
     """
     y, mu = np.atleast_2d(np.asarray(y, float)), np.atleast_2d(np.asarray(mu, float))
     ok = np.isfinite(y) & np.isfinite(mu) & (mu > 0)
@@ -79,23 +83,26 @@ def _nb_log_alpha_rows(y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.nd
     grid = _nb_ll(np.broadcast_to(_LOG_ALPHA_GRID[:, None], (len(_LOG_ALPHA_GRID), 1)), y, mu, ok)
 
     def refine(gridll: np.ndarray, y, mu, ok) -> tuple[np.ndarray, np.ndarray]:
+        """3 Newton steps from each row's best grid point: the end point and its variance."""
+        def slope_curvature(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lm, l0, lp = _nb_ll(np.stack([t - h, t, t + h]), y, mu, ok)
+            return (lp - lm) / (2 * h), (lp - 2 * l0 + lm) / h**2
+
         t0 = _LOG_ALPHA_GRID[gridll.argmax(axis=0)]
         t = t0.copy()
-        for _ in range(4):
-            lm, l0, lp = _nb_ll(np.stack([t - h, t, t + h]), y, mu, ok)
-            d1, d2 = (lp - lm) / (2 * h), (lp - 2 * l0 + lm) / h**2
-            if _ == 3:
-                break
+        for _ in range(3):
+            d1, d2 = slope_curvature(t)
             new = np.where(d2 < 0, t - d1 / np.where(d2 < 0, d2, -1.0), t + np.sign(d1) * step / 2)
             t = np.clip(new, np.maximum(t0 - step, lo), np.minimum(t0 + step, hi))
+        d2 = slope_curvature(t)[1]
         return t, np.where(d2 < -1e-8, -1.0 / np.where(d2 < -1e-8, d2, -1.0), np.inf)
 
     t, var = refine(grid, y, mu, ok)
     n = ok.sum(axis=1)
-    tp, _ = refine(grid.sum(axis=1, keepdims=True), y.reshape(1, -1), mu.reshape(1, -1), ok.reshape(1, -1))
+    tp = (float(refine(grid.sum(axis=1, keepdims=True), y.reshape(1, -1), mu.reshape(1, -1),
+                       ok.reshape(1, -1))[0][0]) if pooled else np.nan)
     few = n < 3
-    return (np.where(few, 0.0, t), np.where(few, np.inf, var), n,
-            float(tp[0]) if n.sum() >= 3 else 0.0)
+    return np.where(few, 0.0, t), np.where(few, np.inf, var), n, tp if n.sum() >= 3 else 0.0
 
 
 def shrink_to_common(theta: np.ndarray, var: np.ndarray, informs: np.ndarray | None = None
@@ -144,8 +151,8 @@ def shrink_to_common(theta: np.ndarray, var: np.ndarray, informs: np.ndarray | N
     return (np.where(ok, theta, 0.0) * prec + mu / tau2) / (prec + 1.0 / tau2), mu, tau2
 
 
-def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True, overlap: int = 1
-                       ) -> tuple[np.ndarray, dict[str, float]]:
+def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True, overlap: int = 1,
+                       pooled: bool = True) -> tuple[np.ndarray, dict[str, float]]:
     """NB2 dispersion of each region (row) around known means, optionally partially pooled.
 
     Each row's dispersion is its own maximum-likelihood estimate (:func:`_nb_log_alpha_rows`);
@@ -167,29 +174,42 @@ def nb_alpha_by_region(y: np.ndarray, mu: np.ndarray, shrink: bool = True, overl
         periods, 300 runs; 2026-11-30 review): the estimate's real standard deviation was 1.04 /
         1.77 / 2.51 / 3.34 times the one the independent-errors likelihood reports at h = 1 / 3 /
         6 / 12, about ``sqrt(h)``.
+    pooled
+        Also estimate one dispersion for all rows together (``info["alpha_pooled"]``; as much
+        work again as the regions'). Without it, it is estimated only when it is needed: with
+        ``shrink`` and no region's estimate of a finite variance, it is every region's value.
 
     Estimates at the bounds of the grid (``1e-4``, ``50``: an all-zero region, or one less
     dispersed than any NB) say only on which side the dispersion lies; they are shrunk like the
-    others but do not inform the common mean and spread (three all-zero regions among ten had
-    moved the common value from 1.5 to 2.35).
+    others but do not inform the common mean and spread (letting them inform it, three all-zero
+    regions moved the common value of ten NB regions of alpha 1.5 from 1.64 to 2.08: the panel of
+    ``tests/test_last_value.py::test_all_zero_regions_do_not_pull_the_common_dispersion``,
+    measured 2026-11-30 review).
 
     Returns
     -------
     alpha, info
         Dispersions ``(n_regions,)`` and ``{"alpha_common", "tau_log_alpha", "alpha_pooled"}``:
-        ``exp(mu)``, ``sqrt(tau2)`` of the shrinkage and the single MLE over all rows.
+        ``exp(mu)``, ``sqrt(tau2)`` of the shrinkage and the single MLE over all rows (1 with
+        fewer than 3 pairs in all; left out when not asked for and not needed).
     """
-    theta, var, n, t_pooled = _nb_log_alpha_rows(y, mu)
-    pooled = float(np.exp(t_pooled)) if n.sum() >= 3 else 1.0
+    theta, var, n, t_pooled = _nb_log_alpha_rows(y, mu, pooled=pooled)
+    pool = {"alpha_pooled": float(np.exp(t_pooled))} if np.isfinite(t_pooled) else {}
     if not shrink:
-        return np.where(n >= 3, np.exp(theta), 1.0), {"alpha_pooled": pooled}
+        return np.where(n >= 3, np.exp(theta), 1.0), pool
     var = np.where(n >= 3, var * max(int(overlap), 1), np.inf)
+    if not np.isfinite(var).any():  # no region's own estimate to shrink: the pooled one for all
+        if not pool:
+            t_pooled = _nb_log_alpha_rows(y, mu)[3]
+            pool = {"alpha_pooled": float(np.exp(t_pooled))}
+        log_pooled = np.log(pool["alpha_pooled"])
+        m = np.mean(np.where(n >= 3, theta, log_pooled))
+        return np.exp(np.full(len(theta), log_pooled)), {"alpha_common": float(np.exp(m)),
+                                                         "tau_log_alpha": float("nan"), **pool}
     inside = (theta > _LOG_ALPHA_GRID[0] + 1e-9) & (theta < _LOG_ALPHA_GRID[-1] - 1e-9)
-    out, m, tau2 = shrink_to_common(np.where(n >= 3, theta, np.log(pooled)), var, informs=inside)
-    if not np.isfinite(var).any():
-        out = np.full(len(theta), np.log(pooled))
-    return np.exp(out), {"alpha_common": float(np.exp(m)), "tau_log_alpha": float(np.sqrt(tau2)),
-                         "alpha_pooled": pooled}
+    # regions without an estimate (infinite variance) get the common value whatever theta they carry
+    out, m, tau2 = shrink_to_common(theta, var, informs=inside)
+    return np.exp(out), {"alpha_common": float(np.exp(m)), "tau_log_alpha": float(np.sqrt(tau2)), **pool}
 
 
 class LastValue(ForecastModel):
@@ -226,30 +246,31 @@ class LastValue(ForecastModel):
         filled = ffill_time(y)
         R, T = y.shape
         self.last_ = np.nan_to_num(filled[:, -1], nan=0.0)
-        alphas, infos = [], []
+        alphas, info_h1 = [], {}
         for h in range(1, min(self.max_horizon, T - 1) + 1):
             if (np.isfinite(y[:, h:]) & np.isfinite(filled[:, :-h])).sum() < 3:
                 # fewer than 3 naive errors in all: farther horizons use the last estimated one
                 # (_simulate); a fit from fewer fell back to 1, narrower bands far out than at h = 1
                 break
-            a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5), overlap=h)
+            # the single pooled estimate only at h = 1, for the diagnostics (farther: when needed)
+            a, info = nb_alpha_by_region(y[:, h:], np.maximum(filled[:, :-h], 0.5), overlap=h, pooled=h == 1)
             alphas.append(a)
-            infos.append(info)
+            info_h1 = info_h1 or info
         #: ``(n_regions, n_horizons_fitted)`` NB2 dispersion per region and horizon.
         self.alpha_ = np.stack(alphas, axis=1) if alphas else np.ones((R, 1))
         d = {"median_alpha_h1": round(float(np.median(self.alpha_[:, 0])), 4),
              "alpha_h1_range": [round(float(self.alpha_[:, 0].min()), 4),
                                 round(float(self.alpha_[:, 0].max()), 4)]}
-        if infos:
+        if alphas:
             # no region with an estimate of its own: tau is undefined (nan), left out (model.json is strict JSON)
-            d |= {f"{k}_h1": round(v, 4) for k, v in infos[0].items() if np.isfinite(v)}
-            d[f"median_alpha_h{len(infos)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
+            d |= {f"{k}_h1": round(v, 4) for k, v in info_h1.items() if np.isfinite(v)}
+            d[f"median_alpha_h{len(alphas)}"] = round(float(np.median(self.alpha_[:, -1])), 4)
         self.info_.diagnostics = d
 
     def _simulate(self, future, horizon, n_draws, rng):
         R = len(self.last_)
         # fits saved before the dispersion was per region hold one per horizon, for every region
-        alpha = np.atleast_2d(self.alpha_) if self.alpha_.ndim == 1 else self.alpha_
+        alpha = np.atleast_2d(self.alpha_)
         a = alpha[:, np.minimum(np.arange(horizon), alpha.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
         return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a[None], (n_draws, R, horizon))),
@@ -295,7 +316,7 @@ class HistoricAverage(ForecastModel):
         sd = np.array([np.nanstd(r, ddof=1) if k > 1 else 0.0 for r, k in zip(y, n, strict=True)])
         self.se_ = sd / np.sqrt(np.maximum(n, 1))
         self.alpha_, _ = nb_alpha_by_region(y, np.broadcast_to(np.maximum(self.mean_, 0.5)[:, None], y.shape),
-                                            shrink=False)
+                                            shrink=False, pooled=False)
         self.info_.diagnostics = {"median_alpha": round(float(np.median(self.alpha_)), 4),
                                   "periods": int(y.shape[1])}
 
