@@ -179,36 +179,30 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None, u
     A monotone map applied to every path, so ranks, medians and whole paths are kept; counts
     stay integers >= 0, and a count of 0 stays 0 (narrowing would otherwise lift every zero to
     ``expm1((1 - f) median)`` and take away the chance of no displacement at all).
-    ``paths``: ``(draw, ...)`` counts (integers).
+    ``paths``: ``(draw, ...)``.
     """
     lower = factor if lower is None else lower
-    if factor == 1.0 and lower == 1.0:
-        return stretch_upper_tail(paths, upper_tail)
-    z = np.log1p(np.maximum(paths, 0))
-    med = np.median(z, axis=0, keepdims=True)
-    f = np.where(z < med, lower, factor) if lower != factor else factor
-    paths = _log_map(z, med, f)
-    if upper_tail == 1.0:
-        return paths
-    # with the upper side unchanged (factor 1: the "tails" calibration) the integer counts from
-    # the median up are the same, and so are their log1p values and, from 3 draws on (with 2 it
-    # interpolates into the lower one), the 90% quantiles: log1p is not taken again
-    return stretch_upper_tail(paths, upper_tail, z if factor == 1.0 and len(z) > 2 else None)
+    if factor != 1.0 or lower != 1.0:
+        z = np.log1p(np.maximum(paths, 0))
+        med = np.median(z, axis=0, keepdims=True)
+        f = np.where(z < med, lower, factor) if lower != factor else factor
+        paths = _log_map(z, med, f)
+    return stretch_upper_tail(paths, upper_tail)
 
 
 #: Where the upper-tail stretch starts: each cell's quantile at this level (80% intervals unchanged).
 TAIL_FROM = 0.9
 
 
-def stretch_upper_tail(paths: np.ndarray, g: float, z: np.ndarray | None = None) -> np.ndarray:
+def stretch_upper_tail(paths: np.ndarray, g: float) -> np.ndarray:
     """Scale each path's log1p excess over the 90% quantile of its cell by ``g`` (paths below it
     are unchanged): the far upper tail (95%, 97.5%, 99% quantiles) moves, the 80% interval and
     everything below it do not. Monotone within a cell, so ranks and whole paths are kept.
-    ``paths``: ``(draw, ...)``; ``z``: their ``log1p`` when already at hand.
+    ``paths``: ``(draw, ...)``.
     """
     if g == 1.0:
         return paths
-    z = np.log1p(np.maximum(paths, 0)) if z is None else z
+    z = np.log1p(np.maximum(paths, 0))
     q = np.quantile(z, TAIL_FROM, axis=0, keepdims=True)
     return np.where(z > q, _log_map(z, q, g), paths)
 
