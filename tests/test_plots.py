@@ -159,9 +159,9 @@ def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
     fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=marks, caption="c")
     try:
         fig.canvas.draw()
-        for ax in fig.axes:
-            for t in ax.texts:
-                if t.get_gid() == MARK_LABEL:
-                    assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
+        labels = [(ax, t) for ax in fig.axes for t in ax.texts if t.get_gid() == MARK_LABEL]
+        assert sorted(t.get_text().strip() for _, t in labels) == sorted(f"{m:,.0f}" for m in marks)  # none missed
+        for ax, t in labels:
+            assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
     finally:
         plt.close(fig)
