@@ -165,3 +165,28 @@ def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
             assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
     finally:
         plt.close(fig)
+
+
+def test_the_backtest_charts_keep_a_long_caption_clear_too():
+    """The backtest's charts had their own caption helper, with a fixed 7% of the height: a caption
+    of four lines (a long data path) sat on the x-axis labels. They share the forecast charts' now."""
+    from displacement_forecast.plot.diagnostics import coverage_vs_nominal, score_by_horizon
+
+    summary = pd.DataFrame([{"scope": "regions", "model": m, "horizon": h, "crps": 10.0 + h, "skill": 0.1 * h, "n": 20,
+                             **{f"cover_{q}": q / 100 for q in (50, 80, 90, 95)}}
+                            for m in ("last-value", "nb-dl") for h in (1, 2, 3, 4)])
+    caption = ("Source: /data/agency/exports/observations_of_every_region.csv. Rolling-origin backtest, 52 origins "
+               "2019-01-07 .. 2019-12-30, 1000 sample paths per forecast, horizons 1..4; scores per region. ") * 4
+    figs = [score_by_horizon(summary, caption=caption), coverage_vs_nominal(summary, caption=caption)]
+    try:
+        for fig in figs:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            (cap,) = [t for t in fig.texts if t.get_text().startswith("Source:")]
+            box = cap.get_window_extent(renderer)
+            assert box.y0 >= 0 and box.x1 <= fig.bbox.x1 + 1, (box, fig.bbox)
+            for ax in fig.axes:
+                assert not box.overlaps(ax.get_tightbbox(renderer)), (fig.axes.index(ax), box)
+    finally:
+        for fig in figs:
+            plt.close(fig)
