@@ -21,7 +21,6 @@ from ..evaluate.scores import pit_histogram  # noqa: E402
 from .fan import _caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
 
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#7f8c8d", "#16a085")
-_UNIT = {"W": "weeks", "D": "days", "M": "months"}
 
 
 def _style(model: str, i: int) -> dict:
