@@ -129,3 +129,13 @@ def test_auto_passes_the_lags_to_its_nbdl_candidate_and_says_when_they_cost_it()
     assert "nb-dl" in m.info_.diagnostics["auto"]["failed_candidates"]
     assert any(w.startswith("nb-dl with 12 lag(s) could not be fitted") for w in m.info_.warnings), m.info_.warnings
     assert m.get_config()["n_lags"] == 12
+
+
+def test_every_model_lags_applies_to_takes_them_and_records_them():
+    """LAG_MODELS is written out by hand (the command line imports no model to build it): each
+    model it names takes ``n_lags`` and records it in its config (what the sidecar and a saved
+    fit keep), so --lags never reaches a model that would drop it or refuse it."""
+    from displacement_forecast._cli.drivers_arg import LAG_MODELS
+    from displacement_forecast.models import get_model
+
+    assert {m: get_model(m, n_lags=2).get_config().get("n_lags") for m in LAG_MODELS} == dict.fromkeys(LAG_MODELS, 2)

@@ -103,6 +103,25 @@ def test_observed_chart_ticks_the_unit_it_is_given(unit, locator):
         plt.close(fig)
 
 
+def _assert_caption_clear(figs: list) -> None:
+    """Each figure's 'Source: ...' caption lies inside the figure and overlaps no visible chart
+    (axes, tick labels and axis labels included); the figures are closed."""
+    try:
+        for fig in figs:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            (cap,) = [t for t in fig.texts if t.get_text().startswith("Source:")]
+            box = cap.get_window_extent(renderer)
+            assert box.y0 >= 0 and box.x1 <= fig.bbox.x1 + 1, (box, fig.bbox)
+            assert [ax for ax in fig.axes if ax.get_visible()], "no chart to check against"
+            for ax in fig.axes:
+                if ax.get_visible():
+                    assert not box.overlaps(ax.get_tightbbox(renderer)), (fig.axes.index(ax), box)
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
 def test_a_long_caption_stays_clear_of_every_chart():
     """The exceedance chart kept 5% of its height for the caption: the real NW Syria caption
     wraps to three lines and sat on the x-axis label ('people newly displaced, all regions ...').
@@ -117,19 +136,7 @@ def test_a_long_caption_stays_clear_of_every_chart():
     figs = [exceedance_curve(run.paths, marks=(250_000,), caption=caption),
             fan_chart(run.paths["baseline"], hist, caption=caption),
             scenario_fans(run.paths, hist, cumulative=True, marks=(250_000,), caption=caption)]
-    try:
-        for fig in figs:
-            fig.canvas.draw()
-            renderer = fig.canvas.get_renderer()
-            (cap,) = [t for t in fig.texts if t.get_text().startswith("Source:")]
-            box = cap.get_window_extent(renderer)
-            assert box.y0 >= 0 and box.x1 <= fig.bbox.x1 + 1, (box, fig.bbox)
-            for ax in fig.axes:
-                if ax.get_visible():
-                    assert not box.overlaps(ax.get_tightbbox(renderer)), (fig.axes.index(ax), box)
-    finally:
-        for fig in figs:
-            plt.close(fig)
+    _assert_caption_clear(figs)
 
 
 def test_the_caption_wrap_never_splits_the_synthetic_mark():
@@ -159,9 +166,23 @@ def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
     fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=marks, caption="c")
     try:
         fig.canvas.draw()
-        for ax in fig.axes:
-            for t in ax.texts:
-                if t.get_gid() == MARK_LABEL:
-                    assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
+        labels = [(ax, t) for ax in fig.axes for t in ax.texts if t.get_gid() == MARK_LABEL]
+        assert sorted(t.get_text().strip() for _, t in labels) == sorted(f"{m:,.0f}" for m in marks)  # none missed
+        for ax, t in labels:
+            assert t.get_window_extent().y1 <= ax.bbox.y1 + 0.5, (t.get_text(), ax.get_ylim())
     finally:
         plt.close(fig)
+
+
+def test_the_backtest_charts_keep_a_long_caption_clear_too():
+    """The backtest's charts had their own caption helper, with a fixed 7% of the height: a caption
+    of four lines (a long data path) sat on the x-axis labels. They share the forecast charts' now."""
+    from displacement_forecast.plot.diagnostics import coverage_vs_nominal, score_by_horizon
+
+    summary = pd.DataFrame([{"scope": "regions", "model": m, "horizon": h, "crps": 10.0 + h, "skill": 0.1 * h, "n": 20,
+                             **{f"cover_{q}": q / 100 for q in (50, 80, 90, 95)}}
+                            for m in ("last-value", "nb-dl") for h in (1, 2, 3, 4)])
+    caption = ("Source: /data/agency/exports/observations_of_every_region.csv. Rolling-origin backtest, 52 origins "
+               "2019-01-07 .. 2019-12-30, 1000 sample paths per forecast, horizons 1..4; scores per region. ") * 4
+    figs = [score_by_horizon(summary, caption=caption), coverage_vs_nominal(summary, caption=caption)]
+    _assert_caption_clear(figs)

@@ -91,6 +91,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
         meta["coverage"] = {m: coverage_summary(summary, m) for m in dict.fromkeys(summary["model"])}
     written.append(write_text_atomic(json.dumps(meta, indent=2, default=str), out / "backtest.json"))
     if plots and len(summary):
+        from ..conventions import period_unit
         from ..plot.diagnostics import coverage_vs_nominal, pit_histograms, score_by_horizon
         from ..plot.fan import save_figure
 
@@ -98,7 +99,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
         cap = (f"Source: {source}. Rolling-origin backtest, {st['n_origins']} origins "
                f"{st['first_origin']} .. {st['last_origin']}, {st['n_draws']} sample paths per forecast, "
                f"horizons 1..{st['horizon']}; scores per region and period.")
-        unit = {"W": "weeks", "D": "days", "M": "months"}.get(str(st.get("freq", "W"))[:1], "periods")
+        unit = period_unit(st.get("freq", "W")) + "s"  # weeks, days, months (periods: unknown)
         for name, fig in (("score_by_horizon.png", score_by_horizon(summary, caption=cap, unit=unit)),
                           ("coverage.png", coverage_vs_nominal(summary, caption=cap, unit=unit)),
                           ("pit.png", pit_histograms(result.scores, caption=cap))):

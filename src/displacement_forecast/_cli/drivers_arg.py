@@ -80,12 +80,12 @@ def model_kwargs(name: str, drivers: tuple[str, ...] | None, obs: pd.DataFrame, 
     is an error (``forecast``, ``fit``); in a backtest of several models each option only applies
     to the models that take it.
     """
-    if name not in LAG_MODELS:
-        if lags is not None and strict:
-            raise DataError(Problem("command line", None, "--lags",
-                                    f"model {name!r} takes no lags; --lags applies to {', '.join(LAG_MODELS)}"))
-        return _driver_kwargs(name, drivers, obs, strict)
-    return {**_driver_kwargs(name, drivers, obs, strict), **({} if lags is None else {"n_lags": lags})}
+    takes_lags = lags is not None and name in LAG_MODELS
+    if lags is not None and not takes_lags and strict:
+        raise DataError(Problem("command line", None, "--lags",
+                                f"model {name!r} takes no lags; --lags applies to {', '.join(LAG_MODELS)}"))
+    kw = _driver_kwargs(name, drivers, obs, strict)
+    return {**kw, "n_lags": lags} if takes_lags else kw
 
 
 def check_lags_apply(models: list[str], lags: int | None) -> None:

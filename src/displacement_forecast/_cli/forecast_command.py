@@ -241,12 +241,11 @@ def check_options(args: argparse.Namespace) -> None:
                                ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
         if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
             problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
-    if args.model_dir is not None and args.lags is not None:
-        problems.append(Problem("command line", None, "--lags", "a saved fit (--model-dir) keeps the lags it was "
-                                "fitted with; refit with `displacement-forecast fit --lags N` to change them"))
-    if args.model_dir is not None and args.drivers is not None:  # was ignored without a word
-        problems.append(Problem("command line", None, "--drivers", "a saved fit (--model-dir) keeps the driver series "
-                                "it was fitted with; refit with `displacement-forecast fit --drivers A,B` to change them"))
+    for option, value, what, usage in (("--lags", args.lags, "lags", "N"),
+                                       ("--drivers", args.drivers, "driver series", "A,B")):
+        if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently
+            problems.append(Problem("command line", None, option, f"a saved fit (--model-dir) keeps the {what} it was "
+                                    f"fitted with; refit with `displacement-forecast fit {option} {usage}` to change them"))
     if problems:
         raise DataError(problems)
 

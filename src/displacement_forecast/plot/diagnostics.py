@@ -18,15 +18,9 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from ..conventions import COVERAGE_LEVELS, TOTAL  # noqa: E402
 from ..evaluate.scores import pit_histogram  # noqa: E402
-from .fan import people  # noqa: E402
+from .fan import _caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
 
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#7f8c8d", "#16a085")
-_UNIT = {"W": "weeks", "D": "days", "M": "months"}
-
-
-def _caption(fig: plt.Figure, caption: str) -> None:
-    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
-    fig.text(0.01, 0.01, caption, fontsize=7, color="#444", wrap=True)
 
 
 def _style(model: str, i: int) -> dict:

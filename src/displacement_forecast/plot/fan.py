@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -53,8 +54,6 @@ def _caption(fig: plt.Figure, text: str) -> None:
     """The caption under the charts: wrapped to the figure's width here (not by matplotlib at draw
     time, which the layout cannot see), and the charts laid out above all of its lines. A fixed
     share of the height had left the exceedance chart's x-axis label under a three-line caption."""
-    import textwrap
-
     per_line = max(40, int(fig.get_figwidth() * 72 / (0.56 * CAPTION_SIZE)))  # DejaVu Sans: ~0.5 em a character
     keep = SYNTHETIC_MARK.replace(" ", "\u00a0")  # the mark is never split over two lines
     lines = [ln.replace(keep, SYNTHETIC_MARK) for para in text.replace(SYNTHETIC_MARK, keep).split("\n")
