@@ -143,11 +143,11 @@ def test_the_caption_wrap_never_splits_the_synthetic_mark():
     """Captions are wrapped by our code now: the 'SYNTHETIC DATA' mark stays whole on its line
     wherever the wrap falls."""
     from displacement_forecast.data.metadata import SYNTHETIC_MARK
-    from displacement_forecast.plot.fan import _caption
+    from displacement_forecast.plot.fan import add_caption
 
     for k in range(0, 160, 3):
         fig = plt.figure(figsize=(8, 4.8), constrained_layout=True)
-        _caption(fig, "a " * k + f"{SYNTHETIC_MARK}: this is not a forecast of the real world. " * 3)
+        add_caption(fig, "a " * k + f"{SYNTHETIC_MARK}: this is not a forecast of the real world. " * 3)
         (text,) = [t.get_text() for t in fig.texts]
         plt.close(fig)
         assert text.count(SYNTHETIC_MARK) == 3, (k, text)

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from ..conventions import COVERAGE_LEVELS, TOTAL  # noqa: E402
 from ..evaluate.scores import pit_histogram  # noqa: E402
-from .fan import _caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
+from .fan import add_caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
 
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#7f8c8d", "#16a085")
 
@@ -49,7 +49,7 @@ def score_by_horizon(summary: pd.DataFrame, *, score: str = "crps", scope: str =
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{score.upper()} by horizon", loc="left")
     ax2.set_title("Skill by horizon (dotted: with the strikes that happened)", loc="left", fontsize=9)
-    _caption(fig, caption)
+    add_caption(fig, caption)
     return fig
 
 
@@ -84,7 +84,7 @@ def coverage_vs_nominal(summary: pd.DataFrame, *, scope: str = "regions", captio
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     ax.set_title("Coverage vs nominal, all horizons", loc="left")
     ax2.set_title("80% interval by horizon", loc="left")
-    _caption(fig, caption)
+    add_caption(fig, caption)
     return fig
 
 
@@ -109,7 +109,7 @@ def pit_histograms(scores: pd.DataFrame, *, models: Sequence[str] | None = None,
             ax.set_ylabel("density (1 = uniform)")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    _caption(fig, caption)
+    add_caption(fig, caption)
     return fig
 
 

@@ -50,7 +50,7 @@ def period_unit(paths: xr.DataArray | None) -> str:
 CAPTION_SIZE = 7
 
 
-def _caption(fig: plt.Figure, text: str) -> None:
+def add_caption(fig: plt.Figure, text: str) -> None:
     """The caption under the charts: wrapped to the figure's width here (not by matplotlib at draw
     time, which the layout cannot see), and the charts laid out above all of its lines. A fixed
     share of the height had left the exceedance chart's x-axis label under a three-line caption."""
@@ -315,7 +315,7 @@ def fan_chart(
             scale = "one scale for all regions" if shared_y else "scales differ"
             ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
     if caption:
-        _caption(fig, caption)
+        add_caption(fig, caption)
     return fig
 
 
@@ -347,7 +347,7 @@ def exceedance_curve(
     if title:
         ax.set_title(title, loc="left")
     if caption:
-        _caption(fig, caption)
+        add_caption(fig, caption)
     return fig
 
 
@@ -411,7 +411,7 @@ def observed_chart(
     axes[-1].set_xlabel(f"{unit} starting")
     date_axis(axes[-1], next((f for f, u in FREQ_UNIT.items() if u == unit), None), maxticks=8)
     if caption:
-        _caption(fig, caption)
+        add_caption(fig, caption)
     return fig
 
 
@@ -484,7 +484,7 @@ def scenario_fans(
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     if caption:
-        _caption(fig, caption)
+        add_caption(fig, caption)
     return fig
 
 
