@@ -96,6 +96,16 @@ def test_no_driver_at_all_names_the_driver_free_models(tmp_path, capsys):
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
     assert len(err) == 1 and "the data have none" in err[0] and "historic-average" in err[0]
 
+def test_the_cli_names_the_same_driver_free_models_as_the_driver_rule():
+    """Two lists had grown: the driver rule's DRIVER_FREE and the CLI's, derived from the classes'
+    ``uses_drivers``, which left out auto, dynamic and arima (they decide per fit)."""
+    from displacement_forecast._cli.checks import driver_free_models
+    from displacement_forecast.models.driver_choice import DRIVER_FREE
+
+    free = driver_free_models()
+    assert {"auto", "dynamic", "arima", "historic-average"} <= set(free), free
+    assert set(free) <= set(DRIVER_FREE)
+
 
 def test_backtest_drivers_option(tmp_path):
     data, regions = _case("13_weekly_zero_late_gap.csv", "13_regions.csv")

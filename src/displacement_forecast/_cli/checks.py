@@ -257,20 +257,23 @@ class DataNotes:
 
 @functools.cache
 def driver_free_models() -> tuple[str, ...]:
-    """Registry names of models that use no driver series (imports each model module once)."""
+    """The models that run without a driver series (:data:`models.driver_choice.DRIVER_FREE`, the
+    one list) whose module imports here (an optional backend may be missing).
+
+    Derived from the classes' ``uses_drivers`` before, it left out ``auto`` (forecast's default),
+    ``dynamic`` and ``arima``, which decide per fit whether they use drivers."""
     import importlib
 
     from ..models import REGISTRY
+    from ..models.driver_choice import DRIVER_FREE
 
     out = []
-    for name, ref in REGISTRY.items():
-        mod, cls = ref.split(":")
+    for name in DRIVER_FREE:
         try:
-            c = getattr(importlib.import_module(f"displacement_forecast.models.{mod}"), cls)
+            importlib.import_module(f"displacement_forecast.models.{REGISTRY[name].split(':')[0]}")
         except ImportError:  # an optional backend that is not installed
             continue
-        if not getattr(c, "uses_drivers", False):
-            out.append(name)
+        out.append(name)
     return tuple(out)
 
 
@@ -410,7 +413,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         lag_need = int(lags) if lags else (1 if name in FREE_LAG_MODELS else DEFAULT_LAGS[freq])
         need = max(need, lag_need + 4)
     # auto (the default) leaves out the members a short history cannot support: name it first
-    alt = (f"; 'auto' (forecast's default) and the driver-free models ({free}) need at least {MIN_HISTORY} periods"
+    others = ", ".join(m for m in driver_free_models() if m != "auto")
+    alt = (f"; 'auto' (forecast's default) and the driver-free models ({others}) need at least {MIN_HISTORY} periods"
            if drivers and name != "auto" else "")
     if n < need:
         raise DataError(Problem(file, None, "date",

@@ -183,6 +183,7 @@ class ArimaLog(SarimaxLog):
     """Per-region AR(1) with a constant on log1p counts: no drivers, a pure time-series model."""
 
     name = "arima"
+    uses_drivers = False  # a class fact (the CLI lists driver-free models from the classes), not only an instance's
 
     def __init__(self, n_lags: int = 8, parameter_uncertainty: bool = True):
         super().__init__(driver=None, n_lags=n_lags, parameter_uncertainty=parameter_uncertainty)
