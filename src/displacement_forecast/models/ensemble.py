@@ -109,15 +109,21 @@ Totals (cross-region dependence)
 
     The history's windows under-state how regional forecast *errors* move together: on the
     statsforecast cross-validation origins (``experiments/real_world/totals_check.py``, 500
-    paths, 2026-12-01) ranking every region's paths alike (comonotone) gave the all-region total a
-    CRPS 5 / 4 / 6% lower on Somalia (80% coverage 80 / 80 / 70% instead of 60 / 60 / 50%, 10
-    origins) and 1.5 / 2.2 / 3.3% lower on Syria (95% coverage 94 / 100 / 88% instead of 81 /
-    69 / 69%, 16 origins) at 1 / 2 / 3 months. So a factor common to all regions is added to
-    the template (:func:`dependence_template`), of the strength in :data:`DEPENDENCE` whose
-    totals score the lowest CRPS in the same internal backtest (:func:`_dependence_choice`,
-    sidecar ``dependence``). With 6 origins the choice is noisy (it moved between 0 and 1 from
-    one origin to the next on both panels) and it recovers part of the comonotone gain; see
-    ``docs/real-world-results.md`` for the figures.
+    paths, 2026-11-30) ranking every region's paths alike (comonotone, ``dependence=1``) gave the
+    all-region total a CRPS 4.5 / 4.1 / 5.4% lower than the history's reordering alone on Somalia
+    (80% coverage 80 / 80 / 70% instead of 60 / 60 / 50%, 10 origins) and 1.3 / 1.4 / 3.0% lower
+    on Syria (95% coverage 94 / 100 / 88% instead of 81 / 69 / 69%, 16 origins) at 1 / 2 / 3
+    months. So a factor common to all regions is added to the template
+    (:func:`dependence_template`), of the strength in :data:`DEPENDENCE` whose totals score the
+    lowest CRPS in the same internal backtest (:func:`_dependence_choice`, sidecar
+    ``dependence``). With 6 origins the choice is noisy (it moved between 0 and 1 from one
+    origin to the next on both panels) and recovers part of the comonotone gain: Somalia CRPS
+    -3.6 / -1.9 / -1.2%, 80% coverage 70 / 60 / 60%; Syria -0.8 / -1.0 / -0.9%, 95% coverage 88 /
+    81 / 75%. On the synthetic histories, where the strike-driven ``nb-dl`` paths (left as drawn)
+    carry most weight, the total's CRPS moved by less than 0.5% and its 80% coverage by 0-2
+    points (``experiments/auto_synthetic_check.py``). Reordering the driver model's paths too was
+    measured and not adopted: comonotone helped seed 1's total (CRPS -10% at 1 week) and hurt
+    the shipped history's (+3 to +13%).
 
 Scenarios
     Driver models among the candidates respond to the scenario's conflict paths directly. The
