@@ -433,3 +433,68 @@ def test_the_upper_tail_stretch_keeps_cell_medians_but_raises_the_totals_and_the
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").replace("\n", " ")
     said = re.search(r"stretches each cell's upper tail.*?\);", readme).group(0)
     assert "`ALL`" in said and "higher median" in said, said
+
+
+def test_dependence_template_spans_history_to_comonotone():
+    """rho = 0 keeps the history's rank order (the reordering before the common factor existed);
+    rho = 1 ranks every region's paths alike; regional paths never change."""
+    from displacement_forecast.models.ensemble import dependence_template, reorder_regions
+
+    rng = np.random.default_rng(3)
+    D, R, H = 500, 4, 3
+    paths = rng.poisson(rng.gamma(2.0, 50.0, (D, R, 1)), (D, R, H)).astype(float)
+    rows = rng.standard_normal((D, R))
+    rows[rng.random((D, R)) < 0.1] = np.nan
+    tie, common = rng.random((D, R)), rng.standard_normal(D)
+    np.testing.assert_array_equal(reorder_regions(paths, dependence_template(rows, tie, common, 0.0), tie),
+                                  reorder_regions(paths, rows, tie))
+    perm = reorder_regions(paths, dependence_template(rows, tie, common, 1.0), tie)
+    out = paths[perm, np.arange(R)[None, :]]
+    rho = pd.DataFrame(np.log1p(out).mean(axis=2)).corr("spearman").to_numpy()[np.triu_indices(R, 1)]
+    assert rho.min() > 0.999, rho  # comonotone: every draw ranks alike in all regions (ties aside)
+    for r in range(R):
+        assert sorted(map(tuple, out[:, r])) == sorted(map(tuple, paths[:, r]))
+
+
+@pytest.mark.parametrize("shared, want", [(True, 1.0), (False, 0.0)])
+def test_dependence_choice_follows_the_outcomes(shared, want):
+    """Known truth: regional forecasts are right in each region; when the outcomes of the 6
+    regions move together (one shock per origin), the backtest's totals ask for the comonotone
+    reordering; when they are independent, for the history's alone (no common factor)."""
+    from displacement_forecast.models.ensemble import _dependence_choice
+
+    rng = np.random.default_rng(5 if shared else 6)
+    R, m, h = 6, 300, 2
+    mu = rng.uniform(4.0, 6.0, R)
+    cases = []
+    for _ in range(40):
+        hist = np.expm1(mu[:, None] + 0.3 * rng.standard_normal((R, 30)))  # independent history
+        paths = np.expm1(mu[None, :, None] + 0.5 * rng.standard_normal((m, R, h)))
+        shock = 0.5 * rng.standard_normal(h) if shared else 0.5 * rng.standard_normal((R, h))
+        y = np.expm1(mu[:, None] + shock)
+        cases.append((hist, [paths], y))
+    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0)
+    assert rho == want, scores
+    assert set(scores) == {"0", "0.25", "0.5", "0.75", "1"}
+
+
+def test_auto_records_its_dependence_choice(stationary):
+    m = get_model("auto", n_paths=60).fit(stationary)
+    d = m.info_.diagnostics["auto"]
+    assert d["dependence"] in (0.0, 0.25, 0.5, 0.75, 1.0) and d["dependence"] == m.dependence_
+    assert set(d["backtest_total_crps"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    off = get_model("auto", n_paths=60, reorder=False).fit(stationary)
+    assert off.dependence_ == 0.0 and off.info_.diagnostics["auto"]["backtest_total_crps"] == {}
+
+
+def test_dependence_can_be_fixed(stationary):
+    with pytest.raises(ValueError, match="dependence must be between 0 and 1"):
+        get_model("auto", dependence=1.5)
+    m = get_model("auto", n_paths=60, dependence=1.0).fit(stationary)
+    assert m.dependence_ == 1.0 and m.get_config()["dependence"] == 1.0
+    p = m.sample_paths(2, n_draws=400, seed=0).values
+    key = pd.DataFrame(np.log1p(p).mean(axis=2))
+    free = [n for n in m.weights_ if not (m.members_[n].uses_drivers and m.members_[n].drivers)]
+    assert free  # the stationary panel has no conflict series: every path is reordered
+    rho = key.corr("spearman").to_numpy()[np.triu_indices(p.shape[1], 1)]
+    assert rho.min() > 0.95, rho
