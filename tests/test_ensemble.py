@@ -551,3 +551,22 @@ def test_the_common_factor_moves_only_the_total_and_leaves_dependence_0_as_befor
         assert (m.sum(axis=(0, 2)) >= b.sum(axis=(0, 2))).all()
         totals[dep] = b.sum(axis=(1, 2)).std()
     assert totals[1.0] > b0.sum(axis=(1, 2)).std(), totals  # the total widens toward comonotone
+
+
+def test_dependence_choice_needs_a_period_with_every_region_observed():
+    """A total is scored only where every region has an outcome: with one region unobserved at
+    each period (gaps, as on the NW Syria panel) nothing is scored and the factor stays 0;
+    one fully observed period is enough to score all strengths."""
+    from displacement_forecast.models.ensemble import _dependence_choice
+
+    rng = np.random.default_rng(2)
+    R, m, h = 4, 100, 3
+    hist = np.expm1(5 + 0.3 * rng.standard_normal((R, 30)))
+    cases = []
+    for _ in range(6):
+        y = np.expm1(5 + 0.3 * rng.standard_normal((R, h)))
+        y[rng.integers(0, R, h), np.arange(h)] = np.nan  # one region missing at every period
+        cases.append((hist, [np.expm1(5 + 0.3 * rng.standard_normal((m, R, h)))], y))
+    assert _dependence_choice(cases, np.array([m]), [False], seed=0) == (0.0, {})
+    cases[0][2][:, 0] = 5.0
+    assert set(_dependence_choice(cases, np.array([m]), [False], seed=0)[1]) == {"0", "0.25", "0.5", "0.75", "1"}

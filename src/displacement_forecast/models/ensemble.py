@@ -459,8 +459,8 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     and the outcomes ``(R, h)``; the mixture pools the first ``k[i]`` paths of candidate i, and
     the paths of driver-free candidates are reordered as in forecasting (driver models' paths
     stay as drawn). Horizons where a region is unobserved have no total and are skipped. Ties
-    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, or too
-    short a history for :data:`MIN_WINDOWS` windows).
+    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, too short
+    a history for :data:`MIN_WINDOWS` windows, or no backtest period with every region observed).
     """
     from ..evaluate.scores import crps_sample
 
