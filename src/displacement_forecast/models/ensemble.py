@@ -399,6 +399,16 @@ def window_changes(y: np.ndarray, length: int) -> np.ndarray:
     return np.where(bad, np.nan, (ahead - z[:, :T - length]).T)
 
 
+def history_windows(y: np.ndarray, horizon: int) -> np.ndarray | None:
+    """The reordering's historical windows: :func:`window_changes` of the counts ``y`` ``(R, T)``
+    over ``horizon`` periods (fewer when the history is short, so that :data:`MIN_WINDOWS` fit),
+    rows without a single region's data dropped. ``(W, R)``, or None with fewer than
+    :data:`MIN_WINDOWS` rows (the paths are then left as drawn)."""
+    rows = window_changes(y, max(min(horizon, y.shape[1] - MIN_WINDOWS), 1))
+    rows = rows[np.isfinite(rows).any(axis=1)]
+    return rows if len(rows) >= MIN_WINDOWS else None
+
+
 def reorder_regions(paths: np.ndarray, template: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     """Per-region permutations of whole paths that give the draws the template's rank structure.
 
@@ -459,8 +469,8 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     and the outcomes ``(R, h)``; the mixture pools the first ``k[i]`` paths of candidate i, and
     the paths of driver-free candidates are reordered as in forecasting (driver models' paths
     stay as drawn). Horizons where a region is unobserved have no total and are skipped. Ties
-    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, or too
-    short a history for :data:`MIN_WINDOWS` windows).
+    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, too short
+    a history for :data:`MIN_WINDOWS` windows, or no backtest period with every region observed).
     """
     from ..evaluate.scores import crps_sample
 
@@ -471,9 +481,8 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
         idx = np.flatnonzero(np.concatenate([np.full(n, not d) for n, d in zip(k, driven, strict=True) if n > 0]))
         R, h = y.shape
         seen = np.isfinite(y).all(axis=0)
-        rows = window_changes(hist, max(min(h, hist.shape[1] - MIN_WINDOWS), 1))
-        rows = rows[np.isfinite(rows).any(axis=1)]
-        if R < 2 or len(idx) < 2 or not seen.any() or len(rows) < MIN_WINDOWS:
+        rows = history_windows(hist, h)
+        if R < 2 or len(idx) < 2 or not seen.any() or rows is None:
             continue
         window, tiebreak = rng.integers(0, len(rows), len(idx)), rng.random((len(idx), R))
         common = rng.standard_normal(len(idx))
@@ -827,11 +836,8 @@ class AutoEnsemble(ForecastModel):
         idx = np.flatnonzero(free)
         if not self.reorder or len(idx) < 2 or base.shape[1] < 2:
             return None
-        y = self.panel_.target()
-        length = max(min(base.shape[2], y.shape[1] - MIN_WINDOWS), 1)
-        rows = window_changes(y, length)
-        rows = rows[np.isfinite(rows).any(axis=1)]
-        if len(rows) < MIN_WINDOWS:
+        rows = history_windows(self.panel_.target(), base.shape[2])
+        if rows is None:
             return None
         perm = np.broadcast_to(np.arange(base.shape[0])[:, None], base.shape[:2]).copy()
         common = draws.get("common")
