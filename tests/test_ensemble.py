@@ -553,20 +553,29 @@ def test_the_common_factor_moves_only_the_total_and_leaves_dependence_0_as_befor
     assert totals[1.0] > b0.sum(axis=(1, 2)).std(), totals  # the total widens toward comonotone
 
 
-def test_dependence_choice_needs_a_period_with_every_region_observed():
-    """A total is scored only where every region has an outcome: with one region unobserved at
-    each period (gaps, as on the NW Syria panel) nothing is scored and the factor stays 0;
-    one fully observed period is enough to score all strengths."""
+def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
+    """Known truth with gaps (one region unobserved at every period, as on the NW Syria panel):
+    the outcomes of the observed regions move together, and the total of the observed regions
+    still asks for the comonotone reordering; a period with fewer than two observed regions
+    is not scored, and with none left nothing is (factor 0)."""
     from displacement_forecast.models.ensemble import _dependence_choice
 
     rng = np.random.default_rng(2)
-    R, m, h = 4, 100, 3
-    hist = np.expm1(5 + 0.3 * rng.standard_normal((R, 30)))
+    R, m, h = 4, 300, 3
+    mu = rng.uniform(4.0, 6.0, R)
     cases = []
-    for _ in range(6):
-        y = np.expm1(5 + 0.3 * rng.standard_normal((R, h)))
-        y[rng.integers(0, R, h), np.arange(h)] = np.nan  # one region missing at every period
-        cases.append((hist, [np.expm1(5 + 0.3 * rng.standard_normal((m, R, h)))], y))
+    for _ in range(30):
+        hist = np.expm1(mu[:, None] + 0.3 * rng.standard_normal((R, 30)))  # independent history
+        y = np.expm1(mu[:, None] + 0.5 * rng.standard_normal(h))  # one shock shared by all regions
+        y[rng.integers(0, R, h), np.arange(h)] = np.nan
+        cases.append((hist, [np.expm1(mu[None, :, None] + 0.5 * rng.standard_normal((m, R, h)))], y))
+    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0)
+    assert rho == 1.0 and set(scores) == {"0", "0.25", "0.5", "0.75", "1"}, scores
+    for _, _, y in cases:
+        y[1:] = np.nan  # one region observed: no total to score
     assert _dependence_choice(cases, np.array([m]), [False], seed=0) == (0.0, {})
-    cases[0][2][:, 0] = 5.0
-    assert set(_dependence_choice(cases, np.array([m]), [False], seed=0)[1]) == {"0", "0.25", "0.5", "0.75", "1"}
+
+
+def test_dependence_needs_the_reordering():
+    with pytest.raises(ValueError, match="needs reorder=True"):
+        get_model("auto", reorder=False, dependence=0.5)

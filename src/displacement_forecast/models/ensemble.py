@@ -468,9 +468,11 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     ``cases``: per origin the history's counts ``(R, T)``, each candidate's paths ``(m, R, h)``
     and the outcomes ``(R, h)``; the mixture pools the first ``k[i]`` paths of candidate i, and
     the paths of driver-free candidates are reordered as in forecasting (driver models' paths
-    stay as drawn). Horizons where a region is unobserved have no total and are skipped. Ties
-    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, too short
-    a history for :data:`MIN_WINDOWS` windows, or no backtest period with every region observed).
+    stay as drawn). Where some regions are unobserved the total is that of the observed ones
+    (paths summed over the same regions; a period with fewer than two observed regions is
+    skipped), so panels with gaps are scored too. Ties go to the weaker factor; ``(0.0, {})``
+    when nothing could be scored (one region, too short a history for :data:`MIN_WINDOWS`
+    windows, or no backtest period with two regions observed).
     """
     from ..evaluate.scores import crps_sample
 
@@ -480,17 +482,20 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
         pooled = np.concatenate([p[:n] for p, n in zip(paths, k, strict=True) if n > 0], axis=0)
         idx = np.flatnonzero(np.concatenate([np.full(n, not d) for n, d in zip(k, driven, strict=True) if n > 0]))
         R, h = y.shape
-        seen = np.isfinite(y).all(axis=0)
+        seen = np.isfinite(y)  # (R, h): the total of a period is that of its observed regions
+        scored = seen.sum(axis=0) >= 2
         rows = history_windows(hist, h)
-        if R < 2 or len(idx) < 2 or not seen.any() or rows is None:
+        if R < 2 or len(idx) < 2 or not scored.any() or rows is None:
             continue
+        obs = np.where(seen, y, 0.0).sum(axis=0)[scored]
         window, tiebreak = rng.integers(0, len(rows), len(idx)), rng.random((len(idx), R))
         common = rng.standard_normal(len(idx))
         for rho in DEPENDENCE:
             sub = reorder_regions(pooled[idx], dependence_template(rows[window], tiebreak, common, rho), tiebreak)
             out = pooled.copy()
             out[idx] = pooled[idx][sub, np.arange(R)[None, :]]
-            scores[rho] += list(crps_sample(out.sum(axis=1)[:, seen], y[:, seen].sum(axis=0)))
+            tot = np.where(seen[None], out, 0.0).sum(axis=1)[:, scored]
+            scores[rho] += list(crps_sample(tot, obs))
     if not scores[0.0]:
         return 0.0, {}
     mean = {r: float(np.mean(v)) for r, v in scores.items()}
@@ -562,6 +567,9 @@ class AutoEnsemble(ForecastModel):
                  origin_step: int = 1, n_lags: int | None = None, dependence: float | None = None):
         if dependence is not None and not 0.0 <= float(dependence) <= 1.0:
             raise ValueError(f"auto: dependence must be between 0 and 1, not {dependence!r}")
+        if dependence is not None and not reorder:
+            raise ValueError("auto: dependence is the strength of the reordering's common factor; "
+                             "it needs reorder=True")
         self.dependence = dependence
         self.n_lags = n_lags
         self.origin_step = origin_step
