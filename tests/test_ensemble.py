@@ -519,3 +519,84 @@ def test_dependence_can_be_fixed(stationary):
     assert free  # the stationary panel has no conflict series: every path is reordered
     rho = key.corr("spearman").to_numpy()[np.triu_indices(p.shape[1], 1)]
     assert rho.min() > 0.95, rho
+
+
+def test_the_common_factor_moves_only_the_total_and_leaves_dependence_0_as_before():
+    """Known truth of a permutation within regions: for every strength the baseline's regional
+    paths are the same set of paths (only the totals change); the common factor is the last
+    draw of ``_draw`` and made only when used, so every earlier random number (seeds, owners,
+    windows, tie-breaks) is the same for any strength and a fit with strength 0 - or one saved
+    before the factor existed (no ``dependence_``) - keeps its former paths bit for bit, under
+    every scenario; a scenario of more conflict stays above the baseline in every region."""
+    from displacement_forecast.models.ensemble import DEPENDENCE
+
+    rng = np.random.default_rng(0)
+    R, T = 4, 30
+    strikes = rng.poisson(20, (R, T)).astype(float)
+    disp = rng.poisson(np.exp(5 + 0.03 * strikes + 0.5 * rng.standard_normal(T))).astype(float)
+    p = _panel(np.log1p(disp))
+    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    a = get_model("auto", candidates=[("historic-average", {}), ("last-value", {})], n_paths=30, n_origins=2,
+                  dependence=0.0).fit(p)
+    a.weights_ = {"historic-average": 0.3, "last-value": 0.3, "nb-dl": 0.4}
+    a.members_ = {n: get_model(n).fit(p) for n in a.weights_}
+    H, D = 3, 400
+    base = {"strikes": rng.poisson(20, (D, R, H)).astype(float)}
+    more = {"strikes": 2 * base["strikes"]}
+
+    def run(dep):
+        if dep is None:
+            del a.dependence_
+        else:
+            a.dependence_ = dep
+        g = np.random.default_rng(1)
+        draws = a._draw(H, D, g, baseline=base)
+        return draws, g.bit_generator.state, a._paths(base, H, D, draws), a._paths(more, H, D, draws)
+
+    d0, end0, b0, m0 = run(0.0)
+    assert d0["common"] is None
+    dn, endn, bn, mn = run(None)  # a fit saved before the common factor existed
+    np.testing.assert_array_equal(bn, b0)
+    np.testing.assert_array_equal(mn, m0)
+    assert endn == end0
+    totals = {}
+    for dep in DEPENDENCE[1:]:
+        d, end, b, m = run(dep)
+        for key in ("seeds", "owner", "window", "tiebreak"):
+            np.testing.assert_array_equal(d[key], d0[key])
+        g = np.random.default_rng(1)
+        g.bit_generator.state = end0
+        np.testing.assert_array_equal(g.standard_normal(D), d["common"])  # drawn last, nothing after it
+        assert g.bit_generator.state == end
+        np.testing.assert_array_equal(np.sort(b, axis=0), np.sort(b0, axis=0))
+        assert (m.sum(axis=(0, 2)) >= b.sum(axis=(0, 2))).all()
+        totals[dep] = b.sum(axis=(1, 2)).std()
+    assert totals[1.0] > b0.sum(axis=(1, 2)).std(), totals  # the total widens toward comonotone
+
+
+def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
+    """Known truth with gaps (one region unobserved at every period, as on the NW Syria panel):
+    the outcomes of the observed regions move together, and the total of the observed regions
+    still asks for the comonotone reordering; a period with fewer than two observed regions
+    is not scored, and with none left nothing is (factor 0)."""
+    from displacement_forecast.models.ensemble import _dependence_choice
+
+    rng = np.random.default_rng(2)
+    R, m, h = 4, 300, 3
+    mu = rng.uniform(4.0, 6.0, R)
+    cases = []
+    for _ in range(30):
+        hist = np.expm1(mu[:, None] + 0.3 * rng.standard_normal((R, 30)))  # independent history
+        y = np.expm1(mu[:, None] + 0.5 * rng.standard_normal(h))  # one shock shared by all regions
+        y[rng.integers(0, R, h), np.arange(h)] = np.nan
+        cases.append((hist, [np.expm1(mu[None, :, None] + 0.5 * rng.standard_normal((m, R, h)))], y))
+    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0)
+    assert rho == 1.0 and set(scores) == {"0", "0.25", "0.5", "0.75", "1"}, scores
+    for _, _, y in cases:
+        y[1:] = np.nan  # one region observed: no total to score
+    assert _dependence_choice(cases, np.array([m]), [False], seed=0) == (0.0, {})
+
+
+def test_dependence_needs_the_reordering():
+    with pytest.raises(ValueError, match="needs reorder=True"):
+        get_model("auto", reorder=False, dependence=0.5)

@@ -447,6 +447,16 @@ def window_changes(y: np.ndarray, length: int) -> np.ndarray:
     return np.where(bad, np.nan, (ahead - z[:, :T - length]).T)
 
 
+def history_windows(y: np.ndarray, horizon: int) -> np.ndarray | None:
+    """The reordering's historical windows: :func:`window_changes` of the counts ``y`` ``(R, T)``
+    over ``horizon`` periods (fewer when the history is short, so that :data:`MIN_WINDOWS` fit),
+    rows without a single region's data dropped. ``(W, R)``, or None with fewer than
+    :data:`MIN_WINDOWS` rows (the paths are then left as drawn)."""
+    rows = window_changes(y, max(min(horizon, y.shape[1] - MIN_WINDOWS), 1))
+    rows = rows[np.isfinite(rows).any(axis=1)]
+    return rows if len(rows) >= MIN_WINDOWS else None
+
+
 def reorder_regions(paths: np.ndarray, template: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     """Per-region permutations of whole paths that give the draws the template's rank structure.
 
@@ -506,9 +516,11 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     ``cases``: per origin the history's counts ``(R, T)``, each candidate's paths ``(m, R, h)``
     and the outcomes ``(R, h)``; the mixture pools the first ``k[i]`` paths of candidate i, and
     the paths of driver-free candidates are reordered as in forecasting (driver models' paths
-    stay as drawn). Horizons where a region is unobserved have no total and are skipped. Ties
-    go to the weaker factor; ``(0.0, {})`` when nothing could be scored (one region, or too
-    short a history for :data:`MIN_WINDOWS` windows).
+    stay as drawn). Where some regions are unobserved the total is that of the observed ones
+    (paths summed over the same regions; a period with fewer than two observed regions is
+    skipped), so panels with gaps are scored too. Ties go to the weaker factor; ``(0.0, {})``
+    when nothing could be scored (one region, too short a history for :data:`MIN_WINDOWS`
+    windows, or no backtest period with two regions observed).
     """
     from ..evaluate.scores import crps_sample
 
@@ -518,18 +530,20 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
         pooled = np.concatenate([p[:n] for p, n in zip(paths, k, strict=True) if n > 0], axis=0)
         idx = np.flatnonzero(np.concatenate([np.full(n, not d) for n, d in zip(k, driven, strict=True) if n > 0]))
         R, h = y.shape
-        seen = np.isfinite(y).all(axis=0)
-        rows = window_changes(hist, max(min(h, hist.shape[1] - MIN_WINDOWS), 1))
-        rows = rows[np.isfinite(rows).any(axis=1)]
-        if R < 2 or len(idx) < 2 or not seen.any() or len(rows) < MIN_WINDOWS:
+        seen = np.isfinite(y)  # (R, h): the total of a period is that of its observed regions
+        scored = seen.sum(axis=0) >= 2
+        rows = history_windows(hist, h)
+        if R < 2 or len(idx) < 2 or not scored.any() or rows is None:
             continue
+        obs = np.where(seen, y, 0.0).sum(axis=0)[scored]
         window, tiebreak = rng.integers(0, len(rows), len(idx)), rng.random((len(idx), R))
         common = rng.standard_normal(len(idx))
         for rho in DEPENDENCE:
             sub = reorder_regions(pooled[idx], dependence_template(rows[window], tiebreak, common, rho), tiebreak)
             out = pooled.copy()
             out[idx] = pooled[idx][sub, np.arange(R)[None, :]]
-            scores[rho] += list(crps_sample(out.sum(axis=1)[:, seen], y[:, seen].sum(axis=0)))
+            tot = np.where(seen[None], out, 0.0).sum(axis=1)[:, scored]
+            scores[rho] += list(crps_sample(tot, obs))
     if not scores[0.0]:
         return 0.0, {}
     mean = {r: float(np.mean(v)) for r, v in scores.items()}
@@ -601,6 +615,9 @@ class AutoEnsemble(ForecastModel):
                  origin_step: int = 1, n_lags: int | None = None, dependence: float | None = None):
         if dependence is not None and not 0.0 <= float(dependence) <= 1.0:
             raise ValueError(f"auto: dependence must be between 0 and 1, not {dependence!r}")
+        if dependence is not None and not reorder:
+            raise ValueError("auto: dependence is the strength of the reordering's common factor; "
+                             "it needs reorder=True")
         self.dependence = dependence
         self.n_lags = n_lags
         self.origin_step = origin_step
@@ -878,11 +895,8 @@ class AutoEnsemble(ForecastModel):
         idx = np.flatnonzero(free)
         if not self.reorder or len(idx) < 2 or base.shape[1] < 2:
             return None
-        y = self.panel_.target()
-        length = max(min(base.shape[2], y.shape[1] - MIN_WINDOWS), 1)
-        rows = window_changes(y, length)
-        rows = rows[np.isfinite(rows).any(axis=1)]
-        if len(rows) < MIN_WINDOWS:
+        rows = history_windows(self.panel_.target(), base.shape[2])
+        if rows is None:
             return None
         perm = np.broadcast_to(np.arange(base.shape[0])[:, None], base.shape[:2]).copy()
         common = draws.get("common")
