@@ -263,8 +263,8 @@ def test_the_readme_explains_every_diagnostics_key_of_auto_and_last_value():
 @pytest.mark.slow
 def test_the_quick_starts_figures_for_auto_are_what_it_gives():
     """The README said auto's baseline P(more than 250,000) within 12 weeks on the quick start's
-    synthetic data is 70%; since auto stretches its far upper tail (`upper_tail_factor` 1.75 there)
-    the quick start prints 74%. The figure and the weights it names are measured here, as the
+    synthetic data is 70%; since auto stretches its far upper tail it prints the figure the README
+    names. The figure and the weights it names are measured here, as the
     quick start runs them (default seed 0, 1,000 paths). ~45 s."""
     from displacement_forecast.data import load_regions, read_observations
     from displacement_forecast.forecast.run import run_forecast

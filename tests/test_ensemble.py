@@ -14,6 +14,7 @@ from displacement_forecast.models.ensemble import (
     _lower_factor,
     _simplex,
     _upper_tail_factor,
+    horizon_factors,
     spread_paths,
     stretch_upper_tail,
 )
@@ -313,11 +314,32 @@ def test_auto_tails_stretches_only_beyond_the_90_quantile():
     lo = get_model("auto", calibrate="lower").fit(surges)
     assert get_model("auto").calibrate == "tails"  # the default
     d = a.info_.diagnostics["auto"]
-    assert d["upper_tail_factor"] == a.upper_tail_ > 1.0 and a.lower_spread_ == lo.lower_spread_
+    assert d["upper_tail_factor"] == a.upper_tail_ and len(a.upper_tail_) == 3  # one per backtest month
+    assert max(a.upper_tail_) > 1.0 and a.lower_spread_ == lo.lower_spread_
     assert {"above5_before", "above2.5_after"} <= set(d["backtest_coverage"])
-    p = a.sample_paths(3, n_draws=200, seed=1).values
-    q = lo.sample_paths(3, n_draws=200, seed=1).values
-    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, a.upper_tail_))
+    p = a.sample_paths(5, n_draws=200, seed=1).values
+    q = lo.sample_paths(5, n_draws=200, seed=1).values
+    g = horizon_factors(a.upper_tail_, 5)  # months 4 and 5 take month 3's factor
+    assert list(g) == [*a.upper_tail_, a.upper_tail_[-1], a.upper_tail_[-1]]
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, g))
+
+
+def test_upper_tail_factor_per_horizon():
+    """Known truth: too few cells at horizon 1 (it takes the factor of all cells), paths right at
+    horizon 2, their far upper tail halved at horizon 3. Horizon h's factor is chosen on the cells
+    of horizons 1..h: ~1 at horizon 2, and at the last horizon the factor of all cells (> 1)."""
+    from displacement_forecast.models.ensemble import _upper_tail_by_horizon
+
+    rng = np.random.default_rng(4)
+    p1, y1 = _lognormal_cells(rng, n_cells=10)
+    p2, y2 = _lognormal_cells(rng, n_cells=300)
+    p3, y3 = _lognormal_cells(rng, n_cells=1500)
+    pooled = np.concatenate([p1, p2, stretch_upper_tail(p3, 0.5)], axis=1)
+    y, hz = np.concatenate([y1, y2, y3]), np.repeat([0, 1, 2], [10, 300, 1500])
+    g, info = _upper_tail_by_horizon(pooled, y, hz, 3)
+    overall, _ = _upper_tail_factor(pooled, y)
+    assert overall >= 1.5 and g[0] == g[2] == overall and g[1] <= 1.25, (g, overall)
+    assert info["above2.5_after"] < info["above2.5_before"]
 
 
 def test_auto_reports_its_lower_factor():
