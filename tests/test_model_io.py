@@ -7,6 +7,7 @@ import shutil
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from displacement_forecast.cli import main
@@ -138,3 +139,18 @@ def test_cli_fit_saves_any_model_and_forecast_uses_it(tmp_path, capsys):
         assert main([*args, "--model", "last-value", "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "a" / "forecast.csv").read_bytes() == (tmp_path / "b" / "forecast.csv").read_bytes()
     assert main(["fit", str(data), "--model", "last-value", "--tune", "5", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_fit_by_default_then_forecast_from_it_is_forecast(tmp_path):
+    """`fit` without `--model` fits forecast's default (auto): `forecast --model-dir` from it gives
+    the forecast that `forecast` alone gives (same seed), value for value."""
+    from displacement_forecast.cli import main
+
+    data = ROOT / "data" / "synthetic_nw_syria" / "observations.csv"
+    assert main(["fit", str(data), "--out", str(tmp_path / "fit")]) == 0
+    assert json.loads((tmp_path / "fit" / "model.json").read_text())["model"] == "auto"
+    common = ["--horizon", "2", "--draws", "200", "--no-plots"]
+    assert main(["forecast", str(data), *common, "--out", str(tmp_path / "a")]) == 0
+    assert main(["forecast", str(data), *common, "--model-dir", str(tmp_path / "fit"), "--out", str(tmp_path / "b")]) == 0
+    a, b = (pd.read_csv(tmp_path / d / "forecast.csv") for d in ("a", "b"))
+    pd.testing.assert_frame_equal(a, b)

@@ -525,7 +525,8 @@ def test_fit_gate_failure_exits_3_unless_allowed(tmp_path, capsys, monkeypatch):
             return "tiny"
 
     monkeypatch.setattr(bayes, "BayesHierarchical", Tiny)
-    args = ["fit", str(CASES / "bayes/tiny_obs.csv"), "--regions", str(CASES / "bayes/regions.csv")]
+    args = ["fit", str(CASES / "bayes/tiny_obs.csv"), "--regions", str(CASES / "bayes/regions.csv"),
+            "--model", "bayes-hierarchical"]
     assert main([*args, "--out", str(tmp_path / "f")]) == 3
     err = capsys.readouterr().err
     assert "FAILED its diagnostics gate" in err and "--allow-unreliable" in err
@@ -543,7 +544,7 @@ def tiny_fit(tmp_path_factory):
     last = sorted(obs["date"].unique())[-2:]
     obs[~obs["date"].isin(last)].to_csv(d / "early.csv", index=False)
     rc = main(["fit", str(d / "early.csv"), "--regions", str(CASES / "bayes/regions.csv"), "--out", str(d / "fit"),
-               "--draws", "30", "--tune", "30", "--chains", "1", "--no-progress"])
+               "--model", "bayes-hierarchical", "--draws", "30", "--tune", "30", "--chains", "1", "--no-progress"])
     return d, rc, last
 
 

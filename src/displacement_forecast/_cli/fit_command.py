@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..data.schema import DataError, Problem
-from ..models import REGISTRY
+from ..models import DEFAULT_MODEL, REGISTRY
 from .common import add_data_args, load_data
 from .drivers_arg import add_drivers_arg, add_lags_arg, model_kwargs, parse_drivers, parse_lags
 
@@ -19,13 +19,14 @@ SAVABLE = tuple(REGISTRY)
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit", help="fit a model and save the fit (model.json + its files, diagnostics.json)",
-        description="Fit a model (by default the Bayesian hierarchical model, which runs its diagnostics "
-                    "gate: R-hat, ESS, divergences, E-BFMI) and save the fit so `forecast --model-dir DIR` "
-                    "can project scenarios without refitting. A fit that fails its diagnostics is saved but "
-                    "marked unreliable.")
+        description="Fit a model (by default `auto`, the default of `forecast`, so `forecast --model-dir "
+                    "DIR` gives what `forecast` would) and save the fit so `forecast --model-dir DIR` can "
+                    "project scenarios without refitting. The Bayesian models run their diagnostics gate "
+                    "(R-hat, ESS, divergences, E-BFMI); a fit that fails its diagnostics is saved but marked "
+                    "unreliable.")
     add_data_args(p)
-    p.add_argument("--model", default="bayes-hierarchical", choices=list(SAVABLE),
-                   help="model to fit (default bayes-hierarchical; the default of `forecast` is auto)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(SAVABLE),
+                   help=f"model to fit (default {DEFAULT_MODEL}, as for `forecast`)")
     add_drivers_arg(p)
     add_lags_arg(p)
     p.add_argument("--out", required=True, help="output folder for the saved fit")
