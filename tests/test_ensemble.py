@@ -601,3 +601,19 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
 def test_dependence_needs_the_reordering():
     with pytest.raises(ValueError, match="needs reorder=True"):
         get_model("auto", reorder=False, dependence=0.5)
+
+
+def test_dependence_choice_scores_the_calibrated_paths():
+    """The choice scores the totals the forecast gives: the paths after the interval calibration
+    it is handed. A calibration that sets every path to 0 leaves every strength the same score,
+    the mean observed total (the CRPS of a point mass at 0), and the weakest strength."""
+    from displacement_forecast.models.ensemble import _dependence_choice
+
+    rng = np.random.default_rng(1)
+    R, m, h = 3, 50, 2
+    cases = [(np.expm1(5 + 0.3 * rng.standard_normal((R, 30))), [np.expm1(5 + rng.standard_normal((m, R, h)))],
+              np.expm1(5 + 0.3 * rng.standard_normal((R, h)))) for _ in range(5)]
+    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0, calibrate=lambda p: 0 * p)
+    want = round(float(np.mean([y.sum(axis=0) for _, _, y in cases])), 2)
+    assert rho == 0.0 and set(scores.values()) == {want}, (scores, want)
+    assert _dependence_choice(cases, np.array([m]), [False], seed=0)[1]["0"] != want

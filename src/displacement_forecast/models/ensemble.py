@@ -154,6 +154,7 @@ The weights, the backtest's mean CRPS per candidate and per mixture, and its ori
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -525,7 +526,8 @@ def dependence_template(rows: np.ndarray, tiebreak: np.ndarray, common: np.ndarr
 
 
 def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarray]], k: np.ndarray,
-                       driven: list[bool], seed: int) -> tuple[float, dict[str, float]]:
+                       driven: list[bool], seed: int,
+                       calibrate: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, dict[str, float]]:
     """The strength of the reordering's common factor (:data:`DEPENDENCE`) whose all-region
     totals score the lowest mean CRPS in the internal backtest, and every strength's score.
 
@@ -534,9 +536,12 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     the paths of driver-free candidates are reordered as in forecasting (driver models' paths
     stay as drawn). Where some regions are unobserved the total is that of the observed ones
     (paths summed over the same regions; a period with fewer than two observed regions is
-    skipped), so panels with gaps are scored too. Ties go to the weaker factor; ``(0.0, {})``
-    when nothing could be scored (one region, too short a history for :data:`MIN_WINDOWS`
-    windows, or no backtest period with two regions observed).
+    skipped), so panels with gaps are scored too. ``calibrate``: the interval calibration the
+    forecast applies to the mixture's paths ``(D, R, h)`` (:func:`spread_paths` with the
+    backtest's factors), so the totals scored are those forecast; a map within each (region,
+    horizon) cell, so it commutes with the reordering. Ties go to the weaker factor;
+    ``(0.0, {})`` when nothing could be scored (one region, too short a history for
+    :data:`MIN_WINDOWS` windows, or no backtest period with two regions observed).
     """
     from ..evaluate.scores import crps_sample
 
@@ -544,6 +549,7 @@ def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarra
     scores: dict[float, list[float]] = {r: [] for r in DEPENDENCE}
     for hist, paths, y in cases:
         pooled = np.concatenate([p[:n] for p, n in zip(paths, k, strict=True) if n > 0], axis=0)
+        pooled = pooled if calibrate is None else calibrate(pooled)
         idx = np.flatnonzero(np.concatenate([np.full(n, not d) for n, d in zip(k, driven, strict=True) if n > 0]))
         R, h = y.shape
         seen = np.isfinite(y)  # (R, h): the total of a period is that of its observed regions
@@ -755,7 +761,13 @@ class AutoEnsemble(ForecastModel):
             rho = float(self.dependence)
         elif self.reorder:
             cases = [(hist, [c[n] for n in ok], yy) for hist, c, yy in cases if all(n in c for n in ok)]
-            rho, total_crps = _dependence_choice(cases, k, [driven[n] for n in ok], self.seed)
+            fixed = self.spread is not None  # a fixed spread replaces the backtest's factors (as in _fit)
+            f, lo, up = (self.spread, self.spread, 1.0) if fixed else (spread, lower, upper)
+
+            def calibrated(p: np.ndarray) -> np.ndarray:  # as :meth:`_paths` does after the reordering
+                return spread_paths(p, f, lo, horizon_factors(up, p.shape[2]))
+
+            rho, total_crps = _dependence_choice(cases, k, [driven[n] for n in ok], self.seed, calibrated)
         return {"weights": weights, "origins": [str(panel.dates[o].date()) for o in origins],
                 "dependence": rho, "total_crps": total_crps,
                 "spread": spread, "lower": lower, "upper_tail": upper, "coverage": cover,
