@@ -232,3 +232,15 @@ def test_counts_above_the_population_are_movements_not_depleted(tmp_path, capsys
              & (fc["output_type"] == "quantile")].set_index("output_type_id")["value"]
     # three months of a history that averages 21,667 a month: no longer capped at 1% (5,000)
     assert cum.loc[0.5] > 20_000 and cum.loc[0.99] > cum.loc[0.5] and cum.max() <= 500_000
+
+
+@pytest.mark.parametrize("extra", [[], ["--model", "last-value"]])
+def test_fit_refuses_a_seed_it_would_not_use(tmp_path, capsys, extra):
+    """`fit DATA --seed 7` (auto, the default) and `fit --model last-value --seed 7` exited 0 and
+    saved the same fit as seed 0, the seed ignored without a word (its help named the Bayesian
+    model only): it is now one error line naming --seed, before anything is read or written."""
+    data = Path(__file__).resolve().parents[1] / "data" / "synthetic_nw_syria" / "observations.csv"
+    rc = main(["fit", str(data), *extra, "--seed", "7", "--out", str(tmp_path / "fit")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--seed" in msg and "Bayesian models only" in msg and "forecast's --seed" in msg, msg
+    assert not (tmp_path / "fit").exists()
