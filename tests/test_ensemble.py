@@ -437,6 +437,8 @@ def test_fit_screen_says_what_the_new_auto_keys_are():
     assert lines[2].startswith("  backtest_total_crps: 0: 231239.39, 1: 223889.32  (strength: "), lines
     assert lines[3] == "  weights: last-value 0.2" and lines[4] == "  empty_crps: -", lines
     assert diagnostic_lines({"backtest_total_crps": {}}) == ["  backtest_total_crps: -"]
+    (head, *_) = diagnostic_lines({"backtest_coverage": {"below10_before": 0.03, "above5_after": 0.081}})
+    assert head.startswith("  backtest_coverage: ") and "(shares of backtest outcomes" in head and "0.05" in head, head
 
 
 def test_autos_sidecar_carries_its_members_list_diagnostics(random_walk):
