@@ -94,7 +94,7 @@ def caption(sidecar: dict[str, Any], bands: bool = True) -> str:
     """Source, vintage, model and what the bands include, for the foot of every figure.
 
     ``bands=False`` for a figure that draws no bands (the exceedance curves): it names what the
-    paths' spread includes instead of "Bands: 50/80/95% intervals", which such a figure does not show."""
+    paths' spread includes instead of "Bands: ... intervals", which such a figure does not show."""
     d = sidecar["data"]
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     bt = sidecar.get("backtest") or {}
