@@ -22,9 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "datapackage.json, fan_<scenario>.png, cumulative_<scenario>.png and "
                                    "exceedance.png into --out.")
     add_data_args(p)
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
+    p.add_argument("--model", default=None, choices=list(REGISTRY),
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
-                        "on the data given)")
+                        "on the data given); not with --model-dir, whose saved fit is its model")
     add_drivers_arg(p)
     add_lags_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..models import get_model
 
-        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags))
+        name = args.model or DEFAULT_MODEL
+        model = get_model(name, **model_kwargs(name, parse_drivers(args.drivers), obs, lags=lags))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
@@ -246,6 +247,10 @@ def check_options(args: argparse.Namespace) -> None:
         if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently
             problems.append(Problem("command line", None, option, f"a saved fit (--model-dir) keeps the {what} it was "
                                     f"fitted with; refit with `displacement-forecast fit {option} {usage}` to change them"))
+    if args.model_dir is not None and args.model is not None:  # was ignored: `--model nb-dl` gave the saved auto
+        problems.append(Problem("command line", None, "--model", f"{args.model}: a saved fit (--model-dir) is the "
+                                "model it was fitted as; drop --model, or refit with `displacement-forecast fit "
+                                f"--model {args.model}`"))
     if problems:
         raise DataError(problems)
 
