@@ -107,7 +107,8 @@ def test_options_are_checked_before_the_data_are_read(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(fc, "load_data", no)
     extra = [str(tmp_path / e) if e in ("HUB", "ABSENT.toml", "ABSENT") else e for e in extra]
-    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), *extra])
+    base = SMALL if option != "--model-dir" else [a for a in SMALL if a not in ("--model", "last-value")]  # one error
+    rc = main(["forecast", *base, "--out", str(tmp_path / "out"), *extra])
     (msg,) = errors(capsys.readouterr().err)
     assert rc == 2 and option in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no lock file
@@ -232,3 +233,28 @@ def test_counts_above_the_population_are_movements_not_depleted(tmp_path, capsys
              & (fc["output_type"] == "quantile")].set_index("output_type_id")["value"]
     # three months of a history that averages 21,667 a month: no longer capped at 1% (5,000)
     assert cum.loc[0.5] > 20_000 and cum.loc[0.99] > cum.loc[0.5] and cum.max() <= 500_000
+
+
+@pytest.mark.parametrize("extra", [[], ["--model", "last-value"]])
+def test_fit_refuses_a_seed_it_would_not_use(tmp_path, capsys, extra):
+    """`fit DATA --seed 7` (auto, the default) and `fit --model last-value --seed 7` exited 0 and
+    saved the same fit as seed 0, the seed ignored without a word (its help named the Bayesian
+    model only): it is now one error line naming --seed, before anything is read or written."""
+    data = Path(__file__).resolve().parents[1] / "data" / "synthetic_nw_syria" / "observations.csv"
+    rc = main(["fit", str(data), *extra, "--seed", "7", "--out", str(tmp_path / "fit")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--seed" in msg and "Bayesian models only" in msg and "forecast's --seed" in msg, msg
+    assert not (tmp_path / "fit").exists()
+
+
+def test_forecast_refuses_a_model_beside_a_saved_fit(tmp_path, capsys):
+    """`forecast --model-dir DIR --model nb-dl` forecast with the saved fit (auto) and ignored
+    --model without a word (the screen said `model auto`): it is one error line, nothing written."""
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "synthetic_nw_syria" / "observations.csv"
+    (tmp_path / "saved").mkdir()
+    rc = main(["forecast", str(data), "--model-dir", str(tmp_path / "saved"), "--model", "nb-dl",
+               "--out", str(tmp_path / "out")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--model" in msg and "nb-dl" in msg and "--model-dir" in msg, msg
+    assert not (tmp_path / "out").exists()

@@ -423,6 +423,24 @@ def test_fit_prints_autos_diagnostics_as_lines_a_reader_reads(random_walk):
         "  ok: yes", "  rates:", "    a: 0.1", "    b:", "      c: 1, 2", "  none: -"]
 
 
+def test_fit_screen_says_what_the_new_auto_keys_are():
+    """`fit` printed `upper_tail_factor: 2.0, 2.25, 2.0` (which factor is which?) and
+    `backtest_total_crps: 0 231239.39, 0.25 228721.34` (two bare numbers in a row): each now says
+    what it is, and a mapping keyed by numbers prints `key: value` items; the file keeps bare values."""
+    from displacement_forecast.models.base import diagnostic_lines
+
+    lines = diagnostic_lines({"upper_tail_factor": [2.0, 2.25], "dependence": 1.0,
+                              "backtest_total_crps": {"0": 231239.39, "1": 223889.32},
+                              "weights": {"last-value": 0.2}, "empty_crps": {}})
+    assert lines[0].startswith("  upper_tail_factor: 2.0, 2.25  (one per horizon"), lines
+    assert "common to all regions" in lines[1], lines
+    assert lines[2].startswith("  backtest_total_crps: 0: 231239.39, 1: 223889.32  (strength: "), lines
+    assert lines[3] == "  weights: last-value 0.2" and lines[4] == "  empty_crps: -", lines
+    assert diagnostic_lines({"backtest_total_crps": {}}) == ["  backtest_total_crps: -"]
+    (head, *_) = diagnostic_lines({"backtest_coverage": {"below10_before": 0.03, "above5_after": 0.081}})
+    assert head.startswith("  backtest_coverage: ") and "(shares of backtest outcomes" in head and "0.05" in head, head
+
+
 def test_autos_sidecar_carries_its_members_list_diagnostics(random_walk):
     """last-value's `alpha_h1_range` (the smallest and largest region dispersion at h = 1) was
     dropped from `auto`'s diagnostics, which kept numbers and words only: a user of the default

@@ -186,3 +186,22 @@ def test_the_backtest_charts_keep_a_long_caption_clear_too():
                "2019-01-07 .. 2019-12-30, 1000 sample paths per forecast, horizons 1..4; scores per region. ") * 4
     figs = [score_by_horizon(summary, caption=caption), coverage_vs_nominal(summary, caption=caption)]
     _assert_caption_clear(figs)
+
+
+def test_the_exceedance_caption_names_no_bands_it_does_not_draw(tmp_path, monkeypatch):
+    """exceedance.png's caption said "Bands: 50/80/95% intervals including ..." under curves that
+    draw no band; it now says what the paths' spread includes, and the fan charts keep "Bands:"."""
+    from displacement_forecast.forecast.run import caption as make_caption
+    from displacement_forecast.plot import writer
+
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=50, seed=1)
+    seen = {}
+    for name in ("exceedance_curve", "fan_chart"):
+        real = getattr(writer, name)
+        monkeypatch.setattr(writer, name, lambda *a, _r=real, _n=name, **k: seen.setdefault(_n, k["caption"]) and _r(*a, **k))
+    writer._charts(run.paths, run.history(), run.sidecar, tmp_path)
+    assert "Bands:" not in seen["exceedance_curve"] and "The paths' spread includes process" in seen["exceedance_curve"], seen
+    assert "Bands: 50/80/95% intervals including process" in seen["fan_chart"], seen
+    assert make_caption(run.sidecar).replace("Bands: 50/80/95% intervals including", "The paths' spread includes") \
+        == make_caption(run.sidecar, bands=False)

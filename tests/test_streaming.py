@@ -216,7 +216,7 @@ def test_chunked_charts_draw_the_accumulated_totals(monkeypatch, tmp_path):
     hist = pd.Series([10.0, np.nan, 30.0], index=pd.date_range("2020-01-06", periods=3, freq="W-MON"))
     side = {"scenarios": [{"id": "baseline"}, {"id": "more"}], "forecast": {"cdf_thresholds": [1500.0]},
             "data": {}, "model": {"name": "m", "version": "v"}}
-    monkeypatch.setattr(writer, "caption", lambda sc: "cap.")
+    monkeypatch.setattr(writer, "caption", lambda sc, bands=True: "cap.")
     out = writer.write_totals(totals, hist, pd.date_range("2020-01-27", periods=3, freq="W-MON"), "W", side, tmp_path)
     assert sorted(o.path.name for o in out) == ["cumulative_baseline.png", "cumulative_more.png", "exceedance.png",
                                                 "fan_baseline.png", "fan_more.png"]

@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="bayes-hierarchical: posterior draws per chain after tuning (default 1000)")
     p.add_argument("--tune", type=int, default=None, help="bayes-hierarchical: tuning steps per chain (default 500)")
     p.add_argument("--chains", type=int, default=None, help="bayes-hierarchical: chains (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="bayes-hierarchical: random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="bayes-hierarchical: random seed (default 0); an error with another model, whose fit "
+                        "is the same whatever the seed (forecast's --seed chooses the paths)")
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default=None,
                    help="bayes-hierarchical: NUTS implementation (default nutpie; PyMC's when nutpie is missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,10 +53,15 @@ def run(args: argparse.Namespace) -> int:
     from ..models.io import save_model
     from .checks import check_seed, fit_model, prepare_data
 
-    check_seed(args.seed)
     lags = parse_lags(args.lags)
     bayes = args.model in ("bayes-hierarchical", "bayes-dynamic")
-    cfg = {"seed": args.seed}
+    if args.seed is not None:
+        check_seed(args.seed)
+        if not bayes:  # was ignored without a word: `fit --seed 7` then looked seeded
+            raise DataError(Problem("command line", None, "--seed",
+                                    f"applies to the Bayesian models only, not {args.model}: its fit is the same "
+                                    "whatever the seed (forecast's --seed chooses the paths)"))
+    cfg = {"seed": 0 if args.seed is None else args.seed}
     for k in ("draws", "tune", "chains", "sampler"):
         v = getattr(args, k)
         if v is not None:

@@ -15,6 +15,15 @@ from .common import add_data_args, condition_on_data, load_data, load_saved_fit,
 from .drivers_arg import add_drivers_arg, add_lags_arg, model_kwargs, parse_drivers, parse_lags
 
 
+class _Given(argparse.Action):
+    """Store the value and note that the option was on the command line (``model_given``), so an
+    option that conflicts with another is told apart from its default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forecast", help="forecast new displacement under scenarios; write CSV, sidecar, plots",
                        description="Fit a model (or load a saved fit) and forecast every scenario with "
@@ -22,9 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "datapackage.json, fan_<scenario>.png, cumulative_<scenario>.png and "
                                    "exceedance.png into --out.")
     add_data_args(p)
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY), action=_Given,
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
-                        "on the data given)")
+                        "on the data given); not with --model-dir, whose saved fit is its model")
     add_drivers_arg(p)
     add_lags_arg(p)
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
@@ -246,6 +255,10 @@ def check_options(args: argparse.Namespace) -> None:
         if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently
             problems.append(Problem("command line", None, option, f"a saved fit (--model-dir) keeps the {what} it was "
                                     f"fitted with; refit with `displacement-forecast fit {option} {usage}` to change them"))
+    if args.model_dir is not None and getattr(args, "model_given", False):  # was ignored: `--model nb-dl` gave the saved auto
+        problems.append(Problem("command line", None, "--model", f"{args.model}: a saved fit (--model-dir) is the "
+                                "model it was fitted as; drop --model, or refit with `displacement-forecast fit "
+                                f"--model {args.model}`"))
     if problems:
         raise DataError(problems)
 

@@ -90,8 +90,11 @@ def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl:
     return write_outputs(run, out_dir, formats, {"hub": {"hub_dir": hub, "team": team}} if hub is not None else {})
 
 
-def caption(sidecar: dict[str, Any]) -> str:
-    """Source, vintage, model and what the bands include, for the foot of every figure."""
+def caption(sidecar: dict[str, Any], bands: bool = True) -> str:
+    """Source, vintage, model and what the bands include, for the foot of every figure.
+
+    ``bands=False`` for a figure that draws no bands (the exceedance curves): it names what the
+    paths' spread includes instead of "Bands: ... intervals", which such a figure does not show."""
     d = sidecar["data"]
     files = ", ".join(Path(f).name for f in d["files"]) or "in-memory data"
     bt = sidecar.get("backtest") or {}
@@ -106,4 +109,5 @@ def caption(sidecar: dict[str, Any]) -> str:
     return (f"{head}Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "
             f"{sidecar['forecast']['n_draws']} paths, seed {sidecar['forecast']['seed']}. "
-            f"Bands: {levels_text()} intervals including {'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")
+            + (f"Bands: {levels_text()} intervals including " if bands else "The paths' spread includes ")
+            + f"{'; '.join(u.split(' (')[0] for u in sidecar['uncertainty_included'])}.{flag}")

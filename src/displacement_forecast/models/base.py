@@ -58,21 +58,46 @@ def _plain(v: Any) -> str:
     return str(v)
 
 
+#: Keys whose value alone does not say what it is on screen: a short gloss printed after it (the
+#: sidecar and ``diagnostics.json`` keep the bare value; README "Keys of forecast.json" has the rest).
+SCREEN_NOTES: dict[str, str] = {
+    "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
+    "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
+    "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
+    "backtest_coverage": "shares of backtest outcomes below the 10% / 2.5% and above the 95% / 97.5% quantiles, "
+                         "before and after the tail factors; calibrated: 0.1, 0.025, 0.05, 0.025",
+}
+
+
+def _is_number(s: Any) -> bool:
+    try:
+        float(s)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def diagnostic_lines(diagnostics: dict[str, Any], indent: str = "  ") -> list[str]:
     """The screen lines of a fit's diagnostics: ``key: value``, one line each; a nested mapping
     (``auto``'s weights, scores, backtest coverage) is its key on a line and its items below it,
     indented, never a Python ``{...}`` literal. A mapping of plain numbers or words (weights, CRPS
-    per member) fits on one line: ``weights: historic-average 0.6, last-value 0.2``."""
+    per member) fits on one line: ``weights: historic-average 0.6, last-value 0.2``; when its keys
+    are numbers too (CRPS per dependence strength) each item is ``key: value``
+    (``backtest_total_crps: 0: 231239.39, 0.25: 228721.34``), never two bare numbers in a row.
+    A key of :data:`SCREEN_NOTES` ends with its gloss in parentheses."""
     lines = []
     for k, v in diagnostics.items():
+        empty = v is None or (isinstance(v, (dict, list, tuple)) and not v)
+        note = f"  ({SCREEN_NOTES[k]})" if k in SCREEN_NOTES and not empty else ""
         if isinstance(v, dict) and v and all(not isinstance(x, (dict, list, tuple)) for x in v.values()) \
                 and len(v) <= 6 and all(len(str(x)) <= 12 for x in v.values()):
-            lines.append(f"{indent}{k}: " + ", ".join(f"{a} {_plain(b)}" for a, b in v.items()))
+            sep = ": " if all(_is_number(a) for a in v) else " "
+            lines.append(f"{indent}{k}: " + ", ".join(f"{a}{sep}{_plain(b)}" for a, b in v.items()) + note)
         elif isinstance(v, dict):
-            lines.append(f"{indent}{k}:" + ("" if v else " -"))
+            lines.append(f"{indent}{k}:" + ("" if v else " -") + note)
             lines += diagnostic_lines(v, indent + "  ")
         else:
-            lines.append(f"{indent}{k}: {_plain(v)}")
+            lines.append(f"{indent}{k}: {_plain(v)}{note}")
     return lines
 
 

@@ -77,7 +77,8 @@ def _charts(paths: Mapping[str, xr.DataArray], history: pd.DataFrame, sidecar: d
             path = out / f"{kind}_{_safe(sid)}.png"
             save_figure(fig, path)
             written.append(Output(path, chart_resource(path.name)))
-    fig = exceedance_curve(paths, marks=marks, title="Probability that new displacement exceeds x", caption=cap)
+    fig = exceedance_curve(paths, marks=marks, title="Probability that new displacement exceeds x",
+                           caption=caption(sidecar, bands=False) + note)
     path = out / "exceedance.png"
     save_figure(fig, path)
     written.append(Output(path, chart_resource(path.name)))
