@@ -299,8 +299,9 @@ def test_fit_points_to_where_its_diagnostics_are_explained(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_nw_syria_hindcasts_figures_are_what_the_command_prints(tmp_path, capsys):
     """README's real NW Syria hindcast (as of 1 December 2019) names the probabilities the
-    default model prints for its three scenarios; they moved with the model (14 / 46 / 74% ->
-    16 / 45 / 75%) and must move with the README. ~15 s."""
+    default model prints for its three scenarios; they move with the model (14 / 46 / 74%, then
+    16 / 45 / 75% with the dependence factor on both sides, 14 / 46 / 74% again with it on the
+    upper side only) and must move with the README. ~15 s."""
     from displacement_forecast.cli import main
 
     text = section(README, "## Quick start").replace("\n", " ")

@@ -37,7 +37,7 @@ def totals(name: str, draws: int, seed: int = 0) -> pd.DataFrame:
     panel, _ = cv.complete_regions(ds.build(), ds.population, ds.fill_gaps)
     specs = [ModelSpec("auto (reordered, default)", {}, partial(get_model, "auto")),
              ModelSpec("auto, regions independent", {"reorder": False}, partial(get_model, "auto")),
-             ModelSpec("auto, comonotone (dependence=1)", {"dependence": 1.0}, partial(get_model, "auto")),
+             ModelSpec("auto, full-strength factor (dependence=1)", {"dependence": 1.0}, partial(get_model, "auto")),
              ModelSpec("auto, history's co-movement alone (dependence=0)", {"dependence": 0.0},
                        partial(get_model, "auto"))]
     with warnings.catch_warnings():
@@ -60,9 +60,9 @@ def section(tab: pd.DataFrame, draws: int) -> str:
              "history's co-movement plus a factor common to all regions whose strength the model's own backtest "
              "chooses, `models.ensemble.reorder_regions`, `_dependence_choice`; regional scores identical); "
              "'independent' switches it off; 'history's co-movement alone' fixes the common factor at 0 (the "
-             "default before the factor existed); 'comonotone' fixes the common factor at full strength (every region's "
-             "paths ranked alike: the widest total the regional forecasts allow). Few origins per horizon (10 on Somalia, 16 on Syria): one origin "
-             "moves a coverage by 6-10 points.", "",
+             "default before the factor existed); 'full-strength factor' fixes it at 1, which ranks every region's "
+             "high paths alike (the factor's upper half of the draws comonotone). Few origins per horizon (10 on "
+             "Somalia, 16 on Syria): one origin moves a coverage by 6-10 points.", "",
              "| data | model | h | origins | CRPS | WIS | 80% cov | 95% cov |", "|---|---|---|---|---|---|---|---|"]
     for r in tab.itertuples():
         lines.append(f"| {r.dataset} ({r.regions} regions) | {r.model} | {r.horizon} | {r.n} | {r.crps:,.0f} | "

@@ -115,7 +115,7 @@ Totals (cross-region dependence)
 
     The history's windows under-state how regional forecast *errors* move together: on the
     statsforecast cross-validation origins (``experiments/real_world/totals_check.py``, 500
-    paths, 2026-11-30) ranking every region's paths alike (comonotone, ``dependence=1``) gave the
+    paths, 2026-11-30) ranking every region's paths alike (comonotone on both sides) gave the
     all-region total a CRPS 4.5 / 4.1 / 5.4% lower than the history's reordering alone on Somalia
     (80% coverage 80 / 80 / 70% instead of 60 / 60 / 50%, 10 origins) and 1.3 / 1.4 / 3.0% lower
     on Syria (95% coverage 94 / 100 / 88% instead of 81 / 69 / 69%, 16 origins) at 1 / 2 / 3
@@ -129,7 +129,8 @@ Totals (cross-region dependence)
     -3.6 / -1.9 / -1.2%, 80% coverage 70 / 60 / 60%; Syria -0.8 / -1.0 / -0.9%, 95% coverage 88 /
     81 / 75%. (With the per-horizon upper-tail factor since, same script: Somalia -3.7 / -2.0 /
     -1.2%, comonotone -5.0 / -4.1 / -5.4%; Syria -1.0 / -1.0 / -0.9%, comonotone -1.5 / -0.8 /
-    -3.0%.) On the synthetic histories, where the strike-driven ``nb-dl`` paths (left as drawn)
+    -3.0%; with the factor on the upper side only since 2026-12-01: Somalia -2.6 / -1.8 / -1.6%,
+    Syria -1.0 / -1.2 / -0.8%, 95% coverage 100 / 90 / 80% and 88 / 88 / 81%.) On the synthetic histories, where the strike-driven ``nb-dl`` paths (left as drawn)
     carry most weight, the total's CRPS moved by less than 0.5% and its 80% coverage by 0-2
     points (``experiments/auto_synthetic_check.py``). Reordering the driver model's paths too was
     measured and not adopted: comonotone helped seed 1's total (CRPS -10% at 1 week) and hurt
@@ -501,7 +502,7 @@ def reorder_regions(paths: np.ndarray, template: np.ndarray, tiebreak: np.ndarra
 
 
 #: Strengths of the common factor added to the history's template (0: the history's co-movement
-#: alone; 1: comonotone, every region's paths ranked alike), chosen by the backtest's CRPS of the total.
+#: alone; 1: every region's high paths ranked alike), chosen by the backtest's CRPS of the total.
 DEPENDENCE = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -629,7 +630,7 @@ class AutoEnsemble(ForecastModel):
         dependence plus a common factor chosen by the backtest (:func:`reorder_regions`,
         :func:`_dependence_choice`; default on).
     dependence
-        Strength of that common factor, 0-1 (1: comonotone); ``None`` (default): chosen by the
+        Strength of that common factor, 0-1 (1: high paths comonotone); ``None`` (default): chosen by the
         backtest's CRPS of the all-region total.
 
     Raises
