@@ -516,7 +516,8 @@ def dependence_template(rows: np.ndarray, tiebreak: np.ndarray, common: np.ndarr
     ``rho = 0`` keeps the history's rank structure exactly (the same order as ``rows`` with ties
     broken by ``tiebreak``, as :func:`reorder_regions` reads it); ``rho = 1`` ranks every
     region's paths alike in the upper half of the draws (surges that hit regions together: a
-    drought, an offensive) while the quiet draws keep the history's co-movement. On both sides,
+    drought, an offensive), while the draws below it are ordered by the history's co-movement
+    (the quietest paths of the regions are not lined up beyond what the history gives). On both sides,
     comonotone totals put the Somalia recipe panel's all-region total for January 2024 (origin
     December 2023, 1,000 paths, seed 0) at a 10% quantile of 24,700, below the quietest of the 24
     months observed (46,239); on the upper side only, 51,200, at a total CRPS within 1% on the
