@@ -352,12 +352,9 @@ def _upper_tail_by_horizon(pooled: np.ndarray, y: np.ndarray, hz: np.ndarray, H:
 
 
 def _stretched_above(pooled: np.ndarray, y: np.ndarray, g: float) -> np.ndarray:
-    """``(2, cells)``: whether each scored cell's outcome lies above its 95% / 97.5% quantile
-    after the stretch ``g`` (NaN where the cell has no outcome or no tail to stretch)."""
-    out = np.full((2, pooled.shape[1]), np.nan)
+    """``(2, cells with an outcome)``: whether each one's outcome lies above its 95% / 97.5%
+    quantile after the stretch ``g`` (NaN where the cell has no tail to stretch)."""
     ok = np.isfinite(y)
-    if not ok.any():
-        return out[:, :0]
     z = np.log1p(np.maximum(pooled[:, ok], 0))
     q = {a: np.quantile(z, a, axis=0) for a in (TAIL_FROM, 0.95, 0.975)}
     has = q[0.975] > q[TAIL_FROM]
@@ -720,37 +717,32 @@ class AutoEnsemble(ForecastModel):
         n = self.n_origins or 2 * H  # default: the last 2 H periods (6 months, 8 weeks, 28 days)
         origins = [o for o in range(T - 2 - step * (n - 1), T - 1, step) if o + 1 >= self.min_train]
         names = [n for n, _ in candidates]
-        draws: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        ys: list[np.ndarray] = []
-        hz: list[np.ndarray] = []  # each backtest cell's horizon (0-based), in the order of ys
         failed: dict[str, str] = {}
-        cases: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []  # for the total's dependence
+        # per origin: the history, each candidate's paths (n_paths, R, h) and the outcomes (R, h)
+        cases: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
         driven: dict[str, bool] = {}
         ss = np.random.SeedSequence(self.seed)
         for o, child in zip(origins, ss.spawn(max(len(origins), 1)), strict=False):
             past = panel.truncate(panel.dates[o])
             h = min(H, T - 1 - o)
-            y = panel.target()[:, o + 1: o + 1 + h]
-            ys.append(y.ravel())
-            hz.append(np.tile(np.arange(h), y.shape[0]))
             seed = int(child.generate_state(1)[0])
-            cases.append((past.target(), {}, y))
+            cases.append((past.target(), {}, panel.target()[:, o + 1: o + 1 + h]))
             for n, kw in candidates:
                 if n in failed:
                     continue
                 try:
                     m = self._build(n, kw).fit(past)
-                    p = m.sample_paths(h, n_draws=self.n_paths, seed=seed).values
-                    draws[n].append(p.reshape(self.n_paths, -1))
-                    cases[-1][1][n] = p
+                    cases[-1][1][n] = m.sample_paths(h, n_draws=self.n_paths, seed=seed).values
                     driven[n] = bool(m.uses_drivers and m.drivers)
                 except Exception as e:  # noqa: BLE001 - a failing candidate gets weight 0
                     failed[n] = f"{type(e).__name__}: {e}"[:200]
-        ok = [n for n in names if n not in failed and draws[n]]
-        if not ok or not ys:
+        ok = [n for n in names if n not in failed] if cases else []  # not failed: paths at every origin
+        if not ok:
             return {"weights": {names[0]: 1.0}, "origins": [], "crps": {}, "failed": failed}
-        y = np.concatenate(ys)
-        D = [np.concatenate(draws[n], axis=1) for n in ok]
+        # every cell of the backtest in one row: outcomes, each cell's horizon (0-based), paths
+        y = np.concatenate([yy.ravel() for _, _, yy in cases])
+        hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
+        D = [np.concatenate([c[n].reshape(self.n_paths, -1) for _, c, _ in cases], axis=1) for n in ok]
         single = {n: _mixture_crps([d], y, np.ones(1)) for n, d in zip(ok, D, strict=True)}
         best_w, best_s = None, np.inf
         for w in _simplex(len(ok)):
@@ -764,7 +756,7 @@ class AutoEnsemble(ForecastModel):
         if self.calibrate in ("lower", "tails"):
             lower, cover = _lower_factor(pooled, y)
         if self.calibrate == "tails":
-            upper, up = _upper_tail_by_horizon(pooled, y, np.concatenate(hz), H)
+            upper, up = _upper_tail_by_horizon(pooled, y, hz, H)
             cover = {**cover, **up}
         if self.calibrate in (True, "narrow"):
             spread, cover = _spread_factor(pooled, y, narrow_only=self.calibrate == "narrow")
@@ -773,19 +765,27 @@ class AutoEnsemble(ForecastModel):
         if self.reorder and self.dependence is not None:
             rho = float(self.dependence)
         elif self.reorder:
-            cases = [(hist, [c[n] for n in ok], yy) for hist, c, yy in cases if all(n in c for n in ok)]
-            fixed = self.spread is not None  # a fixed spread replaces the backtest's factors (as in _fit)
-            f, lo, up = (self.spread, self.spread, 1.0) if fixed else (spread, lower, upper)
+            f, lo, up = self._applied_factors(spread, lower, upper)
 
             def calibrated(p: np.ndarray) -> np.ndarray:  # as :meth:`_paths` does after the reordering
                 return spread_paths(p, f, lo, horizon_factors(up, p.shape[2]))
 
-            rho, total_crps = _dependence_choice(cases, k, [driven[n] for n in ok], self.seed, calibrated)
+            rho, total_crps = _dependence_choice([(hist, [c[n] for n in ok], yy) for hist, c, yy in cases], k,
+                                                 [driven[n] for n in ok], self.seed, calibrated)
         return {"weights": weights, "origins": [str(panel.dates[o].date()) for o in origins],
                 "dependence": rho, "total_crps": total_crps,
                 "spread": spread, "lower": lower, "upper_tail": upper, "coverage": cover,
                 "crps": {**{n: round(v, 2) for n, v in single.items()}, "mixture": round(best_s, 2)},
                 "failed": failed, "horizon": H}
+
+    def _applied_factors(self, spread: float, lower: float, upper: float | list[float]
+                         ) -> tuple[float, float, list[float]]:
+        """The calibration factors the forecast applies (:func:`spread_paths`): the backtest's
+        ``spread``, ``lower`` and ``upper`` (one per backtest horizon), or a fixed ``spread`` given
+        to the model, on both sides and without tail stretch."""
+        if self.spread is not None:
+            return float(self.spread), float(self.spread), [1.0]
+        return float(spread), float(lower), [float(g) for g in np.atleast_1d(upper)]
 
     def _fit(self, panel: Panel) -> None:
         from . import get_model
@@ -794,10 +794,8 @@ class AutoEnsemble(ForecastModel):
         candidates = self._candidates(panel)
         bt = self._backtest(panel, candidates)
         self.weights_ = bt["weights"]
-        self.spread_ = float(self.spread if self.spread is not None else bt.get("spread", 1.0))
-        self.lower_spread_ = float(bt.get("lower", 1.0)) if self.spread is None else self.spread_
-        self.upper_tail_ = ([float(g) for g in np.atleast_1d(bt.get("upper_tail", 1.0))]
-                            if self.spread is None else [1.0])  # one factor per backtest horizon
+        self.spread_, self.lower_spread_, self.upper_tail_ = self._applied_factors(
+            bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0))
         self.dependence_ = float(bt.get("dependence", 0.0))
         kw = dict(candidates)
         self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
