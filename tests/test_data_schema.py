@@ -56,6 +56,12 @@ def test_missing_value_is_allowed_and_stays_nan():
     assert obs["value"].isna().sum() == 1
 
 
+def test_a_date_with_surrounding_spaces_reads_as_validation_said():
+    """validate stripped ' 2020-01-20 ' and passed it; coercing it then crashed (internal error, exit 1)."""
+    obs = check_observations(frame([*GOOD, (" 2020-01-20 ", "A", "strikes", "1")]), file="f.csv")
+    assert obs["date"].max() == pd.Timestamp("2020-01-20")
+
+
 def test_unknown_series_and_region():
     probs = validate_observations(frame([*GOOD, ("2020-01-20", "Z", "drones", "1")]), region_codes=["A"])
     assert {p.column for p in probs} == {"series", "region"}

@@ -535,7 +535,9 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     """Return a clean, typed, sorted copy of a *validated* frame."""
     out = pd.DataFrame(
         {
-            "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
+            # stripped as validation read them: ' 2020-01-06 ' passed the check, so it must parse here too
+            "date": (pd.to_datetime(_text(df["date"]), format="%Y-%m-%d") if df["date"].dtype == object
+                     else pd.to_datetime(df["date"])),
             "region": _text(df["region"].astype(str), nfc=True).astype(object),
             "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),
