@@ -115,6 +115,29 @@ def test_options_are_checked_before_the_data_are_read(tmp_path, capsys, monkeypa
 
 
 @needs_cases
+@pytest.mark.parametrize("extra, option", [(["--chunk-regions", "2", "--hub", "HUB"], "--hub"),
+                                           (["--chunk-regions", "2", "--hxl"], "--hxl"),
+                                           (["--chunk-regions", "2", "--write-draws"], "--write-draws"),
+                                           (["--format", "parquet"], "--format"),
+                                           (["--dask", "tcp://127.0.0.1:1"], "--dask"),
+                                           (["--team", "x"], "--team")])
+def test_options_the_run_would_ignore_are_refused(tmp_path, capsys, monkeypatch, extra, option):
+    """--chunk-regions wrote no hub, HXL file or draws though asked, and --format, --dask, --team
+    without the option they serve did nothing: each is one error before the data are read."""
+    import displacement_forecast._cli.forecast_command as fc
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before the options were checked")
+
+    monkeypatch.setattr(fc, "load_data", no)
+    extra = [str(tmp_path / e) if e == "HUB" else e for e in extra]
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), *extra])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and f"option {option}:" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
 def test_export_hub_checks_team_before_reading(tmp_path, capsys):
     rc = main(["export-hub", str(tmp_path / "absent"), "--hub", str(tmp_path / "hub"), "--team", "../evil"])
     (msg,) = errors(capsys.readouterr().err)

@@ -63,15 +63,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--write-draws", action="store_true",
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
     p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
-    p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
+    p.add_argument("--team", default="dfcast", action=_Given, help="with --hub: team name used in the hub (default dfcast)")
     p.add_argument("--allow-unreliable", action="store_true",
                    help="exit 0 even when the fit fails its diagnostics gate (outputs are marked either way)")
     big = p.add_argument_group("large runs (thousands of regions)")
     big.add_argument("--chunk-regions", type=int, metavar="N",
                      help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
                           "forecast.csv or .parquet, forecast.json and charts of the all-region total")
-    big.add_argument("--format", choices=["csv", "parquet"], default="csv", help="with --chunk-regions (default csv)")
-    big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
+    big.add_argument("--format", choices=["csv", "parquet"], default="csv", action=_Given,
+                     help="with --chunk-regions (default csv)")
+    big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS", action=_Given,
                      help="with --chunk-regions: compute the chunks on this Dask scheduler "
                           "(default $DASK_SCHEDULER_ADDRESS); the same file as a local run")
     p.set_defaults(func=run)
@@ -245,6 +246,22 @@ def check_options(args: argparse.Namespace) -> None:
         problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
     if args.chunk_regions is not None and args.chunk_regions < 1:
         problems.append(Problem("command line", None, "--chunk-regions", "must be at least 1"))
+    # an option the run would not act on is an error, not ignored (--hub with --chunk-regions wrote no hub)
+    if args.chunk_regions is not None:
+        for option, given in (("--hub", args.hub is not None), ("--hxl", args.hxl), ("--write-draws", args.write_draws)):
+            if given:
+                problems.append(Problem("command line", None, option, "not with --chunk-regions, whose streamed run "
+                                        "writes forecast.csv (or .parquet), forecast.json and the total's charts "
+                                        "only; drop one of the two"))
+    else:
+        for option, given in (("--format", getattr(args, "format_given", False)),
+                              ("--dask", getattr(args, "dask_given", False))):
+            if given:
+                problems.append(Problem("command line", None, option, "applies with --chunk-regions only; "
+                                        "give --chunk-regions N or drop it"))
+    if args.hub is None and getattr(args, "team_given", False):
+        problems.append(Problem("command line", None, "--team", "applies with --hub only (the hub's team name); "
+                                "give --hub DIR or drop it"))
     for option, path, want in (("--scenarios", args.scenarios, "a scenario TOML file"),
                                ("--backtest", args.backtest, "a folder written by `displacement-forecast backtest`"),
                                ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
