@@ -137,6 +137,15 @@ def test_options_the_run_would_ignore_are_refused(tmp_path, capsys, monkeypatch,
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+@pytest.mark.parametrize("data, words", [("absent.csv", "file not found"), (".", "is a folder; expected a file")])
+def test_a_missing_data_file_is_named_not_the_region_table_beside_it(tmp_path, capsys, command, data, words):
+    """A mistyped data path was reported as 'regions.csv: region table not found'."""
+    rc = main([command, str(tmp_path / data), "--out", str(tmp_path / "out")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == f"error: {tmp_path / data}: {words}"
+
+
 @needs_cases
 def test_export_hub_checks_team_before_reading(tmp_path, capsys):
     rc = main(["export-hub", str(tmp_path / "absent"), "--hub", str(tmp_path / "hub"), "--team", "../evil"])

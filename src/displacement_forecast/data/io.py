@@ -18,14 +18,21 @@ from .schema import DataError, Problem, check_observations, validate_observation
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
-    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
-    what an empty file should have held, for the message)."""
+def check_file(path: str | Path) -> Path:
+    """``path`` as a Path when it names an existing file; else one clear error (``DataError``):
+    not found, or a folder."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
     if p.is_dir():
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
+    return p
+
+
+def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
+    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
+    what an empty file should have held, for the message)."""
+    p = check_file(path)
     raw = p.read_bytes()
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
