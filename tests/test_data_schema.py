@@ -108,6 +108,15 @@ def test_region_table_errors():
     assert "duplicate region code" in msgs and "not a positive number" in msgs
 
 
+def test_a_population_above_any_count_is_an_error():
+    """Populations were capped at finite only: 1e20 passed, and thresholds up to it were accepted."""
+    with pytest.raises(DataError) as e:
+        regions_from_frame(pd.DataFrame({"code": ["A", "B"], "name": ["a", "b"], "population": ["1e20", "10000000000"]}),
+                           file="r.csv")
+    (prob,) = e.value.problems
+    assert (prob.row, prob.column) == (2, "population") and "at most 10,000,000,000" in prob.message
+
+
 def test_unknown_regions_are_one_line_each_not_one_per_row():
     """A file for another country: one line per unknown code (first line, how many rows) and one
     saying none matches - not hundreds of identical lines."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import DataError, Problem, file_lines
+from .schema import MAX_COUNT, DataError, Problem, file_lines
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -187,4 +187,6 @@ def _population_problem(raw: object, value: float) -> str | None:
         return f"{raw!r} is not a positive number; {expected}"
     if value != np.floor(value):
         return f"{raw!r} is not a whole number of people; {expected}"
+    if value > MAX_COUNT:  # a 1e20 typo set the thresholds' cap and the people at risk without a word
+        return f"{raw!r} is more people than live on Earth; {expected}, at most {MAX_COUNT:,.0f}"
     return None
