@@ -147,6 +147,27 @@ def test_a_missing_data_file_is_named_not_the_region_table_beside_it(tmp_path, c
 
 
 @needs_cases
+@pytest.mark.parametrize("hub", ["out", "out/hub", "."])
+def test_a_hub_in_the_output_folder_is_refused(tmp_path, capsys, hub):
+    """--hub DIR --out DIR reported the hub's file written, then the swap of the two folders lost it."""
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--hub", str(tmp_path / hub)])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --hub:" in msg and "expected separate folders" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+def test_export_hub_refuses_the_forecast_folder_as_hub(tmp_path, capsys):
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "fc")]) == 0
+    before = sorted(p.name for p in (tmp_path / "fc").iterdir())
+    capsys.readouterr()
+    rc = main(["export-hub", str(tmp_path / "fc"), "--hub", str(tmp_path / "fc")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "the same folder" in msg
+    assert sorted(p.name for p in (tmp_path / "fc").iterdir()) == before
+
+
+@needs_cases
 def test_export_hub_checks_team_before_reading(tmp_path, capsys):
     rc = main(["export-hub", str(tmp_path / "absent"), "--hub", str(tmp_path / "hub"), "--team", "../evil"])
     (msg,) = errors(capsys.readouterr().err)

@@ -235,6 +235,7 @@ def check_options(args: argparse.Namespace) -> None:
     """Every option that can be checked without the data, all at once, before anything is read
     (so a mistake is never found after minutes of fitting). Raises :class:`DataError`."""
     from ..forecast.hub import HubError, check_abbreviation
+    from .checks import check_apart
 
     problems = []
     if args.hub is not None:
@@ -242,6 +243,10 @@ def check_options(args: argparse.Namespace) -> None:
             check_abbreviation(args.team, "team")
         except HubError as e:
             problems.append(Problem("command line", None, "--team", str(e)))
+        try:
+            check_apart(args.out, "--out", args.hub, "--hub")
+        except DataError as e:
+            problems += e.problems
     if args.horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
     if args.chunk_regions is not None and args.chunk_regions < 1:
