@@ -157,6 +157,19 @@ def test_a_hub_in_the_output_folder_is_refused(tmp_path, capsys, hub):
 
 
 @needs_cases
+def test_a_saved_fit_is_not_replaced_by_a_forecast_into_its_folder(tmp_path, capsys):
+    """forecast --model-dir DIR --out DIR replaced model.json and params.npz with the forecast."""
+    assert main(["fit", *SMALL[:3], "--model", "last-value", "--out", str(tmp_path / "fit")]) == 0
+    before = sorted(p.name for p in (tmp_path / "fit").iterdir())
+    capsys.readouterr()
+    base = [a for a in SMALL if a not in ("--model", "last-value")]
+    rc = main(["forecast", *base, "--model-dir", str(tmp_path / "fit"), "--out", str(tmp_path / "fit")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --model-dir:" in msg and "the same folder" in msg
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == before
+
+
+@needs_cases
 def test_export_hub_refuses_the_forecast_folder_as_hub(tmp_path, capsys):
     assert main(["forecast", *SMALL, "--out", str(tmp_path / "fc")]) == 0
     before = sorted(p.name for p in (tmp_path / "fc").iterdir())

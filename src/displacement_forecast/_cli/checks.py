@@ -97,17 +97,18 @@ def check_origins_spec(spec: str | None) -> None:
             check_iso_date(part, "--origins")
 
 
-def check_apart(first: str, first_option: str, second: str, second_option: str) -> None:
-    """Two folders a command writes or reads as one thing each must be neither the same nor one
-    inside the other: ``forecast --hub DIR --out DIR`` swapped the hub over the forecast and lost
-    the hub's file, though the screen said it was written. Raises :class:`DataError`."""
+def check_apart(first: str, first_option: str, second: str, second_option: str, *, nested: bool = False) -> None:
+    """Two folders a command writes or reads as one thing each must not be the same (nor, unless
+    ``nested``, one inside the other): ``forecast --hub DIR --out DIR`` swapped the hub over the
+    forecast and lost the hub's file, though the screen said it was written; ``--model-dir DIR --out
+    DIR`` replaced the saved fit with the forecast. Raises :class:`DataError`."""
     from pathlib import Path
 
     a, b = Path(first).resolve(), Path(second).resolve()
-    if a == b or a in b.parents or b in a.parents:
+    if a == b or (not nested and (a in b.parents or b in a.parents)):
         where = "the same folder" if a == b else "one inside the other"
         raise DataError(Problem("command line", None, second_option, f"{second} and {first_option} {first} are {where}; "
-                                f"expected separate folders (e.g. {second_option} {a.parent / (a.name + '-hub')})"))
+                                "expected separate folders"))
 
 
 def check_seed(seed: int) -> int:

@@ -272,6 +272,11 @@ def check_options(args: argparse.Namespace) -> None:
                                ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
         if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
             problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
+        elif path is not None and option != "--scenarios":  # read here, then replaced by this run's outputs
+            try:
+                check_apart(args.out, "--out", path, option, nested=True)
+            except DataError as e:
+                problems += e.problems
     for option, value, what, usage in (("--lags", args.lags, "lags", "N"),
                                        ("--drivers", args.drivers, "driver series", "A,B")):
         if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently
