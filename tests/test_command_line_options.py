@@ -54,6 +54,24 @@ def test_thresholds_beyond_the_people_there_are_are_refused(tmp_path, capsys, va
 
 
 @needs_cases
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_thresholds_are_refused(tmp_path, capsys, value):
+    """--thresholds "" wrote a forecast with no cdf rows and said nothing."""
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", value])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --thresholds:" in msg and "holds no number" in msg
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cases
+def test_thresholds_are_written_in_increasing_order(tmp_path, capsys):
+    import json
+
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", "5000,1000,3000"]) == 0
+    assert json.loads((tmp_path / "out" / "forecast.json").read_text())["forecast"]["cdf_thresholds"] == [1000, 3000, 5000]
+
+
+@needs_cases
 @pytest.mark.parametrize("draws", ["1", "19"])
 def test_too_few_draws_for_a_probability_are_refused_before_reading_data(tmp_path, capsys, draws):
     rc = main(["forecast", str(tmp_path / "absent.csv"), "--draws", draws, "--out", str(tmp_path / "out")])

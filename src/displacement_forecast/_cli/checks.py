@@ -120,7 +120,7 @@ def check_seed(seed: int) -> int:
 
 
 def parse_thresholds(text: str) -> list[float]:
-    """Comma-separated people counts for the cdf rows; every problem listed."""
+    """Comma-separated people counts for the cdf rows, in increasing order; every problem listed."""
     problems, out = [], []
     for cell in (c.strip() for c in text.split(",")):
         if not cell:
@@ -147,9 +147,12 @@ def parse_thresholds(text: str) -> list[float]:
             problems.append(Problem("command line", None, "--thresholds", f"{cell!r} is given twice"))
         else:
             out.append(x)
+    if not out and not problems:  # '--thresholds ""' (an empty shell variable) gave no cdf rows, not a word said
+        problems.append(Problem("command line", None, "--thresholds", f"{text!r} holds no number; expected "
+                                "comma-separated numbers of people (leave --thresholds out for the defaults)"))
     if problems:
         raise DataError(problems)
-    return out
+    return sorted(out)  # cdf rows and the sidecar in increasing order, as a CDF is read
 
 
 def history_periods(obs: pd.DataFrame, *, file: str = "<observations>") -> int:
