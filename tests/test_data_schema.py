@@ -101,6 +101,13 @@ def test_region_table(tmp_path):
     assert normalise_name("Shabeellaha-Hoose ") == normalise_name("shabeellaha hoose")
 
 
+def test_a_code_names_its_region_even_when_another_region_is_named_like_it():
+    """'NWS02' was refused as naming two regions (NWS01 is called 'NWS02'), with the advice to use codes."""
+    r = regions_from_frame(pd.DataFrame({"code": ["NWS01", "NWS02"], "name": ["NWS02", "b"], "parent": ["P", "P"],
+                                         "population": ["10", "20"]}))
+    assert r.resolve(["NWS02"]) == ["NWS02"] and r.resolve([" NWS01 "]) == ["NWS01"] and r.resolve(["b"]) == ["NWS02"]
+
+
 def test_region_table_errors():
     with pytest.raises(DataError) as e:
         regions_from_frame(pd.DataFrame({"code": ["A", "A"], "name": ["a", "b"], "population": ["10", "-1"]}), file="r.csv")

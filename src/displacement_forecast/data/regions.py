@@ -104,11 +104,15 @@ class RegionTable:
         """Codes for a list naming region codes, names or parents (a parent expands to its children)."""
         lookup = self.name_map()
         parents = {normalise_name(p): p for p in self.frame["parent"].dropna().unique()}
+        codes = set(self.codes)
         out: list[str] = []
         for item in items:
             key = normalise_name(item)
+            code = unicodedata.normalize("NFC", item.strip()) if isinstance(item, str) else item
             if item == "ALL":
                 out += self.codes
+            elif code in codes:  # a code is one region, even when another region is named like it (was refused
+                out.append(code)  # as "names 2 regions ... use their codes", though a code was used)
             elif key in lookup:
                 out.append(lookup[key])
             elif key in parents:
