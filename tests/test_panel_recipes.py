@@ -287,3 +287,16 @@ def test_panel_refuses_to_write_over_a_file_it_reads(tmp_path, capsys, which):
     err = capsys.readouterr().err
     assert f"error: {out}: option --out: is one of the files this panel is built from" in err
     assert out.read_bytes() == text and all(p.read_bytes() == b for p, b in before.items())
+
+
+@pytest.mark.parametrize("line, key", [('path = ["acled_small.csv"]', "path"), ("path = 5", "path"),
+                                       ("path = true", "path"), ("name = 5", "name")])
+def test_recipe_source_keys_of_the_wrong_type_are_one_line(tmp_path, line, key):
+    """path = [...] (or a number) was an internal error: the list was joined to the data folder."""
+    text = BASE + '[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n'
+    text = text.replace('path = "acled_small.csv"', line) if key == "path" else text + line + "\n"
+    with pytest.raises(DataError) as e:
+        load_recipe(_recipe(tmp_path, text))
+    (prob,) = e.value.problems
+    assert prob.column == key and "has the wrong type; expected text" in prob.message and prob.row
+
