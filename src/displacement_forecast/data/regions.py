@@ -129,13 +129,17 @@ def load_regions(path: str | Path) -> RegionTable:
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
     raw = read_csv_strict(path)
-    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"])
+    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 
 
-def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2) -> RegionTable:
+def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2,
+                       max_population: float | None = None) -> RegionTable:
     """Validate a region frame and return a :class:`RegionTable`; all problems at once.
 
     ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
+    ``max_population``: the largest population accepted (:func:`load_regions` gives ``schema.MAX_COUNT``:
+    a 1e20 in a file is a typo; a frame built in Python may hold a huge one on purpose, to keep a region
+    from being depleted).
     """
     at = file_lines(len(raw), row_offset)
     problems: list[Problem] = []
@@ -157,7 +161,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         elif str(code).upper() == TOTAL:
             problems.append(Problem(file, line, "code", f"region code {code!r} is reserved (outputs use it for the sum "
                                                         "over all regions, scenarios for every region); expected another code"))
-        problem = _population_problem(f["population"].iloc[i], pop.iloc[i])
+        problem = _population_problem(f["population"].iloc[i], pop.iloc[i], max_population)
         if problem:
             problems.append(Problem(file, line, "population", problem))
     named = f["code"].notna() & (f["code"].astype(str) != "")
@@ -178,7 +182,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     return RegionTable(f[cols].reset_index(drop=True))
 
 
-def _population_problem(raw: object, value: float) -> str | None:
+def _population_problem(raw: object, value: float, max_population: float | None = None) -> str | None:
     """Why a population cell is not a finite, positive whole number of people (None if it is)."""
     expected = "expected a finite, positive whole number of people at risk"
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -191,6 +195,6 @@ def _population_problem(raw: object, value: float) -> str | None:
         return f"{raw!r} is not a positive number; {expected}"
     if value != np.floor(value):
         return f"{raw!r} is not a whole number of people; {expected}"
-    if value > MAX_COUNT:  # a 1e20 typo set the thresholds' cap and the people at risk without a word
-        return f"{raw!r} is more people than live on Earth; {expected}, at most {MAX_COUNT:,.0f}"
+    if max_population is not None and value > max_population:  # a 1e20 typo: the thresholds' cap, people at risk
+        return f"{raw!r} is more people than live on Earth; {expected}, at most {max_population:,.0f}"
     return None
