@@ -46,9 +46,14 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     return text
 
 
-def not_utf8(path: str | Path, raw: bytes, error: UnicodeDecodeError, advice: str = "save the file as UTF-8") -> Problem:
+def not_utf8(path: str | Path, raw: bytes, error: UnicodeDecodeError,
+             advice: str = "save the file as UTF-8 (in Excel: Save As 'CSV UTF-8')") -> Problem:
     """The problem of a file that is not UTF-8: the line, byte and offset of its first bad byte
-    (``error``, from decoding ``raw``, the file's bytes), then ``advice``."""
+    (``error``, from decoding ``raw``, the file's bytes), then ``advice``; a UTF-16 file (Excel's
+    "Unicode text") is named as such by its byte-order mark."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # was: 'byte 0xff at offset 0', which says nothing of the cause
+        return Problem(str(path), 1, None, f"is UTF-16 (byte-order mark 0x{raw[0]:02x} 0x{raw[1]:02x}), not UTF-8; "
+                                           f"{advice}")
     return Problem(str(path), raw[: error.start].count(b"\n") + 1, None,
                    f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); {advice}")
 
