@@ -126,6 +126,13 @@ def test_a_population_above_any_count_is_an_error(tmp_path):
     assert (prob.row, prob.column) == (2, "population") and "at most 10,000,000,000" in prob.message
 
 
+def test_an_unknown_series_is_one_line_not_one_per_row():
+    rows = [(f"2020-01-{d:02d}", "A", "Displaced", "1") for d in (6, 13, 20)] + [("2020-01-27", "A", "drones", "1")]
+    probs = only(validate_observations(frame([*GOOD, *rows]), file="f.csv"), "series")
+    assert [(p.row, p.message.split(";")[0]) for p in probs] == [
+        (4, "unknown series 'Displaced' (and 2 more rows)"), (7, "unknown series 'drones'")]
+
+
 def test_unknown_regions_are_one_line_each_not_one_per_row():
     """A file for another country: one line per unknown code (first line, how many rows) and one
     saying none matches - not hundreds of identical lines."""

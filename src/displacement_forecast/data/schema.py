@@ -442,11 +442,16 @@ def validate_observations(
     # Series known.
     series = _text(df["series"], strip=False)
     unknown = ~series.isin(list(KNOWN_SERIES)) | series.isna()
+    # one line per unknown name (its first line and how many rows), as for region codes: a file whose
+    # 246 rows say 'Displaced' was 246 identical lines
+    seen: dict[object, list[int]] = {}
     for i in np.flatnonzero(unknown.to_numpy(dtype=bool)):
-        problems.append(
-            Problem(file, int(lines[i]), "series",
-                    f"unknown series {series.iloc[i]!r}; expected one of {', '.join(KNOWN_SERIES)}")
-        )
+        seen.setdefault(series.iloc[i], []).append(i)
+    for name, rows in seen.items():
+        more = f" (and {len(rows) - 1:,} more rows)" if len(rows) > 1 else ""
+        spaces = " (with surrounding spaces)" if isinstance(name, str) and name.strip() in KNOWN_SERIES else ""
+        problems.append(Problem(file, int(lines[rows[0]]), "series", f"unknown series {name!r}{spaces}{more}; "
+                                f"expected one of {', '.join(KNOWN_SERIES)}"))
 
     # Regions present and known.
     region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
