@@ -126,6 +126,12 @@ def test_a_population_above_any_count_is_an_error(tmp_path):
     assert (prob.row, prob.column) == (2, "population") and "at most 10,000,000,000" in prob.message
 
 
+def test_a_file_without_its_header_line_is_one_line():
+    df = pd.DataFrame([("2020-01-13", "A", "strikes", "0")], columns=["2020-01-06", "A", "strikes", "3"], dtype=object)
+    (prob,) = validate_observations(df, file="f.csv")
+    assert prob.row == 1 and "line 1 holds data (2020-01-06, A, strikes, 3), not the header" in prob.message
+
+
 def test_an_unknown_series_is_one_line_not_one_per_row():
     rows = [(f"2020-01-{d:02d}", "A", "Displaced", "1") for d in (6, 13, 20)] + [("2020-01-27", "A", "drones", "1")]
     probs = only(validate_observations(frame([*GOOD, *rows]), file="f.csv"), "series")

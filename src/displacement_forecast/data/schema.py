@@ -363,6 +363,10 @@ def validate_observations(
                                        f"count it into one with `displacement-forecast panel --events {file} "
                                        f"--events-format {agency[0]} --freq W --regions CSV --out obs.csv`, "
                                        f"or check it with `validate --format {agency[0]}`")]
+    if missing and len(missing) == len(COLUMNS) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(df.columns[0]).strip()):
+        # the header line left out: one line saying so, not one 'required column is missing' per column
+        return [Problem(file, 1, None, f"line 1 holds data ({', '.join(map(str, df.columns))}), not the header; "
+                                       f"expected a first line naming the columns: {','.join(COLUMNS)}[,source]")]
     if missing:
         return [
             Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
