@@ -43,7 +43,8 @@ def test_parse_origins(panel):
     # a date between periods means the last period on or before it
     mid = d[30] + pd.Timedelta(days=3)
     assert parse_origins(f"{mid.date()}:{d[32].date()}", d)[0] == d[30]
-    for bad in ("5", "x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5"):
+    for bad in ("5", "x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5",
+                "-1:-1", f"{d[-1].date()}:{d[-1].date()}"):  # the last period: nothing after it to score
         with pytest.raises(DataError):
             parse_origins(bad, d)
 

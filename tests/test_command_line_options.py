@@ -54,6 +54,24 @@ def test_thresholds_beyond_the_people_there_are_are_refused(tmp_path, capsys, va
 
 
 @needs_cases
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_thresholds_are_refused(tmp_path, capsys, value):
+    """--thresholds "" wrote a forecast with no cdf rows and said nothing."""
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", value])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --thresholds:" in msg and "holds no number" in msg
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cases
+def test_thresholds_are_written_in_increasing_order(tmp_path, capsys):
+    import json
+
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--thresholds", "5000,1000,3000"]) == 0
+    assert json.loads((tmp_path / "out" / "forecast.json").read_text())["forecast"]["cdf_thresholds"] == [1000, 3000, 5000]
+
+
+@needs_cases
 @pytest.mark.parametrize("draws", ["1", "19"])
 def test_too_few_draws_for_a_probability_are_refused_before_reading_data(tmp_path, capsys, draws):
     rc = main(["forecast", str(tmp_path / "absent.csv"), "--draws", draws, "--out", str(tmp_path / "out")])
@@ -112,6 +130,72 @@ def test_options_are_checked_before_the_data_are_read(tmp_path, capsys, monkeypa
     (msg,) = errors(capsys.readouterr().err)
     assert rc == 2 and option in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no lock file
+
+
+@needs_cases
+@pytest.mark.parametrize("extra, option", [(["--chunk-regions", "2", "--hub", "HUB"], "--hub"),
+                                           (["--chunk-regions", "2", "--hxl"], "--hxl"),
+                                           (["--chunk-regions", "2", "--write-draws"], "--write-draws"),
+                                           (["--format", "parquet"], "--format"),
+                                           (["--dask", "tcp://127.0.0.1:1"], "--dask"),
+                                           (["--team", "x"], "--team")])
+def test_options_the_run_would_ignore_are_refused(tmp_path, capsys, monkeypatch, extra, option):
+    """--chunk-regions wrote no hub, HXL file or draws though asked, and --format, --dask, --team
+    without the option they serve did nothing: each is one error before the data are read."""
+    import displacement_forecast._cli.forecast_command as fc
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before the options were checked")
+
+    monkeypatch.setattr(fc, "load_data", no)
+    extra = [str(tmp_path / e) if e == "HUB" else e for e in extra]
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), *extra])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and f"option {option}:" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+@pytest.mark.parametrize("data, words", [("absent.csv", "file not found"), (".", "is a folder; expected a file")])
+def test_a_missing_data_file_is_named_not_the_region_table_beside_it(tmp_path, capsys, command, data, words):
+    """A mistyped data path was reported as 'regions.csv: region table not found'."""
+    rc = main([command, str(tmp_path / data), "--out", str(tmp_path / "out")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == f"error: {tmp_path / data}: {words}"
+
+
+@needs_cases
+@pytest.mark.parametrize("hub", ["out", "out/hub", "."])
+def test_a_hub_in_the_output_folder_is_refused(tmp_path, capsys, hub):
+    """--hub DIR --out DIR reported the hub's file written, then the swap of the two folders lost it."""
+    rc = main(["forecast", *SMALL, "--out", str(tmp_path / "out"), "--hub", str(tmp_path / hub)])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --hub:" in msg and "expected separate folders" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+def test_a_saved_fit_is_not_replaced_by_a_forecast_into_its_folder(tmp_path, capsys):
+    """forecast --model-dir DIR --out DIR replaced model.json and params.npz with the forecast."""
+    assert main(["fit", *SMALL[:3], "--model", "last-value", "--out", str(tmp_path / "fit")]) == 0
+    before = sorted(p.name for p in (tmp_path / "fit").iterdir())
+    capsys.readouterr()
+    base = [a for a in SMALL if a not in ("--model", "last-value")]
+    rc = main(["forecast", *base, "--model-dir", str(tmp_path / "fit"), "--out", str(tmp_path / "fit")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "option --model-dir:" in msg and "the same folder" in msg
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == before
+
+
+@needs_cases
+def test_export_hub_refuses_the_forecast_folder_as_hub(tmp_path, capsys):
+    assert main(["forecast", *SMALL, "--out", str(tmp_path / "fc")]) == 0
+    before = sorted(p.name for p in (tmp_path / "fc").iterdir())
+    capsys.readouterr()
+    rc = main(["export-hub", str(tmp_path / "fc"), "--hub", str(tmp_path / "fc")])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "the same folder" in msg
+    assert sorted(p.name for p in (tmp_path / "fc").iterdir()) == before
 
 
 @needs_cases

@@ -27,6 +27,7 @@ def files_in(d: Path) -> set[str]:
     ("empty.csv", b"", ":", "file is empty"),
     ("header_only.csv", HEADER.encode(), ":", "only a header"),
     ("latin1.csv", (HEADER + "2020-01-06,Ma\xe2rrat,strikes,1\n").encode("latin-1"), ":2:", "not UTF-8"),
+    ("utf16.csv", (HEADER + "2020-01-06,A,strikes,1\n").encode("utf-16"), ":1:", "is UTF-16 (byte-order mark"),
     ("too_many.csv", (HEADER + "2020-01-06,A,strikes,1\n2020-01-13,A,strikes,2,3\n").encode(), ":3:", "fields but the header has 4"),
     ("formula.csv", (HEADER + "2020-01-06,A,strikes,=SUM(A1:A3)\n").encode(), ":2: column 'value'", "spreadsheet formula"),
     ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),

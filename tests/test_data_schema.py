@@ -56,6 +56,12 @@ def test_missing_value_is_allowed_and_stays_nan():
     assert obs["value"].isna().sum() == 1
 
 
+def test_a_date_with_surrounding_spaces_reads_as_validation_said():
+    """validate stripped ' 2020-01-20 ' and passed it; coercing it then crashed (internal error, exit 1)."""
+    obs = check_observations(frame([*GOOD, (" 2020-01-20 ", "A", "strikes", "1")]), file="f.csv")
+    assert obs["date"].max() == pd.Timestamp("2020-01-20")
+
+
 def test_unknown_series_and_region():
     probs = validate_observations(frame([*GOOD, ("2020-01-20", "Z", "drones", "1")]), region_codes=["A"])
     assert {p.column for p in probs} == {"series", "region"}
@@ -95,11 +101,42 @@ def test_region_table(tmp_path):
     assert normalise_name("Shabeellaha-Hoose ") == normalise_name("shabeellaha hoose")
 
 
+def test_a_code_names_its_region_even_when_another_region_is_named_like_it():
+    """'NWS02' was refused as naming two regions (NWS01 is called 'NWS02'), with the advice to use codes."""
+    r = regions_from_frame(pd.DataFrame({"code": ["NWS01", "NWS02"], "name": ["NWS02", "b"], "parent": ["P", "P"],
+                                         "population": ["10", "20"]}))
+    assert r.resolve(["NWS02"]) == ["NWS02"] and r.resolve([" NWS01 "]) == ["NWS01"] and r.resolve(["b"]) == ["NWS02"]
+
+
 def test_region_table_errors():
     with pytest.raises(DataError) as e:
         regions_from_frame(pd.DataFrame({"code": ["A", "A"], "name": ["a", "b"], "population": ["10", "-1"]}), file="r.csv")
     msgs = str(e.value)
     assert "duplicate region code" in msgs and "not a positive number" in msgs
+
+
+def test_a_population_above_any_count_is_an_error(tmp_path):
+    """Populations in a file were capped at finite only: 1e20 passed, and thresholds up to it were accepted.
+    (A frame built in Python may hold a huge population on purpose: no region is depleted.)"""
+    p = tmp_path / "r.csv"
+    p.write_text("code,name,parent,population\nA,a,P,1e20\nB,b,P,10000000000\n")
+    with pytest.raises(DataError) as e:
+        load_regions(p)
+    (prob,) = e.value.problems
+    assert (prob.row, prob.column) == (2, "population") and "at most 10,000,000,000" in prob.message
+
+
+def test_a_file_without_its_header_line_is_one_line():
+    df = pd.DataFrame([("2020-01-13", "A", "strikes", "0")], columns=["2020-01-06", "A", "strikes", "3"], dtype=object)
+    (prob,) = validate_observations(df, file="f.csv")
+    assert prob.row == 1 and "line 1 holds data (2020-01-06, A, strikes, 3), not the header" in prob.message
+
+
+def test_an_unknown_series_is_one_line_not_one_per_row():
+    rows = [(f"2020-01-{d:02d}", "A", "Displaced", "1") for d in (6, 13, 20)] + [("2020-01-27", "A", "drones", "1")]
+    probs = only(validate_observations(frame([*GOOD, *rows]), file="f.csv"), "series")
+    assert [(p.row, p.message.split(";")[0]) for p in probs] == [
+        (4, "unknown series 'Displaced' (and 2 more rows)"), (7, "unknown series 'drones'")]
 
 
 def test_unknown_regions_are_one_line_each_not_one_per_row():

@@ -1,4 +1,4 @@
-"""Atomic writes: outputs get ordinary permissions (0o666 minus the umask) and a failed write leaves nothing."""
+"""Reading and writing files: atomic writes (ordinary permissions, a failed write leaves nothing) and strict CSV reading."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import stat
 import pandas as pd
 import pytest
 
-from displacement_forecast.data.io import atomic_path, write_csv_atomic, write_text_atomic
+from displacement_forecast.data.io import (
+    atomic_path,
+    read_csv_strict,
+    write_csv_atomic,
+    write_text_atomic,
+)
+from displacement_forecast.data.schema import DataError
 
 
 @pytest.fixture
@@ -58,3 +64,23 @@ def test_a_failing_block_keeps_the_previous_file(tmp_path):
             tmp.write_text("new, half")
             raise ValueError
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+
+
+def test_a_quote_never_closed_is_one_short_line_naming_where_it_opened(tmp_path):
+    """An unclosed quote made the rest of the file one cell, and the error quoted it all (43 KB)."""
+    rows = [f"2020-01-{d:02d},A,strikes,{d}" for d in range(6, 28)]
+    rows[2] = rows[2].replace(",strikes", ',"strikes')
+    p = tmp_path / "obs.csv"
+    p.write_text("date,region,series,value\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_csv_strict(p)
+    (prob,) = e.value.problems
+    assert prob.row == 4 and "never closed" in prob.message and "19 lines after it" in prob.message
+    assert len(str(prob)) < 250
+
+
+def test_quoted_cells_over_several_lines_and_stray_quotes_still_read(tmp_path):
+    p = tmp_path / "obs.csv"
+    p.write_text('date,region,series,value,source\n2020-01-06,A,strikes,1,"two\nlines"\n2020-01-13,A,strikes,2,5" tall\n')
+    df = read_csv_strict(p)
+    assert list(df["source"]) == ["two\nlines", '5" tall'] and list(df.attrs["lines"]) == [2, 4]

@@ -105,6 +105,9 @@ def test_wrong_version_or_unknown_model_fails_clearly(saved, tmp_path):
     (d / "model.json").write_text(json.dumps({**meta, "model": "my-model"}))
     with pytest.raises(DataError, match="cannot load a 'my-model' fit; loadable models"):
         load_model(d)
+    (d / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "model"}))
+    with pytest.raises(DataError, match="key model: missing key; expected the model's name"):  # was: a None fit
+        load_model(d)
 
 
 def test_params_are_read_without_pickle(saved, tmp_path):

@@ -265,3 +265,38 @@ def test_panel_prints_the_forecast_command_that_reads_it(real, tmp_path, capsys)
     words[words.index("DIR")] = str(tmp_path / "f")
     rc = main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"])
     assert rc == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["events", "regions", "recipe"])
+def test_panel_refuses_to_write_over_a_file_it_reads(tmp_path, capsys, which):
+    """panel --events F --out F replaced the agency export with the panel built from it."""
+    import shutil
+
+    src, reg = tmp_path / "acled.csv", tmp_path / "regions.csv"
+    shutil.copy(FIX / "acled_small.csv", src)
+    shutil.copy(FIX / "regions_som_small.csv", reg)
+    before = {p: p.read_bytes() for p in (src, reg)}
+    if which == "recipe":
+        p = _recipe(tmp_path, f'regions = "{reg}"\nfreq = "M"\n[[sources]]\nformat = "acled"\npath = "{src}"\n')
+        args, out = [str(p)], p
+    else:
+        args, out = ["--events", str(src), "--events-format", "acled", "--freq", "W", "--regions", str(reg)], \
+            {"events": src, "regions": reg}[which]
+    text = out.read_bytes()
+    assert main(["panel", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out}: option --out: is one of the files this panel is built from" in err
+    assert out.read_bytes() == text and all(p.read_bytes() == b for p, b in before.items())
+
+
+@pytest.mark.parametrize("line, key", [('path = ["acled_small.csv"]', "path"), ("path = 5", "path"),
+                                       ("path = true", "path"), ("name = 5", "name")])
+def test_recipe_source_keys_of_the_wrong_type_are_one_line(tmp_path, line, key):
+    """path = [...] (or a number) was an internal error: the list was joined to the data folder."""
+    text = BASE + '[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n'
+    text = text.replace('path = "acled_small.csv"', line) if key == "path" else text + line + "\n"
+    with pytest.raises(DataError) as e:
+        load_recipe(_recipe(tmp_path, text))
+    (prob,) = e.value.problems
+    assert prob.column == key and "has the wrong type; expected text" in prob.message and prob.row
+

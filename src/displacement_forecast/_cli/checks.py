@@ -97,6 +97,20 @@ def check_origins_spec(spec: str | None) -> None:
             check_iso_date(part, "--origins")
 
 
+def check_apart(first: str, first_option: str, second: str, second_option: str, *, nested: bool = False) -> None:
+    """Two folders a command writes or reads as one thing each must not be the same (nor, unless
+    ``nested``, one inside the other): ``forecast --hub DIR --out DIR`` swapped the hub over the
+    forecast and lost the hub's file, though the screen said it was written; ``--model-dir DIR --out
+    DIR`` replaced the saved fit with the forecast. Raises :class:`DataError`."""
+    from pathlib import Path
+
+    a, b = Path(first).resolve(), Path(second).resolve()
+    if a == b or (not nested and (a in b.parents or b in a.parents)):
+        where = "the same folder" if a == b else "one inside the other"
+        raise DataError(Problem("command line", None, second_option, f"{second} and {first_option} {first} are {where}; "
+                                "expected separate folders"))
+
+
 def check_seed(seed: int) -> int:
     """``seed`` if it is a valid seed (0 <= seed < 2**63)."""
     if seed < 0 or seed >= 2**63:
@@ -106,7 +120,7 @@ def check_seed(seed: int) -> int:
 
 
 def parse_thresholds(text: str) -> list[float]:
-    """Comma-separated people counts for the cdf rows; every problem listed."""
+    """Comma-separated people counts for the cdf rows, in increasing order; every problem listed."""
     problems, out = [], []
     for cell in (c.strip() for c in text.split(",")):
         if not cell:
@@ -133,9 +147,12 @@ def parse_thresholds(text: str) -> list[float]:
             problems.append(Problem("command line", None, "--thresholds", f"{cell!r} is given twice"))
         else:
             out.append(x)
+    if not out and not problems:  # '--thresholds ""' (an empty shell variable) gave no cdf rows, not a word said
+        problems.append(Problem("command line", None, "--thresholds", f"{text!r} holds no number; expected "
+                                "comma-separated numbers of people (leave --thresholds out for the defaults)"))
     if problems:
         raise DataError(problems)
-    return out
+    return sorted(out)  # cdf rows and the sidecar in increasing order, as a CDF is read
 
 
 def history_periods(obs: pd.DataFrame, *, file: str = "<observations>") -> int:

@@ -35,10 +35,11 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
     With ``check_population`` the displacement counts are also checked against the populations
     (no count above the population, no population below what has already fled).
     """
+    from ..data.io import check_file
     from .checks import check_population as _check
     from .checks import check_target
 
-    data = Path(args.data)
+    data = check_file(args.data)  # first: a mistyped data path was reported as a missing regions.csv beside it
     reg_path = regions_path(args)
     if not reg_path.exists():
         raise DataError(Problem(str(reg_path), None, None,

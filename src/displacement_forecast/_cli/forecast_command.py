@@ -63,15 +63,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--write-draws", action="store_true",
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
     p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
-    p.add_argument("--team", default="dfcast", help="team name used in the hub (default dfcast)")
+    p.add_argument("--team", default="dfcast", action=_Given, help="with --hub: team name used in the hub (default dfcast)")
     p.add_argument("--allow-unreliable", action="store_true",
                    help="exit 0 even when the fit fails its diagnostics gate (outputs are marked either way)")
     big = p.add_argument_group("large runs (thousands of regions)")
     big.add_argument("--chunk-regions", type=int, metavar="N",
                      help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
                           "forecast.csv or .parquet, forecast.json and charts of the all-region total")
-    big.add_argument("--format", choices=["csv", "parquet"], default="csv", help="with --chunk-regions (default csv)")
-    big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
+    big.add_argument("--format", choices=["csv", "parquet"], default="csv", action=_Given,
+                     help="with --chunk-regions (default csv)")
+    big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS", action=_Given,
                      help="with --chunk-regions: compute the chunks on this Dask scheduler "
                           "(default $DASK_SCHEDULER_ADDRESS); the same file as a local run")
     p.set_defaults(func=run)
@@ -234,6 +235,7 @@ def check_options(args: argparse.Namespace) -> None:
     """Every option that can be checked without the data, all at once, before anything is read
     (so a mistake is never found after minutes of fitting). Raises :class:`DataError`."""
     from ..forecast.hub import HubError, check_abbreviation
+    from .checks import check_apart
 
     problems = []
     if args.hub is not None:
@@ -241,15 +243,40 @@ def check_options(args: argparse.Namespace) -> None:
             check_abbreviation(args.team, "team")
         except HubError as e:
             problems.append(Problem("command line", None, "--team", str(e)))
+        try:
+            check_apart(args.out, "--out", args.hub, "--hub")
+        except DataError as e:
+            problems += e.problems
     if args.horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
     if args.chunk_regions is not None and args.chunk_regions < 1:
         problems.append(Problem("command line", None, "--chunk-regions", "must be at least 1"))
+    # an option the run would not act on is an error, not ignored (--hub with --chunk-regions wrote no hub)
+    if args.chunk_regions is not None:
+        for option, given in (("--hub", args.hub is not None), ("--hxl", args.hxl), ("--write-draws", args.write_draws)):
+            if given:
+                problems.append(Problem("command line", None, option, "not with --chunk-regions, whose streamed run "
+                                        "writes forecast.csv (or .parquet), forecast.json and the total's charts "
+                                        "only; drop one of the two"))
+    else:
+        for option, given in (("--format", getattr(args, "format_given", False)),
+                              ("--dask", getattr(args, "dask_given", False))):
+            if given:
+                problems.append(Problem("command line", None, option, "applies with --chunk-regions only; "
+                                        "give --chunk-regions N or drop it"))
+    if args.hub is None and getattr(args, "team_given", False):
+        problems.append(Problem("command line", None, "--team", "applies with --hub only (the hub's team name); "
+                                "give --hub DIR or drop it"))
     for option, path, want in (("--scenarios", args.scenarios, "a scenario TOML file"),
                                ("--backtest", args.backtest, "a folder written by `displacement-forecast backtest`"),
                                ("--model-dir", args.model_dir, "a folder written by `displacement-forecast fit`")):
         if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
             problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
+        elif path is not None and option != "--scenarios":  # read here, then replaced by this run's outputs
+            try:
+                check_apart(args.out, "--out", path, option, nested=True)
+            except DataError as e:
+                problems += e.problems
     for option, value, what, usage in (("--lags", args.lags, "lags", "N"),
                                        ("--drivers", args.drivers, "driver series", "A,B")):
         if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently

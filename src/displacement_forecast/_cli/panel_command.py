@@ -84,6 +84,11 @@ def run_panel(args: argparse.Namespace) -> int:
         recipe = load_recipe(args.recipe, data_dir=args.data_dir)
     else:
         recipe = _quick_recipe(args)
+    inputs = [recipe.file, recipe.regions, *(src.path for src in recipe.sources),
+              *(v for src in recipe.sources for v in src.options.values() if isinstance(v, Path))]
+    if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
+        raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
+                                "config, region table or the recipe); expected a new file name"))
     cli_opts = agency_options(args)
     for src in recipe.sources:  # the command line wins over the recipe
         src.options.update(LOADERS[src.format].takes(cli_opts))

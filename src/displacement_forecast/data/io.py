@@ -18,14 +18,21 @@ from .schema import DataError, Problem, check_observations, validate_observation
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
-    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
-    what an empty file should have held, for the message)."""
+def check_file(path: str | Path) -> Path:
+    """``path`` as a Path when it names an existing file; else one clear error (``DataError``):
+    not found, or a folder."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
     if p.is_dir():
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
+    return p
+
+
+def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
+    """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
+    what an empty file should have held, for the message)."""
+    p = check_file(path)
     raw = p.read_bytes()
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
@@ -39,9 +46,14 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     return text
 
 
-def not_utf8(path: str | Path, raw: bytes, error: UnicodeDecodeError, advice: str = "save the file as UTF-8") -> Problem:
+def not_utf8(path: str | Path, raw: bytes, error: UnicodeDecodeError,
+             advice: str = "save the file as UTF-8 (in Excel: Save As 'CSV UTF-8')") -> Problem:
     """The problem of a file that is not UTF-8: the line, byte and offset of its first bad byte
-    (``error``, from decoding ``raw``, the file's bytes), then ``advice``."""
+    (``error``, from decoding ``raw``, the file's bytes), then ``advice``; a UTF-16 file (Excel's
+    "Unicode text") is named as such by its byte-order mark."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # was: 'byte 0xff at offset 0', which says nothing of the cause
+        return Problem(str(path), 1, None, f"is UTF-16 (byte-order mark 0x{raw[0]:02x} 0x{raw[1]:02x}), not UTF-8; "
+                                           f"{advice}")
     return Problem(str(path), raw[: error.start].count(b"\n") + 1, None,
                    f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); {advice}")
 
@@ -118,6 +130,13 @@ def read_csv_strict(
             rows.append(row)
             lines.append(start)
         start = reader.line_num + 1
+    if rows and text.count('"') % 2 and any("\n" in c or "\r" in c for c in rows[-1]):
+        # a quote never closed: the csv module reads the rest of the file as one cell (an error line of
+        # 43 KB on a 700-row file); quotes balance in every well-formed file, and a stray one inside an
+        # unquoted cell (5" tall) spans no line
+        raise DataError(Problem(name, lines[-1], None, f"a cell opened with '\"' here is never closed, so the "
+                                f"{start - 1 - lines[-1]:,} lines after it were read as one cell; expected a "
+                                "closing quote (or no quote)"))
     if len(rows) < header_rows:
         raise DataError(Problem(name, None, None, "file has no header line"))
     header = [h.strip() for h in rows[0]]

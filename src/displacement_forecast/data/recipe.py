@@ -149,6 +149,11 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
         if "path" not in src:
             problems.append(Problem(name, at("path"), "path", f"{where}: missing key 'path'"))
             continue
+        bad_type = [(k2, src[k2]) for k2 in ("path", "name") if k2 in src and not (isinstance(src[k2], str) and src[k2])]
+        if bad_type:  # path = ["a.csv"] was an internal error (a list joined to a folder)
+            problems += [Problem(name, at(k2), k2, f"{where}: {k2} = {v!r} has the wrong type; expected text (one "
+                                 f"{'file name' if k2 == 'path' else 'name'})") for k2, v in bad_type]
+            continue
         opts = {k2: v for k2, v in src.items() if k2 not in SOURCE_KEYS}
         unknown = [k2 for k2 in opts if k2 not in loader.options]
         problems += [Problem(name, at(k2), k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import DataError, Problem, file_lines
+from .schema import MAX_COUNT, DataError, Problem, file_lines
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -104,11 +104,15 @@ class RegionTable:
         """Codes for a list naming region codes, names or parents (a parent expands to its children)."""
         lookup = self.name_map()
         parents = {normalise_name(p): p for p in self.frame["parent"].dropna().unique()}
+        codes = set(self.codes)
         out: list[str] = []
         for item in items:
             key = normalise_name(item)
+            code = unicodedata.normalize("NFC", item.strip()) if isinstance(item, str) else item
             if item == "ALL":
                 out += self.codes
+            elif code in codes:  # a code is one region, even when another region is named like it (was refused
+                out.append(code)  # as "names 2 regions ... use their codes", though a code was used)
             elif key in lookup:
                 out.append(lookup[key])
             elif key in parents:
@@ -125,13 +129,17 @@ def load_regions(path: str | Path) -> RegionTable:
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
     raw = read_csv_strict(path)
-    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"])
+    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 
 
-def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2) -> RegionTable:
+def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2,
+                       max_population: float | None = None) -> RegionTable:
     """Validate a region frame and return a :class:`RegionTable`; all problems at once.
 
     ``row_offset``: the file line of the first row, or of every row (as :func:`.io.read_csv_strict` gives them).
+    ``max_population``: the largest population accepted (:func:`load_regions` gives ``schema.MAX_COUNT``:
+    a 1e20 in a file is a typo; a frame built in Python may hold a huge one on purpose, to keep a region
+    from being depleted).
     """
     at = file_lines(len(raw), row_offset)
     problems: list[Problem] = []
@@ -153,7 +161,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         elif str(code).upper() == TOTAL:
             problems.append(Problem(file, line, "code", f"region code {code!r} is reserved (outputs use it for the sum "
                                                         "over all regions, scenarios for every region); expected another code"))
-        problem = _population_problem(f["population"].iloc[i], pop.iloc[i])
+        problem = _population_problem(f["population"].iloc[i], pop.iloc[i], max_population)
         if problem:
             problems.append(Problem(file, line, "population", problem))
     named = f["code"].notna() & (f["code"].astype(str) != "")
@@ -174,7 +182,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     return RegionTable(f[cols].reset_index(drop=True))
 
 
-def _population_problem(raw: object, value: float) -> str | None:
+def _population_problem(raw: object, value: float, max_population: float | None = None) -> str | None:
     """Why a population cell is not a finite, positive whole number of people (None if it is)."""
     expected = "expected a finite, positive whole number of people at risk"
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -187,4 +195,6 @@ def _population_problem(raw: object, value: float) -> str | None:
         return f"{raw!r} is not a positive number; {expected}"
     if value != np.floor(value):
         return f"{raw!r} is not a whole number of people; {expected}"
+    if max_population is not None and value > max_population:  # a 1e20 typo: the thresholds' cap, people at risk
+        return f"{raw!r} is more people than live on Earth; {expected}, at most {max_population:,.0f}"
     return None

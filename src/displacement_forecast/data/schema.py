@@ -363,6 +363,10 @@ def validate_observations(
                                        f"count it into one with `displacement-forecast panel --events {file} "
                                        f"--events-format {agency[0]} --freq W --regions CSV --out obs.csv`, "
                                        f"or check it with `validate --format {agency[0]}`")]
+    if missing and len(missing) == len(COLUMNS) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(df.columns[0]).strip()):
+        # the header line left out: one line saying so, not one 'required column is missing' per column
+        return [Problem(file, 1, None, f"line 1 holds data ({', '.join(map(str, df.columns))}), not the header; "
+                                       f"expected a first line naming the columns: {','.join(COLUMNS)}[,source]")]
     if missing:
         return [
             Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
@@ -442,11 +446,16 @@ def validate_observations(
     # Series known.
     series = _text(df["series"], strip=False)
     unknown = ~series.isin(list(KNOWN_SERIES)) | series.isna()
+    # one line per unknown name (its first line and how many rows), as for region codes: a file whose
+    # 246 rows say 'Displaced' was 246 identical lines
+    seen: dict[object, list[int]] = {}
     for i in np.flatnonzero(unknown.to_numpy(dtype=bool)):
-        problems.append(
-            Problem(file, int(lines[i]), "series",
-                    f"unknown series {series.iloc[i]!r}; expected one of {', '.join(KNOWN_SERIES)}")
-        )
+        seen.setdefault(series.iloc[i], []).append(i)
+    for name, rows in seen.items():
+        more = f" (and {len(rows) - 1:,} more rows)" if len(rows) > 1 else ""
+        spaces = " (with surrounding spaces)" if isinstance(name, str) and name.strip() in KNOWN_SERIES else ""
+        problems.append(Problem(file, int(lines[rows[0]]), "series", f"unknown series {name!r}{spaces}{more}; "
+                                f"expected one of {', '.join(KNOWN_SERIES)}"))
 
     # Regions present and known.
     region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
@@ -535,7 +544,9 @@ def coerce_observations(df: pd.DataFrame) -> pd.DataFrame:
     """Return a clean, typed, sorted copy of a *validated* frame."""
     out = pd.DataFrame(
         {
-            "date": pd.to_datetime(df["date"], format="%Y-%m-%d") if df["date"].dtype == object else pd.to_datetime(df["date"]),
+            # stripped as validation read them: ' 2020-01-06 ' passed the check, so it must parse here too
+            "date": (pd.to_datetime(_text(df["date"]), format="%Y-%m-%d") if df["date"].dtype == object
+                     else pd.to_datetime(df["date"])),
             "region": _text(df["region"].astype(str), nfc=True).astype(object),
             "series": _text(df["series"].astype(str)).astype(object),
             "value": pd.to_numeric(df["value"], errors="coerce").astype(float),

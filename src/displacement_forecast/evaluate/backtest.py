@@ -151,6 +151,10 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
         raise DataError(Problem("--origins", None, None, "step must be at least 1"))
     if b < a:
         raise DataError(Problem("--origins", None, None, f"{spec!r}: END is before START"))
+    if a == len(dates) - 1:  # was: exit 0 with empty scores and summary, not a word said
+        raise DataError(Problem("--origins", None, None, f"{spec!r} gives only the last period "
+                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
+                                "origins before it (e.g. -13:-2)"))
     return dates[a : b + 1 : step]
 
 

@@ -198,6 +198,9 @@ def model_class(model_id: Any, where: Path | str = MODEL_FILE) -> type:
     """The class of a registered model id (without instantiating it)."""
     from . import REGISTRY
 
+    if model_id is None:  # 'cannot load a None fit' said nothing of what was wrong
+        raise DataError(Problem(str(where), None, "model", "missing key; expected the model's name, as a "
+                                "model.json written by `displacement-forecast fit` holds (refit the model)"))
     if model_id not in REGISTRY:
         raise DataError(Problem(str(where), None, "model",
                                 f"cannot load a {model_id!r} fit; loadable models: {', '.join(sorted(REGISTRY))}"))
