@@ -52,7 +52,7 @@ from .summaries import DEFAULT_THRESHOLDS, HUB_COLUMNS, QUANTILE_LEVELS, TARGETS
 
 FORMATS = ("csv", "parquet")
 _SHARED, _REGION = 10, 11  # first spawn-key element of the shared and the per-region streams
-_GLM, _HOLD = 50, 100  # purposes (a driver series' purpose is its position in model.drivers)
+_GLM, _HOLD, _HELD = 50, 100, 150  # purposes (a driver series' purpose is its position in model.drivers)
 
 
 @dataclass
@@ -160,6 +160,11 @@ class _ChunkedNBDL:
             zone = getattr(ar, "zone_", None)
             zone = None if zone is None else np.unique(zone[idx], return_inverse=True)[1]
             out[s] = ar_paths_given(a, sh[:, :-1], shock, ar.history_[idx], zone, ar.active_[idx], mult, z)
+            if ar.held_share() > 0:  # paths that hold the current intensity (SeriesAR.held_paths)
+                k = np.full(self.D, 1.0 / max(ar.nb_alpha(), 1e-8))
+                _, hm, hz = _nb_cells(self.seed, _HELD + i, idx, k, self.H, False)
+                held = _Noise(hm, hz).draw(slice(None), ar.held_mean()[idx][None, :, None])
+                out[s] = ar.held_paths(out[s], held, _rng(self.seed, _SHARED, _HELD + i).random(self.D))
         return out
 
     def hold_noise(self, idx: np.ndarray) -> dict[str, _Noise]:

@@ -210,7 +210,7 @@ def model_class(model_id: Any, where: Path | str = MODEL_FILE) -> type:
 
 # -- the driver forecaster as JSON -------------------------------------------------------------
 _AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "cov_blocks_", "mean_",
-             "common_sd_")
+             "common_sd_", "persistence_")
 
 
 def driver_state(dm: Any) -> dict[str, Any] | None:
@@ -241,7 +241,7 @@ def driver_from_state(state: dict[str, Any] | None) -> DriverForecaster | None:
     for s, st in state["models"].items():
         m = SeriesAR()
         for a, v in st.items():
-            if a == "n_regions_" or v is None:
+            if a in ("n_regions_", "persistence_") or v is None:
                 setattr(m, a, v)
             elif a == "cov_blocks_":
                 setattr(m, a, {k: np.asarray(x, dtype=float) for k, x in v.items()})
