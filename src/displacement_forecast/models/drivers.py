@@ -201,8 +201,8 @@ class SeriesAR:
         forecast's own CRPS (zone totals, 3-4 weeks ahead, a prototype of this rule) fell by 1-12%
         on four histories at shares 0.2-0.4, and its 1-week regional CRPS before the offensives
         rose by at most 3%. On real data (``experiments/real_world/cv_peers.py``) ``nb-dl``'s WIS on
-        Somalia (ACLED drivers) moved by less than 1% and fell by 13-23% on Ukraine (still 1.6-3.2x the best peer); the default
-        ``auto`` moved by at most 0.01x the best peer on both.
+        Somalia (ACLED drivers) moved by less than 1% and fell by 13-23% on Ukraine (still
+        1.6-3.2x the best peer); the default ``auto`` moved by at most 0.01x the best peer on both.
         """
         share = self.held_share()
         if share <= 0:
