@@ -220,6 +220,7 @@ def run_small(capsys, out, *extra):
     (["--horizon", "10000"], ["--horizon", "cap of 82", "--max-horizon"]),
     (["--horizon", "10000", "--max-horizon", "10000"], ["cap of 520"]),
     (["--horizon", "0"], ["at least 1"]),
+    (["--max-horizon", "0"], ["--max-horizon", "0: expected at least 1"]),  # named --horizon's cap before
     (["--draws", "0"], ["at least 20"]),
     (["--draws", "1000000000"], ["expected at most"]),
 ])
@@ -230,6 +231,19 @@ def test_bad_options_are_one_line_each(tmp_path, capsys, extra, words):
     for w in words:
         assert w in text, text
     assert not (tmp_path / "out").exists()
+
+
+def test_out_where_nothing_can_be_written_is_one_line_naming_out(tmp_path, capsys):
+    """--out in a folder where no file can be created (/proc; root ignores permissions, so a
+    read-only folder cannot stand in) named the lock file beside it ('/proc/.x.lock: No such file or
+    directory'); it is one line naming --out, exit 2."""
+    if not Path("/proc/self").exists():
+        pytest.skip("needs Linux's /proc")
+    out = Path("/proc") / "displacement-forecast-out"
+    rc, _, err = run_small(capsys, out)
+    lines = errors(err)
+    assert rc == 2 and len(lines) == 1 and str(out) in lines[0] and "cannot write here" in lines[0], err
+    assert ".lock" not in err
 
 
 def test_out_is_a_file_or_empty(tmp_path, capsys):

@@ -244,8 +244,10 @@ def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_sc
     problems = []
     if horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
+    if max_horizon is not None and max_horizon < 1:  # was reported as '--horizon 12 is above the cap of 0'
+        problems.append(Problem("command line", None, "--max-horizon", f"{max_horizon}: expected at least 1"))
     cap = horizon_cap(n_history, max_horizon)
-    if horizon > cap:
+    if horizon > cap and not (max_horizon is not None and max_horizon < 1):
         why = (f"the data hold {n_history} periods and a forecast may reach no further ahead than the "
                f"history reaches back; raise the cap with --max-horizon (at most {MAX_HORIZON})"
                if max_horizon is None else f"--max-horizon is {max_horizon} (at most {MAX_HORIZON})")
@@ -435,7 +437,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
            if drivers and name != "auto" else "")
     if n < need:
         raise DataError(Problem(file, None, "date",
-                                f"{n} periods of history; model {name!r} needs at least {need}{alt}"))
+                                f"{n} period{'s' if n != 1 else ''} of history; model {name!r} needs at least "
+                                f"{need}{alt}"))
     if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: the model's own rows rule
         from ..models.glm import MIN_ROWS_PER_COEFFICIENT, too_few_rows
 

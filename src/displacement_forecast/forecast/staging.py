@@ -160,14 +160,17 @@ def acquire_lock(lock: Path, *, wait: bool) -> int:
 
 def _lock(out: Path) -> int:
     """Open and lock ``.<name>.lock`` beside ``out``; the descriptor. Refuse at once if held."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock_path(out)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         return acquire_lock(lock, wait=False)
     except BlockingIOError:
         raise DataError(Problem(str(out), None, None,
                                 "another run is writing this folder now (lock held on "
                                 f"{lock.name}); wait for it to finish or choose another folder")) from None
+    except OSError as e:  # named the lock file beside it ('/proc/.x.lock: No such file or directory')
+        raise DataError(Problem(str(out), None, None, f"cannot write here ({e.strerror or e}); expected a "
+                                "folder in a place you can write to")) from None
 
 
 def _unlock(out: Path, fd: int) -> None:
