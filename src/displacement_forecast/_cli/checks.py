@@ -97,18 +97,20 @@ def check_origins_spec(spec: str | None) -> None:
             check_iso_date(part, "--origins")
 
 
-def check_apart(first: str, first_option: str, second: str, second_option: str, *, nested: bool = False) -> None:
+def apart_problem(first: str, first_option: str, second: str, second_option: str, *,
+                  nested: bool = False) -> Problem | None:
     """Two folders a command writes or reads as one thing each must not be the same (nor, unless
     ``nested``, one inside the other): ``forecast --hub DIR --out DIR`` swapped the hub over the
     forecast and lost the hub's file, though the screen said it was written; ``--model-dir DIR --out
-    DIR`` replaced the saved fit with the forecast. Raises :class:`DataError`."""
+    DIR`` replaced the saved fit with the forecast. The problem, or None when they are apart."""
     from pathlib import Path
 
     a, b = Path(first).resolve(), Path(second).resolve()
     if a == b or (not nested and (a in b.parents or b in a.parents)):
         where = "the same folder" if a == b else "one inside the other"
-        raise DataError(Problem("command line", None, second_option, f"{second} and {first_option} {first} are {where}; "
-                                "expected separate folders"))
+        return Problem("command line", None, second_option, f"{second} and {first_option} {first} are {where}; "
+                       "expected separate folders")
+    return None
 
 
 def check_seed(seed: int) -> int:

@@ -235,7 +235,7 @@ def check_options(args: argparse.Namespace) -> None:
     """Every option that can be checked without the data, all at once, before anything is read
     (so a mistake is never found after minutes of fitting). Raises :class:`DataError`."""
     from ..forecast.hub import HubError, check_abbreviation
-    from .checks import check_apart
+    from .checks import apart_problem
 
     problems = []
     if args.hub is not None:
@@ -243,10 +243,7 @@ def check_options(args: argparse.Namespace) -> None:
             check_abbreviation(args.team, "team")
         except HubError as e:
             problems.append(Problem("command line", None, "--team", str(e)))
-        try:
-            check_apart(args.out, "--out", args.hub, "--hub")
-        except DataError as e:
-            problems += e.problems
+        problems += filter(None, [apart_problem(args.out, "--out", args.hub, "--hub")])
     if args.horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{args.horizon}: expected at least 1"))
     if args.chunk_regions is not None and args.chunk_regions < 1:
@@ -273,10 +270,7 @@ def check_options(args: argparse.Namespace) -> None:
         if path is not None and not (Path(path).is_file() if option == "--scenarios" else Path(path).is_dir()):
             problems.append(Problem(str(path), None, option, f"not found; expected {want}"))
         elif path is not None and option != "--scenarios":  # read here, then replaced by this run's outputs
-            try:
-                check_apart(args.out, "--out", path, option, nested=True)
-            except DataError as e:
-                problems += e.problems
+            problems += filter(None, [apart_problem(args.out, "--out", path, option, nested=True)])
     for option, value, what, usage in (("--lags", args.lags, "lags", "N"),
                                        ("--drivers", args.drivers, "driver series", "A,B")):
         if args.model_dir is not None and value is not None:  # a fit option beside a saved fit: was ignored silently

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
     from ..forecast.hub import HubError, check_abbreviation, export_to_hub, read_forecast_dir
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
-    from .checks import check_apart
+    from .checks import apart_problem
 
     for option, value in (("--team", args.team), ("--model", args.model)):
         try:
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         except HubError as e:
             raise DataError(Problem("command line", None, option, str(e))) from None
     d = Path(args.forecast_dir)
-    check_apart(str(d), "FORECAST_DIR", args.hub, "--hub")
+    problem = apart_problem(str(d), "FORECAST_DIR", args.hub, "--hub")
+    if problem:
+        raise DataError(problem)
     try:
         frame, sidecar = read_forecast_dir(d)
     except FileNotFoundError as e:

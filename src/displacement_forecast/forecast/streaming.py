@@ -89,6 +89,11 @@ def _nb_cells(seed: int, purpose: int, regions: np.ndarray, shape_k: np.ndarray,
     return za, mult, z
 
 
+def _nb_shape(ar: Any) -> float:
+    """The gamma shape (1 / NB2 dispersion) of a driver series' counts, as ``CommonNoiseNB`` takes it."""
+    return 1.0 / max(ar.nb_alpha(), 1e-8)
+
+
 class _Noise:
     """The ``cells()`` interface of :class:`~displacement_forecast.distributions.CommonNoiseNB`."""
 
@@ -161,8 +166,7 @@ class _ChunkedNBDL:
             zone = None if zone is None else np.unique(zone[idx], return_inverse=True)[1]
             out[s] = ar_paths_given(a, sh[:, :-1], shock, ar.history_[idx], zone, ar.active_[idx], mult, z)
             if ar.held_share() > 0:  # paths that hold the current intensity (SeriesAR.held_paths)
-                k = np.full(self.D, 1.0 / max(ar.nb_alpha(), 1e-8))
-                _, hm, hz = _nb_cells(self.seed, _HELD + i, idx, k, self.H, False)
+                _, hm, hz = _nb_cells(self.seed, _HELD + i, idx, np.full(self.D, _nb_shape(ar)), self.H, False)
                 held = _Noise(hm, hz).draw(slice(None), ar.held_mean()[idx][None, :, None])
                 out[s] = ar.held_paths(out[s], held, _rng(self.seed, _SHARED, _HELD + i).random(self.D))
         return out
@@ -171,8 +175,8 @@ class _ChunkedNBDL:
         """Count randomness for ``hold`` scenarios (as ``DriverForecaster.count_noise``)."""
         out = {}
         for i, s in enumerate(self.m.drivers):
-            k = 1.0 / max(self.dm.models_[s].nb_alpha(), 1e-8)
-            _, mult, z = _nb_cells(self.seed, _HOLD + i, idx, np.full(self.D, k), self.H, False)
+            _, mult, z = _nb_cells(self.seed, _HOLD + i, idx, np.full(self.D, _nb_shape(self.dm.models_[s])), self.H,
+                                   False)
             out[s] = _Noise(mult, z)
         return out
 

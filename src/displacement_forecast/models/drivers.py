@@ -101,7 +101,7 @@ class SeriesAR:
     def fit(self, y: np.ndarray, zone: np.ndarray | None = None) -> SeriesAR:
         """Fit to counts ``region x period`` (NaN = missing); ``zone`` from :func:`zone_codes`."""
         R, T = y.shape
-        self.persistence_ = getattr(self, "persistence", PERSISTENCE)
+        self.persistence_ = self.persistence
         self.zone_ = None if zone is None else np.asarray(zone, dtype=np.int64)
         self.active_ = np.nansum(y, axis=1) > 0  # regions that ever had an event
         filled = ffill_time(y, fill=0.0)
