@@ -368,11 +368,11 @@ def test_auto_reports_its_lower_factor():
 def test_symmetric_calibration_spreads_both_sides(random_walk, calibrate):
     """``calibrate=True`` / ``"narrow"`` scale both sides of each cell's paths by the one factor
     the backtest found (the lower side too, as before the lower-tail option existed)."""
-    a = get_model("auto", calibrate=calibrate).fit(random_walk)
+    a = get_model("auto", calibrate=calibrate, dependence=0.5).fit(random_walk)  # the same reordering for both
     assert a.spread_ != 1.0 and a.lower_spread_ == a.spread_
     assert a.info_.diagnostics["auto"]["lower_spread_factor"] == a.spread_
     p = a.sample_paths(3, n_draws=200, seed=1).values
-    q = get_model("auto", calibrate=False).fit(random_walk).sample_paths(3, n_draws=200, seed=1).values
+    q = get_model("auto", calibrate=False, dependence=0.5).fit(random_walk).sample_paths(3, n_draws=200, seed=1).values
     np.testing.assert_array_equal(p, spread_paths(q, a.spread_))
 
 
@@ -650,3 +650,15 @@ def test_dependence_choice_scores_the_calibrated_paths():
     want = round(float(np.mean([y.sum(axis=0) for _, _, y in cases])), 2)
     assert rho == 0.0 and set(scores.values()) == {want}, (scores, want)
     assert _dependence_choice(cases, np.array([m]), [False], seed=0)[1]["0"] != want
+
+
+@pytest.mark.parametrize("months, step", [(30, 3), (20, 2), (16, 1)])
+def test_internal_origins_are_a_horizon_apart_and_closer_on_short_histories(months, step):
+    """Default: 2 h origins h periods apart (forecast windows that tile the span), the latest the
+    period before the last; a history too short for that keeps its 2 h origins closer together."""
+    rng = np.random.default_rng(3)
+    p = _panel(rng.normal(8, 0.5, (2, months)))
+    a = get_model("auto", candidates=[("historic-average", {})], n_paths=20).fit(p)
+    got = pd.DatetimeIndex(a.info_.diagnostics["auto"]["backtest_origins"])
+    want = p.dates[[months - 2 - step * k for k in range(5, -1, -1)]]
+    assert list(got) == list(want)
