@@ -188,7 +188,11 @@ def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
     `diagnostics.auto.backtest_coverage`, and that is empty (factor 1) on a mostly-zero file."""
     import numpy as np
 
-    from displacement_forecast.models.ensemble import _far_tail_factor, _lower_factor, _upper_tail_factor
+    from displacement_forecast.models.ensemble import (
+        _far_tail_factor,
+        _lower_factor,
+        _upper_tail_factor,
+    )
 
     rng = np.random.default_rng(0)
     pooled = rng.poisson(50.0, (200, 60)).astype(float)
