@@ -188,18 +188,23 @@ def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
     `diagnostics.auto.backtest_coverage`, and that is empty (factor 1) on a mostly-zero file."""
     import numpy as np
 
-    from displacement_forecast.models.ensemble import _lower_factor, _upper_tail_factor
+    from displacement_forecast.models.ensemble import (
+        _far_tail_factor,
+        _lower_factor,
+        _upper_tail_factor,
+    )
 
     rng = np.random.default_rng(0)
     pooled = rng.poisson(50.0, (200, 60)).astype(float)
     y = rng.poisson(50.0, 60).astype(float)
-    rates = {**_lower_factor(pooled, y)[1], **_upper_tail_factor(pooled, y)[1]}
-    assert len(rates) == 8, "a panel with positive quantiles gets rates on both sides"
+    rates = {**_lower_factor(pooled, y)[1], **_upper_tail_factor(pooled, y)[1], **_far_tail_factor(pooled, y)[1]}
+    assert len(rates) == 10, "a panel with positive quantiles gets rates on both sides"
     assert _lower_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
     assert _upper_tail_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
     rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
     diag = rows["diagnostics"]
-    assert all(f"`{k}`" in diag for k in ("lower_spread_factor", "upper_tail_factor", "backtest_coverage")), diag
+    assert all(f"`{k}`" in diag for k in ("lower_spread_factor", "upper_tail_factor", "far_tail_factor",
+                                          "backtest_coverage")), diag
     assert all(f"`{k}`" in diag for k in rates), (sorted(rates), diag)
     assert "empty" in diag, "the README says when the rates are missing"
 

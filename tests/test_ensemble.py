@@ -11,6 +11,7 @@ from displacement_forecast.models import DEFAULT_MODEL, get_model
 from displacement_forecast.models.base import Panel
 from displacement_forecast.models.ensemble import (
     _allocate,
+    _far_tail_factor,
     _lower_factor,
     _simplex,
     _upper_tail_factor,
@@ -310,8 +311,8 @@ def test_auto_tails_stretches_only_beyond_the_90_quantile():
     factor reported, which is above 1 (the mixture's upper tail is too light there)."""
     rng = np.random.default_rng(0)
     surges = _panel(rng.normal(8, 0.5, (6, 30)) + np.log(6) * (rng.random((6, 30)) < 0.1))
-    a = get_model("auto", calibrate="tails").fit(surges)
-    lo = get_model("auto", calibrate="lower").fit(surges)
+    a = get_model("auto", calibrate="tails", dependence=0.5).fit(surges)  # one reordering for both
+    lo = get_model("auto", calibrate="lower", dependence=0.5).fit(surges)
     assert get_model("auto").calibrate == "tails"  # the default
     d = a.info_.diagnostics["auto"]
     assert d["upper_tail_factor"] == a.upper_tail_ and len(a.upper_tail_) == 3  # one per backtest month
@@ -321,7 +322,34 @@ def test_auto_tails_stretches_only_beyond_the_90_quantile():
     q = lo.sample_paths(5, n_draws=200, seed=1).values
     g = horizon_factors(a.upper_tail_, 5)  # months 4 and 5 take month 3's factor
     assert list(g) == [*a.upper_tail_, a.upper_tail_[-1], a.upper_tail_[-1]]
-    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, g))
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, g, a.far_tail_))
+
+
+def test_far_tail_factor_restores_the_97_5_quantile_of_a_too_light_far_tail():
+    """Known truth: paths drawn from the truth with their excess over each cell's 95% quantile cut
+    to a third, so 4% of outcomes fall above the 97.5% quantile (not 2.5%). The factor found
+    (~3) brings that share back to one a binomial test cannot tell from 2.5%, and leaves the
+    median and the 80% interval as they were."""
+    rng = np.random.default_rng(6)
+    paths, y = _lognormal_cells(rng, n_cells=800)
+    short = stretch_upper_tail(paths, 1 / 3, 0.95)
+    g, info = _far_tail_factor(short, y)
+    assert 2.0 <= g <= 4.0, (g, info)
+    assert info["far_above2.5_before"] >= 0.04 and info["far_above2.5_after"] <= 0.035, info
+    out = spread_paths(short, 1.0, 1.0, 1.0, g)
+    np.testing.assert_array_equal(np.quantile(out, [0.1, 0.5, 0.9], axis=0),
+                                  np.quantile(short, [0.1, 0.5, 0.9], axis=0))
+    assert (np.quantile(out, 0.975, axis=0) >= np.quantile(short, 0.975, axis=0)).all()
+
+
+def test_far_tail_factor_leaves_calibrated_and_too_wide_tails():
+    """Paths drawn from the truth: the factor is 1 unless the test errs (5% of the time: at most
+    3 of 20 histories); paths wider than the truth: always 1 (it never narrows, never widens
+    without evidence)."""
+    calibrated = [_far_tail_factor(*_lognormal_cells(np.random.default_rng(k)))[0] for k in range(20)]
+    assert sum(g > 1 for g in calibrated) <= 3, calibrated
+    wide = [_far_tail_factor(*_lognormal_cells(np.random.default_rng(k), sd_high=0.8))[0] for k in range(5)]
+    assert wide == [1.0] * 5
 
 
 def test_upper_tail_factor_per_horizon():
