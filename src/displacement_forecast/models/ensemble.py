@@ -33,7 +33,8 @@ Fitting
        -> 92%; Somalia 0.82 / 0.93 / 0.92x -> 0.82 / 0.93 / 0.93x (its panels are too short for a
        step above 2); Ukraine 0.99 / 0.96 / 0.96x -> 0.98 / 0.95 / 0.94x. Steps of 2 and 3 weeks
        lay between (step 3: seed 4 -0.3% at 2 weeks); 16 consecutive origins (twice the fits)
-       left seed 4 at -1.8% at 2 weeks.
+       left seed 4 at -1.8% at 2 weeks. (These figures predate the far-tail factor below; with
+       it, ``experiments/results/auto_synthetic_check.md`` and ``docs/real-world-results.md``.)
     2. Weights: the mixture weights on a 0.1 grid of the simplex that minimise the mean CRPS
        of the *mixture* (paths pooled in proportion to the weights) over all origins, regions
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
