@@ -81,3 +81,75 @@ def test_agency_loader_groups_bad_counts_too(tmp_path):
     assert text[1].startswith("f.csv: column 'best': 3 rows are negative ("), text[1]
     assert DataError  # imported: the loaders raise it with these problems
 
+
+# ---------------------------------------------------------------- scenario multipliers
+
+def strikes_data(tmp_path):
+    regions_csv(tmp_path / "regions.csv")
+    rows = tidy_rows(40)
+    for w, d in enumerate(pd.date_range("2023-01-02", periods=40, freq="W-MON")):
+        rows += [(d.date().isoformat(), "R1", "strikes", 5 + w % 4), (d.date().isoformat(), "R2", "strikes", 2)]
+    return write_tidy(tmp_path / "obs.csv", rows)
+
+
+def scenario_file(path, change):
+    path.write_text('[[scenario]]\nid = "baseline"\n\n[[scenario]]\nid = "surge"\n  [[scenario.change]]\n'
+                    f'  regions = ["R1"]\n  series = ["strikes"]\n  {change}\n')
+    return path
+
+
+def test_huge_multiplier_is_one_warning_line_and_recorded(tmp_path, capsys):
+    import json
+
+    data = strikes_data(tmp_path)
+    toml = scenario_file(tmp_path / "sc.toml", "multiply = 1000")
+    out = tmp_path / "out"
+    assert main(["forecast", str(data), "--scenarios", str(toml), "--model", "historic-average", "--horizon", "4",
+                 "--draws", "50", "--no-plots", "--out", str(out)]) == 0
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if "multiply = 1000" in ln]
+    # R1's strikes: 5..8 a week, the last 4 weeks average 6.5; 1000 x that is 6,500, 812x the largest (8)
+    expected = (f"scenario 'surge': {toml}:9: change[0] multiply = 1000 takes strikes in R1 to about 6,500 per "
+                "period, 812x the largest count observed there (8); used as given (check the factor if that is "
+                "not what you meant)")
+    assert warned == [f"WARNING: {expected}"], warned
+    assert expected in json.loads((out / "forecast.json").read_text())["warnings"]
+
+
+@pytest.mark.parametrize("change", ["multiply = 3", "multiply = 10", "values = [60, 70]", "hold = 4\n  multiply = 2"])
+def test_multipliers_within_ten_times_the_history_are_quiet(tmp_path, change):
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.scenarios import check_scenarios, load_scenarios
+
+    data = strikes_data(tmp_path)
+    regions = load_regions(tmp_path / "regions.csv")
+    toml = scenario_file(tmp_path / "sc.toml", change)
+    checked = check_scenarios(load_scenarios(toml, regions), read_observations(data), 4, regions=regions,
+                              file=str(toml))
+    assert [s.warnings for s in checked] == [(), ()]
+
+
+def test_values_far_beyond_the_history_warn_too(tmp_path):
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.scenarios import check_scenarios, load_scenarios
+
+    data = strikes_data(tmp_path)
+    regions = load_regions(tmp_path / "regions.csv")
+    toml = scenario_file(tmp_path / "sc.toml", "values = [40, 900]")
+    checked = check_scenarios(load_scenarios(toml, regions), read_observations(data), 4, regions=regions,
+                              file=str(toml))
+    assert checked[1].warnings == (f"{toml}:9: change[0] values up to 900 take strikes in R1 to about 900 per period, "
+                                   "112x the largest count observed there (8); used as given (check the values if "
+                                   "that is not what you meant)",)
+
+
+@pytest.mark.parametrize("bad", ["-2", "nan", "inf", "-inf"])
+def test_absurd_multipliers_are_errors(tmp_path, capsys, bad):
+    data = strikes_data(tmp_path)
+    toml = scenario_file(tmp_path / "sc.toml", f"multiply = {bad}")
+    assert main(["forecast", str(data), "--scenarios", str(toml), "--model", "historic-average", "--horizon", "4",
+                 "--out", str(tmp_path / "out")]) == 2
+    lines = error_lines(capsys)
+    assert len(lines) == 1 and "multiply" in lines[0] and "is not a non-negative number" in lines[0], lines
+    assert not (tmp_path / "out").exists()
