@@ -153,3 +153,68 @@ def test_absurd_multipliers_are_errors(tmp_path, capsys, bad):
     lines = error_lines(capsys)
     assert len(lines) == 1 and "multiply" in lines[0] and "is not a non-negative number" in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- hubs of other panels
+
+def forecast_into_hub(tmp_path, name, codes, hub, capsys=None):
+    d = tmp_path / name
+    d.mkdir()
+    regions_csv(d / "regions.csv", codes)
+    data = write_tidy(d / "obs.csv", tidy_rows(30, codes))
+    return main(["forecast", str(data), "--model", "historic-average", "--horizon", "2", "--draws", "50",
+                 "--no-plots", "--hub", str(hub), "--out", str(d / "out")])
+
+
+def test_a_hub_of_other_regions_is_refused_naming_the_file(tmp_path, capsys):
+    hub = tmp_path / "hub"
+    assert forecast_into_hub(tmp_path, "syria", ("SY01", "SY02", "SY03", "SY04"), hub) == 0
+    tasks = (hub / "hub-config" / "tasks.json").read_text()
+    capsys.readouterr()
+    assert forecast_into_hub(tmp_path, "somalia", ("SO01", "SO02"), hub) == 2
+    lines = error_lines(capsys)
+    assert lines == [f"error: {hub}: option --hub: {hub / 'hub-config' / 'tasks.json'} lists regions SY01, SY02, "
+                     "SY03, SY04; this forecast's regions (SO01, SO02) are none of them: is it the right hub? "
+                     "(a hub collects forecasts of one set of regions; give another --hub)"], lines
+    assert (hub / "hub-config" / "tasks.json").read_text() == tasks  # the hub left as it was
+    assert not (tmp_path / "somalia" / "out").exists()
+
+
+def test_a_hub_with_regions_the_data_lack_warns(tmp_path, capsys):
+    import json
+
+    hub = tmp_path / "hub"
+    assert forecast_into_hub(tmp_path, "all", tuple(f"R{i}" for i in range(1, 10)), hub) == 0
+    capsys.readouterr()
+    assert forecast_into_hub(tmp_path, "some", ("R1", "R2", "X9"), hub) == 0
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if "tasks.json" in ln]
+    expected = (f"{hub / 'hub-config' / 'tasks.json'} lists 7 regions this forecast does not cover (R3, R4, R5, "
+                "R6, R7, ...) and this forecast has 1 region the hub has not had (X9): check that --hub and the region "
+                "table belong together")
+    assert warned == [f"WARNING: {expected}"], warned
+    assert expected in json.loads((tmp_path / "some" / "out" / "forecast.json").read_text())["warnings"]
+
+
+def test_export_to_hub_refuses_a_forecast_of_other_regions(tmp_path):
+    from displacement_forecast.forecast.hub import HubError, check_hub_regions
+
+    hub = tmp_path / "hub"
+    (hub / "hub-config").mkdir(parents=True)
+    (hub / "hub-config" / "tasks.json").write_text(
+        '{"schema_version": "x", "rounds": [{"model_tasks": [{"task_ids": {"location": '
+        '{"required": null, "optional": ["US", "CA", "MX"]}}}]}]}')
+    with pytest.raises(HubError, match=r"lists regions CA, MX, US; this forecast's regions \(R1\) are none"):
+        check_hub_regions(hub, ["R1"])
+    assert check_hub_regions(tmp_path / "new", ["R1"]) is None  # a new hub takes any regions
+
+
+def test_export_hub_command_refuses_another_panels_forecast(tmp_path, capsys):
+    hub = tmp_path / "hub"
+    assert forecast_into_hub(tmp_path, "syria", ("SY01", "SY02"), hub) == 0
+    other = tmp_path / "other_hub"
+    assert forecast_into_hub(tmp_path, "somalia", ("SO01",), other) == 0
+    capsys.readouterr()
+    assert main(["export-hub", str(tmp_path / "somalia" / "out"), "--hub", str(hub)]) == 2
+    assert error_lines(capsys) == [f"error: {hub}: option --hub: {hub / 'hub-config' / 'tasks.json'} lists regions "
+                                   "SY01, SY02; this forecast's regions (SO01) are none of them: is it the right "
+                                   "hub? (a hub collects forecasts of one set of regions; give another --hub)"]
