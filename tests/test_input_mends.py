@@ -218,3 +218,33 @@ def test_export_hub_command_refuses_another_panels_forecast(tmp_path, capsys):
     assert error_lines(capsys) == [f"error: {hub}: option --hub: {hub / 'hub-config' / 'tasks.json'} lists regions "
                                    "SY01, SY02; this forecast's regions (SO01) are none of them: is it the right "
                                    "hub? (a hub collects forecasts of one set of regions; give another --hub)"]
+
+
+# ---------------------------------------------------------------- the same class in the other readers
+
+def test_region_table_bad_populations_are_one_line(tmp_path):
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.data.schema import DataError
+
+    f = tmp_path / "regions.csv"
+    f.write_text("code,name,parent,population\n" + "".join(f"R{i},n{i},,{'x' if i % 2 else 1000}\n" for i in range(40)))
+    with pytest.raises(DataError) as e:
+        load_regions(f)
+    assert [str(p) for p in e.value.problems] == [
+        f"{f}: column 'population': 20 rows are not a number (lines 3, 5, 7, 9, 11, ...; first value 'x'); expected "
+        "a finite, positive whole number of people at risk"]
+
+
+def test_tidy_formula_cells_are_one_line_per_column(tmp_path):
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.schema import DataError
+
+    rows = tidy_rows(30)
+    for k in range(0, 60, 3):
+        rows[k] = (*rows[k][:3], "=1+1")
+    data = write_tidy(tmp_path / "obs.csv", rows)
+    with pytest.raises(DataError) as e:
+        read_observations(data)
+    assert [str(p) for p in e.value.problems] == [
+        f"{data}: column 'value': 20 rows start like a spreadsheet formula (=, +, -, @) (lines 2, 5, 8, 11, 14, ...; "
+        "first value '=1+1'); expected plain values"]
