@@ -220,6 +220,74 @@ def test_export_hub_command_refuses_another_panels_forecast(tmp_path, capsys):
                                    "hub? (a hub collects forecasts of one set of regions; give another --hub)"]
 
 
+# ---------------------------------------------------------------- header case
+
+@pytest.mark.parametrize("header", ["Date,Region,Series,Value", "date , region ,SERIES, Value ",
+                                    "DATE,region,series,value,Source"])
+def test_tidy_header_in_any_case_or_with_spaces_gives_the_same_frame(tmp_path, header):
+    from displacement_forecast.data.io import read_observations
+
+    rows = tidy_rows(10)
+    plain = write_tidy(tmp_path / "plain.csv", rows, "date,region,series,value" + (",source" if "Source" in header
+                                                                                   else ""))
+    other = write_tidy(tmp_path / "other.csv", rows, header)
+    if "Source" in header:
+        for p in (plain, other):
+            p.write_text("\n".join(ln + ("" if i == 0 else ",acled") for i, ln in enumerate(p.read_text().splitlines()))
+                         + "\n")
+    pd.testing.assert_frame_equal(read_observations(other), read_observations(plain))
+
+
+def test_tidy_header_in_any_case_validates_and_forecasts(tmp_path, capsys):
+    regions_csv(tmp_path / "regions.csv")
+    data = write_tidy(tmp_path / "obs.csv", tidy_rows(30), "Date,Region,Series,Value")
+    assert main(["validate", str(data)]) == 0
+    assert main(["forecast", str(data), "--model", "historic-average", "--horizon", "2", "--draws", "30",
+                 "--no-plots", "--out", str(tmp_path / "out")]) == 0
+
+
+def test_a_formula_cell_under_a_capitalised_header_is_still_refused(tmp_path):
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.schema import DataError
+
+    rows = tidy_rows(10)
+    rows[3] = (*rows[3][:3], "=1+1")
+    data = write_tidy(tmp_path / "obs.csv", rows, "Date,Region,Series,Value")
+    with pytest.raises(DataError, match="like a spreadsheet formula"):
+        read_observations(data)
+
+
+def test_a_header_that_still_does_not_match_is_one_line(tmp_path, capsys):
+    regions_csv(tmp_path / "regions.csv")
+    data = write_tidy(tmp_path / "obs.csv", tidy_rows(5), "when,Region,what,count")
+    assert main(["validate", str(data)]) == 2
+    assert error_lines(capsys) == [
+        f"error: {data}:1: the header has no column date, series, value (have: when, region, what, count); expected "
+        "columns date, region, series, value[, source] (in any case)"]
+
+
+def test_two_columns_that_differ_only_by_case_are_refused(tmp_path):
+    from displacement_forecast.data.io import read_observations
+    from displacement_forecast.data.schema import DataError
+
+    data = tmp_path / "obs.csv"
+    data.write_text("date,region,series,value,Value\n2024-01-01,R1,displaced,1,2\n")
+    with pytest.raises(DataError) as e:
+        read_observations(data)
+    assert [str(p) for p in e.value.problems] == [
+        f"{data}:1: column 'Value': names the same column as 'value' (names are compared in any case, without "
+        "surrounding spaces); expected each column once"]
+
+
+def test_region_table_header_in_any_case(tmp_path):
+    from displacement_forecast.data.regions import load_regions
+
+    a = regions_csv(tmp_path / "a.csv", ("R1", "R2"))
+    b = tmp_path / "b.csv"
+    b.write_text(a.read_text().replace("code,name,parent,population", "Code, Name ,PARENT,Population"))
+    pd.testing.assert_frame_equal(load_regions(b).frame, load_regions(a).frame)
+
+
 # ---------------------------------------------------------------- the same class in the other readers
 
 def test_region_table_bad_populations_are_one_line(tmp_path):
@@ -248,3 +316,16 @@ def test_tidy_formula_cells_are_one_line_per_column(tmp_path):
     assert [str(p) for p in e.value.problems] == [
         f"{data}: column 'value': 20 rows start like a spreadsheet formula (=, +, -, @) (lines 2, 5, 8, 11, 14, ...; "
         "first value '=1+1'); expected plain values"]
+
+
+def test_a_region_table_header_that_does_not_match_is_one_line(tmp_path):
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.data.schema import DataError
+
+    f = tmp_path / "regions.csv"
+    f.write_text("id,label,pop\nR1,One,100\n")
+    with pytest.raises(DataError) as e:
+        load_regions(f)
+    assert [str(p) for p in e.value.problems] == [
+        f"{f}:1: the region table has no column code, name, population (have: id, label, pop); expected columns code, "
+        "name, parent, population[, aliases] (in any case; parent may be left out)"]

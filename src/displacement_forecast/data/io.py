@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 
 from .schema import (
+    COLUMNS,
+    OPTIONAL_COLUMNS,
     DataError,
     Problem,
     check_observations,
     grouped_rows,
+    match_columns,
     validate_observations,
 )
 
@@ -162,8 +165,9 @@ def read_csv_strict(
         dup = sorted({h for h in named if named.count(h) > 1})
         problems.append(Problem(name, lines[0], dup[0], "column name appears more than once in the header"))
     width = len(header)
-    check_cols = set(header if formula_columns is None else formula_columns)
-    check_idx = [i for i, h in enumerate(header) if h and h in check_cols]
+    check_cols = {h.lower() for h in (header if formula_columns is None else formula_columns)}
+    check_idx = [i for i, h in enumerate(header) if h and h.lower() in check_cols]  # 'Value' is 'value'
+
     long_rows: list[int] = []
     formulas: dict[int, list[int]] = {i: [] for i in check_idx}
     for k, row in enumerate(data):
@@ -232,7 +236,7 @@ def read_observations(
     :func:`.metadata.declares_decimals`), else True.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
-    cols = ["date", "region", "series", "value"]
+    cols = list(COLUMNS)
     if whole is None:
         from .metadata import declares_decimals
 
@@ -241,10 +245,11 @@ def read_observations(
         raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
     except DataError as e:
         # Formula cells found: list them with every other problem of the file, in one pass.
-        if not any(p.column in cols for p in e.problems):
+        if not any(str(p.column).strip().lower() in cols for p in e.problems):
             raise
         try:
-            raw = read_csv_strict(path, formula_columns=(), delimiter=delimiter)
+            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+                                (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
         except DataError:
             raise e from None
         # the other problems, of the rows without formula cells (a formula cell is reported once)
@@ -252,6 +257,7 @@ def read_observations(
         rest = validate_observations(raw[clean], file=str(path), region_codes=region_codes, freq=freq,
                                      row_offset=raw.attrs["lines"][clean], whole=whole) if clean.any() else []
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
+    raw = match_columns(raw, (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))  # 'Date', ' value ': any case
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
                               row_offset=raw.attrs["lines"], whole=whole)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import MAX_COUNT, DataError, Problem, file_lines, grouped_rows
+from .schema import MAX_COUNT, DataError, Problem, file_lines, grouped_rows, match_columns
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -128,7 +128,7 @@ def load_regions(path: str | Path) -> RegionTable:
 
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
-    raw = read_csv_strict(path)
+    raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, "aliases"), file=str(path))  # 'Code': any case
     return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 
 
@@ -145,7 +145,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:
-        raise DataError([Problem(file, 1, c, "required column is missing in the region table") for c in missing])
+        raise DataError(Problem(file, 1, None, f"the region table has no column {', '.join(missing)} (have: "
+                                               f"{', '.join(map(str, raw.columns))}); expected columns code, name, "
+                                               "parent, population[, aliases] (in any case; parent may be left out)"))
     f = raw.copy()
     if "parent" not in f.columns:
         f["parent"] = None

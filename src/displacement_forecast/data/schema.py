@@ -74,6 +74,43 @@ MAX_COUNT = 1e10
 
 #: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
 PROBLEM_KINDS = ("column", "key", "option")
+def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<frame>") -> pd.DataFrame:
+    """``df`` with its columns that name a ``wanted`` column in another case or with surrounding
+    spaces (``Date``, `` value ``) renamed to it: the fixed headers of the tidy format and the region
+    table are read in any case, as the agency loaders read theirs (:func:`header_key`).
+
+    Other columns keep their names (a header that still lacks a column is reported by the check
+    that needs it). The frame's ``attrs`` (file lines) are kept.
+
+    Raises
+    ------
+    DataError
+        Two columns naming one wanted column (``value`` and ``Value``), at the header line.
+    """
+    want = {w.lower(): w for w in wanted}
+    names: dict[str, object] = {}
+    problems: list[Problem] = []
+    rename = {}
+    for c in df.columns:
+        k = want.get(str(c).strip().lower())
+        if k is None:
+            continue
+        if k in names:
+            problems.append(Problem(file, 1, str(c), f"names the same column as {names[k]!r} (names are compared in "
+                                                     "any case, without surrounding spaces); expected each column once"))
+            continue
+        names[k] = c
+        if c != k:
+            rename[c] = k
+    if problems:
+        raise DataError(problems)
+    if not rename:
+        return df
+    out = df.rename(columns=rename)
+    out.attrs = dict(df.attrs)
+    return out
+
+
 #: Files whose named fields are keys, not columns.
 KEY_FILE_SUFFIXES = (".toml", ".json")
 
@@ -420,11 +457,10 @@ def validate_observations(
         # the header line left out: one line saying so, not one 'required column is missing' per column
         return [Problem(file, 1, None, f"line 1 holds data ({', '.join(map(str, df.columns))}), not the header; "
                                        f"expected a first line naming the columns: {','.join(COLUMNS)}[,source]")]
-    if missing:
-        return [
-            Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
-            for c in missing
-        ]
+    if missing:  # one line for the header, not one per missing column
+        return [Problem(file, 1, None, f"the header has no column {', '.join(missing)} (have: "
+                                       f"{', '.join(map(str, df.columns))}); expected columns {', '.join(COLUMNS)}"
+                                       f"[, {', '.join(OPTIONAL_COLUMNS)}] (in any case)")]
     if df.empty:
         return [Problem(file, None, None, "no data rows (only a header)")]
 
