@@ -74,43 +74,6 @@ MAX_COUNT = 1e10
 
 #: What a :class:`Problem`'s ``column`` names, by kind (see :meth:`Problem.kind_of`).
 PROBLEM_KINDS = ("column", "key", "option")
-def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<frame>") -> pd.DataFrame:
-    """``df`` with its columns that name a ``wanted`` column in another case or with surrounding
-    spaces (``Date``, `` value ``) renamed to it: the fixed headers of the tidy format and the region
-    table are read in any case, as the agency loaders read theirs (:func:`header_key`).
-
-    Other columns keep their names (a header that still lacks a column is reported by the check
-    that needs it). The frame's ``attrs`` (file lines) are kept.
-
-    Raises
-    ------
-    DataError
-        Two columns naming one wanted column (``value`` and ``Value``), at the header line.
-    """
-    want = {w.lower(): w for w in wanted}
-    names: dict[str, object] = {}
-    problems: list[Problem] = []
-    rename = {}
-    for c in df.columns:
-        k = want.get(str(c).strip().lower())
-        if k is None:
-            continue
-        if k in names:
-            problems.append(Problem(file, 1, str(c), f"names the same column as {names[k]!r} (names are compared in "
-                                                     "any case, without surrounding spaces); expected each column once"))
-            continue
-        names[k] = c
-        if c != k:
-            rename[c] = k
-    if problems:
-        raise DataError(problems)
-    if not rename:
-        return df
-    out = df.rename(columns=rename)
-    out.attrs = dict(df.attrs)
-    return out
-
-
 #: Files whose named fields are keys, not columns.
 KEY_FILE_SUFFIXES = (".toml", ".json")
 
@@ -229,8 +192,9 @@ def rows_problem(file: str, column: str | None, lines: Sequence[int], n: int, wh
     expected : str
         What was expected, appended after ``"; "``.
     """
-    at = list(dict.fromkeys(int(x) for x in lines))[:SHOWN_LINES]  # a wide table's row holds many cells
-    shown = ", ".join(map(str, at)) + (", ..." if n > len(at) and len(lines) > SHOWN_LINES else "")
+    distinct = list(dict.fromkeys(int(x) for x in lines))  # a wide table's row holds many cells
+    at = distinct[:SHOWN_LINES]
+    shown = ", ".join(map(str, at)) + (", ..." if len(distinct) > SHOWN_LINES or n > len(lines) else "")
     cell = "" if first is None else f"; first value {str(first).strip()!r}"
     return Problem(file, None, column, f"{n:,} row{'s' if n > 1 else ''} {what} (line{'s' if len(at) > 1 else ''} "
                                        f"{shown}{cell})" + (f"; {expected}" if expected else ""))
@@ -622,6 +586,43 @@ def header_key(name: object) -> str:
     (:func:`.loaders.common.read_columns`) and :func:`_agency_format` recognises their exports with it.
     """
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<frame>") -> pd.DataFrame:
+    """``df`` with its columns that name a ``wanted`` column in another case or with surrounding
+    spaces (``Date``, `` value ``) renamed to it: the fixed headers of the tidy format and the region
+    table are read in any case, as the agency loaders read theirs (:func:`header_key`).
+
+    Other columns keep their names (a header that still lacks a column is reported by the check
+    that needs it). The frame's ``attrs`` (file lines) are kept.
+
+    Raises
+    ------
+    DataError
+        Two columns naming one wanted column (``value`` and ``Value``), at the header line.
+    """
+    want = {w.lower(): w for w in wanted}
+    names: dict[str, object] = {}
+    problems: list[Problem] = []
+    rename = {}
+    for c in df.columns:
+        k = want.get(str(c).strip().lower())
+        if k is None:
+            continue
+        if k in names:
+            problems.append(Problem(file, 1, str(c), f"names the same column as {names[k]!r} (names are compared in "
+                                                     "any case, without surrounding spaces); expected each column once"))
+            continue
+        names[k] = c
+        if c != k:
+            rename[c] = k
+    if problems:
+        raise DataError(problems)
+    if not rename:
+        return df
+    out = df.rename(columns=rename)
+    out.attrs = dict(df.attrs)
+    return out
 
 
 #: Columns that mark a raw agency export: format name, what to call it, columns it always has.
