@@ -19,8 +19,9 @@ def _monthly(tmp_path: Path) -> list[str]:
     dates = pd.date_range("2020-01-01", periods=24, freq="MS")
     rng = np.random.default_rng(1)
     pd.DataFrame([{"date": d.date(), "region": r, "series": "displaced", "value": int(rng.integers(100, 900))}
-                  for r in ("A", "B") for d in dates]).to_csv(tmp_path / "m.csv", index=False)
-    pd.DataFrame({"code": ["A", "B"], "name": ["Alpha", "Beta"], "parent": ["P", "P"],
+                  for r in ("NWS01", "NWS02") for d in dates]).to_csv(tmp_path / "m.csv", index=False)
+    # regions of the weekly case's table: a hub refuses a forecast of none of its regions first
+    pd.DataFrame({"code": ["NWS01", "NWS02"], "name": ["Alpha", "Beta"], "parent": ["P", "P"],
                   "population": [1_000_000, 1_000_000]}).to_csv(tmp_path / "mreg.csv", index=False)
     return [str(tmp_path / "m.csv"), "--regions", str(tmp_path / "mreg.csv")]
 

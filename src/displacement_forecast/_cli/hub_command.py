@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..data.schema import DataError, Problem
@@ -30,7 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the forecast folder and export it; user mistakes become one-line errors (exit 2)."""
-    from ..forecast.hub import HubError, check_abbreviation, export_to_hub, read_forecast_dir
+    from ..forecast.hub import (
+        HubError,
+        check_abbreviation,
+        check_hub_regions,
+        export_to_hub,
+        read_forecast_dir,
+    )
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
     from .checks import apart_problem
 
@@ -49,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise DataError(Problem(str(d), None, None, str(e))) from None
     claim_out_dir(args.hub, option="--hub", replace=False)
+    try:  # named in the hub the user gave (export_to_hub sees its staging copy)
+        warning = check_hub_regions(args.hub, frame["region"].astype(str).unique())
+    except HubError as e:
+        raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
     stage = None
     try:
         with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing

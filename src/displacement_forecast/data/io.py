@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import DataError, Problem, check_observations, validate_observations
+from .schema import (
+    COLUMNS,
+    OPTIONAL_COLUMNS,
+    DataError,
+    Problem,
+    check_observations,
+    grouped_rows,
+    match_columns,
+    validate_observations,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
@@ -156,18 +165,29 @@ def read_csv_strict(
         dup = sorted({h for h in named if named.count(h) > 1})
         problems.append(Problem(name, lines[0], dup[0], "column name appears more than once in the header"))
     width = len(header)
-    check_cols = set(header if formula_columns is None else formula_columns)
-    check_idx = [i for i, h in enumerate(header) if h and h in check_cols]
-    for row, line in zip(data, data_lines, strict=True):
+    check_cols = {h.lower() for h in (header if formula_columns is None else formula_columns)}
+    check_idx = [i for i, h in enumerate(header) if h and h.lower() in check_cols]  # 'Value' is 'value'
+
+    long_rows: list[int] = []
+    formulas: dict[int, list[int]] = {i: [] for i in check_idx}
+    for k, row in enumerate(data):
         if len(row) > width and any(c.strip() for c in row[width:]):
-            problems.append(Problem(name, line, None, f"row has {len(row)} fields but the header has {width}"))
+            long_rows.append(k)
             continue
         for i in check_idx:
             if i < len(row) and is_formula(row[i]):
-                problems.append(
-                    Problem(name, line, header[i],
-                            f"cell {row[i][:20]!r} starts with {row[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
-                )
+                formulas[i].append(k)
+    # one line per kind of problem and column, not one per row (schema.grouped_rows)
+    problems += grouped_rows(name, None, long_rows, lambda k: data_lines[k],
+                             lambda k: f"row has {len(data[k])} fields but the header has {width}",
+                             f"have more fields than the header ({width})")
+    for i, rows_i in formulas.items():
+        problems += grouped_rows(
+            name, header[i], rows_i, lambda k: data_lines[k],
+            lambda k, i=i: f"cell {data[k][i][:20]!r} starts with {data[k][i].strip()[0]!r}, like a spreadsheet "
+                           "formula; expected a plain value",
+            "start like a spreadsheet formula (=, +, -, @)", cell=lambda k, i=i: data[k][i][:20],
+            expected="expected plain values")
     if problems:
         raise DataError(problems)
     if keep == list(range(width)):  # the usual file: rows padded or cut (empty cells) to the header
@@ -216,7 +236,7 @@ def read_observations(
     :func:`.metadata.declares_decimals`), else True.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
-    cols = ["date", "region", "series", "value"]
+    cols = list(COLUMNS)
     if whole is None:
         from .metadata import declares_decimals
 
@@ -225,19 +245,28 @@ def read_observations(
         raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
     except DataError as e:
         # Formula cells found: list them with every other problem of the file, in one pass.
-        flagged = {(p.row, p.column) for p in e.problems if p.row is not None and p.column in cols}
-        if not flagged:
+        if not any(str(p.column).strip().lower() in cols for p in e.problems):
             raise
         try:
-            raw = read_csv_strict(path, formula_columns=(), delimiter=delimiter)
+            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+                                (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
         except DataError:
             raise e from None
-        rest = [p for p in validate_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                                                 row_offset=raw.attrs["lines"], whole=whole)
-                if (p.row, p.column) not in flagged]
+        # the other problems, of the rows without formula cells (a formula cell is reported once)
+        clean = ~np.column_stack([_formula_cells(raw[c]) for c in cols if c in raw.columns]).any(axis=1)
+        rest = validate_observations(raw[clean], file=str(path), region_codes=region_codes, freq=freq,
+                                     row_offset=raw.attrs["lines"][clean], whole=whole) if clean.any() else []
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
+    raw = match_columns(raw, (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))  # 'Date', ' value ': any case
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
                               row_offset=raw.attrs["lines"], whole=whole)
+
+
+def _formula_cells(col: pd.Series) -> np.ndarray:
+    """Which cells of a column of strings a spreadsheet would run as a formula (:func:`is_formula`)."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    hit = np.array([isinstance(u, str) and is_formula(u) for u in uniq] + [False], dtype=bool)
+    return hit[codes]
 
 
 def escape_formula(value: object) -> object:

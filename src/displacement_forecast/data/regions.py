@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import MAX_COUNT, DataError, Problem, file_lines
+from .schema import MAX_COUNT, DataError, Problem, file_lines, grouped_rows, match_columns
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 
@@ -128,7 +128,7 @@ def load_regions(path: str | Path) -> RegionTable:
 
     ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
     """
-    raw = read_csv_strict(path)
+    raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, "aliases"), file=str(path))  # 'Code': any case
     return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 
 
@@ -145,7 +145,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     problems: list[Problem] = []
     missing = [c for c in ("code", "name", "population") if c not in raw.columns]
     if missing:
-        raise DataError([Problem(file, 1, c, "required column is missing in the region table") for c in missing])
+        raise DataError(Problem(file, 1, None, f"the region table has no column {', '.join(missing)} (have: "
+                                               f"{', '.join(map(str, raw.columns))}); expected columns code, name, "
+                                               "parent, population[, aliases] (in any case; parent may be left out)"))
     f = raw.copy()
     if "parent" not in f.columns:
         f["parent"] = None
@@ -153,26 +155,35 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     # Codes are compared stripped: "NWS01" and " NWS01 " are one region, so they are duplicates.
     # ... and in Unicode's composed form (NFC), as observation files' codes are: equal-looking codes are equal.
     f["code"] = f["code"].map(lambda c: unicodedata.normalize("NFC", c.strip()) if isinstance(c, str) else c)
+    kinds: dict[tuple[str, str], list[int]] = {}  # (column, what the rows are) -> rows: one line per kind
+    messages: dict[int, dict[str, str]] = {}
     for i in range(len(f)):
-        line = int(at[i])
         code = f["code"].iloc[i]
         if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) == "":
-            problems.append(Problem(file, line, "code", "empty region code"))
+            kinds.setdefault(("code", "have an empty region code"), []).append(i)
+            messages.setdefault(i, {})["code"] = "empty region code"
         elif str(code).upper() == TOTAL:
-            problems.append(Problem(file, line, "code", f"region code {code!r} is reserved (outputs use it for the sum "
-                                                        "over all regions, scenarios for every region); expected another code"))
+            kinds.setdefault(("code", f"use the reserved code {TOTAL!r}"), []).append(i)
+            messages.setdefault(i, {})["code"] = (f"region code {code!r} is reserved (outputs use it for the sum over "
+                                                  "all regions, scenarios for every region); expected another code")
         problem = _population_problem(f["population"].iloc[i], pop.iloc[i], max_population)
         if problem:
-            problems.append(Problem(file, line, "population", problem))
+            kinds.setdefault(("population", problem[0]), []).append(i)
+            messages.setdefault(i, {})["population"] = problem[1]
     named = f["code"].notna() & (f["code"].astype(str) != "")
     dup = f["code"].duplicated(keep="first") & named
     first = {}
     for i, c in enumerate(f["code"]):
         first.setdefault(c, int(at[i]))
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(file, int(at[i]), "code",
-                                f"duplicate region code {f['code'].iloc[i]!r} (codes are compared without "
-                                f"surrounding spaces); first on line {first[f['code'].iloc[i]]}"))
+        kinds.setdefault(("code", "repeat a region code of an earlier row"), []).append(int(i))
+        messages.setdefault(int(i), {})["code"] = (f"duplicate region code {f['code'].iloc[i]!r} (codes are compared "
+                                                   f"without surrounding spaces); first on line {first[f['code'].iloc[i]]}")
+    cells = {"code": f["code"], "population": f["population"]}
+    for (column, what), rows in kinds.items():
+        problems += grouped_rows(file, column, rows, lambda i: at[i], lambda i, c=column: messages[i][c], what,
+                                 cell=None if what.startswith("have an empty") else (lambda i, c=column: cells[c].iloc[i]),
+                                 expected=_EXPECTED[column])
     if problems:
         raise DataError(problems)
     f["code"] = f["code"].astype(str)
@@ -182,19 +193,26 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     return RegionTable(f[cols].reset_index(drop=True))
 
 
-def _population_problem(raw: object, value: float, max_population: float | None = None) -> str | None:
-    """Why a population cell is not a finite, positive whole number of people (None if it is)."""
-    expected = "expected a finite, positive whole number of people at risk"
+#: What a region table's cells must be, for the line that groups many rows with one problem.
+_EXPECTED = {"code": "expected a unique region code, not ALL",
+             "population": "expected a finite, positive whole number of people at risk"}
+
+
+def _population_problem(raw: object, value: float, max_population: float | None = None) -> tuple[str, str] | None:
+    """Why a population cell is not a finite, positive whole number of people (None if it is):
+    ``(what such rows are, the message for one row)``."""
+    expected = _EXPECTED["population"]
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return f"empty cell is not a number; {expected}"
+        return "have an empty population", f"empty cell is not a number; {expected}"
     if pd.isna(value):
-        return f"{raw!r} is not a number; {expected}"
+        return "are not a number", f"{raw!r} is not a number; {expected}"
     if not np.isfinite(value):
-        return f"{raw!r} is not finite; {expected}"
+        return "are not finite", f"{raw!r} is not finite; {expected}"
     if value <= 0:
-        return f"{raw!r} is not a positive number; {expected}"
+        return "are not positive", f"{raw!r} is not a positive number; {expected}"
     if value != np.floor(value):
-        return f"{raw!r} is not a whole number of people; {expected}"
+        return "are not whole numbers", f"{raw!r} is not a whole number of people; {expected}"
     if max_population is not None and value > max_population:  # a 1e20 typo: the thresholds' cap, people at risk
-        return f"{raw!r} is more people than live on Earth; {expected}, at most {max_population:,.0f}"
+        return ("are more people than live on Earth",
+                f"{raw!r} is more people than live on Earth; {expected}, at most {max_population:,.0f}")
     return None

@@ -166,6 +166,60 @@ def first_of_each(rows: np.ndarray, keys: Sequence[Hashable], problem: Callable[
     return out
 
 
+#: Line numbers listed in the one line that stands for many rows with one problem.
+SHOWN_LINES = 5
+
+
+def rows_problem(file: str, column: str | None, lines: Sequence[int], n: int, what: str, *, first: object = None,
+                 expected: str = "") -> Problem:
+    """One problem standing for every row with one kind of problem in one column of one file.
+
+    Printed ``obs.csv: column 'value': 300 rows are not a number (lines 3, 5, 9, 12, 17, ...;
+    first value 'abc'); expected a non-negative count``: a file with the same mistake in many
+    rows is one line, not one per row (the reader needs the kind, how many and where to look).
+
+    Parameters
+    ----------
+    lines : sequence of int
+        File lines of the first rows, in file order (the first :data:`SHOWN_LINES` distinct ones
+        are listed; the cells of one row of a wide table share its line).
+    n : int
+        How many rows have the problem.
+    what : str
+        What the rows are, after ``"n rows "``: ``"are not a number"``.
+    first : object, optional
+        The first row's cell, quoted as ``first value``.
+    expected : str
+        What was expected, appended after ``"; "``.
+    """
+    distinct = list(dict.fromkeys(int(x) for x in lines))  # a wide table's row holds many cells
+    at = distinct[:SHOWN_LINES]
+    shown = ", ".join(map(str, at)) + (", ..." if len(distinct) > SHOWN_LINES or n > len(lines) else "")
+    cell = "" if first is None else f"; first value {str(first).strip()!r}"
+    return Problem(file, None, column, f"{n:,} row{'s' if n > 1 else ''} {what} (line{'s' if len(at) > 1 else ''} "
+                                       f"{shown}{cell})" + (f"; {expected}" if expected else ""))
+
+
+def grouped_rows(file: str, column: str | None, rows: Sequence[int] | np.ndarray, line: Callable[[int], int],
+                 one: Callable[[int], str], what: str, *, cell: Callable[[int], object] | None = None,
+                 expected: str = "") -> list[Problem]:
+    """The problems of ``rows`` (data-row positions, in file order) sharing one kind of problem.
+
+    One row: one :class:`Problem` at its line (``line(i)``) with the message ``one(i)``. More:
+    one :func:`rows_problem` (``what``, ``expected``, the first row's ``cell(i)``). The one rule of
+    the loaders (:func:`.loaders.common.row_problems`) and the tidy check
+    (:func:`validate_observations`).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return []
+    if len(rows) == 1:
+        i = int(rows[0])
+        return [Problem(file, int(line(i)), column, one(i))]
+    return [rows_problem(file, column, [int(line(int(i))) for i in rows[:SHOWN_LINES * 8]], len(rows), what,
+                         first=None if cell is None else cell(int(rows[0])), expected=expected)]
+
+
 def cell_shape(text: str) -> str:
     """The shape of a cell, to tell causes apart: digits as ``9``, each run of letters as ``a``
     (``'2020-13-01'`` -> ``'9999-99-99'``, ``'March 5'`` -> ``'a 9'``, ``'n/a'`` -> ``'a/a'``)."""
@@ -367,11 +421,10 @@ def validate_observations(
         # the header line left out: one line saying so, not one 'required column is missing' per column
         return [Problem(file, 1, None, f"line 1 holds data ({', '.join(map(str, df.columns))}), not the header; "
                                        f"expected a first line naming the columns: {','.join(COLUMNS)}[,source]")]
-    if missing:
-        return [
-            Problem(file, 1, c, f"required column is missing (have: {', '.join(map(str, df.columns))})")
-            for c in missing
-        ]
+    if missing:  # one line for the header, not one per missing column
+        return [Problem(file, 1, None, f"the header has no column {', '.join(missing)} (have: "
+                                       f"{', '.join(map(str, df.columns))}); expected columns {', '.join(COLUMNS)}"
+                                       f"[, {', '.join(OPTIONAL_COLUMNS)}] (in any case)")]
     if df.empty:
         return [Problem(file, None, None, "no data rows (only a header)")]
 
@@ -415,33 +468,40 @@ def validate_observations(
     raw_values = df["value"]
     values = pd.to_numeric(raw_values, errors="coerce")
     not_numeric = values.isna() & raw_values.notna() & (_text(raw_values.astype(str)) != "")
-    for i in np.flatnonzero(not_numeric.to_numpy()):
-        problems.append(
-            Problem(file, int(lines[i]), "value",
-                    f"{raw_values.iloc[i]!r} is not a number; expected a non-negative count (leave empty for missing)")
-        )
-    for i in np.flatnonzero((values < 0).fillna(False).to_numpy()):
-        problems.append(Problem(file, int(lines[i]), "value", f"negative value {values.iloc[i]:g}; expected >= 0"))
-    for i in np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))):
-        problems.append(Problem(file, int(lines[i]), "value", "infinite value; expected a finite count"))
+
+    def line(i: int) -> int:
+        return int(lines[i])
+
+    def cell(i: int) -> object:
+        return raw_values.iloc[i]
+
+    need = "expected a non-negative count (leave empty for missing)"
+    problems += grouped_rows(file, "value", np.flatnonzero(not_numeric.to_numpy()), line,
+                             lambda i: f"{raw_values.iloc[i]!r} is not a number; {need}", "are not a number",
+                             cell=cell, expected=need)
+    problems += grouped_rows(file, "value", np.flatnonzero((values < 0).fillna(False).to_numpy()), line,
+                             lambda i: f"negative value {values.iloc[i]:g}; expected >= 0", "are negative",
+                             cell=cell, expected="expected >= 0")
+    problems += grouped_rows(file, "value", np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))), line,
+                             lambda i: "infinite value; expected a finite count", "are infinite", cell=cell,
+                             expected="expected a finite count")
     huge = ((values > MAX_COUNT) & np.isfinite(values)).fillna(False).to_numpy(dtype=bool)
     if region_codes is not None:  # with a region table, displacement is capped by each region's population
         huge &= (_text(df["series"]) != "displaced").fillna(True).to_numpy(dtype=bool)  # (named there, per region)
-    huge = np.flatnonzero(huge)
-    if len(huge):  # one line: a file of such values is one mistake (wrong unit, corrupt export)
-        i = huge[0]
-        more = f" (and {len(huge) - 1:,} more rows)" if len(huge) > 1 else ""
-        problems.append(Problem(file, int(lines[i]), "value", f"{values.iloc[i]:g} is larger than any count{more}; "
-                                f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"))
+    too_large = f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"
+    problems += grouped_rows(file, "value", np.flatnonzero(huge), line,
+                             lambda i: f"{values.iloc[i]:g} is larger than any count; {too_large}",
+                             "are larger than any count", cell=cell, expected=too_large)
     if whole:
         v = values.to_numpy(dtype=float)
         check = _text(df["series"]).isin(PEOPLE_SERIES).to_numpy(dtype=bool) & np.isfinite(v)
-        for i in np.flatnonzero(check)[v[check] % 1 != 0]:
-            problems.append(Problem(file, int(lines[i]), "value",
-                                    f"{str(raw_values.iloc[i]).strip()!r} is not a whole number; expected a count of "
-                                    f"people (series {str(df['series'].iloc[i]).strip()!r}); for a source that splits "
-                                    "estimates give --decimals, or decimals: true in the front matter of a "
-                                    "README.md beside the file"))
+        decimals = ("for a source that splits estimates give --decimals, or decimals: true in the front matter "
+                    "of a README.md beside the file")
+        problems += grouped_rows(
+            file, "value", np.flatnonzero(check)[v[check] % 1 != 0], line,
+            lambda i: (f"{str(raw_values.iloc[i]).strip()!r} is not a whole number; expected a count of people "
+                       f"(series {str(df['series'].iloc[i]).strip()!r}); {decimals}"),
+            "are not whole numbers", cell=cell, expected=f"expected counts of people; {decimals}")
 
     # Series known.
     series = _text(df["series"], strip=False)
@@ -459,8 +519,9 @@ def validate_observations(
 
     # Regions present and known.
     region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
-    for i in np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)):
-        problems.append(Problem(file, int(lines[i]), "region", "empty region; expected a region code"))
+    problems += grouped_rows(file, "region", np.flatnonzero((region.isna() | (region == "")).to_numpy(dtype=bool)),
+                             line, lambda i: "empty region; expected a region code", "have an empty region",
+                             expected="expected a region code")
     if region_codes is not None:
         codes = set(region_codes)
         bad = (region.notna() & (region != "") & ~region.isin(codes)).to_numpy(dtype=bool)
@@ -485,12 +546,15 @@ def validate_observations(
         first_line = {}
         for i, k in enumerate(map(tuple, key.to_numpy())):
             first_line.setdefault(k, int(lines[i]))
-        for i in np.flatnonzero(dup.to_numpy()):
+
+        def repeated(i: int, sep: str = "; ") -> str:
             k = tuple(key.iloc[i])
-            problems.append(
-                Problem(file, int(lines[i]), "date",
-                        f"duplicate key (date={k[0].date()}, region={k[1]}, series={k[2]}); first seen on line {first_line[k]}")
-            )
+            return f"(date={k[0].date()}, region={k[1]}, series={k[2]}){sep}first seen on line {first_line[k]}"
+
+        rows = np.flatnonzero(dup.to_numpy())
+        problems += grouped_rows(file, "date", rows, line, lambda i: f"duplicate key {repeated(i)}",
+                                 "repeat the key (date, region, series) of an earlier row",
+                                 expected=f"expected each key once (the first repeated: {repeated(int(rows[0]), ', ')})")
 
     # Frequency: one per file, named by the one rule (detect_frequency).
     ok = dates.notna().to_numpy()
@@ -522,6 +586,43 @@ def header_key(name: object) -> str:
     (:func:`.loaders.common.read_columns`) and :func:`_agency_format` recognises their exports with it.
     """
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<frame>") -> pd.DataFrame:
+    """``df`` with its columns that name a ``wanted`` column in another case or with surrounding
+    spaces (``Date``, `` value ``) renamed to it: the fixed headers of the tidy format and the region
+    table are read in any case, as the agency loaders read theirs (:func:`header_key`).
+
+    Other columns keep their names (a header that still lacks a column is reported by the check
+    that needs it). The frame's ``attrs`` (file lines) are kept.
+
+    Raises
+    ------
+    DataError
+        Two columns naming one wanted column (``value`` and ``Value``), at the header line.
+    """
+    want = {w.lower(): w for w in wanted}
+    names: dict[str, object] = {}
+    problems: list[Problem] = []
+    rename = {}
+    for c in df.columns:
+        k = want.get(str(c).strip().lower())
+        if k is None:
+            continue
+        if k in names:
+            problems.append(Problem(file, 1, str(c), f"names the same column as {names[k]!r} (names are compared in "
+                                                     "any case, without surrounding spaces); expected each column once"))
+            continue
+        names[k] = c
+        if c != k:
+            rename[c] = k
+    if problems:
+        raise DataError(problems)
+    if not rename:
+        return df
+    out = df.rename(columns=rename)
+    out.attrs = dict(df.attrs)
+    return out
 
 
 #: Columns that mark a raw agency export: format name, what to call it, columns it always has.

@@ -110,7 +110,8 @@ def export_to_hub(
     Raises
     ------
     HubError
-        Bad abbreviation, several origin dates in ``frame``, a text cell a spreadsheet would run
+        Regions none of which the hub declares (:func:`check_hub_regions`), bad abbreviation,
+        several origin dates in ``frame``, a text cell a spreadsheet would run
         as a formula, or quantile levels / thresholds that differ from what the round declares.
     """
     if file_format not in ("csv", "parquet"):
@@ -136,6 +137,7 @@ def export_to_hub(
         if file_format not in admin.setdefault("file_format", []):
             admin["file_format"].append(file_format)
         tasks_path = cfg / "tasks.json"
+        check_hub_regions(hub, rows["region"].astype(str).unique())  # another panel's hub: refused
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
         unit = period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
         _check_one_unit(tasks, hub / admin.get("model_output_dir", "model-output"), model_id,
@@ -155,6 +157,89 @@ def export_to_hub(
         write_text_atomic(json.dumps(tasks, indent=2) + "\n", tasks_path)
         write_text_atomic(json.dumps(admin, indent=2) + "\n", admin_path)
     return out
+
+
+#: Task ids a hub may name its regions by (ours is ``region``; many hubs say ``location``).
+REGION_TASK_IDS = ("region", "location")
+#: Regions named in a message about a hub's regions before ``...``.
+SHOWN_REGIONS = 5
+
+
+def hub_regions(tasks: Mapping[str, Any]) -> list[str]:
+    """Every region a hub's ``tasks.json`` declares, over all rounds (``ALL``, our total, left out).
+
+    Parameters
+    ----------
+    tasks : mapping
+        The parsed ``hub-config/tasks.json``; its rounds' ``region`` (or ``location``) task ids,
+        required and optional values.
+
+    Returns
+    -------
+    list of str
+        Sorted region codes; empty for a hub that declares none (a new hub).
+    """
+    out: set[str] = set()
+    for rnd in tasks.get("rounds") or []:
+        for mt in rnd.get("model_tasks") or []:
+            for key in REGION_TASK_IDS:
+                tid = (mt.get("task_ids") or {}).get(key) or {}
+                out.update(str(v) for part in ("required", "optional") for v in tid.get(part) or [])
+    out.discard("ALL")
+    return sorted(out)
+
+
+def _some(codes: Sequence[str]) -> str:
+    return ", ".join(codes[:SHOWN_REGIONS]) + (", ..." if len(codes) > SHOWN_REGIONS else "")
+
+
+def check_hub_regions(hub_dir: str | Path, regions: Sequence[str]) -> str | None:
+    """Whether a forecast of ``regions`` belongs in the hub at ``hub_dir``.
+
+    A hub collects forecasts of one set of regions: a forecast sharing none of the regions its
+    ``hub-config/tasks.json`` already declares (another country's panel, another region table)
+    is refused; one that shares some but lacks some of the hub's regions or brings new ones is
+    accepted (a model may forecast part of a hub) with a warning. A new hub takes any regions.
+
+    Parameters
+    ----------
+    hub_dir : str or Path
+        Hub root folder (may not exist yet).
+    regions : sequence of str
+        Region codes of the forecast (``ALL``, the total, is ignored).
+
+    Returns
+    -------
+    str or None
+        The warning for a partial match (naming ``tasks.json`` and the first regions of each
+        side that the other lacks), None when the regions match or the hub is new.
+
+    Raises
+    ------
+    HubError
+        No region in common, naming ``tasks.json``, the hub's first regions and the forecast's.
+    """
+    path = Path(hub_dir) / "hub-config" / "tasks.json"
+    if not path.is_file():
+        return None
+    have = hub_regions(_read_json(path))
+    ours = sorted({str(r) for r in regions} - {"ALL"})
+    if not have or not ours:
+        return None
+    if not set(have) & set(ours):
+        raise HubError(f"{path} lists regions {_some(have)}; this forecast's regions ({_some(ours)}) are none of "
+                       "them: is it the right hub? (a hub collects forecasts of one set of regions; give another --hub)")
+    lack = [r for r in have if r not in set(ours)]
+    new = [r for r in ours if r not in set(have)]
+    if not lack and not new:
+        return None
+    parts = []
+    if lack:
+        parts.append(f"lists {len(lack)} region{'s' if len(lack) > 1 else ''} this forecast does not cover ({_some(lack)})")
+    if new:
+        parts.append(f"{'and this forecast has' if lack else 'lacks'} {len(new)} region{'s' if len(new) > 1 else ''} "
+                     f"{'the hub has not had' if lack else 'of this forecast'} ({_some(new)})")
+    return f"{path} {' '.join(parts)}: check that --hub and the region table belong together"
 
 
 def samples_frame(paths_by_scenario: Mapping[str, Any], targets: Sequence[str] = ("new_displaced",)) -> pd.DataFrame:

@@ -61,7 +61,10 @@ before the first forecast period; ``hold`` longer
 than the observed history; two changes touching the same series, region and period (with integer
 or date starts). A change that can have no effect (``multiply = 1`` alone, or a start after the
 forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by the command line
-and written into the sidecar with the scenario.
+and written into the sidecar with the scenario; so is a change that takes a series far beyond its
+history in the regions it changes (above :data:`BEYOND_HISTORY` times the largest count observed
+there, :func:`beyond_history`; ``multiply = 1000`` for ``10``): a warning naming the file, line,
+scenario and factor, never a refusal (an analyst may mean it).
 
 Scenario ids name files (``fan_<id>.png``) and CSV cells, so they follow one documented safe
 pattern, :data:`ID_PATTERN`: a letter or digit, then letters, digits, ``.``, ``-`` or ``_``, at most 64
@@ -444,11 +447,85 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             if ch.hold is not None and ch.hold > n_hist:
                 problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
                                         f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
+            elif not absent:
+                far = beyond_history(ch, observations, regions)
+                if far:
+                    line = ch.line_of("values" if ch.values is not None else "multiply")
+                    warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] {far}")
         problems += _overlaps(sc.changes, f"scenario '{sc.id}'", file, regions, spans)
         out.append(dataclasses.replace(sc, warnings=tuple(warns)))
     if problems:
         raise DataError(problems)
     return out
+
+
+#: A scenario level above this many times the largest count observed in the regions it changes is
+#: warned about (:func:`beyond_history`): more than an order of magnitude beyond anything seen.
+BEYOND_HISTORY = 10.0
+#: Periods whose mean is the level ``multiply`` alone scales (the driver forecast starts there).
+RECENT_PERIODS = 4
+
+
+def beyond_history(change: Change, observations: pd.DataFrame, regions: RegionTable | None = None) -> str | None:
+    """What a change does that lies far beyond the history of the regions it changes, or None.
+
+    The level a change sets, per series it changes: ``values``: their largest; ``multiply = k``:
+    k times each region's mean of its last ``hold`` observed periods (``hold`` given) or of its
+    last :data:`RECENT_PERIODS` (``multiply`` alone: the baseline forecast starts from there and
+    falls back towards normal), the largest over the regions. Above :data:`BEYOND_HISTORY` times
+    the largest count of that series observed in those regions (any period), the change is named
+    with its factor: most likely a typo (``multiply = 1000`` for ``10``), but an analyst may mean
+    it, so it is a warning, never an error.
+
+    Parameters
+    ----------
+    change : Change
+        A checked change (finite, non-negative numbers).
+    observations : pandas.DataFrame
+        The clean observation frame (``date, region, series, value``).
+    regions : RegionTable, optional
+        Resolves names and parents; without it ``regions`` are codes (``ALL``: every region).
+
+    Returns
+    -------
+    str or None
+        ``multiply = 1000 takes strikes in R1 to about 6,500 per period, 812x the largest count
+        observed there (8); ...`` for the series furthest beyond its history.
+    """
+    if change.values is None and not change.multiply:
+        return None
+    if regions is not None:
+        codes = regions.resolve(change.regions)
+    else:
+        codes = sorted(observations["region"].unique()) if "ALL" in change.regions else list(change.regions)
+    obs = observations[observations["region"].isin(codes) & observations["value"].notna()]
+    series = change.series or tuple(s for s in CONFLICT_SERIES if s in set(obs["series"]))
+    worst: tuple[float, str, float, float] | None = None
+    for s in series:
+        sub = obs[obs["series"] == s]
+        if sub.empty:
+            continue
+        peak = float(sub["value"].max())
+        if change.values is not None:
+            level = max(change.values)
+        else:
+            n = change.hold or RECENT_PERIODS
+            recent = sub.sort_values("date").groupby("region")["value"].apply(lambda v, n=n: v.tail(n).mean())
+            level = float(change.multiply) * float(recent.max())
+        if level > BEYOND_HISTORY * peak:
+            ratio = level / peak if peak > 0 else np.inf
+            if worst is None or ratio > worst[0]:
+                worst = (ratio, s, level, peak)
+    if worst is None:
+        return None
+    ratio, s, level, peak = worst
+    where = ", ".join(codes[:3]) + (f" and {len(codes) - 3} more" if len(codes) > 3 else "")
+    what = (f"values up to {max(change.values):g} take" if change.values is not None
+            else f"multiply = {change.multiply:g} takes")
+    times = f"{ratio:,.0f}x the largest count observed there ({peak:,.0f})" if np.isfinite(ratio) \
+        else f"where no {s} were ever observed"
+    return (f"{what} {s} in {where} to about {level:,.0f} per period, {times}; used as given (check the "
+            f"{'values' if change.values is not None else 'factor'} if that is not what you meant)")
 
 
 def period_grid(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.DatetimeIndex:

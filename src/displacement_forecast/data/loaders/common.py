@@ -50,6 +50,7 @@ from ..schema import (
     cell_shape,
     coerce_observations,
     first_of_each,
+    grouped_rows,
     header_key,
     period_offset,
     period_start,
@@ -74,7 +75,6 @@ __all__ = [
     "header_key",
     "is_total_name",
     "is_workbook",
-    "limit_problems",
     "map_region_names",
     "option_problem",
     "parse_counts",
@@ -136,23 +136,18 @@ class LineMap:
         return self.lines[idx] if self.lines is not None else idx + self.first
 
 
-def limit_problems(problems: list[Problem], file: str, column: str | None, total: int) -> list[Problem]:
-    """Keep the first :data:`MAX_PROBLEMS_PER_KIND` problems and summarise the rest in one line."""
-    if total > len(problems):
-        problems = problems + [Problem(file, None, column, f"... and {total - len(problems):,} more rows with the same problem")]
-    return problems
-
-
 def row_problems(file: str, column: str | None, rows: Sequence[int] | np.ndarray,
-                 lines: Sequence[int] | LineMap | _Lines | None, message: Callable[[int], str]) -> list[Problem]:
-    """One :class:`Problem` per bad row, for the first :data:`MAX_PROBLEMS_PER_KIND` of ``rows``,
-    and one line counting the rest (:func:`limit_problems`).
+                 lines: Sequence[int] | LineMap | _Lines | None, message: Callable[[int], str], *,
+                 what: str, cell: Callable[[int], object] | None = None, expected: str = "") -> list[Problem]:
+    """The problems of ``rows`` (data-row positions sharing one kind of problem in ``column``).
 
-    ``rows`` are data-row positions, each reported at ``lines[i]`` with ``message(i)`` (called for
-    the rows shown only); ``lines=None`` when ``rows`` are file lines already.
+    One row: one :class:`Problem` at ``lines[i]`` with ``message(i)``; more: one line naming how
+    many rows ``what`` (``"are not a number"``), their first lines, the first row's ``cell(i)`` and
+    ``expected`` (:func:`~..schema.grouped_rows`, the rule the tidy check follows too).
+    ``lines=None`` when ``rows`` are file lines already.
     """
-    return limit_problems([Problem(file, i if lines is None else lines[i], column, message(i))
-                           for i in rows[:MAX_PROBLEMS_PER_KIND]], file, column, len(rows))
+    return grouped_rows(file, column, rows, (lambda i: i) if lines is None else (lambda i: lines[i]), message,
+                        what, cell=cell, expected=expected)
 
 
 def check_file(path: Path) -> None:
@@ -463,7 +458,8 @@ def read_columns(
         long_rows, simple = _long_records(path, len(header), delim)
         lines = _Lines(path, len(df), simple, delim)
         problems += row_problems(file, None, long_rows, None,
-                                 lambda _: f"row has more fields than the header ({len(header)})")
+                                 lambda _: f"row has more fields than the header ({len(header)})",
+                                 what=f"have more fields than the header ({len(header)})")
     for c in df.columns:
         if c in numeric:
             continue
@@ -473,7 +469,9 @@ def read_columns(
             flagged = np.flatnonzero(np.isin(codes, flagged_u))
             problems += row_problems(
                 file, c, flagged, lines,
-                lambda i, cell=df[c]: f"cell {cell.iloc[i][:20]!r} starts with {cell.iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value")
+                lambda i, cell=df[c]: f"cell {cell.iloc[i][:20]!r} starts with {cell.iloc[i].strip()[0]!r}, like a spreadsheet formula; expected a plain value",
+                what="start like a spreadsheet formula (=, +, -, @)", cell=lambda i, cell=df[c]: cell.iloc[i][:20],
+                expected="expected plain values")
     for c in numeric:
         if c not in df.columns:
             continue
@@ -483,15 +481,18 @@ def read_columns(
         neg = (vals < 0).fillna(False).to_numpy()
         huge = (vals > MAX_COUNT).fillna(False).to_numpy()
         frac = (((vals % 1) != 0) & np.isfinite(vals)).fillna(False).to_numpy()
-        for mask, msg in ((empty, "empty cell; expected a count (0 when there were none: an empty cell is "
-                                  "not read as 0)"),
-                          (bad_num, "is not a number; expected a non-negative count"),
-                          (neg, "is negative; expected a non-negative count"),
-                          (huge, f"is larger than any count; expected at most {MAX_COUNT:,.0f}"),
-                          (frac & ~huge, "is not a whole number; expected a count")):
+        for mask, msg, what in ((empty, "empty cell; expected a count (0 when there were none: an empty cell is "
+                                        "not read as 0)", "are empty"),
+                                (bad_num, "is not a number; expected a non-negative count", "are not a number"),
+                                (neg, "is negative; expected a non-negative count", "are negative"),
+                                (huge, f"is larger than any count; expected at most {MAX_COUNT:,.0f}",
+                                 "are larger than any count"),
+                                (frac & ~huge, "is not a whole number; expected a count", "are not whole numbers")):
             idx = np.flatnonzero(mask)
-            problems += row_problems(file, c, idx, lines, lambda i, msg=msg, cell=None if mask is empty else df[c]:
-                                     msg if cell is None else f"{cell.iloc[i]!r} {msg}")
+            cell = None if mask is empty else (lambda i, col=df[c]: col.iloc[i])
+            problems += row_problems(file, c, idx, lines, lambda i, msg=msg, cell=cell:
+                                     msg if cell is None else f"{cell(i)!r} {msg}",
+                                     what=what, cell=cell, expected=msg.split("; ", 1)[1])
         df[c] = vals
     if problems:
         raise DataError(problems)
@@ -546,7 +547,9 @@ def _drop_repeated_events(df: pd.DataFrame, lines, event_id: str, file: str) -> 
             file, event_id, idx, lines,
             lambda i: f"event {ids.iloc[i]!r} is listed again with other cells (first on line "
                       f"{lines[first[keys.iloc[i]]]}); expected each event once: keep the version "
-                      "to count (a revised event beside its old version?)"))
+                      "to count (a revised event beside its old version?)",
+            what="list an event again with other cells", cell=lambda i: ids.iloc[i],
+            expected="expected each event once: keep the version to count (revised events beside their old versions?)"))
     drop = np.flatnonzero(exact)
     warnings.warn(f"{file}: {len(drop):,} event(s) listed twice with the same cells (first repeat on line "
                   f"{lines[drop[0]]}, id {ids.iloc[drop[0]]!r}) counted once (overlapping exports joined?)",
@@ -767,18 +770,28 @@ def parse_counts(
     }
     rawv = raw.to_numpy()
     for kind, idx in kinds.items():
-        problems += row_problems(file, column, idx, lines, lambda i, msg=msgs[kind]: f"{str(rawv[i]).strip()!r} {msg}")
+        need = msgs[kind].partition("; ")[2]
+        problems += row_problems(file, column, idx, lines, lambda i, msg=msgs[kind]: f"{str(rawv[i]).strip()!r} {msg}",
+                                 what={"range": "are ranges", "nan": "are not a number"}.get(
+                                     kind, "hold digit groups that could be thousands or decimals"),
+                                 cell=lambda i: rawv[i], expected=need)
     vals = pd.Series(out, index=raw.index)
     neg = np.flatnonzero((vals < 0).to_numpy())
-    problems += row_problems(file, column, neg, lines, lambda i: f"negative value {vals.iloc[i]:g}; expected >= 0")
+    problems += row_problems(file, column, neg, lines, lambda i: f"negative value {vals.iloc[i]:g}; expected >= 0",
+                             what="are negative", cell=lambda i: rawv[i], expected="expected >= 0")
     huge = np.flatnonzero((vals > MAX_COUNT).to_numpy())
     problems += row_problems(file, column, huge, lines, lambda i: f"{str(rawv[i]).strip()!r} is larger than any count; "
-                                                                  f"expected at most {MAX_COUNT:,.0f}")
+                                                                  f"expected at most {MAX_COUNT:,.0f}",
+                             what="are larger than any count", cell=lambda i: rawv[i],
+                             expected=f"expected at most {MAX_COUNT:,.0f}")
     if whole:
         frac = np.flatnonzero(((vals % 1) != 0).fillna(False).to_numpy() & np.isfinite(out) & (out <= MAX_COUNT))
         problems += row_problems(file, column, frac, lines,
                                  lambda i: f"{str(rawv[i]).strip()!r} is not a whole number; expected a count of people or "
-                                           "events (set whole = false for a source that publishes estimates with decimals)")
+                                           "events (set whole = false for a source that publishes estimates with decimals)",
+                                 what="are not whole numbers", cell=lambda i: rawv[i],
+                                 expected="expected counts of people or events (set whole = false for a source that "
+                                          "publishes estimates with decimals)")
     return vals, problems
 
 

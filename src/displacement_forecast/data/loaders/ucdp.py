@@ -97,7 +97,9 @@ def load_ucdp_ged(
     backwards = np.flatnonzero((d1 < d0).to_numpy())
     if len(backwards):
         raise DataError(row_problems(file, "date_end", backwards, lines,
-                                     lambda i: f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}"))
+                                     lambda i: f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}",
+                                     what="have date_end before date_start", cell=lambda i: df["date_end"].iloc[i],
+                                     expected="expected date_end on or after date_start"))
     codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict)
     keep = codes.notna().to_numpy()
     if violence_types is not None:
