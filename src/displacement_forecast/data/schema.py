@@ -591,7 +591,7 @@ def header_key(name: object) -> str:
 def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<frame>") -> pd.DataFrame:
     """``df`` with its columns that name a ``wanted`` column in another case or with surrounding
     spaces (``Date``, `` value ``) renamed to it: the fixed headers of the tidy format and the region
-    table are read in any case, as the agency loaders read theirs (:func:`header_key`).
+    table are read in any case, by the rule the agency loaders read theirs by (:func:`header_key`).
 
     Other columns keep their names (a header that still lacks a column is reported by the check
     that needs it). The frame's ``attrs`` (file lines) are kept.
@@ -601,12 +601,12 @@ def match_columns(df: pd.DataFrame, wanted: Iterable[str], *, file: str = "<fram
     DataError
         Two columns naming one wanted column (``value`` and ``Value``), at the header line.
     """
-    want = {w.lower(): w for w in wanted}
+    want = {header_key(w): w for w in wanted}
     names: dict[str, object] = {}
     problems: list[Problem] = []
     rename = {}
     for c in df.columns:
-        k = want.get(str(c).strip().lower())
+        k = want.get(header_key(c))
         if k is None:
             continue
         if k in names:

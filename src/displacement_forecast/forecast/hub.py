@@ -229,8 +229,8 @@ def check_hub_regions(hub_dir: str | Path, regions: Sequence[str]) -> str | None
     if not set(have) & set(ours):
         raise HubError(f"{path} lists regions {_some(have)}; this forecast's regions ({_some(ours)}) are none of "
                        "them: is it the right hub? (a hub collects forecasts of one set of regions; give another --hub)")
-    lack = [r for r in have if r not in set(ours)]
-    new = [r for r in ours if r not in set(have)]
+    lack = sorted(set(have) - set(ours))
+    new = sorted(set(ours) - set(have))
     if not lack and not new:
         return None
     parts = []
