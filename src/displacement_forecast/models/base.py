@@ -67,7 +67,8 @@ SCREEN_NOTES: dict[str, str] = {
     "far_tail_factor": "stretch beyond the 95% quantile of each cell, until the share of backtest outcomes above "
                        "the 97.5% quantile is no longer significantly above 2.5%",
     "backtest_coverage": "shares of backtest outcomes below the 10% / 2.5% and above the 95% / 97.5% quantiles, "
-                         "before and after the tail factors; calibrated: 0.1, 0.025, 0.05, 0.025",
+                         "before and after the tail factors (far_: above the 97.5% quantile, far-tail factor); "
+                         "calibrated: 0.1, 0.025, 0.05, 0.025",
 }
 
 
