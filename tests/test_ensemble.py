@@ -117,6 +117,16 @@ def test_scenarios_move_the_default_on_synthetic_data(sim):
     assert "weights" in m.info_.diagnostics["auto"]
 
 
+def test_a_forecast_of_driver_paths_alone_says_scenarios_move_them_directly(sim):
+    """With every path a driver model's (the driver preference, or nb-dl the only candidate), the
+    sidecar said scenarios multiply driver-free paths by the response model's ratio: there are
+    none. It now names the driver model's own conflict paths, and the bands' list says no ratio."""
+    m = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(sim.observations, sim.regions)
+    assert m.weights_ == {"nb-dl": 1.0}
+    assert m.info_.diagnostics["auto"]["scenario_response"].startswith("nb-dl through its own conflict paths")
+    assert not any("driver-free paths are multiplied" in u for u in m.uncertainty_included())
+
+
 def test_auto_scenarios_are_monotone_in_conflict_on_the_real_nw_syria_panel():
     """On the real NW Syria panel the response model's fitted effects of shelling and events are
     negative (short, noisy panel): doubling conflict lowered the forecast until negative effects
@@ -135,7 +145,10 @@ def test_auto_scenarios_are_monotone_in_conflict_on_the_real_nw_syria_panel():
     reg = load_regions(root / "data/nw_syria/regions.csv")
     obs = read_observations(root / "data/nw_syria/panel.csv", region_codes=reg.codes)
     obs, _, _ = truncate_at_origin(obs, "2019-11-01")
-    m = engine.fit(get_model("auto", n_paths=100), obs, reg)
+    # the driver-free candidates only: their paths take the response model's ratio (with nb-dl
+    # among them, 100 paths put nb-dl within the driver preference's margin: its paths alone)
+    free = [("dynamic", {"drivers": None}), ("historic-average", {}), ("last-value", {})]
+    m = engine.fit(get_model("auto", n_paths=100, candidates=free), obs, reg)
     assert (m.response_.est_["beta"] < 0).any()  # the case this test is about
     sc = load_scenarios(root / "experiments/scenarios/nw_syria_2019.toml", reg)
     p = engine.sample(m, 3, sc, n_draws=300, seed=4)

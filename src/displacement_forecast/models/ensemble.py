@@ -961,10 +961,7 @@ class AutoEnsemble(ForecastModel):
             "backtest_coverage": bt.get("coverage"),
             "backtest_mean_crps": bt["crps"], "backtest_origins": bt["origins"],
             "backtest_horizon": bt.get("horizon"), "failed_candidates": bt["failed"],
-            "scenario_response": ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are "
-                                  "taken as 0, so more conflict never lowers displacement"
-                                  if self.response_ is not None
-                                  else "none: no driver series, scenarios cannot move this forecast")},
+            "scenario_response": self._scenario_response()},
             **{f"{n}.{k}": v for n, m in self.members_.items() for k, v in m.info_.diagnostics.items()
                if _plain_value(v)}}
         if self.n_lags is not None:  # the lags asked for cost a candidate its place: said, not hidden
@@ -975,6 +972,21 @@ class AutoEnsemble(ForecastModel):
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
+
+    def _free_members(self) -> list[str]:
+        """Members with a weight whose paths do not respond to conflict paths themselves."""
+        return [n for n in self.weights_ if not self._driven(n)]
+
+    def _scenario_response(self) -> str:
+        """How scenarios move this fit's forecast, for the sidecar."""
+        driven = [n for n in self.weights_ if self._driven(n)]
+        if self.response_ is not None and self._free_members():
+            return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
+                    "so more conflict never lowers displacement" + (
+                        f"; {', '.join(driven)} paths through their own conflict paths" if driven else ""))
+        if driven:
+            return f"{', '.join(driven)} through its own conflict paths (every path is a driver model's)"
+        return "none: no driver series, scenarios cannot move this forecast"
 
     def scenario_blind_regions(self) -> dict[str, str]:
         """Regions without a count of a conflict series: forecast from their displacement alone."""
@@ -998,7 +1010,7 @@ class AutoEnsemble(ForecastModel):
         driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
         if driven:
             out.append(CONFLICT + f" (in the {', '.join(driven)} paths)")
-        if self.response_ is not None:
+        if self.response_ is not None and self._free_members():
             out.append("scenarios: the driver-free paths are multiplied by the response model's "
                        "scenario/baseline ratio; their baseline does not vary with future conflict")
         elif not driven:
