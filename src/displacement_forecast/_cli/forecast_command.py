@@ -222,6 +222,12 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; "
           f"seed {args.seed}{extra}")
+    auto = (sc.get("diagnostics") or {}).get("auto")
+    if isinstance(auto, dict) and auto.get("weights"):  # what the default model became on these data
+        pref = auto.get("driver_preference") or {}
+        why = (f" ({pref['candidate']} alone: within {pref['margin']:.0%} of the best mixture's backtest CRPS)"
+               if pref.get("chosen") else "")
+        print("auto's weights: " + ", ".join(f"{n} {w:g}" for n, w in auto["weights"].items()) + why)
     if threshold_note:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:

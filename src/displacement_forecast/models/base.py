@@ -32,8 +32,16 @@ from .panel import TARGET, Panel, ffill_time
 #: What a band includes, in the words of the sidecar and the figure captions.
 PARAMETERS = "parameters (drawn from their estimated distribution once per path)"
 NB_PROCESS = "process (negative-binomial noise each period)"
-CONFLICT = "future conflict (strike/flight paths forecast by the driver model, then changed by the scenario)"
-NOT_SCENARIO = "NOT scenario: this model ignores strikes/flights, so every scenario gives the same forecast"
+#: How every phrase about future conflict in ``uncertainty_included`` starts (:func:`conflict_phrase`).
+CONFLICT = "future conflict"
+NOT_SCENARIO = "NOT scenario: this model ignores the conflict series, so every scenario gives the same forecast"
+
+
+def conflict_phrase(drivers: tuple[str, ...] | list[str], where: str = "") -> str:
+    """``uncertainty_included``'s phrase for future conflict, naming the driver series (they
+    were always called strike/flight paths, whatever the model used)."""
+    series = "/".join(drivers) or "conflict"
+    return f"{CONFLICT} ({series} paths forecast by the driver model, then changed by the scenario{where})"
 
 
 @dataclass
@@ -190,7 +198,7 @@ class ForecastModel(ABC):
         """
         out = [PARAMETERS] if self.parameter_uncertainty else []
         out.append(self.process_uncertainty)
-        out.append(CONFLICT if self.uses_drivers else NOT_SCENARIO)
+        out.append(conflict_phrase(self.drivers) if self.uses_drivers else NOT_SCENARIO)
         return out
 
     # -- forecasting (thin wrappers: the engine does the work) ----------------------------

@@ -877,6 +877,9 @@ class AutoEnsemble(ForecastModel):
                 except Exception as e:  # noqa: BLE001 - a failing candidate gets weight 0
                     failed[n] = f"{type(e).__name__}: {e}"[:200]
         ok = [n for n in names if n not in failed] if cases else []  # not failed: paths at every origin
+        if ok and not any(np.isfinite(yy).any() for _, _, yy in cases):  # nothing observed to score
+            failed.update({n: "no observed outcome after any backtest origin" for n in ok})
+            ok = []
         if not ok:
             return {"weights": {names[0]: 1.0}, "origins": [], "crps": {}, "failed": failed}
         # every cell of the backtest in one row: outcomes, each cell's horizon (0-based), paths
@@ -884,7 +887,9 @@ class AutoEnsemble(ForecastModel):
         hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
         D = [np.concatenate([c[n].reshape(self.n_paths, -1) for _, c, _ in cases], axis=1) for n in ok]
         single = {n: _mixture_crps([d], y, np.ones(1)) for n, d in zip(ok, D, strict=True)}
-        best_w, best_s, preference = choose_weights(D, y, [driven[n] for n in ok], ok)
+        # no driver model alone where a region has no conflict counts (it would forecast 0 there)
+        coverable = not self._blind(panel).any()
+        best_w, best_s, preference = choose_weights(D, y, [driven[n] and coverable for n in ok], ok)
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
         k = _allocate(best_w, self.n_paths)
         pooled = np.concatenate([d[:n] for d, n in zip(D, k, strict=True) if n > 0], axis=0)
@@ -945,10 +950,13 @@ class AutoEnsemble(ForecastModel):
         self.response_ = resp if resp.drivers else None
         self.blind_ = self._blind(panel)
         self.blind_series_ = list(self._conflict(panel)) if self.blind_.any() else []
-        for code in self.scenario_blind_regions():
-            self.info_.warnings.append(
-                f"region {code} has no counts of {', '.join(self.blind_series_)}: scenarios do not move its "
-                "forecast, and driver models were left out of the mixture")
+        # what each such region lacks (a region may have flights but no strikes)
+        self.blind_why_ = ["no counts of " + ", ".join(s for s in self.blind_series_
+                                                   if not np.isfinite(panel.series[s][i]).any())
+                           if self.blind_[i] else "" for i in range(len(panel.regions))]
+        left_out = ", and driver models were left out of the mixture" if self.candidates is None else ""
+        for code, why in self.scenario_blind_regions().items():
+            self.info_.warnings.append(f"region {code} has {why}: scenarios do not move its forecast{left_out}")
         drivers: list[str] = []
         for m in [*self.members_.values(), *([self.response_] if self.response_ is not None else [])]:
             drivers += [s for s in (m.drivers if m.uses_drivers else ()) if s not in drivers]
@@ -967,11 +975,11 @@ class AutoEnsemble(ForecastModel):
             "scenario_response": self._scenario_response()},
             **{f"{n}.{k}": v for n, m in self.members_.items() for k, v in m.info_.diagnostics.items()
                if _plain_value(v)}}
-        if self.n_lags is not None:  # the lags asked for cost a candidate its place: said, not hidden
-            for n, _ in DRIVER_CANDIDATES:
-                if n in bt["failed"]:
-                    self.info_.warnings.append(f"{n} with {self.n_lags} lag(s) could not be fitted in the internal "
-                                               f"backtest ({bt['failed'][n]}); it is left out of the mixture")
+        for n, _ in DRIVER_CANDIDATES:  # a driver model lost is a scenario response lost: said, not hidden
+            if n in bt["failed"]:
+                lags = f" with {self.n_lags} lag(s)" if self.n_lags is not None else ""
+                self.info_.warnings.append(f"{n}{lags} could not be fitted in the internal backtest "
+                                           f"({bt['failed'][n]}); it is left out of the mixture")
         for n, m in self.members_.items():
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
@@ -983,10 +991,15 @@ class AutoEnsemble(ForecastModel):
     def _scenario_response(self) -> str:
         """How scenarios move this fit's forecast, for the sidecar."""
         driven = [n for n in self.weights_ if self._driven(n)]
-        if self.response_ is not None and self._free_members():
+        free = self._free_members()
+        if self.response_ is not None and free:
             return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
-                    "so more conflict never lowers displacement" + (
-                        f"; {', '.join(driven)} paths through their own conflict paths" if driven else ""))
+                    "so more conflict never lowers expected displacement (single paths can move either way: "
+                    "count noise)" + (f"; {', '.join(driven)} paths through their own conflict paths" if driven else ""))
+        if driven and free:
+            return (f"{', '.join(driven)} paths through their own conflict paths; the {', '.join(free)} paths "
+                    f"({sum(self.weights_[n] for n in free):.0%}) do not move (no response model: no conflict "
+                    "series chosen)")
         if driven:
             return f"{', '.join(driven)} through its own conflict paths (every path is a driver model's)"
         return "none: no driver series, scenarios cannot move this forecast"
@@ -996,29 +1009,40 @@ class AutoEnsemble(ForecastModel):
         blind = getattr(self, "blind_", None)  # auto fits saved before blind_ existed have none
         if blind is None or not blind.any():
             return {}
-        why = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
-        return {str(c): why for c in np.asarray(self.panel_.regions.codes)[blind]}
+        codes = np.asarray(self.panel_.regions.codes)
+        why = getattr(self, "blind_why_", None)  # fits saved before 2026-12-01 name every series
+        if why is not None:
+            return {str(c): w for c, w, b in zip(codes, why, blind, strict=True) if b}
+        old = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
+        return {str(c): old for c in codes[blind]}
 
     def uncertainty_included(self) -> list[str]:
         """What the mixture's spread includes: its members' sources, how future conflict enters,
         and the cross-region reordering."""
-        from .base import CONFLICT, NOT_SCENARIO
+        from .base import CONFLICT, NOT_SCENARIO, conflict_phrase
 
         out: list[str] = []
         members = self.members_
         for m in members.values():
-            out += [u for u in m.uncertainty_included() if u not in out and u not in (CONFLICT, NOT_SCENARIO)]
-        out.append("model choice (a mixture of whole paths of " + ", ".join(
-            f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
+            out += [u for u in m.uncertainty_included()
+                    if u not in out and not u.startswith(CONFLICT) and u != NOT_SCENARIO]
+        if len(self.weights_) > 1:  # one member chosen: no choice between models is in the bands
+            out.append("model choice (a mixture of whole paths of " + ", ".join(
+                f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
         driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
+        free = self._free_members()
         if driven:
-            out.append(CONFLICT + f" (in the {', '.join(driven)} paths)")
-        if self.response_ is not None and self._free_members():
+            series = list(dict.fromkeys(s for n in driven for s in members[n].drivers))
+            out.append(conflict_phrase(series, f"; in the {', '.join(driven)} paths"))
+        if self.response_ is not None and free:
             out.append("scenarios: the driver-free paths are multiplied by the response model's "
                        "scenario/baseline ratio; their baseline does not vary with future conflict")
+        elif free and driven:
+            out.append(f"NOT scenario for the {', '.join(free)} paths: no response model (no conflict series "
+                       "chosen), scenarios move only the driver model's paths")
         elif not driven:
             out.append(NOT_SCENARIO)
-        if self.reorder:
+        if self.reorder and free:  # the reordering permutes driver-free paths only
             rho = getattr(self, "dependence_", 0.0)
             out.append("dependence between regions (driver-free paths reordered by the history's co-movement"
                        + (f", plus a factor common to all regions of strength {rho:g}" if rho > 0 else "") + ")")
