@@ -72,11 +72,12 @@ def test_a_driver_model_within_the_margin_is_preferred_to_the_mixture(driver_shi
     y = rng.standard_normal(4000)
     free = rng.standard_normal((400, y.size))
     drv = driver_shift + rng.standard_normal((400, y.size))
-    w, mix, pref = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"])
+    w, mix, alone, pref = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"])
+    assert pref["crps"] == round(alone[1], 2) and mix <= min(alone) + 1e-9, (alone, mix)
     assert pref["candidate"] == "nb-dl" and pref["chosen"] is chosen, pref
     assert pref["best_mixture"] == round(mix, 2) and mix <= pref["crps"] + 1e-9, pref
     assert list(w) == ([0.0, 1.0] if chosen else [1.0, 0.0]), w
-    w0, _, pref0 = choose_weights([free, drv], y, [False, False], ["historic-average", "last-value"])
+    w0, _, _, pref0 = choose_weights([free, drv], y, [False, False], ["historic-average", "last-value"])
     assert pref0 == {} and w0[0] >= 0.9, w0
 
 

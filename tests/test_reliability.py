@@ -735,9 +735,12 @@ def test_o21_under_the_default_model_is_forecast_and_said(tmp_path, capsys):
     rc = main(["forecast", str(CASES / "obs/o21_region_no_strikes.csv"), "--regions", str(CASES / "obs/regions.csv"),
                "--horizon", "3", "--draws", "200", "--no-plots", "--scenarios",
                str(CASES / "scen/k3_two_scenarios.toml"), "--out", str(out)])
-    err = capsys.readouterr().err
+    cap = capsys.readouterr()
+    err = cap.err
     assert rc == 0, err
     assert "region NWS02 has no counts of strikes" in err
+    # the screen says what the default model became on these data (driver models left out here)
+    assert "auto's weights: " in cap.out and "nb-dl" not in cap.out.split("auto's weights: ")[1].splitlines()[0]
     sc = json.loads((out / "forecast.json").read_text())
     assert any("NWS02" in w and "scenarios do not move" in w for w in sc["warnings"])
     # a mark in every output (a note: the forecast itself is not unreliable)

@@ -670,15 +670,16 @@ DRIVER_MARGIN = 0.04
 
 
 def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], names: list[str]
-                   ) -> tuple[np.ndarray, float, dict[str, Any]]:
+                   ) -> tuple[np.ndarray, float, list[float], dict[str, Any]]:
     """The mixture weights of the internal backtest: the point of the simplex's 0.1 grid whose
     pooled paths score the lowest mean CRPS, unless a driver model alone scores within
     :data:`DRIVER_MARGIN` (4%) of it; then that driver model alone (the best one, if several).
 
     ``draws``: one ``(paths, cells)`` array per candidate; ``y``: ``(cells,)`` outcomes (NaN:
     not scored); ``driven``: whether each candidate is a driver model. Returns the weights, the
-    best grid mixture's mean CRPS and what the preference compared (``{}`` without a driver
-    model): ``candidate``, its ``crps``, the ``best_mixture``'s and whether it was ``chosen``.
+    best grid mixture's mean CRPS, each candidate's own (the grid's vertices) and what the
+    preference compared (``{}`` without a driver model): ``candidate``, its ``crps``, the
+    ``best_mixture``'s and whether it was ``chosen``.
 
     Why prefer a driver model: its paths respond to a scenario's conflict paths themselves, and
     carry the uncertainty of future conflict; driver-free paths only take the response model's
@@ -705,19 +706,21 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     -> 91.7% at 2%, 91.3% at 3%; Syria 92.7% -> 91.7% at 3%).
     """
     best_w, best_s = np.ones(1), np.inf
+    alone = [np.inf] * len(draws)  # each candidate alone: the grid point with all its weight on it
     for w in _simplex(len(draws)):
         s = _mixture_crps(draws, y, w)
+        if w.max() == 1.0:
+            alone[int(np.argmax(w))] = s
         if s < best_s - 1e-9:
             best_w, best_s = w, s
     drv = [i for i, d in enumerate(driven) if d]
     if not drv:
-        return best_w, best_s, {}
-    alone = {i: _mixture_crps([draws[i]], y, np.ones(1)) for i in drv}
-    i = min(alone, key=lambda j: (alone[j], j))
+        return best_w, best_s, alone, {}
+    i = min(drv, key=lambda j: (alone[j], j))
     chosen = bool(alone[i] <= (1 + DRIVER_MARGIN) * best_s)
     preference = {"candidate": names[i], "crps": round(alone[i], 2), "best_mixture": round(best_s, 2),
                   "margin": DRIVER_MARGIN, "chosen": chosen}
-    return (np.eye(len(draws))[i] if chosen else best_w), best_s, preference
+    return (np.eye(len(draws))[i] if chosen else best_w), best_s, alone, preference
 
 
 def _plain_value(v: Any) -> bool:
@@ -838,13 +841,16 @@ class AutoEnsemble(ForecastModel):
             return ()
         return resolve_drivers(self.drivers_arg, panel.series, self.name, required=False)
 
+    def _missing(self, panel: Panel) -> list[tuple[str, ...]]:
+        """Per region, the conflict series (of this ensemble's driver rule) without a single count there."""
+        conflict = self._conflict(panel)
+        counted = {s: np.isfinite(panel.series[s]).any(axis=1) for s in conflict}
+        return [tuple(s for s in conflict if not counted[s][i]) for i in range(len(panel.regions))]
+
     def _blind(self, panel: Panel) -> np.ndarray:
         """``(R,)``: regions without a single count of one of the conflict series. No driver model
         can be fitted there (driver candidates are left out) and scenarios do not move them."""
-        blind = np.zeros(len(panel.regions), bool)
-        for s in self._conflict(panel):
-            blind |= ~np.isfinite(panel.series[s]).any(axis=1)
-        return blind
+        return np.array([bool(m) for m in self._missing(panel)], dtype=bool)
 
     def _backtest(self, panel: Panel, candidates: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         T = len(panel.dates)
@@ -886,10 +892,10 @@ class AutoEnsemble(ForecastModel):
         y = np.concatenate([yy.ravel() for _, _, yy in cases])
         hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
         D = [np.concatenate([c[n].reshape(self.n_paths, -1) for _, c, _ in cases], axis=1) for n in ok]
-        single = {n: _mixture_crps([d], y, np.ones(1)) for n, d in zip(ok, D, strict=True)}
         # no driver model alone where a region has no conflict counts (it would forecast 0 there)
         coverable = not self._blind(panel).any()
-        best_w, best_s, preference = choose_weights(D, y, [driven[n] and coverable for n in ok], ok)
+        best_w, best_s, alone, preference = choose_weights(D, y, [driven[n] and coverable for n in ok], ok)
+        single = dict(zip(ok, alone, strict=True))
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
         k = _allocate(best_w, self.n_paths)
         pooled = np.concatenate([d[:n] for d, n in zip(D, k, strict=True) if n > 0], axis=0)
@@ -948,12 +954,9 @@ class AutoEnsemble(ForecastModel):
         resp.panel_, resp.info_ = panel, FitInfo(model=resp.name, config=resp.get_config())
         resp._fit(panel)
         self.response_ = resp if resp.drivers else None
-        self.blind_ = self._blind(panel)
-        self.blind_series_ = list(self._conflict(panel)) if self.blind_.any() else []
-        # what each such region lacks (a region may have flights but no strikes)
-        self.blind_why_ = ["no counts of " + ", ".join(s for s in self.blind_series_
-                                                   if not np.isfinite(panel.series[s][i]).any())
-                           if self.blind_[i] else "" for i in range(len(panel.regions))]
+        missing = self._missing(panel)  # what each region lacks (a region may have flights but no strikes)
+        self.blind_ = np.array([bool(m) for m in missing], dtype=bool)
+        self.blind_why_ = ["no counts of " + ", ".join(m) if m else "" for m in missing]
         left_out = ", and driver models were left out of the mixture" if self.candidates is None else ""
         for code, why in self.scenario_blind_regions().items():
             self.info_.warnings.append(f"region {code} has {why}: scenarios do not move its forecast{left_out}")
@@ -985,14 +988,17 @@ class AutoEnsemble(ForecastModel):
             self.info_.warnings += [f"{n}: {w}" for w in m.info_.warnings]
             self.info_.reliable &= bool(m.info_.reliable)
 
+    def _driven_members(self) -> list[str]:
+        """Members with a weight whose paths respond to conflict paths themselves (driver models)."""
+        return [n for n in self.weights_ if self._driven(n)]
+
     def _free_members(self) -> list[str]:
         """Members with a weight whose paths do not respond to conflict paths themselves."""
         return [n for n in self.weights_ if not self._driven(n)]
 
     def _scenario_response(self) -> str:
         """How scenarios move this fit's forecast, for the sidecar."""
-        driven = [n for n in self.weights_ if self._driven(n)]
-        free = self._free_members()
+        driven, free = self._driven_members(), self._free_members()
         if self.response_ is not None and free:
             return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
                     "so more conflict never lowers expected displacement (single paths can move either way: "
@@ -1011,9 +1017,10 @@ class AutoEnsemble(ForecastModel):
         if blind is None or not blind.any():
             return {}
         codes = np.asarray(self.panel_.regions.codes)
-        why = getattr(self, "blind_why_", None)  # fits saved before 2026-12-01 name every series
+        why = getattr(self, "blind_why_", None)
         if why is not None:
             return {str(c): w for c, w, b in zip(codes, why, blind, strict=True) if b}
+        # fits saved before 2026-12-01 kept the series of the driver rule and named them all
         old = f"no counts of {', '.join(getattr(self, 'blind_series_', []))}"
         return {str(c): old for c in codes[blind]}
 
@@ -1030,8 +1037,7 @@ class AutoEnsemble(ForecastModel):
         if len(self.weights_) > 1:  # one member chosen: no choice between models is in the bands
             out.append("model choice (a mixture of whole paths of " + ", ".join(
                 f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
-        driven = [n for n, m in members.items() if m.uses_drivers and m.drivers]
-        free = self._free_members()
+        driven, free = self._driven_members(), self._free_members()
         if driven:
             series = list(dict.fromkeys(s for n in driven for s in members[n].drivers))
             out.append(conflict_phrase(series, f"; in the {', '.join(driven)} paths"))
