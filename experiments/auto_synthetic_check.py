@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from displacement_forecast.conventions import TOTAL
@@ -31,6 +32,7 @@ from displacement_forecast.data.io import write_text_atomic
 from displacement_forecast.data.simulate import simulate_nw_syria
 from displacement_forecast.evaluate.backtest import (
     ModelSpec,
+    coverage_interval,
     default_origins,
     run_backtest,
     summarise,
@@ -102,8 +104,10 @@ def _section(history: str, scores: pd.DataFrame, meta: dict, a: argparse.Namespa
              "ALL CRPS auto | ALL CRPS last-value | ALL skill auto | ALL cov80 auto | ALL cov80 last-value | "
              "ALL cov80 nb-dl | regions cov80 auto | regions cov80 nb-dl |",
              "|---|" + "---|" * 13]
-    verdict = {"skill": [], "skill_all": [], "cov_all": []}
+    verdict = {"skill": [], "skill_all": [], "cov_all": [], "covered_all": []}
     for h in hs:
+        total = scores[(scores["model"] == "auto") & (scores["region"] == TOTAL) & (scores["horizon"] == h)]
+        verdict["covered_all"].append(total.sort_values("origin")["cover_80"].to_numpy(float))
         r = {m: get.loc[(m, "regions", h)] for m in MODELS}
         t = {m: get.loc[(m, TOTAL, h)] for m in MODELS}
         verdict["skill"].append(r["auto"]["skill"])
@@ -189,10 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     hs = range(1, a.horizon + 1)
     ok_skill = all(v > 0 for d in verdicts.values() for v in d["skill"])
     ok_cov = all(0.72 <= v <= 0.88 for d in verdicts.values() for v in d["cov_all"])
+    pooled = [float(np.nanmean(np.concatenate([d["covered_all"][i] for d in verdicts.values()])))
+              for i in range(a.horizon)]
+    block = 2 * a.horizon  # origins a week apart share target weeks: misses come in runs
+
+    def band(covered: np.ndarray | list[np.ndarray]) -> str:
+        lo, hi = coverage_interval(covered, block=block)
+        x = np.concatenate(covered) if isinstance(covered, list) else covered
+        return f"{np.nanmean(x):.0%} ({lo:.0%}-{hi:.0%})"
+
     summary = ["| history | " + " | ".join(f"skill h{h}" for h in hs) + " | "
                + " | ".join(f"ALL cov80 h{h}" for h in hs) + " |", "|---|" + "---|" * (2 * len(hs)),
                *(f"| {k} | " + " | ".join(f"{x:+.1%}" for x in d["skill"]) + " | "
-                 + " | ".join(f"{x:.0%}" for x in d["cov_all"]) + " |" for k, d in verdicts.items())]
+                 + " | ".join(band(c) for c in d["covered_all"]) + " |" for k, d in verdicts.items()),
+               f"| all {len(verdicts)} pooled | " + " | ".join("-" for _ in hs) + " | "
+               + " | ".join(band([d["covered_all"][i] for d in verdicts.values()]) for i in range(len(hs))) + " |",
+               "", f"ALL cov80 in brackets: a 90% interval for the coverage rate, moving blocks of {block} consecutive "
+               "origins resampled (`evaluate.backtest.coverage_interval`: weekly origins share target weeks, so an "
+               "escalation no forecast foresaw is missed from every origin whose window reaches it, and 52 origins "
+               "hold far fewer independent checks). Approximate and, if anything, too narrow (its test: 90% intervals "
+               "held the true rate 76% of the time). The pooled row resamples each history on its own."]
     runtime = sum(m["wall_s"] for m in metas)
     head = [
         "# Issue 16 synthetic acceptance: the default model `auto` on the synthetic data",
@@ -225,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         f"**{'MET' if ok_skill else 'NOT MET'}**",
         f"- all-region (ALL) 80% bands of auto cover 72-88% at every horizon on every history: "
         f"**{'MET' if ok_cov else 'NOT MET'}**",
+        f"- the same, all {len(verdicts)} histories pooled: " + " / ".join(f"{x:.0%}" for x in pooled)
+        + f" at 1-{a.horizon} weeks (**{'within' if all(0.72 <= x <= 0.88 for x in pooled) else 'outside'} 72-88%**; "
+        "not the acceptance line, which asks it of every history)",
         "",
         *summary,
         "",

@@ -607,6 +607,43 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
 
 
+def coverage_interval(covered: Sequence[float] | np.ndarray | list[np.ndarray], block: int, level: float = 0.9,
+                      n_boot: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """Interval for a coverage rate measured over consecutive rolling origins (moving-block bootstrap).
+
+    ``covered``: one 0/1 value per origin, in origin order (whether the interval held the outcome
+    at one horizon and scope); or a list of such series from independent histories, each resampled
+    on its own and pooled by its length. Forecasts from origins less than ``h`` periods apart
+    share target periods, so misses come in runs: an escalation no model foresaw is missed from
+    every origin whose window reaches it. Resampling blocks of ``block`` consecutive origins (use
+    at least the horizon; twice it is safer) keeps those runs together (Künsch 1989, *Ann.
+    Statist.* 17:1217), where a binomial interval would treat them as independent and come out
+    too narrow. Still approximate: with 52 origins whose 4-period windows overlap, 90% intervals
+    from blocks of 8 held the true rate 76% of the time in simulation, blocks of 1 (independent
+    origins) 59% (``tests/test_backtest.py``). Read them as a lower bound on the uncertainty.
+
+    Returns the ``(lower, upper)`` quantiles ``(1 - level) / 2`` and ``(1 + level) / 2`` of the
+    bootstrap distribution of the mean. NaN values (cells without an observation) are dropped
+    first. Raises ``ValueError`` for no values at all or ``block < 1``.
+    """
+    nested = isinstance(covered, list) and len(covered) > 0 and np.ndim(covered[0]) == 1
+    series = [np.asarray(c, dtype=float) for c in (covered if nested else [covered])]
+    series = [x[np.isfinite(x)] for x in series]
+    series = [x for x in series if len(x)]
+    if not series or block < 1:
+        raise ValueError(f"coverage_interval needs at least one value and block >= 1 (got "
+                         f"{sum(len(x) for x in series)} values, block {block})")
+    rng = np.random.default_rng(seed)
+    held = np.zeros(n_boot)
+    for x in series:
+        b = min(int(block), len(x))
+        k = -(-len(x) // b)  # blocks per resample, cut back to the series' length
+        starts = rng.integers(0, len(x) - b + 1, size=(n_boot, k))
+        held += x[(starts[:, :, None] + np.arange(b)).reshape(n_boot, -1)[:, : len(x)]].sum(axis=1)
+    means = held / sum(len(x) for x in series)
+    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
+
+
 def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.ndarray:
     """The randomised PIT values of one model (regions or the total)."""
     s = scores[scores["model"] == model]
@@ -614,6 +651,6 @@ def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.n
     return s["pit"].to_numpy(float)
 
 
-__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "common_cells", "coverage_summary", "default_origins",
-           "oracle_scenario", "parse_origins", "pit_values", "run_backtest", "run_task", "score_frame",
-           "summarise", "winners"]
+__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "common_cells", "coverage_interval",
+           "coverage_summary", "default_origins", "oracle_scenario", "parse_origins", "pit_values", "run_backtest",
+           "run_task", "score_frame", "summarise", "winners"]
