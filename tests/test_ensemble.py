@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from displacement_forecast.data.regions import regions_from_frame
+from displacement_forecast.data.simulate import simulate_nw_syria
 from displacement_forecast.models import DEFAULT_MODEL, get_model
 from displacement_forecast.models.base import Panel
 from displacement_forecast.models.ensemble import (
@@ -785,3 +786,36 @@ def test_internal_origins_are_a_horizon_apart_and_closer_on_short_histories(mont
     got = pd.DatetimeIndex(a.info_.diagnostics["auto"]["backtest_origins"])
     want = p.dates[[months - 2 - step * k for k in range(5, -1, -1)]]
     assert list(got) == list(want)
+
+
+def test_auto_whose_every_candidate_fails_says_why_for_each():
+    """A custom candidate list that cannot run on the panel (driver models, no conflict series):
+    one ValueError naming auto and every candidate's reason, not the first member's own error."""
+    sim = simulate_nw_syria(n_weeks=60, seed=1)
+    obs = sim.observations[sim.observations["series"] == "displaced"]
+    panel = Panel.from_observations(obs, sim.regions)
+    with pytest.raises(ValueError, match=r"auto: no candidate model could be fitted .*nb-dl: .*conflict series"
+                                         r".*bayes-hierarchical: .*on the whole panel"):
+        get_model("auto", candidates=[("nb-dl", {}), ("bayes-hierarchical", {})]).fit(panel)
+
+
+def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary):
+    """Known truth: strikes that fall when displacement rises (a confounded series) give nb-dl a
+    negative lag sum, and through its own conflict paths a ceasefire raises its forecast. In auto
+    its paths are moved by the response model's ratio instead (whose effects are never below 0):
+    the ceasefire's mean is not above the baseline's in any region, and the sidecar says why."""
+    y = stationary.target()
+    strikes = np.round(2e5 / y)  # more strikes in the periods with less displacement
+    panel = _with_strikes(stationary, strikes)
+    scenarios = [Scenario.baseline(), Scenario.ceasefire()]
+    alone = get_model("nb-dl").fit(panel)
+    assert alone.negative_effects() == ["strikes"], alone.info_.diagnostics["lag_sums"]
+    r = alone.sample_scenarios(4, scenarios, n_draws=400, seed=3)
+    rises = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
+    assert float(rises.min()) > 0  # the member alone: a ceasefire raises displacement everywhere
+    a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
+    assert a._negative_members() == {"nb-dl": ["strikes"]} and not a._responds("nb-dl")
+    r = a.sample_scenarios(4, scenarios, n_draws=400, seed=3)
+    moved = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
+    assert float(moved.max()) <= 0, moved.values
+    assert "nb-dl's paths by the ratio too: its fitted effects of strikes are negative" in a._scenario_response()

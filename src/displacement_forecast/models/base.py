@@ -70,7 +70,7 @@ def _plain(v: Any) -> str:
 #: sidecar and ``diagnostics.json`` keep the bare value; README "Keys of forecast.json" has the rest).
 SCREEN_NOTES: dict[str, str] = {
     "driver_preference": "a driver model alone is the forecast when its backtest CRPS is within the margin "
-                         "of the best mixture's",
+                         "of the best mixture's and none of its fitted conflict effects is negative",
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
@@ -189,6 +189,14 @@ class ForecastModel(ABC):
         """``region code -> reason`` for regions whose forecast no scenario can move although the
         model answers scenarios elsewhere (a mark in every output; ``{}`` by default)."""
         return {}
+
+    def negative_effects(self) -> list[str]:
+        """Driver series whose fitted effect on expected displacement is negative: in this model's
+        paths more of that conflict means less displacement, and a ceasefire more (confounding
+        or noise in the data, not a mechanism). ``[]`` when there is none or the model does not
+        say (the default); :class:`~.ensemble.AutoEnsemble` moves such a member's paths in
+        scenarios by its response model instead."""
+        return []
 
     def uncertainty_included(self) -> list[str]:
         """What the spread of this model's paths includes, one phrase each (sidecar, captions).

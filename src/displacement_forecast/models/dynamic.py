@@ -256,6 +256,13 @@ class DynamicLog(ForecastModel):
             "n_check_errors_h1": len(errs[0]),
         }
 
+    def negative_effects(self) -> list[str]:
+        """Drivers whose pooled effect ``beta`` is below 0 (none with ``nonnegative_effects``:
+        the paths take such effects as 0)."""
+        if self.nonnegative_effects or not self.drivers:
+            return []
+        return [s for s, b in zip(self.drivers, self.est_["beta"], strict=True) if b < 0]
+
     # -- simulation ---------------------------------------------------------------------------
     def _simulate(self, future, horizon, n_draws, rng):
         est = self.est_

@@ -40,7 +40,8 @@ Fitting
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
        A driver model alone scoring within 4% of that mixture's CRPS is preferred to it
        (:func:`choose_weights`, since 2026-12-01: scenarios move its paths themselves; measured
-       there), and the sidecar's ``driver_preference`` says what was compared.
+       there) unless one of its fitted conflict effects is negative at the latest origin, and
+       the sidecar's ``driver_preference`` says what was compared.
     3. Interval calibration (default ``calibrate="tails"``: the lower tail, then the far upper
        tail; ``"lower"``: the lower tail only). Lower tail: below each cell's
        median the mixture's paths are narrowed on the log scale (:func:`spread_paths`, factor
@@ -170,8 +171,12 @@ Totals (cross-region dependence)
     88%: a planner's figure swung by a difference within the backtest's noise.
 
 Scenarios
-    Driver models among the candidates respond to the scenario's conflict paths directly. The
-    paths of driver-free candidates are multiplied, path by
+    Driver models among the candidates respond to the scenario's conflict paths directly, unless
+    one of their fitted effects is negative (:meth:`ForecastModel.negative_effects`, sidecar
+    ``scenario_response``): through its own paths such a member would answer a ceasefire with
+    more displacement (on Somalia ``nb-dl``'s lag sums for ACLED events and shelling are below 0,
+    and its mean rose under a ceasefire in 7 of 18 regions), so it is moved as the driver-free
+    candidates are. The paths of driver-free candidates (and of those) are multiplied, path by
     path, by the scenario/baseline ratio ``(1 + y_scenario) / (1 + y_baseline)`` of the
     ``dynamic`` model with drivers (the *response model*), simulated with the same random
     numbers under the scenario's and the baseline's conflict paths; the baseline's paths are
@@ -699,8 +704,12 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     (statsforecast cross-validation origins) ``nb-dl`` never came within 4% of the best
     mixture: Somalia and Ukraine forecasts unchanged (Syria has no conflict series); nor did it
     at 12 monthly origins on the NW Syria panel (``data/nw_syria``, scores unchanged), though as
-    of November 2019 it is near the margin there: 4.9% above with the default 200 paths (a
-    mixture), within it with 100 (``nb-dl`` alone). The same
+    of November 2019 it was near the margin there: 4.9% above with the default 200 paths (a
+    mixture), within it with 100 (``nb-dl`` alone: P(more than 250,000 in 3 months) under the
+    hindcast's scenarios 24 / 35 / 65% instead of 23 / 44 / 79%). Its fitted effect of shelling
+    is negative there, and since 2026-12-01 a driver model with a negative effect is not
+    preferred (``AutoEnsemble._backtest`` passes it as not ``driven``): the ratio would move it
+    anyway, so the rule's reason does not hold (now 23 / 52 / 91% with 200 or 100 paths). The same
     rule applied to any single candidate (a mixture must beat the best one by 2-3%) also
     helped the synthetic histories but cost the real panels their 95% coverage (Somalia 92.0%
     -> 91.7% at 2%, 91.3% at 3%; Syria 92.7% -> 91.7% at 3%).
@@ -776,7 +785,7 @@ class AutoEnsemble(ForecastModel):
     ------
     ValueError
         A candidate given twice, a ``calibrate`` value other than those above, or a
-        ``dependence`` outside 0-1.
+        ``dependence`` outside 0-1; at fit, when no candidate can be fitted (each one's reason given).
     """
 
     name = "auto"
@@ -867,6 +876,7 @@ class AutoEnsemble(ForecastModel):
         # per origin: the history, each candidate's paths (n_paths, R, h) and the outcomes (R, h)
         cases: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
         driven: dict[str, bool] = {}
+        negative: dict[str, list[str]] = {}  # driver series with a negative fitted effect, latest origin
         ss = np.random.SeedSequence(self.seed)
         for o, child in zip(origins, ss.spawn(max(len(origins), 1)), strict=False):
             past = panel.truncate(panel.dates[o])
@@ -880,6 +890,7 @@ class AutoEnsemble(ForecastModel):
                     m = self._build(n, kw).fit(past)
                     cases[-1][1][n] = m.sample_paths(h, n_draws=self.n_paths, seed=seed).values
                     driven[n] = bool(m.uses_drivers and m.drivers)
+                    negative[n] = m.negative_effects()
                 except Exception as e:  # noqa: BLE001 - a failing candidate gets weight 0
                     failed[n] = f"{type(e).__name__}: {e}"[:200]
         ok = [n for n in names if n not in failed] if cases else []  # not failed: paths at every origin
@@ -893,8 +904,15 @@ class AutoEnsemble(ForecastModel):
         hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
         D = [np.concatenate([c[n].reshape(self.n_paths, -1) for _, c, _ in cases], axis=1) for n in ok]
         # no driver model alone where a region has no conflict counts (it would forecast 0 there)
+        # nor one whose scenario response would be the ratio's anyway (a negative fitted effect)
         coverable = not self._blind(panel).any()
-        best_w, best_s, alone, preference = choose_weights(D, y, [driven[n] and coverable for n in ok], ok)
+        best_w, best_s, alone, preference = choose_weights(
+            D, y, [driven[n] and coverable and not negative[n] for n in ok], ok)
+        signs = [n for n in ok if driven[n] and coverable and negative[n]]
+        if not preference and signs:
+            preference = {"candidate": signs[0], "chosen": False,
+                          "why_not": f"fitted effects of {', '.join(negative[signs[0]])} below 0 at the latest "
+                                     "backtest origin: scenarios would move it by the response model's ratio"}
         single = dict(zip(ok, alone, strict=True))
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
         k = _allocate(best_w, self.n_paths)
@@ -947,7 +965,14 @@ class AutoEnsemble(ForecastModel):
             bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0), bt.get("far_tail", 1.0))
         self.dependence_ = float(bt.get("dependence", 0.0))
         kw = dict(candidates)
-        self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
+        try:
+            self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
+        except Exception as e:
+            if not bt["origins"] and bt["failed"]:  # the fallback member fails too: name every candidate's reason
+                raise ValueError("auto: no candidate model could be fitted (in its internal backtest: "
+                                 + "; ".join(f"{n}: {why}" for n, why in bt["failed"].items())
+                                 + f"; {next(iter(self.weights_))} on the whole panel: {type(e).__name__}: {e})") from e
+            raise
         # the response model: dynamic with the conflict series (fitted without a driver model of
         # its own: the ensemble's driver model supplies the conflict paths)
         resp = get_model("dynamic", drivers=self.drivers_arg, nonnegative_effects=True)
@@ -996,19 +1021,38 @@ class AutoEnsemble(ForecastModel):
         """Members with a weight whose paths do not respond to conflict paths themselves."""
         return [n for n in self.weights_ if not self._driven(n)]
 
+    def _responds(self, name: str) -> bool:
+        """Whether scenarios move member ``name`` through its own conflict paths: a driver model
+        with no negative fitted effect. A driver model with one (on Somalia, ``nb-dl``'s lag sums
+        for ACLED events and shelling are below 0: through its own paths a ceasefire raised its
+        mean in 7 of 18 regions) is moved by the response model's ratio, as driver-free members are."""
+        return self._driven(name) and not self.members_[name].negative_effects()
+
+    def _negative_members(self) -> dict[str, list[str]]:
+        """``member -> driver series`` with a negative fitted effect, for driver members that have
+        one (:meth:`_responds`: the response model's ratio moves their paths in scenarios)."""
+        return {n: m.negative_effects() for n, m in self.members_.items() if self._driven(n) and m.negative_effects()}
+
     def _scenario_response(self) -> str:
         """How scenarios move this fit's forecast, for the sidecar."""
-        driven, free = self._driven_members(), self._free_members()
-        if self.response_ is not None and free:
+        responds = [n for n in self.weights_ if self._responds(n)]
+        ratio, free = [n for n in self.weights_ if not self._responds(n)], self._free_members()
+        negative = self._negative_members()
+        own = f"; {', '.join(responds)} paths through their own conflict paths" if responds else ""
+        signs = "".join(f"; {n}'s paths by the ratio too: its fitted effects of {', '.join(v)} are negative "
+                        "(through its own conflict paths a ceasefire would raise them)" for n, v in negative.items())
+        if self.response_ is not None and ratio:
             return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
                     "so more conflict never lowers expected displacement (single paths can move either way: "
-                    "count noise)" + (f"; {', '.join(driven)} paths through their own conflict paths" if driven else ""))
-        if driven and free:
-            return (f"{', '.join(driven)} paths through their own conflict paths; the {', '.join(free)} paths "
-                    f"({sum(self.weights_[n] for n in free):.0%}) do not move (no response model: no conflict "
+                    "count noise)" + signs + own)
+        if responds and ratio:
+            return (f"{', '.join(responds)} paths through their own conflict paths; the {', '.join(ratio)} paths "
+                    f"({sum(self.weights_[n] for n in ratio):.0%}) do not move (no response model: no conflict "
                     "series chosen)")
-        if driven:
-            return f"{', '.join(driven)} through its own conflict paths (every path is a driver model's)"
+        if responds:
+            return f"{', '.join(responds)} through its own conflict paths (every path is a driver model's)"
+        if ratio != free:  # driver members with negative effects and no response model to move them
+            return "none: no response model, and the driver models' negative fitted effects are not applied"
         return "none: no driver series, scenarios cannot move this forecast"
 
     def scenario_blind_regions(self) -> dict[str, str]:
@@ -1038,16 +1082,23 @@ class AutoEnsemble(ForecastModel):
             out.append("model choice (a mixture of whole paths of " + ", ".join(
                 f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
         driven, free = self._driven_members(), self._free_members()
+        ratio = [n for n in self.weights_ if not self._responds(n)]
+        responds = [n for n in driven if n not in ratio]
         if driven:
             series = list(dict.fromkeys(s for n in driven for s in members[n].drivers))
-            out.append(conflict_phrase(series, f"; in the {', '.join(driven)} paths"))
-        if self.response_ is not None and free:
-            out.append("scenarios: the driver-free paths are multiplied by the response model's "
-                       "scenario/baseline ratio; their baseline does not vary with future conflict")
-        elif free and driven:
-            out.append(f"NOT scenario for the {', '.join(free)} paths: no response model (no conflict series "
+            kept = [n for n in driven if n in ratio]  # negative fitted effects: the baseline's conflict
+            where = [f"in the {', '.join(responds)} paths"] if responds else []
+            where += [f"in the {', '.join(kept)} paths the baseline's (scenarios move them by the ratio)"] if kept else []
+            out.append(conflict_phrase(series, "; " + "; ".join(where)))
+        if self.response_ is not None and ratio:
+            which = "driver-free paths" if ratio == free else f"{', '.join(ratio)} paths"
+            still = ("; their baseline does not vary with future conflict" if ratio == free
+                     else f"; the {', '.join(free)} paths' baseline does not vary with future conflict" if free else "")
+            out.append(f"scenarios: the {which} are multiplied by the response model's scenario/baseline ratio{still}")
+        elif ratio and responds:
+            out.append(f"NOT scenario for the {', '.join(ratio)} paths: no response model (no conflict series "
                        "chosen), scenarios move only the driver model's paths")
-        elif not driven:
+        elif not responds:
             out.append(NOT_SCENARIO)
         if self.reorder and free:  # the reordering permutes driver-free paths only
             rho = getattr(self, "dependence_", 0.0)
@@ -1098,7 +1149,7 @@ class AutoEnsemble(ForecastModel):
             idx = np.flatnonzero(draws["owner"] == i)
             driven = self._driven(n)
             free[idx] = not driven
-            if not len(idx) or (base is not None and not driven):
+            if not len(idx) or (base is not None and not self._responds(n)):  # kept: the ratio moves them
                 continue
             m = self.members_[n]
             fut = {s: conflict[s][idx] for s in m.drivers} if driven else None
@@ -1136,9 +1187,10 @@ class AutoEnsemble(ForecastModel):
             base, free = self._members(base_conflict, horizon, n_draws, draws)
             cache["members"] = base, free, self._reordering(base, free, draws)
         base, free, perm = cache["members"]
-        driven = any(self._driven(n) for n in draws["names"])
+        responds = [self._responds(n) for n in draws["names"]]
+        ratio = ~np.asarray(responds)[draws["owner"]]  # paths the response model's ratio moves
         same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
-        out = base.copy() if same or not driven else self._members(future, horizon, n_draws, draws, base=base)[0]
+        out = base.copy() if same or not any(responds) else self._members(future, horizon, n_draws, draws, base=base)[0]
         # cross-region dependence: whole regional paths reordered by the history's co-movement
         if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged
             out = out[perm, np.arange(R)[None, :]]
@@ -1150,8 +1202,8 @@ class AutoEnsemble(ForecastModel):
             if "response" not in cache:
                 cache["response"] = self.response_._simulate(subb, horizon, n_draws, np.random.default_rng(rng_seed))
             y_b = cache["response"]
-            ratio = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
-            out = np.where(free[:, None, None], np.round(out * ratio), out)
+            factor = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
+            out = np.where(ratio[:, None, None], np.round(out * factor), out)
         out = spread_paths(out, self.spread_, getattr(self, "lower_spread_", self.spread_),
                            horizon_factors(getattr(self, "upper_tail_", 1.0), horizon),
                            getattr(self, "far_tail_", 1.0))  # fits saved before 2026-12-01 have none

@@ -153,6 +153,10 @@ class NBDistributedLag(ForecastModel):
                 **{s: self.params_[k + i * L : k + (i + 1) * L][::-1] for i, s in enumerate(self.drivers)},
                 "alpha": self.params_[-1]}
 
+    def negative_effects(self) -> list[str]:
+        """Drivers whose fitted lag coefficients sum below 0 (the effect of a sustained change)."""
+        return [s for s, v in self.info_.diagnostics.get("lag_sums", {}).items() if v < 0]
+
     def _draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if not self.parameter_uncertainty:
             return np.broadcast_to(self.params_, (n, len(self.params_))).copy()
