@@ -128,6 +128,12 @@ class NBDistributedLag(ForecastModel):
                          for i, s in enumerate(self.drivers)},
             "inactive_regions": [c for c, a in zip(panel.regions.codes, self.active_, strict=True) if not a],
         }
+        negative = {s: v for s, v in self.info_.diagnostics["lag_sums"].items() if v < 0}
+        if negative:  # confounding or noise, not a mechanism: the analyst should know before a scenario
+            self.info_.warnings.append(
+                "fitted effect below 0 of " + ", ".join(f"{s} (lag sum {v:g})" for s, v in negative.items())
+                + ": in this model's own scenarios more of it lowers the forecast and a ceasefire raises it "
+                "(auto moves such paths by its response model instead; --drivers chooses the series)")
         if not self.info_.diagnostics["converged"]:
             self.info_.reliable = False
             self.info_.warnings.append("maximum likelihood did not converge")
