@@ -810,6 +810,8 @@ def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary
     scenarios = [Scenario.baseline(), Scenario.ceasefire()]
     alone = get_model("nb-dl").fit(panel)
     assert alone.negative_effects() == ["strikes"], alone.info_.diagnostics["lag_sums"]
+    assert any(w.startswith("fitted effect below 0 of strikes (lag sum -") and "a ceasefire raises it" in w
+               for w in alone.info_.warnings), alone.info_.warnings
     r = alone.sample_scenarios(4, scenarios, n_draws=400, seed=3)
     rises = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
     assert float(rises.min()) > 0  # the member alone: a ceasefire raises displacement everywhere
