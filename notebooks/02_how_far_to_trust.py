@@ -187,13 +187,15 @@ def misses(name: str) -> pd.DataFrame:
 
 n_total = len(tot[tot["model"] == MAIN])
 m_main = misses(MAIN)
-cs = coverage_summary(summary, MAIN)
-nominal = cs["nominal_vs_observed"]
+cs = coverage_summary(summary, MAIN, scores=scores)
+nominal, ci = cs["nominal_vs_observed"], cs["interval_90"]  # ci: 90% interval of each rate (few origins)
 sk = summary[(summary["model"] == MAIN) & (summary["scope"] == "regions")].set_index("horizon")["skill"]
 levels = [int(k.rstrip("%")) for k in nominal]
 lines = [
     f"Across {len(origins)} origins and {len(regions)} regions, the `{MAIN}` bands held the observed weekly count "
-    + ", ".join(f"{v:.0%} of the time for the {k} band" for k, v in nominal.items()) + ". "
+    + ", ".join(f"{v:.0%} of the time for the {k} band" for k, v in nominal.items())
+    + f" (with {len(origins)} origins these rates are uncertain: for the 80% band, {ci['80%'][0]:.0%}-{ci['80%'][1]:.0%}"
+    " is a 90% interval of the rate). "
     + ("They are roughly honest." if all(abs(nominal[f'{lv}%'] - lv / 100) <= 0.1 for lv in levels)
        else "They are **too narrow**: treat them as optimistic." if any(nominal[f'{lv}%'] < lv / 100 - 0.1 for lv in levels)
        else "They are wider than they need to be (cautious)."),

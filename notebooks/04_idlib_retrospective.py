@@ -45,7 +45,13 @@ from IPython.display import Markdown, display
 from displacement_forecast.brief import fmt_people, fmt_prob
 from displacement_forecast.evaluate.scores import pit_histogram
 from displacement_forecast.forecast.run import caption
-from displacement_forecast.plot.fan import exceedance_curve, fan_chart, observed_chart, scenario_fans, show
+from displacement_forecast.plot.fan import (
+    exceedance_curve,
+    fan_chart,
+    observed_chart,
+    scenario_fans,
+    show,
+)
 
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "data" / "nw_syria").is_dir())
 N_DRAWS = 2000
@@ -178,7 +184,7 @@ display(Markdown(retro.spring_markdown(res)))
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
 names = list(s.index)
-for i, name in enumerate(names):
+for name in names:
     freq, edges = pit_histogram(res.cells.loc[res.cells["forecaster"] == name, "pit"].to_numpy(), n_bins=5)
     axes[0].step(edges[:-1], freq, where="post", lw=1.8, label=name)
 axes[0].axhline(1, color="#555", ls="--", lw=0.9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -311,6 +312,13 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     for c in ("crps", "wis", "cover_50", "cover_80", "cover_90", "cover_95", "mae", "skill", "n"):
         assert c in summ.columns
     assert not list(out.glob(".*.tmp"))
+    # each pooled coverage rate with its interval, in backtest.json and in what forecast --backtest reads
+    from displacement_forecast.evaluate.backtest import backtest_record
+
+    cov = json.loads((out / "backtest.json").read_text())["coverage"]["climatology"]
+    for lv, (lo, hi) in cov["interval_90"].items():
+        assert 0 <= lo <= cov["nominal_vs_observed"][lv] <= hi <= 1, (lv, lo, hi)
+    assert backtest_record(out, "climatology")["interval_90"].keys() == cov["interval_90"].keys()
 
 
 def test_cli_rejects_unknown_model(tmp_path, capsys):

@@ -156,6 +156,7 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     rc = main(["forecast", str(DATA), "--model", "nb-dl", "--horizon", "2", "--draws", "100", "--no-plots",
                "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
     assert rc == 0 and "80% interval covered 63%" in capsys.readouterr().err
+    assert "interval_90" not in rec  # no scores.csv beside this summary: no interval claimed
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert side["intervals_calibrated_in_backtest"] is False
     assert any("63%" in w for w in side["warnings"])

@@ -88,7 +88,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
                             "fit_warnings": fit_warnings(result.tasks) if warned is None else warned}
     if len(summary):
         meta["winners"] = winners(summary).to_dict("records")
-        meta["coverage"] = {m: coverage_summary(summary, m) for m in dict.fromkeys(summary["model"])}
+        meta["coverage"] = {m: coverage_summary(summary, m, scores=result.scores) for m in dict.fromkeys(summary["model"])}
     written.append(write_text_atomic(json.dumps(meta, indent=2, default=str), out / "backtest.json"))
     if plots and len(summary):
         from ..conventions import period_unit

@@ -543,8 +543,14 @@ def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = F
     return pd.DataFrame(rows)
 
 
-def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") -> dict[str, Any]:
+def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
+                     scores: pd.DataFrame | None = None) -> dict[str, Any]:
     """Latest backtest coverage of one model, for the forecast sidecar (JSON-ready).
+
+    ``scores`` (the backtest's tidy scores, optional) adds ``interval_90``: for each level, a 90%
+    interval of the pooled coverage rate (:func:`coverage_interval` over the origins' mean
+    coverage, in blocks of origins spanning twice the longest horizon: origins closer than the
+    horizon share target periods).
 
     Returns
     -------
@@ -552,7 +558,7 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") 
         ``{"model", "scope", "horizons", "origins": {"n", "first", "last"},
         "nominal_vs_observed": {"50%": 0.47, ...}`` (all horizons pooled, weighted by the number
         of scored cells) ``, "by_horizon": {"1": {"50%": ..., ...}, ...}, "crps_skill_vs_last_value":
-        {"1": ..., ...}, "n"}``.
+        {"1": ..., ...}, "n"}``, and with ``scores`` ``"interval_90": {"50%": [0.38, 0.55], ...}``.
     """
     s = summary[(summary["model"] == model) & (summary["scope"] == scope)]
     if not len(s):
@@ -574,7 +580,27 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions") 
         "crps_skill_vs_last_value": {str(int(r["horizon"])): (None if pd.isna(r["skill"]) else round(float(r["skill"]), 4))
                                      for _, r in s.iterrows()},
         "n": int(w.sum()),
+        **({"interval_90": _pooled_intervals(scores, model, scope, int(s["horizon"].max()))}
+           if scores is not None else {}),
     }
+
+
+def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int) -> dict[str, list[float]]:
+    """Per level, :func:`coverage_interval` of one model's coverage in ``scope``, all horizons pooled."""
+    s = scores[(scores["model"] == model) & ((scores["region"] == TOTAL) == (scope == TOTAL))]
+    s = s[np.isfinite(s["observed"])] if "observed" in s else s
+    if not len(s):
+        return {}
+    by_origin = s.groupby("origin")[[f"cover_{lv}" for lv in COVERAGE_LEVELS]].mean().sort_index()
+    # blocks spanning twice the horizon in periods: origins a step of k periods apart -> 2 H / k origins
+    origins = pd.to_datetime(pd.Series(by_origin.index))
+    h1 = s[s["horizon"] == 1]
+    period = (pd.to_datetime(h1["target_date"]) - pd.to_datetime(h1["origin"])).median() if len(h1) else pd.NaT
+    gap = origins.diff().median()
+    step = max(int(round(gap / period)), 1) if pd.notna(gap) and pd.notna(period) and period > pd.Timedelta(0) else 1
+    block = max(-(-2 * horizon // step), 1)
+    return {f"{lv}%": [round(v, 4) for v in coverage_interval(by_origin[f"cover_{lv}"].to_numpy(), block=block)]
+            for lv in COVERAGE_LEVELS}
 
 
 def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
@@ -584,15 +610,24 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     Reads ``summary.csv`` written by ``displacement-forecast backtest`` and returns
     :func:`coverage_summary` for ``model`` plus a verdict: ``intervals_ok`` is False, and
     ``warnings`` says which, when a pooled coverage is more than ``tolerance`` from its nominal
-    level (an 80% interval that covered 63% of outcomes does not mean what it says).
+    level (an 80% interval that covered 63% of outcomes does not mean what it says); with the
+    backtest's ``scores.csv`` beside it, each such rate carries its 90% interval
+    (``interval_90``), so a reader sees how much of the gap a few origins can explain.
     The default scope is ``ALL`` (the regional total), what planners read first.
     """
     path = Path(backtest_dir) / "summary.csv"
     if not path.exists():
         raise DataError(Problem(str(path), None, None, "no backtest summary here; run `displacement-forecast backtest` first"))
     summary = pd.read_csv(path)
+    scores = None  # for the intervals of the rates: older folders, or other writers', may not have it
     try:
-        rec = coverage_summary(summary, model, scope)
+        scores = pd.read_csv(Path(backtest_dir) / "scores.csv",
+                             usecols=["model", "origin", "target_date", "region", "horizon", "observed",
+                                      *(f"cover_{lv}" for lv in COVERAGE_LEVELS)])
+    except (OSError, ValueError):
+        pass
+    try:
+        rec = coverage_summary(summary, model, scope, scores)
     except ValueError as e:
         raise DataError(Problem(str(path), None, "model", str(e))) from None
     off = {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
@@ -601,8 +636,11 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     if off:
         under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
         where = "the all-region total" if scope == TOTAL else "each region"
+        ci = rec.get("interval_90", {})
         warns.append(f"in backtests ({rec['origins']['n']} origins, {where}) intervals did not cover as stated: "
-                     + ", ".join(f"{lv} interval covered {obs:.0%}" for lv, obs in off.items())
+                     + ", ".join(f"{lv} interval covered {obs:.0%}"
+                                 + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%})" if lv in ci else "")
+                                 for lv, obs in off.items())
                      + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show")
     return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
 
