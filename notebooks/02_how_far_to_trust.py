@@ -194,8 +194,9 @@ levels = [int(k.rstrip("%")) for k in nominal]
 lines = [
     f"Across {len(origins)} origins and {len(regions)} regions, the `{MAIN}` bands held the observed weekly count "
     + ", ".join(f"{v:.0%} of the time for the {k} band" for k, v in nominal.items())
-    + f" (with {len(origins)} origins these rates are uncertain: for the 80% band, {ci['80%'][0]:.0%}-{ci['80%'][1]:.0%}"
-    " is a 90% interval of the rate). "
+    + (f" (with {len(origins)} origins these rates are uncertain: for the 80% band, {ci['80%'][0]:.0%}-"
+       f"{ci['80%'][1]:.0%} is a 90% interval of the rate, if anything too narrow). " if ci
+       else f" ({cs['interval_note']}). ")
     + ("They are roughly honest." if all(abs(nominal[f'{lv}%'] - lv / 100) <= 0.1 for lv in levels)
        else "They are **too narrow**: treat them as optimistic." if any(nominal[f'{lv}%'] < lv / 100 - 0.1 for lv in levels)
        else "They are wider than they need to be (cautious)."),

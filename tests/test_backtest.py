@@ -316,9 +316,32 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     from displacement_forecast.evaluate.backtest import backtest_record
 
     cov = json.loads((out / "backtest.json").read_text())["coverage"]["climatology"]
-    for lv, (lo, hi) in cov["interval_90"].items():
-        assert 0 <= lo <= cov["nominal_vs_observed"][lv] <= hi <= 1, (lv, lo, hi)
-    assert backtest_record(out, "climatology")["interval_90"].keys() == cov["interval_90"].keys()
+    assert cov["interval_90"] == {} and cov["interval_note"].startswith("too few origins (2)")  # 2 origins: no interval
+    rec = backtest_record(out, "climatology")
+    assert rec["interval_90"] == {} and rec["interval_note"] == cov["interval_note"]
+
+
+def test_coverage_summary_gives_intervals_weighted_by_cells_in_blocks_of_origins():
+    """20 weekly origins, horizon 2, two regions, one region missing its outcome at half the
+    origins: the interval is built from covered cells over cells (as the point rate), in blocks
+    of 4 origins (twice the horizon, origins a week apart), and holds the point rate."""
+    rng = np.random.default_rng(2)
+    origins = pd.date_range("2019-01-07", periods=20, freq="W-MON")
+    rows = []
+    for i, o in enumerate(origins):
+        for h in (1, 2):
+            for r in ("A", "B"):
+                obs = np.nan if (r == "B" and i % 2) else 1.0
+                rows.append({"model": "m", "origin": o, "target_date": o + pd.Timedelta(weeks=h), "region": r,
+                             "horizon": h, "observed": obs,
+                             **{f"cover_{lv}": float(rng.random() < lv / 100) for lv in (50, 80, 90, 95)}})
+    scores = pd.DataFrame(rows)
+    summ = summarise(scores.assign(crps=1.0, wis=1.0, ignorance=1.0, ae=1.0, ape=1.0, drivers="",
+                                   pit=0.5)[np.isfinite(scores["observed"])])
+    cs = coverage_summary(summ, "m", scores=scores)
+    assert cs["interval_origins"] == 20 and "blocks of 4 consecutive origins" in cs["interval_note"]
+    for lv, (lo, hi) in cs["interval_90"].items():
+        assert 0 <= lo <= cs["nominal_vs_observed"][lv] <= hi <= 1, (lv, lo, hi, cs["nominal_vs_observed"][lv])
 
 
 def test_cli_rejects_unknown_model(tmp_path, capsys):
@@ -410,6 +433,9 @@ def test_coverage_interval_holds_the_true_rate_and_widens_for_runs_of_misses():
     assert rate["windows, block 1"] < rate["windows, block 8"] - 0.1, rate
     with pytest.raises(ValueError, match="block"):
         coverage_interval([1.0, 0.0], block=0)
-    assert coverage_interval([1.0, np.nan, 1.0], block=2) == (1.0, 1.0)
+    assert coverage_interval(np.r_[np.ones(8), np.nan], block=2) == (1.0, 1.0)
+    assert np.isnan(coverage_interval([1.0, 0.0, 1.0], block=1)).all()  # fewer than 4 blocks: no interval
     # independent histories pooled by their length: always 10 of 20 here
     assert coverage_interval([np.ones(10), np.zeros(10)], block=4) == (0.5, 0.5)
+    # weights: covered cells over cells, not a mean of per-origin rates
+    assert coverage_interval(np.tile([1.0, 0.0], 8), block=2, weights=np.tile([3.0, 1.0], 8)) == (0.75, 0.75)

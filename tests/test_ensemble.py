@@ -794,9 +794,12 @@ def test_auto_whose_every_candidate_fails_says_why_for_each():
     sim = simulate_nw_syria(n_weeks=60, seed=1)
     obs = sim.observations[sim.observations["series"] == "displaced"]
     panel = Panel.from_observations(obs, sim.regions)
-    with pytest.raises(ValueError, match=r"auto: no candidate model could be fitted .*nb-dl: .*conflict series"
-                                         r".*bayes-hierarchical: .*on the whole panel"):
-        get_model("auto", candidates=[("nb-dl", {}), ("bayes-hierarchical", {})]).fit(panel)
+    with pytest.raises(ValueError, match=r"auto: no candidate model could be fitted \(nb-dl: DataError: .*conflict "
+                                         r"series.*; bayes-hierarchical: ") as e:
+        get_model("auto", candidates=["nb-dl", ("bayes-hierarchical", {})]).fit(panel)  # a bare name is a candidate
+    assert str(e.value).count("nb-dl:") == 1 and str(e.value).endswith(")"), str(e.value)
+    with pytest.raises(ValueError, match="registry names or"):
+        get_model("auto", candidates=[("nb-dl", {}, 3)])
 
 
 def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary):
@@ -812,6 +815,11 @@ def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary
     assert alone.negative_effects() == ["strikes"], alone.info_.diagnostics["lag_sums"]
     assert any(w.startswith("fitted effect below 0 of strikes (lag sum -") and "a ceasefire raises it" in w
                for w in alone.info_.warnings), alone.info_.warnings
+    dyn = get_model("dynamic", drivers=["strikes"]).fit(panel)  # the same for dynamic's beta, unless clipped
+    assert dyn.negative_effects() == ["strikes"] and any(w.startswith("fitted effect below 0 of strikes (beta -")
+                                                         for w in dyn.info_.warnings), dyn.info_.warnings
+    clipped = get_model("dynamic", drivers=["strikes"], nonnegative_effects=True).fit(panel)
+    assert clipped.negative_effects() == [] and not any("below 0" in w for w in clipped.info_.warnings)
     r = alone.sample_scenarios(4, scenarios, n_draws=400, seed=3)
     rises = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
     assert float(rises.min()) > 0  # the member alone: a ceasefire raises displacement everywhere
@@ -821,3 +829,20 @@ def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary
     moved = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
     assert float(moved.max()) <= 0, moved.values
     assert "nb-dl's paths by the ratio too: its fitted effects of strikes are negative" in a._scenario_response()
+
+
+def test_a_scenarios_paths_are_calibrated_with_the_baselines_quantiles():
+    """Known truth: a scenario that lowers every path (a ceasefire) must not raise any after the
+    interval calibration. With its own quantiles the tail stretch starts lower for the scenario
+    and lifted paths it had not changed above their baseline values; with the baseline's as
+    ``reference`` the map is one monotone function per cell, so the order of each pair holds."""
+    rng = np.random.default_rng(4)
+    base = rng.negative_binomial(2, 0.002, size=(400, 3, 2)).astype(float)
+    lowered = np.where(rng.random(base.shape) < 0.7, np.floor(base * 0.3), base)  # 30% of cells untouched
+    args = (1.0, 0.6, np.array([1.5, 2.0]), 2.5)
+    b = spread_paths(base, *args)
+    own = spread_paths(lowered, *args)
+    assert (own > b).any()  # the failure the reference mends: untouched paths stretched past the baseline's
+    ref = spread_paths(lowered, *args, reference=base)
+    assert (ref <= b).all()
+    np.testing.assert_array_equal(spread_paths(base, *args, reference=base), b)  # the baseline itself: unchanged

@@ -156,7 +156,17 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     rc = main(["forecast", str(DATA), "--model", "nb-dl", "--horizon", "2", "--draws", "100", "--no-plots",
                "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
     assert rc == 0 and "80% interval covered 63%" in capsys.readouterr().err
-    assert "interval_90" not in rec  # no scores.csv beside this summary: no interval claimed
+    assert rec["interval_90"] == {} and rec["interval_note"].startswith("no scores.csv")  # no interval claimed
+    # a damaged scores.csv beside it (another writer's, a bad date): the record stands, without intervals
+    for text in ("model,origin\n", "model,origin,target_date,region,horizon,observed,cover_50,cover_80,cover_90,"
+                 "cover_95\nnb-dl,garbage,2019-01-14,ALL,1,x,1,1,1,1\n"):
+        (tmp_path / "scores.csv").write_text(text)
+        bad = backtest_record(tmp_path, "nb-dl")
+        assert bad["interval_90"] == {} and bad["interval_note"] in (  # header only / no usable cell
+            f"{tmp_path / 'scores.csv'}: not readable for the intervals of the rates (ValueError); none given",
+            "no scored cells"), bad["interval_note"]
+        assert not bad["intervals_ok"] and "80% interval covered 63%" in bad["warnings"][0]
+    (tmp_path / "scores.csv").unlink()
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert side["intervals_calibrated_in_backtest"] is False
     assert any("63%" in w for w in side["warnings"])

@@ -548,9 +548,10 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
     """Latest backtest coverage of one model, for the forecast sidecar (JSON-ready).
 
     ``scores`` (the backtest's tidy scores, optional) adds ``interval_90``: for each level, a 90%
-    interval of the pooled coverage rate (:func:`coverage_interval` over the origins' mean
-    coverage, in blocks of origins spanning twice the longest horizon: origins closer than the
-    horizon share target periods).
+    interval of the pooled coverage rate (:func:`coverage_interval` over the origins' coverage,
+    in blocks of origins spanning twice the longest horizon: origins closer than the horizon
+    share target periods; empty with too few origins), ``interval_origins`` (origins scored)
+    and ``interval_note`` (how, or why there is none).
 
     Returns
     -------
@@ -558,7 +559,8 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
         ``{"model", "scope", "horizons", "origins": {"n", "first", "last"},
         "nominal_vs_observed": {"50%": 0.47, ...}`` (all horizons pooled, weighted by the number
         of scored cells) ``, "by_horizon": {"1": {"50%": ..., ...}, ...}, "crps_skill_vs_last_value":
-        {"1": ..., ...}, "n"}``, and with ``scores`` ``"interval_90": {"50%": [0.38, 0.55], ...}``.
+        {"1": ..., ...}, "n"}``, and with ``scores`` ``"interval_90": {"50%": [0.38, 0.55], ...},
+        "interval_origins", "interval_note"``.
     """
     s = summary[(summary["model"] == model) & (summary["scope"] == scope)]
     if not len(s):
@@ -580,18 +582,22 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
         "crps_skill_vs_last_value": {str(int(r["horizon"])): (None if pd.isna(r["skill"]) else round(float(r["skill"]), 4))
                                      for _, r in s.iterrows()},
         "n": int(w.sum()),
-        **({"interval_90": _pooled_intervals(scores, model, scope, int(s["horizon"].max()))}
-           if scores is not None else {}),
+        **(_pooled_intervals(scores, model, scope, int(s["horizon"].max())) if scores is not None else {}),
     }
 
 
-def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int) -> dict[str, list[float]]:
-    """Per level, :func:`coverage_interval` of one model's coverage in ``scope``, all horizons pooled."""
+def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int) -> dict[str, Any]:
+    """``interval_90`` (per level, :func:`coverage_interval` of one model's coverage in ``scope``,
+    all horizons pooled, each origin weighted by its scored cells), ``interval_origins`` and
+    ``interval_note``: how it was made, or why there is none."""
     s = scores[(scores["model"] == model) & ((scores["region"] == TOTAL) == (scope == TOTAL))]
-    s = s[np.isfinite(s["observed"])] if "observed" in s else s
+    s = s[np.isfinite(pd.to_numeric(s["observed"], errors="coerce"))]
+    cols = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
     if not len(s):
-        return {}
-    by_origin = s.groupby("origin")[[f"cover_{lv}" for lv in COVERAGE_LEVELS]].mean().sort_index()
+        return {"interval_90": {}, "interval_origins": 0, "interval_note": "no scored cells"}
+    g = s.assign(_n=1.0).groupby("origin")
+    by_origin = g[cols].mean().sort_index()
+    cells = g["_n"].sum().reindex(by_origin.index).to_numpy()
     # blocks spanning twice the horizon in periods: origins a step of k periods apart -> 2 H / k origins
     origins = pd.to_datetime(pd.Series(by_origin.index))
     h1 = s[s["horizon"] == 1]
@@ -599,8 +605,17 @@ def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int
     gap = origins.diff().median()
     step = max(int(round(gap / period)), 1) if pd.notna(gap) and pd.notna(period) and period > pd.Timedelta(0) else 1
     block = max(-(-2 * horizon // step), 1)
-    return {f"{lv}%": [round(v, 4) for v in coverage_interval(by_origin[f"cover_{lv}"].to_numpy(), block=block)]
-            for lv in COVERAGE_LEVELS}
+    n = len(by_origin)
+    ci = {f"{lv}%": coverage_interval(by_origin[c].to_numpy(), block=block, weights=cells)
+          for lv, c in zip(COVERAGE_LEVELS, cols, strict=True)}
+    if any(np.isnan(lo) for lo, _ in ci.values()):
+        return {"interval_90": {}, "interval_origins": n,
+                "interval_note": f"too few origins ({n}) for an interval of the rates: at least {MIN_BLOCKS} blocks of "
+                                 f"{block} consecutive origins are needed"}
+    return {"interval_90": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()}, "interval_origins": n,
+            "interval_note": f"90% intervals of the rates, blocks of {block} consecutive origins resampled; "
+                             "approximate and if anything too narrow (in simulation they held the true rate 76% "
+                             "of the time)"}
 
 
 def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
@@ -619,17 +634,20 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     if not path.exists():
         raise DataError(Problem(str(path), None, None, "no backtest summary here; run `displacement-forecast backtest` first"))
     summary = pd.read_csv(path)
-    scores = None  # for the intervals of the rates: older folders, or other writers', may not have it
     try:
-        scores = pd.read_csv(Path(backtest_dir) / "scores.csv",
-                             usecols=["model", "origin", "target_date", "region", "horizon", "observed",
-                                      *(f"cover_{lv}" for lv in COVERAGE_LEVELS)])
-    except (OSError, ValueError):
-        pass
-    try:
-        rec = coverage_summary(summary, model, scope, scores)
+        rec = coverage_summary(summary, model, scope)
     except ValueError as e:
         raise DataError(Problem(str(path), None, "model", str(e))) from None
+    scores = Path(backtest_dir) / "scores.csv"  # for the intervals of the rates: optional
+    try:
+        rec.update(_pooled_intervals(pd.read_csv(scores, usecols=[
+            "model", "origin", "target_date", "region", "horizon", "observed", *(f"cover_{lv}" for lv in COVERAGE_LEVELS)]),
+            model, scope, max(rec["horizons"])))
+    except FileNotFoundError:
+        rec.update(interval_90={}, interval_note=f"no {scores.name} beside the summary: no interval of the rates")
+    except (OSError, ValueError, TypeError, KeyError) as e:  # another writer's file, or a damaged one
+        rec.update(interval_90={}, interval_note=f"{scores}: not readable for the intervals of the rates "
+                                                 f"({type(e).__name__}); none given")
     off = {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
            if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
     warns = []
@@ -637,7 +655,8 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
         under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
         where = "the all-region total" if scope == TOTAL else "each region"
         ci = rec.get("interval_90", {})
-        warns.append(f"in backtests ({rec['origins']['n']} origins, {where}) intervals did not cover as stated: "
+        n = rec.get("interval_origins") or rec["origins"]["n"]
+        warns.append(f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) intervals did not cover as stated: "
                      + ", ".join(f"{lv} interval covered {obs:.0%}"
                                  + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%})" if lv in ci else "")
                                  for lv, obs in off.items())
@@ -645,41 +664,56 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
 
 
+#: Fewest blocks of origins :func:`coverage_interval` gives an interval from (with fewer, every
+#: resample is nearly the whole series and the interval collapses toward the rate itself).
+MIN_BLOCKS = 4
+
+
 def coverage_interval(covered: Sequence[float] | np.ndarray | list[np.ndarray], block: int, level: float = 0.9,
-                      n_boot: int = 4000, seed: int = 0) -> tuple[float, float]:
+                      n_boot: int = 4000, seed: int = 0,
+                      weights: Sequence[float] | np.ndarray | list[np.ndarray] | None = None) -> tuple[float, float]:
     """Interval for a coverage rate measured over consecutive rolling origins (moving-block bootstrap).
 
-    ``covered``: one 0/1 value per origin, in origin order (whether the interval held the outcome
-    at one horizon and scope); or a list of such series from independent histories, each resampled
-    on its own and pooled by its length. Forecasts from origins less than ``h`` periods apart
-    share target periods, so misses come in runs: an escalation no model foresaw is missed from
-    every origin whose window reaches it. Resampling blocks of ``block`` consecutive origins (use
-    at least the horizon; twice it is safer) keeps those runs together (Künsch 1989, *Ann.
-    Statist.* 17:1217), where a binomial interval would treat them as independent and come out
-    too narrow. Still approximate: with 52 origins whose 4-period windows overlap, 90% intervals
-    from blocks of 8 held the true rate 76% of the time in simulation, blocks of 1 (independent
-    origins) 59% (``tests/test_backtest.py``). Read them as a lower bound on the uncertainty.
+    ``covered``: one 0/1 value (or rate) per origin, in origin order (whether the interval held the
+    outcome at one horizon and scope); or a list of such series from independent histories, each
+    resampled on its own and pooled. ``weights`` (same shape, optional): the cells behind each
+    value, so the resampled rate is a ratio of covered cells to cells, as the point rate is.
+    Forecasts from origins less than ``h`` periods apart share target periods, so misses come
+    in runs: an escalation no model foresaw is missed from every origin whose window reaches it.
+    Resampling blocks of ``block`` consecutive origins (use at least the horizon; twice it is
+    safer) keeps those runs together (Künsch 1989, *Ann. Statist.* 17:1217), where a binomial
+    interval would treat them as independent and come out too narrow. Still approximate: with
+    52 origins whose 4-period windows overlap, 90% intervals from blocks of 8 held the true rate
+    76% of the time in simulation, blocks of 1 (independent origins) 59%
+    (``tests/test_backtest.py``). Read them as a lower bound on the uncertainty.
 
     Returns the ``(lower, upper)`` quantiles ``(1 - level) / 2`` and ``(1 + level) / 2`` of the
-    bootstrap distribution of the mean. NaN values (cells without an observation) are dropped
-    first. Raises ``ValueError`` for no values at all or ``block < 1``.
+    bootstrap distribution of the rate, or ``(nan, nan)`` when the series hold fewer than
+    :data:`MIN_BLOCKS` blocks (too few origins to say). NaN values (cells without an observation)
+    are dropped first. Raises ``ValueError`` for no values at all or ``block < 1``.
     """
     nested = isinstance(covered, list) and len(covered) > 0 and np.ndim(covered[0]) == 1
-    series = [np.asarray(c, dtype=float) for c in (covered if nested else [covered])]
-    series = [x[np.isfinite(x)] for x in series]
-    series = [x for x in series if len(x)]
-    if not series or block < 1:
+    xs = [np.asarray(c, dtype=float) for c in (covered if nested else [covered])]
+    ws = ([np.ones_like(x) for x in xs] if weights is None
+          else [np.asarray(w, dtype=float) for w in (weights if nested else [weights])])
+    pairs = [(x[np.isfinite(x)], w[np.isfinite(x)]) for x, w in zip(xs, ws, strict=True)]
+    pairs = [(x, w) for x, w in pairs if len(x)]
+    if not pairs or block < 1:
         raise ValueError(f"coverage_interval needs at least one value and block >= 1 (got "
-                         f"{sum(len(x) for x in series)} values, block {block})")
+                         f"{sum(len(x) for x, _ in pairs)} values, block {block})")
+    if sum(len(x) / block for x, _ in pairs) < MIN_BLOCKS:
+        return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    held = np.zeros(n_boot)
-    for x in series:
+    held, cells = np.zeros(n_boot), np.zeros(n_boot)
+    for x, w in pairs:
         b = min(int(block), len(x))
         k = -(-len(x) // b)  # blocks per resample, cut back to the series' length
         starts = rng.integers(0, len(x) - b + 1, size=(n_boot, k))
-        held += x[(starts[:, :, None] + np.arange(b)).reshape(n_boot, -1)[:, : len(x)]].sum(axis=1)
-    means = held / sum(len(x) for x in series)
-    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
+        idx = (starts[:, :, None] + np.arange(b)).reshape(n_boot, -1)[:, : len(x)]
+        held += (x * w)[idx].sum(axis=1)
+        cells += w[idx].sum(axis=1)
+    rate = held / cells
+    return float(np.quantile(rate, (1 - level) / 2)), float(np.quantile(rate, (1 + level) / 2))
 
 
 def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.ndarray:

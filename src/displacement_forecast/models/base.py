@@ -37,11 +37,22 @@ CONFLICT = "future conflict"
 NOT_SCENARIO = "NOT scenario: this model ignores the conflict series, so every scenario gives the same forecast"
 
 
-def conflict_phrase(drivers: tuple[str, ...] | list[str], where: str = "") -> str:
+def conflict_phrase(drivers: tuple[str, ...] | list[str], where: str = "", changed: bool = True) -> str:
     """``uncertainty_included``'s phrase for future conflict, naming the driver series (they
-    were always called strike/flight paths, whatever the model used)."""
+    were always called strike/flight paths, whatever the model used); ``changed=False`` when no
+    path reads the scenario's conflict paths itself."""
     series = "/".join(drivers) or "conflict"
-    return f"{CONFLICT} ({series} paths forecast by the driver model, then changed by the scenario{where})"
+    return f"{CONFLICT} ({series} paths forecast by the driver model{', then changed by the scenario' if changed else ''}{where})"
+
+
+def negative_effect_warning(effects: dict[str, float], what: str) -> str:
+    """The fit warning for driver series with a fitted effect below 0 (``series -> value``,
+    ``what`` names the value): the analyst should know before reading a scenario."""
+    names = ", ".join(f"{s} ({what} {v:g})" for s, v in effects.items())
+    return (f"fitted effect below 0 of {names}: in this model's own scenarios more of "
+            f"{'it' if len(effects) == 1 else 'them'} lowers the forecast and a ceasefire raises it (confounding or "
+            "noise in the data, not a mechanism; auto moves such paths by its response model instead; --drivers "
+            "chooses the series)")
 
 
 @dataclass

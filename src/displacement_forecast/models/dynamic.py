@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ForecastModel, Panel, ffill_time
+from .base import ForecastModel, Panel, ffill_time, negative_effect_warning
 from .driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
 from .sarimax import CARRY_OVER, carry_over
 
@@ -255,6 +255,9 @@ class DynamicLog(ForecastModel):
             "calibration_h1": round(float(c[0]), 3), f"calibration_h{N_CHECK_H}": round(float(c[-1]), 3),
             "n_check_errors_h1": len(errs[0]),
         }
+        negative = {s: round(float(b), 4) for s, b in zip(self.drivers, est["beta"], strict=True) if b < 0}
+        if negative and not self.nonnegative_effects:
+            self.info_.warnings.append(negative_effect_warning(negative, "beta"))
 
     def negative_effects(self) -> list[str]:
         """Drivers whose pooled effect ``beta`` is below 0 (none with ``nonnegative_effects``:

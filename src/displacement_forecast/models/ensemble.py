@@ -40,7 +40,7 @@ Fitting
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
        A driver model alone scoring within 4% of that mixture's CRPS is preferred to it
        (:func:`choose_weights`, since 2026-12-01: scenarios move its paths themselves; measured
-       there) unless one of its fitted conflict effects is negative at the latest origin, and
+       there) unless one of its fitted conflict effects is negative (fitted on the whole panel), and
        the sidecar's ``driver_preference`` says what was compared.
     3. Interval calibration (default ``calibrate="tails"``: the lower tail, then the far upper
        tail; ``"lower"``: the lower tail only). Lower tail: below each cell's
@@ -178,11 +178,17 @@ Scenarios
     and its mean rose under a ceasefire in 7 of 18 regions), so it is moved as the driver-free
     candidates are. The paths of driver-free candidates (and of those) are multiplied, path by
     path, by the scenario/baseline ratio ``(1 + y_scenario) / (1 + y_baseline)`` of the
-    ``dynamic`` model with drivers (the *response model*), simulated with the same random
+    ``dynamic`` model with drivers (the *response model*, without depletion since 2026-12-01:
+    with it, a baseline path that emptied a region by month 3 while the ceasefire's did not gave
+    that month a ratio of 96,659 on Somalia), simulated with the same random
     numbers under the scenario's and the baseline's conflict paths; the baseline's paths are
     those the engine drew (it passes them to :meth:`_draw` as ``baseline``), and the reordering
     is the baseline's, for every scenario. Under the baseline the ratio is exactly 1, so the
-    baseline forecast is the weighted mixture.
+    baseline forecast is the weighted mixture. The interval calibration maps every scenario's
+    paths with the baseline's per-cell quantiles (:func:`spread_paths` ``reference``), so a path
+    a scenario lowers stays lower; then each region's cumulative count is capped by its people
+    at risk. On Somalia a ceasefire lowers the mean cumulative count in all 18 regions at every
+    month (single months can rise where the baseline's paths ran out of people earlier).
     Without any driver series nothing can move the forecast and the sidecar says so.
 
 The weights, the backtest's mean CRPS per candidate and per mixture, and its origins are in
@@ -238,7 +244,8 @@ SPREADS = tuple(np.round(np.arange(0.6, 1.81, 0.05), 2))
 
 
 def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None,
-                 upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0) -> np.ndarray:
+                 upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0,
+                 reference: np.ndarray | None = None) -> np.ndarray:
     """Scale each path's log1p deviation from the median of its (region, horizon) by ``factor``
     (by ``lower`` instead where the path is below that median, when given); then, when
     ``upper_tail`` is not 1, scale each path's log1p excess over its cell's 90% quantile by it
@@ -248,32 +255,43 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None,
     A monotone map applied to every path, so ranks, medians and whole paths are kept; counts
     stay integers >= 0, and a count of 0 stays 0 (narrowing would otherwise lift every zero to
     ``expm1((1 - f) median)`` and take away the chance of no displacement at all).
-    ``paths``: ``(draw, ...)``.
+    ``paths``: ``(draw, ...)``. ``reference``: paths of the same shape whose medians and
+    quantiles define the map (default: ``paths``'). A scenario's paths are mapped with the
+    baseline's, so one cell's map is the same under every scenario and a path that a scenario
+    lowers stays lower (with its own quantiles, a ceasefire that lowered a cell's 95% quantile
+    stretched paths it had not changed above the baseline's: 1,255 of 54,000 Somalia cells).
     """
     lower = factor if lower is None else lower
+    ref = paths if reference is None else reference
     if factor != 1.0 or lower != 1.0:
-        z = np.log1p(np.maximum(paths, 0))
-        med = np.median(z, axis=0, keepdims=True)
-        f = np.where(z < med, lower, factor) if lower != factor else factor
-        paths = _log_map(z, med, f)
-    return stretch_upper_tail(stretch_upper_tail(paths, upper_tail), far_tail, FAR_FROM)
+        med = np.median(np.log1p(np.maximum(ref, 0)), axis=0, keepdims=True)
+
+        def narrow(p: np.ndarray) -> np.ndarray:
+            z = np.log1p(np.maximum(p, 0))
+            return _log_map(z, med, np.where(z < med, lower, factor) if lower != factor else factor)
+
+        paths, ref = narrow(paths), (None if reference is None else narrow(ref))
+    stretched = stretch_upper_tail(paths, upper_tail, reference=ref)
+    ref = None if reference is None else stretch_upper_tail(ref, upper_tail)
+    return stretch_upper_tail(stretched, far_tail, FAR_FROM, reference=ref)
 
 
 #: Where the upper-tail stretch starts: each cell's quantile at this level (80% intervals unchanged).
 TAIL_FROM = 0.9
 
 
-def stretch_upper_tail(paths: np.ndarray, g: float | np.ndarray, start: float = TAIL_FROM) -> np.ndarray:
+def stretch_upper_tail(paths: np.ndarray, g: float | np.ndarray, start: float = TAIL_FROM,
+                       reference: np.ndarray | None = None) -> np.ndarray:
     """Scale each path's log1p excess over the ``start`` quantile (default 90%) of its cell by
     ``g`` (paths below it are unchanged): the far upper tail (95%, 97.5%, 99% quantiles) moves,
     the 80% interval and everything below it do not. Monotone within a cell, so ranks and whole
     paths are kept. ``paths``: ``(draw, ...)``; ``g`` a number or one factor per horizon (the
-    last axis).
+    last axis); ``reference``: paths whose quantile is taken instead (:func:`spread_paths`).
     """
     if np.all(np.asarray(g) == 1.0):
         return paths
     z = np.log1p(np.maximum(paths, 0))
-    q = np.quantile(z, start, axis=0, keepdims=True)
+    q = np.quantile(z if reference is None else np.log1p(np.maximum(reference, 0)), start, axis=0, keepdims=True)
     return np.where(z > q, _log_map(z, q, g), paths)
 
 
@@ -709,7 +727,7 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     hindcast's scenarios 24 / 35 / 65% instead of 23 / 44 / 79%). Its fitted effect of shelling
     is negative there, and since 2026-12-01 a driver model with a negative effect is not
     preferred (``AutoEnsemble._backtest`` passes it as not ``driven``): the ratio would move it
-    anyway, so the rule's reason does not hold (now 23 / 52 / 91% with 200 or 100 paths). The same
+    anyway, so the rule's reason does not hold (now 23 / 50 / 81% with 200 paths, 24 / 50 / 81% with 100). The same
     rule applied to any single candidate (a mixture must beat the best one by 2-3%) also
     helped the synthetic histories but cost the real panels their 95% coverage (Somalia 92.0%
     -> 91.7% at 2%, 91.3% at 3%; Syria 92.7% -> 91.7% at 3%).
@@ -809,7 +827,12 @@ class AutoEnsemble(ForecastModel):
             raise ValueError(f"auto: calibrate must be False, True, 'lower', 'tails' or 'narrow', not {calibrate!r}")
         self.calibrate = calibrate
         self.spread = spread
-        self.candidates = None if candidates is None else [(n, dict(k)) for n, k in candidates]
+        # each candidate a registry name, or a (name, keyword arguments) pair
+        pairs = None if candidates is None else [(c, {}) if isinstance(c, str) else tuple(c) for c in candidates]
+        if pairs is not None and any(len(c) != 2 or not isinstance(c[0], str) or not isinstance(c[1], dict)
+                                     for c in pairs):
+            raise ValueError(f"auto: candidates are registry names or (name, keyword arguments) pairs, not {candidates!r}")
+        self.candidates = None if pairs is None else [(n, dict(k)) for n, k in pairs]
         if candidates is not None and len({n for n, _ in self.candidates}) != len(self.candidates):
             raise ValueError("auto: each candidate model may appear once")
         self.drivers_arg = drivers
@@ -876,7 +899,7 @@ class AutoEnsemble(ForecastModel):
         # per origin: the history, each candidate's paths (n_paths, R, h) and the outcomes (R, h)
         cases: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
         driven: dict[str, bool] = {}
-        negative: dict[str, list[str]] = {}  # driver series with a negative fitted effect, latest origin
+        negative: dict[str, list[str]] = {}  # driver series with a negative fitted effect (whole panel)
         ss = np.random.SeedSequence(self.seed)
         for o, child in zip(origins, ss.spawn(max(len(origins), 1)), strict=False):
             past = panel.truncate(panel.dates[o])
@@ -892,28 +915,39 @@ class AutoEnsemble(ForecastModel):
                     driven[n] = bool(m.uses_drivers and m.drivers)
                     negative[n] = m.negative_effects()
                 except Exception as e:  # noqa: BLE001 - a failing candidate gets weight 0
-                    failed[n] = f"{type(e).__name__}: {e}"[:200]
+                    failed[n] = f"{type(e).__name__}: {e}"[:500]
         ok = [n for n in names if n not in failed] if cases else []  # not failed: paths at every origin
         if ok and not any(np.isfinite(yy).any() for _, _, yy in cases):  # nothing observed to score
             failed.update({n: "no observed outcome after any backtest origin" for n in ok})
             ok = []
         if not ok:
             return {"weights": {names[0]: 1.0}, "origins": [], "crps": {}, "failed": failed}
+        # a driver candidate's signs as the forecast will have them: fitted on the whole panel (kept for
+        # the forecast when it earns a weight); its latest backtest origin's if that fit fails
+        full: dict[str, ForecastModel] = {}
+        for n in (n for n in ok if driven[n]):
+            try:
+                full[n] = self._build(n, dict(candidates)[n]).fit(panel)
+                negative[n] = full[n].negative_effects()
+            except Exception:  # noqa: BLE001 - it will fail again, and be reported, if it earns a weight
+                pass
         # every cell of the backtest in one row: outcomes, each cell's horizon (0-based), paths
         y = np.concatenate([yy.ravel() for _, _, yy in cases])
         hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
         D = [np.concatenate([c[n].reshape(self.n_paths, -1) for _, c, _ in cases], axis=1) for n in ok]
         # no driver model alone where a region has no conflict counts (it would forecast 0 there)
-        # nor one whose scenario response would be the ratio's anyway (a negative fitted effect)
+        # nor one whose scenario response would be the ratio's anyway (a negative fitted effect on the whole panel)
         coverable = not self._blind(panel).any()
         best_w, best_s, alone, preference = choose_weights(
             D, y, [driven[n] and coverable and not negative[n] for n in ok], ok)
         signs = [n for n in ok if driven[n] and coverable and negative[n]]
-        if not preference and signs:
-            preference = {"candidate": signs[0], "chosen": False,
-                          "why_not": f"fitted effects of {', '.join(negative[signs[0]])} below 0 at the latest "
-                                     "backtest origin: scenarios would move it by the response model's ratio"}
         single = dict(zip(ok, alone, strict=True))
+        if not preference and signs:
+            n = min(signs, key=lambda c: single[c])
+            preference = {"candidate": n, "crps": round(single[n], 2), "best_mixture": round(best_s, 2),
+                          "margin": DRIVER_MARGIN, "chosen": False,
+                          "why_not": f"fitted effects of {', '.join(negative[n])} below 0: scenarios would move it "
+                                     "by the response model's ratio"}
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
         k = _allocate(best_w, self.n_paths)
         pooled = np.concatenate([d[:n] for d, n in zip(D, k, strict=True) if n > 0], axis=0)
@@ -942,7 +976,7 @@ class AutoEnsemble(ForecastModel):
                 "dependence": rho, "total_crps": total_crps,
                 "spread": spread, "lower": lower, "upper_tail": upper, "far_tail": far, "coverage": cover,
                 "crps": {**{n: round(v, 2) for n, v in single.items()}, "mixture": round(best_s, 2)},
-                "driver_preference": preference,
+                "driver_preference": preference, "full_fits": full,
                 "failed": failed, "horizon": H}
 
     def _applied_factors(self, spread: float, lower: float, upper: float | list[float], far: float = 1.0
@@ -965,17 +999,22 @@ class AutoEnsemble(ForecastModel):
             bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0), bt.get("far_tail", 1.0))
         self.dependence_ = float(bt.get("dependence", 0.0))
         kw = dict(candidates)
+        fitted = bt.get("full_fits", {})  # driver candidates the backtest fitted on the whole panel already
         try:
-            self.members_ = {n: self._build(n, kw[n]).fit(panel) for n in self.weights_}
+            self.members_ = {n: fitted[n] if n in fitted else self._build(n, kw[n]).fit(panel) for n in self.weights_}
         except Exception as e:
             if not bt["origins"] and bt["failed"]:  # the fallback member fails too: name every candidate's reason
-                raise ValueError("auto: no candidate model could be fitted (in its internal backtest: "
-                                 + "; ".join(f"{n}: {why}" for n, why in bt["failed"].items())
-                                 + f"; {next(iter(self.weights_))} on the whole panel: {type(e).__name__}: {e})") from e
+                first = next(iter(self.weights_))
+                raise ValueError("auto: no candidate model could be fitted (" + "; ".join(
+                    [f"{first}: {type(e).__name__}: {e}"]
+                    + [f"{n}: {why}" for n, why in bt["failed"].items() if n != first]) + ")") from e
             raise
         # the response model: dynamic with the conflict series (fitted without a driver model of
         # its own: the ensemble's driver model supplies the conflict paths)
-        resp = get_model("dynamic", drivers=self.drivers_arg, nonnegative_effects=True)
+        # without depletion: it runs out of people on its own paths, not on the members', and its
+        # ratio then inverted (Somalia, Hiraan: baseline paths emptied by month 3, a ceasefire's
+        # not, ratio 96,659 on one path); the members' paths are capped by the people at risk after
+        resp = get_model("dynamic", drivers=self.drivers_arg, nonnegative_effects=True, depletion=False)
         resp.panel_, resp.info_ = panel, FitInfo(model=resp.name, config=resp.get_config())
         resp._fit(panel)
         self.response_ = resp if resp.drivers else None
@@ -1043,8 +1082,8 @@ class AutoEnsemble(ForecastModel):
                         "(through its own conflict paths a ceasefire would raise them)" for n, v in negative.items())
         if self.response_ is not None and ratio:
             return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
-                    "so more conflict never lowers expected displacement (single paths can move either way: "
-                    "count noise)" + signs + own)
+                    "so more conflict never lowers expected displacement (single months of single paths can move "
+                    "either way: count noise, and the cap on the people at risk)" + signs + own)
         if responds and ratio:
             return (f"{', '.join(responds)} paths through their own conflict paths; the {', '.join(ratio)} paths "
                     f"({sum(self.weights_[n] for n in ratio):.0%}) do not move (no response model: no conflict "
@@ -1088,8 +1127,8 @@ class AutoEnsemble(ForecastModel):
             series = list(dict.fromkeys(s for n in driven for s in members[n].drivers))
             kept = [n for n in driven if n in ratio]  # negative fitted effects: the baseline's conflict
             where = [f"in the {', '.join(responds)} paths"] if responds else []
-            where += [f"in the {', '.join(kept)} paths the baseline's (scenarios move them by the ratio)"] if kept else []
-            out.append(conflict_phrase(series, "; " + "; ".join(where)))
+            where += [f"in the {', '.join(kept)} paths, which scenarios move by the response model's ratio"] if kept else []
+            out.append(conflict_phrase(series, "; " + "; ".join(where), changed=bool(responds)))
         if self.response_ is not None and ratio:
             which = "driver-free paths" if ratio == free else f"{', '.join(ratio)} paths"
             still = ("; their baseline does not vary with future conflict" if ratio == free
@@ -1204,8 +1243,10 @@ class AutoEnsemble(ForecastModel):
             y_b = cache["response"]
             factor = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
             out = np.where(ratio[:, None, None], np.round(out * factor), out)
+        # one calibration map per cell for every scenario: the baseline's (None: this is the baseline)
+        reference = None if same else (base if perm is None else base[perm, np.arange(R)[None, :]])
         out = spread_paths(out, self.spread_, getattr(self, "lower_spread_", self.spread_),
                            horizon_factors(getattr(self, "upper_tail_", 1.0), horizon),
-                           getattr(self, "far_tail_", 1.0))  # fits saved before 2026-12-01 have none
+                           getattr(self, "far_tail_", 1.0), reference)  # fits saved before 2026-12-01 have none
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
         return cap_at_risk(out, self.panel_.at_risk_end())

@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
 from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
-from .base import ForecastModel, Panel, ffill_time
+from .base import ForecastModel, Panel, ffill_time, negative_effect_warning
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 #: Fewest rows of data per shared coefficient (lag coefficients + dispersion) before the default
@@ -129,11 +129,8 @@ class NBDistributedLag(ForecastModel):
             "inactive_regions": [c for c, a in zip(panel.regions.codes, self.active_, strict=True) if not a],
         }
         negative = {s: v for s, v in self.info_.diagnostics["lag_sums"].items() if v < 0}
-        if negative:  # confounding or noise, not a mechanism: the analyst should know before a scenario
-            self.info_.warnings.append(
-                "fitted effect below 0 of " + ", ".join(f"{s} (lag sum {v:g})" for s, v in negative.items())
-                + ": in this model's own scenarios more of it lowers the forecast and a ceasefire raises it "
-                "(auto moves such paths by its response model instead; --drivers chooses the series)")
+        if negative:
+            self.info_.warnings.append(negative_effect_warning(negative, "lag sum"))
         if not self.info_.diagnostics["converged"]:
             self.info_.reliable = False
             self.info_.warnings.append("maximum likelihood did not converge")
