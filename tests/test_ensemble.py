@@ -846,3 +846,23 @@ def test_a_scenarios_paths_are_calibrated_with_the_baselines_quantiles():
     ref = spread_paths(lowered, *args, reference=base)
     assert (ref <= b).all()
     np.testing.assert_array_equal(spread_paths(base, *args, reference=base), b)  # the baseline itself: unchanged
+
+
+def test_a_forecast_whose_scenarios_are_reversed_is_marked(stationary):
+    """nb-dl alone with a negative fitted effect: a run with a conflict scenario carries the mark
+    (sidecar ``marks.scenarios_reversed`` and the one-line mark every file repeats); a baseline-only
+    run does not (its numbers do not depend on the sign), nor does auto (it moves such members by
+    its response model)."""
+    from displacement_forecast.forecast.marks import mark_text
+    from displacement_forecast.forecast.run import run_forecast
+
+    panel = _with_strikes(stationary, np.round(2e5 / stationary.target()))
+    nb = get_model("nb-dl").fit(panel)
+    marked = run_forecast(model=nb, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
+    assert marked["negative_effects"] == ["strikes"] and marked["marks"]["scenarios_reversed"] == ["strikes"]
+    assert "SCENARIOS REVERSED for strikes" in mark_text(marked)
+    plain = run_forecast(model=nb, horizon=2, n_draws=50).sidecar
+    assert plain["marks"]["scenarios_reversed"] == [] and "REVERSED" not in mark_text(plain)
+    a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
+    side = run_forecast(model=a, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
+    assert side["negative_effects"] == [] and "REVERSED" not in mark_text(side)

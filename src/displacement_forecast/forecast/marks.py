@@ -8,7 +8,11 @@ A forecast carries a mark when
 * its intervals did not cover as stated in a backtest (``--backtest``),
 * the last periods held no displacement counts (the origin moved back; a note, not a fault),
 * regions whose forecast no scenario can move (``model.scenario_blind_regions()``, e.g. ``auto``
-  on a region without a count of the conflict series; a note, not a fault).
+  on a region without a count of the conflict series; a note, not a fault),
+* scenarios that move the forecast the wrong way: the model's fitted effect of a conflict series
+  is below 0 (``model.negative_effects()``, e.g. ``nb-dl`` on Somalia's ACLED shelling and
+  events), so in its scenarios a ceasefire raises displacement; only when the run has a scenario
+  that changes conflict.
 
 :func:`apply_marks` writes them into the sidecar (``marks``, ``warnings``, ``reliable``); the data
 package, hub model metadata, HXL file and chart captions read them from there via
@@ -39,6 +43,8 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "bands_did_not_cover_in_backtest": sidecar.get("intervals_calibrated_in_backtest") is False,
         "missing_last_periods": list(missing_last_periods or []),
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
+        "scenarios_reversed": (list(sidecar.get("negative_effects") or [])
+                               if any(s.get("change") for s in sidecar.get("scenarios") or []) else []),
     }
     sidecar["marks"] = marks
     sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
@@ -59,6 +65,9 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     blind = marks.get("scenarios_cannot_move") or {}
     if blind:
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
+    if marks.get("scenarios_reversed"):
+        parts.append("SCENARIOS REVERSED for " + ", ".join(marks["scenarios_reversed"])
+                     + " (fitted effect below 0: more of that conflict lowers this forecast, a ceasefire raises it)")
     if marks.get("missing_last_periods"):
         parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
                      + " (forecast covers them)")

@@ -96,6 +96,7 @@ def build_sidecar(
                      "common_random_numbers": "all scenarios share the same random streams"},
         "uncertainty_included": uncert,
         "scenario_blind_regions": model.scenario_blind_regions(),
+        "negative_effects": list(model.negative_effects()),
         "scenarios": [s.to_dict() for s in scenarios],
         "backtest": backtest or {"status": "not run for this forecast; see `displacement-forecast backtest`"},
         "schema": SCHEMA,
