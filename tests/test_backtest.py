@@ -319,6 +319,7 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     assert cov["interval_90"] == {} and cov["interval_note"].startswith("too few origins (2)")  # 2 origins: no interval
     rec = backtest_record(out, "climatology")
     assert rec["interval_90"] == {} and rec["interval_note"] == cov["interval_note"]
+    assert json.loads((out / "backtest.json").read_text())["coverage_total"]["climatology"]["scope"] == "ALL"
 
 
 def test_coverage_summary_gives_intervals_weighted_by_cells_in_blocks_of_origins():
@@ -342,6 +343,32 @@ def test_coverage_summary_gives_intervals_weighted_by_cells_in_blocks_of_origins
     assert cs["interval_origins"] == 20 and "blocks of 4 consecutive origins" in cs["interval_note"]
     for lv, (lo, hi) in cs["interval_90"].items():
         assert 0 <= lo <= cs["nominal_vs_observed"][lv] <= hi <= 1, (lv, lo, hi, cs["nominal_vs_observed"][lv])
+
+
+def test_backtest_record_reads_the_intervals_backtest_json_kept(tmp_path):
+    """A folder that keeps summary.csv and backtest.json but not scores.csv (the shipped synthetic
+    backtest: scores.csv is too big to ship): the record takes the intervals recorded there for
+    the same rates, and none when they do not match the summary."""
+    from displacement_forecast.evaluate.backtest import backtest_record
+
+    row = dict(model="m", scope="ALL", horizon=1, crps=1.0, wis=1.0, cover_50=0.5, cover_80=0.6, cover_90=0.9,
+               cover_95=0.95, mae=1, mape=1, ignorance=1, skill=0.1, n=52, n_origins=52,
+               first_origin="2019-01-07", last_origin="2019-12-30")
+    pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
+    kept = {"nominal_vs_observed": {"50%": 0.5, "80%": 0.6, "90%": 0.9, "95%": 0.95},
+            "interval_90": {"50%": [0.4, 0.6], "80%": [0.45, 0.72], "90%": [0.8, 0.96], "95%": [0.88, 1.0]},
+            "interval_origins": 52, "interval_note": "90% intervals of the rates, blocks of 2 consecutive origins"}
+    (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": kept}}))
+    rec = backtest_record(tmp_path, "m")
+    assert rec["interval_90"] == kept["interval_90"] and "80% interval covered 60% (90% interval of that rate " \
+        "45%-72%)" in rec["warnings"][0]
+    assert "cannot tell" not in rec["warnings"][0]  # 80% lies outside 45-72%: a real shortfall
+    kept["interval_90"]["80%"] = [0.45, 0.85]  # few origins: the nominal level within the interval
+    (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": kept}}))
+    assert "52 origins cannot tell this gap from chance" in backtest_record(tmp_path, "m")["warnings"][0]
+    kept["nominal_vs_observed"]["80%"] = 0.7  # another run's rates: not used
+    (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": kept}}))
+    assert backtest_record(tmp_path, "m")["interval_90"] == {}
 
 
 def test_cli_rejects_unknown_model(tmp_path, capsys):

@@ -73,6 +73,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
     ``warned`` is :func:`fit_warnings` of ``result.tasks`` when the caller has it already (the CLI
     prints it too); ``None`` computes it here.
     """
+    from ..conventions import TOTAL
     from ..data.io import write_csv_atomic, write_text_atomic
     from ..evaluate.backtest import coverage_summary, winners
 
@@ -88,7 +89,11 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
                             "fit_warnings": fit_warnings(result.tasks) if warned is None else warned}
     if len(summary):
         meta["winners"] = winners(summary).to_dict("records")
-        meta["coverage"] = {m: coverage_summary(summary, m, scores=result.scores) for m in dict.fromkeys(summary["model"])}
+        models = list(dict.fromkeys(summary["model"]))
+        meta["coverage"] = {m: coverage_summary(summary, m, scores=result.scores) for m in models}
+        # the all-region total's too, with its intervals: what forecast --backtest reads when scores.csv is not kept
+        meta["coverage_total"] = {m: coverage_summary(summary, m, TOTAL, result.scores) for m in models
+                                  if ((summary["model"] == m) & (summary["scope"] == TOTAL)).any()}
     written.append(write_text_atomic(json.dumps(meta, indent=2, default=str), out / "backtest.json"))
     if plots and len(summary):
         from ..conventions import period_unit

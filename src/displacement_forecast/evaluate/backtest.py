@@ -24,6 +24,7 @@ the origin range, the order of execution or the executor.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -626,7 +627,8 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     :func:`coverage_summary` for ``model`` plus a verdict: ``intervals_ok`` is False, and
     ``warnings`` says which, when a pooled coverage is more than ``tolerance`` from its nominal
     level (an 80% interval that covered 63% of outcomes does not mean what it says); with the
-    backtest's ``scores.csv`` beside it, each such rate carries its 90% interval
+    backtest's ``scores.csv`` beside it (or, where only ``summary.csv`` is kept, the intervals
+    its ``backtest.json`` recorded for the same rates), each such rate carries its 90% interval
     (``interval_90``), so a reader sees how much of the gap a few origins can explain.
     The default scope is ``ALL`` (the regional total), what planners read first.
     """
@@ -643,8 +645,15 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
         rec.update(_pooled_intervals(pd.read_csv(scores, usecols=[
             "model", "origin", "target_date", "region", "horizon", "observed", *(f"cover_{lv}" for lv in COVERAGE_LEVELS)]),
             model, scope, max(rec["horizons"])))
-    except FileNotFoundError:
+    except FileNotFoundError:  # a folder that keeps only summary.csv: backtest.json may hold the intervals
         rec.update(interval_90={}, interval_note=f"no {scores.name} beside the summary: no interval of the rates")
+        try:
+            kept = json.loads((Path(backtest_dir) / "backtest.json").read_text())[
+                "coverage_total" if scope == TOTAL else "coverage"][model]
+            if kept.get("interval_90") and kept.get("nominal_vs_observed") == rec["nominal_vs_observed"]:
+                rec.update({k: kept[k] for k in ("interval_90", "interval_origins", "interval_note") if k in kept})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
     except (OSError, ValueError, TypeError, KeyError) as e:  # another writer's file, or a damaged one
         rec.update(interval_90={}, interval_note=f"{scores}: not readable for the intervals of the rates "
                                                  f"({type(e).__name__}); none given")
@@ -660,7 +669,11 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                      + ", ".join(f"{lv} interval covered {obs:.0%}"
                                  + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%})" if lv in ci else "")
                                  for lv, obs in off.items())
-                     + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show")
+                     + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show"
+                     + ("" if not all(lv in ci for lv in off) or any(
+                         not ci[lv][0] <= float(lv.rstrip("%")) / 100 <= ci[lv][1] for lv in off)
+                        else f", though each nominal level lies within its interval: {n} origins cannot tell this "
+                             "gap from chance"))
     return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
 
 
