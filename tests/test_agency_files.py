@@ -278,6 +278,22 @@ def test_hxl_file_in_datapackage_validates(tmp_path, run):
         "forecast", "sidecar", "forecast-hxl"]
 
 
+def test_a_marked_forecasts_hxl_file_validates(tmp_path, run):
+    """A marked run (here: bands that did not cover in a backtest) writes forecast.csv with a `mark`
+    column and the HXL file with a `note` column: the package described the HXL file with both and
+    did not validate."""
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    sidecar = apply_marks({**json.loads(json.dumps(run.sidecar)), "intervals_calibrated_in_backtest": False},
+                          fit_reliable=True)
+    assert mark_text(sidecar)
+    write_forecast(run.frame, sidecar, tmp_path)
+    write_hxl_csv(run.frame, tmp_path / "forecast_hxl.csv", note=mark_text(sidecar))
+    write_datapackage(tmp_path, sidecar)
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["type", "note"])
+
+
 # --------------------------------------------------------------------------------------------
 # draws
 # --------------------------------------------------------------------------------------------

@@ -291,9 +291,12 @@ def _hash(path: Path) -> dict[str, Any]:
 
 def _hxl_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
     s = forecast_schema(sidecar)
-    if mark_text(sidecar):  # the HXL file then carries the marks in a last column
+    # the HXL file carries the marks in a last column of its own, `note`, not forecast.csv's `mark`
+    s["fields"] = [f for f in s["fields"] if f["name"] != MARK_COLUMN]
+    if mark_text(sidecar):
         s["fields"].append({"name": "note", "type": "string", "description": "marks of this forecast "
-                            "(unreliable fit, regions not forecast, intervals that did not cover in backtests)"})
+                            "(unreliable fit, regions not forecast, intervals that did not cover in backtests, "
+                            "regions scenarios cannot move, scenarios that may run the wrong way)"})
     for f in s["fields"]:
         if f["name"] == "output_type":
             f["constraints"]["enum"] = ["mean", "quantile"]
