@@ -860,9 +860,17 @@ def test_a_forecast_whose_scenarios_are_reversed_is_marked(stationary):
     nb = get_model("nb-dl").fit(panel)
     marked = run_forecast(model=nb, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
     assert marked["negative_effects"] == ["strikes"] and marked["marks"]["scenarios_reversed"] == ["strikes"]
-    assert "SCENARIOS REVERSED for strikes" in mark_text(marked)
+    assert "SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more strikes" \
+        in mark_text(marked)
     plain = run_forecast(model=nb, horizon=2, n_draws=50).sidecar
-    assert plain["marks"]["scenarios_reversed"] == [] and "REVERSED" not in mark_text(plain)
+    assert plain["marks"]["scenarios_reversed"] == [] and "WRONG WAY" not in mark_text(plain)
+    # only the series a scenario changes (a change without `series` changes them all)
+    from displacement_forecast.forecast.marks import _reversed
+
+    neg = {"negative_effects": ["shelling", "events"]}
+    assert _reversed({**neg, "scenarios": [{"change": [{"series": ["fatalities"], "multiply": 0.5}]}]}) == []
+    assert _reversed({**neg, "scenarios": [{"change": [{"series": ["events"], "multiply": 2}]}]}) == ["events"]
+    assert _reversed({**neg, "scenarios": [{"change": []}, {"change": [{"multiply": 0}]}]}) == ["shelling", "events"]
     a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
     side = run_forecast(model=a, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
-    assert side["negative_effects"] == [] and "REVERSED" not in mark_text(side)
+    assert side["negative_effects"] == [] and "WRONG WAY" not in mark_text(side)

@@ -9,10 +9,11 @@ A forecast carries a mark when
 * the last periods held no displacement counts (the origin moved back; a note, not a fault),
 * regions whose forecast no scenario can move (``model.scenario_blind_regions()``, e.g. ``auto``
   on a region without a count of the conflict series; a note, not a fault),
-* scenarios that move the forecast the wrong way: the model's fitted effect of a conflict series
-  is below 0 (``model.negative_effects()``, e.g. ``nb-dl`` on Somalia's ACLED shelling and
-  events), so in its scenarios a ceasefire raises displacement; only when the run has a scenario
-  that changes conflict.
+* scenarios that may move the forecast the wrong way: the model's fitted effect of a conflict
+  series is below 0 (``model.negative_effects()``, e.g. ``nb-dl`` on Somalia's ACLED shelling and
+  events), and a scenario of the run changes that series (how far depends on the effect's size:
+  ``dynamic``'s -0.02 on Somalia's shelling barely moves anything, ``nb-dl``'s raised 8 of 18
+  regions' 12-month means under a ceasefire).
 
 :func:`apply_marks` writes them into the sidecar (``marks``, ``warnings``, ``reliable``); the data
 package, hub model metadata, HXL file and chart captions read them from there via
@@ -43,12 +44,20 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "bands_did_not_cover_in_backtest": sidecar.get("intervals_calibrated_in_backtest") is False,
         "missing_last_periods": list(missing_last_periods or []),
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
-        "scenarios_reversed": (list(sidecar.get("negative_effects") or [])
-                               if any(s.get("change") for s in sidecar.get("scenarios") or []) else []),
+        "scenarios_reversed": _reversed(sidecar),
     }
     sidecar["marks"] = marks
     sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
     return sidecar
+
+
+def _reversed(sidecar: Mapping[str, Any]) -> list[str]:
+    """The series with a negative fitted effect that some scenario of the run changes (a change
+    without ``series`` changes every conflict series)."""
+    negative = list(sidecar.get("negative_effects") or [])
+    changed = {s for sc in sidecar.get("scenarios") or [] for c in sc.get("change") or []
+               for s in (c.get("series") or negative)}
+    return [s for s in negative if s in changed]
 
 
 def mark_text(sidecar: Mapping[str, Any]) -> str:
@@ -66,8 +75,9 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     if blind:
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
     if marks.get("scenarios_reversed"):
-        parts.append("SCENARIOS REVERSED for " + ", ".join(marks["scenarios_reversed"])
-                     + " (fitted effect below 0: more of that conflict lowers this forecast, a ceasefire raises it)")
+        parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
+                     + ", ".join(marks["scenarios_reversed"]) + ", so scenarios that change it move the forecast "
+                     "the other way (baseline rows unaffected; the default model, auto, does not do this)")
     if marks.get("missing_last_periods"):
         parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
                      + " (forecast covers them)")
