@@ -365,7 +365,17 @@ def test_backtest_record_reads_the_intervals_backtest_json_kept(tmp_path):
     assert "cannot tell" not in rec["warnings"][0]  # 80% lies outside 45-72%: a real shortfall
     kept["interval_90"]["80%"] = [0.45, 0.85]  # few origins: the nominal level within the interval
     (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": kept}}))
-    assert "52 origins cannot tell this gap from chance" in backtest_record(tmp_path, "m")["warnings"][0]
+    warned = backtest_record(tmp_path, "m")["warnings"][0]
+    assert "(90% interval of that rate 45%-85%: within chance)" in warned
+    assert "52 origins cannot tell this gap from chance" in warned
+    # a scores.csv from another (or a cut) run beside the summary: its rates differ, no interval from it
+    origins = pd.date_range("2019-01-07", periods=20, freq="W-MON")
+    pd.DataFrame({"model": "m", "origin": origins, "target_date": origins + pd.Timedelta(weeks=1), "region": "ALL",
+                  "horizon": 1, "observed": 1.0, "cover_50": 1.0, "cover_80": 1.0, "cover_90": 1.0,
+                  "cover_95": 1.0}).to_csv(tmp_path / "scores.csv", index=False)
+    cut = backtest_record(tmp_path, "m")
+    assert cut["interval_90"] == {} and "differ from the summary's" in cut["interval_note"]
+    (tmp_path / "scores.csv").unlink()
     kept["nominal_vs_observed"]["80%"] = 0.7  # another run's rates: not used
     (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": kept}}))
     assert backtest_record(tmp_path, "m")["interval_90"] == {}
@@ -443,7 +453,7 @@ def test_coverage_interval_holds_the_true_rate_and_widens_for_runs_of_misses():
     reaches it: rate 0.94 ** 4). Blocks of 2 x 4 origins keep the runs: their 90% intervals hold
     the true rate most of the time (76% in this simulation: a percentile bootstrap of ~13
     independent stretches is a little narrow), where intervals that treat the runs as independent
-    (blocks of 1) hold it far less often (59%)."""
+    (blocks of 1) hold it far less often (63%)."""
     rng = np.random.default_rng(5)
     held: dict[str, list[bool]] = {"iid": [], "windows, block 8": [], "windows, block 1": []}
     for _ in range(200):
@@ -460,9 +470,16 @@ def test_coverage_interval_holds_the_true_rate_and_widens_for_runs_of_misses():
     assert rate["windows, block 1"] < rate["windows, block 8"] - 0.1, rate
     with pytest.raises(ValueError, match="block"):
         coverage_interval([1.0, 0.0], block=0)
-    assert coverage_interval(np.r_[np.ones(8), np.nan], block=2) == (1.0, 1.0)
+    from scipy.stats import beta
+
+    def jeffreys(k: float, n: int) -> tuple[float, float]:
+        return beta.ppf(0.05, k + 0.5, n - k + 0.5), beta.ppf(0.95, k + 0.5, n - k + 0.5)
+
+    # every resample covers all: not 100%-100%, but the Jeffreys interval of 8 of 8 origins
+    assert coverage_interval(np.r_[np.ones(8), np.nan], block=2) == pytest.approx((jeffreys(8, 8)[0], 1.0))
     assert np.isnan(coverage_interval([1.0, 0.0, 1.0], block=1)).all()  # fewer than 4 blocks: no interval
     # independent histories pooled by their length: always 10 of 20 here
-    assert coverage_interval([np.ones(10), np.zeros(10)], block=4) == (0.5, 0.5)
-    # weights: covered cells over cells, not a mean of per-origin rates
-    assert coverage_interval(np.tile([1.0, 0.0], 8), block=2, weights=np.tile([3.0, 1.0], 8)) == (0.75, 0.75)
+    assert coverage_interval([np.ones(10), np.zeros(10)], block=4) == pytest.approx(jeffreys(10, 20))
+    # weights: covered cells over cells (0.75 in every resample), not a mean of per-origin rates (0.5)
+    assert coverage_interval(np.tile([1.0, 0.0], 8), block=2, weights=np.tile([3.0, 1.0], 8)) == pytest.approx(
+        jeffreys(12, 16))
