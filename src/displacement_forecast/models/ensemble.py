@@ -175,7 +175,7 @@ Scenarios
     one of their fitted effects is negative (:meth:`ForecastModel.negative_effects`, sidecar
     ``scenario_response``): through its own paths such a member would answer a ceasefire with
     more displacement (on Somalia ``nb-dl``'s lag sums for ACLED events and shelling are below 0,
-    and its mean rose under a ceasefire in 7 of 18 regions), so it is moved as the driver-free
+    and its mean rose under a ceasefire in 7 to 12 of 18 regions, by horizon), so it is moved as the driver-free
     candidates are. The paths of driver-free candidates (and of those) are multiplied, path by
     path, by the scenario/baseline ratio ``(1 + y_scenario) / (1 + y_baseline)`` of the
     ``dynamic`` model with drivers (the *response model*, without depletion since 2026-12-01:
@@ -188,7 +188,7 @@ Scenarios
     paths with the baseline's per-cell quantiles (:func:`spread_paths` ``reference``), so a path
     a scenario lowers stays lower; then each region's cumulative count is capped by its people
     at risk. On Somalia a ceasefire lowers the mean cumulative count in all 18 regions at every
-    month (single months can rise where the baseline's paths ran out of people earlier).
+    month (a single month can still rise a little: depletion, and the response's dynamics).
     Without any driver series nothing can move the forecast and the sidecar says so.
 
 The weights, the backtest's mean CRPS per candidate and per mixture, and its origins are in
@@ -1064,7 +1064,7 @@ class AutoEnsemble(ForecastModel):
         """Whether scenarios move member ``name`` through its own conflict paths: a driver model
         with no negative fitted effect. A driver model with one (on Somalia, ``nb-dl``'s lag sums
         for ACLED events and shelling are below 0: through its own paths a ceasefire raised its
-        mean in 7 of 18 regions) is moved by the response model's ratio, as driver-free members are."""
+        mean in 7 to 12 of 18 regions, by horizon) is moved by the response model's ratio, as driver-free members are."""
         return self._driven(name) and not self.members_[name].negative_effects()
 
     def _negative_members(self) -> dict[str, list[str]]:
