@@ -750,7 +750,7 @@ def coverage_interval(covered: Sequence[float] | np.ndarray | list[np.ndarray], 
     from scipy.stats import beta
 
     n = sum(len(x) for x, _ in pairs)
-    k = float((held / cells).mean()) * n
+    k = n * sum(float((x * w).sum()) for x, w in pairs) / sum(float(w.sum()) for _, w in pairs)  # the point rate
     jlo = float(beta.ppf((1 - level) / 2, k + 0.5, n - k + 0.5)) if k > 0 else 0.0
     jhi = float(beta.ppf((1 + level) / 2, k + 0.5, n - k + 0.5)) if k < n else 1.0
     return min(lo, jlo), max(hi, jhi)
