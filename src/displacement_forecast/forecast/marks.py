@@ -75,9 +75,10 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     if blind:
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
     if marks.get("scenarios_reversed"):
+        rev = marks["scenarios_reversed"]
         parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
-                     + ", ".join(marks["scenarios_reversed"]) + ", so scenarios that change it move the forecast "
-                     "the other way (baseline rows unaffected; the default model, auto, does not do this)")
+                     + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
+                     "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
     if marks.get("missing_last_periods"):
         parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
                      + " (forecast covers them)")
