@@ -185,7 +185,7 @@ Scenarios
     those the engine drew (it passes them to :meth:`_draw` as ``baseline``), and the reordering
     is the baseline's, for every scenario. Under the baseline the ratio is exactly 1, so the
     baseline forecast is the weighted mixture. The interval calibration maps every scenario's
-    paths with the baseline's per-cell quantiles (:func:`spread_paths` ``reference``), so a path
+    paths with the baseline's per-cell quantiles (:class:`CalibrationMap`), so a path
     a scenario lowers stays lower; then each region's cumulative count is capped by its people
     at risk. On Somalia a ceasefire lowers the mean cumulative count in all 18 regions at every
     month (a single month can still rise a little: depletion, and the response's dynamics).
@@ -256,42 +256,78 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None,
     stay integers >= 0, and a count of 0 stays 0 (narrowing would otherwise lift every zero to
     ``expm1((1 - f) median)`` and take away the chance of no displacement at all).
     ``paths``: ``(draw, ...)``. ``reference``: paths of the same shape whose medians and
-    quantiles define the map (default: ``paths``'). A scenario's paths are mapped with the
-    baseline's, so one cell's map is the same under every scenario and a path that a scenario
-    lowers stays lower (with its own quantiles, a ceasefire that lowered a cell's 95% quantile
-    stretched paths it had not changed above the baseline's: 1,255 of 54,000 Somalia cells).
+    quantiles define the map (default: ``paths``'; :class:`CalibrationMap`).
     """
-    lower = factor if lower is None else lower
     ref = paths if reference is None else reference
-    if factor != 1.0 or lower != 1.0:
-        med = np.median(np.log1p(np.maximum(ref, 0)), axis=0, keepdims=True)
+    return CalibrationMap.from_paths(ref, factor, lower, upper_tail, far_tail)(paths)
 
-        def narrow(p: np.ndarray) -> np.ndarray:
-            z = np.log1p(np.maximum(p, 0))
-            return _log_map(z, med, np.where(z < med, lower, factor) if lower != factor else factor)
 
-        paths, ref = narrow(paths), (None if reference is None else narrow(ref))
-    stretched = stretch_upper_tail(paths, upper_tail, reference=ref)
-    ref = None if reference is None else stretch_upper_tail(ref, upper_tail)
-    return stretch_upper_tail(stretched, far_tail, FAR_FROM, reference=ref)
+class CalibrationMap:
+    """:func:`spread_paths`' map, its per-cell anchors (the log1p median, 90% and 95% quantiles,
+    each taken after the steps before it) computed once from reference paths.
+
+    A scenario's paths are mapped with the baseline's anchors, so one cell's map is the same
+    under every scenario and a path that a scenario lowers stays lower (with its own quantiles, a
+    ceasefire that lowered a cell's 95% quantile stretched paths it had not changed above the
+    baseline's: 1,255 of 54,000 Somalia cells), and the anchors are computed once per forecast,
+    not once per scenario.
+    """
+
+    def __init__(self, factor: float, lower: float, upper_tail: float | np.ndarray, far_tail: float,
+                 med: np.ndarray | None, q_upper: np.ndarray | None, q_far: np.ndarray | None):
+        self.factor, self.lower, self.upper_tail, self.far_tail = factor, lower, upper_tail, far_tail
+        self.med, self.q_upper, self.q_far = med, q_upper, q_far
+
+    @classmethod
+    def from_paths(cls, reference: np.ndarray, factor: float, lower: float | None = None,
+                   upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0) -> CalibrationMap:
+        """The map with its anchors taken from ``reference`` ``(draw, ...)``."""
+        m = cls(factor, factor if lower is None else lower, upper_tail, far_tail, None, None, None)
+        ref = reference
+        if m.factor != 1.0 or m.lower != 1.0:
+            m.med = np.median(np.log1p(np.maximum(ref, 0)), axis=0, keepdims=True)
+            ref = m._narrow(ref)
+        if not np.all(np.asarray(upper_tail) == 1.0):
+            m.q_upper = np.quantile(np.log1p(np.maximum(ref, 0)), TAIL_FROM, axis=0, keepdims=True)
+            ref = _stretch_above(ref, m.q_upper, upper_tail)
+        if far_tail != 1.0:
+            m.q_far = np.quantile(np.log1p(np.maximum(ref, 0)), FAR_FROM, axis=0, keepdims=True)
+        return m
+
+    def _narrow(self, paths: np.ndarray) -> np.ndarray:
+        z = np.log1p(np.maximum(paths, 0))
+        return _log_map(z, self.med, np.where(z < self.med, self.lower, self.factor)
+                        if self.lower != self.factor else self.factor)
+
+    def __call__(self, paths: np.ndarray) -> np.ndarray:
+        if self.med is not None:
+            paths = self._narrow(paths)
+        if self.q_upper is not None:
+            paths = _stretch_above(paths, self.q_upper, self.upper_tail)
+        if self.q_far is not None:
+            paths = _stretch_above(paths, self.q_far, self.far_tail)
+        return paths
 
 
 #: Where the upper-tail stretch starts: each cell's quantile at this level (80% intervals unchanged).
 TAIL_FROM = 0.9
 
 
-def stretch_upper_tail(paths: np.ndarray, g: float | np.ndarray, start: float = TAIL_FROM,
-                       reference: np.ndarray | None = None) -> np.ndarray:
+def stretch_upper_tail(paths: np.ndarray, g: float | np.ndarray, start: float = TAIL_FROM) -> np.ndarray:
     """Scale each path's log1p excess over the ``start`` quantile (default 90%) of its cell by
     ``g`` (paths below it are unchanged): the far upper tail (95%, 97.5%, 99% quantiles) moves,
     the 80% interval and everything below it do not. Monotone within a cell, so ranks and whole
     paths are kept. ``paths``: ``(draw, ...)``; ``g`` a number or one factor per horizon (the
-    last axis); ``reference``: paths whose quantile is taken instead (:func:`spread_paths`).
+    last axis).
     """
     if np.all(np.asarray(g) == 1.0):
         return paths
+    return _stretch_above(paths, np.quantile(np.log1p(np.maximum(paths, 0)), start, axis=0, keepdims=True), g)
+
+
+def _stretch_above(paths: np.ndarray, q: np.ndarray, g: float | np.ndarray) -> np.ndarray:
+    """Paths whose log1p value exceeds ``q`` moved ``g`` times their excess over it; others kept."""
     z = np.log1p(np.maximum(paths, 0))
-    q = np.quantile(z if reference is None else np.log1p(np.maximum(reference, 0)), start, axis=0, keepdims=True)
     return np.where(z > q, _log_map(z, q, g), paths)
 
 
@@ -899,7 +935,6 @@ class AutoEnsemble(ForecastModel):
         # per origin: the history, each candidate's paths (n_paths, R, h) and the outcomes (R, h)
         cases: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
         driven: dict[str, bool] = {}
-        negative: dict[str, list[str]] = {}  # driver series with a negative fitted effect (whole panel)
         ss = np.random.SeedSequence(self.seed)
         for o, child in zip(origins, ss.spawn(max(len(origins), 1)), strict=False):
             past = panel.truncate(panel.dates[o])
@@ -913,7 +948,6 @@ class AutoEnsemble(ForecastModel):
                     m = self._build(n, kw).fit(past)
                     cases[-1][1][n] = m.sample_paths(h, n_draws=self.n_paths, seed=seed).values
                     driven[n] = bool(m.uses_drivers and m.drivers)
-                    negative[n] = m.negative_effects()
                 except Exception as e:  # noqa: BLE001 - a failing candidate gets weight 0
                     failed[n] = f"{type(e).__name__}: {e}"[:500]
         ok = [n for n in names if n not in failed] if cases else []  # not failed: paths at every origin
@@ -922,15 +956,15 @@ class AutoEnsemble(ForecastModel):
             ok = []
         if not ok:
             return {"weights": {names[0]: 1.0}, "origins": [], "crps": {}, "failed": failed}
-        # a driver candidate's signs as the forecast will have them: fitted on the whole panel (kept for
-        # the forecast when it earns a weight); its latest backtest origin's if that fit fails
+        # a driver candidate's signs as the forecast will have them: fitted on the whole panel (the
+        # fit is kept as the member when it earns a weight; one that fails will fail there, and say so)
         full: dict[str, ForecastModel] = {}
         for n in (n for n in ok if driven[n]):
             try:
                 full[n] = self._build(n, dict(candidates)[n]).fit(panel)
-                negative[n] = full[n].negative_effects()
-            except Exception:  # noqa: BLE001 - it will fail again, and be reported, if it earns a weight
+            except Exception:  # noqa: BLE001 - reported by the member's own fit if it earns a weight
                 pass
+        negative = {n: full[n].negative_effects() if n in full else [] for n in ok}
         # every cell of the backtest in one row: outcomes, each cell's horizon (0-based), paths
         y = np.concatenate([yy.ravel() for _, _, yy in cases])
         hz = np.concatenate([np.tile(np.arange(yy.shape[1]), yy.shape[0]) for _, _, yy in cases])
@@ -1067,6 +1101,11 @@ class AutoEnsemble(ForecastModel):
         mean in 7 to 12 of 18 regions, by horizon) is moved by the response model's ratio, as driver-free members are."""
         return self._driven(name) and not self.members_[name].negative_effects()
 
+    def _ratio_members(self) -> list[str]:
+        """Members with a weight whose paths the response model's ratio moves in scenarios: the
+        driver-free ones, and driver models with a negative fitted effect (:meth:`_responds`)."""
+        return [n for n in self.weights_ if not self._responds(n)]
+
     def _negative_members(self) -> dict[str, list[str]]:
         """``member -> driver series`` with a negative fitted effect, for driver members that have
         one (:meth:`_responds`: the response model's ratio moves their paths in scenarios)."""
@@ -1074,8 +1113,8 @@ class AutoEnsemble(ForecastModel):
 
     def _scenario_response(self) -> str:
         """How scenarios move this fit's forecast, for the sidecar."""
-        responds = [n for n in self.weights_ if self._responds(n)]
-        ratio, free = [n for n in self.weights_ if not self._responds(n)], self._free_members()
+        ratio, free = self._ratio_members(), self._free_members()
+        responds = [n for n in self.weights_ if n not in ratio]
         negative = self._negative_members()
         own = f"; {', '.join(responds)} paths through their own conflict paths" if responds else ""
         signs = "".join(f"; {n}'s paths by the ratio too: its fitted effects of {', '.join(v)} are negative "
@@ -1120,8 +1159,7 @@ class AutoEnsemble(ForecastModel):
         if len(self.weights_) > 1:  # one member chosen: no choice between models is in the bands
             out.append("model choice (a mixture of whole paths of " + ", ".join(
                 f"{n} {w:.0%}" for n, w in self.weights_.items()) + ")")
-        driven, free = self._driven_members(), self._free_members()
-        ratio = [n for n in self.weights_ if not self._responds(n)]
+        driven, free, ratio = self._driven_members(), self._free_members(), self._ratio_members()
         responds = [n for n in driven if n not in ratio]
         if driven:
             series = list(dict.fromkeys(s for n in driven for s in members[n].drivers))
@@ -1224,15 +1262,23 @@ class AutoEnsemble(ForecastModel):
         cache = draws.setdefault("made", {}) if draws["baseline"] is not None else {}
         if "members" not in cache:
             base, free = self._members(base_conflict, horizon, n_draws, draws)
-            cache["members"] = base, free, self._reordering(base, free, draws)
-        base, free, perm = cache["members"]
+            perm = self._reordering(base, free, draws)
+            # cross-region dependence: whole regional paths reordered by the history's co-movement
+            ordered = base if perm is None else base[perm, np.arange(R)[None, :]]
+            # one calibration map per cell for every scenario: the baseline's
+            calibrate = CalibrationMap.from_paths(
+                ordered, self.spread_, getattr(self, "lower_spread_", self.spread_),
+                horizon_factors(getattr(self, "upper_tail_", 1.0), horizon),
+                getattr(self, "far_tail_", 1.0))  # fits saved before 2026-12-01 have none
+            cache["members"] = base, perm, ordered, calibrate
+        base, perm, ordered, calibrate = cache["members"]
         responds = [self._responds(n) for n in draws["names"]]
         ratio = ~np.asarray(responds)[draws["owner"]]  # paths the response model's ratio moves
         same = future is None or all(np.array_equal(future[s], base_conflict[s]) for s in self.drivers)
-        out = base.copy() if same or not any(responds) else self._members(future, horizon, n_draws, draws, base=base)[0]
-        # cross-region dependence: whole regional paths reordered by the history's co-movement
-        if perm is not None:  # a permutation within the driver-free paths: ``free`` is unchanged
-            out = out[perm, np.arange(R)[None, :]]
+        out = ordered.copy()
+        if not same and any(responds):  # the driver models' paths under the scenario's conflict, reordered alike
+            out = self._members(future, horizon, n_draws, draws, base=base)[0]
+            out = out if perm is None else out[perm, np.arange(R)[None, :]]
         if self.response_ is not None and future is not None and not same:
             sub = {s: future[s] for s in self.response_.drivers}
             subb = {s: base_conflict[s] for s in self.response_.drivers}
@@ -1243,10 +1289,6 @@ class AutoEnsemble(ForecastModel):
             y_b = cache["response"]
             factor = np.where(getattr(self, "blind_", np.zeros(R, bool))[None, :, None], 1.0, (1 + y_s) / (1 + y_b))
             out = np.where(ratio[:, None, None], np.round(out * factor), out)
-        # one calibration map per cell for every scenario: the baseline's (None: this is the baseline)
-        reference = None if same else (base if perm is None else base[perm, np.arange(R)[None, :]])
-        out = spread_paths(out, self.spread_, getattr(self, "lower_spread_", self.spread_),
-                           horizon_factors(getattr(self, "upper_tail_", 1.0), horizon),
-                           getattr(self, "far_tail_", 1.0), reference)  # fits saved before 2026-12-01 have none
+        out = calibrate(out)
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
         return cap_at_risk(out, self.panel_.at_risk_end())
