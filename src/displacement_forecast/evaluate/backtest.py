@@ -587,10 +587,15 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
     }
 
 
+def _scored(scores: pd.DataFrame, model: str, scope: str) -> pd.DataFrame:
+    """One model's scored cells in ``scope`` (the total ``ALL`` or the regions)."""
+    s = scores[(scores["model"] == model) & ((scores["region"] == TOTAL) == (scope == TOTAL))]
+    return s[np.isfinite(pd.to_numeric(s["observed"], errors="coerce"))]
+
+
 def _same_rates(scores: pd.DataFrame, model: str, scope: str, rates: Mapping[str, float]) -> bool:
     """Whether ``scores`` give the pooled coverage rates of the summary (to 0.5 points): the same run."""
-    s = scores[(scores["model"] == model) & ((scores["region"] == TOTAL) == (scope == TOTAL))]
-    s = s[np.isfinite(pd.to_numeric(s["observed"], errors="coerce"))]
+    s = _scored(scores, model, scope)
     return all(abs(float(pd.to_numeric(s[f"cover_{lv}"], errors="coerce").mean()) - rates[f"{lv}%"]) <= 0.005
                for lv in COVERAGE_LEVELS if f"{lv}%" in rates)
 
@@ -599,8 +604,7 @@ def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int
     """``interval_90`` (per level, :func:`coverage_interval` of one model's coverage in ``scope``,
     all horizons pooled, each origin weighted by its scored cells), ``interval_origins`` and
     ``interval_note``: how it was made, or why there is none."""
-    s = scores[(scores["model"] == model) & ((scores["region"] == TOTAL) == (scope == TOTAL))]
-    s = s[np.isfinite(pd.to_numeric(s["observed"], errors="coerce"))]
+    s = _scored(scores, model, scope)
     cols = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
     if not len(s):
         return {"interval_90": {}, "interval_origins": 0, "interval_note": "no scored cells"}
