@@ -448,6 +448,37 @@ def test_far_tail_factor_leaves_calibrated_and_too_wide_tails():
     assert wide == [1.0] * 5
 
 
+@pytest.mark.parametrize("which, start, top", [("upper", 0.9, 0.99), ("far", 0.95, 0.975)])
+def test_tail_stretches_stop_at_the_level_their_backtest_judged(which, start, top):
+    """Each stretch moves quantiles up to the highest level its factor was chosen on (the upper
+    tail's quantile loss: 99%; the far tail's binomial test: 97.5%) exactly as an unbounded
+    stretch does; beyond that level a path keeps its own log1p distance from it (shifted, not
+    stretched), so heavy-tailed members do not turn into surges no backtest asked for (Somalia,
+    Banadir: a 3-month 99% quantile of 509,211 people with the stretch unbounded)."""
+    from displacement_forecast.models.ensemble import _log_map
+
+    rng = np.random.default_rng(3)
+    mu = rng.uniform(4, 9, 300)
+    z = mu + 0.5 * rng.standard_t(3, (401, 300))  # heavy-tailed log1p paths, 401: quantiles are paths
+    paths = np.round(np.expm1(np.maximum(z, 0.0)))
+    g = 3.0
+    args = (1.0, 1.0, g, 1.0) if which == "upper" else (1.0, 1.0, 1.0, g)
+    out = spread_paths(paths, *args)
+    lz = np.log1p(paths)
+    q, t = np.quantile(lz, start, axis=0), np.quantile(lz, top, axis=0)
+    unbounded = np.where(lz > q, _log_map(lz, q, g), paths)
+    levels = [0.1, 0.5, start, top]
+    np.testing.assert_array_equal(np.quantile(out, levels, axis=0), np.quantile(unbounded, levels, axis=0))
+    beyond = lz > t
+    moved_top = np.broadcast_to(np.log1p(_log_map(t, q, g)), lz.shape)
+    np.testing.assert_allclose(np.log1p(out)[beyond] - moved_top[beyond], (lz - t)[beyond],
+                               atol=0.02)  # integer counts: rounding
+    assert (out <= unbounded).all() and (out[beyond] < unbounded[beyond]).mean() > 0.9
+    # the farthest paths: the unbounded stretch multiplied their log excess by 3
+    far = np.quantile(np.log1p(unbounded), 0.999, axis=0) - np.quantile(np.log1p(out), 0.999, axis=0)
+    assert np.median(far) > 1.0, np.median(far)
+
+
 def test_upper_tail_factor_per_horizon():
     """Known truth: too few cells at horizon 1 (it takes the factor of all cells), paths right at
     horizon 2, their far upper tail halved at horizon 3. Horizon h's factor is chosen on the cells

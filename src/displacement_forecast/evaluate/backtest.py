@@ -551,7 +551,9 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
     ``scores`` (the backtest's tidy scores, optional) adds ``interval_90``: for each level, a 90%
     interval of the pooled coverage rate (:func:`coverage_interval` over the origins' coverage,
     in blocks of origins spanning twice the longest horizon: origins closer than the horizon
-    share target periods; empty with too few origins), ``interval_origins`` (origins scored)
+    share target periods; empty with too few origins), ``interval_origins`` (origins scored at
+    any horizon: the interval resamples them all; ``origins.n`` counts those scored at the horizon
+    with the most, so it can be smaller when the last origins have no outcome at long horizons)
     and ``interval_note`` (how, or why there is none).
 
     Returns
