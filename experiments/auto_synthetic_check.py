@@ -10,7 +10,7 @@ and on ``simulate_nw_syria(seed=s)`` for other seeds. Writes
 ``experiments/results/auto_synthetic_check.md`` and the tidy scores per history into
 ``experiments/results/auto_synthetic_check/``. Usage::
 
-    python experiments/auto_synthetic_check.py [--step 2] [--draws 300] [--seeds 1,2,3,4,5] [--workers 2]
+    python experiments/auto_synthetic_check.py [--step 2] [--draws 300] [--seeds 1,2,...,15] [--workers 2]
 
 ``--step 2`` keeps every 2nd of backtest_synthetic.py's 52 weekly origins (26 origins, same span).
 ``--reuse`` rebuilds the markdown from saved scores without re-running the histories it has.
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=4)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",") if x], default=[1, 2, 3, 4, 5])
+    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",") if x], default=list(range(1, 16)))
     ap.add_argument("--reuse", action="store_true", help="reuse saved scores of histories already run")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "auto_synthetic_check")
     ap.add_argument("--doc", type=Path, default=ROOT / "experiments" / "results" / "auto_synthetic_check.md")
