@@ -88,8 +88,11 @@ SCREEN_NOTES: dict[str, str] = {
     "far_tail_factor": "stretch beyond the 95% quantile of each cell, until the share of backtest outcomes above "
                        "the 97.5% quantile is no longer significantly above 2.5%",
     "backtest_coverage": "shares of backtest outcomes below the 10% / 2.5% and above the 95% / 97.5% quantiles, "
-                         "before and after the tail factors (far_: above the 97.5% quantile, far-tail factor); "
-                         "calibrated: 0.1, 0.025, 0.05, 0.025",
+                         "before and after the tail factors (far_: above the 97.5% quantile, far-tail factor; "
+                         "total_cov80: 80% coverage of the all-region total before and after its shock); "
+                         "calibrated: 0.1, 0.025, 0.05, 0.025, 0.8",
+    "total_shock_sd": "sd per period (log scale) of a random walk shared by all regions, added when the all-region "
+                      "totals of the internal backtest covered less than 80% at 80%; 0: none",
 }
 
 
