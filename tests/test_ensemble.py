@@ -526,6 +526,25 @@ def test_total_shock_restores_the_coverage_of_too_narrow_totals():
     assert _total_shock([(fine[:5], paths[:, :5], hz[:5])], seed=0) == (0.0, {})  # too few totals
 
 
+def test_total_shock_grows_up_to_the_backtest_horizon_and_holds(stationary):
+    """The shared walk multiplies every region of a draw alike, grows for the backtest's horizon
+    (3 months) and holds beyond it: the log ratio of shocked to unshocked paths (same random
+    numbers: the walk's steps are drawn last) has a variance ~v h up to month 3 and ~3 v after,
+    and is the same in every region of a draw."""
+    a = get_model("auto", n_paths=100).fit(stationary)
+    a.total_shock_, a.total_shock_h_ = 0.0, 3
+    base = a.sample_paths(8, n_draws=2000, seed=4).values
+    a.total_shock_ = 0.04
+    shocked = a.sample_paths(8, n_draws=2000, seed=4).values
+    ok = (base > 50) & (shocked > 50)  # away from rounding
+    r = np.where(ok, np.log(np.where(ok, shocked, 1) / np.where(ok, base, 1)), np.nan)
+    var = np.nanvar(r[:, 0, :], axis=0)
+    np.testing.assert_allclose(var[:3], 0.04 * np.arange(1, 4), rtol=0.15)
+    np.testing.assert_allclose(var[3:], 0.12, rtol=0.15)
+    spread = np.nanmax(r, axis=1) - np.nanmin(r, axis=1)  # across regions, per draw and month
+    assert np.nanmax(spread) < 0.05, np.nanmax(spread)
+
+
 def test_auto_reports_its_lower_factor():
     """A near-constant count (3,000 +- 5%) with rare large upward spikes: the NB members' dispersion,
     set by the spikes, makes the mixture's lower tail far too wide (no backtest outcome falls below

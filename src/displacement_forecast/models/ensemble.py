@@ -205,8 +205,15 @@ Totals (cross-region dependence)
     internal backtest, reordered and calibrated as forecast, covered less than 80% at 80%, every
     path of every region is multiplied by ``exp(W_h - v h / 2)``, ``W`` a random walk shared by
     all regions with variance ``v`` per period, the smallest of :data:`TOTAL_SHOCKS` that brings
-    that coverage to 80% (:func:`_total_shock`; sidecar ``total_shock_sd``). It widens each
-    region's band a little too. Why: on 16 synthetic histories (``auto_synthetic_check.py``, 52
+    that coverage to 80% (:func:`_total_shock`; sidecar ``total_shock_sd``). The walk grows up to
+    the backtest's horizon (3 months, 4 weeks, 14 days), the longest it was sized on, and holds
+    beyond it. Mean one on the count scale, it lowers each cell's median by a factor
+    ``exp(-v h / 2)`` (v = 0.0025, the smallest step, at 4 weeks: 0.5%; the largest, 0.25: 39%).
+    It widens each region's band a little too. The choice is noisy: about 30 backtest totals
+    (8 origins x 4 weeks; 6 x 3 months) decide it, one total is 3 points of coverage, and
+    ``total_cov80_after`` is measured on the totals that chose ``v`` (at least 80% by
+    construction). It is sized on log1p of unrounded, uncapped totals; the forecast rounds and
+    caps each region by its people at risk afterwards. Why: on 16 synthetic histories (``auto_synthetic_check.py``, 52
     origins each) the total's 80% bands covered 78 / 74 / 72 / 69% pooled at 1-4 weeks, last-value's
     as little, with misses at the starts and ends of escalations; no shared conflict shock had
     fixed it (issue 16's notes). With it: 80 / 78 / 76 / 72%, per-region skill vs last-value 0.3 /
@@ -1181,6 +1188,7 @@ class AutoEnsemble(ForecastModel):
             bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0), bt.get("far_tail", 1.0))
         self.dependence_ = float(bt.get("dependence", 0.0))
         self.total_shock_ = float(bt.get("total_shock", 0.0))
+        self.total_shock_h_ = int(bt.get("horizon") or 1)  # the walk grows up to the backtest's horizon
         kw = dict(candidates)
         fitted = bt.get("full_fits", {})  # driver candidates the backtest fitted on the whole panel already
         try:
@@ -1331,6 +1339,10 @@ class AutoEnsemble(ForecastModel):
             rho = getattr(self, "dependence_", 0.0)
             out.append("dependence between regions (driver-free paths reordered by the history's co-movement"
                        + (f", plus a factor common to all regions of strength {rho:g}" if rho > 0 else "") + ")")
+        v = getattr(self, "total_shock_", 0.0)
+        if v > 0:
+            out.append(f"a shock shared by all regions (log-scale random walk, sd {np.sqrt(v):.3g} per period up to "
+                       f"{self.total_shock_h_} periods, sized so the backtest's all-region totals cover 80% at 80%)")
         return out
 
     # -- simulation ---------------------------------------------------------------------------
@@ -1443,8 +1455,10 @@ class AutoEnsemble(ForecastModel):
             out = np.where(ratio[:, None, None], np.round(out * factor), out)
         out = calibrate(out)
         if draws.get("total_shock") is not None:  # shared by all regions: a random walk, mean one
-            v = self.total_shock_
-            walk = np.sqrt(v) * np.cumsum(draws["total_shock"], axis=1) - v * np.arange(1, horizon + 1) / 2
+            v, grow = self.total_shock_, np.arange(horizon) < self.total_shock_h_
+            # it grows up to the backtest's horizon, the longest it was sized on, and holds beyond
+            steps = np.where(grow[None, :], draws["total_shock"], 0.0)
+            walk = np.sqrt(v) * np.cumsum(steps, axis=1) - v * np.cumsum(grow) / 2
             out = np.round(out * np.exp(walk)[:, None, :])
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
         return cap_at_risk(out, self.panel_.at_risk_end())
