@@ -1342,7 +1342,7 @@ class AutoEnsemble(ForecastModel):
         v = getattr(self, "total_shock_", 0.0)
         if v > 0:
             out.append(f"a shock shared by all regions (log-scale random walk, sd {np.sqrt(v):.3g} per period up to "
-                       f"{self.total_shock_h_} periods, sized so the backtest's all-region totals cover 80% at 80%)")
+                       f"{getattr(self, 'total_shock_h_', 'all')} periods, sized so the backtest's all-region totals cover 80% at 80%)")
         return out
 
     # -- simulation ---------------------------------------------------------------------------
@@ -1455,7 +1455,7 @@ class AutoEnsemble(ForecastModel):
             out = np.where(ratio[:, None, None], np.round(out * factor), out)
         out = calibrate(out)
         if draws.get("total_shock") is not None:  # shared by all regions: a random walk, mean one
-            v, grow = self.total_shock_, np.arange(horizon) < self.total_shock_h_
+            v, grow = self.total_shock_, np.arange(horizon) < getattr(self, "total_shock_h_", horizon)
             # it grows up to the backtest's horizon, the longest it was sized on, and holds beyond
             steps = np.where(grow[None, :], draws["total_shock"], 0.0)
             walk = np.sqrt(v) * np.cumsum(steps, axis=1) - v * np.cumsum(grow) / 2
