@@ -710,7 +710,7 @@ def test_dependence_choice_follows_the_outcomes(shared, want):
     """Known truth: regional forecasts are right in each region; when the outcomes of the 6
     regions move together (one shock per origin), the backtest's totals ask for the comonotone
     reordering; when they are independent, for the history's alone (no common factor)."""
-    from displacement_forecast.models.ensemble import _dependence_choice
+    from displacement_forecast.models.ensemble import _backtest_totals, _dependence_choice
 
     rng = np.random.default_rng(5 if shared else 6)
     R, m, h = 6, 300, 2
@@ -722,7 +722,7 @@ def test_dependence_choice_follows_the_outcomes(shared, want):
         shock = 0.5 * rng.standard_normal(h) if shared else 0.5 * rng.standard_normal((R, h))
         y = np.expm1(mu[:, None] + shock)
         cases.append((hist, [paths], y))
-    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0)
+    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
     assert rho == want, scores
     assert set(scores) == {"0", "0.25", "0.5", "0.75", "1"}
 
@@ -818,7 +818,7 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
     the outcomes of the observed regions move together, and the total of the observed regions
     still asks for the comonotone reordering; a period with fewer than two observed regions
     is not scored, and with none left nothing is (factor 0)."""
-    from displacement_forecast.models.ensemble import _dependence_choice
+    from displacement_forecast.models.ensemble import _backtest_totals, _dependence_choice
 
     rng = np.random.default_rng(2)
     R, m, h = 4, 300, 3
@@ -829,11 +829,11 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
         y = np.expm1(mu[:, None] + 0.5 * rng.standard_normal(h))  # one shock shared by all regions
         y[rng.integers(0, R, h), np.arange(h)] = np.nan
         cases.append((hist, [np.expm1(mu[None, :, None] + 0.5 * rng.standard_normal((m, R, h)))], y))
-    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0)
+    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
     assert rho == 1.0 and set(scores) == {"0", "0.25", "0.5", "0.75", "1"}, scores
     for _, _, y in cases:
         y[1:] = np.nan  # one region observed: no total to score
-    assert _dependence_choice(cases, np.array([m]), [False], seed=0) == (0.0, {})
+    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {})
 
 
 def test_dependence_needs_the_reordering():
@@ -845,16 +845,16 @@ def test_dependence_choice_scores_the_calibrated_paths():
     """The choice scores the totals the forecast gives: the paths after the interval calibration
     it is handed. A calibration that sets every path to 0 leaves every strength the same score,
     the mean observed total (the CRPS of a point mass at 0), and the weakest strength."""
-    from displacement_forecast.models.ensemble import _dependence_choice
+    from displacement_forecast.models.ensemble import _backtest_totals, _dependence_choice
 
     rng = np.random.default_rng(1)
     R, m, h = 3, 50, 2
     cases = [(np.expm1(5 + 0.3 * rng.standard_normal((R, 30))), [np.expm1(5 + rng.standard_normal((m, R, h)))],
               np.expm1(5 + 0.3 * rng.standard_normal((R, h)))) for _ in range(5)]
-    rho, scores = _dependence_choice(cases, np.array([m]), [False], seed=0, calibrate=lambda p: 0 * p)
+    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0, calibrate=lambda p: 0 * p))
     want = round(float(np.mean([y.sum(axis=0) for _, _, y in cases])), 2)
     assert rho == 0.0 and set(scores.values()) == {want}, (scores, want)
-    assert _dependence_choice(cases, np.array([m]), [False], seed=0)[1]["0"] != want
+    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))[1]["0"] != want
 
 
 @pytest.mark.parametrize("months, step", [(30, 3), (20, 2), (16, 1)])

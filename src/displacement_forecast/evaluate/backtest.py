@@ -654,28 +654,7 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
         rec = coverage_summary(summary, model, scope)
     except ValueError as e:
         raise DataError(Problem(str(path), None, "model", str(e))) from None
-    scores = Path(backtest_dir) / "scores.csv"  # for the intervals of the rates: optional
-    try:
-        table = pd.read_csv(scores, usecols=["model", "origin", "target_date", "region", "horizon", "observed",
-                                             *(f"cover_{lv}" for lv in COVERAGE_LEVELS)])
-        found = _pooled_intervals(table, model, scope, max(rec["horizons"]))
-        if found["interval_90"] and not _same_rates(table, model, scope, rec["nominal_vs_observed"]):
-            found = {"interval_90": {}, "interval_note": f"{scores}: its rates differ from the summary's (another "
-                                                         "or a cut run?); no interval given"}
-        rec.update(found)
-    except FileNotFoundError:  # a folder that keeps only summary.csv: backtest.json may hold the intervals
-        rec.update(interval_90={}, interval_note=f"no {scores.name} beside the summary, and no intervals for these "
-                                                 "rates in backtest.json: no interval of the rates")
-        try:
-            kept = json.loads((Path(backtest_dir) / "backtest.json").read_text())[
-                "coverage_total" if scope == TOTAL else "coverage"][model]
-            if kept.get("interval_90") and kept.get("nominal_vs_observed") == rec["nominal_vs_observed"]:
-                rec.update({k: kept[k] for k in ("interval_90", "interval_origins", "interval_note") if k in kept})
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-    except (OSError, ValueError, TypeError, KeyError) as e:  # another writer's file, or a damaged one
-        rec.update(interval_90={}, interval_note=f"{scores}: not readable for the intervals of the rates "
-                                                 f"({type(e).__name__}); none given")
+    rec.update(_rate_intervals(Path(backtest_dir), model, scope, rec))
     off = {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
            if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
     warns = []
@@ -697,6 +676,35 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                      + (f", though {n} origins cannot tell this gap from chance" if all(chance(lv) for lv in off)
                         else ""))
     return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
+
+
+def _rate_intervals(backtest_dir: Path, model: str, scope: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+    """``interval_90`` / ``interval_origins`` / ``interval_note`` for the rates of ``rec`` (a
+    :func:`coverage_summary`): from the folder's ``scores.csv`` when it gives the same rates, else
+    those ``backtest.json`` recorded for the same rates, else none and a note saying why."""
+    scores = backtest_dir / "scores.csv"
+    try:
+        table = pd.read_csv(scores, usecols=["model", "origin", "target_date", "region", "horizon", "observed",
+                                             *(f"cover_{lv}" for lv in COVERAGE_LEVELS)])
+        found = _pooled_intervals(table, model, scope, max(rec["horizons"]))
+        if found["interval_90"] and not _same_rates(table, model, scope, rec["nominal_vs_observed"]):
+            return {"interval_90": {}, "interval_note": f"{scores}: its rates differ from the summary's (another "
+                                                        "or a cut run?); no interval given"}
+        return found
+    except FileNotFoundError:  # a folder that keeps only summary.csv: backtest.json may hold the intervals
+        pass
+    except (OSError, ValueError, TypeError, KeyError) as e:  # another writer's file, or a damaged one
+        return {"interval_90": {}, "interval_note": f"{scores}: not readable for the intervals of the rates "
+                                                    f"({type(e).__name__}); none given"}
+    try:
+        kept = json.loads((backtest_dir / "backtest.json").read_text())[
+            "coverage_total" if scope == TOTAL else "coverage"][model]
+        if kept.get("interval_90") and kept.get("nominal_vs_observed") == rec["nominal_vs_observed"]:
+            return {k: kept[k] for k in ("interval_90", "interval_origins", "interval_note") if k in kept}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {"interval_90": {}, "interval_note": f"no {scores.name} beside the summary, and no intervals for these "
+                                                "rates in backtest.json: no interval of the rates"}
 
 
 #: Fewest blocks of origins :func:`coverage_interval` gives an interval from (with fewer, every

@@ -327,18 +327,21 @@ class CalibrationMap:
     not once per scenario.
     """
 
-    def __init__(self, factor: float, lower: float, upper_tail: float | np.ndarray, far_tail: float,
-                 med: np.ndarray | None, q_upper: np.ndarray | None, q_far: np.ndarray | None):
+    def __init__(self, factor: float, lower: float, upper_tail: float | np.ndarray, far_tail: float):
         self.factor, self.lower, self.upper_tail, self.far_tail = factor, lower, upper_tail, far_tail
-        self.med, self.q_upper, self.q_far = med, q_upper, q_far
-        self.top_upper: np.ndarray | None = None  # where each stretch stops (see _stretch_above)
+        # the anchors, log1p per cell (None: that step is the identity), set by from_paths; each
+        # stretch starts at q_ and stops at top_ (see _stretch_above)
+        self.med: np.ndarray | None = None
+        self.q_upper: np.ndarray | None = None
+        self.top_upper: np.ndarray | None = None
+        self.q_far: np.ndarray | None = None
         self.top_far: np.ndarray | None = None
 
     @classmethod
     def from_paths(cls, reference: np.ndarray, factor: float, lower: float | None = None,
                    upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0) -> CalibrationMap:
         """The map with its anchors taken from ``reference`` ``(draw, ...)``."""
-        m = cls(factor, factor if lower is None else lower, upper_tail, far_tail, None, None, None)
+        m = cls(factor, factor if lower is None else lower, upper_tail, far_tail)
         ref = reference
         if m.factor != 1.0 or m.lower != 1.0:
             m.med = np.median(np.log1p(np.maximum(ref, 0)), axis=0, keepdims=True)
@@ -794,14 +797,7 @@ def _backtest_totals(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarray]
     return out
 
 
-def _dependence_choice(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarray]], k: np.ndarray,
-                       driven: list[bool], seed: int,
-                       calibrate: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, dict[str, float]]:
-    """:func:`_strength_from_totals` of :func:`_backtest_totals` (arguments as there)."""
-    return _strength_from_totals(_backtest_totals(cases, k, driven, seed, calibrate))
-
-
-def _strength_from_totals(totals: list[tuple[bool, np.ndarray, dict[float | None, np.ndarray], np.ndarray]]
+def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, np.ndarray], np.ndarray]]
                           ) -> tuple[float, dict[str, float]]:
     """The strength of the reordering's common factor (:data:`DEPENDENCE`) whose all-region
     totals score the lowest mean CRPS in the internal backtest, and every strength's score.
@@ -1155,7 +1151,7 @@ class AutoEnsemble(ForecastModel):
         if self.reorder and self.dependence is not None:
             rho = float(self.dependence)
         elif self.reorder:
-            rho, total_crps = _strength_from_totals(totals)
+            rho, total_crps = _dependence_choice(totals)
         shock, shock_cover = 0.0, {}
         if self.total_shock:
             shock, shock_cover = _total_shock([(obs, tots[rho] if reordered else tots[None], th)
