@@ -370,3 +370,25 @@ def test_the_demos_coverage_interval_in_the_readme_is_the_shipped_backtests():
     lo, hi = nb["interval_90"]["80%"]
     want = (f"{nb['nominal_vs_observed']['80%']:.0%}", f"{lo:.0%}", f"{hi:.0%}", str(nb["interval_origins"]))
     assert tuple(g + "%" if i < 3 else g for i, g in enumerate(got)) == want, (got, want)
+
+
+def test_the_readmes_truth_forecaster_figures_are_the_reports():
+    """The README's figures for the simulator's own process and auto's onset-free coverage are those
+    of experiments/results/synthetic_truth_forecaster.md and auto_synthetic_check.md."""
+    doc = (ROOT / "experiments" / "results" / "synthetic_truth_forecaster.md").read_text(encoding="utf-8")
+    text = " ".join(README.split())
+
+    def pooled(f: str) -> str:
+        rates = [re.search(rf"^\| {f} \| {h} \| [\d.]+% \| ([\d.]+)% \|", doc, re.M).group(1) for h in range(1, 5)]
+        return " / ".join(f"{float(r):.0f}" for r in rates) + "%"
+
+    verdict = dict(re.findall(r"^\| (known ends|unknown ends|auto) \| (\d+) \| \d+ \|$", doc, re.M))
+    skill = dict(re.findall(r"^\| (known ends|unknown ends|auto) \| \d+ \| (\d+) \|$", doc, re.M))
+    assert f"it covers the total {pooled('unknown ends')} and beats last-value at every horizon on " \
+           f"{skill['unknown ends']} of the 16 histories" in text
+    assert f"within 72-88% at every horizon on {verdict['unknown ends']} of them (`auto`: {skill['auto']} and " \
+           f"{verdict['auto']})" in text
+    assert f"it covers {pooled('known ends')} and is within 72-88% on {verdict['known ends']}" in text
+    auto = (ROOT / "experiments" / "results" / "auto_synthetic_check.md").read_text(encoding="utf-8")
+    onset_free = re.findall(r"\d+", re.search(r"4 of each history's 52 origins at 1-4 weeks\): ([\d% /]+);", auto).group(1))
+    assert f"`auto`'s total covers {' / '.join(onset_free)}%" in text
