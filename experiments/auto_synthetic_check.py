@@ -145,7 +145,7 @@ def _section(history: str, scores: pd.DataFrame, meta: dict, a: argparse.Namespa
     w = meta.get("weights_at_offensive") or {}
     if w:
         lines += ["", "auto's weights (from its inner backtest: 8 origins 4 weeks apart; nb-dl alone when it "
-                  "scores within 4% of the best mixture, whose CRPS is `mixture`) at the origins whose horizon "
+                  "scores within 4% or one standard error of the best mixture, whose CRPS is `mixture`) at the origins whose horizon "
                   "reaches the final offensive:", "", "| origin | weights | inner-backtest mean CRPS |", "|---|---|---|",
                   *(f"| {o} | " + ", ".join(f"{k} {v:.1f}" for k, v in d["weights"].items()) + " | "
                     + ", ".join(f"{k} {v:,.1f}" for k, v in d["inner_crps"].items()) + " |" for o, d in w.items())]
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Settings: models {', '.join(MODELS)} (registry defaults; `auto` = mixture of dynamic / "
         "historic-average / last-value / nb-dl paths weighted by its inner backtest of 8 origins 4 weeks apart, "
-        "nb-dl alone when it scores within 4% of the best mixture there), rolling weekly origins "
+        "nb-dl alone when it scores within 4% or one standard error of the best mixture there), rolling weekly origins "
         + ("= all 52 latest origins with a full horizon " if a.step == 1
            else f"= every {a.step}-th of the 52 latest origins with a full horizon ")
         +

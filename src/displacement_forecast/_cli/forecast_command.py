@@ -225,8 +225,9 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     auto = (sc.get("diagnostics") or {}).get("auto")
     if isinstance(auto, dict) and auto.get("weights"):  # what the default model became on these data
         pref = auto.get("driver_preference") or {}
-        why = (f" ({pref['candidate']} alone: within {pref['margin']:.0%} of the best mixture's backtest CRPS)"
-               if pref.get("chosen") else "")
+        why = (f" ({pref['candidate']} alone: its backtest CRPS within {pref['margin']:.0%}"
+               + (f" or one standard error ({pref['se']:,.4g})" if pref.get("se") else "")
+               + " of the best mixture's)" if pref.get("chosen") else "")
         print("auto's weights: " + ", ".join(f"{n} {w:g}" for n, w in auto["weights"].items()) + why)
     if threshold_note:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")

@@ -80,8 +80,9 @@ def _plain(v: Any) -> str:
 #: Keys whose value alone does not say what it is on screen: a short gloss printed after it (the
 #: sidecar and ``diagnostics.json`` keep the bare value; README "Keys of forecast.json" has the rest).
 SCREEN_NOTES: dict[str, str] = {
-    "driver_preference": "a driver model alone is the forecast when its backtest CRPS is within the margin "
-                         "of the best mixture's and none of its fitted conflict effects is negative",
+    "driver_preference": "a driver model alone is the forecast when its backtest CRPS is within the margin, "
+                         "or one standard error (se), of the best mixture's and none of its fitted conflict "
+                         "effects is negative",
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
