@@ -13,8 +13,9 @@ except for what the process itself cannot know in advance. Two forecasters:
   could); ``unknown ends`` draws its length as the simulator draws them (3-8 weeks, equally
   likely) given the weeks it has lasted;
 - neither knows escalations that start after the origin. They draw them as the simulator draws
-  its random bursts: a start each week with probability ``n_random_escalations / usable weeks``,
-  in a random zone, for 3-8 weeks, x3-x8. The scripted final offensive (x1.5-x12, all zones,
+  its random bursts, given how many of its 6 have begun by the origin: 3-8 weeks, a start
+  uniform over the weeks where the burst ends 10 weeks before the history's end, a random zone,
+  x3-x8. The scripted final offensive (x1.5-x12, all zones,
   its start fixed 9 weeks before the end, 9 weeks long) is not part of that process, so neither
   sees it coming: a forecast from before its start that reaches into it is the onset a history
   can only show, not forecast.
@@ -83,6 +84,31 @@ def _known_multiplier(sim: SimulatedData, origin: int, n: int, ends_known: bool
     return mult, [(k, origin - start + 1) for (start, _), k in ongoing.items()]
 
 
+def _final(sim: SimulatedData, n: int) -> np.ndarray:
+    """Which rows of ``sim.escalations`` are the scripted final offensive (9 weeks, to the end of ``n`` weeks)."""
+    e = sim.escalations
+    return ((e["weeks"] == 9) & (e["start_week"] == n - 9)).to_numpy()
+
+
+def _later_bursts(sim: SimulatedData, origin: int, n: int, draws: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Start weeks and lengths ``(draws, m)`` of the ``m`` random bursts not begun by ``origin``.
+
+    The simulator draws :data:`N_BURSTS` bursts, each a length of 3-8 weeks and then a start
+    uniform over the weeks where it ends before the final offensive (``start + length <= n - 10``;
+    ``<= n - 1`` without one). Those not begun by the origin start later: (length, start) drawn
+    from that prior given ``start > origin``. None can when no such week is left."""
+    final = _final(sim, n)
+    m = N_BURSTS - int((sim.escalations.loc[~final, "start_week"] <= origin).sum())
+    last_end = n - 10 if final.any() else n - 1
+    pairs = [(t0, d, 1.0 / (last_end - d + 1)) for d in range(*DUR) for t0 in range(origin + 1, last_end - d + 1)]
+    if m <= 0 or not pairs:
+        return np.full((draws, 0), n), np.zeros((draws, 0), int)
+    p = np.array([w for _, _, w in pairs])
+    pick = rng.choice(len(pairs), size=(draws, m), p=p / p.sum())
+    return np.array([t0 for t0, _, _ in pairs])[pick], np.array([d for _, d, _ in pairs])[pick]
+
+
 def forecast(sim: SimulatedData, origin: int, draws: int, rng: np.random.Generator, ends_known: bool = True
              ) -> np.ndarray:
     """Paths (draws, R, H) of displacement after week ``origin`` (0-based panel index) from the true process.
@@ -101,22 +127,18 @@ def forecast(sim: SimulatedData, origin: int, draws: int, rng: np.random.Generat
     mult, ongoing = _known_multiplier(sim, origin, n + H, ends_known)
     z0 = np.log(sim.intensity["strikes"][:, origin] / (base * mult[:, origin]))  # the AR(1) state
     L = t.n_lags
-    usable = n + L - 9 - (L + np.mean(DUR))  # weeks a random burst can start in (simulate_nw_syria)
-    p_start = N_BURSTS / usable
     # future bursts, drawn per path: start, zone, length, multiplier
     fut = np.ones((draws, R, H))
     for k, elapsed in ongoing:
         left = np.arange(max(DUR[0], elapsed), DUR[1]) - elapsed  # weeks still to go, equally likely
         for d, r in enumerate(rng.choice(left, size=draws) if len(left) else np.zeros(draws, int)):
             fut[d, :, :r] *= k[:, None]
-    for w in range(H):
-        new = rng.random(draws) < p_start
-        zi = rng.integers(len(zone_names), size=draws)
-        dur = rng.integers(*DUR, size=draws)
-        k = rng.uniform(*MULT, size=draws)
-        for d in np.flatnonzero(new):
-            rows = zones == zone_names[zi[d]]
-            fut[d, rows, w: w + dur[d]] *= k[d]
+    starts, lengths = _later_bursts(sim, origin, n, draws, rng)  # (draws, bursts) each
+    zi = rng.integers(len(zone_names), size=starts.shape)
+    k = rng.uniform(*MULT, size=starts.shape)
+    for d, b in zip(*np.nonzero(starts <= origin + H), strict=True):  # the few that start within the horizon
+        w = starts[d, b] - origin - 1
+        fut[d, zones == zone_names[zi[d, b]], w: w + lengths[d, b]] *= k[d, b]
     strikes = np.repeat(wide["strikes"][None, :, origin - L + 2: origin + 1], draws, axis=0)
     flights = np.repeat(wide["flights"][None, :, origin - L + 2: origin + 1], draws, axis=0)
     at_risk = np.repeat((sim.regions.population - wide["displaced"][:, : origin + 1].sum(axis=1))[None], draws, axis=0)
@@ -140,9 +162,7 @@ def forecast(sim: SimulatedData, origin: int, draws: int, rng: np.random.Generat
 
 def _onset(sim: SimulatedData, dates: pd.DatetimeIndex) -> pd.Timestamp | None:
     """First week of the scripted final offensive (9 weeks, every zone, to the end), None without one."""
-    e = sim.escalations
-    final = e[(e["weeks"] == 9) & (e["start_week"] == len(dates) - 9)]
-    return dates[len(dates) - 9] if len(final) else None
+    return dates[len(dates) - 9] if _final(sim, len(dates)).any() else None
 
 
 #: the two forecasters: whether they know when a burst going on at the origin ends

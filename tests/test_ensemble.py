@@ -977,3 +977,15 @@ def test_a_forecast_whose_scenarios_are_reversed_is_marked(stationary):
     a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
     side = run_forecast(model=a, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
     assert side["negative_effects"] == [] and "WRONG WAY" not in mark_text(side)
+
+
+def test_the_forecasts_screen_line_says_which_bound_chose_the_driver_model():
+    """The CLI names the bound that held: the 4% margin, or one standard error (with the gap)."""
+    from displacement_forecast._cli.forecast_command import preference_note
+
+    base = {"candidate": "nb-dl", "margin": 0.04, "chosen": True}
+    margin = preference_note({**base, "crps": 102.0, "best_mixture": 100.0, "se": 0.0})
+    assert "within 4% of the best mixture's 100.0" in margin and "standard error" not in margin
+    se = preference_note({**base, "crps": 16_500.0, "best_mixture": 12_000.0, "se": 4_800.0})
+    assert "4,500.0 above the best mixture's, less than one standard error, 4,800.0" in se and "e+" not in se
+    assert preference_note({**base, "chosen": False, "crps": 1.0, "best_mixture": 1.0}) == ""

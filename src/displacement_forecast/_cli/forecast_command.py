@@ -197,6 +197,18 @@ def run(args: argparse.Namespace) -> int:
                    thresholds, threshold_note, final, report, model.panel_.freq)
 
 
+def preference_note(pref: dict) -> str:
+    """Why a driver model alone is ``auto``'s forecast, from the sidecar's ``driver_preference``:
+    which bound held, the 4% margin or one standard error of the difference ("" when not chosen)."""
+    if not pref.get("chosen"):
+        return ""
+    gap, best = pref["crps"] - pref["best_mixture"], pref["best_mixture"]
+    if gap <= pref["margin"] * best:
+        return f" ({pref['candidate']} alone: backtest CRPS {pref['crps']:,.1f}, within {pref['margin']:.0%} of the best mixture's {best:,.1f})"
+    return (f" ({pref['candidate']} alone: backtest CRPS {pref['crps']:,.1f}, {gap:,.1f} above the best mixture's, "
+            f"less than one standard error, {pref.get('se', 0):,.1f})")
+
+
 def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thresholds, threshold_note, final,
             warnings, freq: str, extra: str = "") -> int:
     """The screen after a forecast (both kinds of run): warnings (SYNTHETIC DATA among them when the
@@ -224,11 +236,8 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
           f"seed {args.seed}{extra}")
     auto = (sc.get("diagnostics") or {}).get("auto")
     if isinstance(auto, dict) and auto.get("weights"):  # what the default model became on these data
-        pref = auto.get("driver_preference") or {}
-        why = (f" ({pref['candidate']} alone: its backtest CRPS within {pref['margin']:.0%}"
-               + (f" or one standard error ({pref['se']:,.4g})" if pref.get("se") else "")
-               + " of the best mixture's)" if pref.get("chosen") else "")
-        print("auto's weights: " + ", ".join(f"{n} {w:g}" for n, w in auto["weights"].items()) + why)
+        print("auto's weights: " + ", ".join(f"{n} {w:g}" for n, w in auto["weights"].items())
+              + preference_note(auto.get("driver_preference") or {}))
     if threshold_note:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
     for t in thresholds:
