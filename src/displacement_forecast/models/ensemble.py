@@ -931,8 +931,9 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     33 of the 64 history-horizons and lower at 11 (by at most 0.9 points, seed 4 at 1 week), mean
     +6.9% -> +8.1%; seed 7 at 1 week -5.8% -> +7.8%, seed 11 at 2-4 weeks -4.1 / -3.0 / -0.7% ->
     -1.6 / +0.0 / +1.5%, seed 4 at 2 weeks +0.7% -> -0.0%. On 10 seeds not used for any choice
-    (16-25; ``run_backtest`` of auto and last-value on the same origins, paths and seed): higher at
-    19 of 40, lower at 2 (by 0.1 points). The error is large with 8 origins: at seed 11's last
+    (16-25, ``experiments/results/auto_synthetic_check_fresh.md``, against the same command run
+    at commit 6c9dc8f): higher at 19 of 40, lower at 2 (by 0.1 points); 8 of the 10 beat
+    last-value at every horizon with either rule. The error is large with 8 origins: at seed 11's last
     origin it was 193-214 against a gap of 180-196 (CRPS per cell, depending on the seed of the
     paths; the mixture had won on one origin where a region's surge ended). Fixed margins of 8% and 12% moved the synthetic skill the same way;
     the rule needs no number chosen on these histories. The real panels have no eligible driver
