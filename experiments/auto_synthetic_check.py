@@ -147,8 +147,8 @@ def _section(history: str, scores: pd.DataFrame, meta: dict, a: argparse.Namespa
     w = meta.get("weights_at_offensive") or {}
     if w:
         lines += ["", "auto's weights (from its inner backtest: 8 origins 4 weeks apart; nb-dl alone when it "
-                  "scores within 4% or one standard error of the best mixture, whose CRPS is `mixture`) at the origins whose horizon "
-                  "reaches the final offensive:", "", "| origin | weights | inner-backtest mean CRPS |", "|---|---|---|",
+                  "scores within 4% or one standard error of the best mixture, whose CRPS is `mixture`) at the "
+                  "origins whose horizon reaches the final offensive:", "", "| origin | weights | inner-backtest mean CRPS |", "|---|---|---|",
                   *(f"| {o} | " + ", ".join(f"{k} {v:.1f}" for k, v in d["weights"].items()) + " | "
                     + ", ".join(f"{k} {v:,.1f}" for k, v in d["inner_crps"].items()) + " |" for o, d in w.items())]
     # per-region 80% coverage of auto by horizon
@@ -169,8 +169,9 @@ def _paths_args(a: argparse.Namespace) -> str:
     """``--out``/``--doc`` as given, when not the defaults (so the header is the command that made the file)."""
     parts = []
     for flag, value, default in (("--out", a.out, DEFAULT_OUT), ("--doc", a.doc, DEFAULT_DOC)):
-        if Path(value).resolve() != default.resolve():
-            parts.append(f" {flag} {Path(value).resolve().relative_to(ROOT) if Path(value).resolve().is_relative_to(ROOT) else value}")
+        path = Path(value).resolve()
+        if path != default:
+            parts.append(f" {flag} {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return "".join(parts)
 
 
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Settings: models {', '.join(MODELS)} (registry defaults; `auto` = mixture of dynamic / "
         "historic-average / last-value / nb-dl paths weighted by its inner backtest of 8 origins 4 weeks apart, "
-        "nb-dl alone when it scores within 4% or one standard error of the best mixture there), rolling weekly origins "
+        "nb-dl alone when it scores within 4% or one standard error of the best mixture there), rolling weekly "
+        "origins "
         + ("= all 52 latest origins with a full horizon " if a.step == 1
            else f"= every {a.step}-th of the 52 latest origins with a full horizon ")
         +
@@ -267,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         "not the acceptance line, which asks it of every history)",
         "- the same, pooled, leaving out the final offensive's onset (forecasts from before its start whose target "
         "week is inside it: " + ", ".join(str(len(x) // max(len(verdicts), 1)) for x in at_onset)
-        + f" of each history's {len(next(iter(verdicts.values()))['covered_all'][0])} origins at 1-{a.horizon} weeks): " + " / ".join(f"{x:.0%}" for x in no_onset)
+        + f" of each history's {len(next(iter(verdicts.values()))['covered_all'][0])} origins at 1-{a.horizon} "
+        "weeks): " + " / ".join(f"{x:.0%}" for x in no_onset)
         + "; the onset cells themselves: " + " / ".join(f"{np.nanmean(x):.0%}" if len(x) else "-" for x in at_onset)
         + ". What a forecaster that knows the simulator reaches on the same origins: "
         "`experiments/results/synthetic_truth_forecaster.md`",

@@ -109,17 +109,22 @@ def _later_bursts(sim: SimulatedData, origin: int, n: int, draws: int, rng: np.r
     return np.array([t0 for t0, _, _ in pairs])[pick], np.array([d for _, d, _ in pairs])[pick]
 
 
-def forecast(sim: SimulatedData, origin: int, draws: int, rng: np.random.Generator, ends_known: bool = True
-             ) -> np.ndarray:
-    """Paths (draws, R, H) of displacement after week ``origin`` (0-based panel index) from the true process.
+def _wide(sim: SimulatedData) -> dict[str, np.ndarray]:
+    """The history's strikes, flights and displaced as ``(region, week)`` arrays, regions in table order."""
+    obs = sim.observations
+    return {s: obs[obs.series == s].pivot(index="region", columns="date", values="value")
+            .loc[sim.regions.codes].to_numpy() for s in ("strikes", "flights", "displaced")}
+
+
+def forecast(sim: SimulatedData, wide: dict[str, np.ndarray], origin: int, draws: int, rng: np.random.Generator,
+             ends_known: bool = True) -> np.ndarray:
+    """Paths (draws, R, H) of displacement after week ``origin`` (0-based panel index) from the true
+    process; ``wide``: :func:`_wide` of ``sim``.
 
     ``ends_known=False``: a burst going on at the origin lasts, per path, a length drawn as the
     simulator draws them (3-8 weeks, equally likely) given the weeks it has lasted, the origin's
     included; it may end at the origin (it does when it has lasted 8 or more)."""
     t = sim.truth
-    obs = sim.observations
-    wide = {s: obs[obs.series == s].pivot(index="region", columns="date", values="value")
-            .loc[sim.regions.codes].to_numpy() for s in ("strikes", "flights", "displaced")}
     R, n = wide["strikes"].shape
     zones = sim.regions.frame["parent"].to_numpy()
     zone_names = sorted(set(zones))
@@ -174,15 +179,15 @@ def run(name: str, sim: SimulatedData, draws: int, seed: int, forecasters: dict[
     """Per forecaster, origin, horizon and scope (``ALL``: the total; ``regions``: their mean): the
     80% coverage, whether the cell is the final offensive's onset, the share above the band and the CRPS."""
     dates = pd.DatetimeIndex(sorted(sim.observations["date"].unique()))
-    y = sim.observations[sim.observations.series == "displaced"].pivot(
-        index="region", columns="date", values="value").loc[sim.regions.codes].to_numpy()
+    wide = _wide(sim)
+    y = wide["displaced"]
     onset = _onset(sim, dates)
     rows = []
     for label, known in forecasters.items():
         rng = np.random.default_rng(np.random.SeedSequence([seed, sum(map(ord, name)), int(known)]))
         for o in default_origins(dates, H, n=52, step=1):
             i = dates.get_loc(o)
-            paths = forecast(sim, i, draws, rng, ends_known=known)
+            paths = forecast(sim, wide, i, draws, rng, ends_known=known)
             for scope, p, obs in (("ALL", paths.sum(axis=1)[:, None, :], y[:, i + 1: i + 1 + H].sum(axis=0)[None]),
                                   ("regions", paths, y[:, i + 1: i + 1 + H])):
                 lo, hi = np.quantile(p, [0.1, 0.9], axis=0)

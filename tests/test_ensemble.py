@@ -76,6 +76,7 @@ def test_a_driver_model_within_the_margin_is_preferred_to_the_mixture(driver_shi
     w, mix, alone, pref = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"])
     assert pref["crps"] == round(alone[1], 2) and mix <= min(alone) + 1e-9, (alone, mix)
     assert pref["candidate"] == "nb-dl" and pref["chosen"] is chosen, pref
+    assert pref["chosen_by"] == ("margin" if chosen else None), pref
     assert pref["best_mixture"] == round(mix, 2) and mix <= pref["crps"] + 1e-9, pref
     assert list(w) == ([0.0, 1.0] if chosen else [1.0, 0.0]), w
     w0, _, _, pref0 = choose_weights([free, drv], y, [False, False], ["historic-average", "last-value"])
@@ -99,6 +100,7 @@ def test_a_driver_model_behind_by_one_origins_worth_is_preferred(where, chosen):
     w, mix, alone, pref = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"], groups)
     assert alone[1] > 1.1 * mix, (alone, mix)  # far outside the 4% margin either way
     assert pref["chosen"] is chosen and (pref["se"] >= alone[1] - mix - 0.01) is chosen, pref
+    assert pref["chosen_by"] == ("se" if chosen else None), pref
     assert (list(w) == [0.0, 1.0]) is chosen, w
     _, _, _, plain = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"])
     assert plain["chosen"] is False and plain["se"] == 0.0, plain
@@ -928,6 +930,10 @@ def test_a_driver_member_with_a_negative_effect_is_moved_by_the_ratio(stationary
     assert float(rises.min()) > 0  # the member alone: a ceasefire raises displacement everywhere
     a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
     assert a._negative_members() == {"nb-dl": ["strikes"]} and not a._responds("nb-dl")
+    # the refusal carries every key of a preference, and says why
+    pref = a.info_.diagnostics["auto"]["driver_preference"]
+    assert set(pref) == {"candidate", "crps", "best_mixture", "margin", "se", "chosen", "chosen_by", "why_not"}, pref
+    assert pref["chosen"] is False and pref["chosen_by"] is None and "strikes" in pref["why_not"], pref
     r = a.sample_scenarios(4, scenarios, n_draws=400, seed=3)
     moved = r["ceasefire"].sum("horizon").mean("draw") - r["baseline"].sum("horizon").mean("draw")
     assert float(moved.max()) <= 0, moved.values
@@ -984,8 +990,10 @@ def test_the_forecasts_screen_line_says_which_bound_chose_the_driver_model():
     from displacement_forecast._cli.forecast_command import preference_note
 
     base = {"candidate": "nb-dl", "margin": 0.04, "chosen": True}
-    margin = preference_note({**base, "crps": 102.0, "best_mixture": 100.0, "se": 0.0})
+    margin = preference_note({**base, "crps": 102.0, "best_mixture": 100.0, "se": 0.0, "chosen_by": "margin"})
     assert "within 4% of the best mixture's 100.0" in margin and "standard error" not in margin
-    se = preference_note({**base, "crps": 16_500.0, "best_mixture": 12_000.0, "se": 4_800.0})
+    se = preference_note({**base, "crps": 16_500.0, "best_mixture": 12_000.0, "se": 4_800.0, "chosen_by": "se"})
     assert "4,500.0 above the best mixture's, less than one standard error, 4,800.0" in se and "e+" not in se
     assert preference_note({**base, "chosen": False, "crps": 1.0, "best_mixture": 1.0}) == ""
+    # a fit saved before the rule records no bound: it was chosen by the margin
+    assert "within 4%" in preference_note({**base, "crps": 102.0, "best_mixture": 100.0})

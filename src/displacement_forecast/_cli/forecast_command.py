@@ -199,14 +199,16 @@ def run(args: argparse.Namespace) -> int:
 
 def preference_note(pref: dict) -> str:
     """Why a driver model alone is ``auto``'s forecast, from the sidecar's ``driver_preference``:
-    which bound held, the 4% margin or one standard error of the difference ("" when not chosen)."""
+    the bound that held (``chosen_by``: the 4% margin, or one standard error of the difference;
+    fits saved before 2026-12-01 record neither and were chosen by the margin); "" when not chosen."""
     if not pref.get("chosen"):
         return ""
-    gap, best = pref["crps"] - pref["best_mixture"], pref["best_mixture"]
-    if gap <= pref["margin"] * best:
-        return f" ({pref['candidate']} alone: backtest CRPS {pref['crps']:,.1f}, within {pref['margin']:.0%} of the best mixture's {best:,.1f})"
-    return (f" ({pref['candidate']} alone: backtest CRPS {pref['crps']:,.1f}, {gap:,.1f} above the best mixture's, "
-            f"less than one standard error, {pref.get('se', 0):,.1f})")
+    best = pref["best_mixture"]
+    head = f" ({pref['candidate']} alone: backtest CRPS {pref['crps']:,.1f}, "
+    if pref.get("chosen_by", "margin") == "margin":
+        return head + f"within {pref['margin']:.0%} of the best mixture's {best:,.1f})"
+    return head + (f"{pref['crps'] - best:,.1f} above the best mixture's, less than one standard error, "
+                   f"{pref['se']:,.1f})")
 
 
 def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thresholds, threshold_note, final,

@@ -204,24 +204,24 @@ Totals (cross-region dependence)
 
     All-region shock (``total_shock=True``, default since 2026-12-01): when the totals of the
     internal backtest, reordered and calibrated as forecast, covered less than 80% at 80%, every
-    path of every region is multiplied by ``exp(W_h - v h / 2)``, ``W`` a random walk shared by
-    all regions with variance ``v`` per period, the smallest of :data:`TOTAL_SHOCKS` that brings
-    that coverage to 80% (:func:`_total_shock`; sidecar ``total_shock_sd``). The walk grows up to
-    the backtest's horizon (3 months, 4 weeks, 14 days), the longest it was sized on, and holds
-    beyond it. Mean one on the count scale, it lowers each cell's median by a factor
-    ``exp(-v h / 2)`` (v = 0.0025, the smallest step, at 4 weeks: 0.5%; the largest, 0.25: 39%).
-    It widens each region's band a little too. The choice is noisy: about 30 backtest totals
-    (8 origins x 4 weeks; 6 x 3 months) decide it, one total is 3 points of coverage, and
-    ``total_cov80_after`` is measured on the totals that chose ``v`` (at least 80% by
-    construction). It is sized on log1p of unrounded, uncapped totals; the forecast rounds and
-    caps each region by its people at risk afterwards. Why: on 16 synthetic histories (``auto_synthetic_check.py``, 52
-    origins each) the total's 80% bands covered 78 / 74 / 72 / 69% pooled at 1-4 weeks, last-value's
-    as little, with misses at the starts and ends of escalations; no shared conflict shock had
-    fixed it (issue 16's notes). With it: 80 / 78 / 76 / 72%, per-region skill vs last-value 0.3 /
-    0.3 / 0.3 / 0.5 points lower on average (-1.8 to +0.9 per history and horizon). A 75% floor
-    (a dead band) gave 79 / 77 / 76 / 70%. Real panels (statsforecast cross-validation origins):
-    Somalia unchanged (no shock chosen), Ukraine unchanged (one region), Syria WIS 0.3 / 0.6 /
-    0.7% lower and 80% coverage 79% -> 81%.
+    path of every region is multiplied by ``exp(W_h - v h / 2)``, ``W`` a random walk shared by all
+    regions with variance ``v`` per period, the smallest of :data:`TOTAL_SHOCKS` that brings that
+    coverage to 80% (:func:`_total_shock`; sidecar ``total_shock_sd``). The walk grows up to the
+    backtest's horizon (3 months, 4 weeks, 14 days), the longest it was sized on, and holds beyond
+    it. Mean one on the count scale, it lowers each cell's median by a factor ``exp(-v h / 2)`` (v =
+    0.0025, the smallest step, at 4 weeks: 0.5%; the largest, 0.25: 39%). It widens each region's
+    band a little too. The choice is noisy: about 30 backtest totals (8 origins x 4 weeks; 6 x 3
+    months) decide it, one total is 3 points of coverage, and ``total_cov80_after`` is measured on
+    the totals that chose ``v`` (at least 80% by construction). It is sized on log1p of unrounded,
+    uncapped totals; the forecast rounds and caps each region by its people at risk afterwards. Why:
+    on 16 synthetic histories (``auto_synthetic_check.py``, 52 origins each) the total's 80% bands
+    covered 78 / 74 / 72 / 69% pooled at 1-4 weeks, last-value's as little, with misses at the
+    starts and ends of escalations; no shared conflict shock had fixed it (issue 16's notes). With
+    it: 80 / 78 / 76 / 72%, per-region skill vs last-value 0.3 / 0.3 / 0.3 / 0.5 points lower on
+    average (-1.8 to +0.9 per history and horizon); since the one-standard-error rule
+    (:func:`choose_weights`), 80 / 77 / 76 / 72%. A 75% floor (a dead band) gave 79 / 77 / 76 / 70%.
+    Real panels (statsforecast cross-validation origins): Somalia unchanged (no shock chosen),
+    Ukraine unchanged (one region), Syria WIS 0.3 / 0.6 / 0.7% lower and 80% coverage 79% -> 81%.
 
 Scenarios
     Driver models among the candidates respond to the scenario's conflict paths directly, unless
@@ -829,9 +829,10 @@ def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, n
 #: Per-period variances of the all-region shock :func:`_total_shock` tries (log scale; the
 #: variance at horizon h is h times it: a random walk).
 TOTAL_SHOCKS = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.045, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25)
-#: The all-region total's 80% coverage in the internal backtest below which the shock is added
-#: (no dead band: a 75% floor left the pooled synthetic coverage at 79 / 77 / 76 / 70%).
-TOTAL_FLOOR = 0.8
+#: The all-region total's 80% coverage in the internal backtest below which the shock is added,
+#: and which it restores (no dead band: adding it only below 75% left the pooled synthetic
+#: coverage at 79 / 77 / 76 / 70%).
+TOTAL_TARGET = 0.8
 
 
 def _total_shock(totals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: int) -> tuple[float, dict[str, float]]:
@@ -841,8 +842,8 @@ def _total_shock(totals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: 
     ``totals``: per origin the observed totals ``(n,)``, the total paths the forecast made
     ``(D, n)`` and each one's horizon index ``(n,)``. A total at horizon index j is multiplied by
     ``exp(W_j - v (j + 1) / 2)``, ``W`` a random walk with variance ``v`` per period (mean one on
-    the count scale). When the totals covered at least :data:`TOTAL_FLOOR` (80%) the variance is
-    0; otherwise the smallest of :data:`TOTAL_SHOCKS` whose coverage reaches 80% (the largest when
+    the count scale). When the totals covered at least :data:`TOTAL_TARGET` (80%) the variance is
+    0; otherwise the smallest of :data:`TOTAL_SHOCKS` whose coverage reaches it (the largest when
     none does). Fewer than 8 totals: 0.
     """
     obs = np.concatenate([t[0] for t in totals]) if totals else np.zeros(0)
@@ -861,9 +862,9 @@ def _total_shock(totals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: 
         return float(np.mean((ly >= lo) & (ly <= hi)))
 
     before = cover(0.0)
-    if before >= TOTAL_FLOOR:
+    if before >= TOTAL_TARGET:
         return 0.0, {"total_cov80_before": round(before, 3)}
-    best = next((v for v in TOTAL_SHOCKS if cover(v) >= 0.8), TOTAL_SHOCKS[-1])
+    best = next((v for v in TOTAL_SHOCKS if cover(v) >= TOTAL_TARGET), TOTAL_SHOCKS[-1])
     return float(best), {"total_cov80_before": round(before, 3), "total_cov80_after": round(cover(best), 3)}
 
 
@@ -883,9 +884,10 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     not scored); ``driven``: whether each candidate is a driver model; ``groups``: the backtest
     origin of each cell (``(cells,)``; None: the margin alone). Returns the weights, the best
     grid mixture's mean CRPS, each candidate's own (the grid's vertices) and what the preference
-    compared (``{}`` without a driver model): ``candidate``, its ``crps``, the ``best_mixture``'s,
-    the ``margin``, the standard error ``se`` (0 when the driver model is itself the best
-    mixture, or with fewer than 3 origins or no ``groups``) and whether it was ``chosen``.
+    compared (``{}`` without a driver model, else :func:`driver_preference`): ``candidate``, its
+    ``crps``, the ``best_mixture``'s, the ``margin``, the standard error ``se`` (0 when the driver
+    model is itself the best mixture, or with fewer than 3 origins or no ``groups``), whether it
+    was ``chosen`` and by which bound (``chosen_by``).
 
     The standard error is that of the mean CRPS difference between the driver model and the
     mixture, with the cells of one origin as a cluster (:func:`_difference_se`): forecasts from one
@@ -927,17 +929,18 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     -> 91.7% at 2%, 91.3% at 3%; Syria 92.7% -> 91.7% at 3%).
 
     The one-standard-error rule (added 2026-12-01, the margin kept as a floor), measured the same
-    way on the 16 histories of ``auto_synthetic_check.py`` (shipped, seeds 1-15): skill higher at
-    33 of the 64 history-horizons and lower at 11 (by at most 0.9 points, seed 4 at 1 week), mean
-    +6.9% -> +8.1%; seed 7 at 1 week -5.8% -> +7.8%, seed 11 at 2-4 weeks -4.1 / -3.0 / -0.7% ->
-    -1.6 / +0.0 / +1.5%, seed 4 at 2 weeks +0.7% -> -0.0%. On 10 seeds not used for any choice
-    (16-25, ``experiments/results/auto_synthetic_check_fresh.md``, against the same command run
-    at commit 6c9dc8f): higher at 19 of 40, lower at 2 (by 0.1 points); 8 of the 10 beat
-    last-value at every horizon with either rule. The error is large with 8 origins: at seed 11's last
-    origin it was 193-214 against a gap of 180-196 (CRPS per cell, depending on the seed of the
-    paths; the mixture had won on one origin where a region's surge ended). Fixed margins of 8% and 12% moved the synthetic skill the same way;
-    the rule needs no number chosen on these histories. The real panels have no eligible driver
-    model (a negative fitted effect, or no conflict series): unchanged.
+    way on the 16 histories of ``auto_synthetic_check.py`` (shipped, seeds 1-15): skill higher at 33
+    of the 64 history-horizons and lower at 11 (by at most 0.9 points, seed 4 at 1 week), mean +6.9%
+    -> +8.1%; seed 7 at 1 week -5.8% -> +7.8%, seed 11 at 2-4 weeks -4.1 / -3.0 / -0.7% -> -1.6 /
+    +0.0 / +1.5%, seed 4 at 2 weeks +0.7% -> -0.0%. On 10 seeds not used for any choice (16-25,
+    ``experiments/results/auto_synthetic_check_fresh.md``, against the same command run at commit
+    6c9dc8f): higher at 19 of 40, lower at 2 (by 0.1 points); 8 of the 10 beat last-value at every
+    horizon with either rule. The error is large with 8 origins: at seed 11's last origin it was
+    193-214 against a gap of 180-196 (CRPS per cell, depending on the seed of the paths; the mixture
+    had won on one origin where a region's surge ended). Fixed margins of 8% and 12% moved the
+    synthetic skill the same way; the rule needs no number chosen on these histories. The real
+    panels have no eligible driver model (a negative fitted effect, or no conflict series):
+    unchanged.
     """
     best_w, best_s = np.ones(1), np.inf
     alone = [np.inf] * len(draws)  # each candidate alone: the grid point with all its weight on it
@@ -951,11 +954,21 @@ def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], n
     if not drv:
         return best_w, best_s, alone, {}
     i = min(drv, key=lambda j: (alone[j], j))
+    preference = driver_preference(draws, y, i, names[i], alone[i], best_w, best_s, groups)
+    return (np.eye(len(draws))[i] if preference["chosen"] else best_w), best_s, alone, preference
+
+
+def driver_preference(draws: list[np.ndarray], y: np.ndarray, i: int, name: str, crps: float, best_w: np.ndarray,
+                      best_s: float, groups: np.ndarray | None) -> dict[str, Any]:
+    """The sidecar's ``driver_preference`` for candidate ``i`` alone (mean backtest CRPS ``crps``)
+    against the best mixture ``best_w`` (``best_s``): chosen when within :data:`DRIVER_MARGIN` of
+    it (``chosen_by`` ``"margin"``) or else within one standard error of the difference
+    (``"se"``, :func:`_difference_se`); ``chosen_by`` is None when neither holds."""
     se = _difference_se(draws, y, np.eye(len(draws))[i], best_w, groups)
-    chosen = bool(alone[i] - best_s <= max(DRIVER_MARGIN * best_s, se))
-    preference = {"candidate": names[i], "crps": round(alone[i], 2), "best_mixture": round(best_s, 2),
-                  "margin": DRIVER_MARGIN, "se": round(se, 2), "chosen": chosen}
-    return (np.eye(len(draws))[i] if chosen else best_w), best_s, alone, preference
+    gap = crps - best_s
+    by = "margin" if gap <= DRIVER_MARGIN * best_s else "se" if gap <= se else None
+    return {"candidate": name, "crps": round(crps, 2), "best_mixture": round(best_s, 2), "margin": DRIVER_MARGIN,
+            "se": round(se, 2), "chosen": by is not None, "chosen_by": by}
 
 
 def _difference_se(draws: list[np.ndarray], y: np.ndarray, wa: np.ndarray, wb: np.ndarray,
@@ -1171,9 +1184,8 @@ class AutoEnsemble(ForecastModel):
         single = dict(zip(ok, alone, strict=True))
         if not preference and signs:
             n = min(signs, key=lambda c: single[c])
-            se = _difference_se(D, y, np.eye(len(ok))[ok.index(n)], best_w, groups)
-            preference = {"candidate": n, "crps": round(single[n], 2), "best_mixture": round(best_s, 2),
-                          "margin": DRIVER_MARGIN, "se": round(se, 2), "chosen": False,
+            preference = {**driver_preference(D, y, ok.index(n), n, single[n], best_w, best_s, groups),
+                          "chosen": False, "chosen_by": None,
                           "why_not": f"fitted effects of {', '.join(negative[n])} below 0: scenarios would move it "
                                      "by the response model's ratio"}
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
@@ -1388,7 +1400,8 @@ class AutoEnsemble(ForecastModel):
         v = getattr(self, "total_shock_", 0.0)
         if v > 0:
             out.append(f"a shock shared by all regions (log-scale random walk, sd {np.sqrt(v):.3g} per period up to "
-                       f"{getattr(self, 'total_shock_h_', 'all')} periods, sized so the backtest's all-region totals cover 80% at 80%)")
+                       f"{getattr(self, 'total_shock_h_', 'all')} periods, sized so the backtest's all-region "
+                       "totals cover 80% at 80%)")
         return out
 
     # -- simulation ---------------------------------------------------------------------------
