@@ -45,8 +45,13 @@ def test_parse_origins(panel):
     # a date between periods means the last period on or before it
     mid = d[30] + pd.Timedelta(days=3)
     assert parse_origins(f"{mid.date()}:{d[32].date()}", d)[0] == d[30]
-    for bad in ("5", "x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5",
-                "-1:-1", f"{d[-1].date()}:{d[-1].date()}"):  # the last period: nothing after it to score
+    # a list (statsforecast's cutoffs), in time order whatever the order given; one item is one origin
+    assert list(parse_origins(f"{d[20].date()},{mid.date()},-3", d)) == [d[20], d[30], d[-3]]
+    assert list(parse_origins("5", d)) == [d[5]]
+    for bad in ("x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5",
+                "-1:-1", f"{d[-1].date()}:{d[-1].date()}",  # the last period: nothing after it to score
+                "-1", f"3,{d[-1].date()}", "3,,5", "3,", "x,3", "1900-01-01,5", "1:3,5",
+                f"{d[30].date()},{mid.date()}"):  # two dates in one period: the same origin twice
         with pytest.raises(DataError):
             parse_origins(bad, d)
 

@@ -28,11 +28,24 @@ def test_origin_must_be_iso(tmp_path, capsys, date):
 
 
 @needs_cases
-@pytest.mark.parametrize("spec", ["01/06/2019:2019-12-30", "2019-01-07:30/12/2019"])
+@pytest.mark.parametrize("spec", ["01/06/2019:2019-12-30", "2019-01-07:30/12/2019", "2019-06-03,01/07/2019"])
 def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):
     rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
     (msg,) = errors(capsys.readouterr().err)
     assert rc == 2 and "--origins" in msg and "YYYY-MM-DD" in msg
+
+
+@needs_cases
+def test_backtest_origins_as_a_list_of_dates(tmp_path, capsys):
+    """``--origins=D1,D2`` (statsforecast's cutoffs, the form issue 16 wrote) was refused as not a
+    date; it gives those origins, each the last period on or before its date."""
+    import json
+
+    out = tmp_path / "bt"
+    assert main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30",
+                 "--no-plots", "--no-progress", "--out", str(out), "--origins=2019-07-03,2019-06-03"]) == 0
+    origins = json.loads((out / "backtest.json").read_text())["settings"]["origins"]
+    assert origins == ["2019-06-03", "2019-07-01"]
 
 
 @needs_cases

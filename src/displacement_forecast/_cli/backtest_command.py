@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_drivers_arg(p)
     add_lags_arg(p)
     p.add_argument("--origins", default=None,
-                   help="START:END[:STEP], END included; dates (the last period on or before) or period numbers "
+                   help="START:END[:STEP], END included, or a list D1,D2,...; dates (the last period on or before) or period numbers "
                         "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
     p.add_argument("--horizon", type=int, default=4, help="periods ahead scored from each origin (default 4)")
     p.add_argument("--draws", type=int, default=500, help="sample paths per forecast (default 500)")

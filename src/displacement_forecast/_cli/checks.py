@@ -89,10 +89,12 @@ def check_iso_date(text: str, option: str) -> pd.Timestamp:
 
 
 def check_origins_spec(spec: str | None) -> None:
-    """The dates in ``--origins START:END[:STEP]`` are ISO (:func:`check_iso_date`); period numbers pass."""
+    """The dates in ``--origins START:END[:STEP]`` or ``D1,D2,...`` are ISO (:func:`check_iso_date`);
+    period numbers pass."""
     if spec is None:
         return
-    for part in str(spec).split(":")[:2]:
+    parts = str(spec).split(":")[:2] if ":" in str(spec) else str(spec).split(",")
+    for part in parts:
         if part.strip() and not re.fullmatch(r"\s*[+-]?\d+\s*", part):
             check_iso_date(part, "--origins")
 

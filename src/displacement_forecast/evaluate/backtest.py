@@ -134,12 +134,25 @@ def _origin_point(tok: str, dates: pd.DatetimeIndex) -> int:
 
 
 def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Origins from ``START:END[:STEP]`` (END included).
+    """Origins from ``START:END[:STEP]`` (END included), or a comma-separated list of them.
 
     START and END are dates (the last period on or before each is used) or period numbers into
     ``dates`` (0 = first period, negative = counted from the end, as in Python); STEP is a
-    number of periods (default 1). Examples: ``2019-01-07:2019-12-30``, ``-64:-13:4``.
+    number of periods (default 1). Examples: ``2019-01-07:2019-12-30``, ``-64:-13:4``. A list
+    ``2023-06-01,2023-07-01`` (or one date) gives those origins, in time order, as statsforecast's
+    cutoffs do.
+
+    Raises
+    ------
+    DataError
+        On a malformed spec, a date before the first period, a period number out of range, an
+        origin given twice (two dates within one period), or only the last period.
     """
+    if ":" not in spec:
+        return _origin_list(spec, dates)
+    if "," in spec:
+        raise DataError(Problem("--origins", None, None,
+                                f"{spec!r}: expected START:END[:STEP] or a list of dates D1,D2,..., not both"))
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1].strip():
         raise DataError(Problem("--origins", None, None, f"{spec!r}: expected START:END[:STEP]"))
@@ -157,6 +170,26 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
                                 f"({dates[-1].date()}), after which nothing is observed to score; expected "
                                 "origins before it (e.g. -13:-2)"))
     return dates[a : b + 1 : step]
+
+
+def _origin_list(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Origins from a comma-separated list of dates or period numbers (see :func:`parse_origins`)."""
+    items = [t.strip() for t in spec.split(",")]
+    if not all(items):
+        raise DataError(Problem("--origins", None, None,
+                                f"{spec!r}: expected START:END[:STEP] or a list of dates D1,D2,... without empty items"))
+    seen: dict[int, str] = {}
+    for tok in items:
+        pos = _origin_point(tok, dates)
+        if pos in seen:
+            raise DataError(Problem("--origins", None, None, f"{seen[pos]} and {tok} are the same period "
+                                    f"({dates[pos].date()}): each origin once"))
+        seen[pos] = tok
+    if max(seen) == len(dates) - 1:
+        raise DataError(Problem("--origins", None, None, f"{seen[max(seen)]} is the last period "
+                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
+                                "origins before it"))
+    return dates[sorted(seen)]
 
 
 def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: int = 1,
@@ -452,6 +485,7 @@ def run_backtest(
                 "oracle_drivers": oracle_drivers, "n_origins": len(origins),
                 "first_origin": str(origins[0].date()) if len(origins) else None,
                 "last_origin": str(origins[-1].date()) if len(origins) else None,
+                "origins": [str(o.date()) for o in origins],
                 "executor": "dask" if dask is not None else f"joblib x{workers}" if workers > 1 else "in-process",
                 "wall_seconds": round(wall, 2), "crps_estimator": "fair"}
     return BacktestResult(scores, failures, task_frame, settings)
