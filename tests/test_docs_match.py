@@ -392,3 +392,22 @@ def test_the_readmes_truth_forecaster_figures_are_the_reports():
     auto = (ROOT / "experiments" / "results" / "auto_synthetic_check.md").read_text(encoding="utf-8")
     onset_free = re.findall(r"\d+", re.search(r"4 of each history's 52 origins at 1-4 weeks\): ([\d% /]+);", auto).group(1))
     assert f"`auto`'s total covers {' / '.join(onset_free)}%" in text
+
+
+def test_the_readmes_python_example_prints_what_the_readme_shows(monkeypatch):
+    """The README's "In Python" example ends with `run.prob_exceed(...)` and, in a comment, the dict it
+    gives. No test ran it, and the comment stayed at `{'baseline': 0.557, ...}` while the snippet gave
+    0.705: the snippet is run here as written (from the repository root, its paths relative) and its
+    last line's value must equal the dict the README shows, parsed from the README. ~5 s."""
+    import ast
+
+    block = re.search(r"\nIn Python:\n\n```python\n(.*?)\n```", README, re.S).group(1)
+    *body, last = block.splitlines()
+    expr, _, shown = last.partition("#")
+    want = ast.literal_eval(shown.strip())
+    assert isinstance(want, dict) and want, f"the README's comment is not a dict: {shown!r}"
+    monkeypatch.chdir(ROOT)
+    ns: dict = {}
+    exec("\n".join(body), ns)  # noqa: S102 (our README)
+    got = eval(expr, ns)  # noqa: S307 (our README)
+    assert {k: round(v, 3) for k, v in got.items()} == want
