@@ -37,6 +37,29 @@ def test_cli_hxl_run_lists_the_hxl_file_in_its_data_package(tmp_path):
     assert res["forecast_hxl.csv"]["dialect"] == {"commentRows": [2]}
 
 
+def test_every_resource_of_a_run_with_draws_has_the_hash_and_bytes_of_its_file(tmp_path):
+    """`forecast --write-draws`: draws.parquet was listed as {'name': 'draws', 'path': 'draws.parquet',
+    'format': 'parquet', ...} with a bare `sha256` and no `hash` or `bytes`, while README says the data
+    package holds the SHA-256 of each file. Every resource now has both, equal to the file on disk
+    (the folder as swapped in, not the staging copy), and frictionless checks the Parquet file's too."""
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "out"
+    rc = main(["forecast", str(DATA), "--model", "last-value", "--horizon", "2", "--draws", "30",
+               "--out", str(out), "--no-plots", "--write-draws"])
+    assert rc == 0
+    res = {r["path"]: r for r in json.loads((out / "datapackage.json").read_text())["resources"]}
+    assert set(res) == {"forecast.csv", "forecast.json", "draws.parquet"}
+    for name, r in res.items():
+        assert r.get("hash") == _sha(out / name), name
+        assert r.get("bytes") == (out / name).stat().st_size, name
+    frictionless = pytest.importorskip("frictionless")
+    assert frictionless.validate(str(out / "datapackage.json")).valid
+    with open(out / "draws.parquet", "ab") as f:  # a changed draws file no longer validates
+        f.write(b"x")
+    report = frictionless.validate(str(out / "datapackage.json"))
+    assert {e[0] for e in report.flatten(["type"])} == {"hash-count", "byte-count"}
+
+
 @pytest.fixture(scope="module")
 def small_run(sim):
     return run_forecast(sim.observations, sim.regions, model="last-value", horizon=2, n_draws=30, seed=1)

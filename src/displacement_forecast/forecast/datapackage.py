@@ -144,9 +144,10 @@ def draws_resource(sidecar: Mapping[str, Any], filename: str) -> dict[str, Any]:
     """Data-package resource of the draws file (``draws.csv`` or ``draws.parquet``)."""
     if filename.endswith(".csv"):
         return _resource(filename, "draws", draws_schema(sidecar), title="Sample paths (one row per draw)")
-    # parquet: described and hashed, not parsed (frictionless needs fastparquet for that)
-    return {"name": "draws", "path": filename, "format": "parquet",
-            "mediatype": "application/vnd.apache.parquet", "profile": "data-resource",
+    # parquet: described and hashed, not parsed (frictionless needs fastparquet for that); as a
+    # `file` resource frictionless checks its hash and bytes without reading it
+    return {"name": "draws", "path": filename, "profile": "data-resource", "type": "file", "format": "parquet",
+            "mediatype": "application/vnd.apache.parquet",
             "title": "Sample paths (one row per draw), Parquet",
             "schema_of_columns": draws_schema(sidecar)}
 
@@ -276,12 +277,9 @@ def _hashed(out: Path, resource: Mapping[str, Any]) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} is listed in the data package but was not written")
     h = _hash(path)
-    if resource.get("format") == "parquet":
-        # sha256 for consumers to check by hand; not a 'hash' key, which frictionless would try
-        # (and fail) to verify without a Parquet reader
-        return {**resource, "sha256": h["hash"].removeprefix("sha256:")}
-    r = {k: v for k, v in resource.items() if k != "schema"}
-    return {**r, **h, **({"schema": resource["schema"]} if "schema" in resource else {})}
+    described = ("schema", "schema_of_columns")  # long: after the hash
+    r = {k: v for k, v in resource.items() if k not in described}
+    return {**r, **h, **{k: resource[k] for k in described if k in resource}}
 
 
 def _hash(path: Path) -> dict[str, Any]:
