@@ -202,6 +202,35 @@ def test_a_hub_with_regions_the_data_lack_warns(tmp_path, capsys):
     assert expected in json.loads((tmp_path / "some" / "out" / "forecast.json").read_text())["warnings"]
 
 
+def test_export_hub_records_its_partial_region_warning_in_the_model_metadata(tmp_path, capsys):
+    """`forecast --hub` records the partial-region warning (sidecar, then the hub's model metadata);
+    `export-hub` printed it and recorded it nowhere. It now goes into the `warnings` of the hub's
+    model-metadata file, as `forecast --hub`'s does; the forecast folder it reads stays as it was."""
+    import json
+
+    from displacement_forecast.forecast.hub import _loads
+
+    hub = tmp_path / "hub"
+    assert forecast_into_hub(tmp_path, "all", tuple(f"R{i}" for i in range(1, 10)), hub) == 0
+    assert forecast_into_hub(tmp_path, "some", ("R1", "R2", "X9"), tmp_path / "own_hub") == 0
+    folder = tmp_path / "some" / "out"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    capsys.readouterr()
+    assert main(["export-hub", str(folder), "--hub", str(hub), "--model", "partial"]) == 0
+    expected = (f"{hub / 'hub-config' / 'tasks.json'} lists 7 regions this forecast does not cover (R3, R4, R5, "
+                "R6, R7, ...) and this forecast has 1 region the hub has not had (X9): check that --hub and the region "
+                "table belong together")
+    assert f"WARNING: {expected}" in capsys.readouterr().err.splitlines()
+    meta = _loads(hub / "model-metadata" / "dfcast-partial.yml")
+    assert meta["warnings"].count(expected) == 1, meta["warnings"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # forecast --hub records its line there too, once (it comes with the sidecar's warnings)
+    assert forecast_into_hub(tmp_path, "some2", ("R1", "R2", "X9"), hub) == 0
+    (line,) = [w for w in json.loads((tmp_path / "some2" / "out" / "forecast.json").read_text())["warnings"]
+               if "belong together" in w]
+    assert _loads(hub / "model-metadata" / "dfcast-historic_average.yml")["warnings"].count(line) == 1
+
+
 def test_export_to_hub_refuses_a_forecast_of_other_regions(tmp_path):
     from displacement_forecast.forecast.hub import HubError, check_hub_regions
 

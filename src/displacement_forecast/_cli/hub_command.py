@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing
             out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,
-                                file_format=args.file_format)
+                                file_format=args.file_format, warnings=[warning] if warning else [])
     except HubError as e:  # named as the user knows the hub, not as its staging copy
         raise DataError(Problem(str(args.hub), None, None, as_final(str(e), stage, args.hub))) from None
     (out,) = final_paths([out], stage, args.hub)

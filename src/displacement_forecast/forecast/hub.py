@@ -70,6 +70,7 @@ def export_to_hub(
     model: str | None = None,
     file_format: str = "csv",
     samples: pd.DataFrame | None = None,
+    warnings: Sequence[str] = (),
     hub_name: str = "Displacement forecast hub",
     maintainer: str = "displacement-forecast users",
     timezone: str = "Etc/UTC",
@@ -99,6 +100,11 @@ def export_to_hub(
     samples
         Optional long table of sample paths with the hub columns and ``output_type == "sample"``
         (see :func:`samples_frame`); declared in ``tasks.json`` as the ``sample`` output type.
+    warnings
+        Warnings about this export (``export-hub``'s partial-region warning of
+        :func:`check_hub_regions`, as it printed it), recorded in the model metadata's
+        ``warnings`` after the sidecar's, each once. ``forecast --hub`` puts that warning into the
+        sidecar instead, so it reaches the metadata from there.
     hub_name, maintainer, timezone
         Written into ``admin.json`` when the hub is created.
 
@@ -151,6 +157,7 @@ def export_to_hub(
         other.unlink(missing_ok=True)  # one file per model and round
         meta_path = hub / "model-metadata" / f"{model_id}.yml"
         meta = _model_metadata(team, model, sidecar)
+        meta["warnings"] += [str(w) for w in dict.fromkeys(warnings) if str(w) not in meta["warnings"]]
         _keep_round_marks(meta, _loads(meta_path) if meta_path.exists() else {}, origin, sidecar)
         write_text_atomic(_dumps(meta), meta_path)
         write_text_atomic(json.dumps(_MODEL_METADATA_SCHEMA, indent=2) + "\n", cfg / "model-metadata-schema.json")
