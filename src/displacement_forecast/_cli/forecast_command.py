@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
     its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
     """
-    from ..forecast.hub import HubError, check_hub_regions
+    from ..forecast.hub import HubError, check_hub_regions, check_hub_unit
     from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
@@ -142,9 +142,13 @@ def run(args: argparse.Namespace) -> int:
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
-    if args.hub is not None:  # a hub of another panel's regions: refused before anything is fitted
+    if args.hub is not None:  # a hub of another panel's regions or period: refused before anything is fitted
+        from ..conventions import period_unit
+        from ..data.schema import detect_frequency
+
         try:
             scenario_warnings += filter(None, [check_hub_regions(args.hub, regions.codes)])
+            check_hub_unit(args.hub, period_unit(detect_frequency(obs["date"], file=str(args.data)).code))
         except HubError as e:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)

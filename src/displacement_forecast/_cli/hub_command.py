@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
         HubError,
         check_abbreviation,
         check_hub_regions,
+        check_hub_unit,
         export_to_hub,
         read_forecast_dir,
+        sidecar_unit,
     )
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
     from .checks import apart_problem
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     claim_out_dir(args.hub, option="--hub", replace=False)
     try:  # named in the hub the user gave (export_to_hub sees its staging copy)
         warning = check_hub_regions(args.hub, frame["region"].astype(str).unique())
+        check_hub_unit(args.hub, sidecar_unit(sidecar))
     except HubError as e:
         raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
     if warning:

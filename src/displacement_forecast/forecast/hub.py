@@ -14,7 +14,9 @@ a round, and the task-id values they bring (scenarios, regions, horizons) are me
 round's ``optional`` lists, which keeps every earlier file valid. Quantile levels and cdf
 thresholds are ``required`` output-type ids in hubverse schema v4+, so a model that brings
 different ones to an existing round is refused with a clear message instead of silently making
-the other models' files invalid.
+the other models' files invalid. A hub counts people over one period (day, week or month, the
+``time_unit`` of each round's target metadata): a forecast of another frequency is refused
+(:func:`check_hub_unit`), so a target never means months in one round and weeks in another.
 
 Every file is written atomically (temp file + rename) and ``tasks.json`` is updated under a lock
 file, so two exports into one hub at the same time do not lose each other's rounds.
@@ -116,7 +118,8 @@ def export_to_hub(
     Raises
     ------
     HubError
-        Regions none of which the hub declares (:func:`check_hub_regions`), bad abbreviation,
+        Regions none of which the hub declares (:func:`check_hub_regions`), a period unit other
+        than the hub's (:func:`check_hub_unit`), bad abbreviation,
         several origin dates in ``frame``, a text cell a spreadsheet would run
         as a formula, or quantile levels / thresholds that differ from what the round declares.
     """
@@ -145,9 +148,7 @@ def export_to_hub(
         tasks_path = cfg / "tasks.json"
         check_hub_regions(hub, rows["region"].astype(str).unique())  # another panel's hub: refused
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
-        unit = period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
-        _check_one_unit(tasks, hub / admin.get("model_output_dir", "model-output"), model_id,
-                        list(dict.fromkeys(rows["target"].astype(str))), unit, origin)
+        check_hub_unit(hub, sidecar_unit(sidecar))  # a weekly forecast in a monthly hub: refused
         _merge_round(tasks, rows, sidecar, origin)
         # parquet: typed with the schema hubdata will read with, from the *new* tasks.json
         schema = _arrow_schema(tasks) if file_format == "parquet" else None
@@ -247,6 +248,65 @@ def check_hub_regions(hub_dir: str | Path, regions: Sequence[str]) -> str | None
         parts.append(f"{'and this forecast has' if lack else 'lacks'} {len(new)} region{'s' if len(new) > 1 else ''} "
                      f"{'the hub has not had' if lack else 'of this forecast'} ({_some(new)})")
     return f"{path} {' '.join(parts)}: check that --hub and the region table belong together"
+
+
+def sidecar_unit(sidecar: Mapping[str, Any]) -> str:
+    """The period a forecast counts people over (``day``, ``week``, ``month``), from its sidecar's
+    ``data.frequency`` (``week`` when it records none, as before frequencies were recorded)."""
+    return period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
+
+
+def hub_units(tasks: Mapping[str, Any]) -> dict[str, str]:
+    """The period units a hub's ``tasks.json`` records, each with the first round that records it.
+
+    Parameters
+    ----------
+    tasks : mapping
+        The parsed ``hub-config/tasks.json``; the ``time_unit`` of its rounds' target metadata
+        (written by :func:`export_to_hub` since hubs were made; a round without one says nothing).
+
+    Returns
+    -------
+    dict
+        Unit (``day``, ``week``, ``month``) -> origin of the first round declaring it; empty for a
+        new hub. More than one unit only in a hub written before :func:`check_hub_unit`.
+    """
+    out: dict[str, str] = {}
+    for rnd in tasks.get("rounds") or []:
+        for mt in rnd.get("model_tasks") or []:
+            for t in mt.get("target_metadata") or []:
+                if t.get("time_unit"):
+                    out.setdefault(str(t["time_unit"]), _round_origin(rnd))
+    return out
+
+
+def check_hub_unit(hub_dir: str | Path, unit: str) -> None:
+    """Refuse a forecast per ``unit`` for a hub whose ``tasks.json`` records another period.
+
+    ``new_displaced`` is people per period: in one hub it must mean the same period in every round
+    and for every model, or a weekly round beside a monthly one reads as a drop to a quarter.
+
+    Parameters
+    ----------
+    hub_dir : str or Path
+        Hub root folder (may not exist yet: a new hub takes any unit).
+    unit : str
+        ``day``, ``week`` or ``month``: the forecast's period (:func:`sidecar_unit`).
+
+    Raises
+    ------
+    HubError
+        One line naming ``tasks.json``, the hub's unit and a round declaring it, and this forecast's.
+    """
+    path = Path(hub_dir) / "hub-config" / "tasks.json"
+    if not path.is_file():
+        return
+    other = {u: r for u, r in hub_units(_read_json(path)).items() if u != unit}
+    if other:
+        old, rnd = next(iter(other.items()))
+        raise HubError(f"{path} declares forecasts per {old} (time_unit of round {rnd}); this forecast is per "
+                       f"{unit}: a hub's targets must count people over one period in every round, or new_displaced "
+                       f"would mean {old}s in one round and {unit}s in another; give another --hub")
 
 
 def samples_frame(paths_by_scenario: Mapping[str, Any], targets: Sequence[str] = ("new_displaced",)) -> pd.DataFrame:
@@ -388,7 +448,7 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             "value": {"type": "double", "minimum": 0},
             "is_required": False,
         }
-    unit = period_unit(sidecar.get("data", {}).get("frequency", "W"), default="week")
+    unit = sidecar_unit(sidecar)
     known = {t["target_id"] for t in mt["target_metadata"]}
     for t in values["target"]:
         if t in known:
@@ -399,34 +459,6 @@ def _merge_round(tasks: dict[str, Any], rows: pd.DataFrame, sidecar: Mapping[str
             "target_keys": {"target": t}, "target_type": "continuous",
             "description": TARGETS.get(t, t), "is_step_ahead": True, "time_unit": unit,
         })
-
-
-def _check_one_unit(tasks: Mapping[str, Any], output_dir: Path, model_id: str, targets: list[str], unit: str,
-                    origin: str) -> None:
-    """Refuse a forecast per ``unit`` (week, month, day) of a target that this model id already
-    has in the hub per another unit, or that the same round declares per another unit: one
-    model id and target must mean one thing (people per week, or per month), never a mix.
-
-    Raises
-    ------
-    HubError
-        Naming the round and unit found, and how to keep them apart.
-    """
-    for rnd in tasks.get("rounds", []):
-        r_origin = _round_origin(rnd)
-        mine = any((output_dir / model_id / f"{r_origin}-{model_id}.{ext}").exists() for ext in ("csv", "parquet"))
-        if not mine and r_origin != origin:
-            continue
-        for mt in rnd.get("model_tasks", []):
-            for t in mt.get("target_metadata", []):
-                old = t.get("time_unit")
-                if t.get("target_id") in targets and old and old != unit:
-                    whose = f"{model_id}'s forecasts" if mine else "this round's forecasts"
-                    raise HubError(
-                        f"the hub holds {whose} of {t['target_id']} per {old} (round {r_origin}); this "
-                        f"forecast is per {unit}: one model id and target must not mix frequencies; give "
-                        "this forecast another model abbreviation (export-hub --model NAME) or team "
-                        "(--team), or use another hub")
 
 
 def _check_same(ot: dict[str, Any], kind: str, new: list[float], origin: str, what: str) -> None:
