@@ -123,3 +123,31 @@ def test_a_scenario_date_must_be_a_period_start_of_the_data(tmp_path, freq, star
     before = pd.Timestamp(start).to_period("M").to_timestamp() if freq == "MS" else pd.Timestamp("2019-03-21")
     assert f"not the start of a {'month' if freq == 'MS' else 'week'}" in p.message
     assert str(before.date()) in p.message
+
+
+# ------------------------------------------------------------------ the file a problem is in, never a placeholder
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+RELIABILITY = ROOT.parent / "shared" / "cases" / "reliability"
+
+
+def test_a_problem_found_in_a_frame_names_the_file_it_was_read_from():
+    e = DataError([Problem("<observations>", None, "series", "a"), Problem("<frame>", 3, "date", "b"),
+                   Problem("obs.csv", 4, "value", "c")]).naming("data/obs.csv")
+    assert [str(p) for p in e.problems] == ["data/obs.csv: column 'series': a", "data/obs.csv:3: column 'date': b",
+                                            "obs.csv:4: column 'value': c"]
+
+
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_a_driver_the_data_lack_names_the_data_file_and_drivers(tmp_path, capsys, command):
+    """Said `error: <observations>: column 'series': ...` (backtest named the file only for problems
+    found while it ran; forecast and fit never did)."""
+    obs, regions = RELIABILITY / "small_obs.csv", RELIABILITY / "small_regions.csv"
+    if not obs.exists():
+        pytest.skip(f"shared case {obs} is absent (../shared/cases)")
+    model = ["--models", "nb-dl"] if command == "backtest" else ["--model", "nb-dl"]
+    assert main([command, str(obs), "--regions", str(regions), "--drivers", "shelling", *model,
+                 "--out", str(tmp_path / "out")]) == 2
+    assert one_error(capsys) == (f"error: {obs}: column 'series': model 'nb-dl': driver series shelling not in the "
+                                 "data (it has: flights, strikes); expected --drivers to name series it has")
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -120,12 +120,22 @@ class DataWarning(UserWarning):
     """Something in the input was left out or assumed; the message says what and where."""
 
 
+#: The file a :class:`Problem` names when the code that found it was given a frame, not a file
+#: (a model fitted on observations, :func:`to_panel`); the command that read the frame names its
+#: file instead (:meth:`DataError.naming`).
+UNNAMED_FILES = ("<observations>", "<frame>")
+
+
 class DataError(ValueError):
     """Bad input. ``str(err)`` is one line per problem, ready to print without a traceback."""
 
     def __init__(self, problems: Problem | Iterable[Problem]):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def naming(self, file: str) -> DataError:
+        """The same problems, those found in a frame without a file (:data:`UNNAMED_FILES`) naming ``file``."""
+        return DataError([replace(p, file=file) if p.file in UNNAMED_FILES else p for p in self.problems])
 
 
 #: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
