@@ -104,6 +104,14 @@ def test_the_sidecar_keys_are_those_the_readme_lists(sidecar):
         assert all(f"`{sub}`" in rows[key] for sub in sidecar[key]), (key, sidecar[key].keys())
 
 
+def test_the_observation_table_lists_every_series_the_validator_accepts():
+    """`battles` (accepted, written by data/recipes/nw_syria.toml) was missing from the list."""
+    from displacement_forecast.data.schema import KNOWN_SERIES
+
+    rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "## Observations: the one input format"))}
+    assert re.findall(r"`(\w+)`", rows["series"]) == list(KNOWN_SERIES)
+
+
 def test_the_csv_schema_table_is_the_file(run_dir):
     import pandas as pd
 

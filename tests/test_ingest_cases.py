@@ -254,6 +254,66 @@ def test_irregular_spacing_rejected_regular_named(tmp_path):
     assert detect_frequency(pd.Series(pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-05"]))).code == "D"
 
 
+def _weekly_with_strays(tmp_path, *rows: str) -> Path:
+    """The weekly (Mondays) case file with ``rows`` appended (its lines 740, 741, ...)."""
+    src = case("small_obs.csv", CASES / "reliability")
+    p = tmp_path / "weekly_stray.csv"
+    p.write_text(src.read_text() + "".join(r + "\n" for r in rows))
+    return p
+
+
+def test_one_stray_date_in_a_weekly_file_is_an_error_not_daily(tmp_path, capsys):
+    """One Tuesday among Mondays was read as daily data (86% missing) and forecast as days."""
+    obs = _weekly_with_strays(tmp_path, "2019-05-07,NWS01,strikes,3,x")
+    regions = str(case("small_regions.csv", CASES / "reliability"))
+    assert main(["validate", str(obs), "--regions", regions]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == [
+        f"error: {obs}:740: column 'date': 2019-05-07 is a Tuesday, off the weekly (Mondays) grid of 82 of the "
+        "83 dates (1 date off it); expected one frequency: correct the date to the Monday of its week "
+        "(2019-05-06) or remove the row (daily data fall on every weekday)"]
+    assert main(["describe", str(obs)]) == 2
+    assert f"{obs}:740: column 'date': 2019-05-07 is a Tuesday" in capsys.readouterr().err
+    out_dir = tmp_path / "fc"
+    assert main(["forecast", str(obs), "--regions", regions, "--horizon", "4", "--out", str(out_dir)]) == 2
+    assert f"{obs}:740:" in capsys.readouterr().err and not out_dir.exists()
+
+
+def test_several_stray_dates_are_counted_and_the_first_in_the_file_named(tmp_path):
+    obs = _weekly_with_strays(tmp_path, "2019-09-04,NWS01,strikes,1,x", "2019-05-07,NWS01,strikes,3,x",
+                              "2019-09-04,NWS02,strikes,2,x")
+    with pytest.raises(DataError) as e:
+        read_observations(obs)
+    (p,) = e.value.problems
+    assert (p.file, p.row, p.column) == (str(obs), 740, "date")
+    assert p.message.startswith("2019-09-04 is a Wednesday, off the weekly (Mondays) grid of 82 of the 84 dates "
+                                "(2 dates off it, this the first); expected one frequency: correct the date to "
+                                "the Monday of its week (2019-09-02)")
+
+
+def test_stray_dates_off_a_sunday_or_monthly_grid_are_named_the_same_way(tmp_path):
+    sundays = [str(d.date()) for d in pd.date_range("2020-01-05", periods=8, freq="W-SUN")]
+    with pytest.raises(DataError, match=r"2020-01-13 is a Monday, off the weekly \(Sundays\) grid of 8 of the 9 dates "
+                                        r"\(1 date off it\); .* the Sunday of its week \(2020-01-12\)"):
+        read_observations(_tidy(tmp_path, sundays[:2] + ["2020-01-13"] + sundays[2:]))
+    months = [str(d.date()) for d in pd.date_range("2020-01-01", periods=12, freq="MS")]
+    with pytest.raises(DataError) as e:  # the day after a 1st was read as daily too
+        read_observations(_tidy(tmp_path, months[:5] + ["2020-05-02"] + months[5:]))
+    (p,) = e.value.problems
+    assert p.row == 7 and p.message.startswith("2020-05-02 is not the 1st of a month, off the monthly (1st) grid "
+                                               "of 12 of the 13 dates (1 date off it)")
+    assert "the 1st of its month (2020-05-01)" in p.message
+
+
+def test_daily_data_with_missing_days_stay_daily(tmp_path, capsys):
+    days = pd.date_range("2022-02-24", periods=79, freq="D")
+    kept = [str(d.date()) for i, d in enumerate(days) if i % 7 not in (2, 3) and i != 40]  # 2 days a week, one more
+    p = _tidy(tmp_path, kept)
+    assert detect_frequency(read_observations(p)["date"]).code == "D"
+    assert main(["validate", str(p)]) == 0
+    assert "frequency daily" in capsys.readouterr().out
+
+
 def test_validate_and_forecast_share_the_rule(capsys):
     # validate refuses what forecast would refuse, with the same line
     assert main(["validate", str(case("o11c_biweekly.csv"))]) == 2

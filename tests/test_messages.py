@@ -123,3 +123,80 @@ def test_a_scenario_date_must_be_a_period_start_of_the_data(tmp_path, freq, star
     before = pd.Timestamp(start).to_period("M").to_timestamp() if freq == "MS" else pd.Timestamp("2019-03-21")
     assert f"not the start of a {'month' if freq == 'MS' else 'week'}" in p.message
     assert str(before.date()) in p.message
+
+
+# ------------------------------------------------------------------ the file a problem is in, never a placeholder
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+RELIABILITY = ROOT.parent / "shared" / "cases" / "reliability"
+EXAMPLES = ROOT / "data" / "examples"  # a weekly (Mondays) wide IDP report and its mapping config
+
+
+def test_a_problem_found_in_a_frame_names_the_file_it_was_read_from():
+    e = DataError([Problem("<observations>", None, "series", "a"), Problem("<frame>", 3, "date", "b"),
+                   Problem("obs.csv", 4, "value", "c")]).naming("data/obs.csv")
+    assert [str(p) for p in e.problems] == ["data/obs.csv: column 'series': a", "data/obs.csv:3: column 'date': b",
+                                            "obs.csv:4: column 'value': c"]
+
+
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_a_driver_the_data_lack_names_the_data_file_and_drivers(tmp_path, capsys, command):
+    """Said `error: <observations>: column 'series': ...` (backtest named the file only for problems
+    found while it ran; forecast and fit never did)."""
+    obs, regions = RELIABILITY / "small_obs.csv", RELIABILITY / "small_regions.csv"
+    if not obs.exists():
+        pytest.skip(f"shared case {obs} is absent (../shared/cases)")
+    model = ["--models", "nb-dl"] if command == "backtest" else ["--model", "nb-dl"]
+    assert main([command, str(obs), "--regions", str(regions), "--drivers", "shelling", *model,
+                 "--out", str(tmp_path / "out")]) == 2
+    assert one_error(capsys) == (f"error: {obs}: column 'series': model 'nb-dl': driver series shelling not in the "
+                                 "data (it has: flights, strikes); expected --drivers to name series it has")
+    assert not (tmp_path / "out").exists()
+
+
+def test_panel_quick_flags_read_a_tidy_file_at_freq_naming_it_and_its_line(tmp_path, capsys):
+    """`panel --displacement monthly.csv --displacement-format tidy --freq W` said `<flags>:2`."""
+    _regions(tmp_path)
+    tidy = tmp_path / "monthly.csv"
+    tidy.write_text("date,region,series,value\n2024-01-01,R1,displaced,5\n2024-02-01,R1,displaced,7\n"
+                    "2024-03-01,R1,displaced,2\n")
+    assert main(["panel", "--displacement", str(tidy), "--displacement-format", "tidy", "--freq", "W",
+                 "--regions", str(tmp_path / "regions.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    # line 3: 2024-01-01 is a Monday, 2024-02-01 the first date that starts no week
+    assert one_error(capsys) == (f"error: {tidy}:3: column 'date': dates are month (1st)-spaced but week periods "
+                                 "were expected")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_panel_names_the_source_whose_dates_miss_the_frequency_and_where_it_was_asked(tmp_path, capsys):
+    """A recipe with freq = "M" on line 4 over a weekly table said `r.toml:3: key date: ...` (3: a
+    row of the panel, no line of either file); the quick flags said `<flags>:3`."""
+    csv_, config = EXAMPLES / "idp_report_synthetic.csv", EXAMPLES / "idp_report_synthetic.toml"
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'# weekly report read monthly\nregions = "{EXAMPLES / "regions.csv"}"\ndata = "{EXAMPLES}"\n'
+                      f'freq = "M"\n\n[[sources]]\nformat = "mapped"\npath = "{csv_.name}"\nconfig = "{config}"\n')
+    assert main(["panel", str(recipe), "--out", str(tmp_path / "p.csv")]) == 2
+    assert one_error(capsys) == (f"error: {csv_}: column 'date': dates from 2019-07-01 to 2020-01-20 are weekly "
+                                 f'(Mondays) but freq = "M" ({recipe}:4) asks for month (1st) periods; expected a '
+                                 'source at that frequency, or freq = "W"')
+    assert main(["panel", "--displacement", str(csv_), "--displacement-format", "mapped", "--displacement-config",
+                 str(config), "--freq", "M", "--regions", str(EXAMPLES / "regions.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 2
+    assert one_error(capsys) == (f"error: {csv_}: column 'date': dates from 2019-07-01 to 2020-01-20 are weekly "
+                                 "(Mondays) but --freq M asks for month (1st) periods; expected a source at that "
+                                 "frequency, or --freq W")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_panel_problems_of_the_sources_together_name_the_recipe_without_a_row(tmp_path, capsys):
+    """Two weekly sources, one on Mondays, one on Sundays: each is weekly, the panel is not. The
+    panel's rows are no file's lines, so no line is given."""
+    _regions(tmp_path)
+    (tmp_path / "mon.csv").write_text("date,region,series,value\n2024-01-01,R1,displaced,5\n2024-01-08,R1,displaced,7\n")
+    (tmp_path / "sun.csv").write_text("date,region,series,value\n2024-01-07,R1,strikes,1\n2024-01-14,R1,strikes,2\n")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('regions = "regions.csv"\nfreq = "W"\n\n[[sources]]\nformat = "tidy"\npath = "mon.csv"\n\n'
+                      '[[sources]]\nformat = "tidy"\npath = "sun.csv"\n')
+    assert main(["panel", str(recipe), "--out", str(tmp_path / "p.csv")]) == 2
+    line = one_error(capsys)
+    assert line.startswith(f"error: {recipe}: column 'date': the panel of the sources (mon.csv, sun.csv): "), line

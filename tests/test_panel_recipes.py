@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from displacement_forecast.cli import main
-from displacement_forecast.data import DataError, load_regions
+from displacement_forecast.data import DataError, detect_frequency, load_regions
 from displacement_forecast.data.recipe import build_panel, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +214,7 @@ def test_missing_periods_are_counted_on_the_grid(real):
     have = set(obs.loc[obs["series"] == "displaced", "date"])
     assert row["missing"] == len([d for d in days if d not in have]) == 1
     assert pd.Timestamp("2022-04-19") not in have
+    assert detect_frequency(obs["date"]).label == "daily"  # the missing day is not a weekly grid
     assert (report.set_index("series").drop(index="displaced")["missing"] == 0).all()
 
 

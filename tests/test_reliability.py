@@ -658,6 +658,25 @@ def test_validate_applies_the_population_rule_of_forecast(capsys):
     assert all("exceed its population" in ln for ln in errors(err)) and len(errors(err)) == 3
 
 
+def test_validate_names_table_regions_without_rows_as_forecast_will(capsys, tmp_path):
+    """r11: validate said `ok` for a table region with no rows; only forecast later said it is not
+    forecast. Now a warning (not an error: a file may cover part of the table) on validate too."""
+    obs, table = CASES / "small_obs.csv", CASES / "reg/r11_table_region_no_data.csv"
+    assert main(["validate", str(obs), "--regions", str(table)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"ok: {obs}: 738 rows")
+    assert err.splitlines() == [f"WARNING: region NWS99 ({table}:5) has no rows in {obs}: it is not forecast "
+                                "(no data at all); totals (ALL) leave it out"]
+    more = tmp_path / "regions.csv"
+    more.write_text(table.read_text() + "NWS98,Other,Central Idlib,1000\n")
+    assert main(["validate", str(obs), "--regions", str(more)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"WARNING: 2 regions, NWS99 ({more}:5), NWS98 ({more}:6), have no rows in {obs}: they are not forecast "
+        "(no data at all); totals (ALL) leave them out"]
+    assert main(["validate", str(obs), "--regions", str(CASES / "small_regions.csv")]) == 0
+    assert capsys.readouterr().err == ""  # every region has rows: no warning
+
+
 def test_a_later_reliable_round_does_not_unmark_an_unreliable_one_in_the_hub(tmp_path, capsys, monkeypatch,
                                                                               unreliable_nbdl):
     """The hub keeps one metadata file per model: it used to say `reliable: true` after a later

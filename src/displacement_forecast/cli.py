@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         with _warnings_as_lines():
             return int(args.func(args) or 0)
     except DataError as e:
+        if getattr(args, "data", None):  # forecast, fit, backtest: a problem found in the frame is in this file
+            e = e.naming(str(args.data))
         for p in e.problems:
             print(f"error: {_one_line(str(p))}", file=sys.stderr)
         _print_disk_state()

@@ -161,13 +161,10 @@ def run(args: argparse.Namespace) -> int:
     models = [(m, model_kwargs(m, drivers, obs, lags=lags, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
-    try:
-        res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
-                           seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
-                           dask=args.dask or None, progress=False if args.no_progress else None)
-    except DataError as e:  # problems found on the panel name the data file
-        raise DataError([Problem(str(args.data) if p.file == "<observations>" else p.file, p.row, p.column,
-                                 p.message) for p in e.problems]) from None
+    # problems found on the panel name the data file (cli.main: DataError.naming)
+    res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
+                       seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
+                       dask=args.dask or None, progress=False if args.no_progress else None)
     res.settings["freq"] = panel.freq
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "

@@ -506,6 +506,26 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     return warnings
 
 
+def regions_without_rows(obs: pd.DataFrame, regions: RegionTable, *, file: str, regions_file: str,
+                         regions_first_line: int = 2, most: int = 10) -> str | None:
+    """One warning naming the regions of the table that have no row in ``obs`` (None: every one has).
+
+    Legitimate (a file may cover part of the table), so a warning, in the words ``forecast`` uses
+    when it leaves them out (:func:`prepare_data`: ``region X is not forecast (no data at all)``);
+    each region with its region table line, the first ``most`` of them.
+    """
+    have = set(obs["region"])
+    absent = [(c, i + regions_first_line) for i, c in enumerate(regions.codes) if c not in have]
+    if not absent:
+        return None
+    named = ", ".join(f"{c} ({regions_file}:{n})" for c, n in absent[:most])
+    more = f" and {len(absent) - most} more" if len(absent) > most else ""
+    if len(absent) == 1:
+        return f"region {named} has no rows in {file}: it is not forecast (no data at all); totals (ALL) leave it out"
+    return (f"{len(absent)} regions, {named}{more}, have no rows in {file}: they are not forecast (no data at all); "
+            "totals (ALL) leave them out")
+
+
 
 def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> Any:
     """Fit ``model`` (a registry name or an unfitted instance); a fitted one is returned as is.

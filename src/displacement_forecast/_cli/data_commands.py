@@ -126,7 +126,7 @@ def print_warnings(caught) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .checks import check_population
+    from .checks import check_population, regions_without_rows
 
     regions = _regions(args)
     problems: list[Problem] = []
@@ -137,6 +137,8 @@ def run_validate(args: argparse.Namespace) -> int:
                 obs = _load(path, args, regions)
                 population_warnings = [] if regions is None else check_population(
                     obs, regions, file=str(path), regions_file=str(args.regions))
+                absent = None if regions is None else regions_without_rows(
+                    obs, regions, file=str(path), regions_file=str(args.regions))
             except DataError as e:
                 problems += e.problems
                 print_warnings(caught)
@@ -144,6 +146,8 @@ def run_validate(args: argparse.Namespace) -> int:
         print_warnings(caught)
         for w in population_warnings:  # the same rule as `forecast`
             print(f"WARNING: {w}", file=sys.stderr)
+        if absent:  # legitimate, but `forecast` will leave them out: said now
+            print(f"WARNING: {absent}", file=sys.stderr)
         freq = detect_frequency(obs["date"], file=path).label
         print(f"ok: {path}: {len(obs):,} rows, {obs['series'].nunique()} series, "
               f"{obs['region'].nunique()} regions, frequency {freq}, "

@@ -106,8 +106,8 @@ def _driver_kwargs(name: str, drivers: tuple[str, ...] | None, obs: pd.DataFrame
         return {}
     series = _series(obs)
     if name == "bayes-hierarchical":  # its own default is strikes + flights: apply the rule here
-        return {"drivers": list(resolve_drivers(drivers, series, name))}
+        return {"drivers": list(resolve_drivers(drivers, series, name, option="--drivers"))}
     if drivers is None:
         return {}
-    resolve_drivers(drivers, series, name)  # one clear error for a missing series
+    resolve_drivers(drivers, series, name, option="--drivers")  # one clear error for a missing series
     return {"drivers": list(drivers)}

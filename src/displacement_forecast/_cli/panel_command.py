@@ -72,8 +72,10 @@ def _quick_recipe(args: argparse.Namespace) -> Recipe:
         sources.append(Source(Path(args.events).name, args.events_format, Path(args.events), opts))
     for k, f in enumerate(args.displacement):
         opts = {"config": Path(args.displacement_config[k])} if args.displacement_format == "mapped" else {}
+        # as in a recipe: a tidy file is read at --freq (its own lines named), a table of counts checked after
+        opts = source_options(args.displacement_format, opts, freq=args.freq)
         sources.append(Source(Path(f).name, args.displacement_format, Path(f), opts))
-    return Recipe(Path("<flags>"), Path(args.regions), args.freq, sources)
+    return Recipe(None, Path(args.regions), args.freq, sources)
 
 
 def run_panel(args: argparse.Namespace) -> int:
@@ -84,7 +86,7 @@ def run_panel(args: argparse.Namespace) -> int:
         recipe = load_recipe(args.recipe, data_dir=args.data_dir)
     else:
         recipe = _quick_recipe(args)
-    inputs = [recipe.file, recipe.regions, *(src.path for src in recipe.sources),
+    inputs = [*([recipe.file] if recipe.file else []), recipe.regions, *(src.path for src in recipe.sources),
               *(v for src in recipe.sources for v in src.options.values() if isinstance(v, Path))]
     if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
         raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
@@ -100,7 +102,7 @@ def run_panel(args: argparse.Namespace) -> int:
             obs, regions, report = build_panel(recipe)
         finally:
             print_warnings(caught)
-    print(f"{recipe.file}: {len(obs):,} rows, {obs['region'].nunique()} of {len(regions.codes)} regions, "
+    print(f"{recipe.file or 'panel'}: {len(obs):,} rows, {obs['region'].nunique()} of {len(regions.codes)} regions, "
           f"{obs['date'].nunique()} periods ({recipe.freq}), {obs['date'].min().date()} to {obs['date'].max().date()}")
     with pd.option_context("display.max_rows", 200, "display.width", 160):
         print(report.to_string(index=False, formatters={"total": "{:,.0f}".format}))

@@ -49,7 +49,15 @@ from .loaders import LOADERS
 from .loaders.common import PartialPeriodWarning, config_options
 from .loaders.mapped import check_config
 from .regions import RegionTable, load_regions
-from .schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem, check_observations, period_grid
+from .schema import (
+    FREQUENCIES,
+    KNOWN_SERIES,
+    DataError,
+    Problem,
+    check_observations,
+    detect_frequency,
+    period_grid,
+)
 from .tomlfile import read_toml
 
 __all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe", "source_options"]
@@ -83,15 +91,32 @@ class Source:
 
 @dataclass
 class Recipe:
-    """A parsed recipe (:func:`load_recipe`)."""
+    """A parsed recipe (:func:`load_recipe`), or the quick flags of ``panel`` (``file`` None)."""
 
-    file: Path
+    file: Path | None
     regions: Path
     freq: str
     sources: list[Source]
     description: str = ""
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    freq_line: int | None = None  # line of the recipe's freq key
+
+    @property
+    def name(self) -> str:
+        """What the panel is built by, as messages name it: the recipe file, or the command line."""
+        return str(self.file) if self.file is not None else "command line"
+
+    def freq_setting(self, code: str | None = None) -> str:
+        """How the frequency ``code`` (default: the panel's) is asked for: ``freq = "W"`` or ``--freq W``."""
+        return f'freq = "{code or self.freq}"' if self.file is not None else f"--freq {code or self.freq}"
+
+    @property
+    def freq_asked(self) -> str:
+        """Where the frequency was asked for: ``freq = "W" (recipe.toml:13)``, or ``--freq W``."""
+        if self.file is None:
+            return self.freq_setting()
+        return f'{self.freq_setting()} ({self.file}{f":{self.freq_line}" if self.freq_line else ""})'
 
 
 def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Recipe:
@@ -190,7 +215,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
                                                               f"{window['start'].date()}; expected end on or after start"))
     if problems:
         raise DataError(doc.locate(problems))
-    return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window)
+    return Recipe(file, regions, freq, sources, cfg.get("description", ""), **window, freq_line=doc.line("freq"))
 
 
 def source_options(fmt: str, options: Mapping, *, freq: str, level: str = "admin1",
@@ -241,6 +266,7 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         except DataError as e:
             problems += e.problems
             continue
+        problems += _frequency_problems(rec, src, obs)
         obs["source"] = obs["source"] if "source" in obs.columns else src.name
         if src.rename:  # what was counted stays on every renamed row
             old = obs["series"].copy()
@@ -256,8 +282,9 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
     dup = allobs.duplicated(["date", "region", "series"], keep=False)
     if dup.any():
         clash = allobs[dup].groupby("series")["_from"].unique()
-        raise DataError([Problem(str(rec.file), None, "sources", f"series {s!r} comes from more than one source "
-                                                                  f"({', '.join(map(str, f))}); rename one with rename = {{...}}")
+        raise DataError([Problem(rec.name, None, "sources" if rec.file else None,
+                                 f"series {s!r} comes from more than one source ({', '.join(map(str, f))}); "
+                                 f"rename one with rename = {{...}}{'' if rec.file else ' in a recipe'}")
                          for s, f in clash.items()])
     if rec.start is not None:
         allobs = allobs[allobs["date"] >= rec.start]
@@ -265,8 +292,36 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         allobs = allobs[allobs["date"] <= rec.end]
     report = count_report(allobs.rename(columns={"_from": "from"}), rec.freq)
     out = allobs.drop(columns="_from")
-    clean = check_observations(out, file=str(rec.file), region_codes=regions.codes, freq=rec.freq)
+    try:
+        clean = check_observations(out, file=rec.name, region_codes=regions.codes, freq=rec.freq)
+    except DataError as e:  # the panel's rows are no file's lines: the sources together are at fault
+        names = ", ".join(src.name for src in rec.sources)
+        raise DataError([Problem(rec.name, None, p.column, f"the panel of the sources ({names}): {p.message}",
+                                 kind="column") for p in e.problems]) from None
     return clean, regions, report
+
+
+def _frequency_problems(rec: Recipe, src: Source, obs: pd.DataFrame) -> list[Problem]:
+    """A source whose dates are not at the panel's frequency: one problem naming the source file
+    and where the frequency was asked for (the recipe's ``freq`` key and its line, or ``--freq``).
+
+    Event sources are counted at the frequency; tables of counts are read as they are, so their
+    dates are checked here, each against its own file (the panel's rows are no file's lines).
+    """
+    dates = pd.to_datetime(obs["date"])
+    dates = dates[(dates >= (rec.start or dates.min())) & (dates <= (rec.end or dates.max()))]  # as build_panel cuts
+    if dates.empty:
+        return []
+    try:
+        found = detect_frequency(dates, file=str(src.path))
+    except DataError as e:
+        return e.problems
+    if found.code == rec.freq or rec.freq == "D":  # weekly or monthly labels fit a daily panel (schema._fits)
+        return []
+    return [Problem(str(src.path), None, "date",
+                    f"dates from {dates.min().date()} to {dates.max().date()} are {found.label} but {rec.freq_asked} "
+                    f"asks for {FREQUENCIES[rec.freq]} periods; expected a source at that frequency, or "
+                    f"{rec.freq_setting(found.code)}")]
 
 
 def _inside(rec: Recipe, period: pd.Timestamp) -> bool:
@@ -281,7 +336,8 @@ def _load(rec: Recipe, src: Source, regions: RegionTable) -> pd.DataFrame:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            return LOADERS[src.format].load(src.path, regions, where=str(rec.file), **src.options)
+            where = str(rec.file) if rec.file else None  # quick flags: problems name the source file
+            return LOADERS[src.format].load(src.path, regions, where=where, **src.options)
     finally:  # passed on (also when the loader raised), outside the block that recorded them
         for w in caught:
             msg = w.message

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -120,12 +120,22 @@ class DataWarning(UserWarning):
     """Something in the input was left out or assumed; the message says what and where."""
 
 
+#: The file a :class:`Problem` names when the code that found it was given a frame, not a file
+#: (a model fitted on observations, :func:`to_panel`); the command that read the frame names its
+#: file instead (:meth:`DataError.naming`).
+UNNAMED_FILES = ("<observations>", "<frame>")
+
+
 class DataError(ValueError):
     """Bad input. ``str(err)`` is one line per problem, ready to print without a traceback."""
 
     def __init__(self, problems: Problem | Iterable[Problem]):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def naming(self, file: str) -> DataError:
+        """The same problems, those found in a frame without a file (:data:`UNNAMED_FILES`) naming ``file``."""
+        return DataError([replace(p, file=file) if p.file in UNNAMED_FILES else p for p in self.problems])
 
 
 #: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
@@ -305,16 +315,62 @@ def _first_line(dates: pd.Series, bad: pd.Series, lines) -> int | None:
     return int(lines[hit[0]]) if lines is not None else None
 
 
+def _off_grid(u: pd.Series) -> tuple[Frequency, pd.Series] | None:
+    """The monthly or weekly grid most of the distinct sorted dates ``u`` lie on, and the dates off it.
+
+    More than half of the dates (at least 3) on the 1st of consecutive months, or on one weekday a
+    week apart at best, with some not: a weekly or monthly file with mistyped dates, or two
+    frequencies in one file, never daily data (whose days spread over every weekday). None when
+    there is no such grid or no date is off it.
+    """
+    wd = u.dt.weekday
+    mode = int(wd.mode().iloc[0])
+    for f, on in ((Frequency("M"), u.dt.day == 1), (Frequency("W", mode), wd == mode)):
+        grid = u[on]
+        if on.all() or len(grid) < 3 or len(grid) <= len(u) / 2:
+            continue
+        if f.code == "M":
+            regular = np.diff(grid.dt.year.to_numpy() * 12 + grid.dt.month.to_numpy()).min() == 1
+        else:
+            regular = grid.diff().dropna().dt.days.min() == 7
+        if regular:
+            return f, u[~on]
+    return None
+
+
+def _off_grid_problem(f: Frequency, off: pd.Series, n: int, d: pd.Series, file: str, lines) -> Problem:
+    """The one line for dates ``off`` the grid ``f`` the other of the ``n`` distinct dates lie on."""
+    hit = np.flatnonzero(d.isin(off).to_numpy())  # the first off-grid row in file order
+    x = d.iloc[hit[0]]
+    line = int(lines[hit[0]]) if lines is not None else None
+    if f.code == "W":  # the grid's weekday on or before x (the grid may be on Sundays)
+        start = (x - pd.Timedelta(days=(x.weekday() - (f.weekday or 0)) % 7)).date()
+        what, period = f"is a {WEEKDAYS[x.weekday()]}", f"the {WEEKDAYS[f.weekday or 0]} of its week"
+        daily = "every weekday"
+    else:
+        start = x.replace(day=1).date()
+        what, period, daily = "is not the 1st of a month", "the 1st of its month", "every day of the month"
+    k = len(off)
+    many = "1 date off it" if k == 1 else f"{k} dates off it, this the first"
+    return Problem(file, line, "date",
+                   f"{x.date()} {what}, off the {f.label} grid of {n - k} of the {n} dates ({many}); expected one "
+                   f"frequency: correct the date to {period} ({start}) or remove the row "
+                   f"(daily data fall on {daily})")
+
+
 def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> Frequency:
     """Name the frequency of a set of period labels, or reject it: the one rule of the toolkit.
 
     * **monthly**: every date is the 1st of a month and the closest two are one month apart;
     * **weekly**: every date falls on one weekday (any: Mondays, or Sundays as some agencies
       publish) and the closest two are 7 days apart, all gaps whole weeks;
-    * **daily**: the closest two dates are one day apart (no time of day).
+    * **daily**: the closest two dates are one day apart (no time of day), and more than half of
+      them are not on one weekly or monthly grid.
 
-    Gaps (a missing week or month) are allowed: missing periods stay missing. Anything else -
-    every second week, quarters, a Wednesday among Mondays - is irregular and rejected.
+    Gaps (a missing week or month, missing days) are allowed: missing periods stay missing.
+    Anything else - every second week, quarters, a Wednesday (or a Tuesday, the day after a
+    Monday) among Mondays - is irregular and rejected; dates mostly on a weekly or monthly grid
+    with a few off it are one line naming the first off it, how many are, and the fix.
 
     Parameters
     ----------
@@ -356,6 +412,9 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
         raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
                                 f"dates are {int(days.min())} days apart at best ({u.iloc[k].date()} then {u.iloc[k + 1].date()}); "
                                 f"expected one frequency: daily, weekly or monthly periods (aggregate to one of them first)"))
+    stray = _off_grid(u)
+    if stray is not None:  # weekly or monthly but for a few dates: not daily with gaps
+        raise DataError(_off_grid_problem(*stray, len(u), d, file, lines))
     if days.min() == 1:
         return Frequency("D")
     # Irregular: name the first row off the most common weekday, else the first odd gap.

@@ -35,7 +35,7 @@ def available_drivers(series: dict[str, np.ndarray]) -> tuple[str, ...]:
 
 
 def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.ndarray], model: str, *,
-                    required: bool = True, max_n: int | None = None) -> tuple[str, ...]:
+                    required: bool = True, max_n: int | None = None, option: str | None = None) -> tuple[str, ...]:
     """The driver series a model uses.
 
     Parameters
@@ -50,6 +50,8 @@ def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.
         The model cannot run without a driver (raise when none is available).
     max_n
         Keep at most this many (the first ones).
+    option
+        The command-line option that gave ``requested`` (``--drivers``), named in the message.
 
     Raises
     ------
@@ -70,5 +72,6 @@ def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.
         if missing:
             raise DataError(Problem("<observations>", None, "series",
                                     f"model {model!r}: driver series {', '.join(missing)} not in the data "
-                                    f"(it has: {', '.join(others) or 'only displaced'})"))
+                                    f"(it has: {', '.join(others) or 'only displaced'})"
+                                    f"{f'; expected {option} to name series it has' if option else ''}"))
     return chosen[:max_n] if max_n else chosen
