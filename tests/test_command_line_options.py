@@ -355,3 +355,27 @@ def test_forecast_refuses_a_model_beside_a_saved_fit(tmp_path, capsys):
     (msg,) = errors(capsys.readouterr().err)
     assert rc == 2 and "--model" in msg and "nb-dl" in msg and "--model-dir" in msg, msg
     assert not (tmp_path / "out").exists()
+
+
+@needs_cases
+@pytest.mark.parametrize("command, extra", [("forecast", ["--model", "nb-dl", "--horizon", "2", "--no-plots"]),
+                                            ("fit", ["--model", "nb-dl"]),
+                                            ("backtest", ["--models", "nb-dl", "--horizon", "1", "--no-plots"])])
+@pytest.mark.parametrize("drivers, name", [("strikes,strikes", "strikes"), ("strikes, flights,strikes", "strikes"),
+                                           ("flights,strikes,flights", "flights")])
+def test_a_driver_given_twice_is_one_error_before_the_data_are_read(tmp_path, capsys, monkeypatch, command, extra,
+                                                                    drivers, name):
+    """`forecast --model nb-dl --drivers strikes,strikes` fitted the column twice and failed with
+    'LinAlgError: Eigenvalues did not converge'; forecast, fit and backtest now refuse the repeat."""
+    import importlib
+
+    mod = importlib.import_module(f"displacement_forecast._cli.{command}_command")
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before --drivers was checked")
+
+    monkeypatch.setattr(mod, "load_data", no)
+    rc = main([command, *SMALL[:3], *extra, "--drivers", drivers, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and errors(err) == [f"error: command line: option --drivers: {name} is given twice"], err
+    assert "LinAlgError" not in err and sorted(p.name for p in tmp_path.iterdir()) == []

@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(Problem("command line", None, "--models",
                                 f"unknown model(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}"))
     lags = parse_lags(args.lags)
+    drivers = parse_drivers(args.drivers)  # before the data are read, as every option
     check_lags_apply(models, lags)
     if REFERENCE not in models:
         models.insert(0, REFERENCE)
@@ -157,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
     from ..models.base import Panel
 
     panel = Panel.from_observations(obs, regions)
-    drivers = parse_drivers(args.drivers)
     models = [(m, model_kwargs(m, drivers, obs, lags=lags, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)

@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     check_draws(args.draws)
     check_options(args)
     lags = parse_lags(args.lags)
+    drivers = parse_drivers(args.drivers)  # before the data are read, as every option
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..models import get_model
 
-        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags))
+        model = get_model(args.model, **model_kwargs(args.model, drivers, obs, lags=lags))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
