@@ -379,3 +379,23 @@ def test_a_driver_given_twice_is_one_error_before_the_data_are_read(tmp_path, ca
     err = capsys.readouterr().err
     assert rc == 2 and errors(err) == [f"error: command line: option --drivers: {name} is given twice"], err
     assert "LinAlgError" not in err and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["forecast", "obs.csv", "--model", "nbdl", "--out", "o"],
+     "argument --model: invalid choice: 'nbdl' (choose from 'last-value', "),
+    (["forecast", "obs.csv", "--modle", "nb-dl", "--out", "o"], "unrecognized arguments: --modle nb-dl"),
+    (["backtest", "obs.csv", "--horizon", "four", "--out", "o"], "argument --horizon: invalid int value: 'four'"),
+    (["fit", "obs.csv"], "the following arguments are required: --out"),
+    (["forcast", "obs.csv"], "argument COMMAND: invalid choice: 'forcast' (choose from 'validate', ")])
+def test_a_command_line_typo_is_one_error_line(tmp_path, capsys, monkeypatch, argv, message):
+    """argparse printed its usage block (17 lines for forecast) before the error; now one line,
+    naming the help of the command that was given (exit 2 as before)."""
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    command = argv[0] if argv[0] != "forcast" else ""
+    see = f"; see displacement-forecast {command} --help".replace("  ", " ")
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: command line: {message}") and err.rstrip("\n").endswith(see), err
+    assert "usage:" not in err and sorted(p.name for p in tmp_path.iterdir()) == []
