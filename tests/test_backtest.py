@@ -56,6 +56,23 @@ def test_parse_origins(panel):
             parse_origins(bad, d)
 
 
+def test_origins_need_the_history_forecast_needs(panel):
+    """Explicit origins with fewer than MIN_HISTORY (8) periods up to them are refused, as a
+    list of dates in Python too: a backtest scores no fit that `forecast` would refuse."""
+    from displacement_forecast.evaluate.backtest import check_origin_history
+
+    d = panel.dates
+    check_origin_history(d[[7, 30]], d)  # period 7: 8 periods of history
+    with pytest.raises(DataError, match=rf"origin {d[6].date()} has 7 periods of history; `forecast` needs at "
+                                        rf"least 8; the earliest allowed origin is {d[7].date()} \(period 7\)"):
+        run_backtest(panel, models=["last-value"], origins=[d[6]], **FAST)
+    with pytest.raises(DataError, match="the first origin, .* has 1 period of history"):
+        run_backtest(panel, models=["last-value"], origins="0:3", **FAST)
+    with pytest.raises(DataError, match="the data hold only 6 periods, too few"):
+        check_origin_history(d[[2]], d[:6])
+    assert len(run_backtest(panel, models=["last-value"], origins=[d[2]], min_history=3, **FAST).scores)
+
+
 # -- leakage ---------------------------------------------------------------------------------
 def garbage_after(panel: Panel, origin: pd.Timestamp, seed: int) -> Panel:
     """The panel with every value after ``origin`` (every series, target and drivers) replaced by garbage."""

@@ -399,3 +399,41 @@ def test_a_command_line_typo_is_one_error_line(tmp_path, capsys, monkeypatch, ar
     assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: command line: {message}") and err.rstrip("\n").endswith(see), err
     assert "usage:" not in err and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+@pytest.mark.parametrize("spec, message", [
+    ("0:2", "option --origins: the first origin, 2018-07-02, has 1 period of history; `forecast` needs at least 8; "
+            "the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("6", "option --origins: origin 2018-08-13 has 7 periods of history; `forecast` needs at least 8; "
+          "the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("5,9,20", "option --origins: 1 of the 3 origins has fewer than 8 periods of history, the least `forecast` "
+               "accepts: 2018-08-06 (6 periods); the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("2018-07-16:2018-09-03:7", "option --origins: 1 of the 2 origins has fewer than 8 periods of history")])
+def test_backtest_refuses_origins_with_less_history_than_forecast_needs(tmp_path, capsys, spec, message):
+    """`backtest --models last-value --origins=0:2` fitted from the first period and exited 0, where
+    `forecast` refuses fewer than 8 periods (conventions.MIN_HISTORY, as default_origins leaves)."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+               "--no-progress", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg.startswith(f"error: command line: {message}"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+def test_backtest_from_the_earliest_allowed_origin_and_no_runner_up_of_one_model(tmp_path, capsys):
+    """Period 7 (8 periods of history) is the earliest origin accepted; a backtest of one model
+    printed 'runner-up None' on every winners line: the runner-up is left out when there is none."""
+    import json
+
+    out = tmp_path / "bt"
+    assert main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+                 "--no-progress", "--out", str(out), "--origins=7:8"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads((out / "backtest.json").read_text())["settings"]["origins"] == ["2018-08-20", "2018-08-27"]
+    best = [ln for ln in printed.splitlines() if " h=" in ln]
+    assert len(best) == 4 and "runner-up" not in printed and "None" not in printed, printed
+    assert main(["backtest", *SMALL[:3], "--models", "last-value,climatology", "--horizon", "2", "--draws", "30",
+                 "--no-plots", "--no-progress", "--out", str(tmp_path / "bt2"), "--origins=7:8"]) == 0
+    best = [ln for ln in capsys.readouterr().out.splitlines() if " h=" in ln]
+    assert len(best) == 4 and all("; runner-up " in ln and "None" not in ln for ln in best), best

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..conventions import MIN_HISTORY
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
@@ -42,7 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_lags_arg(p)
     p.add_argument("--origins", default=None,
                    help="START:END[:STEP], END included, or a list D1,D2,...; dates (the last period on or before) or period numbers "
-                        "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
+                        "(0 = first, negative = from the end; write --origins=-60:-5 then); each with at least "
+                        f"{MIN_HISTORY} periods of history up to it, as forecast needs. Default: the 52 latest origins "
+                        "with a full horizon")
     p.add_argument("--horizon", type=int, default=4, help="periods ahead scored from each origin (default 4)")
     p.add_argument("--draws", type=int, default=500, help="sample paths per forecast (default 500)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
@@ -192,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
         w = winners(summarise(common)) if len(common) else winners(summary)
         for scope, label in (("regions", "per region"), ("ALL", "regional total")):
             for r in w[w["scope"] == scope].itertuples():
+                second = f"; runner-up {r.runner_up}" if isinstance(r.runner_up, str) else ""  # one model: none
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
-                      f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")
+                      f"80% coverage {r.cover_80:.0%}){second}")
     for model in dict.fromkeys(w["model"] for w in warned):
         mine = [w for w in warned if w["model"] == model]
         fitted = int((res.tasks["model"] == model).sum())

@@ -207,6 +207,35 @@ def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: in
     return dates[idx]
 
 
+def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min_history: int = MIN_HISTORY) -> None:
+    """Every origin has at least ``min_history`` periods of ``dates`` up to and including it (the
+    history ``forecast`` requires, :data:`~displacement_forecast.conventions.MIN_HISTORY`), else
+    one error naming the first origin too early, the minimum and the earliest origin allowed.
+
+    ``backtest --origins=0:2`` fitted ``last-value`` from the first period, which ``forecast``
+    refuses (``needs at least 8``), and scored those fits without a word."""
+    pos = dates.get_indexer(origins)
+    early = [(o, int(p) + 1) for o, p in zip(origins, pos, strict=True) if 0 <= p < min_history - 1]
+    if not early:
+        return
+
+    def periods(n: int) -> str:
+        return f"{n} period{'s' if n != 1 else ''}"
+
+    allowed = (f"the earliest allowed origin is {dates[min_history - 1].date()} (period {min_history - 1})"
+               if len(dates) > min_history else
+               f"the data hold only {periods(len(dates))}, too few to score any origin with that history")
+    if len(early) < len(origins):  # some: say which
+        which = ", ".join(f"{o.date()} ({periods(n)})" for o, n in early[:5]) + (", ..." if len(early) > 5 else "")
+        msg = (f"{len(early)} of the {len(origins)} origins {'has' if len(early) == 1 else 'have'} fewer than "
+               f"{min_history} periods of history, the least `forecast` accepts: {which}")
+    else:
+        (first, n) = early[0]
+        which = f"the first origin, {first.date()}," if len(origins) > 1 else f"origin {first.date()}"
+        msg = f"{which} has {periods(n)} of history; `forecast` needs at least {min_history}"
+    raise DataError(Problem("--origins", None, None, f"{msg}; {allowed}"))
+
+
 # -- one task --------------------------------------------------------------------------------
 def oracle_scenario(truth: Panel, origin: pd.Timestamp, horizon: int, drivers: Sequence[str]):
     """A scenario whose driver paths are the strikes/flights observed after ``origin``.
@@ -390,6 +419,7 @@ def run_backtest(
     dask: Any = None,
     progress: bool | None = None,
     truth: Panel | None = None,
+    min_history: int = MIN_HISTORY,
 ) -> BacktestResult:
     """Rolling-origin backtest of several models.
 
@@ -421,6 +451,9 @@ def run_backtest(
     truth
         Panel to score against (default: ``data``). The leakage test passes corrupted ``data``
         and the clean ``truth``.
+    min_history
+        Fewest periods up to and including each origin (:func:`check_origin_history`); the
+        default is what ``forecast`` requires, so a backtest never scores fits it would refuse.
 
     Returns
     -------
@@ -447,6 +480,7 @@ def run_backtest(
     if len(bad):
         raise DataError(Problem("origins", None, None,
                                 f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
+    check_origin_history(origins, panel.dates, min_history)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
@@ -811,6 +845,7 @@ def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.n
     return s["pit"].to_numpy(float)
 
 
-__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "common_cells", "coverage_interval",
+__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "check_origin_history", "common_cells",
+           "coverage_interval",
            "coverage_summary", "default_origins", "oracle_scenario", "parse_origins", "pit_values", "run_backtest",
            "run_task", "score_frame", "summarise", "winners"]
