@@ -129,6 +129,33 @@ def test_cli_forecast_end_to_end(tmp_path, capsys):
     assert set(df["scenario"]) == {"baseline", "south-x3"}
 
 
+def test_cli_forecasts_the_baseline_when_the_scenario_file_has_none(tmp_path, capsys):
+    """A file holding only 'ceasefire-south' and 'double-all' gave a forecast without baseline rows
+    and no word, though --help says the default is the baseline: it is forecast first, with a note."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="ceasefire-south"\n  [[scenario.change]]\n  regions=["South Idlib"]\n'
+                    '  multiply=0\n[[scenario]]\nid="double-all"\n  [[scenario.change]]\n  regions=["ALL"]\n'
+                    '  multiply=2\n')
+    base = ["forecast", str(DATA), "--model", "nb-dl", "--scenarios", str(toml), "--horizon", "2", "--draws", "50",
+            "--no-plots", "--thresholds", "250000"]
+    assert main([*base, "--out", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    notes = [ln for ln in err.splitlines() if "baseline" in ln]
+    assert notes == [f"note: {toml} has no 'baseline' scenario; it is forecast too (conflict continues as "
+                     "forecast), as every scenario is read against it"], err
+    assert "P(more than 250,000 newly displaced within 2 weeks): baseline " in out
+    df = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert list(dict.fromkeys(df["scenario"])) == ["baseline", "ceasefire-south", "double-all"]
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert [s["id"] for s in side["scenarios"]] == ["baseline", "ceasefire-south", "double-all"]
+    # a file that has its own baseline (any case: chart files are named without case) is read as it is
+    toml.write_text('[[scenario]]\nid="Baseline"\n[[scenario]]\nid="double-all"\n  [[scenario.change]]\n'
+                    '  regions=["ALL"]\n  multiply=2\n')
+    assert main([*base, "--out", str(tmp_path / "out2")]) == 0
+    assert "no 'baseline' scenario" not in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"Baseline", "double-all"}
+
+
 def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):
     toml = tmp_path / "s.toml"
     toml.write_text('[[scenario]]\nid="x"\n  [[scenario.change]]\n  regions=["Atlantis"]\n  multiply=-2\n')
