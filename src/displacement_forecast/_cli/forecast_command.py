@@ -156,9 +156,12 @@ def run(args: argparse.Namespace) -> int:
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
+        from ..data.schema import observation_frequency
         from ..evaluate.backtest import backtest_record
 
-        record = backtest_record(args.backtest, model.name)
+        # a backtest of other data (another frequency, other regions) is refused; of another file, warned
+        record = backtest_record(args.backtest, model.name, data_file=args.data, freq=observation_frequency(obs),
+                                 regions=list(regions.codes))
     notes.warnings[:0] = population_warnings
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
