@@ -56,6 +56,23 @@ def test_parse_origins(panel):
             parse_origins(bad, d)
 
 
+def test_origins_need_the_history_forecast_needs(panel):
+    """Explicit origins with fewer than MIN_HISTORY (8) periods up to them are refused, as a
+    list of dates in Python too: a backtest scores no fit that `forecast` would refuse."""
+    from displacement_forecast.evaluate.backtest import check_origin_history
+
+    d = panel.dates
+    check_origin_history(d[[7, 30]], d)  # period 7: 8 periods of history
+    with pytest.raises(DataError, match=rf"origin {d[6].date()} has 7 periods of history; `forecast` needs at "
+                                        rf"least 8; the earliest allowed origin is {d[7].date()} \(period 7\)"):
+        run_backtest(panel, models=["last-value"], origins=[d[6]], **FAST)
+    with pytest.raises(DataError, match="the first origin, .* has 1 period of history"):
+        run_backtest(panel, models=["last-value"], origins="0:3", **FAST)
+    with pytest.raises(DataError, match="the data hold only 6 periods, too few"):
+        check_origin_history(d[[2]], d[:6])
+    assert len(run_backtest(panel, models=["last-value"], origins=[d[2]], min_history=3, **FAST).scores)
+
+
 # -- leakage ---------------------------------------------------------------------------------
 def garbage_after(panel: Panel, origin: pd.Timestamp, seed: int) -> Panel:
     """The panel with every value after ``origin`` (every series, target and drivers) replaced by garbage."""
@@ -325,6 +342,117 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     rec = backtest_record(out, "climatology")
     assert rec["interval_90"] == {} and rec["interval_note"] == cov["interval_note"]
     assert json.loads((out / "backtest.json").read_text())["coverage_total"]["climatology"]["scope"] == "ALL"
+
+
+CASES = ROOT.parent / "shared" / "cases" / "reliability"
+needs_cases = pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
+
+
+@pytest.fixture(scope="module")
+def weekly_backtest(tmp_path_factory):
+    """A backtest of the small weekly panel (last-value, 2 origins) and the panel's files."""
+    from displacement_forecast.cli import main
+
+    d = tmp_path_factory.mktemp("bt")
+    obs, reg = d / "obs.csv", d / "regions.csv"
+    obs.write_bytes((CASES / "small_obs.csv").read_bytes())
+    reg.write_bytes((CASES / "small_regions.csv").read_bytes())
+    assert main(["backtest", str(obs), "--regions", str(reg), "--models", "last-value", "--origins=-4:-3",
+                 "--horizon", "2", "--draws", "30", "--no-plots", "--no-progress", "--out", str(d / "bt")]) == 0
+    return obs, reg, d / "bt"
+
+
+def _forecast_with(backtest, obs, reg, out, *extra):
+    from displacement_forecast.cli import main
+
+    return main(["forecast", str(obs), "--regions", str(reg), "--model", "last-value", "--horizon", "2",
+                 "--draws", "30", "--no-plots", "--thresholds", "1000", "--backtest", str(backtest),
+                 "--out", str(out), *extra])
+
+
+@needs_cases
+def test_backtest_json_records_what_its_data_were(weekly_backtest):
+    """backtest.json holds the SHA-256 of the data file's bytes (what sha256sum prints), the
+    frequency and the regions: what forecast --backtest compares."""
+    import hashlib
+
+    obs, _, bt = weekly_backtest
+    meta = json.loads((bt / "backtest.json").read_text())
+    assert meta["data"] == str(obs) and meta["data_sha256"] == hashlib.sha256(obs.read_bytes()).hexdigest()
+    assert meta["settings"]["freq"] == "W" and meta["settings"]["regions"] == ["NWS01", "NWS02", "NWS07"]
+
+
+@needs_cases
+def test_forecast_backtest_of_the_same_data_by_content(weekly_backtest, tmp_path, capsys):
+    """The data are compared by content: a copy under another name is the same data, no warning."""
+    obs, reg, bt = weekly_backtest
+    copy = tmp_path / "renamed.csv"
+    copy.write_bytes(obs.read_bytes())
+    for data, out in ((obs, tmp_path / "out"), (copy, tmp_path / "out2")):
+        assert _forecast_with(bt, data, reg, out) == 0
+        assert "other data" not in capsys.readouterr().err
+        check = json.loads((out / "forecast.json").read_text())["backtest"]["data_check"]
+        assert check["same_data"] is True and check["compared_by"] == "sha256"
+        assert check["backtest_data"] == str(obs) and check["forecast_data"] == str(data)
+
+
+@needs_cases
+def test_forecast_backtest_of_another_vintage_is_a_warning(weekly_backtest, tmp_path, capsys):
+    """A backtest of an earlier vintage of the data (here: the same rows less the last 4 weeks)
+    is legitimate: the forecast runs, and the screen and the sidecar say the data differ."""
+    obs, reg, bt = weekly_backtest
+    rows = pd.read_csv(obs)
+    newer = tmp_path / "obs.csv"
+    rows[rows["date"] < sorted(rows["date"].unique())[-4]].to_csv(newer, index=False)
+    assert _forecast_with(bt, newer, reg, tmp_path / "out") == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "other data" in ln]
+    assert line.startswith(f"WARNING: --backtest {bt} was run on other data: its data file {obs} (SHA-256 ")
+    assert f"is not {newer} (SHA-256 " in line
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert line.removeprefix("WARNING: ") in side["warnings"]
+    assert side["backtest"]["data_check"]["same_data"] is False
+    # a backtest written before the hash was recorded: compared by path, said so
+    old = tmp_path / "old_bt"
+    old.mkdir()
+    for f in bt.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((old / "backtest.json").read_text())
+    del meta["data_sha256"]
+    (old / "backtest.json").write_text(json.dumps(meta))
+    assert _forecast_with(old, newer, reg, tmp_path / "out2") == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "other data" in ln]
+    assert f"it was run on {obs}, not {newer} (its backtest.json records no hash of the data)" in line
+
+
+@needs_cases
+def test_forecast_refuses_a_backtest_of_other_regions_another_frequency_or_model(weekly_backtest, tmp_path,
+                                                                                   capsys):
+    """A backtest of the Somalia panel put its coverage into a Syria forecast's sidecar and marked
+    every row CAUTION; a weekly backtest was taken for a monthly forecast. Both are one error line
+    naming --backtest, before anything is fitted, nothing written; so is a backtest that did not
+    score the forecast's model."""
+    obs, reg, bt = weekly_backtest
+    rows, table = pd.read_csv(obs), pd.read_csv(reg)
+    # another panel: the same numbers under other region codes
+    other, other_reg = tmp_path / "other.csv", tmp_path / "other_regions.csv"
+    rows.assign(region="X" + rows["region"]).to_csv(other, index=False)
+    table.assign(code="X" + table["code"]).to_csv(other_reg, index=False)
+    # monthly data of the same regions
+    monthly, dates = tmp_path / "monthly.csv", pd.date_range("2018-01-01", periods=24, freq="MS")
+    pd.DataFrame([{"date": d.date(), "region": r, "series": "displaced", "value": 100 + i}
+                  for r in table["code"] for i, d in enumerate(dates)]).to_csv(monthly, index=False)
+    for data, regions, extra, words in (
+            (other, other_reg, [], f"option --backtest: a backtest of regions NWS01, NWS02, NWS07 ({obs}), none "
+                                   f"of which {other} holds (XNWS01, XNWS02, XNWS07)"),
+            (monthly, reg, [], f"option --backtest: a backtest of weekly data ({obs}); {monthly} is monthly"),
+            (obs, reg, ["--model", "climatology"], "option --backtest: the backtest did not score model "
+                                                   "'climatology' (it scored last-value)")):
+        out = tmp_path / "out"
+        rc = _forecast_with(bt, data, regions, out, *extra)
+        err = capsys.readouterr().err
+        (msg,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert rc == 2 and msg.startswith(f"error: {bt}: {words}"), err
+        assert "fitting" not in err and not out.exists()
 
 
 def test_coverage_summary_gives_intervals_weighted_by_cells_in_blocks_of_origins():

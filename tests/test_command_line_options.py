@@ -355,3 +355,85 @@ def test_forecast_refuses_a_model_beside_a_saved_fit(tmp_path, capsys):
     (msg,) = errors(capsys.readouterr().err)
     assert rc == 2 and "--model" in msg and "nb-dl" in msg and "--model-dir" in msg, msg
     assert not (tmp_path / "out").exists()
+
+
+@needs_cases
+@pytest.mark.parametrize("command, extra", [("forecast", ["--model", "nb-dl", "--horizon", "2", "--no-plots"]),
+                                            ("fit", ["--model", "nb-dl"]),
+                                            ("backtest", ["--models", "nb-dl", "--horizon", "1", "--no-plots"])])
+@pytest.mark.parametrize("drivers, name", [("strikes,strikes", "strikes"), ("strikes, flights,strikes", "strikes"),
+                                           ("flights,strikes,flights", "flights")])
+def test_a_driver_given_twice_is_one_error_before_the_data_are_read(tmp_path, capsys, monkeypatch, command, extra,
+                                                                    drivers, name):
+    """`forecast --model nb-dl --drivers strikes,strikes` fitted the column twice and failed with
+    'LinAlgError: Eigenvalues did not converge'; forecast, fit and backtest now refuse the repeat."""
+    import importlib
+
+    mod = importlib.import_module(f"displacement_forecast._cli.{command}_command")
+
+    def no(*a, **k):
+        raise AssertionError("the data were read before --drivers was checked")
+
+    monkeypatch.setattr(mod, "load_data", no)
+    rc = main([command, *SMALL[:3], *extra, "--drivers", drivers, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and errors(err) == [f"error: command line: option --drivers: {name} is given twice"], err
+    assert "LinAlgError" not in err and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["forecast", "obs.csv", "--model", "nbdl", "--out", "o"],
+     "argument --model: invalid choice: 'nbdl' (choose from 'last-value', "),
+    (["forecast", "obs.csv", "--modle", "nb-dl", "--out", "o"], "unrecognized arguments: --modle nb-dl"),
+    (["backtest", "obs.csv", "--horizon", "four", "--out", "o"], "argument --horizon: invalid int value: 'four'"),
+    (["fit", "obs.csv"], "the following arguments are required: --out"),
+    (["forcast", "obs.csv"], "argument COMMAND: invalid choice: 'forcast' (choose from 'validate', ")])
+def test_a_command_line_typo_is_one_error_line(tmp_path, capsys, monkeypatch, argv, message):
+    """argparse printed its usage block (17 lines for forecast) before the error; now one line,
+    naming the help of the command that was given (exit 2 as before)."""
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    command = argv[0] if argv[0] != "forcast" else ""
+    see = f"; see displacement-forecast {command} --help".replace("  ", " ")
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: command line: {message}") and err.rstrip("\n").endswith(see), err
+    assert "usage:" not in err and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+@pytest.mark.parametrize("spec, message", [
+    ("0:2", "option --origins: the first origin, 2018-07-02, has 1 period of history; `forecast` needs at least 8; "
+            "the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("6", "option --origins: origin 2018-08-13 has 7 periods of history; `forecast` needs at least 8; "
+          "the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("5,9,20", "option --origins: 1 of the 3 origins has fewer than 8 periods of history, the least `forecast` "
+               "accepts: 2018-08-06 (6 periods); the earliest allowed origin is 2018-08-20 (period 7)"),
+    ("2018-07-16:2018-09-03:7", "option --origins: 1 of the 2 origins has fewer than 8 periods of history")])
+def test_backtest_refuses_origins_with_less_history_than_forecast_needs(tmp_path, capsys, spec, message):
+    """`backtest --models last-value --origins=0:2` fitted from the first period and exited 0, where
+    `forecast` refuses fewer than 8 periods (conventions.MIN_HISTORY, as default_origins leaves)."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+               "--no-progress", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg.startswith(f"error: command line: {message}"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
+def test_backtest_from_the_earliest_allowed_origin_and_no_runner_up_of_one_model(tmp_path, capsys):
+    """Period 7 (8 periods of history) is the earliest origin accepted; a backtest of one model
+    printed 'runner-up None' on every winners line: the runner-up is left out when there is none."""
+    import json
+
+    out = tmp_path / "bt"
+    assert main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+                 "--no-progress", "--out", str(out), "--origins=7:8"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads((out / "backtest.json").read_text())["settings"]["origins"] == ["2018-08-20", "2018-08-27"]
+    best = [ln for ln in printed.splitlines() if " h=" in ln]
+    assert len(best) == 4 and "runner-up" not in printed and "None" not in printed, printed
+    assert main(["backtest", *SMALL[:3], "--models", "last-value,climatology", "--horizon", "2", "--draws", "30",
+                 "--no-plots", "--no-progress", "--out", str(tmp_path / "bt2"), "--origins=7:8"]) == 0
+    best = [ln for ln in capsys.readouterr().out.splitlines() if " h=" in ln]
+    assert len(best) == 4 and all("; runner-up " in ln and "None" not in ln for ln in best), best

@@ -129,6 +129,33 @@ def test_cli_forecast_end_to_end(tmp_path, capsys):
     assert set(df["scenario"]) == {"baseline", "south-x3"}
 
 
+def test_cli_forecasts_the_baseline_when_the_scenario_file_has_none(tmp_path, capsys):
+    """A file holding only 'ceasefire-south' and 'double-all' gave a forecast without baseline rows
+    and no word, though --help says the default is the baseline: it is forecast first, with a note."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="ceasefire-south"\n  [[scenario.change]]\n  regions=["South Idlib"]\n'
+                    '  multiply=0\n[[scenario]]\nid="double-all"\n  [[scenario.change]]\n  regions=["ALL"]\n'
+                    '  multiply=2\n')
+    base = ["forecast", str(DATA), "--model", "nb-dl", "--scenarios", str(toml), "--horizon", "2", "--draws", "50",
+            "--no-plots", "--thresholds", "250000"]
+    assert main([*base, "--out", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    notes = [ln for ln in err.splitlines() if "baseline" in ln]
+    assert notes == [f"note: {toml} has no 'baseline' scenario; it is forecast too (conflict continues as "
+                     "forecast), as every scenario is read against it"], err
+    assert "P(more than 250,000 newly displaced within 2 weeks): baseline " in out
+    df = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert list(dict.fromkeys(df["scenario"])) == ["baseline", "ceasefire-south", "double-all"]
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert [s["id"] for s in side["scenarios"]] == ["baseline", "ceasefire-south", "double-all"]
+    # a file that has its own baseline (any case: chart files are named without case) is read as it is
+    toml.write_text('[[scenario]]\nid="Baseline"\n[[scenario]]\nid="double-all"\n  [[scenario.change]]\n'
+                    '  regions=["ALL"]\n  multiply=2\n')
+    assert main([*base, "--out", str(tmp_path / "out2")]) == 0
+    assert "no 'baseline' scenario" not in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"Baseline", "double-all"}
+
+
 def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):
     toml = tmp_path / "s.toml"
     toml.write_text('[[scenario]]\nid="x"\n  [[scenario.change]]\n  regions=["Atlantis"]\n  multiply=-2\n')
@@ -155,7 +182,10 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     assert not rec["intervals_ok"] and "80% interval covered 63%" in rec["warnings"][0]
     rc = main(["forecast", str(DATA), "--model", "nb-dl", "--horizon", "2", "--draws", "100", "--no-plots",
                "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
-    assert rc == 0 and "80% interval covered 63%" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 0 and "80% interval covered 63%" in err
+    # no backtest.json beside the summary: which data it was run on cannot be checked, and it says so
+    assert f"WARNING: --backtest {tmp_path}: no backtest.json, so which data the backtest was run on is not known" in err
     assert rec["interval_90"] == {} and rec["interval_note"].startswith("no scores.csv")  # no interval claimed
     # a damaged scores.csv beside it (another writer's, a bad date): the record stands, without intervals
     for text in ("model,origin\n", "model,origin,target_date,region,horizon,observed,cover_50,cover_80,cover_90,"

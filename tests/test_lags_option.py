@@ -131,6 +131,39 @@ def test_auto_passes_the_lags_to_its_nbdl_candidate_and_says_when_they_cost_it()
     assert m.get_config()["n_lags"] == 12
 
 
+def test_a_failure_in_auto_does_not_suggest_the_model_in_use(monkeypatch):
+    """auto's warning for an nb-dl candidate it could not fit ended 'or use a driver-free model
+    (auto, dynamic, last-value)' while auto was the model: inside auto the suggestion names no
+    model (auto goes on with its driver-free members); nb-dl alone still names them. The CLI's
+    line for a fit that fails names driver-free models other than the one that failed."""
+    import numpy as np
+
+    from displacement_forecast._cli import checks
+    from displacement_forecast.data.schema import DataError
+    from displacement_forecast.models import get_model
+
+    p = _daily_national(60)
+    m = get_model("auto", n_lags=12, n_origins=2, n_paths=50).fit(p)
+    (w,) = [w for w in m.info_.warnings if w.startswith("nb-dl with 12 lag(s) could not be fitted")]
+    assert w.endswith("give fewer series with --drivers, fewer lags with --lags or a longer history); it is left "
+                      "out of the mixture"), w
+    assert "auto" not in w and "driver-free" not in w
+    with pytest.raises(ValueError, match=r"fewer lags with --lags, a longer history, or use a driver-free model "
+                                         r"\(auto, dynamic, last-value\)$"):
+        get_model("nb-dl", n_lags=12).fit(p)
+
+    def singular(model, *a, **k):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr("displacement_forecast.forecast.engine.fit", singular)
+    for name in ("auto", "dynamic"):
+        with pytest.raises(DataError) as e:
+            checks.fit_model(name, None, None, file="obs.csv")
+        (msg,) = [str(q) for q in e.value.problems]
+        free = msg.split("a driver-free model (")[1].split(")")[0].split(", ")
+        assert name not in free and "last-value" in free, msg
+
+
 def test_every_model_lags_applies_to_takes_them_and_records_them():
     """LAG_MODELS is written out by hand (the command line imports no model to build it): each
     model it names takes ``n_lags`` and records it in its config (what the sidecar and a saved

@@ -20,8 +20,28 @@ from .data.schema import DataError
 COMMAND_MODULES = ("data_commands", "panel_command", "forecast_command", "fit_command", "backtest_command", "hub_command")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose command-line mistakes are one ``error:`` line, as every other
+    mistake is: ``error: command line: <argparse's message>; see displacement-forecast <command>
+    --help`` (exit 2), instead of the usage block (about 17 lines for ``forecast``) and then the
+    message. Sub-command parsers are of this class too (``add_subparsers`` uses the parent's)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        print(f"error: command line: {_one_line(message)}; see {self.prog} --help", file=sys.stderr)
+        self.exit(2)
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102
+        # an unknown option after a command is found by the main parser: name the command's help
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            cmd = next((a.choices.get(getattr(ns, a.dest, None)) for a in self._actions
+                        if isinstance(a, argparse._SubParsersAction)), None)
+            (cmd or self).error(f"unrecognized arguments: {' '.join(extra)}")
+        return ns
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="displacement-forecast",
         description="Forecast conflict-driven displacement by region and period, with scenarios.",
     )
@@ -52,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
-        except SystemExit as e:  # argparse printed its one-line usage error (or --help)
+        except SystemExit as e:  # argparse printed its one-line error (_Parser.error), or --help
             return int(e.code or 0)
         if not getattr(args, "func", None):
             parser.print_help()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..conventions import MIN_HISTORY
 from ..data.schema import DataError, Problem
 from ..models import REGISTRY
 from .common import add_data_args, load_data
@@ -42,7 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_lags_arg(p)
     p.add_argument("--origins", default=None,
                    help="START:END[:STEP], END included, or a list D1,D2,...; dates (the last period on or before) or period numbers "
-                        "(0 = first, negative = from the end; write --origins=-60:-5 then). Default: the 52 latest origins with a full horizon")
+                        "(0 = first, negative = from the end; write --origins=-60:-5 then); each with at least "
+                        f"{MIN_HISTORY} periods of history up to it, as forecast needs. Default: the 52 latest origins "
+                        "with a full horizon")
     p.add_argument("--horizon", type=int, default=4, help="periods ahead scored from each origin (default 4)")
     p.add_argument("--draws", type=int, default=500, help="sample paths per forecast (default 500)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
@@ -67,11 +70,13 @@ def fit_warnings(tasks: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
-                  warned: list[dict[str, Any]] | None = None) -> list[Path]:
+                  warned: list[dict[str, Any]] | None = None, data_sha256: str | None = None) -> list[Path]:
     """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots.
 
     ``warned`` is :func:`fit_warnings` of ``result.tasks`` when the caller has it already (the CLI
-    prints it too); ``None`` computes it here.
+    prints it too); ``None`` computes it here. ``data_sha256`` (:func:`~..data.io.file_sha256` of
+    the data file ``source``) goes into backtest.json beside its path: ``forecast --backtest``
+    compares it with the forecast's data file.
     """
     from ..conventions import TOTAL
     from ..data.io import write_csv_atomic, write_text_atomic
@@ -85,6 +90,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
     if len(result.failures):
         written.append(write_csv_atomic(_dates(result.failures), out / "failures.csv"))
     meta: dict[str, Any] = {"settings": result.settings, "data": source,
+                            **({"data_sha256": data_sha256} if data_sha256 else {}),
                             "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records"),
                             "fit_warnings": fit_warnings(result.tasks) if warned is None else warned}
     if len(summary):
@@ -132,6 +138,7 @@ def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.io import file_sha256
     from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_draws, check_origins_spec, check_seed
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(Problem("command line", None, "--models",
                                 f"unknown model(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}"))
     lags = parse_lags(args.lags)
+    drivers = parse_drivers(args.drivers)  # before the data are read, as every option
     check_lags_apply(models, lags)
     if REFERENCE not in models:
         models.insert(0, REFERENCE)
@@ -154,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
     models = list(dict.fromkeys(models))
     claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
+    data_sha256 = file_sha256(args.data)  # the bytes just read: forecast --backtest compares them
     from ..models.base import Panel
 
     panel = Panel.from_observations(obs, regions)
-    drivers = parse_drivers(args.drivers)
     models = [(m, model_kwargs(m, drivers, obs, lags=lags, strict=False)) for m in models]
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
@@ -165,14 +173,13 @@ def run(args: argparse.Namespace) -> int:
     res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
                        seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
                        dask=args.dask or None, progress=False if args.no_progress else None)
-    res.settings["freq"] = panel.freq
     st = res.settings
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
           f"{args.draws} paths; {st['wall_seconds']:.1f} s ({st['executor']})")
     warned = fit_warnings(res.tasks)  # one list for backtest.json and the screen lines below
     with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
         written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots,
-                                            warned=warned), stage, args.out)
+                                            warned=warned, data_sha256=data_sha256), stage, args.out)
     summary = res.summary()
     if len(summary):
         print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")
@@ -189,8 +196,9 @@ def run(args: argparse.Namespace) -> int:
         w = winners(summarise(common)) if len(common) else winners(summary)
         for scope, label in (("regions", "per region"), ("ALL", "regional total")):
             for r in w[w["scope"] == scope].itertuples():
+                second = f"; runner-up {r.runner_up}" if isinstance(r.runner_up, str) else ""  # one model: none
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
-                      f"80% coverage {r.cover_80:.0%}); runner-up {r.runner_up}")
+                      f"80% coverage {r.cover_80:.0%}){second}")
     for model in dict.fromkeys(w["model"] for w in warned):
         mine = [w for w in warned if w["model"] == model]
         fitted = int((res.tasks["model"] == model).sum())

@@ -548,8 +548,8 @@ def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str)
         raise
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
         msg = " ".join(str(e).split())[:160]
+        free = ", ".join(n for n in driver_free_models() if n != m.name)  # not the model that just failed
         raise DataError(Problem(file, None, None,
                                 f"model {m.name!r} could not be fitted to these data ({type(e).__name__}: {msg}); "
-                                f"a longer history, more regions or a driver-free model "
-                                f"({', '.join(driver_free_models())}) may work")) from None
+                                f"a longer history, more regions or a driver-free model ({free}) may work")) from None
     return m

@@ -53,13 +53,16 @@ def parse_lags(text: str | None) -> int | None:
 
 
 def parse_drivers(text: str | None) -> tuple[str, ...] | None:
-    """``"a, b"`` -> ``("a", "b")``; None stays None; an empty list, or a name that is not a conflict
-    series of the schema (``displaced``, the target, above all), is an error."""
+    """``"a, b"`` -> ``("a", "b")``; None stays None; an empty list, a name given twice, or a name that
+    is not a conflict series of the schema (``displaced``, the target, above all), is an error."""
     if text is None:
         return None
     out = tuple(s.strip() for s in text.split(",") if s.strip())
     if not out:
         raise DataError(Problem("command line", None, "--drivers", "give at least one series name, e.g. strikes,events"))
+    twice = [s for s in dict.fromkeys(out) if out.count(s) > 1]
+    if twice:  # was fitted with the column twice: a singular design, 'LinAlgError: Eigenvalues did not converge'
+        raise DataError([Problem("command line", None, "--drivers", f"{s} is given twice") for s in twice])
     bad = [s for s in out if s not in DRIVER_SERIES]
     if bad:  # counts of people (the target above all) are forecast, never a driver of the forecast
         raise DataError([Problem("command line", None, "--drivers",

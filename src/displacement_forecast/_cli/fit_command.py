@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from .checks import check_seed, fit_model, prepare_data
 
     lags = parse_lags(args.lags)
+    drivers = parse_drivers(args.drivers)  # before the data are read, as every option
     bayes = args.model in ("bayes-hierarchical", "bayes-dynamic")
     if args.seed is not None:
         check_seed(args.seed)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         cfg["progress"] = False
     claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
-    kw = model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags)
+    kw = model_kwargs(args.model, drivers, obs, lags=lags)
     model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)
     obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
     for w in notes.warnings:

@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-dir", help="use a fit saved by `displacement-forecast fit` instead of fitting; "
                    "it is conditioned on DATA (forecasts start after DATA's last period, no refit; "
                    "recorded in the sidecar)")
-    p.add_argument("--scenarios", help="scenario TOML file (default: baseline only)")
+    p.add_argument("--scenarios", help="scenario TOML file (default: baseline only); the baseline is always "
+                   "forecast, added (with a note) when the file has no scenario 'baseline'")
     p.add_argument("--horizon", type=int, default=12,
                    help="periods ahead (default 12; at most the length of the history, see --max-horizon)")
     p.add_argument("--max-horizon", type=int, default=None, metavar="N",
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
-    from ..scenarios import Scenario, check_scenarios
+    from ..scenarios import Scenario, check_scenarios, with_baseline
     from .checks import (
         check_draws,
         check_horizon,
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     check_draws(args.draws)
     check_options(args)
     lags = parse_lags(args.lags)
+    drivers = parse_drivers(args.drivers)  # before the data are read, as every option
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
@@ -136,10 +138,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..models import get_model
 
-        model = get_model(args.model, **model_kwargs(args.model, parse_drivers(args.drivers), obs, lags=lags))
+        model = get_model(args.model, **model_kwargs(args.model, drivers, obs, lags=lags))
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    scenarios, added = with_baseline(scenarios)
+    if added:  # the baseline is always forecast: the other scenarios are read against it
+        print(f"note: {args.scenarios} has no 'baseline' scenario; it is forecast too (conflict continues as "
+              "forecast), as every scenario is read against it", file=sys.stderr)
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
     if args.hub is not None:  # a hub of another panel's regions or period: refused before anything is fitted
@@ -154,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
+        from ..data.schema import observation_frequency
         from ..evaluate.backtest import backtest_record
 
-        record = backtest_record(args.backtest, model.name)
+        # a backtest of other data (another frequency, other regions) is refused; of another file, warned
+        record = backtest_record(args.backtest, model.name, data_file=args.data, freq=observation_frequency(obs),
+                                 regions=list(regions.codes))
     notes.warnings[:0] = population_warnings
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)

@@ -38,6 +38,18 @@ def check_file(path: str | Path) -> Path:
     return p
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in blocks: what ``sha256sum`` prints. ``backtest``
+    records it for its data file, so ``forecast --backtest`` compares data by content, not path."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
     """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
     what an empty file should have held, for the message)."""

@@ -207,6 +207,35 @@ def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: in
     return dates[idx]
 
 
+def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min_history: int = MIN_HISTORY) -> None:
+    """Every origin has at least ``min_history`` periods of ``dates`` up to and including it (the
+    history ``forecast`` requires, :data:`~displacement_forecast.conventions.MIN_HISTORY`), else
+    one error naming the first origin too early, the minimum and the earliest origin allowed.
+
+    ``backtest --origins=0:2`` fitted ``last-value`` from the first period, which ``forecast``
+    refuses (``needs at least 8``), and scored those fits without a word."""
+    pos = dates.get_indexer(origins)
+    early = [(o, int(p) + 1) for o, p in zip(origins, pos, strict=True) if 0 <= p < min_history - 1]
+    if not early:
+        return
+
+    def periods(n: int) -> str:
+        return f"{n} period{'s' if n != 1 else ''}"
+
+    allowed = (f"the earliest allowed origin is {dates[min_history - 1].date()} (period {min_history - 1})"
+               if len(dates) > min_history else
+               f"the data hold only {periods(len(dates))}, too few to score any origin with that history")
+    if len(early) < len(origins):  # some: say which
+        which = ", ".join(f"{o.date()} ({periods(n)})" for o, n in early[:5]) + (", ..." if len(early) > 5 else "")
+        msg = (f"{len(early)} of the {len(origins)} origins {'has' if len(early) == 1 else 'have'} fewer than "
+               f"{min_history} periods of history, the least `forecast` accepts: {which}")
+    else:
+        (first, n) = early[0]
+        which = f"the first origin, {first.date()}," if len(origins) > 1 else f"origin {first.date()}"
+        msg = f"{which} has {periods(n)} of history; `forecast` needs at least {min_history}"
+    raise DataError(Problem("--origins", None, None, f"{msg}; {allowed}"))
+
+
 # -- one task --------------------------------------------------------------------------------
 def oracle_scenario(truth: Panel, origin: pd.Timestamp, horizon: int, drivers: Sequence[str]):
     """A scenario whose driver paths are the strikes/flights observed after ``origin``.
@@ -390,6 +419,7 @@ def run_backtest(
     dask: Any = None,
     progress: bool | None = None,
     truth: Panel | None = None,
+    min_history: int = MIN_HISTORY,
 ) -> BacktestResult:
     """Rolling-origin backtest of several models.
 
@@ -421,6 +451,9 @@ def run_backtest(
     truth
         Panel to score against (default: ``data``). The leakage test passes corrupted ``data``
         and the clean ``truth``.
+    min_history
+        Fewest periods up to and including each origin (:func:`check_origin_history`); the
+        default is what ``forecast`` requires, so a backtest never scores fits it would refuse.
 
     Returns
     -------
@@ -447,6 +480,7 @@ def run_backtest(
     if len(bad):
         raise DataError(Problem("origins", None, None,
                                 f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
+    check_origin_history(origins, panel.dates, min_history)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
@@ -486,6 +520,8 @@ def run_backtest(
                 "first_origin": str(origins[0].date()) if len(origins) else None,
                 "last_origin": str(origins[-1].date()) if len(origins) else None,
                 "origins": [str(o.date()) for o in origins],
+                # what the data were: forecast --backtest refuses a backtest of another frequency or regions
+                "freq": panel.freq, "regions": list(panel.regions.codes),
                 "executor": "dask" if dask is not None else f"joblib x{workers}" if workers > 1 else "in-process",
                 "wall_seconds": round(wall, 2), "crps_estimator": "fair"}
     return BacktestResult(scores, failures, task_frame, settings)
@@ -668,7 +704,8 @@ def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int
 
 
 def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
-                    tolerance: float = 0.05) -> dict[str, Any]:
+                    tolerance: float = 0.05, data_file: str | Path | None = None, freq: str | None = None,
+                    regions: Sequence[str] | None = None) -> dict[str, Any]:
     """What a forecast sidecar says about the model's past intervals, from a backtest folder.
 
     Reads ``summary.csv`` written by ``displacement-forecast backtest`` and returns
@@ -679,15 +716,33 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     its ``backtest.json`` recorded for the same rates), each such rate carries its 90% interval
     (``interval_90``), so a reader sees how much of the gap a few origins can explain.
     The default scope is ``ALL`` (the regional total), what planners read first.
+
+    With ``data_file`` (and the forecast's ``freq`` and ``regions``) the backtest must be of such
+    data (:func:`backtest_data_check`): another frequency or no region in common is an error, a
+    backtest of another data file (by content) a warning; ``data_check`` records what was compared.
+    A backtest that did not score ``model`` is an error naming the models it did score.
     """
     path = Path(backtest_dir) / "summary.csv"
     if not path.exists():
         raise DataError(Problem(str(path), None, None, "no backtest summary here; run `displacement-forecast backtest` first"))
     summary = pd.read_csv(path)
+    problems: list[Problem] = []
+    check: dict[str, Any] = {}
+    if data_file is not None:
+        try:
+            check = backtest_data_check(backtest_dir, data_file=data_file, freq=freq, regions=regions)
+        except DataError as e:
+            problems += e.problems
     try:
         rec = coverage_summary(summary, model, scope)
     except ValueError as e:
-        raise DataError(Problem(str(path), None, "model", str(e))) from None
+        scored = list(dict.fromkeys(summary["model"])) if "model" in summary else []
+        problems.append(Problem(str(Path(backtest_dir)), None, "--backtest", (
+            f"the backtest did not score model {model!r} (it scored {', '.join(map(str, scored)) or 'none'}); "
+            f"expected a backtest of the forecast's model: run `displacement-forecast backtest --models {model}` "
+            "on the data, or forecast with a model it scored") if model not in scored else str(e)))
+    if problems:
+        raise DataError(problems)
     rec.update(_rate_intervals(Path(backtest_dir), model, scope, rec))
     off = {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
            if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
@@ -709,7 +764,95 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                      + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show"
                      + (f", though {n} origins cannot tell this gap from chance" if all(chance(lv) for lv in off)
                         else ""))
-    return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns, "warnings": warns}
+    return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns,
+            "warnings": check.pop("warnings", []) + warns, **({"data_check": check} if check else {})}
+
+
+#: Frequency codes as adjectives, for :func:`backtest_data_check`'s lines.
+_FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
+
+
+def _first(codes: Sequence[str], n: int = 4) -> str:
+    """The first ``n`` region codes, and how many there are when more."""
+    return ", ".join(map(str, list(codes)[:n])) + (f" ... ({len(codes)})" if len(codes) > n else "")
+
+
+def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq: str | None = None,
+                        regions: Sequence[str] | None = None) -> dict[str, Any]:
+    """Whether a backtest folder was run on the data a forecast reads, from its ``backtest.json``.
+
+    ``forecast --backtest`` copied any backtest's coverage into the sidecar: a backtest of the
+    Somalia panel marked every row of a Syria forecast. Now
+
+    * another frequency (``settings.freq``) than ``freq``, or no region in common with ``regions``
+      (``settings.regions``; ``scores.csv``'s regions for a backtest written before they were
+      recorded) is an error, one line each;
+    * another data file is a warning (a backtest of an earlier vintage of the same data is
+      legitimate): compared by content, ``data_sha256`` (:func:`~..data.io.file_sha256`) against
+      the hash of ``data_file``; by path when the backtest recorded no hash but a file of that
+      name exists; unknown, a warning too, otherwise (no ``backtest.json``, or no hash and no such file).
+
+    Returns ``{"backtest_data", "backtest_data_sha256", "forecast_data", "forecast_data_sha256",
+    "same_data" (True, False or None: not known), "compared_by" ("sha256", "path" or None),
+    "warnings"}``. Raises :class:`DataError` (``--backtest`` named) for the errors above.
+    """
+    from ..data.io import file_sha256
+
+    d = Path(backtest_dir)
+    mine = file_sha256(data_file)
+    out: dict[str, Any] = {"backtest_data": None, "backtest_data_sha256": None, "forecast_data": str(data_file),
+                           "forecast_data_sha256": mine, "same_data": None, "compared_by": None, "warnings": []}
+    try:
+        meta = json.loads((d / "backtest.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        out["warnings"].append(f"--backtest {d}: no backtest.json, so which data the backtest was run on is not "
+                               f"known; its coverage is copied as if it were of {data_file}")
+        return out
+    except (OSError, ValueError) as e:
+        raise DataError(Problem(str(d / "backtest.json"), None, None,
+                                f"not readable ({type(e).__name__}); expected the backtest.json that "
+                                "`displacement-forecast backtest` writes")) from None
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    theirs = meta.get("data")
+    problems = []
+    bt_freq = str(settings.get("freq") or "")[:1]
+    if freq and bt_freq in _FREQ_WORD and bt_freq != str(freq)[:1]:
+        problems.append(Problem(str(d), None, "--backtest",
+                                f"a backtest of {_FREQ_WORD[bt_freq]} data ({theirs}); {data_file} is "
+                                f"{_FREQ_WORD.get(str(freq)[:1], freq)}: expected a backtest of data of the "
+                                f"forecast's frequency (`displacement-forecast backtest {data_file} ...`)"))
+    bt_regions = settings.get("regions")
+    if not isinstance(bt_regions, list):  # written before the regions were recorded: those it scored
+        try:
+            bt_regions = [r for r in pd.read_csv(d / "scores.csv", usecols=["region"])["region"].astype(str).unique()
+                          if r != TOTAL]
+        except (OSError, ValueError, KeyError):
+            bt_regions = None
+    if regions is not None and bt_regions and not set(map(str, bt_regions)) & set(regions):
+        problems.append(Problem(str(d), None, "--backtest",
+                                f"a backtest of regions {_first(bt_regions)} ({theirs}), none of which {data_file} "
+                                f"holds ({_first(list(regions))}): expected a backtest of the forecast's data "
+                                f"(`displacement-forecast backtest {data_file} ...`)"))
+    if problems:
+        raise DataError(problems)
+    recorded = meta.get("data_sha256")
+    out.update(backtest_data=theirs, backtest_data_sha256=recorded)
+    if isinstance(recorded, str) and recorded:
+        out.update(same_data=recorded == mine, compared_by="sha256")
+        how = f"its data file {theirs} (SHA-256 {recorded[:12]}...) is not {data_file} (SHA-256 {mine[:12]}...)"
+    elif theirs and Path(str(theirs)).is_file():  # written before the hash was recorded: by path
+        out.update(same_data=Path(str(theirs)).resolve() == Path(data_file).resolve(), compared_by="path")
+        how = f"it was run on {theirs}, not {data_file} (its backtest.json records no hash of the data)"
+    else:  # no hash and no file of that name here (a label, or moved): cannot tell
+        out["warnings"].append(f"--backtest {d}: its backtest.json records no hash of its data "
+                               f"({theirs or 'nor names them'}), so whether it was run on {data_file} is not known")
+        return out
+    if out["same_data"] is False:
+        out["warnings"].append(f"--backtest {d} was run on other data: {how}; its coverage describes that data "
+                               "(fine for an earlier vintage of the same panel, misleading for another)")
+    return out
 
 
 def _rate_intervals(backtest_dir: Path, model: str, scope: str, rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -811,6 +954,7 @@ def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.n
     return s["pit"].to_numpy(float)
 
 
-__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "common_cells", "coverage_interval",
+__all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "check_origin_history", "common_cells",
+           "coverage_interval",
            "coverage_summary", "default_origins", "oracle_scenario", "parse_origins", "pit_values", "run_backtest",
            "run_task", "score_frame", "summarise", "winners"]

@@ -1094,7 +1094,9 @@ class AutoEnsemble(ForecastModel):
     def _build(self, name: str, kwargs: dict[str, Any]) -> ForecastModel:
         from . import get_model
 
-        return get_model(name, **kwargs)
+        m = get_model(name, **kwargs)
+        m.member_of = self.name  # its messages then do not suggest the model in use (auto) or its members
+        return m
 
     # -- fitting ------------------------------------------------------------------------------
     def _candidates(self, panel: Panel) -> list[tuple[str, dict[str, Any]]]:

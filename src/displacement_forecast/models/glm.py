@@ -88,11 +88,14 @@ class NBDistributedLag(ForecastModel):
             Yv, Xv, gv, off = self._design(panel, L, act)
         self.n_lags_ = L
         if too_few_rows(len(Yv), S, L):
+            # a candidate of auto (member_of, set by the ensemble) is left out of its mixture of the
+            # driver-free models: naming them, auto first, told an auto user to use auto
+            other = "" if getattr(self, "member_of", None) else ", or use a driver-free model (auto, dynamic, last-value)"
             raise ValueError(
                 f"{self.name}: {len(Yv)} rows of data for {S} driver series x {L} lag(s) ({S * L + 1} shared "
                 f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "
-                f"--drivers{', fewer lags with --lags' if self.n_lags else ''}, a longer history, or use a "
-                "driver-free model (auto, dynamic, last-value)")
+                f"--drivers{', fewer lags with --lags' if self.n_lags else ''}{',' if other else ' or'} a longer "
+                f"history{other}")
         if L < default_L:
             self.info_.warnings.append(f"lags shortened from {default_L} to {L} periods: {len(Yv)} rows of data for "
                                        f"{S} driver series ({MIN_ROWS_PER_COEFFICIENT} rows per coefficient)")

@@ -541,6 +541,18 @@ def load_scenarios(path: str | Path, regions: RegionTable | None = None) -> list
     return scenarios_from_dict(doc.data, regions, file=str(path), toml=doc)
 
 
+def with_baseline(scenarios: list[Scenario]) -> tuple[list[Scenario], bool]:
+    """``scenarios`` with the baseline first when none of them is ``baseline`` (ids compared
+    without case, as chart files are), and whether it was added.
+
+    Every forecast holds the baseline: scenarios are read against it and the exceedance
+    comparisons need it. A file with only ``ceasefire-banadir`` and ``double-all`` gave a forecast
+    without baseline rows, and no word said so."""
+    if any(s.id.lower() == "baseline" for s in scenarios):
+        return list(scenarios), False
+    return [Scenario.baseline(), *scenarios], True
+
+
 def _kp(file: str, line: int | None, key: str, message: str) -> Problem:
     """A problem with a key of the scenario file (named as a key, whatever the file is called)."""
     return Problem(file, line, key, message, kind="key")
