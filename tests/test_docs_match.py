@@ -197,7 +197,7 @@ def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
     import numpy as np
 
     from displacement_forecast.models.ensemble import (
-        _far_tail_factor,
+        _far_tail_lift,
         _lower_factor,
         _upper_tail_factor,
     )
@@ -205,13 +205,13 @@ def test_the_readme_names_the_sidecar_keys_of_autos_tail_calibration():
     rng = np.random.default_rng(0)
     pooled = rng.poisson(50.0, (200, 60)).astype(float)
     y = rng.poisson(50.0, 60).astype(float)
-    rates = {**_lower_factor(pooled, y)[1], **_upper_tail_factor(pooled, y)[1], **_far_tail_factor(pooled, y)[1]}
+    rates = {**_lower_factor(pooled, y)[1], **_upper_tail_factor(pooled, y)[1], **_far_tail_lift(pooled, y)[1]}
     assert len(rates) == 10, "a panel with positive quantiles gets rates on both sides"
     assert _lower_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
     assert _upper_tail_factor(np.zeros((200, 60)), np.zeros(60))[1] == {}
     rows = {r[0].strip("`"): r[1] for r in table_rows(section(README, "### Keys of `forecast.json`"))}
     diag = rows["diagnostics"]
-    assert all(f"`{k}`" in diag for k in ("lower_spread_factor", "upper_tail_factor", "far_tail_factor",
+    assert all(f"`{k}`" in diag for k in ("lower_spread_factor", "upper_tail_factor", "far_tail_lift",
                                           "backtest_coverage")), diag
     assert all(f"`{k}`" in diag for k in rates), (sorted(rates), diag)
     assert "empty" in diag, "the README says when the rates are missing"
@@ -293,6 +293,18 @@ def test_the_quick_starts_figures_for_auto_are_what_it_gives():
     run = run_forecast(obs, regions, model="auto", horizon=12, seed=0)
     assert weights and run.model.info_.diagnostics["auto"]["weights"] == weights
     assert round(100 * run.prob_exceed(250_000, within=12)["baseline"]) == int(pct)
+    # the far tail's lift: Atareb's weekly 97.5% quantile at 4 weeks and 12-week 90% quantile, as
+    # the README gives them (its population, 290,016, with the factor the lift replaced)
+    how = section(README, "## How good is it? (read before trusting a band)").replace("\n", " ")
+    lift, wk, cum = re.search(r"with the lift \(([\d.]+)\), ([\d,]+) and ([\d,]+)\.", how).groups()
+    f = run.frame
+    q = f[(f["region"] == "NWS12") & (f["output_type"] == "quantile") & (f["scenario"] == "baseline")]
+    level = q["output_type_id"].astype(float)
+    week4 = q[(q["target"] == "new_displaced") & (level == 0.975) & (q["horizon"] == 4)]["value"].item()
+    total12 = q[(q["target"] == "cum_new_displaced") & (level == 0.9) & (q["horizon"] == 12)]["value"].item()
+    assert run.model.info_.diagnostics["auto"]["far_tail_lift"] == float(lift)
+    assert (round(week4), round(total12)) == (int(wk.replace(",", "")), int(cum.replace(",", "")))
+    assert total12 < 0.5 * regions.population[list(regions.codes).index("NWS12")]
 
 
 def test_fit_points_to_where_its_diagnostics_are_explained(tmp_path, capsys):

@@ -12,7 +12,7 @@ from displacement_forecast.models import DEFAULT_MODEL, get_model
 from displacement_forecast.models.base import Panel
 from displacement_forecast.models.ensemble import (
     _allocate,
-    _far_tail_factor,
+    _far_tail_lift,
     _lower_factor,
     _simplex,
     _upper_tail_factor,
@@ -449,34 +449,70 @@ def test_auto_tails_stretches_only_beyond_the_90_quantile():
     q = lo.sample_paths(5, n_draws=200, seed=1).values
     g = horizon_factors(a.upper_tail_, 5)  # months 4 and 5 take month 3's factor
     assert list(g) == [*a.upper_tail_, a.upper_tail_[-1], a.upper_tail_[-1]]
-    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, g, a.far_tail_))
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, 1.0, g, far_lift=a.far_lift_))
 
 
-def test_far_tail_factor_restores_the_97_5_quantile_of_a_too_light_far_tail():
+def test_far_tail_lift_restores_the_97_5_quantile_of_a_too_light_far_tail():
     """Known truth: paths drawn from the truth with their excess over each cell's 95% quantile cut
-    to a third, so 4% of outcomes fall above the 97.5% quantile (not 2.5%). The factor found
-    (~3) brings that share back to one a binomial test cannot tell from 2.5%, and leaves the
-    median and the 80% interval as they were."""
+    to a third, so 4% of outcomes fall above the 97.5% quantile (not 2.5%). The lift found is
+    near what the cut took from the 97.5% quantile (log1p, the median over cells: 2/3 of the
+    truth's excess there), brings that share back to one a binomial test cannot tell from 2.5%,
+    and leaves the median and the 80% interval as they were."""
     rng = np.random.default_rng(6)
     paths, y = _lognormal_cells(rng, n_cells=800)
     short = stretch_upper_tail(paths, 1 / 3, 0.95)
-    g, info = _far_tail_factor(short, y)
-    assert 2.0 <= g <= 4.0, (g, info)
+    c, info = _far_tail_lift(short, y)
+    lz, sz = np.log1p(paths), np.log1p(short)
+    taken = np.median(np.quantile(lz, 0.975, axis=0) - np.quantile(sz, 0.975, axis=0))
+    assert 0.5 * taken <= c <= 1.5 * taken, (c, taken, info)
     assert info["far_above2.5_before"] >= 0.04 and info["far_above2.5_after"] <= 0.035, info
-    out = spread_paths(short, 1.0, 1.0, 1.0, g)
+    out = spread_paths(short, 1.0, 1.0, 1.0, far_lift=c)
     np.testing.assert_array_equal(np.quantile(out, [0.1, 0.5, 0.9], axis=0),
                                   np.quantile(short, [0.1, 0.5, 0.9], axis=0))
-    assert (np.quantile(out, 0.975, axis=0) >= np.quantile(short, 0.975, axis=0)).all()
+    # every cell's 97.5% quantile rises by the lift (log1p; integer counts round)
+    rise = np.quantile(np.log1p(out), 0.975, axis=0) - np.quantile(sz, 0.975, axis=0)
+    assert np.allclose(rise, c, atol=0.02), (rise.min(), rise.max(), c)
 
 
-def test_far_tail_factor_leaves_calibrated_and_too_wide_tails():
-    """Paths drawn from the truth: the factor is 1 unless the test errs (5% of the time: at most
-    3 of 20 histories); paths wider than the truth: always 1 (it never narrows, never widens
+def test_far_tail_lift_leaves_calibrated_and_too_wide_tails():
+    """Paths drawn from the truth: the lift is 0 unless the test errs (5% of the time: at most
+    3 of 20 histories); paths wider than the truth: always 0 (it never narrows, never widens
     without evidence)."""
-    calibrated = [_far_tail_factor(*_lognormal_cells(np.random.default_rng(k)))[0] for k in range(20)]
-    assert sum(g > 1 for g in calibrated) <= 3, calibrated
-    wide = [_far_tail_factor(*_lognormal_cells(np.random.default_rng(k), sd_high=0.8))[0] for k in range(5)]
-    assert wide == [1.0] * 5
+    calibrated = [_far_tail_lift(*_lognormal_cells(np.random.default_rng(k)))[0] for k in range(20)]
+    assert sum(c > 0 for c in calibrated) <= 3, calibrated
+    wide = [_far_tail_lift(*_lognormal_cells(np.random.default_rng(k), sd_high=0.8))[0] for k in range(5)]
+    assert wide == [0.0] * 5
+
+
+def test_far_tail_lift_does_not_stretch_wide_cells_most():
+    """The shipped NW Syria forecast's failure, in known truth: one factor on each cell's log1p
+    excess over its 95% quantile (as until 2026-12-02) multiplied the tails that were already
+    widest, so a cell ten times wider (log1p sd 1.0 against 0.1) had its 97.5% quantile raised
+    ten times as far. The lift raises both by the same amount."""
+    from displacement_forecast.models.ensemble import _log_map
+
+    e = np.random.default_rng(2).standard_normal((401, 2))
+    paths = np.round(np.expm1(6 + e * np.array([0.1, 1.0])))
+    lz = np.log1p(paths)
+    q95, q975 = np.quantile(lz, [0.95, 0.975], axis=0)
+    old = np.log1p(_log_map(q975, q95, 4.75)) - q975  # the old map's rise of the 97.5% quantile
+    assert old[1] > 5 * old[0], old
+    rise = np.quantile(np.log1p(spread_paths(paths, 1.0, 1.0, 1.0, far_lift=1.4)), 0.975, axis=0) - q975
+    np.testing.assert_allclose(rise, 1.4, atol=0.02)
+
+
+def test_far_tail_factor_of_fits_saved_before_the_lift_is_still_applied():
+    """Fits saved on 2026-12-01 stored a factor (``far_tail_``), not a lift: their forecasts keep
+    the map they were fitted with."""
+    from displacement_forecast.models.ensemble import _log_map
+
+    rng = np.random.default_rng(5)
+    paths = np.round(np.expm1(rng.uniform(4, 9, 50) + 0.5 * rng.standard_normal((401, 50))))
+    lz = np.log1p(paths)
+    q95, q975 = np.quantile(lz, [0.95, 0.975], axis=0)
+    out = spread_paths(paths, 1.0, 1.0, 1.0, 2.0)
+    np.testing.assert_allclose(np.quantile(np.log1p(out), 0.975, axis=0), np.log1p(_log_map(q975, q95, 2.0)),
+                               atol=0.02)
 
 
 @pytest.mark.parametrize("which, start, top", [("upper", 0.9, 0.99), ("far", 0.95, 0.975)])

@@ -86,10 +86,11 @@ SCREEN_NOTES: dict[str, str] = {
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
-    "far_tail_factor": "stretch beyond the 95% quantile of each cell, until the share of backtest outcomes above "
-                       "the 97.5% quantile is no longer significantly above 2.5%",
+    "far_tail_lift": "rise of the 97.5% quantile of every cell on the log1p scale (x exp(lift)), the excess over "
+                     "the 95% quantile stretched to reach it, until the share of backtest outcomes above it is no "
+                     "longer significantly above 2.5%",
     "backtest_coverage": "shares of backtest outcomes below the 10% / 2.5% and above the 95% / 97.5% quantiles, "
-                         "before and after the tail factors (far_: above the 97.5% quantile, far-tail factor; "
+                         "before and after the tail factors (far_: above the 97.5% quantile, far-tail lift; "
                          "total_cov80: 80% coverage of the all-region total before and after its shock); "
                          "calibrated: 0.1, 0.025, 0.05, 0.025, 0.8",
     "total_shock_sd": "sd per period (log scale) of a random walk shared by all regions, added when the all-region "

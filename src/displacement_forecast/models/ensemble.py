@@ -99,11 +99,12 @@ Fitting
        / +15.4 / +14.4 / +8.8%, seed 2 +9.2 / +6.4 / +4.5 / +3.0%.
 
        Farthest tail (``"tails"``, since 2026-12-01): after both factors, beyond each cell's 95%
-       quantile the log1p excess is stretched again, by the smallest factor (1-8) that leaves
-       the backtest's count of outcomes above the 97.5% quantile no longer significantly more
-       than 2.5% (one-sided binomial test at 5%, :func:`_far_tail_factor`): the 95% intervals
-       then cover near 95% where the backtest shows they did not, without moving any central
-       interval up to 90%. Somalia's 95% coverage 90% -> 92% (``docs/real-world-results.md``).
+       quantile the log1p excess is stretched again so that every cell's 97.5% quantile rises by
+       the smallest log1p lift (0-4; a factor 1-8 on each cell's excess until 2026-12-02) that
+       leaves the backtest's count of outcomes above it no longer significantly more than 2.5%
+       (one-sided binomial test at 5%, :func:`_far_tail_lift`): the 95% intervals then cover
+       near 95% where the backtest shows they did not, without moving any central interval up
+       to 90%. Somalia's 95% coverage 90% -> 92% (``docs/real-world-results.md``).
 
        Where the stretches stop (since 2026-12-01): each one stretches only up to the highest
        quantile its factor was judged on (the upper tail: 99%, :data:`TAIL_TO`; the far tail:
@@ -302,12 +303,14 @@ SPREADS = tuple(np.round(np.arange(0.6, 1.81, 0.05), 2))
 
 def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None,
                  upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0,
-                 reference: np.ndarray | None = None) -> np.ndarray:
+                 reference: np.ndarray | None = None, far_lift: float = 0.0) -> np.ndarray:
     """Scale each path's log1p deviation from the median of its (region, horizon) by ``factor``
     (by ``lower`` instead where the path is below that median, when given); then, when
     ``upper_tail`` is not 1, scale each path's log1p excess over its cell's 90% quantile by it
-    (:func:`stretch_upper_tail`) up to its 99% quantile; then, when ``far_tail`` is not 1, the
-    excess over its 95% quantile by that (:func:`_far_tail_factor`) up to its 97.5% quantile.
+    (:func:`stretch_upper_tail`) up to its 99% quantile; then, when ``far_lift`` is above 0, the
+    excess over its 95% quantile so that its 97.5% quantile rises by that on the log1p scale
+    (:func:`_far_tail_lift`; ``far_tail``, a factor on that excess, is how fits saved before
+    2026-12-02 stored it).
     Beyond where each stretch stops, paths are shifted, not stretched (:func:`_stretch_above`).
 
     A monotone map applied to every path, so ranks, medians and whole paths are kept; counts
@@ -317,7 +320,7 @@ def spread_paths(paths: np.ndarray, factor: float, lower: float | None = None,
     quantiles define the map (default: ``paths``'; :class:`CalibrationMap`).
     """
     ref = paths if reference is None else reference
-    return CalibrationMap.from_paths(ref, factor, lower, upper_tail, far_tail)(paths)
+    return CalibrationMap.from_paths(ref, factor, lower, upper_tail, far_tail, far_lift)(paths)
 
 
 class CalibrationMap:
@@ -344,8 +347,12 @@ class CalibrationMap:
 
     @classmethod
     def from_paths(cls, reference: np.ndarray, factor: float, lower: float | None = None,
-                   upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0) -> CalibrationMap:
-        """The map with its anchors taken from ``reference`` ``(draw, ...)``."""
+                   upper_tail: float | np.ndarray = 1.0, far_tail: float = 1.0,
+                   far_lift: float = 0.0) -> CalibrationMap:
+        """The map with its anchors taken from ``reference`` ``(draw, ...)``. ``far_lift`` (log1p,
+        :func:`_far_tail_lift`) becomes one factor per cell, ``1 + far_lift / (q97.5 - q95)``: every
+        cell's 97.5% quantile rises by the same log1p amount; a cell whose two quantiles are equal
+        is left as it is."""
         m = cls(factor, factor if lower is None else lower, upper_tail, far_tail)
         ref = reference
         if m.factor != 1.0 or m.lower != 1.0:
@@ -355,8 +362,11 @@ class CalibrationMap:
             m.q_upper, m.top_upper = np.quantile(np.log1p(np.maximum(ref, 0)), [TAIL_FROM, TAIL_TO], axis=0,
                                                  keepdims=True)
             ref = _stretch_above(ref, m.q_upper, upper_tail, m.top_upper)
-        if far_tail != 1.0:
+        if far_tail != 1.0 or far_lift > 0:
             m.q_far, m.top_far = np.quantile(np.log1p(np.maximum(ref, 0)), [FAR_FROM, FAR_TO], axis=0, keepdims=True)
+        if far_lift > 0:
+            room = m.top_far - m.q_far
+            m.far_tail = np.where(room > 0, 1.0 + far_lift / np.where(room > 0, room, 1.0), 1.0)
         return m
 
     def _narrow(self, paths: np.ndarray) -> np.ndarray:
@@ -578,55 +588,64 @@ def _upper_tail_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[s
                          "above5_after": float(after[0]), "above2.5_after": float(after[1])}
 
 
-#: Where the far-tail stretch starts (:func:`_far_tail_factor`): each cell's 95% quantile.
+#: Where the far-tail stretch starts (:func:`_far_tail_lift`): each cell's 95% quantile.
 FAR_FROM = 0.95
 #: Where the forecast's far-tail stretch stops: the 97.5% quantile, the level its binomial test judged.
 FAR_TO = 0.975
-#: Factors :func:`_far_tail_factor` tries beyond the 95% quantile (1 = unchanged; it only widens).
-FAR_TAILS = tuple(np.round(np.arange(1.0, 8.001, 0.25), 2))
+#: Lifts of each cell's 97.5% quantile, log1p, that :func:`_far_tail_lift` tries (0 = unchanged; it
+#: only widens; 4 = x55).
+FAR_LIFTS = tuple(np.round(np.arange(0.0, 4.001, 0.1), 2))
 #: One-sided level of the binomial test that decides whether the backtest's outcomes above the
 #: 97.5% quantile are more than the 2.5% a calibrated forecast leaves there.
 FAR_ALPHA = 0.05
 
 
-def _far_tail_factor(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float]]:
-    """Far-tail calibration, after the lower and upper-tail factors: the smallest factor (>= 1)
-    for each cell's log1p excess over its 95% quantile whose backtest count of outcomes above
-    the stretched 97.5% quantile is no longer significantly more than 2.5% of the cells
-    (one-sided binomial test at :data:`FAR_ALPHA`); the largest of :data:`FAR_TAILS` when none is.
+def _far_tail_lift(pooled: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Far-tail calibration, after the lower and upper-tail factors: the smallest lift (>= 0,
+    log1p) of every cell's 97.5% quantile, the excess over its 95% quantile stretched to reach
+    it, whose backtest count of outcomes above the lifted 97.5% quantile is no longer
+    significantly more than 2.5% of the cells (one-sided binomial test at :data:`FAR_ALPHA`);
+    the largest of :data:`FAR_LIFTS` when none is.
 
-    Why: the pinball loss that chooses the upper-tail factor (:func:`_upper_tail_factor`) does
-    not ask for 95% intervals that cover 95%. On Somalia (PRMN departures, all-cause: floods,
-    drought) the default's 95% intervals covered 90% on the statsforecast cross-validation
-    origins, 8.1% of outcomes above the 97.5% quantile, 2-20 times above it. Matching the
-    backtest's rate to 2.5% exactly (no test) gave Somalia 93% coverage but Syria WIS 1.04 /
-    1.10 / 1.47x the best peer (its inner backtest of about 60 cells saw 3-7 surges after 2017
-    and asked for factors up to 7.5 that the cells scored did not need); with the test (500
-    paths, 2026-12-01, against no far-tail factor): Somalia 95% coverage 90% -> 92%, WIS 0.82 /
-    0.93 / 0.93x -> 0.84 / 0.93 / 0.92x; Syria 92% -> 93%, 0.89 / 0.77 / 0.85x -> 0.89 / 0.78 /
-    0.86x; Ukraine unchanged (0.98 / 0.95 / 0.94x, 93%). A test at 20% instead: Somalia 93%,
-    Syria 0.95 / 0.81 / 0.93x.
+    Why a far tail: the pinball loss that chooses the upper-tail factor
+    (:func:`_upper_tail_factor`) does not ask for 95% intervals that cover 95%. On Somalia (PRMN
+    departures, all-cause: floods, drought) the default's 95% intervals covered 90% on the
+    statsforecast cross-validation origins, 8.1% of outcomes above the 97.5% quantile, 2-20 times
+    above it. Matching the backtest's rate to 2.5% exactly (no test) gave Somalia 93% coverage
+    but Syria WIS 1.04 / 1.10 / 1.47x the best peer; the test leaves surges a few cells saw alone.
+
+    Why a lift, the same for every cell (since 2026-12-02), and not a factor on each cell's log1p
+    excess over its 95% quantile (1-8, as before): a factor multiplies what a cell's tail already
+    holds, so the cells with the widest tails, the ones least in need, were stretched most. On the
+    shipped NW Syria data (``forecast`` 12 weeks, factor 4.75) Atareb's weekly 97.5% quantile
+    became 207,151 people at week 4 (its 95% quantile 4,290, its largest week on record 1,336),
+    and the 12-week cumulative 90% quantile was its whole population (290,016) from week 10. With
+    the lift (1.4, i.e. x4 at the 97.5% quantile): 32,702 and 70,983. Real data
+    (``experiments/real_world/cv_peers.py`` origins, 500 paths, 2026-12-02, factor -> lift): WIS
+    Somalia 0.83 / 0.93 / 0.92x -> 0.82 / 0.92 / 0.92x the best peer, 95% coverage 92.2% -> 92.0%;
+    Syria 0.89 / 0.77 / 0.85x -> 0.89 / 0.77 / 0.85x, 93.2% -> 92.7%; Ukraine unchanged.
 
     The 95% quantile, the median and every central interval up to 90% are unchanged; the 97.5%
     quantile rises, and the forecast's stretch stops there (:data:`FAR_TO`). Cells whose 97.5%
     quantile equals their 95% quantile cannot be stretched but are counted. Fewer than 20 cells:
     no change.
 
-    Returns the factor and the backtest's rates above the 97.5% quantile before and after.
+    Returns the lift and the backtest's rates above the 97.5% quantile before and after.
     """
     from scipy.stats import binom
 
     cells = _scored_cells(pooled, y)
     if cells is None:
-        return 1.0, {}
+        return 0.0, {}
     z, yy = np.log1p(np.maximum(cells[0], 0)), cells[1]
     q95, q975 = np.quantile(z, FAR_FROM, axis=0), np.quantile(z, 0.975, axis=0)
+    room = q975 > q95  # cells the map can stretch
     n = len(yy)
-    above = {g: int(np.sum(yy > _log_map(q975, q95, g))) for g in FAR_TAILS}
+    above = {c: int(np.sum(np.log1p(yy) > q975 + np.where(room, c, 0.0))) for c in FAR_LIFTS}
     # P(at least k of n above | a calibrated 97.5% quantile) > FAR_ALPHA: no evidence left of a too-light tail
-    fine = [g for g in FAR_TAILS if binom.sf(above[g] - 1, n, 0.025) > FAR_ALPHA]
-    best = fine[0] if fine else FAR_TAILS[-1]
-    return float(best), {"far_above2.5_before": round(above[1.0] / n, 3),
+    fine = [c for c in FAR_LIFTS if binom.sf(above[c] - 1, n, 0.025) > FAR_ALPHA]
+    best = fine[0] if fine else FAR_LIFTS[-1]
+    return float(best), {"far_above2.5_before": round(above[0.0] / n, 3),
                          "far_above2.5_after": round(above[best] / n, 3)}
 
 
@@ -1023,7 +1042,7 @@ class AutoEnsemble(ForecastModel):
     calibrate, spread
         Interval calibration from the internal backtest: ``"tails"`` (default) narrows the lower
         tail (:func:`_lower_factor`), stretches the upper tail beyond the 90% quantile
-        (:func:`_upper_tail_factor`) and beyond the 95% quantile (:func:`_far_tail_factor`); ``"lower"`` the lower tail only; ``True`` spreads or narrows both sides, ``"narrow"``
+        (:func:`_upper_tail_factor`) and beyond the 95% quantile (:func:`_far_tail_lift`); ``"lower"`` the lower tail only; ``True`` spreads or narrows both sides, ``"narrow"``
         only narrows both, ``False`` leaves the mixture as drawn; or a fixed spread factor.
     horizon
         Horizon of the internal backtest (default 3 months, 4 weeks, 14 days).
@@ -1193,12 +1212,12 @@ class AutoEnsemble(ForecastModel):
         weights = {n: round(float(v), 2) for n, v in zip(ok, best_w, strict=True) if v > 0}
         k = _allocate(best_w, self.n_paths)
         pooled = np.concatenate([d[:n] for d, n in zip(D, k, strict=True) if n > 0], axis=0)
-        lower, spread, upper, far, cover = 1.0, 1.0, 1.0, 1.0, {}
+        lower, spread, upper, far, cover = 1.0, 1.0, 1.0, 0.0, {}
         if self.calibrate in ("lower", "tails"):
             lower, cover = _lower_factor(pooled, y)
         if self.calibrate == "tails":
             upper, up = _upper_tail_by_horizon(pooled, y, hz, H)
-            far, fr = _far_tail_factor(spread_paths(pooled, 1.0, lower, np.asarray(upper)[hz]), y)
+            far, fr = _far_tail_lift(spread_paths(pooled, 1.0, lower, np.asarray(upper)[hz]), y)
             cover = {**cover, **up, **fr}
         if self.calibrate in (True, "narrow"):
             spread, cover = _spread_factor(pooled, y, narrow_only=self.calibrate == "narrow")
@@ -1206,7 +1225,7 @@ class AutoEnsemble(ForecastModel):
         f, lo, up, fa = self._applied_factors(spread, lower, upper, far)
 
         def calibrated(p: np.ndarray) -> np.ndarray:  # as :meth:`_paths` does after the reordering
-            return spread_paths(p, f, lo, horizon_factors(up, p.shape[2]), fa)
+            return spread_paths(p, f, lo, horizon_factors(up, p.shape[2]), far_lift=fa)
 
         rho, total_crps = 0.0, {}
         rhos = None if not self.reorder else DEPENDENCE if self.dependence is None else (float(self.dependence),)
@@ -1223,18 +1242,18 @@ class AutoEnsemble(ForecastModel):
             cover = {**cover, **shock_cover}
         return {"weights": weights, "origins": [str(panel.dates[o].date()) for o in origins],
                 "dependence": rho, "total_crps": total_crps, "total_shock": shock,
-                "spread": spread, "lower": lower, "upper_tail": upper, "far_tail": far, "coverage": cover,
+                "spread": spread, "lower": lower, "upper_tail": upper, "far_lift": far, "coverage": cover,
                 "crps": {**{n: round(v, 2) for n, v in single.items()}, "mixture": round(best_s, 2)},
                 "driver_preference": preference, "full_fits": full,
                 "failed": failed, "horizon": H}
 
-    def _applied_factors(self, spread: float, lower: float, upper: float | list[float], far: float = 1.0
+    def _applied_factors(self, spread: float, lower: float, upper: float | list[float], far: float = 0.0
                          ) -> tuple[float, float, list[float], float]:
-        """The calibration factors the forecast applies (:func:`spread_paths`): the backtest's
-        ``spread``, ``lower``, ``upper`` (one per backtest horizon) and ``far``, or a fixed
+        """The calibration the forecast applies (:func:`spread_paths`): the backtest's ``spread``,
+        ``lower``, ``upper`` (one per backtest horizon) and far-tail lift ``far``, or a fixed
         ``spread`` given to the model, on both sides and without tail stretch."""
         if self.spread is not None:
-            return float(self.spread), float(self.spread), [1.0], 1.0
+            return float(self.spread), float(self.spread), [1.0], 0.0
         return float(spread), float(lower), [float(g) for g in np.atleast_1d(upper)], float(far)
 
     def _fit(self, panel: Panel) -> None:
@@ -1244,8 +1263,8 @@ class AutoEnsemble(ForecastModel):
         candidates = self._candidates(panel)
         bt = self._backtest(panel, candidates)
         self.weights_ = bt["weights"]
-        self.spread_, self.lower_spread_, self.upper_tail_, self.far_tail_ = self._applied_factors(
-            bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0), bt.get("far_tail", 1.0))
+        self.spread_, self.lower_spread_, self.upper_tail_, self.far_lift_ = self._applied_factors(
+            bt.get("spread", 1.0), bt.get("lower", 1.0), bt.get("upper_tail", 1.0), bt.get("far_lift", 0.0))
         self.dependence_ = float(bt.get("dependence", 0.0))
         self.total_shock_ = float(bt.get("total_shock", 0.0))
         self.total_shock_h_ = int(bt.get("horizon") or 1)  # the walk grows up to the backtest's horizon
@@ -1286,7 +1305,7 @@ class AutoEnsemble(ForecastModel):
         self.info_.diagnostics = {"auto": {
             "weights": self.weights_, "driver_preference": bt.get("driver_preference", {}),
             "spread_factor": self.spread_, "lower_spread_factor": self.lower_spread_,
-            "upper_tail_factor": self.upper_tail_, "far_tail_factor": self.far_tail_,
+            "upper_tail_factor": self.upper_tail_, "far_tail_lift": self.far_lift_,
             "dependence": self.dependence_, "backtest_total_crps": bt.get("total_crps", {}),
             "total_shock_sd": round(float(np.sqrt(self.total_shock_)), 4),
             "backtest_coverage": bt.get("coverage"),
@@ -1494,7 +1513,8 @@ class AutoEnsemble(ForecastModel):
             calibrate = CalibrationMap.from_paths(
                 ordered, self.spread_, getattr(self, "lower_spread_", self.spread_),
                 horizon_factors(getattr(self, "upper_tail_", 1.0), horizon),
-                getattr(self, "far_tail_", 1.0))  # fits saved before 2026-12-01 have none
+                getattr(self, "far_tail_", 1.0),  # fits saved 2026-12-01: a factor (before: none)
+                getattr(self, "far_lift_", 0.0))
             cache["members"] = base, perm, ordered, calibrate
         base, perm, ordered, calibrate = cache["members"]
         responds = [self._responds(n) for n in draws["names"]]
