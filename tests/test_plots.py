@@ -205,3 +205,30 @@ def test_the_exceedance_caption_names_no_bands_it_does_not_draw(tmp_path, monkey
     assert "Bands: 50/80/95% intervals including process" in seen["fan_chart"], seen
     assert make_caption(run.sidecar).replace("Bands: 50/80/95% intervals including", "The paths' spread includes") \
         == make_caption(run.sidecar, bands=False)
+
+
+def _monthly_run(scenario_ids=("baseline",)):
+    from displacement_forecast.scenarios import Scenario
+
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    scen = [Scenario(s, s, ()) if s != "baseline" else Scenario.baseline() for s in scenario_ids]
+    return run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1, scenarios=scen)
+
+
+def test_a_chart_without_bands_never_says_it_has_them():
+    """Notebooks gave the exceedance curves the fan charts' caption, "Bands: 50/80/95% intervals
+    including ...", under curves that draw no band: the chart now words it as the paths' spread,
+    whichever caption it is given."""
+    from displacement_forecast.forecast.run import caption as make_caption
+    from displacement_forecast.plot.fan import without_bands
+
+    run = _monthly_run()
+    banded = make_caption(run.sidecar)
+    assert "Bands: 50/80/95% intervals including" in banded
+    assert without_bands(banded) == make_caption(run.sidecar, bands=False)
+    fig = exceedance_curve(run.paths, marks=(250_000,), caption=banded)
+    try:
+        (cap,) = [t.get_text() for t in fig.texts if t.get_text().startswith("Source:")]
+        assert "Bands:" not in cap and "The paths' spread includes" in cap, cap
+    finally:
+        plt.close(fig)

@@ -15,7 +15,14 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter, PercentFormatter  # noqa: E402
 
-from ..conventions import FREQ_UNIT, INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
+from ..conventions import (  # noqa: E402
+    FREQ_UNIT,
+    INTERVAL_LEVELS,
+    TOTAL,
+    interval_bounds,
+    interval_quantiles,
+    levels_text,
+)
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
@@ -25,6 +32,17 @@ BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))
 #: Opacity of each band, widest (lightest) first.
 _ALPHAS = (0.15, 0.25, 0.4)[-len(BANDS):] if len(BANDS) <= 3 else tuple(np.linspace(0.1, 0.4, len(BANDS)))
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50")
+#: What :func:`~displacement_forecast.forecast.run.caption` says of the bands drawn, and what a
+#: chart that draws none says instead (its ``bands=False`` wording).
+_BANDS_TEXT = f"Bands: {levels_text()} intervals including"
+_SPREAD_TEXT = "The paths' spread includes"
+
+
+def without_bands(caption: str) -> str:
+    """``caption`` for a chart that draws no band (exceedance curves, coefficient bars): "Bands:
+    <levels> intervals including ..." becomes "The paths' spread includes ..."."""
+    return (caption or "").replace(_BANDS_TEXT, _SPREAD_TEXT)
+
 
 def _people(v: float, _pos=None) -> str:
     """Axis label for a count of people: 950, 1.5k, 25k, 1.2M."""
@@ -347,7 +365,7 @@ def exceedance_curve(
     if title:
         ax.set_title(title, loc="left")
     if caption:
-        add_caption(fig, caption)
+        add_caption(fig, without_bands(caption))  # curves, no band: never "Bands: ..."
     return fig
 
 
