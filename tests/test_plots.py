@@ -232,3 +232,41 @@ def test_a_chart_without_bands_never_says_it_has_them():
         assert "Bands:" not in cap and "The paths' spread includes" in cap, cap
     finally:
         plt.close(fig)
+
+
+def test_each_scenario_has_one_colour_in_every_chart():
+    """Colours went by a scenario's place in the run: 'intensify' was green in notebook 04 (third)
+    and 'intensify-south' red in notebook 01 (second), 'offensive-continues' the other way round."""
+    from matplotlib.colors import to_hex
+
+    from displacement_forecast.plot.fan import SCENARIO_COLOURS, scenario_colours
+
+    def curves(run):
+        fig = exceedance_curve(run.paths, marks=(), caption="c")
+        try:
+            return {ln.get_label(): to_hex(ln.get_color()) for ln in fig.axes[0].get_lines() if ln.get_label() in run.paths}
+        finally:
+            plt.close(fig)
+
+    def fans(run):
+        fig = scenario_fans(run.paths, cumulative=True, caption="c")
+        try:
+            return {ax.get_title(loc="left"): to_hex(ax.get_lines()[0].get_color()) for ax in fig.axes if ax.get_visible()}
+        finally:
+            plt.close(fig)
+
+    a = _monthly_run(("baseline", "intensify-south", "offensive-continues", "de-escalation", "ceasefire"))
+    b = _monthly_run(("baseline", "offensive-continues", "intensify"))
+    for got in (curves(a), fans(a), curves(b), fans(b)):
+        assert got == {s: SCENARIO_COLOURS[s] for s in got}, got
+    assert SCENARIO_COLOURS["intensify"] == SCENARIO_COLOURS["intensify-south"]
+    fig = fan_chart(b.paths["intensify"], b.history(), caption="c")
+    try:
+        assert to_hex(fig.axes[0].get_lines()[0].get_color()) == SCENARIO_COLOURS["intensify"]
+    finally:
+        plt.close(fig)
+    # within one chart every scenario has its own colour, known ids or not
+    for ids in (["baseline", "intensify", "intensify-south"], ["x", "baseline", "y", "z"], [f"s{i}" for i in range(9)]):
+        got = scenario_colours(ids)
+        assert list(got) == ids and len(set(got.values())) == min(len(ids), 6), got
+    assert scenario_colours(["x", "baseline"]) == {"x": "#c0392b", "baseline": SCENARIO_COLOURS["baseline"]}

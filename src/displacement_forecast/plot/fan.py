@@ -32,6 +32,35 @@ BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))
 #: Opacity of each band, widest (lightest) first.
 _ALPHAS = (0.15, 0.25, 0.4)[-len(BANDS):] if len(BANDS) <= 3 else tuple(np.linspace(0.1, 0.4, len(BANDS)))
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50")
+#: One colour per scenario id in every chart (of a run, a notebook, the command line's files): the
+#: scenario ids of the toolkit's scenario files and of ``Scenario.baseline()`` / ``ceasefire()``,
+#: from :data:`_COLOURS`. Notebooks 01 and 04 had drawn "intensify" red in one and green in the
+#: other, as colours went by the scenario's place in the run. Other ids: see :func:`scenario_colours`.
+SCENARIO_COLOURS = {
+    "baseline": _COLOURS[0],
+    "intensify": _COLOURS[1],
+    "intensify-south": _COLOURS[1],
+    "offensive-continues": _COLOURS[2],
+    "de-escalation": _COLOURS[3],
+    "ceasefire": _COLOURS[4],
+}
+
+
+def scenario_colours(ids: Sequence[str]) -> dict[str, str]:
+    """Colour of each scenario id: its own (:data:`SCENARIO_COLOURS`) unless an earlier id of
+    ``ids`` took that colour, else the first colour of :data:`_COLOURS` no earlier id has."""
+    out: dict[str, str] = {}
+    for sid in ids:
+        own = SCENARIO_COLOURS.get(sid)
+        if own is not None and own not in out.values():
+            out[sid] = own
+    for sid in ids:
+        if sid not in out:
+            free = [c for c in _COLOURS if c not in out.values()]
+            out[sid] = free[0] if free else _COLOURS[len(out) % len(_COLOURS)]
+    return {sid: out[sid] for sid in ids}
+
+
 #: What :func:`~displacement_forecast.forecast.run.caption` says of the bands drawn, and what a
 #: chart that draws none says instead (its ``bands=False`` wording).
 _BANDS_TEXT = f"Bands: {levels_text()} intervals including"
@@ -300,6 +329,7 @@ def fan_chart(
         p = p.cumsum("horizon")
         history = None
     title = marked_title(title, caption)
+    colour = scenario_colours([paths.attrs.get("scenario", "")])[paths.attrs.get("scenario", "")]
     regions = list(regions) if regions is not None else list(paths["region"].values)
     ncol = 4
     nrow = 1 + int(np.ceil(len(regions) / ncol))
@@ -307,7 +337,7 @@ def fan_chart(
     gs = fig.add_gridspec(nrow, ncol)
     hist = history.iloc[-n_history:] if history is not None else None
     ax0 = fig.add_subplot(gs[0, :])
-    fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None)
+    fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None, colour=colour)
     what = "cumulative since the forecast start" if cumulative else "per period"
     ax0.set_title(f"{title} - all regions, {what}" if title else f"All regions, {what}", loc="left", fontsize=11)
     unit = period_unit(paths)
@@ -323,7 +353,7 @@ def fan_chart(
     for i, r in enumerate(regions):
         ax = fig.add_subplot(gs[1 + i // ncol, i % ncol], sharey=first if shared_y else None)
         first = first or ax
-        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None)
+        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None, colour=colour)
         label = f"{names.get(r, r)} ({r})" if r in names else r
         ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
@@ -347,11 +377,12 @@ def exceedance_curve(
 ) -> plt.Figure:
     """P(cumulative new displacement over all regions > x) against x, one curve per scenario."""
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
-    for i, (sid, paths) in enumerate(paths_by_scenario.items()):
+    colours = scenario_colours(list(paths_by_scenario))
+    for sid, paths in paths_by_scenario.items():
         h = paths.sizes["horizon"] if within is None else within
         tot = np.sort(total_within(paths, h))
         p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
-        ax.step(tot, p, where="post", color=_COLOURS[i % len(_COLOURS)], lw=2, label=sid)
+        ax.step(tot, p, where="post", color=colours[sid], lw=2, label=sid)
     label_vlines(ax, marks)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
     ax.set_xlabel(f"people newly displaced, all regions, over the first {h} {unit}s of the forecast")
@@ -475,6 +506,7 @@ def scenario_fans(
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 3.4 * nrow + 0.9), sharey=True,
                              squeeze=False, constrained_layout=True)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
+    colours = scenario_colours(list(paths_by_scenario))
     for i, (sid, p) in enumerate(paths_by_scenario.items()):
         ax = axes[i // ncol, i % ncol]
         sub = p if regions is None else p.sel(region=list(regions))
@@ -485,7 +517,7 @@ def scenario_fans(
         if history is not None and not cumulative:
             cols = list(sub["region"].values)
             hist = history[cols].iloc[-n_history:].sum(axis=1, min_count=1)
-        fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
+        fan(ax, tot, hist, colour=colours[sid])
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         date_axis(ax, p.attrs.get("freq"), maxticks=5)
