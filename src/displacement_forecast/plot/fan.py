@@ -73,6 +73,24 @@ def without_bands(caption: str) -> str:
     return (caption or "").replace(_BANDS_TEXT, _SPREAD_TEXT)
 
 
+def period_ends(starts: pd.DatetimeIndex, freq: str | None) -> pd.DatetimeIndex:
+    """The last day of each period starting at ``starts`` (weeks: 6 days on; months: the month's
+    last day); days, and an unknown frequency, end where they start."""
+    code = str(freq or "")[:1]
+    if code == "W":
+        return starts + pd.Timedelta(days=6)
+    if code == "M":
+        return starts + pd.offsets.MonthEnd(0)
+    return starts
+
+
+def observed_total(history: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per period, the sum over the regions that reported (NaN when none did), and whether some
+    region did not report: such a sum is lower than the total of all regions would be."""
+    total = history.sum(axis=1, min_count=1)
+    partial = history.isna().any(axis=1) & history.notna().any(axis=1)
+    return total, partial
+
 def _people(v: float, _pos=None) -> str:
     """Axis label for a count of people: 950, 1.5k, 25k, 1.2M."""
     a = abs(v)
@@ -267,18 +285,38 @@ def threshold_marks(ax: plt.Axes, marks: Sequence[float], top: float) -> list[fl
 
 
 def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, colour: str = _COLOURS[0],
-        label: str | None = None) -> None:
-    """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history."""
+        label: str | None = None, cumulative: bool = False, partial: pd.Series | None = None) -> None:
+    """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history.
+
+    ``cumulative``: the paths are running totals from the forecast start, each through the end of
+    its period, so each is drawn at its period's last day (:func:`period_ends`), after a point at 0
+    on the first period's start (a running total drawn at the period's start read as a month's
+    displacement counted by its first day). ``partial`` (bool per history period): periods whose
+    observed value sums only the regions that reported (:func:`observed_total`), drawn as open dots
+    and named in the legend."""
     q = quantiles(paths, interval_quantiles(BANDS))
     dates = pd.DatetimeIndex(paths["target_date"].values)
+
+    def at(level: float) -> np.ndarray:
+        v = np.asarray(q.sel(quantile=level).values, float)
+        return np.concatenate([[0.0], v]) if cumulative else v
+
+    if cumulative:
+        dates = dates[:1].append(period_ends(dates, paths.attrs.get("freq")))
     for b, alpha in zip(BANDS, _ALPHAS, strict=True):
         lo, hi = interval_bounds(b)
-        ax.fill_between(dates, q.sel(quantile=lo), q.sel(quantile=hi), color=colour, alpha=alpha, lw=0,
+        ax.fill_between(dates, at(lo), at(hi), color=colour, alpha=alpha, lw=0,
                         label=f"{b}% interval" if label is None else None)
-    ax.plot(dates, q.sel(quantile=0.5), color=colour, lw=1.8, label=label or "median forecast")
+    ax.plot(dates, at(0.5), color=colour, lw=1.8, label=label or "median forecast")
     if history is not None and len(history):
+        some_missing = partial is not None and bool(partial.reindex(history.index, fill_value=False).any())
         ax.plot(history.index, history.values, color="black", lw=1.2, marker=".", ms=3,
-                label="observed" if label is None else None)
+                label=None if label is not None else "observed: total of the regions reporting" if some_missing
+                else "observed")
+        if some_missing:
+            p = partial.reindex(history.index, fill_value=False).to_numpy(bool)
+            ax.plot(history.index[p], history.values[p], ls="none", marker="o", ms=4.5, mfc="white", mec="black",
+                    mew=1.0, label=None if label is not None else "open dot: some regions not reported")
         ax.axvline(history.index[-1], color="#888", lw=0.8, ls=":")
 
 
@@ -337,11 +375,13 @@ def fan_chart(
     gs = fig.add_gridspec(nrow, ncol)
     hist = history.iloc[-n_history:] if history is not None else None
     ax0 = fig.add_subplot(gs[0, :])
-    fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None, colour=colour)
+    total, partial = observed_total(hist) if hist is not None else (None, None)
+    fan(ax0, p.sel(region=TOTAL), total, colour=colour, cumulative=cumulative, partial=partial)
     what = "cumulative since the forecast start" if cumulative else "per period"
     ax0.set_title(f"{title} - all regions, {what}" if title else f"All regions, {what}", loc="left", fontsize=11)
     unit = period_unit(paths)
-    ax0.set_ylabel("people newly displaced\nsince the forecast start" if cumulative else f"people newly displaced\nper {unit}")
+    ax0.set_ylabel(f"people newly displaced from the\nforecast start to the end of each {unit}" if cumulative
+                   else f"people newly displaced\nper {unit}")
     ax0.yaxis.set_major_formatter(people)
     if marks:
         top = float(quantiles(p.sel(region=TOTAL), [interval_bounds(BANDS[0])[1]]).max())  # the widest band's top
@@ -353,7 +393,8 @@ def fan_chart(
     for i, r in enumerate(regions):
         ax = fig.add_subplot(gs[1 + i // ncol, i % ncol], sharey=first if shared_y else None)
         first = first or ax
-        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None, colour=colour)
+        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None, colour=colour,
+            cumulative=cumulative)
         label = f"{names.get(r, r)} ({r})" if r in names else r
         ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
@@ -361,7 +402,8 @@ def fan_chart(
         ax.tick_params(labelsize=7)
         if i % ncol == 0:
             scale = "one scale for all regions" if shared_y else "scales differ"
-            ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
+            ax.set_ylabel(f"people {f'so far, to the end of each {unit}' if cumulative else f'per {unit}'}\n({scale})",
+                          fontsize=8)
     if caption:
         add_caption(fig, caption)
     return fig
@@ -453,7 +495,9 @@ def observed_chart(
         else:
             for i, g in enumerate(order):
                 ax.step(by.index, by[g], where="post", color=_COLOURS[i % len(_COLOURS)], lw=1.4, label=g)
-            ax.set_ylabel(f"{name} per {unit}")
+            # the series' name without its qualifier (the panel's title has it): "strikes (UCDP,
+            # headline keywords) per month" ran past the panel into the next one's label
+            ax.set_ylabel("\n".join(textwrap.wrap(f"{name.split(' (')[0]} per {unit}", 22)))
             ax.set_title(f"Observed {name}", loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         ax.grid(alpha=0.3)
@@ -513,17 +557,18 @@ def scenario_fans(
         tot = sub.sum("region")
         if cumulative:
             tot = tot.cumsum("horizon")
-        hist = None
+        hist = partial = None
         if history is not None and not cumulative:
             cols = list(sub["region"].values)
-            hist = history[cols].iloc[-n_history:].sum(axis=1, min_count=1)
-        fan(ax, tot, hist, colour=colours[sid])
+            hist, partial = observed_total(history[cols].iloc[-n_history:])
+        fan(ax, tot, hist, colour=colours[sid], cumulative=cumulative, partial=partial)
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         date_axis(ax, p.attrs.get("freq"), maxticks=5)
         ax.grid(alpha=0.3)
         if i % ncol == 0:
-            ax.set_ylabel(f"people newly displaced\n{'since the forecast start' if cumulative else f'per {unit}'}")
+            ax.set_ylabel(f"people newly displaced from the\nforecast start to the end of each {unit}" if cumulative
+                          else f"people newly displaced\nper {unit}")
         if i == 0:
             ax.legend(loc="upper left", fontsize=7, frameon=False)
     for j in range(n, nrow * ncol):
