@@ -106,7 +106,8 @@ def test_scenario_brief_prose_is_generated_from_the_forecast(rendered):
     regions = load_regions(data / "regions.csv")
     obs = read_observations(data / "observations.csv", region_codes=regions.codes)
     scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", regions)
-    run = run_forecast(obs, regions, model="nb-dl", scenarios=scen, horizon=12, n_draws=1000, seed=2020)
+    model = re.search(r'^MODEL = "([^"]+)"', path.read_text(encoding="utf-8"), re.M).group(1)  # "auto", the default
+    run = run_forecast(obs, regions, model=model, scenarios=scen, horizon=12, n_draws=1000, seed=2020)
     med = float(np.median(run.paths["baseline"].sum(("region", "horizon")).values))
     assert f"<strong>{fmt_people(med)}</strong>" in html
     for sid, p in run.prob_exceed(250_000, 12).items():
