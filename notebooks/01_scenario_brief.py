@@ -30,6 +30,7 @@
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -44,10 +45,15 @@ from displacement_forecast.brief import (
     total_summary,
 )
 from displacement_forecast.data import load_regions, read_observations
+from displacement_forecast.evaluate.backtest import backtest_record
+from displacement_forecast.forecast.engine import driver_forecaster
 from displacement_forecast.forecast.run import caption, run_forecast
+from displacement_forecast.forecast.summaries import total_within
 from displacement_forecast.plot.fan import (
+    add_caption,
     exceedance_curve,
     fan_chart,
+    marked_title,
     observed_chart,
     scenario_fans,
     show,
@@ -58,8 +64,9 @@ ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "data" / "synth
 DATA = ROOT / "data" / "synthetic_nw_syria"
 PUBLISHED = ROOT / "data" / "idlib_2019_2020" / "published_figures.csv"
 SCENARIOS = ROOT / "experiments" / "scenarios" / "idlib.toml"
+BACKTEST = ROOT / "experiments" / "results" / "backtest_synthetic"  # the toolkit's full backtest of these data
 
-MODEL = "nb-dl"          # the default model, chosen by backtests (see notebook 02)
+MODEL = "auto"           # the command line's default: weighs its candidate models by a short backtest on these data
 HORIZON = 12             # weeks forecast
 WINDOWS = (4, 8, 12)     # weeks over which new displacement is added up
 N_DRAWS = 1000           # simulated futures per scenario
@@ -146,6 +153,47 @@ if not run.sidecar["reliable"]:
     display(Markdown("**Warning: the model fit is flagged unreliable:** " + "; ".join(run.sidecar["warnings"])))
 
 # %% [markdown]
+# ## Which model
+#
+# The brief uses the toolkit's default model, the one the command line uses when no model is
+# named. It tries several forecasting models on the past weeks of these data, weighs them by how
+# well they did, and widens the bands where that short test found them too narrow.
+
+# %%
+auto = run.sidecar["diagnostics"].get("auto", {})
+weights = auto.get("weights", {MODEL: 1.0})
+members = getattr(run.model, "members_", {MODEL: run.model})
+DL = next((m for m in members if m.startswith("nb-dl")), None)  # the driver model, described below
+if auto:
+    bt_origins = auto.get("backtest_origins", [])
+    upper = np.atleast_1d(auto.get("upper_tail_factor", 1.0)).astype(float)
+    cov = auto.get("backtest_coverage", {})
+    widened = [f"the upper part of each week's band stretched by factors from {upper.min():.1f} to {upper.max():.1f}, "
+               f"growing with the weeks ahead" if upper.max() > 1 else "",
+               f"the far upper tail (beyond each week's 95% quantile) by a factor {auto['far_tail_factor']:.2f}"
+               if auto.get("far_tail_factor", 1) > 1 else "",
+               f"a shock shared by all regions (standard deviation {auto['total_shock_sd']:.2f} a week on the log scale), "
+               f"because the total of all regions had fallen inside its 80% band {cov.get('total_cov80_before', float('nan')):.0%} "
+               f"of the time ({cov.get('total_cov80_after', float('nan')):.0%} with the shock)"
+               if auto.get("total_shock_sd", 0) > 0 else ""]
+    widened = [w for w in widened if w]
+    display(Markdown(
+        f"`{MODEL}` tested its candidates from {len(bt_origins)} past weeks ({bt_origins[0]} to {bt_origins[-1]}), "
+        f"{auto.get('backtest_horizon')} weeks ahead, and weighs them "
+        + ", ".join(f"`{m}` {w:.1f}" for m, w in weights.items()) + ". "
+        + (f"So the forecast below is `{DL}`, the model that links displacement to strikes and flights, alone. "
+           if list(weights) == [DL] else "")
+        + ("From the same test it widened the bands: " + "; ".join(widened) + ". " if widened else "")
+        + (f"The bands below are therefore wider than those of `{DL}` on its own" if widened else
+           f"The bands below differ from those of `{DL}` on its own")
+        + f" (`--model {DL}` on the command line, and the analyst script `experiments/idlib_question.py`), and so do the "
+          f"probabilities. The test started from only {len(bt_origins)} past weeks and looked "
+          f"{auto.get('backtest_horizon')} weeks ahead; the brief looks {HORIZON} weeks ahead."
+        if DL else ""))
+else:
+    display(Markdown(f"The brief uses model `{MODEL}` as named above."))
+
+# %% [markdown]
 # ## The answer in one paragraph
 
 # %%
@@ -162,7 +210,64 @@ display(Markdown(scenario_paragraph(run.paths, threshold=THRESHOLD, within=HORIZ
 probs = exceedance_table(run.paths, THRESHOLD, WINDOWS)
 display(Markdown(f"**P(more than {THRESHOLD:,.0f} people newly displaced)**, forecast from the week of "
                  f"{run.sidecar['forecast']['origin_date']}, {N_DRAWS:,} paths per scenario:"))
-probs.style.format(lambda p: fmt_prob(p, N_DRAWS))
+display(probs.style.format(lambda p: fmt_prob(p, N_DRAWS)))
+
+# %% [markdown]
+# A planner expects "the offensive goes on" to be worse than the baseline. Where it is not, the
+# paragraph below says why, from the same simulated futures.
+
+# %%
+HELD, BASE = "offensive-continues", "baseline"
+if HELD in run.paths:
+    def window_totals(sid: str, w: int) -> np.ndarray:
+        return total_within(run.paths[sid], w)
+
+    def p_over(sid: str, w: int) -> float:
+        return float((window_totals(sid, w) > THRESHOLD).mean())
+
+    lower_at = [w for w in WINDOWS if p_over(HELD, w) < p_over(BASE, w)]
+    held = strikes.iloc[-4:].mean().sum()  # the level the scenario holds: each region's mean of its last 4 weeks
+    # the baseline's own forecast of strikes (the driver model's paths, before any scenario), all regions
+    future = driver_forecaster(members[DL]).sample(HORIZON, N_DRAWS, np.random.default_rng(SEED))["strikes"].sum(axis=1)
+    first4 = future[:, :4].mean(axis=1)
+    b12, h12 = window_totals(BASE, HORIZON), window_totals(HELD, HORIZON)
+    mb, mh, qb, qh = np.median(b12), np.median(h12), np.quantile(b12, 0.95), np.quantile(h12, 0.95)
+    grid = np.linspace(0, max(b12.max(), h12.max()), 2001)
+    above = grid[((b12[:, None] > grid).mean(0) > (h12[:, None] > grid).mean(0)) & (grid > mh)]
+    parts = [f"**Why `{HELD}` is not always above the baseline.** `{HELD}` holds strikes and flights at each region's "
+             f"average of the last four weeks (about {held:,.0f} strikes a week in all regions together), with only "
+             "week-to-week noise in the counts. The baseline forecasts them from their own history instead: the median of "
+             f"its strike forecasts goes from {np.median(future[:, 0]):,.0f} strikes in the first week to "
+             f"{np.median(future[:, -1]):,.0f} in week {HORIZON}, but in {np.mean(first4 > 1.25 * held):.0%} of its simulated "
+             f"futures the first four weeks average more than a quarter above the held level. "
+             + ("So " + (f"`{HELD}` has the higher median but" if mh > 1.02 * mb else
+                         f"the two have about the same median, but `{HELD}` has" if mh >= 0.98 * mb else
+                         f"`{HELD}` even has the lower median, and")
+                + (" the narrower upper tail" if qh < qb else " not the narrower upper tail")
+                + f": over {HORIZON} weeks its median is {fmt_people(mh)} against {fmt_people(mb)}, "
+                f"its 95% quantile {fmt_people(qh)} against {fmt_people(qb)}.")]
+    if len(above):
+        parts.append(f"The curves in the chart below cross: above about {fmt_people(above.min())} people in {HORIZON} weeks "
+                     "the baseline's escalating futures make it the likelier of the two.")
+    for w in lower_at:
+        b, h = window_totals(BASE, w) > THRESHOLD, window_totals(HELD, w) > THRESHOLD
+        only_b, only_h = int((b & ~h).sum()), int((h & ~b).sum())
+        se = np.sqrt(only_b + only_h) / N_DRAWS  # standard error of the difference of two paired proportions
+        diff = b.mean() - h.mean()
+        parts.append(
+            f"Within {w} weeks the two effects nearly cancel at the threshold: "
+            f"P(more than {THRESHOLD:,.0f}) is {fmt_prob(h.mean(), N_DRAWS)} under `{HELD}` and {fmt_prob(b.mean(), N_DRAWS)} "
+            f"under the baseline. Both scenarios use the same random numbers, path by path: {only_b} paths exceed the "
+            f"threshold under the baseline only and {only_h} under `{HELD}` only, so the difference, "
+            f"{100 * diff:.1f} percentage points, is "
+            + (f"less than two standard errors ({100 * 2 * se:.1f} points) of chance: read the two as equal."
+               if diff < 2 * se else f"more than two standard errors ({100 * 2 * se:.1f} points) of chance: it is real.")
+        )
+    if not lower_at and not len(above):
+        parts.append(f"Here `{HELD}` is above the baseline at every window and threshold.")
+    parts.append("This follows from how the scenario is defined (the current level held, not an escalation; "
+                 "`intensify-south` is the escalation), not from an error in building it.")
+    display(Markdown(" ".join(parts)))
 
 # %%
 totals = total_summary(run.paths, HORIZON, level=LEVEL)
@@ -217,7 +322,7 @@ zone_tab.style.format(fmt_people)
 # ## What drives the numbers
 
 # %%
-eff = driver_effects(run.model)
+eff = driver_effects(members[DL]) if DL else None
 if eff is None:
     display(Markdown(f"Model `{MODEL}` does not report driver coefficients, so this section is left out."))
 else:
@@ -234,13 +339,15 @@ else:
     ax.set_ylabel("coefficient on log(1 + count)")
     ax.axhline(0, color="#555", lw=0.8)
     ax.legend(frameon=False)
-    ax.set_title("How strongly strikes and flights in past weeks move this week's displacement", loc="left", fontsize=10)
-    fig.get_layout_engine().set(rect=(0, 0.1, 1, 0.9))
-    fig.text(0.01, 0.005, cap, fontsize=7, color="#444", wrap=True)
+    ax.set_title(marked_title("How strongly strikes and flights in past weeks move this week's displacement", cap),
+                 loc="left", fontsize=10)
+    add_caption(fig, caption(run.sidecar, bands=False).split(" The paths' spread")[0]
+                + f" Bars: the fitted lag coefficients of {DL} (their uncertainty is not drawn).")
     show(fig)
     top = eff["x if doubled"].idxmax()
     display(Markdown(
-        f"The `{MODEL}` model links each week's displacement to the strikes and flights of the same week and the "
+        (f"`{DL}` carries weight {weights.get(DL, 1.0):.1f} in the forecast. " if weights.get(DL, 1.0) < 1 else "")
+        + f"The `{DL}` model links each week's displacement to the strikes and flights of the same week and the "
         f"{len(lags) - 1} weeks before, in proportion to the people not yet displaced. **{top.capitalize()}** drive "
         f"it most: if {top} doubled in every recent week, weekly displacement would rise about "
         f"**{eff.loc[top, 'x if doubled']:.1f}-fold** (flights alone: {eff.loc[[d for d in eff.index if d != top][0], 'x if doubled']:.1f}-fold "
@@ -249,7 +356,7 @@ else:
         f"cannot produce the same displacement again: this is one reason the forecast falls even in the baseline; "
         f"the other is that strikes are forecast to fall back from their peak unless a scenario says otherwise."
         if len(eff) > 1 else
-        f"The `{MODEL}` model links each week's displacement to {top} in that week and the weeks before; doubling "
+        f"The `{DL}` model links each week's displacement to {top} in that week and the weeks before; doubling "
         f"{top} raises weekly displacement about {eff.loc[top, 'x if doubled']:.1f}-fold."
     ))
     display(eff.style.format("{:.2f}"))
@@ -261,8 +368,29 @@ else:
 display(Markdown(bands_statement(run.sidecar)))
 
 # %% [markdown]
-# How often the bands have held the truth in the past is measured in the companion notebook
-# *How far to trust this* (`02_how_far_to_trust.py`).
+# ## How far the bands have held
+#
+# The threshold question is about the total of all regions, and a band can be honest region by
+# region and still too narrow for the total (regions escalate together). The toolkit's full
+# backtest of the driver model on these data measured both; the companion notebook *How far to
+# trust this* (`02_how_far_to_trust.py`) shows how, and where the misses fall.
+
+# %%
+record = backtest_record(BACKTEST, DL) if DL and (BACKTEST / "summary.csv").exists() else None
+if record is None:
+    display(Markdown("No backtest of this model is shipped: how often its bands held is not known."))
+else:
+    nominal = record["nominal_vs_observed"]
+    display(Markdown(
+        f"In the full backtest of `{DL}` on its own ({record['origins']['n']} origins, {record['origins']['first']} to "
+        f"{record['origins']['last']}, up to {max(record['horizons'])} weeks ahead), the bands for the **total of all "
+        "regions** held the outcome " + ", ".join(f"{v:.0%} of the time for the {k} band" for k, v in nominal.items()) + ". "
+        + ("They held about as often as stated. " if record["intervals_ok"] else
+           "**They held less often than stated: the real uncertainty of the total was larger than its bands.** ")
+        + (f"The brief's bands are `{MODEL}`'s, widened from `{DL}`'s as described under *Which model*; that widening was "
+           f"sized on a shorter test, so do not read the brief's {HORIZON}-week probabilities as calibrated for the total. "
+           if MODEL != DL else "")
+        + "Read the probabilities as conditional on the scenario, and the baseline's as a central guess with wide error."))
 
 # %%
 display(Markdown(f"*{cap}*"))

@@ -431,3 +431,24 @@ def test_the_readmes_python_example_prints_what_the_readme_shows(monkeypatch):
     exec("\n".join(body), ns)  # noqa: S102 (our README)
     got = eval(expr, ns)  # noqa: S307 (our README)
     assert {k: round(v, 3) for k, v in got.items()} == want
+
+
+@pytest.mark.slow
+def test_the_example_forecast_rows_are_those_the_demo_writes(tmp_path):
+    """README's example rows, "copied from the demo run", had the nine hub columns while the demo's
+    forecast.csv has a tenth, `mark`, on every row (its backtest record marks the bands): each row
+    shown, header included, must be a line of the CSV that `make demo` writes. ~25 s."""
+    import os
+    import subprocess
+    import sys
+
+    text = README[README.index("Example rows, copied from the demo run"):]
+    block = text[text.index("```csv\n") + len("```csv\n"):]
+    shown = block[:block.index("```")].strip().splitlines()
+    out = tmp_path / "demo"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, str(ROOT / "experiments" / "idlib_question.py"), "--out", str(out)],
+                   check=True, capture_output=True, env=env)
+    written = (out / "forecast.csv").read_text(encoding="utf-8").splitlines()
+    assert shown[0] == written[0]
+    assert [r for r in shown[1:] if r not in set(written)] == []

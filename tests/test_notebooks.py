@@ -106,7 +106,8 @@ def test_scenario_brief_prose_is_generated_from_the_forecast(rendered):
     regions = load_regions(data / "regions.csv")
     obs = read_observations(data / "observations.csv", region_codes=regions.codes)
     scen = load_scenarios(ROOT / "experiments" / "scenarios" / "idlib.toml", regions)
-    run = run_forecast(obs, regions, model="nb-dl", scenarios=scen, horizon=12, n_draws=1000, seed=2020)
+    model = re.search(r'^MODEL = "([^"]+)"', path.read_text(encoding="utf-8"), re.M).group(1)  # "auto", the default
+    run = run_forecast(obs, regions, model=model, scenarios=scen, horizon=12, n_draws=1000, seed=2020)
     med = float(np.median(run.paths["baseline"].sum(("region", "horizon")).values))
     assert f"<strong>{fmt_people(med)}</strong>" in html
     for sid, p in run.prob_exceed(250_000, 12).items():
@@ -155,3 +156,20 @@ def test_report_fails_on_a_broken_notebook(tmp_path):
     with pytest.raises(CellExecutionError, match="boom"):
         render_notebook(src, tmp_path / "out")
     assert not (tmp_path / "out" / "broken.html").exists()
+
+
+def test_the_kernel_imports_the_package_running_the_report(tmp_path, monkeypatch):
+    """With ``PYTHONPATH=src`` (a checkout run without installing it), the kernel, which starts in
+    the notebook's folder, found no ``src`` there and imported another installed copy of the
+    package: the notebooks were executed against other code than the tests'."""
+    pytest.importorskip("nbconvert", reason="nbconvert is not installed")
+    import displacement_forecast
+    from displacement_forecast.report import execute_notebook
+
+    src = Path(displacement_forecast.__file__).resolve().parents[1]
+    monkeypatch.chdir(src.parent)
+    monkeypatch.setenv("PYTHONPATH", str(src.relative_to(src.parent)))
+    nb = tmp_path / "where.py"
+    nb.write_text("# %%\nimport displacement_forecast\nprint(displacement_forecast.__file__)\n")
+    out = execute_notebook(nb).cells[0].outputs[0].text.strip()
+    assert Path(out).resolve() == Path(displacement_forecast.__file__).resolve()

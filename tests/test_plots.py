@@ -159,9 +159,10 @@ def test_a_threshold_at_the_top_of_the_chart_keeps_its_label_inside(top):
     across the frame; the chart now keeps room above its highest line for the label."""
     obs, regions = _obs("MS", 18, "2018-06-01")
     run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=200, seed=1)
-    probe = fan_chart(run.paths["baseline"], run.history(), cumulative=True, caption="c")
-    y_top = probe.axes[0].get_ylim()[1]
-    plt.close(probe)
+    # the top of the widest band (the cumulative chart starts at 0 now, so its y-limit is no longer
+    # close to the band's top): marks up to 1.25 times it are drawn, see threshold_marks
+    cum = run.paths["baseline"].sum("region").cumsum("horizon")
+    y_top = float(cum.quantile(0.975, dim="draw").max())
     marks = (round(0.5 * top * y_top), round(top * y_top))
     fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=marks, caption="c")
     try:
@@ -205,3 +206,131 @@ def test_the_exceedance_caption_names_no_bands_it_does_not_draw(tmp_path, monkey
     assert "Bands: 50/80/95% intervals including process" in seen["fan_chart"], seen
     assert make_caption(run.sidecar).replace("Bands: 50/80/95% intervals including", "The paths' spread includes") \
         == make_caption(run.sidecar, bands=False)
+
+
+def _monthly_run(scenario_ids=("baseline",)):
+    from displacement_forecast.scenarios import Scenario
+
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    scen = [Scenario(s, s, ()) if s != "baseline" else Scenario.baseline() for s in scenario_ids]
+    return run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1, scenarios=scen)
+
+
+def test_a_chart_without_bands_never_says_it_has_them():
+    """Notebooks gave the exceedance curves the fan charts' caption, "Bands: 50/80/95% intervals
+    including ...", under curves that draw no band: the chart now words it as the paths' spread,
+    whichever caption it is given."""
+    from displacement_forecast.forecast.run import caption as make_caption
+    from displacement_forecast.plot.fan import without_bands
+
+    run = _monthly_run()
+    banded = make_caption(run.sidecar)
+    assert "Bands: 50/80/95% intervals including" in banded
+    assert without_bands(banded) == make_caption(run.sidecar, bands=False)
+    fig = exceedance_curve(run.paths, marks=(250_000,), caption=banded)
+    try:
+        (cap,) = [t.get_text() for t in fig.texts if t.get_text().startswith("Source:")]
+        assert "Bands:" not in cap and "The paths' spread includes" in cap, cap
+    finally:
+        plt.close(fig)
+
+
+def test_each_scenario_has_one_colour_in_every_chart():
+    """Colours went by a scenario's place in the run: 'intensify' was green in notebook 04 (third)
+    and 'intensify-south' red in notebook 01 (second), 'offensive-continues' the other way round."""
+    from matplotlib.colors import to_hex
+
+    from displacement_forecast.plot.fan import SCENARIO_COLOURS, scenario_colours
+
+    def curves(run):
+        fig = exceedance_curve(run.paths, marks=(), caption="c")
+        try:
+            return {ln.get_label(): to_hex(ln.get_color()) for ln in fig.axes[0].get_lines() if ln.get_label() in run.paths}
+        finally:
+            plt.close(fig)
+
+    def fans(run):
+        fig = scenario_fans(run.paths, cumulative=True, caption="c")
+        try:
+            return {ax.get_title(loc="left"): to_hex(ax.get_lines()[0].get_color()) for ax in fig.axes if ax.get_visible()}
+        finally:
+            plt.close(fig)
+
+    a = _monthly_run(("baseline", "intensify-south", "offensive-continues", "de-escalation", "ceasefire"))
+    b = _monthly_run(("baseline", "offensive-continues", "intensify"))
+    for got in (curves(a), fans(a), curves(b), fans(b)):
+        assert got == {s: SCENARIO_COLOURS[s] for s in got}, got
+    assert SCENARIO_COLOURS["intensify"] == SCENARIO_COLOURS["intensify-south"]
+    fig = fan_chart(b.paths["intensify"], b.history(), caption="c")
+    try:
+        assert to_hex(fig.axes[0].get_lines()[0].get_color()) == SCENARIO_COLOURS["intensify"]
+    finally:
+        plt.close(fig)
+    # within one chart every scenario has its own colour, known ids or not
+    for ids in (["baseline", "intensify", "intensify-south"], ["x", "baseline", "y", "z"], [f"s{i}" for i in range(9)]):
+        got = scenario_colours(ids)
+        assert list(got) == ids and len(set(got.values())) == min(len(ids), 6), got
+    assert scenario_colours(["x", "baseline"]) == {"x": "#c0392b", "baseline": SCENARIO_COLOURS["baseline"]}
+
+
+@pytest.mark.parametrize(("freq", "start", "ends"), [("MS", "2018-06-01", ["2019-12-31", "2020-01-31", "2020-02-29"]),
+                                                    ("W-MON", "2019-06-03", None)])
+def test_a_running_total_is_drawn_at_the_end_of_its_period(freq, start, ends):
+    """Cumulative charts drew December's running total (through 31 December) at 1 December, so
+    the first point read as displacement counted by the month's first day. Each point now sits on
+    its period's last day, after a 0 at the forecast start."""
+    obs, regions = _obs(freq, 18, start)
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1)
+    starts = pd.DatetimeIndex(run.paths["baseline"]["target_date"].values)
+    want = [starts[0], *(pd.DatetimeIndex(ends) if ends else starts + pd.Timedelta(days=6))]
+    for fig in (fan_chart(run.paths["baseline"], run.history(), cumulative=True, caption="c"),
+                scenario_fans(run.paths, cumulative=True, caption="c")):
+        try:
+            line = fig.axes[0].get_lines()[0]
+            x = [pd.Timestamp(mdates.num2date(v).replace(tzinfo=None)) if isinstance(v, float) else pd.Timestamp(v)
+                 for v in line.get_xdata()]
+            assert x == list(want), x
+            assert line.get_ydata()[0] == 0 and (np.diff(line.get_ydata()) >= 0).all()
+            assert "end of each" in fig.axes[0].get_ylabel()
+        finally:
+            plt.close(fig)
+
+
+def test_an_observed_total_with_regions_missing_says_so():
+    """Notebook 04's 'observed' all-region line summed the governorates that reported (Hama and
+    Lattakia missing most months), so history looked lower than a total: it is now labelled the
+    total of the regions reporting, with open dots where some region did not report."""
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    gap = (obs["region"] == "B") & (obs["date"] >= "2019-06-01")
+    run = run_forecast(obs.assign(value=obs["value"].mask(gap)), regions, model="last-value", horizon=3,
+                       n_draws=100, seed=1)
+    full = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1)
+    for r, partial in ((run, True), (full, False)):
+        for fig in (fan_chart(r.paths["baseline"], r.history(), caption="c"), scenario_fans(r.paths, r.history(), caption="c")):
+            try:
+                labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+                assert ("observed: total of the regions reporting" in labels) is partial, labels
+                assert ("open dot: some regions not reported" in labels) is partial, labels
+                assert ("observed" in labels) is not partial, labels
+            finally:
+                plt.close(fig)
+
+
+def test_long_series_names_keep_their_axis_labels_apart():
+    """Notebook 04 named its series 'strikes (UCDP, headline keywords)': the y-labels of the
+    strikes and shelling panels ran into each other."""
+    from displacement_forecast.plot.fan import observed_chart
+
+    d = pd.date_range("2018-06-01", periods=18, freq="MS")
+    frame = pd.DataFrame({"A": np.arange(18.0), "B": np.ones(18)}, index=d)
+    fig = observed_chart(frame, {"strikes (UCDP, headline keywords)": frame, "shelling (UCDP, headline keywords)": frame},
+                         unit="month", n_history=18, caption="Source: test.")
+    try:
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        boxes = [ax.yaxis.label.get_window_extent(r) for ax in fig.axes]
+        for a, b in combinations(boxes, 2):
+            assert not a.overlaps(b), (a, b)
+        assert [ax.get_ylabel().replace("\n", " ") for ax in fig.axes[1:]] == ["strikes per month", "shelling per month"]
+    finally:
+        plt.close(fig)

@@ -92,6 +92,17 @@ def test_shipped_synthetic_data_is_flagged():
     assert readme_metadata(data.parent / "nothing_here" / "x.csv") == {}
 
 
+def test_shipped_example_files_are_flagged_synthetic():
+    """data/examples/ (notebook 03's ACLED export and IDP report) is made by the simulator, but its
+    README had no front matter: notebook 03's charts carried no SYNTHETIC DATA mark and its
+    forecast.json said data.synthetic false."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "data" / "examples"
+    files = sorted(str(p) for p in examples.iterdir() if p.suffix in (".csv", ".toml"))
+    assert files and synthetic_files(files) == files
+
+
 def test_fan_chart_regions_share_one_scale_or_say_they_do_not(fitted_nbdl):
     import matplotlib.pyplot as plt
 

@@ -19,6 +19,7 @@ import argparse
 import base64
 import html
 import json
+import os
 import sys
 import tempfile
 import time
@@ -95,9 +96,15 @@ def _kernel_manager(workdir: Path):
 
     kdir = workdir / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if os.environ.get("PYTHONPATH"):
+        # the kernel starts in the notebook's folder: a relative PYTHONPATH (``PYTHONPATH=src``) would
+        # point nowhere there, and the kernel would import whichever installed copy of the package it
+        # finds (another checkout's) instead of the one running this report
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) if p else p
+                                            for p in os.environ["PYTHONPATH"].split(os.pathsep))
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"Python ({sys.executable})", "language": "python",
-            "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}}
+            "display_name": f"Python ({sys.executable})", "language": "python", "env": env}
     (kdir / "kernel.json").write_text(json.dumps(spec))
     ksm = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")])
     ksm.ensure_native_kernel = False

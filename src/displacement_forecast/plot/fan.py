@@ -15,7 +15,14 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.ticker import Formatter, FuncFormatter, PercentFormatter  # noqa: E402
 
-from ..conventions import FREQ_UNIT, INTERVAL_LEVELS, TOTAL, interval_bounds, interval_quantiles  # noqa: E402
+from ..conventions import (  # noqa: E402
+    FREQ_UNIT,
+    INTERVAL_LEVELS,
+    TOTAL,
+    interval_bounds,
+    interval_quantiles,
+    levels_text,
+)
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
@@ -25,6 +32,64 @@ BANDS = tuple(sorted(INTERVAL_LEVELS, reverse=True))
 #: Opacity of each band, widest (lightest) first.
 _ALPHAS = (0.15, 0.25, 0.4)[-len(BANDS):] if len(BANDS) <= 3 else tuple(np.linspace(0.1, 0.4, len(BANDS)))
 _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50")
+#: One colour per scenario id in every chart (of a run, a notebook, the command line's files): the
+#: scenario ids of the toolkit's scenario files and of ``Scenario.baseline()`` / ``ceasefire()``,
+#: from :data:`_COLOURS`. Notebooks 01 and 04 had drawn "intensify" red in one and green in the
+#: other, as colours went by the scenario's place in the run. Other ids: see :func:`scenario_colours`.
+SCENARIO_COLOURS = {
+    "baseline": _COLOURS[0],
+    "intensify": _COLOURS[1],
+    "intensify-south": _COLOURS[1],
+    "offensive-continues": _COLOURS[2],
+    "de-escalation": _COLOURS[3],
+    "ceasefire": _COLOURS[4],
+}
+
+
+def scenario_colours(ids: Sequence[str]) -> dict[str, str]:
+    """Colour of each scenario id: its own (:data:`SCENARIO_COLOURS`) unless an earlier id of
+    ``ids`` took that colour, else the first colour of :data:`_COLOURS` no earlier id has."""
+    out: dict[str, str] = {}
+    for sid in ids:
+        own = SCENARIO_COLOURS.get(sid)
+        if own is not None and own not in out.values():
+            out[sid] = own
+    for sid in ids:
+        if sid not in out:
+            free = [c for c in _COLOURS if c not in out.values()]
+            out[sid] = free[0] if free else _COLOURS[len(out) % len(_COLOURS)]
+    return {sid: out[sid] for sid in ids}
+
+
+#: What :func:`~displacement_forecast.forecast.run.caption` says of the bands drawn, and what a
+#: chart that draws none says instead (its ``bands=False`` wording).
+_BANDS_TEXT = f"Bands: {levels_text()} intervals including"
+_SPREAD_TEXT = "The paths' spread includes"
+
+
+def without_bands(caption: str) -> str:
+    """``caption`` for a chart that draws no band (exceedance curves, coefficient bars): "Bands:
+    <levels> intervals including ..." becomes "The paths' spread includes ..."."""
+    return (caption or "").replace(_BANDS_TEXT, _SPREAD_TEXT)
+
+
+def period_ends(starts: pd.DatetimeIndex, freq: str | None) -> pd.DatetimeIndex:
+    """The last day of each period starting at ``starts`` (weeks: 6 days on; months: the month's
+    last day); days, and an unknown frequency, end where they start."""
+    code = str(freq or "")[:1]
+    if code == "W":
+        return starts + pd.Timedelta(days=6)
+    if code == "M":
+        return starts + pd.offsets.MonthEnd(0)
+    return starts
+
+
+def observed_total(history: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per period, the sum over the regions that reported (NaN when none did), and whether some
+    region did not report: such a sum is lower than the total of all regions would be."""
+    total = history.sum(axis=1, min_count=1)
+    partial = history.isna().any(axis=1) & history.notna().any(axis=1)
+    return total, partial
 
 def _people(v: float, _pos=None) -> str:
     """Axis label for a count of people: 950, 1.5k, 25k, 1.2M."""
@@ -220,18 +285,38 @@ def threshold_marks(ax: plt.Axes, marks: Sequence[float], top: float) -> list[fl
 
 
 def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, colour: str = _COLOURS[0],
-        label: str | None = None) -> None:
-    """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history."""
+        label: str | None = None, cumulative: bool = False, partial: pd.Series | None = None) -> None:
+    """Draw one fan (:data:`BANDS` central intervals + median) of a ``draw x horizon`` array, after its history.
+
+    ``cumulative``: the paths are running totals from the forecast start, each through the end of
+    its period, so each is drawn at its period's last day (:func:`period_ends`), after a point at 0
+    on the first period's start (a running total drawn at the period's start read as a month's
+    displacement counted by its first day). ``partial`` (bool per history period): periods whose
+    observed value sums only the regions that reported (:func:`observed_total`), drawn as open dots
+    and named in the legend."""
     q = quantiles(paths, interval_quantiles(BANDS))
     dates = pd.DatetimeIndex(paths["target_date"].values)
+
+    def at(level: float) -> np.ndarray:
+        v = np.asarray(q.sel(quantile=level).values, float)
+        return np.concatenate([[0.0], v]) if cumulative else v
+
+    if cumulative:
+        dates = dates[:1].append(period_ends(dates, paths.attrs.get("freq")))
     for b, alpha in zip(BANDS, _ALPHAS, strict=True):
         lo, hi = interval_bounds(b)
-        ax.fill_between(dates, q.sel(quantile=lo), q.sel(quantile=hi), color=colour, alpha=alpha, lw=0,
+        ax.fill_between(dates, at(lo), at(hi), color=colour, alpha=alpha, lw=0,
                         label=f"{b}% interval" if label is None else None)
-    ax.plot(dates, q.sel(quantile=0.5), color=colour, lw=1.8, label=label or "median forecast")
+    ax.plot(dates, at(0.5), color=colour, lw=1.8, label=label or "median forecast")
     if history is not None and len(history):
+        some_missing = partial is not None and bool(partial.reindex(history.index, fill_value=False).any())
         ax.plot(history.index, history.values, color="black", lw=1.2, marker=".", ms=3,
-                label="observed" if label is None else None)
+                label=None if label is not None else "observed: total of the regions reporting" if some_missing
+                else "observed")
+        if some_missing:
+            p = partial.reindex(history.index, fill_value=False).to_numpy(bool)
+            ax.plot(history.index[p], history.values[p], ls="none", marker="o", ms=4.5, mfc="white", mec="black",
+                    mew=1.0, label=None if label is not None else "open dot: some regions not reported")
         ax.axvline(history.index[-1], color="#888", lw=0.8, ls=":")
 
 
@@ -282,6 +367,7 @@ def fan_chart(
         p = p.cumsum("horizon")
         history = None
     title = marked_title(title, caption)
+    colour = scenario_colours([paths.attrs.get("scenario", "")])[paths.attrs.get("scenario", "")]
     regions = list(regions) if regions is not None else list(paths["region"].values)
     ncol = 4
     nrow = 1 + int(np.ceil(len(regions) / ncol))
@@ -289,11 +375,13 @@ def fan_chart(
     gs = fig.add_gridspec(nrow, ncol)
     hist = history.iloc[-n_history:] if history is not None else None
     ax0 = fig.add_subplot(gs[0, :])
-    fan(ax0, p.sel(region=TOTAL), hist.sum(axis=1, min_count=1) if hist is not None else None)
+    total, partial = observed_total(hist) if hist is not None else (None, None)
+    fan(ax0, p.sel(region=TOTAL), total, colour=colour, cumulative=cumulative, partial=partial)
     what = "cumulative since the forecast start" if cumulative else "per period"
     ax0.set_title(f"{title} - all regions, {what}" if title else f"All regions, {what}", loc="left", fontsize=11)
     unit = period_unit(paths)
-    ax0.set_ylabel("people newly displaced\nsince the forecast start" if cumulative else f"people newly displaced\nper {unit}")
+    ax0.set_ylabel(f"people newly displaced from the\nforecast start to the end of each {unit}" if cumulative
+                   else f"people newly displaced\nper {unit}")
     ax0.yaxis.set_major_formatter(people)
     if marks:
         top = float(quantiles(p.sel(region=TOTAL), [interval_bounds(BANDS[0])[1]]).max())  # the widest band's top
@@ -305,7 +393,8 @@ def fan_chart(
     for i, r in enumerate(regions):
         ax = fig.add_subplot(gs[1 + i // ncol, i % ncol], sharey=first if shared_y else None)
         first = first or ax
-        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None)
+        fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None, colour=colour,
+            cumulative=cumulative)
         label = f"{names.get(r, r)} ({r})" if r in names else r
         ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
@@ -313,7 +402,8 @@ def fan_chart(
         ax.tick_params(labelsize=7)
         if i % ncol == 0:
             scale = "one scale for all regions" if shared_y else "scales differ"
-            ax.set_ylabel(f"people {'so far' if cumulative else f'per {unit}'}\n({scale})", fontsize=8)
+            ax.set_ylabel(f"people {f'so far, to the end of each {unit}' if cumulative else f'per {unit}'}\n({scale})",
+                          fontsize=8)
     if caption:
         add_caption(fig, caption)
     return fig
@@ -329,11 +419,12 @@ def exceedance_curve(
 ) -> plt.Figure:
     """P(cumulative new displacement over all regions > x) against x, one curve per scenario."""
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
-    for i, (sid, paths) in enumerate(paths_by_scenario.items()):
+    colours = scenario_colours(list(paths_by_scenario))
+    for sid, paths in paths_by_scenario.items():
         h = paths.sizes["horizon"] if within is None else within
         tot = np.sort(total_within(paths, h))
         p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
-        ax.step(tot, p, where="post", color=_COLOURS[i % len(_COLOURS)], lw=2, label=sid)
+        ax.step(tot, p, where="post", color=colours[sid], lw=2, label=sid)
     label_vlines(ax, marks)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
     ax.set_xlabel(f"people newly displaced, all regions, over the first {h} {unit}s of the forecast")
@@ -347,7 +438,7 @@ def exceedance_curve(
     if title:
         ax.set_title(title, loc="left")
     if caption:
-        add_caption(fig, caption)
+        add_caption(fig, without_bands(caption))  # curves, no band: never "Bands: ..."
     return fig
 
 
@@ -404,7 +495,9 @@ def observed_chart(
         else:
             for i, g in enumerate(order):
                 ax.step(by.index, by[g], where="post", color=_COLOURS[i % len(_COLOURS)], lw=1.4, label=g)
-            ax.set_ylabel(f"{name} per {unit}")
+            # the series' name without its qualifier (the panel's title has it): "strikes (UCDP,
+            # headline keywords) per month" ran past the panel into the next one's label
+            ax.set_ylabel("\n".join(textwrap.wrap(f"{name.split(' (')[0]} per {unit}", 22)))
             ax.set_title(f"Observed {name}", loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         ax.grid(alpha=0.3)
@@ -457,23 +550,25 @@ def scenario_fans(
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 3.4 * nrow + 0.9), sharey=True,
                              squeeze=False, constrained_layout=True)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
+    colours = scenario_colours(list(paths_by_scenario))
     for i, (sid, p) in enumerate(paths_by_scenario.items()):
         ax = axes[i // ncol, i % ncol]
         sub = p if regions is None else p.sel(region=list(regions))
         tot = sub.sum("region")
         if cumulative:
             tot = tot.cumsum("horizon")
-        hist = None
+        hist = partial = None
         if history is not None and not cumulative:
             cols = list(sub["region"].values)
-            hist = history[cols].iloc[-n_history:].sum(axis=1, min_count=1)
-        fan(ax, tot, hist, colour=_COLOURS[i % len(_COLOURS)])
+            hist, partial = observed_total(history[cols].iloc[-n_history:])
+        fan(ax, tot, hist, colour=colours[sid], cumulative=cumulative, partial=partial)
         ax.set_title(sid, loc="left", fontsize=10)
         ax.yaxis.set_major_formatter(people)
         date_axis(ax, p.attrs.get("freq"), maxticks=5)
         ax.grid(alpha=0.3)
         if i % ncol == 0:
-            ax.set_ylabel(f"people newly displaced\n{'since the forecast start' if cumulative else f'per {unit}'}")
+            ax.set_ylabel(f"people newly displaced from the\nforecast start to the end of each {unit}" if cumulative
+                          else f"people newly displaced\nper {unit}")
         if i == 0:
             ax.legend(loc="upper left", fontsize=7, frameon=False)
     for j in range(n, nrow * ncol):
