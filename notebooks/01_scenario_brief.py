@@ -170,8 +170,8 @@ if auto:
     cov = auto.get("backtest_coverage", {})
     widened = [f"the upper part of each week's band stretched by factors from {upper.min():.1f} to {upper.max():.1f}, "
                f"growing with the weeks ahead" if upper.max() > 1 else "",
-               f"the far upper tail (beyond each week's 95% quantile) by a factor {auto['far_tail_factor']:.2f}"
-               if auto.get("far_tail_factor", 1) > 1 else "",
+               f"the far upper tail raised (each week's 97.5% quantile times {np.exp(auto['far_tail_lift']):.1f})"
+               if auto.get("far_tail_lift", 0) > 0 else "",
                f"a shock shared by all regions (standard deviation {auto['total_shock_sd']:.2f} a week on the log scale), "
                f"because the total of all regions had fallen inside its 80% band {cov.get('total_cov80_before', float('nan')):.0%} "
                f"of the time ({cov.get('total_cov80_after', float('nan')):.0%} with the shock)"

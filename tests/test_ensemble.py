@@ -501,6 +501,47 @@ def test_far_tail_lift_does_not_stretch_wide_cells_most():
     np.testing.assert_allclose(rise, 1.4, atol=0.02)
 
 
+def test_far_tail_lift_is_judged_on_the_cells_it_can_move():
+    """Cells whose 97.5% quantile equals their 95% quantile (mostly zeros) cannot be lifted: their
+    misses must not raise the lift of the others. Known truth: 300 calibrated cells and 300
+    all-zero cells whose outcome is 5 (every one a miss): the lift is 0, as on the calibrated
+    cells alone."""
+    rng = np.random.default_rng(8)
+    paths, y = _lognormal_cells(rng, n_cells=300)
+    zeros = np.zeros((paths.shape[0], 300))
+    c, info = _far_tail_lift(np.concatenate([paths, zeros], axis=1), np.concatenate([y, np.full(300, 5.0)]))
+    assert c == _far_tail_lift(paths, y)[0] == 0.0, (c, info)
+
+
+def test_far_tail_lift_follows_the_binomial_boundary():
+    """The lift is 0 exactly while P(X >= k | n, 2.5%) > 5% for the k outcomes above the 97.5%
+    quantile: at the largest such k it stays 0, one more and it rises (an off-by-one in the test
+    moves that boundary)."""
+    from scipy.stats import binom
+
+    n = 400
+    k_ok = max(k for k in range(n) if binom.sf(k - 1, n, 0.025) > 0.05)
+    base = np.round(np.expm1(np.linspace(4, 6, 401)))[:, None] * np.ones((1, n))  # every cell alike
+    for k, lifted in ((k_ok, False), (k_ok + 1, True)):
+        y = np.where(np.arange(n) < k, 1e6, np.median(base, axis=0))  # k far above, the rest at the median
+        c, info = _far_tail_lift(base, y)
+        assert (c > 0) == lifted, (k, c, info)
+
+
+def test_a_refit_drops_a_loaded_fits_far_tail_factor():
+    """A 2026-12-01 fit carries a factor (``far_tail_``); refitted, it must forecast as a fresh
+    fit does, not keep that factor where the new lift is 0."""
+    rng = np.random.default_rng(9)
+    panel = _panel(rng.normal(8, 0.3, (4, 30)))
+    fresh = get_model("auto").fit(panel)
+    old = get_model("auto").fit(panel)
+    old.far_tail_ = 3.0  # as a fit saved on 2026-12-01 loads
+    old.fit(panel)
+    assert not hasattr(old, "far_tail_")
+    np.testing.assert_array_equal(old.sample_paths(3, n_draws=200, seed=1).values,
+                                  fresh.sample_paths(3, n_draws=200, seed=1).values)
+
+
 def test_far_tail_factor_of_fits_saved_before_the_lift_is_still_applied():
     """Fits saved on 2026-12-01 stored a factor (``far_tail_``), not a lift: their forecasts keep
     the map they were fitted with."""

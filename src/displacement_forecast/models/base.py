@@ -86,6 +86,8 @@ SCREEN_NOTES: dict[str, str] = {
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
+    "far_tail_factor": "fits saved on 2026-12-01: stretch of the log1p excess over the 95% quantile of each cell "
+                       "(since replaced by far_tail_lift)",
     "far_tail_lift": "rise of the 97.5% quantile of every cell on the log1p scale (x exp(lift)), the excess over "
                      "the 95% quantile stretched to reach it, until the share of backtest outcomes above it is no "
                      "longer significantly above 2.5%",
