@@ -36,6 +36,16 @@ def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):
 
 
 @needs_cases
+def test_backtest_origins_mixing_a_range_and_a_list_say_so(tmp_path, capsys):
+    """``1:3,5`` was refused as '3,5 is not a date' by the option check before parse_origins could
+    say what is wrong."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--out", str(tmp_path / "bt"),
+               "--origins=2019-01-07:2019-03-04,2019-05-06"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "--origins" in msg and "not both" in msg, msg
+
+
+@needs_cases
 def test_backtest_origins_as_a_list_of_dates(tmp_path, capsys):
     """``--origins=D1,D2`` (statsforecast's cutoffs, the form issue 16 wrote) was refused as not a
     date; it gives those origins, each the last period on or before its date."""

@@ -91,8 +91,8 @@ def check_iso_date(text: str, option: str) -> pd.Timestamp:
 def check_origins_spec(spec: str | None) -> None:
     """The dates in ``--origins START:END[:STEP]`` or ``D1,D2,...`` are ISO (:func:`check_iso_date`);
     period numbers pass."""
-    if spec is None:
-        return
+    if spec is None or (":" in str(spec) and "," in str(spec)):
+        return  # a range and a list mixed: parse_origins refuses it, saying so
     parts = str(spec).split(":")[:2] if ":" in str(spec) else str(spec).split(",")
     for part in parts:
         if part.strip() and not re.fullmatch(r"\s*[+-]?\d+\s*", part):

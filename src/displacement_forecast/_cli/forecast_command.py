@@ -148,23 +148,24 @@ def run(args: argparse.Namespace) -> int:
               "forecast), as every scenario is read against it", file=sys.stderr)
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
     scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
+    from ..data.schema import observation_frequency
+
+    freq = observation_frequency(obs)  # the data were checked: one frequency
     if args.hub is not None:  # a hub of another panel's regions or period: refused before anything is fitted
         from ..conventions import period_unit
-        from ..data.schema import detect_frequency
 
         try:
             scenario_warnings += filter(None, [check_hub_regions(args.hub, regions.codes)])
-            check_hub_unit(args.hub, period_unit(detect_frequency(obs["date"], file=str(args.data)).code))
+            check_hub_unit(args.hub, period_unit(freq))
         except HubError as e:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
-        from ..data.schema import observation_frequency
         from ..evaluate.backtest import backtest_record
 
         # a backtest of other data (another frequency, other regions) is refused; of another file, warned
-        record = backtest_record(args.backtest, model.name, data_file=args.data, freq=observation_frequency(obs),
+        record = backtest_record(args.backtest, model.name, data_file=args.data, freq=freq,
                                  regions=list(regions.codes))
     notes.warnings[:0] = population_warnings
     for w in notes.warnings:

@@ -10,7 +10,6 @@ licence, and a SHA-256 hash and byte count per file, so a changed file no longer
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..conventions import TOTAL, period_unit
-from ..data.io import write_text_atomic
+from ..data.io import file_sha256, write_text_atomic
 from .marks import mark_text
 from .output import MARK_COLUMN, SCHEMA
 from .summaries import HUB_COLUMNS, TARGETS
@@ -283,8 +282,7 @@ def _hashed(out: Path, resource: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hash(path: Path) -> dict[str, Any]:
-    raw = path.read_bytes()
-    return {"hash": "sha256:" + hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+    return {"hash": "sha256:" + file_sha256(path), "bytes": path.stat().st_size}
 
 
 def _hxl_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def export_to_hub(
         tasks_path = cfg / "tasks.json"
         check_hub_regions(hub, rows["region"].astype(str).unique())  # another panel's hub: refused
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
-        check_hub_unit(hub, sidecar_unit(sidecar))  # a weekly forecast in a monthly hub: refused
+        check_hub_unit(hub, sidecar_unit(sidecar), tasks)  # a weekly forecast in a monthly hub: refused
         _merge_round(tasks, rows, sidecar, origin)
         # parquet: typed with the schema hubdata will read with, from the *new* tasks.json
         schema = _arrow_schema(tasks) if file_format == "parquet" else None
@@ -280,7 +280,7 @@ def hub_units(tasks: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def check_hub_unit(hub_dir: str | Path, unit: str) -> None:
+def check_hub_unit(hub_dir: str | Path, unit: str, tasks: Mapping[str, Any] | None = None) -> None:
     """Refuse a forecast per ``unit`` for a hub whose ``tasks.json`` records another period.
 
     ``new_displaced`` is people per period: in one hub it must mean the same period in every round
@@ -292,6 +292,9 @@ def check_hub_unit(hub_dir: str | Path, unit: str) -> None:
         Hub root folder (may not exist yet: a new hub takes any unit).
     unit : str
         ``day``, ``week`` or ``month``: the forecast's period (:func:`sidecar_unit`).
+    tasks : mapping, optional
+        The hub's ``tasks.json`` already parsed (by :func:`export_to_hub`, under its lock); read
+        from ``hub_dir`` when not given.
 
     Raises
     ------
@@ -299,9 +302,11 @@ def check_hub_unit(hub_dir: str | Path, unit: str) -> None:
         One line naming ``tasks.json``, the hub's unit and a round declaring it, and this forecast's.
     """
     path = Path(hub_dir) / "hub-config" / "tasks.json"
-    if not path.is_file():
-        return
-    other = {u: r for u, r in hub_units(_read_json(path)).items() if u != unit}
+    if tasks is None:
+        if not path.is_file():
+            return
+        tasks = _read_json(path)
+    other = {u: r for u, r in hub_units(tasks).items() if u != unit}
     if other:
         old, rnd = next(iter(other.items()))
         raise HubError(f"{path} declares forecasts per {old} (time_unit of round {rnd}); this forecast is per "

@@ -34,7 +34,7 @@ import pandas as pd
 
 from .. import __version__
 from ..conventions import data_vintage
-from ..data.io import atomic_path, write_text_atomic
+from ..data.io import atomic_path, file_sha256, write_text_atomic
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from .base import FitInfo, ForecastModel
@@ -347,7 +347,7 @@ def _content_sha(meta: dict[str, Any]) -> str:
 
 
 def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _nan_to_none(a: np.ndarray) -> list:

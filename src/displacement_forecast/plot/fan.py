@@ -309,12 +309,13 @@ def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, 
                         label=f"{b}% interval" if label is None else None)
     ax.plot(dates, at(0.5), color=colour, lw=1.8, label=label or "median forecast")
     if history is not None and len(history):
-        some_missing = partial is not None and bool(partial.reindex(history.index, fill_value=False).any())
+        p = (np.zeros(len(history), bool) if partial is None
+             else partial.reindex(history.index, fill_value=False).to_numpy(bool))
+        some_missing = bool(p.any())
         ax.plot(history.index, history.values, color="black", lw=1.2, marker=".", ms=3,
                 label=None if label is not None else "observed: total of the regions reporting" if some_missing
                 else "observed")
         if some_missing:
-            p = partial.reindex(history.index, fill_value=False).to_numpy(bool)
             ax.plot(history.index[p], history.values[p], ls="none", marker="o", ms=4.5, mfc="white", mec="black",
                     mew=1.0, label=None if label is not None else "open dot: some regions not reported")
         ax.axvline(history.index[-1], color="#888", lw=0.8, ls=":")
