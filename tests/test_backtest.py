@@ -56,6 +56,33 @@ def test_parse_origins(panel):
             parse_origins(bad, d)
 
 
+def test_origins_need_the_history_the_chosen_models_need(panel):
+    """`nb-dl` with 8 lags needs 12 periods (the lags plus 4, as `forecast` requires); the check
+    used the general 8, so every origin before the 12th period was a failed fit, the default
+    origins included."""
+    from displacement_forecast.evaluate.backtest import ModelSpec, history_need
+
+    d = panel.dates
+    short = panel.truncate(d[19])  # 20 periods
+    models = ["last-value", ("nb-dl", {"n_lags": 8, "drivers": ["strikes"]})]
+    assert history_need([ModelSpec("last-value")], short) == (8, None)
+    assert history_need([ModelSpec("nb-dl", {"n_lags": 8, "drivers": ["strikes"]})], short) == (12, "nb-dl")
+    with pytest.raises(DataError) as e:
+        run_backtest(short, models=models, origins=[d[9], d[15]], **FAST)
+    assert e.value.problems[0].message == (
+        f"1 of the 2 origins has fewer than 12 periods of history, the least model 'nb-dl' needs: {d[9].date()} "
+        f"(10 periods); the earliest allowed origin is {d[11].date()} (period 11)")
+    with pytest.raises(DataError) as e:
+        run_backtest(short, models=models, origins="9:10", **FAST)
+    assert e.value.problems[0].message == (
+        f"the first origin, {d[9].date()}, has 10 periods of history; model 'nb-dl' needs at least 12; "
+        f"the earliest allowed origin is {d[11].date()} (period 11)")
+    res = run_backtest(short, models=models, horizon=2, n_draws=50, seed=3)  # default origins: from period 11
+    assert res.settings["origins"] == [str(x.date()) for x in d[11:18]] and not len(res.failures)
+    with pytest.raises(DataError, match=r"a backtest needs at least 14 \(12 of history for model 'nb-dl' before"):
+        run_backtest(panel.truncate(d[12]), models=models, horizon=2, n_draws=50)
+
+
 def test_origins_need_the_history_forecast_needs(panel):
     """Explicit origins with fewer than MIN_HISTORY (8) periods up to them are refused, as a
     list of dates in Python too: a backtest scores no fit that `forecast` would refuse."""
