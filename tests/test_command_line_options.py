@@ -456,6 +456,22 @@ def test_backtest_refuses_origins_the_chosen_model_cannot_fit_at(tmp_path, capsy
 
 
 @needs_cases
+@pytest.mark.parametrize("spec, which", [("-3:-1", "the last origin, 2020-01-20,"), ("-3,-1", "the last origin, 2020-01-20,"),
+                                         ("-1:-1", "origin 2020-01-20"), ("2020-01-20", "origin 2020-01-20")])
+def test_backtest_refuses_the_last_period_as_an_origin_in_every_form(tmp_path, capsys, spec, which):
+    """The range parser refused the last period alone ('-1:-1' gives only the last period) but took
+    -3:-1 (exit 0, the last origin scoring nothing), the list parser said '-1 is the last period':
+    one rule (check_origin_history), one line for every form."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+               "--no-progress", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == (f"error: command line: option --origins: {which} is the data's last period, after "
+                               "which nothing is observed to score; expected origins before it (the latest allowed "
+                               "is 2020-01-13, period -2)"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
 def test_backtest_from_the_earliest_allowed_origin_and_no_runner_up_of_one_model(tmp_path, capsys):
     """Period 7 (8 periods of history) is the earliest origin accepted; a backtest of one model
     printed 'runner-up None' on every winners line: the runner-up is left out when there is none."""

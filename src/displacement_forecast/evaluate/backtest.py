@@ -142,11 +142,14 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
     ``2023-06-01,2023-07-01`` (or one date) gives those origins, in time order, as statsforecast's
     cutoffs do.
 
+    Origins are parsed here, judged by :func:`check_origin_history` (history before them, none at
+    the data's last period), which :func:`run_backtest` applies to every form of origins.
+
     Raises
     ------
     DataError
-        On a malformed spec, a date before the first period, a period number out of range, an
-        origin given twice (two dates within one period), or only the last period.
+        On a malformed spec, a date before the first period, a period number out of range, or an
+        origin given twice (two dates within one period).
     """
     if ":" not in spec:
         return _origin_list(spec, dates)
@@ -165,10 +168,6 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
         raise DataError(Problem("--origins", None, None, "step must be at least 1"))
     if b < a:
         raise DataError(Problem("--origins", None, None, f"{spec!r}: END is before START"))
-    if a == len(dates) - 1:  # was: exit 0 with empty scores and summary, not a word said
-        raise DataError(Problem("--origins", None, None, f"{spec!r} gives only the last period "
-                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
-                                "origins before it (e.g. -13:-2)"))
     return dates[a : b + 1 : step]
 
 
@@ -185,10 +184,6 @@ def _origin_list(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
             raise DataError(Problem("--origins", None, None, f"{seen[pos]} and {tok} are the same period "
                                     f"({dates[pos].date()}): each origin once"))
         seen[pos] = tok
-    if max(seen) == len(dates) - 1:
-        raise DataError(Problem("--origins", None, None, f"{seen[max(seen)]} is the last period "
-                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
-                                "origins before it"))
     return dates[sorted(seen)]
 
 
@@ -217,11 +212,14 @@ def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: in
 
 def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min_history: int = MIN_HISTORY,
                          model: str | None = None) -> None:
-    """Every origin has at least ``min_history`` periods of ``dates`` up to and including it: the
-    history ``forecast`` requires (:data:`~displacement_forecast.conventions.MIN_HISTORY`, or more
-    for ``model``, the model that needs the most, :func:`~displacement_forecast.models.history.min_history`),
-    else one error naming the first origin too early, its periods, the minimum and the earliest
-    origin allowed.
+    """The rules every origin of a backtest meets, whatever form it was given in (a range, a list,
+    dates in Python), each broken one a one-line error:
+
+    * at least ``min_history`` periods of ``dates`` up to and including it: the history ``forecast``
+      requires (:data:`~displacement_forecast.conventions.MIN_HISTORY`, or more for ``model``, the
+      model that needs the most, :func:`~displacement_forecast.models.history.min_history`); the
+      error names the first origin too early, its periods, the minimum and the earliest origin allowed;
+    * not the data's last period, after which nothing is observed to score.
 
     ``backtest --origins=0:2`` fitted ``last-value`` from the first period, which ``forecast``
     refuses (``needs at least 8``), and scored those fits without a word; ``--models nb-dl --lags 8``
@@ -236,6 +234,11 @@ def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min
     early = [(o, int(p) + 1) for o, p in zip(origins, pos, strict=True) if 0 <= p < min_history - 1]
     if early:
         raise DataError(Problem("--origins", None, None, _early_message(early, len(origins), dates, min_history, model)))
+    if len(dates) and (pos == len(dates) - 1).any():  # was: exit 0 with empty scores, not a word said
+        which = f"the last origin, {dates[-1].date()}," if len(origins) > 1 else f"origin {dates[-1].date()}"
+        before = f" (the latest allowed is {dates[-2].date()}, period -2)" if len(dates) > 1 else ""
+        raise DataError(Problem("--origins", None, None, f"{which} is the data's last period, after which nothing "
+                                f"is observed to score; expected origins before it{before}"))
 
 
 def _early_message(early: list[tuple[pd.Timestamp, int]], n_origins: int, dates: pd.DatetimeIndex,
@@ -515,8 +518,9 @@ def run_backtest(
     Raises
     ------
     DataError
-        Origins that are not periods of the data, malformed (:func:`parse_origins`) or with too
-        little history for a model (:func:`check_origin_history`); too few periods for the default origins.
+        Origins malformed (:func:`parse_origins`), not periods of the data, or breaking
+        :func:`check_origin_history` (too little history for a model, the data's last period); too
+        few periods for the default origins.
     """
     panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
     truth = truth if truth is not None else panel
