@@ -49,11 +49,61 @@ def test_parse_origins(panel):
     assert list(parse_origins(f"{d[20].date()},{mid.date()},-3", d)) == [d[20], d[30], d[-3]]
     assert list(parse_origins("5", d)) == [d[5]]
     for bad in ("x:3", "3:1", "1:5:0", f"1:{len(d)}", "1900-01-01:5",
-                "-1:-1", f"{d[-1].date()}:{d[-1].date()}",  # the last period: nothing after it to score
-                "-1", f"3,{d[-1].date()}", "3,,5", "3,", "x,3", "1900-01-01,5", "1:3,5",
+                "3,,5", "3,", "x,3", "1900-01-01,5", "1:3,5",
                 f"{d[30].date()},{mid.date()}"):  # two dates in one period: the same origin twice
         with pytest.raises(DataError):
             parse_origins(bad, d)
+    # the last period is parsed; check_origin_history refuses it (test_the_last_period_is_no_origin_...)
+    assert list(parse_origins("-1", d)) == list(parse_origins(f"{d[-1].date()}:{d[-1].date()}", d)) == [d[-1]]
+
+
+def test_the_last_period_is_no_origin_in_any_form(panel):
+    """Nothing after the last period is observed to score: the range parser refused it alone
+    (``-1:-1``) but took ``-3:-1``, the list parser refused it, and the Python API took it and
+    scored nothing. One rule (check_origin_history), one line, whatever the form."""
+    from displacement_forecast.evaluate.backtest import check_origin_history
+
+    d = panel.dates
+    last = (f"the last origin, {d[-1].date()}, is the data's last period, after which nothing is observed to "
+            f"score; expected origins before it (the latest allowed is {d[-2].date()}, period -2)")
+    alone = last.replace(f"the last origin, {d[-1].date()},", f"origin {d[-1].date()}")
+    for origins, msg in (("-3:-1", last), ("-3,-1", last), ([d[-3], d[-2], d[-1]], last),
+                         (f"{d[-3].date()}:{d[-1].date()}", last),
+                         ("-1:-1", alone), ("-1", alone), ([d[-1]], alone)):
+        with pytest.raises(DataError) as e:
+            run_backtest(panel, models=["last-value"], origins=origins, **FAST)
+        (p,) = e.value.problems
+        assert (p.file, p.message) == ("--origins", msg), origins
+    with pytest.raises(DataError, match="is the data's last period"):
+        check_origin_history(d[[20, len(d) - 1]], d)
+    check_origin_history(d[[20, len(d) - 2]], d)
+
+
+def test_origins_need_the_history_the_chosen_models_need(panel):
+    """`nb-dl` with 8 lags needs 12 periods (the lags plus 4, as `forecast` requires); the check
+    used the general 8, so every origin before the 12th period was a failed fit, the default
+    origins included."""
+    from displacement_forecast.evaluate.backtest import ModelSpec, history_need
+
+    d = panel.dates
+    short = panel.truncate(d[19])  # 20 periods
+    models = ["last-value", ("nb-dl", {"n_lags": 8, "drivers": ["strikes"]})]
+    assert history_need([ModelSpec("last-value")], short) == (8, None)
+    assert history_need([ModelSpec("nb-dl", {"n_lags": 8, "drivers": ["strikes"]})], short) == (12, "nb-dl")
+    with pytest.raises(DataError) as e:
+        run_backtest(short, models=models, origins=[d[9], d[15]], **FAST)
+    assert e.value.problems[0].message == (
+        f"1 of the 2 origins has fewer than 12 periods of history, the least model 'nb-dl' needs: {d[9].date()} "
+        f"(10 periods); the earliest allowed origin is {d[11].date()} (period 11)")
+    with pytest.raises(DataError) as e:
+        run_backtest(short, models=models, origins="9:10", **FAST)
+    assert e.value.problems[0].message == (
+        f"the first origin, {d[9].date()}, has 10 periods of history; model 'nb-dl' needs at least 12; "
+        f"the earliest allowed origin is {d[11].date()} (period 11)")
+    res = run_backtest(short, models=models, horizon=2, n_draws=50, seed=3)  # default origins: from period 11
+    assert res.settings["origins"] == [str(x.date()) for x in d[11:18]] and not len(res.failures)
+    with pytest.raises(DataError, match=r"a backtest needs at least 14 \(12 of history for model 'nb-dl' before"):
+        run_backtest(panel.truncate(d[12]), models=models, horizon=2, n_draws=50)
 
 
 def test_origins_need_the_history_forecast_needs(panel):

@@ -431,6 +431,47 @@ def test_backtest_refuses_origins_with_less_history_than_forecast_needs(tmp_path
 
 
 @needs_cases
+def test_backtest_refuses_origins_the_chosen_model_cannot_fit_at(tmp_path, capsys):
+    """`--models nb-dl --lags 8` needs 22 periods on the 3 regions (12 for the lags, and 5 rows per
+    coefficient: 3 x (22 - 8 + 1) >= 45); the check used the general 8, so origins 7..20 exited 0 with a
+    failed fit at each, and the default origins of a short file started at period 7."""
+    import json
+
+    nbdl = ["backtest", *SMALL[:3], "--models", "nb-dl", "--drivers", "strikes", "--lags", "8", "--horizon", "2",
+            "--draws", "30", "--no-plots", "--no-progress"]
+    rc = main([*nbdl, "--out", str(tmp_path / "bt"), "--origins=7:12"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == ("error: command line: option --origins: the first origin, 2018-08-20, has 8 periods "
+                               "of history; model 'nb-dl' needs at least 22; the earliest allowed origin is "
+                               "2018-11-26 (period 21)"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    short = tmp_path / "short.csv"  # the first 26 weeks: the default origins start at period 21
+    lines = (CASES / "small_obs.csv").read_text().splitlines()
+    short.write_text("\n".join(ln for ln in lines if ln[:10] < "2018-12-31" or not ln[:1].isdigit()) + "\n")
+    out = tmp_path / "default"
+    nbdl[1] = str(short)
+    assert main([*nbdl, "--out", str(out)]) == 0
+    meta = json.loads((out / "backtest.json").read_text())
+    assert meta["settings"]["origins"][0] == "2018-11-26" and meta["failures"] == []
+
+
+@needs_cases
+@pytest.mark.parametrize("spec, which", [("-3:-1", "the last origin, 2020-01-20,"), ("-3,-1", "the last origin, 2020-01-20,"),
+                                         ("-1:-1", "origin 2020-01-20"), ("2020-01-20", "origin 2020-01-20")])
+def test_backtest_refuses_the_last_period_as_an_origin_in_every_form(tmp_path, capsys, spec, which):
+    """The range parser refused the last period alone ('-1:-1' gives only the last period) but took
+    -3:-1 (exit 0, the last origin scoring nothing), the list parser said '-1 is the last period':
+    one rule (check_origin_history), one line for every form."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+               "--no-progress", "--out", str(tmp_path / "bt"), f"--origins={spec}"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == (f"error: command line: option --origins: {which} is the data's last period, after "
+                               "which nothing is observed to score; expected origins before it (the latest allowed "
+                               "is 2020-01-13, period -2)"), msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@needs_cases
 def test_backtest_from_the_earliest_allowed_origin_and_no_runner_up_of_one_model(tmp_path, capsys):
     """Period 7 (8 periods of history) is the earliest origin accepted; a backtest of one model
     printed 'runner-up None' on every winners line: the runner-up is left out when there is none."""

@@ -29,6 +29,7 @@ from displacement_forecast.data import (
     load_mapped,
     load_regions,
     load_ucdp_ged,
+    observation_frequency,
     read_observations,
 )
 from displacement_forecast.data.loaders import LOADERS, parse_counts
@@ -303,6 +304,87 @@ def test_stray_dates_off_a_sunday_or_monthly_grid_are_named_the_same_way(tmp_pat
     assert p.row == 7 and p.message.startswith("2020-05-02 is not the 1st of a month, off the monthly (1st) grid "
                                                "of 12 of the 13 dates (1 date off it)")
     assert "the 1st of its month (2020-05-01)" in p.message
+
+
+def _weekly_on_weekdays(tmp_path, starts: dict[str, str], weeks: dict[str, int] | None = None) -> Path:
+    """A weekly file (displaced and strikes) whose region ``r`` is dated from ``starts[r]`` a week
+    apart, for ``weeks[r]`` weeks (12 if not given)."""
+    p = tmp_path / "mixed.csv"
+    p.write_text("date,region,series,value\n" + "".join(
+        f"{d.date()},{r},{s},{i + 1}\n" for r, start in starts.items()
+        for i, d in enumerate(pd.date_range(start, periods=(weeks or {}).get(r, 12), freq="7D"))
+        for s in ("displaced", "strikes")))
+    return p
+
+
+def test_weekly_file_dated_on_two_weekdays_is_an_error_not_daily(tmp_path, capsys):
+    """Two agencies' weeks merged (two regions on Mondays, two on Sundays) was read as daily data
+    (every series 86% missing) and forecast as days; it is one line naming the weekdays."""
+    obs = _weekly_on_weekdays(tmp_path, {"R1": "2023-01-02", "R2": "2023-01-02", "R3": "2023-01-01",
+                                         "R4": "2023-01-01"})
+    expected = (f"error: {obs}:50: column 'date': weekly dates on 2 weekdays: 48 rows on Mondays, 48 on Sundays "
+                "(2023-01-01 here, the first Sunday); expected one weekday for all weekly rows (re-date the Sunday "
+                "rows to Mondays), or aggregate to weeks first")
+    assert main(["validate", str(obs)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == [expected]
+    assert main(["describe", str(obs)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [expected]
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\n"
+                                          + "".join(f"R{i},R{i},,100000\n" for i in range(1, 5)))
+    out_dir = tmp_path / "fc"
+    assert main(["forecast", str(obs), "--horizon", "2", "--out", str(out_dir)]) == 2
+    assert expected in capsys.readouterr().err.splitlines() and not out_dir.exists()
+    # the Python API on a frame: the same rule (region and series tell the series apart)
+    frame = pd.read_csv(obs, parse_dates=["date"])
+    with pytest.raises(DataError, match="weekly dates on 2 weekdays: 48 rows on Mondays, 48 on Sundays"):
+        observation_frequency(frame)
+
+
+def test_every_mix_of_weekdays_in_a_weekly_file_is_named_the_same_way(tmp_path):
+    def problem(starts, **kw):
+        with pytest.raises(DataError) as e:
+            read_observations(_weekly_on_weekdays(tmp_path, starts, **kw))
+        (p,) = e.value.problems
+        return p.row, p.message
+
+    # more regions on Sundays: Sundays are the week, the first Monday row is named
+    row, msg = problem({"R1": "2023-01-02", "R2": "2023-01-01", "R3": "2023-01-01"})
+    assert row == 2 and msg.startswith("weekly dates on 2 weekdays: 48 rows on Sundays, 24 on Mondays (2023-01-02 "
+                                       "here, the first Monday); expected one weekday for all weekly rows (re-date "
+                                       "the Monday rows to Sundays)")
+    # Mondays and Thursdays (was: 'irregular dates ... 3 days apart'); three weekdays
+    row, msg = problem({"R1": "2023-01-02", "R2": "2023-01-05"})
+    assert row == 26 and msg.startswith("weekly dates on 2 weekdays: 24 rows on Mondays, 24 on Thursdays")
+    row, msg = problem({"R1": "2023-01-02", "R2": "2023-01-01", "R3": "2023-01-05", "R4": "2023-01-02"})
+    assert row == 26 and msg.startswith("weekly dates on 3 weekdays: 48 rows on Mondays, 24 on Thursdays, 24 on "
+                                        "Sundays (2023-01-01 here, a Sunday, the first not on a Monday)")
+    # Sundays cover fewer weeks (was: '... (8 dates off it, ...); correct the date to the Monday of its week')
+    row, msg = problem({"R1": "2023-01-02", "R2": "2023-01-01"}, weeks={"R2": 8})
+    assert row == 26 and msg.startswith("weekly dates on 2 weekdays: 24 rows on Mondays, 16 on Sundays")
+    # half the weeks on Mondays, then on Sundays (was: 'irregular dates ... 6 days apart')
+    half = tmp_path / "half.csv"
+    half.write_text("date,region,series,value\n" + "".join(
+        f"{(d - pd.Timedelta(days=1 if i >= 6 else 0)).date()},{r},displaced,1\n"
+        for r in ("R1", "R2") for i, d in enumerate(pd.date_range("2023-01-02", periods=12, freq="7D"))))
+    with pytest.raises(DataError, match=r"^.*half.csv:8: column 'date': weekly dates on 2 weekdays: 12 rows on "
+                                        r"Mondays, 12 on Sundays \(2023-02-12 here, the first Sunday\)"):
+        read_observations(half)
+
+
+def test_daily_and_monthly_files_of_several_series_are_not_weekly(tmp_path):
+    days = pd.date_range("2023-01-01", periods=30, freq="D")
+    p = tmp_path / "daily.csv"  # consecutive days, several regions and series: daily
+    p.write_text("date,region,series,value\n" + "".join(f"{d.date()},{r},{s},1\n" for r in ("R1", "R2")
+                                                        for s in ("displaced", "strikes") for d in days))
+    assert observation_frequency(read_observations(p)) == "D"
+    mondays = [d for d in days if d.weekday() == 0]  # a region counted on Mondays only among daily ones: daily
+    p.write_text(p.read_text() + "".join(f"{d.date()},R3,displaced,1\n" for d in mondays))
+    assert observation_frequency(read_observations(p)) == "D"
+    months = pd.date_range("2021-01-01", periods=24, freq="MS")
+    p.write_text("date,region,series,value\n" + "".join(f"{d.date()},{r},displaced,1\n" for r in ("R1", "R2")
+                                                        for d in months))
+    assert observation_frequency(read_observations(p)) == "M"
 
 
 def test_daily_data_with_missing_days_stay_daily(tmp_path, capsys):

@@ -43,9 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_lags_arg(p)
     p.add_argument("--origins", default=None,
                    help="START:END[:STEP], END included, or a list D1,D2,...; dates (the last period on or before) or period numbers "
-                        "(0 = first, negative = from the end; write --origins=-60:-5 then); each with at least "
-                        f"{MIN_HISTORY} periods of history up to it, as forecast needs. Default: the 52 latest origins "
-                        "with a full horizon")
+                        "(0 = first, negative = from the end; write --origins=-60:-5 then); each before the last "
+                        "period, with the history forecast needs for every model up to it (at least "
+                        f"{MIN_HISTORY} periods; a driver model's lags plus 4, nb-dl's 5 rows per coefficient). "
+                        "Default: the 52 latest such origins with a full horizon")
     p.add_argument("--horizon", type=int, default=4, help="periods ahead scored from each origin (default 4)")
     p.add_argument("--draws", type=int, default=500, help="sample paths per forecast (default 500)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")

@@ -15,11 +15,11 @@ here once:
   :data:`MAX_HORIZON`; ``--max-horizon N`` raises the cap. ``--draws``: at least
   :data:`MIN_DRAWS` (probabilities and quantiles are read off the paths); the sample
   paths of one run may hold at most :data:`MAX_CELLS` numbers.
-* History: at least :data:`MIN_HISTORY` periods of displacement counts for any model; for the
-  driver models the lags plus four, and for :data:`FREE_LAG_MODELS` the model's own rule,
-  :data:`~displacement_forecast.models.glm.MIN_ROWS_PER_COEFFICIENT` usable region-periods per
-  shared coefficient (lags x drivers + dispersion) at the lags the model would shorten to: one
-  when it chooses them, the lags given (``n_lags``, ``--lags`` on the command line) otherwise.
+* History: at least :func:`~displacement_forecast.models.history.min_history` periods of
+  displacement counts, the rule ``backtest`` applies at each origin too: :data:`MIN_HISTORY` for
+  any model; for the driver models the lags plus four, and for ``nb-dl`` (one free coefficient
+  per lag and driver) enough usable region-periods per shared coefficient at the lags it would
+  shorten to: one when it chooses them, the lags given (``n_lags``, ``--lags``) otherwise.
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
@@ -44,12 +44,11 @@ import pandas as pd
 from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
+from ..models.history import min_history, model_needs
 
 #: Fewest periods of displacement history any model is fitted on.
 #: A region whose last displacement count is more periods than this before the last period gets a warning.
 STALE_PERIODS = 3
-#: Models with a free coefficient per lag and driver (the rows-per-parameter rule applies).
-FREE_LAG_MODELS = ("nb-dl",)
 #: Horizon never goes beyond this many periods, even with ``--max-horizon``.
 MAX_HORIZON = 520
 #: Largest number of simulated values (draws x regions x horizon x scenarios) a run may hold
@@ -300,32 +299,6 @@ def driver_free_models() -> tuple[str, ...]:
     return tuple(out)
 
 
-def model_needs(model: Any, obs: pd.DataFrame | None = None, *, file: str = "<observations>"
-                ) -> tuple[bool, tuple[str, ...], int | None]:
-    """(uses drivers, driver series, lags) of a model instance or registry name.
-
-    A model that cannot run without drivers (``requires_drivers``) and chooses them from the data
-    (``drivers="auto"``) has them resolved here from ``obs`` by the default rule, so the checks below
-    see them; none in the data is one clear error naming ``file`` and the driver-free models.
-    """
-    if isinstance(model, str):
-        from ..models import get_model
-
-        model = get_model(model)
-    drivers = tuple(getattr(model, "drivers", ()) or ()) if getattr(model, "uses_drivers", False) else ()
-    if (not drivers and obs is not None and getattr(model, "requires_drivers", False)
-            and getattr(model, "drivers_arg", None) == "auto"):
-        from ..models.driver_choice import resolve_drivers
-
-        series = {s: g["value"].to_numpy(dtype=float) for s, g in obs.groupby("series")}
-        try:
-            drivers = resolve_drivers("auto", series, model.name)
-        except DataError as e:
-            raise DataError([Problem(file, p.row, p.column, p.message) for p in e.problems]) from None
-    lags = getattr(model, "n_lags", None)
-    return bool(drivers), drivers, lags
-
-
 def check_target(obs: pd.DataFrame, *, file: str) -> None:
     """The observations hold counts of the forecast target (``displaced``); else one line naming the
     series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``)."""
@@ -370,7 +343,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     if not (disp["value"].fillna(0) > 0).any():
         raise DataError(Problem(file, None, "value", f"every '{TARGET}' count is 0: there is nothing to fit; "
                                                      "expected some displacement in the history"))
-    uses, drivers, lags = model_needs(model, obs, file=file)
+    series = {s: g["value"].to_numpy(dtype=float) for s, g in obs.groupby("series")}
+    uses, drivers, lags = model_needs(model, series, file=file)
     present = set(obs["series"])
     missing = [s for s in drivers if s not in present]
     if missing:
@@ -427,14 +401,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     # History length.
     n = history_periods(obs, file=file)
     freq = detect_frequency(obs["date"], file=file).code
-    need = MIN_HISTORY
     name = model if isinstance(model, str) else model.name
-    if drivers:
-        from ..models.glm import DEFAULT_LAGS
-
-        # nb-dl without given lags cuts them to the history (down to 1); other driver models keep theirs
-        lag_need = int(lags) if lags else (1 if name in FREE_LAG_MODELS else DEFAULT_LAGS[freq])
-        need = max(need, lag_need + 4)
+    need = min_history(name, drivers, lags, freq)  # the lags rule; with the regions, the rows rule below
     # auto (the default) leaves out the members a short history cannot support: name it first
     others = ", ".join(m for m in driver_free_models() if m != "auto")
     alt = (f"; 'auto' (forecast's default) and the driver-free models ({others}) need at least {MIN_HISTORY} periods"
@@ -443,18 +411,17 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         raise DataError(Problem(file, None, "date",
                                 f"{n} period{'s' if n != 1 else ''} of history; model {name!r} needs at least "
                                 f"{need}{alt}"))
-    if name in FREE_LAG_MODELS:  # one free coefficient per lag and driver: the model's own rows rule
-        from ..models.glm import MIN_ROWS_PER_COEFFICIENT, too_few_rows
+    if n < min_history(name, drivers, lags, freq, len(regions)):  # nb-dl: too few rows per coefficient
+        from ..models.glm import MIN_ROWS_PER_COEFFICIENT
 
         L = int(lags) if lags else 1  # lags not given (n_lags): the model shortens them down to 1
         n_coef = L * len(drivers) + 1
         rows = len(regions) * (n - L + 1)
-        if too_few_rows(rows, len(drivers), L):
-            raise DataError(Problem(file, None, "date",
-                                    f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
-                                    f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "
-                                    f"expected at least {MIN_ROWS_PER_COEFFICIENT * n_coef} (a longer history, more "
-                                    f"regions or fewer series with --drivers{' or lags with --lags' if lags else ''}){alt}"))
+        raise DataError(Problem(file, None, "date",
+                                f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
+                                f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "
+                                f"expected at least {MIN_ROWS_PER_COEFFICIENT * n_coef} (a longer history, more "
+                                f"regions or fewer series with --drivers{' or lags with --lags' if lags else ''}){alt}"))
     return obs.reset_index(drop=True), regions, notes
 
 

@@ -315,37 +315,83 @@ def _first_line(dates: pd.Series, bad: pd.Series, lines) -> int | None:
     return int(lines[hit[0]]) if lines is not None else None
 
 
-def _off_grid(u: pd.Series) -> tuple[Frequency, pd.Series] | None:
-    """The monthly or weekly grid most of the distinct sorted dates ``u`` lie on, and the dates off it.
+def _week_grid(dates: pd.Series) -> bool:
+    """Whether sorted distinct ``dates`` are a weekly grid: at least 3, the closest two 7 days apart."""
+    return len(dates) >= 3 and dates.diff().dropna().dt.days.min() == 7
 
-    More than half of the dates (at least 3) on the 1st of consecutive months, or on one weekday a
-    week apart at best, with some not: a weekly or monthly file with mistyped dates, or two
-    frequencies in one file, never daily data (whose days spread over every weekday). None when
-    there is no such grid or no date is off it.
+
+def _weeks_apart(d: pd.Series, keys) -> bool:
+    """Whether most gaps between consecutive dates of one series are whole weeks.
+
+    ``d`` holds the date of every row, ``keys`` (same length; a Series or a frame, e.g. region and
+    series) the series each row belongs to. Daily data step mostly by days within a series, weekly
+    data by weeks whatever weekday each series is dated on. False without ``keys`` or gaps.
+    """
+    if keys is None:
+        return False
+    k = pd.DataFrame(keys).reset_index(drop=True)
+    k.columns = range(k.shape[1])
+    cols = list(k.columns)
+    k["date"] = d.to_numpy()
+    k = k.dropna(subset=["date"]).drop_duplicates().sort_values("date", kind="stable")
+    gaps = k.groupby(cols, dropna=False, sort=False)["date"].diff().dropna().dt.days
+    return len(gaps) > 0 and bool((gaps % 7 == 0).mean() > 0.5)
+
+
+def _off_grid(u: pd.Series, d: pd.Series, weekly_series: bool) -> tuple[Frequency, pd.Series] | None:
+    """The monthly or weekly grid the file's dates lie on, and the dates off it.
+
+    ``u`` are the distinct sorted dates, ``d`` the date of every row. The candidate grids: the 1st
+    of consecutive months, and the weekday most rows fall on, its dates (at least 3) a week apart at
+    best. A grid holds the file, some dates off it, when it holds more than half of the distinct
+    dates, or (weekly) when each series of the file steps by whole weeks (``weekly_series``, see
+    :func:`_weeks_apart`): a weekly or monthly file with mistyped dates, two week conventions in one
+    file (Mondays and Sundays), or two frequencies in one file, never daily data (whose days spread
+    over every weekday and step by days). None when there is no such grid or no date is off it.
     """
     wd = u.dt.weekday
-    mode = int(wd.mode().iloc[0])
+    rows = d.dropna().dt.weekday.value_counts()
+    mode = int(min(rows.index, key=lambda w: (-rows[w], w)))  # most rows; ties: the earlier weekday
     for f, on in ((Frequency("M"), u.dt.day == 1), (Frequency("W", mode), wd == mode)):
         grid = u[on]
-        if on.all() or len(grid) < 3 or len(grid) <= len(u) / 2:
+        if on.all() or len(grid) < 3:
+            continue
+        if len(grid) <= len(u) / 2 and not (f.code == "W" and weekly_series):
             continue
         if f.code == "M":
             regular = np.diff(grid.dt.year.to_numpy() * 12 + grid.dt.month.to_numpy()).min() == 1
         else:
-            regular = grid.diff().dropna().dt.days.min() == 7
+            regular = _week_grid(grid)
         if regular:
             return f, u[~on]
     return None
 
 
 def _off_grid_problem(f: Frequency, off: pd.Series, n: int, d: pd.Series, file: str, lines) -> Problem:
-    """The one line for dates ``off`` the grid ``f`` the other of the ``n`` distinct dates lie on."""
+    """The one line for dates ``off`` the grid ``f`` the other of the ``n`` distinct dates lie on.
+
+    Weekly dates off the grid that are themselves a weekly grid on another weekday (two agencies'
+    week conventions merged) are named by the weekdays and their row counts; a few stray dates by
+    how many are off and the date each should be.
+    """
     hit = np.flatnonzero(d.isin(off).to_numpy())  # the first off-grid row in file order
     x = d.iloc[hit[0]]
     line = int(lines[hit[0]]) if lines is not None else None
-    if f.code == "W":  # the grid's weekday on or before x (the grid may be on Sundays)
-        start = (x - pd.Timedelta(days=(x.weekday() - (f.weekday or 0)) % 7)).date()
-        what, period = f"is a {WEEKDAYS[x.weekday()]}", f"the {WEEKDAYS[f.weekday or 0]} of its week"
+    if f.code == "W":
+        day = WEEKDAYS[f.weekday or 0]
+        if any(_week_grid(off[off.dt.weekday == w]) for w in off.dt.weekday.unique()):
+            rows = d.dropna().dt.weekday.value_counts()
+            order = sorted(rows.index, key=lambda w: (w != f.weekday, -rows[w], w))
+            counts = ", ".join(f"{rows[w]:,}{' rows' if i == 0 else ''} on {WEEKDAYS[w]}s" for i, w in enumerate(order))
+            others = f"{WEEKDAYS[x.weekday()]} rows" if len(order) == 2 else f"rows not on {day}s"
+            which = (f"the first {WEEKDAYS[x.weekday()]}" if len(order) == 2
+                     else f"a {WEEKDAYS[x.weekday()]}, the first not on a {day}")
+            return Problem(file, line, "date",
+                           f"weekly dates on {len(order)} weekdays: {counts} ({x.date()} here, {which}); "
+                           f"expected one weekday for all weekly rows (re-date the {others} to {day}s), "
+                           f"or aggregate to weeks first")
+        start = (x - pd.Timedelta(days=(x.weekday() - (f.weekday or 0)) % 7)).date()  # the grid's weekday on or before x
+        what, period = f"is a {WEEKDAYS[x.weekday()]}", f"the {day} of its week"
         daily = "every weekday"
     else:
         start = x.replace(day=1).date()
@@ -358,19 +404,22 @@ def _off_grid_problem(f: Frequency, off: pd.Series, n: int, d: pd.Series, file: 
                    f"(daily data fall on {daily})")
 
 
-def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> Frequency:
+def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None, keys=None) -> Frequency:
     """Name the frequency of a set of period labels, or reject it: the one rule of the toolkit.
 
     * **monthly**: every date is the 1st of a month and the closest two are one month apart;
     * **weekly**: every date falls on one weekday (any: Mondays, or Sundays as some agencies
       publish) and the closest two are 7 days apart, all gaps whole weeks;
-    * **daily**: the closest two dates are one day apart (no time of day), and more than half of
-      them are not on one weekly or monthly grid.
+    * **daily**: the closest two dates are one day apart (no time of day), more than half of
+      them are not on one weekly or monthly grid, and (given ``keys``) the dates of one series
+      step mostly by days, not by whole weeks.
 
     Gaps (a missing week or month, missing days) are allowed: missing periods stay missing.
     Anything else - every second week, quarters, a Wednesday (or a Tuesday, the day after a
     Monday) among Mondays - is irregular and rejected; dates mostly on a weekly or monthly grid
-    with a few off it are one line naming the first off it, how many are, and the fix.
+    with a few off it are one line naming the first off it, how many are, and the fix. Weekly
+    series dated on two (or more) weekdays - some regions or weeks on Mondays, others on Sundays -
+    are one line naming the weekdays with their row counts and the first row off the commonest.
 
     Parameters
     ----------
@@ -378,6 +427,9 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
         Dates in file order (one per row; repeats are fine).
     file, lines
         For the message: ``lines[i]`` is the file line of row ``i`` (None: no line given).
+    keys
+        The series of each row, aligned with ``dates`` (a Series, or a frame such as the
+        ``region`` and ``series`` columns); None: the dates alone decide.
 
     Raises
     ------
@@ -412,8 +464,8 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None) -> 
         raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
                                 f"dates are {int(days.min())} days apart at best ({u.iloc[k].date()} then {u.iloc[k + 1].date()}); "
                                 f"expected one frequency: daily, weekly or monthly periods (aggregate to one of them first)"))
-    stray = _off_grid(u)
-    if stray is not None:  # weekly or monthly but for a few dates: not daily with gaps
+    stray = _off_grid(u, d, _weeks_apart(d, keys))
+    if stray is not None:  # weekly or monthly but for some dates: not daily with gaps
         raise DataError(_off_grid_problem(*stray, len(u), d, file, lines))
     if days.min() == 1:
         return Frequency("D")
@@ -622,7 +674,8 @@ def validate_observations(
             problems.append(Problem(file, None, None, f"unknown frequency {freq!r}; expected D, W or M"))
         else:
             try:
-                found = detect_frequency(dates[ok], file=file, lines=lines[ok]).code
+                found = detect_frequency(dates[ok], file=file, lines=lines[ok],
+                                         keys=pd.DataFrame({"region": region, "series": series})[ok]).code
             except DataError as e:
                 problems += e.problems
             else:
@@ -735,8 +788,10 @@ def check_observations(
 
 
 def observation_frequency(obs: pd.DataFrame) -> str:
-    """Frequency code of a clean observation frame (:func:`detect_frequency`); raises if irregular."""
-    return detect_frequency(obs["date"]).code
+    """Frequency code (``D``, ``W``, ``M``) of a clean observation frame (:func:`detect_frequency`, its
+    series told apart by ``region`` and ``series``); raises :class:`DataError` if irregular."""
+    keys = [c for c in ("region", "series") if c in obs.columns]
+    return detect_frequency(obs["date"], keys=obs[keys] if keys else None).code
 
 
 def to_panel(obs: pd.DataFrame, series: str, regions: list[str], freq: str | None = None) -> pd.DataFrame:

@@ -142,11 +142,14 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
     ``2023-06-01,2023-07-01`` (or one date) gives those origins, in time order, as statsforecast's
     cutoffs do.
 
+    Origins are parsed here, judged by :func:`check_origin_history` (history before them, none at
+    the data's last period), which :func:`run_backtest` applies to every form of origins.
+
     Raises
     ------
     DataError
-        On a malformed spec, a date before the first period, a period number out of range, an
-        origin given twice (two dates within one period), or only the last period.
+        On a malformed spec, a date before the first period, a period number out of range, or an
+        origin given twice (two dates within one period).
     """
     if ":" not in spec:
         return _origin_list(spec, dates)
@@ -165,10 +168,6 @@ def parse_origins(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
         raise DataError(Problem("--origins", None, None, "step must be at least 1"))
     if b < a:
         raise DataError(Problem("--origins", None, None, f"{spec!r}: END is before START"))
-    if a == len(dates) - 1:  # was: exit 0 with empty scores and summary, not a word said
-        raise DataError(Problem("--origins", None, None, f"{spec!r} gives only the last period "
-                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
-                                "origins before it (e.g. -13:-2)"))
     return dates[a : b + 1 : step]
 
 
@@ -185,55 +184,106 @@ def _origin_list(spec: str, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
             raise DataError(Problem("--origins", None, None, f"{seen[pos]} and {tok} are the same period "
                                     f"({dates[pos].date()}): each origin once"))
         seen[pos] = tok
-    if max(seen) == len(dates) - 1:
-        raise DataError(Problem("--origins", None, None, f"{seen[max(seen)]} is the last period "
-                                f"({dates[-1].date()}), after which nothing is observed to score; expected "
-                                "origins before it"))
     return dates[sorted(seen)]
 
 
 def default_origins(dates: pd.DatetimeIndex, horizon: int, n: int = 52, step: int = 1,
-                    min_history: int = MIN_HISTORY) -> pd.DatetimeIndex:
+                    min_history: int = MIN_HISTORY, model: str | None = None) -> pd.DatetimeIndex:
     """The ``n`` latest origins (every ``step`` periods) with a full horizon of observations after
     them and at least ``min_history`` periods up to and including them (the history ``forecast``
-    requires: earlier origins would only score fits that ``forecast`` refuses)."""
+    requires, of ``model`` when named: earlier origins would only score fits that ``forecast``
+    refuses).
+
+    Raises
+    ------
+    DataError
+        Fewer than ``min_history + horizon`` periods.
+    """
     last = len(dates) - 1 - horizon
     first = min_history - 1
     if last < first:
+        whose = f" for model {model!r}" if model else ""
         raise DataError(Problem("<observations>", None, None,
                                 f"{len(dates)} periods: a backtest needs at least {min_history + horizon} "
-                                f"({min_history} of history before the first origin and {horizon} after it)"))
+                                f"({min_history} of history{whose} before the first origin and {horizon} after it)"))
     idx = np.arange(last, first - 1, -step)[:n][::-1]
     return dates[idx]
 
 
-def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min_history: int = MIN_HISTORY) -> None:
-    """Every origin has at least ``min_history`` periods of ``dates`` up to and including it (the
-    history ``forecast`` requires, :data:`~displacement_forecast.conventions.MIN_HISTORY`), else
-    one error naming the first origin too early, the minimum and the earliest origin allowed.
+def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min_history: int = MIN_HISTORY,
+                         model: str | None = None) -> None:
+    """The rules every origin of a backtest meets, whatever form it was given in (a range, a list,
+    dates in Python), each broken one a one-line error:
+
+    * at least ``min_history`` periods of ``dates`` up to and including it: the history ``forecast``
+      requires (:data:`~displacement_forecast.conventions.MIN_HISTORY`, or more for ``model``, the
+      model that needs the most, :func:`~displacement_forecast.models.history.min_history`); the
+      error names the first origin too early, its periods, the minimum and the earliest origin allowed;
+    * not the data's last period, after which nothing is observed to score.
 
     ``backtest --origins=0:2`` fitted ``last-value`` from the first period, which ``forecast``
-    refuses (``needs at least 8``), and scored those fits without a word."""
+    refuses (``needs at least 8``), and scored those fits without a word; ``--models nb-dl --lags 8``
+    recorded a failed fit at every origin before its 12 periods.
+
+    Raises
+    ------
+    DataError
+        One problem (option ``--origins``).
+    """
     pos = dates.get_indexer(origins)
     early = [(o, int(p) + 1) for o, p in zip(origins, pos, strict=True) if 0 <= p < min_history - 1]
-    if not early:
-        return
+    if early:
+        raise DataError(Problem("--origins", None, None, _early_message(early, len(origins), dates, min_history, model)))
+    if len(dates) and (pos == len(dates) - 1).any():  # was: exit 0 with empty scores, not a word said
+        which = f"the last origin, {dates[-1].date()}," if len(origins) > 1 else f"origin {dates[-1].date()}"
+        before = f" (the latest allowed is {dates[-2].date()}, period -2)" if len(dates) > 1 else ""
+        raise DataError(Problem("--origins", None, None, f"{which} is the data's last period, after which nothing "
+                                f"is observed to score; expected origins before it{before}"))
 
+
+def _early_message(early: list[tuple[pd.Timestamp, int]], n_origins: int, dates: pd.DatetimeIndex,
+                   min_history: int, model: str | None) -> str:
+    """:func:`check_origin_history`'s line for the ``early`` origins (origin, periods up to it)."""
     def periods(n: int) -> str:
         return f"{n} period{'s' if n != 1 else ''}"
 
+    who = f"model {model!r}" if model else "`forecast`"
     allowed = (f"the earliest allowed origin is {dates[min_history - 1].date()} (period {min_history - 1})"
                if len(dates) > min_history else
                f"the data hold only {periods(len(dates))}, too few to score any origin with that history")
-    if len(early) < len(origins):  # some: say which
+    if len(early) < n_origins:  # some: say which
         which = ", ".join(f"{o.date()} ({periods(n)})" for o, n in early[:5]) + (", ..." if len(early) > 5 else "")
-        msg = (f"{len(early)} of the {len(origins)} origins {'has' if len(early) == 1 else 'have'} fewer than "
-               f"{min_history} periods of history, the least `forecast` accepts: {which}")
-    else:
-        (first, n) = early[0]
-        which = f"the first origin, {first.date()}," if len(origins) > 1 else f"origin {first.date()}"
-        msg = f"{which} has {periods(n)} of history; `forecast` needs at least {min_history}"
-    raise DataError(Problem("--origins", None, None, f"{msg}; {allowed}"))
+        least = f"the least {who} needs" if model else "the least `forecast` accepts"
+        return (f"{len(early)} of the {n_origins} origins {'has' if len(early) == 1 else 'have'} fewer than "
+                f"{min_history} periods of history, {least}: {which}; {allowed}")
+    (first, n) = early[0]
+    which = f"the first origin, {first.date()}," if n_origins > 1 else f"origin {first.date()}"
+    return f"{which} has {periods(n)} of history; {who} needs at least {min_history}; {allowed}"
+
+
+def history_need(models: Iterable[ModelSpec], panel: Panel, min_history: int = MIN_HISTORY) -> tuple[int, str | None]:
+    """The most history any of ``models`` is fitted on (``forecast``'s rule,
+    :func:`~displacement_forecast.models.history.min_history` with ``min_history`` for its
+    :data:`~displacement_forecast.conventions.MIN_HISTORY`, on ``panel``'s frequency, regions and
+    series) and the model that needs it (None: no model needs more than ``min_history``).
+
+    A model that cannot be built or find its drivers in the panel (no conflict series) adds
+    nothing: its tasks fail on their own, each recorded with the model and origin.
+    """
+    from ..models.history import min_history as model_min_history
+    from ..models.history import model_needs
+
+    need, who = min_history, None
+    for spec in models:
+        try:
+            model = spec.build()
+            _, drivers, lags = model_needs(model, panel.series)
+        except Exception:  # noqa: BLE001 - it fails at every origin, each failure recorded (run_task)
+            continue
+        m = model_min_history(model.name, drivers, lags, panel.freq, len(panel.regions), floor=min_history)
+        if m > need:
+            need, who = m, spec.name
+    return need, who
 
 
 # -- one task --------------------------------------------------------------------------------
@@ -452,8 +502,9 @@ def run_backtest(
         Panel to score against (default: ``data``). The leakage test passes corrupted ``data``
         and the clean ``truth``.
     min_history
-        Fewest periods up to and including each origin (:func:`check_origin_history`); the
-        default is what ``forecast`` requires, so a backtest never scores fits it would refuse.
+        Fewest periods up to and including each origin (:func:`check_origin_history`), raised to
+        what the models need (:func:`history_need`): as ``forecast`` requires, so a backtest never
+        scores fits it would refuse. The default origins start after it too.
 
     Returns
     -------
@@ -463,6 +514,13 @@ def run_backtest(
         ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable and the fit's warnings
         per task) and ``settings`` (``model_config``: the arguments each model was built with,
         when it was given any).
+
+    Raises
+    ------
+    DataError
+        Origins malformed (:func:`parse_origins`), not periods of the data, or breaking
+        :func:`check_origin_history` (too little history for a model, the data's last period); too
+        few periods for the default origins.
     """
     panel = data if isinstance(data, Panel) else Panel.from_observations(data, regions)
     truth = truth if truth is not None else panel
@@ -471,8 +529,9 @@ def run_backtest(
     if horizon < 1 or n_draws < 2:
         raise ValueError("horizon must be >= 1 and n_draws >= 2")
     specs = _as_specs(models)
+    min_history, needs_most = history_need(specs, panel, min_history)
     if origins is None:
-        origins = default_origins(panel.dates, horizon)
+        origins = default_origins(panel.dates, horizon, min_history=min_history, model=needs_most)
     elif isinstance(origins, str):
         origins = parse_origins(origins, panel.dates)
     origins = pd.DatetimeIndex(origins)
@@ -480,7 +539,7 @@ def run_backtest(
     if len(bad):
         raise DataError(Problem("origins", None, None,
                                 f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
-    check_origin_history(origins, panel.dates, min_history)
+    check_origin_history(origins, panel.dates, min_history, needs_most)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
@@ -956,5 +1015,5 @@ def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.n
 
 __all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "check_origin_history", "common_cells",
            "coverage_interval",
-           "coverage_summary", "default_origins", "oracle_scenario", "parse_origins", "pit_values", "run_backtest",
-           "run_task", "score_frame", "summarise", "winners"]
+           "coverage_summary", "default_origins", "history_need", "oracle_scenario", "parse_origins", "pit_values",
+           "run_backtest", "run_task", "score_frame", "summarise", "winners"]
