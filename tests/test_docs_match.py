@@ -452,3 +452,22 @@ def test_the_example_forecast_rows_are_those_the_demo_writes(tmp_path):
     written = (out / "forecast.csv").read_text(encoding="utf-8").splitlines()
     assert shown[0] == written[0]
     assert [r for r in shown[1:] if r not in set(written)] == []
+
+
+def test_the_readmes_cumulative_figures_are_the_real_world_results():
+    """The README's coverage of Somalia's 3-month sums, with and without the persistence in time, is
+    that of the "Cumulative counts" section of docs/real-world-results.md (cumulative_check.py)."""
+    doc = (ROOT / "docs" / "real-world-results.md").read_text(encoding="utf-8")
+    text = " ".join(README.split())
+
+    def row(model: str, scope: str) -> tuple[str, str]:
+        m = re.search(rf"^\| somalia \(18 regions, 3 months\) \| {re.escape(model)} \| {scope} \| \d+ \| [\d,]+ \| "
+                      r"(\d+)% \| (\d+)% \|", doc, re.M)
+        return m.group(1), m.group(2)
+
+    (t80, t95), (_, r95) = row("auto, periods independent (persist=False)", "ALL"), \
+        row("auto, periods independent (persist=False)", "regions")
+    (p80, p95), (_, pr95) = row("auto (persistence in time, default)", "ALL"), \
+        row("auto (persistence in time, default)", "regions")
+    assert f"all-region total covered {t80}% at 80% and {t95}% at 95%, its regions {r95}% at 95%" in text
+    assert f"with the persistence {p80}% / {p95}% and {pr95}%" in text
