@@ -125,33 +125,73 @@ def test_paths_are_whole_member_paths_and_reproducible(stationary):
 
 
 def test_persistence_in_time_keeps_every_periods_values_and_ranks_draws_alike(stationary):
-    """``persist`` (the default): in every region the driver-free draws hold exactly the members'
-    values of each period (so every per-period forecast is unchanged), given in one order: the
-    draw with the highest value in one period has the highest in every period, and the spread of
-    the sum over periods grows (draws independent in time gave cumulative intervals too narrow:
-    Somalia's 3-month all-region total covered 40% at 80%)."""
+    """``persist`` (the default): in every region the driver-free draws hold exactly their values of
+    each period, given in one order (the draw highest in one period is highest in every period), so
+    the spread of the sum over periods grows (draws independent in time gave cumulative intervals
+    too narrow: Somalia's 3-month all-region total covered 40% at 80%)."""
     from scipy.stats import spearmanr
 
+    a = get_model("auto", calibrate=False, total_shock=False).fit(stationary)
+    assert a.persist and a.persist_ and a.get_config()["persist"] is True
+    draws = a._draw(6, 600, np.random.default_rng(7))
+    members, free = a._members(None, 6, 600, draws)
+    assert free.all()  # stationary: driver-free candidates only
+    out = a._paths(None, 6, 600, draws)
+    np.testing.assert_array_equal(np.sort(out, axis=0), np.sort(members, axis=0))  # each cell's values
+    kept = a._persist(members.copy(), free, draws)  # the step itself (the regions' reordering follows it)
+    np.testing.assert_array_equal(np.sort(kept, axis=0), np.sort(members, axis=0))
+    for r in range(kept.shape[1]):  # one order in every period (but for ties)
+        assert spearmanr(kept[:, r]).statistic.min() > 0.99
+    spread = lambda p: np.std(np.log1p(p.sum(axis=2)), axis=0)  # noqa: E731
+    assert (spread(kept) > 1.5 * spread(members)).all(), (spread(kept), spread(members))
+
+
+def test_persist_in_time_gives_the_kth_key_the_kth_values():
+    """Exact semantics: in region r the draw with the k-th smallest (mean log1p, tiebreak) takes the
+    k-th smallest value of every period; the input is not changed."""
     from displacement_forecast.models.ensemble import persist_in_time
 
-    a = get_model("auto", calibrate=False).fit(stationary)
-    assert a.persist and a.get_config()["persist"] is True
-    draws = a._draw(6, 400, np.random.default_rng(7))
-    members, free = a._members(None, 6, 400, draws)
-    assert free.all()  # stationary: driver-free candidates only
-    out = a._paths(None, 6, 400, draws)
-    np.testing.assert_array_equal(np.sort(out, axis=0), np.sort(members, axis=0))  # each cell's values
-    spread = lambda p: np.std(np.log1p(p.sum(axis=2)), axis=0)  # noqa: E731
-    for r in range(out.shape[1]):  # one order in every period (but for ties)
-        rho = spearmanr(out[:, r, :]).statistic
-        assert rho.min() > 0.99, rho
-    assert (spread(out) > 1.5 * spread(members)).all(), (spread(out), spread(members))
-    # the function on its own: values kept per cell, sum over periods comonotone
     rng = np.random.default_rng(1)
     x = rng.poisson(50, (200, 3, 5)).astype(float)
-    y = persist_in_time(x, rng.random((200, 3)))
-    np.testing.assert_array_equal(np.sort(y, axis=0), np.sort(x, axis=0))
-    assert np.all(np.diff(np.sort(y, axis=0)[:, 0, :], axis=0) >= 0)
+    t = rng.random((200, 3))
+    x0 = x.copy()
+    y = persist_in_time(x, t)
+    np.testing.assert_array_equal(x, x0)
+    key = np.log1p(x).mean(axis=2)
+    for r in range(3):
+        o = np.lexsort((t[:, r], key[:, r]))
+        np.testing.assert_array_equal(y[o, r, :], np.sort(x[:, r, :], axis=0))
+
+
+def test_persistence_leaves_driver_paths_and_is_wired_into_the_backtest(monkeypatch):
+    """Only driver-free draws are reordered in time: nb-dl's paths are the same with and without
+    ``persist``; the internal backtest's totals are made the same way (its ``persist``)."""
+    from displacement_forecast.models import ensemble as ens
+
+    rng = np.random.default_rng(0)
+    R, T = 4, 30
+    strikes = rng.poisson(20, (R, T)).astype(float)
+    disp = rng.poisson(np.exp(5 + 0.03 * strikes)).astype(float)
+    p = _panel(np.log1p(disp))
+    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    seen = []
+    real = ens._backtest_totals
+    monkeypatch.setattr(ens, "_backtest_totals", lambda *a, **k: seen.append(a[6]) or real(*a, **k))
+    a = get_model("auto", candidates=[("historic-average", {}), ("last-value", {})], n_paths=20, n_origins=2).fit(p)
+    assert seen == [True], seen
+    a.weights_ = {"historic-average": 0.3, "last-value": 0.2, "nb-dl": 0.5}
+    a.members_ = {n: a.members_.get(n) or get_model(n).fit(p) for n in a.weights_}
+    a.total_shock_ = 0.0
+    H, D = 4, 300
+    base = {"strikes": rng.poisson(20, (D, R, H)).astype(float)}
+    out = {}
+    for on in (True, False):
+        a.persist_ = on
+        d = a._draw(H, D, np.random.default_rng(1), baseline=base)
+        out[on] = (d["owner"], a._paths(base, H, D, d))
+    driven = out[True][0] == list(a.weights_).index("nb-dl")
+    np.testing.assert_array_equal(out[True][1][driven], out[False][1][driven])
+    assert not np.array_equal(out[True][1][~driven], out[False][1][~driven])
 
 
 @pytest.mark.slow
@@ -1105,3 +1145,17 @@ def test_the_forecasts_screen_line_says_which_bound_chose_the_driver_model():
     assert preference_note({**base, "chosen": False, "crps": 1.0, "best_mixture": 1.0}) == ""
     # a fit saved before the rule records no bound: it was chosen by the margin
     assert "within 4%" in preference_note({**base, "crps": 102.0, "best_mixture": 100.0})
+
+
+def test_fits_saved_before_the_persistence_keep_their_paths(stationary):
+    """A fit saved before 2026-12-02 has no ``persist_``: it forecasts as it did (no persistence in
+    time, the same random numbers), not as a fresh fit does, until it is refitted."""
+    a = get_model("auto").fit(stationary)
+    fresh = a.sample_paths(4, n_draws=300, seed=2).values
+    a.persist_ = False
+    without = a.sample_paths(4, n_draws=300, seed=2).values
+    del a.persist_  # as such a fit loads
+    np.testing.assert_array_equal(a.sample_paths(4, n_draws=300, seed=2).values, without)
+    assert not np.array_equal(fresh, without)
+    a.fit(stationary)
+    np.testing.assert_array_equal(a.sample_paths(4, n_draws=300, seed=2).values, fresh)
