@@ -169,11 +169,7 @@ def test_persistence_leaves_driver_paths_and_is_wired_into_the_backtest(monkeypa
     from displacement_forecast.models import ensemble as ens
 
     rng = np.random.default_rng(0)
-    R, T = 4, 30
-    strikes = rng.poisson(20, (R, T)).astype(float)
-    disp = rng.poisson(np.exp(5 + 0.03 * strikes)).astype(float)
-    p = _panel(np.log1p(disp))
-    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    p, R = _strike_panel(rng), 4
     seen = []
     real = ens._backtest_totals
     monkeypatch.setattr(ens, "_backtest_totals", lambda *a, **k: seen.append(a[6]) or real(*a, **k))
@@ -229,6 +225,15 @@ def test_a_forecast_of_driver_paths_alone_says_scenarios_move_them_directly(sim)
 
 def _with_strikes(panel: Panel, strikes: np.ndarray) -> Panel:
     return Panel(panel.dates, panel.regions, panel.freq, {"displaced": panel.target(), "strikes": strikes})
+
+
+def _strike_panel(rng: np.random.Generator, noise: float = 0.0) -> Panel:
+    """4 regions x 30 periods whose displacement responds to strikes (log-linear, ``noise`` sd of a
+    period effect shared by the regions)."""
+    strikes = rng.poisson(20, (4, 30)).astype(float)
+    shock = noise * rng.standard_normal(30) if noise else 0.0
+    disp = rng.poisson(np.exp(5 + 0.03 * strikes + shock)).astype(float)
+    return _with_strikes(_panel(np.log1p(disp)), strikes)
 
 
 def test_no_driver_model_alone_where_a_region_has_no_conflict_counts(stationary):
@@ -392,11 +397,7 @@ def test_a_scenario_simulates_only_the_driver_members_again():
     members' paths are the baseline's (same seeds), not simulated a second time, and the
     result is what simulating every member afresh gives."""
     rng = np.random.default_rng(0)
-    R, T = 4, 30
-    strikes = rng.poisson(20, (R, T)).astype(float)
-    disp = rng.poisson(np.exp(5 + 0.03 * strikes)).astype(float)
-    p = _panel(np.log1p(disp))
-    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    p, R = _strike_panel(rng), 4
     a = get_model("auto", candidates=[("historic-average", {})], n_paths=20, n_origins=2).fit(p)
     a.weights_ = {"historic-average": 0.5, "nb-dl": 0.5}
     a.members_ = {n: get_model(n).fit(p) for n in a.weights_}
@@ -942,11 +943,7 @@ def test_the_common_factor_moves_only_the_total_and_leaves_dependence_0_as_befor
     from displacement_forecast.models.ensemble import DEPENDENCE
 
     rng = np.random.default_rng(0)
-    R, T = 4, 30
-    strikes = rng.poisson(20, (R, T)).astype(float)
-    disp = rng.poisson(np.exp(5 + 0.03 * strikes + 0.5 * rng.standard_normal(T))).astype(float)
-    p = _panel(np.log1p(disp))
-    p = Panel(p.dates, p.regions, p.freq, {"displaced": p.target(), "strikes": strikes})
+    p, R = _strike_panel(rng, noise=0.5), 4
     a = get_model("auto", candidates=[("historic-average", {}), ("last-value", {})], n_paths=30, n_origins=2,
                   dependence=0.0).fit(p)
     a.weights_ = {"historic-average": 0.3, "last-value": 0.3, "nb-dl": 0.4}

@@ -16,9 +16,7 @@ result (``--no-doc`` skips it).
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -84,19 +82,7 @@ def section(tab: pd.DataFrame, draws: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="somalia,syria")
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--no-doc", action="store_true")
-    a = ap.parse_args(argv)
-    cv.require_real()
-    t0 = time.time()
-    tab = pd.concat([cumulative(n, a.draws) for n in a.datasets.split(",") if n], ignore_index=True)
-    text = section(tab, a.draws)
-    print(text)
-    print(f"({time.time() - t0:.0f} s)")
-    if not a.no_doc:
-        cv.write_doc(text, start=START, end=END)
+    cv.section_main(argv, __doc__, cumulative, section, START, END)
 
 
 if __name__ == "__main__":

@@ -310,6 +310,25 @@ def section(ds: Dataset, scores: pd.DataFrame, meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def section_main(argv: list[str] | None, doc: str, table, render, start: str, end: str) -> None:
+    """The command line of a script that writes one section of the results page: ``--datasets``,
+    ``--draws``, ``--no-doc``; ``table(name, draws)`` gives a dataset's rows, ``render(rows, draws)``
+    the section's text, written between ``start`` and ``end`` (:func:`write_doc`)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--datasets", default="somalia,syria")
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--no-doc", action="store_true")
+    a = ap.parse_args(argv)
+    require_real()
+    t0 = time.time()
+    tab = pd.concat([table(n, a.draws) for n in a.datasets.split(",") if n], ignore_index=True)
+    text = render(tab, a.draws)
+    print(text)
+    print(f"({time.time() - t0:.0f} s)")
+    if not a.no_doc:
+        write_doc(text, start=start, end=end)
+
+
 def write_doc(text: str, doc: Path = DOC, start: str = START, end: str = END) -> None:
     """Put ``text`` between the ``start``/``end`` markers of the results page (appended the first time)."""
     page = doc.read_text() if doc.exists() else "# Real-world results\n"

@@ -14,9 +14,7 @@ WIS, coverage of the central 80% and 95% intervals. The section "All-region tota
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 import warnings
 from functools import partial
 from pathlib import Path
@@ -71,19 +69,7 @@ def section(tab: pd.DataFrame, draws: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="somalia,syria")
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--no-doc", action="store_true")
-    a = ap.parse_args(argv)
-    cv.require_real()
-    t0 = time.time()
-    tab = pd.concat([totals(n, a.draws) for n in a.datasets.split(",") if n], ignore_index=True)
-    text = section(tab, a.draws)
-    print(text)
-    print(f"({time.time() - t0:.0f} s)")
-    if not a.no_doc:
-        cv.write_doc(text, start=START, end=END)
+    cv.section_main(argv, __doc__, totals, section, START, END)
 
 
 if __name__ == "__main__":
