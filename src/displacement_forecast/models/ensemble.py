@@ -1115,8 +1115,9 @@ class AutoEnsemble(ForecastModel):
         totals covered less than 80% at 80% (:func:`_total_shock`; default on).
     persist
         Give each region's values of every period of the driver-free candidates' draws to
-        those draws in one order, so a draw high in one period is high in all (:func:`persist_in_time`; default on): sums over
-        periods, cumulative counts and exceedance within a window, carry a level that lasts.
+        those draws in one order, so a draw high in one period is high in all
+        (:func:`persist_in_time`; default on): sums over periods, cumulative counts and
+        exceedance within a window, carry a level that lasts.
         Each period keeps its values (before the all-region shock and the cap on the people at
         risk). Fits saved before 2026-12-02 have none (no ``persist_``) until refitted.
 
