@@ -32,20 +32,19 @@ H = 12
 
 
 def _history(name: str, n_origins: int, every: int, draws: int) -> list[dict]:
-    from displacement_forecast.evaluate.backtest import default_origins
+    from displacement_forecast.evaluate.backtest import ModelSpec, default_origins, task_paths
     from displacement_forecast.evaluate.scores import crps_sample
-    from displacement_forecast.models import get_model
 
     panel = _panel(name)
     start = _offensive_start(name)
     out = []
-    for k, o in enumerate(default_origins(panel.dates, H, n=n_origins, step=every)):
+    for o in default_origins(panel.dates, H, n=n_origins, step=every):
         i = panel.dates.get_loc(o)
         y = panel.target()[:, i + 1 : i + 1 + H]
         if np.isnan(y).any():
             continue
-        paths = get_model("auto").fit(panel.truncate(o)).sample_paths(H, n_draws=draws, seed=k).values
-        cp, cy = paths.sum(axis=2), y.sum(axis=1)  # (D, R), (R,)
+        _, _, paths = task_paths(ModelSpec("auto"), o, panel.truncate(o), panel, H, draws, 0, False)  # the engine's draw
+        cp, cy = paths["baseline"].values.sum(axis=2), y.sum(axis=1)  # (D, R), (R,)
         reaches = bool(panel.dates[i + H] >= start)
         for scope, x, obs in (("regions", cp, cy), ("ALL", cp.sum(axis=1, keepdims=True), np.array([cy.sum()]))):
             q = np.quantile(x, [0.025, 0.1, 0.9, 0.975], axis=0)

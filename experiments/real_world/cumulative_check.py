@@ -32,8 +32,8 @@ VARIANTS = {"auto (persistence in time, default)": {}, "auto, periods independen
 
 def cumulative(name: str, draws: int, seed: int = 0) -> pd.DataFrame:
     """One row per variant x scope (``regions``, ``ALL``) of the dataset ``name``."""
+    from displacement_forecast.evaluate.backtest import ModelSpec, task_paths
     from displacement_forecast.evaluate.scores import crps_sample
-    from displacement_forecast.models import get_model
 
     ds = cv.datasets()[name]
     panel, _ = cv.complete_regions(ds.build(), ds.population, ds.fill_gaps)
@@ -41,13 +41,13 @@ def cumulative(name: str, draws: int, seed: int = 0) -> pd.DataFrame:
     rows = []
     for label, kw in VARIANTS.items():
         cells: dict[str, list] = {"regions": [], "ALL": []}
-        for k, o in enumerate(cv.cv_origins(panel, H)):
+        for o in cv.cv_origins(panel, H):
             i = panel.dates.get_loc(o)
             y = panel.target()[:, i + 1 : i + 1 + H]
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # the backtest's own draw: the engine, the origin's seed
                 warnings.simplefilter("ignore")
-                paths = get_model("auto", **kw).fit(panel.truncate(o)).sample_paths(H, n_draws=draws, seed=seed + k)
-            cp, cy = paths.values.sum(axis=2), y.sum(axis=1)  # (D, R), (R,): the H periods summed
+                _, _, paths = task_paths(ModelSpec("auto", kw), o, panel.truncate(o), panel, H, draws, seed, False)
+            cp, cy = paths["baseline"].values.sum(axis=2), y.sum(axis=1)  # (D, R), (R,): the H periods summed
             ok = np.isfinite(cy)
             cells["regions"].append((cp[:, ok], cy[ok]))
             if ok.all():
