@@ -895,7 +895,7 @@ def test_dependence_choice_follows_the_outcomes(shared, want):
         shock = 0.5 * rng.standard_normal(h) if shared else 0.5 * rng.standard_normal((R, h))
         y = np.expm1(mu[:, None] + shock)
         cases.append((hist, [paths], y))
-    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
+    rho, scores, _ = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
     assert rho == want, scores
     assert set(scores) == {"0", "0.25", "0.5", "0.75", "1"}
 
@@ -904,7 +904,7 @@ def test_auto_records_its_dependence_choice(stationary):
     m = get_model("auto", n_paths=60).fit(stationary)
     d = m.info_.diagnostics["auto"]
     assert d["dependence"] in (0.0, 0.25, 0.5, 0.75, 1.0) and d["dependence"] == m.dependence_
-    assert set(d["backtest_total_crps"]) == {"0", "0.25", "0.5", "0.75", "1"}
+    assert set(d["backtest_total_crps"]) == {"0", "0.25", "0.5", "0.75", "1"} and d["dependence_se"] >= 0
     off = get_model("auto", n_paths=60, reorder=False).fit(stationary)
     assert off.dependence_ == 0.0 and off.info_.diagnostics["auto"]["backtest_total_crps"] == {}
 
@@ -998,11 +998,32 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
         y = np.expm1(mu[:, None] + 0.5 * rng.standard_normal(h))  # one shock shared by all regions
         y[rng.integers(0, R, h), np.arange(h)] = np.nan
         cases.append((hist, [np.expm1(mu[None, :, None] + 0.5 * rng.standard_normal((m, R, h)))], y))
-    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
+    rho, scores, _ = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))
     assert rho == 1.0 and set(scores) == {"0", "0.25", "0.5", "0.75", "1"}, scores
     for _, _, y in cases:
         y[1:] = np.nan  # one region observed: no total to score
-    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {})
+    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {}, 0.0)
+
+
+@pytest.mark.parametrize("noise, want", [(0.0, 0.0), (3.0, 1.0)])
+def test_dependence_choice_keeps_the_full_strength_unless_clearly_beaten(noise, want):
+    """Known truth on point forecasts (the CRPS of a point mass is its absolute error): strength 0
+    is 1 closer to the outcome than the full strength on average over 8 origins. Steadily so
+    (no noise), it is chosen; when the difference swings by +-3 from one origin to the next, its
+    standard error (cluster-robust, origins as clusters) is larger than the gap and the full
+    strength stays. The standard error is reported."""
+    from displacement_forecast.models.ensemble import DEPENDENCE, _dependence_choice
+
+    swing = noise * np.array([1, -1, 1, -1, 1, -1, 1, -1])
+    totals = []
+    for j in range(8):
+        obs = np.array([100.0, 100.0])
+        paths = {r: np.full((5, 2), 100.0 + 2.0 + (r > 0) * 1.0 + (r == 1.0) * swing[j]) for r in DEPENDENCE}
+        paths[0.0] = np.full((5, 2), 102.0)
+        totals.append((True, obs, paths, np.arange(2)))
+    rho, scores, se = _dependence_choice(totals)
+    assert scores["0"] == 2.0 and scores["1"] == 3.0, scores
+    assert rho == want and (se == 0.0) == (noise == 0.0), (rho, se)
 
 
 def test_dependence_needs_the_reordering():
@@ -1013,16 +1034,17 @@ def test_dependence_needs_the_reordering():
 def test_dependence_choice_scores_the_calibrated_paths():
     """The choice scores the totals the forecast gives: the paths after the interval calibration
     it is handed. A calibration that sets every path to 0 leaves every strength the same score,
-    the mean observed total (the CRPS of a point mass at 0), and the weakest strength."""
+    the mean observed total (the CRPS of a point mass at 0): nothing beats the full strength."""
     from displacement_forecast.models.ensemble import _backtest_totals, _dependence_choice
 
     rng = np.random.default_rng(1)
     R, m, h = 3, 50, 2
     cases = [(np.expm1(5 + 0.3 * rng.standard_normal((R, 30))), [np.expm1(5 + rng.standard_normal((m, R, h)))],
               np.expm1(5 + 0.3 * rng.standard_normal((R, h)))) for _ in range(5)]
-    rho, scores = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0, calibrate=lambda p: 0 * p))
+    rho, scores, se = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0,
+                                                          calibrate=lambda p: 0 * p))
     want = round(float(np.mean([y.sum(axis=0) for _, _, y in cases])), 2)
-    assert rho == 0.0 and set(scores.values()) == {want}, (scores, want)
+    assert rho == 1.0 and se == 0.0 and set(scores.values()) == {want}, (scores, want)
     assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))[1]["0"] != want
 
 
