@@ -412,15 +412,14 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
                                 f"{n} period{'s' if n != 1 else ''} of history; model {name!r} needs at least "
                                 f"{need}{alt}"))
     if n < min_history(name, drivers, lags, freq, len(regions)):  # nb-dl: too few rows per coefficient
-        from ..models.glm import MIN_ROWS_PER_COEFFICIENT
+        from ..models.glm import rows_needed
+        from ..models.history import free_lag_rows
 
-        L = int(lags) if lags else 1  # lags not given (n_lags): the model shortens them down to 1
-        n_coef = L * len(drivers) + 1
-        rows = len(regions) * (n - L + 1)
+        L, rows = free_lag_rows(lags, len(regions), n)
         raise DataError(Problem(file, None, "date",
                                 f"{n} periods x {len(regions)} region(s) give {rows} usable rows for the "
-                                f"{n_coef} shared coefficients of {name!r} ({L} lag(s) of {len(drivers)} drivers); "
-                                f"expected at least {MIN_ROWS_PER_COEFFICIENT * n_coef} (a longer history, more "
+                                f"{L * len(drivers) + 1} shared coefficients of {name!r} ({L} lag(s) of "
+                                f"{len(drivers)} drivers); expected at least {rows_needed(len(drivers), L)} (a longer history, more "
                                 f"regions or fewer series with --drivers{' or lags with --lags' if lags else ''}){alt}"))
     return obs.reset_index(drop=True), regions, notes
 

@@ -36,10 +36,16 @@ DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 MIN_ROWS_PER_COEFFICIENT = 5
 
 
+def rows_needed(n_series: int, lags: int) -> int:
+    """Fewest regression rows for ``n_series`` x ``lags`` lag coefficients and the dispersion
+    (:data:`MIN_ROWS_PER_COEFFICIENT` each)."""
+    return MIN_ROWS_PER_COEFFICIENT * (n_series * lags + 1)
+
+
 def too_few_rows(rows: int, n_series: int, lags: int) -> bool:
-    """Whether ``rows`` regression rows are too few for ``n_series`` x ``lags`` lag coefficients
-    and the dispersion (:data:`MIN_ROWS_PER_COEFFICIENT` each); the CLI's history check uses it too."""
-    return rows < MIN_ROWS_PER_COEFFICIENT * (n_series * lags + 1)
+    """Whether ``rows`` regression rows are fewer than :func:`rows_needed`; the CLI's history
+    check (:func:`~displacement_forecast.models.history.min_history`) uses it too."""
+    return rows < rows_needed(n_series, lags)
 
 
 def lag_windows(x: np.ndarray, n_lags: int) -> np.ndarray:

@@ -89,10 +89,20 @@ def min_history(name: str, drivers: Sequence[str], lags: int | None, freq: str,
     if drivers:
         need = max(need, (int(lags) if lags else 1 if name in FREE_LAG_MODELS else DEFAULT_LAGS[freq]) + 4)
     if name in FREE_LAG_MODELS and n_regions:
-        L = int(lags) if lags else 1  # lags not given (n_lags): the model shortens them down to 1
-        while too_few_rows(n_regions * (need - L + 1), len(drivers), L):
+        while True:
+            L, rows = free_lag_rows(lags, n_regions, need)
+            if not too_few_rows(rows, len(drivers), L):
+                break
             need += 1
     return need
 
 
-__all__ = ["FREE_LAG_MODELS", "min_history", "model_needs"]
+def free_lag_rows(lags: int | None, n_regions: int, n_periods: int) -> tuple[int, int]:
+    """``(L, rows)`` of a :data:`FREE_LAG_MODELS` fit on ``n_periods`` periods of ``n_regions``
+    regions: the lags it fits at least (``lags`` when given; else it shortens them down to 1) and
+    the usable region-periods at those lags, ``n_regions x (n_periods - L + 1)``."""
+    L = int(lags) if lags else 1
+    return L, n_regions * (n_periods - L + 1)
+
+
+__all__ = ["FREE_LAG_MODELS", "free_lag_rows", "min_history", "model_needs"]
