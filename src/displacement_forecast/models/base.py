@@ -85,7 +85,10 @@ SCREEN_NOTES: dict[str, str] = {
                          "effects is negative",
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
-    "backtest_total_crps": "strength: backtest CRPS of the all-region total; the lowest is chosen",
+    "backtest_total_crps": "strength: backtest CRPS of the all-region total; 1 is chosen unless the lowest beats it "
+                           "by more than dependence_se",
+    "dependence_se": "standard error of the backtest CRPS difference between strength 1 and the lowest (origins as "
+                     "clusters)",
     "far_tail_factor": "fits saved on 2026-12-01: stretch of the log1p excess over the 95% quantile of each cell "
                        "(since replaced by far_tail_lift)",
     "far_tail_lift": "rise of the 97.5% quantile of every cell on the log1p scale (x exp(lift)), the excess over "
