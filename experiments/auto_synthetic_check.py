@@ -34,6 +34,7 @@ from displacement_forecast.evaluate.backtest import (
     ModelSpec,
     coverage_interval,
     default_origins,
+    of_target,
     run_backtest,
     summarise,
 )
@@ -88,7 +89,7 @@ def _run(history: str, a: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     for o in late:
         d = get_model("auto").fit(panel.truncate(o)).info_.diagnostics["auto"]
         meta["weights_at_offensive"][str(o.date())] = {"weights": d["weights"], "inner_crps": d["backtest_mean_crps"]}
-    return res.scores, meta
+    return of_target(res.scores), meta  # each period's scores
 
 
 def _section(history: str, scores: pd.DataFrame, meta: dict, a: argparse.Namespace) -> tuple[list[str], dict]:
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     for hist in histories:
         f, fm = a.out / f"{hist}_scores.csv.gz", a.out / f"{hist}_meta.json"
         if a.reuse and f.exists() and fm.exists():
-            scores = pd.read_csv(f, parse_dates=["origin", "target_date"])
+            scores = of_target(pd.read_csv(f, parse_dates=["origin", "target_date"]))
             meta = pd.read_json(fm, typ="series").to_dict()
         else:
             scores, meta = _run(hist, a)

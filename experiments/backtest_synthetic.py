@@ -25,6 +25,7 @@ from displacement_forecast.evaluate.backtest import (
     ORACLE_SUFFIX,
     ModelSpec,
     default_origins,
+    of_target,
     run_backtest,
     summarise,
     winners,
@@ -98,7 +99,7 @@ def _ceiling(panel: Panel, origins: pd.DatetimeIndex, scores: pd.DataFrame, a: a
     models = [m for m in ("nb-dl", "nb-dl" + ORACLE_SUFFIX) if m in set(scores["model"])]
     peers = [m for m in ("statsforecast-autoets",) if m in set(scores["model"])]
     both = pd.concat([scores[scores["model"].isin(["last-value", *models, *peers])],
-                      res.scores[res.scores["model"] == "nb-dl+true-intensity"]], ignore_index=True)
+                      of_target(res.scores).query("model == 'nb-dl+true-intensity'")], ignore_index=True)
     summ = summarise(both)
     reg = summ[summ["scope"] == "regions"].set_index(["model", "horizon"])
     cols = [*models, "nb-dl+true-intensity"]
@@ -255,7 +256,7 @@ def _other_seeds(seeds: list[int], a: argparse.Namespace) -> list[str]:
         origins = default_origins(panel.dates, a.horizon, n=a.origins)
         res = run_backtest(panel, models=["last-value", *models], origins=origins, horizon=a.horizon,
                            n_draws=a.draws, seed=a.seed, workers=a.workers, progress=False)
-        summ = res.summary()
+        summ = of_target(res.summary())  # each period's scores
         reg = summ[summ["scope"] == "regions"]
         esc = sim.escalations
         earlier = esc[esc["start_date"] < esc["start_date"].iloc[-1]]
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     res.settings["freq"] = panel.freq
     src = "synthetic NW-Syria data (data/synthetic_nw_syria, simulate_nw_syria(seed=2022))"
     write_outputs(res, a.out, source=src)
-    summ = res.summary()
+    summ = of_target(res.summary())  # each period's scores (summary.csv holds the cumulative ones too)
     reg = summ[summ["scope"] == "regions"]
     tot = summ[summ["scope"] == "ALL"]
     forecasts = reg[~reg["model"].str.endswith(ORACLE_SUFFIX)]
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if not a.no_ceiling and "nb-dl" in a.models:
-        lines += _ceiling(panel, origins, res.scores, a)
+        lines += _ceiling(panel, origins, of_target(res.scores), a)
     if a.other_seeds:
         lines += _other_seeds(a.other_seeds, a)
     if len(res.failures):

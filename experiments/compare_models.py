@@ -65,6 +65,7 @@ def backtest_skill(models: list[str], *, n_origins: int = 12, horizon: int = 4, 
     from displacement_forecast.evaluate.backtest import (
         REFERENCE,
         default_origins,
+        of_target,
         run_backtest,
     )
 
@@ -76,7 +77,7 @@ def backtest_skill(models: list[str], *, n_origins: int = 12, horizon: int = 4, 
                        horizon=horizon, n_draws=draws, seed=seed, workers=workers)
     for f in res.failures.itertuples():
         print(f"backtest task failed: {f.model} @ {pd.Timestamp(f.origin).date()}: {f.error}")
-    summary = res.summary(reference=REFERENCE)
+    summary = of_target(res.summary(reference=REFERENCE))  # each period's scores
     cols = ["model", "scope", "horizon", "skill", "crps", "cover_50", "cover_80", "cover_95", "n_origins"]
     out = summary[summary["model"].isin(models)][cols].reset_index(drop=True) if len(summary) else summary
     out.attrs["failures"] = res.failures.drop(columns="traceback").to_dict("records")

@@ -207,7 +207,9 @@ def _saved(history: str) -> pd.DataFrame | None:
     f = AUTO / f"{history}_scores.csv.gz"
     if not f.exists():
         return None
-    s = pd.read_csv(f)
+    from displacement_forecast.evaluate.backtest import of_target
+
+    s = of_target(pd.read_csv(f))  # each period's scores (files saved before 2026-12-02 hold no others)
     reg = s[s["region"] != "ALL"].groupby(["model", "horizon"])["crps"].mean().unstack(0)
     cov = s[(s["model"] == "auto") & (s["region"] == "ALL")].groupby("horizon")["cover_80"].mean()
     return pd.DataFrame({"cover_80": cov, "auto": reg["auto"], "last-value": reg["last-value"]})

@@ -56,6 +56,7 @@ from displacement_forecast.evaluate.backtest import (
     TOTAL,
     backtest_record,
     coverage_summary,
+    of_target,
     run_backtest,
     winners,
 )
@@ -101,7 +102,7 @@ source = f"Source: synthetic NW-Syria data ({DATA.name}/observations.csv), data 
 # %%
 res = run_backtest(obs, regions, models=list(MODELS), origins=origins, horizon=HORIZON, n_draws=N_DRAWS,
                    seed=SEED, oracle_drivers=True, workers=WORKERS, progress=False)
-scores, summary = res.scores, res.summary()
+scores, summary = of_target(res.scores), of_target(res.summary())  # each period's scores (new_displaced)
 get_reusable_executor().shutdown(wait=True)  # stop joblib's idle worker processes now, not minutes later
 if len(res.failures):
     display(Markdown("**Failed fits (left out):** " + "; ".join(

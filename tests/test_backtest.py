@@ -16,8 +16,10 @@ from displacement_forecast.evaluate.backtest import (
     ModelSpec,
     coverage_interval,
     coverage_summary,
+    of_target,
     parse_origins,
     run_backtest,
+    score_frame,
     summarise,
     winners,
 )
@@ -193,8 +195,11 @@ def small(panel):
 
 
 def test_scores_frame_shape_and_total(small, panel):
-    s = small.scores
     R, H = len(panel.regions), FAST["horizon"]
+    # each period's rows (target new_displaced) first, then as many of the sums from the first period
+    assert list(small.scores["target"].drop_duplicates()) == ["new_displaced", "cum_new_displaced"]
+    assert len(small.scores) == 2 * len(of_target(small.scores))
+    s = of_target(small.scores)
     # 3 models + nb-dl+oracle, 3 origins, R regions + ALL, H horizons; every outcome observed
     assert len(s) == 4 * 3 * (R + 1) * H
     assert not s.duplicated(["model", "origin", "region", "horizon"]).any()
@@ -214,10 +219,117 @@ def test_scores_frame_shape_and_total(small, panel):
 
 def test_total_uses_summed_paths(panel):
     """ALL's interval comes from the paths summed draw by draw, not from summed region quantiles."""
-    s = run_backtest(panel, models=["last-value"], origins=[panel.dates[50]], **FAST).scores
+    s = of_target(run_backtest(panel, models=["last-value"], origins=[panel.dates[50]], **FAST).scores)
     g = s[s["horizon"] == 1].set_index("region")
     assert g.loc["ALL", "hi_95"] < g.drop("ALL")["hi_95"].sum()  # sums of quantiles overstate the total
     assert g.loc["ALL", "median"] != pytest.approx(g.drop("ALL")["median"].sum(), rel=1e-9)
+
+
+# -- the cumulative target (cum_new_displaced) ----------------------------------------------
+def _scored(paths: np.ndarray, observed: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """:func:`score_frame` of ``paths`` (draw x region x horizon) against ``observed``, weekly from 2020-01-06."""
+    H = observed.shape[1]
+    return score_frame(paths, observed, model="m", drivers="forecast", origin=pd.Timestamp("2019-12-30"),
+                       target_dates=pd.date_range("2020-01-06", periods=H, freq="W-MON"),
+                       regions=[f"R{i}" for i in range(observed.shape[0])], rng=np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("comonotone", [False, True])
+def test_cumulative_coverage_sees_periods_that_do_not_move_together(comonotone):
+    """Known truth: each period is calibrated on its own (log-normal, the same law in paths and
+    outcomes), the outcomes' periods share one level (perfectly correlated). Paths whose periods
+    are drawn independently cover ~80% per period but clearly less for the sums over periods;
+    paths whose periods move together as the outcomes' do (comonotone) cover ~80% for both.
+    600 regions are 600 independent replicates (binomial sd of an 80% rate: 1.6 points)."""
+    rng = np.random.default_rng(42)
+    D, R, H = 400, 600, 4
+    observed = np.repeat(np.exp(6 + rng.standard_normal((R, 1))), H, axis=1)  # one level, every period
+    z = rng.standard_normal((D, R, 1 if comonotone else H))
+    paths = np.broadcast_to(np.exp(6 + z), (D, R, H)).copy()
+    s = _scored(paths, observed)
+    reg = s[s["region"] != "ALL"]
+    per = of_target(reg).groupby("horizon")["cover_80"].mean()
+    cum = of_target(reg, "cum_new_displaced").groupby("horizon")["cover_80"].mean()
+    assert per.between(0.75, 0.85).all(), per
+    assert cum[1] == per[1]  # the sum of one period is the period
+    if comonotone:
+        assert cum.between(0.75, 0.85).all(), cum
+    else:
+        assert cum[H] < 0.65 and cum[2:].mean() < 0.70, cum  # measured: 64 / 57 / 52% at h=2, 3, 4
+    # summarise keeps the targets apart, the per-period rows first
+    summ = summarise(s.assign(reliable=True))
+    assert list(summ["target"].drop_duplicates()) == ["new_displaced", "cum_new_displaced"]
+    row = summ[(summ["target"] == "cum_new_displaced") & (summ["scope"] == "regions") & (summ["horizon"] == H)]
+    assert row["cover_80"].item() == pytest.approx(cum[H])
+    assert coverage_summary(summ, "m", target="cum_new_displaced")["by_horizon"][str(H)]["80%"] == round(cum[H], 4)
+
+
+def test_cumulative_rows_sum_paths_and_observations_from_the_first_period():
+    """The cumulative rows' observation is the running sum of the observed periods (NaN, and so
+    left out, from a missing period on; for ALL when any region is missing), their paths the
+    running sums of the paths draw by draw; the per-period rows are as they were."""
+    rng = np.random.default_rng(0)
+    paths = rng.poisson(20, size=(50, 2, 3)).astype(float)
+    observed = np.array([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0]])
+    s = _scored(paths, observed)
+    assert list(s.columns[:7]) == ["model", "drivers", "origin", "target_date", "region", "target", "horizon"]
+    cum = of_target(s, "cum_new_displaced").set_index(["region", "horizon"])
+    assert cum["observed"].to_dict() == {("R0", 1): 1.0, ("R0", 2): 3.0, ("R0", 3): 6.0, ("R1", 1): 4.0,
+                                         ("ALL", 1): 5.0}
+    sums = np.cumsum(paths, axis=2)
+    np.testing.assert_allclose(cum.loc[[("R0", h) for h in (1, 2, 3)], "mean"], sums[:, 0].mean(axis=0))
+    assert cum.loc[("ALL", 1), "mean"] == pytest.approx(paths[:, :, 0].sum(axis=1).mean())
+    # each period's rows: R1 and ALL lack week 2 only; the same numbers as scored alone
+    per = of_target(s).set_index(["region", "horizon"])
+    assert sorted(per.index) == sorted([("R0", 1), ("R0", 2), ("R0", 3), ("R1", 1), ("R1", 3), ("ALL", 1),
+                                        ("ALL", 3)])
+    from displacement_forecast.evaluate.scores import score_paths
+
+    x = np.concatenate([paths, paths.sum(axis=1, keepdims=True)], axis=1)
+    y = np.concatenate([observed, observed.sum(axis=0, keepdims=True)], axis=0)
+    alone = score_paths(x, y, np.random.default_rng(0))  # the rng as it comes: pit unchanged too
+    for k in ("crps", "pit", "cover_80", "wis"):
+        np.testing.assert_array_equal(of_target(s)[k].to_numpy(), alone[k][np.isfinite(y)])
+
+
+def test_files_written_before_the_target_column_read_as_each_period(tmp_path):
+    """A scores.csv / summary.csv without ``target`` (written before the cumulative target was
+    scored) is all new_displaced: the summary, coverage, winners, PIT and backtest_record read from
+    it are those read from the per-period rows of a new file; its record says the cumulative
+    check is missing instead of inventing one."""
+    from displacement_forecast.evaluate.backtest import backtest_record, pit_values
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for i, o in enumerate(pd.date_range("2019-01-07", periods=16, freq="W-MON")):
+        for m in ("last-value", "m"):
+            paths = rng.poisson(30 if m == "m" else 25, size=(60, 3, 2)).astype(float)
+            frames.append(score_frame(paths, rng.poisson(30, size=(3, 2)).astype(float), model=m,
+                                      drivers="forecast", origin=o, target_dates=pd.date_range(
+                                          o + pd.Timedelta(weeks=1), periods=2, freq="W-MON"),
+                                      regions=["A", "B", "C"], rng=np.random.default_rng(i)))
+    new = pd.concat(frames, ignore_index=True).assign(reliable=True)
+    old = of_target(new).drop(columns="target").reset_index(drop=True)
+    summ_new, summ_old = summarise(new), summarise(old).drop(columns="target")  # as an old summary.csv
+    pd.testing.assert_frame_equal(of_target(summ_new).drop(columns="target"), summ_old)
+    assert of_target(summ_old, "cum_new_displaced").empty and of_target(old, "cum_new_displaced").empty
+    assert coverage_summary(summ_old, "m", "ALL", old) == coverage_summary(summ_new, "m", "ALL", new)
+    pd.testing.assert_frame_equal(winners(summ_old), winners(summ_new))
+    np.testing.assert_array_equal(pit_values(old, "m"), pit_values(new, "m"))
+    with pytest.raises(ValueError, match="unknown target 'cum'"):
+        of_target(new, "cum")
+    recs = {}
+    for name, (scores, summ) in {"old": (old, summ_old), "new": (new, summ_new)}.items():
+        d = tmp_path / name
+        d.mkdir()
+        scores.to_csv(d / "scores.csv", index=False)
+        summ.to_csv(d / "summary.csv", index=False)
+        recs[name] = backtest_record(d, "m")
+    cum = recs["new"].pop("cumulative")
+    assert "before backtests scored the cumulative target" in recs["old"].pop("cumulative")["status"]
+    assert {k: v for k, v in recs["old"].items() if k not in ("source", "warnings")} == \
+        {k: v for k, v in recs["new"].items() if k not in ("source", "warnings")}
+    assert cum["target"] == "cum_new_displaced" and cum["interval_origins"] == 16 and "intervals_ok" in cum
 
 
 def test_summary_skill_and_coverage_summary(small):
@@ -225,10 +337,11 @@ def test_summary_skill_and_coverage_summary(small):
     assert set(summ["scope"]) == {"regions", "ALL"}
     lv = summ[summ["model"] == "last-value"]
     assert np.allclose(lv["skill"], 0.0)
-    s = small.scores
+    s = of_target(small.scores)
     one = s[(s["model"] == "nb-dl") & (s["region"] != "ALL") & (s["horizon"] == 2)]
     ref = s[(s["model"] == "last-value") & (s["region"] != "ALL") & (s["horizon"] == 2)]
-    row = summ[(summ["model"] == "nb-dl") & (summ["scope"] == "regions") & (summ["horizon"] == 2)].iloc[0]
+    per = of_target(summ)
+    row = per[(per["model"] == "nb-dl") & (per["scope"] == "regions") & (per["horizon"] == 2)].iloc[0]
     assert row["crps"] == pytest.approx(one["crps"].mean())
     assert row["skill"] == pytest.approx(1 - one["crps"].mean() / ref["crps"].mean())
     assert row["cover_80"] == pytest.approx(one["cover_80"].mean())
@@ -302,7 +415,7 @@ def test_scores_record_whether_each_fit_passed_its_diagnostics(panel):
     assert s["reliable"].dtype == bool
     bad = s[~s["reliable"]]
     assert set(bad["model"]) == {"unreliable-once"} and set(bad["origin"]) == {panel.dates[55]}
-    assert len(bad) == (len(panel.regions) + 1) * FAST["horizon"]  # every row of that task, ALL included
+    assert len(bad) == 2 * (len(panel.regions) + 1) * FAST["horizon"]  # every row of that task, ALL and both targets included
     t = res.tasks.set_index(["model", "origin"])["reliable"]
     assert not t[("unreliable-once", panel.dates[55])] and t.drop(("unreliable-once", panel.dates[55])).all()
 
@@ -342,7 +455,7 @@ def test_statsforecast_autoets_peer(panel):
     res = run_backtest(panel, models=["last-value", "statsforecast-autoets"], origins=[panel.dates[55]], **FAST)
     assert len(res.failures) == 0, res.failures
     s = res.scores[res.scores["model"] == "statsforecast-autoets"]
-    assert len(s) == (len(panel.regions) + 1) * FAST["horizon"] and s["crps"].notna().all()
+    assert len(s) == 2 * (len(panel.regions) + 1) * FAST["horizon"] and s["crps"].notna().all()  # both targets
 
 
 @pytest.mark.slow
@@ -379,7 +492,8 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     for f in ("scores.csv", "summary.csv", "backtest.json", "score_by_horizon.png", "coverage.png", "pit.png"):
         assert (out / f).stat().st_size > 0, f
     scores = pd.read_csv(out / "scores.csv")
-    assert len(scores) == 2 * 2 * 14 * 2  # models x origins x (13 regions + ALL) x horizons
+    assert len(of_target(scores)) == 2 * 2 * 14 * 2  # models x origins x (13 regions + ALL) x horizons
+    assert len(scores) == 2 * len(of_target(scores))  # and as many rows of the sums from the first period
     summ = pd.read_csv(out / "summary.csv")
     for c in ("crps", "wis", "cover_50", "cover_80", "cover_90", "cover_95", "mae", "skill", "n"):
         assert c in summ.columns
@@ -392,6 +506,13 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     rec = backtest_record(out, "climatology")
     assert rec["interval_90"] == {} and rec["interval_note"] == cov["interval_note"]
     assert json.loads((out / "backtest.json").read_text())["coverage_total"]["climatology"]["scope"] == "ALL"
+    # the sums from the first period: in summary.csv, backtest.json, the record and one line per model
+    assert set(summ["target"]) == {"new_displaced", "cum_new_displaced"}
+    cum = json.loads((out / "backtest.json").read_text())["coverage_cumulative_total"]["climatology"]
+    assert cum["target"] == "cum_new_displaced" and rec["cumulative"]["nominal_vs_observed"] == cum["nominal_vs_observed"]
+    line = re.search(r"\n  climatology +(\d+)% / (\d+)%; at horizon 2: (\d+)% / (\d+)% \(2 origins\)\n", text.out)
+    assert "All-region total summed from the first period (cum_new_displaced)" in text.out and line, text.out
+    assert f"{line.group(1)}%" == f"{cum['nominal_vs_observed']['80%']:.0%}"
 
 
 CASES = ROOT.parent / "shared" / "cases" / "reliability"
@@ -590,7 +711,7 @@ def test_acceptance_best_model_beats_last_value_with_calibrated_80pct_intervals(
     res = run_backtest(obs, regions, models=["last-value", "climatology", "nb-dl", "sarimax"], horizon=4,
                        n_draws=500, seed=2020, workers=2)
     assert len(res.failures) == 0
-    summ = res.summary()
+    summ = of_target(res.summary())  # per region and week: each period's scores
     reg = summ[summ["scope"] == "regions"]
     best = reg.groupby("model")["crps"].mean().idxmin()
     row = reg[(reg["model"] == best) & (reg["horizon"] == 4)].iloc[0]

@@ -166,6 +166,41 @@ def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("cum80", [0.79, 0.55])
+def test_forecast_backtest_marks_cumulative_intervals_that_did_not_cover(tmp_path, capsys, cum80):
+    """A backtest whose per-period intervals covered as stated but whose sums from the first period
+    (cum_new_displaced) did not: the sidecar's `cumulative_intervals_calibrated_in_backtest` is
+    false, with its own mark, mark-column phrase and warning line naming the target, while
+    `intervals_calibrated_in_backtest` (each period's) stays true. Where the sums covered too,
+    nothing of it is said."""
+    rows = [dict(model="last-value", scope=scope, target=target, horizon=h, crps=1.0, wis=1.0, cover_50=0.5,
+                 cover_80=cum80 if target == "cum_new_displaced" and h == 2 else 0.8, cover_90=0.9, cover_95=0.95,
+                 mae=1, mape=1, ignorance=1, skill=0.0, n=100, n_origins=10, first_origin="2019-01-07",
+                 last_origin="2019-03-11")
+            for target in ("new_displaced", "cum_new_displaced") for scope in ("regions", "ALL") for h in (1, 2)]
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    rc = main(["forecast", str(DATA), "--model", "last-value", "--horizon", "2", "--draws", "30", "--no-plots",
+               "--thresholds", "1000", "--backtest", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    fc = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    off = cum80 < 0.75  # pooled over horizons 1 and 2: (0.8 + 0.55) / 2, more than 5 points short
+    assert side["intervals_calibrated_in_backtest"] is True and not side["marks"]["bands_did_not_cover_in_backtest"]
+    assert side["cumulative_intervals_calibrated_in_backtest"] is (not off)
+    assert side["marks"]["cumulative_bands_did_not_cover_in_backtest"] is off
+    assert side["backtest"]["cumulative"]["intervals_ok"] is (not off)
+    phrase = "CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests"
+    line = ("cumulative intervals (cum_new_displaced: sums from the first forecast period) did not cover as "
+            "stated: 80% interval covered 68%")
+    if off:
+        assert (fc["mark"] == phrase).all()  # the only mark: per-period intervals covered
+        assert f"WARNING: in backtests (10 origins, the all-region total) {line}" in err
+        assert any(line in w for w in side["warnings"]) and "intervals did not cover" not in err.replace(line, "")
+    else:
+        assert "mark" not in fc.columns and "cumulative" not in err and side["backtest"]["cumulative"]["warnings"] == []
+
+
 def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     """A backtest where 80% intervals covered 63% puts a warning in the sidecar and on stderr."""
     rows = []

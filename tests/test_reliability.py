@@ -621,6 +621,21 @@ def test_backtest_coverage_mark_text():
     assert "CAUTION: intervals did not cover" in text and "2020-01-20" in text and "UNRELIABLE" not in text
 
 
+def test_cumulative_backtest_coverage_has_its_own_mark():
+    """Sums from the first period that did not cover: their own mark and phrase; each period's
+    flag, `reliable` and a sidecar written before the field existed are left as they were."""
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    sc = {"warnings": [], "reliable": True, "intervals_calibrated_in_backtest": True,
+          "cumulative_intervals_calibrated_in_backtest": False}
+    apply_marks(sc, fit_reliable=True)
+    assert sc["reliable"] is True and sc["marks"]["cumulative_bands_did_not_cover_in_backtest"] is True
+    assert sc["marks"]["bands_did_not_cover_in_backtest"] is False
+    assert mark_text(sc) == "CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests"
+    old = apply_marks({"warnings": [], "reliable": True, "intervals_calibrated_in_backtest": False}, fit_reliable=True)
+    assert old["marks"]["cumulative_bands_did_not_cover_in_backtest"] is False and "cumulative" not in mark_text(old)
+
+
 def test_thresholds_written_with_a_thousands_separator_are_one_clear_error(tmp_path, capsys):
     """`--thresholds 250,000` used to be read as 250 and 0."""
     rc, _, err = run_small(capsys, tmp_path / "out", "--thresholds", "250,000")

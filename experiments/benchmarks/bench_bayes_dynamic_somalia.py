@@ -66,7 +66,7 @@ def gate_row(origin, months: int, m) -> dict:
 
 def scores(panel, origins, horizon: int, n_draws: int, peers: bool) -> pd.DataFrame:
     """Rolling-origin scores of bayes-dynamic and the comparison models (one task at a time)."""
-    from displacement_forecast.evaluate.backtest import ModelSpec, run_backtest
+    from displacement_forecast.evaluate.backtest import ModelSpec, of_target, run_backtest
 
     models = [ModelSpec("bayes-dynamic", {}, _recording)]
     if peers:
@@ -77,7 +77,7 @@ def scores(panel, origins, horizon: int, n_draws: int, peers: bool) -> pd.DataFr
                            workers=1, progress=False)
     for r in res.failures.itertuples():
         print(f"FAILED {r.model} @ {r.origin}: {r.error}", flush=True)
-    return res.scores
+    return of_target(res.scores)  # each period's scores
 
 
 def table(sc: pd.DataFrame, horizon: int) -> list[str]:

@@ -125,7 +125,7 @@ def backtest(panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int
     """
     from functools import partial
 
-    from displacement_forecast.evaluate.backtest import ModelSpec, run_backtest
+    from displacement_forecast.evaluate.backtest import ModelSpec, of_target, run_backtest
     from displacement_forecast.models import REGISTRY, get_model
 
     failures = [f"{s.label}: model {s.name!r} is not in this installation's registry (not run)"
@@ -137,7 +137,7 @@ def backtest(panel, specs: list[Spec], origins: list[pd.Timestamp], horizon: int
         res = run_backtest(panel, models=ms, origins=origins, horizon=horizon, n_draws=n_draws, seed=seed,
                            oracle_drivers=True, workers=workers, progress=False)
     kind = {s.label: s.kind for s in specs}
-    scores = res.scores.copy()
+    scores = of_target(res.scores).copy()  # each period's scores: what the reports read
     scores["kind"] = scores["model"].map(lambda m: "oracle" if m.endswith("+oracle") else kind.get(m, "?"))
     failures += [f"{r.model} @ {pd.Timestamp(r.origin).date()}: {str(r.error)[:160]}"
                  for r in res.failures.itertuples()]

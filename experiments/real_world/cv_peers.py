@@ -190,7 +190,7 @@ def toolkit_cv(panel: Panel, label: str, name: str, kwargs: dict[str, Any], hori
     """A toolkit model at the cross-validation origins (fitted on the data up to each)."""
     from functools import partial
 
-    from displacement_forecast.evaluate.backtest import ModelSpec, run_backtest
+    from displacement_forecast.evaluate.backtest import ModelSpec, of_target, run_backtest
     from displacement_forecast.models import get_model
 
     spec = ModelSpec(label, dict(kwargs), partial(get_model, name))
@@ -198,7 +198,7 @@ def toolkit_cv(panel: Panel, label: str, name: str, kwargs: dict[str, Any], hori
         warnings.simplefilter("ignore")
         res = run_backtest(panel, models=[spec], origins=cv_origins(panel, horizon), horizon=horizon,
                            n_draws=n_draws, seed=seed, workers=1, progress=False)
-    s = res.scores
+    s = of_target(res.scores)  # each period's scores
     s = s[(s["region"] != "ALL") & (s["drivers"] == "forecast")].assign(kind="toolkit")
     fails = [f"{label} @ {pd.Timestamp(r.origin).date()}: {str(r.error)[:200]}" for r in res.failures.itertuples()]
     return s[COLUMNS].reset_index(drop=True), fails

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from displacement_forecast.evaluate.backtest import of_target
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LEVELS, ROOT, require_real  # noqa: E402
 
@@ -405,7 +407,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {elapsed[name]:.0f} s", file=sys.stderr)
         meta = json.loads((a.out / f"{name}_meta.json").read_text())
         elapsed.setdefault(name, meta.get("seconds", float("nan")))
-        results[name] = {"meta": meta, "scores": pd.read_csv(a.out / f"{name}_scores.csv")}
+        # each period's scores (_common.backtest writes no others; a file with a target column is read as such)
+        results[name] = {"meta": meta, "scores": of_target(pd.read_csv(a.out / f"{name}_scores.csv"))}
     if a.reuse:  # the page states when the scores it shows were written, not when it was re-rendered
         written = min((a.out / f"{name}_scores.csv").stat().st_mtime for name in results)
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(written))

@@ -28,7 +28,7 @@ START, END = "<!-- totals:start -->", "<!-- totals:end -->"
 
 
 def totals(name: str, draws: int, seed: int = 0) -> pd.DataFrame:
-    from displacement_forecast.evaluate.backtest import ModelSpec, run_backtest
+    from displacement_forecast.evaluate.backtest import ModelSpec, of_target, run_backtest
     from displacement_forecast.models import get_model
 
     ds = cv.datasets()[name]
@@ -42,7 +42,7 @@ def totals(name: str, draws: int, seed: int = 0) -> pd.DataFrame:
         warnings.simplefilter("ignore")
         res = run_backtest(panel, models=specs, origins=cv.cv_origins(panel, ds.horizon), horizon=ds.horizon,
                            n_draws=draws, seed=seed, workers=1, progress=False)
-    s = res.scores
+    s = of_target(res.scores)  # each period's totals
     s = s[(s["region"] == "ALL") & (s["drivers"] == "forecast")]
     out = (s.groupby(["model", "horizon"])
            .agg(n=("crps", "size"), crps=("crps", "mean"), wis=("wis", "mean"), cov80=("cover_80", "mean"),

@@ -8,6 +8,7 @@ one is one edit:
   sentences; :data:`BRIEF_LEVEL` - the one interval quoted in sentences;
   :data:`COVERAGE_LEVELS` - the intervals whose coverage backtests report (all of the above).
 * :data:`TOTAL` - the region code of the sum over all regions (draw by draw).
+* :data:`PER_PERIOD`, :data:`CUMULATIVE` - the two targets of the forecast CSV and of backtest scores.
 * :data:`AT_RISK_FLOOR` - the share of a region's population always counted as still at risk.
 * :data:`FREQ_UNIT`, :data:`GRID_FREQ` - what a period is called, and its pandas grid.
 * :func:`series_vintage`, :func:`data_vintage` - what data a forecast or a fit saw.
@@ -42,6 +43,12 @@ COVERAGE_LEVELS: tuple[int, ...] = tuple(sorted({*INTERVAL_LEVELS, BRIEF_LEVEL})
 
 #: Region code of the sum over all regions, draw by draw.
 TOTAL = "ALL"
+
+#: Target of the forecast CSV (column ``target``) and of backtest scores: people newly displaced
+#: in each period ...
+PER_PERIOD = "new_displaced"
+#: ... and their running sum from the first forecast period, draw by draw.
+CUMULATIVE = "cum_new_displaced"
 
 #: Fewest periods of displacement counts any model is fitted on (``forecast`` refuses fewer;
 #: ``backtest``'s default origins leave at least this many before them).

@@ -79,9 +79,9 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
     the data file ``source``) goes into backtest.json beside its path: ``forecast --backtest``
     compares it with the forecast's data file.
     """
-    from ..conventions import TOTAL
+    from ..conventions import CUMULATIVE, TOTAL
     from ..data.io import write_csv_atomic, write_text_atomic
-    from ..evaluate.backtest import coverage_summary, winners
+    from ..evaluate.backtest import coverage_summary, of_target, winners
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +101,11 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
         # the all-region total's too, with its intervals: what forecast --backtest reads when scores.csv is not kept
         meta["coverage_total"] = {m: coverage_summary(summary, m, TOTAL, result.scores) for m in models
                                   if ((summary["model"] == m) & (summary["scope"] == TOTAL)).any()}
+        # the same of the sums from the first forecast period (cum_new_displaced)
+        cum = of_target(summary, CUMULATIVE)
+        for key, scope in (("coverage_cumulative", "regions"), ("coverage_cumulative_total", TOTAL)):
+            meta[key] = {m: coverage_summary(summary, m, scope, result.scores, CUMULATIVE) for m in models
+                         if ((cum["model"] == m) & (cum["scope"] == scope)).any()}
     written.append(write_text_atomic(json.dumps(meta, indent=2, default=str), out / "backtest.json"))
     if plots and len(summary):
         from ..conventions import period_unit
@@ -129,13 +134,41 @@ def _dates(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_summary(summary: pd.DataFrame, scope: str = "regions") -> str:
-    """The summary table as text, one row per model and horizon."""
-    s = summary[summary["scope"] == scope]
+    """The summary table of each period's scores (``new_displaced``) as text, one row per model and horizon."""
+    from ..evaluate.backtest import of_target
+
+    s = of_target(summary)
+    s = s[s["scope"] == scope]
     cols = ["model", "horizon", "crps", "wis", "cover_50", "cover_80", "cover_90", "cover_95", "mae", "skill", "n"]
     fmt = {"crps": "{:,.1f}".format, "wis": "{:,.1f}".format, "mae": "{:,.1f}".format,
            "skill": lambda v: "" if pd.isna(v) else f"{v:+.1%}",
            **{c: "{:.0%}".format for c in cols if c.startswith("cover")}}
     return s[cols].to_string(index=False, formatters=fmt)
+
+
+def format_cumulative(summary: pd.DataFrame) -> str:
+    """Lines on the all-region total's cumulative coverage (``cum_new_displaced``: the sum from the
+    first forecast period to each horizon), one per model: the coverage of the two widest intervals
+    drawn (80% and 95%) pooled over horizons and at the longest one ('' when the summary holds no
+    such rows). Sums over periods can cover far less than each period does."""
+    from ..conventions import CUMULATIVE, INTERVAL_LEVELS, TOTAL
+    from ..evaluate.backtest import of_target
+
+    s = of_target(summary, CUMULATIVE)
+    s = s[(s["scope"] == TOTAL) & ~s["model"].str.endswith("+oracle")]
+    if not len(s):
+        return ""
+    levels = INTERVAL_LEVELS[-2:]
+    lines = [f"All-region total summed from the first period ({CUMULATIVE}), coverage of the "
+             f"{' / '.join(f'{lv}%' for lv in levels)} intervals (all horizons pooled; at the longest):"]
+    for model, g in s.groupby("model", sort=False):
+        w = g["n"].to_numpy(float)
+        last = g.loc[g["horizon"].idxmax()]
+        pooled = " / ".join(f"{(g[f'cover_{lv}'] * w).sum() / w.sum():.0%}" for lv in levels)
+        longest = " / ".join(f"{last[f'cover_{lv}']:.0%}" for lv in levels)
+        lines.append(f"  {model:18s} {pooled}; at horizon {int(last['horizon'])}: {longest} "
+                     f"({int(g['n_origins'].max())} origins)")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -200,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
                 second = f"; runner-up {r.runner_up}" if isinstance(r.runner_up, str) else ""  # one model: none
                 print(f"  {label:14s} h={r.horizon}: {r.best} (CRPS {r.crps:,.1f}, skill {r.skill:+.1%}, "
                       f"80% coverage {r.cover_80:.0%}){second}")
+        cumulative = format_cumulative(summary)
+        if cumulative:
+            print("\n" + cumulative)
     for model in dict.fromkeys(w["model"] for w in warned):
         mine = [w for w in warned if w["model"] == model]
         fitted = int((res.tasks["model"] == model).sum())

@@ -13,7 +13,14 @@ For each origin ``t`` and model, one **task**:
    labelled ``<model>+oracle``: the gap between the two runs is the part of the error that comes
    from not knowing the future conflict;
 4. the paths are scored against the observed counts (``evaluate.scores``), per region and for the
-   regional total ``ALL`` (paths summed over regions draw by draw).
+   regional total ``ALL`` (paths summed over regions draw by draw), each period on its own (target
+   ``new_displaced``) and summed from the first period (``cum_new_displaced``, paths summed over
+   periods draw by draw), the two targets of the forecast CSV (:func:`score_frame`).
+
+Everything that reads scores or a summary (:func:`summarise`'s skill, :func:`winners`,
+:func:`coverage_summary`, :func:`pit_values`, :func:`common_cells`, the CLI's tables) reads the
+per-period rows unless told otherwise (:func:`of_target`); frames written before the cumulative
+rows existed have no ``target`` column and are all per-period.
 
 Tasks are independent (embarrassingly parallel): they run in-process (``workers=1``), through
 joblib (``workers > 1``) or on a Dask distributed cluster (``dask="tcp://host:port"`` or a
@@ -35,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..conventions import MIN_HISTORY, TOTAL
+from ..conventions import CUMULATIVE, MIN_HISTORY, PER_PERIOD, TOTAL
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..forecast import engine
@@ -49,7 +56,9 @@ ORACLE_SUFFIX = "+oracle"
 SCORE_COLUMNS = ("observed", "median", "mean", "crps", "wis", "ignorance", "ae", "ape", "pit",
                  *(f"cover_{lv}" for lv in COVERAGE_LEVELS),
                  *(f"{e}_{lv}" for lv in COVERAGE_LEVELS for e in ("lo", "hi")))
-KEY_COLUMNS = ("model", "drivers", "origin", "target_date", "region", "horizon")
+KEY_COLUMNS = ("model", "drivers", "origin", "target_date", "region", "target", "horizon")
+#: The targets scored, in the order of the rows (the forecast CSV's ``target`` names).
+TARGETS = (PER_PERIOD, CUMULATIVE)
 #: Per-task column after the scores: the fit passed the model's own diagnostics (``info_.reliable``).
 TASK_COLUMNS = ("reliable",)
 
@@ -107,7 +116,7 @@ class BacktestResult:
     settings: dict[str, Any]
 
     def summary(self, reference: str = REFERENCE) -> pd.DataFrame:
-        """Per model x horizon x scope means; see :func:`summarise`."""
+        """Per target x model x horizon x scope means (each period's rows first); see :func:`summarise`."""
         return summarise(self.scores, reference=reference)
 
 
@@ -311,20 +320,34 @@ def score_frame(paths: np.ndarray, observed: np.ndarray, *, model: str, drivers:
                 rng: np.random.Generator) -> pd.DataFrame:
     """Tidy scores of paths ``draw x region x horizon`` against ``observed`` (``region x horizon``).
 
-    Adds the total ``ALL`` (paths summed over regions draw by draw; its observation is NaN when
-    any region is missing). Rows whose observation is missing are dropped.
+    One row per target x region x horizon (:data:`KEY_COLUMNS`, :data:`SCORE_COLUMNS`), the
+    regions followed by the total ``ALL`` (paths summed over regions draw by draw; its observation
+    is NaN when any region is missing), both targets scored by :func:`score_paths`:
+
+    * ``target`` ``new_displaced``: each period on its own; first, with ``rng`` as it comes, so
+      these rows are what they were before the cumulative rows were added;
+    * ``target`` ``cum_new_displaced``: the running sum from the first forecast period, the paths
+      summed over horizons ``1..h`` draw by draw against the observed sum of periods ``1..h``
+      (NaN when any of those periods is missing, for ``ALL`` in any region): sums over periods can
+      cover far less than each period does when the paths' periods do not hang together as the
+      outcomes' do. Horizon 1 is scored too (the sum of one period is the period: same
+      observation, interval and coverage; only the randomised PIT is drawn anew), so the
+      cumulative rows are the forecast CSV's ``cum_new_displaced`` at every horizon.
+
+    Rows whose observation is missing are dropped.
     """
-    x = np.concatenate([paths, paths.sum(axis=1, keepdims=True)], axis=1)
-    y = np.concatenate([observed, observed.sum(axis=0, keepdims=True)], axis=0)
-    sc = score_paths(x, y, rng)
+    x = np.concatenate([paths, paths.sum(axis=1, keepdims=True)], axis=1)  # draw x (R + 1) x H
+    y = np.concatenate([observed, observed.sum(axis=0, keepdims=True)], axis=0)  # (R + 1) x H
     R, H = y.shape
-    frame = pd.DataFrame({
-        "model": model, "drivers": drivers, "origin": pd.Timestamp(origin),
-        "target_date": np.tile(pd.DatetimeIndex(target_dates[:H]), R),
-        "region": np.repeat(list(regions) + [TOTAL], H),
-        "horizon": np.tile(np.arange(1, H + 1), R),
-        **{k: sc[k].reshape(-1) for k in SCORE_COLUMNS},
-    })
+    keys = {"model": model, "drivers": drivers, "origin": pd.Timestamp(origin),
+            "target_date": np.tile(pd.DatetimeIndex(target_dates[:H]), R),
+            "region": np.repeat(list(regions) + [TOTAL], H)}
+    frames = []
+    for target, (xt, yt) in zip(TARGETS, ((x, y), (np.cumsum(x, axis=2), np.cumsum(y, axis=1))), strict=True):
+        sc = score_paths(xt, yt, rng)
+        frames.append(pd.DataFrame({**keys, "target": target, "horizon": np.tile(np.arange(1, H + 1), R),
+                                    **{k: sc[k].reshape(-1) for k in SCORE_COLUMNS}}))
+    frame = pd.concat(frames, ignore_index=True)
     return frame[frame["observed"].notna()].reset_index(drop=True)
 
 
@@ -509,7 +532,8 @@ def run_backtest(
     Returns
     -------
     BacktestResult
-        ``scores`` (one row per model x origin x region x horizon, region ``ALL`` included, with
+        ``scores`` (one row per target x model x origin x region x horizon, region ``ALL``
+        included, the per-period target ``new_displaced`` first (see :func:`score_frame`), with
         ``reliable``: whether that task's fit passed the model's own diagnostics, ``info_.reliable``),
         ``failures`` (model, origin, error), ``tasks`` (seconds, ok, reliable and the fit's warnings
         per task) and ``settings`` (``model_config``: the arguments each model was built with,
@@ -564,8 +588,10 @@ def run_backtest(
         scores["_m"] = scores["model"].map(lambda m: order.get(m.removesuffix(ORACLE_SUFFIX), 0))
         scores["_o"] = scores["model"].str.endswith(ORACLE_SUFFIX)
         scores["_r"] = scores["region"].map({c: i for i, c in enumerate([*panel.regions.codes, TOTAL])})
-        scores = (scores.sort_values(["_m", "_o", "origin", "_r", "horizon"], kind="stable")
-                  .drop(columns=["_m", "_o", "_r"]).reset_index(drop=True))
+        scores["_t"] = scores["target"].map({t: i for i, t in enumerate(TARGETS)})
+        # the per-period rows first, in the order they had before the cumulative rows were added
+        scores = (scores.sort_values(["_t", "_m", "_o", "origin", "_r", "horizon"], kind="stable")
+                  .drop(columns=["_t", "_m", "_o", "_r"]).reset_index(drop=True))
     failures = pd.DataFrame([{"model": r.model, "origin": r.origin, "error": r.error, "traceback": r.traceback}
                              for r in results if r.error is not None],
                             columns=["model", "origin", "error", "traceback"])
@@ -604,47 +630,70 @@ def backtest(data: pd.DataFrame | Panel, regions: RegionTable | None = None, **k
 
 
 # -- summaries -------------------------------------------------------------------------------
-def summarise(scores: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Mean scores per model x horizon x scope, with CRPS skill against ``reference``.
+def of_target(frame: pd.DataFrame, target: str = PER_PERIOD) -> pd.DataFrame:
+    """The rows of ``frame`` (tidy scores or a :func:`summarise` table) for ``target``.
 
+    A frame without a ``target`` column (a ``scores.csv`` or ``summary.csv`` written before the
+    cumulative target was scored, or one built by hand) holds ``new_displaced`` rows only: it is
+    returned whole for that target and empty for ``cum_new_displaced``. Raises ``ValueError`` for
+    a target that is neither.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    if "target" not in frame.columns:
+        return frame if target == PER_PERIOD else frame.iloc[:0]
+    return frame[frame["target"] == target]
+
+
+def summarise(scores: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Mean scores per target x model x horizon x scope, with CRPS skill against ``reference``.
+
+    ``target`` is ``new_displaced`` (each period; these rows come first, as they were before the
+    cumulative target was scored) or ``cum_new_displaced`` (sums from the first forecast period,
+    :func:`score_frame`); scores without a ``target`` column are all ``new_displaced``.
     ``scope`` is ``regions`` (every region-period counted once) or ``ALL`` (the regional total).
-    Skill ``1 - CRPS_model / CRPS_reference`` uses only the (origin, region, horizon) cells that
-    both models scored, so a failed task cannot flatter a model. It is NaN when the reference was
-    not run. ``mape`` averages over observations above zero only.
+    Skill ``1 - CRPS_model / CRPS_reference`` uses only the (origin, region, horizon) cells of the
+    target that both models scored, so a failed task cannot flatter a model. It is NaN when the
+    reference was not run. ``mape`` averages over observations above zero only.
     """
     if not len(scores):
         return pd.DataFrame()
-    s = scores.assign(scope=np.where(scores["region"] == TOTAL, TOTAL, "regions"))
+    s = scores if "target" in scores.columns else scores.assign(target=PER_PERIOD)
+    s = s.assign(scope=np.where(s["region"] == TOTAL, TOTAL, "regions"))
     cover = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
-    g = s.groupby(["model", "scope", "horizon"], sort=False)
+    g = s.groupby(["target", "model", "scope", "horizon"], sort=False)
     out = g.agg(crps=("crps", "mean"), wis=("wis", "mean"), ignorance=("ignorance", "mean"),
                 **{c: (c, "mean") for c in cover}, mae=("ae", "mean"), mape=("ape", "mean"),
                 n=("crps", "size"), n_origins=("origin", "nunique"),
                 first_origin=("origin", "min"), last_origin=("origin", "max")).reset_index()
-    keys = ["origin", "region", "horizon"]
+    keys = ["target", "origin", "region", "horizon"]
     ref = s[s["model"] == reference][keys + ["crps"]].rename(columns={"crps": "crps_ref"})
     sk = []
     for row in out.itertuples():
         if not len(ref):
             sk.append(np.nan)
             continue
-        m = s[(s["model"] == row.model) & (s["scope"] == row.scope) & (s["horizon"] == row.horizon)]
+        m = s[(s["target"] == row.target) & (s["model"] == row.model) & (s["scope"] == row.scope)
+              & (s["horizon"] == row.horizon)]
         j = m[keys + ["crps"]].merge(ref, on=keys)
         sk.append(skill(j["crps"].mean(), j["crps_ref"].mean()) if len(j) else np.nan)
     out["skill"] = sk
-    cols = ["model", "scope", "horizon", "crps", "wis", *cover, "mae", "mape", "ignorance", "skill",
+    cols = ["model", "scope", "target", "horizon", "crps", "wis", *cover, "mae", "mape", "ignorance", "skill",
             "n", "n_origins", "first_origin", "last_origin"]
     order = {m: i for i, m in enumerate(dict.fromkeys(scores["model"]))}
-    out = out.assign(_s=(out["scope"] == TOTAL).astype(int), _m=out["model"].map(order))
-    return (out.sort_values(["_s", "horizon", "_m"], kind="stable")[cols].reset_index(drop=True))
+    out = out.assign(_t=out["target"].map({t: i for i, t in enumerate(TARGETS)}),
+                     _s=(out["scope"] == TOTAL).astype(int), _m=out["model"].map(order))
+    return (out.sort_values(["_t", "_s", "horizon", "_m"], kind="stable")[cols].reset_index(drop=True))
 
 
-def common_cells(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scores of the (origin, region, horizon) cells that every model scored (oracle runs aside).
+def common_cells(scores: pd.DataFrame, target: str = PER_PERIOD) -> pd.DataFrame:
+    """The scores of ``target`` (default each period, :func:`of_target`) in the (origin, region,
+    horizon) cells that every model scored (oracle runs aside).
 
     Rank models on these: a model whose early origins failed would otherwise be compared on
     other (later, often easier or harder) periods than the rest.
     """
+    scores = of_target(scores, target)
     if not len(scores):
         return scores
     keys = ["origin", "region", "horizon"]
@@ -654,13 +703,16 @@ def common_cells(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.set_index(keys).loc[lambda d: d.index.isin(keep)].reset_index()
 
 
-def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = False) -> pd.DataFrame:
-    """The model with the lowest mean ``score`` per scope and horizon, with the runner-up.
+def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = False,
+            target: str = PER_PERIOD) -> pd.DataFrame:
+    """The model with the lowest mean ``score`` per scope and horizon of ``target`` (default each
+    period, :func:`of_target`), with the runner-up.
 
     Oracle runs (which use the observed future conflict) are left out unless asked for: they are
     not forecasts anyone could have made.
     """
-    s = summary if include_oracle else summary[~summary["model"].str.endswith(ORACLE_SUFFIX)]
+    s = of_target(summary, target)
+    s = s if include_oracle else s[~s["model"].str.endswith(ORACLE_SUFFIX)]
     rows = []
     for (scope, h), g in s.groupby(["scope", "horizon"], sort=False):
         g = g.sort_values(score)
@@ -674,8 +726,11 @@ def winners(summary: pd.DataFrame, score: str = "crps", include_oracle: bool = F
 
 
 def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
-                     scores: pd.DataFrame | None = None) -> dict[str, Any]:
+                     scores: pd.DataFrame | None = None, target: str = PER_PERIOD) -> dict[str, Any]:
     """Latest backtest coverage of one model, for the forecast sidecar (JSON-ready).
+
+    ``target``: ``new_displaced`` (default: each period) or ``cum_new_displaced`` (sums from the
+    first forecast period), the rows of ``summary`` and ``scores`` read (:func:`of_target`).
 
     ``scores`` (the backtest's tidy scores, optional) adds ``interval_90``: for each level, a 90%
     interval of the pooled coverage rate (:func:`coverage_interval` over the origins' coverage,
@@ -688,15 +743,17 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
     Returns
     -------
     dict
-        ``{"model", "scope", "horizons", "origins": {"n", "first", "last"},
+        ``{"model", "scope", "target", "horizons", "origins": {"n", "first", "last"},
         "nominal_vs_observed": {"50%": 0.47, ...}`` (all horizons pooled, weighted by the number
         of scored cells) ``, "by_horizon": {"1": {"50%": ..., ...}, ...}, "crps_skill_vs_last_value":
         {"1": ..., ...}, "n"}``, and with ``scores`` ``"interval_90": {"50%": [0.38, 0.55], ...},
         "interval_origins", "interval_note"``.
     """
-    s = summary[(summary["model"] == model) & (summary["scope"] == scope)]
+    s = of_target(summary, target)
+    s = s[(s["model"] == model) & (s["scope"] == scope)]
     if not len(s):
-        raise ValueError(f"no backtest summary rows for model {model!r} (scope {scope!r})")
+        raise ValueError(f"no backtest summary rows for model {model!r} (scope {scope!r}"
+                         + (f", target {target}" if target != PER_PERIOD else "") + ")")
     cover = [f"cover_{lv}" for lv in COVERAGE_LEVELS]
     w = s["n"].to_numpy(float)
 
@@ -705,7 +762,7 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
 
     pooled = {f"{lv}%": round(float(np.average(s[c], weights=w)), 4) for lv, c in zip(COVERAGE_LEVELS, cover, strict=True)}
     return {
-        "model": model, "scope": scope,
+        "model": model, "scope": scope, "target": target,
         "horizons": [int(h) for h in s["horizon"]],
         "origins": {"n": int(s["n_origins"].max()), "first": str(pd.Timestamp(s["first_origin"].min()).date()),
                     "last": str(pd.Timestamp(s["last_origin"].max()).date())},
@@ -714,7 +771,8 @@ def coverage_summary(summary: pd.DataFrame, model: str, scope: str = "regions",
         "crps_skill_vs_last_value": {str(int(r["horizon"])): (None if pd.isna(r["skill"]) else round(float(r["skill"]), 4))
                                      for _, r in s.iterrows()},
         "n": int(w.sum()),
-        **(_pooled_intervals(scores, model, scope, int(s["horizon"].max())) if scores is not None else {}),
+        **(_pooled_intervals(of_target(scores, target), model, scope, int(s["horizon"].max()))
+           if scores is not None else {}),
     }
 
 
@@ -776,6 +834,13 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     (``interval_90``), so a reader sees how much of the gap a few origins can explain.
     The default scope is ``ALL`` (the regional total), what planners read first.
 
+    The verdict is of the per-period rows (``new_displaced``). ``cumulative`` holds the same for
+    the sums from the first forecast period (``cum_new_displaced``: "more than 250,000 within 12
+    weeks"), of the same model and scope, with its own ``intervals_ok`` and ``warnings`` (also
+    added to ``warnings``), by the same tolerance rule; a backtest written before the cumulative
+    target was scored gives ``{"status": ...}`` there instead. Sums over periods can cover far
+    less than each period does, so the two verdicts are kept apart.
+
     With ``data_file`` (and the forecast's ``freq`` and ``regions``) the backtest must be of such
     data (:func:`backtest_data_check`): another frequency or no region in common is an error, a
     backtest of another data file (by content) a warning; ``data_check`` records what was compared.
@@ -803,28 +868,53 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     if problems:
         raise DataError(problems)
     rec.update(_rate_intervals(Path(backtest_dir), model, scope, rec))
-    off = {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
-           if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
-    warns = []
-    if off:
-        under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
-        where = "the all-region total" if scope == TOTAL else "each region"
-        ci = rec.get("interval_90", {})
-        n = rec.get("interval_origins") or rec["origins"]["n"]
+    warns = _coverage_warnings(rec, scope, tolerance)
+    cum: dict[str, Any]
+    try:
+        cum = coverage_summary(summary, model, scope, target=CUMULATIVE)
+    except ValueError:
+        cum = {"status": f"no {CUMULATIVE} rows for {model} in {path} (written before backtests scored the "
+                         "cumulative target): rerun `displacement-forecast backtest` to check the sums over periods"}
+    else:
+        cum.update(_rate_intervals(Path(backtest_dir), model, scope, cum, CUMULATIVE))
+        cum_warns = _coverage_warnings(cum, scope, tolerance)
+        cum.update(intervals_ok=not cum_warns, warnings=cum_warns)
+        warns += cum_warns
+    return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not _coverage_off(rec, tolerance),
+            "warnings": check.pop("warnings", []) + warns, "cumulative": cum,
+            **({"data_check": check} if check else {})}
 
-        def chance(lv: str) -> bool:  # the nominal level inside the rate's interval
-            return lv in ci and ci[lv][0] <= float(lv.rstrip("%")) / 100 <= ci[lv][1]
 
-        warns.append(f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) intervals did not cover as stated: "
-                     + ", ".join(f"{lv} interval covered {obs:.0%}"
-                                 + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%}"
-                                    + (": within chance" if chance(lv) else "") + ")" if lv in ci else "")
-                                 for lv, obs in off.items())
-                     + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show"
-                     + (f", though {n} origins cannot tell this gap from chance" if all(chance(lv) for lv in off)
-                        else ""))
-    return {**rec, "source": str(path), "tolerance": tolerance, "intervals_ok": not warns,
-            "warnings": check.pop("warnings", []) + warns, **({"data_check": check} if check else {})}
+def _coverage_off(rec: Mapping[str, Any], tolerance: float) -> dict[str, float]:
+    """The pooled rates of ``rec`` (:func:`coverage_summary`) more than ``tolerance`` from their level."""
+    return {lv: obs for lv, obs in rec["nominal_vs_observed"].items()
+            if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
+
+
+def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> list[str]:
+    """:func:`backtest_record`'s line for the rates of ``rec`` off their levels (none: ``[]``), naming
+    the cumulative target when ``rec`` is of it."""
+    off = _coverage_off(rec, tolerance)
+    if not off:
+        return []
+    under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
+    where = "the all-region total" if scope == TOTAL else "each region"
+    what = (f"cumulative intervals ({CUMULATIVE}: sums from the first forecast period)"
+            if rec.get("target") == CUMULATIVE else "intervals")
+    ci = rec.get("interval_90", {})
+    n = rec.get("interval_origins") or rec["origins"]["n"]
+
+    def chance(lv: str) -> bool:  # the nominal level inside the rate's interval
+        return lv in ci and ci[lv][0] <= float(lv.rstrip("%")) / 100 <= ci[lv][1]
+
+    return [f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) {what} did not cover as stated: "
+            + ", ".join(f"{lv} interval covered {obs:.0%}"
+                        + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%}"
+                           + (": within chance" if chance(lv) else "") + ")" if lv in ci else "")
+                        for lv, obs in off.items())
+            + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show"
+            + (f", though {n} origins cannot tell this gap from chance" if all(chance(lv) for lv in off)
+               else "")]
 
 
 #: Frequency codes as adjectives, for :func:`backtest_data_check`'s lines.
@@ -914,14 +1004,24 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
     return out
 
 
-def _rate_intervals(backtest_dir: Path, model: str, scope: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+#: Where ``backtest.json`` keeps :func:`coverage_summary` per (target, scope), model by model.
+_KEPT = {(PER_PERIOD, "regions"): "coverage", (PER_PERIOD, TOTAL): "coverage_total",
+         (CUMULATIVE, "regions"): "coverage_cumulative", (CUMULATIVE, TOTAL): "coverage_cumulative_total"}
+
+
+def _rate_intervals(backtest_dir: Path, model: str, scope: str, rec: Mapping[str, Any],
+                    target: str = PER_PERIOD) -> dict[str, Any]:
     """``interval_90`` / ``interval_origins`` / ``interval_note`` for the rates of ``rec`` (a
-    :func:`coverage_summary`): from the folder's ``scores.csv`` when it gives the same rates, else
-    those ``backtest.json`` recorded for the same rates, else none and a note saying why."""
+    :func:`coverage_summary` of ``target``): from the folder's ``scores.csv`` when it gives the same
+    rates, else those ``backtest.json`` recorded for the same rates, else none and a note saying why.
+    A ``scores.csv`` without a ``target`` column is all ``new_displaced`` (:func:`of_target`)."""
     scores = backtest_dir / "scores.csv"
     try:
+        header = pd.read_csv(scores, nrows=0).columns
         table = pd.read_csv(scores, usecols=["model", "origin", "target_date", "region", "horizon", "observed",
-                                             *(f"cover_{lv}" for lv in COVERAGE_LEVELS)])
+                                             *(f"cover_{lv}" for lv in COVERAGE_LEVELS),
+                                             *(["target"] if "target" in header else [])])
+        table = of_target(table, target)
         found = _pooled_intervals(table, model, scope, max(rec["horizons"]))
         if found["interval_90"] and not _same_rates(table, model, scope, rec["nominal_vs_observed"]):
             return {"interval_90": {}, "interval_note": f"{scores}: its rates differ from the summary's (another "
@@ -933,8 +1033,7 @@ def _rate_intervals(backtest_dir: Path, model: str, scope: str, rec: Mapping[str
         return {"interval_90": {}, "interval_note": f"{scores}: not readable for the intervals of the rates "
                                                     f"({type(e).__name__}); none given"}
     try:
-        kept = json.loads((backtest_dir / "backtest.json").read_text())[
-            "coverage_total" if scope == TOTAL else "coverage"][model]
+        kept = json.loads((backtest_dir / "backtest.json").read_text())[_KEPT[target, scope]][model]
         if kept.get("interval_90") and kept.get("nominal_vs_observed") == rec["nominal_vs_observed"]:
             return {k: kept[k] for k in ("interval_90", "interval_origins", "interval_note") if k in kept}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -1006,14 +1105,16 @@ def coverage_interval(covered: Sequence[float] | np.ndarray | list[np.ndarray], 
     return min(lo, jlo), max(hi, jhi)
 
 
-def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions") -> np.ndarray:
-    """The randomised PIT values of one model (regions or the total)."""
-    s = scores[scores["model"] == model]
+def pit_values(scores: pd.DataFrame, model: str, scope: str = "regions", target: str = PER_PERIOD) -> np.ndarray:
+    """The randomised PIT values of one model (regions or the total) for ``target`` (default each period)."""
+    s = of_target(scores, target)
+    s = s[s["model"] == model]
     s = s[s["region"] == TOTAL] if scope == TOTAL else s[s["region"] != TOTAL]
     return s["pit"].to_numpy(float)
 
 
 __all__ = ["BacktestResult", "ModelSpec", "TaskResult", "backtest", "check_origin_history", "common_cells",
            "coverage_interval",
-           "coverage_summary", "default_origins", "history_need", "oracle_scenario", "parse_origins", "pit_values",
+           "coverage_summary", "default_origins", "history_need", "of_target", "oracle_scenario", "parse_origins",
+           "pit_values",
            "run_backtest", "run_task", "score_frame", "summarise", "winners"]

@@ -5,7 +5,11 @@ A forecast carries a mark when
 * its fit failed its diagnostics gate (``model.info_.reliable`` is False),
 * regions were left out because the data cannot support them (no displacement counts, no rows of
   a driver the model needs, no data at all), so totals (``ALL``) leave them out,
-* its intervals did not cover as stated in a backtest (``--backtest``),
+* its intervals did not cover as stated in a backtest (``--backtest``), each period's
+  (``intervals_calibrated_in_backtest``) or those of the sums from the first forecast period, the
+  forecast CSV's ``cum_new_displaced`` rows (``cumulative_intervals_calibrated_in_backtest``): a
+  separate mark, since sums over periods can cover far less than each period does and a planner
+  reading "more than 250,000 within 12 weeks" reads the sums,
 * the last periods held no displacement counts (the origin moved back; a note, not a fault),
 * regions whose forecast no scenario can move (``model.scenario_blind_regions()``, e.g. ``auto``
   on a region without a count of the conflict series; a note, not a fault),
@@ -42,6 +46,8 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "fit_failed_gate": not fit_reliable,
         "regions_left_out": left,
         "bands_did_not_cover_in_backtest": sidecar.get("intervals_calibrated_in_backtest") is False,
+        "cumulative_bands_did_not_cover_in_backtest":
+            sidecar.get("cumulative_intervals_calibrated_in_backtest") is False,
         "missing_last_periods": list(missing_last_periods or []),
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
         "scenarios_reversed": _reversed(sidecar),
@@ -71,6 +77,9 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
         parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
     if marks.get("bands_did_not_cover_in_backtest") or sidecar.get("intervals_calibrated_in_backtest") is False:
         parts.append("CAUTION: intervals did not cover as stated in backtests")
+    if (marks.get("cumulative_bands_did_not_cover_in_backtest")
+            or sidecar.get("cumulative_intervals_calibrated_in_backtest") is False):
+        parts.append("CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests")
     blind = marks.get("scenarios_cannot_move") or {}
     if blind:
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))

@@ -84,7 +84,9 @@ def build_sidecar(
         "warnings": list(info.warnings) + list((backtest or {}).get("warnings", []))
         + ([f"{SYNTHETIC_MARK}: {', '.join(synthetic)} is flagged synthetic in its README; "
             "this is not a forecast of the real world"] if synthetic else []),
+        # each period's intervals (new_displaced rows); the sums from the first period apart (cum_new_displaced)
         "intervals_calibrated_in_backtest": (backtest or {}).get("intervals_ok"),
+        "cumulative_intervals_calibrated_in_backtest": ((backtest or {}).get("cumulative") or {}).get("intervals_ok"),
         "diagnostics": _jsonable(info.diagnostics),
         "data": {"files": list(data_files), "synthetic": bool(synthetic),
                  "vintage": data_vintage(panel), "frequency": panel.freq,

@@ -105,6 +105,11 @@ def caption(sidecar: dict[str, Any], bands: bool = True) -> str:
         cov = bt["nominal_vs_observed"]
         flag += "  CAUTION: in backtests " + " and ".join(  # the two widest bands drawn
             f"the {lv}% band covered {cov.get(f'{lv}%', float('nan')):.0%}" for lv in INTERVAL_LEVELS[-2:]) + " of outcomes."
+    cum = bt.get("cumulative") or {}
+    if sidecar.get("cumulative_intervals_calibrated_in_backtest") is False and "nominal_vs_observed" in cum:
+        flag += "  CAUTION: in backtests of the sums from the first period (cumulative) " + " and ".join(
+            f"the {lv}% band covered {cum['nominal_vs_observed'].get(f'{lv}%', float('nan')):.0%}"
+            for lv in INTERVAL_LEVELS[-2:]) + " of outcomes."
     head = f"{SYNTHETIC_MARK} (made up, not the real world). " if d.get("synthetic") else ""
     return (f"{head}Source: {files}; data to {d['last_period']} (vintage {d['vintage'].get('displaced')}). "
             f"Model {sidecar['model']['name']} v{sidecar['software']['version']}, "

@@ -14,7 +14,9 @@ import pandas as pd
 import xarray as xr
 
 from ..conventions import (
+    CUMULATIVE,
     INTERVAL_LEVELS,
+    PER_PERIOD,
     QUANTILE_LEVELS,
     TOTAL,
     interval_bounds,
@@ -23,8 +25,8 @@ from ..conventions import (
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (10_000, 50_000, 100_000, 250_000, 500_000)
 TARGETS = {
-    "new_displaced": "people newly displaced in the period",
-    "cum_new_displaced": "people newly displaced from the first forecast period to this one, inclusive",
+    PER_PERIOD: "people newly displaced in the period",
+    CUMULATIVE: "people newly displaced from the first forecast period to this one, inclusive",
 }
 HUB_COLUMNS = ("origin_date", "scenario", "region", "target", "horizon", "target_date",
                "output_type", "output_type_id", "value")

@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from ..conventions import COVERAGE_LEVELS, TOTAL  # noqa: E402
+from ..evaluate.backtest import of_target  # noqa: E402
 from ..evaluate.scores import pit_histogram  # noqa: E402
 from .fan import add_caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
 
@@ -30,8 +31,10 @@ def _style(model: str, i: int) -> dict:
 
 def score_by_horizon(summary: pd.DataFrame, *, score: str = "crps", scope: str = "regions",
                      caption: str = "", unit: str = "weeks") -> plt.Figure:
-    """Mean score (people per region-period, or for the total) and CRPS skill by horizon, one line per model."""
-    s = summary[summary["scope"] == scope]
+    """Mean score (people per region-period, or for the total) and CRPS skill by horizon, one line per model
+    (each period's scores: :func:`~..evaluate.backtest.of_target`)."""
+    s = of_target(summary)
+    s = s[s["scope"] == scope]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     for i, (m, g) in enumerate(s.groupby("model", sort=False)):
         ax.plot(g["horizon"], g[score], label=m, **_style(m, i))
@@ -58,8 +61,10 @@ def coverage_vs_nominal(summary: pd.DataFrame, *, scope: str = "regions", captio
     """Share of outcomes inside the central intervals vs the promised share, per model.
 
     Left: all horizons pooled (points on the diagonal = calibrated). Right: the 80% interval by horizon.
+    Each period's scores (:func:`~..evaluate.backtest.of_target`).
     """
-    s = summary[summary["scope"] == scope]
+    s = of_target(summary)
+    s = s[s["scope"] == scope]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     nominal = np.asarray(levels) / 100
     ax.plot([0, 1], [0, 1], color="black", lw=1, ls="--", label="calibrated")
@@ -90,8 +95,10 @@ def coverage_vs_nominal(summary: pd.DataFrame, *, scope: str = "regions", captio
 
 def pit_histograms(scores: pd.DataFrame, *, models: Sequence[str] | None = None, scope: str = "regions",
                    n_bins: int = 10, caption: str = "") -> plt.Figure:
-    """Randomised PIT histograms, one panel per model (flat at 1 = calibrated; U = too narrow)."""
-    s = scores[scores["region"] == TOTAL] if scope == TOTAL else scores[scores["region"] != TOTAL]
+    """Randomised PIT histograms, one panel per model (flat at 1 = calibrated; U = too narrow), of each
+    period's scores (:func:`~..evaluate.backtest.of_target`)."""
+    s = of_target(scores)
+    s = s[s["region"] == TOTAL] if scope == TOTAL else s[s["region"] != TOTAL]
     models = list(models or dict.fromkeys(s["model"]))
     n = len(models)
     cols = min(n, 4)
