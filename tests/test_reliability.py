@@ -713,8 +713,35 @@ def test_scenarios_on_a_driver_free_model_are_said_to_do_nothing(tmp_path, capsy
     rc, _, err = run_small(capsys, tmp_path / "out", "--model", "last-value", "--scenarios", str(toml))
     assert rc == 0, err
     assert "uses no conflict series: every scenario gives the baseline forecast" in err
+    assert "e.g. --model nb-dl or the default auto, on the data's strikes" in err  # the data have some
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert any("uses no conflict series" in w for w in side["warnings"])
+    # the scenario rows are the baseline's: a pipeline reading the CSV alone sees it in every row
+    assert side["model"]["answers_scenarios"] is False and side["marks"]["scenarios_ignored"] is True
+    f = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert f["mark"].str.contains("SCENARIOS DO NOT MOVE: model 'last-value' uses no conflict series").all()
+    pd.testing.assert_series_equal(f.loc[f.scenario == "double", "value"].reset_index(drop=True),
+                                   f.loc[f.scenario == "baseline", "value"].reset_index(drop=True))
+    # a baseline-only run of the same model carries no such mark
+    rc, _, err = run_small(capsys, tmp_path / "plain", "--model", "last-value")
+    assert rc == 0, err
+    assert json.loads((tmp_path / "plain" / "forecast.json").read_text())["marks"]["scenarios_ignored"] is False
+
+
+def test_scenarios_on_data_without_conflict_series_are_marked_under_the_default(tmp_path, capsys):
+    """obs/o10 (displacement only): the default `auto` can answer no scenario either; its rows
+    are marked, and the warning says the data hold no conflict series (not to use nb-dl, which
+    cannot run on them)."""
+    out = tmp_path / "out"
+    rc = main(["forecast", str(CASES / "obs/o10_displaced_only.csv"), "--regions", str(CASES / "small_regions.csv"),
+               "--scenarios", str(CASES / "scen/k3_two_scenarios.toml"), "--horizon", "2", "--draws", "50",
+               "--no-plots", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0 and "Traceback" not in err, err
+    assert "the data hold no conflict series" in err and "--model nb-dl" not in err
+    side = json.loads((out / "forecast.json").read_text())
+    assert side["model"]["name"] == "auto" and side["marks"]["scenarios_ignored"] is True
+    assert pd.read_csv(out / "forecast.csv")["mark"].str.contains("SCENARIOS DO NOT MOVE: model 'auto'").all()
 
 
 def test_k3_two_scenarios_baseline_and_ceasefire(tmp_path, capsys):

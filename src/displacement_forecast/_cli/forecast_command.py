@@ -177,9 +177,15 @@ def run(args: argparse.Namespace) -> int:
     model = fit_model(model, obs, regions, file=str(args.data))
     for w in model.info_.warnings:  # the fit's own findings (also in the sidecar)
         print(f"WARNING: {w}", file=sys.stderr)
-    if not model.uses_drivers and any(s.changes for s in scenarios):
+    if not (model.uses_drivers and model.drivers) and any(s.changes for s in scenarios):
+        from ..data.schema import CONFLICT_SERIES
+        from ..models.driver_choice import available_drivers
+
+        held = available_drivers(model.panel_.series)
+        fix = (f"use a model that does, e.g. --model nb-dl or the default auto, on the data's {', '.join(held)}"
+               if held else f"the data hold no conflict series ({', '.join(CONFLICT_SERIES)}): add one")
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
-                                 "forecast (use a driver model, e.g. --model nb-dl, to answer 'what if')")
+                                 f"forecast (to answer 'what if', {fix})")
     marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
              "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
 

@@ -11,6 +11,9 @@ A forecast carries a mark when
   separate mark, since sums over periods can cover far less than each period does and a planner
   reading "more than 250,000 within 12 weeks" reads the sums,
 * the last periods held no displacement counts (the origin moved back; a note, not a fault),
+* a model that no scenario can move at all (it uses no conflict series: a driver-free model, or
+  ``auto`` on data without any), when a scenario of the run changes something: its scenario rows
+  are the baseline's (``scenarios_ignored``),
 * regions whose forecast no scenario can move (``model.scenario_blind_regions()``, e.g. ``auto``
   on a region without a count of the conflict series; a note, not a fault),
 * scenarios that may move the forecast the wrong way: the model's fitted effect of a conflict
@@ -49,12 +52,21 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "cumulative_bands_did_not_cover_in_backtest":
             sidecar.get("cumulative_intervals_calibrated_in_backtest") is False,
         "missing_last_periods": list(missing_last_periods or []),
+        "scenarios_ignored": _ignored(sidecar),
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
         "scenarios_reversed": _reversed(sidecar),
     }
     sidecar["marks"] = marks
     sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
     return sidecar
+
+
+def _ignored(sidecar: Mapping[str, Any]) -> bool:
+    """Whether the run has a scenario that changes something and a model that no scenario can
+    move (``model.answers_scenarios`` False; sidecars written before it existed: ``uses_drivers``)."""
+    model = sidecar.get("model") or {}
+    answers = model.get("answers_scenarios", model.get("uses_drivers", True))
+    return not answers and any(sc.get("change") for sc in sidecar.get("scenarios") or [])
 
 
 def _reversed(sidecar: Mapping[str, Any]) -> list[str]:
@@ -80,8 +92,12 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     if (marks.get("cumulative_bands_did_not_cover_in_backtest")
             or sidecar.get("cumulative_intervals_calibrated_in_backtest") is False):
         parts.append("CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests")
+    if marks.get("scenarios_ignored"):
+        name = (sidecar.get("model") or {}).get("name", "this model")
+        parts.append(f"SCENARIOS DO NOT MOVE: model {name!r} uses no conflict series, so every scenario row "
+                     "equals the baseline")
     blind = marks.get("scenarios_cannot_move") or {}
-    if blind:
+    if blind and not marks.get("scenarios_ignored"):
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
     if marks.get("scenarios_reversed"):
         rev = marks["scenarios_reversed"]

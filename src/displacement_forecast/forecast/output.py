@@ -78,7 +78,9 @@ def build_sidecar(
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "software": {"package": "displacement-forecast", "version": __version__,
                      "python": platform.python_version()},
-        "model": {"name": model.name, "config": info.config, "uses_drivers": model.uses_drivers},
+        "model": {"name": model.name, "config": info.config, "uses_drivers": model.uses_drivers,
+                  # False: no scenario can move this fit (no conflict series in it), every region alike
+                  "answers_scenarios": bool(model.uses_drivers and model.drivers)},
         "reliable": bool(info.reliable),
         # Fit diagnostics, then what past backtests say about the intervals (if one was given).
         "warnings": list(info.warnings) + list((backtest or {}).get("warnings", []))
