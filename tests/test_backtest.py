@@ -551,20 +551,58 @@ def test_backtest_json_records_what_its_data_were(weekly_backtest):
     meta = json.loads((bt / "backtest.json").read_text())
     assert meta["data"] == str(obs) and meta["data_sha256"] == hashlib.sha256(obs.read_bytes()).hexdigest()
     assert meta["settings"]["freq"] == "W" and meta["settings"]["regions"] == ["NWS01", "NWS02", "NWS07"]
+    # and of its rows, in any order: the same rows shuffled, columns swapped, give the same hash
+    from displacement_forecast.data.io import observations_sha256
+
+    rows = pd.read_csv(obs)
+    assert len(meta["data_content_sha256"]) == 64
+    assert observations_sha256(rows.sample(frac=1, random_state=0)[rows.columns[::-1]]) == observations_sha256(rows)
+    changed = rows.copy()
+    changed.loc[changed["value"].notna().idxmax(), "value"] += 1
+    assert observations_sha256(changed) != observations_sha256(rows)
+
+
+@needs_cases
+def test_the_forecast_sidecar_records_what_it_read(weekly_backtest, tmp_path):
+    """Provenance for a pipeline: the data file's bytes and rows, and the region table (its
+    populations drive depletion), each by SHA-256."""
+    import hashlib
+
+    obs, reg, bt = weekly_backtest
+    assert _forecast_with(bt, obs, reg, tmp_path / "out") == 0
+    data = json.loads((tmp_path / "out" / "forecast.json").read_text())["data"]
+    assert data["file_sha256"] == {str(obs): hashlib.sha256(obs.read_bytes()).hexdigest()}
+    assert data["content_sha256"] == json.loads((bt / "backtest.json").read_text())["data_content_sha256"]
+    assert data["regions_file"] == {"path": str(reg), "sha256": hashlib.sha256(reg.read_bytes()).hexdigest()}
 
 
 @needs_cases
 def test_forecast_backtest_of_the_same_data_by_content(weekly_backtest, tmp_path, capsys):
-    """The data are compared by content: a copy under another name is the same data, no warning."""
+    """The data are compared by content: a copy under another name, or the same rows in another
+    order (a re-sorted export), is the same data, no warning; a backtest.json written before the
+    rows' hash was recorded is compared by the bytes."""
     obs, reg, bt = weekly_backtest
     copy = tmp_path / "renamed.csv"
     copy.write_bytes(obs.read_bytes())
-    for data, out in ((obs, tmp_path / "out"), (copy, tmp_path / "out2")):
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(obs).sample(frac=1, random_state=1).to_csv(shuffled, index=False)
+    assert shuffled.read_bytes() != obs.read_bytes()
+    for data, out in ((obs, tmp_path / "out"), (copy, tmp_path / "out2"), (shuffled, tmp_path / "out3")):
         assert _forecast_with(bt, data, reg, out) == 0
         assert "other data" not in capsys.readouterr().err
         check = json.loads((out / "forecast.json").read_text())["backtest"]["data_check"]
-        assert check["same_data"] is True and check["compared_by"] == "sha256"
+        assert check["same_data"] is True and check["compared_by"] == "rows"
         assert check["backtest_data"] == str(obs) and check["forecast_data"] == str(data)
+    old = tmp_path / "old_bt"  # a copy: the fixture's folder is shared by the module's tests
+    old.mkdir()
+    for f in bt.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((old / "backtest.json").read_text())
+    del meta["data_content_sha256"]
+    (old / "backtest.json").write_text(json.dumps(meta))
+    assert _forecast_with(old, copy, reg, tmp_path / "out4") == 0
+    check = json.loads((tmp_path / "out4" / "forecast.json").read_text())["backtest"]["data_check"]
+    assert check["same_data"] is True and check["compared_by"] == "sha256"
 
 
 @needs_cases
@@ -577,8 +615,8 @@ def test_forecast_backtest_of_another_vintage_is_a_warning(weekly_backtest, tmp_
     rows[rows["date"] < sorted(rows["date"].unique())[-4]].to_csv(newer, index=False)
     assert _forecast_with(bt, newer, reg, tmp_path / "out") == 0
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "other data" in ln]
-    assert line.startswith(f"WARNING: --backtest {bt} was run on other data: its data file {obs} (SHA-256 ")
-    assert f"is not {newer} (SHA-256 " in line
+    assert line.startswith(f"WARNING: --backtest {bt} was run on other data: the rows of its data file {obs} "
+                           f"are not those of {newer}")
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert line.removeprefix("WARNING: ") in side["warnings"]
     assert side["backtest"]["data_check"]["same_data"] is False
@@ -588,7 +626,7 @@ def test_forecast_backtest_of_another_vintage_is_a_warning(weekly_backtest, tmp_
     for f in bt.iterdir():
         (old / f.name).write_bytes(f.read_bytes())
     meta = json.loads((old / "backtest.json").read_text())
-    del meta["data_sha256"]
+    del meta["data_sha256"], meta["data_content_sha256"]
     (old / "backtest.json").write_text(json.dumps(meta))
     assert _forecast_with(old, newer, reg, tmp_path / "out2") == 0
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "other data" in ln]

@@ -71,13 +71,15 @@ def fit_warnings(tasks: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
-                  warned: list[dict[str, Any]] | None = None, data_sha256: str | None = None) -> list[Path]:
+                  warned: list[dict[str, Any]] | None = None, data_sha256: str | None = None,
+                  data_content_sha256: str | None = None) -> list[Path]:
     """Write scores.csv, summary.csv, failures.csv (when any task failed), backtest.json and plots.
 
     ``warned`` is :func:`fit_warnings` of ``result.tasks`` when the caller has it already (the CLI
     prints it too); ``None`` computes it here. ``data_sha256`` (:func:`~..data.io.file_sha256` of
-    the data file ``source``) goes into backtest.json beside its path: ``forecast --backtest``
-    compares it with the forecast's data file.
+    the data file ``source``) goes into backtest.json beside its path, and ``data_content_sha256``
+    (:func:`~..data.io.observations_sha256` of its rows, in any order): ``forecast --backtest``
+    compares them with the forecast's data.
     """
     from ..conventions import CUMULATIVE, TOTAL
     from ..data.io import write_csv_atomic, write_text_atomic
@@ -92,6 +94,7 @@ def write_outputs(result, out: str | Path, *, source: str, plots: bool = True,
         written.append(write_csv_atomic(_dates(result.failures), out / "failures.csv"))
     meta: dict[str, Any] = {"settings": result.settings, "data": source,
                             **({"data_sha256": data_sha256} if data_sha256 else {}),
+                            **({"data_content_sha256": data_content_sha256} if data_content_sha256 else {}),
                             "failures": _dates(result.failures.drop(columns="traceback")).to_dict("records"),
                             "fit_warnings": fit_warnings(result.tasks) if warned is None else warned}
     if len(summary):
@@ -172,7 +175,7 @@ def format_cumulative(summary: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.io import file_sha256
+    from ..data.io import file_sha256, observations_sha256
     from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_draws, check_origins_spec, check_seed
@@ -197,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     claim_out_dir(args.out)  # checked and locked before the data are read
     obs, regions = load_data(args)
     data_sha256 = file_sha256(args.data)  # the bytes just read: forecast --backtest compares them
+    content_sha256 = observations_sha256(obs)  # and the rows, in any order
     from ..models.base import Panel
 
     panel = Panel.from_observations(obs, regions)
@@ -213,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
     warned = fit_warnings(res.tasks)  # one list for backtest.json and the screen lines below
     with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
         written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots,
-                                            warned=warned, data_sha256=data_sha256), stage, args.out)
+                                            warned=warned, data_sha256=data_sha256,
+                                            data_content_sha256=content_sha256), stage, args.out)
     summary = res.summary()
     if len(summary):
         print("\nMean scores per region and period (CRPS, WIS, MAE in people; skill = 1 - CRPS/CRPS of last-value):")

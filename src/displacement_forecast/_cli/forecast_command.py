@@ -116,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
     if args.hub is not None:
         claim_out_dir(args.hub, option="--hub", replace=False)
     obs, regions = load_data(args, check_population=False)
+    from ..data.io import file_sha256, observations_sha256
+
+    # provenance: what was read, by bytes and by rows (before any hindcast truncation)
+    provenance = {"file_sha256": {str(args.data): file_sha256(args.data)},
+                  "content_sha256": observations_sha256(obs),
+                  "regions_file": {"path": str(regions_path(args)), "sha256": file_sha256(regions_path(args))}}
     extra: dict = {}
     hindcast = None
     if args.origin:  # rows after the origin are not read as data at all, not even checked
@@ -166,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
         # a backtest of other data (another frequency, other regions) is refused; of another file, warned
         record = backtest_record(args.backtest, model.name, data_file=args.data, freq=freq,
-                                 regions=list(regions.codes))
+                                 regions=list(regions.codes), data_content=provenance["content_sha256"])
     notes.warnings[:0] = population_warnings
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
@@ -192,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     def amend(sidecar: dict) -> None:
         """What this command knows beyond the run: --model-dir, --origin, scenario warnings."""
         sidecar.update(extra)
+        sidecar["data"].update(provenance)
         if hindcast:
             sidecar["forecast"]["hindcast"] = hindcast
         sidecar["warnings"] += scenario_warnings

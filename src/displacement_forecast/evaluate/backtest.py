@@ -822,7 +822,7 @@ def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int
 
 def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                     tolerance: float = 0.05, data_file: str | Path | None = None, freq: str | None = None,
-                    regions: Sequence[str] | None = None) -> dict[str, Any]:
+                    regions: Sequence[str] | None = None, data_content: str | None = None) -> dict[str, Any]:
     """What a forecast sidecar says about the model's past intervals, from a backtest folder.
 
     Reads ``summary.csv`` written by ``displacement-forecast backtest`` and returns
@@ -843,7 +843,8 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
 
     With ``data_file`` (and the forecast's ``freq`` and ``regions``) the backtest must be of such
     data (:func:`backtest_data_check`): another frequency or no region in common is an error, a
-    backtest of another data file (by content) a warning; ``data_check`` records what was compared.
+    backtest of another data file (by content: ``data_content``, the forecast's
+    :func:`~..data.io.observations_sha256`) a warning; ``data_check`` records what was compared.
     A backtest that did not score ``model`` is an error naming the models it did score.
     """
     path = Path(backtest_dir) / "summary.csv"
@@ -854,7 +855,8 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     check: dict[str, Any] = {}
     if data_file is not None:
         try:
-            check = backtest_data_check(backtest_dir, data_file=data_file, freq=freq, regions=regions)
+            check = backtest_data_check(backtest_dir, data_file=data_file, freq=freq, regions=regions,
+                                        data_content=data_content)
         except DataError as e:
             problems += e.problems
     try:
@@ -927,7 +929,7 @@ def _first(codes: Sequence[str], n: int = 4) -> str:
 
 
 def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq: str | None = None,
-                        regions: Sequence[str] | None = None) -> dict[str, Any]:
+                        regions: Sequence[str] | None = None, data_content: str | None = None) -> dict[str, Any]:
     """Whether a backtest folder was run on the data a forecast reads, from its ``backtest.json``.
 
     ``forecast --backtest`` copied any backtest's coverage into the sidecar: a backtest of the
@@ -937,12 +939,15 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
       (``settings.regions``; ``scores.csv``'s regions for a backtest written before they were
       recorded) is an error, one line each;
     * another data file is a warning (a backtest of an earlier vintage of the same data is
-      legitimate): compared by content, ``data_sha256`` (:func:`~..data.io.file_sha256`) against
-      the hash of ``data_file``; by path when the backtest recorded no hash but a file of that
-      name exists; unknown, a warning too, otherwise (no ``backtest.json``, or no hash and no such file).
+      legitimate): compared by the rows, ``data_content_sha256``
+      (:func:`~..data.io.observations_sha256`, the same rows in any order or layout) against
+      ``data_content`` when both are known; else by the bytes, ``data_sha256``
+      (:func:`~..data.io.file_sha256`) against the hash of ``data_file``; by path when the
+      backtest recorded no hash but a file of that name exists; unknown, a warning too, otherwise
+      (no ``backtest.json``, or no hash and no such file).
 
     Returns ``{"backtest_data", "backtest_data_sha256", "forecast_data", "forecast_data_sha256",
-    "same_data" (True, False or None: not known), "compared_by" ("sha256", "path" or None),
+    "same_data" (True, False or None: not known), "compared_by" ("rows", "sha256", "path" or None),
     "warnings"}``. Raises :class:`DataError` (``--backtest`` named) for the errors above.
     """
     from ..data.io import file_sha256
@@ -988,7 +993,11 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
         raise DataError(problems)
     recorded = meta.get("data_sha256")
     out.update(backtest_data=theirs, backtest_data_sha256=recorded)
-    if isinstance(recorded, str) and recorded:
+    rows = meta.get("data_content_sha256")
+    if isinstance(rows, str) and rows and data_content:
+        out.update(same_data=rows == data_content, compared_by="rows")
+        how = f"the rows of its data file {theirs} are not those of {data_file}"
+    elif isinstance(recorded, str) and recorded:
         out.update(same_data=recorded == mine, compared_by="sha256")
         how = f"its data file {theirs} (SHA-256 {recorded[:12]}...) is not {data_file} (SHA-256 {mine[:12]}...)"
     elif theirs and Path(str(theirs)).is_file():  # written before the hash was recorded: by path
