@@ -606,6 +606,19 @@ def test_forecast_backtest_of_the_same_data_by_content(weekly_backtest, tmp_path
 
 
 @needs_cases
+def test_forecast_beyond_the_backtests_horizons_says_so(weekly_backtest, tmp_path, capsys):
+    """A backtest scored to 2 periods says nothing of the third: the screen and the sidecar say
+    which horizons were never backtested; within its horizons, nothing is said."""
+    obs, reg, bt = weekly_backtest
+    assert _forecast_with(bt, obs, reg, tmp_path / "out", "--horizon", "3") == 0
+    want = f"--backtest {bt} scored horizons 1-2 only: horizon 3 of this forecast was never backtested"
+    assert f"WARNING: {want}" in capsys.readouterr().err
+    assert want in json.loads((tmp_path / "out" / "forecast.json").read_text())["warnings"]
+    assert _forecast_with(bt, obs, reg, tmp_path / "out2") == 0
+    assert "never backtested" not in capsys.readouterr().err
+
+
+@needs_cases
 def test_forecast_backtest_of_another_vintage_is_a_warning(weekly_backtest, tmp_path, capsys):
     """A backtest of an earlier vintage of the data (here: the same rows less the last 4 weeks)
     is legitimate: the forecast runs, and the screen and the sidecar say the data differ."""

@@ -173,6 +173,12 @@ def run(args: argparse.Namespace) -> int:
         # a backtest of other data (another frequency, other regions) is refused; of another file, warned
         record = backtest_record(args.backtest, model.name, data_file=args.data, freq=freq,
                                  regions=list(regions.codes), data_content=provenance["content_sha256"])
+        scored = max(record.get("horizons") or [0])
+        if scored < args.horizon:  # its coverage says nothing of the horizons it never scored
+            rest = (f"horizon {args.horizon} of this forecast was" if scored + 1 == args.horizon
+                    else f"horizons {scored + 1}-{args.horizon} of this forecast were")
+            record["warnings"].append(f"--backtest {args.backtest} scored horizons 1-{scored} only: {rest} never "
+                                      "backtested")
     notes.warnings[:0] = population_warnings
     for w in notes.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
