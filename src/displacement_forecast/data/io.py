@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,17 +50,17 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def observations_sha256(obs: Any) -> str:
+def observations_sha256(obs: pd.DataFrame) -> str:
     """SHA-256 (hex) of an observations frame's rows (``date, region, series, value``; ``source``
     left out), sorted: the same rows in another order, another column order or another file
     layout give the same hash. ``backtest`` records it beside :func:`file_sha256`, so
     ``forecast --backtest`` can tell a reordered or re-saved copy of the same data from other data."""
     import hashlib
 
+    v = pd.to_numeric(obs["value"], errors="coerce").astype(float)
     f = pd.DataFrame({"date": pd.to_datetime(obs["date"]).dt.strftime("%Y-%m-%d"),
                       "region": obs["region"].astype(str), "series": obs["series"].astype(str),
-                      "value": pd.to_numeric(obs["value"], errors="coerce")
-                      .map(lambda v: "" if v != v else repr(float(v)))})
+                      "value": v.astype(str).where(v.notna(), "")})
     f = f.sort_values(["date", "region", "series", "value"], kind="stable")
     return hashlib.sha256(f.to_csv(index=False, header=False).encode()).hexdigest()
 
