@@ -359,20 +359,22 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks,
     from ..forecast.streaming import write_streamed_run
 
     with staged_folder(args.out, kind="forecast") as stage:
-        res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
-                                              seed=args.seed, file_format=args.format,
-                                              chunk_regions=args.chunk_regions, dask=args.dask or None,
-                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
-                                              marks=marks, amend=amend)
-        if not args.no_plots:  # the all-region total's charts (no regional paths are kept)
+
+        def charts(res, sc: dict) -> list:
+            """The all-region total's charts (no regional paths are kept), listed in the data package."""
             import pandas as pd
 
             from ..plot.writer import write_totals
 
             panel = model.panel_
             observed = pd.DataFrame(panel.target().T, index=panel.dates).sum(axis=1, min_count=1)
-            written += [o.path for o in write_totals(res.totals, observed, panel.future_dates(args.horizon),
-                                                     panel.freq, sc, stage)]
+            return write_totals(res.totals, observed, panel.future_dates(args.horizon), panel.freq, sc, stage)
+
+        res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
+                                              seed=args.seed, file_format=args.format,
+                                              chunk_regions=args.chunk_regions, dask=args.dask or None,
+                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
+                                              marks=marks, amend=amend, charts=None if args.no_plots else charts)
         final = final_paths(written, stage, args.out)
 
     def prob_exceed(t: float) -> dict[str, float]:
