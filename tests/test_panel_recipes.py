@@ -152,10 +152,45 @@ def test_recipe_clash_between_sources_named_and_nothing_written(tmp_path):
     p = _recipe(tmp_path, BASE + '[[sources]]\nname = "one"\nformat = "acled"\npath = "acled_small.csv"\n'
                                  '[[sources]]\nname = "two"\nformat = "acled"\npath = "acled_small.csv"\n')
     out = tmp_path / "obs.csv"
-    out.write_text("old content\n")
+    old = "date,region,series,value,source\n2022-01-01,SO11,events,1.0,earlier\n"  # an earlier panel's
+    out.write_text(old)
     assert main(["panel", str(p), "--out", str(out)]) == 2
-    assert out.read_text() == "old content\n"  # an existing output is left as it was
+    assert out.read_text() == old  # an existing output is left as it was
     assert sorted(x.name for x in tmp_path.iterdir()) == ["obs.csv", "r.toml"]  # no temp file left
+
+
+QUICK = ["--events", str(FIX / "acled_small.csv"), "--events-format", "acled", "--freq", "W",
+         "--regions", str(FIX / "regions_som_small.csv")]
+
+
+@pytest.mark.parametrize("content", [(FIX / "regions_som_small.csv").read_bytes(), b"my notes\n",
+                                     b"date,region,series\n", b"\x00\x01\x02"],
+                         ids=["region table", "text", "three columns", "binary"])
+def test_out_that_is_not_an_earlier_panel_is_refused(tmp_path, capsys, content):
+    """`panel --out <a copy of the region table>` was exit 0 and replaced it; now one line, the file
+    as it was, nothing read or written."""
+    out = tmp_path / "obs.csv"
+    out.write_bytes(content)
+    assert main(["panel", *QUICK, "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    (line,) = [ln for ln in cap.err.splitlines() if ln.startswith("error:")]
+    assert str(out) in line and "--out" in line and "not an earlier panel output" in line
+    assert "Traceback" not in cap.err and cap.out == ""  # refused before any source was read
+    assert out.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["obs.csv"]
+
+
+@pytest.mark.parametrize("name", ["obs.csv", "obs.csv.gz"])
+def test_an_earlier_panel_output_or_an_empty_file_is_replaced(tmp_path, capsys, name):
+    out = tmp_path / name
+    assert main(["panel", *QUICK, "--out", str(out)]) == 0
+    first = out.read_bytes()
+    out.write_bytes(first.replace(b"ACLED", b"older"))  # an earlier panel of other figures
+    assert main(["panel", *QUICK, "--out", str(out)]) == 0
+    assert out.read_bytes() == first
+    out.write_bytes(b"\xef\xbb\xbf" + first)  # saved again by a spreadsheet, with a BOM
+    assert main(["panel", *QUICK, "--out", str(out)]) == 0 and out.read_bytes() == first
+    out.write_bytes(b"")
+    assert main(["panel", *QUICK, "--out", str(out)]) == 0 and out.read_bytes() == first
 
 
 def test_recipe_panel_writes_atomically_and_reports(tmp_path, capsys):

@@ -287,6 +287,94 @@ def test_out_holding_other_files_is_refused(tmp_path, capsys):
     assert rc == 2 and "no earlier run" in err and snapshot(d) == {"thesis.docx": hashlib.sha256(b"years of work").hexdigest()}
 
 
+#: Fast arguments per command that writes a folder (last-value: no fitting to wait for).
+QUICK = {"forecast": ["--model", "last-value", "--no-plots", "--draws", "40", "--horizon", "2"],
+         "fit": ["--model", "last-value"],
+         "backtest": ["--models", "last-value", "--horizon", "1", "--draws", "40", "--no-plots", "--no-progress"]}
+HOLDS = {"forecast": "holds a forecast (forecast.json)", "fit": "holds a saved fit (model.json)",
+         "backtest": "holds a backtest (backtest.json)"}
+
+
+def run_quick(capsys, command, out, *extra):
+    rc = main([command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+               "--out", str(out), *QUICK[command], *extra])
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    return rc, cap.err
+
+
+@pytest.fixture(scope="module")
+def one_of_each(tmp_path_factory):
+    """A folder written by each command that writes one: kind -> folder."""
+    root = tmp_path_factory.mktemp("kinds")
+    for command in QUICK:
+        assert main([command, str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+                     "--out", str(root / command), *QUICK[command]]) == 0
+    return {command: root / command for command in QUICK}
+
+
+@pytest.mark.parametrize(("command", "held"), [(c, h) for c in QUICK for h in QUICK if c != h])
+def test_out_holding_another_commands_run_is_refused(tmp_path, capsys, one_of_each, command, held):
+    """`forecast --out <a saved fit>` (or a backtest), `fit --out <a forecast>`...: was exit 0 with
+    the earlier files deleted; one line saying what the folder holds, nothing touched."""
+    out = tmp_path / "out"
+    shutil.copytree(one_of_each[held], out)
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    rc, err = run_quick(capsys, command, out)
+    (line,) = errors(err)
+    assert rc == 2 and HOLDS[held] in line and str(out) in line and "choose another --out" in line
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("command", list(QUICK))
+def test_out_holding_the_same_commands_run_is_replaced(tmp_path, capsys, one_of_each, command):
+    out = tmp_path / "out"
+    shutil.copytree(one_of_each[command], out)
+    (out / "notes.txt").write_text("mine")
+    rc, _ = run_quick(capsys, command, out)
+    assert rc == 0 and (out / "notes.txt").read_text() == "mine"
+    assert set(snapshot(out)) == set(snapshot(one_of_each[command])) | {"notes.txt"}
+
+
+def test_a_hub_and_a_run_folder_are_never_mixed(tmp_path, capsys, one_of_each):
+    """A hub is updated, not replaced, but never inside a saved fit (or a forecast, a backtest);
+    nor is a hub replaced by a forecast folder."""
+    fit = tmp_path / "fit"
+    shutil.copytree(one_of_each["fit"], fit)
+    before = snapshot(fit)
+    rc = main(["export-hub", str(one_of_each["forecast"]), "--hub", str(fit)])
+    (line,) = errors(capsys.readouterr().err)
+    assert rc == 2 and "holds a saved fit (model.json); expected a hub folder" in line and "--hub" in line
+    assert snapshot(fit) == before
+    hub = tmp_path / "hub"
+    assert main(["export-hub", str(one_of_each["forecast"]), "--hub", str(hub)]) == 0
+
+    def tree() -> dict[str, bytes]:
+        return {str(p.relative_to(hub)): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
+
+    before = tree()
+    rc, err = run_quick(capsys, "forecast", hub)
+    (line,) = errors(err)
+    assert rc == 2 and "holds a hubverse hub (hub-config); expected a forecast folder" in line
+    assert tree() == before
+
+
+def test_staged_folder_refuses_to_swap_in_a_run_of_another_kind(tmp_path):
+    """Without ``kind`` (a caller that forgot it), what the run wrote is checked before the swap."""
+    import displacement_forecast.forecast.staging as st
+    from displacement_forecast.data.schema import DataError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.json").write_text("{}")
+    with pytest.raises(DataError, match=r"holds a saved fit \(model.json\); expected a forecast folder"):
+        with st.staged_folder(out) as stage:
+            (stage / "forecast.json").write_text("{}")
+    assert snapshot(out) == {"model.json": hashlib.sha256(b"{}").hexdigest()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_second_run_drops_the_first_runs_extra_files(tmp_path, capsys, base_run):
     out = tmp_path / "out"
     shutil.copytree(base_run, out)

@@ -66,6 +66,58 @@ def test_rows_are_hub_frame_for_the_same_paths(sim, tmp_path, name):
     assert (mm["target_date_ref"] == mm["target_date_got"]).all()
 
 
+@pytest.mark.parametrize("name", ["last-value", "dynamic"])
+def test_streamed_csv_is_the_unchunked_writers_bytes(sim, tmp_path, name):
+    """Same paths, same file: the streamed CSV quoted every text cell, wrote `""` for an empty
+    output_type_id and `40114` for 40114.0, in another row order. A text cell a spreadsheet would
+    run (a region code starting with `=`) is escaped in both."""
+    from displacement_forecast.data.regions import RegionTable
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+    from displacement_forecast.forecast.output import write_forecast
+
+    code = sim.regions.codes[1]
+    regions = RegionTable(sim.regions.frame.replace({"code": {code: "=1+1"}}))
+    obs = sim.observations.replace({"region": {code: "=1+1"}})
+    m = get_model(name).fit(obs, regions)
+    scen = [Scenario.baseline(), Scenario.ceasefire()]
+    run = run_forecast(model=m, scenarios=scen, horizon=4, n_draws=200, seed=5)
+    apply_marks(run.sidecar, fit_reliable=False)  # a marked run: the `mark` column in both
+    whole, _ = write_forecast(run.frame, run.sidecar, tmp_path / "whole")
+    got = stream_forecast(m, scen, tmp_path / "chunked.csv", horizon=4, n_draws=200, seed=5, chunk_regions=3,
+                          mark=mark_text(run.sidecar))
+    text = whole.read_bytes()
+    assert got.path.read_bytes() == text
+    assert len(got.chunks) > 1 and not got.chunked_sampler  # the engine's paths, summarised chunk by chunk
+    assert b"\n2" in text and b'"' not in text  # dates unquoted
+    assert b",'=1+1," in text and b",=1+1," not in text
+    assert b",mean,," in text and b".0,UNRELIABLE" in text  # an empty type id is empty, not ""; 40114.0, not 40114
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_forecast_rows_are_what_pandas_writes_with_text_escaped():
+    """write_forecast_rows (both writers' formatting) is escape_text_columns + DataFrame.to_csv,
+    batch by batch, for every kind of cell: quoting, formulas, missing cells, float spellings."""
+    import io
+
+    import displacement_forecast.forecast.output as output
+    from displacement_forecast.data.io import escape_text_columns
+
+    v = [0.0, -0.0, 1e-05, 0.0001, 1e16, 123456789012.3, np.nan, np.inf, 40114.0, 0.1 + 0.2, 5e-324, 2.5]
+    text = ["x,y", 'q"t', "=1+1", None, "a\nb", "-5", "+x", "@a", " sp ", "", "x\ry", "-"]
+    df = pd.DataFrame({"value": v, "text": text, "n": np.arange(12) - 3,
+                       "cat": pd.Categorical(["=A", "b", "=A", "c,d", None, "b"] * 2), "mark": "=MARK"})
+    # categorical cells (a streamed run's) are escaped too, as the same cells held as text
+    want = escape_text_columns(df.astype({"cat": object})).to_csv(index=False, lineterminator="\n")
+    assert "'=A" in want and "'=1+1" in want and '"x,y"' in want and ",'-5," not in want
+    for batch in (100_000, 5):
+        out = io.StringIO()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(output, "ROWS_PER_BATCH", batch)
+            output.write_forecast_rows(df.iloc[:7], out, header=True)
+            output.write_forecast_rows(df.iloc[7:], out, header=False)
+        assert out.getvalue() == want
+
+
 def test_chunked_sampler_has_the_distribution_of_the_whole_panel_sampler(fitted):
     """Different random numbers, same model: quantiles of the 8-week all-region total agree."""
     D, H = 3000, 8
@@ -126,7 +178,7 @@ def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
                "--draws", "50", "--chunk-regions", "5", "--out", str(tmp_path)])
     assert rc == 0
     # charts of the all-region total (no regional paths are kept in a chunked run)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cumulative_baseline.png", "exceedance.png",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cumulative_baseline.png", "datapackage.json", "exceedance.png",
                                                            "fan_baseline.png", "forecast.csv", "forecast.json"]
     import matplotlib.image
 
@@ -160,6 +212,40 @@ def test_cli_chunked_sidecar_and_screen_say_what_an_unchunked_run_says(tmp_path,
     assert chunked["forecast"]["hindcast"] == whole["forecast"]["hindcast"]
     assert chunked["warnings"] == whole["warnings"] and any("uses no conflict series" in w for w in whole["warnings"])
     assert all("uses no conflict series" in s for s in screens)
+
+
+@pytest.mark.skipif(not CASES.exists(), reason=f"cases folder {CASES} is absent (../shared)")
+def test_cli_chunked_and_unchunked_runs_write_the_same_csv_and_a_data_package(tmp_path, capsys):
+    """A model without a chunked sampler draws the same paths chunked or not: the same forecast.csv,
+    byte for byte; and every forecast folder holds datapackage.json (a chunked run wrote none), which
+    lists the same files and (frictionless) validates. With --format parquet, the package describes
+    forecast.parquet."""
+    import json
+
+    from displacement_forecast.cli import main
+
+    args = ["forecast", str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"), "--draws", "80",
+            "--horizon", "3", "--model", "last-value", "--seed", "7",
+            "--scenarios", str(CASES / "scen" / "k3_two_scenarios.toml")]
+    for extra, out in (([], "whole"), (["--chunk-regions", "2"], "chunked"),
+                       (["--chunk-regions", "1", "--format", "parquet", "--no-plots"], "parquet")):
+        assert main([*args, *extra, "--out", str(tmp_path / out)]) == 0
+    assert "datapackage.json" in capsys.readouterr().out  # said among the files written
+    whole, chunked, parquet = (tmp_path / d for d in ("whole", "chunked", "parquet"))
+    assert (chunked / "forecast.csv").read_bytes() == (whole / "forecast.csv").read_bytes()
+    pkgs = [json.loads((d / "datapackage.json").read_text()) for d in (whole, chunked, parquet)]
+    assert [r["path"] for r in pkgs[1]["resources"]] == [r["path"] for r in pkgs[0]["resources"]]
+    assert pkgs[1]["resources"][0]["schema"] == pkgs[0]["resources"][0]["schema"]
+    assert pkgs[1]["provenance"]["forecast"]["streamed"]["format"] == "csv"
+    assert "unchunked run's, byte for byte" in pkgs[1]["provenance"]["forecast"]["streamed"]["random_numbers"]
+    assert [r["path"] for r in pkgs[2]["resources"]] == ["forecast.parquet", "forecast.json"]
+    rows = pd.read_parquet(parquet / "forecast.parquet")
+    rows = rows.astype({c: str for c in rows.columns if rows[c].dtype.name == "category"})
+    pd.testing.assert_frame_equal(rows, pd.read_csv(whole / "forecast.csv", dtype={"output_type_id": str},
+                                                    keep_default_na=False), check_dtype=False)  # same rows, same order
+    frictionless = pytest.importorskip("frictionless")
+    for d in (whole, chunked, parquet):
+        assert frictionless.validate(str(d / "datapackage.json")).valid, d
 
 
 def test_bench_scale_runs_at_a_tiny_size(tmp_path, monkeypatch):

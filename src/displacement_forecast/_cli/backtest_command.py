@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         models.insert(0, REFERENCE)
         print(f"note: {REFERENCE} added as the reference for skill scores", file=sys.stderr)
     models = list(dict.fromkeys(models))
-    claim_out_dir(args.out)  # checked and locked before the data are read
+    claim_out_dir(args.out, kind="backtest")  # checked and locked before the data are read
     obs, regions = load_data(args)
     data_sha256 = file_sha256(args.data)  # the bytes just read: forecast --backtest compares them
     content_sha256 = observations_sha256(obs)  # and the rows, in any order
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{st['n_origins']} origins {st['first_origin']} .. {st['last_origin']}, horizons 1..{args.horizon}, "
           f"{args.draws} paths; {st['wall_seconds']:.1f} s ({st['executor']})")
     warned = fit_warnings(res.tasks)  # one list for backtest.json and the screen lines below
-    with staged_folder(args.out) as stage:  # all files at once (see forecast/staging.py)
+    with staged_folder(args.out, kind="backtest") as stage:  # all files at once (see forecast/staging.py)
         written = final_paths(write_outputs(res, stage, source=str(args.data), plots=not args.no_plots,
                                             warned=warned, data_sha256=data_sha256,
                                             data_content_sha256=content_sha256), stage, args.out)

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             cfg[k] = v
     if args.no_progress:
         cfg["progress"] = False
-    claim_out_dir(args.out)  # checked and locked before the data are read
+    claim_out_dir(args.out, kind="fit")  # checked and locked before the data are read
     obs, regions = load_data(args)
     kw = model_kwargs(args.model, drivers, obs, lags=lags)
     model = get_model(args.model, **cfg, **kw) if bayes else get_model(args.model, **kw)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         from ..models.bayes import GATE
 
         diag["thresholds"] = GATE
-    with staged_folder(args.out) as stage:
+    with staged_folder(args.out, kind="fit") as stage:
         save_model(model, stage)
         write_text_atomic(json.dumps(diag, indent=1, default=str), stage / "diagnostics.json")
         written = [p for p in sorted(stage.rglob("*")) if p.is_file() and not p.name.startswith(".")]

@@ -112,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.origin is not None:
         check_iso_date(args.origin, "--origin")
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else None
-    claim_out_dir(args.out)  # checked and locked now: a second run into it is refused before fitting
+    claim_out_dir(args.out, kind="forecast")  # checked and locked now: a second run into it is refused before fitting
     if args.hub is not None:
-        claim_out_dir(args.hub, option="--hub", replace=False)
+        claim_out_dir(args.hub, option="--hub", replace=False, kind="hub")
     obs, regions = load_data(args, check_population=False)
     from ..data.io import file_sha256, observations_sha256
 
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
                         data_files=[str(args.data)], backtest=record)
     apply_marks(run_.sidecar, **marks)
     amend(run_.sidecar)
-    with staged_folder(args.out) as stage, hub_stage(args.hub) as hub:
+    with staged_folder(args.out, kind="forecast") as stage, hub_stage(args.hub) as hub:
         try:
             written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
                                 hub=hub, team=args.team)
@@ -367,7 +367,7 @@ def hub_stage(hub: str | None):
         return
     from ..forecast.staging import staged_folder
 
-    with staged_folder(hub, copy_existing=True, option="--hub") as stage:
+    with staged_folder(hub, copy_existing=True, option="--hub", kind="hub") as stage:
         yield stage
 
 
@@ -377,21 +377,23 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks,
     from ..forecast.staging import final_paths, staged_folder
     from ..forecast.streaming import write_streamed_run
 
-    with staged_folder(args.out) as stage:
-        res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
-                                              seed=args.seed, file_format=args.format,
-                                              chunk_regions=args.chunk_regions, dask=args.dask or None,
-                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
-                                              marks=marks, amend=amend)
-        if not args.no_plots:  # the all-region total's charts (no regional paths are kept)
+    with staged_folder(args.out, kind="forecast") as stage:
+
+        def charts(res, sc: dict) -> list:
+            """The all-region total's charts (no regional paths are kept), listed in the data package."""
             import pandas as pd
 
             from ..plot.writer import write_totals
 
             panel = model.panel_
             observed = pd.DataFrame(panel.target().T, index=panel.dates).sum(axis=1, min_count=1)
-            written += [o.path for o in write_totals(res.totals, observed, panel.future_dates(args.horizon),
-                                                     panel.freq, sc, stage)]
+            return write_totals(res.totals, observed, panel.future_dates(args.horizon), panel.freq, sc, stage)
+
+        res, sc, written = write_streamed_run(model, scenarios, stage, horizon=args.horizon, n_draws=args.draws,
+                                              seed=args.seed, file_format=args.format,
+                                              chunk_regions=args.chunk_regions, dask=args.dask or None,
+                                              thresholds=thresholds, data_files=[str(args.data)], backtest=record,
+                                              marks=marks, amend=amend, charts=None if args.no_plots else charts)
         final = final_paths(written, stage, args.out)
 
     def prob_exceed(t: float) -> dict[str, float]:

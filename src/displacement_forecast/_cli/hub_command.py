@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         frame, sidecar = read_forecast_dir(d)
     except FileNotFoundError as e:
         raise DataError(Problem(str(d), None, None, str(e))) from None
-    claim_out_dir(args.hub, option="--hub", replace=False)
+    claim_out_dir(args.hub, option="--hub", replace=False, kind="hub")
     try:  # named in the hub the user gave (export_to_hub sees its staging copy)
         warning = check_hub_regions(args.hub, frame["region"].astype(str).unique())
         check_hub_unit(args.hub, sidecar_unit(sidecar))
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"WARNING: {warning}", file=sys.stderr)
     stage = None
     try:
-        with staged_folder(args.hub, copy_existing=True, option="--hub") as stage:  # all or nothing
+        with staged_folder(args.hub, copy_existing=True, option="--hub", kind="hub") as stage:  # all or nothing
             out = export_to_hub(frame, sidecar, stage, team=args.team, model=args.model,
                                 file_format=args.file_format, warnings=[warning] if warning else [])
     except HubError as e:  # named as the user knows the hub, not as its staging copy

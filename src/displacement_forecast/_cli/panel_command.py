@@ -7,7 +7,10 @@
 
 It reads every source with its registered loader, validates the panel at the recipe's
 frequency, prints what it counted per source and series, and writes the tidy file atomically
-(temporary file, then rename: never a half-written output). See :mod:`displacement_forecast.data.recipe`.
+(temporary file, then rename: never a half-written output). An existing ``--out`` is replaced
+only when it is an earlier panel output (its header is the observation file's, see
+:func:`is_panel_output`) or empty; any other file is refused before any source is read.
+See :mod:`displacement_forecast.data.recipe`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from ..data.io import write_csv_atomic
 from ..data.loaders import LOADERS
 from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
-from ..data.schema import PEOPLE_SERIES, DataError, DataWarning, Problem
+from ..data.schema import COLUMNS, OPTIONAL_COLUMNS, PEOPLE_SERIES, DataError, DataWarning, Problem
 from .data_commands import add_agency_args, agency_options, print_warnings
 
 
@@ -78,6 +81,44 @@ def _quick_recipe(args: argparse.Namespace) -> Recipe:
     return Recipe(None, Path(args.regions), args.freq, sources)
 
 
+def is_panel_output(path: Path) -> bool:
+    """Whether the existing file ``path`` may be replaced by ``panel --out``: an earlier panel's
+    output, told by its header being exactly the observation file's (``date,region,series,value``,
+    optionally ``,source``; a UTF-8 BOM allowed, a gzip-compressed file read too), or an empty
+    file. Anything else (a region table, a source file, a document) is not.
+    """
+    if path.stat().st_size == 0:
+        return True
+    for compression in (None, "infer"):  # panel writes plain text whatever the name; a .gz may be a gzip
+        try:
+            header = tuple(pd.read_csv(path, nrows=0, dtype=str, encoding="utf-8-sig",
+                                       compression=compression).columns)
+        except Exception:  # noqa: BLE001 - whatever cannot be read as a CSV header is not a panel
+            continue
+        if header in (COLUMNS, (*COLUMNS, *OPTIONAL_COLUMNS)):
+            return True
+    return False
+
+
+def check_panel_out(out: Path, inputs: list[Path]) -> None:
+    """Refuse an ``--out`` that is one of the panel's ``inputs``, or an existing file that is not
+    an earlier panel output (:func:`is_panel_output`), before any source is read.
+
+    Raises
+    ------
+    DataError
+        One line naming ``--out`` and what was expected.
+    """
+    if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
+        raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
+                                "config, region table or the recipe); expected a new file name"))
+    if out.exists() and not is_panel_output(out):
+        raise DataError(Problem(str(out), None, "--out",
+                                f"is an existing file that is not an earlier panel output (its header is not "
+                                f"{','.join(COLUMNS)}[,source]); expected a new file name or an earlier "
+                                "panel's CSV: choose another --out"))
+
+
 def run_panel(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
@@ -88,9 +129,7 @@ def run_panel(args: argparse.Namespace) -> int:
         recipe = _quick_recipe(args)
     inputs = [*([recipe.file] if recipe.file else []), recipe.regions, *(src.path for src in recipe.sources),
               *(v for src in recipe.sources for v in src.options.values() if isinstance(v, Path))]
-    if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
-        raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
-                                "config, region table or the recipe); expected a new file name"))
+    check_panel_out(out, inputs)  # nothing of the user's is replaced; before any source is read
     cli_opts = agency_options(args)
     for src in recipe.sources:  # the command line wins over the recipe
         src.options.update(LOADERS[src.format].takes(cli_opts))

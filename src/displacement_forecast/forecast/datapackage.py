@@ -123,12 +123,20 @@ def draws_schema(sidecar: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def forecast_resource(sidecar: Mapping[str, Any], name: str = "forecast") -> dict[str, Any]:
-    """Data-package resource of ``<name>.csv`` (without its hash: added when the package is written)."""
-    return _resource(f"{name}.csv", "forecast", forecast_schema(sidecar),
-                     title="Forecast of people newly displaced, by scenario, region and period",
-                     description="Long, hubverse-style table: one row per scenario, region, target, "
-                                 "horizon and output type (mean, quantile, cdf).")
+def forecast_resource(sidecar: Mapping[str, Any], name: str = "forecast", file_format: str = "csv") -> dict[str, Any]:
+    """Data-package resource of ``<name>.csv`` (without its hash: added when the package is written),
+    or of ``<name>.parquet`` (``file_format="parquet"``, a streamed run's: described and hashed, not
+    parsed, as ``draws.parquet``)."""
+    title = "Forecast of people newly displaced, by scenario, region and period"
+    description = ("Long, hubverse-style table: one row per scenario, region, target, horizon and output type "
+                   "(mean, quantile, cdf).")
+    if file_format == "parquet":
+        return {"name": "forecast", "path": f"{name}.parquet", "profile": "data-resource", "type": "file",
+                "format": "parquet", "mediatype": "application/vnd.apache.parquet", "title": title + ", Parquet",
+                "description": description, "schema_of_columns": forecast_schema(sidecar)}
+    if file_format != "csv":
+        raise ValueError(f"file_format must be 'csv' or 'parquet', got {file_format!r}")
+    return _resource(f"{name}.csv", "forecast", forecast_schema(sidecar), title=title, description=description)
 
 
 def hxl_resource(sidecar: Mapping[str, Any], name: str = "forecast") -> dict[str, Any]:
@@ -215,11 +223,11 @@ def write_datapackage(
     Raises
     ------
     FileNotFoundError
-        ``<name>.csv`` or a listed resource file is missing.
+        ``<name>.csv`` (or, for a streamed run, ``<name>.parquet``) or a listed resource file is missing.
     """
     out = Path(out_dir)
     csv_path = out / f"{name}.csv"
-    if not csv_path.exists():
+    if not csv_path.exists() and not (out / f"{name}.parquet").exists():
         raise FileNotFoundError(f"{csv_path} not found; write the forecast before its data package")
     fc = sidecar.get("forecast", {})
     origin = str(fc.get("origin_date"))

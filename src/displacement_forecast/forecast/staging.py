@@ -18,6 +18,13 @@ run that fails, is interrupted (SIGINT) or is killed (SIGKILL) before the swap l
 folder untouched; a stale staging folder it leaves beside it is removed by the next run. Files in
 the output folder that no run writes (a user's notes) are carried over into the new folder.
 
+**Kinds.** A folder is replaced only by a run of the command that wrote it (:data:`RUN_KINDS`,
+recognised by its marker file: ``forecast.json``/``datapackage.json``, ``model.json``,
+``backtest.json``, ``hub-config``): ``forecast --out`` into a saved fit, ``fit --out`` into a
+forecast folder, a hub into a backtest... are refused with one line before any work is done
+(:func:`check_out_dir` with ``kind``), and :func:`staged_folder` checks again, by the files the run
+wrote, before it swaps, so a caller that forgot ``kind`` cannot delete another command's folder.
+
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
 the holder dies, so a killed run never leaves a stale lock). The holder deletes the lock file
@@ -56,8 +63,19 @@ from .writers import is_run_file
 #: ``writers.OTHER_FILES`` (:func:`~displacement_forecast.forecast.writers.is_run_file`). An
 #: earlier run's file of such a name is dropped by a new run; anything else found in an existing
 #: output folder is the user's and is carried over into the new folder.
-#: A folder holding one of these is taken to be an earlier run's folder that may be replaced.
-RUN_MARKERS = ("forecast.json", "model.json", "datapackage.json", "backtest.json")
+#: What each command's output folder holds: kind -> (the files that mark such a folder, what a
+#: folder holding them is called on screen, the folder the command expects). A folder holding a
+#: marker is an earlier run's folder; it may be replaced by a run of the *same* kind only, so that
+#: ``forecast --out`` never deletes a saved fit or a backtest (nor ``fit --out`` a forecast).
+RUN_KINDS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "forecast": (("forecast.json", "datapackage.json"), "a forecast", "a forecast folder"),
+    "fit": (("model.json",), "a saved fit", "a folder written by `fit`"),
+    "backtest": (("backtest.json",), "a backtest", "a folder written by `backtest`"),
+    # updated, not replaced (``replace=False``): a hub never goes into another command's folder
+    "hub": (("hub-config",), "a hubverse hub", "a hub folder"),
+}
+#: A folder holding one of these is taken to be an earlier run's folder.
+RUN_MARKERS = tuple(m for markers, _, _ in RUN_KINDS.values() for m in markers)
 
 #: What each folder staged in this process ended as, for the message printed on interruption.
 STATUS: dict[str, str] = {}
@@ -68,7 +86,30 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
+def kinds_held(folder: Path) -> list[str]:
+    """The kinds of run (keys of :data:`RUN_KINDS`) whose marker files ``folder`` holds."""
+    return [k for k, (markers, _, _) in RUN_KINDS.items() if any((folder / m).exists() for m in markers)]
+
+
+def check_kind(folder: Path, kind: str, *, option: str = "--out") -> None:
+    """Refuse to replace ``folder`` when it holds an earlier run of another kind than ``kind``.
+
+    Raises
+    ------
+    DataError
+        One line naming the folder, what it holds (by its marker file) and what was expected.
+    """
+    for other in kinds_held(folder):
+        if other != kind:
+            markers, holds, _ = RUN_KINDS[other]
+            found = next(m for m in markers if (folder / m).exists())
+            raise DataError(Problem(str(folder), None, option,
+                                    f"holds {holds} ({found}); expected {RUN_KINDS[kind][2]} or a new one: "
+                                    f"choose another {option}"))
+
+
+def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True,
+                  kind: str | None = None) -> Path:
     """Check that ``out`` can become an output folder, before any work is done.
 
     Parameters
@@ -79,6 +120,10 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
         Option name used in the message.
     replace
         Whether an existing folder will be replaced (forecast, fit) rather than updated (hub).
+    kind
+        What the run writes (a key of :data:`RUN_KINDS`): an existing folder holding an earlier
+        run of another kind is refused. None: not checked here (:func:`staged_folder` then checks
+        by what the run wrote, before the swap).
 
     Returns
     -------
@@ -90,8 +135,11 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     DataError
         ``out`` is empty, an existing file, inside a file, or a folder that is read-only, whose
         parent cannot be written (the staging folder and lock live there), or (``replace``) a
-        non-empty folder that is not an earlier run's output.
+        non-empty folder that is not an earlier run's output, or is an earlier run of another
+        ``kind``.
     """
+    if kind is not None and kind not in RUN_KINDS:
+        raise ValueError(f"unknown kind of run {kind!r}; expected one of {', '.join(RUN_KINDS)}")
     if out is None or str(out).strip() == "":
         raise DataError(Problem("command line", None, option, "empty path; expected an output folder"))
     # A symlink to a folder: the folder it points to is the one replaced (the link stays).
@@ -108,8 +156,10 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
             raise DataError(Problem(str(d), None, option, "folder is read-only; expected a folder you can write to"))
     if replace and p.exists() and any(p.iterdir()) and not any((p / m).exists() for m in RUN_MARKERS):
         raise DataError(Problem(str(p), None, option,
-                                "folder holds other files and no earlier run (no forecast.json, model.json or "
-                                "datapackage.json); give a new or empty folder so nothing of yours is replaced"))
+                                "folder holds other files and no earlier run (no forecast.json, model.json, "
+                                "backtest.json or datapackage.json); give a new or empty folder so nothing of yours is replaced"))
+    if kind is not None and p.exists():
+        check_kind(p, kind, option=option)
     return p
 
 
@@ -190,7 +240,8 @@ def release_lock(lock: Path, fd: int) -> None:
     os.close(fd)
 
 
-def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True) -> Path:
+def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = True,
+                  kind: str | None = None) -> Path:
     """Check ``out`` (:func:`check_out_dir`) and lock it for this run, before any work is done.
 
     The lock is held until :func:`release_claims` (the CLI calls it when the command ends, and
@@ -200,9 +251,10 @@ def claim_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     Raises
     ------
     DataError
-        ``out`` unusable, or another run holds its lock (one line).
+        ``out`` unusable (an earlier run of another ``kind`` among the reasons), or another run
+        holds its lock (one line).
     """
-    target = check_out_dir(out, option=option, replace=replace)
+    target = check_out_dir(out, option=option, replace=replace, kind=kind)
     if str(target) not in _CLAIMED:
         _CLAIMED[str(target)] = _lock(target)
     return target
@@ -246,7 +298,8 @@ def glob_escape(name: str) -> str:
 
 
 @contextmanager
-def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str = "--out") -> Iterator[Path]:
+def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str = "--out",
+                  kind: str | None = None) -> Iterator[Path]:
     """Yield an empty staging folder; swap it in as ``out`` when the block succeeds.
 
     Parameters
@@ -260,11 +313,17 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
         carried over at the swap.
     option
         Option name for messages.
+    kind
+        What the run writes (a key of :data:`RUN_KINDS`), checked against what ``out`` holds
+        before the block runs. Whether given or not, before the swap the kinds the staging
+        folder holds are checked against ``out`` too, so no command can replace another's
+        folder.
 
     Raises
     ------
     DataError
-        ``out`` unusable (see :func:`check_out_dir`) or locked by another run.
+        ``out`` unusable (see :func:`check_out_dir`; an earlier run of another kind among the
+        reasons) or locked by another run.
     OSError
         Writing failed (for example the disk is full); ``out`` is left as it was.
     RuntimeError
@@ -276,7 +335,7 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
     On any exception (including ``KeyboardInterrupt``) the staging folder is deleted and ``out``
     is left as it was; :data:`STATUS` records, per folder, what is on disk afterwards.
     """
-    target = check_out_dir(out, option=option, replace=not copy_existing)
+    target = check_out_dir(out, option=option, replace=not copy_existing, kind=kind)
     key = str(target)
     STATUS[key] = "left as it was (nothing written)"
     with folder_lock(target):
@@ -291,6 +350,9 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
             yield stage
             if not copy_existing:
                 _check_run_files(stage)
+                if target.exists():  # a run of another kind never replaces this folder, kind given or not
+                    for k in [kind] if kind is not None else kinds_held(stage):
+                        check_kind(target, k, option=option)
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
             with _signals_held():  # the swap and its record happen together, never half

@@ -27,9 +27,13 @@ from one stream); they are draws from the same model. Other models are run scena
 with :func:`~displacement_forecast.forecast.engine.iter_sample` (the same paths as
 ``run_forecast``; one scenario's paths held at a time) and summarised in region chunks.
 
-Rows are ordered scenario, region (regions chunk by chunk, ``ALL`` last), target, output type,
-type id, horizon. Output: CSV written with ``pyarrow.csv`` or Parquet, each atomically (temp file
-and rename).
+Rows are in the order of an unchunked run's ``forecast.csv`` (:func:`~.summaries.hub_frame`):
+scenario, target, output type and type id, region (regions chunk by chunk, ``ALL`` last), horizon.
+Each chunk's rows go to a part file; at the end the parts are joined in that order into one CSV,
+formatted by the function that writes every ``forecast.csv``
+(:func:`~displacement_forecast.forecast.output.write_forecast_rows`), so for the same numbers
+the file is byte for byte an unchunked run's; or into one Parquet file. Either atomically (temp
+file and rename).
 """
 
 from __future__ import annotations
@@ -58,12 +62,15 @@ _GLM, _HOLD, _HELD = 50, 100, 150  # purposes (a driver series' purpose is its p
 @dataclass
 class StreamResult:
     """What :func:`stream_forecast` did: the file, its rows, per scenario the all-region total
-    paths ``(draw, horizon)``, and the region chunks used."""
+    paths ``(draw, horizon)``, the region chunks used, and whether the paths came from the
+    region-chunked sampler (``nb-dl``: its own random streams) or from the engine (the paths of
+    an unchunked run with the same seed)."""
 
     path: Path
     n_rows: int
     totals: dict[str, np.ndarray]
     chunks: list[np.ndarray] = field(repr=False)
+    chunked_sampler: bool = False
 
 
 # -- random streams ---------------------------------------------------------------------------
@@ -292,20 +299,33 @@ class _Rows:
         out = a + diff * gamma
         return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
 
+    @property
+    def groups(self) -> int:
+        """Row groups of a table (:meth:`table`): one per target and output row."""
+        return len(self.targets) * len(self.types)
+
     def table(self, scenario: str, regions: list[str], values: np.ndarray):
+        """The rows of ``values`` ``(regions, targets, output rows, horizon)`` as Arrow, ordered
+        target, output row, region, horizon."""
         import pyarrow as pa
 
         R, T, M, H = values.shape
         n = R * T * M * H
 
         def cat(labels: list[str], idx: np.ndarray):
-            return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)),
-                                                  pa.array([escape_formula(x) for x in labels]))
+            """Dictionary column of ``labels[idx]``, each distinct (escaped) text once."""
+            escaped = [escape_formula(x) for x in labels]
+            where = {e: i for i, e in enumerate(dict.fromkeys(escaped))}
+            pos = np.array([where[e] for e in escaped], dtype=np.int32)
+            return pa.DictionaryArray.from_arrays(pa.array(pos[np.asarray(idx, dtype=np.intp)]),
+                                                  pa.array(list(where)))
 
-        ridx = np.repeat(np.arange(R), T * M * H)
-        tidx = np.tile(np.repeat(np.arange(T), M * H), R)
-        midx = np.tile(np.repeat(np.arange(M), H), R * T)
-        hidx = np.tile(np.arange(H), R * T * M)
+        # ordered target, output row, region, horizon: each (target, output row) group is one
+        # run of R * H rows, which _Writer.close puts where an unchunked run's file has it
+        tidx = np.repeat(np.arange(T), M * R * H)
+        midx = np.tile(np.repeat(np.arange(M), R * H), T)
+        ridx = np.tile(np.repeat(np.arange(R), H), T * M)
+        hidx = np.tile(np.arange(H), T * M * R)
         cols = {
             "origin_date": cat([self.origin], np.zeros(n, dtype=np.int32)),
             "scenario": cat([scenario], np.zeros(n, dtype=np.int32)),
@@ -315,70 +335,69 @@ class _Rows:
             "target_date": cat(list(self.dates), hidx),
             "output_type": cat(self.types, midx),
             "output_type_id": cat(self.type_ids, midx),
-            "value": pa.array(values.reshape(-1)),
+            "value": pa.array(values.transpose(1, 2, 0, 3).reshape(-1)),
         }
         assert tuple(cols) == HUB_COLUMNS
         return pa.table(cols)
 
 
 class _Writer:
-    """Rows go to one part file per scenario (kept in scenario order at the end), then into one
-    CSV or Parquet file, atomically."""
+    """Each chunk's rows go to a part file (Arrow IPC, one per scenario and chunk); at the end the
+    parts are joined, group by group (target and output row, see :meth:`_Rows.table`), into one
+    CSV or Parquet file in an unchunked run's row order, atomically."""
 
-    def __init__(self, path: Path, file_format: str, scenarios: list[str], mark: str = ""):
+    def __init__(self, path: Path, file_format: str, scenarios: list[str], groups: int, mark: str = ""):
         if file_format not in FORMATS:
             raise ValueError(f"unknown format {file_format!r}; expected one of {', '.join(FORMATS)}")
-        self.path, self.format = Path(path), file_format
+        self.path, self.format, self.groups = Path(path), file_format, groups
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        self.parts = {s: self.tmp / f"part{i}" for i, s in enumerate(scenarios)}
-        self.writers: dict[str, Any] = {}
+        self.parts: dict[str, list[Path]] = {s: [] for s in scenarios}
         self.n_rows = 0
         self.mark = mark
-        self.columns = [*HUB_COLUMNS, *([MARK_COLUMN] if mark else [])]
 
     def write(self, scenario: str, table) -> None:
-        import pyarrow.csv as pcsv
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
         if self.mark:
-            import pyarrow as pa
-
             table = table.append_column(MARK_COLUMN, pa.array([self.mark] * table.num_rows, pa.string()))
-        w = self.writers.get(scenario)
-        if w is None:
-            if self.format == "csv":
-                opts = pcsv.WriteOptions(include_header=False, quoting_style="needed")
-                w = pcsv.CSVWriter(str(self.parts[scenario]), _plain_schema(table.schema), write_options=opts)
-            else:
-                w = pq.ParquetWriter(str(self.parts[scenario]), table.schema)
-            self.writers[scenario] = w
-        w.write_table(_plain(table) if self.format == "csv" else table)
+        files = self.parts[scenario]
+        part = self.tmp / f"s{list(self.parts).index(scenario)}-{len(files):07d}.arrow"
+        with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        files.append(part)
         self.n_rows += table.num_rows
+
+    def _slices(self):
+        """The rows in the file's order: per scenario, per group, each chunk's run of that group."""
+        import pyarrow as pa
+
+        for files in self.parts.values():
+            for g in range(self.groups):
+                for part in files:
+                    with pa.memory_map(str(part)) as src:  # written out before the next is mapped
+                        table = pa.ipc.open_file(src).read_all()
+                        n = table.num_rows // self.groups
+                        yield table.slice(g * n, n)
 
     def close(self) -> Path:
         import pyarrow.parquet as pq
 
-        for w in self.writers.values():
-            w.close()
+        from .output import open_forecast_csv, write_forecast_rows
+
         try:
             with atomic_path(self.path) as out:
                 if self.format == "csv":
-                    with open(out, "wb") as f:
-                        f.write((",".join(self.columns) + "\n").encode())
-                        for part in self.parts.values():
-                            if part.exists():
-                                with open(part, "rb") as src:
-                                    shutil.copyfileobj(src, f, 1 << 24)
+                    with open_forecast_csv(out) as f:
+                        header = True
+                        for table in self._slices():
+                            write_forecast_rows(table.to_pandas(), f, header=header)
+                            header = False
                 else:
                     writer = None
-                    for part in self.parts.values():
-                        if not part.exists():
-                            continue
-                        pf = pq.ParquetFile(part)
-                        writer = writer or pq.ParquetWriter(str(out), pf.schema_arrow)
-                        for i in range(pf.num_row_groups):
-                            writer.write_table(pf.read_row_group(i))
+                    for table in self._slices():
+                        writer = writer or pq.ParquetWriter(str(out), table.schema)
+                        writer.write_table(table)
                     if writer is not None:
                         writer.close()
         finally:
@@ -387,21 +406,6 @@ class _Writer:
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _plain_schema(schema):
-    import pyarrow as pa
-
-    return pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                      for f in schema])
-
-
-def _plain(table):
-    """Dictionary columns decoded (the CSV writer writes plain values)."""
-    import pyarrow as pa
-
-    return pa.table({n: (c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c)
-                     for n, c in zip(table.column_names, table.columns, strict=True)})
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -482,7 +486,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
         one = {s: np.zeros((1, len(codes), horizon)) for s in model.drivers}
         for sc in scenarios:
             sc.apply(one, regions, dates, panel.series)
-    writer = _Writer(Path(out), file_format, [sc.id for sc in scenarios], mark=mark)
+    writer = _Writer(Path(out), file_format, [sc.id for sc in scenarios], rows.groups, mark=mark)
     totals = {sc.id: np.zeros((n_draws, horizon)) for sc in scenarios}
     try:
         if sim is not None and dask is not None:
@@ -498,7 +502,8 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
         writer.abort()
         raise
     path = writer.close()
-    return StreamResult(path=path, n_rows=writer.n_rows, totals=totals, chunks=list(chunks))
+    return StreamResult(path=path, n_rows=writer.n_rows, totals=totals, chunks=list(chunks),
+                        chunked_sampler=sim is not None)
 
 
 def _chunk_tables(sim: _ChunkedNBDL, scenarios, resolved, idx: np.ndarray, rows: _Rows):
@@ -625,20 +630,27 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
                        quantile_levels: Sequence[float] = QUANTILE_LEVELS, data_files: Sequence[str] = (),
                        backtest: dict[str, Any] | None = None, marks: dict[str, Any] | None = None,
                        amend: Callable[[dict[str, Any]], None] | None = None,
+                       charts: Callable[[StreamResult, dict[str, Any]], Sequence[Any]] | None = None,
                        ) -> tuple[StreamResult, dict[str, Any], list[Path]]:
     """A forecast folder for a large run: ``forecast.csv`` (or ``forecast.parquet``) from
-    :func:`stream_forecast` and the usual ``forecast.json`` sidecar, which also records how the
-    file was made (chunks, format, where the random numbers come from). No charts (the CLI draws the
-    all-region total's, :func:`displacement_forecast.plot.writer.write_totals`).
+    :func:`stream_forecast`, the usual ``forecast.json`` sidecar, which also records how the
+    file was made (chunks, format, where the random numbers come from), and ``datapackage.json``,
+    written last, as in every forecast folder.
 
     ``marks``: keyword arguments of :func:`~displacement_forecast.forecast.marks.apply_marks`
     (default: the fit's own verdict); the file's rows carry the resulting mark. ``amend``: called
-    with the sidecar before it is written (the CLI adds what it knows beyond the run).
+    with the sidecar before it is written (the CLI adds what it knows beyond the run). ``charts``:
+    called with the stream result and the sidecar once both files are written; it writes more files
+    into ``out_dir`` and returns them as :class:`~displacement_forecast.forecast.writers.Output`
+    (the CLI draws the all-region total's charts, :func:`displacement_forecast.plot.writer.write_totals`),
+    listed in the data package.
 
-    Returns the stream result, the sidecar and the files written.
+    Returns the stream result, the sidecar and the files written (``datapackage.json`` last).
     """
+    from .datapackage import forecast_resource, sidecar_resource, write_datapackage
     from .marks import apply_marks, mark_text
     from .output import build_sidecar, write_sidecar
+    from .writers import Output
 
     scenarios = list(scenarios or [Scenario.baseline()])
     out = Path(out_dir)
@@ -653,8 +665,15 @@ def write_streamed_run(model: Any, scenarios: Sequence[Scenario] | None, out_dir
     sidecar["forecast"]["streamed"] = {
         "module": "displacement_forecast.forecast.streaming", "format": file_format, "rows": res.n_rows,
         "region_chunks": len(res.chunks), "executor": "dask" if dask is not None else f"in-process x{workers}",
-        "random_numbers": "one stream per region (the same for any chunking); not those of an unchunked run"}
+        "random_numbers": ("one stream per region (the same for any chunking); not those of an unchunked run"
+                           if res.chunked_sampler else "those of an unchunked run with the same seed (this model "
+                           "has no region-chunked sampler: all regions' paths drawn at once, one scenario at a "
+                           "time), so forecast.csv is an unchunked run's, byte for byte")}
     if amend is not None:
         amend(sidecar)
     side = write_sidecar(sidecar, out)
-    return res, sidecar, [res.path, side]
+    outputs = [Output(res.path, forecast_resource(sidecar, file_format=file_format)), Output(side, sidecar_resource())]
+    if charts is not None:
+        outputs += list(charts(res, sidecar))
+    package = write_datapackage(out, sidecar, resources=[o.resource for o in outputs if o.resource is not None])
+    return res, sidecar, [o.path for o in outputs] + [package]
