@@ -68,7 +68,7 @@ ONE_ERROR = [
     ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 8", "last-value"]),
     ("obs/o10_displaced_only.csv", "obs/regions.csv", ["o10_displaced_only.csv", "strikes",
                                                        "model without drivers", "last-value"]),
-    ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["exceed its population 420,000"]),
+    ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["larger than any count", "expected at most 10,000,000,000"]),
     ("small_obs.csv", "reg/r05_pop_lt_displaced.csv", ["population 1,000", "r05_pop_lt_displaced.csv:2"]),
     ("small_obs.csv", "reg/r18_half_person.csv", ["r18_half_person.csv:2", "'population'", "whole number"]),
     ("small_obs.csv", "reg/r10_inf_pop.csv", ["r10_inf_pop.csv:2", "'population'", "not finite"]),
@@ -665,12 +665,51 @@ def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_
     assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])
 
 
-def test_validate_applies_the_population_rule_of_forecast(capsys):
-    """`validate --regions` said ok where `forecast` then refused (o07): one rule for both now."""
-    rc = main(["validate", str(CASES / "obs/o07_huge_1e12.csv"), "--regions", str(CASES / "small_regions.csv")])
+def test_validate_applies_the_population_rule_of_forecast(capsys, tmp_path):
+    """`validate --regions` said ok where `forecast` then refused: one rule for both now (counts x100,
+    above the populations but below schema.MAX_COUNT; o07's 1e12 counts are that cap's error)."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    obs.loc[obs.series == "displaced", "value"] *= 100
+    obs.to_csv(tmp_path / "x100.csv", index=False)
+    rc = main(["validate", str(tmp_path / "x100.csv"), "--regions", str(CASES / "small_regions.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
-    assert all("exceed its population" in ln for ln in errors(err)) and len(errors(err)) == 3
+    lines = errors(err)
+    assert all("'displaced' counts for NWS0" in ln and "exceed its population" in ln for ln in lines) and len(lines) == 2
+    assert "the largest 9,242,800 on 2020-01-13 (line 574); expected at most the population" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("cell", ["1e308", "2e10"])
+def test_a_count_above_the_cap_is_that_error_with_a_region_table_too(capsys, tmp_path, cell):
+    """A 1e308 displacement cell with --regions was a population error printed as 309 digits, without
+    its line; without --regions, the documented one line. The cap (schema.MAX_COUNT) is checked first."""
+    rows = (CASES / "small_obs.csv").read_text().splitlines()
+    k = next(i for i, ln in enumerate(rows) if ln.startswith("2018-08-06,NWS01,displaced,"))
+    cells = rows[k].split(",")
+    rows[k] = ",".join([*cells[:3], cell, *cells[4:]])
+    (tmp_path / "huge.csv").write_text("\n".join(rows) + "\n")
+    shown = f"{float(cell):g}"
+    for extra in (["--regions", str(CASES / "small_regions.csv")], []):
+        assert main(["validate", str(tmp_path / "huge.csv"), *extra]) == 2
+        assert errors(capsys.readouterr().err) == [
+            f"error: {tmp_path / 'huge.csv'}:{k + 1}: column 'value': {shown} is larger than any count; expected at "
+            "most 10,000,000,000 (more than the world's population)"]
+
+
+def test_one_count_above_the_population_names_its_line(capsys, tmp_path):
+    """The README's rule, "one row keeps its own line": the population error of one row names it."""
+    rows = (CASES / "small_obs.csv").read_text().splitlines()
+    k = next(i for i, ln in enumerate(rows) if ln.startswith("2018-08-06,NWS01,displaced,"))
+    cells = rows[k].split(",")
+    rows[k] = ",".join([*cells[:3], "500000", *cells[4:]])
+    (tmp_path / "one.csv").write_text("\n".join(rows) + "\n")
+    table = CASES / "small_regions.csv"
+    expected = [f"error: {tmp_path / 'one.csv'}:{k + 1}: column 'value': 'displaced' count 500,000 for NWS01 on "
+                f"2018-08-06 exceeds its population 420,000 ({table}:2); expected at most the population"]
+    assert main(["validate", str(tmp_path / "one.csv"), "--regions", str(table)]) == 2
+    assert errors(capsys.readouterr().err) == expected
+    rc, _, err = forecast(capsys, tmp_path / "one.csv", table, tmp_path / "out")
+    assert rc == 2 and errors(err) == expected and not (tmp_path / "out").exists()
 
 
 def test_validate_names_table_regions_without_rows_as_forecast_will(capsys, tmp_path):

@@ -36,6 +36,7 @@ import datetime
 import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -425,7 +426,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
 
 
 def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regions_file: str,
-                     regions_first_line: int = 2) -> list[str]:
+                     regions_first_line: int = 2, lines: Callable[[pd.DataFrame], list[int | None]] | None = None,
+                     ) -> list[str]:
     """No displacement count above the population; a warning when the counts sum above it.
 
     The population is the number at risk at the start of the data, so one period cannot displace
@@ -435,6 +437,10 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
     table line: such counts are movements, so that region is not depleted
     (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`), and the warning says so.
+
+    ``lines(rows)``, when given, is the file line of each of ``rows`` (a tidy file's,
+    :func:`~displacement_forecast.data.io.observation_lines`): a region with one such count names
+    its line, as every one-row problem does; a region with more names its largest count's line.
 
     Returns
     -------
@@ -451,12 +457,19 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     disp = obs[(obs["series"] == TARGET) & obs["value"].notna()]
     problems = []
     over = disp[disp["value"].to_numpy() > disp["region"].map(pop).to_numpy()]
-    for code, rows in over.groupby("region", sort=False):
-        top = rows.loc[rows["value"].idxmax()]
-        problems.append(Problem(file, None, "value",
-                                f"{len(rows)} '{TARGET}' count(s) for {code} exceed its population {pop[code]:,.0f} "
-                                f"({regions_file}:{line[code]}), the largest {top['value']:,.0f} on "
-                                f"{pd.Timestamp(top['date']).date()}; expected at most the population"))
+    tops = [rows.loc[rows["value"].idxmax()] for _, rows in over.groupby("region", sort=False)]
+    at = lines(pd.DataFrame(tops)) if tops and lines is not None else [None] * len(tops)
+    for (code, rows), top, row in zip(over.groupby("region", sort=False), tops, at, strict=True):
+        table = f"its population {people(pop[code])} ({regions_file}:{line[code]})"
+        when = pd.Timestamp(top["date"]).date()
+        if len(rows) == 1:  # one row keeps its own line
+            problems.append(Problem(file, row, "value", f"'{TARGET}' count {people(top['value'])} for {code} on {when} "
+                                                        f"exceeds {table}; expected at most the population"))
+        else:
+            on = f" (line {row})" if row is not None else ""
+            problems.append(Problem(file, None, "value",
+                                    f"{len(rows)} '{TARGET}' counts for {code} exceed {table}, the largest "
+                                    f"{people(top['value'])} on {when}{on}; expected at most the population"))
     if problems:
         raise DataError(problems)
     warnings = []

@@ -10,11 +10,13 @@ Problems are printed one per line as ``error: file:line: column 'x': message`` (
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 
 import pandas as pd
 
+from ..data.io import observation_lines
 from ..data.loaders import LOADERS, parse_tag_map
 from ..data.regions import RegionTable, load_regions
 from ..data.schema import DataError, DataWarning, Problem, detect_frequency, period_grid
@@ -135,8 +137,10 @@ def run_validate(args: argparse.Namespace) -> int:
             warnings.simplefilter("always", DataWarning)
             try:
                 obs = _load(path, args, regions)
+                lines = (functools.partial(observation_lines, path, delimiter=args.delimiter)
+                         if args.format == "tidy" else None)  # agency rows are sums of many lines
                 population_warnings = [] if regions is None else check_population(
-                    obs, regions, file=str(path), regions_file=str(args.regions))
+                    obs, regions, file=str(path), regions_file=str(args.regions), lines=lines)
                 absent = None if regions is None else regions_without_rows(
                     obs, regions, file=str(path), regions_file=str(args.regions))
             except DataError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..forecast.hub import HubError, check_hub_regions, check_hub_unit
     from ..forecast.marks import apply_marks
+    from ..data.io import observation_lines
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios, with_baseline
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
-    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
+    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)),
+                                           lines=functools.partial(observation_lines, args.data))
     check_thresholds(thresholds, regions)
     threshold_note = None
     if thresholds is None:

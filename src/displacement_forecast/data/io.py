@@ -274,6 +274,24 @@ def read_observations(
                               row_offset=raw.attrs["lines"], whole=whole)
 
 
+def observation_lines(path: str | Path, rows: pd.DataFrame, *, delimiter: str | None = None) -> list[int | None]:
+    """The file line of each of ``rows`` (clean observations, :func:`read_observations`' frame, keyed
+    by ``date, region, series``) in the tidy file ``path`` it was read from; None for a key not found.
+
+    For messages about rows found after reading (a count above its region's population): the file
+    is read again, so call it on the error path only.
+    """
+    from .schema import _text
+
+    raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+                        (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
+    keys = pd.MultiIndex.from_arrays([pd.to_datetime(_text(raw["date"]), errors="coerce", format="%Y-%m-%d"),
+                                      _text(raw["region"], nfc=True), _text(raw["series"])])
+    line = dict(zip(keys, raw.attrs["lines"].tolist(), strict=True))
+    return [line.get((pd.Timestamp(d), r, s)) for d, r, s in zip(rows["date"], rows["region"], rows["series"],
+                                                                   strict=True)]
+
+
 def _formula_cells(col: pd.Series) -> np.ndarray:
     """Which cells of a column of strings a spreadsheet would run as a formula (:func:`is_formula`)."""
     codes, uniq = pd.factorize(col, use_na_sentinel=True)

@@ -66,9 +66,9 @@ FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 #: Largest value a count may take: no count of people or events in one region and period reaches
 #: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
-#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series;
-#: with a region table the ``displaced`` counts are checked against each region's population
-#: instead (``_cli.checks.check_population``: a message naming the region and its population).
+#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series,
+#: first: with a region table the ``displaced`` counts at most this are then checked against each
+#: region's population (``_cli.checks.check_population``: a message naming the region and its population).
 MAX_COUNT = 1e10
 
 
@@ -596,9 +596,9 @@ def validate_observations(
     problems += grouped_rows(file, "value", np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))), line,
                              lambda i: "infinite value; expected a finite count", "are infinite", cell=cell,
                              expected="expected a finite count")
+    # every series, with a region table too: a count above it is a typo or a corrupt cell, named at its line
+    # (it was left to the population check, whose message printed 1e308 as 309 digits and no line)
     huge = ((values > MAX_COUNT) & np.isfinite(values)).fillna(False).to_numpy(dtype=bool)
-    if region_codes is not None:  # with a region table, displacement is capped by each region's population
-        huge &= (_text(df["series"]) != "displaced").fillna(True).to_numpy(dtype=bool)  # (named there, per region)
     too_large = f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"
     problems += grouped_rows(file, "value", np.flatnonzero(huge), line,
                              lambda i: f"{values.iloc[i]:g} is larger than any count; {too_large}",
