@@ -731,6 +731,58 @@ def test_validate_names_table_regions_without_rows_as_forecast_will(capsys, tmp_
     assert capsys.readouterr().err == ""  # every region has rows: no warning
 
 
+def _small_obs_variant(tmp_path: Path, name: str, change) -> Path:
+    """small_obs.csv with ``change(frame)`` applied, written to ``tmp_path / name``."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    change(obs)
+    obs.to_csv(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+def _all_empty(obs: pd.DataFrame) -> None:
+    obs.loc[obs.series == "displaced", "value"] = np.nan
+
+
+def test_validate_warns_of_what_forecast_will_refuse_or_leave_out(capsys, tmp_path):
+    """validate said `ok`, and nothing else, for files forecast then refused (o01 all zero, o03 three
+    weeks, one period, every displacement value empty) or forecast without a region and marked
+    unreliable (o22: NWS07's displacement all empty). Well-formed files: warnings, exit 0."""
+    table = CASES / "obs/regions.csv"
+    one = _small_obs_variant(tmp_path, "one.csv", lambda o: o.drop(o.index[o.date != o.date.max()], inplace=True))
+    empty = _small_obs_variant(tmp_path, "empty.csv", _all_empty)
+    cases = [
+        (CASES / "obs/o22_region_all_nan.csv", [
+            f"region NWS07 ({table}:4): its 82 'displaced' values are all empty (missing) in "
+            f"{CASES / 'obs/o22_region_all_nan.csv'}: it is not forecast (no displacement counts), totals (ALL) leave "
+            "it out and the forecast is marked (reliable: false)"]),
+        (CASES / "obs/o01_all_zero_displaced.csv", [
+            f"{CASES / 'obs/o01_all_zero_displaced.csv'}: every 'displaced' count is 0: nothing to fit; "
+            "`forecast` stops"]),
+        (CASES / "obs/o03_short3.csv", [
+            f"{CASES / 'obs/o03_short3.csv'}: 3 periods of history up to the last displacement count; `forecast` "
+            "needs at least 8 (the driver models more) and stops"]),
+        (one, [f"{one}: 1 period of history up to the last displacement count; `forecast` needs at least 8 (the "
+               "driver models more) and stops"]),
+        (empty, [f"{empty}: the 246 'displaced' values are all empty (missing): nothing to fit; `forecast` stops"]),
+    ]
+    for data, expected in cases:
+        assert main(["validate", str(data), "--regions", str(table)]) == 0, data
+        out, err = capsys.readouterr()
+        assert out.startswith(f"ok: {data}:") and err.splitlines() == [f"WARNING: {w}" for w in expected]
+    assert main(["validate", str(CASES / "small_obs.csv"), "--regions", str(table)]) == 0
+    assert capsys.readouterr().err == ""  # nothing forecast refuses: no warning
+
+
+def test_forecast_says_the_displacement_values_are_all_empty(capsys, tmp_path):
+    """246 'displaced' rows, every value empty: was 'no displaced counts to forecast (series held:
+    flights, strikes); ... if one of these is the target, read it as displaced'."""
+    empty = _small_obs_variant(tmp_path, "empty.csv", _all_empty)
+    rc, _, err = forecast(capsys, empty, CASES / "small_regions.csv", tmp_path / "out")
+    assert rc == 2 and not (tmp_path / "out").exists()
+    assert errors(err) == [f"error: {empty}: column 'value': the 246 'displaced' values are all empty (missing): "
+                           "nothing to fit; expected some displacement counts"]
+
+
 def test_a_later_reliable_round_does_not_unmark_an_unreliable_one_in_the_hub(tmp_path, capsys, monkeypatch,
                                                                               unreliable_nbdl):
     """The hub keeps one metadata file per model: it used to say `reliable: true` after a later

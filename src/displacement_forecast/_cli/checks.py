@@ -300,12 +300,27 @@ def driver_free_models() -> tuple[str, ...]:
     return tuple(out)
 
 
+def empty_target(obs: pd.DataFrame) -> str | None:
+    """Why there is nothing to fit when every ``displaced`` row has an empty value (None otherwise):
+    the one phrase of ``forecast``'s error and ``validate``'s warning."""
+    disp = obs.loc[obs["series"] == TARGET, "value"]
+    if disp.empty or disp.notna().any():
+        return None
+    n = len(disp)
+    return (f"the {n:,} '{TARGET}' values are all empty (missing): nothing to fit" if n > 1
+            else f"the one '{TARGET}' value is empty (missing): nothing to fit")
+
+
 def check_target(obs: pd.DataFrame, *, file: str) -> None:
     """The observations hold counts of the forecast target (``displaced``); else one line naming the
-    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``)."""
+    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``),
+    or, when the file has ``displaced`` rows whose values are all empty, saying so."""
     disp = obs.loc[obs["series"] == TARGET, "value"]
     if disp.notna().any():
         return
+    empty = empty_target(obs)
+    if empty:  # was 'no displaced counts ... if one of these is the target, read it as displaced' for 246 rows
+        raise DataError(Problem(file, None, "value", f"{empty}; expected some displacement counts"))
     held = ", ".join(sorted(set(obs["series"]) - {TARGET})) or "none"
     raise DataError(Problem(file, None, "series",
                             f"no '{TARGET}' counts to forecast (series held: {held}); expected rows with series "
@@ -504,6 +519,46 @@ def regions_without_rows(obs: pd.DataFrame, regions: RegionTable, *, file: str, 
     return (f"{len(absent)} regions, {named}{more}, have no rows in {file}: they are not forecast (no data at all); "
             "totals (ALL) leave them out")
 
+
+
+def forecast_would_refuse(obs: pd.DataFrame, regions: RegionTable | None = None, *, file: str,
+                          regions_file: str | None = None, regions_first_line: int = 2) -> list[str]:
+    """Warnings for ``validate``: what ``forecast`` will refuse or leave out in a well-formed file.
+
+    ``validate`` checks the format, so these are warnings, one line each, in the words of
+    :func:`check_target` and :func:`prepare_data`: every ``displaced`` value empty, or every one 0
+    (nothing to fit: ``forecast`` stops); a region whose ``displaced`` values are all empty (not
+    forecast, totals leave it out, the forecast is marked); a history shorter than
+    :data:`~displacement_forecast.conventions.MIN_HISTORY` periods (``forecast`` stops).
+    A file without ``displaced`` rows (an event panel) gets none.
+    """
+    disp = obs[obs["series"] == TARGET]
+    if disp.empty:
+        return []
+    empty = empty_target(obs)
+    if empty:
+        return [f"{file}: {empty}; `forecast` stops"]
+    out = []
+    if not (disp["value"].fillna(0) > 0).any():
+        out.append(f"{file}: every '{TARGET}' count is 0: nothing to fit; `forecast` stops")
+    line = {c: i + regions_first_line for i, c in enumerate(regions.codes)} if regions is not None else {}
+    counted = disp.groupby("region")["value"].count().reindex(pd.unique(obs["region"]), fill_value=0)
+    for code, n in counted[counted == 0].items():
+        where = f" ({regions_file}:{line[code]})" if code in line and regions_file else ""
+        rows = int((disp["region"] == code).sum())
+        what = (f"has no '{TARGET}' rows" if not rows else
+                f"its {rows:,} '{TARGET}' value{'s are all' if rows > 1 else ' is'} empty (missing)")
+        out.append(f"region {code}{where}: {what} in {file}: it is not forecast (no displacement counts), totals "
+                   "(ALL) leave it out and the forecast is marked (reliable: false)")
+    last = disp.loc[disp["value"].notna(), "date"].max()
+    try:
+        n = history_periods(obs[obs["date"] <= last], file=file)
+    except DataError:  # the dates up to the last count name no frequency: forecast says so itself
+        return out
+    if n < MIN_HISTORY:
+        out.append(f"{file}: {n} period{'s' if n != 1 else ''} of history up to the last displacement count; "
+                   f"`forecast` needs at least {MIN_HISTORY} (the driver models more) and stops")
+    return out
 
 
 def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> Any:
