@@ -20,6 +20,7 @@ from .schema import (
     Problem,
     check_observations,
     grouped_rows,
+    header_key,
     match_columns,
     validate_observations,
 )
@@ -128,6 +129,7 @@ def read_csv_strict(
     header_rows: int = 1,
     formula_columns: Iterable[str] | None = None,
     delimiter: str | None = None,
+    required: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV as strings, checking the things pandas lets slip.
 
@@ -135,7 +137,11 @@ def read_csv_strict(
     unless given. What spreadsheets add on saving is tolerated: blank lines (skipped) and columns
     with neither a name nor a value (Excel's trailing ``,,``; dropped).
 
-    Every problem is reported with file and line: rows with more fields than the header, a column
+    Every problem is reported with file and line: rows with more fields than the header, rows too
+    short to hold a field for each of the ``required`` columns (header names compared in any case:
+    ``2018-08-20,NWS01,displaced`` under ``date,region,series,value,source`` was read as a missing
+    value; a row cut short is not an empty cell, ``,,``; shorter rows are padded with empty cells when
+    only optional columns are left out), a column
     with values but no name, a name given twice, no data rows, and cells that start with a
     spreadsheet formula character (``=``; ``+ - @`` too when the cell is not a number) in
     ``formula_columns`` (all columns when None). Returns a frame of strings whose
@@ -180,12 +186,18 @@ def read_csv_strict(
     check_cols = {h.lower() for h in (header if formula_columns is None else formula_columns)}
     check_idx = [i for i, h in enumerate(header) if h and h.lower() in check_cols]  # 'Value' is 'value'
 
+    want = {header_key(r) for r in required}
+    needed = [i for i, h in enumerate(header) if h and header_key(h) in want]
+    reach = max(needed) + 1 if needed else 0  # a row needs at least this many fields
     long_rows: list[int] = []
+    short_rows: list[int] = []
     formulas: dict[int, list[int]] = {i: [] for i in check_idx}
     for k, row in enumerate(data):
         if len(row) > width and any(c.strip() for c in row[width:]):
             long_rows.append(k)
             continue
+        if len(row) < reach:
+            short_rows.append(k)
         for i in check_idx:
             if i < len(row) and is_formula(row[i]):
                 formulas[i].append(k)
@@ -193,6 +205,12 @@ def read_csv_strict(
     problems += grouped_rows(name, None, long_rows, lambda k: data_lines[k],
                              lambda k: f"row has {len(data[k])} fields but the header has {width}",
                              f"have more fields than the header ({width})")
+    fill = "expected a field for every column, empty (,,) for a missing value"
+    problems += grouped_rows(
+        name, None, short_rows, lambda k: data_lines[k],
+        lambda k: (f"row has {len(data[k])} field{'s' if len(data[k]) != 1 else ''} but the header has {width}, so no "
+                   f"{', '.join(repr(header[i]) for i in needed if i >= len(data[k]))}: is it cut short? {fill}"),
+        f"have too few fields for the header ({width})", expected=f"{fill}; are the rows cut short?")
     for i, rows_i in formulas.items():
         problems += grouped_rows(
             name, header[i], rows_i, lambda k: data_lines[k],
@@ -254,13 +272,13 @@ def read_observations(
 
         whole = not declares_decimals(path)
     try:
-        raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
+        raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter, required=cols)
     except DataError as e:
         # Formula cells found: list them with every other problem of the file, in one pass.
         if not any(str(p.column).strip().lower() in cols for p in e.problems):
             raise
         try:
-            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter, required=cols),
                                 (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
         except DataError:
             raise e from None
