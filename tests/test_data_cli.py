@@ -66,6 +66,16 @@ def test_an_empty_value_field_stays_missing_and_source_may_be_left_out(tmp_path,
         "column, empty (,,) for a missing value; are the rows cut short?"]
 
 
+def test_validate_says_a_region_name_is_the_name_of_its_code(tmp_path, capsys):
+    """The tidy reader gives the schema check the table's names and aliases (data.schema's test)."""
+    p = tmp_path / "obs.csv"
+    p.write_text(HEADER + "2020-01-06,SY07,strikes,1\n2020-01-13,Idlib,strikes,1\n")
+    code, _, err = run(capsys, "validate", str(p), "--regions", str(FIX / "regions_syria_small.csv"))
+    assert code == 2 and err.splitlines() == [
+        f"error: {p}:3: column 'region': region 'Idlib' is not in the region table: it is the name of region SY07 "
+        "there; expected region codes (SY07, not 'Idlib')"]
+
+
 def test_validate_lists_every_problem_and_checks_regions(tmp_path, capsys):
     p = tmp_path / "obs.csv"
     p.write_text(HEADER + "2020-01-06,SY07,strikes,1\n2020-01-13,XX,strikes,1\n2020-01-20,SY07,drones,-1\n")

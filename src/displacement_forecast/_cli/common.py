@@ -46,7 +46,8 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
         raise DataError(Problem(str(reg_path), None, None,
                                 "region table not found; give one with --regions (columns code, name, parent, population)"))
     regions = load_regions(reg_path)
-    obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None)
+    obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None,
+                            region_names=regions.code_named)
     check_target(obs, file=str(data))  # forecast, fit and backtest all forecast 'displaced'
     if check_population:
         for w in _check(obs, regions, file=str(data), regions_file=str(reg_path),

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -256,6 +256,7 @@ def read_observations(
     freq: str | None = None,
     delimiter: str | None = None,
     whole: bool | None = None,
+    region_names: Callable[[str], str | None] | None = None,
 ) -> pd.DataFrame:
     """Read a tidy observation CSV (``date, region, series, value[, source]``) and validate it.
 
@@ -264,6 +265,8 @@ def read_observations(
     False (the rule of every loader: a source publishing estimates with decimals says so); None
     takes the declaration of the README beside the file (``decimals: true``, see
     :func:`.metadata.declares_decimals`), else True.
+    ``region_names`` (:meth:`.regions.RegionTable.code_named`): a region given by its name, not its
+    code, is said to be the name of that code.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
     cols = list(COLUMNS)
@@ -285,11 +288,12 @@ def read_observations(
         # the other problems, of the rows without formula cells (a formula cell is reported once)
         clean = ~np.column_stack([_formula_cells(raw[c]) for c in cols if c in raw.columns]).any(axis=1)
         rest = validate_observations(raw[clean], file=str(path), region_codes=region_codes, freq=freq,
-                                     row_offset=raw.attrs["lines"][clean], whole=whole) if clean.any() else []
+                                     row_offset=raw.attrs["lines"][clean], whole=whole,
+                                     region_names=region_names) if clean.any() else []
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
     raw = match_columns(raw, (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))  # 'Date', ' value ': any case
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                              row_offset=raw.attrs["lines"], whole=whole)
+                              row_offset=raw.attrs["lines"], whole=whole, region_names=region_names)
 
 
 def observation_lines(path: str | Path, rows: pd.DataFrame, *, delimiter: str | None = None) -> list[int | None]:
