@@ -543,7 +543,7 @@ def forecast_would_refuse(obs: pd.DataFrame, regions: RegionTable | None = None,
         out.append(f"{file}: every '{TARGET}' count is 0: nothing to fit; `forecast` stops")
     line = {c: i + regions_first_line for i, c in enumerate(regions.codes)} if regions is not None else {}
     counted = disp.groupby("region")["value"].count().reindex(pd.unique(obs["region"]), fill_value=0)
-    for code, n in counted[counted == 0].items():
+    for code in counted.index[counted == 0]:
         where = f" ({regions_file}:{line[code]})" if code in line and regions_file else ""
         rows = int((disp["region"] == code).sum())
         what = (f"has no '{TARGET}' rows" if not rows else

@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
     Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
     its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
     """
+    from ..data.io import observation_lines
     from ..forecast.hub import HubError, check_hub_regions, check_hub_unit
     from ..forecast.marks import apply_marks
-    from ..data.io import observation_lines
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
     from ..scenarios import Scenario, check_scenarios, with_baseline
