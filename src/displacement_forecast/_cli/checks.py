@@ -21,6 +21,8 @@ here once:
   per lag and driver) enough usable region-periods per shared coefficient at the lags it would
   shorten to: one when it chooses them, the lags given (``n_lags``, ``--lags``) otherwise.
 * Something to fit: the displacement series is not zero (or missing) everywhere.
+* ``validate`` warns (exit 0: it checks the format) of what these checks will refuse or leave out
+  in a well-formed file: :func:`forecast_would_refuse`.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
 * Regions the data cannot support (no displacement counts, or no rows of a driver the model
