@@ -36,6 +36,19 @@ def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):
 
 
 @needs_cases
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--horizon", "0"], ["option --horizon: 0: expected at least 1"]),
+    (["--workers", "0"], ["option --workers: 0: expected at least 1"]),
+    (["--horizon", "-1", "--workers", "0"], ["option --horizon: -1: expected at least 1",
+                                              "option --workers: 0: expected at least 1"])])
+def test_backtest_names_the_option_below_1(tmp_path, capsys, extra, expected):
+    """Both said '--horizon >= 1 and --workers >= 1 are required', whichever was wrong."""
+    rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--out", str(tmp_path / "bt"), *extra])
+    assert rc == 2 and errors(capsys.readouterr().err) == [f"error: command line: {e}" for e in expected]
+    assert not (tmp_path / "bt").exists()
+
+
+@needs_cases
 def test_backtest_origins_mixing_a_range_and_a_list_say_so(tmp_path, capsys):
     """``1:3,5`` was refused as '3,5 is not a date' by the option check before parse_origins could
     say what is wrong."""

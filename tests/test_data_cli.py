@@ -30,6 +30,10 @@ def files_in(d: Path) -> set[str]:
     ("utf16.csv", (HEADER + "2020-01-06,A,strikes,1\n").encode("utf-16"), ":1:", "is UTF-16 (byte-order mark"),
     ("too_many.csv", (HEADER + "2020-01-06,A,strikes,1\n2020-01-13,A,strikes,2,3\n").encode(), ":3:", "fields but the header has 4"),
     ("formula.csv", (HEADER + "2020-01-06,A,strikes,=SUM(A1:A3)\n").encode(), ":2: column 'value'", "spreadsheet formula"),
+    # a row cut short was read as a missing value, without a word
+    ("cut_short.csv", (HEADER + "2020-01-06,A,strikes,1\n2020-01-13,A,strikes\n").encode(), ":3:",
+     "row has 3 fields but the header has 4, so no 'value': is it cut short? expected a field for every column, "
+     "empty (,,) for a missing value"),
     ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),
     ("negative.csv", (HEADER + "2020-01-06,A,strikes,-4\n").encode(), ":2: column 'value'", "negative"),
 ])
@@ -44,6 +48,32 @@ def test_validate_bad_files(tmp_path, capsys, name, content, where, what):
     assert lines[0].startswith(f"error: {p}{where}") and what in lines[0]
     assert "Traceback" not in err and out == ""
     assert files_in(tmp_path) == before
+
+
+def test_an_empty_value_field_stays_missing_and_source_may_be_left_out(tmp_path, capsys):
+    """Only a row too short for the value column is an error (test_validate_bad_files: cut_short.csv):
+    an empty value field is a missing value, and the optional source may be left off a row."""
+    p = tmp_path / "obs.csv"
+    p.write_text("date,region,series,value,source\n2020-01-06,A,strikes,1,x\n2020-01-13,A,strikes,,\n"
+                 "2020-01-20,A,strikes,\n2020-01-27,A,strikes,4\n")
+    code, out, err = run(capsys, "validate", str(p))
+    assert code == 0 and out.startswith(f"ok: {p}: 4 rows") and err == ""
+    cut = tmp_path / "cut.csv"
+    cut.write_text("date,region,series,value,source\n2020-01-06,A,strikes\n2020-01-13,A\n2020-01-20,A,strikes,3\n")
+    code, _, err = run(capsys, "validate", str(cut))
+    assert code == 2 and err.splitlines() == [
+        f"error: {cut}: 2 rows have too few fields for the header (5) (lines 2, 3); expected a field for every "
+        "column, empty (,,) for a missing value; are the rows cut short?"]
+
+
+def test_validate_says_a_region_name_is_the_name_of_its_code(tmp_path, capsys):
+    """The tidy reader gives the schema check the table's names and aliases (data.schema's test)."""
+    p = tmp_path / "obs.csv"
+    p.write_text(HEADER + "2020-01-06,SY07,strikes,1\n2020-01-13,Idlib,strikes,1\n")
+    code, _, err = run(capsys, "validate", str(p), "--regions", str(FIX / "regions_syria_small.csv"))
+    assert code == 2 and err.splitlines() == [
+        f"error: {p}:3: column 'region': region 'Idlib' is not in the region table: it is the name of region SY07 "
+        "there; expected region codes (SY07, not 'Idlib')"]
 
 
 def test_validate_lists_every_problem_and_checks_regions(tmp_path, capsys):

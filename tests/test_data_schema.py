@@ -139,6 +139,35 @@ def test_an_unknown_series_is_one_line_not_one_per_row():
         (4, "unknown series 'Displaced' (and 2 more rows)"), (7, "unknown series 'drones'")]
 
 
+@pytest.mark.parametrize(("name", "hint"), [
+    ("Displaced", "did you mean 'displaced' (series names are lower case)? "),
+    (" STRIKES", "did you mean 'strikes' (series names are lower case)? "),
+    ("strike", "did you mean 'strikes'? "), ("drones", "")])
+def test_an_unknown_series_close_to_a_known_one_says_which(name, hint):
+    """'Displaced' in 246 rows was refused with the list of series only."""
+    (prob,) = only(validate_observations(frame([*GOOD, ("2020-01-20", "A", name, "1")]), file="f.csv"), "series")
+    assert prob.message.endswith(f"; {hint}expected one of displaced, strikes, shelling, flights, events, battles, "
+                                 "fatalities, arrivals, refugees"), prob.message
+
+
+def test_a_region_given_by_its_name_is_said_to_be_the_name_of_its_code():
+    """A tidy file with 'Idleb' (the table's name of SY07) or its alias 'Idlib' where the code belongs:
+    was 'not in the region table; the table has ...', without a word that it is a name."""
+    from pathlib import Path
+
+    table = load_regions(Path(__file__).parent / "fixtures" / "regions_syria_small.csv")
+    rows = [("2020-01-06", "Idleb", "strikes", "1"), ("2020-01-13", "idlib", "strikes", "2"),
+            ("2020-01-20", "Nowhere", "strikes", "3"), ("2020-01-20", "SY07", "strikes", "3")]
+    probs = only(validate_observations(frame(rows), file="f.csv", region_codes=table.codes,
+                                       region_names=table.code_named), "region")
+    assert [(p.row, p.message) for p in probs] == [
+        (2, "region 'Idleb' is not in the region table: it is the name of region SY07 there; expected region codes "
+            "(SY07, not 'Idleb')"),
+        (3, "region 'idlib' is not in the region table: it is the name of region SY07 there; expected region codes "
+            "(SY07, not 'idlib')"),
+        (4, "region 'Nowhere' is not in the region table; the table has 'SY02', 'SY07'")]
+
+
 def test_unknown_regions_are_one_line_each_not_one_per_row():
     """A file for another country: one line per unknown code (first line, how many rows) and one
     saying none matches - not hundreds of identical lines."""

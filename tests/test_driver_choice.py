@@ -89,6 +89,23 @@ def test_drivers_option_and_errors(tmp_path, capsys):
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("command", ["forecast", "fit", "backtest"])
+def test_drivers_help_lists_every_series_the_option_accepts(capsys, command):
+    """The help listed strikes, shelling, flights, events, fatalities; battles was accepted too. It
+    lists the one list --drivers checks against (schema.DRIVER_SERIES)."""
+    from displacement_forecast._cli.drivers_arg import parse_drivers
+    from displacement_forecast.data.schema import DRIVER_SERIES
+
+    try:
+        assert main([command, "--help"]) == 0
+    except SystemExit as e:
+        assert e.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--drivers A,B conflict series the driver models use, any of {', '.join(DRIVER_SERIES)} (what --drivers " \
+           "accepts); default:" in text, text
+    assert "battles" in DRIVER_SERIES and parse_drivers(",".join(DRIVER_SERIES)) == DRIVER_SERIES
+
+
 def test_no_driver_at_all_names_the_driver_free_models(tmp_path, capsys):
     data, regions = _case("14_log_ar1_around_10000.csv", "14_regions.csv")
     assert main(["forecast", data, "--regions", regions, "--model", "nb-dl", "--horizon", "2", "--draws", "50",

@@ -68,7 +68,7 @@ ONE_ERROR = [
     ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 8", "last-value"]),
     ("obs/o10_displaced_only.csv", "obs/regions.csv", ["o10_displaced_only.csv", "strikes",
                                                        "model without drivers", "last-value"]),
-    ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["exceed its population 420,000"]),
+    ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["larger than any count", "expected at most 10,000,000,000"]),
     ("small_obs.csv", "reg/r05_pop_lt_displaced.csv", ["population 1,000", "r05_pop_lt_displaced.csv:2"]),
     ("small_obs.csv", "reg/r18_half_person.csv", ["r18_half_person.csv:2", "'population'", "whole number"]),
     ("small_obs.csv", "reg/r10_inf_pop.csv", ["r10_inf_pop.csv:2", "'population'", "not finite"]),
@@ -753,12 +753,51 @@ def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_
     assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])
 
 
-def test_validate_applies_the_population_rule_of_forecast(capsys):
-    """`validate --regions` said ok where `forecast` then refused (o07): one rule for both now."""
-    rc = main(["validate", str(CASES / "obs/o07_huge_1e12.csv"), "--regions", str(CASES / "small_regions.csv")])
+def test_validate_applies_the_population_rule_of_forecast(capsys, tmp_path):
+    """`validate --regions` said ok where `forecast` then refused: one rule for both now (counts x100,
+    above the populations but below schema.MAX_COUNT; o07's 1e12 counts are that cap's error)."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    obs.loc[obs.series == "displaced", "value"] *= 100
+    obs.to_csv(tmp_path / "x100.csv", index=False)
+    rc = main(["validate", str(tmp_path / "x100.csv"), "--regions", str(CASES / "small_regions.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
-    assert all("exceed its population" in ln for ln in errors(err)) and len(errors(err)) == 3
+    lines = errors(err)
+    assert all("'displaced' counts for NWS0" in ln and "exceed its population" in ln for ln in lines) and len(lines) == 2
+    assert "the largest 9,242,800 on 2020-01-13 (line 574); expected at most the population" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("cell", ["1e308", "2e10"])
+def test_a_count_above_the_cap_is_that_error_with_a_region_table_too(capsys, tmp_path, cell):
+    """A 1e308 displacement cell with --regions was a population error printed as 309 digits, without
+    its line; without --regions, the documented one line. The cap (schema.MAX_COUNT) is checked first."""
+    rows = (CASES / "small_obs.csv").read_text().splitlines()
+    k = next(i for i, ln in enumerate(rows) if ln.startswith("2018-08-06,NWS01,displaced,"))
+    cells = rows[k].split(",")
+    rows[k] = ",".join([*cells[:3], cell, *cells[4:]])
+    (tmp_path / "huge.csv").write_text("\n".join(rows) + "\n")
+    shown = f"{float(cell):g}"
+    for extra in (["--regions", str(CASES / "small_regions.csv")], []):
+        assert main(["validate", str(tmp_path / "huge.csv"), *extra]) == 2
+        assert errors(capsys.readouterr().err) == [
+            f"error: {tmp_path / 'huge.csv'}:{k + 1}: column 'value': {shown} is larger than any count; expected at "
+            "most 10,000,000,000 (more than the world's population)"]
+
+
+def test_one_count_above_the_population_names_its_line(capsys, tmp_path):
+    """The README's rule, "one row keeps its own line": the population error of one row names it."""
+    rows = (CASES / "small_obs.csv").read_text().splitlines()
+    k = next(i for i, ln in enumerate(rows) if ln.startswith("2018-08-06,NWS01,displaced,"))
+    cells = rows[k].split(",")
+    rows[k] = ",".join([*cells[:3], "500000", *cells[4:]])
+    (tmp_path / "one.csv").write_text("\n".join(rows) + "\n")
+    table = CASES / "small_regions.csv"
+    expected = [f"error: {tmp_path / 'one.csv'}:{k + 1}: column 'value': 'displaced' count 500,000 for NWS01 on "
+                f"2018-08-06 exceeds its population 420,000 ({table}:2); expected at most the population"]
+    assert main(["validate", str(tmp_path / "one.csv"), "--regions", str(table)]) == 2
+    assert errors(capsys.readouterr().err) == expected
+    rc, _, err = forecast(capsys, tmp_path / "one.csv", table, tmp_path / "out")
+    assert rc == 2 and errors(err) == expected and not (tmp_path / "out").exists()
 
 
 def test_validate_names_table_regions_without_rows_as_forecast_will(capsys, tmp_path):
@@ -778,6 +817,58 @@ def test_validate_names_table_regions_without_rows_as_forecast_will(capsys, tmp_
         "(no data at all); totals (ALL) leave them out"]
     assert main(["validate", str(obs), "--regions", str(CASES / "small_regions.csv")]) == 0
     assert capsys.readouterr().err == ""  # every region has rows: no warning
+
+
+def _small_obs_variant(tmp_path: Path, name: str, change) -> Path:
+    """small_obs.csv with ``change(frame)`` applied, written to ``tmp_path / name``."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    change(obs)
+    obs.to_csv(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+def _all_empty(obs: pd.DataFrame) -> None:
+    obs.loc[obs.series == "displaced", "value"] = np.nan
+
+
+def test_validate_warns_of_what_forecast_will_refuse_or_leave_out(capsys, tmp_path):
+    """validate said `ok`, and nothing else, for files forecast then refused (o01 all zero, o03 three
+    weeks, one period, every displacement value empty) or forecast without a region and marked
+    unreliable (o22: NWS07's displacement all empty). Well-formed files: warnings, exit 0."""
+    table = CASES / "obs/regions.csv"
+    one = _small_obs_variant(tmp_path, "one.csv", lambda o: o.drop(o.index[o.date != o.date.max()], inplace=True))
+    empty = _small_obs_variant(tmp_path, "empty.csv", _all_empty)
+    cases = [
+        (CASES / "obs/o22_region_all_nan.csv", [
+            f"region NWS07 ({table}:4): its 82 'displaced' values are all empty (missing) in "
+            f"{CASES / 'obs/o22_region_all_nan.csv'}: it is not forecast (no displacement counts), totals (ALL) leave "
+            "it out and the forecast is marked (reliable: false)"]),
+        (CASES / "obs/o01_all_zero_displaced.csv", [
+            f"{CASES / 'obs/o01_all_zero_displaced.csv'}: every 'displaced' count is 0: nothing to fit; "
+            "`forecast` stops"]),
+        (CASES / "obs/o03_short3.csv", [
+            f"{CASES / 'obs/o03_short3.csv'}: 3 periods of history up to the last displacement count; `forecast` "
+            "needs at least 8 (the driver models more) and stops"]),
+        (one, [f"{one}: 1 period of history up to the last displacement count; `forecast` needs at least 8 (the "
+               "driver models more) and stops"]),
+        (empty, [f"{empty}: the 246 'displaced' values are all empty (missing): nothing to fit; `forecast` stops"]),
+    ]
+    for data, expected in cases:
+        assert main(["validate", str(data), "--regions", str(table)]) == 0, data
+        out, err = capsys.readouterr()
+        assert out.startswith(f"ok: {data}:") and err.splitlines() == [f"WARNING: {w}" for w in expected]
+    assert main(["validate", str(CASES / "small_obs.csv"), "--regions", str(table)]) == 0
+    assert capsys.readouterr().err == ""  # nothing forecast refuses: no warning
+
+
+def test_forecast_says_the_displacement_values_are_all_empty(capsys, tmp_path):
+    """246 'displaced' rows, every value empty: was 'no displaced counts to forecast (series held:
+    flights, strikes); ... if one of these is the target, read it as displaced'."""
+    empty = _small_obs_variant(tmp_path, "empty.csv", _all_empty)
+    rc, _, err = forecast(capsys, empty, CASES / "small_regions.csv", tmp_path / "out")
+    assert rc == 2 and not (tmp_path / "out").exists()
+    assert errors(err) == [f"error: {empty}: column 'value': the 246 'displaced' values are all empty (missing): "
+                           "nothing to fit; expected some displacement counts"]
 
 
 def test_a_later_reliable_round_does_not_unmark_an_unreliable_one_in_the_hub(tmp_path, capsys, monkeypatch,

@@ -76,6 +76,19 @@ def test_s29_underscore_id_is_fine_and_ids_differing_by_case_are_not(cases):
             Scenario(bad)
 
 
+def test_an_exact_duplicate_id_is_named_as_such_beside_one_differing_by_case(tmp_path):
+    """ids x, X, x: both errors said the ids differ only by case; the third is the first repeated."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid = "x"\n[[scenario]]\nid = "X"\n[[scenario]]\nid = "x"\n')
+    with pytest.raises(DataError) as e:
+        load_scenarios(toml)
+    assert str(e.value).splitlines() == [
+        f"{toml}:4: key scenario 'X'.id: scenario ids 'x' and 'X' differ only by case (they would share a chart file)",
+        f"{toml}:6: key scenario 'x'.id: duplicate scenario id 'x' (first on line 2); expected each id once"]
+    with pytest.raises(DataError, match=r"^<scenarios>: key scenario 'a'.id: duplicate scenario id 'a'; expected each id once$"):
+        scenarios_from_dict({"scenario": [{"id": "a"}, {"id": "a"}]})
+
+
 def test_s09_change_after_the_horizon_is_a_warning_in_the_sidecar(cases, tmp_path, capsys):
     out = tmp_path / "out"
     assert _forecast(cases, cases / "scen" / "s09_date_far_future.toml", out) == 0

@@ -183,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     check_origins_spec(args.origins)
     check_draws(args.draws)  # coverage and quantiles are counted on the paths, as in forecast
-    if args.horizon < 1 or args.workers < 1:
-        raise DataError(Problem("command line", None, None, "--horizon >= 1 and --workers >= 1 are required"))
+    wrong = [Problem("command line", None, option, f"{value}: expected at least 1")  # named: was one line for both
+             for option, value in (("--horizon", args.horizon), ("--workers", args.workers)) if value < 1]
+    if wrong:
+        raise DataError(wrong)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in REGISTRY]
     if unknown:

@@ -21,6 +21,8 @@ here once:
   per lag and driver) enough usable region-periods per shared coefficient at the lags it would
   shorten to: one when it chooses them, the lags given (``n_lags``, ``--lags``) otherwise.
 * Something to fit: the displacement series is not zero (or missing) everywhere.
+* ``validate`` warns (exit 0: it checks the format) of what these checks will refuse or leave out
+  in a well-formed file: :func:`forecast_would_refuse`.
 * Drivers: a model that uses drivers (strikes, flights) needs them in the data; without them the
   error names the driver-free models.
 * Regions the data cannot support (no displacement counts, or no rows of a driver the model
@@ -36,6 +38,7 @@ import datetime
 import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,12 +302,27 @@ def driver_free_models() -> tuple[str, ...]:
     return tuple(out)
 
 
+def empty_target(obs: pd.DataFrame) -> str | None:
+    """Why there is nothing to fit when every ``displaced`` row has an empty value (None otherwise):
+    the one phrase of ``forecast``'s error and ``validate``'s warning."""
+    disp = obs.loc[obs["series"] == TARGET, "value"]
+    if disp.empty or disp.notna().any():
+        return None
+    n = len(disp)
+    return (f"the {n:,} '{TARGET}' values are all empty (missing): nothing to fit" if n > 1
+            else f"the one '{TARGET}' value is empty (missing): nothing to fit")
+
+
 def check_target(obs: pd.DataFrame, *, file: str) -> None:
     """The observations hold counts of the forecast target (``displaced``); else one line naming the
-    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``)."""
+    series they do hold and how a recipe names its target (``rename = { arrivals = "displaced" }``),
+    or, when the file has ``displaced`` rows whose values are all empty, saying so."""
     disp = obs.loc[obs["series"] == TARGET, "value"]
     if disp.notna().any():
         return
+    empty = empty_target(obs)
+    if empty:  # was 'no displaced counts ... if one of these is the target, read it as displaced' for 246 rows
+        raise DataError(Problem(file, None, "value", f"{empty}; expected some displacement counts"))
     held = ", ".join(sorted(set(obs["series"]) - {TARGET})) or "none"
     raise DataError(Problem(file, None, "series",
                             f"no '{TARGET}' counts to forecast (series held: {held}); expected rows with series "
@@ -425,7 +443,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
 
 
 def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regions_file: str,
-                     regions_first_line: int = 2) -> list[str]:
+                     regions_first_line: int = 2, lines: Callable[[pd.DataFrame], list[int | None]] | None = None,
+                     ) -> list[str]:
     """No displacement count above the population; a warning when the counts sum above it.
 
     The population is the number at risk at the start of the data, so one period cannot displace
@@ -435,6 +454,10 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
     table line: such counts are movements, so that region is not depleted
     (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`), and the warning says so.
+
+    ``lines(rows)``, when given, is the file line of each of ``rows`` (a tidy file's,
+    :func:`~displacement_forecast.data.io.observation_lines`): a region with one such count names
+    its line, as every one-row problem does; a region with more names its largest count's line.
 
     Returns
     -------
@@ -451,12 +474,19 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     disp = obs[(obs["series"] == TARGET) & obs["value"].notna()]
     problems = []
     over = disp[disp["value"].to_numpy() > disp["region"].map(pop).to_numpy()]
-    for code, rows in over.groupby("region", sort=False):
-        top = rows.loc[rows["value"].idxmax()]
-        problems.append(Problem(file, None, "value",
-                                f"{len(rows)} '{TARGET}' count(s) for {code} exceed its population {pop[code]:,.0f} "
-                                f"({regions_file}:{line[code]}), the largest {top['value']:,.0f} on "
-                                f"{pd.Timestamp(top['date']).date()}; expected at most the population"))
+    tops = [rows.loc[rows["value"].idxmax()] for _, rows in over.groupby("region", sort=False)]
+    at = lines(pd.DataFrame(tops)) if tops and lines is not None else [None] * len(tops)
+    for (code, rows), top, row in zip(over.groupby("region", sort=False), tops, at, strict=True):
+        table = f"its population {people(pop[code])} ({regions_file}:{line[code]})"
+        when = pd.Timestamp(top["date"]).date()
+        if len(rows) == 1:  # one row keeps its own line
+            problems.append(Problem(file, row, "value", f"'{TARGET}' count {people(top['value'])} for {code} on {when} "
+                                                        f"exceeds {table}; expected at most the population"))
+        else:
+            on = f" (line {row})" if row is not None else ""
+            problems.append(Problem(file, None, "value",
+                                    f"{len(rows)} '{TARGET}' counts for {code} exceed {table}, the largest "
+                                    f"{people(top['value'])} on {when}{on}; expected at most the population"))
     if problems:
         raise DataError(problems)
     warnings = []
@@ -491,6 +521,46 @@ def regions_without_rows(obs: pd.DataFrame, regions: RegionTable, *, file: str, 
     return (f"{len(absent)} regions, {named}{more}, have no rows in {file}: they are not forecast (no data at all); "
             "totals (ALL) leave them out")
 
+
+
+def forecast_would_refuse(obs: pd.DataFrame, regions: RegionTable | None = None, *, file: str,
+                          regions_file: str | None = None, regions_first_line: int = 2) -> list[str]:
+    """Warnings for ``validate``: what ``forecast`` will refuse or leave out in a well-formed file.
+
+    ``validate`` checks the format, so these are warnings, one line each, in the words of
+    :func:`check_target` and :func:`prepare_data`: every ``displaced`` value empty, or every one 0
+    (nothing to fit: ``forecast`` stops); a region whose ``displaced`` values are all empty (not
+    forecast, totals leave it out, the forecast is marked); a history shorter than
+    :data:`~displacement_forecast.conventions.MIN_HISTORY` periods (``forecast`` stops).
+    A file without ``displaced`` rows (an event panel) gets none.
+    """
+    disp = obs[obs["series"] == TARGET]
+    if disp.empty:
+        return []
+    empty = empty_target(obs)
+    if empty:
+        return [f"{file}: {empty}; `forecast` stops"]
+    out = []
+    if not (disp["value"].fillna(0) > 0).any():
+        out.append(f"{file}: every '{TARGET}' count is 0: nothing to fit; `forecast` stops")
+    line = {c: i + regions_first_line for i, c in enumerate(regions.codes)} if regions is not None else {}
+    counted = disp.groupby("region")["value"].count().reindex(pd.unique(obs["region"]), fill_value=0)
+    for code in counted.index[counted == 0]:
+        where = f" ({regions_file}:{line[code]})" if code in line and regions_file else ""
+        rows = int((disp["region"] == code).sum())
+        what = (f"has no '{TARGET}' rows" if not rows else
+                f"its {rows:,} '{TARGET}' value{'s are all' if rows > 1 else ' is'} empty (missing)")
+        out.append(f"region {code}{where}: {what} in {file}: it is not forecast (no displacement counts), totals "
+                   "(ALL) leave it out and the forecast is marked (reliable: false)")
+    last = disp.loc[disp["value"].notna(), "date"].max()
+    try:
+        n = history_periods(obs[obs["date"] <= last], file=file)
+    except DataError:  # the dates up to the last count name no frequency: forecast says so itself
+        return out
+    if n < MIN_HISTORY:
+        out.append(f"{file}: {n} period{'s' if n != 1 else ''} of history up to the last displacement count; "
+                   f"`forecast` needs at least {MIN_HISTORY} (the driver models more) and stops")
+    return out
 
 
 def fit_model(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> Any:

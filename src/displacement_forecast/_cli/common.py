@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
     With ``check_population`` the displacement counts are also checked against the populations
     (no count above the population, no population below what has already fled).
     """
-    from ..data.io import check_file
+    from ..data.io import check_file, observation_lines
     from .checks import check_population as _check
     from .checks import check_target
 
@@ -45,10 +46,12 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
         raise DataError(Problem(str(reg_path), None, None,
                                 "region table not found; give one with --regions (columns code, name, parent, population)"))
     regions = load_regions(reg_path)
-    obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None)
+    obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None,
+                            region_names=regions.code_named)
     check_target(obs, file=str(data))  # forecast, fit and backtest all forecast 'displaced'
     if check_population:
-        for w in _check(obs, regions, file=str(data), regions_file=str(reg_path)):
+        for w in _check(obs, regions, file=str(data), regions_file=str(reg_path),
+                        lines=functools.partial(observation_lines, data)):
             print(f"WARNING: {w}", file=sys.stderr)
     return obs, regions
 

@@ -10,11 +10,13 @@ Problems are printed one per line as ``error: file:line: column 'x': message`` (
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 
 import pandas as pd
 
+from ..data.io import observation_lines
 from ..data.loaders import LOADERS, parse_tag_map
 from ..data.regions import RegionTable, load_regions
 from ..data.schema import DataError, DataWarning, Problem, detect_frequency, period_grid
@@ -126,7 +128,7 @@ def print_warnings(caught) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .checks import check_population, regions_without_rows
+    from .checks import check_population, forecast_would_refuse, regions_without_rows
 
     regions = _regions(args)
     problems: list[Problem] = []
@@ -135,10 +137,13 @@ def run_validate(args: argparse.Namespace) -> int:
             warnings.simplefilter("always", DataWarning)
             try:
                 obs = _load(path, args, regions)
+                lines = (functools.partial(observation_lines, path, delimiter=args.delimiter)
+                         if args.format == "tidy" else None)  # agency rows are sums of many lines
                 population_warnings = [] if regions is None else check_population(
-                    obs, regions, file=str(path), regions_file=str(args.regions))
+                    obs, regions, file=str(path), regions_file=str(args.regions), lines=lines)
                 absent = None if regions is None else regions_without_rows(
                     obs, regions, file=str(path), regions_file=str(args.regions))
+                refused = forecast_would_refuse(obs, regions, file=str(path), regions_file=args.regions)
             except DataError as e:
                 problems += e.problems
                 print_warnings(caught)
@@ -148,6 +153,8 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"WARNING: {w}", file=sys.stderr)
         if absent:  # legitimate, but `forecast` will leave them out: said now
             print(f"WARNING: {absent}", file=sys.stderr)
+        for w in refused:  # well-formed, but `forecast` stops or leaves a region out: said now, exit 0
+            print(f"WARNING: {w}", file=sys.stderr)
         freq = detect_frequency(obs["date"], file=path).label
         print(f"ok: {path}: {len(obs):,} rows, {obs['series'].nunique()} series, "
               f"{obs['region'].nunique()} regions, frequency {freq}, "

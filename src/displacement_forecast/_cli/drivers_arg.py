@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.schema import DRIVER_SERIES, PEOPLE_SERIES, DataError, Problem
-from ..models.driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
+from ..models.driver_choice import DEFAULT_RULE, resolve_drivers
 
 #: Models whose constructor takes ``drivers=``.
 DRIVER_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "bayes-dynamic", "auto")
@@ -32,8 +32,8 @@ LAG_MODELS = ("nb-dl", "sarimax", "dynamic", "bayes-hierarchical", "auto")
 
 def add_drivers_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drivers", default=None, metavar="A,B",
-                   help=f"conflict series the driver models use ({', '.join(CONFLICT_SERIES)}); "
-                        f"default: {DEFAULT_RULE}")
+                   help=f"conflict series the driver models use, any of {', '.join(DRIVER_SERIES)} (what "
+                        f"--drivers accepts); default: {DEFAULT_RULE}")
 
 
 def add_lags_arg(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     Exit codes: 0 done; 2 a user mistake (one line per problem, nothing written); 3 the fit failed
     its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
     """
+    from ..data.io import observation_lines
     from ..forecast.hub import HubError, check_hub_regions, check_hub_unit
     from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
@@ -130,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
-    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)))
+    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)),
+                                           lines=functools.partial(observation_lines, args.data))
     check_thresholds(thresholds, regions)
     threshold_note = None
     if thresholds is None:

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from .schema import (
     Problem,
     check_observations,
     grouped_rows,
+    header_key,
     match_columns,
     validate_observations,
 )
@@ -143,6 +144,7 @@ def read_csv_strict(
     header_rows: int = 1,
     formula_columns: Iterable[str] | None = None,
     delimiter: str | None = None,
+    required: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV as strings, checking the things pandas lets slip.
 
@@ -150,7 +152,11 @@ def read_csv_strict(
     unless given. What spreadsheets add on saving is tolerated: blank lines (skipped) and columns
     with neither a name nor a value (Excel's trailing ``,,``; dropped).
 
-    Every problem is reported with file and line: rows with more fields than the header, a column
+    Every problem is reported with file and line: rows with more fields than the header, rows too
+    short to hold a field for each of the ``required`` columns (header names compared in any case:
+    ``2018-08-20,NWS01,displaced`` under ``date,region,series,value,source`` was read as a missing
+    value; a row cut short is not an empty cell, ``,,``; shorter rows are padded with empty cells when
+    only optional columns are left out), a column
     with values but no name, a name given twice, no data rows, and cells that start with a
     spreadsheet formula character (``=``; ``+ - @`` too when the cell is not a number) in
     ``formula_columns`` (all columns when None). Returns a frame of strings whose
@@ -195,12 +201,18 @@ def read_csv_strict(
     check_cols = {h.lower() for h in (header if formula_columns is None else formula_columns)}
     check_idx = [i for i, h in enumerate(header) if h and h.lower() in check_cols]  # 'Value' is 'value'
 
+    want = {header_key(r) for r in required}
+    needed = [i for i, h in enumerate(header) if h and header_key(h) in want]
+    reach = max(needed) + 1 if needed else 0  # a row needs at least this many fields
     long_rows: list[int] = []
+    short_rows: list[int] = []
     formulas: dict[int, list[int]] = {i: [] for i in check_idx}
     for k, row in enumerate(data):
         if len(row) > width and any(c.strip() for c in row[width:]):
             long_rows.append(k)
             continue
+        if len(row) < reach:
+            short_rows.append(k)
         for i in check_idx:
             if i < len(row) and is_formula(row[i]):
                 formulas[i].append(k)
@@ -208,6 +220,12 @@ def read_csv_strict(
     problems += grouped_rows(name, None, long_rows, lambda k: data_lines[k],
                              lambda k: f"row has {len(data[k])} fields but the header has {width}",
                              f"have more fields than the header ({width})")
+    fill = "expected a field for every column, empty (,,) for a missing value"
+    problems += grouped_rows(
+        name, None, short_rows, lambda k: data_lines[k],
+        lambda k: (f"row has {len(data[k])} field{'s' if len(data[k]) != 1 else ''} but the header has {width}, so no "
+                   f"{', '.join(repr(header[i]) for i in needed if i >= len(data[k]))}: is it cut short? {fill}"),
+        f"have too few fields for the header ({width})", expected=f"{fill}; are the rows cut short?")
     for i, rows_i in formulas.items():
         problems += grouped_rows(
             name, header[i], rows_i, lambda k: data_lines[k],
@@ -253,6 +271,7 @@ def read_observations(
     freq: str | None = None,
     delimiter: str | None = None,
     whole: bool | None = None,
+    region_names: Callable[[str], str | None] | None = None,
 ) -> pd.DataFrame:
     """Read a tidy observation CSV (``date, region, series, value[, source]``) and validate it.
 
@@ -261,6 +280,8 @@ def read_observations(
     False (the rule of every loader: a source publishing estimates with decimals says so); None
     takes the declaration of the README beside the file (``decimals: true``, see
     :func:`.metadata.declares_decimals`), else True.
+    ``region_names`` (:meth:`.regions.RegionTable.code_named`): a region given by its name, not its
+    code, is said to be the name of that code.
     Raises :class:`~.schema.DataError` listing every problem (file, line, column, expectation).
     """
     cols = list(COLUMNS)
@@ -269,24 +290,43 @@ def read_observations(
 
         whole = not declares_decimals(path)
     try:
-        raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter)
+        raw = read_csv_strict(path, formula_columns=cols, delimiter=delimiter, required=cols)
     except DataError as e:
         # Formula cells found: list them with every other problem of the file, in one pass.
         if not any(str(p.column).strip().lower() in cols for p in e.problems):
             raise
         try:
-            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+            raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter, required=cols),
                                 (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
         except DataError:
             raise e from None
         # the other problems, of the rows without formula cells (a formula cell is reported once)
         clean = ~np.column_stack([_formula_cells(raw[c]) for c in cols if c in raw.columns]).any(axis=1)
         rest = validate_observations(raw[clean], file=str(path), region_codes=region_codes, freq=freq,
-                                     row_offset=raw.attrs["lines"][clean], whole=whole) if clean.any() else []
+                                     row_offset=raw.attrs["lines"][clean], whole=whole,
+                                     region_names=region_names) if clean.any() else []
         raise DataError(sorted([*e.problems, *rest], key=lambda p: (p.row or 0, p.column or ""))) from None
     raw = match_columns(raw, (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))  # 'Date', ' value ': any case
     return check_observations(raw, file=str(path), region_codes=region_codes, freq=freq,
-                              row_offset=raw.attrs["lines"], whole=whole)
+                              row_offset=raw.attrs["lines"], whole=whole, region_names=region_names)
+
+
+def observation_lines(path: str | Path, rows: pd.DataFrame, *, delimiter: str | None = None) -> list[int | None]:
+    """The file line of each of ``rows`` (clean observations, :func:`read_observations`' frame, keyed
+    by ``date, region, series``) in the tidy file ``path`` it was read from; None for a key not found.
+
+    For messages about rows found after reading (a count above its region's population): the file
+    is read again, so call it on the error path only.
+    """
+    from .schema import _text
+
+    raw = match_columns(read_csv_strict(path, formula_columns=(), delimiter=delimiter),
+                        (*COLUMNS, *OPTIONAL_COLUMNS), file=str(path))
+    keys = pd.MultiIndex.from_arrays([pd.to_datetime(_text(raw["date"]), errors="coerce", format="%Y-%m-%d"),
+                                      _text(raw["region"], nfc=True), _text(raw["series"])])
+    line = dict(zip(keys, raw.attrs["lines"].tolist(), strict=True))
+    return [line.get((pd.Timestamp(d), r, s)) for d, r, s in zip(rows["date"], rows["region"], rows["series"],
+                                                                   strict=True)]
 
 
 def _formula_cells(col: pd.Series) -> np.ndarray:

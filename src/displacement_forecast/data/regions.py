@@ -74,6 +74,11 @@ class RegionTable:
         """
         return {k: v[0] for k, v in self._name_codes.items() if len(v) == 1}
 
+    def code_named(self, name: object) -> str | None:
+        """The code of the one region ``name`` names by its name or an alias (any case, accents,
+        spacing), None otherwise: for a hint when a file that should give codes gives a name."""
+        return self.name_map().get(normalise_name(name)) if isinstance(name, str) else None
+
     def ambiguous(self) -> dict[str, list[str]]:
         """Normalised names (or aliases) that name more than one region -> their codes."""
         return {k: v for k, v in self._name_codes.items() if len(v) > 1}

@@ -66,9 +66,9 @@ FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 #: Largest value a count may take: no count of people or events in one region and period reaches
 #: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
-#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series;
-#: with a region table the ``displaced`` counts are checked against each region's population
-#: instead (``_cli.checks.check_population``: a message naming the region and its population).
+#: which would overflow sums to infinity or swamp a fit without a word. Checked for every series,
+#: first: with a region table the ``displaced`` counts at most this are then checked against each
+#: region's population (``_cli.checks.check_population``: a message naming the region and its population).
 MAX_COUNT = 1e10
 
 
@@ -498,6 +498,7 @@ def validate_observations(
     freq: str | None = None,
     row_offset: int | Sequence[int] = 2,
     whole: bool = False,
+    region_names: Callable[[str], str | None] | None = None,
 ) -> list[Problem]:
     """Check a frame against the observation schema and return *all* problems found.
 
@@ -519,6 +520,10 @@ def validate_observations(
         Counts of people (:data:`PEOPLE_SERIES`) must be whole numbers, the rule every agency-file
         loader applies to the counts it parses (their ``whole`` option); the tidy reader sets it.
         Frames assembled by the loaders leave it off (they checked their cells as they read them).
+    region_names
+        ``region_names(text)``: the code of the region of the table that ``text`` names (by its name
+        or an alias), else None (:meth:`.regions.RegionTable.code_named`); a region not in
+        ``region_codes`` that names one is said to be its name.
     """
     problems: list[Problem] = []
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -596,9 +601,9 @@ def validate_observations(
     problems += grouped_rows(file, "value", np.flatnonzero(np.isinf(values.fillna(0).to_numpy(dtype=float))), line,
                              lambda i: "infinite value; expected a finite count", "are infinite", cell=cell,
                              expected="expected a finite count")
+    # every series, with a region table too: a count above it is a typo or a corrupt cell, named at its line
+    # (it was left to the population check, whose message printed 1e308 as 309 digits and no line)
     huge = ((values > MAX_COUNT) & np.isfinite(values)).fillna(False).to_numpy(dtype=bool)
-    if region_codes is not None:  # with a region table, displacement is capped by each region's population
-        huge &= (_text(df["series"]) != "displaced").fillna(True).to_numpy(dtype=bool)  # (named there, per region)
     too_large = f"expected at most {MAX_COUNT:,.0f} (more than the world's population)"
     problems += grouped_rows(file, "value", np.flatnonzero(huge), line,
                              lambda i: f"{values.iloc[i]:g} is larger than any count; {too_large}",
@@ -626,7 +631,7 @@ def validate_observations(
         more = f" (and {len(rows) - 1:,} more rows)" if len(rows) > 1 else ""
         spaces = " (with surrounding spaces)" if isinstance(name, str) and name.strip() in KNOWN_SERIES else ""
         problems.append(Problem(file, int(lines[rows[0]]), "series", f"unknown series {name!r}{spaces}{more}; "
-                                f"expected one of {', '.join(KNOWN_SERIES)}"))
+                                f"{series_hint(name)}expected one of {', '.join(KNOWN_SERIES)}"))
 
     # Regions present and known.
     region = _text(df["region"], nfc=True)  # 'Ḥamāh' typed on a Mac (NFD) is the same code
@@ -643,8 +648,10 @@ def validate_observations(
         table = ", ".join(repr(c) for c in sorted(codes)[:5]) + (", ..." if len(codes) > 5 else "")
         for code, rows in first.items():
             more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
-            problems.append(Problem(file, rows[0], "region", f"region {code!r} is not in the region table{more}; "
-                                    f"the table has {table}"))
+            named = region_names(code) if region_names is not None else None  # 'Idleb' for NWS07
+            expect = (f": it is the name of region {named} there; expected region codes ({named}, not {code!r})"
+                      if named else f"; the table has {table}")
+            problems.append(Problem(file, rows[0], "region", f"region {code!r} is not in the region table{more}{expect}"))
         if bad.any() and bad[(region.notna() & (region != "")).to_numpy(dtype=bool)].all() and len(first) > 1:
             problems.insert(len(problems) - len(first), Problem(
                 file, None, "region", f"none of the file's {len(first)} region codes is in the region table "
@@ -688,6 +695,20 @@ def validate_observations(
                                 f"dates are {FREQUENCIES[found]}-spaced but {FREQUENCIES[freq]} periods were expected")
                     )
     return problems
+
+
+def series_hint(name: object) -> str:
+    """``"did you mean 'displaced'? "`` for an unknown series name that is a known one in another case
+    or one letter off (``Displaced``, ``strike``), else ``""``: the start of the message's expectation."""
+    import difflib
+
+    if not isinstance(name, str) or not name.strip():
+        return ""
+    text = name.strip()
+    if text.lower() in KNOWN_SERIES:
+        return f"did you mean {text.lower()!r} (series names are lower case)? "
+    close = difflib.get_close_matches(text.lower(), list(KNOWN_SERIES), n=1, cutoff=0.8)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def header_key(name: object) -> str:
@@ -778,10 +799,11 @@ def check_observations(
     freq: str | None = None,
     row_offset: int | Sequence[int] = 2,
     whole: bool = False,
+    region_names: Callable[[str], str | None] | None = None,
 ) -> pd.DataFrame:
     """Validate and coerce in one go; raise :class:`DataError` listing every problem."""
     problems = validate_observations(df, file=file, region_codes=region_codes, freq=freq, row_offset=row_offset,
-                                     whole=whole)
+                                     whole=whole, region_names=region_names)
     if problems:
         raise DataError(problems)
     return coerce_observations(df)

@@ -578,7 +578,8 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
         problems.append(_kp(file, top("scenario"), "scenario", "no [[scenario]] tables found"))
         raise DataError(problems)
     out: list[Scenario] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # id in lower case -> its first spelling
+    exact: dict[str, int | None] = {}  # id -> the line of its first
     for i, sc in enumerate(items):
         key = f"scenario[{i}]"
 
@@ -593,11 +594,14 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
             problems.append(_kp(file, at("id"), f"{key}.id", why))
             continue
         key = f"scenario '{sid}'"
-        if sid.lower() in seen:
-            same = "duplicate scenario id" if seen[sid.lower()] == sid else \
-                f"scenario ids {seen[sid.lower()]!r} and {sid!r} differ only by case (they would share a chart file)"
-            problems.append(_kp(file, at("id"), f"{key}.id", same))
-        seen[sid.lower()] = sid
+        if sid in exact:  # the exact repeat first: 'x', 'X', 'x' said twice that ids differed by case
+            first = f" (first on line {exact[sid]})" if exact[sid] is not None else ""
+            problems.append(_kp(file, at("id"), f"{key}.id", f"duplicate scenario id {sid!r}{first}; expected each id once"))
+        elif sid.lower() in seen:
+            problems.append(_kp(file, at("id"), f"{key}.id", f"scenario ids {seen[sid.lower()]!r} and {sid!r} differ "
+                                                              "only by case (they would share a chart file)"))
+        seen.setdefault(sid.lower(), sid)
+        exact.setdefault(sid, at("id"))
         desc = sc.get("description", "")
         if not isinstance(desc, str):
             problems.append(_kp(file, at("description"), f"{key}.description", "expected text"))

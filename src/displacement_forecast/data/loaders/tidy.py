@@ -40,4 +40,5 @@ def load_tidy(
         the cell.
     """
     return read_observations(path, region_codes=regions.codes if regions is not None else None, freq=freq,
-                             delimiter=delimiter, whole=whole)
+                             delimiter=delimiter, whole=whole,
+                             region_names=regions.code_named if regions is not None else None)
