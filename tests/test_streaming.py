@@ -88,9 +88,11 @@ def test_streamed_csv_is_the_unchunked_writers_bytes(sim, tmp_path, name):
     text = whole.read_bytes()
     assert got.path.read_bytes() == text
     assert len(got.chunks) > 1 and not got.chunked_sampler  # the engine's paths, summarised chunk by chunk
-    assert b"\n2" in text and b'"' not in text  # dates unquoted
+    # dates unquoted (the mark is quoted where it holds commas: last-value's says no scenario moves it)
+    assert b"\n2" in text and b'"2' not in text and b',"2' not in text
     assert b",'=1+1," in text and b",=1+1," not in text
-    assert b",mean,," in text and b".0,UNRELIABLE" in text  # an empty type id is empty, not ""; 40114.0, not 40114
+    assert b",mean,," in text  # an empty type id is empty, not ""
+    assert b".0,UNRELIABLE" in text or b'.0,"UNRELIABLE' in text  # 40114.0, not 40114
     assert not list(tmp_path.glob(".*"))
 
 
