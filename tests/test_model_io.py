@@ -90,6 +90,16 @@ def test_changed_model_json_fails_clearly(saved, tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_a_model_json_without_its_hash_says_so(saved, tmp_path):
+    """A deleted content_sha256 was reported as 'does not match': say that it is missing."""
+    d, meta = _copy(saved, tmp_path)
+    del meta["content_sha256"]
+    (d / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="has no content hash") as e:
+        load_model(d)
+    assert "\n" not in str(e.value) and "does not match" not in str(e.value)
+
+
 def test_changed_params_file_fails_clearly(saved, tmp_path):
     d, _ = _copy(saved, tmp_path)
     np.savez(d / "params.npz", last_=np.zeros(3), alpha_=np.ones(2))

@@ -179,7 +179,12 @@ def check_meta(d: Path, meta: dict[str, Any], model_id: str, format_version: int
                                 f"format version {meta.get('format_version')!r} is not supported (this is "
                                 f"displacement-forecast {__version__}, which reads version {format_version}); "
                                 "refit the model"))
-    if "content_sha256" in meta or require_hash:
+    if require_hash and "content_sha256" not in meta:
+        raise DataError(Problem(f, None, "content_sha256",
+                                "cannot load: model.json has no content hash (content_sha256), which every fit saves; "
+                                "it was edited or not written by `displacement-forecast fit`: refit or restore the "
+                                "saved copy"))
+    if "content_sha256" in meta:
         want = meta.get("content_sha256")
         if want != _content_sha({k: v for k, v in meta.items() if k != "content_sha256"}):
             raise DataError(Problem(f, None, "content_sha256",
