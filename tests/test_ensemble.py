@@ -1005,13 +1005,14 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
     assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {}, 0.0)
 
 
-@pytest.mark.parametrize("noise, want", [(0.0, 0.0), (3.0, 1.0)])
-def test_dependence_choice_keeps_the_full_strength_unless_clearly_beaten(noise, want):
+@pytest.mark.parametrize("noise, want, want_se", [(0.0, 0.0, 0.0), (3.0, 1.0, 1.134), (1.5, 0.0, 0.567)])
+def test_dependence_choice_keeps_the_full_strength_unless_clearly_beaten(noise, want, want_se):
     """Known truth on point forecasts (the CRPS of a point mass is its absolute error): strength 0
     is 1 closer to the outcome than the full strength on average over 8 origins. Steadily so
     (no noise), it is chosen; when the difference swings by +-3 from one origin to the next, its
-    standard error (cluster-robust, origins as clusters) is larger than the gap and the full
-    strength stays. The standard error is reported."""
+    standard error (cluster-robust, origins as clusters: sqrt(8/7 x 8 x 6^2) / 16 = 1.134) is
+    larger than the gap and the full strength stays; swinging by +-1.5 (standard error 0.567,
+    the gap between one and two of them) strength 0 is chosen again."""
     from displacement_forecast.models.ensemble import DEPENDENCE, _dependence_choice
 
     swing = noise * np.array([1, -1, 1, -1, 1, -1, 1, -1])
@@ -1023,7 +1024,10 @@ def test_dependence_choice_keeps_the_full_strength_unless_clearly_beaten(noise, 
         totals.append((True, obs, paths, np.arange(2)))
     rho, scores, se = _dependence_choice(totals)
     assert scores["0"] == 2.0 and scores["1"] == 3.0, scores
-    assert rho == want and (se == 0.0) == (noise == 0.0), (rho, se)
+    assert rho == want and se == pytest.approx(want_se, abs=0.005), (rho, se)  # reported to 2 decimals
+    # fewer than 3 origins give no standard error: the full strength, however the scores fall
+    rho, scores, se = _dependence_choice(totals[:2])
+    assert rho == 1.0 and se is None and scores["0"] < scores["1"], scores
 
 
 def test_dependence_needs_the_reordering():
@@ -1044,7 +1048,7 @@ def test_dependence_choice_scores_the_calibrated_paths():
     rho, scores, se = _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0,
                                                           calibrate=lambda p: 0 * p))
     want = round(float(np.mean([y.sum(axis=0) for _, _, y in cases])), 2)
-    assert rho == 1.0 and se == 0.0 and set(scores.values()) == {want}, (scores, want)
+    assert rho == 1.0 and se is not None and set(scores.values()) == {want}, (scores, want)
     assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0))[1]["0"] != want
 
 

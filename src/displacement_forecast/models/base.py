@@ -88,7 +88,7 @@ SCREEN_NOTES: dict[str, str] = {
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; 1 is chosen unless the lowest beats it "
                            "by more than dependence_se",
     "dependence_se": "standard error of the backtest CRPS difference between strength 1 and the lowest (origins as "
-                     "clusters)",
+                     "clusters; none from fewer than 3 origins: strength 1)",
     "far_tail_factor": "fits saved on 2026-12-01: stretch of the log1p excess over the 95% quantile of each cell "
                        "(since replaced by far_tail_lift)",
     "far_tail_lift": "rise of the 97.5% quantile of every cell on the log1p scale (x exp(lift)), the excess over "

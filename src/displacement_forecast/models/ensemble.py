@@ -880,14 +880,15 @@ def _backtest_totals(cases: list[tuple[np.ndarray, list[np.ndarray], np.ndarray]
 
 
 def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, np.ndarray], np.ndarray]]
-                          ) -> tuple[float, dict[str, float], float]:
+                          ) -> tuple[float, dict[str, float], float | None]:
     """The strength of the reordering's common factor (:data:`DEPENDENCE`) for the forecast, every
     strength's mean CRPS of the all-region totals in the internal backtest, and the standard
     error of the full strength's difference from the best.
 
     The full strength (1) unless the strength with the lowest mean CRPS beats it by more than
     one cluster-robust standard error of their difference (the backtest origins as clusters,
-    :func:`_cluster_se`; 0 with fewer than 3 origins): then that one (ties to the weaker).
+    :func:`_cluster_se`): then that one (ties to the weaker). With fewer than 3 origins scored
+    there is no standard error: the full strength, and ``None`` for it.
     Why the full strength first: with 6 origins the lowest score is a noisy choice (it moved
     between 0 and 1 from one origin to the next), and on the real test bed the full strength
     scored better than that choice at every horizon. On the statsforecast cross-validation
@@ -916,6 +917,8 @@ def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, n
     best = min(DEPENDENCE, key=lambda r: (round(mean[r], 6), r))
     full = DEPENDENCE[-1]
     gap = np.asarray(scores[full]) - np.asarray(scores[best])
+    if len(set(origin)) < 3:  # no standard error from fewer than 3 origins: no evidence against the full strength
+        return full, {f"{r:g}": round(v, 2) for r, v in mean.items()}, None
     se = _cluster_se(gap, np.asarray(origin))
     choice = full if float(gap.mean()) <= se else best
     return choice, {f"{r:g}": round(v, 2) for r, v in mean.items()}, round(se, 2)
@@ -1316,7 +1319,7 @@ class AutoEnsemble(ForecastModel):
         def calibrated(p: np.ndarray) -> np.ndarray:  # as :meth:`_paths` does after the reordering
             return spread_paths(p, f, lo, horizon_factors(up, p.shape[2]), far_lift=fa)
 
-        rho, total_crps, rho_se = 0.0, {}, 0.0
+        rho, total_crps, rho_se = 0.0, {}, None
         rhos = None if not self.reorder else DEPENDENCE if self.dependence is None else (float(self.dependence),)
         totals = _backtest_totals([(hist, [c[n] for n in ok], yy) for hist, c, yy in cases], k,
                                   [driven[n] for n in ok], self.seed, calibrated, rhos, self.persist)
@@ -1398,7 +1401,7 @@ class AutoEnsemble(ForecastModel):
             "spread_factor": self.spread_, "lower_spread_factor": self.lower_spread_,
             "upper_tail_factor": self.upper_tail_, "far_tail_lift": self.far_lift_,
             "dependence": self.dependence_, "backtest_total_crps": bt.get("total_crps", {}),
-            "dependence_se": bt.get("dependence_se", 0.0),
+            "dependence_se": bt.get("dependence_se"),
             "total_shock_sd": round(float(np.sqrt(self.total_shock_)), 4),
             "backtest_coverage": bt.get("coverage"),
             "backtest_mean_crps": bt["crps"], "backtest_origins": bt["origins"],
