@@ -45,6 +45,9 @@ def test_chunked_file_equals_unchunked_for_the_same_seed(fitted, sim, tmp_path):
     assert list(a.columns) == list(b.columns) and len(a) == one.n_rows == pq.n_rows
     np.testing.assert_array_equal(a["value"].to_numpy(), b["value"].to_numpy())
     assert (a["region"] == b["region"]).all()
+    import pyarrow.parquet as papq  # one row group here (each chunk's slices were one apiece: 100s)
+
+    assert papq.ParquetFile(tmp_path / "f.parquet").metadata.num_row_groups == 1
     # ALL is the sum of the regions draw by draw, whatever the chunks
     for sid, tot in one.totals.items():
         np.testing.assert_array_equal(tot, small.totals[sid])

@@ -341,6 +341,10 @@ class _Rows:
         return pa.table(cols)
 
 
+#: Rows per Parquet row group of a streamed forecast (about 1 million, as pyarrow's default).
+ROW_GROUP = 1 << 20
+
+
 class _Writer:
     """Each chunk's rows go to a part file (Arrow IPC, one per scenario and chunk); at the end the
     parts are joined, group by group (target and output row, see :meth:`_Rows.table`), into one
@@ -393,11 +397,19 @@ class _Writer:
                         for table in self._slices():
                             write_forecast_rows(table.to_pandas(), f, header=header)
                             header = False
-                else:
-                    writer = None
+                else:  # slices gathered into row groups of about ROW_GROUP rows (one per slice: thousands)
+                    import pyarrow as pa
+
+                    writer, held, n = None, [], 0
                     for table in self._slices():
                         writer = writer or pq.ParquetWriter(str(out), table.schema)
-                        writer.write_table(table)
+                        held.append(table)
+                        n += table.num_rows
+                        if n >= ROW_GROUP:
+                            writer.write_table(pa.concat_tables(held), row_group_size=n)
+                            held, n = [], 0
+                    if held:
+                        writer.write_table(pa.concat_tables(held), row_group_size=n)
                     if writer is not None:
                         writer.close()
         finally:
