@@ -907,6 +907,20 @@ def test_scenarios_on_a_driver_free_model_are_said_to_do_nothing(tmp_path, capsy
     assert json.loads((tmp_path / "plain" / "forecast.json").read_text())["marks"]["scenarios_ignored"] is False
 
 
+def test_scenarios_on_conflict_series_that_count_nothing_say_so(tmp_path, capsys):
+    """Conflict series present but all 0: the warning says they count nothing, not that the data
+    hold none (review)."""
+    obs = pd.read_csv(CASES / "small_obs.csv")
+    obs.loc[obs["series"] != "displaced", "value"] = 0.0
+    data = tmp_path / "zero.csv"
+    obs.to_csv(data, index=False)
+    rc = main(["forecast", str(data), "--regions", str(CASES / "small_regions.csv"), "--model", "last-value",
+               "--scenarios", str(CASES / "scen/k3_two_scenarios.toml"), "--horizon", "2", "--draws", "50",
+               "--no-plots", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0 and "count nothing above 0" in err and "hold no conflict series" not in err, err
+
+
 def test_scenarios_on_data_without_conflict_series_are_marked_under_the_default(tmp_path, capsys):
     """obs/o10 (displacement only): the default `auto` can answer no scenario either; its rows
     are marked, and the warning says the data hold no conflict series (not to use nb-dl, which

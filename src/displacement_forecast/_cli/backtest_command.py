@@ -155,10 +155,10 @@ def format_cumulative(summary: pd.DataFrame) -> str:
     drawn (80% and 95%) pooled over horizons and at the longest one ('' when the summary holds no
     such rows). Sums over periods can cover far less than each period does."""
     from ..conventions import CUMULATIVE, INTERVAL_LEVELS, TOTAL
-    from ..evaluate.backtest import of_target
+    from ..evaluate.backtest import ORACLE_SUFFIX, of_target
 
     s = of_target(summary, CUMULATIVE)
-    s = s[(s["scope"] == TOTAL) & ~s["model"].str.endswith("+oracle")]
+    s = s[(s["scope"] == TOTAL) & ~s["model"].str.endswith(ORACLE_SUFFIX)]
     if not len(s):
         return ""
     levels = INTERVAL_LEVELS[-2:]

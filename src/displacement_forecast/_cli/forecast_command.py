@@ -197,8 +197,10 @@ def run(args: argparse.Namespace) -> int:
         from ..models.driver_choice import available_drivers
 
         held = available_drivers(model.panel_.series)
+        zero = [c for c in CONFLICT_SERIES if c in model.panel_.series and c not in held]
         fix = (f"use a model that does, e.g. --model nb-dl or the default auto, on the data's {', '.join(held)}"
-               if held else f"the data hold no conflict series ({', '.join(CONFLICT_SERIES)}): add one")
+               if held else f"the data's {', '.join(zero)} count nothing above 0: a conflict series with counts is "
+               "needed" if zero else f"the data hold no conflict series ({', '.join(CONFLICT_SERIES)}): add one")
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  f"forecast (to answer 'what if', {fix})")
     marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
