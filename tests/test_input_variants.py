@@ -441,6 +441,11 @@ def test_formula_like_region_names_in_tables_read_cell_by_cell_are_refused(tmp_p
     rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
     assert rc == 2 and err == [f"error: {hxl}:4: column 'Gov': cell '=cmd' starts with '=', like a spreadsheet "
                                "formula; expected a plain value"]
+    # a count cell that is a formula is said to be one, not 'not a number' (fresh-eyes trial)
+    hxl.write_text("Gov,Week,New IDPs\n#adm1+name,#date,#affected+idps+new\nIdleb,2019-12-02,=2100\n")
+    rc, err = _run(["validate", "--format", "hxl", hxl], capsys)
+    assert rc == 2 and err == [f"error: {hxl}:3: column 'New IDPs': '=2100' starts like a spreadsheet formula "
+                               "(=, +, -, @); expected a plain count (the figure itself)"]
     wide, rc, err = _validate_wide(tmp_path, capsys, "Region,Jan,Feb\n@Idleb,1,2\nAleppo,1,2\n")
     assert rc == 2 and err == [f"error: {wide}:2: column 'Region': cell '@Idleb' starts with '@', like a spreadsheet "
                                "formula; expected a plain value"]

@@ -761,8 +761,9 @@ def parse_counts(
         try:
             out[i] = float(t)
         except ValueError:
-            kinds.setdefault("range" if _RANGE.match(s) else "nan", []).append(i)
+            kinds.setdefault("formula" if is_formula(s) else "range" if _RANGE.match(s) else "nan", []).append(i)
     msgs = {
+        "formula": "starts like a spreadsheet formula (=, +, -, @); expected a plain count (the figure itself)",
         "range": "is a range; expected one number (write the figure you mean, or leave the cell empty for missing)",
         "nan": ("is not a number; expected a count (empty for missing"
                 + (f"; missing words declared: {', '.join(sorted(miss))})" if miss else "; declare words meaning missing with missing = [\"n/a\", \"-\"])")),
@@ -772,7 +773,8 @@ def parse_counts(
     for kind, idx in kinds.items():
         need = msgs[kind].partition("; ")[2]
         problems += row_problems(file, column, idx, lines, lambda i, msg=msgs[kind]: f"{str(rawv[i]).strip()!r} {msg}",
-                                 what={"range": "are ranges", "nan": "are not a number"}.get(
+                                 what={"range": "are ranges", "nan": "are not a number",
+                                       "formula": "start like a spreadsheet formula"}.get(
                                      kind, "hold digit groups that could be thousands or decimals"),
                                  cell=lambda i: rawv[i], expected=need)
     vals = pd.Series(out, index=raw.index)
