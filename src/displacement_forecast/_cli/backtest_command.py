@@ -155,22 +155,21 @@ def format_cumulative(summary: pd.DataFrame) -> str:
     drawn (80% and 95%) pooled over horizons and at the longest one ('' when the summary holds no
     such rows). Sums over periods can cover far less than each period does."""
     from ..conventions import CUMULATIVE, INTERVAL_LEVELS, TOTAL
-    from ..evaluate.backtest import ORACLE_SUFFIX, of_target
+    from ..evaluate.backtest import ORACLE_SUFFIX, coverage_summary, of_target
 
     s = of_target(summary, CUMULATIVE)
     s = s[(s["scope"] == TOTAL) & ~s["model"].str.endswith(ORACLE_SUFFIX)]
     if not len(s):
         return ""
-    levels = INTERVAL_LEVELS[-2:]
+    levels = [f"{lv}%" for lv in INTERVAL_LEVELS[-2:]]
     lines = [f"All-region total summed from the first period ({CUMULATIVE}), coverage of the "
-             f"{' / '.join(f'{lv}%' for lv in levels)} intervals (all horizons pooled; at the longest):"]
-    for model, g in s.groupby("model", sort=False):
-        w = g["n"].to_numpy(float)
-        last = g.loc[g["horizon"].idxmax()]
-        pooled = " / ".join(f"{(g[f'cover_{lv}'] * w).sum() / w.sum():.0%}" for lv in levels)
-        longest = " / ".join(f"{last[f'cover_{lv}']:.0%}" for lv in levels)
-        lines.append(f"  {model:18s} {pooled}; at horizon {int(last['horizon'])}: {longest} "
-                     f"({int(g['n_origins'].max())} origins)")
+             f"{' / '.join(levels)} intervals (all horizons pooled; at the longest):"]
+    for model in dict.fromkeys(s["model"]):
+        rec = coverage_summary(summary, model, TOTAL, target=CUMULATIVE)  # the sidecar's figures
+        h = str(max(rec["horizons"]))
+        pooled = " / ".join(f"{rec['nominal_vs_observed'][lv]:.0%}" for lv in levels)
+        longest = " / ".join(f"{rec['by_horizon'][h][lv]:.0%}" for lv in levels)
+        lines.append(f"  {model:18s} {pooled}; at horizon {h}: {longest} ({rec['origins']['n']} origins)")
     return "\n".join(lines)
 
 
