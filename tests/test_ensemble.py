@@ -1002,7 +1002,7 @@ def test_dependence_choice_scores_the_observed_regions_total_through_gaps():
     assert rho == 1.0 and set(scores) == {"0", "0.25", "0.5", "0.75", "1"}, scores
     for _, _, y in cases:
         y[1:] = np.nan  # one region observed: no total to score
-    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {}, 0.0)
+    assert _dependence_choice(_backtest_totals(cases, np.array([m]), [False], seed=0)) == (0.0, {}, None)
 
 
 @pytest.mark.parametrize("noise, want, want_se", [(0.0, 0.0, 0.0), (3.0, 1.0, 1.134), (1.5, 0.0, 0.567)])

@@ -899,7 +899,7 @@ def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, n
     clearly asks for less dependence (regions that do not surge together) still gets it.
 
     ``totals``: :func:`_backtest_totals` at every strength; origins that could not be reordered
-    are not scored. ``(0.0, {}, 0.0)`` when nothing could be scored (one region, too short a
+    are not scored. ``(0.0, {}, None)`` when nothing could be scored (one region, too short a
     history for :data:`MIN_WINDOWS` windows, or no backtest period with two regions observed).
     """
     from ..evaluate.scores import crps_sample
@@ -912,7 +912,7 @@ def _dependence_choice(totals: list[tuple[bool, np.ndarray, dict[float | None, n
                 scores[rho] += list(crps_sample(tots[rho], obs))
             origin += [j] * len(obs)
     if not scores[0.0]:
-        return 0.0, {}, 0.0
+        return 0.0, {}, None
     mean = {r: float(np.mean(v)) for r, v in scores.items()}
     best = min(DEPENDENCE, key=lambda r: (round(mean[r], 6), r))
     full = DEPENDENCE[-1]
