@@ -577,6 +577,22 @@ def test_the_forecast_sidecar_records_what_it_read(weekly_backtest, tmp_path):
 
 
 @needs_cases
+def test_forecast_backtest_hashes_the_data_file_once(weekly_backtest, tmp_path, monkeypatch):
+    """forecast --backtest read the data file's bytes twice for one hash (the provenance's, then
+    the backtest's data check); the check now reuses the provenance's, the same value."""
+    from displacement_forecast.data import io as dio
+
+    obs, reg, bt = weekly_backtest
+    hashed: list[str] = []
+    real = dio.file_sha256
+    monkeypatch.setattr(dio, "file_sha256", lambda path: hashed.append(str(path)) or real(path))
+    assert _forecast_with(bt, obs, reg, tmp_path / "out") == 0
+    assert hashed.count(str(obs)) == 1
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert side["backtest"]["data_check"]["forecast_data_sha256"] == side["data"]["file_sha256"][str(obs)]
+
+
+@needs_cases
 def test_forecast_backtest_of_the_same_data_by_content(weekly_backtest, tmp_path, capsys):
     """The data are compared by content: a copy under another name, or the same rows in another
     order (a re-sorted export), is the same data, no warning; a backtest.json written before the

@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
         # a backtest of other data (another frequency, other regions) is refused; of another file, warned
         record = backtest_record(args.backtest, model.name, data_file=args.data, freq=freq,
-                                 regions=list(regions.codes), data_content=provenance["content_sha256"])
+                                 regions=list(regions.codes), data_content=provenance["content_sha256"],
+                                 data_sha256=provenance["file_sha256"][str(args.data)])  # hashed once, above
         scored = max(record.get("horizons") or [0])
         if scored < args.horizon:  # its coverage says nothing of the horizons it never scored
             rest = (f"horizon {args.horizon} of this forecast was" if scored + 1 == args.horizon

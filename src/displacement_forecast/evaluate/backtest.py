@@ -822,7 +822,8 @@ def _pooled_intervals(scores: pd.DataFrame, model: str, scope: str, horizon: int
 
 def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                     tolerance: float = 0.05, data_file: str | Path | None = None, freq: str | None = None,
-                    regions: Sequence[str] | None = None, data_content: str | None = None) -> dict[str, Any]:
+                    regions: Sequence[str] | None = None, data_content: str | None = None,
+                    data_sha256: str | None = None) -> dict[str, Any]:
     """What a forecast sidecar says about the model's past intervals, from a backtest folder.
 
     Reads ``summary.csv`` written by ``displacement-forecast backtest`` and returns
@@ -845,6 +846,8 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     data (:func:`backtest_data_check`): another frequency or no region in common is an error, a
     backtest of another data file (by content: ``data_content``, the forecast's
     :func:`~..data.io.observations_sha256`) a warning; ``data_check`` records what was compared.
+    ``data_sha256``: the :func:`~..data.io.file_sha256` of ``data_file`` when the caller has it
+    already (the file is not hashed again); None hashes it here.
     A backtest that did not score ``model`` is an error naming the models it did score.
     """
     path = Path(backtest_dir) / "summary.csv"
@@ -856,7 +859,7 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     if data_file is not None:
         try:
             check = backtest_data_check(backtest_dir, data_file=data_file, freq=freq, regions=regions,
-                                        data_content=data_content)
+                                        data_content=data_content, data_sha256=data_sha256)
         except DataError as e:
             problems += e.problems
     try:
@@ -929,7 +932,8 @@ def _first(codes: Sequence[str], n: int = 4) -> str:
 
 
 def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq: str | None = None,
-                        regions: Sequence[str] | None = None, data_content: str | None = None) -> dict[str, Any]:
+                        regions: Sequence[str] | None = None, data_content: str | None = None,
+                        data_sha256: str | None = None) -> dict[str, Any]:
     """Whether a backtest folder was run on the data a forecast reads, from its ``backtest.json``.
 
     ``forecast --backtest`` copied any backtest's coverage into the sidecar: a backtest of the
@@ -946,6 +950,9 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
       backtest recorded no hash but a file of that name exists; unknown, a warning too, otherwise
       (no ``backtest.json``, or no hash and no such file).
 
+    ``data_sha256``: the hash of ``data_file`` when the caller has it already (``forecast`` records
+    it in its provenance), so the file is read once; None hashes it here.
+
     Returns ``{"backtest_data", "backtest_data_sha256", "forecast_data", "forecast_data_sha256",
     "same_data" (True, False or None: not known), "compared_by" ("rows", "sha256", "path" or None),
     "warnings"}``. Raises :class:`DataError` (``--backtest`` named) for the errors above.
@@ -953,7 +960,7 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
     from ..data.io import file_sha256
 
     d = Path(backtest_dir)
-    mine = file_sha256(data_file)
+    mine = data_sha256 if data_sha256 is not None else file_sha256(data_file)
     out: dict[str, Any] = {"backtest_data": None, "backtest_data_sha256": None, "forecast_data": str(data_file),
                            "forecast_data_sha256": mine, "same_data": None, "compared_by": None, "warnings": []}
     try:
