@@ -341,7 +341,7 @@ def test_tidy_formula_cells_are_one_line_per_column(tmp_path):
      "spaces); expected each column once"),
     ("regions", "id,label,pop\nR1,One,100\n",
      "{f}:1: the region table has no column code, name, population (have: id, label, pop); expected columns code, "
-     "name, parent, population[, aliases] (in any case; parent may be left out)"),
+     "name, parent, population[, aliases][, counts] (in any case; parent may be left out)"),
 ])
 def test_a_header_that_cannot_be_matched_is_one_line(tmp_path, reader, text, expected):
     """Two columns naming one (value and Value); a region table header naming none of its columns."""

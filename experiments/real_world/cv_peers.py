@@ -93,7 +93,8 @@ def complete_regions(panel: Panel, population: float | None = None, fill_gaps: b
     """The panel restricted to regions whose target has no missing period, and the gap mask.
 
     ``fill_gaps``: isolated missing periods inside a series are linearly interpolated first
-    (the returned mask marks them; they are not scored). ``population`` replaces the populations.
+    (the returned mask marks them; they are not scored). ``population`` replaces the populations;
+    the table's ``counts`` column (people or movements) is kept.
     """
     from displacement_forecast.data.regions import regions_from_frame
 
@@ -111,7 +112,9 @@ def complete_regions(panel: Panel, population: float | None = None, fill_gaps: b
     pop = rt.population[keep] if population is None else np.full(keep.sum(), float(population))
     frame = pd.DataFrame({"code": codes, "name": codes,
                           "parent": list(frame["parent"]) if frame is not None and "parent" in frame else "-",
-                          "population": pop})
+                          "population": pop,
+                          # how the source counts (Somalia's PRMN: movements, data/somalia/regions.csv)
+                          "counts": list(frame["counts"]) if frame is not None and "counts" in frame else ""})
     return (Panel(panel.dates, regions_from_frame(frame), panel.freq, {k: v[keep] for k, v in series.items()}),
             gaps[keep])
 

@@ -60,15 +60,18 @@ class CommonNoiseNB:
 
         return poisson_ppf_z(self._z[:, :, h], np.asarray(mean, dtype=float) * self._mult[:, :, h])
 
-    def draw_depleting(self, hazard: np.ndarray, at_risk: np.ndarray) -> np.ndarray:
+    def draw_depleting(self, hazard: np.ndarray, at_risk: np.ndarray, depletes: np.ndarray | None = None
+                       ) -> np.ndarray:
         """Counts for all horizons when each period's mean is ``hazard`` times the people still at
         risk, and no period takes more people than are left.
 
         ``hazard`` is ``(n_draws, n_regions, horizon)``, ``at_risk`` broadcasts to
         ``(n_draws, n_regions)`` (people at risk before the first period). The same as, period by
-        period: ``y = min(draw(h, at_risk * hazard[..., h]), at_risk); at_risk -= y``.
+        period: ``y = min(draw(h, at_risk * hazard[..., h]), at_risk); at_risk -= y``, except in the
+        regions where ``depletes`` (``(n_regions,)`` bool; all when None) is False: their counts
+        are movements and ``at_risk`` stays (:meth:`~.models.panel.Panel.depletes`).
         """
         from ._poisson import nb_depleting
 
         left = np.broadcast_to(np.asarray(at_risk, dtype=float), self._mult.shape[:2])
-        return nb_depleting(hazard, left, self._mult, self._z)
+        return nb_depleting(hazard, left, self._mult, self._z, depletes)

@@ -453,7 +453,8 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     population honestly (people displaced twice, returns; UNHCR PRMN in Somalia 2022-2023 counts
     813,171 departures from Hiraan, population 520,685), so that is a warning, naming the region
     table line: such counts are movements, so that region is not depleted
-    (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`), and the warning says so.
+    (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`), and the warning says so
+    (not for a region its table already declares ``counts = movements``).
 
     ``lines(rows)``, when given, is the file line of each of ``rows`` (a tidy file's,
     :func:`~displacement_forecast.data.io.observation_lines`): a region with one such count names
@@ -492,13 +493,15 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     warnings = []
     total = disp.groupby("region")["value"].sum()
     largest = disp.groupby("region")["value"].max()
+    declared = dict(zip(regions.codes, regions.declared_movements, strict=True))
     for code, fled in total.items():
-        if code in pop and fled > pop[code]:
+        if code in pop and fled > pop[code] and not declared[code]:  # a table saying movements expects it
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "
                             f"{fled:,.0f} displacements the data count (up to {largest[code]:,.0f} in one "
                             "period): the counts must include repeated displacement or returns, so the people "
-                            "at risk there are not depleted - the whole population stays at risk, and a "
-                            f"forecast there can total at most {pop[code]:,.0f} over the horizon")
+                            "at risk there are not depleted - the whole population stays at risk in every period, "
+                            f"and a forecast there can reach at most {pop[code]:,.0f} in one period (a counts "
+                            "column saying movements in the region table says so from the first period)")
     return warnings
 
 

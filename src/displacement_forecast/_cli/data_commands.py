@@ -92,7 +92,7 @@ def add_decimals_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--regions", metavar="CSV", help="region table (code, name, parent, population[, aliases])")
+    p.add_argument("--regions", metavar="CSV", help="region table (code, name, parent, population[, aliases][, counts])")
     p.add_argument("--format", choices=FORMATS, default="tidy",
                    help="input format: " + "; ".join(f"{k} = {v.description}" for k, v in LOADERS.items()))
     p.add_argument("--config", metavar="TOML", help="column mapping for --format mapped")

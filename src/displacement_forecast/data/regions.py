@@ -17,6 +17,14 @@ from .io import read_csv_strict
 from .schema import MAX_COUNT, DataError, Problem, file_lines, grouped_rows, match_columns
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
+#: What the optional ``counts`` column of a region table may say about the region's displacement
+#: counts: ``people`` (each person counted once, so the people displaced leave the population at
+#: risk: depletion) or ``movements`` (a person may be counted again, after a return or a second
+#: flight, as UNHCR's PRMN counts: no depletion). An empty cell, or no column, leaves it to the
+#: data (:meth:`~displacement_forecast.models.panel.Panel.counts_movements`).
+COUNTS = ("people", "movements")
+#: Optional columns of a region table, kept as read.
+OPTIONAL_REGION_COLUMNS = ("aliases", "counts")
 
 
 def normalise_name(name: str) -> str:
@@ -27,7 +35,7 @@ def normalise_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RegionTable:
-    """Regions in a fixed order. ``frame`` has columns code, name, parent, population[, aliases]."""
+    """Regions in a fixed order. ``frame`` has columns code, name, parent, population[, aliases][, counts]."""
 
     frame: pd.DataFrame
 
@@ -38,6 +46,13 @@ class RegionTable:
     @property
     def population(self) -> np.ndarray:
         return self.frame["population"].to_numpy(dtype=float)
+
+    @property
+    def declared_movements(self) -> np.ndarray:
+        """Regions whose table declares ``counts = movements``, ``(region,)`` bool (see :data:`COUNTS`)."""
+        if "counts" not in self.frame.columns:
+            return np.zeros(len(self.frame), dtype=bool)
+        return (self.frame["counts"] == "movements").to_numpy()
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -129,11 +144,19 @@ class RegionTable:
 
 
 def load_regions(path: str | Path) -> RegionTable:
-    """Read a region table CSV with columns ``code, name, parent, population`` (+ ``aliases``).
+    """Read a region table CSV with columns ``code, name, parent, population`` (+ ``aliases``,
+    ``counts``).
 
-    ``aliases`` is an optional ``|``-separated list of other spellings used by data sources.
+    ``aliases`` is an optional ``|``-separated list of other spellings used by data sources;
+    ``counts`` optionally says whether the region's displacement counts are ``people`` or
+    ``movements`` (:data:`COUNTS`).
+
+    Raises
+    ------
+    DataError
+        One line per kind of problem, naming the file, rows and column.
     """
-    raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, "aliases"), file=str(path))  # 'Code': any case
+    raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=str(path))
     return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 
 
@@ -152,7 +175,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     if missing:
         raise DataError(Problem(file, 1, None, f"the region table has no column {', '.join(missing)} (have: "
                                                f"{', '.join(map(str, raw.columns))}); expected columns code, name, "
-                                               "parent, population[, aliases] (in any case; parent may be left out)"))
+                                               "parent, population[, aliases][, counts] (in any case; parent may be left out)"))
     f = raw.copy()
     if "parent" not in f.columns:
         f["parent"] = None
@@ -175,6 +198,9 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         if problem:
             kinds.setdefault(("population", problem[0]), []).append(i)
             messages.setdefault(i, {})["population"] = problem[1]
+        if "counts" in f.columns and _counts_value(f["counts"].iloc[i]) is None:
+            kinds.setdefault(("counts", "say neither people nor movements"), []).append(i)
+            messages.setdefault(i, {})["counts"] = f"{f['counts'].iloc[i]!r} is not one of the kinds; {_EXPECTED['counts']}"
     named = f["code"].notna() & (f["code"].astype(str) != "")
     dup = f["code"].duplicated(keep="first") & named
     first = {}
@@ -184,7 +210,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
         kinds.setdefault(("code", "repeat a region code of an earlier row"), []).append(int(i))
         messages.setdefault(int(i), {})["code"] = (f"duplicate region code {f['code'].iloc[i]!r} (codes are compared "
                                                    f"without surrounding spaces); first on line {first[f['code'].iloc[i]]}")
-    cells = {"code": f["code"], "population": f["population"]}
+    cells = {"code": f["code"], "population": f["population"], "counts": f.get("counts")}
     for (column, what), rows in kinds.items():
         problems += grouped_rows(file, column, rows, lambda i: at[i], lambda i, c=column: messages[i][c], what,
                                  cell=None if what.startswith("have an empty") else (lambda i, c=column: cells[c].iloc[i]),
@@ -194,13 +220,25 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
     f["code"] = f["code"].astype(str)
     f["name"] = f["name"].astype(str).str.strip()
     f["population"] = pop.astype(float)
-    cols = [c for c in (*REGION_COLUMNS, "aliases") if c in f.columns]
+    if "counts" in f.columns:
+        f["counts"] = f["counts"].map(_counts_value)
+    cols = [c for c in (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS) if c in f.columns]
     return RegionTable(f[cols].reset_index(drop=True))
 
 
 #: What a region table's cells must be, for the line that groups many rows with one problem.
 _EXPECTED = {"code": "expected a unique region code, not ALL",
-             "population": "expected a finite, positive whole number of people at risk"}
+             "population": "expected a finite, positive whole number of people at risk",
+             "counts": "expected people, movements or an empty cell (left to the data)"}
+
+
+def _counts_value(raw: object) -> str | None:
+    """A ``counts`` cell as ``people``, ``movements`` or ``""`` (empty: left to the data); None if
+    it says something else. Case and surrounding spaces do not matter."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return ""
+    text = str(raw).strip().lower()
+    return text if text in ("", *COUNTS) else None
 
 
 def _population_problem(raw: object, value: float, max_population: float | None = None) -> tuple[str, str] | None:

@@ -95,7 +95,10 @@ def build_sidecar(
         "data": {"files": list(data_files), "synthetic": bool(synthetic),
                  "vintage": data_vintage(panel), "frequency": panel.freq,
                  "first_period": str(panel.dates[0].date()), "last_period": str(panel.origin.date()),
-                 "regions": panel.regions.codes},
+                 "regions": panel.regions.codes,
+                 # counts read as movements (region table, or above the population): not depleted
+                 "regions_counting_movements": [c for c, m in zip(panel.regions.codes, panel.counts_movements(),
+                                                                  strict=True) if m]},
         "forecast": {"origin_date": str(panel.origin.date()), "horizon": horizon, "n_draws": n_draws,
                      "seed": seed, "quantile_levels": list(quantile_levels),
                      "cdf_thresholds": list(thresholds),

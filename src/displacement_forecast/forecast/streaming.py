@@ -208,7 +208,7 @@ class _ChunkedNBDL:
         b = self.shared[:, : S * L].reshape(self.D, S, L)
         assert self.shared.shape[1] == len(m.params_) - k
         return displacement_paths(a, b, [m.history_[s][idx] for s in m.drivers], [future[s] for s in m.drivers],
-                                  m.at_risk_end_[idx], noise)
+                                  m.at_risk_end_[idx], noise, m.panel_.depletes()[idx])
 
 
 def region_chunks(zones: np.ndarray, chunk_regions: int) -> list[np.ndarray]:

@@ -16,11 +16,11 @@ import math
 import numba
 import numpy as np
 
-from .._poisson import _C, deplete_row, log1p_ratio, log1p_table, split_rows
+from .._poisson import _C, deplete_row, depletion_share, log1p_ratio, log1p_table, split_rows
 
 
 @numba.njit(cache=True, nogil=True)
-def _paths(a, b, log_hist, future, at_risk, mult, z, out, table, C):
+def _paths(a, b, log_hist, future, at_risk, keep, mult, z, out, table, C):
     D, R, H = out.shape
     S, _, L1 = log_hist.shape
     L = L1 + 1
@@ -49,7 +49,7 @@ def _paths(a, b, log_hist, future, at_risk, mult, z, out, table, C):
                     v = 5.0
                 hz = math.exp(v)
                 eta[h] = hz if hz < 0.5 else 0.5
-            deplete_row(at_risk[r], eta, mult[d, r], z[d, r], out[d, r], C)
+            deplete_row(at_risk[r], keep[r], eta, mult[d, r], z[d, r], out[d, r], C)
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:
@@ -59,22 +59,24 @@ def _read_only(x: np.ndarray) -> np.ndarray:
 
 
 def displacement_paths(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], future: list[np.ndarray],
-                       at_risk: np.ndarray, noise) -> np.ndarray:
+                       at_risk: np.ndarray, noise, depletes: np.ndarray | None = None) -> np.ndarray:
     """Counts ``(D, R, H)`` from region effects ``a`` ``(D, R)``, lag coefficients ``b``
     ``(D, S, L)`` (oldest lag first), driver histories ``(R, L-1)``, future paths ``(D, R, H)``,
-    the people at risk at the origin ``(R,)`` and the call's
-    :class:`~displacement_forecast.distributions.CommonNoiseNB`."""
+    the people at risk at the origin ``(R,)``, the call's
+    :class:`~displacement_forecast.distributions.CommonNoiseNB` and which regions deplete
+    ``(R,)`` bool (:meth:`~.panel.Panel.depletes`; all when None)."""
     fut = tuple(_read_only(f) for f in future)  # one array type for every series: one compiled kernel
     D, R, H = fut[0].shape
     log_hist = np.ascontiguousarray(np.log1p(np.stack(history)), dtype=float)  # (S, R, L-1)
     a = np.ascontiguousarray(a, dtype=float)
     b = np.ascontiguousarray(b, dtype=float)
     at_risk = np.ascontiguousarray(at_risk, dtype=float)
+    keep = depletion_share(depletes, R)
     mult, z = noise.cells()
     out = np.empty((D, R, H))
 
     def rows(lo: int, hi: int) -> None:
-        _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, mult[lo:hi], z[lo:hi],
+        _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, keep, mult[lo:hi], z[lo:hi],
                out[lo:hi], log1p_table(2), _C)
 
     split_rows(rows, D, out.size)

@@ -274,7 +274,7 @@ class LastValue(ForecastModel):
         a = alpha[:, np.minimum(np.arange(horizon), alpha.shape[1] - 1)]
         mean = np.broadcast_to(np.maximum(self.last_, 0.5)[None, :, None], (n_draws, R, horizon))
         return cap_at_risk(draw_nb(rng, mean, np.broadcast_to(a[None], (n_draws, R, horizon))),
-                           self.panel_.at_risk_end())
+                           self.panel_.at_risk_end(), self.panel_.depletes())
 
 
 class Climatology(ForecastModel):
@@ -300,7 +300,8 @@ class Climatology(ForecastModel):
 
     def _simulate(self, future, horizon, n_draws, rng):
         pick = rng.integers(0, self.pool_.shape[1], size=(n_draws, horizon))
-        return cap_at_risk(np.transpose(self.pool_[:, pick], (1, 0, 2)), self.panel_.at_risk_end())
+        return cap_at_risk(np.transpose(self.pool_[:, pick], (1, 0, 2)), self.panel_.at_risk_end(),
+                           self.panel_.depletes())
 
 
 
@@ -325,4 +326,4 @@ class HistoricAverage(ForecastModel):
         m = np.maximum(self.mean_ + self.se_ * rng.standard_normal((n_draws, R)), 0.5)
         mean = np.broadcast_to(m[:, :, None], (n_draws, R, horizon))
         paths = draw_nb(rng, mean, np.broadcast_to(self.alpha_[None, :, None], (n_draws, R, horizon)))
-        return cap_at_risk(paths, self.panel_.at_risk_end())
+        return cap_at_risk(paths, self.panel_.at_risk_end(), self.panel_.depletes())

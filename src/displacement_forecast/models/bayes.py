@@ -486,7 +486,7 @@ class BayesHierarchical(ForecastModel):
             win = sliding_window_view(np.log1p(full), L, axis=-1)  # (D, R, H, L) oldest first
             eta += beta[:, i, None, None] * np.einsum("drhl,dl->drh", win, w)
         hazard = np.minimum(np.exp(np.clip(eta, -50, 5)), 0.5)
-        return noise.draw_depleting(hazard, self.at_risk_end_)
+        return noise.draw_depleting(hazard, self.at_risk_end_, self.panel_.depletes())
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

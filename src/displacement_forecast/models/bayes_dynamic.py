@@ -463,7 +463,7 @@ class BayesDynamic(ForecastModel):
                 c = (1.0 - d[:, :, None]) * x + d[:, :, None] * c
                 eta[:, :, h] += np.einsum("ds,dsr->dr", beta, c - self.cbar_[None, :, None])
         hazard = np.minimum(np.exp(np.clip(eta, -50.0, 5.0)), float(self.config["max_hazard"]))
-        return noise.draw_depleting(hazard, self.at_risk_end_)
+        return noise.draw_depleting(hazard, self.at_risk_end_, self.panel_.depletes())
 
     # -- save / load ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -1654,4 +1654,4 @@ class AutoEnsemble(ForecastModel):
             walk = np.sqrt(v) * np.cumsum(steps, axis=1) - v * np.cumsum(grow) / 2
             out = np.round(out * np.exp(walk)[:, None, :])
         # the ratio can raise a path: keep each region's cumulative count within the people at risk
-        return cap_at_risk(out, self.panel_.at_risk_end())
+        return cap_at_risk(out, self.panel_.at_risk_end(), self.panel_.depletes())

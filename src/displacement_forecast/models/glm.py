@@ -196,4 +196,4 @@ class NBDistributedLag(ForecastModel):
         S = len(self.drivers)
         b = theta[:, k : k + S * L].reshape(n_draws, S, L)  # per driver, window order: oldest .. newest (lag 0)
         return displacement_paths(a, b, [self.history_[s] for s in self.drivers], [future[s] for s in self.drivers],
-                                  self.at_risk_end_, noise)
+                                  self.at_risk_end_, noise, self.panel_.depletes())

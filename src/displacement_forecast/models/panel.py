@@ -63,14 +63,24 @@ class Panel:
         return self.series[TARGET]
 
     def counts_movements(self) -> np.ndarray:
-        """Regions whose displacement counts sum above their population, ``(region,)`` bool.
+        """Regions whose displacement counts are movements, not people, ``(region,)`` bool.
 
-        Such counts cannot be first displacements of distinct people: they count movements
-        (repeated displacement, displacement after a return), as UNHCR's PRMN does in Somalia
-        (Hiraan: 813,171 departures in 2022-23 from 520,685 people). Depletion does not apply
-        there: :meth:`at_risk` keeps the whole population at risk.
+        A region's counts are movements when its region table says so (``counts = movements``,
+        :data:`~displacement_forecast.data.regions.COUNTS`), or when they sum above its
+        population: then they cannot be first displacements of distinct people. UNHCR's PRMN
+        counts movements (repeated displacement, displacement after a return): Hiraan had 813,171
+        departures in 2022-23 from 520,685 people, but only from 2023-05 on do its counts prove
+        it, and a forecast from before then that depletes Hiraan cut its own upper tail below the
+        260,212 departures of 2023-05. Depletion does not apply to movements: :meth:`at_risk`
+        keeps the whole population at risk in every period, and so does every model's forecast
+        (:meth:`depletes`).
         """
-        return np.nansum(self.target(), axis=1) > self.regions.population
+        return self.regions.declared_movements | (np.nansum(self.target(), axis=1) > self.regions.population)
+
+    def depletes(self) -> np.ndarray:
+        """Regions whose people at risk shrink by their displacement, ``(region,)`` bool: the regions
+        whose counts are people, not movements (:meth:`counts_movements`)."""
+        return ~self.counts_movements()
 
     def at_risk(self) -> np.ndarray:
         """People not yet displaced at the start of each period (population minus past displacement),
@@ -83,12 +93,12 @@ class Panel:
         """
         d = np.nan_to_num(self.target(), nan=0.0)
         pop = self.regions.population[:, None]
-        past = np.where(self.counts_movements()[:, None], 0.0, np.cumsum(d, axis=1) - d)
+        past = np.where(self.depletes()[:, None], np.cumsum(d, axis=1) - d, 0.0)
         return np.maximum(pop - past, AT_RISK_FLOOR * pop)
 
     def at_risk_end(self) -> np.ndarray:
         """People not yet displaced after the last observed period, ``(region,)`` (as :meth:`at_risk`)."""
-        d = np.where(self.counts_movements(), 0.0, np.nan_to_num(self.target(), nan=0.0).sum(axis=1))
+        d = np.where(self.depletes(), np.nan_to_num(self.target(), nan=0.0).sum(axis=1), 0.0)
         pop = self.regions.population
         return np.maximum(pop - d, AT_RISK_FLOOR * pop)
 
@@ -102,18 +112,22 @@ class Panel:
 
 
 
-def cap_at_risk(paths: np.ndarray, at_risk_end: np.ndarray) -> np.ndarray:
+def cap_at_risk(paths: np.ndarray, at_risk_end: np.ndarray, depletes: np.ndarray | None = None) -> np.ndarray:
     """Paths ``(draw, region, horizon)`` whose cumulative count stays within the people at risk.
 
     Period by period each path's count is cut to the people its region still has at risk
     (``at_risk_end``, ``(region,)``, from :meth:`Panel.at_risk_end`), who then shrink by it: no
-    region is emptied twice. Returns a new array; counts already within it are unchanged.
+    region is emptied twice. Regions where ``depletes`` (``(region,)`` bool, from
+    :meth:`Panel.depletes`; all when None) is False count movements: each period is cut to
+    ``at_risk_end`` and nothing shrinks. Returns a new array; counts already within it are
+    unchanged.
     """
     out = np.array(paths, dtype=float, copy=True)
     left = np.broadcast_to(np.asarray(at_risk_end, dtype=float), out.shape[:2]).copy()
+    keep = 1.0 if depletes is None else np.asarray(depletes, dtype=float)[None, :]
     for h in range(out.shape[2]):
         out[:, :, h] = np.minimum(out[:, :, h], left)
-        left -= out[:, :, h]
+        left -= out[:, :, h] * keep
     return out
 
 

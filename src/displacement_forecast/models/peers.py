@@ -115,7 +115,7 @@ class _StatsForecastPeer(ForecastModel):
                 self.info_.warnings.append(msg)
         z = mu[None] + sigma[None] * rng.standard_normal((n_draws, *mu.shape))
         counts = np.round(np.expm1(np.clip(z, 0.0, 20.0)) if self.scale == "log1p" else np.clip(z, 0.0, None))
-        return cap_at_risk(counts, self.at_risk_end_)  # cumulative displacement within the people at risk
+        return cap_at_risk(counts, self.at_risk_end_, self.panel_.depletes())  # cumulative displacement within the people at risk
 
 
 class StatsForecastAutoETS(_StatsForecastPeer):

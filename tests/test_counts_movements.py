@@ -1,0 +1,84 @@
+"""Counts of people deplete the population at risk; counts of movements do not (region table
+``counts`` column, or counts that sum above the population)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from displacement_forecast.data.regions import load_regions, regions_from_frame
+from displacement_forecast.data.schema import DataError
+from displacement_forecast.models import get_model
+from displacement_forecast.models.panel import Panel, cap_at_risk
+
+
+def _panel(counts: list[str], T: int = 24, seed: int = 0) -> Panel:
+    """Two regions of 1,000 people with the same history, 40 displaced a month (960 in 24 months:
+    below the population, so only the table can say they are movements), and a strikes series."""
+    rng = np.random.default_rng(seed)
+    codes = ["A", "B"]
+    regions = regions_from_frame(pd.DataFrame({"code": codes, "name": codes, "parent": "P", "population": 1_000.0,
+                                               "counts": counts}))
+    d = np.tile(40.0 + 8.0 * (-1.0) ** np.arange(T), (2, 1))  # 48, 32, ...: 960 each, 40 left where people deplete
+    s = rng.poisson(5.0, size=(2, T)).astype(float)
+    return Panel(pd.date_range("2020-01-01", periods=T, freq="MS"), regions, "M", {"displaced": d, "strikes": s})
+
+
+def test_a_region_table_declares_movements_and_the_data_still_prove_them():
+    p = _panel(["people", "Movements "])
+    np.testing.assert_array_equal(p.counts_movements(), [False, True])
+    np.testing.assert_array_equal(p.at_risk_end(), [40, 1_000])
+    np.testing.assert_array_equal(p.at_risk()[:, -1], [1_000 - 960 + p.target()[0, -1], 1_000])
+    # a table saying people cannot overrule counts above the population: those are movements
+    regions = regions_from_frame(pd.DataFrame({"code": ["A"], "name": ["a"], "population": [100.0],
+                                               "counts": ["people"]}))
+    q = Panel(pd.date_range("2020-01-01", periods=3, freq="MS"), regions, "M", {"displaced": np.array([[60.0, 60, 0]])})
+    assert q.counts_movements().tolist() == [True]
+
+
+def test_cap_keeps_every_period_within_the_population_where_counts_are_movements():
+    paths = np.full((1, 2, 3), 30.0)
+    out = cap_at_risk(paths, np.array([50.0, 50.0]), np.array([True, False]))
+    np.testing.assert_array_equal(out[0], [[30, 20, 0], [30, 30, 30]])
+    np.testing.assert_array_equal(cap_at_risk(np.full((1, 1, 2), 80.0), np.array([50.0]), np.array([False]))[0],
+                                  [[50, 50]])
+
+
+@pytest.mark.parametrize("name", ["dynamic", "last-value", "historic-average", "arima", "nb-dl", "auto"])
+def test_no_model_depletes_a_region_whose_counts_are_movements(name):
+    """36 months ahead of 40 a month: where people deplete, A has 40 left and no path sums above
+    it; B, declared movements, keeps its 1,000 at risk in every month and forecasts about
+    36 x 40 = 1,440 in all, more than its population (depleted, it could not pass 1,000)."""
+    p = _panel(["", "movements"])
+    kw = {"drivers": ("strikes",)} if name in ("nb-dl",) else {}
+    fit = get_model(name, **kw).fit(p)
+    paths = fit.sample_paths(36, n_draws=200, seed=1).values
+    total = paths.sum(axis=2)
+    assert (total[:, 0] <= 40 + 1e-9).all()
+    assert (paths[:, 1] <= 1_000 + 1e-9).all()
+    assert np.median(total[:, 1]) > 1_100, np.median(total[:, 1])
+
+
+def test_a_region_table_with_an_unknown_kind_of_count_is_one_line(tmp_path):
+    f = tmp_path / "regions.csv"
+    f.write_text("code,name,parent,population,counts\nA,a,P,100,people\nB,b,P,100,flows\nC,c,P,100,\n")
+    with pytest.raises(DataError) as e:
+        load_regions(f)
+    (prob,) = e.value.problems
+    assert (prob.file, prob.row, prob.column) == (str(f), 3, "counts")
+    assert "'flows'" in prob.message and "expected people, movements or an empty cell" in prob.message
+    f.write_text("code,name,parent,population,COUNTS\nA,a,P,100,people\nB,b,P,100,MOVEMENTS\nC,c,P,100,\n")
+    assert load_regions(f).declared_movements.tolist() == [False, True, False]
+
+
+def test_draws_with_a_hazard_keep_the_people_at_risk_of_regions_that_count_movements():
+    """The Bayesian models' draws (``CommonNoiseNB.draw_depleting``): a hazard of 0.5 a month on
+    100 people, 6 months. Depleted, the expected total is 100 x (1 - 0.5^6) = 98.4; as movements,
+    6 x 50 = 300."""
+    from displacement_forecast.distributions import CommonNoiseNB
+
+    noise = CommonNoiseNB(np.random.default_rng(3), 1e-6, (400, 2, 6))  # alpha ~ 0: Poisson
+    y = noise.draw_depleting(np.full((400, 2, 6), 0.5), np.array([100.0, 100.0]), np.array([True, False]))
+    total = y.sum(axis=2)
+    assert (total[:, 0] <= 100).all() and abs(total[:, 1].mean() - 300) < 3, total.mean(axis=0)
