@@ -45,7 +45,8 @@ def test_cap_keeps_every_period_within_the_population_where_counts_are_movements
                                   [[50, 50]])
 
 
-@pytest.mark.parametrize("name", ["dynamic", "last-value", "historic-average", "arima", "nb-dl", "auto"])
+@pytest.mark.parametrize("name", ["dynamic", "last-value", "historic-average", "climatology", "arima", "sarimax",
+                                  "nb-dl", "auto", "statsforecast-naive"])
 def test_no_model_depletes_a_region_whose_counts_are_movements(name):
     """36 months ahead of 40 a month: where people deplete, A has 40 left and no path sums above
     it; B, declared movements, keeps its 1,000 at risk in every month and forecasts about
@@ -82,3 +83,39 @@ def test_draws_with_a_hazard_keep_the_people_at_risk_of_regions_that_count_movem
     y = noise.draw_depleting(np.full((400, 2, 6), 0.5), np.array([100.0, 100.0]), np.array([True, False]))
     total = y.sum(axis=2)
     assert (total[:, 0] <= 100).all() and abs(total[:, 1].mean() - 300) < 3, total.mean(axis=0)
+
+
+@pytest.mark.parametrize("name", ["bayes-hierarchical", "bayes-dynamic"])
+def test_bayesian_draws_do_not_deplete_a_region_whose_counts_are_movements(name):
+    """The Bayesian models hand :meth:`Panel.depletes` to their draws: a tiny fit (gate failures
+    ignored), 36 months ahead, as for the other models."""
+    import warnings
+
+    p = _panel(["", "movements"])
+    cfg = {"draws": 100, "tune": 150, "chains": 2, "seed": 1, "progress": False, "drivers": ["strikes"]}
+    if name == "bayes-dynamic":
+        cfg["max_chains"] = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = get_model(name, config=cfg).fit(p)
+    total = fit.sample_paths(36, n_draws=200, seed=1).values.sum(axis=2)
+    assert (total[:, 0] <= 40 + 1e-9).all()
+    assert np.median(total[:, 1]) > 1_100, np.median(total[:, 1])
+
+
+def test_a_chunked_forecast_does_not_deplete_a_region_whose_counts_are_movements(tmp_path):
+    """``forecast --chunk-regions`` simulates ``nb-dl`` chunk by chunk (forecast/streaming.py):
+    each chunk's regions keep their own kind of count."""
+    from displacement_forecast.forecast.streaming import stream_forecast
+
+    p = _panel(["", "movements"])
+    p = Panel(p.dates, regions_from_frame(pd.DataFrame({"code": ["A", "B"], "name": ["A", "B"], "parent": ["P", "Q"],
+                                                          "population": 1_000.0, "counts": ["", "movements"]})),
+              p.freq, p.series)
+    fit = get_model("nb-dl", drivers=("strikes",)).fit(p)
+    stream_forecast(fit, None, tmp_path / "f.csv", horizon=36, n_draws=200, chunk_regions=1)
+    f = pd.read_csv(tmp_path / "f.csv")
+    cum = f[(f["target"] == "cum_new_displaced") & (f["horizon"] == 36) & (f["output_type"] == "quantile")]
+    med = cum[cum["output_type_id"] == 0.5].set_index("region")["value"]
+    assert cum[cum["region"] == "A"]["value"].max() <= 40 + 1e-9
+    assert med["B"] > 1_100, med["B"]
