@@ -119,3 +119,40 @@ def test_a_chunked_forecast_does_not_deplete_a_region_whose_counts_are_movements
     med = cum[cum["output_type_id"] == 0.5].set_index("region")["value"]
     assert cum[cum["region"] == "A"]["value"].max() <= 40 + 1e-9
     assert med["B"] > 1_100, med["B"]
+
+
+def _write_toy(tmp_path, counts: str | None) -> tuple[str, str]:
+    """The two-region panel of :func:`_panel` as files, its table with or without ``counts``."""
+    p = _panel(["", ""])
+    rows = [(str(d.date()), code, s, p.series[s][i, t]) for s in p.series for i, code in enumerate(p.regions.codes)
+            for t, d in enumerate(p.dates)]
+    obs = tmp_path / "obs.csv"
+    pd.DataFrame(rows, columns=["date", "region", "series", "value"]).to_csv(obs, index=False)
+    reg = tmp_path / f"regions_{counts or 'none'}.csv"
+    head, body = "code,name,parent,population", ["A,A,P,1000", "B,B,Q,1000"]
+    if counts is not None:
+        head, body = head + ",counts", [body[0] + ",", body[1] + f",{counts}"]
+    reg.write_text("\n".join([head, *body]) + "\n")
+    return str(obs), str(reg)
+
+
+def test_a_saved_fit_is_not_forecast_with_another_kind_of_count(tmp_path, capsys):
+    """``forecast --model-dir`` kept the region table the fit was saved with and silently ignored
+    the one given: a fit saved before its table declared movements went on depleting them (and
+    the sidecar named the new table). A table whose counts differ from the fit's is one error."""
+    from displacement_forecast.cli import main
+
+    obs, plain = _write_toy(tmp_path, None)
+    _, declared = _write_toy(tmp_path, "movements")
+    assert main(["fit", obs, "--regions", plain, "--model", "nb-dl", "--drivers", "strikes",
+                 "--out", str(tmp_path / "fit")]) == 0
+    capsys.readouterr()
+    rc = main(["forecast", obs, "--regions", declared, "--model-dir", str(tmp_path / "fit"), "--horizon", "6",
+               "--draws", "50", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc != 0 and not (tmp_path / "out" / "forecast.csv").exists()
+    (line,) = [ln for ln in err.splitlines() if "counts" in ln]
+    assert declared in line and "B" in line and "refit" in line
+    # the table it was fitted with still forecasts
+    assert main(["forecast", obs, "--regions", plain, "--model-dir", str(tmp_path / "fit"), "--horizon", "6",
+                 "--draws", "50", "--out", str(tmp_path / "out2")]) == 0

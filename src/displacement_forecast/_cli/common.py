@@ -77,7 +77,8 @@ def load_saved_fit(directory: str | Path) -> Any:
                                 "expected a folder written by `displacement-forecast fit` (refit the model)")) from None
 
 
-def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str) -> dict[str, Any]:
+def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, file: str,
+                      regions_file: str = "<regions>") -> dict[str, Any]:
     """Condition a saved fit on the rows of a data file: new origin, no refit of the posterior.
 
     The fit's parameters are kept; its state (lag history, people at risk) and its driver model
@@ -92,7 +93,10 @@ def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, fi
     ------
     DataError
         The data name other regions or another frequency than the fit, end before the fit's
-        origin, or the model cannot be conditioned without refitting.
+        origin, the region table (``regions_file``) gives other populations or says other
+        regions count movements than the one the fit was saved with (its people at risk, and
+        the parameters fitted on them, would not be the table's), or the model cannot be
+        conditioned without refitting.
     """
     from ..models.base import Panel
 
@@ -101,6 +105,7 @@ def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, fi
         raise DataError(Problem(file, None, "region",
                                 f"the saved fit covers regions {', '.join(old.regions.codes)}; the data cover "
                                 f"{', '.join(regions.codes)}; refit with `fit` or give matching data"))
+    check_fit_regions(old.regions, regions, regions_file=regions_file)
     panel = Panel.from_observations(obs, regions)
     if panel.freq != old.freq:
         raise DataError(Problem(file, None, "date", f"data are {panel.freq}-periodic; the saved fit is {old.freq}"))
@@ -129,3 +134,26 @@ def condition_on_data(model: Any, obs: pd.DataFrame, regions: RegionTable, *, fi
             "conditioned_on": file, "posterior_refitted": False,
             "note": ("parameters from the saved fit; lag history, people at risk and the driver model "
                      "rebuilt from the data file" if new else "data end where the saved fit ends")}
+
+
+def check_fit_regions(fitted: RegionTable, given: RegionTable, *, regions_file: str) -> None:
+    """The region table a forecast gives a saved fit says what the fit's did: the same populations
+    and the same regions counting movements (``counts``), so the people at risk the fit depletes
+    are the table's. One problem per column, naming its regions; a fit is refitted for another table."""
+    problems = []
+    moved = given.declared_movements != fitted.declared_movements
+    if moved.any():
+        says = "; ".join(f"{c}: {'movements' if m else 'people (or left to the data)'}"
+                         for c, m in zip(np.asarray(given.codes)[moved], given.declared_movements[moved], strict=True))
+        problems.append(Problem(regions_file, None, "counts",
+                                f"this table says other kinds of count than the one the saved fit was made with "
+                                f"({says}); expected the fit's, or refit with `displacement-forecast fit` on this table"))
+    pop = given.population != fitted.population
+    if pop.any():
+        says = "; ".join(f"{c}: {a:,.0f}, the fit's {b:,.0f}" for c, a, b in
+                         zip(np.asarray(given.codes)[pop], given.population[pop], fitted.population[pop], strict=True))
+        problems.append(Problem(regions_file, None, "population",
+                                f"this table gives other populations than the one the saved fit was made with "
+                                f"({says}); expected the fit's, or refit with `displacement-forecast fit` on this table"))
+    if problems:
+        raise DataError(problems)

@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         extra["model_dir"] = {"path": str(args.model_dir),
-                              **condition_on_data(model, obs, regions, file=str(args.data))}
+                              **condition_on_data(model, obs, regions, file=str(args.data),
+                                                 regions_file=str(regions_path(args)))}
         n_history = len(model.panel_.dates)
     else:
         from ..models import get_model
