@@ -156,3 +156,18 @@ def test_a_saved_fit_is_not_forecast_with_another_kind_of_count(tmp_path, capsys
     # the table it was fitted with still forecasts
     assert main(["forecast", obs, "--regions", plain, "--model-dir", str(tmp_path / "fit"), "--horizon", "6",
                  "--draws", "50", "--out", str(tmp_path / "out2")]) == 0
+
+
+def test_a_table_saying_people_is_overruled_by_counts_above_the_population_and_the_warning_says_so():
+    """Counts that sum above the population are movements whatever the table says; the warning
+    said to declare movements even where the table had said people, without naming the conflict."""
+    from displacement_forecast._cli.checks import check_population
+
+    obs = pd.DataFrame({"date": pd.to_datetime(["2020-01-01", "2020-02-01"] * 2), "region": ["A", "A", "B", "B"],
+                        "series": "displaced", "value": [60.0, 60.0, 60.0, 60.0]})
+    regions = regions_from_frame(pd.DataFrame({"code": ["A", "B"], "name": ["a", "b"], "population": [100.0, 100.0],
+                                               "counts": ["people", ""]}))
+    a, b = check_population(obs, regions, file="obs.csv", regions_file="regions.csv")
+    assert a.startswith("regions.csv:2: ") and "its counts column says people, but they must include" in a
+    assert "read as movements" in a and "says people" not in b
+    assert "write movements in the region table's counts column" in b

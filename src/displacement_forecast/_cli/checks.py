@@ -494,14 +494,19 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     total = disp.groupby("region")["value"].sum()
     largest = disp.groupby("region")["value"].max()
     declared = dict(zip(regions.codes, regions.declared_movements, strict=True))
+    says = dict(zip(regions.codes, regions.frame["counts"] if "counts" in regions.frame.columns
+                    else [""] * len(regions), strict=True))
     for code, fled in total.items():
         if code in pop and fled > pop[code] and not declared[code]:  # a table saying movements expects it
+            told = ("its counts column says people, but they" if says[code] == "people"
+                    else "the counts")  # the data overrule a table saying people: such counts cannot be people
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "
                             f"{fled:,.0f} displacements the data count (up to {largest[code]:,.0f} in one "
-                            "period): the counts must include repeated displacement or returns, so the people "
-                            "at risk there are not depleted - the whole population stays at risk in every period, "
-                            f"and a forecast there can reach at most {pop[code]:,.0f} in one period (a counts "
-                            "column saying movements in the region table says so from the first period)")
+                            f"period): {told} must include repeated displacement or returns, so they are read as "
+                            "movements and the people at risk there are not depleted - the whole population stays "
+                            f"at risk in every period, and a forecast there can reach at most {pop[code]:,.0f} in "
+                            "one period (write movements in the region table's counts column to read them so from "
+                            "the first period, without this warning)")
     return warnings
 
 

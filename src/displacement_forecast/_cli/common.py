@@ -18,7 +18,7 @@ from ..data.schema import DataError, Problem
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="observation CSV (date, region, series, value[, source])")
-    p.add_argument("--regions", help="region table CSV (code, name, parent, population); "
+    p.add_argument("--regions", help="region table CSV (code, name, parent, population[, aliases][, counts]); "
                    "default: regions.csv beside DATA")
     from .data_commands import add_decimals_arg
 
@@ -44,7 +44,7 @@ def load_data(args: argparse.Namespace, *, check_population: bool = True) -> tup
     reg_path = regions_path(args)
     if not reg_path.exists():
         raise DataError(Problem(str(reg_path), None, None,
-                                "region table not found; give one with --regions (columns code, name, parent, population)"))
+                                "region table not found; give one with --regions (columns code, name, parent, population[, aliases][, counts])"))
     regions = load_regions(reg_path)
     obs = read_observations(data, region_codes=regions.codes, whole=False if getattr(args, "decimals", False) else None,
                             region_names=regions.code_named)

@@ -200,7 +200,7 @@ def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset
             messages.setdefault(i, {})["population"] = problem[1]
         if "counts" in f.columns and _counts_value(f["counts"].iloc[i]) is None:
             kinds.setdefault(("counts", "say neither people nor movements"), []).append(i)
-            messages.setdefault(i, {})["counts"] = f"{f['counts'].iloc[i]!r} is not one of the kinds; {_EXPECTED['counts']}"
+            messages.setdefault(i, {})["counts"] = f"{f['counts'].iloc[i]!r} is neither people nor movements; {_EXPECTED['counts']}"
     named = f["code"].notna() & (f["code"].astype(str) != "")
     dup = f["code"].duplicated(keep="first") & named
     first = {}
