@@ -274,25 +274,25 @@ def _ppf_flat(z, w, lam, out, C):
 
 
 @numba.njit(cache=True, inline="always")
-def deplete_row(left, keep, hazard, mult, z, out, C):
+def deplete_row(left, shrink, hazard, mult, z, out, C):
     """One path of one region: ``out[h]`` has mean ``hazard[h]`` times the people still at risk
     (``left`` before the first period), capped at them, period after period; the people at risk
-    shrink by ``keep`` (1.0) times each count, or stay (0.0: the region counts movements)."""
+    shrink by ``shrink`` (1.0) times each count, or not at all (0.0: the region counts movements)."""
     for h in range(out.shape[0]):
         m = left * hazard[h]
         y = _ppf(z[h], -1.0, (m if m > 0.0 else 0.0) * mult[h], C)
         if y > left:
             y = left
         out[h] = y
-        left -= keep * y
+        left -= shrink * y
 
 
 @numba.njit(cache=True, nogil=True)
-def _nb_depleting(hazard, at_risk, keep, mult, z, out, C):
+def _nb_depleting(hazard, at_risk, shrink, mult, z, out, C):
     """Counts with mean ``hazard * people still at risk``, capped at them, period after period."""
     for d in range(out.shape[0]):
         for r in range(out.shape[1]):
-            deplete_row(at_risk[d, r], keep[r], hazard[d, r], mult[d, r], z[d, r], out[d, r], C)
+            deplete_row(at_risk[d, r], shrink[r], hazard[d, r], mult[d, r], z[d, r], out[d, r], C)
 
 
 @numba.njit(cache=True, inline="always")
@@ -490,11 +490,11 @@ def nb_depleting(hazard: np.ndarray, at_risk: np.ndarray, mult: np.ndarray, z: n
     regions where ``depletes`` (``(R,)`` bool; all when None) is False keep them all."""
     hazard = np.ascontiguousarray(hazard, dtype=float)
     at_risk = np.ascontiguousarray(at_risk, dtype=float)
-    keep = depletion_share(depletes, hazard.shape[1])
+    shrink = depletion_share(depletes, hazard.shape[1])
     out = np.empty(hazard.shape)
 
     def rows(lo: int, hi: int) -> None:
-        _nb_depleting(hazard[lo:hi], at_risk[lo:hi], keep, mult[lo:hi], z[lo:hi], out[lo:hi], _C)
+        _nb_depleting(hazard[lo:hi], at_risk[lo:hi], shrink, mult[lo:hi], z[lo:hi], out[lo:hi], _C)
 
     split_rows(rows, out.shape[0], out.size)
     return out

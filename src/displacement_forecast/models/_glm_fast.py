@@ -20,7 +20,7 @@ from .._poisson import _C, deplete_row, depletion_share, log1p_ratio, log1p_tabl
 
 
 @numba.njit(cache=True, nogil=True)
-def _paths(a, b, log_hist, future, at_risk, keep, mult, z, out, table, C):
+def _paths(a, b, log_hist, future, at_risk, shrink, mult, z, out, table, C):
     D, R, H = out.shape
     S, _, L1 = log_hist.shape
     L = L1 + 1
@@ -49,7 +49,7 @@ def _paths(a, b, log_hist, future, at_risk, keep, mult, z, out, table, C):
                     v = 5.0
                 hz = math.exp(v)
                 eta[h] = hz if hz < 0.5 else 0.5
-            deplete_row(at_risk[r], keep[r], eta, mult[d, r], z[d, r], out[d, r], C)
+            deplete_row(at_risk[r], shrink[r], eta, mult[d, r], z[d, r], out[d, r], C)
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:
@@ -71,12 +71,12 @@ def displacement_paths(a: np.ndarray, b: np.ndarray, history: list[np.ndarray], 
     a = np.ascontiguousarray(a, dtype=float)
     b = np.ascontiguousarray(b, dtype=float)
     at_risk = np.ascontiguousarray(at_risk, dtype=float)
-    keep = depletion_share(depletes, R)
+    shrink = depletion_share(depletes, R)
     mult, z = noise.cells()
     out = np.empty((D, R, H))
 
     def rows(lo: int, hi: int) -> None:
-        _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, keep, mult[lo:hi], z[lo:hi],
+        _paths(a[lo:hi], b[lo:hi], log_hist, tuple(f[lo:hi] for f in fut), at_risk, shrink, mult[lo:hi], z[lo:hi],
                out[lo:hi], log1p_table(2), _C)
 
     split_rows(rows, D, out.size)

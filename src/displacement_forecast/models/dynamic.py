@@ -306,14 +306,14 @@ class DynamicLog(ForecastModel):
             xeff = np.zeros((n_draws, R, horizon))
         z = np.broadcast_to(self.z_last_, (n_draws, R)).copy()
         at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
-        keep = self.panel_.depletes().astype(float)  # movements (0.0) leave the people at risk as they are
+        shrink = self.panel_.depletes().astype(float)  # movements (0.0) leave the people at risk as they are
         out = np.zeros((n_draws, R, horizon))
         for h in range(horizon):
             z = m + phi * (z - m) + xeff[:, :, h] + step_sd[None, :, h] * eps[:, :, h]
             zz = z + (np.log(np.maximum(at_risk, 1.0) / self.population_) if self.depletion else 0.0)
             d = np.minimum(np.round(np.expm1(np.clip(zz, 0, self.log_cap_))), at_risk)
             out[:, :, h] = d
-            at_risk = at_risk - keep * d
+            at_risk = at_risk - shrink * d
         return out
 
 

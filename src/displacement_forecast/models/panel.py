@@ -124,10 +124,10 @@ def cap_at_risk(paths: np.ndarray, at_risk_end: np.ndarray, depletes: np.ndarray
     """
     out = np.array(paths, dtype=float, copy=True)
     left = np.broadcast_to(np.asarray(at_risk_end, dtype=float), out.shape[:2]).copy()
-    keep = 1.0 if depletes is None else np.asarray(depletes, dtype=float)[None, :]
+    shrink = 1.0 if depletes is None else np.asarray(depletes, dtype=float)[None, :]
     for h in range(out.shape[2]):
         out[:, :, h] = np.minimum(out[:, :, h], left)
-        left -= out[:, :, h] * keep
+        left -= out[:, :, h] * shrink
     return out
 
 

@@ -166,7 +166,7 @@ class SarimaxLog(ForecastModel):
         sd = np.sqrt(np.clip(theta[..., 3], 1e-8, None))
         w = np.broadcast_to(self.u_last_, (n_draws, R)).copy()
         at_risk = np.broadcast_to(self.at_risk_end_, (n_draws, R)).copy()
-        keep = self.panel_.depletes().astype(float)  # movements (0.0) leave the people at risk as they are
+        shrink = self.panel_.depletes().astype(float)  # movements (0.0) leave the people at risk as they are
         out = np.zeros((n_draws, R, horizon))
         capped = 0
         for h in range(horizon):
@@ -175,7 +175,7 @@ class SarimaxLog(ForecastModel):
             capped += int((z > self.log_cap_).sum())
             d = np.minimum(np.round(np.expm1(np.clip(z, 0, self.log_cap_))), at_risk)
             out[:, :, h] = d
-            at_risk -= keep * d
+            at_risk -= shrink * d
         self.info_.diagnostics["share_capped"] = round(capped / out.size, 5)
         return out
 
