@@ -358,7 +358,7 @@ def test_counts_above_the_population_are_movements_not_depleted(tmp_path, capsys
     import json
 
     sidecar = json.loads((tmp_path / "out" / "forecast.json").read_text())
-    assert sidecar["data"]["regions_counting_movements"] == ["H"]
+    assert sidecar["data"]["regions_counting_movements"] == {"H": "counts above the population"}
 
 
 @pytest.mark.parametrize("extra", [[], ["--model", "last-value"]])

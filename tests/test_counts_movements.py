@@ -171,3 +171,36 @@ def test_a_table_saying_people_is_overruled_by_counts_above_the_population_and_t
     assert a.startswith("regions.csv:2: ") and "its counts column says people, but they must include" in a
     assert "read as movements" in a and "says people" not in b
     assert "write movements in the region table's counts column" in b
+
+
+def test_a_column_named_almost_like_counts_is_said_not_to_be_read(tmp_path):
+    """`count` was kept out silently like any other column: the declaration went unread."""
+    import warnings
+
+    from displacement_forecast.data.schema import DataWarning
+
+    f = tmp_path / "regions.csv"
+    f.write_text("code,name,parent,population,count,pcode\nA,a,P,100,movements,X1\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = load_regions(f)
+    assert r.declared_movements.tolist() == [False]
+    (w,) = [w for w in caught if issubclass(w.category, DataWarning)]  # pcode beside code: no warning
+    assert f"{f}:1: column 'count' is not read; did you mean 'counts'?" in str(w.message)
+
+
+def test_the_sidecar_says_which_regions_count_movements_and_why(tmp_path):
+    import json
+
+    from displacement_forecast.cli import main
+
+    p = _panel(["", "movements"])
+    rows = [(d.strftime("%Y-%m-%d"), c, "displaced", v) for i, c in enumerate(["A", "B"])
+            for d, v in zip(p.dates, p.target()[i], strict=True)]
+    pd.DataFrame(rows, columns=["date", "region", "series", "value"]).to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["A", "B"], "name": ["a", "b"], "parent": "P", "population": 1_000,
+                  "counts": ["", "movements"]}).to_csv(tmp_path / "regions.csv", index=False)
+    assert main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "3", "--draws", "50",
+                 "--no-plots", "--out", str(tmp_path / "out")]) == 0
+    sidecar = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    assert sidecar["data"]["regions_counting_movements"] == {"B": "region table"}

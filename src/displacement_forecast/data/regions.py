@@ -14,7 +14,15 @@ import pandas as pd
 
 from ..conventions import TOTAL
 from .io import read_csv_strict
-from .schema import MAX_COUNT, DataError, Problem, file_lines, grouped_rows, match_columns
+from .schema import (
+    MAX_COUNT,
+    DataError,
+    DataWarning,
+    Problem,
+    file_lines,
+    grouped_rows,
+    match_columns,
+)
 
 REGION_COLUMNS = ("code", "name", "parent", "population")
 #: What the optional ``counts`` column of a region table may say about the region's displacement
@@ -157,7 +165,27 @@ def load_regions(path: str | Path) -> RegionTable:
         One line per kind of problem, naming the file, rows and column.
     """
     raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=str(path))
+    _warn_near_misses(raw.columns, str(path))
     return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
+
+
+def _warn_near_misses(columns: Iterable[object], file: str) -> None:
+    """A :class:`~.schema.DataWarning` for each column named almost like one the table reads
+    (``count`` for ``counts``): other columns are kept out silently, so a typo would silently
+    leave a declaration unread."""
+    import difflib
+    import warnings
+
+    known = (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS)
+    have = {str(c).strip().lower() for c in columns}
+    absent = [k for k in known if k not in have]  # 'pcode' beside 'code' is not a typo of it
+    for c in columns:
+        name = str(c).strip().lower()
+        near = difflib.get_close_matches(name, absent, n=1, cutoff=0.8) if name not in known else []
+        if near:
+            warnings.warn(f"{file}:1: column {str(c)!r} is not read; did you mean {near[0]!r}? (expected columns "
+                          f"{', '.join(REGION_COLUMNS)}[, {'][, '.join(OPTIONAL_REGION_COLUMNS)}])",
+                          DataWarning, stacklevel=3)
 
 
 def regions_from_frame(raw: pd.DataFrame, *, file: str = "<regions>", row_offset: int | Sequence[int] = 2,

@@ -96,9 +96,11 @@ def build_sidecar(
                  "vintage": data_vintage(panel), "frequency": panel.freq,
                  "first_period": str(panel.dates[0].date()), "last_period": str(panel.origin.date()),
                  "regions": panel.regions.codes,
-                 # counts read as movements (region table, or above the population): not depleted
-                 "regions_counting_movements": [c for c, m in zip(panel.regions.codes, panel.counts_movements(),
-                                                                  strict=True) if m]},
+                 # counts read as movements, not depleted: code -> why (the region table, or the data)
+                 "regions_counting_movements": {
+                     c: "region table" if t else "counts above the population"
+                     for c, m, t in zip(panel.regions.codes, panel.counts_movements(), panel.regions.declared_movements,
+                                        strict=True) if m}},
         "forecast": {"origin_date": str(panel.origin.date()), "horizon": horizon, "n_draws": n_draws,
                      "seed": seed, "quantile_levels": list(quantile_levels),
                      "cdf_thresholds": list(thresholds),
