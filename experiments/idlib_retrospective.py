@@ -206,13 +206,13 @@ def docs_section(table: pd.DataFrame, res: SpringResult, n_draws: int, seed: int
 
 
 def write_docs(section: str, path: Path = DOCS) -> Path:
-    """Replace (or append) this script's marked section at the end of ``path``."""
+    """Replace this script's marked section of ``path`` where it stands (append it if absent)."""
     from displacement_forecast.data.io import write_text_atomic
 
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if MARK_START in text and MARK_END in text:
         a, b = text.index(MARK_START), text.index(MARK_END) + len(MARK_END)
-        text = text[:a].rstrip("\n") + "\n\n" + text[b:].lstrip("\n")
+        return write_text_atomic(text[:a] + section.strip("\n") + text[b:], path)
     return write_text_atomic(text.rstrip("\n") + "\n\n" + section + "\n", path)
 
 

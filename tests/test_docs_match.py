@@ -329,7 +329,8 @@ def test_the_nw_syria_hindcasts_figures_are_what_the_command_prints(tmp_path, ca
     16 / 45 / 75% with the dependence factor on both sides, 14 / 46 / 74% again with it on the
     upper side only, 23 / 44 / 79% once 30% of the strike paths hold the current intensity, 23 / 52 / 91%
     once nb-dl's negative shelling effect hands its scenario response to the ratio, 23 / 50 / 81% with
-    the response model's ratio taken without depletion, 26 / 50 / 79% with the persistence in time)
+    the response model's ratio taken without depletion, 26 / 50 / 79% with the persistence in time,
+    32 / 55 / 84% with the region table reading the arrivals as movements)
     and must move with the README. ~15 s."""
     from displacement_forecast.cli import main
 
