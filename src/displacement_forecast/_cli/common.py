@@ -140,18 +140,23 @@ def check_fit_regions(fitted: RegionTable, given: RegionTable, *, regions_file: 
     """The region table a forecast gives a saved fit says what the fit's did: the same populations
     and the same regions counting movements (``counts``), so the people at risk the fit depletes
     are the table's. One problem per column, naming its regions; a fit is refitted for another table."""
+    def some(items: list[str], most: int = 5) -> str:
+        return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
     problems = []
+    codes = np.asarray(given.codes)
     moved = given.declared_movements != fitted.declared_movements
     if moved.any():
-        says = "; ".join(f"{c}: {'movements' if m else 'people (or left to the data)'}"
-                         for c, m in zip(np.asarray(given.codes)[moved], given.declared_movements[moved], strict=True))
+        says = "; ".join(f"{kind} for {some(list(codes[moved & (given.declared_movements == m)]))}"
+                         for kind, m in (("movements", True), ("people (or nothing: left to the data)", False))
+                         if (moved & (given.declared_movements == m)).any())
         problems.append(Problem(regions_file, None, "counts",
-                                f"this table says other kinds of count than the one the saved fit was made with "
-                                f"({says}); expected the fit's, or refit with `displacement-forecast fit` on this table"))
+                                f"this table says {says}, unlike the one the saved fit was made with; expected the "
+                                "fit's, or refit with `displacement-forecast fit` on this table"))
     pop = given.population != fitted.population
     if pop.any():
-        says = "; ".join(f"{c}: {a:,.0f}, the fit's {b:,.0f}" for c, a, b in
-                         zip(np.asarray(given.codes)[pop], given.population[pop], fitted.population[pop], strict=True))
+        says = some([f"{c}: {a:,.0f}, the fit's {b:,.0f}" for c, a, b in
+                     zip(codes[pop], given.population[pop], fitted.population[pop], strict=True)])
         problems.append(Problem(regions_file, None, "population",
                                 f"this table gives other populations than the one the saved fit was made with "
                                 f"({says}); expected the fit's, or refit with `displacement-forecast fit` on this table"))
