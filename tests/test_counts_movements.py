@@ -195,13 +195,8 @@ def test_the_sidecar_says_which_regions_count_movements_and_why(tmp_path):
 
     from displacement_forecast.cli import main
 
-    p = _panel(["", "movements"])
-    rows = [(d.strftime("%Y-%m-%d"), c, "displaced", v) for i, c in enumerate(["A", "B"])
-            for d, v in zip(p.dates, p.target()[i], strict=True)]
-    pd.DataFrame(rows, columns=["date", "region", "series", "value"]).to_csv(tmp_path / "obs.csv", index=False)
-    pd.DataFrame({"code": ["A", "B"], "name": ["a", "b"], "parent": "P", "population": 1_000,
-                  "counts": ["", "movements"]}).to_csv(tmp_path / "regions.csv", index=False)
-    assert main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "3", "--draws", "50",
+    obs, declared = _write_toy(tmp_path, "movements")  # B says movements, A leaves it to the data
+    assert main(["forecast", obs, "--regions", declared, "--model", "last-value", "--horizon", "3", "--draws", "50",
                  "--no-plots", "--out", str(tmp_path / "out")]) == 0
     sidecar = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert sidecar["data"]["regions_counting_movements"] == {"B": "region table"}

@@ -493,11 +493,10 @@ def check_population(obs: pd.DataFrame, regions: RegionTable, *, file: str, regi
     warnings = []
     total = disp.groupby("region")["value"].sum()
     largest = disp.groupby("region")["value"].max()
-    declared = dict(zip(regions.codes, regions.declared_movements, strict=True))
     says = dict(zip(regions.codes, regions.frame["counts"] if "counts" in regions.frame.columns
-                    else [""] * len(regions), strict=True))
+                    else [""] * len(regions), strict=True))  # what the table's counts column says
     for code, fled in total.items():
-        if code in pop and fled > pop[code] and not declared[code]:  # a table saying movements expects it
+        if code in pop and fled > pop[code] and says[code] != "movements":  # a table saying movements expects it
             told = ("its counts column says people, but they" if says[code] == "people"
                     else "the counts")  # the data overrule a table saying people: such counts cannot be people
             warnings.append(f"{regions_file}:{line[code]}: population {pop[code]:,.0f} for {code} is below the "

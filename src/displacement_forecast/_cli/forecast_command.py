@@ -120,10 +120,11 @@ def run(args: argparse.Namespace) -> int:
     obs, regions = load_data(args, check_population=False)
     from ..data.io import file_sha256, observations_sha256
 
+    regions_file = str(regions_path(args))
     # provenance: what was read, by bytes and by rows (before any hindcast truncation)
     provenance = {"file_sha256": {str(args.data): file_sha256(args.data)},
                   "content_sha256": observations_sha256(obs),
-                  "regions_file": {"path": str(regions_path(args)), "sha256": file_sha256(regions_path(args))}}
+                  "regions_file": {"path": regions_file, "sha256": file_sha256(regions_file)}}
     extra: dict = {}
     hindcast = None
     if args.origin:  # rows after the origin are not read as data at all, not even checked
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         obs, origin, dropped = truncate_at_origin(obs, args.origin, file=str(args.data))
         hindcast = {"origin": str(origin.date()), "requested": args.origin, "rows_ignored": dropped,
                     "rule": "rows dated after the origin period are ignored before fitting (as in backtest)"}
-    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=str(regions_path(args)),
+    population_warnings = check_population(obs, regions, file=str(args.data), regions_file=regions_file,
                                            lines=functools.partial(observation_lines, args.data))
     check_thresholds(thresholds, regions)
     threshold_note = None
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data))
         extra["model_dir"] = {"path": str(args.model_dir),
                               **condition_on_data(model, obs, regions, file=str(args.data),
-                                                 regions_file=str(regions_path(args)))}
+                                                 regions_file=regions_file)}
         n_history = len(model.panel_.dates)
     else:
         from ..models import get_model

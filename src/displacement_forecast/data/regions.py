@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -173,9 +175,6 @@ def _warn_near_misses(columns: Iterable[object], file: str) -> None:
     """A :class:`~.schema.DataWarning` for each column named almost like one the table reads
     (``count`` for ``counts``): other columns are kept out silently, so a typo would silently
     leave a declaration unread."""
-    import difflib
-    import warnings
-
     known = (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS)
     have = {str(c).strip().lower() for c in columns}
     absent = [k for k in known if k not in have]  # 'pcode' beside 'code' is not a typo of it

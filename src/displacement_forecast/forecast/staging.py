@@ -154,10 +154,10 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     for d in ([p] if p.exists() else []) + [anc]:
         if not os.access(d, os.W_OK | os.X_OK):
             raise DataError(Problem(str(d), None, option, "folder is read-only; expected a folder you can write to"))
-    if replace and p.exists() and any(p.iterdir()) and not any((p / m).exists() for m in RUN_MARKERS):
+    if replace and p.exists() and any(p.iterdir()) and not kinds_held(p):
         raise DataError(Problem(str(p), None, option,
-                                "folder holds other files and no earlier run (no forecast.json, model.json, "
-                                "backtest.json or datapackage.json); give a new or empty folder so nothing of yours is replaced"))
+                                f"folder holds other files and no earlier run (no {', '.join(RUN_MARKERS[:-1])} or "
+                                f"{RUN_MARKERS[-1]}); give a new or empty folder so nothing of yours is replaced"))
     if kind is not None and p.exists():
         check_kind(p, kind, option=option)
     return p
