@@ -24,6 +24,8 @@ recognised by its marker file: ``forecast.json``/``datapackage.json``, ``model.j
 forecast folder, a hub into a backtest... are refused with one line before any work is done
 (:func:`check_out_dir` with ``kind``), and :func:`staged_folder` checks again, by the files the run
 wrote, before it swaps, so a caller that forgot ``kind`` cannot delete another command's folder.
+A folder that is updated rather than replaced (a hub) must be new, empty or already of its kind:
+a hub is never written beside the user's own files.
 
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
@@ -134,9 +136,10 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     ------
     DataError
         ``out`` is empty, an existing file, inside a file, or a folder that is read-only, whose
-        parent cannot be written (the staging folder and lock live there), or (``replace``) a
-        non-empty folder that is not an earlier run's output, or is an earlier run of another
-        ``kind``.
+        parent cannot be written (the staging folder and lock live there), or a non-empty folder
+        that is not an earlier run's output (``replace``) or, for a folder that is updated (not
+        ``replace``: a hub), not an earlier run's folder of ``kind`` (a folder of the user's own
+        files never gets a hub written into it), or is an earlier run of another ``kind``.
     """
     if kind is not None and kind not in RUN_KINDS:
         raise ValueError(f"unknown kind of run {kind!r}; expected one of {', '.join(RUN_KINDS)}")
@@ -158,6 +161,13 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
         raise DataError(Problem(str(p), None, option,
                                 f"folder holds other files and no earlier run (no {', '.join(RUN_MARKERS[:-1])} or "
                                 f"{RUN_MARKERS[-1]}); give a new or empty folder so nothing of yours is replaced"))
+    if not replace and p.exists() and any(p.iterdir()) and not kinds_held(p):
+        # a folder updated in place (a hub) takes only an earlier run's folder, never one of the user's own
+        markers, holds, _ = RUN_KINDS[kind] if kind is not None else (RUN_MARKERS, "an earlier run's folder", "")
+        existing = f"an existing {holds.split(' ', 1)[1]}" if kind is not None else "an earlier run's folder"
+        raise DataError(Problem(str(p), None, option,
+                                f"folder holds other files and is not {holds} (no {' or '.join(markers)}); "
+                                f"give a new or empty folder, or {existing}"))
     if kind is not None and p.exists():
         check_kind(p, kind, option=option)
     return p
