@@ -16,7 +16,9 @@ was, or every file of the new run and nothing else of the earlier run (its extra
 ``draws.parquet`` or ``forecast_hxl.csv`` that the new run does not make, are gone with it). A
 run that fails, is interrupted (SIGINT) or is killed (SIGKILL) before the swap leaves the output
 folder untouched; a stale staging folder it leaves beside it is removed by the next run. Files in
-the output folder that no run writes (a user's notes) are carried over into the new folder.
+the output folder that no run writes (a user's notes) are carried over into the new folder. The
+new folder takes the permissions of the folder it replaces (a ``chmod 750`` folder stays 750); a
+folder made new gets the usual ones (``0o777`` minus the umask).
 
 **Kinds.** A folder is replaced only by a run of the command that wrote it (:data:`RUN_KINDS`,
 recognised by its marker file: ``forecast.json``/``datapackage.json``, ``model.json``,
@@ -52,6 +54,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -365,6 +368,8 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
                         check_kind(target, k, option=option)
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
+            if target.exists():  # a private (chmod 750) folder stays private: the new one takes its mode
+                os.chmod(stage, stat.S_IMODE(target.stat().st_mode))
             with _signals_held():  # the swap and its record happen together, never half
                 leftover = _swap(stage, target)
                 STATUS[key] = COMPLETE
