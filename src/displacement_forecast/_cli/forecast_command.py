@@ -64,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hxl", action="store_true", help="also write forecast_hxl.csv with an HXL hashtag row")
     p.add_argument("--write-draws", action="store_true",
                    help="also write the raw sample paths, one row per draw (parquet if pyarrow is installed)")
-    p.add_argument("--hub", help="also add the forecast to this hubverse hub folder (created if needed)")
+    p.add_argument("--hub", help="also add the forecast to this hubverse hub folder: a new or empty folder, or an existing hub")
     p.add_argument("--team", default="dfcast", action=_Given, help="with --hub: team name used in the hub (default dfcast)")
     p.add_argument("--allow-unreliable", action="store_true",
                    help="exit 0 even when the fit fails its diagnostics gate (outputs are marked either way)")

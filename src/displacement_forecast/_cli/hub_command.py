@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "in the hub are kept; the hub opens with hubdata.connect_hub (Python) or "
                     "hubData::connect_hub (R).")
     p.add_argument("forecast_dir", metavar="FORECAST_DIR", help="folder holding forecast.csv and forecast.json")
-    p.add_argument("--hub", required=True, metavar="DIR", help="hub root folder (created if missing)")
+    p.add_argument("--hub", required=True, metavar="DIR", help="hub root folder: a new or empty folder, or an existing hub (created if missing)")
     p.add_argument("--team", default="dfcast", help="team abbreviation: letters, digits, '_' (default dfcast)")
     p.add_argument("--model", default=None,
                    help="model abbreviation (default: the sidecar's model name with '-' as '_', "

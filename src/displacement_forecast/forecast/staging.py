@@ -16,7 +16,9 @@ was, or every file of the new run and nothing else of the earlier run (its extra
 ``draws.parquet`` or ``forecast_hxl.csv`` that the new run does not make, are gone with it). A
 run that fails, is interrupted (SIGINT) or is killed (SIGKILL) before the swap leaves the output
 folder untouched; a stale staging folder it leaves beside it is removed by the next run. Files in
-the output folder that no run writes (a user's notes) are carried over into the new folder.
+the output folder that no run writes (a user's notes) are carried over into the new folder. The
+new folder takes the permissions of the folder it replaces (a ``chmod 750`` folder stays 750); a
+folder made new gets the usual ones (``0o777`` minus the umask).
 
 **Kinds.** A folder is replaced only by a run of the command that wrote it (:data:`RUN_KINDS`,
 recognised by its marker file: ``forecast.json``/``datapackage.json``, ``model.json``,
@@ -24,6 +26,8 @@ recognised by its marker file: ``forecast.json``/``datapackage.json``, ``model.j
 forecast folder, a hub into a backtest... are refused with one line before any work is done
 (:func:`check_out_dir` with ``kind``), and :func:`staged_folder` checks again, by the files the run
 wrote, before it swaps, so a caller that forgot ``kind`` cannot delete another command's folder.
+A folder that is updated rather than replaced (a hub) must be new, empty or already of its kind:
+a hub is never written beside the user's own files.
 
 **Lock.** A second run into the same folder while the first holds it is refused at once with
 one line (an ``fcntl`` lock on ``.<name>.lock`` beside the folder, released by the kernel when
@@ -50,6 +54,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -134,9 +139,10 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     ------
     DataError
         ``out`` is empty, an existing file, inside a file, or a folder that is read-only, whose
-        parent cannot be written (the staging folder and lock live there), or (``replace``) a
-        non-empty folder that is not an earlier run's output, or is an earlier run of another
-        ``kind``.
+        parent cannot be written (the staging folder and lock live there), or a non-empty folder
+        that is not an earlier run's output (``replace``) or, for a folder that is updated (not
+        ``replace``: a hub), not an earlier run's folder of ``kind`` (a folder of the user's own
+        files never gets a hub written into it), or is an earlier run of another ``kind``.
     """
     if kind is not None and kind not in RUN_KINDS:
         raise ValueError(f"unknown kind of run {kind!r}; expected one of {', '.join(RUN_KINDS)}")
@@ -158,6 +164,13 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
         raise DataError(Problem(str(p), None, option,
                                 f"folder holds other files and no earlier run (no {', '.join(RUN_MARKERS[:-1])} or "
                                 f"{RUN_MARKERS[-1]}); give a new or empty folder so nothing of yours is replaced"))
+    if not replace and p.exists() and any(p.iterdir()) and not kinds_held(p):
+        # a folder updated in place (a hub) takes only an earlier run's folder, never one of the user's own
+        markers, holds, _ = RUN_KINDS[kind] if kind is not None else (RUN_MARKERS, "an earlier run's folder", "")
+        existing = f"an existing {holds.split(' ', 1)[1]}" if kind is not None else "an earlier run's folder"
+        raise DataError(Problem(str(p), None, option,
+                                f"folder holds other files and is not {holds} (no {' or '.join(markers)}); "
+                                f"give a new or empty folder, or {existing}"))
     if kind is not None and p.exists():
         check_kind(p, kind, option=option)
     return p
@@ -355,6 +368,8 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
                         check_kind(target, k, option=option)
             if target.exists() and not copy_existing:
                 _carry_over(target, stage)
+            if target.exists():  # a private (chmod 750) folder stays private: the new one takes its mode
+                os.chmod(stage, stat.S_IMODE(target.stat().st_mode))
             with _signals_held():  # the swap and its record happen together, never half
                 leftover = _swap(stage, target)
                 STATUS[key] = COMPLETE
