@@ -20,6 +20,7 @@ from displacement_forecast.scenarios import (
     check_scenarios,
     load_scenarios,
     scenarios_from_dict,
+    with_baseline,
 )
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "reliability"
@@ -106,6 +107,29 @@ def test_multiply_by_one_and_empty_scenario_warn():
     assert a.warnings == ("change[0] multiplies by 1: it has no effect",)
     assert "baseline" in b.warnings[0]
     assert "warnings" in a.to_dict()
+
+
+@pytest.mark.parametrize("sid", ["baseline", "BASELINE"])
+def test_a_baseline_with_changes_is_an_error_naming_the_file_and_line(tmp_path, sid):
+    """A scenario 'baseline' with multiply = 2 was read as the baseline: the baseline rows were the
+    doubled forecast, exit 0, no word."""
+    toml = tmp_path / "b.toml"
+    toml.write_text(f'[[scenario]]\nid="{sid}"\n[[scenario.change]]\nregions=["ALL"]\nmultiply=2\n')
+    with pytest.raises(DataError) as e:
+        load_scenarios(toml)
+    assert str(e.value) == (f"{toml}:2: key scenario '{sid}'.id: scenario '{sid}' has changes; the baseline is the "
+                            "forecast with no change: give this scenario another id")
+    with pytest.raises(DataError, match="has changes; the baseline is the forecast with no change"):
+        Scenario.intensify(["ALL"], id="Baseline")  # built in code: the same rule
+
+
+def test_the_baseline_id_is_spelled_baseline_in_any_case_it_is_written():
+    """id = "BASELINE" kept its spelling: forecast.csv had no 'baseline' rows at all."""
+    (b, x) = scenarios_from_dict({"scenario": [{"id": "BASELINE"}, {"id": "x", "change": [{"multiply": 2}]}]})
+    assert b.id == "baseline" and b.warnings == ("id 'BASELINE' is the baseline: it is written 'baseline' in the "
+                                                 "outputs",)
+    assert with_baseline([b, x]) == ([b, x], False)
+    assert Scenario("Baseline").id == "baseline"
 
 
 def _monthly_obs(n=12):
