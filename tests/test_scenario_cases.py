@@ -159,6 +159,21 @@ def test_weeks_on_monthly_data_is_an_error_months_and_periods_are_not(sim):
         m.apply(base, sim.regions, pd.date_range("2020-01-06", periods=3, freq="W-MON"))
 
 
+def test_values_and_periods_past_the_horizon_are_named(sim, tmp_path):
+    """8 values with --horizon 4: periods 5-8 were cut off with no note."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nvalues=[1,2,3,4,5,6,7,8]\n'
+                    '[[scenario.change]]\nregions=["NWS02"]\nstart=3\nmultiply=2\nperiods=4\n'
+                    '[[scenario.change]]\nregions=["NWS03"]\nmultiply=2\nperiods=4\n'
+                    '[[scenario.change]]\nregions=["NWS04"]\nvalues=[1,2,3,4,5]\n')
+    (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
+                            file=str(toml))
+    assert sc.warnings == (f"{toml}:5: change[0] sets 8 periods; the horizon is 4: periods 5-8 are not used",
+                           f"{toml}:10: change[1] sets 4 periods (forecast periods 3-6); the horizon is 4: periods "
+                           "5-6 are not used",
+                           f"{toml}:17: change[3] sets 5 periods; the horizon is 4: period 5 is not used")
+
+
 def test_date_starts_overlap_and_place_like_period_starts(sim):
     obs = sim.observations
     last = obs["date"].max()

@@ -61,7 +61,8 @@ before the first forecast period; ``hold`` longer
 than the observed history; two changes touching the same series, region and period (with integer
 or date starts). A change that can have no effect (``multiply = 1`` alone, or a start after the
 forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by the command line
-and written into the sidecar with the scenario; so is a change that takes a series far beyond its
+and written into the sidecar with the scenario; so is a change whose ``values`` or ``periods`` run
+past the horizon (the periods not used are named); so is a change that takes a series far beyond its
 history in the regions it changes (above :data:`BEYOND_HISTORY` times the largest count observed
 there, :func:`beyond_history`; ``multiply = 1000`` for ``10``): a warning naming the file, line,
 scenario and factor, never a refusal (an analyst may mean it).
@@ -461,6 +462,12 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             if h0 >= horizon:
                 warns.append(f"change[{n}] starts at forecast period {h0 + 1} ({ch.start}), after the horizon of "
                              f"{horizon} periods: it has no effect on this forecast")
+            elif h1 is not None and h1 > horizon:  # values or periods past the horizon were cut off unsaid
+                line = ch.line_of("values" if ch.values is not None else ch.unit)
+                span = "" if h0 == 0 else f" (forecast periods {h0 + 1}-{h1})"
+                unused = f"period {h1} is" if h1 == horizon + 1 else f"periods {horizon + 1}-{h1} are"
+                warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] sets {h1 - h0} periods"
+                             f"{span}; the horizon is {horizon}: {unused} not used")
             if ch.hold is not None and ch.hold > n_hist:
                 problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
                                         f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
