@@ -854,3 +854,21 @@ def test_coverage_interval_holds_the_true_rate_and_widens_for_runs_of_misses():
     # weights: covered cells over cells (0.75 in every resample), not a mean of per-origin rates (0.5)
     assert coverage_interval(np.tile([1.0, 0.0], 8), block=2, weights=np.tile([3.0, 1.0], 8)) == pytest.approx(
         jeffreys(12, 16))
+
+
+@needs_cases
+def test_the_cumulative_line_counts_the_origins_scored_at_its_horizon(tmp_path, capsys):
+    """--origins=-6:-2:2 --horizon 2 printed 'at horizon 2: 50% / 50% (3 origins)' while scores.csv
+    held 2 origins at horizon 2 (the last origin has no outcome two periods on)."""
+    from displacement_forecast.cli import main
+
+    out = tmp_path / "bt"
+    assert main(["backtest", str(CASES / "small_obs.csv"), "--regions", str(CASES / "small_regions.csv"),
+                 "--models", "last-value", "--origins=-3:-2", "--horizon", "2", "--draws", "30", "--no-plots",
+                 "--no-progress", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    scores = pd.read_csv(out / "scores.csv")
+    scored = scores[(scores["target"] == "cum_new_displaced") & (scores["region"] == "ALL")
+                    & scores["observed"].notna()].groupby("horizon")["origin"].nunique()
+    assert scored.to_dict() == {1: 2, 2: 1}
+    assert re.search(r"\n  last-value +\d+% / \d+%; at horizon 2: \d+% / \d+% \(1 origin\)\n", text), text

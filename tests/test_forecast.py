@@ -148,12 +148,15 @@ def test_cli_forecasts_the_baseline_when_the_scenario_file_has_none(tmp_path, ca
     assert list(dict.fromkeys(df["scenario"])) == ["baseline", "ceasefire-south", "double-all"]
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
     assert [s["id"] for s in side["scenarios"]] == ["baseline", "ceasefire-south", "double-all"]
-    # a file that has its own baseline (any case: chart files are named without case) is read as it is
+    # a file that has its own baseline (any case: chart files are named without case) is that baseline,
+    # spelled 'baseline' in the outputs: 'Baseline' rows escaped a pipeline filtering scenario == "baseline"
     toml.write_text('[[scenario]]\nid="Baseline"\n[[scenario]]\nid="double-all"\n  [[scenario.change]]\n'
                     '  regions=["ALL"]\n  multiply=2\n')
     assert main([*base, "--out", str(tmp_path / "out2")]) == 0
-    assert "no 'baseline' scenario" not in capsys.readouterr().err
-    assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"Baseline", "double-all"}
+    err = capsys.readouterr().err
+    assert "no 'baseline' scenario" not in err
+    assert "WARNING: scenario 'baseline': id 'Baseline' is the baseline: it is written 'baseline' in the outputs" in err
+    assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"baseline", "double-all"}
 
 
 def test_cli_bad_scenario_is_one_line_per_problem(tmp_path, capsys):

@@ -196,13 +196,46 @@ def test_o17_trailing_missing_week_is_stated_and_covered(tmp_path, capsys):
     out = tmp_path / "out"
     rc, _, err = forecast(capsys, CASES / "obs/o17_trailing_nan.csv", CASES / "obs/regions.csv", out)
     assert rc == 0
-    assert "no displacement counts for the last 1 period(s) (2020-01-20)" in err
+    assert ("no displacement counts for the last 1 period(s) (2020-01-20); the forecast starts after 2020-01-13 "
+            "and covers them") in err
     sc = assert_complete_run(out)
     assert sc["marks"]["missing_last_periods"] == ["2020-01-20"]
     assert any("2020-01-20" in w for w in sc["warnings"])
     assert sc["forecast"]["origin_date"] == "2020-01-13"
     fc = pd.read_csv(out / "forecast.csv")
     assert fc.loc[fc.horizon == 1, "target_date"].unique().tolist() == ["2020-01-20"]
+    assert set(fc["mark"]) == {"no displacement counts for 2020-01-20 (forecast covers them)"}
+
+
+def test_a_gap_longer_than_the_horizon_is_not_said_to_be_covered(tmp_path, capsys):
+    """12 months without displacement counts and --horizon 3: screen, sidecar and every mark cell
+    said the forecast 'covers them'; it covers the first 3 and says what would reach the last."""
+    obs = pd.read_csv(CASES / "obs/o17_trailing_nan.csv")
+    gap = sorted(obs["date"].unique())[-5:]  # 5 weeks without a count, 3 forecast
+    obs.loc[obs["date"].isin(gap) & (obs["series"] == "displaced"), "value"] = np.nan
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    out = tmp_path / "out"
+    rc, _, err = forecast(capsys, tmp_path / "obs.csv", CASES / "obs/regions.csv", out)
+    assert rc == 0
+    said = (f"no displacement counts for the last 5 period(s) ({', '.join(gap)}); the forecast starts after "
+            f"2019-12-16; its 3 period(s) cover only 3 of the 5 periods with no displacement count (to {gap[2]}); "
+            f"use --horizon 5 or more to reach {gap[-1]}")
+    assert f"WARNING: {said}" in err.splitlines() and "covers them" not in err
+    sc = assert_complete_run(out)
+    assert said in sc["warnings"] and sc["marks"]["missing_last_periods"] == gap
+    fc = pd.read_csv(out / "forecast.csv")
+    assert set(fc["mark"]) == {f"no displacement counts for {', '.join(gap)} (the forecast's 3 period(s) cover "
+                               f"only 3 of them, to {gap[2]})"}
+
+
+def test_a_fit_says_what_horizon_covers_the_periods_without_counts():
+    from displacement_forecast.forecast.marks import missing_periods_note
+
+    gap = ["2023-01-01", "2023-02-01"]
+    assert missing_periods_note(gap, "2022-12-01", None) == (
+        "the fit ends at 2022-12-01: a forecast from it starts after that date and covers them with --horizon 2 "
+        "or more")
+    assert missing_periods_note(gap, "2022-12-01", 2) == "the forecast starts after 2022-12-01 and covers them"
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from displacement_forecast.scenarios import (
     check_scenarios,
     load_scenarios,
     scenarios_from_dict,
+    with_baseline,
 )
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "reliability"
@@ -108,6 +109,29 @@ def test_multiply_by_one_and_empty_scenario_warn():
     assert "warnings" in a.to_dict()
 
 
+@pytest.mark.parametrize("sid", ["baseline", "BASELINE"])
+def test_a_baseline_with_changes_is_an_error_naming_the_file_and_line(tmp_path, sid):
+    """A scenario 'baseline' with multiply = 2 was read as the baseline: the baseline rows were the
+    doubled forecast, exit 0, no word."""
+    toml = tmp_path / "b.toml"
+    toml.write_text(f'[[scenario]]\nid="{sid}"\n[[scenario.change]]\nregions=["ALL"]\nmultiply=2\n')
+    with pytest.raises(DataError) as e:
+        load_scenarios(toml)
+    assert str(e.value) == (f"{toml}:2: key scenario '{sid}'.id: scenario '{sid}' has changes; the baseline is the "
+                            "forecast with no change: give this scenario another id")
+    with pytest.raises(DataError, match="has changes; the baseline is the forecast with no change"):
+        Scenario.intensify(["ALL"], id="Baseline")  # built in code: the same rule
+
+
+def test_the_baseline_id_is_spelled_baseline_in_any_case_it_is_written():
+    """id = "BASELINE" kept its spelling: forecast.csv had no 'baseline' rows at all."""
+    (b, x) = scenarios_from_dict({"scenario": [{"id": "BASELINE"}, {"id": "x", "change": [{"multiply": 2}]}]})
+    assert b.id == "baseline" and b.warnings == ("id 'BASELINE' is the baseline: it is written 'baseline' in the "
+                                                 "outputs",)
+    assert with_baseline([b, x]) == ([b, x], False)
+    assert Scenario("Baseline").id == "baseline"
+
+
 def _monthly_obs(n=12):
     dates = pd.date_range("2019-01-01", periods=n, freq="MS")
     rows = [(d, "NWS01", s, 5.0) for d in dates for s in ("displaced", "strikes")]
@@ -133,6 +157,21 @@ def test_weeks_on_monthly_data_is_an_error_months_and_periods_are_not(sim):
     (m,) = scenarios_from_dict({"scenario": [{"id": "m", "change": [{"multiply": 2, "months": 2}]}]})
     with pytest.raises(DataError, match="months = 2 but the data are weekly"):
         m.apply(base, sim.regions, pd.date_range("2020-01-06", periods=3, freq="W-MON"))
+
+
+def test_values_and_periods_past_the_horizon_are_named(sim, tmp_path):
+    """8 values with --horizon 4: periods 5-8 were cut off with no note."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nvalues=[1,2,3,4,5,6,7,8]\n'
+                    '[[scenario.change]]\nregions=["NWS02"]\nstart=3\nmultiply=2\nperiods=4\n'
+                    '[[scenario.change]]\nregions=["NWS03"]\nmultiply=2\nperiods=4\n'
+                    '[[scenario.change]]\nregions=["NWS04"]\nvalues=[1,2,3,4,5]\n')
+    (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
+                            file=str(toml))
+    assert sc.warnings == (f"{toml}:5: change[0] sets 8 periods; the horizon is 4: periods 5-8 are not used",
+                           f"{toml}:10: change[1] sets 4 periods (forecast periods 3-6); the horizon is 4: periods "
+                           "5-6 are not used",
+                           f"{toml}:17: change[3] sets 5 periods; the horizon is 4: period 5 is not used")
 
 
 def test_date_starts_overlap_and_place_like_period_starts(sim):

@@ -169,7 +169,9 @@ def format_cumulative(summary: pd.DataFrame) -> str:
         h = str(max(rec["horizons"]))
         pooled = " / ".join(f"{rec['nominal_vs_observed'][lv]:.0%}" for lv in levels)
         longest = " / ".join(f"{rec['by_horizon'][h][lv]:.0%}" for lv in levels)
-        lines.append(f"  {model:18s} {pooled}; at horizon {h}: {longest} ({rec['origins']['n']} origins)")
+        # the origins scored at that horizon (the last ones have no outcome there), not at any horizon
+        n = int(s.loc[(s["model"] == model) & (s["horizon"] == int(h)), "n_origins"].max())
+        lines.append(f"  {model:18s} {pooled}; at horizon {h}: {longest} ({n} origin{'s' if n != 1 else ''})")
     return "\n".join(lines)
 
 

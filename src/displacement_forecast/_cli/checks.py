@@ -330,7 +330,8 @@ def check_target(obs: pd.DataFrame, *, file: str) -> None:
                             f"source: rename = {{ arrivals = \"{TARGET}\" }})"))
 
 
-def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
+def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str,
+                 horizon: int | None = None) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
     """Check that ``obs`` can support ``model``; drop what it cannot; say what was dropped.
 
     Parameters
@@ -343,6 +344,9 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         Registry name or model instance (fitted models skip the history checks).
     file
         Observation file name for messages.
+    horizon
+        Forecast periods (None: a fit, forecast later); the note on trailing periods without
+        displacement counts says how many of them it covers.
 
     Returns
     -------
@@ -374,10 +378,12 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     last_seen = disp.loc[disp["value"].notna(), "date"].max()
     later = sorted(d for d in obs["date"].unique() if d > last_seen)
     if later:
+        from ..forecast.marks import missing_periods_note
+
         notes.missing_last_periods = [str(pd.Timestamp(d).date()) for d in later]
         notes.warnings.append(
             f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
-            f"the forecast starts after {pd.Timestamp(last_seen).date()} and covers them")
+            + missing_periods_note(notes.missing_last_periods, str(pd.Timestamp(last_seen).date()), horizon))
         obs = obs[obs["date"] <= last_seen]
     # Regions whose last count is old: their forecast rests on old data (said, not hidden).
     last_count = obs[(obs["series"] == TARGET) & obs["value"].notna()].groupby("region")["date"].max()

@@ -10,7 +10,8 @@ A forecast carries a mark when
   forecast CSV's ``cum_new_displaced`` rows (``cumulative_intervals_calibrated_in_backtest``): a
   separate mark, since sums over periods can cover far less than each period does and a planner
   reading "more than 250,000 within 12 weeks" reads the sums,
-* the last periods held no displacement counts (the origin moved back; a note, not a fault),
+* the last periods held no displacement counts (the origin moved back; a note, not a fault; a
+  horizon shorter than that gap covers only its start, :func:`missing_periods_note`),
 * a model that no scenario can move at all (it uses no conflict series: a driver-free model, or
   ``auto`` on data without any), when a scenario of the run changes something: its scenario rows
   are the baseline's (``scenarios_ignored``),
@@ -29,7 +30,7 @@ package, hub model metadata, HXL file and chart captions read them from there vi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 
@@ -59,6 +60,23 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
     sidecar["marks"] = marks
     sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
     return sidecar
+
+
+def missing_periods_note(missing: Sequence[str], origin: str, horizon: int | None) -> str:
+    """What the forecast does about ``missing``, the last periods without displacement counts (the
+    origin, ``origin``, moved back before them; the forecast's first periods are those periods).
+
+    ``horizon`` None: a fit, forecast later. A horizon shorter than the gap covers only its start:
+    said, with the horizon that would reach its end (not an error: a short horizon is a choice).
+    """
+    n = len(missing)
+    if horizon is None:
+        return (f"the fit ends at {origin}: a forecast from it starts after that date and covers them with "
+                f"--horizon {n} or more")
+    if horizon >= n:
+        return f"the forecast starts after {origin} and covers them"
+    return (f"the forecast starts after {origin}; its {horizon} period(s) cover only {horizon} of the {n} periods "
+            f"with no displacement count (to {missing[horizon - 1]}); use --horizon {n} or more to reach {missing[-1]}")
 
 
 def _ignored(sidecar: Mapping[str, Any]) -> bool:
@@ -104,7 +122,10 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
         parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
                      + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
                      "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
-    if marks.get("missing_last_periods"):
-        parts.append("no displacement counts for " + ", ".join(marks["missing_last_periods"])
-                     + " (forecast covers them)")
+    missing = marks.get("missing_last_periods") or []
+    if missing:
+        horizon = (sidecar.get("forecast") or {}).get("horizon")
+        cover = ("forecast covers them" if horizon is None or horizon >= len(missing) else
+                 f"the forecast's {horizon} period(s) cover only {horizon} of them, to {missing[horizon - 1]}")
+        parts.append("no displacement counts for " + ", ".join(missing) + f" ({cover})")
     return "; ".join(parts)

@@ -61,7 +61,8 @@ before the first forecast period; ``hold`` longer
 than the observed history; two changes touching the same series, region and period (with integer
 or date starts). A change that can have no effect (``multiply = 1`` alone, or a start after the
 forecast horizon) is a warning carried in :attr:`Scenario.warnings`, printed by the command line
-and written into the sidecar with the scenario; so is a change that takes a series far beyond its
+and written into the sidecar with the scenario; so is a change whose ``values`` or ``periods`` run
+past the horizon (the periods not used are named); so is a change that takes a series far beyond its
 history in the regions it changes (above :data:`BEYOND_HISTORY` times the largest count observed
 there, :func:`beyond_history`; ``multiply = 1000`` for ``10``): a warning naming the file, line,
 scenario and factor, never a refusal (an analyst may mean it).
@@ -70,7 +71,10 @@ Scenario ids name files (``fan_<id>.png``) and CSV cells, so they follow one doc
 pattern, :data:`ID_PATTERN`: a letter or digit, then letters, digits, ``.``, ``-`` or ``_``, at most 64
 characters in all; two ids may not differ only by case (they would share a chart file on some
 file systems). Anything else (spaces, ``/``, control characters, a leading ``=``/``+``/``-``/``@``)
-is one clear error before anything is fitted or written.
+is one clear error before anything is fitted or written. ``baseline``, in any case, is the
+forecast with no change (:data:`BASELINE`): it is spelled ``baseline`` in every output, and a
+scenario of that id with changes is an error (it would have made the baseline rows the changed
+forecast).
 """
 
 from __future__ import annotations
@@ -106,6 +110,16 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _UNIT_FREQ = {"weeks": "W", "months": "M"}
 _FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
 _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
+
+
+#: The id of the forecast with no change, spelled so in every output whatever the case it is written in.
+BASELINE = "baseline"
+
+
+def _baseline_changed(sid: str) -> str:
+    """Why a scenario called ``baseline`` (any case) may not have changes."""
+    return (f"scenario {sid!r} has changes; the baseline is the forecast with no change: give this scenario "
+            "another id")
 
 
 def check_id(sid: Any) -> str | None:
@@ -205,10 +219,14 @@ class Scenario:
         why = check_id(self.id)
         if why:
             raise DataError(_kp("scenario", None, "id", why))
+        if self.id.lower() == BASELINE:  # one spelling in every output (a pipeline filters on it)
+            if self.changes:
+                raise DataError(_kp("scenario", None, "id", _baseline_changed(self.id)))
+            object.__setattr__(self, "id", BASELINE)
 
     @classmethod
     def baseline(cls) -> Scenario:
-        return cls("baseline", "conflict continues as forecast from its own recent history")
+        return cls(BASELINE, "conflict continues as forecast from its own recent history")
 
     @classmethod
     def intensify(cls, regions: list[str], k: float = 2.0, periods: int | None = None, start: int = 1,
@@ -444,6 +462,12 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             if h0 >= horizon:
                 warns.append(f"change[{n}] starts at forecast period {h0 + 1} ({ch.start}), after the horizon of "
                              f"{horizon} periods: it has no effect on this forecast")
+            elif h1 is not None and h1 > horizon:  # values or periods past the horizon were cut off unsaid
+                line = ch.line_of("values" if ch.values is not None else ch.unit)
+                span = "" if h0 == 0 else f" (forecast periods {h0 + 1}-{h1})"
+                unused = f"period {h1} is" if h1 == horizon + 1 else f"periods {horizon + 1}-{h1} are"
+                warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] sets {h1 - h0} periods"
+                             f"{span}; the horizon is {horizon}: {unused} not used")
             if ch.hold is not None and ch.hold > n_hist:
                 problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
                                         f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
@@ -548,7 +572,7 @@ def with_baseline(scenarios: list[Scenario]) -> tuple[list[Scenario], bool]:
     Every forecast holds the baseline: scenarios are read against it and the exceedance
     comparisons need it. A file with only ``ceasefire-banadir`` and ``double-all`` gave a forecast
     without baseline rows, and no word said so."""
-    if any(s.id.lower() == "baseline" for s in scenarios):
+    if any(s.id == BASELINE for s in scenarios):  # Scenario spells the baseline's id one way
         return list(scenarios), False
     return [Scenario.baseline(), *scenarios], True
 
@@ -619,8 +643,13 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
                 changes.append(c)
                 if c.multiply == 1 and c.hold is None:
                     warns.append(f"change[{j}] multiplies by 1: it has no effect")
-        if not raw and sid != "baseline":
-            warns.append("no changes: this scenario is the baseline")
+        if sid.lower() != BASELINE:
+            if not raw:
+                warns.append("no changes: this scenario is the baseline")
+        elif raw:  # read as the baseline, its changes made the baseline rows the changed forecast
+            problems.append(_kp(file, at("id"), f"{key}.id", _baseline_changed(sid)))
+        elif sid != BASELINE:
+            warns.append(f"id {sid!r} is the baseline: it is written {BASELINE!r} in the outputs")
         problems += _overlaps(changes, key, file, regions)
         if not problems:
             out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns), file=file))
