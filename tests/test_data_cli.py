@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ def files_in(d: Path) -> set[str]:
      "empty (,,) for a missing value"),
     ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),
     ("negative.csv", (HEADER + "2020-01-06,A,strikes,-4\n").encode(), ":2: column 'value'", "negative"),
+    # was 'not UTF-8 (byte 0x8b at offset 1); save the file as UTF-8'
+    ("obs.csv.gz", gzip.compress((HEADER + "2020-01-06,A,strikes,1\n").encode()), ":",
+     "is gzip-compressed: decompress it first (gunzip "),
 ])
 def test_validate_bad_files(tmp_path, capsys, name, content, where, what):
     p = tmp_path / name

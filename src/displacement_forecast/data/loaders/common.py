@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..aggregate import aggregate
 from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
+from ..io import check_file as io_check_file
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
@@ -151,11 +152,9 @@ def row_problems(file: str, column: str | None, rows: Sequence[int] | np.ndarray
 
 
 def check_file(path: Path) -> None:
-    """Raise a one-line :class:`DataError` if ``path`` is missing, a folder or empty."""
-    if not path.exists():
-        raise DataError(Problem(str(path), None, None, "file not found"))
-    if path.is_dir():
-        raise DataError(Problem(str(path), None, None, "is a folder; expected a file"))
+    """Raise a one-line :class:`DataError` if ``path`` is missing, a folder, compressed, Parquet, a zip
+    that is not a workbook (:func:`..io.check_file`) or empty."""
+    io_check_file(path)
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if not head.strip():
