@@ -494,6 +494,14 @@ def test_10_missing_words_thousands_and_range(tmp_path):
     assert any("500-1000" in m and "range" in m for m in msgs)
     # n/a, -, n/a, N/A, -: one line per column, counting its rows ("2 rows are not a number ...")
     assert sum(int(m.split()[0]) if m.split()[0].isdigit() else 1 for m in msgs if "missing = " in m) == 5
+    # the hint says where the key goes: at the top level it was refused ('unknown key ... expected one of ...')
+    assert all('declare words meaning missing under [file]: missing = ["n/a", "-"]' in m for m in msgs if "missing = " in m)
+    top = tmp_path / "top.toml"
+    top.write_text('missing = ["n/a", "-"]\n' + cfg_text)
+    with pytest.raises(DataError) as e:
+        load_mapped(src, top)
+    assert [str(p) for p in e.value.problems] == [
+        f"{top}:1: key missing: unknown key 'missing' in top level; 'missing' belongs under [file]"]
     declared = tmp_path / "c.toml"
     declared.write_text(cfg_text.replace("[file]\n", '[file]\nmissing = ["n/a", "-"]\n'))
     with pytest.raises(DataError) as e:

@@ -707,8 +707,13 @@ def parse_counts(
     missing: Iterable[str] = (),
     whole: bool = True,
     delimiter: str = ",",
+    declare: str = "for this source",
 ) -> tuple[pd.Series, list[Problem]]:
     """Read a column of counts written by people or spreadsheets; return ``(values, problems)``.
+
+    ``declare``: where the ``missing`` and ``thousands`` keys the messages ask for are written
+    (``"under [file]"`` in a mapping config): a hint that does not say so sent users to the top
+    level, where the key is refused.
 
     Rules, in order (each cell):
 
@@ -765,8 +770,9 @@ def parse_counts(
         "formula": "starts like a spreadsheet formula (=, +, -, @); expected a plain count (the figure itself)",
         "range": "is a range; expected one number (write the figure you mean, or leave the cell empty for missing)",
         "nan": ("is not a number; expected a count (empty for missing"
-                + (f"; missing words declared: {', '.join(sorted(miss))})" if miss else "; declare words meaning missing with missing = [\"n/a\", \"-\"])")),
-        "ambiguous": "could be a thousands separator or a decimal mark; declare thousands = \",\" or \".\" for this source",
+                + (f"; missing words declared: {', '.join(sorted(miss))})" if miss
+                   else f"; declare words meaning missing {declare}: missing = [\"n/a\", \"-\"])")),
+        "ambiguous": f"could be a thousands separator or a decimal mark; declare thousands = \",\" or \".\" {declare}",
     }
     rawv = raw.to_numpy()
     for kind, idx in kinds.items():
@@ -1043,14 +1049,22 @@ def shown_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
-def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str) -> list[Problem]:
+def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str,
+                   elsewhere: Mapping[str, Iterable[str]] | None = None) -> list[Problem]:
     """Unknown keys and wrong values of one config table (``where``: ``"[file]"``), one problem each.
 
-    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`.
+    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`. ``elsewhere``
+    maps the other tables of the file (``"[file]"``) to their keys: an unknown key one of them
+    takes is said to belong there (``missing`` at the top level of a mapping belongs under [file]).
     """
     problems = []
     for key, val in cfg.items():
         if key not in allowed:
+            homes = [t for t, keys in (elsewhere or {}).items() if key in keys]
+            if homes:
+                problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; {key!r} belongs under "
+                                                         f"{' or '.join(homes)}"))
+                continue
             problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
         elif (why := option_problem(val, allowed[key])) is not None:
             problems.append(Problem(name, None, key, f"{where} {key} = {shown_value(val)} {why}"))
