@@ -168,6 +168,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
             problems.append(Problem(name, at("sources"), "sources", f"{where} must be a table"))
             continue
         fmt = src.get("format")
+        fmt = fmt.lower() if isinstance(fmt, str) else fmt  # format = "ACLED" names the acled loader
         if fmt not in LOADERS:
             problems.append(Problem(name, at("format"), "format", f"{where}: format = {fmt!r}; expected one of {', '.join(LOADERS)}"))
             continue
