@@ -159,3 +159,17 @@ def test_every_loader_flag_has_its_command_line_name():
     from displacement_forecast._cli.data_commands import FLAGS, agency_options
 
     assert set(FLAGS) == {"freq", "config", *agency_options(argparse.Namespace())}
+
+
+def test_a_warning_on_screen_is_a_sentence_without_a_python_class_name(tmp_path, capsys):
+    """A region-table header typo printed 'warning: ...: did you mean 'population'? (...) (DataWarning)'
+    before its error: the class name means nothing to a user."""
+    obs = tmp_path / "obs.csv"
+    obs.write_text(HEADER + "2020-01-06,A,strikes,1\n")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,populaton\nA,Alpha,1000\n")
+    code, out, err = run(capsys, "validate", str(obs), "--regions", str(reg))
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[0].startswith(f"warning: {reg}:1: column 'populaton' is not read; did you mean "
+                                              "'population'?")
+    assert not any(line.rstrip().endswith("Warning)") for line in lines), err
