@@ -302,7 +302,20 @@ def test_python_warnings_are_one_line_each_said_once(tmp_path, capsys, monkeypat
     monkeypatch.delenv("DF_DEBUG", raising=False)
     assert main(["describe", str(tmp_path / "x.csv")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == ["warning: covariance is not symmetric positive-semidefinite. (RuntimeWarning)"]
+    assert err == ["warning: covariance is not symmetric positive-semidefinite."]  # no '(RuntimeWarning)'
+    assert warnings.showwarning.__module__ == "warnings"  # put back after the command
+
+    class ConvergenceWarning(UserWarning):  # a library's own class: the library is named, not the class
+        __module__ = "statsmodels.tools.sm_exceptions"
+
+    def library(args):
+        warnings.warn("Maximum Likelihood optimization failed to converge.", ConvergenceWarning, stacklevel=2)
+        return 0
+
+    monkeypatch.setattr(dc, "run_describe", library)
+    assert main(["describe", str(tmp_path / "x.csv")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: Maximum Likelihood optimization failed to converge. (from statsmodels)"]
     assert warnings.showwarning.__module__ == "warnings"  # put back after the command
 
 

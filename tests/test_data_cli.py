@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ def files_in(d: Path) -> set[str]:
      "empty (,,) for a missing value"),
     ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),
     ("negative.csv", (HEADER + "2020-01-06,A,strikes,-4\n").encode(), ":2: column 'value'", "negative"),
+    # was 'not UTF-8 (byte 0x8b at offset 1); save the file as UTF-8'
+    ("obs.csv.gz", gzip.compress((HEADER + "2020-01-06,A,strikes,1\n").encode()), ":",
+     "is gzip-compressed: decompress it first (gunzip "),
 ])
 def test_validate_bad_files(tmp_path, capsys, name, content, where, what):
     p = tmp_path / name
@@ -155,3 +159,17 @@ def test_every_loader_flag_has_its_command_line_name():
     from displacement_forecast._cli.data_commands import FLAGS, agency_options
 
     assert set(FLAGS) == {"freq", "config", *agency_options(argparse.Namespace())}
+
+
+def test_a_warning_on_screen_is_a_sentence_without_a_python_class_name(tmp_path, capsys):
+    """A region-table header typo printed 'warning: ...: did you mean 'population'? (...) (DataWarning)'
+    before its error: the class name means nothing to a user."""
+    obs = tmp_path / "obs.csv"
+    obs.write_text(HEADER + "2020-01-06,A,strikes,1\n")
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,populaton\nA,Alpha,1000\n")
+    code, out, err = run(capsys, "validate", str(obs), "--regions", str(reg))
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[0].startswith(f"warning: {reg}:1: column 'populaton' is not read; did you mean "
+                                              "'population'?")
+    assert not any(line.rstrip().endswith("Warning)") for line in lines), err

@@ -354,3 +354,61 @@ def test_every_loader_option_is_checked_by_one_rule():
     assert [(p.column, p.message) for p in got] == [
         ("whole", "[file] whole = 'no' has the wrong type; expected true or false"),
         ("nrows", "[file] nrows = false has the wrong type; expected a whole number")]
+
+
+def _packed(tmp_path: Path, kind: str) -> Path:
+    """A tiny CSV packed as ``kind``: what users are sent (a UNHCR download is a zip)."""
+    import bz2
+    import gzip
+    import zipfile
+
+    text = b"date,region,series,value\n2024-01-01,R1,displaced,10\n"
+    if kind == "gzip":
+        (p := tmp_path / "obs.csv.gz").write_bytes(gzip.compress(text))
+    elif kind == "bzip2":
+        (p := tmp_path / "obs.csv.bz2").write_bytes(bz2.compress(text))
+    elif kind == "zip":
+        with zipfile.ZipFile(p := tmp_path / "unhcr download.zip", "w") as z:
+            z.writestr("persons_of_concern.csv", text)
+            z.writestr("README.txt", b"terms of use")
+    else:  # parquet: its magic bytes at both ends are what tells it
+        (p := tmp_path / "obs.parquet").write_bytes(b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00PAR1")
+    return p
+
+
+@pytest.mark.parametrize("fmt", ["tidy", "acled", "ucdp", "hxl", "mapped", "regions"])
+@pytest.mark.parametrize("kind, said", [
+    ("gzip", "is gzip-compressed: decompress it first (gunzip {q})"),
+    ("bzip2", "is bzip2-compressed: decompress it first (bunzip2 {q})"),
+    ("zip", "is a zip archive, not a workbook: extract the CSV from it first (it holds persons_of_concern.csv, "
+            "README.txt)"),
+    ("parquet", "is a Parquet file; the toolkit reads CSV or Excel"),
+])
+def test_a_compressed_or_parquet_file_is_named_by_its_bytes_in_every_loader(tmp_path, fmt, kind, said):
+    """A .csv.gz was 'not UTF-8 (byte 0x8b at offset 1)', a UNHCR zip 'an Excel workbook' or 'cannot
+    open as an Excel workbook: Cannot detect file format': each is now one line saying what the
+    file is and what to do, whichever reader opens it (nothing is decompressed silently)."""
+    import shlex
+
+    from displacement_forecast.data.loaders import LOADERS
+
+    p = _packed(tmp_path, kind)
+    with pytest.raises(DataError) as e:
+        if fmt == "regions":
+            load_regions(p)
+        else:
+            LOADERS[fmt].load(p, **({"config": {"series": "displaced", "columns": dict.fromkeys(["date", "region", "value"], "x")}} if fmt == "mapped" else {}))
+    (problem,) = e.value.problems
+    assert (problem.file, problem.row, problem.column) == (str(p), None, None)
+    assert problem.message.startswith(said.format(q=shlex.quote(str(p)))), problem.message
+
+
+def test_an_xlsx_workbook_is_not_taken_for_a_zip_archive(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["date", "region", "idps"])
+    wb.active.append(["#date", "#adm1+code", "#affected+idps+new"])
+    wb.active.append(["2024-01-01", "R1", 10])
+    wb.save(p := tmp_path / "idps.xlsx")
+    assert len(load_hxl(p)) == 1

@@ -306,6 +306,24 @@ def test_stray_dates_off_a_sunday_or_monthly_grid_are_named_the_same_way(tmp_pat
     assert "the 1st of its month (2020-05-01)" in p.message
 
 
+@pytest.mark.parametrize("dates, where, first", [
+    (["2017-01-15", "2017-02-15", "2017-03-15", "2017-05-15"], "day 15", "2017-01-15, 2017-02-15"),
+    (["2017-01-31", "2017-02-28", "2017-03-31", "2017-04-30"], "the last day of the month", "2017-01-31, 2017-02-28"),
+])
+def test_monthly_dates_not_on_the_1st_say_how_months_are_labelled(tmp_path, capsys, dates, where, first):
+    """Months dated the 15th (or month-ends) were 'irregular dates (2017-02-15 then 2017-03-15, 28 days
+    apart); expected one frequency: daily, weekly or monthly periods': they are monthly, on another day."""
+    p = _tidy(tmp_path, dates)
+    assert main(["validate", str(p)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {p}:2: column 'date': dates look monthly but fall on {where} ({first}, …); monthly periods are "
+        "labelled by the 1st of the month: use 2017-01-01, 2017-02-01, …"]
+    for other in (["2017-01-15", "2017-02-15", "2017-03-16"], ["2017-01-31", "2017-03-03", "2017-03-31"]):
+        with pytest.raises(DataError) as e:  # not one day of every month: no such advice
+            read_observations(_tidy(tmp_path, other))
+        assert "look monthly" not in str(e.value)
+
+
 def _weekly_on_weekdays(tmp_path, starts: dict[str, str], weeks: dict[str, int] | None = None) -> Path:
     """A weekly file (displaced and strikes) whose region ``r`` is dated from ``starts[r]`` a week
     apart, for ``weeks[r]`` weeks (12 if not given)."""
@@ -476,6 +494,14 @@ def test_10_missing_words_thousands_and_range(tmp_path):
     assert any("500-1000" in m and "range" in m for m in msgs)
     # n/a, -, n/a, N/A, -: one line per column, counting its rows ("2 rows are not a number ...")
     assert sum(int(m.split()[0]) if m.split()[0].isdigit() else 1 for m in msgs if "missing = " in m) == 5
+    # the hint says where the key goes: at the top level it was refused ('unknown key ... expected one of ...')
+    assert all('declare words meaning missing under [file]: missing = ["n/a", "-"]' in m for m in msgs if "missing = " in m)
+    top = tmp_path / "top.toml"
+    top.write_text('missing = ["n/a", "-"]\n' + cfg_text)
+    with pytest.raises(DataError) as e:
+        load_mapped(src, top)
+    assert [str(p) for p in e.value.problems] == [
+        f"{top}:1: key missing: unknown key 'missing' in top level; 'missing' belongs under [file]"]
     declared = tmp_path / "c.toml"
     declared.write_text(cfg_text.replace("[file]\n", '[file]\nmissing = ["n/a", "-"]\n'))
     with pytest.raises(DataError) as e:

@@ -148,6 +148,35 @@ def test_recipe_problems_all_at_once(tmp_path):
     assert "wibble" in msgs and "'excel'" in msgs and "nope.csv" in msgs and len(e.value.problems) == 3
 
 
+def test_format_names_are_read_in_any_case(tmp_path, capsys):
+    """A recipe's format = "ACLED" was refused ("expected one of tidy, acled, ...") for its case alone;
+    so were --format ACLED and --displacement-format TIDY."""
+    p = _recipe(tmp_path, BASE + '[[sources]]\nformat = "ACLED"\npath = "acled_small.csv"\n')
+    (src,) = load_recipe(p).sources
+    assert src.format == "acled"
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "ACLED", "--freq", "M"]) == 0
+    disp = tmp_path / "disp.csv"
+    disp.write_text("date,region,series,value\n2022-01-01,SO22,displaced,10\n")
+    out = tmp_path / "obs.csv"
+    assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--events-format", "Acled", "--displacement",
+                 str(disp), "--displacement-format", "TIDY", "--regions", str(FIX / "regions_som_small.csv"),
+                 "--freq", "M", "--out", str(out)]) == 0
+    assert out.exists()
+
+
+def test_a_recipe_key_in_the_wrong_table_is_said_to_belong_in_the_right_one(tmp_path):
+    p = _recipe(tmp_path, BASE + 'format = "acled"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    assert [pr.message for pr in e.value.problems] == ["unknown key 'format' in the recipe; 'format' belongs under "
+                                                       "[[sources]]"]
+    p = _recipe(tmp_path, BASE + '[[sources]]\nformat = "acled"\npath = "acled_small.csv"\nregions = "r.csv"\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    assert [pr.message for pr in e.value.problems] == ["[[sources]] #1: unknown key 'regions' for format 'acled'; "
+                                                       "'regions' belongs at the top level of the recipe"]
+
+
 def test_recipe_clash_between_sources_named_and_nothing_written(tmp_path):
     p = _recipe(tmp_path, BASE + '[[sources]]\nname = "one"\nformat = "acled"\npath = "acled_small.csv"\n'
                                  '[[sources]]\nname = "two"\nformat = "acled"\npath = "acled_small.csv"\n')

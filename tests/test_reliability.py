@@ -65,7 +65,10 @@ def base_run(tmp_path_factory):
 
 ONE_ERROR = [
     ("obs/o01_all_zero_displaced.csv", "obs/regions.csv", ["every 'displaced' count is 0", "nothing to fit"]),
-    ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 8", "last-value"]),
+    # and what would work (README: 'with what would work'): no model runs on 3 weeks, each model's minimum said
+    ("obs/o03_short3.csv", "obs/regions.csv", ["3 periods of history", "needs at least 8", "no model runs on 3 periods (auto, ",
+                                               "last-value, ", "need at least 8; bayes-hierarchical at least 12): "
+                                               "expected a longer history"]),
     ("obs/o10_displaced_only.csv", "obs/regions.csv", ["o10_displaced_only.csv", "strikes",
                                                        "model without drivers", "last-value"]),
     ("obs/o07_huge_1e12.csv", "obs/regions.csv", ["larger than any count", "expected at most 10,000,000,000"]),
@@ -858,6 +861,22 @@ def _small_obs_variant(tmp_path: Path, name: str, change) -> Path:
     change(obs)
     obs.to_csv(tmp_path / name, index=False)
     return tmp_path / name
+
+
+def test_a_history_too_short_for_the_model_names_the_models_that_run_on_it(tmp_path, capsys):
+    """10 weeks: bayes-hierarchical (its weekly driver lags) needs 12; the error names the models
+    that fit on 10, by the rule forecast applies to each, so each of them runs."""
+    short = _small_obs_variant(tmp_path, "short.csv", lambda o: o.drop(
+        o.index[o.date < sorted(o.date.unique())[-10]], inplace=True))
+    rc, _, err = forecast(capsys, short, CASES / "small_regions.csv", tmp_path / "out", "--model", "bayes-hierarchical")
+    assert rc == 2 and not (tmp_path / "out").exists()
+    (line,) = errors(err)
+    assert line.startswith(f"error: {short}: column 'date': 10 periods of history; model 'bayes-hierarchical' needs "
+                           "at least 12; models that run on 10 periods: auto, "), line
+    runs = line.split("models that run on 10 periods: ")[1].removesuffix(" (--model NAME)").split(", ")
+    assert {"last-value", "nb-dl"} <= set(runs) and "bayes-hierarchical" not in runs
+    rc, _, err = forecast(capsys, short, CASES / "small_regions.csv", tmp_path / "out", "--model", "last-value")
+    assert rc == 0, err
 
 
 def _all_empty(obs: pd.DataFrame) -> None:

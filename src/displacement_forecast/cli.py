@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 def _warnings_as_lines():
     """A Python warning raised while a command runs (numpy's, a library's) is one ``warning:`` line,
     printed once per message, instead of the interpreter's file:line header and source line printed
-    each time it recurs. ``DF_DEBUG=1`` keeps Python's own format."""
+    each time it recurs. The line is the message as a sentence, never a Python class name (it ended
+    in ``(DataWarning)``): a library's own warning says which library (``(from statsmodels)``).
+    ``DF_DEBUG=1`` keeps Python's own format."""
     import os
     import warnings
 
@@ -148,7 +150,9 @@ def _warnings_as_lines():
         key = (category.__name__, str(message))
         if key not in seen:
             seen.add(key)
-            print(f"warning: {_one_line(str(message))} ({category.__name__})", file=file or sys.stderr)
+            top = category.__module__.partition(".")[0]  # ours and Python's own: the message alone
+            origin = "" if top in ("builtins", "warnings", __name__.partition(".")[0]) else f" (from {top})"
+            print(f"warning: {_one_line(str(message))}{origin}", file=file or sys.stderr)
 
     warnings.showwarning = show  # the filters stay as they are: what was silenced stays silent
     try:

@@ -19,7 +19,9 @@ here once:
   displacement counts, the rule ``backtest`` applies at each origin too: :data:`MIN_HISTORY` for
   any model; for the driver models the lags plus four, and for ``nb-dl`` (one free coefficient
   per lag and driver) enough usable region-periods per shared coefficient at the lags it would
-  shorten to: one when it chooses them, the lags given (``n_lags``, ``--lags``) otherwise.
+  shorten to: one when it chooses them, the lags given (``n_lags``, ``--lags``) otherwise. A
+  shorter history is one line naming the models that run on it, or each model's minimum when
+  none does (:func:`history_advice`).
 * Something to fit: the displacement series is not zero (or missing) everywhere.
 * ``validate`` warns (exit 0: it checks the format) of what these checks will refuse or leave out
   in a well-formed file: :func:`forecast_would_refuse`.
@@ -302,6 +304,43 @@ def driver_free_models() -> tuple[str, ...]:
     return tuple(out)
 
 
+def model_histories(series: dict[str, Any], freq: str, n_regions: int) -> dict[str, int]:
+    """Each model that imports here and the fewest periods of history it is fitted on, by the rule
+    ``forecast`` applies (:func:`~displacement_forecast.models.model_needs` on the data's ``series``,
+    then :func:`~displacement_forecast.models.history.min_history`); a model the data cannot drive
+    (no conflict series) is left out. The driver-free models come first, ``auto`` leading."""
+    import importlib
+
+    from ..models import REGISTRY
+
+    needs = {}
+    for m in (*driver_free_models(), *REGISTRY):
+        if m in needs:
+            continue
+        try:
+            importlib.import_module(f"displacement_forecast.models.{REGISTRY[m].split(':')[0]}")
+            _, drivers, lags = model_needs(m, series)
+        except (ImportError, DataError):  # an optional backend not installed; no driver for it in the data
+            continue
+        needs[m] = min_history(m, drivers, lags, freq, n_regions)
+    return needs
+
+
+def history_advice(n: int, model: str, needs: dict[str, int]) -> str:
+    """The end of the too-short-history error: the models that run on ``n`` periods (``needs``:
+    :func:`model_histories`), else what each needs, grouped (o03, 3 weeks: the error said what
+    failed, not what would work)."""
+    fit = [m for m, k in needs.items() if k <= n and m != model]
+    if fit:
+        return f"; models that run on {n} period{'s' if n != 1 else ''}: {', '.join(fit)} (--model NAME)"
+    groups: dict[int, list[str]] = {}
+    for m, k in needs.items():
+        groups.setdefault(k, []).append(m)
+    said = "; ".join(f"{', '.join(ms)} {'need ' if i == 0 else ''}at least {k}"
+                     for i, (k, ms) in enumerate(sorted(groups.items())))
+    return f"; no model runs on {n} period{'s' if n != 1 else ''} ({said}): expected a longer history"
+
+
 def empty_target(obs: pd.DataFrame) -> str | None:
     """Why there is nothing to fit when every ``displaced`` row has an empty value (None otherwise):
     the one phrase of ``forecast``'s error and ``validate``'s warning."""
@@ -427,10 +466,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     freq = detect_frequency(obs["date"], file=file).code
     name = model if isinstance(model, str) else model.name
     need = min_history(name, drivers, lags, freq)  # the lags rule; with the regions, the rows rule below
-    # auto (the default) leaves out the members a short history cannot support: name it first
-    others = ", ".join(m for m in driver_free_models() if m != "auto")
-    alt = (f"; 'auto' (forecast's default) and the driver-free models ({others}) need at least {MIN_HISTORY} periods"
-           if drivers and name != "auto" else "")
+    if n < min_history(name, drivers, lags, freq, len(regions)):  # what would run instead, on the error path only
+        alt = history_advice(n, name, model_histories(series, freq, len(regions)))
     if n < need:
         raise DataError(Problem(file, None, "date",
                                 f"{n} period{'s' if n != 1 else ''} of history; model {name!r} needs at least "

@@ -93,7 +93,7 @@ def add_decimals_arg(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", metavar="CSV", help="region table (code, name, parent, population[, aliases][, counts])")
-    p.add_argument("--format", choices=FORMATS, default="tidy",
+    p.add_argument("--format", choices=FORMATS, default="tidy", type=str.lower,
                    help="input format: " + "; ".join(f"{k} = {v.description}" for k, v in LOADERS.items()))
     p.add_argument("--config", metavar="TOML", help="column mapping for --format mapped")
     add_agency_args(p)

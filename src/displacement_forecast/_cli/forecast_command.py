@@ -72,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     big.add_argument("--chunk-regions", type=int, metavar="N",
                      help="forecast N regions at a time in bounded memory (forecast/streaming.py): writes "
                           "forecast.csv or .parquet, forecast.json and charts of the all-region total")
-    big.add_argument("--format", choices=["csv", "parquet"], default="csv", action=_Given,
+    big.add_argument("--format", type=str.lower, choices=["csv", "parquet"], default="csv", action=_Given,
                      help="with --chunk-regions (default csv)")
     big.add_argument("--dask", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS", action=_Given,
                      help="with --chunk-regions: compute the chunks on this Dask scheduler "

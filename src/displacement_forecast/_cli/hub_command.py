@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="model abbreviation (default: the sidecar's model name with '-' as '_', "
                         "shortened to 16 characters, e.g. bayes_hier)")
-    p.add_argument("--format", dest="file_format", choices=("csv", "parquet"), default="csv",
+    p.add_argument("--format", dest="file_format", type=str.lower, choices=("csv", "parquet"), default="csv",
                    help="model-output file format (default csv)")
     p.set_defaults(func=run)
 

@@ -41,11 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                       "(overrides its `data` key)")
     q = p.add_argument_group("quick flags (instead of a recipe)")
     q.add_argument("--events", metavar="FILE", help="conflict events file")
-    q.add_argument("--events-format", choices=[k for k, v in LOADERS.items() if v.kind == "events"] + ["hxl"],
+    q.add_argument("--events-format", type=str.lower, choices=[k for k, v in LOADERS.items() if v.kind == "events"] + ["hxl"],
                    default="acled")
     q.add_argument("--displacement", metavar="FILE", action="append", default=[],
                    help="displacement file (repeatable)")
-    q.add_argument("--displacement-format", choices=[k for k, v in LOADERS.items() if v.kind != "events"], default="tidy")
+    q.add_argument("--displacement-format", type=str.lower, choices=[k for k, v in LOADERS.items() if v.kind != "events"], default="tidy")
     q.add_argument("--displacement-config", metavar="TOML", action="append", default=[],
                    help="mapping config for each --displacement of format mapped (in the same order)")
     q.add_argument("--regions", metavar="CSV", help="region table")

@@ -29,14 +29,62 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
 def check_file(path: str | Path) -> Path:
-    """``path`` as a Path when it names an existing file; else one clear error (``DataError``):
-    not found, or a folder."""
+    """``path`` as a Path when it names an existing file the toolkit can read; else one clear error
+    (``DataError``): not found, a folder, or a compressed or Parquet file (:func:`packed_problem`)."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
     if p.is_dir():
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    problem = packed_problem(p, head)
+    if problem is not None:
+        raise DataError(problem)
     return p
+
+
+#: Leading bytes of compressed files: what the file is called in messages, and the command undoing it.
+_COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+)
+
+
+def packed_problem(path: str | Path, head: bytes) -> Problem | None:
+    """The problem of a file the toolkit does not read, told by its first bytes (``head``, 16 or
+    all): gzip, bzip2, xz or zstd compressed (decompress it first: readers and outputs are plain
+    text by design, nothing is decompressed silently), a zip archive that is not an xlsx workbook
+    (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
+    checked as it is read; a workbook by the loaders that read workbooks)."""
+    import shlex
+
+    name = str(path)
+    for magic, kind, undo in _COMPRESSED:
+        if head.startswith(magic):
+            return Problem(name, None, None, f"is {kind}-compressed: decompress it first ({undo} {shlex.quote(name)})")
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return Problem(name, None, None, f"is bzip2-compressed: decompress it first (bunzip2 {shlex.quote(name)})")
+    if head.startswith(b"PAR1"):
+        return Problem(name, None, None, "is a Parquet file; the toolkit reads CSV or Excel (save it as CSV UTF-8)")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip; an xlsx workbook is one too
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                members = [i.filename for i in z.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, OSError):
+            return None  # a damaged zip: the workbook reader says it cannot open it
+        if "xl/workbook.xml" in members:
+            return None
+        csvs = [m for m in members if m.lower().endswith((".csv", ".tsv", ".txt"))]
+        shown = csvs or members
+        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        holds = (f"it holds {listed}" if csvs else
+                 f"it holds no CSV: {listed}" if members else "it is empty")
+        return Problem(name, None, None, f"is a zip archive, not a workbook: extract the CSV from it first ({holds})")
+    return None
 
 
 def file_sha256(path: str | Path) -> str:

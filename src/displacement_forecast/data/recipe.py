@@ -140,7 +140,8 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     doc = read_toml(file, what="panel recipe")
     cfg = doc.data
     base = file.resolve().parent
-    problems = config_options(cfg, TOP_KEYS, name, "the recipe")
+    source_keys = {*SOURCE_KEYS, *(k for loader in LOADERS.values() for k in loader.options)}
+    problems = config_options(cfg, TOP_KEYS, name, "the recipe", {"[[sources]]": source_keys})
     for key in ("regions", "freq", "sources"):
         if key not in cfg:
             problems.append(Problem(name, None, key, f"missing key {key!r}"))
@@ -167,6 +168,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
             problems.append(Problem(name, at("sources"), "sources", f"{where} must be a table"))
             continue
         fmt = src.get("format")
+        fmt = fmt.lower() if isinstance(fmt, str) else fmt  # format = "ACLED" names the acled loader
         if fmt not in LOADERS:
             problems.append(Problem(name, at("format"), "format", f"{where}: format = {fmt!r}; expected one of {', '.join(LOADERS)}"))
             continue
@@ -181,8 +183,9 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
             continue
         opts = {k2: v for k2, v in src.items() if k2 not in SOURCE_KEYS}
         unknown = [k2 for k2 in opts if k2 not in loader.options]
-        problems += [Problem(name, at(k2), k2, f"{where}: unknown key {k2!r} for format {fmt!r}; expected "
-                                             f"{', '.join((*SOURCE_KEYS, *loader.options))}") for k2 in unknown]
+        problems += [Problem(name, at(k2), k2, f"{where}: unknown key {k2!r} for format {fmt!r}; "
+                             + (f"{k2!r} belongs at the top level of the recipe" if k2 in TOP_KEYS else
+                                f"expected {', '.join((*SOURCE_KEYS, *loader.options))}")) for k2 in unknown]
         typed = loader.option_problems({k2: v for k2, v in opts.items() if k2 not in unknown})
         problems += [Problem(name, at(k2), k2, f"{where}: {why}") for k2, why in typed.items()]
         opts = {k2: v for k2, v in opts.items() if k2 not in typed}

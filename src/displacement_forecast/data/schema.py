@@ -404,6 +404,25 @@ def _off_grid_problem(f: Frequency, off: pd.Series, n: int, d: pd.Series, file: 
                    f"(daily data fall on {daily})")
 
 
+def _monthly_not_on_the_1st(u: pd.Series, d: pd.Series, file: str, lines) -> Problem | None:
+    """The problem of monthly dates labelled by another day than the 1st: one day of every month
+    (the 15th), or the last day of each, some two a month apart (``u``: the distinct sorted dates,
+    ``d``: every row's). Was 'irregular dates (2017-02-15 then 2017-03-15, 28 days apart)'."""
+    months = u.dt.year.to_numpy() * 12 + u.dt.month.to_numpy()
+    if len(u) < 2 or np.diff(months).min() != 1:
+        return None
+    if u.dt.is_month_end.all():
+        where = "the last day of the month"
+    elif u.dt.day.nunique() == 1:
+        where = f"day {u.iloc[0].day}"
+    else:
+        return None
+    shown, firsts = ", ".join(str(x.date()) for x in u.iloc[:2]), ", ".join(str(x.date().replace(day=1)) for x in u.iloc[:2])
+    return Problem(file, _first_line(d, u.iloc[[0]], lines), "date",
+                   f"dates look monthly but fall on {where} ({shown}, …); monthly periods are labelled by the 1st of "
+                   f"the month: use {firsts}, …")
+
+
 def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None, keys=None) -> Frequency:
     """Name the frequency of a set of period labels, or reject it: the one rule of the toolkit.
 
@@ -420,6 +439,8 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None, key
     with a few off it are one line naming the first off it, how many are, and the fix. Weekly
     series dated on two (or more) weekdays - some regions or weeks on Mondays, others on Sundays -
     are one line naming the weekdays with their row counts and the first row off the commonest.
+    Months dated on one other day (the 15th) or on their last days are one line saying monthly
+    periods are labelled by the 1st.
 
     Parameters
     ----------
@@ -456,6 +477,9 @@ def detect_frequency(dates: pd.Series, *, file: str = "<frame>", lines=None, key
         raise DataError(Problem(file, _first_line(d, u.iloc[[k + 1]], lines), "date",
                                 f"monthly dates {int(months.min())} months apart at best ({u.iloc[k].date()} then {u.iloc[k + 1].date()}); "
                                 f"expected one frequency: consecutive months (or daily or weekly periods)"))
+    mislabelled = _monthly_not_on_the_1st(u, d, file, lines)
+    if mislabelled is not None:
+        raise DataError(mislabelled)
     wd = u.dt.weekday
     if wd.nunique() == 1 and (days % 7 == 0).all():
         if days.min() == 7:

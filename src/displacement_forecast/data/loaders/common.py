@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..aggregate import aggregate
 from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
+from ..io import check_file as io_check_file
 from ..regions import RegionTable, normalise_name
 from ..schema import (
     EARLIEST_DATE,
@@ -151,11 +152,9 @@ def row_problems(file: str, column: str | None, rows: Sequence[int] | np.ndarray
 
 
 def check_file(path: Path) -> None:
-    """Raise a one-line :class:`DataError` if ``path`` is missing, a folder or empty."""
-    if not path.exists():
-        raise DataError(Problem(str(path), None, None, "file not found"))
-    if path.is_dir():
-        raise DataError(Problem(str(path), None, None, "is a folder; expected a file"))
+    """Raise a one-line :class:`DataError` if ``path`` is missing, a folder, compressed, Parquet, a zip
+    that is not a workbook (:func:`..io.check_file`) or empty."""
+    io_check_file(path)
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if not head.strip():
@@ -708,8 +707,13 @@ def parse_counts(
     missing: Iterable[str] = (),
     whole: bool = True,
     delimiter: str = ",",
+    declare: str = "for this source",
 ) -> tuple[pd.Series, list[Problem]]:
     """Read a column of counts written by people or spreadsheets; return ``(values, problems)``.
+
+    ``declare``: where the ``missing`` and ``thousands`` keys the messages ask for are written
+    (``"under [file]"`` in a mapping config): a hint that does not say so sent users to the top
+    level, where the key is refused.
 
     Rules, in order (each cell):
 
@@ -766,8 +770,9 @@ def parse_counts(
         "formula": "starts like a spreadsheet formula (=, +, -, @); expected a plain count (the figure itself)",
         "range": "is a range; expected one number (write the figure you mean, or leave the cell empty for missing)",
         "nan": ("is not a number; expected a count (empty for missing"
-                + (f"; missing words declared: {', '.join(sorted(miss))})" if miss else "; declare words meaning missing with missing = [\"n/a\", \"-\"])")),
-        "ambiguous": "could be a thousands separator or a decimal mark; declare thousands = \",\" or \".\" for this source",
+                + (f"; missing words declared: {', '.join(sorted(miss))})" if miss
+                   else f"; declare words meaning missing {declare}: missing = [\"n/a\", \"-\"])")),
+        "ambiguous": f"could be a thousands separator or a decimal mark; declare thousands = \",\" or \".\" {declare}",
     }
     rawv = raw.to_numpy()
     for kind, idx in kinds.items():
@@ -1044,14 +1049,22 @@ def shown_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
-def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str) -> list[Problem]:
+def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str,
+                   elsewhere: Mapping[str, Iterable[str]] | None = None) -> list[Problem]:
     """Unknown keys and wrong values of one config table (``where``: ``"[file]"``), one problem each.
 
-    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`.
+    ``allowed`` maps each key to its type hint, checked by :func:`option_problem`. ``elsewhere``
+    maps the other tables of the file (``"[file]"``) to their keys: an unknown key one of them
+    takes is said to belong there (``missing`` at the top level of a mapping belongs under [file]).
     """
     problems = []
     for key, val in cfg.items():
         if key not in allowed:
+            homes = [t for t, keys in (elsewhere or {}).items() if key in keys]
+            if homes:
+                problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; {key!r} belongs under "
+                                                         f"{' or '.join(homes)}"))
+                continue
             problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
         elif (why := option_problem(val, allowed[key])) is not None:
             problems.append(Problem(name, None, key, f"{where} {key} = {shown_value(val)} {why}"))

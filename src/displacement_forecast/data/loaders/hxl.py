@@ -235,7 +235,8 @@ def load_hxl(
     for series in value_roles:
         col = roles[series][0]
         vals, probs = parse_counts(raw[col], file=file, column=header[col], lines=lines, thousands=thousands,
-                                   missing=missing, whole=whole, delimiter=delim if delim != "xlsx" else ",")
+                                   missing=missing, whole=whole, delimiter=delim if delim != "xlsx" else ",",
+                                   declare="in the source's [[sources]] table of the recipe")
         problems += probs
         frames.append(pd.DataFrame({"date": dates, "region": codes, "series": series, "value": vals,
                                     "_line": lines.lines}))

@@ -112,7 +112,9 @@ def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
         if not isinstance(block, Mapping):
             problems.append(Problem(name, None, section, f"{where} must be a table"))
             continue
-        problems += config_options(block, allowed, name, where)
+        elsewhere = {"the top level" if other is None else f"[{other}]": keys
+                     for other, keys in ALLOWED_KEYS.items() if other != section}
+        problems += config_options(block, allowed, name, where, elsewhere)
     for key, val in cfg.get("series_map", {}).items():
         if val not in KNOWN_SERIES:
             problems.append(Problem(name, None, key, f"[series_map] {key} = {val!r}; expected one of {', '.join(KNOWN_SERIES)}"))
@@ -305,7 +307,8 @@ def load_mapped(
         dcfg["format"] = date_format
     fcfg = cfg.get("file", {})
     numbers = {"thousands": fcfg.get("thousands"), "decimal": fcfg.get("decimal"), "missing": fcfg.get("missing", ()),
-               "whole": fcfg.get("whole", True), "delimiter": delim if delim != "xlsx" else ","}
+               "whole": fcfg.get("whole", True), "delimiter": delim if delim != "xlsx" else ",",
+               "declare": "under [file]"}
     for col, keep_vals in cfg.get("filter", {}).items():
         keep = _col(df, col, file, "[filter]").map(lambda v: None if v is None else str(v)).isin([str(v) for v in keep_vals])
         df, row_lines = df[keep.to_numpy()].reset_index(drop=True), row_lines[keep.to_numpy()]
