@@ -67,7 +67,7 @@ def test_weights_follow_the_evidence(stationary, random_walk):
 def test_a_driver_model_within_the_margin_is_preferred_to_the_mixture(driver_shift, chosen):
     """Known truth: outcomes N(0, 1). A calibrated driver-free candidate N(0, 1) and a driver
     model N(shift, 1): shifted by 0.1 sd its CRPS is about 1% above the best mixture's (within
-    the 4% margin: it alone is the forecast); by 1 sd it is far above (the grid's mixture, no
+    the 10% margin: it alone is the forecast); by 1 sd it is far above (the grid's mixture, no
     weight on it). Without a driver model among the candidates the preference is not applied."""
     rng = np.random.default_rng(3)
     y = rng.standard_normal(4000)
@@ -90,7 +90,7 @@ def test_a_driver_model_behind_by_one_origins_worth_is_preferred(where, chosen):
     driver model is off by 3 sd at one origin (its mean CRPS is then 38% above the best mixture's,
     all of it from that origin: within one standard error of the origins' differences, so it
     alone is the forecast), or off by 0.6 sd at every origin (15% above, the same at every origin:
-    a standard error near 0, so the mixture). Without the origins the 4% margin alone decides."""
+    a standard error near 0, so the mixture). Without the origins the 10% margin alone decides."""
     rng = np.random.default_rng(3)
     groups = np.repeat(np.arange(8), 500)
     y = rng.standard_normal(groups.size)
@@ -98,7 +98,7 @@ def test_a_driver_model_behind_by_one_origins_worth_is_preferred(where, chosen):
     shift = np.where(groups == 0, 3.0, 0.0) if where == "one origin" else np.full(y.size, 0.6)
     drv = shift + rng.standard_normal((400, y.size))
     w, mix, alone, pref = choose_weights([free, drv], y, [False, True], ["historic-average", "nb-dl"], groups)
-    assert alone[1] > 1.1 * mix, (alone, mix)  # far outside the 4% margin either way
+    assert alone[1] > 1.1 * mix, (alone, mix)  # outside the 10% margin either way
     assert pref["chosen"] is chosen and (pref["se"] >= alone[1] - mix - 0.01) is chosen, pref
     assert pref["chosen_by"] == ("se" if chosen else None), pref
     assert (list(w) == [0.0, 1.0]) is chosen, w

@@ -240,8 +240,9 @@ def run(args: argparse.Namespace) -> int:
 
 def preference_note(pref: dict) -> str:
     """Why a driver model alone is ``auto``'s forecast, from the sidecar's ``driver_preference``:
-    the bound that held (``chosen_by``: the 4% margin, or one standard error of the difference;
-    fits saved before 2026-12-01 record neither and were chosen by the margin); "" when not chosen."""
+    the bound that held (``chosen_by``: the margin, 10% (4% in fits made before 2026-12-02), or
+    one standard error of the difference; fits saved before 2026-12-01 record neither and were
+    chosen by the margin); "" when not chosen."""
     if not pref.get("chosen"):
         return ""
     best = pref["best_mixture"]

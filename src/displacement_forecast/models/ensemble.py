@@ -38,7 +38,7 @@ Fitting
     2. Weights: the mixture weights on a 0.1 grid of the simplex that minimise the mean CRPS
        of the *mixture* (paths pooled in proportion to the weights) over all origins, regions
        and horizons of that backtest. A single best model gets weight 1 when no mixture beats it.
-       A driver model alone scoring within 4% of that mixture's CRPS, or within one standard
+       A driver model alone scoring within 10% of that mixture's CRPS, or within one standard
        error of the origins' differences (the one-standard-error rule), is preferred to it
        (:func:`choose_weights`, since 2026-12-01: scenarios move its paths themselves; measured
        there) unless one of its fitted conflict effects is negative (fitted on the whole panel), and
@@ -967,15 +967,21 @@ def _total_shock(totals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], seed: 
 
 
 #: A driver model alone is the forecast when its backtest CRPS is within this share of the best
-#: mixture's (:func:`choose_weights`).
-DRIVER_MARGIN = 0.04
+#: mixture's (:func:`choose_weights`). 10% since 2026-12-02 (4% before): on the simulated
+#: histories, where ``nb-dl`` is the true model's form, the inner backtest's 8 origins pick a
+#: mixture on their luck; with half the strike paths held (:data:`.drivers.PERSISTENCE`), 52 weekly
+#: origins, 300 paths, ``auto``'s skill vs last-value at 1-4 weeks went from (4% ->) 10%: seed 18
+#: +8.6 / +1.1 / -2.0 / -0.0% -> +13.0 / +4.8 / +1.1 / +2.9%, seed 4 +5.8 / +1.1 / +1.8 / +0.9% ->
+#: +7.5 / +3.1 / +4.3 / +3.3%, seed 16 -0.7 / -0.7 / +1.8 / +4.6% -> -0.0 / -0.4 / +2.2 / +4.7%.
+#: On Somalia, Syria and Ukraine ``nb-dl`` is never within 20% of the best mixture, so nothing there moves.
+DRIVER_MARGIN = 0.10
 
 
 def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], names: list[str],
                    groups: np.ndarray | None = None) -> tuple[np.ndarray, float, list[float], dict[str, Any]]:
     """The mixture weights of the internal backtest: the point of the simplex's 0.1 grid whose
     pooled paths score the lowest mean CRPS, unless a driver model alone scores within
-    :data:`DRIVER_MARGIN` (4%) of it, or within one standard error of the difference; then that
+    :data:`DRIVER_MARGIN` (10%) of it, or within one standard error of the difference; then that
     driver model alone (the best one, if several).
 
     ``draws``: one ``(paths, cells)`` array per candidate; ``y``: ``(cells,)`` outcomes (NaN:
