@@ -831,8 +831,8 @@ def test_autos_sidecar_carries_its_members_list_diagnostics(random_walk):
     assert lo <= d["last-value.median_alpha_h1"] <= hi
 
 
-def test_the_upper_tail_stretch_keeps_cell_medians_but_raises_the_totals_and_the_readme_says_so():
-    """The README said the far-upper-tail stretch leaves 'the median and 80% interval' as they are:
+def test_the_upper_tail_stretch_keeps_cell_medians_but_raises_the_totals_and_the_docs_say_so():
+    """docs/models.md (the README then) said the far-upper-tail stretch leaves 'the median and 80% interval' as they are:
     true of every cell, not of sums of cells. A total of many right-skewed cells takes part of its
     median from their upper tails, so the stretch raises the all-region total's median (measured
     2026-11-30: ``auto`` fitted on the panel of ``displacement-forecast panel data/recipes/somalia.toml``,
@@ -848,8 +848,8 @@ def test_the_upper_tail_stretch_keeps_cell_medians_but_raises_the_totals_and_the
                                rtol=5e-3)  # the 90% quantile: interpolation to the next path
     before, after = np.median(paths.sum(axis=(1, 2))), np.median(out.sum(axis=(1, 2)))
     assert after > 1.05 * before, (before, after)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").replace("\n", " ")
-    said = re.search(r"stretches each cell's upper tail.*?\);", readme).group(0)
+    models = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text(encoding="utf-8").replace("\n", " ")
+    said = re.search(r"stretches each cell's upper tail.*?\)\.", models).group(0)  # to the sentence's end
     assert "`ALL`" in said and "higher median" in said, said
 
 

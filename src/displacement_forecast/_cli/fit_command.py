@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         final = final_paths(written, stage, args.out)
     out = Path(args.out)
     print(model.summary())
-    print(f"  (what each key means: README.md, 'Keys of forecast.json', row diagnostics; saved in {out / 'diagnostics.json'})")
+    print(f"  (what each key means: docs/forecast-files.md, 'Keys of diagnostics'; saved in {out / 'diagnostics.json'})")
     if model.info_.reliable:  # findings of a fit that passed (nb-dl's shortened lags): on screen, as forecast does
         for w in model.info_.warnings:
             print(f"WARNING: {w}", file=sys.stderr)

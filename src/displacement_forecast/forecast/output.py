@@ -9,7 +9,7 @@ Files (written atomically: a temp file, then rename, so a crash never leaves hal
     forecast.json       sidecar: model and version, data vintage, seed, scenarios, diagnostics,
                         what the intervals include, backtest coverage when known
 
-The schema is documented in README.md ("For data consumers") and in :data:`SCHEMA`.
+The schema is documented in docs/forecast-files.md ("Schema of forecast.csv") and in :data:`SCHEMA`.
 """
 
 from __future__ import annotations

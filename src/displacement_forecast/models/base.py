@@ -78,7 +78,7 @@ def _plain(v: Any) -> str:
 
 
 #: Keys whose value alone does not say what it is on screen: a short gloss printed after it (the
-#: sidecar and ``diagnostics.json`` keep the bare value; README "Keys of forecast.json" has the rest).
+#: sidecar and ``diagnostics.json`` keep the bare value; docs/forecast-files.md "Keys of diagnostics" has the rest).
 SCREEN_NOTES: dict[str, str] = {
     "driver_preference": "a driver model alone is the forecast when its backtest CRPS is within the margin, "
                          "or one standard error (se), of the best mixture's and none of its fitted conflict "

@@ -77,7 +77,7 @@ Fitting
        (:func:`_upper_tail_factor`), one factor per horizon since 2026-12-01, chosen on the cells
        of horizons 1..h (:func:`_upper_tail_by_horizon`; the figures below predate it, see there
        for what it changed); each cell's median and 80% interval are unchanged (not those of
-       sums over cells: the all-region total's median rises, see the README). Measured on
+       sums over cells: the all-region total's median rises, see docs/models.md). Measured on
        the statsforecast cross-validation origins (``experiments/real_world/cv_peers.py``, 500
        paths, 2026-11-30, against ``"lower"``): Somalia WIS
        0.84 / 0.92 / 0.92x -> 0.84 / 0.91 / 0.92x the best peer, 95% coverage 89% -> 90%; Syria
