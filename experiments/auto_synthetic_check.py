@@ -40,6 +40,7 @@ from displacement_forecast.evaluate.backtest import (
 )
 from displacement_forecast.models import get_model
 from displacement_forecast.models.base import Panel
+from displacement_forecast.models.ensemble import DRIVER_MARGIN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backtest_synthetic import final_offensive_start, shipped_panel  # noqa: E402
@@ -148,7 +149,7 @@ def _section(history: str, scores: pd.DataFrame, meta: dict, a: argparse.Namespa
     w = meta.get("weights_at_offensive") or {}
     if w:
         lines += ["", "auto's weights (from its inner backtest: 8 origins 4 weeks apart; nb-dl alone when it "
-                  "scores within 4% or one standard error of the best mixture, whose CRPS is `mixture`) at the "
+                  f"scores within {DRIVER_MARGIN:.0%} or one standard error of the best mixture, whose CRPS is `mixture`) at the "
                   "origins whose horizon reaches the final offensive:", "", "| origin | weights | inner-backtest mean CRPS |", "|---|---|---|",
                   *(f"| {o} | " + ", ".join(f"{k} {v:.1f}" for k, v in d["weights"].items()) + " | "
                     + ", ".join(f"{k} {v:,.1f}" for k, v in d["inner_crps"].items()) + " |" for o, d in w.items())]
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Settings: models {', '.join(MODELS)} (registry defaults; `auto` = mixture of dynamic / "
         "historic-average / last-value / nb-dl paths weighted by its inner backtest of 8 origins 4 weeks apart, "
-        "nb-dl alone when it scores within 4% or one standard error of the best mixture there), rolling weekly "
+        f"nb-dl alone when it scores within {DRIVER_MARGIN:.0%} or one standard error of the best mixture there), rolling weekly "
         "origins "
         + ("= all 52 latest origins with a full horizon " if a.step == 1
            else f"= every {a.step}-th of the 52 latest origins with a full horizon ")
