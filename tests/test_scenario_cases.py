@@ -214,10 +214,12 @@ def test_hold_plus_multiply_is_k_times_hold_path_by_path(fitted_nbdl, sim):
         keep = np.ones(base[s].shape, bool)
         keep[:, south, 1:6] = False
         np.testing.assert_array_equal(m[s][keep], base[s][keep])
-    # and through the model: above holding, which is above the baseline (medians of the total)
+    # and through the model: above holding and above the baseline (medians of the total). Holding the
+    # last 4 weeks is not above the baseline here: inside the escalation at the end of these data half
+    # of the baseline's strike paths hold the last 2 weeks, which are higher (drivers.PERSISTENCE).
     res = fitted_nbdl.sample_scenarios(8, [Scenario.baseline(), hold, more], n_draws=400, seed=3)
     tot = {sid: float(p.sum(("region", "horizon")).median()) for sid, p in res.items()}
-    assert tot["more"] > tot["hold"] > tot["baseline"]
+    assert tot["more"] > 1.2 * max(tot["hold"], tot["baseline"]), tot
 
 
 def test_fixed_scenarios_say_they_leave_out_conflict_uncertainty():
