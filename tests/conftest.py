@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,13 @@ def real_dir() -> Path:
     if not REAL.exists():
         pytest.skip(f"real data folder {REAL} is absent (it sits beside the project in ../shared)")
     return REAL
+
+
+@pytest.fixture
+def umask_022():
+    """The umask most systems use (files 0o644, folders 0o755), restored afterwards."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

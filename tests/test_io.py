@@ -17,15 +17,6 @@ from displacement_forecast.data.io import (
 from displacement_forecast.data.schema import DataError
 
 
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_written_files_are_group_and_other_readable_under_umask_022(tmp_path, umask_022):
     csv = write_csv_atomic(pd.DataFrame({"a": [1, 2]}), tmp_path / "out" / "t.csv")

@@ -77,15 +77,6 @@ def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
 
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
 def test_a_private_output_folder_stays_private_when_a_run_replaces_it(tmp_path, capsys, umask_022):
     out = tmp_path / "out"
     argv = ["forecast", *SMALL, "--model", "last-value", "--out", str(out)]
