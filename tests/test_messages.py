@@ -200,3 +200,104 @@ def test_panel_problems_of_the_sources_together_name_the_recipe_without_a_row(tm
     assert main(["panel", str(recipe), "--out", str(tmp_path / "p.csv")]) == 2
     line = one_error(capsys)
     assert line.startswith(f"error: {recipe}: column 'date': the panel of the sources (mon.csv, sun.csv): "), line
+
+
+INGEST = ROOT.parent / "shared" / "cases" / "ingest"
+
+
+@pytest.mark.skipif(not (INGEST / "10_wide_monthly_mixed_cells.toml").exists(), reason="field cases not present")
+@pytest.mark.parametrize("after, added, line, expected", [
+    ("", 'format = "%b"\n', 12, "unknown key 'format' in [wide]; 'format' belongs under [dates]"),
+    ("[file]\n", 'region = "X"\n', 9, "unknown key 'region' in [file]; 'region' belongs under the top level or [columns]"),
+])
+def test_a_misplaced_mapping_key_is_reported_at_its_own_line_not_where_it_is_written_correctly(
+        tmp_path, capsys, after, added, line, expected):
+    text = (INGEST / "10_wide_monthly_mixed_cells.toml").read_text()
+    text = text.replace(after, after + added, 1) if after else text + added
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    assert text.splitlines()[line - 1] == added.strip()
+    assert main(["validate", str(INGEST / "10_wide_monthly_mixed_cells.csv"), "--format", "mapped",
+                 "--config", str(cfg)]) == 2
+    assert one_error(capsys) == f"error: {cfg}:{line}: key {added.split()[0]}: {expected}"
+
+
+FIX = ROOT / "tests" / "fixtures"
+
+
+def test_a_top_level_recipe_key_written_inside_a_source_says_where_it_belongs(tmp_path):
+    from displacement_forecast.data.recipe import load_recipe
+
+    p = tmp_path / "r5.toml"
+    p.write_text(f'freq = "M"\nlevel = "admin1"\n[[sources]]\nformat = "acled"\nregions = "{FIX / "regions_som_small.csv"}"\n'
+                 f'path = "{FIX / "acled_small.csv"}"\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    assert [str(pr) for pr in e.value.problems] == [
+        f"{p}:5: key regions: missing key 'regions' at the top level of the recipe; 'regions' belongs at the top "
+        "level, not inside [[sources]] #1"]
+
+
+def test_a_recipe_key_none_of_its_sources_reads_is_not_sent_to_sources(tmp_path):
+    from displacement_forecast.data.recipe import load_recipe
+
+    head = f'regions = "{FIX / "regions_som_small.csv"}"\nfreq = "M"\ndata = "{FIX}"\n'
+    acled = '[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n'
+    p = tmp_path / "r.toml"
+    p.write_text(head + 'missing = ["-"]\n' + acled)
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    assert [str(pr) for pr in e.value.problems] == [
+        f"{p}:4: key missing: unknown key 'missing' in the recipe; 'missing' is read by sources of format hxl only "
+        "(this recipe's: acled)"]
+    # a source that reads it: the hint leads there
+    p.write_text(head + 'missing = ["-"]\n' + acled + '[[sources]]\nformat = "hxl"\npath = "hxl_small.csv"\n')
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    assert [pr.message for pr in e.value.problems] == [
+        "unknown key 'missing' in the recipe; 'missing' belongs under [[sources]]"]
+
+
+def _workbook(path):
+    pd.DataFrame({"a": [1]}).to_excel(path, index=False)
+    return path
+
+
+def _parquet(path):
+    path.write_bytes(b"PAR1" + b"\0" * 32 + b"PAR1")
+    return path
+
+
+def _zip(path, member="s.toml"):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, '[[scenario]]\nid = "a"\n')
+    return path
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda d: _zip(d / "scen.zip"), "is a zip archive; expected a scenario file (TOML text) (extract the file from "
+                                     "it first; it holds s.toml)"),
+    (lambda d: _zip(d / "scen.toml"), "is a zip archive; expected a scenario file (TOML text) (extract the file from "
+                                      "it first; it holds s.toml)"),
+    (lambda d: _parquet(d / "scen.parquet"), "is a Parquet file; expected a scenario file (TOML text)"),
+    (lambda d: _workbook(d / "scen.xlsx"), "is an Excel workbook; expected a scenario file (TOML text)"),
+    (lambda d: (d / "scen.toml").write_bytes(_workbook(d / "w.xlsx").read_bytes()) and d / "scen.toml",
+     "is an Excel workbook; expected a scenario file (TOML text)"),
+])
+def test_a_scenario_file_that_is_not_text_is_said_to_be_no_toml(tmp_path, make, expected):
+    path = make(tmp_path)
+    with pytest.raises(DataError) as e:
+        load_scenarios(path)
+    assert [str(p) for p in e.value.problems] == [f"{path}: {expected}"]
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda d: _workbook(d / "regions.xlsx"), "an Excel workbook"),
+    (lambda d: _parquet(d / "regions.parquet"), "a Parquet file"),
+])
+def test_a_region_table_that_is_not_csv_asks_for_a_csv_not_a_format(tmp_path, capsys, make, kind):
+    path = make(tmp_path)
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(path)]) == 2
+    assert one_error(capsys) == f"error: {path}: is {kind}; expected a CSV region table (save the sheet as CSV UTF-8)"

@@ -28,9 +28,14 @@ from .schema import (
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
-def check_file(path: str | Path) -> Path:
+def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "") -> Path:
     """``path`` as a Path when it names an existing file the toolkit can read; else one clear error
-    (``DataError``): not found, a folder, or a compressed or Parquet file (:func:`packed_problem`)."""
+    (``DataError``): not found, a folder, or a compressed or Parquet file (:func:`packed_problem`).
+
+    ``wanted`` names what the caller reads (``"a scenario file (TOML text)"``, ``"a CSV region
+    table"``) when it is not an observation file: a workbook, zip or Parquet file is then said not
+    to be that, with ``advice`` after it (``"save the sheet as CSV UTF-8"``); None keeps the
+    observation-file messages (which point at the loaders reading workbooks)."""
     p = Path(path)
     if not p.exists():
         raise DataError(Problem(str(p), None, None, "file not found"))
@@ -38,10 +43,17 @@ def check_file(path: str | Path) -> Path:
         raise DataError(Problem(str(p), None, None, "is a folder; expected a file"))
     with open(p, "rb") as fh:
         head = fh.read(16)
-    problem = packed_problem(p, head)
+    problem = packed_problem(p, head, wanted=wanted, advice=advice)
     if problem is not None:
         raise DataError(problem)
+    if wanted is not None and head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
+        raise DataError(not_wanted(p, "an Excel workbook", wanted, advice))
     return p
+
+
+def not_wanted(path: str | Path, kind: str, wanted: str, advice: str = "") -> Problem:
+    """``file: is a Parquet file; expected a CSV region table (save the sheet as CSV UTF-8)``."""
+    return Problem(str(path), None, None, f"is {kind}; expected {wanted}" + (f" ({advice})" if advice else ""))
 
 
 #: Leading bytes of compressed files: what the file is called in messages, and the command undoing it.
@@ -52,12 +64,13 @@ _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def packed_problem(path: str | Path, head: bytes) -> Problem | None:
+def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, advice: str = "") -> Problem | None:
     """The problem of a file the toolkit does not read, told by its first bytes (``head``, 16 or
     all): gzip, bzip2, xz or zstd compressed (decompress it first: readers and outputs are plain
     text by design, nothing is decompressed silently), a zip archive that is not an xlsx workbook
     (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
-    checked as it is read; a workbook by the loaders that read workbooks)."""
+    checked as it is read; a workbook by the loaders that read workbooks). ``wanted`` and
+    ``advice``: see :func:`check_file`."""
     import shlex
 
     name = str(path)
@@ -67,6 +80,8 @@ def packed_problem(path: str | Path, head: bytes) -> Problem | None:
     if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
         return Problem(name, None, None, f"is bzip2-compressed: decompress it first (bunzip2 {shlex.quote(name)})")
     if head.startswith(b"PAR1"):
+        if wanted is not None:
+            return not_wanted(name, "a Parquet file", wanted, advice)
         return Problem(name, None, None, "is a Parquet file; the toolkit reads CSV or Excel (save it as CSV UTF-8)")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip; an xlsx workbook is one too
         import zipfile
@@ -78,6 +93,10 @@ def packed_problem(path: str | Path, head: bytes) -> Problem | None:
             return None  # a damaged zip: the workbook reader says it cannot open it
         if "xl/workbook.xml" in members:
             return None
+        if wanted is not None:
+            listed = ", ".join(members[:5]) + (f" and {len(members) - 5} more" if len(members) > 5 else "")
+            return not_wanted(name, "a zip archive", wanted,
+                              f"extract the file from it first; it holds {listed}" if members else "it is empty")
         csvs = [m for m in members if m.lower().endswith((".csv", ".tsv", ".txt"))]
         shown = csvs or members
         listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
@@ -114,10 +133,12 @@ def observations_sha256(obs: pd.DataFrame) -> str:
     return hashlib.sha256(f.to_csv(index=False, header=False).encode()).hexdigest()
 
 
-def read_text(path: str | Path, *, expected: str = "a header line and data rows") -> str:
+def read_text(path: str | Path, *, expected: str = "a header line and data rows",
+              wanted: str | None = None, advice: str = "") -> str:
     """Read a text file as UTF-8 (BOM tolerated), with a one-line error otherwise (``expected``:
-    what an empty file should have held, for the message)."""
-    p = check_file(path)
+    what an empty file should have held, for the message; ``wanted`` and ``advice``: what the
+    caller reads when not observations, see :func:`check_file`)."""
+    p = check_file(path, wanted=wanted, advice=advice)
     raw = p.read_bytes()
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
@@ -193,6 +214,8 @@ def read_csv_strict(
     formula_columns: Iterable[str] | None = None,
     delimiter: str | None = None,
     required: Iterable[str] = (),
+    wanted: str | None = None,
+    advice: str = "",
 ) -> pd.DataFrame:
     """Read a CSV as strings, checking the things pandas lets slip.
 
@@ -209,9 +232,10 @@ def read_csv_strict(
     spreadsheet formula character (``=``; ``+ - @`` too when the cell is not a number) in
     ``formula_columns`` (all columns when None). Returns a frame of strings whose
     ``attrs['lines']`` is the file line of each row (quoted cells may span lines) and
-    ``attrs['first_line']`` that of the first.
+    ``attrs['first_line']`` that of the first. ``wanted`` and ``advice``: what the file should be
+    when it is not an observation file (:func:`check_file`).
     """
-    text = read_text(path)
+    text = read_text(path, wanted=wanted, advice=advice)
     name = str(path)
     reader = csv.reader(io.StringIO(text), delimiter=sniff_delimiter(path, delimiter, text=text))
     rows, lines, start = [], [], 1

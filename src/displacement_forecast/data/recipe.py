@@ -140,11 +140,29 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     doc = read_toml(file, what="panel recipe")
     cfg = doc.data
     base = file.resolve().parent
-    source_keys = {*SOURCE_KEYS, *(k for loader in LOADERS.values() for k in loader.options)}
-    problems = config_options(cfg, TOP_KEYS, name, "the recipe", {"[[sources]]": source_keys})
+    listed = cfg.get("sources") if isinstance(cfg.get("sources"), list) else []
+    used = [f for f in (s.get("format") for s in listed if isinstance(s, Mapping))
+            if isinstance(f, str) and f.lower() in LOADERS]
+    used = [f.lower() for f in used] or list(LOADERS)  # no source format known yet: any
+    source_keys = {*SOURCE_KEYS, *(k for f in used for k in LOADERS[f].options)}
+    problems = []
+    for key in cfg:  # a loader's option none of the recipe's sources reads: [[sources]] would not take it either
+        readers = [f for f, loader in LOADERS.items() if key in loader.options]
+        if key not in TOP_KEYS and key not in source_keys and readers:
+            problems.append(Problem(name, doc.lines.get((key,)), key, f"unknown key {key!r} in the recipe; {key!r} is "
+                                    f"read by sources of format {'/'.join(readers)} only (this recipe's: "
+                                    f"{'/'.join(dict.fromkeys(used))})", kind="key"))
+    problems += config_options({k: v for k, v in cfg.items() if k not in {p.column for p in problems}}, TOP_KEYS,
+                               name, "the recipe", {"[[sources]]": source_keys}, lambda k: doc.lines.get((k,)))
     for key in ("regions", "freq", "sources"):
         if key not in cfg:
-            problems.append(Problem(name, None, key, f"missing key {key!r}"))
+            inside = [i for i, s in enumerate(listed) if isinstance(s, Mapping) and key in s]
+            if inside:  # written, but inside a source: said where it belongs, at the line it is on
+                problems.append(Problem(name, doc.line("sources", inside[0], key), key,
+                                        f"missing key {key!r} at the top level of the recipe; {key!r} belongs at the "
+                                        f"top level, not inside [[sources]] #{inside[0] + 1}", kind="key"))
+            else:
+                problems.append(Problem(name, None, key, f"missing key {key!r}"))
     if problems:
         raise DataError(doc.locate(problems))
     freq = cfg["freq"]

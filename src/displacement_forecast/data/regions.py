@@ -166,7 +166,8 @@ def load_regions(path: str | Path) -> RegionTable:
     DataError
         One line per kind of problem, naming the file, rows and column.
     """
-    raw = match_columns(read_csv_strict(path), (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=str(path))
+    raw = match_columns(read_csv_strict(path, wanted="a CSV region table",
+                                                advice="save the sheet as CSV UTF-8"), (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=str(path))
     _warn_near_misses(raw.columns, str(path))
     return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
 

@@ -77,7 +77,8 @@ def read_toml(path: str | Path, *, what: str = "TOML file") -> TomlDoc:
         File missing or unreadable (:func:`.io.read_text`), or not valid TOML (``what`` names
         the kind of file in the message, e.g. ``"scenario file"``).
     """
-    return parse_toml(read_text(path, expected=f"a {what} (TOML keys and tables)"), file=str(path), what=what)
+    return parse_toml(read_text(path, expected=f"a {what} (TOML keys and tables)",
+                                wanted=f"a {what} (TOML text)"), file=str(path), what=what)
 
 
 def parse_toml(text: str, *, file: str = "<toml>", what: str = "TOML file") -> TomlDoc:

@@ -1050,24 +1050,29 @@ def shown_value(value: object) -> str:
 
 
 def config_options(cfg: Mapping, allowed: Mapping[str, object], name: str, where: str,
-                   elsewhere: Mapping[str, Iterable[str]] | None = None) -> list[Problem]:
+                   elsewhere: Mapping[str, Iterable[str]] | None = None,
+                   at: Callable[[str], int | None] | None = None) -> list[Problem]:
     """Unknown keys and wrong values of one config table (``where``: ``"[file]"``), one problem each.
 
     ``allowed`` maps each key to its type hint, checked by :func:`option_problem`. ``elsewhere``
     maps the other tables of the file (``"[file]"``) to their keys: an unknown key one of them
     takes is said to belong there (``missing`` at the top level of a mapping belongs under [file]).
+    ``at`` gives the line of a key of this table (the same key name may be written in another
+    table too, correctly: a problem located by name alone would point there).
     """
     problems = []
     for key, val in cfg.items():
+        line, kind = (at(key), "key") if at is not None else (None, None)
         if key not in allowed:
             homes = [t for t, keys in (elsewhere or {}).items() if key in keys]
             if homes:
-                problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; {key!r} belongs under "
-                                                         f"{' or '.join(homes)}"))
+                problems.append(Problem(name, line, key, f"unknown key {key!r} in {where}; {key!r} belongs under "
+                                                         f"{' or '.join(homes)}", kind=kind))
                 continue
-            problems.append(Problem(name, None, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}"))
+            problems.append(Problem(name, line, key, f"unknown key {key!r} in {where}; expected one of {', '.join(allowed)}",
+                                    kind=kind))
         elif (why := option_problem(val, allowed[key])) is not None:
-            problems.append(Problem(name, None, key, f"{where} {key} = {shown_value(val)} {why}"))
+            problems.append(Problem(name, line, key, f"{where} {key} = {shown_value(val)} {why}", kind=kind))
     return problems
 
 

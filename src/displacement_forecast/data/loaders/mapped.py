@@ -103,8 +103,10 @@ def _read_config(config: str | Path | Mapping) -> tuple[dict, str, TomlDoc | Non
     return doc.data, doc.file, doc
 
 
-def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
-    """All problems with a mapping config: unknown keys, wrong types, missing or clashing keys."""
+def check_config(cfg: Mapping, name: str = "<config>", doc: TomlDoc | None = None) -> list[Problem]:
+    """All problems with a mapping config: unknown keys, wrong types, missing or clashing keys.
+
+    ``doc`` (the config read from a file) gives the line of each key within its own table."""
     problems: list[Problem] = []
     for section, allowed in ALLOWED_KEYS.items():
         block = cfg if section is None else cfg.get(section, {})
@@ -114,7 +116,8 @@ def check_config(cfg: Mapping, name: str = "<config>") -> list[Problem]:
             continue
         elsewhere = {"the top level" if other is None else f"[{other}]": keys
                      for other, keys in ALLOWED_KEYS.items() if other != section}
-        problems += config_options(block, allowed, name, where, elsewhere)
+        at = None if doc is None else (lambda key, s=section: doc.lines.get((key,) if s is None else (s, key)))
+        problems += config_options(block, allowed, name, where, elsewhere, at)
     for key, val in cfg.get("series_map", {}).items():
         if val not in KNOWN_SERIES:
             problems.append(Problem(name, None, key, f"[series_map] {key} = {val!r}; expected one of {', '.join(KNOWN_SERIES)}"))
@@ -298,7 +301,7 @@ def load_mapped(
     path = Path(path)
     file = str(path)
     cfg, cfg_name, doc = _read_config(config)
-    problems = check_config(cfg, cfg_name)
+    problems = check_config(cfg, cfg_name, doc)
     if problems:
         raise DataError(doc.locate(problems) if doc is not None else problems)
     df, row_lines, delim = read_table(path, cfg)
