@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -46,10 +47,29 @@ def check_file(path: str | Path) -> Path:
 
 #: Leading bytes of compressed files: what the file is called in messages, and the command undoing it.
 _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
-    (b"\x1f\x8b", "gzip", "gunzip"),
-    (b"\xfd7zXZ\x00", "xz", "unxz"),
-    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+    (b"\x1f\x8b", "gzip", "gunzip -c"),
+    (b"\xfd7zXZ\x00", "xz", "unxz -c"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstd -dc"),
 )
+
+
+def _undo_command(undo: str, name: str) -> str:
+    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
+    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
+    import shlex
+
+    p = Path(name)
+    stem = p.name
+    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    if not stem.lower().endswith(".csv"):
+        stem += ".csv"
+    if stem == p.name:
+        stem = stem[:-4] + "_plain.csv"
+    out = str(p.with_name(stem))
+    return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
 
 
 def packed_problem(path: str | Path, head: bytes) -> Problem | None:
@@ -58,14 +78,12 @@ def packed_problem(path: str | Path, head: bytes) -> Problem | None:
     text by design, nothing is decompressed silently), a zip archive that is not an xlsx workbook
     (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
     checked as it is read; a workbook by the loaders that read workbooks)."""
-    import shlex
-
     name = str(path)
     for magic, kind, undo in _COMPRESSED:
         if head.startswith(magic):
-            return Problem(name, None, None, f"is {kind}-compressed: decompress it first ({undo} {shlex.quote(name)})")
+            return Problem(name, None, None, f"is {kind}-compressed: decompress it first ({_undo_command(undo, name)})")
     if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
-        return Problem(name, None, None, f"is bzip2-compressed: decompress it first (bunzip2 {shlex.quote(name)})")
+        return Problem(name, None, None, f"is bzip2-compressed: decompress it first ({_undo_command('bunzip2 -c', name)})")
     if head.startswith(b"PAR1"):
         return Problem(name, None, None, "is a Parquet file; the toolkit reads CSV or Excel (save it as CSV UTF-8)")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip; an xlsx workbook is one too
@@ -414,7 +432,8 @@ def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` minus the
-    umask), not ``mkstemp``'s private ``0o600``, so outputs shared with colleagues stay readable.
+    umask), not ``mkstemp``'s private ``0o600``, so outputs shared with colleagues stay readable;
+    a file it replaces passes on its own mode (a ``chmod 600`` file stays 600).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -422,7 +441,11 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
