@@ -378,8 +378,8 @@ def _packed(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("fmt", ["tidy", "acled", "ucdp", "hxl", "mapped", "regions"])
 @pytest.mark.parametrize("kind, said", [
-    ("gzip", "is gzip-compressed: decompress it first (gunzip {q})"),
-    ("bzip2", "is bzip2-compressed: decompress it first (bunzip2 {q})"),
+    ("gzip", "is gzip-compressed: decompress it first (gunzip -c {q} > {q_csv})"),
+    ("bzip2", "is bzip2-compressed: decompress it first (bunzip2 -c {q} > {q_csv})"),
     ("zip", "is a zip archive, not a workbook: extract the CSV from it first (it holds persons_of_concern.csv, "
             "README.txt)"),
     ("parquet", "is a Parquet file; the toolkit reads CSV or Excel"),
@@ -404,7 +404,37 @@ def test_a_compressed_or_parquet_file_is_named_by_its_bytes_in_every_loader(tmp_
         said = {"zip": "is a zip archive; expected a CSV region table (extract the file from it first; it holds "
                        "persons_of_concern.csv, README.txt)",
                 "parquet": "is a Parquet file; expected a CSV region table (save the sheet as CSV UTF-8)"}.get(kind, said)
-    assert problem.message.startswith(said.format(q=shlex.quote(str(p)))), problem.message
+    assert problem.message.startswith(said.format(q=shlex.quote(str(p)), q_csv=shlex.quote(str(tmp_path / "obs.csv")))), problem.message
+
+
+@pytest.mark.parametrize("name, kind, said", [
+    # was 'gunzip obs_gz.csv', which gzip refuses ('unknown suffix -- ignored')
+    ("obs_gz.csv", "gzip", "gunzip -c {d}/obs_gz.csv > {d}/obs_gz_plain.csv"),
+    ("obs.csv.gz", "gzip", "gunzip -c {d}/obs.csv.gz > {d}/obs.csv"),
+    ("my obs.gz", "gzip", "gunzip -c '{d}/my obs.gz' > '{d}/my obs.csv'"),
+    ("obs.xz", "xz", "unxz -c {d}/obs.xz > {d}/obs.csv"),
+    ("obs_bz.csv", "bzip2", "bunzip2 -c {d}/obs_bz.csv > {d}/obs_bz_plain.csv"),
+])
+def test_the_decompress_advice_works_whatever_the_file_is_called(tmp_path, name, kind, said):
+    import bz2
+    import gzip
+    import lzma
+    import shutil
+    import subprocess
+
+    from displacement_forecast.data.io import check_file
+
+    text = b"date,region,series,value\n2024-01-01,R1,displaced,10\n"
+    packed = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": bz2.compress}[kind](text)
+    (p := tmp_path / name).write_bytes(packed)
+    with pytest.raises(DataError) as e:
+        check_file(p)
+    message = e.value.problems[0].message
+    command = said.format(d=tmp_path)
+    assert message.endswith(f"decompress it first ({command})"), message
+    if shutil.which(command.split()[0]):  # the advice runs as given and gives the plain CSV
+        subprocess.run(command, shell=True, check=True)
+        assert (tmp_path / command.rsplit("/", 1)[1].strip("'")).read_bytes() == text
 
 
 def test_an_xlsx_workbook_is_not_taken_for_a_zip_archive(tmp_path):

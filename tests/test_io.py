@@ -29,6 +29,20 @@ def test_written_files_are_group_and_other_readable_under_umask_022(tmp_path, um
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_replaced_file_keeps_its_mode(tmp_path, umask_022):
+    """`chmod 600 x.csv; panel recipe.toml --out x.csv` left x.csv at 644."""
+    csv, txt = tmp_path / "x.csv", tmp_path / "x.txt"
+    for p, mode in ((csv, 0o600), (txt, 0o640)):
+        p.write_text("old")
+        p.chmod(mode)
+    write_csv_atomic(pd.DataFrame({"a": [1]}), csv)
+    write_text_atomic("new", txt)
+    assert stat.S_IMODE(csv.stat().st_mode) == 0o600
+    assert stat.S_IMODE(txt.stat().st_mode) == 0o640 and txt.read_text() == "new"
+    assert stat.S_IMODE(write_text_atomic("n", tmp_path / "n.txt").stat().st_mode) == 0o644  # a new file as before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_permissions_follow_a_stricter_umask(tmp_path):
     old = os.umask(0o077)
     try:

@@ -88,6 +88,18 @@ def test_a_private_output_folder_stays_private_when_a_run_replaces_it(tmp_path, 
     assert _mode(out / "forecast.csv") == 0o644  # the files are made as any new file
 
 
+def test_a_file_chmod_ed_in_an_output_folder_keeps_its_mode_across_runs(tmp_path, capsys, umask_022):
+    """A forecast.csv set to 640 came back 644 after a rerun into the same --out."""
+    out = tmp_path / "out"
+    argv = ["forecast", *SMALL, "--model", "last-value", "--out", str(out)]
+    assert main(argv) == 0
+    (out / "forecast.csv").chmod(0o640)
+    for _ in range(2):
+        assert main(argv) == 0
+        assert _mode(out / "forecast.csv") == 0o640
+        assert _mode(out / "forecast.json") == 0o644  # the files left alone are made as any new file
+
+
 def test_a_private_hub_stays_private_when_a_run_updates_it(tmp_path, capsys, forecast_dir, umask_022):
     hub = tmp_path / "hub"
     assert main(["export-hub", str(forecast_dir), "--hub", str(hub)]) == 0

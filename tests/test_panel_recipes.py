@@ -164,6 +164,23 @@ def test_format_names_are_read_in_any_case(tmp_path, capsys):
     assert out.exists()
 
 
+def test_frequencies_are_read_in_any_case(tmp_path, capsys):
+    """--freq m and a recipe's freq = "m" were refused while format names were read in any case."""
+    p = _recipe(tmp_path, BASE.replace('freq = "M"', 'freq = "m"') + '[[sources]]\nformat = "acled"\n'
+                'path = "acled_small.csv"\n')
+    assert load_recipe(p).freq == "M"
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--freq", "m"]) == 0
+    disp = tmp_path / "disp.csv"
+    disp.write_text("date,region,series,value\n2022-01-01,SO22,displaced,10\n")
+    out = tmp_path / "obs.csv"
+    assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--events-format", "acled", "--displacement",
+                 str(disp), "--regions", str(FIX / "regions_som_small.csv"), "--freq", "m", "--out", str(out)]) == 0
+    assert out.exists()
+    capsys.readouterr()  # a code that is none in any case is still refused
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--freq", "q"]) == 2
+    assert "invalid choice: 'Q'" in capsys.readouterr().err
+
+
 def test_a_recipe_key_in_the_wrong_table_is_said_to_belong_in_the_right_one(tmp_path):
     p = _recipe(tmp_path, BASE + 'format = "acled"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
     with pytest.raises(DataError) as e:

@@ -231,6 +231,26 @@ def test_a_gap_longer_than_the_horizon_is_not_said_to_be_covered(tmp_path, capsy
                                f"only 3 of them, to {gap[2]})"}
 
 
+def test_a_suggested_horizon_above_the_cap_says_the_max_horizon_it_needs(tmp_path, capsys):
+    """'use --horizon 5 or more' when the cap in force was 4: --horizon 5 was then refused ('above
+    the cap ... raise the cap with --max-horizon'); the hint now names the --max-horizon too."""
+    obs = pd.read_csv(CASES / "obs/o17_trailing_nan.csv")
+    gap = sorted(obs["date"].unique())[-5:]
+    obs.loc[obs["date"].isin(gap) & (obs["series"] == "displaced"), "value"] = np.nan
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    rc, _, err = forecast(capsys, tmp_path / "obs.csv", CASES / "obs/regions.csv", tmp_path / "out",
+                          "--max-horizon", "4")
+    assert rc == 0
+    assert f"use --horizon 5 or more with --max-horizon 5 to reach {gap[-1]}" in err, err
+    rc, _, err = forecast(capsys, tmp_path / "obs.csv", CASES / "obs/regions.csv", tmp_path / "out2",
+                          "--max-horizon", "5")
+    assert rc == 0 and f"use --horizon 5 or more to reach {gap[-1]}" in err, err  # within the cap: as before
+    from displacement_forecast.forecast.marks import missing_periods_note
+
+    assert missing_periods_note(gap, "2019-12-16", 3, cap=4).endswith(
+        f"use --horizon 5 or more with --max-horizon 5 to reach {gap[-1]}")
+
+
 def test_a_fit_says_what_horizon_covers_the_periods_without_counts():
     from displacement_forecast.forecast.marks import missing_periods_note
 

@@ -94,7 +94,9 @@ def test_s09_change_after_the_horizon_is_a_warning_in_the_sidecar(cases, tmp_pat
     out = tmp_path / "out"
     assert _forecast(cases, cases / "scen" / "s09_date_far_future.toml", out) == 0
     err = capsys.readouterr().err
-    assert "WARNING: scenario 'future': change[0] starts at forecast period" in err and "no effect" in err
+    toml = cases / "scen" / "s09_date_far_future.toml"
+    assert f"WARNING: scenario 'future': {toml}:" in err and ": change[0] starts at forecast period" in err
+    assert "no effect" in err
     side = json.loads((out / "forecast.json").read_text())
     (sc,) = [s for s in side["scenarios"] if s["id"] == "future"]
     assert any("no effect" in w for w in sc["warnings"])
@@ -172,6 +174,24 @@ def test_values_and_periods_past_the_horizon_are_named(sim, tmp_path):
                            f"{toml}:10: change[1] sets 4 periods (forecast periods 3-6); the horizon is 4: periods "
                            "5-6 are not used",
                            f"{toml}:17: change[3] sets 5 periods; the horizon is 4: period 5 is not used")
+
+
+def test_a_change_after_the_horizon_names_its_line_and_its_start_once(sim, tmp_path):
+    """'change[0] starts at forecast period 6 (6), after the horizon...': no file:line (its
+    neighbours have one) and the period said twice."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nstart=6\nmultiply=2\n')
+    (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
+                            file=str(toml))
+    assert sc.warnings == (f"{toml}:5: change[0] starts at forecast period 6, after the horizon of 4 periods: "
+                           "it has no effect on this forecast",)
+    # a date start is still given beside the period it falls in
+    toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nstart="2020-06-01"\n'
+                    'multiply=2\n')
+    (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
+                            file=str(toml))
+    assert sc.warnings == (f"{toml}:5: change[0] starts at forecast period 6 (2020-06-01), after the horizon of 4 "
+                           "periods: it has no effect on this forecast",)
 
 
 def test_date_starts_overlap_and_place_like_period_starts(sim):

@@ -370,7 +370,8 @@ def check_target(obs: pd.DataFrame, *, file: str) -> None:
 
 
 def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: str,
-                 horizon: int | None = None) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
+                 horizon: int | None = None, max_horizon: int | None = None,
+                 ) -> tuple[pd.DataFrame, RegionTable, DataNotes]:
     """Check that ``obs`` can support ``model``; drop what it cannot; say what was dropped.
 
     Parameters
@@ -386,6 +387,9 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     horizon
         Forecast periods (None: a fit, forecast later); the note on trailing periods without
         displacement counts says how many of them it covers.
+    max_horizon
+        The ``--max-horizon`` given, if any: a horizon suggested above the cap
+        (:func:`horizon_cap`) says it needs ``--max-horizon``.
 
     Returns
     -------
@@ -416,13 +420,11 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     # Trailing periods without any displacement count: the origin moves back to the last count.
     last_seen = disp.loc[disp["value"].notna(), "date"].max()
     later = sorted(d for d in obs["date"].unique() if d > last_seen)
+    gap_note = None  # where the note on them goes: written once the history (so the horizon cap) is known
     if later:
-        from ..forecast.marks import missing_periods_note
-
         notes.missing_last_periods = [str(pd.Timestamp(d).date()) for d in later]
-        notes.warnings.append(
-            f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
-            + missing_periods_note(notes.missing_last_periods, str(pd.Timestamp(last_seen).date()), horizon))
+        gap_note = len(notes.warnings)
+        notes.warnings.append("")
         obs = obs[obs["date"] <= last_seen]
     # Regions whose last count is old: their forecast rests on old data (said, not hidden).
     last_count = obs[(obs["series"] == TARGET) & obs["value"].notna()].groupby("region")["date"].max()
@@ -463,6 +465,14 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         regions = regions.subset(keep)
     # History length.
     n = history_periods(obs, file=file)
+    if gap_note is not None:
+        from ..forecast.marks import missing_periods_note
+
+        fitted = getattr(model, "panel_", None)  # a saved fit: its own history sets the cap
+        cap = horizon_cap(len(fitted.dates) if fitted is not None else n, max_horizon)
+        notes.warnings[gap_note] = (
+            f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
+            + missing_periods_note(notes.missing_last_periods, str(pd.Timestamp(last_seen).date()), horizon, cap))
     freq = detect_frequency(obs["date"], file=file).code
     name = model if isinstance(model, str) else model.name
     need = min_history(name, drivers, lags, freq)  # the lags rule; with the regions, the rows rule below

@@ -19,7 +19,7 @@ import pandas as pd
 from ..data.io import observation_lines
 from ..data.loaders import LOADERS, parse_tag_map
 from ..data.regions import RegionTable, load_regions
-from ..data.schema import DataError, DataWarning, Problem, detect_frequency, period_grid
+from ..data.schema import DataError, DataWarning, Problem, detect_frequency, freq_code, period_grid
 
 #: ``--format`` choices: the loader registry.
 FORMATS = tuple(LOADERS)
@@ -104,14 +104,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("validate", help="check observation files; list every problem",
                        description="Check files against the observation schema. Exit 0 if all are valid, 2 otherwise.")
     v.add_argument("files", nargs="+", metavar="FILE")
-    v.add_argument("--freq", choices=("D", "W", "M"), help="expected frequency")
+    v.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="expected frequency")
     _common(v)
     v.set_defaults(func=run_validate)
 
     d = sub.add_parser("describe", help="summarise an observation file per series and region",
                        description="Per series and region: date range, frequency, number of periods, total, missing share.")
     d.add_argument("file", metavar="FILE")
-    d.add_argument("--freq", choices=("D", "W", "M"), help="expected frequency (aggregates raw formats)")
+    d.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="expected frequency (aggregates raw formats)")
     _common(d)
     d.set_defaults(func=run_describe)
 

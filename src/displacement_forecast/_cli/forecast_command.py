@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         thresholds, threshold_note = default_thresholds(obs, args.horizon, DEFAULT_THRESHOLDS)
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
-        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon)
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon,
+                                               max_horizon=args.max_horizon)
         extra["model_dir"] = {"path": str(args.model_dir),
                               **condition_on_data(model, obs, regions, file=str(args.data),
                                                  regions_file=regions_file)}
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         from ..models import get_model
 
         model = get_model(args.model, **model_kwargs(args.model, drivers, obs, lags=lags))
-        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon)
+        obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon,
+                                               max_horizon=args.max_horizon)
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios, added = with_baseline(scenarios)

@@ -25,7 +25,15 @@ import pandas as pd
 from ..data.io import write_csv_atomic
 from ..data.loaders import LOADERS
 from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
-from ..data.schema import COLUMNS, OPTIONAL_COLUMNS, PEOPLE_SERIES, DataError, DataWarning, Problem
+from ..data.schema import (
+    COLUMNS,
+    OPTIONAL_COLUMNS,
+    PEOPLE_SERIES,
+    DataError,
+    DataWarning,
+    Problem,
+    freq_code,
+)
 from .data_commands import add_agency_args, agency_options, print_warnings
 
 
@@ -49,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--displacement-config", metavar="TOML", action="append", default=[],
                    help="mapping config for each --displacement of format mapped (in the same order)")
     q.add_argument("--regions", metavar="CSV", help="region table")
-    q.add_argument("--freq", choices=("D", "W", "M"), help="frequency of the panel")
+    q.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="frequency of the panel")
     q.add_argument("--level", choices=tuple(LEVELS), default="admin1", help="admin level of the event regions")
     # the options of validate/describe, for every source that takes them (the command line wins over the recipe)
     add_agency_args(p.add_argument_group("reading the sources (every source that takes the option)"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -58,10 +59,29 @@ def not_wanted(path: str | Path, kind: str, wanted: str, advice: str = "") -> Pr
 
 #: Leading bytes of compressed files: what the file is called in messages, and the command undoing it.
 _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
-    (b"\x1f\x8b", "gzip", "gunzip"),
-    (b"\xfd7zXZ\x00", "xz", "unxz"),
-    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+    (b"\x1f\x8b", "gzip", "gunzip -c"),
+    (b"\xfd7zXZ\x00", "xz", "unxz -c"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstd -dc"),
 )
+
+
+def _undo_command(undo: str, name: str) -> str:
+    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
+    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
+    import shlex
+
+    p = Path(name)
+    stem = p.name
+    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"):
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    if not stem.lower().endswith(".csv"):
+        stem += ".csv"
+    if stem == p.name:
+        stem = stem[:-4] + "_plain.csv"
+    out = str(p.with_name(stem))
+    return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
 
 
 def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, advice: str = "") -> Problem | None:
@@ -71,14 +91,12 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
     (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
     checked as it is read; a workbook by the loaders that read workbooks). ``wanted`` and
     ``advice``: see :func:`check_file`."""
-    import shlex
-
     name = str(path)
     for magic, kind, undo in _COMPRESSED:
         if head.startswith(magic):
-            return Problem(name, None, None, f"is {kind}-compressed: decompress it first ({undo} {shlex.quote(name)})")
+            return Problem(name, None, None, f"is {kind}-compressed: decompress it first ({_undo_command(undo, name)})")
     if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
-        return Problem(name, None, None, f"is bzip2-compressed: decompress it first (bunzip2 {shlex.quote(name)})")
+        return Problem(name, None, None, f"is bzip2-compressed: decompress it first ({_undo_command('bunzip2 -c', name)})")
     if head.startswith(b"PAR1"):
         if wanted is not None:
             return not_wanted(name, "a Parquet file", wanted, advice)
@@ -438,7 +456,8 @@ def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     The file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` minus the
-    umask), not ``mkstemp``'s private ``0o600``, so outputs shared with colleagues stay readable.
+    umask), not ``mkstemp``'s private ``0o600``, so outputs shared with colleagues stay readable;
+    a file it replaces passes on its own mode (a ``chmod 600`` file stays 600).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -446,7 +465,11 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -56,6 +56,7 @@ from .schema import (
     Problem,
     check_observations,
     detect_frequency,
+    freq_code,
     period_grid,
 )
 from .tomlfile import read_toml
@@ -165,7 +166,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
                 problems.append(Problem(name, None, key, f"missing key {key!r}"))
     if problems:
         raise DataError(doc.locate(problems))
-    freq = cfg["freq"]
+    freq = freq_code(cfg["freq"])
     if freq not in FREQUENCIES:
         problems.append(Problem(name, doc.line("freq"), "freq", f"freq = {freq!r}; expected D, W or M"))
     level = cfg.get("level", "admin1")

@@ -62,12 +62,13 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
     return sidecar
 
 
-def missing_periods_note(missing: Sequence[str], origin: str, horizon: int | None) -> str:
+def missing_periods_note(missing: Sequence[str], origin: str, horizon: int | None, cap: int | None = None) -> str:
     """What the forecast does about ``missing``, the last periods without displacement counts (the
     origin, ``origin``, moved back before them; the forecast's first periods are those periods).
 
     ``horizon`` None: a fit, forecast later. A horizon shorter than the gap covers only its start:
-    said, with the horizon that would reach its end (not an error: a short horizon is a choice).
+    said, with the horizon that would reach its end (not an error: a short horizon is a choice),
+    and the ``--max-horizon`` it needs when that horizon is above ``cap``, the cap in force.
     """
     n = len(missing)
     if horizon is None:
@@ -76,7 +77,8 @@ def missing_periods_note(missing: Sequence[str], origin: str, horizon: int | Non
     if horizon >= n:
         return f"the forecast starts after {origin} and covers them"
     return (f"the forecast starts after {origin}; its {horizon} period(s) cover only {horizon} of the {n} periods "
-            f"with no displacement count (to {missing[horizon - 1]}); use --horizon {n} or more to reach {missing[-1]}")
+            f"with no displacement count (to {missing[horizon - 1]}); use --horizon {n} or more"
+            f"{f' with --max-horizon {n}' if cap is not None and n > cap else ''} to reach {missing[-1]}")
 
 
 def _ignored(sidecar: Mapping[str, Any]) -> bool:

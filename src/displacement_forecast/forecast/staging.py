@@ -367,6 +367,7 @@ def staged_folder(out: str | Path, *, copy_existing: bool = False, option: str =
                     for k in [kind] if kind is not None else kinds_held(stage):
                         check_kind(target, k, option=option)
             if target.exists() and not copy_existing:
+                _keep_modes(target, stage)
                 _carry_over(target, stage)
             if target.exists():  # a private (chmod 750) folder stays private: the new one takes its mode
                 os.chmod(stage, stat.S_IMODE(target.stat().st_mode))
@@ -388,6 +389,17 @@ def _check_run_files(stage: Path) -> None:
     if unknown:
         raise RuntimeError(f"the run wrote {', '.join(unknown)}, which forecast/writers/__init__.py "
                            "(FILES or OTHER_FILES) does not list; add it there so the next run replaces it")
+
+
+def _keep_modes(old: Path, new: Path) -> None:
+    """Give each file of ``new`` the mode of the file of the same name in ``old`` (a ``chmod 640``
+    forecast.csv stays 640 across runs); files new to this run keep the mode they were written with."""
+    for p in new.rglob("*"):
+        if p.is_symlink() or not p.is_file():
+            continue
+        before = old / p.relative_to(new)
+        if before.is_file() and not before.is_symlink():
+            os.chmod(p, stat.S_IMODE(before.stat().st_mode))
 
 
 def _carry_over(old: Path, new: Path) -> None:

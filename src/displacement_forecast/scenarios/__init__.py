@@ -460,8 +460,11 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
                 continue
             spans.append((h0, h1))
             if h0 >= horizon:
-                warns.append(f"change[{n}] starts at forecast period {h0 + 1} ({ch.start}), after the horizon of "
-                             f"{horizon} periods: it has no effect on this forecast")
+                line = ch.line_of("start")
+                when = "" if str(ch.start) == str(h0 + 1) else f" ({ch.start})"  # a date, not '6 (6)'
+                warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] starts at forecast period "
+                             f"{h0 + 1}{when}, after the horizon of {horizon} periods: it has no effect on this "
+                             "forecast")
             elif h1 is not None and h1 > horizon:  # values or periods past the horizon were cut off unsaid
                 line = ch.line_of("values" if ch.values is not None else ch.unit)
                 span = "" if h0 == 0 else f" (forecast periods {h0 + 1}-{h1})"
