@@ -38,7 +38,7 @@ def files_in(d: Path) -> set[str]:
     ("bad_date.csv", (HEADER + "2020-02-30,A,strikes,1\n").encode(), ":2: column 'date'", "cannot read"),
     ("negative.csv", (HEADER + "2020-01-06,A,strikes,-4\n").encode(), ":2: column 'value'", "negative"),
     # was 'not UTF-8 (byte 0x8b at offset 1); save the file as UTF-8'
-    ("obs.csv.gz", gzip.compress((HEADER + "2020-01-06,A,strikes,1\n").encode()), ":",
+    ("obs.csv.gz", gzip.compress((HEADER + "2020-01-06,A,strikes,1\n").encode(), mtime=0), ":",
      "is gzip-compressed: decompress it first (gunzip "),
 ])
 def test_validate_bad_files(tmp_path, capsys, name, content, where, what):
