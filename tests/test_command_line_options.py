@@ -520,3 +520,19 @@ def test_backtest_from_the_earliest_allowed_origin_and_no_runner_up_of_one_model
                  "--no-plots", "--no-progress", "--out", str(tmp_path / "bt2"), "--origins=7:8"]) == 0
     best = [ln for ln in capsys.readouterr().out.splitlines() if " h=" in ln]
     assert len(best) == 4 and all("; runner-up " in ln and "None" not in ln for ln in best), best
+
+
+@needs_cases
+def test_model_names_are_read_in_any_case(tmp_path, capsys):
+    """`--model Last-Value` was refused ("invalid choice") while format and frequency names were read
+    in any case; a model name is now too, and outputs spell it as the registry does."""
+    import json
+
+    args = [*SMALL[:-3], "--model", "Last-Value", "--no-plots"]
+    assert main(["forecast", *args, "--out", str(tmp_path / "f")]) == 0
+    assert json.loads((tmp_path / "f" / "forecast.json").read_text())["model"]["name"] == "last-value"
+    assert main(["fit", *SMALL[:3], "--model", "HISTORIC-AVERAGE", "--out", str(tmp_path / "fit")]) == 0
+    assert main(["backtest", *SMALL[:3], "--models", "Historic-Average", "--horizon", "1", "--origins=-4:-2",
+                 "--draws", "20", "--no-plots", "--out", str(tmp_path / "bt")]) == 0
+    assert "historic-average" in (tmp_path / "bt" / "scores.csv").read_text()
+    capsys.readouterr()

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
              for option, value in (("--horizon", args.horizon), ("--workers", args.workers)) if value < 1]
     if wrong:
         raise DataError(wrong)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m.strip().lower() for m in args.models.split(",") if m.strip()]  # in any case, as format names
     unknown = [m for m in models if m not in REGISTRY]
     if unknown:
         raise DataError(Problem("command line", None, "--models",

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(R-hat, ESS, divergences, E-BFMI); a fit that fails its diagnostics is saved but marked "
                     "unreliable.")
     add_data_args(p)
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(SAVABLE),
+    p.add_argument("--model", default=DEFAULT_MODEL, type=str.lower, choices=list(SAVABLE),
                    help=f"model to fit (default {DEFAULT_MODEL}, as for `forecast`)")
     add_drivers_arg(p)
     add_lags_arg(p)

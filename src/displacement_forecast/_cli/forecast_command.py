@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "datapackage.json, fan_<scenario>.png, cumulative_<scenario>.png and "
                                    "exceedance.png into --out.")
     add_data_args(p)
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY), action=_Given,
+    p.add_argument("--model", default=DEFAULT_MODEL, type=str.lower, choices=list(REGISTRY), action=_Given,
                    help=f"model to fit (default: {DEFAULT_MODEL}, a mixture of models weighted by a short backtest "
                         "on the data given); not with --model-dir, whose saved fit is its model")
     add_drivers_arg(p)
