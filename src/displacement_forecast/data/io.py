@@ -27,6 +27,8 @@ from .schema import (
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+#: First bytes of an Excel workbook: an xlsx (a zip) or a legacy xls (OLE2).
+WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
 def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "") -> Path:
@@ -47,7 +49,7 @@ def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "")
     problem = packed_problem(p, head, wanted=wanted, advice=advice)
     if problem is not None:
         raise DataError(problem)
-    if wanted is not None and head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
+    if wanted is not None and head.startswith(WORKBOOK_MAGIC):
         raise DataError(not_wanted(p, "an Excel workbook", wanted, advice))
     return p
 
@@ -84,6 +86,11 @@ def _undo_command(undo: str, name: str) -> str:
     return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
 
 
+def _first_five(names: list[str]) -> str:
+    """``a.csv, b.csv, ... and 3 more``: an archive's members, as a message names them."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, advice: str = "") -> Problem | None:
     """The problem of a file the toolkit does not read, told by its first bytes (``head``, 16 or
     all): gzip, bzip2, xz or zstd compressed (decompress it first: readers and outputs are plain
@@ -112,12 +119,10 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
         if "xl/workbook.xml" in members:
             return None
         if wanted is not None:
-            listed = ", ".join(members[:5]) + (f" and {len(members) - 5} more" if len(members) > 5 else "")
             return not_wanted(name, "a zip archive", wanted,
-                              f"extract the file from it first; it holds {listed}" if members else "it is empty")
+                              f"extract the file from it first; it holds {_first_five(members)}" if members else "it is empty")
         csvs = [m for m in members if m.lower().endswith((".csv", ".tsv", ".txt"))]
-        shown = csvs or members
-        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        listed = _first_five(csvs or members)
         holds = (f"it holds {listed}" if csvs else
                  f"it holds no CSV: {listed}" if members else "it is empty")
         return Problem(name, None, None, f"is a zip archive, not a workbook: extract the CSV from it first ({holds})")
@@ -158,7 +163,7 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     caller reads when not observations, see :func:`check_file`)."""
     p = check_file(path, wanted=wanted, advice=advice)
     raw = p.read_bytes()
-    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+    if raw.startswith(WORKBOOK_MAGIC):
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
                                                     "or mapped (workbooks are read directly), or save it as CSV UTF-8"))
     try:

@@ -63,12 +63,6 @@ DRIVER_SERIES: tuple[str, ...] = tuple(s for s in KNOWN_SERIES if s not in PEOPL
 #: Frequency codes: name, pandas offset used to label periods.
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
-
-def freq_code(value: object) -> object:
-    """A frequency as written (``--freq w``, a recipe's ``freq = "m"``) as its code: any case, as
-    format names are; anything else is returned as it is, for the caller to refuse."""
-    return value.strip().upper() if isinstance(value, str) else value
-
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
 #: Largest value a count may take: no count of people or events in one region and period reaches
 #: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
@@ -147,6 +141,12 @@ class DataError(ValueError):
 #: Max problems of one kind listed per file before summarising (a 1M-row file with a wrong
 #: column would otherwise print a million lines).
 MAX_PROBLEMS_PER_KIND = 50
+
+
+def freq_code(value: object) -> object:
+    """A frequency as written (``--freq w``, a recipe's ``freq = "m"``) as its code: any case, as
+    format names are; anything else is returned as it is, for the caller to refuse."""
+    return value.strip().upper() if isinstance(value, str) else value
 
 
 def first_of_each(rows: np.ndarray, keys: Sequence[Hashable], problem: Callable[[int, str], Problem], *,

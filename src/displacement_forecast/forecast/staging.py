@@ -160,11 +160,12 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     for d in ([p] if p.exists() else []) + [anc]:
         if not os.access(d, os.W_OK | os.X_OK):
             raise DataError(Problem(str(d), None, option, "folder is read-only; expected a folder you can write to"))
-    if replace and p.exists() and any(p.iterdir()) and not kinds_held(p):
+    foreign = p.exists() and any(p.iterdir()) and not kinds_held(p)  # the user's own files, no run's
+    if foreign and replace:
         raise DataError(Problem(str(p), None, option,
                                 f"folder holds other files and no earlier run (no {', '.join(RUN_MARKERS[:-1])} or "
                                 f"{RUN_MARKERS[-1]}); give a new or empty folder so nothing of yours is replaced"))
-    if not replace and p.exists() and any(p.iterdir()) and not kinds_held(p):
+    if foreign:
         # a folder updated in place (a hub) takes only an earlier run's folder, never one of the user's own
         markers, holds, _ = RUN_KINDS[kind] if kind is not None else (RUN_MARKERS, "an earlier run's folder", "")
         existing = f"an existing {holds.split(' ', 1)[1]}" if kind is not None else "an earlier run's folder"

@@ -116,6 +116,11 @@ _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 BASELINE = "baseline"
 
 
+def _where(file: str, line: int | None) -> str:
+    """``file:line`` of a warning, or the file alone when the line is not known."""
+    return file if line is None else f"{file}:{line}"
+
+
 def _baseline_changed(sid: str) -> str:
     """Why a scenario called ``baseline`` (any case) may not have changes."""
     return (f"scenario {sid!r} has changes; the baseline is the forecast with no change: give this scenario "
@@ -460,16 +465,16 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
                 continue
             spans.append((h0, h1))
             if h0 >= horizon:
-                line = ch.line_of("start")
+                at = _where(file, ch.line_of("start"))
                 when = "" if str(ch.start) == str(h0 + 1) else f" ({ch.start})"  # a date, not '6 (6)'
-                warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] starts at forecast period "
+                warns.append(f"{at}: change[{n}] starts at forecast period "
                              f"{h0 + 1}{when}, after the horizon of {horizon} periods: it has no effect on this "
                              "forecast")
             elif h1 is not None and h1 > horizon:  # values or periods past the horizon were cut off unsaid
-                line = ch.line_of("values" if ch.values is not None else ch.unit)
+                at = _where(file, ch.line_of("values" if ch.values is not None else ch.unit))
                 span = "" if h0 == 0 else f" (forecast periods {h0 + 1}-{h1})"
                 unused = f"period {h1} is" if h1 == horizon + 1 else f"periods {horizon + 1}-{h1} are"
-                warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] sets {h1 - h0} periods"
+                warns.append(f"{at}: change[{n}] sets {h1 - h0} periods"
                              f"{span}; the horizon is {horizon}: {unused} not used")
             if ch.hold is not None and ch.hold > n_hist:
                 problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
@@ -477,8 +482,8 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             elif not absent:
                 far = beyond_history(ch, observations, regions)
                 if far:
-                    line = ch.line_of("values" if ch.values is not None else "multiply")
-                    warns.append(f"{file}{'' if line is None else f':{line}'}: change[{n}] {far}")
+                    at = _where(file, ch.line_of("values" if ch.values is not None else "multiply"))
+                    warns.append(f"{at}: change[{n}] {far}")
         problems += _overlaps(sc.changes, f"scenario '{sc.id}'", file, regions, spans)
         out.append(dataclasses.replace(sc, warnings=tuple(warns)))
     if problems:

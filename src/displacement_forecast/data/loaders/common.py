@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregate import aggregate
-from ..io import DELIMITERS, is_formula, not_utf8, read_text, sniff_delimiter
+from ..io import DELIMITERS, WORKBOOK_MAGIC, is_formula, not_utf8, read_text, sniff_delimiter
 from ..io import check_file as io_check_file
 from ..regions import RegionTable, normalise_name
 from ..schema import (
@@ -165,7 +165,7 @@ def is_workbook(path: Path) -> bool:
     """True if the file's first bytes are those of an Excel workbook (xlsx zip or legacy xls)."""
     with open(path, "rb") as fh:
         head = fh.read(8)
-    return head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+    return head.startswith(WORKBOOK_MAGIC)
 
 
 # --------------------------------------------------------------------------------------------
