@@ -334,3 +334,54 @@ def test_long_series_names_keep_their_axis_labels_apart():
         assert [ax.get_ylabel().replace("\n", " ") for ax in fig.axes[1:]] == ["strikes per month", "shelling per month"]
     finally:
         plt.close(fig)
+
+
+def test_a_far_tail_does_not_squash_the_exceedance_curve():
+    """Somalia's 6-month exceedance chart ran its x-axis to 44M (a path a month after 1.19M flood
+    departures): the 250,000 and 500,000 lines sat in the axis' first 1%, P(>250k) unreadable. The
+    axis now ends at the highest scenario's 95th percentile, past every mark, and says so."""
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    body = rng.lognormal(np.log(600_000), 0.5, (1000, 1, 3)) / 3
+    far = body.copy()
+    far[:5] *= 100  # 0.5% of paths 100 times larger
+    paths = {sid: xr.DataArray(v, dims=("draw", "region", "horizon"),
+                               coords={"region": ["A"], "horizon": [1, 2, 3],
+                                       "target_date": ("horizon", pd.date_range("2024-01-01", periods=3, freq="MS"))},
+                               attrs={"freq": "M"}) for sid, v in (("baseline", body), ("far", far))}
+    for data, cut in ((paths, True), ({"baseline": paths["baseline"]}, False)):
+        fig = exceedance_curve(data, marks=(250_000, 500_000), caption="c")
+        try:
+            ax = fig.axes[0]
+            lo, hi = ax.get_xlim()
+            totals = [v.values.sum(axis=(1, 2)) for v in data.values()]
+            note = [t.get_text() for t in ax.texts if "axis ends" in t.get_text()]
+            assert hi >= 1.15 * 500_000
+            if cut:
+                assert hi == pytest.approx(max(*(np.quantile(t, 0.95) for t in totals), 1.15 * 500_000), rel=1e-6), hi
+                assert hi < max(t.max() for t in totals) / 10
+                assert note and "largest path" in note[0], ax.texts
+            else:
+                assert hi >= max(t.max() for t in totals) and not note
+        finally:
+            plt.close(fig)
+
+
+def test_threshold_labels_sit_outside_the_fan():
+    """The cumulative chart's threshold labels sat inside the frame, on the widest band and on the
+    next line up (Somalia, 250,000 and 500,000 on a 6M axis); they are now just right of the frame,
+    level with their lines, and the y-label is whole (it was cut: '... to the end of each mont')."""
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=6, n_draws=200, seed=1)
+    fig = fan_chart(run.paths["baseline"], run.history(), cumulative=True, marks=CLOSE, caption="c")
+    try:
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        labels = [t for t in ax.texts if t.get_gid() == MARK_LABEL]
+        assert labels and all(t.get_window_extent().x0 >= ax.bbox.x1 for t in labels)
+        assert all(t.get_window_extent().x1 <= fig.bbox.x1 for t in labels)  # not cut off by the figure
+        ylab = ax.yaxis.label.get_window_extent()
+        assert ylab.y0 >= ax.bbox.y0 - 1 and ylab.y1 <= ax.bbox.y1 + 1 and ylab.x0 >= 0, (ylab, ax.bbox)
+    finally:
+        plt.close(fig)
