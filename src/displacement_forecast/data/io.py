@@ -67,6 +67,16 @@ _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
+def decompress_command(path: str | Path) -> str | None:
+    """The command writing a plain copy of the compressed output CSV ``path`` (:func:`write_csv_atomic`)
+    beside it, named :func:`plain_name` (``gunzip -c obs.csv.gz > obs.csv``); None for plain text."""
+    kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
+    if kind is None:
+        return None
+    undo = {"zip": "unzip -p", "bzip2": "bunzip2 -c"}.get(kind) or next(u for _, k, u in _COMPRESSED if k == kind)
+    return _undo_command(undo, str(path))
+
+
 def _undo_command(undo: str, name: str) -> str:
     """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
     no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
@@ -74,7 +84,7 @@ def _undo_command(undo: str, name: str) -> str:
 
     p = Path(name)
     stem = p.name
-    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"):
+    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip"):
         if stem.lower().endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -93,8 +103,9 @@ def _first_five(names: list[str]) -> str:
 
 def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, advice: str = "") -> Problem | None:
     """The problem of a file the toolkit does not read, told by its first bytes (``head``, 16 or
-    all): gzip, bzip2, xz or zstd compressed (decompress it first: readers and outputs are plain
-    text by design, nothing is decompressed silently), a zip archive that is not an xlsx workbook
+    all): gzip, bzip2, xz or zstd compressed (decompress it first: readers take plain text by
+    design, nothing is decompressed silently; an output named ``.gz`` is written compressed,
+    :func:`write_csv_atomic`, and ``panel`` says how to decompress it), a zip archive that is not an xlsx workbook
     (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
     checked as it is read; a workbook by the loaders that read workbooks). ``wanted`` and
     ``advice``: see :func:`check_file`."""
@@ -481,10 +492,82 @@ def atomic_path(path: str | Path):
         raise
 
 
+#: What an output CSV named ``*.gz``, ``*.bz2``, ``*.xz``, ``*.zip`` or ``*.zst`` (any case) is
+#: written as: the name says what the bytes are, as pandas' ``compression="infer"`` and every
+#: other reader of the file take it (``x.csv.gz`` held plain text, which ``zcat`` and pandas refused).
+OUTPUT_COMPRESSION = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
+
+
+def output_compression(path: str | Path) -> str | None:
+    """The compression an output CSV named ``path`` is written with (:data:`OUTPUT_COMPRESSION`,
+    by its last suffix), None for plain text. Call it before any work: a ``.zst`` name without the
+    ``zstandard`` package is refused (``DataError``, one line) rather than written as plain text."""
+    kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
+    if kind == "zstd":
+        try:
+            import zstandard  # noqa: F401
+        except ImportError:
+            raise DataError(Problem(str(path), None, None, "names a zstd-compressed file (.zst), which needs the "
+                                    "Python package zstandard (pip install zstandard); expected a name ending .csv, "
+                                    ".csv.gz, .csv.bz2, .csv.xz or .csv.zip")) from None
+    return kind
+
+
+def plain_name(path: str | Path) -> str:
+    """The name of ``path`` without its compression suffix, ending ``.csv``: ``obs.csv.gz`` ->
+    ``obs.csv``, ``obs.zip`` -> ``obs.csv`` (a zip's member; a decompressed copy)."""
+    name = Path(path).name
+    if Path(name).suffix.lower() in OUTPUT_COMPRESSION and len(name) > len(Path(name).suffix):
+        name = name[: -len(Path(name).suffix)]
+    return name if name.lower().endswith(".csv") else name + ".csv"
+
+
+@contextmanager
+def _binary_out(path: Path, kind: str, member: str):
+    """A binary handle writing ``path`` compressed as ``kind``; no time stamp is written (the same
+    rows give the same bytes, as they do in plain text)."""
+    import gzip
+
+    if kind == "gzip":
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
+            yield fh
+    elif kind == "bzip2":
+        import bz2
+
+        with bz2.open(path, "wb") as fh:
+            yield fh
+    elif kind == "xz":
+        import lzma
+
+        with lzma.open(path, "wb") as fh:
+            yield fh
+    elif kind == "zip":
+        import zipfile
+
+        info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        with zipfile.ZipFile(path, "w") as z, z.open(info, "w", force_zip64=True) as fh:
+            yield fh
+    else:  # zstd: output_compression checked the package is there
+        import zstandard
+
+        with open(path, "wb") as raw, zstandard.ZstdCompressor().stream_writer(raw) as fh:
+            yield fh
+
+
 def write_csv_atomic(df: pd.DataFrame, path: str | Path, **kwargs) -> Path:
-    """Write a CSV (text cells escaped) via a temp file and rename, so no half file is left."""
+    """Write a CSV (text cells escaped) via a temp file and rename, so no half file is left;
+    compressed as its name says (:func:`output_compression`; a zip holds one member,
+    :func:`plain_name`)."""
+    kind = output_compression(path)
     with atomic_path(path) as tmp:
-        escape_text_columns(df).to_csv(tmp, index=False, **kwargs)
+        if kind is None:
+            escape_text_columns(df).to_csv(tmp, index=False, **kwargs)
+        else:
+            with _binary_out(tmp, kind, plain_name(path)) as fh, \
+                    io.TextIOWrapper(fh, encoding="utf-8", newline="") as text:
+                escape_text_columns(df).to_csv(text, index=False, **kwargs)
     return Path(path)
 
 
