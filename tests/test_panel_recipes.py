@@ -182,6 +182,21 @@ def test_frequencies_are_read_in_any_case(tmp_path, capsys):
     assert "invalid choice: 'Q'" in capsys.readouterr().err
 
 
+def test_levels_are_read_in_any_case(tmp_path, capsys):
+    """A recipe's level = "Admin2" (and --level ADMIN2) was refused ("expected one of admin1, admin2,
+    ...") for its case alone, while format, frequency and model names were read in any case."""
+    p = _recipe(tmp_path, BASE + 'level = "Admin2"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
+    (src,) = load_recipe(p).sources
+    assert src.options["level"] == "admin2"
+    p.write_text(BASE + 'level = " COUNTRY "\n[[sources]]\nformat = "ucdp"\npath = "acled_small.csv"\n')
+    assert load_recipe(p).sources[0].options["level"] == "country"
+    p.write_text(BASE + 'level = "province"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
+    with pytest.raises(DataError, match="level = 'province'; expected one of admin1"):
+        load_recipe(p)
+    out = tmp_path / "obs.csv"
+    assert main(["panel", *QUICK, "--level", "ADMIN1", "--out", str(out)]) == 0 and out.exists()
+
+
 def test_a_recipe_key_in_the_wrong_table_is_said_to_belong_in_the_right_one(tmp_path):
     p = _recipe(tmp_path, BASE + 'format = "acled"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
     with pytest.raises(DataError) as e:

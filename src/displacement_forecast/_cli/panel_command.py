@@ -26,7 +26,15 @@ import pandas as pd
 
 from ..data.io import decompress_command, output_compression, plain_name, write_csv_atomic
 from ..data.loaders import LOADERS
-from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
+from ..data.recipe import (
+    LEVELS,
+    Recipe,
+    Source,
+    build_panel,
+    level_name,
+    load_recipe,
+    source_options,
+)
 from ..data.schema import (
     COLUMNS,
     OPTIONAL_COLUMNS,
@@ -60,7 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="mapping config for each --displacement of format mapped (in the same order)")
     q.add_argument("--regions", metavar="CSV", help="region table")
     q.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="frequency of the panel")
-    q.add_argument("--level", choices=tuple(LEVELS), default="admin1", help="admin level of the event regions")
+    q.add_argument("--level", choices=tuple(LEVELS), type=level_name, default="admin1",
+                   help="admin level of the event regions")
     # the options of validate/describe, for every source that takes them (the command line wins over the recipe)
     add_agency_args(p.add_argument_group("reading the sources (every source that takes the option)"))
     p.set_defaults(func=run_panel)
