@@ -27,8 +27,41 @@ from .schema import (
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-#: First bytes of an Excel workbook: an xlsx (a zip) or a legacy xls (OLE2).
+#: First bytes of an Excel workbook: an xlsx (a zip) or a legacy xls (OLE2). A zip is a workbook
+#: only when its members say so (:func:`is_workbook_file`): the bytes alone are any zip's.
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def zip_members(path: str | Path) -> list[str] | None:
+    """The files in the zip archive ``path`` (folders left out); None when it cannot be read as one
+    (a damaged zip, or bytes that only start like a zip's)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [i.filename for i in z.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
+def is_xlsx(members: Iterable[str]) -> bool:
+    """Whether a zip holding ``members`` is an xlsx workbook: it has ``[Content_Types].xml`` and
+    ``xl/`` parts (a zip of CSVs, a .docx or a damaged zip is not)."""
+    members = list(members)
+    return "[Content_Types].xml" in members and any(m.startswith("xl/") for m in members)
+
+
+def is_workbook_file(path: str | Path, head: bytes | None = None) -> bool:
+    """Whether ``path`` is an Excel workbook: a legacy xls by its first bytes (``head``, read when
+    None), or a readable zip whose members are an xlsx's (:func:`is_xlsx`)."""
+    if head is None:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    if head.startswith(_ZIP_MAGIC):
+        members = zip_members(path)
+        return members is not None and is_xlsx(members)
+    return head.startswith(WORKBOOK_MAGIC)
 
 
 def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "") -> Path:
@@ -49,7 +82,7 @@ def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "")
     problem = packed_problem(p, head, wanted=wanted, advice=advice)
     if problem is not None:
         raise DataError(problem)
-    if wanted is not None and head.startswith(WORKBOOK_MAGIC):
+    if wanted is not None and head.startswith(WORKBOOK_MAGIC):  # a zip not a workbook is packed_problem's
         raise DataError(not_wanted(p, "an Excel workbook", wanted, advice))
     return p
 
@@ -119,15 +152,15 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
         if wanted is not None:
             return not_wanted(name, "a Parquet file", wanted, advice)
         return Problem(name, None, None, "is a Parquet file; the toolkit reads CSV or Excel (save it as CSV UTF-8)")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip; an xlsx workbook is one too
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as z:
-                members = [i.filename for i in z.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError):
-            return None  # a damaged zip: the workbook reader says it cannot open it
-        if "xl/workbook.xml" in members:
+    if head.startswith(_ZIP_MAGIC):  # a zip; an xlsx workbook is one too
+        members = zip_members(path)
+        if members is None:  # was 'an Excel workbook' (or 'cannot open as an Excel workbook') by its bytes
+            if wanted is not None:
+                return not_wanted(name, "a damaged zip archive", wanted, advice or "it cannot be opened")
+            return Problem(name, None, None, "is a damaged zip archive: it starts like a zip (or an xlsx workbook) "
+                                             "but cannot be opened; expected a CSV or an Excel workbook (download "
+                                             "or save it again)")
+        if is_xlsx(members):
             return None
         if wanted is not None:
             return not_wanted(name, "a zip archive", wanted,
@@ -174,7 +207,7 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     caller reads when not observations, see :func:`check_file`)."""
     p = check_file(path, wanted=wanted, advice=advice)
     raw = p.read_bytes()
-    if raw.startswith(WORKBOOK_MAGIC):
+    if raw.startswith(WORKBOOK_MAGIC):  # check_file refused a zip that is not a workbook
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
                                                     "or mapped (workbooks are read directly), or save it as CSV UTF-8"))
     try:
