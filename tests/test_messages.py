@@ -327,3 +327,28 @@ def test_a_region_table_that_is_not_csv_asks_for_a_csv_not_a_format(tmp_path, ca
     path = make(tmp_path)
     assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(path)]) == 2
     assert one_error(capsys) == f"error: {path}: is {kind}; expected a CSV region table (save the sheet as CSV UTF-8)"
+
+
+def test_every_formula_cell_of_a_region_table_is_one_line_and_the_rest_is_checked_too(tmp_path, capsys):
+    """A region table with formula cells in several columns was one line per column, and nothing else
+    of it was checked (a population of 0 on another row came out only after the formulas were
+    mended); now one line names every formula cell by line and column (the first 5, then how many
+    more), and the rows without one are checked as usual."""
+    reg = tmp_path / "regions.csv"
+    reg.write_text('code,name,parent,population\nA,=HYPERLINK("x"),P,100\nB,Bee,=1+1,200\nC,=SUM(A1),P,=3*4\n'
+                   "D,Dee,P,-x\nE,=a,P,5\nF,=b,P,6\nG,Gee,P,0\n")
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(reg)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert err == [
+        f"error: {reg}: 7 cells start like a spreadsheet formula (=, +, -, @): line 2 column 'name', line 3 column "
+        "'parent', line 4 column 'name', line 4 column 'population', line 5 column 'population' and 2 more (first "
+        "value '=HYPERLINK(\"x\")'); expected plain values",
+        f"error: {reg}:8: column 'population': '0' is not a positive number; expected a finite, positive whole "
+        "number of people at risk"]
+    from displacement_forecast.data.regions import load_regions
+
+    reg.write_text("code,name,parent,population\nA,Ay,P,100\nB,Bee,P,=200\n")  # one cell: at its line and column
+    with pytest.raises(DataError) as e:
+        load_regions(reg)
+    assert [str(p) for p in e.value.problems] == [
+        f"{reg}:3: column 'population': cell '=200' starts with '=', like a spreadsheet formula; expected a plain value"]

@@ -475,6 +475,32 @@ def _formula_cells(col: pd.Series) -> np.ndarray:
     return hit[codes]
 
 
+def formula_cells(df: pd.DataFrame, file: str, *, shown: int = 5) -> tuple[Problem | None, np.ndarray]:
+    """Every cell of ``df`` (strings, as :func:`read_csv_strict` reads them with no formula check;
+    ``attrs['lines']`` their file lines) that a spreadsheet would run as a formula (:func:`is_formula`),
+    as one problem, and which rows hold one (a bool array, to check the other rows without them).
+
+    One cell: at its line and column. More: one line naming the first ``shown`` by line and
+    column, in file order, and how many more (a table with formulas in many columns was one line
+    per column, and nothing else of it was checked)."""
+    hit = (np.column_stack([_formula_cells(df[c]) for c in df.columns]) if len(df.columns)
+           else np.zeros((len(df), 0), dtype=bool))
+    rows, cols = np.nonzero(hit)  # row by row, left to right: file order
+    if not len(rows):
+        return None, hit.any(axis=1)
+    lines = df.attrs["lines"]
+    first = str(df.iat[rows[0], cols[0]])
+    if len(rows) == 1:
+        return Problem(file, int(lines[rows[0]]), str(df.columns[cols[0]]),
+                       f"cell {first[:20]!r} starts with {first.strip()[0]!r}, like a spreadsheet formula; expected a "
+                       "plain value"), hit.any(axis=1)
+    where = ", ".join(f"line {lines[r]} column {str(df.columns[c])!r}" for r, c in zip(rows[:shown], cols[:shown],
+                                                                                      strict=True))
+    more = f" and {len(rows) - shown:,} more" if len(rows) > shown else ""
+    return Problem(file, None, None, f"{len(rows):,} cells start like a spreadsheet formula (=, +, -, @): {where}{more} "
+                                     f"(first value {first[:20]!r}); expected plain values"), hit.any(axis=1)
+
+
 def escape_formula(value: object) -> object:
     """Prefix text cells that a spreadsheet would run as a formula with a quote."""
     if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and is_formula(value):
