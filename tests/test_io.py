@@ -89,3 +89,34 @@ def test_quoted_cells_over_several_lines_and_stray_quotes_still_read(tmp_path):
     p.write_text('date,region,series,value,source\n2020-01-06,A,strikes,1,"two\nlines"\n2020-01-13,A,strikes,2,5" tall\n')
     df = read_csv_strict(p)
     assert list(df["source"]) == ["two\nlines", '5" tall'] and list(df.attrs["lines"]) == [2, 4]
+
+
+@pytest.mark.parametrize("name", ["t.csv.gz", "t.csv.bz2", "t.csv.xz", "t.CSV.GZ", "t.zip"])
+def test_an_output_csv_is_compressed_as_its_name_says(tmp_path, name):
+    """`panel --out x.csv.gz` wrote plain text into a file named .gz (zcat and pandas refused it):
+    write_csv_atomic, the one CSV writer of the commands, now compresses as the suffix says,
+    the same rows giving the same bytes (no time stamp), and still through a temporary file."""
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "=1+1"]})
+    p = write_csv_atomic(df, tmp_path / name)
+    back = pd.read_csv(p, compression={".gz": "gzip", ".GZ": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}[p.suffix])
+    assert back["a"].tolist() == [1, 2] and back["b"].tolist() == ["x", "'=1+1"]  # escaped as plain CSVs are
+    first = p.read_bytes()
+    write_csv_atomic(df, p)
+    assert p.read_bytes() == first and [x.name for x in tmp_path.iterdir()] == [name]
+    if name.endswith(".zip"):
+        import zipfile
+
+        assert zipfile.ZipFile(p).namelist() == ["t.csv"]
+
+
+def test_a_zst_output_without_zstandard_is_refused_in_one_line(tmp_path, monkeypatch):
+    import sys
+
+    from displacement_forecast.data.io import output_compression
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import fails, as when it is not installed
+    with pytest.raises(DataError) as e:
+        write_csv_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.csv.zst")
+    assert str(e.value).count("\n") == 0 and "zstandard" in str(e.value) and "t.csv.zst" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+    assert output_compression("t.csv") is None and output_compression("t.csv.gz") == "gzip"

@@ -276,6 +276,12 @@ def _zip(path, member="s.toml"):
     return path
 
 
+def _damaged_zip(path):
+    """Bytes that start like a zip's (and an xlsx's), cut short: what an interrupted download leaves."""
+    path.write_bytes(_workbook(path.with_name("whole.xlsx")).read_bytes()[:200])
+    return path
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda d: _zip(d / "scen.zip"), "is a zip archive; expected a scenario file (TOML text) (extract the file from "
                                      "it first; it holds s.toml)"),
@@ -285,12 +291,32 @@ def _zip(path, member="s.toml"):
     (lambda d: _workbook(d / "scen.xlsx"), "is an Excel workbook; expected a scenario file (TOML text)"),
     (lambda d: (d / "scen.toml").write_bytes(_workbook(d / "w.xlsx").read_bytes()) and d / "scen.toml",
      "is an Excel workbook; expected a scenario file (TOML text)"),
+    # were 'an Excel workbook', by the first bytes alone: a damaged zip, a zip that is no xlsx
+    (lambda d: _damaged_zip(d / "scen.toml"), "is a damaged zip archive; expected a scenario file (TOML text) (it "
+                                              "cannot be opened)"),
+    (lambda d: _zip(d / "scen.toml", "xl/workbook.xml"), "is a zip archive; expected a scenario file (TOML text) "
+                                                         "(extract the file from it first; it holds xl/workbook.xml)"),
 ])
 def test_a_scenario_file_that_is_not_text_is_said_to_be_no_toml(tmp_path, make, expected):
     path = make(tmp_path)
     with pytest.raises(DataError) as e:
         load_scenarios(path)
     assert [str(p) for p in e.value.problems] == [f"{path}: {expected}"]
+
+
+@pytest.mark.parametrize("fmt", ["tidy", "acled"])
+@pytest.mark.parametrize("make, expected", [
+    (_damaged_zip, "is a damaged zip archive: it starts like a zip (or an xlsx workbook) but cannot be opened; "
+                   "expected a CSV or an Excel workbook (download or save it again)"),
+    (lambda p: _zip(p, "xl/workbook.xml"), "is a zip archive, not a workbook: extract the CSV from it first (it "
+                                           "holds no CSV: xl/workbook.xml)"),
+])
+def test_an_observation_file_that_is_a_zip_but_no_workbook_is_not_called_one(tmp_path, capsys, fmt, make, expected):
+    """A damaged zip given as observations was 'an Excel workbook, not a CSV' (tidy) or 'cannot open
+    as an Excel workbook: File is not a zip file' (acled); a zip with no [Content_Types].xml is no xlsx."""
+    path = make(tmp_path / "obs.csv")
+    assert main(["validate", str(path), "--format", fmt]) == 2
+    assert one_error(capsys) == f"error: {path}: {expected}"
 
 
 @pytest.mark.parametrize("make, kind", [
@@ -301,3 +327,28 @@ def test_a_region_table_that_is_not_csv_asks_for_a_csv_not_a_format(tmp_path, ca
     path = make(tmp_path)
     assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(path)]) == 2
     assert one_error(capsys) == f"error: {path}: is {kind}; expected a CSV region table (save the sheet as CSV UTF-8)"
+
+
+def test_every_formula_cell_of_a_region_table_is_one_line_and_the_rest_is_checked_too(tmp_path, capsys):
+    """A region table with formula cells in several columns was one line per column, and nothing else
+    of it was checked (a population of 0 on another row came out only after the formulas were
+    mended); now one line names every formula cell by line and column (the first 5, then how many
+    more), and the rows without one are checked as usual."""
+    reg = tmp_path / "regions.csv"
+    reg.write_text('code,name,parent,population\nA,=HYPERLINK("x"),P,100\nB,Bee,=1+1,200\nC,=SUM(A1),P,=3*4\n'
+                   "D,Dee,P,-x\nE,=a,P,5\nF,=b,P,6\nG,Gee,P,0\n")
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(reg)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert err == [
+        f"error: {reg}: 7 cells start like a spreadsheet formula (=, +, -, @): line 2 column 'name', line 3 column "
+        "'parent', line 4 column 'name', line 4 column 'population', line 5 column 'population' and 2 more (first "
+        "value '=HYPERLINK(\"x\")'); expected plain values",
+        f"error: {reg}:8: column 'population': '0' is not a positive number; expected a finite, positive whole "
+        "number of people at risk"]
+    from displacement_forecast.data.regions import load_regions
+
+    reg.write_text("code,name,parent,population\nA,Ay,P,100\nB,Bee,P,=200\n")  # one cell: at its line and column
+    with pytest.raises(DataError) as e:
+        load_regions(reg)
+    assert [str(p) for p in e.value.problems] == [
+        f"{reg}:3: column 'population': cell '=200' starts with '=', like a spreadsheet formula; expected a plain value"]

@@ -8,6 +8,7 @@ module, not with the loaders.
 from __future__ import annotations
 
 import csv
+import gzip
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -181,6 +182,21 @@ def test_frequencies_are_read_in_any_case(tmp_path, capsys):
     assert "invalid choice: 'Q'" in capsys.readouterr().err
 
 
+def test_levels_are_read_in_any_case(tmp_path, capsys):
+    """A recipe's level = "Admin2" (and --level ADMIN2) was refused ("expected one of admin1, admin2,
+    ...") for its case alone, while format, frequency and model names were read in any case."""
+    p = _recipe(tmp_path, BASE + 'level = "Admin2"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
+    (src,) = load_recipe(p).sources
+    assert src.options["level"] == "admin2"
+    p.write_text(BASE + 'level = " COUNTRY "\n[[sources]]\nformat = "ucdp"\npath = "acled_small.csv"\n')
+    assert load_recipe(p).sources[0].options["level"] == "country"
+    p.write_text(BASE + 'level = "province"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
+    with pytest.raises(DataError, match="level = 'province'; expected one of admin1"):
+        load_recipe(p)
+    out = tmp_path / "obs.csv"
+    assert main(["panel", *QUICK, "--level", "ADMIN1", "--out", str(out)]) == 0 and out.exists()
+
+
 def test_a_recipe_key_in_the_wrong_table_is_said_to_belong_in_the_right_one(tmp_path):
     p = _recipe(tmp_path, BASE + 'format = "acled"\n[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n')
     with pytest.raises(DataError) as e:
@@ -233,10 +249,56 @@ def test_an_earlier_panel_output_or_an_empty_file_is_replaced(tmp_path, capsys, 
     out.write_bytes(first.replace(b"ACLED", b"older"))  # an earlier panel of other figures
     assert main(["panel", *QUICK, "--out", str(out)]) == 0
     assert out.read_bytes() == first
-    out.write_bytes(b"\xef\xbb\xbf" + first)  # saved again by a spreadsheet, with a BOM
+    if name == "obs.csv.gz":  # written compressed, as the name says; an earlier plain one is replaced too
+        assert out.read_bytes()[:2] == b"\x1f\x8b"
+        out.write_bytes(gzip.decompress(first))
+    else:
+        out.write_bytes(b"\xef\xbb\xbf" + first)  # saved again by a spreadsheet, with a BOM
     assert main(["panel", *QUICK, "--out", str(out)]) == 0 and out.read_bytes() == first
     out.write_bytes(b"")
     assert main(["panel", *QUICK, "--out", str(out)]) == 0 and out.read_bytes() == first
+
+
+@pytest.mark.parametrize("name", ["obs.csv.gz", "obs.csv.xz", "obs.zip"])
+def test_a_compressed_panel_is_written_compressed_and_next_says_how_to_read_it(tmp_path, capsys, name, monkeypatch):
+    """`panel --out obs.csv.gz` wrote plain text into a file named .gz; now it is gzip, and the
+    `next:` command (whose readers take plain text and advise decompressing) decompresses it first:
+    pasted as is, it works."""
+    import shlex
+    import shutil
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    rec = _recipe(tmp_path, f'regions = "{FIX / "regions_som_small.csv"}"\nfreq = "M"\n'
+                            '[[sources]]\nname = "PRMN"\nformat = "tidy"\npath = "obs_in.csv"\n')
+    (tmp_path / "obs_in.csv").write_text("date,region,series,value\n" + "".join(
+        f"2021-{m:02d}-01,{r},displaced,{10 * m + k}\n" for m in range(1, 13) for k, r in enumerate(["SO22", "SO19"])))
+    assert main(["panel", str(rec), "--out", name]) == 0
+    err = capsys.readouterr().err
+    assert pd.read_csv(tmp_path / name)["series"].eq("displaced").all()  # pandas infers from the name
+    assert f"wrote {name} (" in err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("next: ")]
+    undo, _, command = line.removeprefix("next: ").partition(" && ")
+    assert shlex.split(undo)[-2:] == [">", "obs.csv"], line
+    assert main(["validate", name]) == 2 and " it first (" in capsys.readouterr().err  # the advice
+    if shutil.which(shlex.split(undo)[0]) is None:
+        pytest.skip(f"{shlex.split(undo)[0]} is not installed")
+    subprocess.run(undo, shell=True, check=True, cwd=tmp_path)
+    words = shlex.split(command)
+    words[words.index("DIR")] = "f"
+    assert words[2] == "obs.csv"
+    assert main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"]) == 0
+
+
+def test_a_zst_panel_without_zstandard_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    assert main(["panel", *QUICK, "--out", str(tmp_path / "obs.csv.zst")]) == 2
+    cap = capsys.readouterr()
+    (line,) = cap.err.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'obs.csv.zst'}: ") and "zstandard" in line and cap.out == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_recipe_panel_writes_atomically_and_reports(tmp_path, capsys):

@@ -7,7 +7,9 @@
 
 It reads every source with its registered loader, validates the panel at the recipe's
 frequency, prints what it counted per source and series, and writes the tidy file atomically
-(temporary file, then rename: never a half-written output). An existing ``--out`` is replaced
+(temporary file, then rename: never a half-written output), compressed when its name says so
+(``--out observations.csv.gz``: gzip; ``.bz2``, ``.xz``, ``.zip``, ``.zst`` too, see
+:func:`~..data.io.write_csv_atomic`). An existing ``--out`` is replaced
 only when it is an earlier panel output (its header is the observation file's, see
 :func:`is_panel_output`) or empty; any other file is refused before any source is read.
 See :mod:`displacement_forecast.data.recipe`.
@@ -22,9 +24,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.io import write_csv_atomic
+from ..data.io import decompress_command, output_compression, plain_name, write_csv_atomic
 from ..data.loaders import LOADERS
-from ..data.recipe import LEVELS, Recipe, Source, build_panel, load_recipe, source_options
+from ..data.recipe import (
+    LEVELS,
+    Recipe,
+    Source,
+    build_panel,
+    level_name,
+    load_recipe,
+    source_options,
+)
 from ..data.schema import (
     COLUMNS,
     OPTIONAL_COLUMNS,
@@ -58,7 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="mapping config for each --displacement of format mapped (in the same order)")
     q.add_argument("--regions", metavar="CSV", help="region table")
     q.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="frequency of the panel")
-    q.add_argument("--level", choices=tuple(LEVELS), default="admin1", help="admin level of the event regions")
+    q.add_argument("--level", choices=tuple(LEVELS), type=level_name, default="admin1",
+                   help="admin level of the event regions")
     # the options of validate/describe, for every source that takes them (the command line wins over the recipe)
     add_agency_args(p.add_argument_group("reading the sources (every source that takes the option)"))
     p.set_defaults(func=run_panel)
@@ -97,7 +108,7 @@ def is_panel_output(path: Path) -> bool:
     """
     if path.stat().st_size == 0:
         return True
-    for compression in (None, "infer"):  # panel writes plain text whatever the name; a .gz may be a gzip
+    for compression in (None, "infer"):  # a .gz is a gzip since panel compresses as the name says; plain before
         try:
             header = tuple(pd.read_csv(path, nrows=0, dtype=str, encoding="utf-8-sig",
                                        compression=compression).columns)
@@ -109,14 +120,16 @@ def is_panel_output(path: Path) -> bool:
 
 
 def check_panel_out(out: Path, inputs: list[Path]) -> None:
-    """Refuse an ``--out`` that is one of the panel's ``inputs``, or an existing file that is not
-    an earlier panel output (:func:`is_panel_output`), before any source is read.
+    """Refuse an ``--out`` that is one of the panel's ``inputs``, an existing file that is not
+    an earlier panel output (:func:`is_panel_output`), or a compression that cannot be written
+    (:func:`~..data.io.output_compression`: ``.zst`` without zstandard), before any source is read.
 
     Raises
     ------
     DataError
         One line naming ``--out`` and what was expected.
     """
+    output_compression(out)
     if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
         raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
                                 "config, region table or the recipe); expected a new file name"))
@@ -155,7 +168,9 @@ def run_panel(args: argparse.Namespace) -> int:
         print(report.to_string(index=False, formatters={"total": "{:,.0f}".format}))
     frame = obs.assign(date=obs["date"].dt.strftime("%Y-%m-%d"))
     write_csv_atomic(frame, out)
-    print(f"wrote {out}", file=sys.stderr)
+    kind = output_compression(out)
+    how = f"a zip archive holding {plain_name(out)}" if kind == "zip" else f"{kind}-compressed"
+    print(f"wrote {out}" + (f" ({how}, as its name says)" if kind else ""), file=sys.stderr)
     if "displaced" not in set(obs["series"]):
         print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; if one of "
               f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced in its source "
@@ -189,18 +204,27 @@ def next_command(out: Path, regions: Path, *, decimals: bool) -> str:
     -------
     str
         ``displacement-forecast forecast OUT [--regions CSV] [--decimals] --out DIR``, paths quoted
-        for a POSIX shell and relative to the working folder when inside it.
+        for a POSIX shell and relative to the working folder when inside it; for a compressed
+        ``OUT`` (``obs.csv.gz``), the command decompressing it comes first
+        (``gunzip -c obs.csv.gz > obs.csv && displacement-forecast forecast obs.csv ...``).
     """
     import os
     import shlex
 
-    def shown(p: Path) -> str:
+    def where(p: Path) -> str:
         rel = os.path.relpath(p.resolve())
-        return shlex.quote(p.as_posix() if rel.startswith("..") else rel)
+        return p.as_posix() if rel.startswith("..") else rel
 
-    words = ["displacement-forecast", "forecast", shown(out)]
-    if regions.resolve() != (out.parent / "regions.csv").resolve():
+    def shown(p: Path) -> str:
+        return shlex.quote(where(p))
+
+    # the readers take plain text only (a compressed file gets the advice to decompress it): a
+    # compressed panel is decompressed beside itself first
+    undo = decompress_command(where(out))
+    read = out.with_name(plain_name(out)) if undo else out
+    words = ["displacement-forecast", "forecast", shown(read)]
+    if regions.resolve() != (read.parent / "regions.csv").resolve():
         words += ["--regions", shown(regions)]
     if decimals:
         words.append("--decimals")
-    return " ".join([*words, "--out", "DIR"])
+    return (f"{undo} && " if undo else "") + " ".join([*words, "--out", "DIR"])

@@ -27,8 +27,41 @@ from .schema import (
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-#: First bytes of an Excel workbook: an xlsx (a zip) or a legacy xls (OLE2).
+#: First bytes of an Excel workbook: an xlsx (a zip) or a legacy xls (OLE2). A zip is a workbook
+#: only when its members say so (:func:`is_workbook_file`): the bytes alone are any zip's.
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def zip_members(path: str | Path) -> list[str] | None:
+    """The files in the zip archive ``path`` (folders left out); None when it cannot be read as one
+    (a damaged zip, or bytes that only start like a zip's)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [i.filename for i in z.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
+def is_xlsx(members: Iterable[str]) -> bool:
+    """Whether a zip holding ``members`` is an xlsx workbook: it has ``[Content_Types].xml`` and
+    ``xl/`` parts (a zip of CSVs, a .docx or a damaged zip is not)."""
+    members = list(members)
+    return "[Content_Types].xml" in members and any(m.startswith("xl/") for m in members)
+
+
+def is_workbook_file(path: str | Path, head: bytes | None = None) -> bool:
+    """Whether ``path`` is an Excel workbook: a legacy xls by its first bytes (``head``, read when
+    None), or a readable zip whose members are an xlsx's (:func:`is_xlsx`)."""
+    if head is None:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    if head.startswith(_ZIP_MAGIC):
+        members = zip_members(path)
+        return members is not None and is_xlsx(members)
+    return head.startswith(WORKBOOK_MAGIC)
 
 
 def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "") -> Path:
@@ -49,7 +82,7 @@ def check_file(path: str | Path, *, wanted: str | None = None, advice: str = "")
     problem = packed_problem(p, head, wanted=wanted, advice=advice)
     if problem is not None:
         raise DataError(problem)
-    if wanted is not None and head.startswith(WORKBOOK_MAGIC):
+    if wanted is not None and head.startswith(WORKBOOK_MAGIC):  # a zip not a workbook is packed_problem's
         raise DataError(not_wanted(p, "an Excel workbook", wanted, advice))
     return p
 
@@ -67,6 +100,16 @@ _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
+def decompress_command(path: str | Path) -> str | None:
+    """The command writing a plain copy of the compressed output CSV ``path`` (:func:`write_csv_atomic`)
+    beside it, named :func:`plain_name` (``gunzip -c obs.csv.gz > obs.csv``); None for plain text."""
+    kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
+    if kind is None:
+        return None
+    undo = {"zip": "unzip -p", "bzip2": "bunzip2 -c"}.get(kind) or next(u for _, k, u in _COMPRESSED if k == kind)
+    return _undo_command(undo, str(path))
+
+
 def _undo_command(undo: str, name: str) -> str:
     """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
     no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
@@ -74,7 +117,7 @@ def _undo_command(undo: str, name: str) -> str:
 
     p = Path(name)
     stem = p.name
-    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"):
+    for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip"):
         if stem.lower().endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -93,8 +136,9 @@ def _first_five(names: list[str]) -> str:
 
 def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, advice: str = "") -> Problem | None:
     """The problem of a file the toolkit does not read, told by its first bytes (``head``, 16 or
-    all): gzip, bzip2, xz or zstd compressed (decompress it first: readers and outputs are plain
-    text by design, nothing is decompressed silently), a zip archive that is not an xlsx workbook
+    all): gzip, bzip2, xz or zstd compressed (decompress it first: readers take plain text by
+    design, nothing is decompressed silently; an output named ``.gz`` is written compressed,
+    :func:`write_csv_atomic`, and ``panel`` says how to decompress it), a zip archive that is not an xlsx workbook
     (no ``xl/workbook.xml``; its CSV members named), or Parquet. None for anything else (text is
     checked as it is read; a workbook by the loaders that read workbooks). ``wanted`` and
     ``advice``: see :func:`check_file`."""
@@ -108,15 +152,15 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
         if wanted is not None:
             return not_wanted(name, "a Parquet file", wanted, advice)
         return Problem(name, None, None, "is a Parquet file; the toolkit reads CSV or Excel (save it as CSV UTF-8)")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip; an xlsx workbook is one too
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as z:
-                members = [i.filename for i in z.infolist() if not i.is_dir()]
-        except (zipfile.BadZipFile, OSError):
-            return None  # a damaged zip: the workbook reader says it cannot open it
-        if "xl/workbook.xml" in members:
+    if head.startswith(_ZIP_MAGIC):  # a zip; an xlsx workbook is one too
+        members = zip_members(path)
+        if members is None:  # was 'an Excel workbook' (or 'cannot open as an Excel workbook') by its bytes
+            if wanted is not None:
+                return not_wanted(name, "a damaged zip archive", wanted, advice or "it cannot be opened")
+            return Problem(name, None, None, "is a damaged zip archive: it starts like a zip (or an xlsx workbook) "
+                                             "but cannot be opened; expected a CSV or an Excel workbook (download "
+                                             "or save it again)")
+        if is_xlsx(members):
             return None
         if wanted is not None:
             return not_wanted(name, "a zip archive", wanted,
@@ -163,7 +207,7 @@ def read_text(path: str | Path, *, expected: str = "a header line and data rows"
     caller reads when not observations, see :func:`check_file`)."""
     p = check_file(path, wanted=wanted, advice=advice)
     raw = p.read_bytes()
-    if raw.startswith(WORKBOOK_MAGIC):
+    if raw.startswith(WORKBOOK_MAGIC):  # check_file refused a zip that is not a workbook
         raise DataError(Problem(str(p), None, None, "is an Excel workbook, not a CSV; read it with --format acled, hxl "
                                                     "or mapped (workbooks are read directly), or save it as CSV UTF-8"))
     try:
@@ -431,6 +475,32 @@ def _formula_cells(col: pd.Series) -> np.ndarray:
     return hit[codes]
 
 
+def formula_cells(df: pd.DataFrame, file: str, *, shown: int = 5) -> tuple[Problem | None, np.ndarray]:
+    """Every cell of ``df`` (strings, as :func:`read_csv_strict` reads them with no formula check;
+    ``attrs['lines']`` their file lines) that a spreadsheet would run as a formula (:func:`is_formula`),
+    as one problem, and which rows hold one (a bool array, to check the other rows without them).
+
+    One cell: at its line and column. More: one line naming the first ``shown`` by line and
+    column, in file order, and how many more (a table with formulas in many columns was one line
+    per column, and nothing else of it was checked)."""
+    hit = (np.column_stack([_formula_cells(df[c]) for c in df.columns]) if len(df.columns)
+           else np.zeros((len(df), 0), dtype=bool))
+    rows, cols = np.nonzero(hit)  # row by row, left to right: file order
+    if not len(rows):
+        return None, hit.any(axis=1)
+    lines = df.attrs["lines"]
+    first = str(df.iat[rows[0], cols[0]])
+    if len(rows) == 1:
+        return Problem(file, int(lines[rows[0]]), str(df.columns[cols[0]]),
+                       f"cell {first[:20]!r} starts with {first.strip()[0]!r}, like a spreadsheet formula; expected a "
+                       "plain value"), hit.any(axis=1)
+    where = ", ".join(f"line {lines[r]} column {str(df.columns[c])!r}" for r, c in zip(rows[:shown], cols[:shown],
+                                                                                      strict=True))
+    more = f" and {len(rows) - shown:,} more" if len(rows) > shown else ""
+    return Problem(file, None, None, f"{len(rows):,} cells start like a spreadsheet formula (=, +, -, @): {where}{more} "
+                                     f"(first value {first[:20]!r}); expected plain values"), hit.any(axis=1)
+
+
 def escape_formula(value: object) -> object:
     """Prefix text cells that a spreadsheet would run as a formula with a quote."""
     if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and is_formula(value):
@@ -481,10 +551,82 @@ def atomic_path(path: str | Path):
         raise
 
 
+#: What an output CSV named ``*.gz``, ``*.bz2``, ``*.xz``, ``*.zip`` or ``*.zst`` (any case) is
+#: written as: the name says what the bytes are, as pandas' ``compression="infer"`` and every
+#: other reader of the file take it (``x.csv.gz`` held plain text, which ``zcat`` and pandas refused).
+OUTPUT_COMPRESSION = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
+
+
+def output_compression(path: str | Path) -> str | None:
+    """The compression an output CSV named ``path`` is written with (:data:`OUTPUT_COMPRESSION`,
+    by its last suffix), None for plain text. Call it before any work: a ``.zst`` name without the
+    ``zstandard`` package is refused (``DataError``, one line) rather than written as plain text."""
+    kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
+    if kind == "zstd":
+        try:
+            import zstandard  # noqa: F401
+        except ImportError:
+            raise DataError(Problem(str(path), None, None, "names a zstd-compressed file (.zst), which needs the "
+                                    "Python package zstandard (pip install zstandard); expected a name ending .csv, "
+                                    ".csv.gz, .csv.bz2, .csv.xz or .csv.zip")) from None
+    return kind
+
+
+def plain_name(path: str | Path) -> str:
+    """The name of ``path`` without its compression suffix, ending ``.csv``: ``obs.csv.gz`` ->
+    ``obs.csv``, ``obs.zip`` -> ``obs.csv`` (a zip's member; a decompressed copy)."""
+    name = Path(path).name
+    if Path(name).suffix.lower() in OUTPUT_COMPRESSION and len(name) > len(Path(name).suffix):
+        name = name[: -len(Path(name).suffix)]
+    return name if name.lower().endswith(".csv") else name + ".csv"
+
+
+@contextmanager
+def _binary_out(path: Path, kind: str, member: str):
+    """A binary handle writing ``path`` compressed as ``kind``; no time stamp is written (the same
+    rows give the same bytes, as they do in plain text)."""
+    import gzip
+
+    if kind == "gzip":
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
+            yield fh
+    elif kind == "bzip2":
+        import bz2
+
+        with bz2.open(path, "wb") as fh:
+            yield fh
+    elif kind == "xz":
+        import lzma
+
+        with lzma.open(path, "wb") as fh:
+            yield fh
+    elif kind == "zip":
+        import zipfile
+
+        info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        with zipfile.ZipFile(path, "w") as z, z.open(info, "w", force_zip64=True) as fh:
+            yield fh
+    else:  # zstd: output_compression checked the package is there
+        import zstandard
+
+        with open(path, "wb") as raw, zstandard.ZstdCompressor().stream_writer(raw) as fh:
+            yield fh
+
+
 def write_csv_atomic(df: pd.DataFrame, path: str | Path, **kwargs) -> Path:
-    """Write a CSV (text cells escaped) via a temp file and rename, so no half file is left."""
+    """Write a CSV (text cells escaped) via a temp file and rename, so no half file is left;
+    compressed as its name says (:func:`output_compression`; a zip holds one member,
+    :func:`plain_name`)."""
+    kind = output_compression(path)
     with atomic_path(path) as tmp:
-        escape_text_columns(df).to_csv(tmp, index=False, **kwargs)
+        if kind is None:
+            escape_text_columns(df).to_csv(tmp, index=False, **kwargs)
+        else:
+            with _binary_out(tmp, kind, plain_name(path)) as fh, \
+                    io.TextIOWrapper(fh, encoding="utf-8", newline="") as text:
+                escape_text_columns(df).to_csv(text, index=False, **kwargs)
     return Path(path)
 
 

@@ -61,7 +61,8 @@ from .schema import (
 )
 from .tomlfile import read_toml
 
-__all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "load_recipe", "source_options"]
+__all__ = ["LEVELS", "Recipe", "Source", "build_panel", "count_report", "level_name", "load_recipe",
+           "source_options"]
 
 #: Admin level names of a recipe -> the column each event loader reads.
 LEVELS: dict[str, dict[str, str]] = {
@@ -70,6 +71,15 @@ LEVELS: dict[str, dict[str, str]] = {
     "admin3": {"acled": "admin3"},
     "country": {"acled": "country", "ucdp": "country"},
 }
+
+
+
+def level_name(value: object) -> object:
+    """An admin level as written (a recipe's ``level = "Admin1"``, ``--level ADMIN2``) as its
+    :data:`LEVELS` name: any case, as format, frequency and model names are; anything else is
+    returned as it is, for the caller to refuse."""
+    return value.strip().lower() if isinstance(value, str) else value
+
 
 TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "description": str, "regions": str, "freq": str, "level": str, "complete_periods": bool, "date_format": str,
@@ -169,7 +179,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     freq = freq_code(cfg["freq"])
     if freq not in FREQUENCIES:
         problems.append(Problem(name, doc.line("freq"), "freq", f"freq = {freq!r}; expected D, W or M"))
-    level = cfg.get("level", "admin1")
+    level = level_name(cfg.get("level", "admin1"))  # level = "Admin1" was refused for its case alone
     if level not in LEVELS:
         problems.append(Problem(name, doc.line("level"), "level", f"level = {level!r}; expected one of {', '.join(LEVELS)}"))
     data = Path(data_dir) if data_dir is not None else (base / cfg.get("data", ".")).resolve()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions import TOTAL
-from .io import read_csv_strict
+from .io import formula_cells, read_csv_strict
 from .schema import (
     MAX_COUNT,
     DataError,
@@ -166,10 +166,20 @@ def load_regions(path: str | Path) -> RegionTable:
     DataError
         One line per kind of problem, naming the file, rows and column.
     """
-    raw = match_columns(read_csv_strict(path, wanted="a CSV region table",
-                                                advice="save the sheet as CSV UTF-8"), (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=str(path))
-    _warn_near_misses(raw.columns, str(path))
-    return regions_from_frame(raw, file=str(path), row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
+    file = str(path)
+    raw = read_csv_strict(path, formula_columns=(), wanted="a CSV region table", advice="save the sheet as CSV UTF-8")
+    formulas, held = formula_cells(raw, file)  # every formula cell in one line, the other rows checked too
+    raw = match_columns(raw, (*REGION_COLUMNS, *OPTIONAL_REGION_COLUMNS), file=file)
+    _warn_near_misses(raw.columns, file)
+    if formulas is None:
+        return regions_from_frame(raw, file=file, row_offset=raw.attrs["lines"], max_population=MAX_COUNT)
+    problems = [formulas]
+    if not held.all():  # a formula cell is reported once, not again as 'not a number'
+        try:
+            regions_from_frame(raw[~held], file=file, row_offset=raw.attrs["lines"][~held], max_population=MAX_COUNT)
+        except DataError as e:
+            problems += e.problems
+    raise DataError(problems)
 
 
 def _warn_near_misses(columns: Iterable[object], file: str) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregate import aggregate
-from ..io import DELIMITERS, WORKBOOK_MAGIC, is_formula, not_utf8, read_text, sniff_delimiter
+from ..io import DELIMITERS, is_formula, is_workbook_file, not_utf8, read_text, sniff_delimiter
 from ..io import check_file as io_check_file
 from ..regions import RegionTable, normalise_name
 from ..schema import (
@@ -162,10 +162,9 @@ def check_file(path: Path) -> None:
 
 
 def is_workbook(path: Path) -> bool:
-    """True if the file's first bytes are those of an Excel workbook (xlsx zip or legacy xls)."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    return head.startswith(WORKBOOK_MAGIC)
+    """True if the file is an Excel workbook: a legacy xls by its first bytes, or a zip whose
+    members are an xlsx's (:func:`..io.is_workbook_file`; a zip of CSVs or a damaged zip is not)."""
+    return is_workbook_file(path)
 
 
 # --------------------------------------------------------------------------------------------
