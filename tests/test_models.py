@@ -182,3 +182,55 @@ def test_nbdl_region_without_driver_rows_is_marked_not_nan():
     p = m.sample_paths(3, n_draws=50, seed=1)
     assert float(p.sel(region="NWS02").max()) == 0.0 and float(p.max()) > 0
     assert not m.info_.reliable and any("NWS02" in w for w in m.info_.warnings)
+
+
+def _o21():
+    from pathlib import Path
+
+    import pytest
+
+    from displacement_forecast.data import load_regions, read_observations
+
+    cases = Path(__file__).resolve().parents[2] / "shared" / "cases" / "reliability" / "obs"
+    if not cases.exists():
+        pytest.skip(f"{cases} is absent (../shared beside the project)")
+    reg = load_regions(cases / "regions.csv")
+    return read_observations(cases / "o21_region_no_strikes.csv", region_codes=reg.codes), reg
+
+
+def test_every_driver_model_goes_through_one_region_rule():
+    """o21 (NWS02: flights and displacement, no strikes): every model that uses strikes leaves
+    NWS02 out by the one rule (``models.history.regions_left_out``); ``auto`` forecasts it with its
+    driver-free candidates instead (scenario-blind); a driver-free model needs nothing."""
+    import importlib
+
+    from displacement_forecast.models import REGISTRY, get_model
+    from displacement_forecast.models.history import regions_left_out
+
+    obs, reg = _o21()
+    why = {"NWS02": "no 'strikes' rows, which the model needs"}
+    for name in ("dynamic", "nb-dl", "sarimax", "bayes-dynamic", "bayes-hierarchical"):
+        try:
+            importlib.import_module(f"displacement_forecast.models.{REGISTRY[name].split(':')[0]}")
+        except ImportError:
+            continue  # an optional backend missing
+        assert regions_left_out(get_model(name), obs, reg.codes) == why, name
+    assert regions_left_out("dynamic", obs, reg.codes) == why
+    assert regions_left_out(get_model("dynamic", drivers=("flights",)), obs, reg.codes) == {}
+    assert regions_left_out(get_model("dynamic", drivers=None), obs, reg.codes) == {}
+    for name in ("auto", "last-value", "historic-average", "arima"):
+        assert regions_left_out(name, obs, reg.codes) == {}, name
+
+
+def test_dynamic_fitted_on_a_region_without_driver_rows_says_so():
+    """Through Python (no command-line check before the fit): dynamic fitted with NWS02 in the
+    panel marks the fit unreliable and names the region (it used to be silent)."""
+    from displacement_forecast.forecast import engine
+    from displacement_forecast.models import get_model
+
+    obs, reg = _o21()
+    m = engine.fit(get_model("dynamic"), obs, reg)
+    assert m.drivers == ("strikes", "flights")
+    assert not m.info_.reliable
+    assert any(w.startswith("region NWS02 has no 'strikes' rows") for w in m.info_.warnings)
+    assert m.regions_without_drivers() == {"NWS02": ("strikes",)}

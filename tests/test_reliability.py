@@ -1083,3 +1083,72 @@ def test_o21_under_the_default_model_is_forecast_and_said(tmp_path, capsys):
     other = fc[(fc["region"] == "NWS01") & (fc["output_type"] == "quantile")]
     assert not np.array_equal(*(other[other["scenario"] == k].sort_values(["target", "horizon", "output_type_id"])
                                 ["value"].to_numpy() for k in ("baseline", "ceasefire")))
+
+
+# o21 under every driver model: one rule (models.driver_choice.regions_without_drivers)
+O21_SCENARIO = """[[scenario]]
+id = "ks-x5"
+description = "conflict in Khan Shaykhun x5"
+  [[scenario.change]]
+  regions = ["NWS02"]
+  multiply = 5
+"""
+
+
+def test_o21_under_dynamic_leaves_the_region_out_as_nbdl_does(tmp_path, capsys):
+    """o21 with ``--model dynamic`` (drivers by the default rule: strikes, flights): NWS02 has no
+    strike rows. It used to be forecast without a word (strikes read as 0, ``reliable: true``), and a
+    scenario on it moved it; now it is left out with the warning and the mark nb-dl gives."""
+    out = tmp_path / "out"
+    rc = main(["forecast", str(CASES / "obs/o21_region_no_strikes.csv"), "--regions", str(CASES / "obs/regions.csv"),
+               "--model", "dynamic", "--horizon", "4", "--draws", "60", "--no-plots", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "region NWS02 is not forecast (no 'strikes' rows, which the model needs)" in err
+    sc = assert_complete_run(out)
+    assert sc["marks"]["regions_left_out"] == {"NWS02": "no 'strikes' rows, which the model needs"}
+    assert sc["reliable"] is False
+    fc = pd.read_csv(out / "forecast.csv")
+    assert "NWS02" not in set(fc["region"])
+    assert fc["mark"].str.contains("NOT FORECAST: NWS02").all()
+
+
+def test_o21_scenario_on_a_region_left_out_is_one_clear_error(tmp_path, capsys):
+    """A scenario naming only NWS02 (left out) can change nothing: one clear error saying why, not
+    "unknown region" (NWS02 is in the region table), and nothing written."""
+    scen = tmp_path / "o21_scen.toml"
+    scen.write_text(O21_SCENARIO)
+    for model in ("dynamic", "nb-dl"):
+        out = tmp_path / model
+        rc = main(["forecast", str(CASES / "obs/o21_region_no_strikes.csv"), "--regions",
+                   str(CASES / "obs/regions.csv"), "--model", model, "--horizon", "4", "--draws", "60",
+                   "--no-plots", "--scenarios", str(scen), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        (line,) = errors(err)
+        assert f"{scen}:5" in line and "region 'NWS02' is not forecast (no 'strikes' rows" in line, line
+        assert "unknown region" not in line
+        assert not out.exists()
+
+
+def test_o21_scenario_under_auto_does_not_move_the_region(tmp_path, capsys):
+    """The same scenario under ``auto``: NWS02 is forecast by the driver-free candidates; the
+    scenario does not move it (no driver counts to change), it is listed in
+    ``scenario_blind_regions`` with a warning, and the other regions are as in the baseline."""
+    scen = tmp_path / "o21_scen.toml"
+    scen.write_text(O21_SCENARIO)
+    out = tmp_path / "out"
+    rc = main(["forecast", str(CASES / "obs/o21_region_no_strikes.csv"), "--regions", str(CASES / "obs/regions.csv"),
+               "--horizon", "4", "--draws", "200", "--no-plots", "--scenarios", str(scen), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "region NWS02 has no counts of strikes: scenarios do not move its forecast" in err
+    sc = assert_complete_run(out)
+    assert sc["scenario_blind_regions"] == {"NWS02": "no counts of strikes"}
+    assert sc["marks"]["regions_left_out"] == {}
+    fc = pd.read_csv(out / "forecast.csv")
+    for code in ("NWS02", "ALL"):
+        q = fc[(fc["region"] == code) & (fc["output_type"].isin(["quantile", "mean"]))]
+        base, x5 = (q[q["scenario"] == k].sort_values(["target", "horizon", "output_type", "output_type_id"])
+                    ["value"].to_numpy() for k in ("baseline", "ks-x5"))
+        assert len(base) and np.array_equal(base, x5), code

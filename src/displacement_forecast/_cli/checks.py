@@ -49,7 +49,7 @@ import pandas as pd
 from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem, detect_frequency, period_grid
-from ..models.history import min_history, model_needs
+from ..models.history import min_history, model_needs, regions_left_out
 
 #: Fewest periods of displacement history any model is fitted on.
 #: A region whose last displacement count is more periods than this before the last period gets a warning.
@@ -449,11 +449,9 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         if code not in counted:
             has_any = (obs["region"] == code).any()
             notes.regions_left_out[code] = ("no displacement counts" if has_any else "no data at all")
-    for s in drivers:
-        rows = set(obs.loc[(obs["series"] == s) & obs["value"].notna(), "region"])
-        for code in regions.codes:
-            if code not in rows and code not in notes.regions_left_out:
-                notes.regions_left_out[code] = f"no '{s}' rows, which the model needs"
+    # ... and those without a count of a driver series the model uses (one rule for every driver model)
+    for code, why in regions_left_out(model, obs, regions.codes, series).items():
+        notes.regions_left_out.setdefault(code, why)
     if notes.regions_left_out:
         if len(notes.regions_left_out) == len(regions):
             raise DataError(Problem(file, None, "region", "no region has the data the model needs: "
@@ -462,7 +460,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
             notes.warnings.append(f"region {code} is not forecast ({why}); totals (ALL) leave it out")
         keep = [c for c in regions.codes if c not in notes.regions_left_out]
         obs = obs[obs["region"].isin(keep)]
-        regions = regions.subset(keep)
+        regions = regions.subset(keep, left_out=notes.regions_left_out)
     # History length.
     n = history_periods(obs, file=file)
     if gap_note is not None:

@@ -7,7 +7,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -45,9 +45,15 @@ def normalise_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RegionTable:
-    """Regions in a fixed order. ``frame`` has columns code, name, parent, population[, aliases][, counts]."""
+    """Regions in a fixed order. ``frame`` has columns code, name, parent, population[, aliases][, counts].
+
+    ``left_out``: the table a :meth:`subset` was taken from and ``code -> why`` for the regions it
+    left out (a forecast's regions without the data the model needs), so naming one of them
+    (:meth:`resolve`, e.g. in a scenario) says why it is not forecast instead of "unknown region".
+    """
 
     frame: pd.DataFrame
+    left_out: tuple[RegionTable, dict[str, str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def codes(self) -> list[str]:
@@ -67,10 +73,12 @@ class RegionTable:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def subset(self, codes: Iterable[str]) -> RegionTable:
+    def subset(self, codes: Iterable[str], left_out: dict[str, str] | None = None) -> RegionTable:
+        """The regions ``codes``, in that order; ``left_out`` (``code -> why``) names the regions of
+        this table left out, and why (see the class docstring)."""
         codes = list(codes)
         f = self.frame.set_index("code").loc[codes].reset_index()
-        return RegionTable(f)
+        return RegionTable(f, left_out=(self, dict(left_out)) if left_out else None)
 
     @cached_property
     def _name_codes(self) -> dict[str, list[str]]:
@@ -148,9 +156,25 @@ class RegionTable:
             elif key in parents:
                 out += self.frame.loc[self.frame["parent"] == parents[key], "code"].tolist()
             else:
-                raise DataError(Problem(context, None, None, self.ambiguity(item) or
+                raise DataError(Problem(context, None, None, self.ambiguity(item) or self._left_out_note(item) or
                                         f"unknown region {item!r}; expected a code, name or parent from the region table"))
         return list(dict.fromkeys(out))
+
+    def _left_out_note(self, item: str) -> str | None:
+        """Why ``item`` is not a region of this subset, when it names regions the subset left out."""
+        if self.left_out is None:
+            return None
+        full, why = self.left_out
+        try:
+            codes = full.resolve([item])
+        except DataError:
+            return None
+        gone = [c for c in codes if c in why]
+        if not gone or len(gone) < len(codes):
+            return None
+        reasons = why[gone[0]] if len(gone) == 1 else "; ".join(f"{c}: {why[c]}" for c in gone)
+        return (f"region {item!r} is not forecast ({reasons}): no scenario can change it; expected a region "
+                "that is forecast")
 
 
 def load_regions(path: str | Path) -> RegionTable:

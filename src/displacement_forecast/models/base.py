@@ -17,6 +17,7 @@ and what uncertainty its paths include (:meth:`~ForecastModel.uncertainty_includ
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ import xarray as xr
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..distributions import draw_nb  # noqa: F401  (re-exported for model modules)
+from .driver_choice import needs_phrase, regions_without_drivers
 from .panel import TARGET, Panel, ffill_time
 
 #: What a band includes, in the words of the sidecar and the figure captions.
@@ -154,6 +156,12 @@ class ForecastModel(ABC):
     process_uncertainty: ClassVar[str] = NB_PROCESS
     #: Fitted attributes (names ending in ``_``) that ``models.io.save_model`` leaves out.
     unsaved_state: ClassVar[tuple[str, ...]] = ()
+    #: What becomes of a region without a single count of a driver series the model uses
+    #: (:func:`.driver_choice.regions_without_drivers`, one rule for every driver model):
+    #: ``"left out"`` (``forecast`` and ``fit`` do not forecast it; a fit given one anyway warns
+    #: and is marked unreliable) or ``"scenario-blind"`` (the model forecasts it without drivers
+    #: and lists it in :meth:`scenario_blind_regions`: ``auto``).
+    without_drivers: ClassVar[str] = "left out"
 
     panel_: Panel
     info_: FitInfo
@@ -177,7 +185,41 @@ class ForecastModel(ABC):
             if missing:
                 raise DataError(Problem("<observations>", None, "series",
                                         f"model {self.name!r} needs driver series {missing}; use a model without drivers"))
+        if self.without_drivers == "left out":
+            for code, lacking in self.regions_without_drivers(panel).items():
+                self.info_.reliable = False
+                self.info_.warnings.append(
+                    f"region {code} has {needs_phrase(lacking)}: the fit read its missing counts as 0 and a "
+                    "scenario cannot change them; leave the region out (forecast and fit do) or use a driver-free model")
         return self
+
+    def drivers_for(self, series: Mapping[str, Any]) -> tuple[str, ...]:
+        """The driver series this model uses on data holding ``series`` (name -> counts, any shape),
+        before it is fitted; a fitted model's own. Each model's ``_fit`` chooses its drivers
+        through :meth:`_choose_drivers`, so the checks before a fit see what the fit will use.
+
+        Raises
+        ------
+        DataError
+            As the model's fit would: a requested series the data lack, or none for a model that needs one.
+        """
+        if hasattr(self, "panel_"):
+            return tuple(self.drivers) if self.uses_drivers else ()
+        return self._choose_drivers(series)
+
+    def _choose_drivers(self, series: Mapping[str, Any]) -> tuple[str, ...]:
+        """The drivers an unfitted model would choose (default: those it was given)."""
+        return tuple(self.drivers) if self.uses_drivers else ()
+
+    def regions_without_drivers(self, panel: Panel | None = None) -> dict[str, tuple[str, ...]]:
+        """``region code -> driver series without a single count there``, for the drivers this
+        model uses (fitted: on its own panel; else on ``panel``); :func:`.driver_choice.regions_without_drivers`."""
+        panel = panel if panel is not None else self.panel_
+        drivers = self.drivers_for(panel.series)
+        codes = np.asarray(panel.regions.codes)
+        counted = {s: codes[np.isfinite(np.asarray(panel.series[s], float)).any(axis=1)].tolist()
+                   for s in drivers if s in panel.series}
+        return regions_without_drivers(drivers, counted, codes)
 
     @abstractmethod
     def _fit(self, panel: Panel) -> None: ...

@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +116,20 @@ def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
     return cfg
 
 
-def choose_drivers(panel: Panel, drivers: str | list[str]) -> list[str]:
-    """The driver series a fit uses: the conflict series the panel has (``"auto"``) or the list.
+def choose_drivers(panel: Panel | Mapping[str, Any], drivers: str | list[str]) -> list[str]:
+    """The driver series a fit uses: the conflict series the panel (or its ``series`` mapping)
+    has (``"auto"``) or the list.
 
     Raises :class:`DataError` naming the missing series when a requested driver is absent.
     """
+    series = panel.series if isinstance(panel, Panel) else panel
     if drivers == "auto":
-        return [s for s in CONFLICT_SERIES if s in panel.series]
-    missing = [s for s in drivers if s not in panel.series]
+        return [s for s in CONFLICT_SERIES if s in series]
+    missing = [s for s in drivers if s not in series]
     if missing:
         raise DataError(Problem("<observations>", None, "series",
                                 f"model {MODEL_ID!r} needs driver series {missing}; the panel has "
-                                f"{sorted(set(panel.series) - {'displaced'})} (or use drivers=[])"))
+                                f"{sorted(set(series) - {'displaced'})} (or use drivers=[])"))
     return list(drivers)
 
 
@@ -378,10 +381,14 @@ class BayesDynamic(ForecastModel):
     def get_config(self) -> dict[str, Any]:
         return copy.deepcopy(self.config)
 
+    def _choose_drivers(self, series) -> tuple[str, ...]:
+        """The conflict series the data have (``drivers = "auto"``) or the list given."""
+        return tuple(choose_drivers(series, self.config["drivers"]))
+
     # -- fitting --------------------------------------------------------------------------
     def _fit(self, panel: Panel) -> None:
         cfg = self.config
-        self.drivers = tuple(choose_drivers(panel, cfg["drivers"]))
+        self.drivers = self._choose_drivers(panel.series)
         self.info_.config = {**self.get_config(), "drivers_used": list(self.drivers)}
         data = FilterData(panel, list(self.drivers))
         density = Density(data, cfg["priors"])

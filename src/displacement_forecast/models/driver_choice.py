@@ -10,11 +10,21 @@ Errors (one clear line each, :class:`~displacement_forecast.data.schema.DataErro
 
 * a requested driver that is not in the data names the series the data do have;
 * no conflict series at all names the models that need none.
+
+Regions without a driver (:func:`regions_without_drivers`, the one rule): a region without a single
+count of a driver series the model uses has nothing for the model to read there (it would take the
+missing counts as 0, and a scenario would change counts that do not exist). Every driver model goes
+through it: ``forecast`` and ``fit`` leave such a region out before the fit (``regions_left_out``
+in the sidecar, "region X is not forecast (no 'strikes' rows, which the model needs)"); a model
+fitted with one anyway (Python) says so in its fit warnings and is marked unreliable
+(:meth:`~.base.ForecastModel.fit`). ``auto`` (:attr:`~.base.ForecastModel.without_drivers` =
+``"scenario-blind"``) forecasts it with its driver-free candidates instead and lists it in
+``scenario_blind_regions``: scenarios do not move it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,6 +42,26 @@ def available_drivers(series: dict[str, np.ndarray]) -> tuple[str, ...]:
     """Conflict series of a panel with at least one positive count, in the default order."""
     return tuple(s for s in CONFLICT_SERIES
                  if s in series and np.nansum(np.clip(np.asarray(series[s], float), 0, None)) > 0)
+
+
+def regions_without_drivers(drivers: Sequence[str], counted: Mapping[str, Iterable[str]],
+                            codes: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``region code -> driver series it has no count of``, for the regions of ``codes`` (in their
+    order) lacking a single count of one of ``drivers``; ``counted`` maps each series to the
+    regions with at least one count of it (a series absent from it has none anywhere).
+    """
+    have = {s: set(counted.get(s, ())) for s in drivers}
+    out = {}
+    for code in codes:
+        missing = tuple(s for s in drivers if code not in have[s])
+        if missing:
+            out[str(code)] = missing
+    return out
+
+
+def needs_phrase(missing: Sequence[str]) -> str:
+    """Why a region without counts of ``missing`` is not forecast (the words of ``regions_left_out``)."""
+    return " and ".join(f"no '{s}' rows" for s in missing) + ", which the model needs"
 
 
 def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.ndarray], model: str, *,

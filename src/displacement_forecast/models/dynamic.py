@@ -207,9 +207,14 @@ class DynamicLog(ForecastModel):
         par = (1 - phi**h) ** 2 * est["m_var"] + (h * phi ** (h - 1) * dev) ** 2 * est["phi_var"]
         return noise + par * float(self.parameter_uncertainty)
 
+    def _choose_drivers(self, series) -> tuple[str, ...]:
+        """The given series, or the default rule's (none available: a pure time-series model)."""
+        if self.drivers_arg in (None, ()):
+            return ()
+        return resolve_drivers(self.drivers_arg, series, self.name, required=False)
+
     def _fit(self, panel: Panel) -> None:
-        if self.drivers_arg not in (None, ()):
-            self.drivers = resolve_drivers(self.drivers_arg, panel.series, self.name, required=False)
+        self.drivers = self._choose_drivers(panel.series)
         self.uses_drivers = bool(self.drivers)
         self.info_.config.update(drivers=list(self.drivers), driver_rule=(
             DEFAULT_RULE + " (none: a pure time-series model)" if self.drivers_arg == "auto"

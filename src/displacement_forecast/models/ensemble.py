@@ -267,7 +267,7 @@ from typing import Any
 import numpy as np
 
 from .base import ForecastModel, Panel, ffill_time
-from .driver_choice import resolve_drivers
+from .driver_choice import regions_without_drivers, resolve_drivers
 from .panel import cap_at_risk
 
 #: Candidate models (registry name, constructor arguments).
@@ -1168,6 +1168,9 @@ class AutoEnsemble(ForecastModel):
 
     name = "auto"
     uses_drivers = True
+    #: A region without a count of a conflict series is forecast by the driver-free candidates
+    #: (driver candidates are then left out) and scenarios do not move it (:meth:`scenario_blind_regions`).
+    without_drivers = "scenario-blind"
 
     def __init__(self, candidates: tuple | list | None = None, drivers: Any = "auto", n_origins: int | None = None,
                  min_train: int = 8, n_paths: int = 200, seed: int = 0, calibrate: bool | str = "tails",
@@ -1232,17 +1235,24 @@ class AutoEnsemble(ForecastModel):
             out += [(n, {**k, "drivers": self.drivers_arg, **lags}) for n, k in DRIVER_CANDIDATES]
         return out
 
-    def _conflict(self, panel: Panel) -> tuple[str, ...]:
-        """The conflict series this ensemble's driver rule picks from the panel (may be none)."""
+    def _choose_drivers(self, series) -> tuple[str, ...]:
+        """The conflict series this ensemble's driver rule picks from the data (may be none)."""
         if self.drivers_arg in (None, ()):
             return ()
-        return resolve_drivers(self.drivers_arg, panel.series, self.name, required=False)
+        return resolve_drivers(self.drivers_arg, series, self.name, required=False)
+
+    def _conflict(self, panel: Panel) -> tuple[str, ...]:
+        """The conflict series this ensemble's driver rule picks from the panel (may be none)."""
+        return self._choose_drivers(panel.series)
 
     def _missing(self, panel: Panel) -> list[tuple[str, ...]]:
-        """Per region, the conflict series (of this ensemble's driver rule) without a single count there."""
+        """Per region, the conflict series (of this ensemble's driver rule) without a single count
+        there: the rule every driver model goes through (:func:`.driver_choice.regions_without_drivers`)."""
+        codes = np.asarray(panel.regions.codes)
         conflict = self._conflict(panel)
-        counted = {s: np.isfinite(panel.series[s]).any(axis=1) for s in conflict}
-        return [tuple(s for s in conflict if not counted[s][i]) for i in range(len(panel.regions))]
+        counted = {s: codes[np.isfinite(panel.series[s]).any(axis=1)].tolist() for s in conflict}
+        lacking = regions_without_drivers(conflict, counted, codes)
+        return [lacking.get(str(c), ()) for c in codes]
 
     def _blind(self, panel: Panel) -> np.ndarray:
         """``(R,)``: regions without a single count of one of the conflict series. No driver model

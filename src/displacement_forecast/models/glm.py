@@ -73,10 +73,16 @@ class NBDistributedLag(ForecastModel):
         return {"drivers": self.drivers_arg if isinstance(self.drivers_arg, str) else list(self.drivers_arg),
                 "n_lags": self.n_lags, "parameter_uncertainty": self.parameter_uncertainty}
 
-    def _fit(self, panel: Panel) -> None:
-        from .driver_choice import DEFAULT_RULE, resolve_drivers
+    def _choose_drivers(self, series) -> tuple[str, ...]:
+        """The given series, or the default rule's (none available: an error, this model needs one)."""
+        from .driver_choice import resolve_drivers
 
-        self.drivers = resolve_drivers(self.drivers_arg, panel.series, self.name)
+        return resolve_drivers(self.drivers_arg, series, self.name)
+
+    def _fit(self, panel: Panel) -> None:
+        from .driver_choice import DEFAULT_RULE
+
+        self.drivers = self._choose_drivers(panel.series)
         self.info_.config.update(drivers=list(self.drivers),
                                  driver_rule=DEFAULT_RULE if self.drivers_arg == "auto" else "chosen by the user")
         y = panel.target()

@@ -60,6 +60,45 @@ def model_needs(model: Any, series: Mapping[str, np.ndarray] | None = None, *, f
     return bool(drivers), drivers, getattr(model, "n_lags", None)
 
 
+def regions_left_out(model: Any, obs: Any, codes: Sequence[str],
+                     series: Mapping[str, np.ndarray] | None = None) -> dict[str, str]:
+    """``region code -> why`` for the regions of ``codes`` a model does not forecast: those without a
+    single count of a driver series it uses (:func:`.driver_choice.regions_without_drivers`, the one
+    rule for every driver model; the series from :meth:`~.base.ForecastModel.drivers_for`).
+
+    ``{}`` for a model that forecasts such regions without drivers
+    (:attr:`~.base.ForecastModel.without_drivers`: ``auto`` lists them in ``scenario_blind_regions``)
+    and when its drivers cannot be chosen from the data (the checks and the fit say why).
+
+    Parameters
+    ----------
+    model
+        Model instance (fitted or not) or registry name.
+    obs
+        The clean observation frame (``date, region, series, value``).
+    codes
+        The region table's codes.
+    series
+        ``name -> counts`` of ``obs`` (any shape), for the model's driver rule (default: from ``obs``).
+    """
+    from .driver_choice import needs_phrase, regions_without_drivers
+
+    if isinstance(model, str):
+        from . import get_model
+
+        model = get_model(model)
+    if getattr(model, "without_drivers", "left out") != "left out":
+        return {}
+    if series is None:
+        series = {s: g["value"].to_numpy(dtype=float) for s, g in obs.groupby("series")}
+    try:
+        drivers = model.drivers_for(series)
+    except DataError:
+        return {}
+    counted = {s: obs.loc[(obs["series"] == s) & obs["value"].notna(), "region"].unique().tolist() for s in drivers}
+    return {code: needs_phrase(m) for code, m in regions_without_drivers(drivers, counted, codes).items()}
+
+
 def min_history(name: str, drivers: Sequence[str], lags: int | None, freq: str,
                 n_regions: int | None = None, floor: int = MIN_HISTORY) -> int:
     """Fewest periods of history model ``name`` is fitted on (the rule of the module docstring).
@@ -105,4 +144,4 @@ def free_lag_rows(lags: int | None, n_regions: int, n_periods: int) -> tuple[int
     return L, n_regions * (n_periods - L + 1)
 
 
-__all__ = ["FREE_LAG_MODELS", "free_lag_rows", "min_history", "model_needs"]
+__all__ = ["FREE_LAG_MODELS", "free_lag_rows", "min_history", "model_needs", "regions_left_out"]

@@ -86,14 +86,22 @@ class SarimaxLog(ForecastModel):
     def get_config(self) -> dict[str, Any]:
         return {"driver": self.driver, "n_lags": self.n_lags, "parameter_uncertainty": self.parameter_uncertainty}
 
+    def _choose_drivers(self, series) -> tuple[str, ...]:
+        """The series given, or the first of the default rule's; none: no exogenous regressor."""
+        if not self.driver:
+            return ()
+        from .driver_choice import resolve_drivers
+
+        # the default rule finding no conflict series: SARIMAX without an exogenous regressor
+        # (statsmodels' SARIMAX with exog=None, i.e. the ARIMA); a series the user named must exist
+        return resolve_drivers(None if self.driver == "auto" else (self.driver,), series,
+                               self.name, max_n=1, required=self.driver != "auto")
+
     def _fit(self, panel: Panel) -> None:
         if self.driver:
-            from .driver_choice import DEFAULT_RULE, resolve_drivers
+            from .driver_choice import DEFAULT_RULE
 
-            # the default rule finding no conflict series: SARIMAX without an exogenous regressor
-            # (statsmodels' SARIMAX with exog=None, i.e. the ARIMA); a series the user named must exist
-            self.drivers = resolve_drivers(None if self.driver == "auto" else (self.driver,), panel.series,
-                                           self.name, max_n=1, required=self.driver != "auto")
+            self.drivers = self._choose_drivers(panel.series)
             self.uses_drivers = bool(self.drivers)
             if self.drivers:
                 self.info_.config.update(driver=self.drivers[0], driver_rule=(
