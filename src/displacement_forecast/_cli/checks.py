@@ -244,18 +244,44 @@ def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]
                  f"{unit}{why}; give --thresholds for your own")
 
 
-def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
-                  max_horizon: int | None = None) -> None:
-    """Horizon and the run's size within the documented caps (see the module docstring); the
-    fewest draws is :func:`check_draws`' rule, checked before any data is read."""
-    check_draws(draws)
+def horizon_problems(horizon: int, max_horizon: int | None = None, *, raisable: bool = True) -> list[Problem]:
+    """What is wrong with ``--horizon`` and ``--max-horizon`` whatever the data: below 1, or a
+    horizon above :data:`MAX_HORIZON` (``raisable``: the command has a ``--max-horizon``, which
+    the message says cannot raise it further). Checked before the data are read, so before any
+    date is counted forward: ``--horizon 3000`` on monthly data reached past the year 2262, the
+    last date pandas can hold, and stopped with an internal error instead of the cap."""
     problems = []
     if horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
     if max_horizon is not None and max_horizon < 1:  # was reported as '--horizon 12 is above the cap of 0'
         problems.append(Problem("command line", None, "--max-horizon", f"{max_horizon}: expected at least 1"))
+    elif horizon > MAX_HORIZON:
+        problems.append(Problem("command line", None, "--horizon",
+                                f"{horizon} is above the cap of {MAX_HORIZON} periods"
+                                f"{', which --max-horizon cannot raise' if raisable else ''}; "
+                                f"expected at most {MAX_HORIZON}"))
+    return problems
+
+
+def check_horizon_option(horizon: int, max_horizon: int | None = None, *, raisable: bool = True) -> None:
+    """:func:`horizon_problems` as an error (exit 2), before any data is read."""
+    problems = horizon_problems(horizon, max_horizon, raisable=raisable)
+    if problems:
+        raise DataError(problems)
+
+
+def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
+                  max_horizon: int | None = None) -> None:
+    """Horizon and the run's size within the documented caps (see the module docstring); the
+    fewest draws is :func:`check_draws`' rule, checked before any data is read, as are the caps
+    that need no data (:func:`horizon_problems`). Called before anything counts dates forward over
+    the horizon (the scenarios' dates)."""
+    check_draws(draws)
+    problems = horizon_problems(horizon, max_horizon)
+    if problems:
+        raise DataError(problems)
     cap = horizon_cap(n_history, max_horizon)
-    if horizon > cap and not (max_horizon is not None and max_horizon < 1):
+    if horizon > cap:
         why = (f"the data hold {n_history} periods and a forecast may reach no further ahead than the "
                f"history reaches back; raise the cap with --max-horizon (at most {MAX_HORIZON})"
                if max_horizon is None else f"--max-horizon is {max_horizon} (at most {MAX_HORIZON})")

@@ -250,6 +250,30 @@ def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min
                                 f"is observed to score; expected origins before it{before}"))
 
 
+def check_scoreable(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, horizon: int) -> None:
+    """A horizon some origin can score: at most the periods observed after the earliest origin.
+
+    ``backtest --horizon 600`` on 24 months was accepted without a word (every horizon past the
+    data scored nothing) and ``--horizon 3000`` failed every task on a date past the year 2262.
+
+    Raises
+    ------
+    DataError
+        One problem (option ``--horizon``) naming the earliest origin and the periods after it.
+    """
+    if not len(origins) or not len(dates):
+        return
+    first = origins.min()
+    after = int((dates > first).sum())
+    if horizon > after:
+        which = f"the first origin ({first.date()})" if len(origins) > 1 else f"origin {first.date()}"
+        beyond = f"horizon {horizon} has" if horizon == after + 1 else f"horizons {after + 1}-{horizon} have"
+        raise DataError(Problem("--horizon", None, None,
+                                f"{horizon}: the data hold {after} period{'s' if after != 1 else ''} after {which}, "
+                                f"so {beyond} nothing observed to score against from any origin; expected at most "
+                                f"{after}"))
+
+
 def _early_message(early: list[tuple[pd.Timestamp, int]], n_origins: int, dates: pd.DatetimeIndex,
                    min_history: int, model: str | None) -> str:
     """:func:`check_origin_history`'s line for the ``early`` origins (origin, periods up to it)."""
@@ -564,6 +588,7 @@ def run_backtest(
         raise DataError(Problem("origins", None, None,
                                 f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
     check_origin_history(origins, panel.dates, min_history, needs_most)
+    check_scoreable(origins, panel.dates, horizon)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
