@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     threshold_note = None
     if thresholds is None:
         thresholds, threshold_note = default_thresholds(obs, args.horizon, DEFAULT_THRESHOLDS)
+    table = regions  # the whole region table: a scenario may name a region the forecast leaves out
     if args.model_dir:
         model = load_saved_fit(args.model_dir)
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon,
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         obs, regions, notes = prepare_data(obs, regions, model, file=str(args.data), horizon=args.horizon,
                                                max_horizon=args.max_horizon)
         n_history = history_periods(obs, file=str(args.data))
-    scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
+    scenarios = (read_scenarios(args.scenarios, table, left_out=notes.regions_left_out) if args.scenarios
+                 else [Scenario.baseline()])
     scenarios, added = with_baseline(scenarios)
     # the cap on the history, before the scenarios' dates are counted forward over the horizon
     check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
@@ -354,16 +356,18 @@ def check_options(args: argparse.Namespace) -> None:
         raise DataError(problems)
 
 
-def read_scenarios(path: str, regions) -> list:
+def read_scenarios(path: str, regions, left_out: dict[str, str] | None = None) -> list:
     """The scenario file's scenarios; a value of the wrong type anywhere is one clear error.
 
     :func:`~displacement_forecast.scenarios.load_scenarios` validates keys and values; this net
     turns what slips through it (a table where a number was expected...) into one line too.
+    ``regions`` is the whole region table and ``left_out`` the regions the forecast leaves out
+    (code -> why): a change naming only those says so, not 'unknown region'.
     """
     from ..scenarios import load_scenarios
 
     try:
-        return load_scenarios(path, regions)
+        return load_scenarios(path, regions, left_out=left_out)
     except DataError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:

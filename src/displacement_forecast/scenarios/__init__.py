@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,18 +284,26 @@ class Scenario:
         copied: set[str] = set()
         codes = regions.codes
         freq = freq or _dates_freq(dates)
+        file = self.file or "<scenarios>"
         for n, ch in enumerate(self.changes):
-            where = f"scenario '{self.id}' change {n + 1}"
-            idx = sorted({codes.index(c) for c in regions.resolve(ch.regions, context=where)})
-            h0, end = ch.span(dates, freq, where)
+            # problems found here are placed as those found when the file is read: file:line, key change[n]
+            where = f"scenario '{self.id}'.change[{n}]"
+            try:
+                resolved = regions.resolve(ch.regions, context=where)
+            except DataError as e:
+                raise DataError(_kp(file, ch.line_of("regions"), f"{where}.regions", e.problems[0].message)) from None
+            idx = sorted({codes.index(c) for c in resolved})
+            try:
+                h0, end = ch.span(dates, freq, where)
+            except DataError as e:
+                raise DataError(_placed(e.problems, file, ch, where)) from None
             h1 = len(dates) if end is None else min(len(dates), end)
             series = ch.series or tuple(s for s in out if s in CONFLICT_SERIES)
             for s in series:
                 if s not in out:
-                    at = (self.file, ch.line_of("series"), f"scenario '{self.id}'.change[{n}].series") if self.file \
-                        else (where, None, "series")
-                    raise DataError(_kp(*at, f"series {s!r} is not a driver of this model (drivers: "
-                                             f"{', '.join(out) or 'none'}); expected one of those"))
+                    raise DataError(_kp(file, ch.line_of("series"), f"{where}.series",
+                                        f"series {s!r} is not a driver of this model (drivers: "
+                                        f"{', '.join(out) or 'none'}); expected one of those"))
                 if h0 >= len(dates):
                     continue
                 if s not in copied:
@@ -303,7 +311,11 @@ class Scenario:
                     copied.add(s)
                 if ch.hold is not None:
                     means = np.zeros(out[s].shape[1:])
-                    means[idx, h0:h1] = _recent_mean(history, s, idx, ch.hold, regions, where)[:, None]
+                    try:
+                        level = _recent_mean(history, s, idx, ch.hold, regions, where)
+                    except DataError as e:
+                        raise DataError(_placed(e.problems, file, ch, where)) from None
+                    means[idx, h0:h1] = level[:, None]
                     drawn = np.broadcast_to(means, out[s].shape) if counts is None else counts(s, means)
                     k = 1.0 if ch.multiply is None else ch.multiply
                     out[s][:, idx, h0:h1] = k * drawn[:, idx, h0:h1]
@@ -317,6 +329,15 @@ class Scenario:
             out[s] = out[s].view()
             out[s].flags.writeable = False
         return out
+
+
+def _placed(problems: list[Problem], file: str, change: Change, key: str) -> list[Problem]:
+    """``problems`` raised with ``key`` (``scenario 'x'.change[0]``) standing for the file, as
+    :meth:`Change.span` and :func:`_recent_mean` raise them, placed as every scenario error is:
+    ``file``, the line of the key in ``change`` and the key path ``scenario 'x'.change[0].start``."""
+    return [dataclasses.replace(p, file=file, row=change.line_of(p.column or ""),
+                                column=f"{key}.{p.column}" if p.column else key, kind="key")
+            if p.file == key else p for p in problems]
 
 
 def _fixed_note(sc: Scenario) -> str | None:
@@ -352,9 +373,13 @@ def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[i
     recent = hist[idx, -n:]
     seen = np.isfinite(recent).any(axis=1)
     if not seen.all():
+        ever = np.isfinite(hist[idx]).any(axis=1)
         missing = ", ".join(regions.codes[idx[i]] for i in np.flatnonzero(~seen))
+        when = "at all" if not ever[~seen].any() else f"in the last {n} periods"
         raise DataError(_kp(where, None, "hold",
-                                f"no observed {series!r} count in the last {n} periods for {missing}"))
+                            f"no observed {series!r} count {when} for {missing}, so there is no level to hold; "
+                            f"expected regions with {series!r} counts in the last {n} periods"
+                            f"{'' if when == 'at all' else ' (or a longer hold)'}"))
     return np.nanmean(recent, axis=1)
 
 
@@ -459,8 +484,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             try:
                 h0, h1 = ch.span(dates, freq, key)
             except DataError as e:
-                problems += [dataclasses.replace(p, file=file, row=ch.line_of(p.column or ""), column=f"{key}.{p.column}",
-                                                 kind="key") for p in e.problems]
+                problems += _placed(e.problems, file, ch, key)
                 spans.append(None)
                 continue
             spans.append((h0, h1))
@@ -567,10 +591,14 @@ def period_grid(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.Dateti
 
 
 # -- loading -------------------------------------------------------------------------------
-def load_scenarios(path: str | Path, regions: RegionTable | None = None) -> list[Scenario]:
-    """Read scenarios from a TOML file; every problem is reported with the key that causes it."""
+def load_scenarios(path: str | Path, regions: RegionTable | None = None, *,
+                   left_out: Mapping[str, str] | None = None) -> list[Scenario]:
+    """Read scenarios from a TOML file; every problem is reported with the key that causes it.
+
+    ``left_out`` (region code -> why, as ``prepare_data`` notes them) are regions of ``regions``
+    that are not forecast: a change that names only such regions is an error saying so."""
     doc = read_toml(path, what="scenario file")
-    return scenarios_from_dict(doc.data, regions, file=str(path), toml=doc)
+    return scenarios_from_dict(doc.data, regions, file=str(path), toml=doc, left_out=left_out)
 
 
 def with_baseline(scenarios: list[Scenario]) -> tuple[list[Scenario], bool]:
@@ -591,11 +619,12 @@ def _kp(file: str, line: int | None, key: str, message: str) -> Problem:
 
 
 def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>",
-                        toml: TomlDoc | None = None) -> list[Scenario]:
+                        toml: TomlDoc | None = None, left_out: Mapping[str, str] | None = None) -> list[Scenario]:
     """Scenarios from a parsed TOML document; all problems of the file at once (see module doc).
 
     ``toml`` (from :func:`~displacement_forecast.data.tomlfile.read_toml`) gives each problem the
-    line of its key.
+    line of its key. ``left_out``: regions of ``regions`` not forecast, code -> why
+    (:func:`left_out_problem`).
     """
 
     def top(*path: Any) -> int | None:
@@ -645,7 +674,7 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
         changes, warns = [], []
         for j, ch in enumerate(raw):
             c, probs = _parse_change(ch, f"{key}.change[{j}]", file, regions,
-                                     lambda *k, j=j, at=at: at("change", j, *k))
+                                     lambda *k, j=j, at=at: at("change", j, *k), left_out=left_out)
             problems += probs
             if c is not None:
                 changes.append(c)
@@ -674,9 +703,28 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x)) and x >= 0
 
 
+def left_out_problem(regs: list[str], regions: RegionTable, left_out: Mapping[str, str]) -> str | None:
+    """Why a change naming ``regs`` cannot be applied when the regions ``left_out`` (code -> why)
+    are not forecast: a name (code, name or parent) all of whose regions are left out. ``None``
+    when each name keeps a forecast region (a parent or ``ALL`` changes those it keeps)."""
+    gone = []
+    for item in regs:
+        codes = regions.resolve([item])
+        if codes and all(c in left_out for c in codes):
+            gone += [c for c in codes if c not in gone]
+    if not gone:
+        return None
+    whys = left_out[gone[0]] if len(gone) == 1 else "; ".join(f"{c}: {left_out[c]}" for c in gone)
+    which = f"region {gone[0]} is" if len(gone) == 1 else f"regions {', '.join(gone)} are"
+    return (f"{which} not forecast ({whys}), so this scenario cannot change {'it' if len(gone) == 1 else 'them'}; "
+            "expected regions that are forecast (the warnings name those left out)")
+
+
 def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
-                  at: Callable[..., int | None] = lambda *k: None) -> tuple[Change | None, list[Problem]]:
-    """One ``[[scenario.change]]`` table; ``at(key)`` is the file line of one of its keys."""
+                  at: Callable[..., int | None] = lambda *k: None, *,
+                  left_out: Mapping[str, str] | None = None) -> tuple[Change | None, list[Problem]]:
+    """One ``[[scenario.change]]`` table; ``at(key)`` is the file line of one of its keys;
+    ``left_out`` as :func:`left_out_problem`."""
     probs: list[Problem] = []
     for k in sorted(set(ch) - _CHANGE_KEYS):
         probs.append(_kp(file, at(k), f"{key}.{k}", f"unknown key; expected one of {', '.join(sorted(_CHANGE_KEYS))}"))
@@ -691,6 +739,10 @@ def _parse_change(ch: dict, key: str, file: str, regions: RegionTable | None,
             regions.resolve(regs, context=f"{file}: {key}.regions")
         except DataError as e:
             probs.append(_kp(file, at("regions"), f"{key}.regions", e.problems[0].message))
+        else:
+            gone = left_out_problem(regs, regions, left_out) if left_out else None
+            if gone:
+                probs.append(_kp(file, at("regions"), f"{key}.regions", gone))
     series = ch.get("series")
     if isinstance(series, str):
         series = [series]
