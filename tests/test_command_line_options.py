@@ -27,6 +27,20 @@ def test_origin_must_be_iso(tmp_path, capsys, date):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+@pytest.mark.parametrize("date", ["9999-01-01", "0001-01-01"])
+def test_a_date_pandas_cannot_hold_is_out_of_range_not_an_internal_error(tmp_path, capsys, command, date):
+    """--origin 9999-01-01 (or --origins with it) was 'internal error: OutOfBoundsDatetime' (exit 1)."""
+    opt = ["--model", "last-value", "--origin", date] if command == "forecast" else \
+        ["--models", "last-value", f"--origins={date},{date}"]
+    rc = main([command, *SYN_ARGS, *opt, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    option = "--origin" if command == "forecast" else "--origins"
+    assert rc == 2 and errors(err) == [f"error: command line: option {option}: {date} is out of range; expected a "
+                                       "date between 1946-01-01 and next year, as the data's dates are"], err
+    assert not (tmp_path / "out").exists()
+
+
 @needs_cases
 @pytest.mark.parametrize("spec", ["01/06/2019:2019-12-30", "2019-01-07:30/12/2019", "2019-06-03,01/07/2019"])
 def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):

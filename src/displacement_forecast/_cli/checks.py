@@ -5,7 +5,8 @@ exit code 2) or returns notes that go to the screen and into the sidecar. The ru
 here once:
 
 * Dates on the command line (``--origin``, the dates of ``--origins``): ISO ``YYYY-MM-DD`` only
-  (``01/06/2019`` could be June or January; never guessed), checked before any data is read.
+  (``01/06/2019`` could be June or January; never guessed), between 1946-01-01 and next year as the
+  data's dates are (``9999-01-01`` was an internal error), checked before any data is read.
 * ``--seed``: a whole number >= 0 (NumPy's ``SeedSequence`` takes no negative seeds).
 * ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people), at most
   :data:`MAX_THRESHOLD` and, when the region table gives every population, at most their total.
@@ -48,7 +49,7 @@ import pandas as pd
 
 from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, detect_frequency, period_grid
+from ..data.schema import EARLIEST_DATE, DataError, Problem, detect_frequency, period_grid
 from ..models.history import min_history, model_needs
 
 #: Fewest periods of displacement history any model is fitted on.
@@ -86,10 +87,17 @@ def check_iso_date(text: str, option: str) -> pd.Timestamp:
                                 f"{text!r} is not a date in the form YYYY-MM-DD (e.g. 2019-06-01); "
                                 "other forms are not read, as 01/06/2019 could be January or June"))
     try:
-        return pd.Timestamp(datetime.date.fromisoformat(s))
+        day = datetime.date.fromisoformat(s)
     except ValueError:
         raise DataError(Problem("command line", None, option,
                                 f"{text!r} is not a calendar date; expected YYYY-MM-DD")) from None
+    # the dates data may hold (9999-01-01 was an internal error: pandas holds no date past 2262)
+    last = (pd.Timestamp.today().normalize() + pd.Timedelta(days=366)).date()  # schema's rule for data dates
+    if not EARLIEST_DATE.date() <= day <= last:
+        raise DataError(Problem("command line", None, option,
+                                f"{s} is out of range; expected a date between {EARLIEST_DATE.date()} and next year, "
+                                "as the data's dates are"))
+    return pd.Timestamp(day)
 
 
 def check_origins_spec(spec: str | None) -> None:
