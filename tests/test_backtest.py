@@ -752,6 +752,43 @@ def test_backtest_record_reads_the_intervals_backtest_json_kept(tmp_path):
     assert backtest_record(tmp_path, "m")["interval_90"] == {}
 
 
+def test_coverage_warning_and_mark_follow_each_band_direction(tmp_path):
+    """Somalia, 6 origins: the 50% band covered 59% (too wide), the 90% and 95% 82% (too narrow);
+    the warning said of all three "the real uncertainty was larger than the bands show", and
+    nothing of 6 origins being too few for an interval of the rates. The mark says the same in short."""
+    from displacement_forecast.evaluate.backtest import backtest_record
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    row = dict(model="m", scope="ALL", horizon=1, crps=1.0, wis=1.0, cover_50=0.59, cover_80=0.82, cover_90=0.82,
+               cover_95=0.82, mae=1, mape=1, ignorance=1, skill=0.1, n=6, n_origins=6,
+               first_origin="2023-01-01", last_origin="2023-06-01")
+    pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
+    rec = backtest_record(tmp_path, "m")
+    assert rec["verdict"] == {"too_narrow": ["90%", "95%"], "too_wide": ["50%"], "may_be_chance": True}
+    assert rec["warnings"][0] == (
+        "in backtests (6 origins, the all-region total) intervals did not cover as stated: 50% interval covered 59%, "
+        "90% interval covered 82%, 95% interval covered 82%; the 90% and 95% bands were too narrow (the real "
+        "uncertainty was larger than they show) and the 50% band too wide (smaller than it shows), though 6 origins "
+        "are too few for an interval of the rates, so this cannot be told from chance")
+    sidecar = {"warnings": list(rec["warnings"]), "reliable": True, "backtest": rec,
+               "intervals_calibrated_in_backtest": rec["intervals_ok"]}
+    assert mark_text(apply_marks(sidecar, fit_reliable=True)) == (
+        "CAUTION: intervals did not cover as stated in backtests (90%, 95% too narrow; 50% too wide; the origins "
+        "cannot tell this from chance)")
+    # all too wide, each clearly (the interval of its rate excludes the stated level): no doubt said
+    row.update(cover_50=0.75, cover_80=0.95, cover_90=0.99, cover_95=1.0, n_origins=52)
+    pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": {
+        "nominal_vs_observed": {"50%": 0.75, "80%": 0.95, "90%": 0.99, "95%": 1.0},
+        "interval_90": {"50%": [0.65, 0.85], "80%": [0.9, 0.99], "90%": [0.96, 1.0], "95%": [0.98, 1.0]},
+        "interval_origins": 52}}}))
+    rec = backtest_record(tmp_path, "m")
+    assert rec["warnings"][0].endswith("; the real uncertainty was smaller than the bands show (too wide)")
+    sidecar = {"warnings": [], "reliable": True, "backtest": rec, "intervals_calibrated_in_backtest": False}
+    assert mark_text(apply_marks(sidecar, fit_reliable=True)) == (
+        "CAUTION: intervals did not cover as stated in backtests (50%, 80%, 90%, 95% too wide)")
+
+
 def test_cli_rejects_unknown_model(tmp_path, capsys):
     from displacement_forecast.cli import main
 

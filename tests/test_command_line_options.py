@@ -27,6 +27,20 @@ def test_origin_must_be_iso(tmp_path, capsys, date):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+@pytest.mark.parametrize("date", ["9999-01-01", "0001-01-01"])
+def test_a_date_pandas_cannot_hold_is_out_of_range_not_an_internal_error(tmp_path, capsys, command, date):
+    """--origin 9999-01-01 (or --origins with it) was 'internal error: OutOfBoundsDatetime' (exit 1)."""
+    opt = ["--model", "last-value", "--origin", date] if command == "forecast" else \
+        ["--models", "last-value", f"--origins={date},{date}"]
+    rc = main([command, *SYN_ARGS, *opt, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    option = "--origin" if command == "forecast" else "--origins"
+    assert rc == 2 and errors(err) == [f"error: command line: option {option}: {date} is out of range; expected a "
+                                       "date between 1946-01-01 and next year, as the data's dates are"], err
+    assert not (tmp_path / "out").exists()
+
+
 @needs_cases
 @pytest.mark.parametrize("spec", ["01/06/2019:2019-12-30", "2019-01-07:30/12/2019", "2019-06-03,01/07/2019"])
 def test_backtest_origins_dates_must_be_iso(tmp_path, capsys, spec):
@@ -45,6 +59,36 @@ def test_backtest_names_the_option_below_1(tmp_path, capsys, extra, expected):
     """Both said '--horizon >= 1 and --workers >= 1 are required', whichever was wrong."""
     rc = main(["backtest", *SMALL[:3], "--models", "last-value", "--out", str(tmp_path / "bt"), *extra])
     assert rc == 2 and errors(capsys.readouterr().err) == [f"error: command line: {e}" for e in expected]
+    assert not (tmp_path / "bt").exists()
+
+
+SYN = Path(__file__).resolve().parents[1] / "data" / "synthetic_nw_syria"
+SYN_ARGS = [str(SYN / "observations.csv"), "--regions", str(SYN / "regions.csv"), "--draws", "30", "--no-plots"]
+
+
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+def test_a_horizon_past_the_last_date_pandas_holds_is_the_cap_error(tmp_path, capsys, command):
+    """--horizon 3000 on monthly data (13000 on these weeks, to 2020) counted dates past the year
+    2262 before the cap was checked: 'internal error: OutOfBoundsDatetime' (exit 1) from forecast, a
+    failed task at every origin (exit 1) from backtest. The cap of 520 is checked before any data is read."""
+    model = ["--model", "last-value"] if command == "forecast" else ["--models", "last-value", "--origins=2019-06-03"]
+    rc = main([command, *SYN_ARGS, *model, "--out", str(tmp_path / "out"), "--horizon", "13000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "internal error" not in err, err
+    (msg,) = errors(err)
+    assert msg.startswith("error: command line: option --horizon: 13000 is above the cap of 520 periods"), msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_backtest_horizon_no_origin_can_score_is_an_error(tmp_path, capsys):
+    """--horizon 600 on 24 months was accepted without a word while forecast refuses above 520;
+    a horizon past every observed period scores nothing: one line naming the periods there are."""
+    rc = main(["backtest", *SYN_ARGS, "--models", "last-value", "--out", str(tmp_path / "bt"),
+               "--origins=2019-12-02,2020-01-06", "--horizon", "10"])
+    (msg,) = errors(capsys.readouterr().err)
+    assert rc == 2 and msg == ("error: command line: option --horizon: 10: the data hold 7 periods after the first "
+                               "origin (2019-12-02), so horizons 8-10 have nothing observed to score against from "
+                               "any origin; expected at most 7"), msg
     assert not (tmp_path / "bt").exists()
 
 

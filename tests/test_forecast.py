@@ -197,7 +197,9 @@ def test_forecast_backtest_marks_cumulative_intervals_that_did_not_cover(tmp_pat
     line = ("cumulative intervals (cum_new_displaced: sums from the first forecast period) did not cover as "
             "stated: 80% interval covered 68%")
     if off:
-        assert (fc["mark"] == phrase).all()  # the only mark: per-period intervals covered
+        # the only mark (per-period intervals covered), with the band off and its direction
+        assert (fc["mark"] == f"{phrase} (80% too narrow; the origins cannot tell this from chance)").all(), \
+            fc["mark"].iloc[0]
         assert f"WARNING: in backtests (10 origins, the all-region total) {line}" in err
         assert any(line in w for w in side["warnings"]) and "intervals did not cover" not in err.replace(line, "")
     else:

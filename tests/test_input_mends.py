@@ -352,3 +352,27 @@ def test_a_header_that_cannot_be_matched_is_one_line(tmp_path, reader, text, exp
     f.write_text(text)
     read = {"observations": read_observations, "regions": load_regions}[reader]
     assert problems_of(read, f) == [expected.format(f=f)]
+
+
+@pytest.mark.parametrize("command", ["validate", "forecast"])
+def test_a_tidy_file_with_decimal_commas_says_so(tmp_path, capsys, command):
+    """A ';'-separated tidy file saved with decimal commas ('307,0') was '2,160 rows are not a
+    number ... first value '307,0'' with no word of why or of what reads it."""
+    data = tmp_path / "obs.csv"
+    days = pd.date_range("2022-01-01", periods=12, freq="MS")
+    data.write_text("date;region;series;value\n" + "".join(f"{d.date()};R1;displaced;{300 + i},0\n"
+                                                           for i, d in enumerate(days)))
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nR1,One,P,100000\n")
+    out = ["--out", str(tmp_path / "out")] if command == "forecast" else []
+    assert main([command, str(data), "--regions", str(tmp_path / "regions.csv"), *out]) == 2
+    assert error_lines(capsys) == [
+        f"error: {data}: column 'value': 12 rows are not a number (lines 2, 3, 4, 5, 6, ...; first value '300,0'); "
+        "the file seems to use decimal commas, which the tidy format does not read; expected a decimal point (save "
+        "the file with 307.0, not 307,0), or read it as the mapped format with a config whose [file] has "
+        "decimal = \",\" (docs/input-formats.md)"]
+    assert not (tmp_path / "out").exists()
+    # '12,000' could be a thousands separator too: not called a decimal comma
+    data.write_text(data.read_text().replace("300,0", "12,000"))
+    assert main([command, str(data), "--regions", str(tmp_path / "regions.csv"), *out]) == 2
+    lines = error_lines(capsys)
+    assert len(lines) == 2 and "decimal commas" in lines[1] and "'12,000' is not a number; expected" in lines[0]

@@ -266,6 +266,50 @@ def test_scenario_series_the_data_cannot_move_is_one_line_naming_file_and_key(tm
     assert err == [f"error: {scen}:5: key scenario 'a'.change[0].series: {expected}"]
 
 
+@pytest.mark.parametrize("name", ["R2", "Region two"])
+def test_a_scenario_on_a_region_the_forecast_leaves_out_says_so(tmp_path, capsys, name):
+    """A region with no 'strikes' rows is left out of an nb-dl forecast; a scenario naming it was
+    refused as "unknown region 'R2'; expected a code, name or parent from the region table" though
+    the region table holds it."""
+    obs, reg = _weekly_panel(tmp_path)
+    with obs.open("a") as f:  # R2: displacement counts, no strikes
+        f.writelines(f"{d.date()},R2,displaced,{100 + i}\n"
+                     for i, d in enumerate(pd.date_range("2019-06-03", periods=30, freq="W-MON")))
+    with reg.open("a") as f:
+        f.write("R2,Region two,Z,50000\n")
+    scen = tmp_path / "scen.toml"
+    scen.write_text(f'[[scenario]]\nid = "x5"\n  [[scenario.change]]\n  regions = ["{name}"]\n  multiply = 5\n')
+    out = tmp_path / "out"
+    rc, err = _run(["forecast", obs, "--regions", reg, "--scenarios", scen, "--model", "nb-dl", "--horizon", 2,
+                    "--out", out], capsys)
+    assert rc == 2 and not out.exists()
+    assert err == [f"error: {scen}:4: key scenario 'x5'.change[0].regions: region R2 is not forecast (no 'strikes' "
+                   "rows, which the model needs), so this scenario cannot change it; expected regions that are "
+                   "forecast (the warnings name those left out)"], err
+
+
+def test_a_scenario_error_found_when_it_is_applied_names_file_line_and_key(tmp_path):
+    """Problems found only when a scenario is applied (after the fit) said "scenario 'a' change 1:
+    key hold: ..." - no file or line, and changes counted from 1 where every other scenario error
+    says change[0]."""
+    from displacement_forecast.data.regions import load_regions
+    from displacement_forecast.scenarios import load_scenarios
+
+    reg = tmp_path / "regions.csv"
+    reg.write_text("code,name,parent,population\nR1,Region one,Z,100000\nR2,Region two,Z,50000\n")
+    regions = load_regions(reg)
+    scen = tmp_path / "scen.toml"
+    scen.write_text('[[scenario]]\nid = "a"\n  [[scenario.change]]\n  regions = ["ALL"]\n  hold = 4\n')
+    (sc,) = load_scenarios(scen, regions)
+    dates = pd.date_range("2020-01-06", periods=3, freq="W-MON")
+    history = {"strikes": np.array([[1.0] * 10, [np.nan] * 10])}
+    with pytest.raises(DataError) as e:
+        sc.apply({"strikes": np.zeros((2, 2, 3))}, regions, dates, history)
+    assert str(e.value) == (f"{scen}:5: key scenario 'a'.change[0].hold: no observed 'strikes' count at all for R2, "
+                            "so there is no level to hold; expected regions with 'strikes' counts in the last 4 "
+                            "periods")
+
+
 def test_panel_takes_the_reading_options_of_validate(tmp_path, capsys):
     """`panel` had no --delimiter, --strict or --decimals: a quick-flag panel could not say what
     `validate` accepts for the same files."""

@@ -444,3 +444,43 @@ def test_recipe_source_keys_of_the_wrong_type_are_one_line(tmp_path, line, key):
     (prob,) = e.value.problems
     assert prob.column == key and "has the wrong type; expected text" in prob.message and prob.row
 
+
+
+THREE = ('[[sources]]\nformat = "acled"\npath = "acled_small.csv"\n[[sources]]\nformat = "tidy"\npath = "a.csv"\n'
+         '[[sources]]\nformat = "tidy"\npath = "b.csv"\n')
+
+
+def test_a_data_folder_that_is_not_there_is_said_once_with_data_dir(tmp_path, capsys):
+    """A clone not beside ../shared: 'source file .../shared/data/real/... not found' once per source
+    (three lines) and not a word of --data-dir, the option that reads them from elsewhere."""
+    from displacement_forecast.cli import main
+
+    text = BASE.replace(f'data = "{FIX}"', 'data = "../nowhere/real"') + THREE
+    p = _recipe(tmp_path, text)
+    rc = main(["panel", str(p), "--out", str(tmp_path / "obs.csv")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and not (tmp_path / "obs.csv").exists()
+    assert err == [f"error: {p}:3: key data: data folder {(tmp_path.parent / 'nowhere' / 'real').resolve()} not found "
+                   "(data = '../nowhere/real' in the recipe, relative to its folder), so none of the 3 source files "
+                   "can be read; give the folder that holds them with --data-dir DIR"], err
+    rc = main(["panel", str(p), "--out", str(tmp_path / "obs.csv"), "--data-dir", str(tmp_path / "absent")])
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and line == (f"error: command line: option --data-dir: folder {tmp_path / 'absent'} not found; "
+                                "expected the folder the recipe's source paths are relative to")
+
+
+def test_a_data_folder_holding_none_of_the_sources_is_said_once(tmp_path):
+    """Every source missing from a folder that is there: the wrong folder, one line (one per file
+    when only some are missing)."""
+    (tmp_path / "empty").mkdir()
+    p = _recipe(tmp_path, BASE.replace(f'data = "{FIX}"', 'data = "empty"') + THREE)
+    with pytest.raises(DataError) as e:
+        load_recipe(p)
+    (prob,) = e.value.problems
+    assert prob.column == "data" and prob.row == 3 and prob.message == (
+        f"none of the 3 source files is in data folder {tmp_path / 'empty'} (the first, acled_small.csv, at {p}:6); "
+        "give the folder that holds them with --data-dir DIR")
+    with pytest.raises(DataError) as e:  # two of three missing: each named
+        load_recipe(_recipe(tmp_path, BASE + THREE))
+    assert [pr.column for pr in e.value.problems] == ["path", "path"]
+    assert all("source file" in pr.message and "not found" in pr.message for pr in e.value.problems)

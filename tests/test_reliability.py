@@ -273,7 +273,8 @@ def run_small(capsys, out, *extra):
     (["--seed", "-1"], ["--seed", "-1 is not a valid seed"]),
     (["--thresholds", "nan,-5,inf"], ["'nan'", "'-5'", "'inf'"]),
     (["--thresholds", "10,10"], ["given twice"]),
-    (["--horizon", "10000"], ["--horizon", "cap of 82", "--max-horizon"]),
+    (["--horizon", "100"], ["--horizon", "cap of 82", "--max-horizon"]),
+    (["--horizon", "10000"], ["--horizon", "cap of 520", "--max-horizon cannot raise"]),
     (["--horizon", "10000", "--max-horizon", "10000"], ["cap of 520"]),
     (["--horizon", "0"], ["at least 1"]),
     (["--max-horizon", "0"], ["--max-horizon", "0: expected at least 1"]),  # named --horizon's cap before
@@ -1126,7 +1127,7 @@ def test_o21_scenario_on_a_region_left_out_is_one_clear_error(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2, err
         (line,) = errors(err)
-        assert f"{scen}:5" in line and "region 'NWS02' is not forecast (no 'strikes' rows" in line, line
+        assert f"{scen}:5" in line and "region NWS02 is not forecast (no 'strikes' rows" in line, line
         assert "unknown region" not in line
         assert not out.exists()
 

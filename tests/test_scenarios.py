@@ -211,6 +211,7 @@ def test_hold_runs_through_the_model_and_keeps_count_noise(fitted_nbdl, sim):
 
 def test_hold_errors_name_the_problem(sim):
     hist = {"strikes": np.full((len(sim.regions), 10), np.nan), "flights": np.ones((len(sim.regions), 10))}
+    hist["strikes"][:, :5] = 1.0  # counts, but none in the last 3 periods
     (s,) = scenarios_from_dict({"scenario": [{"id": "h", "change": [
         {"regions": ["NWS02"], "series": ["strikes"], "hold": 3}]}]}, sim.regions)
     base = {"strikes": np.ones((2, len(sim.regions), 4)), "flights": np.ones((2, len(sim.regions), 4))}

@@ -179,13 +179,15 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import file_sha256, observations_sha256
     from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
-    from .checks import check_draws, check_origins_spec, check_seed
+    from .checks import check_draws, check_origins_spec, check_seed, horizon_problems
 
     check_seed(args.seed)
     check_origins_spec(args.origins)
     check_draws(args.draws)  # coverage and quantiles are counted on the paths, as in forecast
-    wrong = [Problem("command line", None, option, f"{value}: expected at least 1")  # named: was one line for both
-             for option, value in (("--horizon", args.horizon), ("--workers", args.workers)) if value < 1]
+    # the caps forecast applies, before any date is counted forward (--horizon 3000 failed every task)
+    wrong = horizon_problems(args.horizon, raisable=False)
+    if args.workers < 1:  # named: was one line for both
+        wrong.append(Problem("command line", None, "--workers", f"{args.workers}: expected at least 1"))
     if wrong:
         raise DataError(wrong)
     models = [m.strip().lower() for m in args.models.split(",") if m.strip()]  # in any case, as format names

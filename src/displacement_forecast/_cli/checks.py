@@ -5,7 +5,8 @@ exit code 2) or returns notes that go to the screen and into the sidecar. The ru
 here once:
 
 * Dates on the command line (``--origin``, the dates of ``--origins``): ISO ``YYYY-MM-DD`` only
-  (``01/06/2019`` could be June or January; never guessed), checked before any data is read.
+  (``01/06/2019`` could be June or January; never guessed), between 1946-01-01 and next year as the
+  data's dates are (``9999-01-01`` was an internal error), checked before any data is read.
 * ``--seed``: a whole number >= 0 (NumPy's ``SeedSequence`` takes no negative seeds).
 * ``--thresholds``: finite, >= 0, no repeats (each is a cdf row ``P(X <= x)`` in people), at most
   :data:`MAX_THRESHOLD` and, when the region table gives every population, at most their total.
@@ -48,7 +49,7 @@ import pandas as pd
 
 from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
-from ..data.schema import DataError, Problem, detect_frequency, period_grid
+from ..data.schema import EARLIEST_DATE, DataError, Problem, detect_frequency, period_grid
 from ..models.history import min_history, model_needs, regions_left_out
 
 #: Fewest periods of displacement history any model is fitted on.
@@ -86,10 +87,17 @@ def check_iso_date(text: str, option: str) -> pd.Timestamp:
                                 f"{text!r} is not a date in the form YYYY-MM-DD (e.g. 2019-06-01); "
                                 "other forms are not read, as 01/06/2019 could be January or June"))
     try:
-        return pd.Timestamp(datetime.date.fromisoformat(s))
+        day = datetime.date.fromisoformat(s)
     except ValueError:
         raise DataError(Problem("command line", None, option,
                                 f"{text!r} is not a calendar date; expected YYYY-MM-DD")) from None
+    # the dates data may hold (9999-01-01 was an internal error: pandas holds no date past 2262)
+    last = (pd.Timestamp.today().normalize() + pd.Timedelta(days=366)).date()  # schema's rule for data dates
+    if not EARLIEST_DATE.date() <= day <= last:
+        raise DataError(Problem("command line", None, option,
+                                f"{s} is out of range; expected a date between {EARLIEST_DATE.date()} and next year, "
+                                "as the data's dates are"))
+    return pd.Timestamp(day)
 
 
 def check_origins_spec(spec: str | None) -> None:
@@ -244,18 +252,44 @@ def default_thresholds(obs: pd.DataFrame, horizon: int, fixed: tuple[float, ...]
                  f"{unit}{why}; give --thresholds for your own")
 
 
-def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
-                  max_horizon: int | None = None) -> None:
-    """Horizon and the run's size within the documented caps (see the module docstring); the
-    fewest draws is :func:`check_draws`' rule, checked before any data is read."""
-    check_draws(draws)
+def horizon_problems(horizon: int, max_horizon: int | None = None, *, raisable: bool = True) -> list[Problem]:
+    """What is wrong with ``--horizon`` and ``--max-horizon`` whatever the data: below 1, or a
+    horizon above :data:`MAX_HORIZON` (``raisable``: the command has a ``--max-horizon``, which
+    the message says cannot raise it further). Checked before the data are read, so before any
+    date is counted forward: ``--horizon 3000`` on monthly data reached past the year 2262, the
+    last date pandas can hold, and stopped with an internal error instead of the cap."""
     problems = []
     if horizon < 1:
         problems.append(Problem("command line", None, "--horizon", f"{horizon}: expected at least 1"))
     if max_horizon is not None and max_horizon < 1:  # was reported as '--horizon 12 is above the cap of 0'
         problems.append(Problem("command line", None, "--max-horizon", f"{max_horizon}: expected at least 1"))
+    elif horizon > MAX_HORIZON:
+        problems.append(Problem("command line", None, "--horizon",
+                                f"{horizon} is above the cap of {MAX_HORIZON} periods"
+                                f"{', which --max-horizon cannot raise' if raisable else ''}; "
+                                f"expected at most {MAX_HORIZON}"))
+    return problems
+
+
+def check_horizon_option(horizon: int, max_horizon: int | None = None, *, raisable: bool = True) -> None:
+    """:func:`horizon_problems` as an error (exit 2), before any data is read."""
+    problems = horizon_problems(horizon, max_horizon, raisable=raisable)
+    if problems:
+        raise DataError(problems)
+
+
+def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_scenarios: int,
+                  max_horizon: int | None = None) -> None:
+    """Horizon and the run's size within the documented caps (see the module docstring); the
+    fewest draws is :func:`check_draws`' rule, checked before any data is read, as are the caps
+    that need no data (:func:`horizon_problems`). Called before anything counts dates forward over
+    the horizon (the scenarios' dates)."""
+    check_draws(draws)
+    problems = horizon_problems(horizon, max_horizon)
+    if problems:
+        raise DataError(problems)
     cap = horizon_cap(n_history, max_horizon)
-    if horizon > cap and not (max_horizon is not None and max_horizon < 1):
+    if horizon > cap:
         why = (f"the data hold {n_history} periods and a forecast may reach no further ahead than the "
                f"history reaches back; raise the cap with --max-horizon (at most {MAX_HORIZON})"
                if max_horizon is None else f"--max-horizon is {max_horizon} (at most {MAX_HORIZON})")

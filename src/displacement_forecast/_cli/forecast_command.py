@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from .checks import (
         check_draws,
         check_horizon,
+        check_horizon_option,
         check_iso_date,
         check_population,
         check_seed,
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     check_draws(args.draws)
+    check_horizon_option(args.horizon, args.max_horizon)  # before any date is counted forward over it
     check_options(args)
     lags = parse_lags(args.lags)
     drivers = parse_drivers(args.drivers)  # before the data are read, as every option
@@ -156,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         n_history = history_periods(obs, file=str(args.data))
     scenarios = read_scenarios(args.scenarios, regions) if args.scenarios else [Scenario.baseline()]
     scenarios, added = with_baseline(scenarios)
+    # the cap on the history, before the scenarios' dates are counted forward over the horizon
+    check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     if added:  # the baseline is always forecast: the other scenarios are read against it
         print(f"note: {args.scenarios} has no 'baseline' scenario; it is forecast too (conflict continues as "
               "forecast), as every scenario is read against it", file=sys.stderr)
@@ -172,7 +176,6 @@ def run(args: argparse.Namespace) -> int:
             check_hub_unit(args.hub, period_unit(freq))
         except HubError as e:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
-    check_horizon(args.horizon, args.draws, n_history, len(regions), len(scenarios), args.max_horizon)
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
@@ -356,6 +359,8 @@ def read_scenarios(path: str, regions) -> list:
 
     :func:`~displacement_forecast.scenarios.load_scenarios` validates keys and values; this net
     turns what slips through it (a table where a number was expected...) into one line too.
+    ``regions`` is the forecast's region table: a region it leaves out is named with why
+    (:meth:`~displacement_forecast.data.regions.RegionTable.subset`), not as 'unknown'.
     """
     from ..scenarios import load_scenarios
 

@@ -183,10 +183,26 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     if level not in LEVELS:
         problems.append(Problem(name, doc.line("level"), "level", f"level = {level!r}; expected one of {', '.join(LEVELS)}"))
     data = Path(data_dir) if data_dir is not None else (base / cfg.get("data", ".")).resolve()
+    # a data folder that is not there: one line naming it and the option that fixes it (a clone
+    # not beside ../shared said "source file ... not found" once per source)
+    no_data = not data.is_dir()
+    if no_data:
+        n = len(listed)
+        files = f"none of the {n} source files" if n > 1 else "the source file"
+        if data_dir is not None:
+            problems.append(Problem("--data-dir", None, None, f"folder {data} not found; expected the folder the "
+                                    "recipe's source paths are relative to"))
+        else:
+            given = f"data = {cfg['data']!r} in the recipe, relative to its folder" if "data" in cfg \
+                else "the recipe's own folder"
+            problems.append(Problem(name, doc.line("data") if "data" in cfg else None, "data",
+                                    f"data folder {data} not found ({given}), so {files} can be read; give the "
+                                    "folder that holds them with --data-dir DIR"))
     regions = base / cfg["regions"]
     if not regions.exists():
         problems.append(Problem(name, doc.line("regions"), "regions", f"region table {regions} not found"))
     sources = []
+    absent: list[Problem] = []  # source files not found in a data folder that is there
     for k, src in enumerate(cfg["sources"], start=1):
         where = f"[[sources]] #{k}"
 
@@ -224,8 +240,8 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
                                                           f"with series among {', '.join(KNOWN_SERIES)}"))
             rename = {}
         fpath = data / src["path"]
-        if not fpath.exists():
-            problems.append(Problem(name, at("path"), "path", f"{where}: source file {fpath} not found"))
+        if not no_data and not fpath.exists():
+            absent.append(Problem(name, at("path"), "path", f"{where}: source file {fpath} not found"))
         if isinstance(opts.get("config"), Mapping):  # the mapping written inline: checked as a mapping file is
             problems += [Problem(name, at("config"), "config", f"{where}: {p.message}") for p in check_config(opts["config"])]
         elif "config" in opts:
@@ -235,6 +251,17 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
         opts = source_options(fmt, opts, freq=freq, level=level, complete_periods=cfg.get("complete_periods"),
                               date_format=cfg.get("date_format"))
         sources.append(Source(src.get("name", fpath.name), fmt, fpath, opts, dict(rename)))
+    if len(absent) > 1 and len(absent) == len(listed):  # not one there: most likely the wrong folder, said once
+        first = f"the first, {listed[0]['path']}, at {name}:{absent[0].row}"
+        if data_dir is not None:
+            problems.append(Problem("--data-dir", None, None, f"none of the {len(absent)} source files of {name} is "
+                                    f"in {data} ({first}); expected the folder that holds them"))
+        else:
+            problems.append(Problem(name, doc.line("data") if "data" in cfg else None, "data",
+                                    f"none of the {len(absent)} source files is in data folder {data} ({first}); "
+                                    "give the folder that holds them with --data-dir DIR"))
+    else:
+        problems += absent
     window = {}
     for key in ("start", "end"):
         if key in cfg:

@@ -173,8 +173,9 @@ class RegionTable:
         if not gone or len(gone) < len(codes):
             return None
         reasons = why[gone[0]] if len(gone) == 1 else "; ".join(f"{c}: {why[c]}" for c in gone)
-        return (f"region {item!r} is not forecast ({reasons}): no scenario can change it; expected a region "
-                "that is forecast")
+        which = f"region {gone[0]} is" if len(gone) == 1 else f"regions {', '.join(gone)} are"
+        return (f"{which} not forecast ({reasons}), so this scenario cannot change {'it' if len(gone) == 1 else 'them'}; "
+                "expected regions that are forecast (the warnings name those left out)")
 
 
 def load_regions(path: str | Path) -> RegionTable:

@@ -216,6 +216,15 @@ def rows_problem(file: str, column: str | None, lines: Sequence[int], n: int, wh
                                        f"{shown}{cell})" + (f"; {expected}" if expected else ""))
 
 
+#: A cell written with a decimal comma (``307,0``, ``12,5``); ``12,000`` could be a thousands
+#: separator as well, so three digits after the comma are not read as one.
+DECIMAL_COMMA = r"[+-]?\d+,(?:\d{1,2}|\d{4,})"
+#: What the tidy check says of values written so (the tidy format takes no number options).
+DECIMAL_COMMA_HINT = ("the file seems to use decimal commas, which the tidy format does not read; expected a decimal "
+                      "point (save the file with 307.0, not 307,0), or read it as the mapped format with a config "
+                      "whose [file] has decimal = \",\" (docs/input-formats.md)")
+
+
 def grouped_rows(file: str, column: str | None, rows: Sequence[int] | np.ndarray, line: Callable[[int], int],
                  one: Callable[[int], str], what: str, *, cell: Callable[[int], object] | None = None,
                  expected: str = "") -> list[Problem]:
@@ -622,9 +631,13 @@ def validate_observations(
         return raw_values.iloc[i]
 
     need = "expected a non-negative count (leave empty for missing)"
-    problems += grouped_rows(file, "value", np.flatnonzero(not_numeric.to_numpy()), line,
-                             lambda i: f"{raw_values.iloc[i]!r} is not a number; {need}", "are not a number",
-                             cell=cell, expected=need)
+    # '307,0' (a spreadsheet saved with a continental locale): said so, with what reads it
+    comma = not_numeric & _text(raw_values.astype(str)).str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
+    other, commas = np.flatnonzero((not_numeric & ~comma).to_numpy()), np.flatnonzero(comma.to_numpy())
+    for rows, say in sorted(((other, need), (commas, DECIMAL_COMMA_HINT)), key=lambda g: g[0][0] if len(g[0]) else 0):
+        problems += grouped_rows(file, "value", rows, line,
+                                 lambda i, say=say: f"{raw_values.iloc[i]!r} is not a number{'; ' if say is need else ': '}{say}",
+                                 "are not a number", cell=cell, expected=say)
     problems += grouped_rows(file, "value", np.flatnonzero((values < 0).fillna(False).to_numpy()), line,
                              lambda i: f"negative value {values.iloc[i]:g}; expected >= 0", "are negative",
                              cell=cell, expected="expected >= 0")

@@ -250,6 +250,30 @@ def check_origin_history(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, min
                                 f"is observed to score; expected origins before it{before}"))
 
 
+def check_scoreable(origins: pd.DatetimeIndex, dates: pd.DatetimeIndex, horizon: int) -> None:
+    """A horizon some origin can score: at most the periods observed after the earliest origin.
+
+    ``backtest --horizon 600`` on 24 months was accepted without a word (every horizon past the
+    data scored nothing) and ``--horizon 3000`` failed every task on a date past the year 2262.
+
+    Raises
+    ------
+    DataError
+        One problem (option ``--horizon``) naming the earliest origin and the periods after it.
+    """
+    if not len(origins) or not len(dates):
+        return
+    first = origins.min()
+    after = int((dates > first).sum())
+    if horizon > after:
+        which = f"the first origin ({first.date()})" if len(origins) > 1 else f"origin {first.date()}"
+        beyond = f"horizon {horizon} has" if horizon == after + 1 else f"horizons {after + 1}-{horizon} have"
+        raise DataError(Problem("--horizon", None, None,
+                                f"{horizon}: the data hold {after} period{'s' if after != 1 else ''} after {which}, "
+                                f"so {beyond} nothing observed to score against from any origin; expected at most "
+                                f"{after}"))
+
+
 def _early_message(early: list[tuple[pd.Timestamp, int]], n_origins: int, dates: pd.DatetimeIndex,
                    min_history: int, model: str | None) -> str:
     """:func:`check_origin_history`'s line for the ``early`` origins (origin, periods up to it)."""
@@ -564,6 +588,7 @@ def run_backtest(
         raise DataError(Problem("origins", None, None,
                                 f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
     check_origin_history(origins, panel.dates, min_history, needs_most)
+    check_scoreable(origins, panel.dates, horizon)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
@@ -873,6 +898,7 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
     if problems:
         raise DataError(problems)
     rec.update(_rate_intervals(Path(backtest_dir), model, scope, rec))
+    rec["verdict"] = coverage_verdict(rec, tolerance)
     warns = _coverage_warnings(rec, scope, tolerance)
     cum: dict[str, Any]
     try:
@@ -882,6 +908,7 @@ def backtest_record(backtest_dir: str | Path, model: str, *, scope: str = TOTAL,
                          "cumulative target): rerun `displacement-forecast backtest` to check the sums over periods"}
     else:
         cum.update(_rate_intervals(Path(backtest_dir), model, scope, cum, CUMULATIVE))
+        cum["verdict"] = coverage_verdict(cum, tolerance)
         cum_warns = _coverage_warnings(cum, scope, tolerance)
         cum.update(intervals_ok=not cum_warns, warnings=cum_warns)
         warns += cum_warns
@@ -896,13 +923,43 @@ def _coverage_off(rec: Mapping[str, Any], tolerance: float) -> dict[str, float]:
             if abs(obs - float(lv.rstrip("%")) / 100) > tolerance}
 
 
+def coverage_verdict(rec: Mapping[str, Any], tolerance: float) -> dict[str, Any]:
+    """Which pooled rates of ``rec`` (:func:`coverage_summary`) are off their level by more than
+    ``tolerance``, in which direction, and whether the origins can tell that from chance.
+
+    ``too_narrow``: bands that covered less than stated (the real uncertainty was larger than they
+    show); ``too_wide``: more than stated (smaller). ``may_be_chance``: no band off is clearly so -
+    each has no 90% interval of its rate (too few origins to make one) or one holding the nominal
+    level. One verdict for the screen, the sidecar's warning and the ``mark`` column
+    (:func:`~displacement_forecast.forecast.marks.mark_text` reads these keys from the sidecar)."""
+    off = _coverage_off(rec, tolerance)
+    ci = rec.get("interval_90") or {}
+
+    def level(lv: str) -> float:
+        return float(lv.rstrip("%")) / 100
+
+    clear = [lv for lv in off if lv in ci and not ci[lv][0] <= level(lv) <= ci[lv][1]]
+    return {"too_narrow": [lv for lv, obs in off.items() if obs < level(lv)],
+            "too_wide": [lv for lv, obs in off.items() if obs > level(lv)],
+            "may_be_chance": bool(off) and not clear}
+
+
+def _bands(levels: Sequence[str]) -> str:
+    """``the 90% and 95% bands``, ``the 50% band``."""
+    names = levels[0] if len(levels) == 1 else ", ".join(levels[:-1]) + f" and {levels[-1]}"
+    return f"the {names} band{'s' if len(levels) > 1 else ''}"
+
+
 def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> list[str]:
     """:func:`backtest_record`'s line for the rates of ``rec`` off their levels (none: ``[]``), naming
-    the cumulative target when ``rec`` is of it."""
+    the cumulative target when ``rec`` is of it. The direction is said band by band
+    (:func:`coverage_verdict`): a 50% band that covered 59% was too wide, not evidence that "the
+    real uncertainty was larger", as every band off was once called when most of them fell short."""
     off = _coverage_off(rec, tolerance)
     if not off:
         return []
-    under = sum(obs < float(lv.rstrip("%")) / 100 for lv, obs in off.items()) >= len(off) / 2
+    verdict = coverage_verdict(rec, tolerance)
+    narrow, wide = verdict["too_narrow"], verdict["too_wide"]
     where = "the all-region total" if scope == TOTAL else "each region"
     what = (f"cumulative intervals ({CUMULATIVE}: sums from the first forecast period)"
             if rec.get("target") == CUMULATIVE else "intervals")
@@ -912,14 +969,26 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
     def chance(lv: str) -> bool:  # the nominal level inside the rate's interval
         return lv in ci and ci[lv][0] <= float(lv.rstrip("%")) / 100 <= ci[lv][1]
 
+    if narrow and wide:
+        direction = (f"{_bands(narrow)} {'was' if len(narrow) == 1 else 'were'} too narrow (the real uncertainty was "
+                     f"larger than {'it shows' if len(narrow) == 1 else 'they show'}) and {_bands(wide)} too wide "
+                     f"(smaller than {'it shows' if len(wide) == 1 else 'they show'})")
+    else:
+        direction = (f"the real uncertainty was {'larger' if narrow else 'smaller'} than the bands show "
+                     f"(too {'narrow' if narrow else 'wide'})")
+    if not verdict["may_be_chance"]:
+        doubt = ""
+    elif all(chance(lv) for lv in off):
+        doubt = f", though {n} origins cannot tell this gap from chance"
+    else:
+        doubt = (f", though {n} origin{'s are' if n != 1 else ' is'} too few for an interval of the rates, so this "
+                 "cannot be told from chance")
     return [f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) {what} did not cover as stated: "
             + ", ".join(f"{lv} interval covered {obs:.0%}"
                         + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%}"
                            + (": within chance" if chance(lv) else "") + ")" if lv in ci else "")
                         for lv, obs in off.items())
-            + f"; the real uncertainty was {'larger' if under else 'smaller'} than the bands show"
-            + (f", though {n} origins cannot tell this gap from chance" if all(chance(lv) for lv in off)
-               else "")]
+            + f"; {direction}{doubt}"]
 
 
 #: Frequency codes as adjectives, for :func:`backtest_data_check`'s lines.

@@ -98,6 +98,19 @@ def _reversed(sidecar: Mapping[str, Any]) -> list[str]:
     return [s for s in negative if s in changed]
 
 
+def _how(record: Mapping[str, Any]) -> str:
+    """`` (90%, 95% too narrow; 50% too wide; the origins cannot tell this from chance)``: the direction of each
+    band off and the doubt, from the backtest record's ``verdict``
+    (:func:`~displacement_forecast.evaluate.backtest.coverage_verdict`, the verdict the sidecar's
+    warning says in words); '' for a sidecar written before it was recorded."""
+    verdict = record.get("verdict") or {}
+    parts = [f"{', '.join(verdict[k])} too {k.removeprefix('too_')}" for k in ("too_narrow", "too_wide")
+             if verdict.get(k)]
+    if verdict.get("may_be_chance"):
+        parts.append("the origins cannot tell this from chance")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def mark_text(sidecar: Mapping[str, Any]) -> str:
     """One line a consumer must read before using the numbers ('' when there is nothing to say)."""
     marks = sidecar.get("marks") or {}
@@ -107,11 +120,13 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     left = marks.get("regions_left_out") or {}
     if left:
         parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+    backtest = sidecar.get("backtest") or {}
     if marks.get("bands_did_not_cover_in_backtest") or sidecar.get("intervals_calibrated_in_backtest") is False:
-        parts.append("CAUTION: intervals did not cover as stated in backtests")
+        parts.append("CAUTION: intervals did not cover as stated in backtests" + _how(backtest))
     if (marks.get("cumulative_bands_did_not_cover_in_backtest")
             or sidecar.get("cumulative_intervals_calibrated_in_backtest") is False):
-        parts.append("CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests")
+        parts.append("CAUTION: cumulative intervals (cum_new_displaced) did not cover as stated in backtests"
+                     + _how(backtest.get("cumulative") or {}))
     if marks.get("scenarios_ignored"):
         name = (sidecar.get("model") or {}).get("name", "this model")
         parts.append(f"SCENARIOS DO NOT MOVE: model {name!r} uses no conflict series, so every scenario row "

@@ -492,7 +492,7 @@ def stream_forecast(model: Any, scenarios: Sequence[Scenario] | None, out: str |
     if chunks is None:
         zones = sim.zones() if sim is not None else np.arange(len(codes))
         chunks = region_chunks(zones, max(1, int(chunk_regions)))
-    resolved = {sc.id: [set(regions.resolve(ch.regions, context=f"scenario '{sc.id}' change {n + 1}"))
+    resolved = {sc.id: [set(regions.resolve(ch.regions, context=f"scenario '{sc.id}'.change[{n}]"))
                         for n, ch in enumerate(sc.changes)] for sc in scenarios}
     if sim is not None:  # every scenario applied once to one draw of all regions: errors before any work
         one = {s: np.zeros((1, len(codes), horizon)) for s in model.drivers}

@@ -284,18 +284,26 @@ class Scenario:
         copied: set[str] = set()
         codes = regions.codes
         freq = freq or _dates_freq(dates)
+        file = self.file or "<scenarios>"
         for n, ch in enumerate(self.changes):
-            where = f"scenario '{self.id}' change {n + 1}"
-            idx = sorted({codes.index(c) for c in regions.resolve(ch.regions, context=where)})
-            h0, end = ch.span(dates, freq, where)
+            # problems found here are placed as those found when the file is read: file:line, key change[n]
+            where = f"scenario '{self.id}'.change[{n}]"
+            try:
+                resolved = regions.resolve(ch.regions, context=where)
+            except DataError as e:
+                raise DataError(_kp(file, ch.line_of("regions"), f"{where}.regions", e.problems[0].message)) from None
+            idx = sorted({codes.index(c) for c in resolved})
+            try:
+                h0, end = ch.span(dates, freq, where)
+            except DataError as e:
+                raise DataError(_placed(e.problems, file, ch, where)) from None
             h1 = len(dates) if end is None else min(len(dates), end)
             series = ch.series or tuple(s for s in out if s in CONFLICT_SERIES)
             for s in series:
                 if s not in out:
-                    at = (self.file, ch.line_of("series"), f"scenario '{self.id}'.change[{n}].series") if self.file \
-                        else (where, None, "series")
-                    raise DataError(_kp(*at, f"series {s!r} is not a driver of this model (drivers: "
-                                             f"{', '.join(out) or 'none'}); expected one of those"))
+                    raise DataError(_kp(file, ch.line_of("series"), f"{where}.series",
+                                        f"series {s!r} is not a driver of this model (drivers: "
+                                        f"{', '.join(out) or 'none'}); expected one of those"))
                 if h0 >= len(dates):
                     continue
                 if s not in copied:
@@ -303,7 +311,11 @@ class Scenario:
                     copied.add(s)
                 if ch.hold is not None:
                     means = np.zeros(out[s].shape[1:])
-                    means[idx, h0:h1] = _recent_mean(history, s, idx, ch.hold, regions, where)[:, None]
+                    try:
+                        level = _recent_mean(history, s, idx, ch.hold, regions, where)
+                    except DataError as e:
+                        raise DataError(_placed(e.problems, file, ch, where)) from None
+                    means[idx, h0:h1] = level[:, None]
                     drawn = np.broadcast_to(means, out[s].shape) if counts is None else counts(s, means)
                     k = 1.0 if ch.multiply is None else ch.multiply
                     out[s][:, idx, h0:h1] = k * drawn[:, idx, h0:h1]
@@ -317,6 +329,15 @@ class Scenario:
             out[s] = out[s].view()
             out[s].flags.writeable = False
         return out
+
+
+def _placed(problems: list[Problem], file: str, change: Change, key: str) -> list[Problem]:
+    """``problems`` raised with ``key`` (``scenario 'x'.change[0]``) standing for the file, as
+    :meth:`Change.span` and :func:`_recent_mean` raise them, placed as every scenario error is:
+    ``file``, the line of the key in ``change`` and the key path ``scenario 'x'.change[0].start``."""
+    return [dataclasses.replace(p, file=file, row=change.line_of(p.column or ""),
+                                column=f"{key}.{p.column}" if p.column else key, kind="key")
+            if p.file == key else p for p in problems]
 
 
 def _fixed_note(sc: Scenario) -> str | None:
@@ -352,9 +373,13 @@ def _recent_mean(history: dict[str, np.ndarray] | None, series: str, idx: list[i
     recent = hist[idx, -n:]
     seen = np.isfinite(recent).any(axis=1)
     if not seen.all():
+        ever = np.isfinite(hist[idx]).any(axis=1)
         missing = ", ".join(regions.codes[idx[i]] for i in np.flatnonzero(~seen))
+        when = "at all" if not ever[~seen].any() else f"in the last {n} periods"
         raise DataError(_kp(where, None, "hold",
-                                f"no observed {series!r} count in the last {n} periods for {missing}"))
+                            f"no observed {series!r} count {when} for {missing}, so there is no level to hold; "
+                            f"expected regions with {series!r} counts in the last {n} periods"
+                            f"{'' if when == 'at all' else ' (or a longer hold)'}"))
     return np.nanmean(recent, axis=1)
 
 
@@ -459,8 +484,7 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
             try:
                 h0, h1 = ch.span(dates, freq, key)
             except DataError as e:
-                problems += [dataclasses.replace(p, file=file, row=ch.line_of(p.column or ""), column=f"{key}.{p.column}",
-                                                 kind="key") for p in e.problems]
+                problems += _placed(e.problems, file, ch, key)
                 spans.append(None)
                 continue
             spans.append((h0, h1))
