@@ -156,7 +156,9 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
         members = zip_members(path)
         if members is None:  # was 'an Excel workbook' (or 'cannot open as an Excel workbook') by its bytes
             if wanted is not None:
-                return not_wanted(name, "a damaged zip archive", wanted, advice or "it cannot be opened")
+                # not the caller's advice (a region table's 'save the sheet as CSV UTF-8'): a file
+                # broken in transfer is fetched or saved again, as for an observation file
+                return not_wanted(name, "a damaged zip archive", wanted, "download or save it again")
             return Problem(name, None, None, "is a damaged zip archive: it starts like a zip (or an xlsx workbook) "
                                              "but cannot be opened; expected a CSV or an Excel workbook (download "
                                              "or save it again)")
