@@ -467,6 +467,13 @@ def test_a_data_folder_that_is_not_there_is_said_once_with_data_dir(tmp_path, ca
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert rc == 2 and line == (f"error: command line: option --data-dir: folder {tmp_path / 'absent'} not found; "
                                 "expected the folder the recipe's source paths are relative to")
+    # a file given as the folder was 'folder ... not found', though it is there
+    (tmp_path / "som.csv").write_text("x\n")
+    rc = main(["panel", str(p), "--out", str(tmp_path / "obs.csv"), "--data-dir", str(tmp_path / "som.csv")])
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and line == (f"error: command line: option --data-dir: {tmp_path / 'som.csv'} is a file, not a "
+                                "folder; expected the folder the recipe's source paths are relative to")
+    assert not (tmp_path / "obs.csv").exists()
 
 
 def test_a_data_folder_holding_none_of_the_sources_is_said_once(tmp_path):
