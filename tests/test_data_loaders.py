@@ -437,6 +437,22 @@ def test_the_decompress_advice_works_whatever_the_file_is_called(tmp_path, name,
         assert (tmp_path / command.rsplit("/", 1)[1].strip("'")).read_bytes() == text
 
 
+def test_the_decompress_advice_never_writes_over_an_existing_file(tmp_path):
+    """`obs.csv.gz` beside a file `obs.csv` (another of the user's) was told `gunzip -c obs.csv.gz >
+    obs.csv`, which replaces it; the copy is now named after it (`obs_plain.csv`, then numbered)."""
+    import gzip
+
+    from displacement_forecast.data.io import check_file
+
+    (p := tmp_path / "obs.csv.gz").write_bytes(gzip.compress(b"date,region,series,value\n"))
+    (tmp_path / "obs.csv").write_text("mine\n")
+    for copy in ("obs_plain.csv", "obs_plain_2.csv"):
+        with pytest.raises(DataError) as e:
+            check_file(p)
+        assert e.value.problems[0].message.endswith(f"(gunzip -c {p} > {tmp_path / copy})")
+        (tmp_path / copy).write_text("mine too\n")
+
+
 def test_an_xlsx_workbook_is_not_taken_for_a_zip_archive(tmp_path):
     import openpyxl
 

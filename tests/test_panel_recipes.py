@@ -290,6 +290,41 @@ def test_a_compressed_panel_is_written_compressed_and_next_says_how_to_read_it(t
     assert main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"]) == 0
 
 
+@pytest.mark.parametrize("out, existing, copy", [
+    ("regions.zip", {}, "regions_panel.csv"),  # the region table the panel was built with
+    ("obs_in.csv.gz", {}, "obs_in_panel.csv"),  # its source (`--out <data>/previous_regions_2022.csv.gz`)
+    ("notes.zip", {"notes.csv": "my notes\n"}, "notes_panel.csv"),  # a file of the user's, no input
+    ("notes.zip", {"notes.csv": "my notes\n", "notes_panel.csv": "more\n"}, "notes_panel_2.csv"),
+    ("obs.zip", {"obs.csv": "date,region,series,value\n"}, "obs.csv"),  # an earlier panel output: replaced
+])
+def test_the_next_command_never_decompresses_over_an_input_or_a_file_of_the_users(tmp_path, capsys, monkeypatch,
+                                                                                   out, existing, copy):
+    """`panel --out regions.zip` printed `unzip -p regions.zip > regions.csv && ...`: pasted, it
+    wrote the panel over the region table it was built from (so too a source, or any file of that
+    name). The copy is now the plain name only when that is free or an earlier panel output, else
+    `<stem>_panel.csv` (numbered when taken); pasted, nothing of the user's changes."""
+    import shlex
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "regions.csv").write_bytes((FIX / "regions_som_small.csv").read_bytes())
+    (tmp_path / "obs_in.csv").write_text("date,region,series,value\n" + "".join(
+        f"2021-{m:02d}-01,{r},displaced,{10 * m + k}\n" for m in range(1, 13) for k, r in enumerate(["SO22", "SO19"])))
+    for name, text in existing.items():
+        (tmp_path / name).write_text(text)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["panel", "--displacement", "obs_in.csv", "--regions", "regions.csv", "--freq", "M",
+                 "--out", out]) == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("next: ")]
+    undo, _, command = line.removeprefix("next: ").partition(" && ")
+    assert shlex.split(undo)[-2:] == [">", copy] and shlex.split(command)[2] == copy, line
+    subprocess.run(undo, shell=True, check=True, cwd=tmp_path)
+    assert pd.read_csv(tmp_path / copy)["series"].eq("displaced").all()
+    for name, data in before.items():
+        if name != copy:  # only an earlier panel output is replaced
+            assert (tmp_path / name).read_bytes() == data, name
+
+
 def test_a_zst_panel_without_zstandard_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch):
     import sys
 

@@ -100,32 +100,59 @@ _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def decompress_command(path: str | Path) -> str | None:
+def decompress_command(path: str | Path, *, keep: Iterable[str | Path] = (),
+                       replaceable: Callable[[Path], bool] | None = None) -> str | None:
     """The command writing a plain copy of the compressed output CSV ``path`` (:func:`write_csv_atomic`)
-    beside it, named :func:`plain_name` (``gunzip -c obs.csv.gz > obs.csv``); None for plain text."""
+    beside it (``gunzip -c obs.csv.gz > obs.csv``); None for plain text. The copy's name is
+    :func:`plain_copy_name`'s: never a file in ``keep`` (the panel's inputs) nor an existing file
+    ``replaceable`` does not accept (an earlier panel output), else ``<stem>_panel.csv``."""
     kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
     if kind is None:
         return None
     undo = {"zip": "unzip -p", "bzip2": "bunzip2 -c"}.get(kind) or next(u for _, k, u in _COMPRESSED if k == kind)
-    return _undo_command(undo, str(path))
+    return _undo_command(undo, str(path), keep=keep, replaceable=replaceable, tag="_panel")
 
 
-def _undo_command(undo: str, name: str) -> str:
-    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
-    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
-    import shlex
-
+def plain_copy_name(name: str | Path, *, keep: Iterable[str | Path] = (),
+                    replaceable: Callable[[Path], bool] | None = None, tag: str = "_plain") -> Path:
+    """Where a decompressed copy of the compressed file ``name`` may be written beside it, as a
+    pasted command writes it (``obs.csv.gz`` -> ``obs.csv``), without replacing anything of the
+    user's: the plain name, unless it is ``name`` itself, one of ``keep`` (the files the output
+    was built from) or an existing file that ``replaceable`` does not accept (None: no existing
+    file is); then ``<stem><tag>.csv``, then ``<stem><tag>_2.csv``, ... until one is free."""
     p = Path(name)
     stem = p.name
     for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip"):
         if stem.lower().endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
-    if not stem.lower().endswith(".csv"):
-        stem += ".csv"
-    if stem == p.name:
-        stem = stem[:-4] + "_plain.csv"
-    out = str(p.with_name(stem))
+    if stem.lower().endswith(".csv"):
+        stem = stem[:-4]
+    kept = {os.path.realpath(k) for k in (p, *keep)}
+
+    def free(c: Path) -> bool:
+        if os.path.realpath(c) in kept:
+            return False
+        return not (c.exists() or c.is_symlink()) or (replaceable is not None and c.is_file() and replaceable(c))
+
+    candidates = [f"{stem}.csv", f"{stem}{tag}.csv"]
+    for c in candidates:
+        if free(p.with_name(c)):
+            return p.with_name(c)
+    k = 2
+    while not free(p.with_name(f"{stem}{tag}_{k}.csv")):
+        k += 1
+    return p.with_name(f"{stem}{tag}_{k}.csv")
+
+
+def _undo_command(undo: str, name: str, *, keep: Iterable[str | Path] = (),
+                  replaceable: Callable[[Path], bool] | None = None, tag: str = "_plain") -> str:
+    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
+    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``
+    that replaces nothing of the user's (:func:`plain_copy_name`)."""
+    import shlex
+
+    out = str(plain_copy_name(name, keep=keep, replaceable=replaceable, tag=tag))
     return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
 
 
