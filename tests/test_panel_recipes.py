@@ -325,6 +325,28 @@ def test_the_next_command_never_decompresses_over_an_input_or_a_file_of_the_user
             assert (tmp_path / name).read_bytes() == data, name
 
 
+@pytest.mark.parametrize("where", ["in_a_file", "unwritable"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch, where):
+    """`--out som.csv/x.zip` (som.csv a file) said 'som.csv: File exists', `--out /proc/x.csv.gz`
+    '/proc/.x.csv.gz.75c2w4hq.tmp: No such file or directory' (a temporary name), both after every
+    source was read; now one line naming --out and the problem, before any source is read."""
+    import displacement_forecast._cli.panel_command as pc
+
+    monkeypatch.setattr(pc, "build_panel", lambda *a, **k: pytest.fail("a source was read"))
+    (som := tmp_path / "som.csv").write_text("x\n")
+    if where == "in_a_file":
+        out, folder, said = som / "a" / "x.zip", som, "is a file, so the output cannot be made inside it; expected --out in a folder"
+    else:
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc")
+        out = folder = Path("/proc/x.csv.gz")
+        said = "cannot write here (no file can be made in /proc); expected the output in a folder you can write to"
+    assert main(["panel", *QUICK, "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.splitlines() == [f"error: {folder}: option --out: {said}"] and cap.out == ""
+    assert som.read_text() == "x\n"
+
+
 def test_a_zst_panel_without_zstandard_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch):
     import sys
 

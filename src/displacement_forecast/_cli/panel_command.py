@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.io import decompress_command, output_compression, plain_copy_name, plain_name, write_csv_atomic
+from ..data.io import (
+    check_writable_place,
+    decompress_command,
+    output_compression,
+    plain_copy_name,
+    plain_name,
+    write_csv_atomic,
+)
 from ..data.loaders import LOADERS
 from ..data.recipe import (
     LEVELS,
@@ -121,8 +128,10 @@ def is_panel_output(path: Path) -> bool:
 
 def check_panel_out(out: Path, inputs: list[Path]) -> None:
     """Refuse an ``--out`` that is one of the panel's ``inputs``, an existing file that is not
-    an earlier panel output (:func:`is_panel_output`), or a compression that cannot be written
-    (:func:`~..data.io.output_compression`: ``.zst`` without zstandard), before any source is read.
+    an earlier panel output (:func:`is_panel_output`), a compression that cannot be written
+    (:func:`~..data.io.output_compression`: ``.zst`` without zstandard), or a place that cannot be
+    written (inside a file, an unwritable folder: :func:`~..data.io.check_writable_place`), before
+    any source is read.
 
     Raises
     ------
@@ -130,6 +139,7 @@ def check_panel_out(out: Path, inputs: list[Path]) -> None:
         One line naming ``--out`` and what was expected.
     """
     output_compression(out)
+    check_writable_place(out, option="--out")  # was the OSError after every source was read, naming a temp file
     if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
         raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
                                 "config, region table or the recipe); expected a new file name"))

@@ -156,6 +156,46 @@ def _undo_command(undo: str, name: str, *, keep: Iterable[str | Path] = (),
     return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
 
 
+def _can_make_file(folder: Path) -> bool:
+    """Whether a file can be made in the existing, writable-looking ``folder``: a nameless
+    temporary file made and dropped there (root passes every permission check, and /proc or a
+    read-only mount refuse only the file itself)."""
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def check_writable_place(path: str | Path, *, option: str = "--out", what: str = "the output") -> Path:
+    """Check that ``path`` can be written (its missing folders made), before any work is done: the
+    nearest existing folder above it is a folder, not a file, and a file can be made there.
+
+    Shared by the commands writing one file (``panel --out``) and those writing a folder
+    (:func:`~displacement_forecast.forecast.staging.check_out_dir`). Returns ``path`` as an
+    absolute path (symlinks followed).
+
+    Raises
+    ------
+    DataError
+        One line naming ``option`` and the file in the way (``/x/som.csv: option --out: is a file,
+        so the output cannot be made inside it``) or the folder that cannot be written.
+    """
+    p = Path(os.path.realpath(os.path.expanduser(str(path))))
+    anc = p.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise DataError(Problem(str(anc), None, option, f"is a file, so {what} cannot be made inside it; expected "
+                                                        f"{option} in a folder"))
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise DataError(Problem(str(anc), None, option, "folder is read-only; expected a folder you can write to"))
+    if not _can_make_file(anc):
+        raise DataError(Problem(str(p), None, option, f"cannot write here (no file can be made in {anc}); "
+                                                      f"expected {what} in a folder you can write to"))
+    return p
+
+
 def _first_five(names: list[str]) -> str:
     """``a.csv, b.csv, ... and 3 more``: an archive's members, as a message names them."""
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
