@@ -55,13 +55,50 @@ def test_acled_regions_aliases_unmatched_and_strict(tmp_path):
     assert value(obs, "2022-01-01", "SO19", "events") == 1  # 'Galguduud' via alias
     assert value(obs, "2022-01-01", "SO24", "events") == 0  # no events in Bay: a real zero
     assert not any("not in the region table" in str(x.message) for x in w)
-    small = load_regions(FIX / "regions_som_small.csv").subset(["SO22", "SO24"])
-    with pytest.warns(DataWarning, match="Lower Shabelle"):
+    small = load_regions(FIX / "regions_som_small.csv").subset(["SO22", "SO23", "SO24"])  # 1 of 5 events unmatched
+    with pytest.warns(DataWarning, match="Galguduud"):
         load_acled(FIX / "acled_small.csv", small, freq="M")
-    with pytest.raises(DataError, match="Lower Shabelle"):
+    with pytest.raises(DataError, match="Galguduud"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)
             load_acled(FIX / "acled_small.csv", small, freq="M", strict=True)
+
+
+def _acled_two_countries(tmp_path):
+    """acled_small with as many events of a second country appended (Kenya: its admin1 not in the table)."""
+    df = pd.read_csv(FIX / "acled_small.csv", dtype=str, keep_default_na=False)
+    other = df.assign(event_id_cnty="KEN" + df["event_id_cnty"], country="Kenya", admin1="Mandera")
+    pd.concat([df, other]).to_csv(p := tmp_path / "acled_two.csv", index=False)
+    return p
+
+
+def test_an_event_list_read_at_the_wrong_level_is_refused_with_the_level_that_matches(tmp_path, capsys):
+    """`level = "admin2"` against an admin1 table (Somalia's recipe) left out 68 district names
+    with a warning: 656 of 6,556 events counted, every other region's written as zeros. Now more
+    than half the rows naming a place unmatched is one line naming the level, the share, examples,
+    and the level that matches; rows of another country than the table's do not count."""
+    from displacement_forecast.cli import main
+
+    regions = load_regions(FIX / "regions_som_small.csv")
+    # most but not all unmatched: the table's admin1 'Banadir' is also a district name here
+    text = (FIX / "acled_small.csv").read_text()
+    (p := tmp_path / "acled.csv").write_text(text.replace(",Banadir,Mogadishu", ",Banadir,Banadir", 1))
+    with pytest.raises(DataError) as e:
+        load_acled(p, regions, freq="M", level="admin2")
+    (problem,) = e.value.problems
+    assert problem.column == "admin2"
+    assert problem.message.startswith("read at level admin2, 4 of the 5 rows naming a place (80%; 3 of 4 names, e.g. ")
+    assert problem.message.endswith('level admin1 matches 100% of the rows: use it (a recipe\'s level = "admin1", '
+                                    "or --level admin1)"), problem.message
+    rc = main(["panel", "--events", str(p), "--regions", str(FIX / "regions_som_small.csv"), "--freq", "M",
+               "--level", "admin2", "--out", str(tmp_path / "obs.csv")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and len(err) == 1 and "--level admin1" in err[0] and not (tmp_path / "obs.csv").exists()
+    # an export of two countries against one country's table: the other country's rows are not the level's fault
+    two = _acled_two_countries(tmp_path)
+    with pytest.warns(DataWarning, match="Mandera"):
+        obs = load_acled(two, regions, freq="M")
+    assert obs["value"].notna().all()
 
 
 def test_acled_custom_series_map():
@@ -435,6 +472,22 @@ def test_the_decompress_advice_works_whatever_the_file_is_called(tmp_path, name,
     if shutil.which(command.split()[0]):  # the advice runs as given and gives the plain CSV
         subprocess.run(command, shell=True, check=True)
         assert (tmp_path / command.rsplit("/", 1)[1].strip("'")).read_bytes() == text
+
+
+def test_the_decompress_advice_never_writes_over_an_existing_file(tmp_path):
+    """`obs.csv.gz` beside a file `obs.csv` (another of the user's) was told `gunzip -c obs.csv.gz >
+    obs.csv`, which replaces it; the copy is now named after it (`obs_plain.csv`, then numbered)."""
+    import gzip
+
+    from displacement_forecast.data.io import check_file
+
+    (p := tmp_path / "obs.csv.gz").write_bytes(gzip.compress(b"date,region,series,value\n"))
+    (tmp_path / "obs.csv").write_text("mine\n")
+    for copy in ("obs_plain.csv", "obs_plain_2.csv"):
+        with pytest.raises(DataError) as e:
+            check_file(p)
+        assert e.value.problems[0].message.endswith(f"(gunzip -c {p} > {tmp_path / copy})")
+        (tmp_path / copy).write_text("mine too\n")
 
 
 def test_an_xlsx_workbook_is_not_taken_for_a_zip_archive(tmp_path):

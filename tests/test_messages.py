@@ -292,8 +292,8 @@ def _damaged_zip(path):
     (lambda d: (d / "scen.toml").write_bytes(_workbook(d / "w.xlsx").read_bytes()) and d / "scen.toml",
      "is an Excel workbook; expected a scenario file (TOML text)"),
     # were 'an Excel workbook', by the first bytes alone: a damaged zip, a zip that is no xlsx
-    (lambda d: _damaged_zip(d / "scen.toml"), "is a damaged zip archive; expected a scenario file (TOML text) (it "
-                                              "cannot be opened)"),
+    (lambda d: _damaged_zip(d / "scen.toml"), "is a damaged zip archive; expected a scenario file (TOML text) "
+                                              "(download or save it again)"),
     (lambda d: _zip(d / "scen.toml", "xl/workbook.xml"), "is a zip archive; expected a scenario file (TOML text) "
                                                          "(extract the file from it first; it holds xl/workbook.xml)"),
 ])
@@ -327,6 +327,15 @@ def test_a_region_table_that_is_not_csv_asks_for_a_csv_not_a_format(tmp_path, ca
     path = make(tmp_path)
     assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(path)]) == 2
     assert one_error(capsys) == f"error: {path}: is {kind}; expected a CSV region table (save the sheet as CSV UTF-8)"
+
+
+def test_a_damaged_zip_region_table_is_to_be_fetched_again_not_saved_as_csv(tmp_path, capsys):
+    """A damaged zip given as --regions was told to '(save the sheet as CSV UTF-8)', advice for a
+    workbook: a file broken in transfer is downloaded or saved again, as observations are told."""
+    path = _damaged_zip(tmp_path / "regions.csv")
+    assert main(["validate", str(FIX / "acled_small.csv"), "--format", "acled", "--regions", str(path)]) == 2
+    assert one_error(capsys) == (f"error: {path}: is a damaged zip archive; expected a CSV region table "
+                                 "(download or save it again)")
 
 
 def test_every_formula_cell_of_a_region_table_is_one_line_and_the_rest_is_checked_too(tmp_path, capsys):

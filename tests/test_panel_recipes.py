@@ -290,6 +290,63 @@ def test_a_compressed_panel_is_written_compressed_and_next_says_how_to_read_it(t
     assert main([*words[1:], "--model", "historic-average", "--horizon", "2", "--draws", "40", "--no-plots"]) == 0
 
 
+@pytest.mark.parametrize("out, existing, copy", [
+    ("regions.zip", {}, "regions_panel.csv"),  # the region table the panel was built with
+    ("obs_in.csv.gz", {}, "obs_in_panel.csv"),  # its source (`--out <data>/previous_regions_2022.csv.gz`)
+    ("notes.zip", {"notes.csv": "my notes\n"}, "notes_panel.csv"),  # a file of the user's, no input
+    ("notes.zip", {"notes.csv": "my notes\n", "notes_panel.csv": "more\n"}, "notes_panel_2.csv"),
+    ("obs.zip", {"obs.csv": "date,region,series,value\n"}, "obs.csv"),  # an earlier panel output: replaced
+])
+def test_the_next_command_never_decompresses_over_an_input_or_a_file_of_the_users(tmp_path, capsys, monkeypatch,
+                                                                                   out, existing, copy):
+    """`panel --out regions.zip` printed `unzip -p regions.zip > regions.csv && ...`: pasted, it
+    wrote the panel over the region table it was built from (so too a source, or any file of that
+    name). The copy is now the plain name only when that is free or an earlier panel output, else
+    `<stem>_panel.csv` (numbered when taken); pasted, nothing of the user's changes."""
+    import shlex
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "regions.csv").write_bytes((FIX / "regions_som_small.csv").read_bytes())
+    (tmp_path / "obs_in.csv").write_text("date,region,series,value\n" + "".join(
+        f"2021-{m:02d}-01,{r},displaced,{10 * m + k}\n" for m in range(1, 13) for k, r in enumerate(["SO22", "SO19"])))
+    for name, text in existing.items():
+        (tmp_path / name).write_text(text)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["panel", "--displacement", "obs_in.csv", "--regions", "regions.csv", "--freq", "M",
+                 "--out", out]) == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("next: ")]
+    undo, _, command = line.removeprefix("next: ").partition(" && ")
+    assert shlex.split(undo)[-2:] == [">", copy] and shlex.split(command)[2] == copy, line
+    subprocess.run(undo, shell=True, check=True, cwd=tmp_path)
+    assert pd.read_csv(tmp_path / copy)["series"].eq("displaced").all()
+    for name, data in before.items():
+        if name != copy:  # only an earlier panel output is replaced
+            assert (tmp_path / name).read_bytes() == data, name
+
+
+@pytest.mark.parametrize("where", ["in_a_file", "unwritable"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch, where):
+    """`--out som.csv/x.zip` (som.csv a file) said 'som.csv: File exists', `--out /proc/x.csv.gz`
+    '/proc/.x.csv.gz.75c2w4hq.tmp: No such file or directory' (a temporary name), both after every
+    source was read; now one line naming --out and the problem, before any source is read."""
+    import displacement_forecast._cli.panel_command as pc
+
+    monkeypatch.setattr(pc, "build_panel", lambda *a, **k: pytest.fail("a source was read"))
+    (som := tmp_path / "som.csv").write_text("x\n")
+    if where == "in_a_file":
+        out, folder, said = som / "a" / "x.zip", som, "is a file, so the output cannot be made inside it; expected --out in a folder"
+    else:
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc")
+        out = folder = Path("/proc/x.csv.gz")
+        said = "cannot write here (no file can be made in /proc); expected the output in a folder you can write to"
+    assert main(["panel", *QUICK, "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.splitlines() == [f"error: {folder}: option --out: {said}"] and cap.out == ""
+    assert som.read_text() == "x\n"
+
+
 def test_a_zst_panel_without_zstandard_is_refused_before_any_source_is_read(tmp_path, capsys, monkeypatch):
     import sys
 
@@ -467,6 +524,13 @@ def test_a_data_folder_that_is_not_there_is_said_once_with_data_dir(tmp_path, ca
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert rc == 2 and line == (f"error: command line: option --data-dir: folder {tmp_path / 'absent'} not found; "
                                 "expected the folder the recipe's source paths are relative to")
+    # a file given as the folder was 'folder ... not found', though it is there
+    (tmp_path / "som.csv").write_text("x\n")
+    rc = main(["panel", str(p), "--out", str(tmp_path / "obs.csv"), "--data-dir", str(tmp_path / "som.csv")])
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and line == (f"error: command line: option --data-dir: {tmp_path / 'som.csv'} is a file, not a "
+                                "folder; expected the folder the recipe's source paths are relative to")
+    assert not (tmp_path / "obs.csv").exists()
 
 
 def test_a_data_folder_holding_none_of_the_sources_is_said_once(tmp_path):

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.io import decompress_command, output_compression, plain_name, write_csv_atomic
+from ..data.io import (
+    check_writable_place,
+    decompress_command,
+    output_compression,
+    plain_copy_name,
+    plain_name,
+    write_csv_atomic,
+)
 from ..data.loaders import LOADERS
 from ..data.recipe import (
     LEVELS,
@@ -121,8 +128,10 @@ def is_panel_output(path: Path) -> bool:
 
 def check_panel_out(out: Path, inputs: list[Path]) -> None:
     """Refuse an ``--out`` that is one of the panel's ``inputs``, an existing file that is not
-    an earlier panel output (:func:`is_panel_output`), or a compression that cannot be written
-    (:func:`~..data.io.output_compression`: ``.zst`` without zstandard), before any source is read.
+    an earlier panel output (:func:`is_panel_output`), a compression that cannot be written
+    (:func:`~..data.io.output_compression`: ``.zst`` without zstandard), or a place that cannot be
+    written (inside a file, an unwritable folder: :func:`~..data.io.check_writable_place`), before
+    any source is read.
 
     Raises
     ------
@@ -130,6 +139,7 @@ def check_panel_out(out: Path, inputs: list[Path]) -> None:
         One line naming ``--out`` and what was expected.
     """
     output_compression(out)
+    check_writable_place(out, option="--out")  # was the OSError after every source was read, naming a temp file
     if any(out.resolve() == Path(p).resolve() for p in inputs):  # was overwritten by the panel it fed
         raise DataError(Problem(str(out), None, "--out", "is one of the files this panel is built from (a source, "
                                 "config, region table or the recipe); expected a new file name"))
@@ -181,11 +191,12 @@ def run_panel(args: argparse.Namespace) -> int:
               f"{out} with --decimals (or put decimals: true in the front matter of a README.md beside it)",
               file=sys.stderr)
     if "displaced" in set(obs["series"]):  # without it forecast has nothing to forecast (note above)
-        print(f"next: {next_command(out, recipe.regions, decimals=bool(len(people)))}", file=sys.stderr)
+        print(f"next: {next_command(out, recipe.regions, decimals=bool(len(people)), inputs=inputs)}",
+              file=sys.stderr)
     return 0
 
 
-def next_command(out: Path, regions: Path, *, decimals: bool) -> str:
+def next_command(out: Path, regions: Path, *, decimals: bool, inputs: list[Path] | tuple[Path, ...] = ()) -> str:
     """The ``forecast`` command that reads the panel just written, as a user can paste it.
 
     ``forecast`` looks for ``regions.csv`` beside its data, and refuses non-whole counts of people
@@ -199,6 +210,10 @@ def next_command(out: Path, regions: Path, *, decimals: bool) -> str:
         The region table the panel was built with.
     decimals : bool
         Whether some counts of people have decimals.
+    inputs : list of Path
+        The files the panel was built from: a compressed ``OUT``'s decompressed copy is never
+        written over one of them, nor over an existing file that is not an earlier panel output
+        (:func:`is_panel_output`); it is then ``<stem>_panel.csv`` (``_panel_2.csv``, ... if taken).
 
     Returns
     -------
@@ -220,8 +235,10 @@ def next_command(out: Path, regions: Path, *, decimals: bool) -> str:
 
     # the readers take plain text only (a compressed file gets the advice to decompress it): a
     # compressed panel is decompressed beside itself first
-    undo = decompress_command(where(out))
-    read = out.with_name(plain_name(out)) if undo else out
+    # (was always the plain name: `--out regions.zip` beside the recipe's regions.csv, pasted, wrote over it)
+    safe = {"keep": list(inputs), "replaceable": is_panel_output}
+    undo = decompress_command(where(out), **safe)
+    read = plain_copy_name(out, **safe, tag="_panel") if undo else out  # the name decompress_command chose
     words = ["displacement-forecast", "forecast", shown(read)]
     if regions.resolve() != (read.parent / "regions.csv").resolve():
         words += ["--regions", shown(regions)]

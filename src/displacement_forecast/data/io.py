@@ -100,33 +100,100 @@ _COMPRESSED: tuple[tuple[bytes, str, str], ...] = (
 )
 
 
-def decompress_command(path: str | Path) -> str | None:
+def decompress_command(path: str | Path, *, keep: Iterable[str | Path] = (),
+                       replaceable: Callable[[Path], bool] | None = None) -> str | None:
     """The command writing a plain copy of the compressed output CSV ``path`` (:func:`write_csv_atomic`)
-    beside it, named :func:`plain_name` (``gunzip -c obs.csv.gz > obs.csv``); None for plain text."""
+    beside it (``gunzip -c obs.csv.gz > obs.csv``); None for plain text. The copy's name is
+    :func:`plain_copy_name`'s: never a file in ``keep`` (the panel's inputs) nor an existing file
+    ``replaceable`` does not accept (an earlier panel output), else ``<stem>_panel.csv``."""
     kind = OUTPUT_COMPRESSION.get(Path(path).suffix.lower())
     if kind is None:
         return None
     undo = {"zip": "unzip -p", "bzip2": "bunzip2 -c"}.get(kind) or next(u for _, k, u in _COMPRESSED if k == kind)
-    return _undo_command(undo, str(path))
+    return _undo_command(undo, str(path), keep=keep, replaceable=replaceable, tag="_panel")
 
 
-def _undo_command(undo: str, name: str) -> str:
-    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
-    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``."""
-    import shlex
-
+def plain_copy_name(name: str | Path, *, keep: Iterable[str | Path] = (),
+                    replaceable: Callable[[Path], bool] | None = None, tag: str = "_plain") -> Path:
+    """Where a decompressed copy of the compressed file ``name`` may be written beside it, as a
+    pasted command writes it (``obs.csv.gz`` -> ``obs.csv``), without replacing anything of the
+    user's: the plain name, unless it is ``name`` itself, one of ``keep`` (the files the output
+    was built from) or an existing file that ``replaceable`` does not accept (None: no existing
+    file is); then ``<stem><tag>.csv``, then ``<stem><tag>_2.csv``, ... until one is free."""
     p = Path(name)
     stem = p.name
     for suffix in (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip"):
         if stem.lower().endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
-    if not stem.lower().endswith(".csv"):
-        stem += ".csv"
-    if stem == p.name:
-        stem = stem[:-4] + "_plain.csv"
-    out = str(p.with_name(stem))
+    if stem.lower().endswith(".csv"):
+        stem = stem[:-4]
+    kept = {os.path.realpath(k) for k in (p, *keep)}
+
+    def free(c: Path) -> bool:
+        if os.path.realpath(c) in kept:
+            return False
+        return not (c.exists() or c.is_symlink()) or (replaceable is not None and c.is_file() and replaceable(c))
+
+    candidates = [f"{stem}.csv", f"{stem}{tag}.csv"]
+    for c in candidates:
+        if free(p.with_name(c)):
+            return p.with_name(c)
+    k = 2
+    while not free(p.with_name(f"{stem}{tag}_{k}.csv")):
+        k += 1
+    return p.with_name(f"{stem}{tag}_{k}.csv")
+
+
+def _undo_command(undo: str, name: str, *, keep: Iterable[str | Path] = (),
+                  replaceable: Callable[[Path], bool] | None = None, tag: str = "_plain") -> str:
+    """A command decompressing ``name`` whatever it is called (``gunzip FILE`` refuses a name with
+    no ``.gz``): it writes to standard output, redirected to a ``.csv`` name other than ``name``
+    that replaces nothing of the user's (:func:`plain_copy_name`)."""
+    import shlex
+
+    out = str(plain_copy_name(name, keep=keep, replaceable=replaceable, tag=tag))
     return f"{undo} {shlex.quote(name)} > {shlex.quote(out)}"
+
+
+def _can_make_file(folder: Path) -> bool:
+    """Whether a file can be made in the existing, writable-looking ``folder``: a nameless
+    temporary file made and dropped there (root passes every permission check, and /proc or a
+    read-only mount refuse only the file itself)."""
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def check_writable_place(path: str | Path, *, option: str = "--out", what: str = "the output") -> Path:
+    """Check that ``path`` can be written (its missing folders made), before any work is done: the
+    nearest existing folder above it is a folder, not a file, and a file can be made there.
+
+    Shared by the commands writing one file (``panel --out``) and those writing a folder
+    (:func:`~displacement_forecast.forecast.staging.check_out_dir`). Returns ``path`` as an
+    absolute path (symlinks followed).
+
+    Raises
+    ------
+    DataError
+        One line naming ``option`` and the file in the way (``/x/som.csv: option --out: is a file,
+        so the output cannot be made inside it``) or the folder that cannot be written.
+    """
+    p = Path(os.path.realpath(os.path.expanduser(str(path))))
+    anc = p.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise DataError(Problem(str(anc), None, option, f"is a file, so {what} cannot be made inside it; expected "
+                                                        f"{option} in a folder"))
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise DataError(Problem(str(anc), None, option, "folder is read-only; expected a folder you can write to"))
+    if not _can_make_file(anc):
+        raise DataError(Problem(str(p), None, option, f"cannot write here (no file can be made in {anc}); "
+                                                      f"expected {what} in a folder you can write to"))
+    return p
 
 
 def _first_five(names: list[str]) -> str:
@@ -156,7 +223,9 @@ def packed_problem(path: str | Path, head: bytes, *, wanted: str | None = None, 
         members = zip_members(path)
         if members is None:  # was 'an Excel workbook' (or 'cannot open as an Excel workbook') by its bytes
             if wanted is not None:
-                return not_wanted(name, "a damaged zip archive", wanted, advice or "it cannot be opened")
+                # not the caller's advice (a region table's 'save the sheet as CSV UTF-8'): a file
+                # broken in transfer is fetched or saved again, as for an observation file
+                return not_wanted(name, "a damaged zip archive", wanted, "download or save it again")
             return Problem(name, None, None, "is a damaged zip archive: it starts like a zip (or an xlsx workbook) "
                                              "but cannot be opened; expected a CSV or an Excel workbook (download "
                                              "or save it again)")

@@ -190,13 +190,15 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
         n = len(listed)
         files = f"none of the {n} source files" if n > 1 else "the source file"
         if data_dir is not None:
-            problems.append(Problem("--data-dir", None, None, f"folder {data} not found; expected the folder the "
+            what = f"{data} is a file, not a folder" if data.exists() else f"folder {data} not found"
+            problems.append(Problem("--data-dir", None, None, f"{what}; expected the folder the "
                                     "recipe's source paths are relative to"))
         else:
             given = f"data = {cfg['data']!r} in the recipe, relative to its folder" if "data" in cfg \
                 else "the recipe's own folder"
+            what = f"data folder {data} is a file, not a folder" if data.exists() else f"data folder {data} not found"
             problems.append(Problem(name, doc.line("data") if "data" in cfg else None, "data",
-                                    f"data folder {data} not found ({given}), so {files} can be read; give the "
+                                    f"{what} ({given}), so {files} can be read; give the "
                                     "folder that holds them with --data-dir DIR"))
     regions = base / cfg["regions"]
     if not regions.exists():

@@ -61,6 +61,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..data.io import check_writable_place
 from ..data.schema import DataError, Problem
 from .writers import is_run_file
 
@@ -152,14 +153,9 @@ def check_out_dir(out: str | Path, *, option: str = "--out", replace: bool = Tru
     p = Path(os.path.realpath(os.path.expanduser(str(out))))
     if p.exists() and not p.is_dir():
         raise DataError(Problem(str(p), None, option, "is a file; expected a folder (new or from an earlier run)"))
-    anc = p.parent
-    while not anc.exists():
-        anc = anc.parent
-    if not anc.is_dir():
-        raise DataError(Problem(str(anc), None, option, "is a file, so the output folder cannot be made inside it"))
-    for d in ([p] if p.exists() else []) + [anc]:
-        if not os.access(d, os.W_OK | os.X_OK):
-            raise DataError(Problem(str(d), None, option, "folder is read-only; expected a folder you can write to"))
+    check_writable_place(p, option=option, what="the output folder")  # the staging folder and lock go beside it
+    if p.exists() and not os.access(p, os.W_OK | os.X_OK):
+        raise DataError(Problem(str(p), None, option, "folder is read-only; expected a folder you can write to"))
     foreign = p.exists() and any(p.iterdir()) and not kinds_held(p)  # the user's own files, no run's
     if foreign and replace:
         raise DataError(Problem(str(p), None, option,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from ..aggregate import aggregate
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, DataError, DataWarning, Problem
 from .common import (
+    MostUnmatched,
+    best_level,
     coverage,
     finish,
     flag_partial_periods,
@@ -61,6 +64,10 @@ DEFAULT_ACLED_SERIES: dict[str, str] = {
 
 #: Columns that can name the region.
 ACLED_LEVELS = ("admin1", "admin2", "admin3", "country")
+
+
+#: The admin levels a recipe or ``--level`` names (``admin1``) -> this export's column.
+LEVEL_COLUMNS = {"admin1": "admin1", "admin2": "admin2", "admin3": "admin3", "country": "country"}
 
 
 def load_acled(
@@ -137,12 +144,19 @@ def load_acled(
     bad_totals = [t for t in totals if t not in ("events", "fatalities")]
     if bad_totals:
         raise DataError(Problem(file, None, None, f"unknown totals {bad_totals}; expected 'events' and/or 'fatalities'"))
-    wanted = ["event_date", level, "event_type", "sub_event_type", "fatalities"]
+    # country: the rows a refusal for a wrong level counts (map_region_names' scope)
+    wanted = ["event_date", level, "event_type", "sub_event_type", "fatalities", *(["country"] if level != "country" else [])]
     df, lines = read_columns(path, wanted, required=["event_date", level], numeric=["fatalities"],
                              what="ACLED export", delimiter=delimiter, progress=progress,
                              event_id="event_id_cnty")
     dates = parse_dates(df["event_date"], file=file, column="event_date", lines=lines, date_format=date_format)
-    codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict)
+    named = {v: k for k, v in LEVEL_COLUMNS.items()}.get(level, level)
+    try:  # most rows matching no region: the wrong level, refused with the level that matches
+        codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict, levels=named,
+                                 scope=df["country"] if "country" in df.columns else None)
+    except MostUnmatched as e:
+        hint = best_level(path, regions, {k: v for k, v in LEVEL_COLUMNS.items() if v != level}, delimiter=delimiter)
+        raise DataError(replace(e.problem, message=e.problem.message + hint)) from None
 
     # What this export can count: sub-event keys need sub_event_type, the rest event_type.
     type_cols = [c for c in ("sub_event_type", "event_type") if c in df.columns]

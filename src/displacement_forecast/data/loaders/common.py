@@ -830,6 +830,8 @@ def map_region_names(
     column: str,
     lines,
     strict: bool = False,
+    levels: str | None = None,
+    scope: pd.Series | None = None,
 ) -> pd.Series:
     """Map region names (or codes) to region codes; NaN where a name is blank or unmatched.
 
@@ -844,6 +846,16 @@ def map_region_names(
     the file, the column and examples of both sides): its rows would all be left out, and a
     count of no events is not a count of zero (an event list's grid would otherwise be filled
     with made-up zeros).
+
+    ``levels`` (an event list's region column, read at an admin level; its name as the user
+    gives it, ``admin2``): when more than :data:`MOST_UNMATCHED` (half) of the rows that name a
+    place match no region, the file is refused with :class:`MostUnmatched` (one line: the level,
+    the share of rows unmatched, example names), even not ``strict``. The level is then most
+    likely not the table's (``admin2`` district names against an admin1 table), and the few rows
+    that match would be counted, every other region's events written as zeros: not missing, but
+    wrong. The loader may add which other level matches (:func:`best_level`). ``scope`` (each
+    row's country, when the file has one) narrows the rows counted to the countries some matched
+    row is in: an export of more countries than the table's is not refused for the others' rows.
     """
     ncodes, nuniq = pd.factorize(names)
     ustrip = pd.Series(nuniq, dtype=object).astype(str).str.strip()
@@ -865,18 +877,7 @@ def map_region_names(
     if regions is None:
         return s.where(~blank)
     uniq = [u for u in pd.unique(s[~blank])]
-    matched, unmatched = regions.match(uniq)
-    if unmatched:
-        lookup = regions.name_map()
-        stripped = {_strip_admin_suffix(k): v for k, v in lookup.items()}
-        still = []
-        for n in unmatched:
-            code = lookup.get(_strip_admin_suffix(n)) or stripped.get(_strip_admin_suffix(n))
-            if code is None:
-                still.append(n)
-            else:
-                matched[n] = code
-        unmatched = still
+    matched, unmatched = match_names(uniq, regions)
     shared = [n for n in unmatched if regions.ambiguity(n)]
     if shared:  # rows of a name two regions share would be given to one of them at random
         first_line = {n: lines[int(np.flatnonzero((s == n).fillna(False).to_numpy())[0])] for n in shared}
@@ -884,6 +885,15 @@ def map_region_names(
     if unmatched and not matched:
         raise DataError(Problem(file, None, column, no_match_message(unmatched, regions)))
     codes = s.map(matched).where(~blank)
+    if unmatched and levels is not None:
+        counted = ~blank
+        if scope is not None:  # only the countries the table covers (those of a matched row)
+            counted &= scope.isin(pd.unique(scope[codes.notna()])).to_numpy()
+        named = int(counted.sum())
+        lost = named - int(codes[counted].notna().sum())
+        if lost > MOST_UNMATCHED * named:  # a wrong level: its counts would be written as zeros
+            raise MostUnmatched(Problem(file, None, column, most_unmatched_message(
+                column, lost, named, unmatched, len(uniq), levels)), column=column)
     if unmatched:
         counts = s[s.isin(unmatched)].value_counts()
         first_idx = {n: int(np.flatnonzero((s == n).fillna(False).to_numpy())[0]) for n in unmatched}
@@ -897,6 +907,73 @@ def map_region_names(
         warnings.warn(f"{file}: column {column!r}: {len(unmatched)} name(s) not in the region table, rows left out: {listing}",
                       DataWarning, stacklevel=3)
     return codes
+
+
+#: Share of an event list's rows naming a place that may match no region before the file is
+#: refused as read at the wrong admin level (:func:`map_region_names`): more than half.
+MOST_UNMATCHED = 0.5
+
+
+class MostUnmatched(DataError):
+    """Most of an event list's rows match no region (:func:`map_region_names` with ``levels``);
+    ``column`` is the region column read, for the loader to say which other level matches."""
+
+    def __init__(self, problem: Problem, *, column: str):
+        super().__init__(problem)
+        self.problem = problem
+        self.column = column
+
+
+def match_names(names: Iterable, regions: RegionTable) -> tuple[dict, list]:
+    """(name -> code, unmatched names) for distinct region ``names``: :meth:`RegionTable.match`,
+    then again with admin suffixes such as "governorate" removed."""
+    matched, unmatched = regions.match(names)
+    if unmatched:
+        lookup = regions.name_map()
+        stripped = {_strip_admin_suffix(k): v for k, v in lookup.items()}
+        still = []
+        for n in unmatched:
+            code = lookup.get(_strip_admin_suffix(n)) or stripped.get(_strip_admin_suffix(n))
+            if code is None:
+                still.append(n)
+            else:
+                matched[n] = code
+        unmatched = still
+    return matched, unmatched
+
+
+def most_unmatched_message(column: str, lost: int, named: int, unmatched: list, n_names: int, level: str,
+                           k: int = 3) -> str:
+    """``read at level admin2, 5,900 of the 6,556 rows naming a place (90%; ...) match no region ...``."""
+    examples = ", ".join(repr(str(n)) for n in sorted(map(str, unmatched))[:k]) + (", ..." if len(unmatched) > k else "")
+    return (f"read at level {level}, {lost:,} of the {named:,} rows naming a place ({lost / named:.0%}; "
+            f"{len(unmatched):,} of {n_names:,} names, e.g. {examples}) match no region in the region table; "
+            "expected most to match (more than half unmatched: the level is not the table's)")
+
+
+def best_level(path: Path, regions: RegionTable, columns: Mapping[str, str], *, delimiter: str | None = None) -> str:
+    """`` : level admin1 matches 100% of them (a recipe's level = "admin1", or --level admin1)``, for the
+    other level among ``columns`` (level -> column) matching most rows of ``path``; "" when none
+    matches more than half. Read only on the way to an error (the file is read again)."""
+    try:
+        df, _ = read_columns(path, list(columns.values()), required=[], what="file", delimiter=delimiter)
+    except DataError:
+        return ""
+    best, share = None, MOST_UNMATCHED
+    for level, col in columns.items():
+        if col not in df.columns:
+            continue
+        v = df[col].dropna().astype(str).str.strip()
+        v = v[v != ""]
+        if not len(v):
+            continue
+        matched, _ = match_names(pd.unique(v), regions)
+        got = float(v.isin(list(matched)).mean())
+        if got > share:
+            best, share = level, got
+    if best is None:
+        return ""
+    return f"; level {best} matches {share:.0%} of the rows: use it (a recipe's level = \"{best}\", or --level {best})"
 
 
 def no_match_message(names: list, regions: RegionTable, k: int = 4) -> str:

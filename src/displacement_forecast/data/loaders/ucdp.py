@@ -9,6 +9,7 @@ guesses from the headline) that ``flags`` maps to series.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from ..aggregate import aggregate, spread_ranges
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem
 from .common import (
+    MostUnmatched,
+    best_level,
     coverage,
     finish,
     flag_partial_periods,
@@ -31,6 +34,10 @@ __all__ = ["UCDP_LEVELS", "load_ucdp_ged"]
 
 #: Columns that can name the region.
 UCDP_LEVELS = ("adm_1", "adm_2", "country")
+
+
+#: The admin levels a recipe or ``--level`` names (``admin1``) -> this export's column.
+LEVEL_COLUMNS = {"admin1": "adm_1", "admin2": "adm_2", "country": "country"}
 
 
 def load_ucdp_ged(
@@ -89,8 +96,10 @@ def load_ucdp_ged(
     if bad:
         raise DataError(Problem(file, None, "flags", f"unknown series {bad}; expected one of {', '.join(KNOWN_SERIES)}"))
     base_cols = ["date_start", "date_end", level, "type_of_violence", "best"]
-    wanted = base_cols + [c for c in flags if c not in base_cols]
-    df, lines = read_columns(path, wanted, required=wanted, numeric=["best", "type_of_violence", *flags],
+    required = base_cols + [c for c in flags if c not in base_cols]
+    # country: the rows a refusal for a wrong level counts (map_region_names' scope)
+    wanted = required + (["country"] if "country" not in required else [])
+    df, lines = read_columns(path, wanted, required=required, numeric=["best", "type_of_violence", *flags],
                              what="UCDP GED CSV", delimiter=delimiter, progress=progress, event_id="id")
     d0 = parse_dates(df["date_start"], file=file, column="date_start", lines=lines, date_format=date_format).dt.normalize()
     d1 = parse_dates(df["date_end"], file=file, column="date_end", lines=lines, date_format=date_format).dt.normalize()
@@ -100,7 +109,13 @@ def load_ucdp_ged(
                                      lambda i: f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}",
                                      what="have date_end before date_start", cell=lambda i: df["date_end"].iloc[i],
                                      expected="expected date_end on or after date_start"))
-    codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict)
+    named = {v: k for k, v in LEVEL_COLUMNS.items()}.get(level, level)
+    try:  # most rows matching no region: the wrong level, refused with the level that matches
+        codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict, levels=named,
+                                 scope=df["country"] if "country" in df.columns else None)
+    except MostUnmatched as e:
+        hint = best_level(path, regions, {k: v for k, v in LEVEL_COLUMNS.items() if v != level}, delimiter=delimiter)
+        raise DataError(replace(e.problem, message=e.problem.message + hint)) from None
     keep = codes.notna().to_numpy()
     if violence_types is not None:
         keep &= df["type_of_violence"].isin(list(violence_types)).to_numpy()
