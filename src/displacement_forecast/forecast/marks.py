@@ -99,15 +99,27 @@ def _reversed(sidecar: Mapping[str, Any]) -> list[str]:
 
 
 def _how(record: Mapping[str, Any]) -> str:
-    """`` (90%, 95% too narrow; 50% too wide; the origins cannot tell this from chance)``: the direction of each
-    band off and the doubt, from the backtest record's ``verdict``
+    """`` (80%, 90%, 95% too narrow; 80%, 90% within chance)``: the direction of each band off and
+    what the interval of its rate says of it, from the backtest record's ``verdict``
     (:func:`~displacement_forecast.evaluate.backtest.coverage_verdict`, the verdict the sidecar's
-    warning says in words); '' for a sidecar written before it was recorded."""
+    warning says in words): bands whose interval holds the stated level are "within chance" (all of
+    them: "the origins cannot tell this from chance"); bands with no interval "too few origins for
+    an interval of these rates" (not chance); the rest are clearly off. '' for a sidecar written
+    before it was recorded."""
     verdict = record.get("verdict") or {}
+    off = [lv for k in ("too_narrow", "too_wide") for lv in verdict.get(k) or []]
     parts = [f"{', '.join(verdict[k])} too {k.removeprefix('too_')}" for k in ("too_narrow", "too_wide")
              if verdict.get(k)]
-    if verdict.get("may_be_chance"):
+    chance, none = verdict.get("within_chance"), verdict.get("no_interval")
+    if "within_chance" not in verdict and verdict.get("may_be_chance"):  # a sidecar written before the bands
         parts.append("the origins cannot tell this from chance")
+    elif chance:
+        parts.append("the origins cannot tell this from chance" if len(chance) == len(off)
+                     else f"{', '.join(chance)} within chance")
+    if none:
+        which = "" if len(none) == len(off) else f" ({', '.join(none)})"
+        parts.append(("too few origins for an interval of these rates" if verdict.get("too_few_origins")
+                      else "no interval of these rates") + which)
     return f" ({'; '.join(parts)})" if parts else ""
 
 
