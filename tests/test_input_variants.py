@@ -285,7 +285,7 @@ def test_a_scenario_on_a_region_the_forecast_leaves_out_says_so(tmp_path, capsys
     assert rc == 2 and not out.exists()
     assert err == [f"error: {scen}:4: key scenario 'x5'.change[0].regions: region R2 is not forecast (no 'strikes' "
                    "rows, which the model needs), so this scenario cannot change it; expected regions that are "
-                   "forecast (the warnings name those left out)"], err
+                   "forecast"], err
 
 
 def test_a_scenario_error_found_when_it_is_applied_names_file_line_and_key(tmp_path):
