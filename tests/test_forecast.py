@@ -155,7 +155,7 @@ def test_cli_forecasts_the_baseline_when_the_scenario_file_has_none(tmp_path, ca
     assert main([*base, "--out", str(tmp_path / "out2")]) == 0
     err = capsys.readouterr().err
     assert "no 'baseline' scenario" not in err
-    assert "WARNING: scenario 'baseline': id 'Baseline' is the baseline: it is written 'baseline' in the outputs" in err
+    assert "key scenario 'Baseline'.id: id 'Baseline' is the baseline: it is written 'baseline' in the outputs" in err
     assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"baseline", "double-all"}
 
 

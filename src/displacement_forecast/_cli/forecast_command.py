@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.scenarios} has no 'baseline' scenario; it is forecast too (conflict continues as "
               "forecast), as every scenario is read against it", file=sys.stderr)
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
-    scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
+    scenario_warnings = [w for s in scenarios for w in s.warnings]  # each names its file, line and key
     from ..data.schema import observation_frequency
 
     freq = observation_frequency(obs)  # the data were checked: one frequency
