@@ -845,6 +845,17 @@ def test_warning_and_mark_agree_band_by_band(tmp_path):
                     "within chance)")
 
 
+def test_a_horizon_too_long_for_the_data_errs_before_the_progress_line(tmp_path, capsys):
+    """--horizon 159 on 160 weeks printed "backtest of last-value on ... (1 worker(s)) ..." and then
+    its one-line error: the origins are checked before the progress line."""
+    from displacement_forecast.cli import main
+
+    rc = main(["backtest", str(SHIPPED / "observations.csv"), "--regions", str(SHIPPED / "regions.csv"), "--models",
+               "last-value", "--horizon", "159", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and "needs at least" in err[0], err
+
+
 def test_cli_rejects_unknown_model(tmp_path, capsys):
     from displacement_forecast.cli import main
 

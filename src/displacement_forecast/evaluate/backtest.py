@@ -502,6 +502,27 @@ def _as_specs(models: Iterable[str | ModelSpec | tuple]) -> list[ModelSpec]:
     return specs
 
 
+def backtest_origins(panel: Panel, models: Any, origins: Any, horizon: int,
+                     min_history: int = MIN_HISTORY) -> pd.DatetimeIndex:
+    """The origins a backtest of ``models`` on ``panel`` runs (``origins``: None for the default
+    ones, a ``--origins`` spec or dates), checked as :func:`run_backtest` documents; the command line
+    calls it before it prints its progress line (``--horizon 159`` printed "backtest of last-value
+    on ... (1 worker(s)) ..." and then the error)."""
+    min_history, needs_most = history_need(_as_specs(models), panel, min_history)
+    if origins is None:
+        origins = default_origins(panel.dates, horizon, min_history=min_history, model=needs_most)
+    elif isinstance(origins, str):
+        origins = parse_origins(origins, panel.dates)
+    origins = pd.DatetimeIndex(origins)
+    bad = origins.difference(panel.dates)
+    if len(bad):
+        raise DataError(Problem("origins", None, None,
+                                f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
+    check_origin_history(origins, panel.dates, min_history, needs_most)
+    check_scoreable(origins, panel.dates, horizon)
+    return origins
+
+
 def run_backtest(
     data: pd.DataFrame | Panel,
     regions: RegionTable | None = None,
@@ -577,18 +598,7 @@ def run_backtest(
     if horizon < 1 or n_draws < 2:
         raise ValueError("horizon must be >= 1 and n_draws >= 2")
     specs = _as_specs(models)
-    min_history, needs_most = history_need(specs, panel, min_history)
-    if origins is None:
-        origins = default_origins(panel.dates, horizon, min_history=min_history, model=needs_most)
-    elif isinstance(origins, str):
-        origins = parse_origins(origins, panel.dates)
-    origins = pd.DatetimeIndex(origins)
-    bad = origins.difference(panel.dates)
-    if len(bad):
-        raise DataError(Problem("origins", None, None,
-                                f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
-    check_origin_history(origins, panel.dates, min_history, needs_most)
-    check_scoreable(origins, panel.dates, horizon)
+    origins = backtest_origins(panel, specs, origins, horizon, min_history)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
