@@ -764,17 +764,18 @@ def test_coverage_warning_and_mark_follow_each_band_direction(tmp_path):
                first_origin="2023-01-01", last_origin="2023-06-01")
     pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
     rec = backtest_record(tmp_path, "m")
-    assert rec["verdict"] == {"too_narrow": ["90%", "95%"], "too_wide": ["50%"], "may_be_chance": True}
+    assert rec["verdict"] == {"too_narrow": ["90%", "95%"], "too_wide": ["50%"], "within_chance": [],
+                              "no_interval": ["50%", "90%", "95%"], "too_few_origins": False, "may_be_chance": False}
     assert rec["warnings"][0] == (
         "in backtests (6 origins, the all-region total) intervals did not cover as stated: 50% interval covered 59%, "
         "90% interval covered 82%, 95% interval covered 82%; the 90% and 95% bands were too narrow (the real "
-        "uncertainty was larger than they show) and the 50% band too wide (smaller than it shows), though 6 origins "
-        "are too few for an interval of the rates, so this cannot be told from chance")
+        "uncertainty was larger than they show) and the 50% band too wide (smaller than it shows), though there is "
+        "no interval of these rates")
     sidecar = {"warnings": list(rec["warnings"]), "reliable": True, "backtest": rec,
                "intervals_calibrated_in_backtest": rec["intervals_ok"]}
     assert mark_text(apply_marks(sidecar, fit_reliable=True)) == (
-        "CAUTION: intervals did not cover as stated in backtests (90%, 95% too narrow; 50% too wide; the origins "
-        "cannot tell this from chance)")
+        "CAUTION: intervals did not cover as stated in backtests (90%, 95% too narrow; 50% too wide; no interval of "
+        "these rates)")
     # all too wide, each clearly (the interval of its rate excludes the stated level): no doubt said
     row.update(cover_50=0.75, cover_80=0.95, cover_90=0.99, cover_95=1.0, n_origins=52)
     pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
@@ -787,6 +788,72 @@ def test_coverage_warning_and_mark_follow_each_band_direction(tmp_path):
     sidecar = {"warnings": [], "reliable": True, "backtest": rec, "intervals_calibrated_in_backtest": False}
     assert mark_text(apply_marks(sidecar, fit_reliable=True)) == (
         "CAUTION: intervals did not cover as stated in backtests (50%, 80%, 90%, 95% too wide)")
+
+
+def _record_with(tmp_path, rates, intervals, note="90% intervals of the rates", n=52):
+    from displacement_forecast.evaluate.backtest import backtest_record
+
+    row = dict(model="m", scope="ALL", horizon=1, crps=1.0, wis=1.0, mae=1, mape=1, ignorance=1, skill=0.1, n=n,
+               n_origins=n, first_origin="2023-01-01", last_origin="2023-06-01",
+               **{f"cover_{k.rstrip('%')}": v for k, v in rates.items()})
+    pd.DataFrame([row]).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "backtest.json").write_text(json.dumps({"coverage_total": {"m": {
+        "nominal_vs_observed": rates, "interval_90": intervals, "interval_origins": n, "interval_note": note}}}))
+    return backtest_record(tmp_path, "m")
+
+
+def test_no_interval_of_the_rates_is_not_called_chance(tmp_path, monkeypatch):
+    """Somalia, 7 origins: the 50% band covered 5%, the 95% 62%, and the warning and mark said "so
+    this cannot be told from chance" because 7 origins make no interval. No interval is not evidence
+    of chance: they now say the origins are too few for an interval of these rates."""
+    import displacement_forecast.evaluate.backtest as bt
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    monkeypatch.setattr(bt, "_rate_intervals", lambda *a, **k: {
+        "interval_90": {}, "interval_origins": 7,
+        "interval_note": "too few origins (7) for an interval of the rates: at least 4 blocks of 6 consecutive "
+                         "origins are needed"})
+    rates = {"50%": 0.05, "80%": 0.14, "90%": 0.43, "95%": 0.62}
+    rec = _record_with(tmp_path, rates, {}, n=7)
+    w = rec["warnings"][0]
+    assert "chance" not in w and w.endswith("(too narrow), though 7 origins are too few for an interval of these rates")
+    mark = mark_text(apply_marks({"warnings": [], "reliable": True, "backtest": rec,
+                                  "intervals_calibrated_in_backtest": False}, fit_reliable=True))
+    assert mark == ("CAUTION: intervals did not cover as stated in backtests (50%, 80%, 90%, 95% too narrow; too few "
+                    "origins for an interval of these rates)")
+
+
+def test_warning_and_mark_agree_band_by_band(tmp_path):
+    """Synthetic, 52 origins: the warning called the 80% and 90% bands "within chance" while the
+    mark listed "80%, 90%, 95% too narrow" with no caveat; and the 95% rate's interval 0.75-0.9471
+    showed as "75%-95%", seeming to hold 95%. Both now come from one verdict, band by band, and the
+    interval shows a decimal when whole percents would mislead."""
+    from displacement_forecast.forecast.marks import apply_marks, mark_text
+
+    rates = {"50%": 0.5, "80%": 0.75, "90%": 0.81, "95%": 0.85}
+    ci = {"50%": [0.4, 0.6], "80%": [0.64, 0.87], "90%": [0.71, 0.92], "95%": [0.7506, 0.9471]}
+    rec = _record_with(tmp_path, rates, ci)
+    v = rec["verdict"]
+    assert v["too_narrow"] == ["80%", "90%", "95%"] and v["within_chance"] == ["80%", "90%"] and not v["no_interval"]
+    w = rec["warnings"][0]
+    assert "95% interval covered 85% (90% interval of that rate 75.1%-94.7%);" in w, w
+    assert "80% interval covered 75% (90% interval of that rate 64%-87%: within chance)" in w
+    assert w.endswith("(too narrow), though the 80% and 90% bands are within chance"), w
+    mark = mark_text(apply_marks({"warnings": [], "reliable": True, "backtest": rec,
+                                  "intervals_calibrated_in_backtest": False}, fit_reliable=True))
+    assert mark == ("CAUTION: intervals did not cover as stated in backtests (80%, 90%, 95% too narrow; 80%, 90% "
+                    "within chance)")
+
+
+def test_a_horizon_too_long_for_the_data_errs_before_the_progress_line(tmp_path, capsys):
+    """--horizon 159 on 160 weeks printed "backtest of last-value on ... (1 worker(s)) ..." and then
+    its one-line error: the origins are checked before the progress line."""
+    from displacement_forecast.cli import main
+
+    rc = main(["backtest", str(SHIPPED / "observations.csv"), "--regions", str(SHIPPED / "regions.csv"), "--models",
+               "last-value", "--horizon", "159", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and "needs at least" in err[0], err
 
 
 def test_cli_rejects_unknown_model(tmp_path, capsys):

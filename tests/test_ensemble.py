@@ -249,6 +249,20 @@ def test_no_driver_model_alone_where_a_region_has_no_conflict_counts(stationary)
     assert w == ["region R0 has no counts of strikes: scenarios do not move its forecast"], a.info_.warnings
 
 
+def test_the_blind_region_warning_says_which_candidates_left_the_mixture(stationary):
+    """Default candidates and a region without strike counts: the warning said "driver models were
+    left out of the mixture" beside weights naming dynamic, a driver model elsewhere; inside auto
+    dynamic runs without drivers and only nb-dl is left out."""
+    y = stationary.target()
+    strikes = np.round(y / 100)
+    strikes[0] = np.nan
+    a = get_model("auto", n_paths=50).fit(_with_strikes(stationary, strikes))
+    assert "nb-dl" not in a.weights_
+    w = [x for x in a.info_.warnings if x.startswith("region R0")]
+    assert w == ["region R0 has no counts of strikes: scenarios do not move its forecast, and nb-dl was left out of "
+                 "the mixture (its candidates, dynamic among them, run without drivers)"], a.info_.warnings
+
+
 def test_driver_paths_beside_paths_no_scenario_moves_are_said(stationary):
     """drivers=None (no response model) with a driver candidate: scenarios move the driver
     model's paths only; the sidecar said every path was a driver model's."""

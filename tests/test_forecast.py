@@ -155,7 +155,7 @@ def test_cli_forecasts_the_baseline_when_the_scenario_file_has_none(tmp_path, ca
     assert main([*base, "--out", str(tmp_path / "out2")]) == 0
     err = capsys.readouterr().err
     assert "no 'baseline' scenario" not in err
-    assert "WARNING: scenario 'baseline': id 'Baseline' is the baseline: it is written 'baseline' in the outputs" in err
+    assert "key scenario 'Baseline'.id: id 'Baseline' is the baseline: it is written 'baseline' in the outputs" in err
     assert set(pd.read_csv(tmp_path / "out2" / "forecast.csv")["scenario"]) == {"baseline", "double-all"}
 
 
@@ -198,7 +198,7 @@ def test_forecast_backtest_marks_cumulative_intervals_that_did_not_cover(tmp_pat
             "stated: 80% interval covered 68%")
     if off:
         # the only mark (per-period intervals covered), with the band off and its direction
-        assert (fc["mark"] == f"{phrase} (80% too narrow; the origins cannot tell this from chance)").all(), \
+        assert (fc["mark"] == f"{phrase} (80% too narrow; no interval of these rates)").all(), \
             fc["mark"].iloc[0]
         assert f"WARNING: in backtests (10 origins, the all-region total) {line}" in err
         assert any(line in w for w in side["warnings"]) and "intervals did not cover" not in err.replace(line, "")

@@ -115,7 +115,7 @@ def test_huge_multiplier_is_one_warning_line_and_recorded(tmp_path, capsys):
                  "--draws", "50", "--no-plots", "--out", str(out)]) == 0
     warned = [ln for ln in capsys.readouterr().err.splitlines() if "multiply = 1000" in ln]
     # R1's strikes: 5..8 a week, the last 4 weeks average 6.5; 1000 x that is 6,500, 812x the largest (8)
-    expected = (f"scenario 'surge': {toml}:9: change[0] multiply = 1000 takes strikes in R1 to about 6,500 per "
+    expected = (f"{toml}:9: key scenario 'surge'.change[0].multiply: multiply = 1000 takes strikes in R1 to about 6,500 per "
                 "period, 812x the largest count observed there (8); used as given (check the factor if that is "
                 "not what you meant)")
     assert warned == [f"WARNING: {expected}"], warned
@@ -146,7 +146,7 @@ def test_values_far_beyond_the_history_warn_too(tmp_path):
     toml = scenario_file(tmp_path / "sc.toml", "values = [40, 900]")
     checked = check_scenarios(load_scenarios(toml, regions), read_observations(data), 4, regions=regions,
                               file=str(toml))
-    assert checked[1].warnings == (f"{toml}:9: change[0] values up to 900 take strikes in R1 to about 900 per period, "
+    assert checked[1].warnings == (f"{toml}:9: key scenario 'surge'.change[0].values: values up to 900 take strikes in R1 to about 900 per period, "
                                    "112x the largest count observed there (8); used as given (check the values if "
                                    "that is not what you meant)",)
 

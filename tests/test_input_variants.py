@@ -285,7 +285,7 @@ def test_a_scenario_on_a_region_the_forecast_leaves_out_says_so(tmp_path, capsys
     assert rc == 2 and not out.exists()
     assert err == [f"error: {scen}:4: key scenario 'x5'.change[0].regions: region R2 is not forecast (no 'strikes' "
                    "rows, which the model needs), so this scenario cannot change it; expected regions that are "
-                   "forecast (the warnings name those left out)"], err
+                   "forecast"], err
 
 
 def test_a_scenario_error_found_when_it_is_applied_names_file_line_and_key(tmp_path):
@@ -584,6 +584,38 @@ def test_trailing_periods_without_driver_counts_are_said_on_screen_and_in_the_si
     screen = capsys.readouterr()
     assert rc == 0 and f"WARNING: {expected}" in (screen.out + screen.err).splitlines()
     assert expected in json.loads((out / "forecast.json").read_text())["warnings"]
+
+
+@pytest.mark.parametrize("model", ["nb-dl", "dynamic", "last-value"])
+def test_a_region_whose_driver_counts_stopped_long_ago_is_marked(tmp_path, capsys, model):
+    """NWS02's strikes rows ending 2018-08-27, forecast from 2020-01-20: nb-dl and dynamic carried
+    that count forward as current ("reliable": true, no warning) and a scenario multiplying its
+    strikes by 5 raised its forecast 448 -> 4,545. Every model that uses the drivers now says so,
+    marks the region and the run unreliable; a driver-free model has nothing to say."""
+    import json
+
+    from conftest import SHARED
+
+    cases = SHARED / "cases" / "reliability"
+    if not cases.exists():
+        pytest.skip(f"{cases} is absent (the handed cases sit beside the project in ../shared)")
+    obs, reg = tmp_path / "obs.csv", cases / "small_regions.csv"
+    lines = (cases / "small_obs.csv").read_text().splitlines()
+    obs.write_text("\n".join(ln for ln in lines if not (",NWS02,strikes," in ln and ln[:10] > "2018-08-27")) + "\n")
+    out = tmp_path / "out"
+    rc = main(["forecast", str(obs), "--regions", str(reg), "--model", model, "--horizon", "2", "--draws", "100",
+               "--origin", "2020-01-20", "--no-plots", "--out", str(out)])
+    screen = capsys.readouterr()
+    side = json.loads((out / "forecast.json").read_text())
+    assert rc == 0, screen.err
+    said = [w for w in side["warnings"] if w.startswith("region NWS02: its last 'strikes' count is 2018-08-27")]
+    if model == "last-value":
+        assert not said and not side["marks"]["driver_counts_stopped"]
+        return
+    assert said and f"WARNING: {said[0]}" in screen.err.splitlines(), screen.err
+    assert list(side["marks"]["driver_counts_stopped"]) == ["NWS02"] and side["reliable"] is False
+    mark = pd.read_csv(out / "forecast.csv")["mark"]
+    assert mark.str.contains("OLD DRIVER COUNTS: NWS02 (its last 'strikes' count is 2018-08-27", regex=False).all()
 
 
 def test_an_acled_export_handed_to_forecast_says_how_to_count_it(tmp_path, capsys):

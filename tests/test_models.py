@@ -222,6 +222,18 @@ def test_every_driver_model_goes_through_one_region_rule():
         assert regions_left_out(name, obs, reg.codes) == {}, name
 
 
+def test_a_region_with_empty_driver_rows_has_no_counts_not_no_rows():
+    """NWS02's strikes rows all present with every value empty were called "no 'strikes' rows"."""
+    import pandas as pd
+    from displacement_forecast.models.history import regions_left_out
+
+    obs, reg = _o21()
+    dates = obs.loc[obs["region"] == "NWS02", "date"].unique()
+    empty = pd.DataFrame({"date": dates, "region": "NWS02", "series": "strikes", "value": float("nan")})
+    obs = pd.concat([obs, empty], ignore_index=True)
+    assert regions_left_out("nb-dl", obs, reg.codes) == {"NWS02": "no 'strikes' counts, which the model needs"}
+
+
 def test_dynamic_fitted_on_a_region_without_driver_rows_says_so():
     """Through Python (no command-line check before the fit): dynamic fitted with NWS02 in the
     panel marks the fit unreliable and names the region (it used to be silent)."""

@@ -7,6 +7,7 @@ naming the key, exit 2, nothing written; or a warning carried into the sidecar.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,10 @@ def test_s09_change_after_the_horizon_is_a_warning_in_the_sidecar(cases, tmp_pat
     assert _forecast(cases, cases / "scen" / "s09_date_far_future.toml", out) == 0
     err = capsys.readouterr().err
     toml = cases / "scen" / "s09_date_far_future.toml"
-    assert f"WARNING: scenario 'future': {toml}:" in err and ": change[0] starts at forecast period" in err
+    # the errors' form (file:line: key scenario 'x'.change[0].start: ...); was "scenario 'future': file:6: change[0] ..."
+    assert re.search(rf"WARNING: {re.escape(str(toml))}:\d+: key scenario 'future'\.change\[0\]\.start: starts at "
+                     "forecast period", err), err
+    assert "WARNING: scenario 'future':" not in err
     assert "no effect" in err
     side = json.loads((out / "forecast.json").read_text())
     (sc,) = [s for s in side["scenarios"] if s["id"] == "future"]
@@ -106,7 +110,7 @@ def test_s09_change_after_the_horizon_is_a_warning_in_the_sidecar(cases, tmp_pat
 def test_multiply_by_one_and_empty_scenario_warn():
     (a, b) = scenarios_from_dict({"scenario": [
         {"id": "same", "change": [{"regions": ["ALL"], "multiply": 1}]}, {"id": "nothing"}]})
-    assert a.warnings == ("change[0] multiplies by 1: it has no effect",)
+    assert a.warnings == ("<scenarios>: key scenario 'same'.change[0].multiply: multiplies by 1: it has no effect",)
     assert "baseline" in b.warnings[0]
     assert "warnings" in a.to_dict()
 
@@ -128,8 +132,8 @@ def test_a_baseline_with_changes_is_an_error_naming_the_file_and_line(tmp_path, 
 def test_the_baseline_id_is_spelled_baseline_in_any_case_it_is_written():
     """id = "BASELINE" kept its spelling: forecast.csv had no 'baseline' rows at all."""
     (b, x) = scenarios_from_dict({"scenario": [{"id": "BASELINE"}, {"id": "x", "change": [{"multiply": 2}]}]})
-    assert b.id == "baseline" and b.warnings == ("id 'BASELINE' is the baseline: it is written 'baseline' in the "
-                                                 "outputs",)
+    assert b.id == "baseline" and b.warnings == ("<scenarios>: key scenario 'BASELINE'.id: id 'BASELINE' is the "
+                                                 "baseline: it is written 'baseline' in the outputs",)
     assert with_baseline([b, x]) == ([b, x], False)
     assert Scenario("Baseline").id == "baseline"
 
@@ -170,10 +174,12 @@ def test_values_and_periods_past_the_horizon_are_named(sim, tmp_path):
                     '[[scenario.change]]\nregions=["NWS04"]\nvalues=[1,2,3,4,5]\n')
     (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
                             file=str(toml))
-    assert sc.warnings == (f"{toml}:5: change[0] sets 8 periods; the horizon is 4: periods 5-8 are not used",
-                           f"{toml}:10: change[1] sets 4 periods (forecast periods 3-6); the horizon is 4: periods "
-                           "5-6 are not used",
-                           f"{toml}:17: change[3] sets 5 periods; the horizon is 4: period 5 is not used")
+    assert sc.warnings == (f"{toml}:5: key scenario 'x'.change[0].values: sets 8 periods; the horizon is 4: "
+                           "periods 5-8 are not used",
+                           f"{toml}:10: key scenario 'x'.change[1].periods: sets 4 periods (forecast periods 3-6); "
+                           "the horizon is 4: periods 5-6 are not used",
+                           f"{toml}:17: key scenario 'x'.change[3].values: sets 5 periods; the horizon is 4: period "
+                           "5 is not used")
 
 
 def test_a_change_after_the_horizon_names_its_line_and_its_start_once(sim, tmp_path):
@@ -183,15 +189,15 @@ def test_a_change_after_the_horizon_names_its_line_and_its_start_once(sim, tmp_p
     toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nstart=6\nmultiply=2\n')
     (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
                             file=str(toml))
-    assert sc.warnings == (f"{toml}:5: change[0] starts at forecast period 6, after the horizon of 4 periods: "
-                           "it has no effect on this forecast",)
+    assert sc.warnings == (f"{toml}:5: key scenario 'x'.change[0].start: starts at forecast period 6, after the "
+                           "horizon of 4 periods: the change has no effect on this forecast",)
     # a date start is still given beside the period it falls in
     toml.write_text('[[scenario]]\nid="x"\n[[scenario.change]]\nregions=["NWS01"]\nstart="2020-06-01"\n'
                     'multiply=2\n')
     (sc,) = check_scenarios(load_scenarios(toml, sim.regions), _monthly_obs(), 4, regions=sim.regions,
                             file=str(toml))
-    assert sc.warnings == (f"{toml}:5: change[0] starts at forecast period 6 (2020-06-01), after the horizon of 4 "
-                           "periods: it has no effect on this forecast",)
+    assert sc.warnings == (f"{toml}:5: key scenario 'x'.change[0].start: starts at forecast period 6 (2020-06-01), "
+                           "after the horizon of 4 periods: the change has no effect on this forecast",)
 
 
 def test_date_starts_overlap_and_place_like_period_starts(sim):

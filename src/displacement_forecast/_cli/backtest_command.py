@@ -177,7 +177,7 @@ def format_cumulative(summary: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.io import file_sha256, observations_sha256
-    from ..evaluate.backtest import REFERENCE, common_cells, run_backtest, summarise, winners
+    from ..evaluate.backtest import REFERENCE, backtest_origins, common_cells, run_backtest, summarise, winners
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_draws, check_origins_spec, check_seed, horizon_problems
 
@@ -210,10 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
     panel = Panel.from_observations(obs, regions)
     models = [(m, model_kwargs(m, drivers, obs, lags=lags, strict=False)) for m in models]
+    origins = backtest_origins(panel, models, args.origins, args.horizon)  # its one-line errors before progress
     where = f"Dask at {args.dask}" if args.dask else f"{args.workers} worker(s)"
     print(f"backtest of {', '.join(m for m, _ in models)} on {args.data} ({where}) ...", file=sys.stderr)
     # problems found on the panel name the data file (cli.main: DataError.naming)
-    res = run_backtest(panel, models=models, origins=args.origins, horizon=args.horizon, n_draws=args.draws,
+    res = run_backtest(panel, models=models, origins=origins, horizon=args.horizon, n_draws=args.draws,
                        seed=args.seed, oracle_drivers=args.oracle_drivers, workers=args.workers,
                        dask=args.dask or None, progress=False if args.no_progress else None)
     st = res.settings

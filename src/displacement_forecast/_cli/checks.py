@@ -41,7 +41,7 @@ import datetime
 import functools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,10 +310,50 @@ class DataNotes:
     regions_left_out: dict[str, str] = field(default_factory=dict)
     missing_last_periods: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: region -> which driver series' counts stopped there, and when (:func:`stopped_drivers`)
+    driver_counts_stopped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"regions_left_out": dict(self.regions_left_out),
-                "missing_last_periods": list(self.missing_last_periods), "warnings": list(self.warnings)}
+                "missing_last_periods": list(self.missing_last_periods), "warnings": list(self.warnings),
+                "driver_counts_stopped": dict(self.driver_counts_stopped)}
+
+
+def used_drivers(model: Any, series: Mapping[str, Any], required: Sequence[str]) -> tuple[str, ...]:
+    """The driver series ``model`` (registry name or instance) uses on data holding ``series``: its
+    :meth:`~displacement_forecast.models.base.ForecastModel.drivers_for`, which also names those of
+    the models that choose drivers from the data without needing them (``dynamic``, ``auto``); the
+    checks on trailing driver counts once looked only at ``required``, the drivers of models that
+    need them (``nb-dl``)."""
+    from ..models import get_model
+
+    try:
+        obj = get_model(model) if isinstance(model, str) else model
+        used = tuple(obj.drivers_for(series))
+    except (DataError, KeyError, ValueError, TypeError, ImportError, AttributeError):
+        used = ()
+    return tuple(dict.fromkeys((*required, *used)))
+
+
+def stopped_drivers(obs: pd.DataFrame, drivers: Sequence[str], codes: Sequence[str]) -> dict[str, str]:
+    """``region -> "its last 'strikes' count is 2018-08-27, 73 periods before the last period"`` for
+    the regions of ``codes`` whose counts of a driver series in ``drivers`` stopped more than
+    :data:`STALE_PERIODS` periods before the last period of ``obs`` (regions with none at all are
+    :func:`~displacement_forecast.models.history.regions_left_out`'s). The driver models carry that
+    last count forward as the region's current level: NW Syria's NWS02 with strikes to 2018-08-27
+    was forecast from 2020-01-20 as fully observed, and a scenario multiplying its strikes by 5
+    raised its forecast tenfold from a count 73 weeks old."""
+    grid = pd.DatetimeIndex(sorted(obs["date"].unique()))
+    out: dict[str, str] = {}
+    for s in drivers:
+        last = obs[(obs["series"] == s) & obs["value"].notna()].groupby("region")["date"].max()
+        for code in codes:
+            if code in last.index and code not in out:
+                behind = int((grid > last[code]).sum())
+                if behind > STALE_PERIODS:
+                    out[str(code)] = (f"its last '{s}' count is {pd.Timestamp(last[code]).date()}, {behind} periods "
+                                      "before the last period")
+    return out
 
 
 @functools.cache
@@ -468,8 +508,9 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         if behind > STALE_PERIODS:
             notes.warnings.append(f"region {code}: its last displacement count is {pd.Timestamp(last).date()}, "
                                   f"{behind} periods before the last period; its forecast rests on old data")
-    # Trailing periods without any count of a driver the model uses: said, as for displacement.
-    for s in drivers:
+    # Trailing periods without any count of a driver the model uses (needs or chooses): said, as for displacement.
+    used = used_drivers(model, series, drivers)
+    for s in used:
         seen = obs.loc[(obs["series"] == s) & obs["value"].notna(), "date"]
         gap = [str(d.date()) for d in grid[grid > seen.max()]] if len(seen) else []
         if gap:
@@ -495,6 +536,13 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         keep = [c for c in regions.codes if c not in notes.regions_left_out]
         obs = obs[obs["region"].isin(keep)]
         regions = regions.subset(keep, left_out=notes.regions_left_out)
+    # Regions whose driver counts stopped long ago: the model carries the last one forward (marked).
+    notes.driver_counts_stopped = stopped_drivers(obs, used, regions.codes)
+    for code, why in notes.driver_counts_stopped.items():
+        notes.warnings.append(f"region {code}: {why}; the driver models carry it forward as the region's current "
+                              "level (missing is not read as 0), so its forecast and any scenario that changes that "
+                              "series rest on old counts; give the counts if they exist or leave the region out "
+                              "(or use a driver-free model)")
     # History length.
     n = history_periods(obs, file=file)
     if gap_note is not None:

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.scenarios} has no 'baseline' scenario; it is forecast too (conflict continues as "
               "forecast), as every scenario is read against it", file=sys.stderr)
     scenarios = check_scenarios(scenarios, obs, args.horizon, regions=regions, file=str(args.scenarios))
-    scenario_warnings = [f"scenario '{s.id}': {w}" for s in scenarios for w in s.warnings]
+    scenario_warnings = [w for s in scenarios for w in s.warnings]  # each names its file, line and key
     from ..data.schema import observation_frequency
 
     freq = observation_frequency(obs)  # the data were checked: one frequency
@@ -212,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  f"forecast (to answer 'what if', {fix})")
     marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
-             "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
+             "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings,
+             "driver_counts_stopped": notes.driver_counts_stopped}
 
     def amend(sidecar: dict) -> None:
         """What this command knows beyond the run: --model-dir, --origin, scenario warnings."""

@@ -175,7 +175,7 @@ class RegionTable:
         reasons = why[gone[0]] if len(gone) == 1 else "; ".join(f"{c}: {why[c]}" for c in gone)
         which = f"region {gone[0]} is" if len(gone) == 1 else f"regions {', '.join(gone)} are"
         return (f"{which} not forecast ({reasons}), so this scenario cannot change {'it' if len(gone) == 1 else 'them'}; "
-                "expected regions that are forecast (the warnings name those left out)")
+                "expected regions that are forecast")
 
 
 def load_regions(path: str | Path) -> RegionTable:

@@ -502,6 +502,27 @@ def _as_specs(models: Iterable[str | ModelSpec | tuple]) -> list[ModelSpec]:
     return specs
 
 
+def backtest_origins(panel: Panel, models: Any, origins: Any, horizon: int,
+                     min_history: int = MIN_HISTORY) -> pd.DatetimeIndex:
+    """The origins a backtest of ``models`` on ``panel`` runs (``origins``: None for the default
+    ones, a ``--origins`` spec or dates), checked as :func:`run_backtest` documents; the command line
+    calls it before it prints its progress line (``--horizon 159`` printed "backtest of last-value
+    on ... (1 worker(s)) ..." and then the error)."""
+    min_history, needs_most = history_need(_as_specs(models), panel, min_history)
+    if origins is None:
+        origins = default_origins(panel.dates, horizon, min_history=min_history, model=needs_most)
+    elif isinstance(origins, str):
+        origins = parse_origins(origins, panel.dates)
+    origins = pd.DatetimeIndex(origins)
+    bad = origins.difference(panel.dates)
+    if len(bad):
+        raise DataError(Problem("origins", None, None,
+                                f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
+    check_origin_history(origins, panel.dates, min_history, needs_most)
+    check_scoreable(origins, panel.dates, horizon)
+    return origins
+
+
 def run_backtest(
     data: pd.DataFrame | Panel,
     regions: RegionTable | None = None,
@@ -577,18 +598,7 @@ def run_backtest(
     if horizon < 1 or n_draws < 2:
         raise ValueError("horizon must be >= 1 and n_draws >= 2")
     specs = _as_specs(models)
-    min_history, needs_most = history_need(specs, panel, min_history)
-    if origins is None:
-        origins = default_origins(panel.dates, horizon, min_history=min_history, model=needs_most)
-    elif isinstance(origins, str):
-        origins = parse_origins(origins, panel.dates)
-    origins = pd.DatetimeIndex(origins)
-    bad = origins.difference(panel.dates)
-    if len(bad):
-        raise DataError(Problem("origins", None, None,
-                                f"not periods of the data: {', '.join(str(d.date()) for d in bad[:5])}"))
-    check_origin_history(origins, panel.dates, min_history, needs_most)
-    check_scoreable(origins, panel.dates, horizon)
+    origins = backtest_origins(panel, specs, origins, horizon, min_history)
     tasks = []
     for o in origins:
         past = panel.truncate(o)
@@ -925,23 +935,43 @@ def _coverage_off(rec: Mapping[str, Any], tolerance: float) -> dict[str, float]:
 
 def coverage_verdict(rec: Mapping[str, Any], tolerance: float) -> dict[str, Any]:
     """Which pooled rates of ``rec`` (:func:`coverage_summary`) are off their level by more than
-    ``tolerance``, in which direction, and whether the origins can tell that from chance.
+    ``tolerance``, in which direction, and band by band what their 90% interval says of it.
 
     ``too_narrow``: bands that covered less than stated (the real uncertainty was larger than they
-    show); ``too_wide``: more than stated (smaller). ``may_be_chance``: no band off is clearly so -
-    each has no 90% interval of its rate (too few origins to make one) or one holding the nominal
-    level. One verdict for the screen, the sidecar's warning and the ``mark`` column
-    (:func:`~displacement_forecast.forecast.marks.mark_text` reads these keys from the sidecar)."""
+    show); ``too_wide``: more than stated (smaller). Of those bands, ``within_chance``: the interval
+    of the rate holds the stated level; ``no_interval``: there is none (``too_few_origins`` when
+    that is why, as :func:`_pooled_intervals` notes); the rest are clearly off. ``may_be_chance``:
+    no band off is clearly so (every one within chance). One verdict for the screen, the sidecar's
+    warning and the ``mark`` column (:func:`~displacement_forecast.forecast.marks.mark_text` reads
+    these keys from the sidecar). No interval is not evidence of chance: a 95% band that covered
+    62% of 7 origins was said to be "cannot be told from chance" only because 7 origins make no
+    interval."""
     off = _coverage_off(rec, tolerance)
     ci = rec.get("interval_90") or {}
+    none = [lv for lv in off if lv not in ci]
+    chance = [lv for lv in off if lv in ci and ci[lv][0] <= _level(lv) <= ci[lv][1]]
+    return {"too_narrow": [lv for lv, obs in off.items() if obs < _level(lv)],
+            "too_wide": [lv for lv, obs in off.items() if obs > _level(lv)],
+            "within_chance": chance, "no_interval": none,
+            "too_few_origins": bool(none) and "too few origins" in str(rec.get("interval_note", "")),
+            "may_be_chance": bool(off) and len(chance) == len(off)}
 
-    def level(lv: str) -> float:
-        return float(lv.rstrip("%")) / 100
 
-    clear = [lv for lv in off if lv in ci and not ci[lv][0] <= level(lv) <= ci[lv][1]]
-    return {"too_narrow": [lv for lv, obs in off.items() if obs < level(lv)],
-            "too_wide": [lv for lv, obs in off.items() if obs > level(lv)],
-            "may_be_chance": bool(off) and not clear}
+def _level(lv: str) -> float:
+    """``"95%"`` -> 0.95."""
+    return float(lv.rstrip("%")) / 100
+
+
+def _interval_text(lo: float, hi: float, level: float) -> str:
+    """``75%-95%``: the interval of a rate in whole percents, or with as many decimals as it takes
+    for the shown ends to hold ``level`` exactly when the true ends do (0.75-0.9471 showed as
+    ``75%-95%``, seeming to hold the 95% it does not: now ``75.0%-94.7%``)."""
+    holds = lo <= level <= hi
+    for d in range(4):
+        slo, shi = round(lo * 100, d), round(hi * 100, d)
+        if (slo <= level * 100 <= shi) == holds:
+            return f"{slo:.{d}f}%-{shi:.{d}f}%"
+    return f"{lo:.2%}-{hi:.2%}"
 
 
 def _bands(levels: Sequence[str]) -> str:
@@ -954,20 +984,21 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
     """:func:`backtest_record`'s line for the rates of ``rec`` off their levels (none: ``[]``), naming
     the cumulative target when ``rec`` is of it. The direction is said band by band
     (:func:`coverage_verdict`): a 50% band that covered 59% was too wide, not evidence that "the
-    real uncertainty was larger", as every band off was once called when most of them fell short."""
+    real uncertainty was larger", as every band off was once called when most of them fell short.
+    So is the doubt, from the same verdict as the ``mark``: "within chance" only of bands whose
+    interval holds the stated level; bands without an interval are said to have none, not to be
+    chance."""
     off = _coverage_off(rec, tolerance)
     if not off:
         return []
     verdict = coverage_verdict(rec, tolerance)
     narrow, wide = verdict["too_narrow"], verdict["too_wide"]
+    chance, none = verdict["within_chance"], verdict["no_interval"]
     where = "the all-region total" if scope == TOTAL else "each region"
     what = (f"cumulative intervals ({CUMULATIVE}: sums from the first forecast period)"
             if rec.get("target") == CUMULATIVE else "intervals")
     ci = rec.get("interval_90", {})
     n = rec.get("interval_origins") or rec["origins"]["n"]
-
-    def chance(lv: str) -> bool:  # the nominal level inside the rate's interval
-        return lv in ci and ci[lv][0] <= float(lv.rstrip("%")) / 100 <= ci[lv][1]
 
     if narrow and wide:
         direction = (f"{_bands(narrow)} {'was' if len(narrow) == 1 else 'were'} too narrow (the real uncertainty was "
@@ -976,17 +1007,20 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
     else:
         direction = (f"the real uncertainty was {'larger' if narrow else 'smaller'} than the bands show "
                      f"(too {'narrow' if narrow else 'wide'})")
-    if not verdict["may_be_chance"]:
-        doubt = ""
-    elif all(chance(lv) for lv in off):
-        doubt = f", though {n} origins cannot tell this gap from chance"
-    else:
-        doubt = (f", though {n} origin{'s are' if n != 1 else ' is'} too few for an interval of the rates, so this "
-                 "cannot be told from chance")
+    doubts = []
+    if verdict["may_be_chance"]:
+        doubts.append(f"{n} origins cannot tell this gap from chance")
+    elif chance:
+        doubts.append(f"{_bands(chance)} {'is' if len(chance) == 1 else 'are'} within chance")
+    if none:
+        which = "" if len(none) == len(off) else f" ({', '.join(none)})"
+        doubts.append(f"{n} origin{'s are' if n != 1 else ' is'} too few for an interval of these rates{which}"
+                      if verdict["too_few_origins"] else f"there is no interval of these rates{which}")
+    doubt = f", though {' and '.join(doubts)}" if doubts else ""
     return [f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) {what} did not cover as stated: "
             + ", ".join(f"{lv} interval covered {obs:.0%}"
-                        + (f" (90% interval of that rate {ci[lv][0]:.0%}-{ci[lv][1]:.0%}"
-                           + (": within chance" if chance(lv) else "") + ")" if lv in ci else "")
+                        + (f" (90% interval of that rate {_interval_text(*ci[lv], _level(lv))}"
+                           + (": within chance" if lv in chance else "") + ")" if lv in ci else "")
                         for lv, obs in off.items())
             + f"; {direction}{doubt}"]
 

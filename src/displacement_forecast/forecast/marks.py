@@ -10,6 +10,9 @@ A forecast carries a mark when
   forecast CSV's ``cum_new_displaced`` rows (``cumulative_intervals_calibrated_in_backtest``): a
   separate mark, since sums over periods can cover far less than each period does and a planner
   reading "more than 250,000 within 12 weeks" reads the sums,
+* a region's counts of a driver the model uses stopped long before the origin
+  (``driver_counts_stopped``; the driver models carry the last count forward as if current:
+  unreliable, as a region without a single count is left out),
 * the last periods held no displacement counts (the origin moved back; a note, not a fault; a
   horizon shorter than that gap covers only its start, :func:`missing_periods_note`),
 * a model that no scenario can move at all (it uses no conflict series: a driver-free model, or
@@ -37,11 +40,16 @@ from typing import Any
 def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
                 regions_left_out: Mapping[str, str] | None = None,
                 missing_last_periods: list[str] | None = None,
-                warnings: list[str] | None = None) -> MutableMapping[str, Any]:
+                warnings: list[str] | None = None,
+                driver_counts_stopped: Mapping[str, str] | None = None) -> MutableMapping[str, Any]:
     """Record the marks in ``sidecar`` (in place) and return it.
 
-    ``reliable`` becomes False when the fit failed its gate or regions were left out.
+    ``reliable`` becomes False when the fit failed its gate, regions were left out, or a region's
+    driver counts stopped long before the origin (``driver_counts_stopped``: a region whose counts
+    of a driver never began is left out; one whose counts stopped is forecast from the last of them,
+    as if still current, and marked so).
     """
+    stopped = dict(driver_counts_stopped or {})
     left = dict(regions_left_out or {})
     for w in warnings or []:
         if w not in sidecar["warnings"]:
@@ -56,9 +64,10 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "scenarios_ignored": _ignored(sidecar),
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
         "scenarios_reversed": _reversed(sidecar),
+        "driver_counts_stopped": stopped,
     }
     sidecar["marks"] = marks
-    sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left)
+    sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left and not stopped)
     return sidecar
 
 
@@ -99,15 +108,27 @@ def _reversed(sidecar: Mapping[str, Any]) -> list[str]:
 
 
 def _how(record: Mapping[str, Any]) -> str:
-    """`` (90%, 95% too narrow; 50% too wide; the origins cannot tell this from chance)``: the direction of each
-    band off and the doubt, from the backtest record's ``verdict``
+    """`` (80%, 90%, 95% too narrow; 80%, 90% within chance)``: the direction of each band off and
+    what the interval of its rate says of it, from the backtest record's ``verdict``
     (:func:`~displacement_forecast.evaluate.backtest.coverage_verdict`, the verdict the sidecar's
-    warning says in words); '' for a sidecar written before it was recorded."""
+    warning says in words): bands whose interval holds the stated level are "within chance" (all of
+    them: "the origins cannot tell this from chance"); bands with no interval "too few origins for
+    an interval of these rates" (not chance); the rest are clearly off. '' for a sidecar written
+    before it was recorded."""
     verdict = record.get("verdict") or {}
+    off = [lv for k in ("too_narrow", "too_wide") for lv in verdict.get(k) or []]
     parts = [f"{', '.join(verdict[k])} too {k.removeprefix('too_')}" for k in ("too_narrow", "too_wide")
              if verdict.get(k)]
-    if verdict.get("may_be_chance"):
+    chance, none = verdict.get("within_chance"), verdict.get("no_interval")
+    if "within_chance" not in verdict and verdict.get("may_be_chance"):  # a sidecar written before the bands
         parts.append("the origins cannot tell this from chance")
+    elif chance:
+        parts.append("the origins cannot tell this from chance" if len(chance) == len(off)
+                     else f"{', '.join(chance)} within chance")
+    if none:
+        which = "" if len(none) == len(off) else f" ({', '.join(none)})"
+        parts.append(("too few origins for an interval of these rates" if verdict.get("too_few_origins")
+                      else "no interval of these rates") + which)
     return f" ({'; '.join(parts)})" if parts else ""
 
 
@@ -120,6 +141,10 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     left = marks.get("regions_left_out") or {}
     if left:
         parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+    stopped = marks.get("driver_counts_stopped") or {}
+    if stopped:
+        parts.append("OLD DRIVER COUNTS: " + ", ".join(f"{k} ({v})" for k, v in stopped.items())
+                     + "; forecast from that count as if current")
     backtest = sidecar.get("backtest") or {}
     if marks.get("bands_did_not_cover_in_backtest") or sidecar.get("intervals_calibrated_in_backtest") is False:
         parts.append("CAUTION: intervals did not cover as stated in backtests" + _how(backtest))

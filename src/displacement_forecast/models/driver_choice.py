@@ -59,9 +59,13 @@ def regions_without_drivers(drivers: Sequence[str], counted: Mapping[str, Iterab
     return out
 
 
-def needs_phrase(missing: Sequence[str]) -> str:
-    """Why a region without counts of ``missing`` is not forecast (the words of ``regions_left_out``)."""
-    return " and ".join(f"no '{s}' rows" for s in missing) + ", which the model needs"
+def needs_phrase(missing: Sequence[str], empty: Iterable[str] = ()) -> str:
+    """Why a region without counts of ``missing`` is not forecast (the words of ``regions_left_out``):
+    "no 'strikes' rows", or "no 'strikes' counts" for the series of ``empty``, whose rows the region
+    has with every value empty (they were called "no rows" though the file holds them)."""
+    empty = set(empty)
+    return (" and ".join(f"no '{s}' {'counts' if s in empty else 'rows'}" for s in missing)
+            + ", which the model needs")
 
 
 def resolve_drivers(requested: str | Sequence[str] | None, series: dict[str, np.ndarray], model: str, *,

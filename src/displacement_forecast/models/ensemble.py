@@ -1406,7 +1406,12 @@ class AutoEnsemble(ForecastModel):
         missing = self._missing(panel)  # what each region lacks (a region may have flights but no strikes)
         self.blind_ = np.array([bool(m) for m in missing], dtype=bool)
         self.blind_why_ = ["no counts of " + ", ".join(m) if m else "" for m in missing]
-        left_out = ", and driver models were left out of the mixture" if self.candidates is None else ""
+        # the default candidates: the driver one (nb-dl) is not in the mixture and the others run
+        # without drivers ("driver models were left out" read false beside "weights: dynamic 0.6",
+        # dynamic being a driver model elsewhere)
+        dropped = ", ".join(n for n, _ in DRIVER_CANDIDATES)
+        left_out = (f", and {dropped} was left out of the mixture (its candidates, dynamic among them, run without "
+                    "drivers)" if self.candidates is None else "")
         for code, why in self.scenario_blind_regions().items():
             self.info_.warnings.append(f"region {code} has {why}: scenarios do not move its forecast{left_out}")
         drivers: list[str] = []

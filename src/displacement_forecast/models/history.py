@@ -96,7 +96,9 @@ def regions_left_out(model: Any, obs: Any, codes: Sequence[str],
     except DataError:
         return {}
     counted = {s: obs.loc[(obs["series"] == s) & obs["value"].notna(), "region"].unique().tolist() for s in drivers}
-    return {code: needs_phrase(m) for code, m in regions_without_drivers(drivers, counted, codes).items()}
+    rows = {s: set(obs.loc[obs["series"] == s, "region"].unique()) for s in drivers}
+    return {code: needs_phrase(m, [s for s in m if code in rows[s]])
+            for code, m in regions_without_drivers(drivers, counted, codes).items()}
 
 
 def min_history(name: str, drivers: Sequence[str], lags: int | None, freq: str,

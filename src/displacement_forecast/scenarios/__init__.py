@@ -116,11 +116,6 @@ _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 BASELINE = "baseline"
 
 
-def _where(file: str, line: int | None) -> str:
-    """``file:line`` of a warning, or the file alone when the line is not known."""
-    return file if line is None else f"{file}:{line}"
-
-
 def _baseline_changed(sid: str) -> str:
     """Why a scenario called ``baseline`` (any case) may not have changes."""
     return (f"scenario {sid!r} has changes; the baseline is the forecast with no change: give this scenario "
@@ -489,25 +484,24 @@ def check_scenarios(scenarios: list[Scenario], observations: pd.DataFrame, horiz
                 continue
             spans.append((h0, h1))
             if h0 >= horizon:
-                at = _where(file, ch.line_of("start"))
                 when = "" if str(ch.start) == str(h0 + 1) else f" ({ch.start})"  # a date, not '6 (6)'
-                warns.append(f"{at}: change[{n}] starts at forecast period "
-                             f"{h0 + 1}{when}, after the horizon of {horizon} periods: it has no effect on this "
-                             "forecast")
+                warns.append(_kw(file, ch.line_of("start"), f"{key}.start", f"starts at forecast period "
+                                 f"{h0 + 1}{when}, after the horizon of {horizon} periods: the change has no effect "
+                                 "on this forecast"))
             elif h1 is not None and h1 > horizon:  # values or periods past the horizon were cut off unsaid
-                at = _where(file, ch.line_of("values" if ch.values is not None else ch.unit))
+                what = "values" if ch.values is not None else ch.unit
                 span = "" if h0 == 0 else f" (forecast periods {h0 + 1}-{h1})"
                 unused = f"period {h1} is" if h1 == horizon + 1 else f"periods {horizon + 1}-{h1} are"
-                warns.append(f"{at}: change[{n}] sets {h1 - h0} periods"
-                             f"{span}; the horizon is {horizon}: {unused} not used")
+                warns.append(_kw(file, ch.line_of(what), f"{key}.{what}", f"sets {h1 - h0} periods"
+                                 f"{span}; the horizon is {horizon}: {unused} not used"))
             if ch.hold is not None and ch.hold > n_hist:
                 problems.append(_kp(file, ch.line_of("hold"), f"{key}.hold",
                                         f"hold = {ch.hold} periods but the data hold only {n_hist}; expected at most that"))
             elif not absent:
                 far = beyond_history(ch, observations, regions)
                 if far:
-                    at = _where(file, ch.line_of("values" if ch.values is not None else "multiply"))
-                    warns.append(f"{at}: change[{n}] {far}")
+                    what = "values" if ch.values is not None else "multiply"
+                    warns.append(_kw(file, ch.line_of(what), f"{key}.{what}", far))
         problems += _overlaps(sc.changes, f"scenario '{sc.id}'", file, regions, spans)
         out.append(dataclasses.replace(sc, warnings=tuple(warns)))
     if problems:
@@ -614,6 +608,12 @@ def _kp(file: str, line: int | None, key: str, message: str) -> Problem:
     return Problem(file, line, key, message, kind="key")
 
 
+def _kw(file: str, line: int | None, key: str, message: str) -> str:
+    """A warning on a key of the scenario file, in the errors' form (``file:6: key scenario
+    'early'.change[0].start: ...``; warnings were ``scenario 'future': file:6: change[0] starts ...``)."""
+    return str(_kp(file, line, key, message))
+
+
 def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: str = "<scenarios>",
                         toml: TomlDoc | None = None) -> list[Scenario]:
     """Scenarios from a parsed TOML document; all problems of the file at once (see module doc).
@@ -674,14 +674,16 @@ def scenarios_from_dict(doc: dict, regions: RegionTable | None = None, *, file: 
             if c is not None:
                 changes.append(c)
                 if c.multiply == 1 and c.hold is None:
-                    warns.append(f"change[{j}] multiplies by 1: it has no effect")
+                    warns.append(_kw(file, at("change", j, "multiply"), f"{key}.change[{j}].multiply",
+                                     "multiplies by 1: it has no effect"))
         if sid.lower() != BASELINE:
             if not raw:
-                warns.append("no changes: this scenario is the baseline")
+                warns.append(_kw(file, at("id"), key, "no changes: this scenario is the baseline"))
         elif raw:  # read as the baseline, its changes made the baseline rows the changed forecast
             problems.append(_kp(file, at("id"), f"{key}.id", _baseline_changed(sid)))
         elif sid != BASELINE:
-            warns.append(f"id {sid!r} is the baseline: it is written {BASELINE!r} in the outputs")
+            warns.append(_kw(file, at("id"), f"{key}.id",
+                             f"id {sid!r} is the baseline: it is written {BASELINE!r} in the outputs"))
         problems += _overlaps(changes, key, file, regions)
         if not problems:
             out.append(Scenario(sid, str(desc), tuple(changes), tuple(warns), file=file))
