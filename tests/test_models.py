@@ -225,6 +225,7 @@ def test_every_driver_model_goes_through_one_region_rule():
 def test_a_region_with_empty_driver_rows_has_no_counts_not_no_rows():
     """NWS02's strikes rows all present with every value empty were called "no 'strikes' rows"."""
     import pandas as pd
+
     from displacement_forecast.models.history import regions_left_out
 
     obs, reg = _o21()

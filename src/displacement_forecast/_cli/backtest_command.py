@@ -177,7 +177,14 @@ def format_cumulative(summary: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.io import file_sha256, observations_sha256
-    from ..evaluate.backtest import REFERENCE, backtest_origins, common_cells, run_backtest, summarise, winners
+    from ..evaluate.backtest import (
+        REFERENCE,
+        backtest_origins,
+        common_cells,
+        run_backtest,
+        summarise,
+        winners,
+    )
     from ..forecast.staging import claim_out_dir, final_paths, staged_folder
     from .checks import check_draws, check_origins_spec, check_seed, horizon_problems
 
