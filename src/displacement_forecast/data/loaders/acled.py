@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,10 @@ from ..aggregate import aggregate
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, DataError, DataWarning, Problem
 from .common import (
-    MostUnmatched,
-    best_level,
     coverage,
     finish,
     flag_partial_periods,
-    map_region_names,
+    map_event_regions,
     parse_dates,
     read_columns,
 )
@@ -150,13 +147,9 @@ def load_acled(
                              what="ACLED export", delimiter=delimiter, progress=progress,
                              event_id="event_id_cnty")
     dates = parse_dates(df["event_date"], file=file, column="event_date", lines=lines, date_format=date_format)
-    named = {v: k for k, v in LEVEL_COLUMNS.items()}.get(level, level)
-    try:  # most rows matching no region: the wrong level, refused with the level that matches
-        codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict, levels=named,
-                                 scope=df["country"] if "country" in df.columns else None)
-    except MostUnmatched as e:
-        hint = best_level(path, regions, {k: v for k, v in LEVEL_COLUMNS.items() if v != level}, delimiter=delimiter)
-        raise DataError(replace(e.problem, message=e.problem.message + hint)) from None
+    # most rows matching no region: the wrong level, refused with the level that matches
+    codes = map_event_regions(df, level, LEVEL_COLUMNS, regions, path=path, file=file, lines=lines, strict=strict,
+                              delimiter=delimiter)
 
     # What this export can count: sub-event keys need sub_event_type, the rest event_type.
     type_cols = [c for c in ("sub_event_type", "event_type") if c in df.columns]

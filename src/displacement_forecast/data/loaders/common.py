@@ -976,6 +976,27 @@ def best_level(path: Path, regions: RegionTable, columns: Mapping[str, str], *, 
     return f"; level {best} matches {share:.0%} of the rows: use it (a recipe's level = \"{best}\", or --level {best})"
 
 
+def map_event_regions(df: pd.DataFrame, column: str, columns: Mapping[str, str], regions: RegionTable, *,
+                       path: Path, file: str, lines, strict: bool, delimiter: str | None = None) -> pd.Series:
+    """An event list's region codes from its region ``column`` (:func:`map_region_names`,
+    scoped by its ``country`` column when read); most rows matching no region is refused as the
+    wrong level, naming the other level of ``columns`` (level -> column) that matches
+    (:func:`best_level`). The ACLED and UCDP loaders' one way to do it.
+
+    Raises
+    ------
+    DataError
+        As :func:`map_region_names`; for most rows unmatched, its line plus the level that matches.
+    """
+    level = {v: k for k, v in columns.items()}.get(column, column)
+    try:
+        return map_region_names(df[column], regions, file=file, column=column, lines=lines, strict=strict,
+                                levels=level, scope=df["country"] if "country" in df.columns else None)
+    except MostUnmatched as e:
+        hint = best_level(path, regions, {k: v for k, v in columns.items() if v != column}, delimiter=delimiter)
+        raise DataError(dataclasses.replace(e.problem, message=e.problem.message + hint)) from None
+
+
 def no_match_message(names: list, regions: RegionTable, k: int = 4) -> str:
     """What the file's region names looked like against the table's, for a file matching none."""
     theirs = ", ".join(repr(str(n)) for n in sorted(map(str, names))[:k]) + (", ..." if len(names) > k else "")

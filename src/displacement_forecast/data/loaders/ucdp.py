@@ -9,7 +9,6 @@ guesses from the headline) that ``flags`` maps to series.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +18,10 @@ from ..aggregate import aggregate, spread_ranges
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, Problem
 from .common import (
-    MostUnmatched,
-    best_level,
     coverage,
     finish,
     flag_partial_periods,
-    map_region_names,
+    map_event_regions,
     parse_dates,
     read_columns,
     row_problems,
@@ -109,13 +106,9 @@ def load_ucdp_ged(
                                      lambda i: f"date_end {d1.iloc[i].date()} is before date_start {d0.iloc[i].date()}",
                                      what="have date_end before date_start", cell=lambda i: df["date_end"].iloc[i],
                                      expected="expected date_end on or after date_start"))
-    named = {v: k for k, v in LEVEL_COLUMNS.items()}.get(level, level)
-    try:  # most rows matching no region: the wrong level, refused with the level that matches
-        codes = map_region_names(df[level], regions, file=file, column=level, lines=lines, strict=strict, levels=named,
-                                 scope=df["country"] if "country" in df.columns else None)
-    except MostUnmatched as e:
-        hint = best_level(path, regions, {k: v for k, v in LEVEL_COLUMNS.items() if v != level}, delimiter=delimiter)
-        raise DataError(replace(e.problem, message=e.problem.message + hint)) from None
+    # most rows matching no region: the wrong level, refused with the level that matches
+    codes = map_event_regions(df, level, LEVEL_COLUMNS, regions, path=path, file=file, lines=lines, strict=strict,
+                              delimiter=delimiter)
     keep = codes.notna().to_numpy()
     if violence_types is not None:
         keep &= df["type_of_violence"].isin(list(violence_types)).to_numpy()
