@@ -1153,3 +1153,27 @@ def test_o21_scenario_under_auto_does_not_move_the_region(tmp_path, capsys):
         base, x5 = (q[q["scenario"] == k].sort_values(["target", "horizon", "output_type", "output_type_id"])
                     ["value"].to_numpy() for k in ("baseline", "ks-x5"))
         assert len(base) and np.array_equal(base, x5), code
+
+
+def test_an_interrupt_inside_a_c_callback_is_delivered_again_without_a_traceback(capfd):
+    """Ctrl-C landing inside numba's llvmlite callback printed "Exception ignored on calling ctypes
+    callback function ... Traceback ... KeyboardInterrupt" and was lost (the stress test's kills);
+    the command's hook now prints nothing and the interrupt reaches the code after the callback."""
+    import ctypes
+    import time
+
+    from displacement_forecast.cli import _interrupts_from_callbacks
+
+    @ctypes.CFUNCTYPE(None)
+    def callback():
+        raise KeyboardInterrupt
+
+    restore = _interrupts_from_callbacks()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            callback()
+            for _ in range(500):  # the signal comes from a helper thread
+                time.sleep(0.01)
+    finally:
+        restore()
+    assert "Traceback" not in capfd.readouterr().err

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     staging.STATUS.clear()
     restore = _term_as_interrupt()
+    restore_hook = _interrupts_from_callbacks()
     try:
         with _warnings_as_lines():
             return int(args.func(args) or 0)
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         staging.release_claims()
+        restore_hook()
         restore()
 
 
@@ -159,6 +161,37 @@ def _warnings_as_lines():
         yield
     finally:
         warnings.showwarning = previous
+
+
+def _interrupts_from_callbacks():
+    """Ctrl-C (or SIGTERM) that lands inside a C library's callback is delivered again, not lost.
+
+    A callback cannot raise: Python printed "Exception ignored on calling ctypes callback function
+    ... Traceback ... KeyboardInterrupt" (numba's llvmlite, caching a compiled function) and the run
+    went on as if nothing was pressed (``tests/test_reliability_stress.py``, 1 of 50 kills). This
+    ``sys.unraisablehook`` prints nothing for an interrupt and sends SIGINT again from a helper
+    thread, so it reaches the Python code the callback returns to (the usual exit 130 and its
+    line); anything else goes to the previous hook. Returns a function that puts it back.
+    """
+    import _thread
+    import os
+    import signal
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            # a bare thread: threading.Thread.start() waits for it, and the signal then hit the hook itself
+            _thread.start_new_thread(os.kill, (os.getpid(), signal.SIGINT))
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+    def restore() -> None:
+        sys.unraisablehook = previous
+
+    return restore
 
 
 def _term_as_interrupt():
