@@ -1168,6 +1168,10 @@ def test_an_interrupt_inside_a_c_callback_is_delivered_again_without_a_traceback
     def callback():
         raise KeyboardInterrupt
 
+    import signal
+
+    # a test worker may ignore SIGINT (pytest-xdist's do): the command runs with Python's handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     restore = _interrupts_from_callbacks()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -1176,4 +1180,5 @@ def test_an_interrupt_inside_a_c_callback_is_delivered_again_without_a_traceback
                 time.sleep(0.01)
     finally:
         restore()
+        signal.signal(signal.SIGINT, previous)
     assert "Traceback" not in capfd.readouterr().err
