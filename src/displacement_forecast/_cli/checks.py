@@ -49,7 +49,14 @@ import pandas as pd
 
 from ..conventions import MIN_HISTORY, period_unit
 from ..data.regions import RegionTable
-from ..data.schema import EARLIEST_DATE, DataError, Problem, detect_frequency, period_grid
+from ..data.schema import (
+    EARLIEST_DATE,
+    DataError,
+    Problem,
+    detect_frequency,
+    latest_date,
+    period_grid,
+)
 from ..models.history import min_history, model_needs, regions_left_out
 
 #: Fewest periods of displacement history any model is fitted on.
@@ -92,8 +99,7 @@ def check_iso_date(text: str, option: str) -> pd.Timestamp:
         raise DataError(Problem("command line", None, option,
                                 f"{text!r} is not a calendar date; expected YYYY-MM-DD")) from None
     # the dates data may hold (9999-01-01 was an internal error: pandas holds no date past 2262)
-    last = (pd.Timestamp.today().normalize() + pd.Timedelta(days=366)).date()  # schema's rule for data dates
-    if not EARLIEST_DATE.date() <= day <= last:
+    if not EARLIEST_DATE.date() <= day <= latest_date().date():
         raise DataError(Problem("command line", None, option,
                                 f"{s} is out of range; expected a date between {EARLIEST_DATE.date()} and next year, "
                                 "as the data's dates are"))
@@ -285,9 +291,8 @@ def check_horizon(horizon: int, draws: int, n_history: int, n_regions: int, n_sc
     that need no data (:func:`horizon_problems`). Called before anything counts dates forward over
     the horizon (the scenarios' dates)."""
     check_draws(draws)
-    problems = horizon_problems(horizon, max_horizon)
-    if problems:
-        raise DataError(problems)
+    check_horizon_option(horizon, max_horizon)
+    problems: list[Problem] = []
     cap = horizon_cap(n_history, max_horizon)
     if horizon > cap:
         why = (f"the data hold {n_history} periods and a forecast may reach no further ahead than the "

@@ -64,6 +64,12 @@ DRIVER_SERIES: tuple[str, ...] = tuple(s for s in KNOWN_SERIES if s not in PEOPL
 FREQUENCIES: dict[str, str] = {"D": "day", "W": "week", "M": "month (1st)"}
 
 EARLIEST_DATE = pd.Timestamp("1946-01-01")  # UCDP/ACLED coverage starts well after this
+
+
+def latest_date() -> pd.Timestamp:
+    """The latest date data (or a date on the command line) may hold: a year from today."""
+    return pd.Timestamp.today().normalize() + pd.Timedelta(days=366)
+
 #: Largest value a count may take: no count of people or events in one region and period reaches
 #: ten billion (more than the world's population). Larger is a typo or a corrupt cell (``1e308``),
 #: which would overflow sums to infinity or swamp a fit without a word. Checked for every series,
@@ -613,7 +619,7 @@ def validate_observations(
     problems += first_of_each(unread, [cell_shape(str(raw_dates.iloc[i]).strip()) if pd.notna(raw_dates.iloc[i]) else ""
                                        for i in unread], unreadable, file=file, column="date")
     today = pd.Timestamp.today().normalize()
-    bad_range = np.flatnonzero(((dates < EARLIEST_DATE) | (dates > today + pd.Timedelta(days=366))).fillna(False).to_numpy())
+    bad_range = np.flatnonzero(((dates < EARLIEST_DATE) | (dates > latest_date())).fillna(False).to_numpy())
     problems += first_of_each(
         bad_range, (dates.iloc[bad_range] > today).to_numpy(), file=file, column="date",  # too early / too late
         problem=lambda i, more: Problem(file, int(lines[i]), "date", f"date {dates.iloc[i].date()} is out of range{more}; "

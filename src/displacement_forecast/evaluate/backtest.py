@@ -991,7 +991,7 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
     off = _coverage_off(rec, tolerance)
     if not off:
         return []
-    verdict = coverage_verdict(rec, tolerance)
+    verdict = rec.get("verdict") or coverage_verdict(rec, tolerance)  # backtest_record's, made just before
     narrow, wide = verdict["too_narrow"], verdict["too_wide"]
     chance, none = verdict["within_chance"], verdict["no_interval"]
     where = "the all-region total" if scope == TOTAL else "each region"

@@ -120,9 +120,7 @@ def _how(record: Mapping[str, Any]) -> str:
     parts = [f"{', '.join(verdict[k])} too {k.removeprefix('too_')}" for k in ("too_narrow", "too_wide")
              if verdict.get(k)]
     chance, none = verdict.get("within_chance"), verdict.get("no_interval")
-    if "within_chance" not in verdict and verdict.get("may_be_chance"):  # a sidecar written before the bands
-        parts.append("the origins cannot tell this from chance")
-    elif chance:
+    if chance:
         parts.append("the origins cannot tell this from chance" if len(chance) == len(off)
                      else f"{', '.join(chance)} within chance")
     if none:
