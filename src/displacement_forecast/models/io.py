@@ -215,7 +215,7 @@ def model_class(model_id: Any, where: Path | str = MODEL_FILE) -> type:
 
 # -- the driver forecaster as JSON -------------------------------------------------------------
 _AR_ATTRS = ("active_", "history_", "n_regions_", "idx_", "zone_", "params_", "cov_", "cov_blocks_", "mean_",
-             "common_sd_", "persistence_")
+             "common_sd_", "persistence_", "held_level_")
 
 
 def driver_state(dm: Any) -> dict[str, Any] | None:
