@@ -18,6 +18,7 @@ from displacement_forecast.models.ensemble import (
     _upper_tail_factor,
     choose_weights,
     horizon_factors,
+    short_backtest,
     spread_paths,
     stretch_upper_tail,
 )
@@ -1196,3 +1197,34 @@ def test_fits_saved_before_the_persistence_keep_their_paths(stationary):
     assert not np.array_equal(fresh, without)
     a.fit(stationary)
     np.testing.assert_array_equal(a.sample_paths(4, n_draws=300, seed=2).values, fresh)
+
+
+def test_a_backtest_spanning_less_than_two_horizons_is_said_to_be_short(sim):
+    """Weights fitted where the internal backtest's outcomes span fewer than two of its horizons
+    rest on one stretch of data: the fit says so, naming the weights and the span."""
+    panel = Panel.from_observations(sim.observations, sim.regions)
+    H = 4
+    bt = {"horizon": H, "origins": [str(panel.dates[-1 - 7].date())]}  # outcomes span 7 weeks < 8
+    msg = short_backtest(panel, bt, {"last-value": 0.6, "dynamic": 0.4})
+    assert msg.startswith("the weights (last-value 0.6, dynamic 0.4) rest on a short internal backtest")
+    assert "span 7 weeks, fewer than two 4-week windows" in msg
+    assert short_backtest(panel, {**bt, "origins": [str(panel.dates[-1 - 8].date())]}, {"a": 0.5, "b": 0.5}) is None
+    assert short_backtest(panel, bt, {"last-value": 1.0}) is None  # one model: no weights to doubt
+
+
+def test_the_fit_reports_a_short_backtest(sim, monkeypatch):
+    """Wiring: what :func:`short_backtest` says about the fit's own backtest is among its warnings."""
+    import displacement_forecast.models.ensemble as ens
+
+    seen = {}
+
+    def spy(panel, bt, weights):
+        seen.update(bt=bt, weights=weights)
+        return "SHORT"
+
+    monkeypatch.setattr(ens, "short_backtest", spy)
+    panel = Panel.from_observations(sim.observations, sim.regions)
+    m = get_model(DEFAULT_MODEL, candidates=[("last-value", {}), ("historic-average", {})], n_paths=50)
+    m.fit(panel.truncate(panel.dates[20]))
+    assert "SHORT" in m.info_.warnings
+    assert seen["weights"] == m.weights_ and seen["bt"]["origins"]
