@@ -241,3 +241,46 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     assert side["intervals_calibrated_in_backtest"] is False
     assert any("63%" in w for w in side["warnings"])
     assert main(["forecast", str(DATA), "--backtest", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_upper_tails_that_reach_a_bound_are_named():
+    """Known paths: a region whose 99% quantile sits at its people at risk, one whose 99% quantile
+    is 10x its largest count on record, one within both: only the first two are named, each with
+    the bound, the periods and the figure."""
+    from displacement_forecast.forecast.summaries import tail_warnings
+
+    D, H = 1000, 3
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 100, (D, 3, H))
+    p[-20:, 0, 2] = 5_000  # region A: 2% of paths at its 5,000 people at risk in period 3
+    p[-20:, 1, 1:] = 2_000  # region B: 2,000 in periods 2-3, its record 150
+    arr = xr.DataArray(p, dims=("draw", "region", "horizon"), coords={"region": ["A", "B", "C"]})
+    hist = np.array([[90.0, np.nan, 120.0], [150.0, 10.0, 5.0], [400.0, 300.0, np.nan]])
+    out = tail_warnings(arr, hist, np.array([5_000.0, 1e6, 1e6]), "month")
+    assert len(out) == 2
+    assert out[0].startswith("region A: the 99% quantile of new displacement reaches the people at risk (5,000")
+    assert "in month 3:" in out[0] and "placeholder" in out[0]
+    assert out[1].startswith("region B: the 99% quantile of new displacement is 2,000 in months 2-3, 13x its "
+                             "largest month on record (150)")
+    assert tail_warnings(arr, hist * 100, np.full(3, 1e9), "month") == []  # nothing near a bound
+
+
+def test_the_forecast_says_when_a_tail_reaches_a_bound(tmp_path, capsys):
+    """End to end: a region whose population is far below what its counts could reach is named on
+    screen and in the sidecar's warnings."""
+    from displacement_forecast.data.simulate import simulate_nw_syria
+
+    sim = simulate_nw_syria(seed=1)
+    obs = sim.observations
+    regions = sim.regions.frame.copy()
+    last = obs[(obs.series == "displaced") & (obs.region == regions.code[0])]["value"].tail(3).max()
+    regions.loc[0, "population"] = int(max(float(last), 1.0) * 1.5) + 1  # a bound within reach
+    regions.to_csv(tmp_path / "regions.csv", index=False)
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--regions", str(tmp_path / "regions.csv"), "--model",
+               "last-value", "--horizon", "4", "--draws", "400", "--no-plots", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    side = json.loads((tmp_path / "out" / "forecast.json").read_text())
+    named = [w for w in side["warnings"] if w.startswith(f"region {regions.code[0]}: the 99% quantile")]
+    assert named and f"WARNING: {named[0]}" in err

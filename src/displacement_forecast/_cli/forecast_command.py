@@ -229,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     run_ = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=args.horizon,
                         n_draws=args.draws, seed=args.seed, thresholds=thresholds,
                         data_files=[str(args.data)], backtest=record)
+    for w in run_.warnings:  # found in the paths (upper tails at a bound): also in the sidecar
+        print(f"WARNING: {w}", file=sys.stderr)
     apply_marks(run_.sidecar, **marks)
     amend(run_.sidecar)
     with staged_folder(args.out, kind="forecast") as stage, hub_stage(args.hub) as hub:

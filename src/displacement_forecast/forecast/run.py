@@ -8,21 +8,27 @@ writers registry (:mod:`~displacement_forecast.forecast.writers`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import xarray as xr
 
-from ..conventions import INTERVAL_LEVELS, levels_text
+from ..conventions import INTERVAL_LEVELS, levels_text, period_unit
 from ..data.metadata import SYNTHETIC_MARK
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
 from ..scenarios import Scenario
 from . import engine
 from .output import build_sidecar
-from .summaries import DEFAULT_THRESHOLDS, QUANTILE_LEVELS, hub_frame, prob_exceed_total
+from .summaries import (
+    DEFAULT_THRESHOLDS,
+    QUANTILE_LEVELS,
+    hub_frame,
+    prob_exceed_total,
+    tail_warnings,
+)
 from .writers import write_outputs
 
 
@@ -34,6 +40,8 @@ class ForecastRun:
     paths: dict[str, xr.DataArray]
     frame: pd.DataFrame
     sidecar: dict[str, Any]
+    #: What the run found in its own paths (:func:`.summaries.tail_warnings`), also in the sidecar.
+    warnings: list[str] = field(default_factory=list)
 
     def prob_exceed(self, threshold: float, within: int | None = None) -> dict[str, float]:
         """P(total new displacement over all regions in the first ``within`` periods > threshold)."""
@@ -71,7 +79,12 @@ def run_forecast(
     sidecar = build_sidecar(m, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
                             quantile_levels=quantile_levels, thresholds=thresholds,
                             data_files=data_files, backtest=backtest)
-    return ForecastRun(m, paths, frame, sidecar)
+    # the baseline's upper tails (the other scenarios are read against it), checked against bounds
+    base = next((s.id for s in scenarios if s.id == "baseline"), scenarios[0].id)
+    p = m.panel_
+    tails = tail_warnings(paths[base], p.target(), p.at_risk_end(), period_unit(p.freq))
+    sidecar["warnings"] += tails
+    return ForecastRun(m, paths, frame, sidecar, tails)
 
 
 def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl: bool = False,

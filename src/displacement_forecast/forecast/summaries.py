@@ -176,3 +176,49 @@ def _type_id(output_type: str, type_id: float | None) -> str:
     if output_type == "quantile":
         return f"{type_id:g}"
     return f"{type_id:.0f}"
+
+
+#: Quantile level whose reach :func:`tail_warnings` checks, and the multiple of a region's largest
+#: count on record it names (the driver-free members' own cap is 10 times it, ``MAX_GROWTH``).
+TAIL_LEVEL, TAIL_RECORD_MULTIPLE = 0.99, 10.0
+
+
+def tail_warnings(paths: xr.DataArray, history: np.ndarray, at_risk: np.ndarray, unit: str = "period",
+                  level: float = TAIL_LEVEL, multiple: float = TAIL_RECORD_MULTIPLE) -> list[str]:
+    """Warnings for regions whose forecast upper tail runs into a bound rather than the data.
+
+    ``paths`` ``(draw, region, horizon)`` (one scenario, regions only), ``history`` the observed
+    counts ``(region, period)`` (NaN = missing), ``at_risk`` the people at risk at the origin
+    ``(region,)`` (the region table's population for counts of movements). A region is named when
+    its ``level`` quantile in some period reaches its people at risk (every path above it would be
+    capped there: the tail is then the population column's, which may be a placeholder), or reaches
+    ``multiple`` times its largest count on record. Such quantiles are what the exceedance
+    probabilities of high thresholds read; they say more about the bound than about the conflict.
+    Why: the Syria recipe's panel (OCHA arrivals, placeholder populations of 1,000,000) forecast
+    with ``auto`` had Deir-ez-Zor's 99% quantile at 1,000,000 in month 3 and Quneitra's at 230,865,
+    10x its largest month, with nothing said (a new user's trial, 2026-12-02).
+    """
+    q = np.quantile(np.asarray(paths, float), level, axis=0)  # (region, horizon)
+    codes = [str(c) for c in paths.coords["region"].values]
+    record = np.nanmax(np.where(np.isfinite(history), history, -np.inf), axis=1)
+    pct = f"{level * 100:g}%"
+    out = []
+    for r, code in enumerate(codes):
+        hit = np.flatnonzero(q[r] >= 0.999 * at_risk[r]) if at_risk[r] > 0 else np.zeros(0, int)
+        big = np.flatnonzero(q[r] >= multiple * record[r]) if np.isfinite(record[r]) and record[r] > 0 else hit[:0]
+        if len(hit):
+            out.append(f"region {code}: the {pct} quantile of new displacement reaches the people at risk "
+                       f"({at_risk[r]:,.0f}, from the region table's population) in {_span(hit, unit)}: that "
+                       "tail is the population column's, not the data's; check the population (a placeholder?)")
+        elif len(big):
+            out.append(f"region {code}: the {pct} quantile of new displacement is {q[r, big].max():,.0f} in "
+                       f"{_span(big, unit)}, {q[r, big].max() / record[r]:,.0f}x its largest {unit} on record "
+                       f"({record[r]:,.0f}); such a tail rests on the model, not on anything the data have shown")
+    return out
+
+
+def _span(idx: np.ndarray, unit: str) -> str:
+    """``month 3`` or ``months 2-3`` (1-based horizons; ``idx`` sorted, 0-based)."""
+    a, b = int(idx[0]) + 1, int(idx[-1]) + 1
+    return f"{unit} {a}" if a == b else f"{unit}s {a}-{b}"
+
