@@ -1196,3 +1196,21 @@ def test_fits_saved_before_the_persistence_keep_their_paths(stationary):
     assert not np.array_equal(fresh, without)
     a.fit(stationary)
     np.testing.assert_array_equal(a.sample_paths(4, n_draws=300, seed=2).values, fresh)
+
+
+def test_sarimax_reports_a_negative_strike_effect_as_nb_dl_does(stationary):
+    """Known truth: strikes that fall when displacement rises give sarimax's strike coefficient a
+    median below 0 over the regions; it is the one check every driver model feeds
+    (``negative_effects``, the fit warning, the sidecar's ``scenarios_reversed``), as nb-dl's."""
+    from displacement_forecast.forecast.run import run_forecast
+
+    panel = _with_strikes(stationary, np.round(2e5 / stationary.target()))
+    m = get_model("sarimax", drivers=("strikes",)).fit(panel)
+    effect = m.driver_effects()["strikes"]
+    assert effect == pytest.approx(np.median(m.params_[:, 1])) and effect < 0
+    assert m.negative_effects() == ["strikes"]
+    assert any(w.startswith("fitted effect below 0 of strikes (median over regions of b -") for w in m.info_.warnings)
+    side = run_forecast(model=m, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
+    assert side["marks"]["scenarios_reversed"] == ["strikes"]
+    plain = get_model("sarimax", drivers=("strikes",)).fit(_with_strikes(stationary, np.round(stationary.target() / 50)))
+    assert plain.negative_effects() == [] and not any("below 0" in w for w in plain.info_.warnings)

@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..distributions import CommonNoiseNB
 from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
-from .base import ForecastModel, Panel, ffill_time, negative_effect_warning
+from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 #: Fewest rows of data per shared coefficient (lag coefficients + dispersion) before the default
@@ -143,9 +143,6 @@ class NBDistributedLag(ForecastModel):
                          for i, s in enumerate(self.drivers)},
             "inactive_regions": [c for c, a in zip(panel.regions.codes, self.active_, strict=True) if not a],
         }
-        negative = {s: v for s, v in self.info_.diagnostics["lag_sums"].items() if v < 0}
-        if negative:
-            self.info_.warnings.append(negative_effect_warning(negative, "lag sum"))
         if not self.info_.diagnostics["converged"]:
             self.info_.reliable = False
             self.info_.warnings.append("maximum likelihood did not converge")
@@ -171,9 +168,12 @@ class NBDistributedLag(ForecastModel):
                 **{s: self.params_[k + i * L : k + (i + 1) * L][::-1] for i, s in enumerate(self.drivers)},
                 "alpha": self.params_[-1]}
 
-    def negative_effects(self) -> list[str]:
-        """Drivers whose fitted lag coefficients sum below 0 (the effect of a sustained change)."""
-        return [s for s, v in self.info_.diagnostics.get("lag_sums", {}).items() if v < 0]
+    effect_name = "lag sum"
+
+    def driver_effects(self) -> dict[str, float]:
+        """Each driver's fitted lag coefficients summed (the effect of a sustained change on log
+        expected displacement, per unit of ``log1p``; rounded as in the diagnostics)."""
+        return dict(self.info_.diagnostics.get("lag_sums", {}))
 
     def _draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if not self.parameter_uncertainty:
