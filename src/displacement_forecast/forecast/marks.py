@@ -13,6 +13,9 @@ A forecast carries a mark when
 * a region's counts of a driver the model uses stopped long before the origin
   (``driver_counts_stopped``; the driver models carry the last count forward as if current:
   unreliable, as a region without a single count is left out),
+* a region's displacement counts stopped long before the origin (``target_counts_stopped``; its
+  forecast rests on old data: unreliable by the same rule,
+  :func:`~displacement_forecast._cli.checks.stopped_counts`),
 * the last periods held no displacement counts (the origin moved back; a note, not a fault; a
   horizon shorter than that gap covers only its start, :func:`missing_periods_note`),
 * a model that no scenario can move at all (it uses no conflict series: a driver-free model, or
@@ -41,15 +44,17 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
                 regions_left_out: Mapping[str, str] | None = None,
                 missing_last_periods: list[str] | None = None,
                 warnings: list[str] | None = None,
-                driver_counts_stopped: Mapping[str, str] | None = None) -> MutableMapping[str, Any]:
+                driver_counts_stopped: Mapping[str, str] | None = None,
+                target_counts_stopped: Mapping[str, str] | None = None) -> MutableMapping[str, Any]:
     """Record the marks in ``sidecar`` (in place) and return it.
 
     ``reliable`` becomes False when the fit failed its gate, regions were left out, or a region's
-    driver counts stopped long before the origin (``driver_counts_stopped``: a region whose counts
-    of a driver never began is left out; one whose counts stopped is forecast from the last of them,
-    as if still current, and marked so).
+    driver or displacement counts stopped long before the origin (``driver_counts_stopped``,
+    ``target_counts_stopped``, region -> when: a region whose counts never began is left out; one
+    whose counts stopped is forecast from the last of them, as if still current, and marked so).
     """
     stopped = dict(driver_counts_stopped or {})
+    target_stopped = dict(target_counts_stopped or {})
     left = dict(regions_left_out or {})
     for w in warnings or []:
         if w not in sidecar["warnings"]:
@@ -65,9 +70,11 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
         "scenarios_cannot_move": dict(sidecar.get("scenario_blind_regions") or {}),
         "scenarios_reversed": _reversed(sidecar),
         "driver_counts_stopped": stopped,
+        "target_counts_stopped": target_stopped,
     }
     sidecar["marks"] = marks
-    sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left and not stopped)
+    sidecar["reliable"] = bool(sidecar.get("reliable", True) and fit_reliable and not left and not stopped
+                               and not target_stopped)
     return sidecar
 
 
@@ -139,6 +146,10 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     left = marks.get("regions_left_out") or {}
     if left:
         parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+    target_stopped = marks.get("target_counts_stopped") or {}
+    if target_stopped:
+        parts.append("OLD DISPLACEMENT COUNTS: " + ", ".join(f"{k} ({v})" for k, v in target_stopped.items())
+                     + f"; {'its' if len(target_stopped) == 1 else 'their'} forecast rests on old data")
     stopped = marks.get("driver_counts_stopped") or {}
     if stopped:
         parts.append("OLD DRIVER COUNTS: " + ", ".join(f"{k} ({v})" for k, v in stopped.items())
