@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..conventions import FREQ_WORD, period_unit
 from ..distributions import CommonNoiseNB
 from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
 from .base import ForecastModel, Panel, ffill_time
@@ -108,9 +109,13 @@ class NBDistributedLag(ForecastModel):
                 f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "
                 f"--drivers{', fewer lags with --lags' if self.n_lags else ''}{',' if other else ' or'} a longer "
                 f"history{other}")
-        if L < default_L:
-            self.info_.warnings.append(f"lags shortened from {default_L} to {L} periods: {len(Yv)} rows of data for "
-                                       f"{S} driver series ({MIN_ROWS_PER_COEFFICIENT} rows per coefficient)")
+        if L < default_L:  # only the default is shortened (lags given are kept, or an error): say it is the default
+            unit = period_unit(panel.freq)
+            why = (f"only {T} periods of history (the lags need 4 more)" if L == T - 4 else
+                   f"only {len(Yv)} rows of data for {S} driver series, and {MIN_ROWS_PER_COEFFICIENT} rows per "
+                   "coefficient are needed")
+            self.info_.warnings.append(f"lags shortened from the default for {FREQ_WORD[panel.freq]} data, {default_L} "
+                                       f"{unit}s, to {L}: {why} (--lags sets them)")
         no_rows = np.bincount(gv, minlength=len(act)) == 0
         if no_rows.any():
             # Displacement but never with complete driver lags (e.g. no strike rows at all): no
