@@ -70,7 +70,8 @@ def run_forecast(
     frame = hub_frame(paths, quantile_levels=quantile_levels, thresholds=thresholds)
     sidecar = build_sidecar(m, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
                             quantile_levels=quantile_levels, thresholds=thresholds,
-                            data_files=data_files, backtest=backtest)
+                            data_files=data_files, backtest=backtest,
+                            totals={s: p.sum(("region", "horizon")).values for s, p in paths.items()})
     return ForecastRun(m, paths, frame, sidecar)
 
 
