@@ -347,3 +347,45 @@ def test_sampler_settings_fall_back_and_default(monkeypatch):
         sampler, chains, cores, progress = sampler_settings(cfg)
     assert (sampler, chains, progress) == ("pymc", 2, False) and 1 <= cores <= 2
     assert sampler_settings({**cfg, "sampler": "pymc", "cores": 3, "progress": True})[1:] == (2, 3, True)
+
+
+# -- a negative fitted effect: the warning and the scenarios_reversed mark (trial 19, item 1) ----
+def test_a_negative_posterior_mean_effect_warns_and_marks_reversed_scenarios(monkeypatch):
+    """Known truth: a fit whose posterior of ``beta`` for flights lies below 0 (strikes at 0) answers a
+    ceasefire with more displacement. As for nb-dl, its ``negative_effects`` names flights (the rule:
+    posterior mean below 0), the fit carries the warning once, and a forecast with a ceasefire is
+    marked ``scenarios_reversed`` (trial 19: beta [0.065, -0.10] raised P(>500k) from 5% to 79% under
+    a ceasefire with ``negative_effects: []`` and no mark). A saved fit warns when loaded."""
+    from displacement_forecast.forecast.marks import mark_text
+    from displacement_forecast.forecast.run import run_forecast
+    from displacement_forecast.models.io import load_model as load_any
+    from displacement_forecast.scenarios import Scenario
+
+    m = load_model(FIXTURE)
+    assert m.negative_effects() == [] and not any("below 0" in w for w in m.info_.warnings)  # beta 1.03, 0.10
+    S = len(m.post_["beta"])
+    rng = np.random.default_rng(0)
+    m.post_["beta"] = np.column_stack([np.zeros(S), rng.normal(-0.4, 0.3, S)])  # P(beta < 0) ~ 0.9
+    effects = m.driver_effects()
+    assert effects["strikes"] == 0 and effects["flights"] == pytest.approx(m.post_["beta"][:, 1].mean())
+    assert m.negative_effects() == ["flights"]
+    m._note_negative_effects()
+    m._note_negative_effects()
+    warned = [w for w in m.info_.warnings if w.startswith("fitted effect below 0 of flights (posterior mean of beta -0.")]
+    assert len(warned) == 1 and "a ceasefire raises it" in warned[0], m.info_.warnings
+    scenarios = [Scenario.baseline(), Scenario.ceasefire()]
+    run = run_forecast(model=m, scenarios=scenarios, horizon=3, n_draws=200)
+    side = run.sidecar
+    assert side["negative_effects"] == ["flights"] and side["marks"]["scenarios_reversed"] == ["flights"]
+    assert "SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more flights" in mark_text(side)
+    # the mark tells the truth: the ceasefire's median total is above the baseline's (the mean is not a
+    # fair test: the 10% of draws with beta above 0 dominate the baseline's mean through exp)
+    r = m.sample_scenarios(3, scenarios, n_draws=1000, seed=3)
+    total = {k: r[k].sum(("region", "horizon")) for k in r}
+    assert float(total["ceasefire"].median()) > float(total["baseline"].median()) + 1
+    # a saved fit (made before the model reported its effects, or any other) warns when loaded
+    monkeypatch.setattr(BayesHierarchical, "driver_effects", lambda self: {"strikes": 0.2, "flights": -0.1})
+    loaded = load_any(FIXTURE)
+    assert loaded.negative_effects() == ["flights"]
+    assert any(w.startswith("fitted effect below 0 of flights (posterior mean of beta -0.1)")
+               for w in loaded.info_.warnings), loaded.info_.warnings

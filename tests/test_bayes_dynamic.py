@@ -178,6 +178,30 @@ def test_paths_shape_seed_and_scenarios_move_it(small_fit):
     assert sc.shape == (100, 6, 3)
 
 
+def test_a_negative_posterior_mean_effect_marks_reversed_scenarios(small_fit):
+    """Known truth: with its posterior of ``beta`` moved below 0 (mean -0.5), more strikes mean less
+    displacement in the paths. As for nb-dl, ``negative_effects`` names strikes (posterior mean
+    below 0), the fit warns, and a forecast with a ceasefire is marked ``scenarios_reversed``; the
+    fit as sampled (beta ~ 0.5) has none (trial 19: the Bayesian models never said so)."""
+    import copy
+
+    from displacement_forecast.forecast.run import run_forecast
+    from displacement_forecast.scenarios import Scenario
+
+    assert small_fit.negative_effects() == [] and small_fit.driver_effects()["strikes"] > 0
+    m = copy.deepcopy(small_fit)
+    m.post_["beta"] = -m.post_["beta"]
+    assert m.driver_effects()["strikes"] == pytest.approx(-small_fit.driver_effects()["strikes"])
+    assert m.negative_effects() == ["strikes"]
+    m._note_negative_effects()
+    assert any(w.startswith("fitted effect below 0 of strikes (posterior mean of beta -") for w in m.info_.warnings)
+    scenarios = [Scenario.baseline(), Scenario.ceasefire()]
+    r = m.sample_scenarios(3, scenarios, n_draws=300, seed=1)
+    assert float(r["ceasefire"].sum() - r["baseline"].sum()) > 0  # the mark tells the truth
+    side = run_forecast(model=m, scenarios=scenarios, horizon=3, n_draws=100).sidecar
+    assert side["negative_effects"] == ["strikes"] and side["marks"]["scenarios_reversed"] == ["strikes"]
+
+
 def test_save_load_round_trip(small_fit, tmp_path):
     from displacement_forecast.models.io import load_model
 

@@ -158,7 +158,7 @@ def test_nbdl_shortens_its_lags_to_the_data_and_stays_on_scale():
 
     m = get_model("nb-dl").fit(_daily_national(30))
     assert m.n_lags_ == 1 and m.info_.diagnostics["n_lags"] == 1
-    assert any("lags shortened from 14 to 1" in w for w in m.info_.warnings)
+    assert any("lags shortened from the default for daily data, 14 days, to 1:" in w for w in m.info_.warnings)
     med = np.median(m.sample_paths(14, n_draws=400, seed=1).values, axis=0)
     assert (med > 20_000).all() and (med < 180_000).all(), med
     assert get_model("nb-dl").fit(_daily_national(200)).n_lags_ == 9  # 9 x 4 + 1 = 37 coefficients, 186 rows
@@ -203,7 +203,7 @@ def test_fit_says_on_screen_that_nbdl_shortened_its_lags(tmp_path, capsys):
     data, regions = _daily_files(tmp_path, 56)
     assert main(["fit", str(data), "--regions", str(regions), "--model", "nb-dl", "--out", str(tmp_path / "f")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert sum(x.startswith("WARNING: lags shortened from 14 to") for x in err) == 1, err
+    assert sum(x.startswith("WARNING: lags shortened from the default for daily data, 14 days, to") for x in err) == 1, err
 
 
 def test_nbdl_short_history_with_one_series_fits_with_fewer_lags():
@@ -242,7 +242,7 @@ def test_backtest_reports_the_fits_that_shortened_their_lags(tmp_path, capsys, m
     assert rc == 0, err
     meta = json.loads((out / "backtest.json").read_text())
     assert [w["origin"] for w in meta["fit_warnings"]] == ["2022-03-20", "2022-03-25"]
-    assert all("lags shortened from 14" in w["warnings"][0] for w in meta["fit_warnings"])
+    assert all("lags shortened from the default for daily data, 14 days" in w["warnings"][0] for w in meta["fit_warnings"])
     line = [ln for ln in err.splitlines() if ln.startswith("warning: nb-dl: 2 of 2 fits warned")]
     assert len(line) == 1 and "lags shortened" in line[0], err
     assert len(calls) == 1

@@ -1228,3 +1228,53 @@ def test_the_fit_reports_a_short_backtest(sim, monkeypatch):
     m.fit(panel.truncate(panel.dates[20]))
     assert "SHORT" in m.info_.warnings
     assert seen["weights"] == m.weights_ and seen["bt"]["origins"]
+
+
+def test_sarimax_reports_a_negative_strike_effect_as_nb_dl_does(stationary):
+    """Known truth: strikes that fall when displacement rises give sarimax's strike coefficient a
+    median below 0 over the regions; it is the one check every driver model feeds
+    (``negative_effects``, the fit warning, the sidecar's ``scenarios_reversed``), as nb-dl's."""
+    from displacement_forecast.forecast.run import run_forecast
+
+    panel = _with_strikes(stationary, np.round(2e5 / stationary.target()))
+    m = get_model("sarimax", drivers=("strikes",)).fit(panel)
+    effect = m.driver_effects()["strikes"]
+    assert effect == pytest.approx(np.median(m.params_[:, 1])) and effect < 0
+    assert m.negative_effects() == ["strikes"]
+    assert any(w.startswith("fitted effect below 0 of strikes (median over regions of b -") for w in m.info_.warnings)
+    side = run_forecast(model=m, scenarios=[Scenario.baseline(), Scenario.ceasefire()], horizon=2, n_draws=50).sidecar
+    assert side["marks"]["scenarios_reversed"] == ["strikes"]
+    plain = get_model("sarimax", drivers=("strikes",)).fit(_with_strikes(stationary, np.round(stationary.target() / 50)))
+    assert plain.negative_effects() == [] and not any("below 0" in w for w in plain.info_.warnings)
+
+
+def test_a_scenario_that_ran_the_wrong_way_is_marked_from_its_paths(stationary):
+    """Known truth: strikes that fall when displacement rises; dynamic's fitted beta is below 0, so
+    its ceasefire raises the forecast. The check on the paths (``marks.wrong_way``, whatever the model
+    says of its effects) marks it: ``scenarios_ran_the_wrong_way`` and the mark line; auto, which moves
+    such members by its response model, is not marked; a scenario whose level may lie either side of
+    the baseline (``hold``) is not checked."""
+    from displacement_forecast.forecast.marks import mark_text, scenario_direction, wrong_way
+    from displacement_forecast.forecast.run import run_forecast
+
+    assert scenario_direction({"change": [{"multiply": 0}]}) == -1
+    assert scenario_direction({"change": [{"multiply": 2}, {"multiply": 1.5}]}) == 1
+    assert scenario_direction({"change": [{"multiply": 2, "hold": 4}]}) == 0
+    assert scenario_direction({"change": [{"multiply": 0.5}, {"multiply": 2}]}) == 0
+    assert scenario_direction({"change": []}) == 0
+    base = np.arange(100.0)
+    lowered = {"id": "cease", "change": [{"multiply": 0}]}
+    assert wrong_way({"baseline": base, "cease": base * 0.9}, [lowered]) == {}
+    assert list(wrong_way({"baseline": base, "cease": base * 1.5 + 1}, [lowered])) == ["cease"]
+    assert wrong_way({"baseline": base, "cease": base + 0.1}, [lowered]) == {}  # a move within 1%: noise
+    panel = _with_strikes(stationary, np.round(2e5 / stationary.target()))
+    scenarios = [Scenario.baseline(), Scenario.ceasefire()]
+    dyn = get_model("dynamic", drivers=["strikes"]).fit(panel)
+    side = run_forecast(model=dyn, scenarios=scenarios, horizon=3, n_draws=200).sidecar
+    why = side["scenarios_ran_the_wrong_way"]["ceasefire"]
+    assert why.startswith("it lowers the conflict, yet its total over the horizon is above the baseline's in ")
+    assert side["marks"]["scenarios_ran_the_wrong_way"] == {"ceasefire": why}
+    assert f"SCENARIO ROWS RAN THE WRONG WAY: ceasefire ({why})" in mark_text(side)
+    a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
+    side = run_forecast(model=a, scenarios=scenarios, horizon=3, n_draws=200).sidecar
+    assert side["scenarios_ran_the_wrong_way"] == {} and "RAN THE WRONG WAY" not in mark_text(side)

@@ -32,9 +32,12 @@ def test_forecast_nbdl_keeps_the_lags_given(tmp_path, capsys):
     side = json.loads((tmp_path / "three" / "forecast.json").read_text())
     assert side["model"]["config"]["n_lags"] == 3  # what the user asked for
     assert side["diagnostics"]["n_lags"] == 3  # what the fit used
-    # without --lags the model's own rule applies: the same data shorten the default 14 to 9
+    # without --lags the model's own rule applies: the same data shorten the default 14 to 9, and the
+    # warning says the 14 is the default (trial 19: 'lags shortened from 14 to 6 periods' read as a
+    # setting the user never gave)
     assert main(base + ["--out", str(tmp_path / "default")]) == 0
-    assert "WARNING: lags shortened from 14 to 9" in capsys.readouterr().err
+    assert ("WARNING: lags shortened from the default for daily data, 14 days, to 9: only 192 rows of data for 4 "
+            "driver series, and 5 rows per coefficient are needed (--lags sets them)") in capsys.readouterr().err
     side = json.loads((tmp_path / "default" / "forecast.json").read_text())
     assert side["model"]["config"]["n_lags"] is None and side["diagnostics"]["n_lags"] == 9
 

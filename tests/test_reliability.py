@@ -796,8 +796,11 @@ def test_probabilities_near_0_and_1_are_not_rounded_to_certainty():
     assert fmt_prob(0.0, 1000) == "less than 1 in 1,000" and fmt_prob(0.5, 1000) == "50%"
 
 
-def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_path, capsys):
-    """Real NW Syria panel: Hama's last displacement count is January 2019 (10 months before)."""
+def test_a_region_with_old_counts_only_is_said_on_screen_and_marked(tmp_path, capsys):
+    """Real NW Syria panel: Hama's last displacement count is January 2019 (10 months before). It was
+    said on screen only, the run ``reliable: true`` with no mark (trial 19: Syria's Quneitra, 7 months
+    old), where a driver's counts stopped as long ago mark the run; the same rule now: the mark
+    ``target_counts_stopped`` in the sidecar, ``reliable`` false, the ``mark`` column on every row."""
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "out"
     rc = main(["forecast", str(root / "data/nw_syria/panel.csv"), "--regions", str(root / "data/nw_syria/regions.csv"),
@@ -808,6 +811,12 @@ def test_a_region_with_old_counts_only_is_said_on_screen_and_in_the_sidecar(tmp_
     assert "region Hama: its last displacement count is 2019-01-01, 10 periods before" in err
     side = json.loads((out / "forecast.json").read_text())
     assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])
+    why = "its last displacement count is 2019-01-01, 10 periods before the last period"
+    assert side["marks"]["target_counts_stopped"].get("Hama") == why and side["reliable"] is False
+    assert side["marks"]["driver_counts_stopped"] == {}  # last-value uses no driver
+    mark = pd.read_csv(out / "forecast.csv")["mark"]
+    assert mark.str.contains(f"OLD DISPLACEMENT COUNTS: Hama ({why})", regex=False).all(), mark.iloc[0]
+    assert "OLD DISPLACEMENT COUNTS: Hama" in err  # the UNRELIABLE banner
 
 
 def test_validate_applies_the_population_rule_of_forecast(capsys, tmp_path):

@@ -56,6 +56,8 @@ MIN_HISTORY = 8
 
 #: Name of one period, per frequency code.
 FREQ_UNIT: dict[str, str] = {"D": "day", "W": "week", "M": "month"}
+#: The data of a frequency code, in a sentence ("daily data").
+FREQ_WORD: dict[str, str] = {"D": "daily", "W": "weekly", "M": "monthly"}
 #: pandas frequency of the period grid (periods are labelled by their first day; weeks start Monday).
 GRID_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
 

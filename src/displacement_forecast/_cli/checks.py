@@ -315,13 +315,16 @@ class DataNotes:
     regions_left_out: dict[str, str] = field(default_factory=dict)
     missing_last_periods: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    #: region -> which driver series' counts stopped there, and when (:func:`stopped_drivers`)
+    #: region -> which driver series' counts stopped there, and when (:func:`stopped_counts`)
     driver_counts_stopped: dict[str, str] = field(default_factory=dict)
+    #: region -> when its displacement counts stopped (:func:`stopped_counts`)
+    target_counts_stopped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"regions_left_out": dict(self.regions_left_out),
                 "missing_last_periods": list(self.missing_last_periods), "warnings": list(self.warnings),
-                "driver_counts_stopped": dict(self.driver_counts_stopped)}
+                "driver_counts_stopped": dict(self.driver_counts_stopped),
+                "target_counts_stopped": dict(self.target_counts_stopped)}
 
 
 def used_drivers(model: Any, series: Mapping[str, Any], required: Sequence[str]) -> tuple[str, ...]:
@@ -340,23 +343,31 @@ def used_drivers(model: Any, series: Mapping[str, Any], required: Sequence[str])
     return tuple(dict.fromkeys((*required, *used)))
 
 
-def stopped_drivers(obs: pd.DataFrame, drivers: Sequence[str], codes: Sequence[str]) -> dict[str, str]:
+def stopped_counts(obs: pd.DataFrame, series: Sequence[str], codes: Sequence[str]) -> dict[str, str]:
     """``region -> "its last 'strikes' count is 2018-08-27, 73 periods before the last period"`` for
-    the regions of ``codes`` whose counts of a driver series in ``drivers`` stopped more than
-    :data:`STALE_PERIODS` periods before the last period of ``obs`` (regions with none at all are
-    :func:`~displacement_forecast.models.history.regions_left_out`'s). The driver models carry that
-    last count forward as the region's current level: NW Syria's NWS02 with strikes to 2018-08-27
-    was forecast from 2020-01-20 as fully observed, and a scenario multiplying its strikes by 5
-    raised its forecast tenfold from a count 73 weeks old."""
+    the regions of ``codes`` whose counts of a series in ``series`` stopped more than
+    :data:`STALE_PERIODS` periods before the last period of ``obs`` (the first such series per
+    region; regions with none at all are left out elsewhere). The target reads "its last
+    displacement count is ...".
+
+    One rule for the target and the drivers, each a mark that makes the forecast unreliable:
+    a driver's last count is carried forward as the region's current level (NW Syria's NWS02 with
+    strikes to 2018-08-27 was forecast from 2020-01-20 as fully observed, and a scenario
+    multiplying its strikes by 5 raised its forecast tenfold from a count 73 weeks old); a target
+    whose counts stopped leaves the forecast resting on old data (Syria's Quneitra, last count
+    2018-06-01, 7 months before the origin: a 95% band over 110,000 a month where its history is
+    almost always under 25,000, marked reliable before 2026-12-02).
+    """
     grid = pd.DatetimeIndex(sorted(obs["date"].unique()))
     out: dict[str, str] = {}
-    for s in drivers:
+    for s in series:
         last = obs[(obs["series"] == s) & obs["value"].notna()].groupby("region")["date"].max()
+        what = "displacement" if s == TARGET else f"'{s}'"
         for code in codes:
             if code in last.index and code not in out:
                 behind = int((grid > last[code]).sum())
                 if behind > STALE_PERIODS:
-                    out[str(code)] = (f"its last '{s}' count is {pd.Timestamp(last[code]).date()}, {behind} periods "
+                    out[str(code)] = (f"its last {what} count is {pd.Timestamp(last[code]).date()}, {behind} periods "
                                       "before the last period")
     return out
 
@@ -505,14 +516,7 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         gap_note = len(notes.warnings)
         notes.warnings.append("")
         obs = obs[obs["date"] <= last_seen]
-    # Regions whose last count is old: their forecast rests on old data (said, not hidden).
-    last_count = obs[(obs["series"] == TARGET) & obs["value"].notna()].groupby("region")["date"].max()
     grid = pd.DatetimeIndex(sorted(obs["date"].unique()))
-    for code, last in last_count.items():
-        behind = int((grid > last).sum())
-        if behind > STALE_PERIODS:
-            notes.warnings.append(f"region {code}: its last displacement count is {pd.Timestamp(last).date()}, "
-                                  f"{behind} periods before the last period; its forecast rests on old data")
     # Trailing periods without any count of a driver the model uses (needs or chooses): said, as for displacement.
     used = used_drivers(model, series, drivers)
     for s in used:
@@ -541,8 +545,13 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         keep = [c for c in regions.codes if c not in notes.regions_left_out]
         obs = obs[obs["region"].isin(keep)]
         regions = regions.subset(keep, left_out=notes.regions_left_out)
+    # Regions whose last count is old: their forecast rests on old data (said and marked, as for drivers).
+    notes.target_counts_stopped = stopped_counts(obs, [TARGET], regions.codes)
+    for code, why in notes.target_counts_stopped.items():
+        notes.warnings.append(f"region {code}: {why}; its forecast rests on old data (marked: give the later "
+                              "counts if they exist or leave the region out)")
     # Regions whose driver counts stopped long ago: the model carries the last one forward (marked).
-    notes.driver_counts_stopped = stopped_drivers(obs, used, regions.codes)
+    notes.driver_counts_stopped = stopped_counts(obs, used, regions.codes)
     for code, why in notes.driver_counts_stopped.items():
         notes.warnings.append(f"region {code}: {why}; the driver models carry it forward as the region's current "
                               "level (missing is not read as 0), so its forecast and any scenario that changes that "

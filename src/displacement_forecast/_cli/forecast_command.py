@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
                                  f"forecast (to answer 'what if', {fix})")
     marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
              "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings,
-             "driver_counts_stopped": notes.driver_counts_stopped}
+             "driver_counts_stopped": notes.driver_counts_stopped,
+             "target_counts_stopped": notes.target_counts_stopped}
 
     def amend(sidecar: dict) -> None:
         """What this command knows beyond the run: --model-dir, --origin, scenario warnings."""

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..conventions import CUMULATIVE, MIN_HISTORY, PER_PERIOD, TOTAL
+from ..conventions import CUMULATIVE, FREQ_WORD, MIN_HISTORY, PER_PERIOD, TOTAL
 from ..data.regions import RegionTable
 from ..data.schema import DataError, Problem
 from ..forecast import engine
@@ -1026,7 +1026,6 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
 
 
 #: Frequency codes as adjectives, for :func:`backtest_data_check`'s lines.
-_FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
 
 
 def _first(codes: Sequence[str], n: int = 4) -> str:
@@ -1082,10 +1081,10 @@ def backtest_data_check(backtest_dir: str | Path, *, data_file: str | Path, freq
     theirs = meta.get("data")
     problems = []
     bt_freq = str(settings.get("freq") or "")[:1]
-    if freq and bt_freq in _FREQ_WORD and bt_freq != str(freq)[:1]:
+    if freq and bt_freq in FREQ_WORD and bt_freq != str(freq)[:1]:
         problems.append(Problem(str(d), None, "--backtest",
-                                f"a backtest of {_FREQ_WORD[bt_freq]} data ({theirs}); {data_file} is "
-                                f"{_FREQ_WORD.get(str(freq)[:1], freq)}: expected a backtest of data of the "
+                                f"a backtest of {FREQ_WORD[bt_freq]} data ({theirs}); {data_file} is "
+                                f"{FREQ_WORD.get(str(freq)[:1], freq)}: expected a backtest of data of the "
                                 f"forecast's frequency (`displacement-forecast backtest {data_file} ...`)"))
     bt_regions = settings.get("regions")
     if not isinstance(bt_regions, list):  # written before the regions were recorded: those it scored

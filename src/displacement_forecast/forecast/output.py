@@ -18,7 +18,7 @@ import csv
 import io
 import json
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import pandas as pd
 from .. import __version__
 from ..conventions import TOTAL, series_vintage
 from ..data.io import atomic_path, escape_formula, write_text_atomic
-from .marks import apply_marks
+from .marks import apply_marks, wrong_way
 from .summaries import HUB_COLUMNS, TARGETS
 
 FORMAT_VERSION = 1
@@ -67,8 +67,13 @@ def build_sidecar(
     thresholds: Sequence[float],
     data_files: Sequence[str] = (),
     backtest: dict[str, Any] | None = None,
+    totals: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Provenance and diagnostics for one forecast run."""
+    """Provenance and diagnostics for one forecast run.
+
+    ``totals`` (scenario id -> the all-region total over the horizon of each path) feeds the check
+    of scenarios that ran the wrong way (:func:`.marks.wrong_way`); None (a run whose paths are not
+    held at once, ``--chunk-regions``): ``scenarios_ran_the_wrong_way`` is null, not checked."""
     from ..data.metadata import SYNTHETIC_MARK, synthetic_files
 
     info = model.info_
@@ -109,6 +114,7 @@ def build_sidecar(
         "scenario_blind_regions": model.scenario_blind_regions(),
         "negative_effects": list(model.negative_effects()),
         "scenarios": [s.to_dict() for s in scenarios],
+        "scenarios_ran_the_wrong_way": None if totals is None else wrong_way(totals, [s.to_dict() for s in scenarios]),
         "backtest": backtest or {"status": "not run for this forecast; see `displacement-forecast backtest`"},
         "schema": SCHEMA,
     }

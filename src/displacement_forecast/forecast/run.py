@@ -78,7 +78,8 @@ def run_forecast(
     frame = hub_frame(paths, quantile_levels=quantile_levels, thresholds=thresholds)
     sidecar = build_sidecar(m, scenarios, seed=seed, n_draws=n_draws, horizon=horizon,
                             quantile_levels=quantile_levels, thresholds=thresholds,
-                            data_files=data_files, backtest=backtest)
+                            data_files=data_files, backtest=backtest,
+                            totals={s: p.sum(("region", "horizon")).values for s, p in paths.items()})
     # the baseline's upper tails (the other scenarios are read against it), checked against bounds
     base = next((s.id for s in scenarios if s.id == "baseline"), scenarios[0].id)
     p = m.panel_

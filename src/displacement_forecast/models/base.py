@@ -50,7 +50,7 @@ def conflict_phrase(drivers: tuple[str, ...] | list[str], where: str = "", chang
 def negative_effect_warning(effects: dict[str, float], what: str) -> str:
     """The fit warning for driver series with a fitted effect below 0 (``series -> value``,
     ``what`` names the value): the analyst should know before reading a scenario."""
-    names = ", ".join(f"{s} ({what} {v:g})" for s, v in effects.items())
+    names = ", ".join(f"{s} ({what} {v:.3g})" for s, v in effects.items())
     return (f"fitted effect below 0 of {names}: in this model's own scenarios more of "
             f"{'it' if len(effects) == 1 else 'them'} lowers the forecast and a ceasefire raises it (confounding or "
             "noise in the data, not a mechanism; auto moves such paths by its response model instead; --drivers "
@@ -180,6 +180,7 @@ class ForecastModel(ABC):
         # a model may set its own in _fit (or after fit) and the engine then uses that one.
         self.driver_model_ = None
         self._fit(panel)
+        self._note_negative_effects()
         if self.uses_drivers and self.drivers:
             missing = [s for s in self.drivers if s not in panel.series]
             if missing:
@@ -253,13 +254,41 @@ class ForecastModel(ABC):
         model answers scenarios elsewhere (a mark in every output; ``{}`` by default)."""
         return {}
 
+    def driver_effects(self) -> dict[str, float]:
+        """``series -> fitted effect`` of each driver series on expected displacement: the one
+        number per series whose sign says which way a scenario changing that series moves this
+        model's paths (above 0: more conflict, more displacement). What the number is, named by
+        :attr:`effect_name` in the fit warning, is the model's: ``nb-dl`` the sum of its lag
+        coefficients (a sustained change), ``dynamic`` its pooled ``beta`` (0 for an effect below 0
+        with ``nonnegative_effects``, which its paths take as 0), ``sarimax`` the median over
+        regions of its strike coefficient ``b``, the Bayesian models the posterior mean of ``beta``
+        (the mean over the paths' posterior draws of the shift a change of the series gives the
+        log hazard, per unit of adstocked ``log1p``). ``{}`` when the model uses no driver or
+        does not say (the default; ``auto`` moves its members' paths by its response model)."""
+        return {}
+
+    #: What :meth:`driver_effects` gives, as the fit warning names it ("lag sum", "beta", ...).
+    effect_name: ClassVar[str] = "effect"
+
     def negative_effects(self) -> list[str]:
-        """Driver series whose fitted effect on expected displacement is negative: in this model's
-        paths more of that conflict means less displacement, and a ceasefire more (confounding
-        or noise in the data, not a mechanism). ``[]`` when there is none or the model does not
-        say (the default); :class:`~.ensemble.AutoEnsemble` moves such a member's paths in
-        scenarios by its response model instead."""
-        return []
+        """Driver series whose fitted effect on expected displacement (:meth:`driver_effects`) is
+        below 0: in this model's paths more of that conflict means less displacement, and a
+        ceasefire more (confounding or noise in the data, not a mechanism). ``[]`` when there is
+        none or the model does not say. The one check of every driver model: the fit warning
+        (:meth:`_note_negative_effects`), the sidecar's ``negative_effects`` and its mark
+        ``scenarios_reversed`` all read it; :class:`~.ensemble.AutoEnsemble` moves such a member's
+        paths in scenarios by its response model instead."""
+        return [s for s, v in self.driver_effects().items() if v < 0]
+
+    def _note_negative_effects(self) -> None:
+        """Add the fit warning for :meth:`negative_effects` to ``info_.warnings`` (once): called
+        after every fit and every load (a fit saved before a model reported its effects warns too)."""
+        effects = self.driver_effects()
+        negative = {s: effects[s] for s in self.negative_effects()}
+        if negative:
+            w = negative_effect_warning(negative, self.effect_name)
+            if w not in self.info_.warnings:
+                self.info_.warnings.append(w)
 
     def uncertainty_included(self) -> list[str]:
         """What the spread of this model's paths includes, one phrase each (sidecar, captions).

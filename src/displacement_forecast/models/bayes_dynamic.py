@@ -433,6 +433,14 @@ class BayesDynamic(ForecastModel):
         self.post_ = p
         self.at_risk_end_ = panel.at_risk_end()
 
+    effect_name = "posterior mean of beta"
+
+    def driver_effects(self) -> dict[str, float]:
+        """Each driver's posterior mean of ``beta`` (:func:`.bayes.posterior_mean_effects`)."""
+        from .bayes import posterior_mean_effects
+
+        return posterior_mean_effects(self.drivers, self.post_.get("beta"))
+
     # -- simulation -----------------------------------------------------------------------
     def _draw(self, horizon, n_draws, rng, baseline=None):
         """All of one call's randomness, of fixed shapes and independent of the scenario: the

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ForecastModel, Panel, ffill_time, negative_effect_warning
+from .base import ForecastModel, Panel, ffill_time
 from .driver_choice import CONFLICT_SERIES, DEFAULT_RULE, resolve_drivers
 from .sarimax import CARRY_OVER, carry_over
 
@@ -260,16 +260,14 @@ class DynamicLog(ForecastModel):
             "calibration_h1": round(float(c[0]), 3), f"calibration_h{N_CHECK_H}": round(float(c[-1]), 3),
             "n_check_errors_h1": len(errs[0]),
         }
-        negative = {s: round(float(b), 4) for s, b in zip(self.drivers, est["beta"], strict=True) if b < 0}
-        if negative and not self.nonnegative_effects:
-            self.info_.warnings.append(negative_effect_warning(negative, "beta"))
 
-    def negative_effects(self) -> list[str]:
-        """Drivers whose pooled effect ``beta`` is below 0 (none with ``nonnegative_effects``:
-        the paths take such effects as 0)."""
-        if self.nonnegative_effects or not self.drivers:
-            return []
-        return [s for s, b in zip(self.drivers, self.est_["beta"], strict=True) if b < 0]
+    effect_name = "beta"
+
+    def driver_effects(self) -> dict[str, float]:
+        """Each driver's pooled effect ``beta`` (taken as 0 when below 0 with ``nonnegative_effects``:
+        the paths do so, draw by draw)."""
+        beta = (float(b) for b in self.est_["beta"])
+        return {s: max(b, 0.0) if self.nonnegative_effects else b for s, b in zip(self.drivers, beta, strict=True)}
 
     # -- simulation ---------------------------------------------------------------------------
     def _simulate(self, future, horizon, n_draws, rng):

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..conventions import FREQ_WORD, period_unit
 from ..distributions import CommonNoiseNB
 from ._nb_fit import DENSE_COV_MAX, cov_blocks, draw_params, fit_nb2_groups
-from .base import ForecastModel, Panel, ffill_time, negative_effect_warning
+from .base import ForecastModel, Panel, ffill_time
 
 DEFAULT_LAGS = {"D": 14, "W": 8, "M": 3}
 #: Fewest rows of data per shared coefficient (lag coefficients + dispersion) before the default
@@ -108,9 +109,13 @@ class NBDistributedLag(ForecastModel):
                 f"coefficients; at least {MIN_ROWS_PER_COEFFICIENT} rows each are needed): give fewer series with "
                 f"--drivers{', fewer lags with --lags' if self.n_lags else ''}{',' if other else ' or'} a longer "
                 f"history{other}")
-        if L < default_L:
-            self.info_.warnings.append(f"lags shortened from {default_L} to {L} periods: {len(Yv)} rows of data for "
-                                       f"{S} driver series ({MIN_ROWS_PER_COEFFICIENT} rows per coefficient)")
+        if L < default_L:  # only the default is shortened (lags given are kept, or an error): say it is the default
+            unit = period_unit(panel.freq)
+            why = (f"only {T} periods of history (the lags need 4 more)" if L == T - 4 else
+                   f"only {len(Yv)} rows of data for {S} driver series, and {MIN_ROWS_PER_COEFFICIENT} rows per "
+                   "coefficient are needed")
+            self.info_.warnings.append(f"lags shortened from the default for {FREQ_WORD[panel.freq]} data, {default_L} "
+                                       f"{unit}s, to {L}: {why} (--lags sets them)")
         no_rows = np.bincount(gv, minlength=len(act)) == 0
         if no_rows.any():
             # Displacement but never with complete driver lags (e.g. no strike rows at all): no
@@ -143,9 +148,6 @@ class NBDistributedLag(ForecastModel):
                          for i, s in enumerate(self.drivers)},
             "inactive_regions": [c for c, a in zip(panel.regions.codes, self.active_, strict=True) if not a],
         }
-        negative = {s: v for s, v in self.info_.diagnostics["lag_sums"].items() if v < 0}
-        if negative:
-            self.info_.warnings.append(negative_effect_warning(negative, "lag sum"))
         if not self.info_.diagnostics["converged"]:
             self.info_.reliable = False
             self.info_.warnings.append("maximum likelihood did not converge")
@@ -171,9 +173,12 @@ class NBDistributedLag(ForecastModel):
                 **{s: self.params_[k + i * L : k + (i + 1) * L][::-1] for i, s in enumerate(self.drivers)},
                 "alpha": self.params_[-1]}
 
-    def negative_effects(self) -> list[str]:
-        """Drivers whose fitted lag coefficients sum below 0 (the effect of a sustained change)."""
-        return [s for s, v in self.info_.diagnostics.get("lag_sums", {}).items() if v < 0]
+    effect_name = "lag sum"
+
+    def driver_effects(self) -> dict[str, float]:
+        """Each driver's fitted lag coefficients summed (the effect of a sustained change on log
+        expected displacement, per unit of ``log1p``; rounded as in the diagnostics)."""
+        return dict(self.info_.diagnostics.get("lag_sums", {}))
 
     def _draw_params(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if not self.parameter_uncertainty:

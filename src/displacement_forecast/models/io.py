@@ -90,14 +90,16 @@ def load_model(directory: str | Path) -> ForecastModel:
     meta = read_meta(d)
     cls = model_class(meta.get("model"), d / MODEL_FILE)
     if callable(getattr(cls, "load", None)):
-        return cls.load(d)
-    check_meta(d, meta, meta["model"], FORMAT_VERSION)
-    with np.load(d / PARAMS_FILE, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    model = cls(**_init_kwargs(cls, meta.get("config", {})))
-    restore_common(model, meta)
-    for name, spec in meta["state"].items():
-        setattr(model, name, _from_state(name, spec, arrays, d))
+        model = cls.load(d)
+    else:
+        check_meta(d, meta, meta["model"], FORMAT_VERSION)
+        with np.load(d / PARAMS_FILE, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        model = cls(**_init_kwargs(cls, meta.get("config", {})))
+        restore_common(model, meta)
+        for name, spec in meta["state"].items():
+            setattr(model, name, _from_state(name, spec, arrays, d))
+    model._note_negative_effects()  # fits saved before a model reported its effects warn too
     return model
 
 

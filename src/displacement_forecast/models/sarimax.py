@@ -157,6 +157,14 @@ class SarimaxLog(ForecastModel):
         if failed:
             self.info_.warnings.append(f"SARIMAX failed in {failed}; a constant-mean model is used there")
 
+    effect_name = "median over regions of b"
+
+    def driver_effects(self) -> dict[str, float]:
+        """The strike coefficient ``b`` of the driver (effect of one unit of carried-over ``log1p``
+        on ``log1p`` displacement), its median over the regions (``median_strike_effect``): below 0,
+        a scenario that changes the driver everywhere moves most regions the wrong way."""
+        return {self.drivers[0]: float(np.median(self.params_[:, 1]))} if self.drivers else {}
+
     def _simulate(self, future, horizon, n_draws, rng):
         R = self.params_.shape[0]
         if self.drivers:

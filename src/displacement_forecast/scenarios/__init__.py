@@ -89,6 +89,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..conventions import FREQ_WORD
 from ..data.regions import RegionTable
 from ..data.schema import (
     CONFLICT_SERIES,
@@ -108,7 +109,6 @@ _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "valu
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).
 _UNIT_FREQ = {"weeks": "W", "months": "M"}
-_FREQ_WORD = {"D": "daily", "W": "weekly", "M": "monthly"}
 _PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 
 
@@ -186,7 +186,7 @@ class Change:
         want = _UNIT_FREQ.get(self.unit)
         if want is not None and freq is not None and freq != want:
             raise DataError(_kp(where, None, self.unit,
-                                    f"{self.unit} = {self.periods} but the data are {_FREQ_WORD.get(freq, freq)}; "
+                                    f"{self.unit} = {self.periods} but the data are {FREQ_WORD.get(freq, freq)}; "
                                     f"write periods = N (one period = one {_PERIOD_WORD.get(freq, 'period')})"))
         if isinstance(self.start, int):
             h0 = self.start - 1
