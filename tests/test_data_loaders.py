@@ -46,6 +46,22 @@ def test_acled_weekly_counts_zero_fill_and_blank_admin1():
     assert set(obs["series"]) == {"strikes", "shelling", "events", "fatalities"}
 
 
+def test_acled_renamed_sub_event_type_names_the_near_miss_not_the_pre2019_layout(tmp_path):
+    """Trial 19 item 7: a 2022 export with ``sub_event_type`` renamed ``subevent`` was blamed on the
+    pre-2019 layout; the warning names the near miss, and the pre-2019 reason only where it applies."""
+    text = (FIX / "acled_small.csv").read_text()
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(text.replace(",sub_event_type,", ",subevent,", 1))
+    with pytest.warns(DataWarning, match=r"no column 'sub_event_type' \(did you mean 'subevent'\?\); counted") as w:
+        load_acled(renamed, freq="W")
+    assert not any("before 2019" in str(x.message) for x in w)
+    dropped = tmp_path / "dropped.csv"  # 2022 events, no near miss: the column is named, no era guess
+    dropped.write_text(text.replace(",sub_event_type,", ",zzz,", 1))
+    with pytest.warns(DataWarning, match=r"no column 'sub_event_type'; counted") as w:
+        load_acled(dropped, freq="W")
+    assert not any("before 2019" in str(x.message) for x in w)
+
+
 def test_acled_regions_aliases_unmatched_and_strict(tmp_path):
     regions = load_regions(FIX / "regions_som_small.csv")
     with warnings.catch_warnings(record=True) as w:
