@@ -557,3 +557,36 @@ def test_a_data_folder_holding_none_of_the_sources_is_said_once(tmp_path):
         load_recipe(_recipe(tmp_path, BASE + THREE))
     assert [pr.column for pr in e.value.problems] == ["path", "path"]
     assert all("source file" in pr.message and "not found" in pr.message for pr in e.value.problems)
+
+
+def test_daily_counts_in_a_weekly_panel_are_summed_by_whole_weeks(tmp_path, capsys):
+    """Trial 19 item 6: `panel --displacement <daily table> --freq W` was refused ("are daily but --freq
+    W asks for week periods") while events were summed into weeks. Daily counts are now summed into
+    whole weeks, with a note; edge weeks covered in part are left out, a week lacking a day is
+    missing, never summed in part. The no-displaced note gives the quick flag, not a recipe key."""
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nR1,R1 name,,1000000\n")
+    days = pd.date_range("2024-01-03", "2024-02-06")  # Wed 3 Jan .. Tue 6 Feb: weeks of 1 Jan and 5 Feb in part
+    table = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "people": np.arange(1, len(days) + 1)})
+    table = table[table["day"] != "2024-01-17"]  # a day without a row inside the week of 15 January
+    table.to_csv(tmp_path / "daily.csv", index=False)
+    (tmp_path / "daily.toml").write_text('series = "refugees"\nregion = "R1"\n[columns]\ndate = "day"\nvalue = "people"\n')
+    flags = ["panel", "--displacement", str(tmp_path / "daily.csv"), "--displacement-format", "mapped",
+             "--displacement-config", str(tmp_path / "daily.toml"), "--freq", "W",
+             "--regions", str(tmp_path / "regions.csv"), "--out", str(tmp_path / "w.csv")]
+    assert main(flags) == 0
+    err = capsys.readouterr().err
+    (note,) = [ln for ln in err.splitlines() if "summed" in ln]
+    assert note == (f"note: {tmp_path / 'daily.csv'}: daily counts summed into the panel's weeks (--freq W; 7 days "
+                    "each); a week missing a day is left missing, never summed in part; 2 weeks at the edges the file "
+                    "covers only in part left out (2024-01-01, 2024-02-05); 1 week kept missing (2024-01-15)")
+    got = pd.read_csv(tmp_path / "w.csv").set_index("date")["value"]
+    n = table.set_index("day")["people"]
+    assert got.index.tolist() == ["2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29"]
+    assert got["2024-01-08"] == n["2024-01-08":"2024-01-14"].sum() and np.isnan(got["2024-01-15"])
+    assert got["2024-01-29"] == n["2024-01-29":"2024-02-04"].sum()
+    assert err.splitlines()[-1].endswith("if one of refugees is the target, read it as displaced with "
+                                         "--rename refugees=displaced")
+    assert main([*flags, "--rename", "refugees=displaced"]) == 0
+    assert set(pd.read_csv(tmp_path / "w.csv")["series"]) == {"displaced"}
+    assert main([*flags, "--rename", "refugees=displace"]) == 2
+    assert "error: command line: option --rename: --rename 'refugees=displace'; expected SERIES=NEW" in capsys.readouterr().err
