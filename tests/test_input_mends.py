@@ -242,7 +242,9 @@ def test_a_replaced_round_file_and_a_partial_all_are_said_on_screen(tmp_path, ca
     first = capsys.readouterr().err
     assert "replaced earlier submission" not in first and "ALL sums" not in first
     assert forecast_into_hub(tmp_path, "again", ("R1", "R2", "R3"), hub) == 0
-    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "replaced" in ln]
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "replaced earlier" in ln]
+    assert len(lines) == 1, lines
+    (line,) = lines
     assert line.startswith(f"warning: replaced earlier submission model-output/dfcast-historic_average/{old.name} (20")
     assert line.endswith(" UTC)")
     assert forecast_into_hub(tmp_path, "some", ("R1", "R3"), hub) == 0
