@@ -46,6 +46,22 @@ def test_acled_weekly_counts_zero_fill_and_blank_admin1():
     assert set(obs["series"]) == {"strikes", "shelling", "events", "fatalities"}
 
 
+def test_acled_renamed_sub_event_type_names_the_near_miss_not_the_pre2019_layout(tmp_path):
+    """Trial 19 item 7: a 2022 export with ``sub_event_type`` renamed ``subevent`` was blamed on the
+    pre-2019 layout; the warning names the near miss, and the pre-2019 reason only where it applies."""
+    text = (FIX / "acled_small.csv").read_text()
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(text.replace(",sub_event_type,", ",subevent,", 1))
+    with pytest.warns(DataWarning, match=r"no column 'sub_event_type' \(did you mean 'subevent'\?\); counted") as w:
+        load_acled(renamed, freq="W")
+    assert not any("before 2019" in str(x.message) for x in w)
+    dropped = tmp_path / "dropped.csv"  # 2022 events, no near miss: the column is named, no era guess
+    dropped.write_text(text.replace(",sub_event_type,", ",zzz,", 1))
+    with pytest.warns(DataWarning, match=r"no column 'sub_event_type'; counted") as w:
+        load_acled(dropped, freq="W")
+    assert not any("before 2019" in str(x.message) for x in w)
+
+
 def test_acled_regions_aliases_unmatched_and_strict(tmp_path):
     regions = load_regions(FIX / "regions_som_small.csv")
     with warnings.catch_warnings(record=True) as w:
@@ -249,6 +265,42 @@ def test_mapped_long_with_month_names(tmp_path):
     assert obs["date"].tolist() == list(pd.date_range("2022-02-24", periods=3))
     weekly = load_mapped(FIX / "unhcr_dates_small.csv", {**cfg, "freq": "W"})
     assert weekly["value"].tolist() == [79982 + 100968 + 143109]
+
+
+def test_mapped_count_after_a_gap_that_covers_it_is_warned_or_spread(tmp_path):
+    """Trial 19 item 5, any period and any gap: a count after missing periods equal to the change
+    of the cumulative column since the row before covers the gap; kept with one warning naming
+    file, line and dates, or spread evenly (after_gap = "spread"), whole counts staying whole."""
+    daily = tmp_path / "daily.csv"
+    daily.write_text("day,total,new\n2022-03-01,10,10\n2022-03-02,30,20\n"
+                     "2022-03-05,60,30\n"      # 3 days since 2 March, 30 = 60 - 30: covers 3-5 March
+                     "2022-03-06,70,10\n2022-03-08,85,7\n")  # 7 != 15: a one-day count after a gap
+    cfg = {"series": "refugees", "region": "UKR",
+           "columns": {"date": "day", "value": "new", "cumulative": "total"}}
+    with pytest.warns(DataWarning) as w:
+        obs = load_mapped(daily, cfg)
+    (msg,) = [str(x.message) for x in w]
+    assert msg.startswith(f"{daily}:4: column 'new': 30 on 2022-03-05 equals the change of 'total' since "
+                          "2022-03-02, the row before, so it covers 3 days (2022-03-03 to 2022-03-05), but is read "
+                          "as one day's count"), msg
+    assert value(obs, "2022-03-05", "UKR", "refugees") == 30 and value(obs, "2022-03-08", "UKR", "refugees") == 7
+    with pytest.warns(DataWarning, match="spread evenly over them"):
+        spread = load_mapped(daily, {**cfg, "after_gap": "spread"})
+    got = spread.set_index("date")["value"]
+    assert got["2022-03-03":"2022-03-05"].tolist() == [10, 10, 10] and "2022-03-07" not in got.index.strftime("%F")
+    assert got.sum() == 10 + 20 + 30 + 10 + 7
+    monthly = tmp_path / "monthly.csv"  # months, a two-month gap, a count that does not split evenly
+    monthly.write_text("month,region,stock,flow\n2021-01-01,A,5,5\n2021-04-01,A,12,7\n2021-05-01,A,13,1\n")
+    mcfg = {"series": "displaced", "after_gap": "spread",
+            "columns": {"date": "month", "region": "region", "value": "flow", "cumulative": "stock"}}
+    with pytest.warns(DataWarning, match=r"covers 3 months \(2021-02-01 to 2021-04-01\)"):
+        m = load_mapped(monthly, mcfg).set_index("date")["value"]
+    assert m.tolist() == [5, 2, 2, 3, 1]
+    for bad, column in (({**cfg, "after_gap": "split"}, "after_gap"),
+                        ({**cfg, "after_gap": "spread", "columns": {"date": "day", "value": "new"}}, "after_gap")):
+        with pytest.raises(DataError) as e:
+            load_mapped(daily, bad)
+        assert [p.column for p in e.value.problems] == [column]
 
 
 def test_mapped_excel(tmp_path):

@@ -132,6 +132,27 @@ def test_unhcr_ukraine_month_name_dates():
     assert obs["value"].sum() == raw["daily_individuals"].sum()
 
 
+def test_unhcr_ukraine_two_day_count_of_20_april_is_spread_over_19_and_20_april():
+    """Trial 19 item 5: the table has no 19 April row and its 20 April figure (104,894) is the change
+    of cumulative_individuals since 18 April; the shipped config spreads it over both days, and
+    without after_gap it is kept with one warning line naming the file, line and dates."""
+    path = REAL / "ukraine" / "UNHCR_UKR_Date.csv"
+    with pytest.warns(DataWarning, match=r"UNHCR_UKR_Date\.csv:56: column 'daily_individuals': 104,894 on 2022-04-20 "
+                                         r"equals the change .* covers 2 days \(2022-04-19 to 2022-04-20\): spread"):
+        obs = load_mapped(path, CONFIGS / "ukr_unhcr_refugees_daily.toml").set_index("date")["value"]
+    assert obs["2022-04-19"] == obs["2022-04-20"] == 104_894 / 2
+    assert obs["2022-04-18"] == 45_118 and len(obs) == 83  # every day of 24 Feb .. 17 May
+    raw = pd.read_csv(path)
+    assert obs.sum() == raw["daily_individuals"].sum() == raw["cumulative_individuals"].iloc[-1]
+    from displacement_forecast.data.tomlfile import read_toml
+
+    cfg = read_toml(CONFIGS / "ukr_unhcr_refugees_daily.toml").data
+    del cfg["after_gap"]
+    with pytest.warns(DataWarning, match=r":56: .* but is read as one day's count; set after_gap = \"spread\""):
+        kept = load_mapped(path, cfg).set_index("date")["value"]
+    assert kept["2022-04-20"] == 104_894 and "2022-04-19" not in kept.index.strftime("%Y-%m-%d")
+
+
 def test_syria_ocha_governorates():
     obs = load_mapped(REAL / "syria" / "DERIVED_syria_idp_flow_by_governorate_monthly_2016-01_2019-01.csv",
                       CONFIGS / "syr_ocha_idp_arrivals_governorate.toml")

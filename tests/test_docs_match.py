@@ -47,6 +47,42 @@ def test_every_command_line_option_is_in_the_readme_commands_section():
     assert not {k: v for k, v in missing.items() if v}, "options in --help that README's Commands section does not name"
 
 
+def _names_option(text: str, option: str) -> bool:
+    return re.search(rf"`{re.escape(option)}\b|[ \[]{re.escape(option)}\b", text) is not None
+
+
+def test_each_command_documents_its_own_options_in_the_readme_row_and_in_commands_md():
+    """Trial 19 item 16: `backtest` needs `--regions` (or regions.csv beside DATA) but neither its README
+    row nor its docs/commands.md section named it (the test above looks at the whole Commands section,
+    where other commands' rows name it). Every option of a command's parser is in its own row(s) of
+    the README's Commands table and in its own section of docs/commands.md."""
+    readme = section(README, "## Commands").splitlines()
+    commands_md = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    missing = {}
+    for name, sp in subcommands().items():
+        options = [o for a in sp._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
+        row = "\n".join(ln for ln in readme if ln.startswith(f"| `displacement-forecast {name}"))
+        own = section(commands_md, f"## `{name}`")
+        for where, text in (("README", row), ("docs/commands.md", own)):
+            lacking = [o for o in options if not _names_option(text, o)]
+            if lacking:
+                missing[f"{name} ({where})"] = lacking
+    assert not missing, f"options a command's own documentation does not name: {missing}"
+
+
+def test_the_scenario_page_lists_every_key_the_scenario_reader_accepts():
+    """Trial 19 item 16: docs/scenarios.md documented `weeks` / `periods` but not `months`, nor the list
+    form of `series`; every key of a scenario and of a change, and every series a change may name."""
+    from displacement_forecast.data.schema import DRIVER_SERIES
+    from displacement_forecast.scenarios import _CHANGE_KEYS, _DURATION_KEYS, _SCENARIO_KEYS
+
+    page = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    for key in sorted({*_SCENARIO_KEYS, *_CHANGE_KEYS, *_DURATION_KEYS, *DRIVER_SERIES}):
+        assert f"`{key}`" in page, key
+    assert '`"strikes"` or `["strikes", "flights"]`' in page  # a string or a list
+    assert "months = 3" in page
+
+
 def test_fit_and_forecast_share_their_default_model_and_say_so():
     """`fit` defaulted to bayes-hierarchical, which failed its gate at every Somalia origin, while
     `forecast` defaults to auto: `fit` then `forecast --model-dir` gave another model than `forecast`."""
@@ -99,6 +135,18 @@ def table_rows(text: str) -> list[list[str]]:
 def keys_in_tables(text: str) -> dict[str, str]:
     """First cell (backticks stripped) -> second cell, over every table in ``text``: one key per row."""
     return {r[0].strip("`"): r[1] for rows in tables(text) for r in rows}
+
+
+def test_the_data_package_profile_is_the_one_the_docs_state(run_dir):
+    """Trial 19 item 16: forecast-files.md implied CSV runs are a `tabular-data-package`; every run lists
+    its JSON sidecar, so by the Frictionless rule (every resource tabular) it is a plain `data-package`."""
+    import json
+
+    pkg = json.loads((run_dir / "out" / "datapackage.json").read_text())
+    assert pkg["profile"] == "data-package"
+    assert {r["path"]: r["profile"] for r in pkg["resources"]}["forecast.json"] == "data-resource"
+    assert {r["path"]: r["profile"] for r in pkg["resources"]}["forecast.csv"] == "tabular-data-resource"
+    assert 'CSV or parquet, has `"profile": "data-package"`' in FILES
 
 
 @pytest.fixture(params=["command line", "python"])

@@ -281,6 +281,19 @@ def test_driver_paths_beside_paths_no_scenario_moves_are_said(stationary):
     assert any(x.startswith("model choice") for x in u), u
 
 
+@pytest.mark.parametrize("freq,unit", [("D", "days"), ("W-MON", "weeks"), ("MS", "months")])
+def test_the_scenario_response_text_names_the_datas_period(freq, unit):
+    """Trial 19 item 16: the sidecar's scenario_response said "single months of single paths" on daily data."""
+    from types import SimpleNamespace
+
+    a = get_model("auto")
+    a.response_, a.weights_, a.panel_ = object(), {"last-value": 1.0}, SimpleNamespace(freq=freq)
+    a._ratio_members = a._free_members = lambda: ["last-value"]
+    a._negative_members = lambda: {}
+    text = a._scenario_response()
+    assert f"(single {unit} of single paths can move either way" in text, text
+
+
 def test_a_driver_model_lost_in_the_backtest_is_said():
     """Strikes in only the first 3 of 82 weeks: nb-dl cannot be fitted at the backtest's origins.
     It was left out in silence (a warning only with --lags); now the warning says so."""

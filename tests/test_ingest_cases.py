@@ -152,6 +152,7 @@ def test_02_pre2019_uppercase_counts_events_and_fatalities_strikes_unavailable_i
     assert set(obs["series"]) == {"events", "fatalities"}  # strikes/shelling absent, never zero
     unavailable = [str(w.message) for w in caught if "unavailable" in str(w.message)]
     assert len(unavailable) == 1 and "strikes, shelling" in unavailable[0] and "sub_event_type" in unavailable[0]
+    assert "(ACLED exports before 2019 have no sub-event types)" in unavailable[0]
     assert "\n" not in unavailable[0]
 
 

@@ -194,7 +194,7 @@ def test_a_hub_with_regions_the_data_lack_warns(tmp_path, capsys):
     assert forecast_into_hub(tmp_path, "all", tuple(f"R{i}" for i in range(1, 10)), hub) == 0
     capsys.readouterr()
     assert forecast_into_hub(tmp_path, "some", ("R1", "R2", "X9"), hub) == 0
-    warned = [ln for ln in capsys.readouterr().err.splitlines() if "tasks.json" in ln]
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if "belong together" in ln]
     expected = (f"{hub / 'hub-config' / 'tasks.json'} lists 7 regions this forecast does not cover (R3, R4, R5, "
                 "R6, R7, ...) and this forecast has 1 region the hub has not had (X9): check that --hub and the region "
                 "table belong together")
@@ -229,6 +229,30 @@ def test_export_hub_records_its_partial_region_warning_in_the_model_metadata(tmp
     (line,) = [w for w in json.loads((tmp_path / "some2" / "out" / "forecast.json").read_text())["warnings"]
                if "belong together" in w]
     assert _loads(hub / "model-metadata" / "dfcast-historic_average.yml")["warnings"].count(line) == 1
+
+
+def test_a_replaced_round_file_and_a_partial_all_are_said_on_screen(tmp_path, capsys):
+    """Trial 19 item 15: exporting the same model and round again replaced the file with no word, and
+    an ALL over fewer regions than the hub lists went in beside other models' full ALL unremarked."""
+    from displacement_forecast.forecast.hub import _loads
+
+    hub = tmp_path / "hub"
+    assert forecast_into_hub(tmp_path, "all", ("R1", "R2", "R3"), hub) == 0
+    (old,) = (hub / "model-output" / "dfcast-historic_average").iterdir()
+    first = capsys.readouterr().err
+    assert "replaced earlier submission" not in first and "ALL sums" not in first
+    assert forecast_into_hub(tmp_path, "again", ("R1", "R2", "R3"), hub) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "replaced earlier" in ln]
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert line.startswith(f"warning: replaced earlier submission model-output/dfcast-historic_average/{old.name} (20")
+    assert line.endswith(" UTC)")
+    assert forecast_into_hub(tmp_path, "some", ("R1", "R3"), hub) == 0
+    err = capsys.readouterr().err.splitlines()
+    (note,) = [ln for ln in err if "ALL sums" in ln]
+    assert note.startswith("warning: round ") and "ALL sums 2 regions, but the hub's tasks.json lists 3; missing: R2" in note
+    meta = _loads(hub / "model-metadata" / "dfcast-historic_average.yml")
+    assert any("ALL sums 2 regions" in w for w in meta["warnings"])
 
 
 def test_export_to_hub_refuses_a_forecast_of_other_regions(tmp_path):

@@ -19,7 +19,15 @@ import pandas as pd
 from ..data.io import observation_lines
 from ..data.loaders import LOADERS, parse_tag_map
 from ..data.regions import RegionTable, load_regions
-from ..data.schema import DataError, DataWarning, Problem, detect_frequency, freq_code, period_grid
+from ..data.schema import (
+    DataError,
+    DataNote,
+    DataWarning,
+    Problem,
+    detect_frequency,
+    freq_code,
+    period_grid,
+)
 
 #: ``--format`` choices: the loader registry.
 FORMATS = tuple(LOADERS)
@@ -121,10 +129,10 @@ def _regions(args: argparse.Namespace) -> RegionTable | None:
 
 
 def print_warnings(caught) -> None:
-    """Print recorded :class:`DataWarning` s one line each on stderr."""
+    """Print recorded :class:`DataWarning` s one line each on stderr (a :class:`DataNote` as ``note:``)."""
     for w in caught:
         if issubclass(w.category, DataWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
+            print(f"{'note' if issubclass(w.category, DataNote) else 'warning'}: {w.message}", file=sys.stderr)
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from ..data.recipe import (
 )
 from ..data.schema import (
     COLUMNS,
+    KNOWN_SERIES,
     OPTIONAL_COLUMNS,
     PEOPLE_SERIES,
     DataError,
@@ -73,6 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--displacement-format", type=str.lower, choices=[k for k, v in LOADERS.items() if v.kind != "events"], default="tidy")
     q.add_argument("--displacement-config", metavar="TOML", action="append", default=[],
                    help="mapping config for each --displacement of format mapped (in the same order)")
+    q.add_argument("--rename", metavar="SERIES=NEW", action="append", default=[],
+                   help="read a series of the --displacement files under another name, e.g. refugees=displaced "
+                        "(displaced is what forecast forecasts; a recipe's rename = {...}); repeatable")
     q.add_argument("--regions", metavar="CSV", help="region table")
     q.add_argument("--freq", choices=("D", "W", "M"), type=freq_code, help="frequency of the panel")
     q.add_argument("--level", choices=tuple(LEVELS), type=level_name, default="admin1",
@@ -92,6 +96,16 @@ def _quick_recipe(args: argparse.Namespace) -> Recipe:
     if args.displacement_format == "mapped" and len(args.displacement_config) != len(args.displacement):
         problems.append(Problem("panel", None, "--displacement-config",
                                 "give one --displacement-config per --displacement of format mapped"))
+    rename = {}
+    for pair in args.rename:
+        old, sep, new = (part.strip() for part in pair.partition("="))
+        if not sep or not old or new not in KNOWN_SERIES:
+            problems.append(Problem("command line", None, "--rename", f"--rename {pair!r}; expected SERIES=NEW with NEW "
+                                    f"one of {', '.join(KNOWN_SERIES)} (e.g. --rename refugees=displaced)"))
+        rename[old] = new
+    if args.rename and not args.displacement:
+        problems.append(Problem("command line", None, "--rename", "renames series of the --displacement files; "
+                                "give --displacement or drop it"))
     if problems:
         raise DataError(problems)
     sources = []
@@ -103,7 +117,7 @@ def _quick_recipe(args: argparse.Namespace) -> Recipe:
         opts = {"config": Path(args.displacement_config[k])} if args.displacement_format == "mapped" else {}
         # as in a recipe: a tidy file is read at --freq (its own lines named), a table of counts checked after
         opts = source_options(args.displacement_format, opts, freq=args.freq)
-        sources.append(Source(Path(f).name, args.displacement_format, Path(f), opts))
+        sources.append(Source(Path(f).name, args.displacement_format, Path(f), opts, dict(rename)))
     return Recipe(None, Path(args.regions), args.freq, sources)
 
 
@@ -150,6 +164,17 @@ def check_panel_out(out: Path, inputs: list[Path]) -> None:
                                 "panel's CSV: choose another --out"))
 
 
+def _rename_hint(recipe: Recipe, obs: pd.DataFrame) -> str:
+    """How to read a series as ``displaced`` in the mode the user is in: a recipe's
+    ``rename = { refugees = "displaced" }``, or the quick flag ``--rename refugees=displaced``
+    (naming a counted-people series the panel holds, else ``arrivals``)."""
+    held = [s for s in PEOPLE_SERIES if s in set(obs["series"])]
+    name = held[0] if held else "arrivals"
+    if recipe.file is None:
+        return f"with --rename {name}=displaced"
+    return f'in its source (rename = {{ {name} = "displaced" }})'
+
+
 def run_panel(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
@@ -183,8 +208,8 @@ def run_panel(args: argparse.Namespace) -> int:
     print(f"wrote {out}" + (f" ({how}, as its name says)" if kind else ""), file=sys.stderr)
     if "displaced" not in set(obs["series"]):
         print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; if one of "
-              f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced in its source "
-              "(rename = { arrivals = \"displaced\" })", file=sys.stderr)
+              f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced "
+              f"{_rename_hint(recipe, obs)}", file=sys.stderr)
     people = obs[obs["series"].isin(PEOPLE_SERIES) & (obs["value"] % 1 != 0) & obs["value"].notna()]
     if len(people):
         print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "

@@ -115,3 +115,52 @@ def spread_ranges(
     if weight is not None:
         share = share * np.asarray(weight, dtype=float)[rows]
     return rows, days, share
+
+
+def sum_complete_periods(obs: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, list[pd.Timestamp], list[pd.Timestamp]]:
+    """Sum daily counts into the periods of ``freq`` (``W``, ``M``), whole periods only.
+
+    A period every day of which has a count is their sum. A period at either end of a series that
+    the dates cover only in part (the table starts on a Thursday) is left out, and one inside with
+    a day without a count (no row, or a blank) is kept as missing (NaN): never summed in part,
+    which would read as a fall in the counts.
+
+    Parameters
+    ----------
+    obs
+        Daily observations ``date, region, series, value`` (more columns are dropped; ``source``
+        kept, the first of each period).
+    freq
+        ``W`` (Monday-labelled weeks) or ``M`` (1st-of-month-labelled months).
+
+    Returns
+    -------
+    (summed, edges_left_out, kept_missing)
+        The observations at ``freq``; the labels of the edge periods left out and of the inner
+        periods kept missing (over all series, sorted, unique).
+    """
+    if freq not in ("W", "M"):
+        raise ValueError(f"freq must be 'W' or 'M' to sum daily counts into; got {freq!r}")
+    d = obs.assign(date=pd.to_datetime(obs["date"]).dt.normalize())
+    d["_period"] = period_start(d["date"], freq).to_numpy()
+    keys = ["series", "region"]
+    span = d.groupby(keys, observed=True)["date"].agg(["min", "max"])
+    g = d.groupby([*keys, "_period"], observed=True)
+    out = g.agg(value=("value", lambda v: v.sum() if v.notna().all() else np.nan),
+                days=("value", "count"))
+    if "source" in d.columns:
+        out["source"] = g["source"].first()
+    out = out.reset_index()
+    start = pd.to_datetime(out["_period"])
+    end = start + (pd.Timedelta(days=6) if freq == "W" else pd.offsets.MonthEnd(0))
+    length = (end - start).dt.days + 1
+    lo = span["min"].reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy()
+    hi = span["max"].reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy()
+    edge = (start.to_numpy() < lo) | (end.to_numpy() > hi)
+    short = ~edge & (out["days"].to_numpy() < length.to_numpy())
+    out.loc[short, "value"] = np.nan
+    left_out = sorted(set(start[edge]))
+    missing = sorted(set(start[short]))
+    out = out[~edge].rename(columns={"_period": "date"}).drop(columns="days")
+    cols = ["date", "region", "series", "value", *(["source"] if "source" in out.columns else [])]
+    return out[cols].sort_values(["series", "region", "date"], kind="stable").reset_index(drop=True), left_out, missing

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .aggregate import sum_complete_periods
 from .loaders import LOADERS
 from .loaders.common import PartialPeriodWarning, config_options
 from .loaders.mapped import check_config
@@ -53,6 +54,7 @@ from .schema import (
     FREQUENCIES,
     KNOWN_SERIES,
     DataError,
+    DataNote,
     Problem,
     check_observations,
     detect_frequency,
@@ -327,6 +329,7 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         except DataError as e:
             problems += e.problems
             continue
+        obs = _sum_daily_counts(rec, src, obs)  # a daily table in a weekly or monthly panel
         problems += _frequency_problems(rec, src, obs)
         obs["source"] = obs["source"] if "source" in obs.columns else src.name
         if src.rename:  # what was counted stays on every renamed row
@@ -360,6 +363,42 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
         raise DataError([Problem(rec.name, None, p.column, f"the panel of the sources ({names}): {p.message}",
                                  kind="column") for p in e.problems]) from None
     return clean, regions, report
+
+
+#: Daily counts summed into the panel's periods: (period, how many days each holds).
+_SUMMED = {"W": ("week", "7 days each"), "M": ("month", "28 to 31 days each")}
+
+
+def _sum_daily_counts(rec: Recipe, src: Source, obs: pd.DataFrame) -> pd.DataFrame:
+    """A table of daily counts (``mapped``, ``hxl``) in a weekly or monthly panel: summed into the
+    panel's periods, whole periods only (:func:`~.aggregate.sum_complete_periods`), said in one
+    :class:`~.schema.DataNote` naming the file, the days per period, and the periods left out at
+    the edges or kept missing inside. Any other source is returned as it is (its frequency is
+    checked by :func:`_frequency_problems`), as are event lists (counted at the panel's frequency).
+    """
+    if rec.freq not in _SUMMED or LOADERS[src.format].kind == "events" or obs.empty:
+        return obs
+    try:
+        found = detect_frequency(pd.to_datetime(obs["date"]), file=str(src.path))
+    except DataError:
+        return obs  # _frequency_problems names it
+    if found.code != "D":
+        return obs
+    summed, left_out, missing = sum_complete_periods(obs, rec.freq)
+    unit, days = _SUMMED[rec.freq]
+    shown = [p for p in left_out if _inside(rec, p)]  # periods the panel cuts anyway are not news
+
+    def some(periods: list[pd.Timestamp]) -> str:
+        return ", ".join(str(p.date()) for p in periods[:5]) + (", ..." if len(periods) > 5 else "")
+
+    text = (f"{src.path}: daily counts summed into the panel's {unit}s ({rec.freq_setting()}; {days}); a {unit} "
+            f"missing a day is left missing, never summed in part")
+    if shown:
+        text += f"; {len(shown)} {unit}{'s' if len(shown) > 1 else ''} at the edges the file covers only in part left out ({some(shown)})"
+    if missing:
+        text += f"; {len(missing)} {unit}{'s' if len(missing) > 1 else ''} kept missing ({some(missing)})"
+    warnings.warn(text, DataNote, stacklevel=3)
+    return summed
 
 
 def _frequency_problems(rec: Recipe, src: Source, obs: pd.DataFrame) -> list[Problem]:

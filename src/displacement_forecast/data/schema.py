@@ -126,6 +126,11 @@ class DataWarning(UserWarning):
     """Something in the input was left out or assumed; the message says what and where."""
 
 
+class DataNote(DataWarning):
+    """How the input was read, when it was read in a way the user should know of but nothing is
+    wrong (daily counts summed into the panel's weeks); commands print it as ``note:``."""
+
+
 #: The file a :class:`Problem` names when the code that found it was given a frame, not a file
 #: (a model fitted on observations, :func:`to_panel`); the command that read the frame names its
 #: file instead (:meth:`DataError.naming`).

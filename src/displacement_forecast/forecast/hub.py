@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,11 @@ class HubError(ValueError):
     """A forecast that cannot go into this hub as it stands (the message says why and what to do)."""
 
 
+class HubWarning(UserWarning):
+    """An export that went in but changes or weakens what the hub held (a replaced submission, an
+    ``ALL`` over fewer regions than the hub lists); the message says which file and round."""
+
+
 # --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
@@ -81,7 +87,10 @@ def export_to_hub(
 
     Creates the hub when ``hub_dir`` holds none; otherwise adds or extends the round for this
     origin date and leaves every other round and every other model's files untouched. Writing
-    the same model and origin again replaces that one file.
+    the same model and origin again replaces that one file, said in a :class:`HubWarning`
+    (``replaced earlier submission <file> (<time>)``). A forecast whose ``ALL`` sums fewer regions
+    than the hub's ``tasks.json`` lists gets a :class:`HubWarning` naming the missing regions,
+    also recorded in the model metadata's ``warnings``.
 
     Parameters
     ----------
@@ -149,22 +158,47 @@ def export_to_hub(
         check_hub_regions(hub, rows["region"].astype(str).unique())  # another panel's hub: refused
         tasks = _read_json(tasks_path) if tasks_path.exists() else _empty_tasks()
         check_hub_unit(hub, sidecar_unit(sidecar), tasks)  # a weekly forecast in a monthly hub: refused
+        notes = _partial_total_note(tasks, rows, origin)
         _merge_round(tasks, rows, sidecar, origin)
         # parquet: typed with the schema hubdata will read with, from the *new* tasks.json
         schema = _arrow_schema(tasks) if file_format == "parquet" else None
         out = hub / admin.get("model_output_dir", "model-output") / model_id / f"{origin}-{model_id}.{file_format}"
         other = out.with_suffix(".parquet" if file_format == "csv" else ".csv")
+        notes += [_replaced_note(p, hub) for p in (out, other) if p.is_file()]
         _write_model_output(rows, out, file_format, schema)
         other.unlink(missing_ok=True)  # one file per model and round
         meta_path = hub / "model-metadata" / f"{model_id}.yml"
         meta = _model_metadata(team, model, sidecar)
         meta["warnings"] += [str(w) for w in dict.fromkeys(warnings) if str(w) not in meta["warnings"]]
+        meta["warnings"] += [n for n in notes if n.startswith("round") and n not in meta["warnings"]]
         _keep_round_marks(meta, _loads(meta_path) if meta_path.exists() else {}, origin, sidecar)
         write_text_atomic(_dumps(meta), meta_path)
         write_text_atomic(json.dumps(_MODEL_METADATA_SCHEMA, indent=2) + "\n", cfg / "model-metadata-schema.json")
         write_text_atomic(json.dumps(tasks, indent=2) + "\n", tasks_path)
         write_text_atomic(json.dumps(admin, indent=2) + "\n", admin_path)
+    for note in notes:  # on screen (the CLI prints each as a 'warning:' line)
+        _warnings.warn(note, HubWarning, stacklevel=2)
     return out
+
+
+def _replaced_note(path: Path, hub: Path) -> str:
+    """``"replaced earlier submission model-output/.../<file> (2026-12-02 12:30 UTC)"``: the file
+    this export overwrites (the same model and round), named inside the hub, with its write time."""
+    when = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    return f"replaced earlier submission {path.relative_to(hub).as_posix()} ({when})"
+
+
+def _partial_total_note(tasks: Mapping[str, Any], rows: pd.DataFrame, origin: str) -> list[str]:
+    """A note when this forecast's ``ALL`` sums fewer regions than the hub's ``tasks.json`` lists
+    (a region left out of the forecast): that ``ALL`` is not the total other models' ``ALL`` is.
+    Empty for a new hub, a forecast with no ``ALL`` row, or one covering every listed region."""
+    have = hub_regions(tasks)
+    ours = set(rows["region"].astype(str))
+    lack = sorted(set(have) - ours)
+    if not have or not lack or "ALL" not in ours:
+        return []
+    return [f"round {origin}: ALL sums {len(ours - {'ALL'})} regions, but the hub's tasks.json lists "
+            f"{len(have)}; missing: {_some(lack)} (this ALL is not comparable with an ALL over all of them)"]
 
 
 #: Task ids a hub may name its regions by (ours is ``region``; many hubs say ``location``).

@@ -266,6 +266,7 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import period_unit
 from .base import ForecastModel, Panel, ffill_time
 from .driver_choice import regions_without_drivers, resolve_drivers
 from .panel import cap_at_risk
@@ -1509,8 +1510,9 @@ class AutoEnsemble(ForecastModel):
         signs = "".join(f"; {n}'s paths by the ratio too: its fitted effects of {', '.join(v)} are negative "
                         "(through its own conflict paths a ceasefire would raise them)" for n, v in negative.items())
         if self.response_ is not None and ratio:
+            unit = period_unit(self.panel_.freq)  # the data's period: "single days" on daily data
             return ("dynamic scenario/baseline ratio, path by path; driver effects drawn below 0 are taken as 0, "
-                    "so more conflict never lowers expected displacement (single months of single paths can move "
+                    f"so more conflict never lowers expected displacement (single {unit}s of single paths can move "
                     "either way: count noise, and the cap on the people at risk)" + signs + own)
         if responds and ratio:
             return (f"{', '.join(responds)} paths through their own conflict paths; the {', '.join(ratio)} paths "

@@ -52,6 +52,34 @@ ACLED_EVENT_TYPES: frozenset[str] = frozenset({
     "Non-violent transfer of territory", "Headquarters or base established",
 })
 
+#: Columns of an ACLED export (codebook 2023, lower case): never offered as a near miss.
+ACLED_COLUMNS: frozenset[str] = frozenset({
+    "event_id_cnty", "event_id_no_cnty", "event_date", "year", "time_precision", "disorder_type",
+    "event_type", "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2",
+    "inter2", "interaction", "civilian_targeting", "iso", "iso3", "region", "country", "admin1", "admin2",
+    "admin3", "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
+    "fatalities", "tags", "timestamp",
+})
+
+
+def _missing_columns_why(cols: Sequence[str], header: Sequence[str], dates: pd.Series) -> str:
+    """``"'sub_event_type' (did you mean 'subevent'?)"``: the absent columns, each with the header's
+    near miss when there is one (a renamed column); the pre-2019 layout is named as the reason
+    only when there is no near miss and the export's events all predate 2019."""
+    import difflib
+
+    others = {h.lower().replace(" ", "_"): h for h in header if h.lower() not in ACLED_COLUMNS}
+    parts = []
+    for c in cols:
+        near = difflib.get_close_matches(c, list(others), n=1, cutoff=0.6)
+        parts.append(f"{c!r} (did you mean {others[near[0]]!r}?)" if near else repr(c))
+    text = " or ".join(parts)
+    last = dates.max()
+    if "(did you mean" not in text and "sub_event_type" in cols and pd.notna(last) and last.year < 2019:
+        text += " (ACLED exports before 2019 have no sub-event types)"
+    return text
+
+
 #: Default ACLED mapping: sub-event type (or event type) -> series. ``events`` (all events) and
 #: ``fatalities`` (sum) are always added unless ``totals`` says otherwise.
 DEFAULT_ACLED_SERIES: dict[str, str] = {
@@ -177,7 +205,7 @@ def load_acled(
     if unavailable:
         cols = sorted(set(unavailable.values()))
         warnings.warn(f"{file}: series {', '.join(unavailable)} unavailable: this export has no column "
-                      f"{' or '.join(repr(c) for c in cols)} (ACLED exports before 2019 have no sub-event types); "
+                      f"{_missing_columns_why(cols, df.attrs.get('header', []), dates)}; "
                       f"counted: {', '.join(sorted(set(usable.values()) | {t for t in totals if t not in unavailable}))}",
                       DataWarning, stacklevel=2)
     odd = [k for k in usable if k not in present and k not in ACLED_SUB_EVENT_TYPES and k not in ACLED_EVENT_TYPES]

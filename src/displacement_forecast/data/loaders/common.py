@@ -391,7 +391,8 @@ def read_columns(
     ``wanted`` names (ACLED exports before 2019 write ``EVENT_DATE``). Checks: UTF-8, a header,
     ``required`` columns, at least one data row, no row with more fields than the header, no
     formula-like text cells, non-negative whole numbers in ``numeric`` columns (converted to
-    float). ``wanted`` columns that are absent and not required are simply not in the frame.
+    float). ``wanted`` columns that are absent and not required are simply not in the frame;
+    ``frame.attrs["header"]`` keeps every header cell as written (for "did you mean" hints).
 
     ``event_id`` names the column holding each event's id in an event list (ACLED
     ``event_id_cnty``, UCDP ``id``), when the file has it: an event listed again with the same
@@ -451,6 +452,7 @@ def read_columns(
         df = df.rename(columns=use)
     if df.empty:
         raise DataError(Problem(file, None, None, "file has only a header; expected data rows"))
+    df.attrs["header"] = [str(h).strip() for h in header]  # every column as written (near-miss hints)
     problems: list[Problem] = []
     if delim is not None:
         long_rows, simple = _long_records(path, len(header), delim)

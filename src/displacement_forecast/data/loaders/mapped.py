@@ -24,7 +24,14 @@ so ``12.5`` is an error; false for sources that publish estimates with decimals)
 
 Workbooks are recognised by their bytes and read whole (the stored sheet dimension is ignored).
 
-``[columns]`` (long layout): ``date``, ``region``, ``value``, ``series`` - header names.
+``[columns]`` (long layout): ``date``, ``region``, ``value``, ``series`` - header names;
+optionally ``cumulative``, a running-total column beside the per-period ``value`` (UNHCR's
+``cumulative_individuals`` beside ``daily_individuals``). With it, a count after a gap in the
+dates (a day, week or month with no row) that equals the change of the cumulative column since
+the row before covers every period of the gap, not one: by default it is kept as one period's
+count with a warning naming file, line and dates; top-level ``after_gap = "spread"`` spreads it
+evenly over the periods it covers (whole counts stay whole: the remainder goes one each to the
+last periods). See :func:`counts_after_gaps`.
 
 ``[series_map]``: ``{text in the [columns] series column: series}``; rows whose text is not a
 key are left out (e.g. ``idp_arrivals = "arrivals"`` in a table of many measures).
@@ -60,7 +67,7 @@ import pandas as pd
 
 from ..io import is_formula
 from ..regions import RegionTable
-from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem
+from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem, period_offset
 from ..tomlfile import TomlDoc, read_toml
 from .common import (
     AtLeast,
@@ -74,17 +81,21 @@ from .common import (
     read_rows,
 )
 
-__all__ = ["ALLOWED_KEYS", "check_config", "load_mapped", "read_config", "read_table"]
+__all__ = ["AFTER_GAP", "ALLOWED_KEYS", "check_config", "counts_after_gaps", "load_mapped", "read_config", "read_table"]
+
+#: What ``after_gap`` may say about a count that covers the gap before it: ``keep`` it as one
+#: period's count (warned), or ``spread`` it evenly over the periods it covers.
+AFTER_GAP: tuple[str, ...] = ("keep", "spread")
 
 #: Keys of each table and their type hints, checked by :func:`.common.option_problem` (the rule
 #: every loader option follows).
 ALLOWED_KEYS: dict[str | None, dict[str, object]] = {
-    None: {"series": str, "region": str, "freq": str, "source": str, "description": str,
+    None: {"series": str, "region": str, "freq": str, "source": str, "description": str, "after_gap": str,
            "file": dict, "columns": dict, "dates": dict, "wide": dict, "series_map": dict, "filter": dict},
     "file": {"sheet": str, "skip_rows": Annotated[int, AtLeast(0, "lines or sheet rows before the header")],
              "nrows": Annotated[int, AtLeast(1, "data rows to read; leave it out to read all")],
              "thousands": str, "decimal": str, "delimiter": str, "missing": list, "whole": bool},
-    "columns": {"date": str, "region": str, "value": str, "series": str},
+    "columns": {"date": str, "region": str, "value": str, "series": str, "cumulative": str},
     "dates": {"format": str, "year": int},
     "wide": {"melt": str, "columns": list, "exclude": list, "total": str},
 }
@@ -139,6 +150,15 @@ def check_config(cfg: Mapping, name: str = "<config>", doc: TomlDoc | None = Non
         problems.append(Problem(name, None, "series", f"unknown series {cfg['series']!r}; expected one of {', '.join(KNOWN_SERIES)}"))
     if "region" in cfg and "region" in cols:
         problems.append(Problem(name, None, "region", "give either a constant region or [columns] region, not both"))
+    if "after_gap" in cfg and cfg["after_gap"] not in AFTER_GAP:
+        problems.append(Problem(name, None, "after_gap", f"after_gap = {cfg['after_gap']!r}; expected "
+                                f"{' or '.join(repr(a) for a in AFTER_GAP)}"))
+    elif "after_gap" in cfg and "cumulative" not in cols:
+        problems.append(Problem(name, None, "after_gap", "after_gap needs [columns] cumulative (the running total "
+                                "that shows what a count after a gap covers)"))
+    if wide is not None and "cumulative" in cols:
+        problems.append(Problem(name, None, "cumulative", "[columns] cumulative works with the long layout only; "
+                                "remove it or the [wide] section"))
     if wide is None:
         for key in ("date", "value"):
             if key not in cols:
@@ -269,6 +289,106 @@ def _total_rows(df: pd.DataFrame, region_col: str, value_cols: list[str], vals: 
     return mask, problems
 
 
+def _periods_between(a: pd.Series, b: pd.Series, freq: str) -> np.ndarray:
+    """Whole periods from each date of ``a`` to the same row's ``b`` (1 for consecutive labels)."""
+    if freq == "M":
+        return ((b.dt.year - a.dt.year) * 12 + b.dt.month - a.dt.month).to_numpy()
+    return ((b - a).dt.days // (7 if freq == "W" else 1)).to_numpy()
+
+
+def counts_after_gaps(
+    long: pd.DataFrame,
+    cumulative: pd.Series,
+    *,
+    file: str,
+    value_column: str = "value",
+    cumulative_column: str = "cumulative",
+    after_gap: str = "keep",
+    whole: bool = True,
+) -> pd.DataFrame:
+    """Find counts that cover the gap before them, and keep (warned) or spread them.
+
+    A source that publishes a per-period count beside a running total sometimes skips a period
+    (UNHCR's Ukraine table has no 19 April 2022 row) and reports, at the next row, the change of
+    the running total since the last row: two periods' people under one date. Such a row is
+    one whose dates are more than one period after the row before in its (region, series), both
+    rows with a count and a running total, and whose count equals the running total's change
+    between them (within 0.5). Any frequency (the table's own: days, weeks or months) and any gap.
+
+    Parameters
+    ----------
+    long
+        Cells ``date, region, series, value, _line`` (one per row of the table, file order).
+    cumulative
+        The running total of each row, aligned with ``long`` (NaN where blank).
+    file, value_column, cumulative_column
+        For the warning.
+    after_gap
+        ``"keep"``: the count stays on its date, with one :class:`DataWarning` naming file, line
+        and dates of the first such row (and how many more). ``"spread"``: it is spread evenly
+        over the periods it covers, the gap's dates included (a gap row with a blank count is
+        replaced), said in one warning line too.
+    whole
+        Counts of people: spread shares are whole numbers (the remainder, one each, goes to the
+        last periods), so the sum is the source's count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``long`` (spread: with the covered rows added, same columns; ``_line`` of the count's row).
+    """
+    from ..schema import detect_frequency
+
+    ok = long["value"].notna().to_numpy() & cumulative.notna().to_numpy() & long["date"].notna().to_numpy()
+    if ok.sum() < 2:
+        return long
+    try:
+        freq = detect_frequency(long.loc[ok, "date"], file=file).code
+    except DataError:
+        return long  # irregular dates: the frequency check after this one says so
+    work = long[ok].assign(_cum=cumulative[ok].to_numpy(dtype=float), _row=np.flatnonzero(ok))
+    work = work.sort_values(["region", "series", "date"], kind="stable")
+    same = (work["region"].eq(work["region"].shift()) & work["series"].eq(work["series"].shift())).to_numpy()
+    prev_date = work["date"].shift()
+    n_all = np.where(same, _periods_between(prev_date.fillna(work["date"]), work["date"], freq), 0)
+    hit = same & (n_all > 1) & ((work["value"] - (work["_cum"] - work["_cum"].shift())).abs() <= 0.5).to_numpy()
+    found = [(int(work["_row"].iloc[k]), int(n_all[k]), pd.Timestamp(prev_date.iloc[k]))  # row, periods, date before
+             for k in np.flatnonzero(hit)]
+    if not found:
+        return long
+    found.sort()
+    unit = {"D": "day", "W": "week", "M": "month"}[freq]
+    row, n, before = found[0]
+    first = long.iloc[row]
+    more = f" (and {len(found) - 1} more such rows, lines {', '.join(str(int(long['_line'].iloc[f[0]])) for f in found[1:6])}" \
+           f"{', ...' if len(found) > 6 else ''})" if len(found) > 1 else ""
+    head = (f"{file}:{int(first['_line'])}: column {value_column!r}: {first['value']:,.0f} on {first['date'].date()} equals "
+            f"the change of {cumulative_column!r} since {before.date()}, the row before, so it covers {n} {unit}s "
+            f"({(before + period_offset(freq)).date()} to {first['date'].date()})")
+    if after_gap != "spread":
+        warnings.warn(f"{head}, but is read as one {unit}'s count{more}; set after_gap = \"spread\" in the "
+                      f"config to spread it evenly over them", DataWarning, stacklevel=3)
+        return long
+    step = period_offset(freq)
+    drop, add = [], []
+    for row, n, _before in found:
+        r = long.iloc[row]
+        dates = [r["date"] - step * (n - 1 - j) for j in range(n)]
+        if whole:
+            base, extra = divmod(int(round(r["value"])), n)
+            shares = [float(base + (1 if j >= n - extra else 0)) for j in range(n)]
+        else:
+            shares = [r["value"] / n] * n
+        in_gap = (long["region"] == r["region"]) & (long["series"] == r["series"]) & long["date"].isin(dates[:-1])
+        drop += [row, *np.flatnonzero(in_gap.to_numpy() & long["value"].isna().to_numpy())]
+        add.append(pd.DataFrame({"date": dates, "region": r["region"], "series": r["series"], "value": shares,
+                                 "_line": r["_line"]}))
+    warnings.warn(f"{head}: spread evenly over them (after_gap = \"spread\"){more}", DataWarning, stacklevel=3)
+    kept = long.drop(index=long.index[drop])
+    return pd.concat([kept, *add], ignore_index=True).sort_values(["region", "series", "date"], kind="stable") \
+        .reset_index(drop=True)
+
+
 def load_mapped(
     path: str | Path,
     config: str | Path | Mapping,
@@ -346,6 +466,14 @@ def load_mapped(
             regs = pd.Series(cfg["region"], index=df.index, dtype=object)
         series = df[cols["series"]] if "series" in cols else pd.Series(cfg["series"], index=df.index)
         long = pd.DataFrame({"date": dates, "region": regs, "series": series, "value": vals, "_line": row_lines})
+        if "cumulative" in cols:
+            cum, probs = parse_counts(_col(df, cols["cumulative"], file, "[columns] cumulative"), file=file,
+                                      column=cols["cumulative"], lines=lines, **numbers)
+            problems += probs
+            if not problems:
+                long = counts_after_gaps(long, cum, file=file, value_column=value_col,
+                                         cumulative_column=cols["cumulative"], after_gap=cfg.get("after_gap", "keep"),
+                                         whole=numbers["whole"])
     else:
         melt = wide["melt"]
         id_cols = [c for c in (cols.get("region"), cols.get("date"), cols.get("series")) if c]
