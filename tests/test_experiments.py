@@ -105,10 +105,19 @@ def _paths(values: np.ndarray, sid: str = "baseline") -> xr.DataArray:
 def test_fmt_prob_is_honest_about_the_monte_carlo_floor():
     from displacement_forecast.brief import fmt_prob
 
-    assert fmt_prob(0.0, 1000) == "less than 1 in 1,000"
-    assert fmt_prob(1.0, 1000) == "more than 999 in 1,000"
+    assert fmt_prob(0.0, 1000) == "less than 0.1%"
+    assert fmt_prob(1.0, 1000) == "more than 99.9%"
     assert fmt_prob(0.003) == "less than 1%"
     assert fmt_prob(0.084) == "8%"
+
+
+def test_fmt_by_names_the_last_day_of_the_window():
+    """Trial 19: "within 8 weeks" from the week of 27 Jan 2020 left the planner to count to 22 Mar."""
+    from displacement_forecast.brief import fmt_by
+
+    assert fmt_by(pd.Timestamp("2020-01-20"), 8, "W") == "by 22 Mar 2020 (8 weeks)"
+    assert fmt_by(pd.Timestamp("2019-11-01"), 3, "M") == "by 29 Feb 2020 (3 months)"
+    assert fmt_by(pd.Timestamp("2022-05-13"), 1, "D") == "by 14 May 2022 (1 day)"
 
 
 def test_exceedance_table_and_paragraph_agree_with_the_paths():

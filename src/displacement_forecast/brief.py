@@ -6,8 +6,9 @@ exceedance probabilities as a scenario x window table, a plain-language paragrap
 bands include and leave out, and what drives the numbers (model coefficients).
 
 Rounding for prose: people to two significant figures ("about 140,000"), probabilities to whole
-percent, and probabilities that no (or every) sample path reached written as "less than 1 in
-``n_draws``" rather than 0% (or 100%), since that is all ``n_draws`` paths can tell.
+percent, and probabilities that no (or every) sample path reached written as less than one
+path's share ("less than 0.1%" of 1,000 paths) rather than 0% (or 100%), since that is all
+``n_draws`` paths can tell (:func:`fmt_prob`, the one wording on screen and in the notebooks).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds
+from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds, period_unit
+from .data.schema import horizon_end
 from .forecast.summaries import total_within
 
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
@@ -69,30 +71,75 @@ def fmt_people(x: float, sig: int = 2) -> str:
     return f"{round_sig(float(x), sig):,.0f}"
 
 
+def fmt_by(last: pd.Timestamp, within: int, freq: str) -> str:
+    """Where a total over the first ``within`` periods after ``last`` ends, for a header or a
+    sentence: ``"by 22 Mar 2020 (8 weeks)"`` (weekly data to the week of 20 Jan 2020). The end is
+    the last day of the ``within``-th period (:func:`~.data.schema.horizon_end`), so a planner
+    reads the date off instead of counting weeks.
+
+    Parameters
+    ----------
+    last : pandas.Timestamp
+        Start of the last observed period (the forecast's origin).
+    within : int
+        Number of forecast periods added up (at least 1).
+    freq : str
+        The data's frequency code (``"W"``, ``"M"``, ``"D"``).
+
+    Returns
+    -------
+    str
+    """
+    unit = period_unit(freq)
+    end = horizon_end(last, within, freq)
+    return f"by {fmt_date(end)} ({within} {unit}{'' if within == 1 else 's'})"
+
+
+def fmt_date(d: pd.Timestamp) -> str:
+    """A day for prose and headers: ``22 Mar 2020`` (no leading zero)."""
+    d = pd.Timestamp(d)
+    return f"{d.day} {d:%b %Y}"
+
+
 def fmt_prob(p: float, n_draws: int | None = None) -> str:
     """A probability for prose: whole percent, honest about the Monte Carlo floor.
+
+    One wording everywhere (screen, sidecar notes, notebooks): always a percentage. A probability
+    of 0 or 1 from ``n_draws`` paths is written as below one path's share or above all but one
+    ("less than 0.1%" / "more than 99.9%" of 1,000 paths); the screen had mixed that with
+    "more than 999 in 1,000" on one line ("... more than 999 in 1,000, ceasefire more than 99%").
 
     Parameters
     ----------
     p : float
         Probability estimated from sample paths.
     n_draws : int, optional
-        Number of paths; when given, 0 and 1 are written as "less than 1 in n" / "more than".
+        Number of paths; when given, 0 and 1 are written as "less than" / "more than" one path's
+        share (1 / ``n_draws``) from 0 or 1.
 
     Returns
     -------
     str
-        E.g. ``"8%"``, ``"less than 1%"``, ``"less than 1 in 1,000"``.
+        E.g. ``"8%"``, ``"less than 1%"``, ``"less than 0.1%"``, ``"more than 99.9%"``.
     """
     if n_draws and p <= 0:
-        return f"less than 1 in {n_draws:,}"
+        return f"less than {_pct(1 / n_draws)}"
     if n_draws and p >= 1:
-        return f"more than {n_draws - 1:,} in {n_draws:,}"
+        return f"more than {_pct(1 - 1 / n_draws)}"
     if 0 < p <= 0.005:  # would round to "0%" (0.5% rounds to even): not what the paths say
         return "less than 1%"
     if 0.995 <= p < 1:
         return "more than 99%"
     return f"{p:.0%}"
+
+
+def _pct(p: float) -> str:
+    """``p`` as a percentage with the decimals it needs (0.001 -> "0.1%", 0.999 -> "99.9%",
+    1/3000 -> "0.033%", 0.02 -> "2%")."""
+    x = 100 * p
+    if x >= 50:  # near 100: the digits of the shortfall (99.95 -> "99.95%")
+        return f"{100 - float(f'{100 - x:.2g}'):g}%"
+    return f"{float(f'{x:.2g}'):g}%"
 
 
 def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | None = None, *,

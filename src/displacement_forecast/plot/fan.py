@@ -25,6 +25,7 @@ from ..conventions import (  # noqa: E402
 )
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
+from ..data.schema import period_ends  # noqa: E402  (the charts' name for it: last day of each period)
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
 
 #: Bands drawn, widest first (:data:`~displacement_forecast.conventions.INTERVAL_LEVELS`).
@@ -71,17 +72,6 @@ def without_bands(caption: str) -> str:
     """``caption`` for a chart that draws no band (exceedance curves, coefficient bars): "Bands:
     <levels> intervals including ..." becomes "The paths' spread includes ..."."""
     return (caption or "").replace(_BANDS_TEXT, _SPREAD_TEXT)
-
-
-def period_ends(starts: pd.DatetimeIndex, freq: str | None) -> pd.DatetimeIndex:
-    """The last day of each period starting at ``starts`` (weeks: 6 days on; months: the month's
-    last day); days, and an unknown frequency, end where they start."""
-    code = str(freq or "")[:1]
-    if code == "W":
-        return starts + pd.Timedelta(days=6)
-    if code == "M":
-        return starts + pd.offsets.MonthEnd(0)
-    return starts
 
 
 def observed_total(history: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
