@@ -146,7 +146,7 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
     assert (s.loc["baseline", "lo"], s.loc["baseline", "hi"]) == pytest.approx((lo, hi))
     assert s.attrs["level"] == BRIEF_LEVEL and lo < s.loc["baseline", "median"] < hi
     assert "about 3.0 times the baseline" in text
-    assert "more than 399 in 400" in text
+    assert "more than 99.75%" in text
     with pytest.raises(ValueError, match="longer than the forecast horizon"):
         exceedance_table(paths, 1, [5])
 
