@@ -188,3 +188,45 @@ def test_synthetic_truth_forecaster_is_calibrated_where_the_future_is_knowable()
     assert not df["onset"].any() and set(df["forecaster"]) == set(mod.FORECASTERS)
     cov = df.groupby(["forecaster", "scope"])["cover_80"].mean()
     assert cov.between(0.76, 0.84).all(), cov
+
+
+def test_skill_words_follow_the_skill_and_its_uncertainty():
+    """Trial 19, notebook 04: a +0% skill that lost 5 of 9 months read "did better than last-value"."""
+    from displacement_forecast.brief import compare_scores, skill_phrase
+
+    ref = np.array([100.0, 200, 300, 400, 500, 600, 700, 800, 900])
+    tie = compare_scores(ref + np.array([30, -40, 20, -10, 25, -30, 15, -20, 10.0]), ref)  # wins 4 of 9, ~0%
+    assert tie["verdict"] == "no better" and tie["wins"] == 4 and tie["n"] == 9
+    assert skill_phrase(tie, "last-value", "months").startswith("no better than last-value (skill ")
+    assert "better in 4 of 9 months" in skill_phrase(tie, "last-value", "months")
+    good = compare_scores(ref * 0.5, ref)
+    assert good["verdict"] == "better" and skill_phrase(good, "last-value", "months").startswith(
+        "better than last-value (skill +50%")
+    few = compare_scores(np.r_[ref[:6] * 1.01, ref[6:] * 0.2], ref)  # a real average gain from 3 months
+    assert few["wins"] == 3
+    if few["verdict"] == "better":
+        assert "but better in only 3 of 9 months" in skill_phrase(few, "last-value", "months")
+    assert compare_scores(ref * 2, ref)["verdict"] == "worse"
+    with pytest.raises(ValueError, match="paired"):
+        compare_scores([1.0], [1.0, 2.0])
+
+
+def test_brief_tables_and_statements_say_dates_and_fixed_drivers():
+    """Trial 19: notebook 01's table had no end dates; its bands statement did not say that a
+    ceasefire's bands leave out conflict uncertainty; notebook 03's ceasefire named flights its data lack."""
+    from displacement_forecast.brief import bands_statement, exceedance_table
+    from displacement_forecast.scenarios import Scenario
+
+    rng = np.random.default_rng(0)
+    paths = {"baseline": _paths(rng.poisson(10_000, size=(50, 2, 12)).astype(float))}
+    ex = exceedance_table(paths, 100_000, [4, 8], dated=True)
+    assert list(ex.columns) == ["by 23 Feb 2020 (4 weeks)", "by 22 Mar 2020 (8 weeks)"]
+    assert list(exceedance_table(paths, 100_000, [4]).columns) == ["within 4 weeks"]
+    cease = Scenario.ceasefire(drivers=("strikes", "shelling"))
+    assert cease.description == "conflict drivers (strikes, shelling) set to zero"
+    assert "flights" not in Scenario.ceasefire().description
+    sidecar = {"uncertainty_included": ["process"], "forecast": {"n_draws": 50}, "model": {"name": "m"},
+               "scenarios": [Scenario.baseline().to_dict(), cease.to_dict()]}
+    text = bands_statement(sidecar)
+    assert "- for `ceasefire`, which fixes the conflict series" in text and "violations of a ceasefire" in text
+    assert "`baseline`" not in text

@@ -470,7 +470,7 @@ def test_identical_scenarios_and_a_curve_on_the_y_axis_are_said():
     small = run.paths["baseline"] * 0.001
     fig = exceedance_curve({"baseline": run.paths["baseline"], "ceasefire": small}, marks=(), caption="c")
     try:
-        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        labels = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_legend().get_texts()]
         assert labels[0] == "baseline" and labels[1].startswith("ceasefire (on the y axis: 99% of paths below "), labels
         assert "identical" not in fig.axes[0].get_title(loc="left")
     finally:

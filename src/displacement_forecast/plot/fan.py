@@ -511,7 +511,12 @@ def exceedance_curve(
     ax.set_ylim(0, 1.0)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.3)
-    ax.legend(facecolor="white", framealpha=0.85, edgecolor="none")  # over the curves: backed, as the labels
+    handles, labels = ax.get_legend_handles_labels()
+    if max(map(len, labels), default=0) > 30:  # a long label (a note on a curve) would cover curves: beside the axes
+        ax.legend(handles, [textwrap.fill(lb, 24) for lb in labels], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False, fontsize=8)
+    else:
+        ax.legend(facecolor="white", framealpha=0.85, edgecolor="none")  # over the curves: backed, as the labels
     if len(same) == 1 and len(totals) > 1:
         title = f"{title}\n(all scenarios identical: they do not move this model)" if title else \
             "All scenarios identical: they do not move this model"
