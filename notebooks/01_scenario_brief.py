@@ -38,6 +38,8 @@ from displacement_forecast.brief import (
     bands_statement,
     driver_effects,
     exceedance_table,
+    fmt_by,
+    fmt_date,
     fmt_people,
     fmt_prob,
     peak_lag,
@@ -197,8 +199,22 @@ else:
 # ## The answer in one paragraph
 
 # %%
+# how far the total's bands held in the full backtest (details under "How far the bands have held", at the end):
+# said here, next to the headline probability, not only at the end
+record = backtest_record(BACKTEST, DL) if DL and (BACKTEST / "summary.csv").exists() else None
+if record is None:
+    calibration_note = "*How often bands like these held is not known: no backtest of this model is shipped.*"
+elif record["intervals_ok"] and MODEL == DL:
+    calibration_note = ("*In the full backtest the total's bands held about as often as stated (see *How far the bands "
+                        "have held*).*")
+else:
+    calibration_note = (
+        f"**Caution: these probabilities are not calibrated for the total of all regions.** In the full backtest of "
+        f"`{DL}` the total's 80% band held {record['nominal_vs_observed'].get('80%', float('nan')):.0%} of the time"
+        + (f", and the brief's `{MODEL}` bands are widened from it on a shorter test" if MODEL != DL else "")
+        + ": read them as a guide to the order of magnitude (see *How far the bands have held*).")
 display(Markdown(scenario_paragraph(run.paths, threshold=THRESHOLD, within=HORIZON, descriptions=descriptions,
-                                    level=LEVEL)))
+                                    level=LEVEL) + "\n\n" + calibration_note))
 
 # %% [markdown]
 # ## Probability of exceeding the threshold
@@ -207,9 +223,11 @@ display(Markdown(scenario_paragraph(run.paths, threshold=THRESHOLD, within=HORIZ
 # regions from the first forecast week, exceeds the threshold.
 
 # %%
-probs = exceedance_table(run.paths, THRESHOLD, WINDOWS)
-display(Markdown(f"**P(more than {THRESHOLD:,.0f} people newly displaced)**, forecast from the week of "
-                 f"{run.sidecar['forecast']['origin_date']}, {N_DRAWS:,} paths per scenario:"))
+probs = exceedance_table(run.paths, THRESHOLD, WINDOWS, dated=True)  # "by 22 Mar 2020 (8 weeks)": read off, not counted
+first_week = pd.Timestamp(run.paths["baseline"]["target_date"].values[0])
+display(Markdown(f"**P(more than {THRESHOLD:,.0f} people newly displaced)** from the start of the first forecast week, "
+                 f"{fmt_date(first_week)}, to the end of the day named in each column, {N_DRAWS:,} paths per scenario"
+                 + (" (not calibrated for the total: see the caution above):" if "Caution" in calibration_note else ":")))
 display(probs.style.format(lambda p: fmt_prob(p, N_DRAWS)))
 
 # %% [markdown]
@@ -271,7 +289,12 @@ if HELD in run.paths:
 
 # %%
 totals = total_summary(run.paths, HORIZON, level=LEVEL)
-display(Markdown(f"People newly displaced over the {HORIZON} forecast weeks, all regions (median and {LEVEL}% interval):"))
+fixed = [sc["id"] for sc in run.sidecar["scenarios"] if sc.get("conflict_uncertainty")]
+display(Markdown(f"People newly displaced from {fmt_date(first_week)} {fmt_by(last, HORIZON, 'W').replace('by ', 'to ', 1)}, all regions "
+                 f"(median and {LEVEL}% interval)"
+                 + (f". {', '.join(f'`{i}`' for i in fixed)} {'fixes' if len(fixed) == 1 else 'fix'} strikes and flights: "
+                    "the same in every path, so the interval leaves out the chance that the conflict turns out otherwise "
+                    "(violations of a ceasefire); it is conditional on the scenario holding exactly:" if fixed else ":")))
 totals[["median", "lo", "hi"]].rename(columns={"lo": f"{LEVEL}% low", "hi": f"{LEVEL}% high"}).style.format(fmt_people)
 
 # %%
@@ -316,7 +339,13 @@ zone_tab = pd.DataFrame({
 }).T
 zone_tab.index.name = "zone"
 display(Markdown(f"Median people newly displaced over {HORIZON} weeks, by zone and scenario:"))
-zone_tab.style.format(fmt_people)
+display(zone_tab.style.format(fmt_people))
+base_sum, base_total = zone_tab[BASE].sum(), totals.loc[BASE, "median"]
+display(Markdown(
+    f"The zone medians do not add up to the median of all regions: under `{BASE}` they sum to {fmt_people(base_sum)} "
+    f"against {fmt_people(base_total)}. Medians are not additive: each zone's median comes from a different set of "
+    "paths, and a zone's bad paths are not always another's. What adds up is each simulated future: its zone totals "
+    "sum to its all-region total, and the all-region median is the median of those sums."))
 
 # %% [markdown]
 # ## What drives the numbers
@@ -376,8 +405,7 @@ display(Markdown(bands_statement(run.sidecar)))
 # trust this* (`02_how_far_to_trust.py`) shows how, and where the misses fall.
 
 # %%
-record = backtest_record(BACKTEST, DL) if DL and (BACKTEST / "summary.csv").exists() else None
-if record is None:
+if record is None:  # the record read next to the headline paragraph
     display(Markdown("No backtest of this model is shipped: how often its bands held is not known."))
 else:
     nominal = record["nominal_vs_observed"]

@@ -68,7 +68,9 @@ SEED = 3
 
 # %%
 regions = load_regions(REGIONS_FILE)
-regions.frame
+# populations as whole people and no "None" where a region has no other spelling
+regions.frame.style.format({"population": "{:,.0f}"}).format(
+    na_rep="", subset=[c for c in ("aliases",) if c in regions.frame.columns]).hide(axis="index")
 
 # %% [markdown]
 # ## Step two: the ACLED export
@@ -174,7 +176,7 @@ scenarios = [
              "for eight weeks", Scenario.intensify(["South Idlib"], k=2.0, periods=8, hold=4).changes),
     Scenario("de-escalation", "strikes and shelling fall by half everywhere",
              Scenario.intensify(["ALL"], k=0.5).changes),
-    Scenario.ceasefire(),
+    Scenario.ceasefire(drivers=model.drivers),  # names the series these data have (no flights here)
 ]
 run = run_forecast(obs, regions, model=model, scenarios=scenarios, horizon=HORIZON, n_draws=N_DRAWS, seed=SEED,
                    data_files=[str(ACLED_FILE), str(REPORT_FILE)])
@@ -188,7 +190,7 @@ display(Markdown(scenario_paragraph(run.paths, threshold=THRESHOLD, within=HORIZ
                                     descriptions={s.id: s.description for s in scenarios})))
 
 # %%
-probs = exceedance_table(run.paths, THRESHOLD, (4, 8, 12))
+probs = exceedance_table(run.paths, THRESHOLD, (4, 8, 12), dated=True)
 probs.style.format(lambda p: fmt_prob(p, N_DRAWS))
 
 # %%

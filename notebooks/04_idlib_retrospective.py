@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from displacement_forecast.brief import fmt_people, fmt_prob
+from displacement_forecast.brief import compare_scores, fmt_people, fmt_prob, skill_phrase
 from displacement_forecast.evaluate.scores import pit_histogram
 from displacement_forecast.forecast.engine import driver_forecaster
 from displacement_forecast.forecast.run import caption
@@ -142,6 +142,13 @@ display(Markdown(table.assign(**{c: table[c].map(fmt_people) for c in ("median",
                  .to_markdown(index=False)))
 
 # %%
+display(Markdown(
+    f"**Not scored here.** The shipped panel ends in {months[-1]:%B %Y}: what happened from {start:%B %Y} to "
+    f"{end:%B %Y} is not in these data, so this notebook cannot say where the outcome fell. To judge the forecast, "
+    "set the published figures for that winter (OCHA's situation reports for north-west Syria) against the "
+    "90% intervals above, and note that they count people newly displaced, not arrivals per governorate."))
+
+# %%
 fig = scenario_fans(run.paths, cumulative=True, marks=retro.THRESHOLDS,
                     title="People newly displaced since the forecast start, four governorates", caption=cap)
 show(fig)
@@ -218,14 +225,18 @@ display(Markdown(
 res = retro.spring(N_DRAWS, SEED)
 s = res.summary.set_index("forecaster")
 model = "nb-dl (strikes, shelling)"
+# words chosen by the measured skill, its uncertainty and the months won (paired by governorate-month): a +0%
+# skill that lost most months had read "better than the last value carried forward by 0%"
+crps_cells = res.cells.pivot_table(index=["region", "month"], columns="forecaster", values="crps")
+vs = {ref: compare_scores(crps_cells[model], crps_cells[ref]) for ref in ("last-value", "climatology")}
+words = {ref: skill_phrase(c, "the last value carried forward" if ref == "last-value" else ref,
+                           "scored governorate-months") for ref, c in vs.items()}
 display(Markdown(
     f"Forecasts made from the data up to {res.origin:%B %Y}, the month before the spring offensive, for the next "
     f"{retro.SPRING_HORIZON} months, scored on the {int(s.loc[model, 'n'])} governorate-months that have a published figure. "
-    f"The driver model's mean CRPS is {s.loc[model, 'crps']:,.0f} people per governorate and month, "
-    f"{'better' if s.loc[model, 'skill_vs_last-value'] > 0 else 'worse'} than the last value carried forward by "
-    f"{abs(s.loc[model, 'skill_vs_last-value']):.0%} and "
-    f"{'better' if s.loc[model, 'skill_vs_climatology'] > 0 else 'worse'} than climatology by "
-    f"{abs(s.loc[model, 'skill_vs_climatology']):.0%}. Its 80% intervals held {s.loc[model, 'cover_80']:.0%} of outcomes "
+    f"The driver model's mean CRPS is {s.loc[model, 'crps']:,.0f} people per governorate and month: "
+    f"{words['last-value']}, and {words['climatology']} (±: two standard errors of the skill, from the paired "
+    f"months). Its 80% intervals held {s.loc[model, 'cover_80']:.0%} of outcomes "
     f"and its median was below the outcome in {s.loc[model, 'median_below_observed']:.0%} of them: it under-forecast the "
     f"offensive. Given the strikes and shelling that really happened, its CRPS was {s.loc['nb-dl + observed conflict (oracle)', 'crps']:,.0f}."
 ))
@@ -267,7 +278,7 @@ show(fig)
 p_lo = {k: t.loc[k, f"p_gt_{lo}"] for k in ("baseline", "offensive-continues", "intensify")}
 p_hi = {k: t.loc[k, f"p_gt_{hi}"] for k in p_lo}
 ordered = p_lo["baseline"] <= p_lo["offensive-continues"] <= p_lo["intensify"]
-beats = [r for r in ("last-value", "climatology") if s.loc[model, f"skill_vs_{r}"] > 0]
+verdicts = {ref: c["verdict"] for ref, c in vs.items()}
 under = s.loc[model, "median_below_observed"] > 0.5
 display(Markdown("\n".join([
     "- The forecast answers the planners' question with probabilities. "
@@ -280,11 +291,15 @@ display(Markdown("\n".join([
           if p_hi["offensive-continues"] < p_hi["baseline"] else ".")
        if ordered else "The scenarios are **not** ordered as a planner would expect here "
        f"({', '.join(f'{k} {fmt_prob(v, N_DRAWS)}' for k, v in p_lo.items())}): read them with care."),
-    f"- On the spring offensive the method did {'better than ' + ' and '.join(beats) if beats else 'no better than either naive forecast'}"
+    "- On the spring offensive the method did "
+    + ("no better than either naive forecast" if set(verdicts.values()) == {"no better"} else
+       " and ".join(f"{v} than {r}" for r, v in verdicts.items()))
+    + f" (against last-value: better in {vs['last-value']['wins']} of {vs['last-value']['n']} scored governorate-months)"
     + (", but it still **under-forecast** the escalation (its median was below the outcome in "
        f"{s.loc[model, 'median_below_observed']:.0%} of the scored months)" if under else "")
     + f". With {int(s.loc[model, 'n'])} scored governorate-months, these scores are fragile; read the bands as a lower "
       "bound on the real uncertainty.",
+    f"- The winter forecast is not scored: the shipped data end in {months[-1]:%B %Y}, before the months it forecasts.",
     "- The data are the weak point: arrivals instead of departures, missing months at the worst times, and conflict "
     "counts guessed from headlines. Better data would do more for this forecast than a better model.",
 ])))

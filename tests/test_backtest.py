@@ -816,7 +816,9 @@ def test_no_interval_of_the_rates_is_not_called_chance(tmp_path, monkeypatch):
     rates = {"50%": 0.05, "80%": 0.14, "90%": 0.43, "95%": 0.62}
     rec = _record_with(tmp_path, rates, {}, n=7)
     w = rec["warnings"][0]
-    assert "chance" not in w and w.endswith("(too narrow), though 7 origins are too few for an interval of these rates")
+    # the reason from the interval note (trial 19: "52 origins are too few" read oddly without the blocks)
+    assert "chance" not in w and w.endswith("(too narrow), though there is no interval of these rates: at least 4 "
+                                            "blocks of 6 consecutive origins are needed, and 7 origins make 1")
     mark = mark_text(apply_marks({"warnings": [], "reliable": True, "backtest": rec,
                                   "intervals_calibrated_in_backtest": False}, fit_reliable=True))
     assert mark == ("CAUTION: intervals did not cover as stated in backtests (50%, 80%, 90%, 95% too narrow; too few "
@@ -977,3 +979,27 @@ def test_the_cumulative_line_counts_the_origins_scored_at_its_horizon(tmp_path, 
                     & scores["observed"].notna()].groupby("horizon")["origin"].nunique()
     assert scored.to_dict() == {1: 2, 2: 1}
     assert re.search(r"\n  last-value +\d+% / \d+%; at horizon 2: \d+% / \d+% \(1 origin\)\n", text), text
+
+
+def test_the_chart_caution_names_the_bands_the_verdict_found_off(tmp_path, monkeypatch):
+    """Trial 19, Ukraine: the screen and mark said the 50% band was off (covered 58%, too wide); the
+    charts' caption said "CAUTION: in backtests the 80% band covered 82% and the 95% band covered
+    93% of outcomes", two bands close to their level, and not the 50%."""
+    import displacement_forecast.evaluate.backtest as bt
+    from displacement_forecast.forecast.run import caption
+
+    note = "too few origins (52) for an interval of the rates: at least 4 blocks of 14 consecutive origins are needed"
+    monkeypatch.setattr(bt, "_rate_intervals", lambda *a, **k: {"interval_90": {}, "interval_origins": 52,
+                                                                 "interval_note": note})
+    rates = {"50%": 0.577, "80%": 0.8179, "90%": 0.9076, "95%": 0.93}
+    rec = _record_with(tmp_path, rates, {}, n=52, note=note)
+    assert rec["verdict"]["too_wide"] == ["50%"] and rec["verdict"]["too_narrow"] == []
+    assert rec["warnings"][0].endswith("though there is no interval of these rates: at least 4 blocks of 14 "
+                                       "consecutive origins are needed, and 52 origins make 3")
+    sidecar = {"data": {"files": ["ukr_obs.csv"], "last_period": "2022-05-13", "vintage": {"displaced": "2022-05-13"}},
+               "model": {"name": "auto"}, "software": {"version": "0"}, "forecast": {"n_draws": 10, "seed": 0},
+               "uncertainty_included": ["process"], "warnings": [], "reliable": True, "backtest": rec,
+               "intervals_calibrated_in_backtest": False}
+    text = caption(sidecar)
+    assert text.endswith("CAUTION: in backtests the 50% band covered 58% of outcomes (too wide)."), text
+    assert "80% band" not in text and "95% band" not in text

@@ -382,7 +382,26 @@ def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tm
     want = [float(f"{k * recent:.2g}") for k in (0.5, 1, 2)]
     assert f"thresholds {', '.join(f'{t:,.0f}' for t in want)} (from the data: 0.5x, 1x and 2x the {recent:,} " in out
     assert "last 14 days, which exceed every default" in out
-    assert "more than 999 in 1,000" not in out.split("P(more than " + f"{want[1]:,.0f}")[1].splitlines()[0]
+    assert "more than 98%" not in out.split("P(more than " + f"{want[2]:,.0f}")[1].splitlines()[0]
+
+
+def test_screen_probabilities_give_the_date_and_one_wording(tmp_path, capsys):
+    """Trial 19: "P(more than X newly displaced within 14 days)" gave no end date (a planner asked "by
+    when?"), and one line mixed "more than 999 in 1,000" with "more than 99%"."""
+    import pandas as pd
+
+    dates = pd.date_range("2022-03-01", periods=40, freq="D")  # data to 9 Apr 2022
+    obs = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "region": "UKR", "series": "displaced",
+                        "value": [48_000 + 500 * (i % 5) for i in range(len(dates))]})
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": ["UKR"],
+                  "population": [41_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "14", "--draws", "50",
+               "--thresholds", "100000,5000000", "--no-plots", "--out", str(tmp_path / "out")])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("P(")]
+    assert rc == 0
+    assert lines == ["P(more than 100,000 newly displaced within 14 days, by 23 Apr 2022): baseline more than 98%",
+                     "P(more than 5,000,000 newly displaced within 14 days, by 23 Apr 2022): baseline less than 2%"]
 
 
 def test_counts_above_the_population_are_movements_not_depleted(tmp_path, capsys):

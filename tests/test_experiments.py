@@ -105,10 +105,19 @@ def _paths(values: np.ndarray, sid: str = "baseline") -> xr.DataArray:
 def test_fmt_prob_is_honest_about_the_monte_carlo_floor():
     from displacement_forecast.brief import fmt_prob
 
-    assert fmt_prob(0.0, 1000) == "less than 1 in 1,000"
-    assert fmt_prob(1.0, 1000) == "more than 999 in 1,000"
+    assert fmt_prob(0.0, 1000) == "less than 0.1%"
+    assert fmt_prob(1.0, 1000) == "more than 99.9%"
     assert fmt_prob(0.003) == "less than 1%"
     assert fmt_prob(0.084) == "8%"
+
+
+def test_fmt_by_names_the_last_day_of_the_window():
+    """Trial 19: "within 8 weeks" from the week of 27 Jan 2020 left the planner to count to 22 Mar."""
+    from displacement_forecast.brief import fmt_by
+
+    assert fmt_by(pd.Timestamp("2020-01-20"), 8, "W") == "by 22 Mar 2020 (8 weeks)"
+    assert fmt_by(pd.Timestamp("2019-11-01"), 3, "M") == "by 29 Feb 2020 (3 months)"
+    assert fmt_by(pd.Timestamp("2022-05-13"), 1, "D") == "by 14 May 2022 (1 day)"
 
 
 def test_exceedance_table_and_paragraph_agree_with_the_paths():
@@ -137,7 +146,7 @@ def test_exceedance_table_and_paragraph_agree_with_the_paths():
     assert (s.loc["baseline", "lo"], s.loc["baseline", "hi"]) == pytest.approx((lo, hi))
     assert s.attrs["level"] == BRIEF_LEVEL and lo < s.loc["baseline", "median"] < hi
     assert "about 3.0 times the baseline" in text
-    assert "more than 399 in 400" in text
+    assert "more than 99.75%" in text
     with pytest.raises(ValueError, match="longer than the forecast horizon"):
         exceedance_table(paths, 1, [5])
 
@@ -179,3 +188,45 @@ def test_synthetic_truth_forecaster_is_calibrated_where_the_future_is_knowable()
     assert not df["onset"].any() and set(df["forecaster"]) == set(mod.FORECASTERS)
     cov = df.groupby(["forecaster", "scope"])["cover_80"].mean()
     assert cov.between(0.76, 0.84).all(), cov
+
+
+def test_skill_words_follow_the_skill_and_its_uncertainty():
+    """Trial 19, notebook 04: a +0% skill that lost 5 of 9 months read "did better than last-value"."""
+    from displacement_forecast.brief import compare_scores, skill_phrase
+
+    ref = np.array([100.0, 200, 300, 400, 500, 600, 700, 800, 900])
+    tie = compare_scores(ref + np.array([30, -40, 20, -10, 25, -30, 15, -20, 10.0]), ref)  # wins 4 of 9, ~0%
+    assert tie["verdict"] == "no better" and tie["wins"] == 4 and tie["n"] == 9
+    assert skill_phrase(tie, "last-value", "months").startswith("no better than last-value (skill ")
+    assert "better in 4 of 9 months" in skill_phrase(tie, "last-value", "months")
+    good = compare_scores(ref * 0.5, ref)
+    assert good["verdict"] == "better" and skill_phrase(good, "last-value", "months").startswith(
+        "better than last-value (skill +50%")
+    few = compare_scores(np.r_[ref[:6] * 1.01, ref[6:] * 0.2], ref)  # a real average gain from 3 months
+    assert few["wins"] == 3
+    if few["verdict"] == "better":
+        assert "but better in only 3 of 9 months" in skill_phrase(few, "last-value", "months")
+    assert compare_scores(ref * 2, ref)["verdict"] == "worse"
+    with pytest.raises(ValueError, match="paired"):
+        compare_scores([1.0], [1.0, 2.0])
+
+
+def test_brief_tables_and_statements_say_dates_and_fixed_drivers():
+    """Trial 19: notebook 01's table had no end dates; its bands statement did not say that a
+    ceasefire's bands leave out conflict uncertainty; notebook 03's ceasefire named flights its data lack."""
+    from displacement_forecast.brief import bands_statement, exceedance_table
+    from displacement_forecast.scenarios import Scenario
+
+    rng = np.random.default_rng(0)
+    paths = {"baseline": _paths(rng.poisson(10_000, size=(50, 2, 12)).astype(float))}
+    ex = exceedance_table(paths, 100_000, [4, 8], dated=True)
+    assert list(ex.columns) == ["by 23 Feb 2020 (4 weeks)", "by 22 Mar 2020 (8 weeks)"]
+    assert list(exceedance_table(paths, 100_000, [4]).columns) == ["within 4 weeks"]
+    cease = Scenario.ceasefire(drivers=("strikes", "shelling"))
+    assert cease.description == "conflict drivers (strikes, shelling) set to zero"
+    assert "flights" not in Scenario.ceasefire().description
+    sidecar = {"uncertainty_included": ["process"], "forecast": {"n_draws": 50}, "model": {"name": "m"},
+               "scenarios": [Scenario.baseline().to_dict(), cease.to_dict()]}
+    text = bands_statement(sidecar)
+    assert "- for `ceasefire`, which fixes the conflict series" in text and "violations of a ceasefire" in text
+    assert "`baseline`" not in text

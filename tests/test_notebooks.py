@@ -114,6 +114,59 @@ def test_scenario_brief_prose_is_generated_from_the_forecast(rendered):
         assert fmt_prob(p, 1000) in html, sid
 
 
+def _text(html: str) -> str:
+    """The rendered notebook's text without its code, tags and entities removed, white space collapsed."""
+    import html as html_lib
+
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r'<div class="highlight hl-ipython3">.*?</pre>', " ", html, flags=re.S)  # code cells
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_scenario_brief_dates_caveats_and_medians_are_said(rendered):
+    """Trial 19, notebook 01: the table said "within 4 / 8 / 12 weeks" with no end dates; the
+    calibration caveat came only at the end; nothing said the ceasefire's near-certainty leaves out
+    conflict uncertainty; the zone medians did not add up to the total's, unexplained."""
+    r, _ = rendered(ROOT / "notebooks" / "01_scenario_brief.py")
+    text = _text(r.html.read_text(encoding="utf-8"))
+    for head in ("by 23 Feb 2020 (4 weeks)", "by 22 Mar 2020 (8 weeks)", "by 19 Apr 2020 (12 weeks)"):
+        assert head in text, head
+    headline = text.index("we expect about")
+    caution = text.index("Caution: these probabilities are not calibrated for the total")
+    assert headline < caution < text.index("P(more than 250,000 people newly displaced)")
+    assert "the interval leaves out the chance that the conflict turns out otherwise" in text
+    assert "for ceasefire , which fixes the conflict series" in text
+    assert re.search(r"The zone medians do not add up to the median of all regions: under baseline they sum to "
+                     r"[\d,]+ against [\d,]+\. Medians are not additive", text)
+
+
+def test_idlib_retrospective_words_follow_the_measured_skill(rendered):
+    """Trial 19, notebook 04: "better than the last value carried forward by 0%" and "did better than
+    last-value" of a +0% skill that lost 5 of 9 months; and nothing said the winter is not scored."""
+    r, _ = rendered(ROOT / "notebooks" / "04_idlib_retrospective.py")
+    text = _text(r.html.read_text(encoding="utf-8"))
+    assert "better than the last value carried forward by" not in text
+    m = re.search(r"(no better than|better than|worse than|better on average than) the last value carried forward "
+                  r"\(skill ([+-]\d+)%, ±(\d+)%; better in (\d+) of (\d+) scored governorate-months", text)
+    assert m, text[:3000]
+    verdict, skill, half = m.group(1), int(m.group(2)), int(m.group(3))
+    if abs(skill) <= half:
+        assert verdict == "no better than"
+    assert "did better than last-value" not in text
+    assert "The shipped panel ends in November 2019" in text and "not scored" in text
+
+
+def test_bring_your_own_data_table_and_ceasefire_read_cleanly(rendered):
+    """Trial 19, notebook 03: populations printed as 420000.0, missing aliases as None, and the
+    ceasefire "(strikes, flights, ...) set to zero" on data without flights."""
+    r, _ = rendered(ROOT / "notebooks" / "03_bring_your_own_data.py")
+    text = _text(r.html.read_text(encoding="utf-8"))
+    assert "NWS01 Maarrat An Nu'man South Idlib 420,000 Ma'arrat An-Nu'man NWS02 Khan Shaykhun South Idlib 150,000 " \
+           "NWS03" in text
+    assert "420000.0" not in text and " None " not in text
+    assert "ceasefire (conflict drivers (strikes, shelling) set to zero)" in text and "flights, ..." not in text
+
+
 def test_report_cli_writes_index(tmp_path, monkeypatch, capfd):
     pytest.importorskip("nbconvert", reason="nbconvert is not installed")
     from displacement_forecast import report

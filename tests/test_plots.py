@@ -274,15 +274,17 @@ def test_each_scenario_has_one_colour_in_every_chart():
 
 
 @pytest.mark.parametrize(("freq", "start", "ends"), [("MS", "2018-06-01", ["2019-12-31", "2020-01-31", "2020-02-29"]),
-                                                    ("W-MON", "2019-06-03", None)])
+                                                    ("W-MON", "2019-06-03", 6), ("D", "2022-03-01", 0)])
 def test_a_running_total_is_drawn_at_the_end_of_its_period(freq, start, ends):
     """Cumulative charts drew December's running total (through 31 December) at 1 December, so
     the first point read as displacement counted by the month's first day. Each point now sits on
-    its period's last day, after a 0 at the forecast start."""
+    its period's last day, after a 0 at the forecast start (daily data: the day before; on the first
+    day it drew a vertical segment from 0 to that day's total: Ukraine, 14 May)."""
     obs, regions = _obs(freq, 18, start)
     run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1)
     starts = pd.DatetimeIndex(run.paths["baseline"]["target_date"].values)
-    want = [starts[0], *(pd.DatetimeIndex(ends) if ends else starts + pd.Timedelta(days=6))]
+    want = [starts[0] - pd.Timedelta(days=1 if ends == 0 else 0),
+            *(pd.DatetimeIndex(ends) if isinstance(ends, list) else starts + pd.Timedelta(days=ends))]
     for fig in (fan_chart(run.paths["baseline"], run.history(), cumulative=True, caption="c"),
                 scenario_fans(run.paths, cumulative=True, caption="c")):
         try:
@@ -290,6 +292,7 @@ def test_a_running_total_is_drawn_at_the_end_of_its_period(freq, start, ends):
             x = [pd.Timestamp(mdates.num2date(v).replace(tzinfo=None)) if isinstance(v, float) else pd.Timestamp(v)
                  for v in line.get_xdata()]
             assert x == list(want), x
+            assert len(set(x)) == len(x)  # no two points on one day: no vertical segment
             assert line.get_ydata()[0] == 0 and (np.diff(line.get_ydata()) >= 0).all()
             assert "end of each" in fig.axes[0].get_ylabel()
         finally:
@@ -385,5 +388,90 @@ def test_threshold_labels_sit_outside_the_fan():
         assert all(t.get_window_extent().x1 <= fig.bbox.x1 for t in labels)  # not cut off by the figure
         ylab = ax.yaxis.label.get_window_extent()
         assert ylab.y0 >= ax.bbox.y0 - 1 and ylab.y1 <= ax.bbox.y1 + 1 and ylab.x0 >= 0, (ylab, ax.bbox)
+    finally:
+        plt.close(fig)
+
+
+def test_backtest_chart_says_dotted_only_with_oracle_lines_and_ticks_are_distinct():
+    """Trial 19, Syria backtest: "(dotted: with the strikes that happened)" titled a chart with no
+    oracle run, and the y axis read "10k" at both 10,000 and 10,500."""
+    from displacement_forecast.plot.diagnostics import score_by_horizon
+    from displacement_forecast.plot.fan import people
+
+    def summary(models):
+        return pd.DataFrame([{"scope": "regions", "model": m, "horizon": h, "crps": 6_500 + 1_400 * h * (i + 1),
+                              "skill": 0.1 * h, "n": 20, **{f"cover_{q}": q / 100 for q in (50, 80, 90, 95)}}
+                             for i, m in enumerate(models) for h in (1, 2, 3)])
+
+    for models, dotted in ((["last-value", "auto"], False), (["nb-dl", "nb-dl+oracle"], True)):
+        fig = score_by_horizon(summary(models), caption="c")
+        try:
+            assert ("dotted" in fig.axes[1].get_title(loc="left")) is dotted
+        finally:
+            plt.close(fig)
+    assert people.format_ticks([9_500, 10_000, 10_500, 11_000]) == ["9.5k", "10k", "10.5k", "11k"]
+    assert people.format_ticks([0, 200_000, 400_000]) == ["0", "200k", "400k"]
+    assert people.format_ticks([1_000_000, 1_250_000, 1_500_000]) == ["1M", "1.25M", "1.5M"]
+
+
+def _daily_one_region(spike: bool = True):
+    d = pd.date_range("2022-03-01", periods=60, freq="D")
+    v = [48_000.0 + 3_000 * (i % 7) for i in range(len(d))]
+    if spike:
+        v[-24] = 105_000.0  # a spike early in the 26 days drawn, where an upper-left legend sat (20 April)
+    obs = pd.DataFrame({"date": d, "region": "UKR", "series": "displaced", "value": v})
+    regions = RegionTable(pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": [""], "population": [41e6]}))
+    return run_forecast(obs, regions, model="last-value", horizon=7, n_draws=100, seed=1)
+
+
+def test_one_region_is_drawn_once_and_the_legend_keeps_off_the_observed_line():
+    """Trial 19, Ukraine: the one region's panel repeated the total's, and the observed spike of 20
+    April ran through the legend's "95% interval"."""
+    run = _daily_one_region()
+    fig = fan_chart(run.paths["baseline"], run.history(), region_names={"UKR": "Ukraine"}, caption="c")
+    try:
+        assert len(fig.axes) == 1
+        ax = fig.axes[0]
+        assert "Ukraine (UKR) (the only region)" in ax.get_title(loc="left")
+        fig.canvas.draw()
+        box = ax.get_legend().get_window_extent()
+        observed = next(ln for ln in ax.get_lines() if ln.get_label() == "observed")
+        xy = ax.transData.transform(np.column_stack([mdates.date2num(observed.get_xdata()), observed.get_ydata()]))
+        assert not any(box.contains(x, y) for x, y in xy)
+    finally:
+        plt.close(fig)
+
+
+def test_region_titles_do_not_repeat_a_name_that_is_the_code():
+    from displacement_forecast.plot.fan import region_label
+
+    assert region_label("Aleppo", {"Aleppo": "Aleppo"}) == "Aleppo"
+    assert region_label("SY07", {"SY07": "Idlib"}) == "Idlib (SY07)"
+    assert region_label("X", {}) == "X"
+
+
+def test_identical_scenarios_and_a_curve_on_the_y_axis_are_said():
+    """Trial 19: on Syria the baseline lay exactly under 'surge' (legend only); notebook 01's
+    ceasefire curve sat on the y axis, in the legend but not to be seen."""
+    from displacement_forecast.scenarios import Scenario
+
+    run = _monthly_run(("baseline", "surge"))
+    fig = exceedance_curve({"baseline": run.paths["baseline"], "surge": run.paths["baseline"].copy()}, marks=(),
+                           title="P", caption="c")
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["baseline, surge: identical"]
+        assert "all scenarios identical: they do not move this model" in ax.get_title(loc="left")
+    finally:
+        plt.close(fig)
+    obs, regions = _obs("MS", 18, "2018-06-01")
+    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1,
+                       scenarios=[Scenario.baseline()])
+    small = run.paths["baseline"] * 0.001
+    fig = exceedance_curve({"baseline": run.paths["baseline"], "ceasefire": small}, marks=(), caption="c")
+    try:
+        labels = [t.get_text().replace("\n", " ") for t in fig.axes[0].get_legend().get_texts()]
+        assert labels[0] == "baseline" and labels[1].startswith("ceasefire (on the y axis: 99% of paths below "), labels
+        assert "identical" not in fig.axes[0].get_title(loc="left")
     finally:
         plt.close(fig)

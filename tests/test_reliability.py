@@ -793,7 +793,7 @@ def test_probabilities_near_0_and_1_are_not_rounded_to_certainty():
     from displacement_forecast.brief import fmt_prob
 
     assert fmt_prob(0.005, 1000) == "less than 1%" and fmt_prob(0.995, 1000) == "more than 99%"
-    assert fmt_prob(0.0, 1000) == "less than 1 in 1,000" and fmt_prob(0.5, 1000) == "50%"
+    assert fmt_prob(0.0, 1000) == "less than 0.1%" and fmt_prob(0.5, 1000) == "50%"
 
 
 def test_a_region_with_old_counts_only_is_said_on_screen_and_marked(tmp_path, capsys):

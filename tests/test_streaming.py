@@ -192,7 +192,7 @@ def test_cli_chunked_forecast_writes_csv_and_sidecar(tmp_path, capsys):
     f = pd.read_csv(tmp_path / "forecast.csv", keep_default_na=False)
     assert side["forecast"]["streamed"]["rows"] == len(f) and side["forecast"]["streamed"]["region_chunks"] >= 2
     assert set(f["region"]) == set(side["data"]["regions"]) | {"ALL"}
-    assert "P(more than 250,000 newly displaced within 3 weeks)" in capsys.readouterr().out
+    assert "P(more than 250,000 newly displaced within 3 weeks, by " in capsys.readouterr().out
 
 
 CASES = ROOT.parent / "shared" / "cases" / "reliability"

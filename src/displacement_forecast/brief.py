@@ -6,8 +6,9 @@ exceedance probabilities as a scenario x window table, a plain-language paragrap
 bands include and leave out, and what drives the numbers (model coefficients).
 
 Rounding for prose: people to two significant figures ("about 140,000"), probabilities to whole
-percent, and probabilities that no (or every) sample path reached written as "less than 1 in
-``n_draws``" rather than 0% (or 100%), since that is all ``n_draws`` paths can tell.
+percent, and probabilities that no (or every) sample path reached written as less than one
+path's share ("less than 0.1%" of 1,000 paths) rather than 0% (or 100%), since that is all
+``n_draws`` paths can tell (:func:`fmt_prob`, the one wording on screen and in the notebooks).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds
+from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds, period_unit
+from .data.schema import horizon_end, period_offset
 from .forecast.summaries import total_within
 
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
@@ -69,30 +71,125 @@ def fmt_people(x: float, sig: int = 2) -> str:
     return f"{round_sig(float(x), sig):,.0f}"
 
 
+def fmt_by(last: pd.Timestamp, within: int, freq: str) -> str:
+    """Where a total over the first ``within`` periods after ``last`` ends, for a header or a
+    sentence: ``"by 22 Mar 2020 (8 weeks)"`` (weekly data to the week of 20 Jan 2020). The end is
+    the last day of the ``within``-th period (:func:`~.data.schema.horizon_end`), so a planner
+    reads the date off instead of counting weeks.
+
+    Parameters
+    ----------
+    last : pandas.Timestamp
+        Start of the last observed period (the forecast's origin).
+    within : int
+        Number of forecast periods added up (at least 1).
+    freq : str
+        The data's frequency code (``"W"``, ``"M"``, ``"D"``).
+
+    Returns
+    -------
+    str
+    """
+    unit = period_unit(freq)
+    end = horizon_end(last, within, freq)
+    return f"by {fmt_date(end)} ({within} {unit}{'' if within == 1 else 's'})"
+
+
+def fmt_date(d: pd.Timestamp) -> str:
+    """A day for prose and headers: ``22 Mar 2020`` (no leading zero)."""
+    d = pd.Timestamp(d)
+    return f"{d.day} {d:%b %Y}"
+
+
 def fmt_prob(p: float, n_draws: int | None = None) -> str:
     """A probability for prose: whole percent, honest about the Monte Carlo floor.
+
+    One wording everywhere (screen, sidecar notes, notebooks): always a percentage. A probability
+    of 0 or 1 from ``n_draws`` paths is written as below one path's share or above all but one
+    ("less than 0.1%" / "more than 99.9%" of 1,000 paths); the screen had mixed that with
+    "more than 999 in 1,000" on one line ("... more than 999 in 1,000, ceasefire more than 99%").
 
     Parameters
     ----------
     p : float
         Probability estimated from sample paths.
     n_draws : int, optional
-        Number of paths; when given, 0 and 1 are written as "less than 1 in n" / "more than".
+        Number of paths; when given, 0 and 1 are written as "less than" / "more than" one path's
+        share (1 / ``n_draws``) from 0 or 1.
 
     Returns
     -------
     str
-        E.g. ``"8%"``, ``"less than 1%"``, ``"less than 1 in 1,000"``.
+        E.g. ``"8%"``, ``"less than 1%"``, ``"less than 0.1%"``, ``"more than 99.9%"``.
     """
     if n_draws and p <= 0:
-        return f"less than 1 in {n_draws:,}"
+        return f"less than {_pct(1 / n_draws)}"
     if n_draws and p >= 1:
-        return f"more than {n_draws - 1:,} in {n_draws:,}"
+        return f"more than {_pct(1 - 1 / n_draws)}"
     if 0 < p <= 0.005:  # would round to "0%" (0.5% rounds to even): not what the paths say
         return "less than 1%"
     if 0.995 <= p < 1:
         return "more than 99%"
     return f"{p:.0%}"
+
+
+def _pct(p: float) -> str:
+    """``p`` as a percentage with the decimals it needs (0.001 -> "0.1%", 0.999 -> "99.9%",
+    1/3000 -> "0.033%", 0.02 -> "2%")."""
+    x = 100 * p
+    if x >= 50:  # near 100: the digits of the shortfall (99.95 -> "99.95%")
+        return f"{100 - float(f'{100 - x:.2g}'):g}%"
+    return f"{float(f'{x:.2g}'):g}%"
+
+
+def compare_scores(scores: Sequence[float], reference: Sequence[float]) -> dict[str, Any]:
+    """How a forecast's scores compare with a reference's on the same cells (lower is better: CRPS).
+
+    Parameters
+    ----------
+    scores, reference : sequence of float
+        Paired scores, one per scored cell (e.g. region-month), same order and length.
+
+    Returns
+    -------
+    dict
+        ``skill`` (1 - mean score / mean reference score), ``half_width`` (two standard errors of
+        that skill, from the paired differences; NaN with fewer than 2 cells), ``wins`` (cells where
+        the forecast scored better), ``n`` (cells) and ``verdict``: ``"better"`` or ``"worse"`` when
+        the skill is more than two standard errors from 0, else ``"no better"``.
+
+    Raises
+    ------
+    ValueError
+        When the two have different lengths or there is no cell.
+    """
+    a, b = np.asarray(scores, float), np.asarray(reference, float)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"expected paired scores of one length, got {a.size} and {b.size}")
+    n, ref = a.size, float(b.mean())
+    skill = 1.0 - float(a.mean()) / ref if ref > 0 else float("nan")
+    half = 2 * float(np.std(b - a, ddof=1)) / np.sqrt(n) / ref if n > 1 and ref > 0 else float("nan")
+    verdict = ("no better" if not np.isfinite(half) or abs(skill) <= half else "better" if skill > 0 else "worse")
+    return {"skill": skill, "half_width": half, "wins": int((a < b).sum()), "n": n, "verdict": verdict}
+
+
+def skill_phrase(cmp: Mapping[str, Any], reference: str, cells: str = "scored cells") -> str:
+    """Words for :func:`compare_scores`, chosen by the measured skill and its uncertainty, never
+    stronger than they are: "no better than last-value (skill +0%, ±9%; better in 4 of 9 scored
+    governorate-months)". Notebook 04 said "did better than last-value" of a +0% skill that lost 5
+    of 9 months (trial 19); "better on average ... but better in only k of n" when a few cells
+    carry a real average gain."""
+    k, n = cmp["wins"], cmp["n"]
+    pm = f", ±{cmp['half_width']:.0%}" if np.isfinite(cmp["half_width"]) else ""
+    sk = f"skill {cmp['skill']:+.0%}{pm}"
+    detail = f"{sk}; better in {k} of {n} {cells}"
+    if cmp["verdict"] == "better":
+        if 2 * k <= n:
+            return f"better on average than {reference} ({sk}), but better in only {k} of {n} {cells}"
+        return f"better than {reference} ({detail})"
+    if cmp["verdict"] == "worse":
+        return f"worse than {reference} ({detail})"
+    return f"no better than {reference} ({detail}: within chance of no difference)"
 
 
 def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | None = None, *,
@@ -132,7 +229,7 @@ def total_summary(paths_by_scenario: Mapping[str, xr.DataArray], within: int | N
 
 def exceedance_table(paths_by_scenario: Mapping[str, xr.DataArray], threshold: float,
                      withins: Sequence[int], *, regions: Sequence[str] | None = None,
-                     unit: str = "week") -> pd.DataFrame:
+                     unit: str = "week", dated: bool = False) -> pd.DataFrame:
     """P(people newly displaced over the first ``w`` periods > threshold), scenario x window.
 
     Parameters
@@ -147,13 +244,27 @@ def exceedance_table(paths_by_scenario: Mapping[str, xr.DataArray], threshold: f
         Region codes added up (default all).
     unit : str
         Period name used in the column labels.
+    dated : bool
+        Label the columns with the day each window ends (:func:`fmt_by`, from the paths'
+        ``target_date`` and ``freq``): ``"by 22 Mar 2020 (8 weeks)"``, so a planner reads "by
+        March" off the table instead of counting weeks from the origin.
 
     Returns
     -------
     pandas.DataFrame
-        Probabilities; index scenario, columns ``"within {w} {unit}s"``.
+        Probabilities; index scenario, columns ``"within {w} {unit}s"`` (``dated``: ``"by <day>
+        (<w> <unit>s)"``).
     """
-    data = {f"within {w} {unit}s": {sid: float((total_within(p, w, regions) > threshold).mean())
+    first = next(iter(paths_by_scenario.values()))
+
+    def label(w: int) -> str:
+        if not dated:
+            return f"within {w} {unit}s"
+        freq = first.attrs.get("freq", "W")
+        start = pd.Timestamp(first["target_date"].values[0])
+        return fmt_by(start - period_offset(freq), w, freq)
+
+    data = {label(w): {sid: float((total_within(p, w, regions) > threshold).mean())
                                      for sid, p in paths_by_scenario.items()} for w in withins}
     out = pd.DataFrame(data)
     out.index.name = "scenario"
@@ -253,6 +364,15 @@ def bands_statement(sidecar: Mapping[str, Any]) -> str:
     """
     inc = "\n".join(f"- {u}" for u in sidecar.get("uncertainty_included", [])) or "- (the model reports none)"
     exc = "\n".join(f"- {u}" for u in NOT_INCLUDED)
+    # scenarios that fix the drivers (a ceasefire): their bands are narrow because the conflict is the
+    # same in every path, which notebook 01 never said next to "less than 1 in 1,000" (trial 19)
+    fixed = [sc["id"] for sc in sidecar.get("scenarios", []) if sc.get("conflict_uncertainty")]
+    if fixed:
+        ids = ", ".join(f"`{i}`" for i in fixed)
+        exc += (f"\n- for {ids}, which {'fixes' if len(fixed) == 1 else 'fix'} the conflict series (the same in "
+                "every path): the chance that the conflict turns out otherwise, e.g. violations of a ceasefire. "
+                f"{'Its' if len(fixed) == 1 else 'Their'} bands and probabilities are conditional on the scenario "
+                "holding exactly, so they look more certain than any real ceasefire is")
     n = sidecar.get("forecast", {}).get("n_draws")
     model = sidecar.get("model", {}).get("name", "?")
     warn = ""

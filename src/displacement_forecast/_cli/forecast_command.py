@@ -271,8 +271,11 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
 
     ``prob_exceed(t)`` is scenario -> probability; ``warnings`` are printed before the banner;
     ``extra`` ends the model line."""
-    from ..brief import fmt_prob
+    import pandas as pd
+
+    from ..brief import fmt_date, fmt_prob
     from ..data.metadata import SYNTHETIC_MARK
+    from ..data.schema import horizon_end
     from ..forecast.marks import mark_text
     from .checks import people
 
@@ -293,8 +296,10 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
               + preference_note(auto.get("driver_preference") or {}))
     if threshold_note:
         print(f"thresholds {', '.join(people(t) for t in thresholds)} ({threshold_note})")
+    # with the date the total runs to ("within 14 days, by 27 May 2022"): a planner asked "by when?"
+    by = "by " + fmt_date(horizon_end(pd.Timestamp(sc["forecast"]["origin_date"]), args.horizon, freq))
     for t in thresholds:
-        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, freq)}): "
+        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, freq)}, {by}): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in prob_exceed(t).items()))
     for w in final:
         print(f"wrote {w}")

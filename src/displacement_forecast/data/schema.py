@@ -308,6 +308,23 @@ def future_dates(last: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeInde
     return pd.DatetimeIndex([pd.Timestamp(last) + step * h for h in range(1, horizon + 1)])
 
 
+def period_ends(starts: pd.DatetimeIndex, freq: str | None) -> pd.DatetimeIndex:
+    """The last day of each period starting at ``starts`` (weeks: 6 days on; months: the month's
+    last day); days, and an unknown frequency, end where they start."""
+    code = str(freq or "")[:1]
+    if code == "W":
+        return starts + pd.Timedelta(days=6)
+    if code == "M":
+        return starts + pd.offsets.MonthEnd(0)
+    return starts
+
+
+def horizon_end(last: pd.Timestamp, horizon: int, freq: str) -> pd.Timestamp:
+    """The last day of the ``horizon``-th period after the period starting ``last`` (the date a
+    total "within ``horizon`` periods" runs to: weekly data from 2020-01-20, 8 weeks -> 2020-03-22)."""
+    return period_ends(future_dates(last, horizon, freq)[-1:], freq)[0]
+
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

@@ -32,6 +32,7 @@ the origin range, the order of execution or the executor.
 from __future__ import annotations
 
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -974,6 +975,17 @@ def _interval_text(lo: float, hi: float, level: float) -> str:
     return f"{lo:.2%}-{hi:.2%}"
 
 
+def _too_few(rec: Mapping[str, Any], n: int) -> str:
+    """Why ``n`` origins make no interval of the rates, from ``rec``'s ``interval_note``: ": at least
+    4 blocks of 14 consecutive origins are needed, and 52 origins make 3". "52 origins are too few
+    for an interval" read oddly of 52 origins (trial 19, Ukraine): the blocks are the reason."""
+    m = re.search(r"at least (\d+) blocks of (\d+) consecutive origins are needed", str(rec.get("interval_note", "")))
+    if not m:
+        return f": {n} origin{'s are' if n != 1 else ' is'} too few"
+    block = int(m.group(2))
+    return f": {m.group(0)}, and {n} origin{'s make' if n != 1 else ' makes'} {n // block}"
+
+
 def _bands(levels: Sequence[str]) -> str:
     """``the 90% and 95% bands``, ``the 50% band``."""
     names = levels[0] if len(levels) == 1 else ", ".join(levels[:-1]) + f" and {levels[-1]}"
@@ -1014,8 +1026,8 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
         doubts.append(f"{_bands(chance)} {'is' if len(chance) == 1 else 'are'} within chance")
     if none:
         which = "" if len(none) == len(off) else f" ({', '.join(none)})"
-        doubts.append(f"{n} origin{'s are' if n != 1 else ' is'} too few for an interval of these rates{which}"
-                      if verdict["too_few_origins"] else f"there is no interval of these rates{which}")
+        doubts.append(f"there is no interval of these rates{which}" + (_too_few(rec, n) if verdict["too_few_origins"]
+                                                                     else ""))
     doubt = f", though {' and '.join(doubts)}" if doubts else ""
     return [f"in backtests ({n} origin{'s' if n != 1 else ''}, {where}) {what} did not cover as stated: "
             + ", ".join(f"{lv} interval covered {obs:.0%}"

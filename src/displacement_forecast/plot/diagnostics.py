@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from ..conventions import COVERAGE_LEVELS, TOTAL  # noqa: E402
-from ..evaluate.backtest import of_target  # noqa: E402
+from ..evaluate.backtest import ORACLE_SUFFIX, of_target  # noqa: E402
 from ..evaluate.scores import pit_histogram  # noqa: E402
 from .fan import add_caption, people  # noqa: E402  (the caption as under every chart: room for all its lines)
 
@@ -25,7 +25,7 @@ _COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#2c3e50", "#
 
 
 def _style(model: str, i: int) -> dict:
-    oracle = model.endswith("+oracle")
+    oracle = model.endswith(ORACLE_SUFFIX)
     return {"color": _COLOURS[i % len(_COLOURS)], "ls": ":" if oracle else "-", "marker": "o", "ms": 3}
 
 
@@ -51,7 +51,11 @@ def score_by_horizon(summary: pd.DataFrame, *, score: str = "crps", scope: str =
         a.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(f"{score.upper()} by horizon", loc="left")
-    ax2.set_title("Skill by horizon (dotted: with the strikes that happened)", loc="left", fontsize=9)
+    # the note only where dotted (oracle: drivers as they happened) lines are drawn; it had titled Syria's
+    # chart, with no oracle run and no strikes at all (trial 19)
+    oracle = s["model"].astype(str).str.endswith(ORACLE_SUFFIX).any()
+    ax2.set_title("Skill by horizon" + (" (dotted: with the drivers that happened)" if oracle else ""),
+                  loc="left", fontsize=9)
     add_caption(fig, caption)
     return fig
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.ticker import Formatter, FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, PercentFormatter  # noqa: E402
 
 from ..conventions import (  # noqa: E402
     FREQ_UNIT,
@@ -25,6 +25,7 @@ from ..conventions import (  # noqa: E402
 )
 from ..conventions import period_unit as _unit  # noqa: E402
 from ..data.metadata import SYNTHETIC_MARK  # noqa: E402
+from ..data.schema import period_ends  # noqa: E402  (the charts' name for it: last day of each period)
 from ..forecast.summaries import quantiles, total_within, with_total  # noqa: E402
 
 #: Bands drawn, widest first (:data:`~displacement_forecast.conventions.INTERVAL_LEVELS`).
@@ -73,17 +74,6 @@ def without_bands(caption: str) -> str:
     return (caption or "").replace(_BANDS_TEXT, _SPREAD_TEXT)
 
 
-def period_ends(starts: pd.DatetimeIndex, freq: str | None) -> pd.DatetimeIndex:
-    """The last day of each period starting at ``starts`` (weeks: 6 days on; months: the month's
-    last day); days, and an unknown frequency, end where they start."""
-    code = str(freq or "")[:1]
-    if code == "W":
-        return starts + pd.Timedelta(days=6)
-    if code == "M":
-        return starts + pd.offsets.MonthEnd(0)
-    return starts
-
-
 def observed_total(history: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per period, the sum over the regions that reported (NaN when none did), and whether some
     region did not report: such a sum is lower than the total of all regions would be."""
@@ -91,19 +81,50 @@ def observed_total(history: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     partial = history.isna().any(axis=1) & history.notna().any(axis=1)
     return total, partial
 
-def _people(v: float, _pos=None) -> str:
-    """Axis label for a count of people: 950, 1.5k, 25k, 1.2M."""
+def _people(v: float, _pos=None, extra: int = 0) -> str:
+    """Axis label for a count of people: 950, 1.5k, 25k, 1.2M (``extra`` more decimals)."""
     a = abs(v)
     if a >= 1e6:
-        return f"{v / 1e6:.1f}M"
+        return f"{v / 1e6:.{1 + extra}f}M"
     if a >= 1e4:
-        return f"{v / 1e3:.0f}k"
+        return f"{v / 1e3:.{extra}f}k"
     if a >= 1e3:
-        return f"{v / 1e3:.1f}k".replace(".0k", "k")
-    return f"{v:.0f}"
+        return f"{v / 1e3:.{1 + extra}f}k".replace(".0k", "k")
+    return f"{v:.{extra}f}"
 
 
-people = FuncFormatter(_people)
+class PeopleFormatter(Formatter):
+    """Tick labels for counts of people (:func:`_people`), with as many more decimals as write each
+    tick as it is: ticks 10,000 and 10,500 both read "10k" (trial 19's backtest chart) and now read
+    "10k" and "10.5k"; trailing zeros are dropped (10.0k -> 10k)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return _people(x)
+
+    def format_ticks(self, values) -> list[str]:
+        for extra in range(4):  # the fewest decimals that write every tick as it is (1.25M, not 1.2M)
+            labels = [_trim(_people(v, extra=extra)) for v in values]
+            if all(abs(_value(lb) - v) <= 1e-6 * max(abs(v), 1.0) for lb, v in zip(labels, values, strict=True)):
+                return labels
+        return labels
+
+
+def _value(label: str) -> float:
+    """The number a :func:`_people` label stands for (``10.5k`` -> 10500)."""
+    scale = {"k": 1e3, "M": 1e6}.get(label[-1], 1.0)
+    return float(label.rstrip("kM").replace("\u2212", "-")) * scale
+
+
+def _trim(label: str) -> str:
+    """``10.50k`` -> ``10.5k``, ``10.0k`` -> ``10k``: no trailing zeros after the decimal point."""
+    unit = label[-1] if label[-1] in "kM" else ""
+    num = label[: len(label) - len(unit)]
+    if "." in num:
+        num = num.rstrip("0").rstrip(".")
+    return num + unit
+
+
+people = PeopleFormatter()
 
 
 def period_unit(paths: xr.DataArray | None) -> str:
@@ -297,8 +318,8 @@ def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, 
 
     ``cumulative``: the paths are running totals from the forecast start, each through the end of
     its period, so each is drawn at its period's last day (:func:`period_ends`), after a point at 0
-    on the first period's start (a running total drawn at the period's start read as a month's
-    displacement counted by its first day). ``partial`` (bool per history period): periods whose
+    on the first period's start (the day before, for daily data); a running total drawn at the
+    period's start read as a month's displacement counted by its first day. ``partial`` (bool per history period): periods whose
     observed value sums only the regions that reported (:func:`observed_total`), drawn as open dots
     and named in the legend."""
     q = quantiles(paths, interval_quantiles(BANDS))
@@ -309,7 +330,11 @@ def fan(ax: plt.Axes, paths: xr.DataArray, history: pd.Series | None = None, *, 
         return np.concatenate([[0.0], v]) if cumulative else v
 
     if cumulative:
-        dates = dates[:1].append(period_ends(dates, paths.attrs.get("freq")))
+        ends = period_ends(dates, paths.attrs.get("freq"))
+        # daily periods end where they start: a 0 on the first day drew a vertical segment from 0 to
+        # that day's total (Ukraine, 14 May); it goes on the day before
+        zero = dates[:1] - pd.Timedelta(days=1) if ends[0] == dates[0] else dates[:1]
+        dates = zero.append(ends)
     for b, alpha in zip(BANDS, _ALPHAS, strict=True):
         lo, hi = interval_bounds(b)
         ax.fill_between(dates, at(lo), at(hi), color=colour, alpha=alpha, lw=0,
@@ -377,6 +402,10 @@ def fan_chart(
     title = marked_title(title, caption)
     colour = scenario_colours([paths.attrs.get("scenario", "")])[paths.attrs.get("scenario", "")]
     regions = list(regions) if regions is not None else list(paths["region"].values)
+    names = region_names or {}
+    only = list(paths["region"].values)
+    if len(only) == 1 and regions == only:  # the total is that region: its own panel would repeat the top one
+        regions = []
     ncol = 4
     nrow = 1 + int(np.ceil(len(regions) / ncol))
     fig = plt.figure(figsize=(13, 2.6 * nrow + 1.2), constrained_layout=True)
@@ -386,7 +415,9 @@ def fan_chart(
     total, partial = observed_total(hist) if hist is not None else (None, None)
     fan(ax0, p.sel(region=TOTAL), total, colour=colour, cumulative=cumulative, partial=partial)
     what = "cumulative since the forecast start" if cumulative else "per period"
-    ax0.set_title(f"{title} - all regions, {what}" if title else f"All regions, {what}", loc="left", fontsize=11)
+    where = f"{region_label(only[0], names)} (the only region)" if len(only) == 1 else "all regions"
+    ax0.set_title(f"{title} - {where}, {what}" if title else f"{where[:1].upper()}{where[1:]}, {what}", loc="left",
+                  fontsize=11)
     unit = period_unit(paths)
     # three short lines at 8 pt: the two-line label at 10 pt ran past a 2.6-inch panel and was cut
     # ("... to the end of each mont", Somalia's cumulative chart)
@@ -396,16 +427,17 @@ def fan_chart(
     if marks:
         top = float(quantiles(p.sel(region=TOTAL), [interval_bounds(BANDS[0])[1]]).max())  # the widest band's top
         threshold_marks(ax0, marks, top)
-    ax0.legend(loc="upper left", fontsize=8, ncol=5, frameon=False)
+    # where it covers least of the lines and bands: at "upper left" Ukraine's observed spike of 20 April
+    # ran through "95% interval" (trial 19)
+    ax0.legend(loc="best", fontsize=8, ncol=5, frameon=True, facecolor="white", framealpha=0.85, edgecolor="none")
     date_axis(ax0, paths.attrs.get("freq"), maxticks=8)
-    names = region_names or {}
     first = None
     for i, r in enumerate(regions):
         ax = fig.add_subplot(gs[1 + i // ncol, i % ncol], sharey=first if shared_y else None)
         first = first or ax
         fan(ax, p.sel(region=r), hist[r] if hist is not None and r in hist else None, colour=colour,
             cumulative=cumulative)
-        label = f"{names.get(r, r)} ({r})" if r in names else r
+        label = region_label(r, names)
         ax.set_title(label if shared_y else f"{label} - own y-scale", fontsize=9, loc="left")
         ax.yaxis.set_major_formatter(people)
         date_axis(ax, paths.attrs.get("freq"), maxticks=4)
@@ -417,6 +449,13 @@ def fan_chart(
     if caption:
         add_caption(fig, caption)
     return fig
+
+
+def region_label(code: str, names: dict[str, str]) -> str:
+    """A region's panel title: ``Idlib (SY07)``, or the name alone where it is the code (``Aleppo``,
+    not "Aleppo (Aleppo)"), or the code where no name is known."""
+    name = names.get(code)
+    return f"{name} ({code})" if name and name != code else (name or code)
 
 
 def exceedance_curve(
@@ -434,11 +473,10 @@ def exceedance_curve(
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
     colours = scenario_colours(list(paths_by_scenario))
     q95 = largest = 0.0
+    totals: dict[str, np.ndarray] = {}
     for sid, paths in paths_by_scenario.items():
         h = paths.sizes["horizon"] if within is None else within
-        tot = np.sort(total_within(paths, h))
-        p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
-        ax.step(tot, p, where="post", color=colours[sid], lw=2, label=sid)
+        totals[sid] = tot = np.sort(total_within(paths, h))
         q95, largest = max(q95, float(np.quantile(tot, 0.95))), max(largest, float(tot[-1]))
     right = max(q95, 1.15 * max(marks, default=0.0))
     cut = ""
@@ -448,6 +486,23 @@ def exceedance_curve(
         # said in the axis label (a note inside the axes was crossed by the curves)
         ax.set_xlim(0, right)
         cut = f"\n(axis ends at the highest scenario's 95th percentile; largest path {_people(largest)})"
+    else:
+        right = max(right, largest)
+    # scenarios whose paths' totals are the same draw one curve named for all of them: on Syria the
+    # baseline lay exactly under 'surge', in the legend but nowhere to be seen (trial 19)
+    same: dict[str, list[str]] = {}
+    for sid, tot in totals.items():
+        first = next((k for k in same if np.array_equal(totals[k], tot)), sid)
+        same.setdefault(first, []).append(sid)
+    for first, group in same.items():
+        tot = totals[first]
+        p = 1.0 - np.arange(1, len(tot) + 1) / len(tot)
+        label = ", ".join(group) + (": identical" if len(group) > 1 else "")
+        q99 = float(np.quantile(tot, 0.99))
+        if q99 < 0.02 * right:  # a curve on the y axis (notebook 01's ceasefire): said, and marked at its median
+            label += f" (on the y axis: 99% of paths below {_people(q99)})"
+            ax.plot([float(np.median(tot))], [0.5], marker="o", ms=7, color=colours[first], clip_on=False, zorder=5)
+        ax.step(tot, p, where="post", color=colours[first], lw=2, label=label)
     label_vlines(ax, marks)
     unit = period_unit(next(iter(paths_by_scenario.values()), None))
     ax.set_xlabel(f"people newly displaced, all regions, over the first {h} {unit}s of the forecast{cut}")
@@ -456,7 +511,15 @@ def exceedance_curve(
     ax.set_ylim(0, 1.0)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.3)
-    ax.legend(facecolor="white", framealpha=0.85, edgecolor="none")  # over the curves: backed, as the labels
+    handles, labels = ax.get_legend_handles_labels()
+    if max(map(len, labels), default=0) > 30:  # a long label (a note on a curve) would cover curves: beside the axes
+        ax.legend(handles, [textwrap.fill(lb, 24) for lb in labels], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False, fontsize=8)
+    else:
+        ax.legend(facecolor="white", framealpha=0.85, edgecolor="none")  # over the curves: backed, as the labels
+    if len(same) == 1 and len(totals) > 1:
+        title = f"{title}\n(all scenarios identical: they do not move this model)" if title else \
+            "All scenarios identical: they do not move this model"
     title = marked_title(title, caption)
     if title:
         ax.set_title(title, loc="left")

@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,8 +238,15 @@ class Scenario:
                    (Change(tuple(regions), None, start, periods, float(k), None, hold),))
 
     @classmethod
-    def ceasefire(cls, regions: list[str] | None = None, start: int = 1, id: str = "ceasefire") -> Scenario:
-        return cls(id, "conflict drivers (strikes, flights, ...) set to zero", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
+    def ceasefire(cls, regions: list[str] | None = None, start: int = 1, id: str = "ceasefire",
+                  drivers: Sequence[str] | None = None) -> Scenario:
+        """Every conflict driver set to zero from period ``start`` in ``regions`` (default all).
+
+        ``drivers``: the series the model uses, named in the description ("conflict drivers
+        (strikes, shelling) set to zero"); without them it names none. It had said "(strikes,
+        flights, ...)" of data without flights (notebook 03, trial 19)."""
+        what = f"conflict drivers ({', '.join(drivers)})" if drivers else "all conflict drivers"
+        return cls(id, f"{what} set to zero", (Change(tuple(regions or ["ALL"]), None, start, None, 0.0),))
 
     def to_dict(self) -> dict[str, Any]:
         d = {"id": self.id, "description": self.description, "change": [c.to_dict() for c in self.changes]}
