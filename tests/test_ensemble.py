@@ -755,8 +755,9 @@ def test_auto_reports_its_lower_factor():
     stationary = _panel(np.log1p(v))
     a = get_model("auto", calibrate="lower", total_shock=False, dependence=0.5).fit(stationary)
     d = a.info_.diagnostics["auto"]
-    assert d["lower_spread_factor"] == a.lower_spread_ and 0.5 <= a.lower_spread_ <= 1.0
-    assert a.lower_spread_ < 1.0  # this panel's lower tail is narrowed: the checks below can fail
+    lo = np.asarray(a.lower_spread_)  # one per backtest horizon (3 months), h1 first
+    assert d["lower_spread_factor"] == a.lower_spread_ and lo.shape == (3,) and ((lo >= 0.5) & (lo <= 1.0)).all()
+    assert (lo < 1.0).all()  # this panel's lower tail is narrowed: the checks below can fail
     cells = {"below10_before", "below2.5_before", "below10_after", "below2.5_after"}
     assert cells <= set(d["backtest_coverage"]) and set(d["backtest_coverage"]) - cells <= {
         "total_cov80_before", "total_cov80_after"}
@@ -766,7 +767,7 @@ def test_auto_reports_its_lower_factor():
     # the upper half of each cell's paths is the same as without calibration
     np.testing.assert_array_equal(np.quantile(p, 0.9, axis=0), np.quantile(q, 0.9, axis=0))
     # and the lower half is the uncalibrated one narrowed by the factor reported
-    np.testing.assert_array_equal(p, spread_paths(q, 1.0, a.lower_spread_))
+    np.testing.assert_array_equal(p, spread_paths(q, 1.0, horizon_factors(a.lower_spread_, 3)))
     assert (np.quantile(p, 0.1, axis=0) >= np.quantile(q, 0.1, axis=0)).all() and not np.array_equal(p, q)
 
 
@@ -1291,3 +1292,26 @@ def test_a_scenario_that_ran_the_wrong_way_is_marked_from_its_paths(stationary):
     a = get_model("auto", candidates=[("nb-dl", {})], n_paths=50).fit(panel)
     side = run_forecast(model=a, scenarios=scenarios, horizon=3, n_draws=200).sidecar
     assert side["scenarios_ran_the_wrong_way"] == {} and "RAN THE WRONG WAY" not in mark_text(side)
+
+
+def test_the_lower_factor_is_chosen_per_horizon_on_the_cells_up_to_it():
+    """Known truth: backtest cells whose 1-period outcomes fall inside the paths' lower tail as
+    stated (no narrowing needed) and longer horizons whose outcomes never fall below the 10%
+    quantile (narrowing needed): the first horizon's factor stays 1, the last one's narrows, and
+    a horizon with too few cells takes the factor of all cells."""
+    from displacement_forecast.models.ensemble import _lower_by_horizon, _lower_factor
+
+    rng = np.random.default_rng(3)
+    n, cells = 400, 300
+    z = rng.normal(8.0, 1.0, (n, cells))  # each cell's paths: log1p counts around 8
+    hz = np.repeat([0, 1, 2], cells // 3)
+    pit = np.where(hz == 0, rng.uniform(0, 1, cells), rng.uniform(0.3, 1, cells))  # h2-3: none below 30%
+    y = np.round(np.expm1(8.0 + 1.0 * __import__("scipy").stats.norm.ppf(pit)))
+    paths = np.round(np.expm1(z))
+    f, rates = _lower_by_horizon(paths, y, hz, 3)
+    assert f[0] == 1.0 and f[2] < 0.9 and f[2] == _lower_factor(paths, y)[0]
+    assert f[1] <= f[0] and rates
+    few = np.where(hz == 0)[0][:5]  # 5 cells at h1: too few, h1 takes the factor of all cells
+    keep = np.r_[few, np.where(hz > 0)[0]]
+    g, _ = _lower_by_horizon(paths[:, keep], y[keep], hz[keep], 3)
+    assert g[0] == _lower_factor(paths[:, keep], y[keep])[0]

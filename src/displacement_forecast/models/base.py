@@ -86,6 +86,8 @@ SCREEN_NOTES: dict[str, str] = {
                          "or one standard error (se), of the best mixture's and none of its fitted conflict "
                          "effects is negative",
     "upper_tail_factor": "one per horizon of the internal backtest, h1 first; longer horizons take the last",
+    "lower_spread_factor": "one per horizon of the internal backtest, h1 first (one number in fits saved before "
+                           "2026-12-02); longer horizons take the last",
     "dependence": "strength 0-1 of the factor common to all regions: it moves sums over regions, not any one region",
     "backtest_total_crps": "strength: backtest CRPS of the all-region total; 1 is chosen unless the lowest beats it "
                            "by more than dependence_se",
