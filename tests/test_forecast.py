@@ -244,38 +244,46 @@ def test_backtest_record_flags_intervals_that_did_not_cover(tmp_path, capsys):
     assert main(["forecast", str(DATA), "--backtest", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
 
 
-def test_upper_tails_that_reach_a_bound_are_named():
-    """Known paths: a region whose 99% quantile sits at its people at risk, one whose 99% quantile
-    is 10x its largest count on record, one within both: only the first two are named, each with
-    the bound, the periods and the figure."""
+def test_upper_tails_cut_at_a_bound_are_named():
+    """Known paths: a movements region whose paths pile at its population, one piled at a model's
+    cap (10x its record + 10), a depleting region whose paths reach its people at risk, and a
+    smooth heavy tail: only the first two are named, with the bound, the periods and the share."""
     from displacement_forecast.forecast.summaries import tail_warnings
 
-    D, H = 1000, 3
+    D, H = 1000, 4
     rng = np.random.default_rng(0)
-    p = rng.uniform(0, 100, (D, 3, H))
-    p[-20:, 0, 2] = 5_000  # region A: 2% of paths at its 5,000 people at risk in period 3
-    p[-20:, 1, 1:] = 2_000  # region B: 2,000 in periods 2-3, its record 150
-    arr = xr.DataArray(p, dims=("draw", "region", "horizon"), coords={"region": ["A", "B", "C"]})
-    hist = np.array([[90.0, np.nan, 120.0], [150.0, 10.0, 5.0], [400.0, 300.0, np.nan]])
-    out = tail_warnings(arr, hist, np.array([5_000.0, 1e6, 1e6]), "month")
-    assert len(out) == 2
-    assert out[0].startswith("region A: the 99% quantile of new displacement reaches the people at risk (5,000")
-    assert "in month 3:" in out[0] and "placeholder" in out[0]
-    assert out[1].startswith("region B: the 99% quantile of new displacement is 2,000 in months 2-3, 13x its "
-                             "largest month on record (150)")
-    assert tail_warnings(arr, hist * 100, np.full(3, 1e9), "month") == []  # nothing near a bound
+    p = np.round(rng.lognormal(4, 1.5, (D, 4, H)))  # smooth heavy tails, no pile
+    p[:, 0, :] = np.minimum(p[:, 0, :] * 50, 5_000)  # A: movements, population 5,000
+    p[:, 1, [0, 1, 3]] = np.minimum(p[:, 1, [0, 1, 3]], 1_510)  # B: a cap at 10 x 150 + 10 in periods 1-2, 4
+    p[-30:, 1, [0, 1, 3]] = 1_510
+    p[:, 1, 2] = np.minimum(p[:, 1, 2], 1_000)  # (period 3 smooth: below the cap, no pile at 1,000)
+    p[p[:, 1, 2] == 1_000, 1, 2] = 999 - np.arange((p[:, 1, 2] == 1_000).sum())
+    p[:, 2, 0] = np.minimum(p[:, 2, 0] * 50, 3_000)  # C: depleting, reaches its 3,000 at risk in period 1
+    arr = xr.DataArray(p, dims=("draw", "region", "horizon"), coords={"region": ["A", "B", "C", "D"]})
+    hist = np.array([[90.0, np.nan, 120.0], [150.0, 10.0, 5.0], [400.0, 300.0, np.nan], [50.0, 60.0, 70.0]])
+    pop = np.array([5_000.0, 1e6, 3_000.0, 1e6])
+    out = tail_warnings(arr, pop, pop, np.array([False, True, True, True]), hist, "month")
+    assert len(out) == 2, out
+    assert out[0].startswith("region A: in months 1-4 up to ") and "sit at the region table's population " \
+        "(5,000), the cap of each period" in out[0] and "placeholder" in out[0]
+    assert out[1].startswith("region B: in months 1-2 and 4 up to 4% of the paths sit at one value (up to 1,510, "
+                             "10.1x its largest month on record (150)), a model's cap")
+    # A counting people: its pile at its people not yet displaced is the region emptying, not named
+    out = tail_warnings(arr, pop, pop, np.array([True, True, True, True]), hist, "month")
+    assert [w.split(":")[0] for w in out] == ["region B"]
 
 
 def test_the_forecast_says_when_a_tail_reaches_a_bound(tmp_path, capsys):
-    """End to end: a region whose population is far below what its counts could reach is named on
-    screen and in the sidecar's warnings."""
+    """End to end: a region counting movements whose population is just above its largest count
+    (each period is capped there) is named on screen and in the sidecar's warnings; no other is."""
     from displacement_forecast.data.simulate import simulate_nw_syria
 
     sim = simulate_nw_syria(seed=1)
     obs = sim.observations
     regions = sim.regions.frame.copy()
-    last = obs[(obs.series == "displaced") & (obs.region == regions.code[0])]["value"].tail(3).max()
-    regions.loc[0, "population"] = int(max(float(last), 1.0) * 1.5) + 1  # a bound within reach
+    top = obs[(obs.series == "displaced") & (obs.region == regions.code[0])]["value"].max()
+    regions.loc[0, "population"] = int(top) + 1  # just above its largest count: movements, capped there
+    regions["counts"] = ["movements"] + ["people"] * (len(regions) - 1)
     regions.to_csv(tmp_path / "regions.csv", index=False)
     obs.to_csv(tmp_path / "obs.csv", index=False)
     rc = main(["forecast", str(tmp_path / "obs.csv"), "--regions", str(tmp_path / "regions.csv"), "--model",
@@ -283,5 +291,8 @@ def test_the_forecast_says_when_a_tail_reaches_a_bound(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0, err
     side = json.loads((tmp_path / "out" / "forecast.json").read_text())
-    named = [w for w in side["warnings"] if w.startswith(f"region {regions.code[0]}: the 99% quantile")]
+    named = [w for w in side["tails"] if w.startswith(f"region {regions.code[0]}: in weeks")
+             and "sit at the region table's population" in w]
     assert named and f"WARNING: {named[0]}" in err
+    assert not [w for w in side["tails"] if w not in named]
+    assert not [w for w in side["warnings"] if "of the paths sit at" in w]  # not a reason for an UNRELIABLE mark

@@ -93,6 +93,9 @@ def build_sidecar(
         "warnings": list(info.warnings) + list((backtest or {}).get("warnings", []))
         + ([f"{SYNTHETIC_MARK}: {', '.join(synthetic)} is flagged synthetic in its README; "
             "this is not a forecast of the real world"] if synthetic else []),
+        # regions whose paths pile at a bound (forecast.summaries.tail_warnings): set by run_forecast;
+        # None where nobody checked (--chunk-regions)
+        "tails": None,
         # each period's intervals (new_displaced rows); the sums from the first period apart (cum_new_displaced)
         "intervals_calibrated_in_backtest": (backtest or {}).get("intervals_ok"),
         "cumulative_intervals_calibrated_in_backtest": ((backtest or {}).get("cumulative") or {}).get("intervals_ok"),

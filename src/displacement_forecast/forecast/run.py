@@ -83,8 +83,9 @@ def run_forecast(
     # the baseline's upper tails (the other scenarios are read against it), checked against bounds
     base = next((s.id for s in scenarios if s.id == "baseline"), scenarios[0].id)
     p = m.panel_
-    tails = tail_warnings(paths[base], p.target(), p.at_risk_end(), period_unit(p.freq))
-    sidecar["warnings"] += tails
+    tails = tail_warnings(paths[base], p.regions.population, p.at_risk_end(), p.depletes(), p.target(),
+                          period_unit(p.freq))
+    sidecar["tails"] = tails  # not among "warnings": those are what an UNRELIABLE mark lists
     return ForecastRun(m, paths, frame, sidecar, tails)
 
 

@@ -178,47 +178,77 @@ def _type_id(output_type: str, type_id: float | None) -> str:
     return f"{type_id:.0f}"
 
 
-#: Quantile level whose reach :func:`tail_warnings` checks, and the multiple of a region's largest
-#: count on record it names (the driver-free members' own cap is 10 times it, ``MAX_GROWTH``).
-TAIL_LEVEL, TAIL_RECORD_MULTIPLE = 0.99, 10.0
+#: Share of a cell's paths at exactly their largest value from which :func:`tail_warnings` reads
+#: that value as a bound the paths were cut at (a cap), and the smallest such value it names.
+CAP_SHARE, CAP_MIN = 0.01, 100.0
 
 
-def tail_warnings(paths: xr.DataArray, history: np.ndarray, at_risk: np.ndarray, unit: str = "period",
-                  level: float = TAIL_LEVEL, multiple: float = TAIL_RECORD_MULTIPLE) -> list[str]:
-    """Warnings for regions whose forecast upper tail runs into a bound rather than the data.
+def tail_warnings(paths: xr.DataArray, population: np.ndarray, at_risk: np.ndarray, depletes: np.ndarray,
+                  history: np.ndarray, unit: str = "period", share: float = CAP_SHARE) -> list[str]:
+    """Warnings for regions whose forecast upper tail is cut at a bound rather than drawn from the data.
 
-    ``paths`` ``(draw, region, horizon)`` (one scenario, regions only), ``history`` the observed
-    counts ``(region, period)`` (NaN = missing), ``at_risk`` the people at risk at the origin
-    ``(region,)`` (the region table's population for counts of movements). A region is named when
-    its ``level`` quantile in some period reaches its people at risk (every path above it would be
-    capped there: the tail is then the population column's, which may be a placeholder), or reaches
-    ``multiple`` times its largest count on record. Such quantiles are what the exceedance
-    probabilities of high thresholds read; they say more about the bound than about the conflict.
+    ``paths`` ``(draw, region, horizon)`` (one scenario, regions only); ``population``, ``at_risk``
+    (people not yet displaced at the origin) and ``depletes`` ``(region,)`` from the region table
+    and the panel (:meth:`Panel.depletes`: False where counts are movements); ``history`` the
+    observed counts ``(region, period)``. A cell is cut
+    when at least ``share`` of its paths sit exactly at their largest value (at least
+    :data:`CAP_MIN`): a pile of paths at one value is a bound, not a tail. Named:
+
+    * regions whose counts are movements and whose paths pile at the population: each period is
+      capped at the region table's population, so the tail is that column's (a placeholder there
+      sets it);
+    * any other pile: a model's own cap, e.g. ``dynamic``'s and
+      ``sarimax``'s 10 times the region's largest count on record (``MAX_GROWTH``); probabilities
+      of more are 0 by construction.
+
+    A depleting region whose paths pile at the people not yet displaced (first period) is not
+    named: emptying is the bookkeeping of people at risk, not a bound of the data.
     Why: the Syria recipe's panel (OCHA arrivals, placeholder populations of 1,000,000) forecast
-    with ``auto`` had Deir-ez-Zor's 99% quantile at 1,000,000 in month 3 and Quneitra's at 230,865,
-    10x its largest month, with nothing said (a new user's trial, 2026-12-02).
+    with ``auto`` had Deir-ez-Zor's 99% quantile at 1,000,000 in month 3 and Damascus' at 155,080,
+    10 times its largest month plus 10, with nothing said (a new user's trial, 2026-12-02).
     """
-    q = np.quantile(np.asarray(paths, float), level, axis=0)  # (region, horizon)
+    p = np.asarray(paths, float)
+    top = p.max(axis=0)  # (region, horizon)
+    piled = ((p == top[None]).mean(axis=0) >= share) & (top >= CAP_MIN)
     codes = [str(c) for c in paths.coords["region"].values]
     record = np.nanmax(np.where(np.isfinite(history), history, -np.inf), axis=1)
-    pct = f"{level * 100:g}%"
     out = []
     for r, code in enumerate(codes):
-        hit = np.flatnonzero(q[r] >= 0.999 * at_risk[r]) if at_risk[r] > 0 else np.zeros(0, int)
-        big = np.flatnonzero(q[r] >= multiple * record[r]) if np.isfinite(record[r]) and record[r] > 0 else hit[:0]
-        if len(hit):
-            out.append(f"region {code}: the {pct} quantile of new displacement reaches the people at risk "
-                       f"({at_risk[r]:,.0f}, from the region table's population) in {_span(hit, unit)}: that "
-                       "tail is the population column's, not the data's; check the population (a placeholder?)")
-        elif len(big):
-            out.append(f"region {code}: the {pct} quantile of new displacement is {q[r, big].max():,.0f} in "
-                       f"{_span(big, unit)}, {q[r, big].max() / record[r]:,.0f}x its largest {unit} on record "
-                       f"({record[r]:,.0f}); such a tail rests on the model, not on anything the data have shown")
+        at_pop = piled[r] & (top[r] >= 0.999 * population[r])
+        if not depletes[r] and at_pop.any():
+            out.append(f"region {code}: in {_periods(np.flatnonzero(at_pop), unit)} {_pct(p, r, top, at_pop)} "
+                       f"of the paths sit at the region table's population ({population[r]:,.0f}), the cap of "
+                       "each period where counts are movements: there the whole population moves at once; that "
+                       "tail is set by the population column, not by the data (a placeholder population sets "
+                       "the chances of large totals too)")
+        emptied = np.zeros_like(at_pop)
+        if depletes[r]:
+            emptied[0] = top[r, 0] >= 0.999 * at_risk[r]
+        other = piled[r] & ~at_pop & ~emptied
+        if other.any():
+            cap = float(top[r][other].max())
+            times = f", {cap / record[r]:,.1f}x its largest {unit} on record ({record[r]:,.0f})" \
+                if np.isfinite(record[r]) and record[r] > 0 else ""
+            out.append(f"region {code}: in {_periods(np.flatnonzero(other), unit)} {_pct(p, r, top, other)} of "
+                       f"the paths sit at one value (up to {cap:,.0f}{times}), a model's cap: the tail is cut "
+                       "there, so the chance of more is 0 by construction")
     return out
 
 
-def _span(idx: np.ndarray, unit: str) -> str:
-    """``month 3`` or ``months 2-3`` (1-based horizons; ``idx`` sorted, 0-based)."""
-    a, b = int(idx[0]) + 1, int(idx[-1]) + 1
-    return f"{unit} {a}" if a == b else f"{unit}s {a}-{b}"
+def _pct(p: np.ndarray, r: int, top: np.ndarray, cells: np.ndarray) -> str:
+    """The largest share of paths at the top value over ``cells`` (one region's horizons)."""
+    v = max(float((p[:, r, h] == top[r, h]).mean()) for h in np.flatnonzero(cells))
+    return f"up to {v:.0%}" if v >= 0.01 else f"up to {v:.1%}"
 
+
+def _periods(idx: np.ndarray, unit: str) -> str:
+    """``month 3``, ``weeks 7-8 and 10-11`` (``idx``: 0-based horizons, sorted)."""
+    runs, start = [], int(idx[0])
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
+        if b != a + 1:
+            runs.append((start, int(a)))
+            start = int(b)
+    runs.append((start, int(idx[-1])))
+    parts = [f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{unit}{'' if len(idx) == 1 else 's'} {text}"
