@@ -72,8 +72,7 @@ def run_forecast(
     The sidecar carries the marks the fitted panel shows (:func:`.output.build_sidecar`), as the
     command line's: a region whose displacement or driver counts stopped more than 14 days, 3 weeks
     or 3 months before the last period is ``target_counts_stopped`` / ``driver_counts_stopped``
-    and the run ``reliable`` false. Regions left out for lack of data are the command line's checks
-    only (here a region without counts is the model's error or is fitted as it is)."""
+    and the run ``reliable`` false."""
     m = get_model(model) if isinstance(model, str) else model
     if not hasattr(m, "panel_"):
         if observations is None or regions is None:
