@@ -361,3 +361,30 @@ def test_every_formula_cell_of_a_region_table_is_one_line_and_the_rest_is_checke
         load_regions(reg)
     assert [str(p) for p in e.value.problems] == [
         f"{reg}:3: column 'population': cell '=200' starts with '=', like a spreadsheet formula; expected a plain value"]
+
+
+@pytest.mark.parametrize("reliable", [True, False])
+def test_scenario_rows_that_run_the_wrong_way_are_said_on_screen_once(capsys, reliable):
+    """"SCENARIO ROWS RAN THE WRONG WAY" and "... MAY RUN THE WRONG WAY" leave a run reliable, and the
+    screen printed marks only in the UNRELIABLE banner: review 19's Ukraine `dynamic` ceasefire
+    (median 15 million against 573,888) said nothing on screen, though docs/commands.md promises the
+    marks there. Each is now one ``WARNING:`` line, reliable or not, and not repeated in the banner."""
+    import argparse
+
+    from displacement_forecast._cli.forecast_command import _report
+
+    ran = {"ceasefire": "it lowers the conflict, yet its total over the horizon is above the baseline's"}
+    sc = {"reliable": reliable, "warnings": [], "model": {"name": "dynamic"},
+          "data": {"last_period": "2022-05-13"}, "forecast": {"origin_date": "2022-05-13"},
+          "marks": {"scenarios_reversed": ["strikes"], "scenarios_ran_the_wrong_way": ran,
+                    "fit_failed_gate": not reliable}}
+    args = argparse.Namespace(draws=100, seed=0, horizon=7, allow_unreliable=True)
+    assert _report(args, sc, True, lambda t: {"baseline": 0.5}, [], None, [], [], "D") == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines.count(f"WARNING: SCENARIO ROWS RAN THE WRONG WAY: ceasefire ({ran['ceasefire']})") == 1, err
+    may = [ln for ln in lines if ln.startswith("WARNING: SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted "
+                                               "less displacement with more strikes")]
+    assert len(may) == 1, err
+    assert err.count("RAN THE WRONG WAY") == 1 and err.count("MAY RUN THE WRONG WAY") == 1
+    assert ("marked UNRELIABLE: UNRELIABLE FIT" in err) is (not reliable)

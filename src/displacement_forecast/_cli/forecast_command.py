@@ -276,7 +276,7 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     from ..brief import fmt_date, fmt_prob
     from ..data.metadata import SYNTHETIC_MARK
     from ..data.schema import horizon_end
-    from ..forecast.marks import mark_text
+    from ..forecast.marks import mark_text, wrong_way_marks
     from .checks import people
 
     for w in warnings:
@@ -284,9 +284,11 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     for w in sc["warnings"]:  # synthetic data: the screen says so, as the charts and files do
         if w.startswith(SYNTHETIC_MARK) and w not in warnings:
             print(f"WARNING: {w}", file=sys.stderr)
+    for w in wrong_way_marks(sc):  # marks that leave the run reliable: the banner alone never said them
+        print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
-        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
+        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc, scenario_rows=False)}\n"
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; "
           f"seed {args.seed}{extra}")

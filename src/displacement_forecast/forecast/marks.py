@@ -259,8 +259,28 @@ def _how(record: Mapping[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def mark_text(sidecar: Mapping[str, Any]) -> str:
-    """One line a consumer must read before using the numbers ('' when there is nothing to say)."""
+def wrong_way_marks(sidecar: Mapping[str, Any]) -> list[str]:
+    """The marks of scenario rows that may run, or ran, the wrong way ("SCENARIO ROWS MAY RUN THE
+    WRONG WAY: ...", "SCENARIO ROWS RAN THE WRONG WAY: ..."), each one line: part of
+    :func:`mark_text`, and the screen's ``WARNING:`` lines whether or not the run is reliable (they
+    do not make it unreliable, so the UNRELIABLE banner alone never showed them; review 19)."""
+    marks = sidecar.get("marks") or {}
+    parts = []
+    if marks.get("scenarios_reversed"):
+        rev = marks["scenarios_reversed"]
+        parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
+                     + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
+                     "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
+    ran = marks.get("scenarios_ran_the_wrong_way") or {}
+    if ran:
+        parts.append("SCENARIO ROWS RAN THE WRONG WAY: " + ", ".join(f"{k} ({v})" for k, v in ran.items()))
+    return parts
+
+
+def mark_text(sidecar: Mapping[str, Any], *, scenario_rows: bool = True) -> str:
+    """One line a consumer must read before using the numbers ('' when there is nothing to say).
+
+    ``scenario_rows=False`` leaves out :func:`wrong_way_marks` (the screen says them on lines of their own)."""
     marks = sidecar.get("marks") or {}
     parts = []
     if marks.get("fit_failed_gate") or (not marks and sidecar.get("reliable") is False):
@@ -290,14 +310,8 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     blind = marks.get("scenarios_cannot_move") or {}
     if blind and not marks.get("scenarios_ignored"):
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
-    if marks.get("scenarios_reversed"):
-        rev = marks["scenarios_reversed"]
-        parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
-                     + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
-                     "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
-    ran = marks.get("scenarios_ran_the_wrong_way") or {}
-    if ran:
-        parts.append("SCENARIO ROWS RAN THE WRONG WAY: " + ", ".join(f"{k} ({v})" for k, v in ran.items()))
+    if scenario_rows:
+        parts += wrong_way_marks(sidecar)
     missing = marks.get("missing_last_periods") or []
     if missing:
         horizon = (sidecar.get("forecast") or {}).get("horizon")
