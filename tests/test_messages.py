@@ -388,3 +388,41 @@ def test_scenario_rows_that_run_the_wrong_way_are_said_on_screen_once(capsys, re
     assert len(may) == 1, err
     assert err.count("RAN THE WRONG WAY") == 1 and err.count("MAY RUN THE WRONG WAY") == 1
     assert ("marked UNRELIABLE: UNRELIABLE FIT" in err) is (not reliable)
+
+
+def test_one_region_not_forecast_is_it_in_the_mark():
+    """"NOT FORECAST: SO20 (no data at all); ALL leaves them out" for one region (review 19)."""
+    from displacement_forecast.forecast.marks import mark_text
+
+    one = mark_text({"marks": {"regions_left_out": {"SO20": "no data at all"}}})
+    assert one == "NOT FORECAST: SO20 (no data at all); ALL leaves it out"
+    two = mark_text({"marks": {"regions_left_out": {"A": "no data at all", "B": "no displacement counts"}}})
+    assert two.endswith("; ALL leaves them out")
+
+
+def test_a_failed_gate_is_said_once_per_problem_not_also_as_a_python_warning(tmp_path, capsys, monkeypatch):
+    """bayes-hierarchical printed "warning: bayes-hierarchical fit is UNRELIABLE: 58 divergent
+    transitions ..." (the gate's Python warning, for library users) and "WARNING: 58 divergent
+    transitions ..." (the fit's warnings) (review 19). The forecast command says each problem once."""
+    import warnings
+
+    import displacement_forecast._cli.checks as checks
+
+    obs, regions = RELIABILITY / "small_obs.csv", RELIABILITY / "small_regions.csv"
+    if not obs.exists():
+        pytest.skip(f"shared case {obs} is absent (../shared/cases)")
+    real = checks.fit_model
+    problem = "58 divergent transitions: the posterior may be biased"
+
+    def gated(*a, **k):  # a fit whose gate failed, as the Bayesian models' _apply_gate leaves it
+        m = real(*a, **k)
+        m.info_.reliable, m.info_.warnings = False, [problem]
+        warnings.warn(f"bayes-hierarchical fit is UNRELIABLE: {problem}", stacklevel=2)
+        return m
+
+    monkeypatch.setattr(checks, "fit_model", gated)
+    assert main(["forecast", str(obs), "--regions", str(regions), "--model", "last-value", "--horizon", "2",
+                 "--draws", "50", "--no-plots", "--allow-unreliable", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [ln for ln in err if problem in ln and not ln.startswith("  - ")] == [f"WARNING: {problem}"], err
+    assert not [ln for ln in err if "fit is UNRELIABLE" in ln], err

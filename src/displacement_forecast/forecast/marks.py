@@ -287,7 +287,8 @@ def mark_text(sidecar: Mapping[str, Any], *, scenario_rows: bool = True) -> str:
         parts.append("UNRELIABLE FIT (failed its diagnostics)")
     left = marks.get("regions_left_out") or {}
     if left:
-        parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+        parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items())
+                     + f"; ALL leaves {'it' if len(left) == 1 else 'them'} out")
     target_stopped = marks.get("target_counts_stopped") or {}
     if target_stopped:
         parts.append("OLD DISPLACEMENT COUNTS: " + ", ".join(f"{k} ({v})" for k, v in target_stopped.items())
