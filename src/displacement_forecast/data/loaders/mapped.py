@@ -65,6 +65,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
+from ...conventions import period_unit
 from ..io import is_formula
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem, period_offset
@@ -357,7 +358,7 @@ def counts_after_gaps(
     if not found:
         return long
     found.sort()
-    unit = {"D": "day", "W": "week", "M": "month"}[freq]
+    unit = period_unit(freq)
     step = period_offset(freq)
     spread = after_gap == "spread"
     zero = [f for f in found if long["value"].iloc[f[0]] == 0]
