@@ -267,6 +267,33 @@ def test_mapped_long_with_month_names(tmp_path):
     assert weekly["value"].tolist() == [79982 + 100968 + 143109]
 
 
+def test_counts_after_gaps_say_one_more_row_and_a_zero_as_no_arrivals(tmp_path):
+    """Review 19: "(and 1 more such rows, lines 5)" read as plural; and a 0 after a gap whose running
+    total did not change (a stale total over a weekend) was said as a count covering the gap. Kept
+    as it was (spread: 0 on each day), but said as what it means: no arrivals over the gap."""
+    daily = tmp_path / "daily.csv"
+    daily.write_text("date,cum,daily\n2024-01-01,10,10\n2024-01-03,15,5\n2024-01-04,15,0\n2024-01-06,15,0\n"
+                     "2024-01-08,19,4\n")
+    cfg = {"series": "displaced", "region": "R1", "after_gap": "spread",
+           "columns": {"date": "date", "value": "daily", "cumulative": "cum"}}
+    with pytest.warns(DataWarning) as w:
+        obs = load_mapped(daily, cfg)
+    msgs = [str(x.message) for x in w]
+    assert msgs == [
+        f"{daily}:3: column 'daily': 5 on 2024-01-03 equals the change of 'cum' since 2024-01-01, the row before, so "
+        "it covers 2 days (2024-01-02 to 2024-01-03): spread evenly over them (after_gap = \"spread\") (and 1 more "
+        "such row, line 6)",
+        f"{daily}:5: column 'daily': 0 on 2024-01-06 after a gap, and 'cum' did not change since 2024-01-04, the row "
+        "before: no arrivals over the 2 days (2024-01-05 to 2024-01-06): read as 0 on each of them "
+        "(after_gap = \"spread\")"], msgs
+    got = obs.set_index("date")["value"]
+    assert got["2024-01-05"] == 0 and got["2024-01-06"] == 0 and got.sum() == 19
+    with pytest.warns(DataWarning) as w:
+        load_mapped(daily, {k: v for k, v in cfg.items() if k != "after_gap"})
+    assert str(w[1].message).endswith("no arrivals over the 2 days (2024-01-05 to 2024-01-06), but the days of the "
+                                      "gap stay missing; set after_gap = \"spread\" in the config to read them as 0")
+
+
 def test_mapped_count_after_a_gap_that_covers_it_is_warned_or_spread(tmp_path):
     """Trial 19 item 5, any period and any gap: a count after missing periods equal to the change
     of the cumulative column since the row before covers the gap; kept with one warning naming

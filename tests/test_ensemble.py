@@ -1221,9 +1221,17 @@ def test_a_backtest_spanning_less_than_two_horizons_is_said_to_be_short(sim):
     bt = {"horizon": H, "origins": [str(panel.dates[-1 - 7].date())]}  # outcomes span 7 weeks < 8
     msg = short_backtest(panel, bt, {"last-value": 0.6, "dynamic": 0.4})
     assert msg.startswith("the weights (last-value 0.6, dynamic 0.4) rest on a short internal backtest")
-    assert "span 7 weeks, fewer than two 4-week windows" in msg
+    assert ("span 7 weeks, fewer than two of its internal backtest's 4-week windows (auto scores its "
+            "candidates 4 weeks ahead, whatever the forecast's horizon)") in msg
     assert short_backtest(panel, {**bt, "origins": [str(panel.dates[-1 - 8].date())]}, {"a": 0.5, "b": 0.5}) is None
-    assert short_backtest(panel, bt, {"last-value": 1.0}) is None  # one model: no weights to doubt
+    # one model alone rests on the same short backtest (review 19: Ukraine from 2022-03-20, last-value 1, silent)
+    one = short_backtest(panel, bt, {"last-value": 1.0})
+    assert one.startswith("auto's choice of last-value alone rests on a short internal backtest: its outcomes span 7 weeks")
+    # a span shorter than one window is not "fewer than two"
+    less = short_backtest(panel, {**bt, "origins": [str(panel.dates[-1 - 3].date())]}, {"last-value": 1.0})
+    assert "span 3 weeks, less than one of its internal backtest's 4-week windows" in less
+    assert short_backtest(panel, {**bt, "origins": [str(panel.dates[-1 - 1].date())]}, {"a": 1.0}).count(
+        "span 1 week, less than one") == 1
 
 
 def test_the_fit_reports_a_short_backtest(sim, monkeypatch):

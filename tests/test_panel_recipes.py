@@ -584,9 +584,41 @@ def test_daily_counts_in_a_weekly_panel_are_summed_by_whole_weeks(tmp_path, caps
     assert got.index.tolist() == ["2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29"]
     assert got["2024-01-08"] == n["2024-01-08":"2024-01-14"].sum() and np.isnan(got["2024-01-15"])
     assert got["2024-01-29"] == n["2024-01-29":"2024-02-04"].sum()
-    assert err.splitlines()[-1].endswith("if one of refugees is the target, read it as displaced with "
+    assert err.splitlines()[-1].endswith("if refugees is the target, read it as displaced with "
                                          "--rename refugees=displaced")
     assert main([*flags, "--rename", "refugees=displaced"]) == 0
     assert set(pd.read_csv(tmp_path / "w.csv")["series"]) == {"displaced"}
     assert main([*flags, "--rename", "refugees=displace"]) == 2
     assert "error: command line: option --rename: --rename 'refugees=displace'; expected SERIES=NEW" in capsys.readouterr().err
+
+
+def test_rename_of_a_series_no_file_holds_is_one_error_and_nothing_written(tmp_path, capsys):
+    """``--rename foo=displaced`` with no series 'foo' was ignored: exit 0, the panel written, only
+    the trailing note hinting the rename did nothing (review 19). One error naming 'foo' and the
+    series the --displacement files hold; no file written."""
+    (tmp_path / "regions.csv").write_text("code,name,parent,population\nR1,R1 name,,1000000\n")
+    days = pd.date_range("2024-01-01", "2024-01-20")
+    pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "people": np.arange(1, 21)}).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "d.toml").write_text('series = "refugees"\nregion = "R1"\n[columns]\ndate = "day"\nvalue = "people"\n')
+    out = tmp_path / "p.csv"
+    rc = main(["panel", "--displacement", str(tmp_path / "d.csv"), "--displacement-format", "mapped",
+               "--displacement-config", str(tmp_path / "d.toml"), "--freq", "D", "--regions",
+               str(tmp_path / "regions.csv"), "--rename", "foo=displaced", "--out", str(out)])
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert rc == 2 and errors == ["error: command line: option --rename: --rename foo=displaced: no series 'foo' in "
+                                  "the --displacement files (series: refugees)"], err
+    assert not out.exists()
+
+
+def test_a_panel_of_conflict_series_only_is_told_to_add_a_displacement_table(tmp_path, capsys):
+    """An ACLED-only panel (events, fatalities) was told "if one of events, fatalities is the target,
+    read it as displaced with --rename arrivals=displaced" (review 19): no 'arrivals' series, and
+    --rename applies to --displacement files only. It is now told to add a displacement table."""
+    out = tmp_path / "obs.csv"
+    assert main(["panel", "--events", str(FIX / "acled_small.csv"), "--events-format", "acled",
+                 "--regions", str(FIX / "regions_som_small.csv"), "--freq", "M", "--out", str(out)]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "holds no 'displaced' series" in ln]
+    assert len(notes) == 1 and "--rename" not in notes[0], notes
+    assert notes[0].endswith("it holds conflict series only (events, fatalities, shelling, strikes): add a "
+                             "displacement table (--displacement FILE --displacement-format FORMAT)"), notes

@@ -808,15 +808,61 @@ def test_a_region_with_old_counts_only_is_said_on_screen_and_marked(tmp_path, ca
                "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert "region Hama: its last displacement count is 2019-01-01, 10 periods before" in err
+    assert "region Hama: its last displacement count is 2019-01-01, 10 months before the last month" in err
     side = json.loads((out / "forecast.json").read_text())
     assert any(w.startswith("region Hama: its last displacement count") for w in side["warnings"])
-    why = "its last displacement count is 2019-01-01, 10 periods before the last period"
+    why = "its last displacement count is 2019-01-01, 10 months before the last month"
     assert side["marks"]["target_counts_stopped"].get("Hama") == why and side["reliable"] is False
     assert side["marks"]["driver_counts_stopped"] == {}  # last-value uses no driver
     mark = pd.read_csv(out / "forecast.csv")["mark"]
     assert mark.str.contains(f"OLD DISPLACEMENT COUNTS: Hama ({why})", regex=False).all(), mark.iloc[0]
     assert "OLD DISPLACEMENT COUNTS: Hama" in err  # the UNRELIABLE banner
+
+
+def test_old_counts_are_marked_by_the_library_as_on_the_command_line():
+    """``run_forecast`` (the README's "In Python" route, every notebook) never set
+    ``target_counts_stopped``: the NW Syria panel from 2019-11-01 was ``reliable: true`` there and
+    UNRELIABLE on the command line (review 19). ``build_sidecar`` now applies the one rule."""
+    from displacement_forecast.data import load_regions, read_observations
+    from displacement_forecast.forecast.run import run_forecast
+
+    root = Path(__file__).resolve().parents[1]
+    regions = load_regions(root / "data/nw_syria/regions.csv")
+    obs = read_observations(root / "data/nw_syria/panel.csv", region_codes=regions.codes)
+    obs = obs[obs["date"] <= "2019-11-01"]
+    run = run_forecast(obs, regions, model="last-value", horizon=2, seed=1, n_draws=50)
+    assert run.sidecar["reliable"] is False
+    assert run.sidecar["marks"]["target_counts_stopped"] == {
+        "Hama": "its last displacement count is 2019-01-01, 10 months before the last month",
+        "Lattakia": "its last displacement count is 2019-07-01, 4 months before the last month"}
+    assert any(w.startswith("region Hama: its last displacement count") for w in run.sidecar["warnings"])
+
+
+@pytest.mark.parametrize(("freq", "start", "behind", "marked", "unit"),
+                         [("D", "2022-01-01", 4, False, "day"), ("D", "2022-01-01", 15, True, "day"),
+                          ("D", "2022-01-01", 14, False, "day"), ("W", "2022-01-03", 4, True, "week"),
+                          ("W", "2022-01-03", 3, False, "week"), ("M", "2022-01-01", 4, True, "month")])
+def test_how_old_a_count_may_be_depends_on_the_frequency(freq, start, behind, marked, unit):
+    """"More than 3 periods" for every frequency marked daily counts 4 days old (agency daily tables
+    routinely lag a few days; review 19's Ukraine panel) and said "periods": the limit is now 14
+    days, 3 weeks or 3 months (``conventions.STALE_AFTER``), and the message names the unit."""
+    import numpy as np
+
+    from displacement_forecast.conventions import GRID_FREQ
+    from displacement_forecast.data.regions import RegionTable
+    from displacement_forecast.forecast.marks import stopped_counts
+    from displacement_forecast.models.panel import Panel
+
+    dates = pd.date_range(start, periods=40, freq=GRID_FREQ[freq])
+    x = np.ones((2, 40))
+    x[1, 40 - behind:] = np.nan
+    regions = RegionTable(pd.DataFrame({"code": ["A", "B"], "name": ["A", "B"], "population": [1e6, 1e6]}))
+    got = stopped_counts(Panel(dates, regions, freq, {"displaced": x}), ["displaced"])
+    if not marked:
+        assert got == {}
+        return
+    last = dates[39 - behind].date()
+    assert got == {"B": f"its last displacement count is {last}, {behind} {unit}s before the last {unit}"}
 
 
 def test_validate_applies_the_population_rule_of_forecast(capsys, tmp_path):

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from . import __version__
 from .data.schema import DataError
 
+#: This package's import name: a warning it raises is said without "(from ...)".
+PACKAGE = (__package__ or "displacement_forecast").partition(".")[0]
+
 #: Sub-command modules, in the order they appear in ``--help``.
 COMMAND_MODULES = ("data_commands", "panel_command", "forecast_command", "fit_command", "backtest_command", "hub_command")
 
@@ -153,7 +156,9 @@ def _warnings_as_lines():
         if key not in seen:
             seen.add(key)
             top = category.__module__.partition(".")[0]  # ours and Python's own: the message alone
-            origin = "" if top in ("builtins", "warnings", __name__.partition(".")[0]) else f" (from {top})"
+            # the package by its name: run as `python -m displacement_forecast.cli`, __name__ is "__main__"
+            # and our own warnings ended "(from displacement_forecast)" (review 19)
+            origin = "" if top in ("builtins", "warnings", "__main__", PACKAGE) else f" (from {top})"
             print(f"warning: {_one_line(str(message))}{origin}", file=file or sys.stderr)
 
     warnings.showwarning = show  # the filters stay as they are: what was silenced stays silent

@@ -11,6 +11,7 @@ one is one edit:
 * :data:`PER_PERIOD`, :data:`CUMULATIVE` - the two targets of the forecast CSV and of backtest scores.
 * :data:`AT_RISK_FLOOR` - the share of a region's population always counted as still at risk.
 * :data:`FREQ_UNIT`, :data:`GRID_FREQ` - what a period is called, and its pandas grid.
+* :data:`STALE_AFTER` - how old a region's last count may be before its forecast is marked.
 * :func:`series_vintage`, :func:`data_vintage` - what data a forecast or a fit saw.
 
 This module imports nothing else from the package, so every layer may use it.
@@ -60,6 +61,22 @@ FREQ_UNIT: dict[str, str] = {"D": "day", "W": "week", "M": "month"}
 FREQ_WORD: dict[str, str] = {"D": "daily", "W": "weekly", "M": "monthly"}
 #: pandas frequency of the period grid (periods are labelled by their first day; weeks start Monday).
 GRID_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
+#: How many periods before the last period a region's last count (displacement, or a driver the
+#: model uses) may be before the run is marked unreliable (``target_counts_stopped``,
+#: ``driver_counts_stopped``), per frequency code: 14 days (agency daily tables routinely lag a few
+#: days; trial 19's Ukraine counts four days old marked the run), 3 weeks, 3 months. One rule of
+#: "more than 3 periods" for every frequency had made a 4-day lag an UNRELIABLE banner.
+STALE_AFTER: dict[str, int] = {"D": 14, "W": 3, "M": 3}
+
+
+def stale_after(freq: Any) -> int:
+    """:data:`STALE_AFTER` for a frequency code (``D``, ``W``, ``M``, ``MS``...); 3 for an unknown one."""
+    return STALE_AFTER.get(str(freq or "")[:1], 3)
+
+
+def periods_text(n: int, freq: Any) -> str:
+    """``1 day``, ``10 months``, ``3 weeks``: ``n`` periods of ``freq`` in words."""
+    return f"{n} {period_unit(freq)}{'s' if n != 1 else ''}"
 
 
 def period_unit(freq: Any, default: str = "period") -> str:
@@ -109,5 +126,5 @@ def data_vintage(panel: Any) -> dict[str, Any]:
 
 
 __all__ = ["BRIEF_LEVEL", "COVERAGE_LEVELS", "FREQ_UNIT", "GRID_FREQ", "INTERVAL_LEVELS", "QUANTILE_LEVELS",
-           "TOTAL", "data_vintage", "interval_bounds", "interval_quantiles", "levels_text", "period_unit",
-           "series_vintage"]
+           "STALE_AFTER", "TOTAL", "data_vintage", "interval_bounds", "interval_quantiles", "levels_text", "period_unit",
+           "periods_text", "series_vintage", "stale_after"]

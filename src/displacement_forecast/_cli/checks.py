@@ -59,9 +59,6 @@ from ..data.schema import (
 )
 from ..models.history import min_history, model_needs, regions_left_out
 
-#: Fewest periods of displacement history any model is fitted on.
-#: A region whose last displacement count is more periods than this before the last period gets a warning.
-STALE_PERIODS = 3
 #: Horizon never goes beyond this many periods, even with ``--max-horizon``.
 MAX_HORIZON = 520
 #: Largest number of simulated values (draws x regions x horizon x scenarios) a run may hold
@@ -315,9 +312,9 @@ class DataNotes:
     regions_left_out: dict[str, str] = field(default_factory=dict)
     missing_last_periods: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    #: region -> which driver series' counts stopped there, and when (:func:`stopped_counts`)
+    #: region -> which driver series' counts stopped there, and when (:func:`.forecast.marks.stopped_counts`)
     driver_counts_stopped: dict[str, str] = field(default_factory=dict)
-    #: region -> when its displacement counts stopped (:func:`stopped_counts`)
+    #: region -> when its displacement counts stopped (:func:`.forecast.marks.stopped_counts`)
     target_counts_stopped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,35 +338,6 @@ def used_drivers(model: Any, series: Mapping[str, Any], required: Sequence[str])
     except (DataError, KeyError, ValueError, TypeError, ImportError, AttributeError):
         used = ()
     return tuple(dict.fromkeys((*required, *used)))
-
-
-def stopped_counts(obs: pd.DataFrame, series: Sequence[str], codes: Sequence[str]) -> dict[str, str]:
-    """``region -> "its last 'strikes' count is 2018-08-27, 73 periods before the last period"`` for
-    the regions of ``codes`` whose counts of a series in ``series`` stopped more than
-    :data:`STALE_PERIODS` periods before the last period of ``obs`` (the first such series per
-    region; regions with none at all are left out elsewhere). The target reads "its last
-    displacement count is ...".
-
-    One rule for the target and the drivers, each a mark that makes the forecast unreliable:
-    a driver's last count is carried forward as the region's current level (NW Syria's NWS02 with
-    strikes to 2018-08-27 was forecast from 2020-01-20 as fully observed, and a scenario
-    multiplying its strikes by 5 raised its forecast tenfold from a count 73 weeks old); a target
-    whose counts stopped leaves the forecast resting on old data (Syria's Quneitra, last count
-    2018-06-01, 7 months before the origin: a 95% band over 110,000 a month where its history is
-    almost always under 25,000, marked reliable before 2026-12-02).
-    """
-    grid = pd.DatetimeIndex(sorted(obs["date"].unique()))
-    out: dict[str, str] = {}
-    for s in series:
-        last = obs[(obs["series"] == s) & obs["value"].notna()].groupby("region")["date"].max()
-        what = "displacement" if s == TARGET else f"'{s}'"
-        for code in codes:
-            if code in last.index and code not in out:
-                behind = int((grid > last[code]).sum())
-                if behind > STALE_PERIODS:
-                    out[str(code)] = (f"its last {what} count is {pd.Timestamp(last[code]).date()}, {behind} periods "
-                                      "before the last period")
-    return out
 
 
 @functools.cache
@@ -545,18 +513,17 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         keep = [c for c in regions.codes if c not in notes.regions_left_out]
         obs = obs[obs["region"].isin(keep)]
         regions = regions.subset(keep, left_out=notes.regions_left_out)
-    # Regions whose last count is old: their forecast rests on old data (said and marked, as for drivers).
-    notes.target_counts_stopped = stopped_counts(obs, [TARGET], regions.codes)
-    for code, why in notes.target_counts_stopped.items():
-        notes.warnings.append(f"region {code}: {why}; its forecast rests on old data (marked: give the later "
-                              "counts if they exist or leave the region out)")
-    # Regions whose driver counts stopped long ago: the model carries the last one forward (marked).
-    notes.driver_counts_stopped = stopped_counts(obs, used, regions.codes)
-    for code, why in notes.driver_counts_stopped.items():
-        notes.warnings.append(f"region {code}: {why}; the driver models carry it forward as the region's current "
-                              "level (missing is not read as 0), so its forecast and any scenario that changes that "
-                              "series rest on old counts; give the counts if they exist or leave the region out "
-                              "(or use a driver-free model)")
+    # Regions whose last displacement or driver count is old (conventions.STALE_AFTER): their forecast
+    # rests on old data, or the model carries the last count forward (said and marked; the one rule
+    # build_sidecar applies to the fitted panel, said here before the fit).
+    from ..forecast.marks import stopped_counts, stopped_warnings
+    from ..models.panel import Panel
+
+    panel = Panel.from_observations(obs, regions, freq=detect_frequency(obs["date"], file=file).code,
+                                    series=tuple(s for s in (TARGET, *used) if s in present))
+    notes.target_counts_stopped = stopped_counts(panel, [TARGET])
+    notes.driver_counts_stopped = stopped_counts(panel, used)
+    notes.warnings += stopped_warnings(notes.target_counts_stopped, notes.driver_counts_stopped)
     # History length.
     n = history_periods(obs, file=file)
     if gap_note is not None:

@@ -6,6 +6,7 @@ import argparse
 import functools
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     its diagnostics gate (outputs written and marked) unless ``--allow-unreliable``.
     """
     from ..data.io import observation_lines
-    from ..forecast.hub import HubError, check_hub_regions, check_hub_unit
+    from ..forecast.hub import HubError, HubWarning, check_hub_regions, check_hub_unit
     from ..forecast.marks import apply_marks
     from ..forecast.run import run_forecast, write_run
     from ..forecast.staging import as_final, claim_out_dir, final_paths, staged_folder
@@ -172,10 +173,13 @@ def run(args: argparse.Namespace) -> int:
         from ..conventions import period_unit
 
         try:
-            scenario_warnings += filter(None, [check_hub_regions(args.hub, regions.codes)])
+            hub_note = check_hub_regions(args.hub, regions.codes)
+            scenario_warnings += filter(None, [hub_note])
             check_hub_unit(args.hub, period_unit(freq))
         except HubError as e:
             raise DataError(Problem(str(args.hub), None, "--hub", str(e))) from None
+    else:
+        hub_note = None
     record = None
     if args.backtest:
         from ..evaluate.backtest import backtest_record
@@ -197,7 +201,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"using the fit saved in {args.model_dir}, conditioned on {args.data} ...", file=sys.stderr)
     else:
         print(f"fitting {model.name} on {args.data} ...", file=sys.stderr)
-    model = fit_model(model, obs, regions, file=str(args.data))
+    with warnings.catch_warnings():  # the Bayesian gate's "<model> fit is UNRELIABLE: ..." (for library users):
+        # its problems are the fit's warnings, printed just below, and the banner says UNRELIABLE
+        warnings.filterwarnings("ignore", message=r"\S+ fit is UNRELIABLE: ")
+        model = fit_model(model, obs, regions, file=str(args.data))
     for w in model.info_.warnings:  # the fit's own findings (also in the sidecar)
         print(f"WARNING: {w}", file=sys.stderr)
     if not (model.uses_drivers and model.drivers) and any(s.changes for s in scenarios):
@@ -236,10 +243,20 @@ def run(args: argparse.Namespace) -> int:
     amend(run_.sidecar)
     with staged_folder(args.out, kind="forecast") as stage, hub_stage(args.hub) as hub:
         try:
-            written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
-                                hub=hub, team=args.team)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", HubWarning)
+                written = write_run(run_, stage, plots=not args.no_plots, hxl=args.hxl, draws=args.write_draws,
+                                    hub=hub, team=args.team)
         except HubError as e:  # named as the user knows the hub, not as its staging copy
             raise DataError(Problem(str(args.hub), None, "--hub", as_final(str(e), hub, args.hub))) from None
+        for w in caught:  # the hub's notes are WARNING lines as every other (they were 'warning: ... (from ...)')
+            if issubclass(w.category, HubWarning):
+                report.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if (hub_note and "the hub has not had" not in hub_note
+                and any(n.startswith("round ") and "ALL sums" in n for n in report)):
+            report.remove(hub_note)  # the regions the hub lists and this forecast lacks: said once, with its ALL
         final = final_paths(written, stage, args.out)
         if hub is not None:
             final = final_paths(final, hub, args.hub)
@@ -276,7 +293,7 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     from ..brief import fmt_date, fmt_prob
     from ..data.metadata import SYNTHETIC_MARK
     from ..data.schema import horizon_end
-    from ..forecast.marks import mark_text
+    from ..forecast.marks import mark_text, wrong_way_marks
     from .checks import people
 
     for w in warnings:
@@ -284,9 +301,11 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     for w in sc["warnings"]:  # synthetic data: the screen says so, as the charts and files do
         if w.startswith(SYNTHETIC_MARK) and w not in warnings:
             print(f"WARNING: {w}", file=sys.stderr)
+    for w in wrong_way_marks(sc):  # marks that leave the run reliable: the banner alone never said them
+        print(f"WARNING: {w}", file=sys.stderr)
     if not sc["reliable"]:
         bar = "!" * 78
-        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc)}\n"
+        print(f"{bar}\nWARNING: the forecast is marked UNRELIABLE: {mark_text(sc, scenario_rows=False)}\n"
               + "\n".join(f"  - {w}" for w in sc["warnings"]) + f"\n{bar}", file=sys.stderr)
     print(f"model {sc['model']['name']}; data to {sc['data']['last_period']}; {args.draws} paths; "
           f"seed {args.seed}{extra}")

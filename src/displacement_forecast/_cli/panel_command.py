@@ -164,15 +164,23 @@ def check_panel_out(out: Path, inputs: list[Path]) -> None:
                                 "panel's CSV: choose another --out"))
 
 
-def _rename_hint(recipe: Recipe, obs: pd.DataFrame) -> str:
-    """How to read a series as ``displaced`` in the mode the user is in: a recipe's
-    ``rename = { refugees = "displaced" }``, or the quick flag ``--rename refugees=displaced``
-    (naming a counted-people series the panel holds, else ``arrivals``)."""
+def _target_hint(recipe: Recipe, obs: pd.DataFrame) -> str:
+    """What to do about a panel without ``displaced``, in the mode the user is in: a counted-people
+    series it holds (``refugees``) is read as ``displaced`` with the quick flag
+    ``--rename refugees=displaced`` or a recipe's ``rename = { refugees = "displaced" }``; with
+    conflict series only, a displacement table is added (``--displacement FILE``, or a source in
+    the recipe). It suggested ``--rename arrivals=displaced`` for a panel of ACLED events and
+    fatalities alone (review 19): no such series, and no conflict count is a displacement count."""
     held = [s for s in PEOPLE_SERIES if s in set(obs["series"])]
-    name = held[0] if held else "arrivals"
-    if recipe.file is None:
-        return f"with --rename {name}=displaced"
-    return f'in its source (rename = {{ {name} = "displaced" }})'
+    if not held:
+        what = ", ".join(sorted(set(obs["series"])))
+        add = ("add a displacement table (--displacement FILE --displacement-format FORMAT)" if recipe.file is None
+               else f"add a source of displacement counts to {recipe.file}")
+        return f"it holds conflict series only ({what}): {add}"
+    name = held[0]
+    how = (f"with --rename {name}=displaced" if recipe.file is None
+           else f'in its source (rename = {{ {name} = "displaced" }})')
+    return f"if {' or '.join(held)} is the target, read it as displaced {how}"
 
 
 def run_panel(args: argparse.Namespace) -> int:
@@ -207,9 +215,8 @@ def run_panel(args: argparse.Namespace) -> int:
     how = f"a zip archive holding {plain_name(out)}" if kind == "zip" else f"{kind}-compressed"
     print(f"wrote {out}" + (f" ({how}, as its name says)" if kind else ""), file=sys.stderr)
     if "displaced" not in set(obs["series"]):
-        print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; if one of "
-              f"{', '.join(sorted(set(obs['series'])))} is the target, read it as displaced "
-              f"{_rename_hint(recipe, obs)}", file=sys.stderr)
+        print(f"note: {out} holds no 'displaced' series, which forecast, fit and backtest forecast; "
+              f"{_target_hint(recipe, obs)}", file=sys.stderr)
     people = obs[obs["series"].isin(PEOPLE_SERIES) & (obs["value"] % 1 != 0) & obs["value"].notna()]
     if len(people):
         print(f"note: {len(people)} counts of people have decimals (sources declaring whole = false); read "

@@ -323,12 +323,15 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
     rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, data_dir=data_dir)
     regions = regions or load_regions(rec.regions)
     frames, problems = [], []
+    renamed_from: set[str] = set()  # the series of the sources that rename some (--rename: every --displacement)
     for src in rec.sources:
         try:
             obs = _load(rec, src, regions)
         except DataError as e:
             problems += e.problems
             continue
+        if src.rename:
+            renamed_from.update(map(str, obs["series"].unique()))
         obs = _sum_daily_counts(rec, src, obs)  # a daily table in a weekly or monthly panel
         problems += _frequency_problems(rec, src, obs)
         obs["source"] = obs["source"] if "source" in obs.columns else src.name
@@ -340,6 +343,12 @@ def build_panel(recipe: Recipe | str | Path, *, data_dir: str | Path | None = No
             obs.loc[moved, "source"] = (obs.loc[moved, "source"].astype(str) + " (series '" + old[moved]
                                         + "' read as '" + obs.loc[moved, "series"] + "')")
         frames.append(obs.assign(_from=src.name))
+    if not problems and rec.file is None:  # --rename naming no series was silently ignored (review 19)
+        asked = {k: v for src in rec.sources for k, v in src.rename.items()}
+        problems += [Problem("command line", None, "--rename",
+                             f"--rename {k}={v}: no series '{k}' in the --displacement files (series: "
+                             f"{', '.join(sorted(renamed_from)) or 'none'})") for k, v in asked.items()
+                     if k not in renamed_from]
     if problems:
         raise DataError(problems)
     allobs = pd.concat(frames, ignore_index=True)

@@ -14,8 +14,10 @@ A forecast carries a mark when
   (``driver_counts_stopped``; the driver models carry the last count forward as if current:
   unreliable, as a region without a single count is left out),
 * a region's displacement counts stopped long before the origin (``target_counts_stopped``; its
-  forecast rests on old data: unreliable by the same rule,
-  :func:`~displacement_forecast._cli.checks.stopped_counts`),
+  forecast rests on old data: unreliable by the same rule, :func:`stopped_counts`; "long" is
+  :data:`~displacement_forecast.conventions.STALE_AFTER`: 14 days, 3 weeks or 3 months). Found
+  by :func:`~displacement_forecast.forecast.output.build_sidecar` on the fitted panel, so the
+  library (``run_forecast``, notebooks) and the command line mark the same runs,
 * the last periods held no displacement counts (the origin moved back; a note, not a fault; a
   horizon shorter than that gap covers only its start, :func:`missing_periods_note`),
 * a model that no scenario can move at all (it uses no conflict series: a driver-free model, or
@@ -43,6 +45,71 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
+from ..conventions import period_unit, periods_text, stale_after
+
+#: The series forecast: its counts that stopped are "displacement" counts.
+TARGET = "displaced"
+
+
+def stopped_counts(panel: Any, series: Sequence[str]) -> dict[str, str]:
+    """``region -> "its last 'strikes' count is 2018-08-27, 73 weeks before the last week"`` for the
+    regions of ``panel`` (a :class:`~displacement_forecast.models.panel.Panel`: ``dates``, ``freq``,
+    ``series`` of ``(region, period)`` arrays, NaN missing) whose counts of a series in ``series``
+    stopped more than :func:`~displacement_forecast.conventions.stale_after` periods before its last
+    period (14 days, 3 weeks, 3 months; the first such series per region; regions without a single
+    count are left out elsewhere). The target reads "its last displacement count is ...".
+
+    One rule for the target and the drivers, on both paths (the command line's checks before a fit,
+    :func:`.output.build_sidecar` after it), each a mark that makes the forecast unreliable: a
+    driver's last count is carried forward as the region's current level (NW Syria's NWS02 with
+    strikes to 2018-08-27 was forecast from 2020-01-20 as fully observed, and a scenario
+    multiplying its strikes by 5 raised its forecast tenfold from a count 73 weeks old); a target
+    whose counts stopped leaves the forecast resting on old data (Syria's Quneitra, last count
+    2018-06-01, 7 months before the origin: a 95% band over 110,000 a month where its history is
+    almost always under 25,000, marked reliable before 2026-12-02). "More than 3 periods" for every
+    frequency marked daily counts 4 days old (trial 19, review 19).
+    """
+    import numpy as np
+
+    limit, unit = stale_after(panel.freq), period_unit(panel.freq)
+    codes = list(panel.regions.codes)
+    out: dict[str, str] = {}
+    for s in series:
+        if s not in panel.series:
+            continue
+        what = "displacement" if s == TARGET else f"'{s}'"
+        seen = np.isfinite(np.asarray(panel.series[s], dtype=float))
+        for i, code in enumerate(codes):
+            idx = np.flatnonzero(seen[i])
+            if len(idx) and code not in out:
+                behind = len(panel.dates) - 1 - int(idx[-1])
+                if behind > limit:
+                    out[str(code)] = (f"its last {what} count is {panel.dates[idx[-1]].date()}, "
+                                      f"{periods_text(behind, panel.freq)} before the last {unit}")
+    return out
+
+
+def stopped_warnings(target_stopped: Mapping[str, str], driver_stopped: Mapping[str, str]) -> list[str]:
+    """The warnings (screen, sidecar) for :func:`stopped_counts`' findings: one per region."""
+    out = [f"region {code}: {why}; its forecast rests on old data (marked: give the later counts if they exist "
+           "or leave the region out)" for code, why in target_stopped.items()]
+    out += [f"region {code}: {why}; the driver models carry it forward as the region's current level (missing "
+            "is not read as 0), so its forecast and any scenario that changes that series rest on old counts; "
+            "give the counts if they exist or leave the region out (or use a driver-free model)"
+            for code, why in driver_stopped.items()]
+    return out
+
+
+def counts_stopped(model: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`apply_marks` for a fitted ``model``'s old counts
+    (:func:`stopped_counts` of ``displaced`` and of the drivers it uses, on its own panel) and
+    their warnings."""
+    p = model.panel_
+    target = stopped_counts(p, [TARGET])
+    drivers = stopped_counts(p, model.drivers_for(p.series))
+    return {"target_counts_stopped": target, "driver_counts_stopped": drivers,
+            "warnings": stopped_warnings(target, drivers)}
+
 
 def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
                 regions_left_out: Mapping[str, str] | None = None,
@@ -55,10 +122,13 @@ def apply_marks(sidecar: MutableMapping[str, Any], *, fit_reliable: bool,
     ``reliable`` becomes False when the fit failed its gate, regions were left out, or a region's
     driver or displacement counts stopped long before the origin (``driver_counts_stopped``,
     ``target_counts_stopped``, region -> when: a region whose counts never began is left out; one
-    whose counts stopped is forecast from the last of them, as if still current, and marked so).
+    whose counts stopped is forecast from the last of them, as if still current, and marked so;
+    None keeps what the sidecar's marks already hold, :func:`counts_stopped` in ``build_sidecar``).
     """
-    stopped = dict(driver_counts_stopped or {})
-    target_stopped = dict(target_counts_stopped or {})
+    held = sidecar.get("marks") or {}
+    stopped = dict(held.get("driver_counts_stopped") or {} if driver_counts_stopped is None else driver_counts_stopped)
+    target_stopped = dict(held.get("target_counts_stopped") or {} if target_counts_stopped is None
+                          else target_counts_stopped)
     left = dict(regions_left_out or {})
     for w in warnings or []:
         if w not in sidecar["warnings"]:
@@ -189,15 +259,36 @@ def _how(record: Mapping[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def mark_text(sidecar: Mapping[str, Any]) -> str:
-    """One line a consumer must read before using the numbers ('' when there is nothing to say)."""
+def wrong_way_marks(sidecar: Mapping[str, Any]) -> list[str]:
+    """The marks of scenario rows that may run, or ran, the wrong way ("SCENARIO ROWS MAY RUN THE
+    WRONG WAY: ...", "SCENARIO ROWS RAN THE WRONG WAY: ..."), each one line: part of
+    :func:`mark_text`, and the screen's ``WARNING:`` lines whether or not the run is reliable (they
+    do not make it unreliable, so the UNRELIABLE banner alone never showed them; review 19)."""
+    marks = sidecar.get("marks") or {}
+    parts = []
+    if marks.get("scenarios_reversed"):
+        rev = marks["scenarios_reversed"]
+        parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
+                     + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
+                     "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
+    ran = marks.get("scenarios_ran_the_wrong_way") or {}
+    if ran:
+        parts.append("SCENARIO ROWS RAN THE WRONG WAY: " + ", ".join(f"{k} ({v})" for k, v in ran.items()))
+    return parts
+
+
+def mark_text(sidecar: Mapping[str, Any], *, scenario_rows: bool = True) -> str:
+    """One line a consumer must read before using the numbers ('' when there is nothing to say).
+
+    ``scenario_rows=False`` leaves out :func:`wrong_way_marks` (the screen says them on lines of their own)."""
     marks = sidecar.get("marks") or {}
     parts = []
     if marks.get("fit_failed_gate") or (not marks and sidecar.get("reliable") is False):
         parts.append("UNRELIABLE FIT (failed its diagnostics)")
     left = marks.get("regions_left_out") or {}
     if left:
-        parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items()) + "; ALL leaves them out")
+        parts.append("NOT FORECAST: " + ", ".join(f"{k} ({v})" for k, v in left.items())
+                     + f"; ALL leaves {'it' if len(left) == 1 else 'them'} out")
     target_stopped = marks.get("target_counts_stopped") or {}
     if target_stopped:
         parts.append("OLD DISPLACEMENT COUNTS: " + ", ".join(f"{k} ({v})" for k, v in target_stopped.items())
@@ -220,14 +311,8 @@ def mark_text(sidecar: Mapping[str, Any]) -> str:
     blind = marks.get("scenarios_cannot_move") or {}
     if blind and not marks.get("scenarios_ignored"):
         parts.append("SCENARIOS DO NOT MOVE: " + ", ".join(f"{k} ({v})" for k, v in blind.items()))
-    if marks.get("scenarios_reversed"):
-        rev = marks["scenarios_reversed"]
-        parts.append("SCENARIO ROWS MAY RUN THE WRONG WAY: this model fitted less displacement with more "
-                     + ", ".join(rev) + f", so scenarios that change {'it' if len(rev) == 1 else 'them'} move the "
-                     "forecast the other way (baseline rows unaffected; the default model, auto, does not do this)")
-    ran = marks.get("scenarios_ran_the_wrong_way") or {}
-    if ran:
-        parts.append("SCENARIO ROWS RAN THE WRONG WAY: " + ", ".join(f"{k} ({v})" for k, v in ran.items()))
+    if scenario_rows:
+        parts += wrong_way_marks(sidecar)
     missing = marks.get("missing_last_periods") or []
     if missing:
         horizon = (sidecar.get("forecast") or {}).get("horizon")

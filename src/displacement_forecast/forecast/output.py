@@ -29,7 +29,7 @@ import pandas as pd
 from .. import __version__
 from ..conventions import TOTAL, series_vintage
 from ..data.io import atomic_path, escape_formula, write_text_atomic
-from .marks import apply_marks, wrong_way
+from .marks import apply_marks, counts_stopped, wrong_way
 from .summaries import HUB_COLUMNS, TARGETS
 
 FORMAT_VERSION = 1
@@ -121,8 +121,9 @@ def build_sidecar(
         "backtest": backtest or {"status": "not run for this forecast; see `displacement-forecast backtest`"},
         "schema": SCHEMA,
     }
-    # every sidecar holds `marks` (the command line adds what only it knows: regions left out...)
-    return apply_marks(sidecar, fit_reliable=bool(info.reliable))
+    # every sidecar holds `marks`, old counts among them (the command line adds what only it knows:
+    # regions left out...)
+    return apply_marks(sidecar, fit_reliable=bool(info.reliable), **counts_stopped(model))
 
 
 def _jsonable(x: Any) -> Any:

@@ -67,7 +67,12 @@ def run_forecast(
     data_files: Sequence[str] = (),
     backtest: dict[str, Any] | None = None,
 ) -> ForecastRun:
-    """Fit ``model`` (unless already fitted) and forecast every scenario with common random numbers."""
+    """Fit ``model`` (unless already fitted) and forecast every scenario with common random numbers.
+
+    The sidecar carries the marks the fitted panel shows (:func:`.output.build_sidecar`), as the
+    command line's: a region whose displacement or driver counts stopped more than 14 days, 3 weeks
+    or 3 months before the last period is ``target_counts_stopped`` / ``driver_counts_stopped``
+    and the run ``reliable`` false."""
     m = get_model(model) if isinstance(model, str) else model
     if not hasattr(m, "panel_"):
         if observations is None or regions is None:

@@ -1004,7 +1004,13 @@ DRIVER_MARGIN = 0.10
 
 def short_backtest(panel: Panel, bt: dict[str, Any], weights: dict[str, float]) -> str | None:
     """A warning when the internal backtest's outcomes span fewer than two of its horizons (its
-    origins' forecast windows then overlap into one stretch of data), else None.
+    origins' forecast windows then overlap into one stretch of data), else None; whatever the
+    number of weights (``weights``: model -> weight, those above 0): a choice of one model alone
+    rests on the same short backtest.
+
+    The window is the internal backtest's own horizon (``bt["horizon"]``, 14 days on daily data,
+    whatever the forecast's ``--horizon``), said as such; a span shorter than one window says so
+    ("less than one"), not "fewer than two".
 
     Why: the weights then rest on how one stretch unfolded. On the real Ukraine panel
     (``backtest`` of ``data/recipes/ukraine.toml``'s panel, 52 daily origins from 16 March 2022,
@@ -1013,21 +1019,29 @@ def short_backtest(panel: Panel, bt: dict[str, Any], weights: dict[str, float]) 
     13-16 days, weights of 0.5 / 0.2 on historic-average while departures fell from the war's first
     peak. From the fifth origin on it was 1.4-4.1% above. Falling back to last-value alone on such
     short backtests was measured and dropped: Somalia's WIS on the statsforecast cross-validation
-    origins rose from 6,070 / 10,931 / 10,336 to 6,175 / 11,064 / 10,586 (h1-h3).
+    origins rose from 6,070 / 10,931 / 10,336 to 6,175 / 11,064 / 10,586 (h1-h3). With about 25
+    days of Ukraine data (``--origin 2022-03-20``) auto chose last-value alone and said nothing
+    (review 19): one weight was taken for "no weights to doubt".
     """
-    if not bt.get("origins") or len(weights) < 2:
+    if not bt.get("origins") or not weights:
         return None
     H = int(bt.get("horizon") or 1)
     first = int(np.searchsorted(panel.dates, np.datetime64(bt["origins"][0])))
     span = len(panel.dates) - 1 - first
     if span >= 2 * H:
         return None
-    from ..conventions import period_unit
+    from ..conventions import period_unit, periods_text
 
     unit = period_unit(panel.freq)
-    shown = ", ".join(f"{n} {w:g}" for n, w in weights.items())
-    return (f"the weights ({shown}) rest on a short internal backtest: its outcomes span {span} {unit}s, "
-            f"fewer than two {H}-{unit} windows; compare the models with `backtest` before trusting them")
+    if len(weights) == 1:
+        head = f"auto's choice of {next(iter(weights))} alone rests"
+    else:
+        head = f"the weights ({', '.join(f'{n} {w:g}' for n, w in weights.items())}) rest"
+    how_many = "less than one" if span < H else "fewer than two"
+    return (f"{head} on a short internal backtest: its outcomes span {periods_text(span, panel.freq)}, "
+            f"{how_many} of its internal backtest's {H}-{unit} windows (auto scores its candidates "
+            f"{periods_text(H, panel.freq)} ahead, whatever the forecast's horizon); compare the models with "
+            "`backtest` before trusting them")
 
 
 def choose_weights(draws: list[np.ndarray], y: np.ndarray, driven: list[bool], names: list[str],

@@ -65,6 +65,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
+from ...conventions import period_unit
 from ..io import is_formula
 from ..regions import RegionTable
 from ..schema import FREQUENCIES, KNOWN_SERIES, DataError, DataWarning, Problem, period_offset
@@ -357,19 +358,17 @@ def counts_after_gaps(
     if not found:
         return long
     found.sort()
-    unit = {"D": "day", "W": "week", "M": "month"}[freq]
-    row, n, before = found[0]
-    first = long.iloc[row]
-    more = f" (and {len(found) - 1} more such rows, lines {', '.join(str(int(long['_line'].iloc[f[0]])) for f in found[1:6])}" \
-           f"{', ...' if len(found) > 6 else ''})" if len(found) > 1 else ""
-    head = (f"{file}:{int(first['_line'])}: column {value_column!r}: {first['value']:,.0f} on {first['date'].date()} equals "
-            f"the change of {cumulative_column!r} since {before.date()}, the row before, so it covers {n} {unit}s "
-            f"({(before + period_offset(freq)).date()} to {first['date'].date()})")
-    if after_gap != "spread":
-        warnings.warn(f"{head}, but is read as one {unit}'s count{more}; set after_gap = \"spread\" in the "
-                      f"config to spread it evenly over them", DataWarning, stacklevel=3)
-        return long
+    unit = period_unit(freq)
     step = period_offset(freq)
+    spread = after_gap == "spread"
+    zero = [f for f in found if long["value"].iloc[f[0]] == 0]
+    for rows in ([f for f in found if f not in zero], zero):
+        if rows:
+            warnings.warn(_gap_warning(long, rows, rows is zero, spread, file=file, value_column=value_column,
+                                       cumulative_column=cumulative_column, unit=unit, step=step),
+                          DataWarning, stacklevel=3)
+    if not spread:
+        return long
     drop, add = [], []
     for row, n, _before in found:
         r = long.iloc[row]
@@ -383,10 +382,37 @@ def counts_after_gaps(
         drop += [row, *np.flatnonzero(in_gap.to_numpy() & long["value"].isna().to_numpy())]
         add.append(pd.DataFrame({"date": dates, "region": r["region"], "series": r["series"], "value": shares,
                                  "_line": r["_line"]}))
-    warnings.warn(f"{head}: spread evenly over them (after_gap = \"spread\"){more}", DataWarning, stacklevel=3)
     kept = long.drop(index=long.index[drop])
     return pd.concat([kept, *add], ignore_index=True).sort_values(["region", "series", "date"], kind="stable") \
         .reset_index(drop=True)
+
+
+def _gap_warning(long: pd.DataFrame, rows: list[tuple[int, int, pd.Timestamp]], zero: bool, spread: bool, *,
+                 file: str, value_column: str, cumulative_column: str, unit: str, step: pd.DateOffset) -> str:
+    """One line for the counts after a gap of :func:`counts_after_gaps` (``rows``: row, periods
+    covered, date of the row before), naming the first and how many more: "(and 1 more such row,
+    line 5)". ``zero``: rows whose count is 0 and whose running total did not change over the gap,
+    said as what they mean, no arrivals over the gap (review 19: such a 0 was spread as 0s with the
+    wording of a count that covers two days)."""
+    row, n, before = rows[0]
+    first = long.iloc[row]
+    k = len(rows) - 1
+    lines = ", ".join(str(int(long["_line"].iloc[f[0]])) for f in rows[1:6])
+    more = (f" (and {k} more such row{'s' if k != 1 else ''}, line{'s' if k != 1 else ''} {lines}"
+            f"{', ...' if k > 5 else ''})" if k else "")
+    span = f"{n} {unit}s ({(before + step).date()} to {first['date'].date()})"
+    at = f"{file}:{int(first['_line'])}: column {value_column!r}: "
+    if zero:
+        head = (f"{at}0 on {first['date'].date()} after a gap, and {cumulative_column!r} did not change since "
+                f"{before.date()}, the row before: no arrivals over the {span}")
+        return (f"{head}: read as 0 on each of them (after_gap = \"spread\"){more}" if spread else
+                f"{head}, but the {unit}s of the gap stay missing{more}; set after_gap = \"spread\" in the config "
+                "to read them as 0")
+    head = (f"{at}{first['value']:,.0f} on {first['date'].date()} equals the change of {cumulative_column!r} since "
+            f"{before.date()}, the row before, so it covers {span}")
+    return (f"{head}: spread evenly over them (after_gap = \"spread\"){more}" if spread else
+            f"{head}, but is read as one {unit}'s count{more}; set after_gap = \"spread\" in the config to spread "
+            "it evenly over them")
 
 
 def load_mapped(
