@@ -363,9 +363,9 @@ def test_python_warnings_are_one_line_each_said_once(tmp_path, capsys, monkeypat
     assert warnings.showwarning.__module__ == "warnings"  # put back after the command
 
 
-def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tmp_path, capsys):
-    """Ukraine (UNHCR, about 48,000 refugees a day): the fixed defaults 10,000 ... 500,000 over 14 days
-    gave 'more than 999 in 1,000' five times; above the largest default the data set the thresholds."""
+def _daily_ukraine(tmp_path):
+    """40 days of about 48,000 refugees a day from 1 March 2022 (to 9 April) in one region, UKR,
+    written as ``obs.csv`` and ``regions.csv`` in ``tmp_path``; returns the observations."""
     import pandas as pd
 
     dates = pd.date_range("2022-03-01", periods=40, freq="D")
@@ -374,6 +374,14 @@ def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tm
     obs.to_csv(tmp_path / "obs.csv", index=False)
     pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": ["UKR"],
                   "population": [41_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    return obs
+
+
+def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tmp_path, capsys):
+    """Ukraine (UNHCR, about 48,000 refugees a day): the fixed defaults 10,000 ... 500,000 over 14 days
+    gave 'more than 999 in 1,000' five times; above the largest default the data set the thresholds."""
+
+    obs = _daily_ukraine(tmp_path)
     rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "14", "--draws", "50",
                "--no-plots", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
@@ -388,14 +396,8 @@ def test_daily_defaults_that_would_all_be_exceeded_come_from_the_recent_total(tm
 def test_screen_probabilities_give_the_date_and_one_wording(tmp_path, capsys):
     """Trial 19: "P(more than X newly displaced within 14 days)" gave no end date (a planner asked "by
     when?"), and one line mixed "more than 999 in 1,000" with "more than 99%"."""
-    import pandas as pd
 
-    dates = pd.date_range("2022-03-01", periods=40, freq="D")  # data to 9 Apr 2022
-    obs = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "region": "UKR", "series": "displaced",
-                        "value": [48_000 + 500 * (i % 5) for i in range(len(dates))]})
-    obs.to_csv(tmp_path / "obs.csv", index=False)
-    pd.DataFrame({"code": ["UKR"], "name": ["Ukraine"], "parent": ["UKR"],
-                  "population": [41_000_000]}).to_csv(tmp_path / "regions.csv", index=False)
+    _daily_ukraine(tmp_path)  # data to 9 Apr 2022
     rc = main(["forecast", str(tmp_path / "obs.csv"), "--model", "last-value", "--horizon", "14", "--draws", "50",
                "--thresholds", "100000,5000000", "--no-plots", "--out", str(tmp_path / "out")])
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("P(")]
