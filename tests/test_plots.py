@@ -229,8 +229,8 @@ def test_a_chart_without_bands_never_says_it_has_them():
     assert without_bands(banded) == make_caption(run.sidecar, bands=False)
     fig = exceedance_curve(run.paths, marks=(250_000,), caption=banded)
     try:
-        (cap,) = [t.get_text() for t in fig.texts if t.get_text().startswith("Source:")]
-        assert "Bands:" not in cap and "The paths' spread includes" in cap, cap
+        (cap,) = [" ".join(t.get_text().split()) for t in fig.texts if t.get_text().startswith("Source:")]
+        assert "Bands:" not in cap and "The paths' spread includes" in cap, cap  # (wrapped lines joined)
     finally:
         plt.close(fig)
 
@@ -475,3 +475,25 @@ def test_identical_scenarios_and_a_curve_on_the_y_axis_are_said():
         assert "identical" not in fig.axes[0].get_title(loc="left")
     finally:
         plt.close(fig)
+
+
+def test_a_long_caption_stays_inside_the_figure():
+    """The demo's exceedance caption (two backtest cautions) ran past the right edge: its third line
+    was cut at "the 95". Every wrapped line must end inside the figure."""
+    from displacement_forecast.plot.fan import add_caption
+
+    text = ("SYNTHETIC DATA (made up, not the real world). Source: observations.csv; data to 2020-01-20 (vintage "
+            "2020-01-20). Model nb-dl v0.1.0, 2000 paths, seed 2020. The paths' spread includes parameters; "
+            "process; future conflict.  CAUTION: in backtests the 80% band covered 73% of outcomes (too narrow); "
+            "the 90% band covered 81% of outcomes (too narrow); the 95% band covered 88% of outcomes (too "
+            "narrow).  CAUTION: in backtests of the sums from the first period (cumulative) the 80% band covered "
+            "72% of outcomes (too narrow); the 90% band covered 80% of outcomes (too narrow); the 95% band "
+            "covered 85% of outcomes (too narrow).")
+    for width in (6.0, 7.0, 8.0, 8.8, 12.0):  # at the dpi charts are written with (text widths vary with it)
+        fig = plt.figure(figsize=(width, 4.8), dpi=110, constrained_layout=True)
+        add_caption(fig, text)
+        fig.canvas.draw()
+        try:
+            assert fig.texts[0].get_window_extent().x1 <= fig.bbox.x1, width
+        finally:
+            plt.close(fig)

@@ -140,7 +140,9 @@ def add_caption(fig: plt.Figure, text: str) -> None:
     """The caption under the charts: wrapped to the figure's width here (not by matplotlib at draw
     time, which the layout cannot see), and the charts laid out above all of its lines. A fixed
     share of the height had left the exceedance chart's x-axis label under a three-line caption."""
-    per_line = max(40, int(fig.get_figwidth() * 72 / (0.56 * CAPTION_SIZE)))  # DejaVu Sans: ~0.5 em a character
+    # DejaVu Sans: ~0.56 em a character on average, more at the 110 dpi charts are written with (the
+    # demo's caution ran 4 px past an 880 px figure at 0.56): 0.6, and the text starts 1% in
+    per_line = max(40, int(0.98 * fig.get_figwidth() * 72 / (0.6 * CAPTION_SIZE)))
     keep = SYNTHETIC_MARK.replace(" ", "\u00a0")  # the mark is never split over two lines
     lines = [ln.replace(keep, SYNTHETIC_MARK) for para in text.replace(SYNTHETIC_MARK, keep).split("\n")
              for ln in (textwrap.wrap(para, per_line, break_on_hyphens=False) or [""])]
