@@ -149,6 +149,19 @@ display(Markdown(
     "90% intervals above, and note that they count people newly displaced, not arrivals per governorate."))
 
 # %%
+# The forecast's own marks (the charts' captions carry them too): said here in words.
+marks = run.sidecar["marks"]
+old = {**marks.get("target_counts_stopped", {}), **marks.get("driver_counts_stopped", {})}
+if old:
+    display(Markdown(
+        "**Marked unreliable: some counts are old.** " + "; ".join(f"{code}: {why}" for code, why in old.items())
+        + ". Those governorates are forecast from their last counts as if they were current, so their share of "
+        "the totals above rests on old data; the captions below say UNRELIABLE for this reason."))
+elif not run.sidecar["reliable"]:
+    display(Markdown("**Marked unreliable** (the captions below say so): "
+                     + "; ".join(run.sidecar["warnings"]) + "."))
+
+# %%
 fig = scenario_fans(run.paths, cumulative=True, marks=retro.THRESHOLDS,
                     title="People newly displaced since the forecast start, four governorates", caption=cap)
 show(fig)

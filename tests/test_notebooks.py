@@ -154,6 +154,8 @@ def test_idlib_retrospective_words_follow_the_measured_skill(rendered):
         assert verdict == "no better than"
     assert "did better than last-value" not in text
     assert "The shipped panel ends in November 2019" in text and "not scored" in text
+    # review 19: the winter forecast's captions say UNRELIABLE (old counts of Hama and Lattakia); the text too
+    assert "Marked unreliable: some counts are old." in text and "Hama: its last displacement count is" in text
 
 
 def test_bring_your_own_data_table_and_ceasefire_read_cleanly(rendered):
