@@ -36,7 +36,7 @@ def test_fit_recovers_known_parameters():
 def test_same_regime_weights_are_exact():
     """Against brute force over all 2^8 state sequences."""
     f = TwoStateFit(mean=np.array([0.0, 1.2]), sd=0.5, transition=np.array([[0.9, 0.1], [0.3, 0.7]]),
-                    initial=np.array([0.8, 0.2]), loglik=0.0, n_iter=0)
+                    initial=np.array([0.8, 0.2]))
     x = np.array([[0.1, 1.3, 0.2, 1.0, 0.9, 0.3, 0.7, 0.05], [1.4, 1.1, 0.0, 0.2, 1.3, 1.2, 1.6, 1.5]])
     T, k = x.shape[1], 4
     for z in range(2):

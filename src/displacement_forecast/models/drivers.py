@@ -221,12 +221,12 @@ class SeriesAR:
         / +13.3 / +10.4 / +4.6%; over all 17 histories (shipped, seeds 1-16) the skill was positive
         at every horizon on every history (lowest +1.2%), higher in 58 of 68 history-horizons (2
         equal), +1.2 points on average. Three or four weighted periods instead of two: seed 16 at
-        1-2 weeks fell to -3.4 / -2.1% with four. On
-        real data (``experiments/real_world/cv_peers.py``, 500 paths) ``nb-dl``'s WIS on Somalia
-        went 7,351 / 11,526 / 10,553 -> 7,342 / 11,522 / 10,537 and on Ukraine 14,684 / 13,378 /
-        12,777 -> 15,011 / 13,697 / 13,123; the default ``auto``'s did not move on Somalia and on
-        Ukraine went 5,023 / 7,691 / 9,058 -> 5,051 / 7,734 / 9,078 (0.99 / 0.93 / 0.93x the best
-        peer, as before).
+        1-2 weeks fell to -3.4 / -2.1% with four. On real data (``experiments/real_world/cv_peers.py``,
+        500 paths, the Ukraine panel before its 19-20 April fix) ``nb-dl``'s WIS on Somalia went
+        7,351 / 11,526 / 10,553 -> 7,342 / 11,522 / 10,537 and on Ukraine 14,684 / 13,378 / 12,777
+        -> 15,011 / 13,697 / 13,123; the default ``auto``'s did not move on Somalia and on Ukraine
+        went 5,023 / 7,691 / 9,058 -> 5,051 / 7,734 / 9,078 (0.99 / 0.93 / 0.93x the best peer, as
+        before).
         """
         level = getattr(self, "held_level_", None)
         if level is not None:

@@ -266,7 +266,7 @@ from typing import Any
 
 import numpy as np
 
-from ..conventions import period_unit
+from ..conventions import period_unit, periods_text
 from .base import ForecastModel, Panel, ffill_time
 from .driver_choice import regions_without_drivers, resolve_drivers
 from .panel import cap_at_risk
@@ -508,12 +508,16 @@ def _lower_by_horizon(pooled: np.ndarray, y: np.ndarray, hz: np.ndarray, H: int
     at 1 / 7 / 14 days (1.014 / 0.950 / 0.926x the best peer), 3,224 / 5,781 / 7,405 without
     any calibration: the single factor cost the first day what it gained later.
     """
-    overall, rates = _lower_factor(pooled, y)
-    out = []
-    for j in range(H):
-        f, r = _lower_factor(pooled[:, hz <= j], y[hz <= j])
-        out.append(f if r else overall)
-    return out, rates
+    return _per_horizon(_lower_factor, pooled, y, hz, H)
+
+
+def _per_horizon(choose: Callable[[np.ndarray, np.ndarray], tuple[float, dict[str, float]]], pooled: np.ndarray,
+                 y: np.ndarray, hz: np.ndarray, H: int) -> tuple[list[float], dict[str, float]]:
+    """``choose(paths, outcomes) -> (factor, rates)`` for each horizon ``h = 1..H`` on the cells of
+    horizons ``1..h`` (``hz``: each cell's horizon, 0-based); a horizon whose cells are too few
+    (no rates) takes the factor of all cells. Returns the factors and the rates of all cells."""
+    overall, rates = choose(pooled, y)
+    return [f if r else overall for f, r in (choose(pooled[:, hz <= j], y[hz <= j]) for j in range(H))], rates
 
 
 #: Factors :func:`_upper_tail_factor` tries beyond the 90% quantile (1 = unchanged; it only widens).
@@ -551,11 +555,7 @@ def _upper_tail_by_horizon(pooled: np.ndarray, y: np.ndarray, hz: np.ndarray, H:
     (within 0.01), Ukraine 0.998 / 0.949 / 0.962 -> 0.998 / 0.962 / 0.962. Each horizon on its
     own cells alone was noisier at the far horizons (seed 1 per-region +1.3 / +1.5% at 3 / 4 weeks).
     """
-    overall, rates = _upper_tail_factor(pooled, y)
-    out = []
-    for j in range(H):
-        g, r = _upper_tail_factor(pooled[:, hz <= j], y[hz <= j])
-        out.append(g if r else overall)
+    out, rates = _per_horizon(_upper_tail_factor, pooled, y, hz, H)
     if rates:  # the rates of all cells after each horizon's own factor
         after = np.concatenate([_stretched_above(pooled[:, hz == j], y[hz == j], out[j]) for j in range(H)], axis=1)
         rates = {**rates, "above5_after": round(float(np.nanmean(after[0])), 3),
@@ -1018,8 +1018,8 @@ def short_backtest(panel: Panel, bt: dict[str, Any], weights: dict[str, float]) 
     most of it from the first four origins: 21-24 days of history, the backtest's outcomes spanning
     13-16 days, weights of 0.5 / 0.2 on historic-average while departures fell from the war's first
     peak. From the fifth origin on it was 1.4-4.1% above. (After the panel's 19-20 April fix and
-    the per-horizon lower factor: 12-16% above, -1.2% to +4.7% from the fifth origin on.) Falling back to last-value alone on such
-    short backtests was measured and dropped: Somalia's WIS on the statsforecast cross-validation
+    the per-horizon lower factor: 12-16% above, -1.2% to +4.7% from the fifth origin on.) Falling
+    back to last-value alone on such short backtests was measured and dropped: Somalia's WIS on the statsforecast cross-validation
     origins rose from 6,070 / 10,931 / 10,336 to 6,175 / 11,064 / 10,586 (h1-h3). With about 25
     days of Ukraine data (``--origin 2022-03-20``) auto chose last-value alone and said nothing
     (review 19): one weight was taken for "no weights to doubt".
@@ -1031,8 +1031,6 @@ def short_backtest(panel: Panel, bt: dict[str, Any], weights: dict[str, float]) 
     span = len(panel.dates) - 1 - first
     if span >= 2 * H:
         return None
-    from ..conventions import period_unit, periods_text
-
     unit = period_unit(panel.freq)
     if len(weights) == 1:
         head = f"auto's choice of {next(iter(weights))} alone rests"

@@ -29,14 +29,12 @@ _SD_FLOOR = 0.05
 @dataclass(frozen=True)
 class TwoStateFit:
     """A fitted two-state Gaussian HMM: ``mean`` (2,) with state 1 the higher (escalated),
-    ``sd`` shared, ``transition`` (2, 2) rows = from-state, ``initial`` (2,), ``loglik``."""
+    ``sd`` shared, ``transition`` (2, 2) rows = from-state, ``initial`` (2,)."""
 
     mean: np.ndarray
     sd: float
     transition: np.ndarray
     initial: np.ndarray
-    loglik: float
-    n_iter: int
 
 
 @numba.njit(cache=True)
@@ -77,13 +75,12 @@ def _forward(B, A, init):
 @numba.njit(cache=True)
 def _em(x, mean, sd, A, init, max_iter, tol):
     Z, T = x.shape
+    """Baum-Welch from the given start; stops when the log-likelihood changes by less than ``tol``
+    (relative) or after ``max_iter`` steps. Returns the updated ``mean, sd, A, init``."""
     prev = -np.inf
-    ll = -np.inf
-    it = 0
     gam = np.empty((Z, T, 2))
     be = np.empty((T, 2))
     for _ in range(max_iter):
-        it += 1
         B = _emissions(x, mean, sd)
         al, c = _forward(B, A, init)
         ll = 0.0
@@ -131,7 +128,7 @@ def _em(x, mean, sd, A, init, max_iter, tol):
         if abs(ll - prev) < tol * (1.0 + abs(ll)):
             break
         prev = ll
-    return mean, sd, A, init, ll, it
+    return mean, sd, A, init
 
 
 def fit_two_state(x: np.ndarray, max_iter: int = 200, tol: float = 1e-7) -> TwoStateFit:
@@ -147,10 +144,10 @@ def fit_two_state(x: np.ndarray, max_iter: int = 200, tol: float = 1e-7) -> TwoS
     sd = max(float(x.std()), _SD_FLOOR)
     A = np.array([[0.95, 0.05], [0.2, 0.8]])
     init = np.array([0.9, 0.1])
-    mean, sd, A, init, ll, it = _em(x, mean, sd, A, init, int(max_iter), float(tol))
+    mean, sd, A, init = _em(x, mean, sd, A, init, int(max_iter), float(tol))
     if mean[1] < mean[0]:  # keep state 1 the escalated one
         mean, A, init = mean[::-1].copy(), A[::-1, ::-1].copy(), init[::-1].copy()
-    return TwoStateFit(mean=mean, sd=float(sd), transition=A, initial=init, loglik=float(ll), n_iter=int(it))
+    return TwoStateFit(mean=mean, sd=float(sd), transition=A, initial=init)
 
 
 def same_regime_weights(x: np.ndarray, fit: TwoStateFit, k: int) -> np.ndarray:
