@@ -8,7 +8,7 @@ writers registry (:mod:`~displacement_forecast.forecast.writers`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from ..conventions import INTERVAL_LEVELS, levels_text, period_unit
 from ..data.metadata import SYNTHETIC_MARK
 from ..data.regions import RegionTable
 from ..models import DEFAULT_MODEL, ForecastModel, get_model
-from ..scenarios import Scenario
+from ..scenarios import BASELINE, Scenario
 from . import engine
 from .output import build_sidecar
 from .summaries import (
@@ -40,8 +40,11 @@ class ForecastRun:
     paths: dict[str, xr.DataArray]
     frame: pd.DataFrame
     sidecar: dict[str, Any]
-    #: What the run found in its own paths (:func:`.summaries.tail_warnings`), also in the sidecar.
-    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run found in its own paths: the sidecar's ``tails`` (:func:`.summaries.tail_warnings`)."""
+        return list(self.sidecar.get("tails") or [])
 
     def prob_exceed(self, threshold: float, within: int | None = None) -> dict[str, float]:
         """P(total new displacement over all regions in the first ``within`` periods > threshold)."""
@@ -86,12 +89,12 @@ def run_forecast(
                             data_files=data_files, backtest=backtest,
                             totals={s: p.sum(("region", "horizon")).values for s, p in paths.items()})
     # the baseline's upper tails (the other scenarios are read against it), checked against bounds
-    base = next((s.id for s in scenarios if s.id == "baseline"), scenarios[0].id)
+    base = BASELINE if BASELINE in paths else scenarios[0].id
     p = m.panel_
     tails = tail_warnings(paths[base], p.regions.population, p.at_risk_end(), p.depletes(), p.target(),
                           period_unit(p.freq))
     sidecar["tails"] = tails  # not among "warnings": those are what an UNRELIABLE mark lists
-    return ForecastRun(m, paths, frame, sidecar, tails)
+    return ForecastRun(m, paths, frame, sidecar)
 
 
 def write_run(run: ForecastRun, out_dir: str | Path, *, plots: bool = True, hxl: bool = False,

@@ -209,14 +209,15 @@ def tail_warnings(paths: xr.DataArray, population: np.ndarray, at_risk: np.ndarr
     """
     p = np.asarray(paths, float)
     top = p.max(axis=0)  # (region, horizon)
-    piled = ((p == top[None]).mean(axis=0) >= share) & (top >= CAP_MIN)
+    at_top = (p == top[None]).mean(axis=0)  # share of the paths at it
+    piled = (at_top >= share) & (top >= CAP_MIN)
     codes = [str(c) for c in paths.coords["region"].values]
     record = np.nanmax(np.where(np.isfinite(history), history, -np.inf), axis=1)
     out = []
     for r, code in enumerate(codes):
         at_pop = piled[r] & (top[r] >= 0.999 * population[r])
         if not depletes[r] and at_pop.any():
-            out.append(f"region {code}: in {_periods(np.flatnonzero(at_pop), unit)} {_pct(p, r, top, at_pop)} "
+            out.append(f"region {code}: in {_periods(np.flatnonzero(at_pop), unit)} {_pct(at_top[r], at_pop)} "
                        f"of the paths sit at the region table's population ({population[r]:,.0f}), the cap of "
                        "each period where counts are movements: there the whole population moves at once; that "
                        "tail is set by the population column, not by the data (a placeholder population sets "
@@ -229,15 +230,15 @@ def tail_warnings(paths: xr.DataArray, population: np.ndarray, at_risk: np.ndarr
             cap = float(top[r][other].max())
             times = f", {cap / record[r]:,.1f}x its largest {unit} on record ({record[r]:,.0f})" \
                 if np.isfinite(record[r]) and record[r] > 0 else ""
-            out.append(f"region {code}: in {_periods(np.flatnonzero(other), unit)} {_pct(p, r, top, other)} of "
+            out.append(f"region {code}: in {_periods(np.flatnonzero(other), unit)} {_pct(at_top[r], other)} of "
                        f"the paths sit at one value (up to {cap:,.0f}{times}), a model's cap: the tail is cut "
                        "there, so the chance of more is 0 by construction")
     return out
 
 
-def _pct(p: np.ndarray, r: int, top: np.ndarray, cells: np.ndarray) -> str:
-    """The largest share of paths at the top value over ``cells`` (one region's horizons)."""
-    v = max(float((p[:, r, h] == top[r, h]).mean()) for h in np.flatnonzero(cells))
+def _pct(at_top: np.ndarray, cells: np.ndarray) -> str:
+    """``up to 3%``: the largest share of paths at the top value over ``cells`` (one region's horizons)."""
+    v = float(at_top[cells].max())
     return f"up to {v:.0%}" if v >= 0.01 else f"up to {v:.1%}"
 
 
