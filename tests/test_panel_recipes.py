@@ -533,6 +533,13 @@ def test_a_data_folder_that_is_not_there_is_said_once_with_data_dir(tmp_path, ca
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert rc == 2 and line == (f"error: command line: option --data-dir: folder {tmp_path / 'absent'} not found; "
                                 "expected the folder the recipe's source paths are relative to")
+    # one source: the file cannot be read (the message had said "so the source file can be read")
+    one = _recipe(tmp_path, BASE.replace(f'data = "{FIX}"', 'data = "../nowhere/real"')
+                  + '[[sources]]\nformat = "tidy"\npath = "a.csv"\n')
+    assert main(["panel", str(one), "--out", str(tmp_path / "obs.csv")]) == 2
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert line.endswith("relative to its folder), so the source file cannot be read; give the folder that holds "
+                         "them with --data-dir DIR"), line
     # a file given as the folder was 'folder ... not found', though it is there
     (tmp_path / "som.csv").write_text("x\n")
     rc = main(["panel", str(p), "--out", str(tmp_path / "obs.csv"), "--data-dir", str(tmp_path / "som.csv")])

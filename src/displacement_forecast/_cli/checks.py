@@ -519,8 +519,8 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
     from ..forecast.marks import stopped_counts, stopped_warnings
     from ..models.panel import Panel
 
-    panel = Panel.from_observations(obs, regions, freq=detect_frequency(obs["date"], file=file).code,
-                                    series=tuple(s for s in (TARGET, *used) if s in present))
+    freq = detect_frequency(obs["date"], file=file).code
+    panel = Panel.from_observations(obs, regions, freq=freq, series=tuple(s for s in (TARGET, *used) if s in present))
     notes.target_counts_stopped = stopped_counts(panel, [TARGET])
     notes.driver_counts_stopped = stopped_counts(panel, used)
     notes.warnings += stopped_warnings(notes.target_counts_stopped, notes.driver_counts_stopped)
@@ -534,7 +534,6 @@ def prepare_data(obs: pd.DataFrame, regions: RegionTable, model: Any, *, file: s
         notes.warnings[gap_note] = (
             f"no displacement counts for the last {len(later)} period(s) ({', '.join(notes.missing_last_periods)}); "
             + missing_periods_note(notes.missing_last_periods, str(pd.Timestamp(last_seen).date()), horizon, cap))
-    freq = detect_frequency(obs["date"], file=file).code
     name = model if isinstance(model, str) else model.name
     need = min_history(name, drivers, lags, freq)  # the lags rule; with the regions, the rows rule below
     if n < min_history(name, drivers, lags, freq, len(regions)):  # what would run instead, on the error path only

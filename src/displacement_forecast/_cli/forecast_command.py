@@ -10,6 +10,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..conventions import periods_text
 from ..data.schema import DataError, Problem
 from ..forecast.summaries import DEFAULT_THRESHOLDS
 from ..models import DEFAULT_MODEL, REGISTRY
@@ -219,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
         scenario_warnings.append(f"model {model.name!r} uses no conflict series: every scenario gives the baseline "
                                  f"forecast (to answer 'what if', {fix})")
     marks = {"fit_reliable": bool(model.info_.reliable), "regions_left_out": notes.regions_left_out,
-             "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings,
-             "driver_counts_stopped": notes.driver_counts_stopped,
-             "target_counts_stopped": notes.target_counts_stopped}
+             "missing_last_periods": notes.missing_last_periods, "warnings": notes.warnings}
+    # old counts are marked by build_sidecar from the fitted panel (one source of truth); the checks
+    # above said them on screen before the fit
 
     def amend(sidecar: dict) -> None:
         """What this command knows beyond the run: --model-dir, --origin, scenario warnings."""
@@ -318,7 +319,7 @@ def _report(args: argparse.Namespace, sc: dict, fit_ok: bool, prob_exceed, thres
     # with the date the total runs to ("within 14 days, by 27 May 2022"): a planner asked "by when?"
     by = "by " + fmt_date(horizon_end(pd.Timestamp(sc["forecast"]["origin_date"]), args.horizon, freq))
     for t in thresholds:
-        print(f"P(more than {people(t)} newly displaced within {_periods(args.horizon, freq)}, {by}): "
+        print(f"P(more than {people(t)} newly displaced within {periods_text(args.horizon, freq)}, {by}): "
               + ", ".join(f"{s} {fmt_prob(p, args.draws)}" for s, p in prob_exceed(t).items()))
     for w in final:
         print(f"wrote {w}")
@@ -445,11 +446,3 @@ def _streamed(args, model, scenarios, thresholds, record, threshold_note, marks,
 
     return _report(args, sc, marks["fit_reliable"], prob_exceed, thresholds, threshold_note, final, warnings,
                    model.panel_.freq, f"; {len(res.chunks)} region chunks")
-
-
-def _periods(h: int, freq: str) -> str:
-    """``3 months``, ``1 week``: a horizon in the data's own unit."""
-    from ..conventions import period_unit
-
-    unit = period_unit(freq)
-    return f"{h} {unit}{'' if h == 1 else 's'}"

@@ -190,7 +190,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
     no_data = not data.is_dir()
     if no_data:
         n = len(listed)
-        files = f"none of the {n} source files" if n > 1 else "the source file"
+        files = f"none of the {n} source files can" if n > 1 else "the source file cannot"
         if data_dir is not None:
             what = f"{data} is a file, not a folder" if data.exists() else f"folder {data} not found"
             problems.append(Problem("--data-dir", None, None, f"{what}; expected the folder the "
@@ -200,7 +200,7 @@ def load_recipe(path: str | Path, *, data_dir: str | Path | None = None) -> Reci
                 else "the recipe's own folder"
             what = f"data folder {data} is a file, not a folder" if data.exists() else f"data folder {data} not found"
             problems.append(Problem(name, doc.line("data") if "data" in cfg else None, "data",
-                                    f"{what} ({given}), so {files} can be read; give the "
+                                    f"{what} ({given}), so {files} be read; give the "
                                     "folder that holds them with --data-dir DIR"))
     regions = base / cfg["regions"]
     if not regions.exists():
