@@ -228,3 +228,19 @@ def test_the_kernel_imports_the_package_running_the_report(tmp_path, monkeypatch
     nb.write_text("# %%\nimport displacement_forecast\nprint(displacement_forecast.__file__)\n")
     out = execute_notebook(nb).cells[0].outputs[0].text.strip()
     assert Path(out).resolve() == Path(displacement_forecast.__file__).resolve()
+
+
+def test_the_brief_paragraph_ends_a_monthly_window_on_the_months_last_day():
+    """Review of the third session: two months from January 2020 ended on '02 March 2020' (the
+    spacing of the first two dates minus a day), where the table's header said 29 Feb."""
+    import pandas as pd
+    import xarray as xr
+
+    from displacement_forecast.brief import scenario_paragraph
+
+    dates = pd.date_range("2020-01-01", periods=3, freq="MS")
+    p = xr.DataArray(np.ones((10, 1, 3)), dims=("draw", "region", "horizon"),
+                     coords={"region": ["A"], "horizon": [1, 2, 3], "target_date": ("horizon", dates)},
+                     attrs={"freq": "M"})
+    text = scenario_paragraph({"baseline": p}, threshold=5, within=2, unit="month")
+    assert "01 January 2020 to 29 February 2020" in text, text

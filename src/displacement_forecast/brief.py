@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from .conventions import BRIEF_LEVEL, INTERVAL_LEVELS, interval_bounds, period_unit
-from .data.schema import horizon_end, period_offset
+from .data.schema import horizon_end, period_ends, period_offset
 from .forecast.summaries import total_within
 
 #: What no band in this toolkit includes, whatever the model (stated next to every forecast).
@@ -310,7 +310,9 @@ def scenario_paragraph(
     first = next(iter(paths_by_scenario.values()))
     n = first.sizes["draw"]
     dates = pd.DatetimeIndex(first["target_date"].values)
-    end = dates[within - 1] + (dates[1] - dates[0] if len(dates) > 1 else pd.Timedelta(0)) - pd.Timedelta(days=1)
+    # the last day of the within-th period (data.schema.period_ends: monthly data end on 29 Feb 2020,
+    # where the spacing of the first two dates minus a day gave 2 Mar)
+    end = period_ends(dates[within - 1:within], first.attrs.get("freq"))[0]
     span = f"the next {within} {unit}s, {dates[0]:%d %B %Y} to {end:%d %B %Y}"
     tab = total_summary(paths_by_scenario, within, level=level)
     ex = {sid: float((total_within(p, within) > threshold).mean()) for sid, p in paths_by_scenario.items()}

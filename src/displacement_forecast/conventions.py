@@ -125,6 +125,6 @@ def data_vintage(panel: Any) -> dict[str, Any]:
             "last_observed": series_vintage(panel), "sha256": h.hexdigest()}
 
 
-__all__ = ["BRIEF_LEVEL", "COVERAGE_LEVELS", "FREQ_UNIT", "GRID_FREQ", "INTERVAL_LEVELS", "QUANTILE_LEVELS",
+__all__ = ["BRIEF_LEVEL", "COVERAGE_LEVELS", "FREQ_UNIT", "FREQ_WORD", "GRID_FREQ", "INTERVAL_LEVELS", "QUANTILE_LEVELS",
            "STALE_AFTER", "TOTAL", "data_vintage", "interval_bounds", "interval_quantiles", "levels_text", "period_unit",
            "periods_text", "series_vintage", "stale_after"]

@@ -1037,9 +1037,6 @@ def _coverage_warnings(rec: Mapping[str, Any], scope: str, tolerance: float) -> 
             + f"; {direction}{doubt}"]
 
 
-#: Frequency codes as adjectives, for :func:`backtest_data_check`'s lines.
-
-
 def _first(codes: Sequence[str], n: int = 4) -> str:
     """The first ``n`` region codes, and how many there are when more."""
     return ", ".join(map(str, list(codes)[:n])) + (f" ... ({len(codes)})" if len(codes) > n else "")

@@ -487,7 +487,8 @@ def exceedance_curve(
         # months from December 2023, a month after 1.19M flood departures: 1% of paths above 15M);
         # said in the axis label (a note inside the axes was crossed by the curves)
         ax.set_xlim(0, right)
-        cut = f"\n(axis ends at the highest scenario's 95th percentile; largest path {_people(largest)})"
+        end = "the highest scenario's 95th percentile" if right == q95 else "past the highest threshold"
+        cut = f"\n(axis ends at {end}; largest path {_people(largest)})"
     else:
         right = max(right, largest)
     # scenarios whose paths' totals are the same draw one curve named for all of them: on Syria the

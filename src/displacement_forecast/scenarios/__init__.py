@@ -89,7 +89,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..conventions import FREQ_WORD
+from ..conventions import FREQ_WORD, period_unit
 from ..data.regions import RegionTable
 from ..data.schema import (
     CONFLICT_SERIES,
@@ -109,7 +109,6 @@ _CHANGE_KEYS = {"regions", "series", "start", *_DURATION_KEYS, "multiply", "valu
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: The frequency a duration key is written in (``periods`` fits any).
 _UNIT_FREQ = {"weeks": "W", "months": "M"}
-_PERIOD_WORD = {"D": "day", "W": "week", "M": "month"}
 
 
 #: The id of the forecast with no change, spelled so in every output whatever the case it is written in.
@@ -187,7 +186,7 @@ class Change:
         if want is not None and freq is not None and freq != want:
             raise DataError(_kp(where, None, self.unit,
                                     f"{self.unit} = {self.periods} but the data are {FREQ_WORD.get(freq, freq)}; "
-                                    f"write periods = N (one period = one {_PERIOD_WORD.get(freq, 'period')})"))
+                                    f"write periods = N (one period = one {period_unit(freq)})"))
         if isinstance(self.start, int):
             h0 = self.start - 1
         else:
@@ -428,7 +427,7 @@ def period_date_index(ts: pd.Timestamp, dates: pd.DatetimeIndex, freq: str | Non
     if before != ts:
         grid = "the 1st of a month" if freq == "M" else f"a {WEEKDAYS[first.weekday()]}" if freq == "W" else "a day"
         raise DataError(_kp(where, None, key,
-                            f"{ts.date()} is not the start of a {_PERIOD_WORD[freq]} of the data (periods start on "
+                            f"{ts.date()} is not the start of a {period_unit(freq)} of the data (periods start on "
                             f"{grid}); expected a period start, e.g. {before.date()} or {(before + step).date()}"))
     return int(k)
 
