@@ -1289,6 +1289,9 @@ def test_a_scenario_that_ran_the_wrong_way_is_marked_from_its_paths(stationary):
     assert wrong_way({"baseline": base, "cease": base * 0.9}, [lowered]) == {}
     assert list(wrong_way({"baseline": base, "cease": base * 1.5 + 1}, [lowered])) == ["cease"]
     assert wrong_way({"baseline": base, "cease": base + 0.1}, [lowered]) == {}  # a move within 1%: noise
+    # a level (hold) may lie on either side of the baseline's conflict: not checked, however far it moves
+    held = {"id": "h", "change": [{"multiply": 0, "hold": 4}]}
+    assert wrong_way({"baseline": base, "h": base * 1.5 + 1}, [held]) == {}
     panel = _with_strikes(stationary, np.round(2e5 / stationary.target()))
     scenarios = [Scenario.baseline(), Scenario.ceasefire()]
     dyn = get_model("dynamic", drivers=["strikes"]).fit(panel)
@@ -1318,7 +1321,8 @@ def test_the_lower_factor_is_chosen_per_horizon_on_the_cells_up_to_it():
     paths = np.round(np.expm1(z))
     f, rates = _lower_by_horizon(paths, y, hz, 3)
     assert f[0] == 1.0 and f[2] < 0.9 and f[2] == _lower_factor(paths, y)[0]
-    assert f[1] <= f[0] and rates
+    assert f[1] == _lower_factor(paths[:, hz <= 1], y[hz <= 1])[0]  # h2: chosen on the cells of h1-h2
+    assert rates == _lower_factor(paths, y)[1]
     few = np.where(hz == 0)[0][:5]  # 5 cells at h1: too few, h1 takes the factor of all cells
     keep = np.r_[few, np.where(hz > 0)[0]]
     g, _ = _lower_by_horizon(paths[:, keep], y[keep], hz[keep], 3)

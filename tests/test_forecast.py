@@ -264,7 +264,7 @@ def test_upper_tails_cut_at_a_bound_are_named():
     pop = np.array([5_000.0, 1e6, 3_000.0, 1e6])
     out = tail_warnings(arr, pop, pop, np.array([False, True, True, True]), hist, "month")
     assert len(out) == 2, out
-    assert out[0].startswith("region A: in months 1-4 up to ") and "sit at the region table's population " \
+    assert out[0].startswith(f"region A: in months 1-4 up to {(p[:, 0, :] == 5_000).mean(axis=0).max():.0%} of the paths") and "sit at the region table's population " \
         "(5,000), the cap of each period" in out[0] and "placeholder" in out[0]
     assert out[1].startswith("region B: in months 1-2 and 4 up to 4% of the paths sit at one value (up to 1,510, "
                              "10.1x its largest month on record (150)), a model's cap")

@@ -453,7 +453,6 @@ def test_region_titles_do_not_repeat_a_name_that_is_the_code():
 def test_identical_scenarios_and_a_curve_on_the_y_axis_are_said():
     """Trial 19: on Syria the baseline lay exactly under 'surge' (legend only); notebook 01's
     ceasefire curve sat on the y axis, in the legend but not to be seen."""
-    from displacement_forecast.scenarios import Scenario
 
     run = _monthly_run(("baseline", "surge"))
     fig = exceedance_curve({"baseline": run.paths["baseline"], "surge": run.paths["baseline"].copy()}, marks=(),
@@ -464,9 +463,7 @@ def test_identical_scenarios_and_a_curve_on_the_y_axis_are_said():
         assert "all scenarios identical: they do not move this model" in ax.get_title(loc="left")
     finally:
         plt.close(fig)
-    obs, regions = _obs("MS", 18, "2018-06-01")
-    run = run_forecast(obs, regions, model="last-value", horizon=3, n_draws=100, seed=1,
-                       scenarios=[Scenario.baseline()])
+    run = _monthly_run()
     small = run.paths["baseline"] * 0.001
     fig = exceedance_curve({"baseline": run.paths["baseline"], "ceasefire": small}, marks=(), caption="c")
     try:
